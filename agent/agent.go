@@ -1,0 +1,436 @@
+// Package agent is one Gofer node: it wires configuration, the data
+// directory, raft (TCP transport, raft-boltdb/v2 log, file snapshots), the
+// bbolt FSM and the REST API, runs the leadership lifecycle, and starts
+// and stops the leader-only services.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
+
+	"github.com/goferhq/gofer/api"
+	"github.com/goferhq/gofer/fsm"
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+)
+
+// Agent is a running node.
+type Agent struct {
+	cfg    Config
+	meta   model.Metadata
+	logger hclog.Logger
+	nodeID string
+
+	db        *store.DB
+	fsm       *fsm.FSM
+	raft      *raft.Raft
+	logStore  *raftboltdb.BoltStore
+	snapshots *raft.FileSnapshotStore
+	transport *raft.NetworkTransport
+
+	api   *api.Server
+	apiLn net.Listener
+	http  *http.Client
+
+	// Leadership lifecycle (leader.go).
+	leaderNotify chan bool
+	ready        atomic.Bool
+	leaderCancel context.CancelFunc
+	leaderDone   chan struct{}
+
+	restoreMu  sync.Mutex
+	shutdownCh chan struct{}
+	wg         sync.WaitGroup
+	stopOnce   sync.Once
+	stopErr    error
+}
+
+// New prepares a node: data dir, node id, state file, raft and the API
+// listener. Nothing is served until Run.
+func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Server.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	nodeID, err := loadNodeID(cfg.Server.DataDir, cfg.Server.NodeID)
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{
+		cfg:          cfg,
+		meta:         meta,
+		logger:       logger,
+		nodeID:       nodeID,
+		leaderNotify: make(chan bool, 16),
+		shutdownCh:   make(chan struct{}),
+		http:         &http.Client{Timeout: 10 * time.Second},
+	}
+	if err := a.setupRaft(); err != nil {
+		a.closeStores()
+		return nil, err
+	}
+	a.api = api.New(api.Options{
+		Dev:                      cfg.Server.Dev,
+		MaxRequestBody:           cfg.API.MaxRequestBody,
+		PipelineVersionRetention: cfg.API.PipelineVersionRetention,
+		Metadata:                 meta,
+	}, a, logger)
+	ln, err := net.Listen("tcp", cfg.Server.APIAddr)
+	if err != nil {
+		a.raft.Shutdown().Error()
+		a.closeStores()
+		return nil, fmt.Errorf("listen on server.api_addr %s: %w", cfg.Server.APIAddr, err)
+	}
+	a.apiLn = ln
+	return a, nil
+}
+
+// setupRaft opens the log store, snapshot store, state file and transport
+// and starts raft, bootstrapping a new cluster when asked to.
+func (a *Agent) setupRaft() error {
+	dir := a.cfg.Server.DataDir
+	var err error
+	a.logStore, err = raftboltdb.New(raftboltdb.Options{
+		Path: filepath.Join(dir, raftDBFile),
+		BoltOptions: &bbolt.Options{
+			Timeout:      5 * time.Second,
+			FreelistType: bbolt.FreelistMapType,
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("open raft log %s: %w", filepath.Join(dir, raftDBFile), err)
+	}
+	rlog := a.logger.Named("raft")
+	a.snapshots, err = raft.NewFileSnapshotStoreWithLogger(dir, 2, rlog)
+	if err != nil {
+		return fmt.Errorf("open snapshot store: %w", err)
+	}
+	var latestSnap uint64
+	if metas, err := a.snapshots.List(); err == nil && len(metas) > 0 {
+		latestSnap = metas[0].Index
+	}
+	var trusted bool
+	a.db, trusted, err = openState(dir, latestSnap, a.logger)
+	if err != nil {
+		return err
+	}
+	a.fsm, err = fsm.New(a.db, store.Options{NoSync: true}, a.logger)
+	if err != nil {
+		return err
+	}
+
+	advertise, err := net.ResolveTCPAddr("tcp", a.cfg.RaftAdvertise())
+	if err != nil {
+		return fmt.Errorf("resolve raft advertise address %q: %w", a.cfg.RaftAdvertise(), err)
+	}
+	a.transport, err = raft.NewTCPTransportWithLogger(a.cfg.Server.RaftAddr, advertise, 8, 10*time.Second, rlog)
+	if err != nil {
+		return fmt.Errorf("listen on server.raft_addr %s: %w", a.cfg.Server.RaftAddr, err)
+	}
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(a.nodeID)
+	rc.Logger = rlog
+	rc.HeartbeatTimeout = a.cfg.Raft.HeartbeatTimeout.D()
+	rc.ElectionTimeout = a.cfg.Raft.ElectionTimeout.D()
+	rc.LeaderLeaseTimeout = a.cfg.Raft.LeaderLeaseTimeout.D()
+	rc.CommitTimeout = a.cfg.Raft.CommitTimeout.D()
+	rc.SnapshotInterval = a.cfg.Raft.SnapshotInterval.D()
+	rc.SnapshotThreshold = a.cfg.Raft.SnapshotThreshold
+	rc.TrailingLogs = a.cfg.Raft.TrailingLogs
+	rc.NotifyCh = a.leaderNotify
+	rc.ShutdownOnRemove = false
+	rc.NoSnapshotRestoreOnStart = trusted
+	if err := raft.ValidateConfig(rc); err != nil {
+		return fmt.Errorf("raft config: %w", err)
+	}
+	logs := raft.LogStore(a.logStore)
+	if cache, err := raft.NewLogCache(512, a.logStore); err == nil {
+		logs = cache
+	}
+	a.raft, err = raft.NewRaft(rc, a.fsm, logs, a.logStore, a.snapshots, a.transport)
+	if err != nil {
+		return fmt.Errorf("start raft: %w", err)
+	}
+
+	if a.cfg.Server.Bootstrap {
+		has, err := raft.HasExistingState(logs, a.logStore, a.snapshots)
+		if err != nil {
+			return err
+		}
+		if !has {
+			a.logger.Info("bootstrapping a new cluster", "node_id", a.nodeID, "raft_addr", a.cfg.RaftAdvertise())
+			f := a.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
+				Suffrage: raft.Voter, ID: raft.ServerID(a.nodeID), Address: raft.ServerAddress(a.cfg.RaftAdvertise()),
+			}}})
+			if err := f.Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+				return fmt.Errorf("bootstrap: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// Run serves until ctx ends, then stops gracefully.
+func (a *Agent) Run(ctx context.Context) error {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.monitorLeadership()
+	}()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- a.api.Serve(a.apiLn) }()
+	if len(a.cfg.Server.Join) > 0 {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.joinLoop(a.cfg.Server.Join)
+		}()
+	}
+	a.logger.Info("gofer node started", "node_id", a.nodeID, "api", a.cfg.APIURL(), "raft", a.cfg.RaftAdvertise(),
+		"data_dir", a.cfg.Server.DataDir, "version", a.meta.Semver)
+	select {
+	case <-ctx.Done():
+		return a.Shutdown()
+	case err := <-serveErr:
+		a.Shutdown()
+		return fmt.Errorf("api server: %w", err)
+	}
+}
+
+// Shutdown stops the node gracefully: a leader hands leadership to a peer
+// first, open streams end, raft stops, and the state file is flushed and
+// marked clean so the next start can trust it.
+func (a *Agent) Shutdown() error {
+	a.stopOnce.Do(func() { a.stopErr = a.shutdown() })
+	return a.stopErr
+}
+
+func (a *Agent) shutdown() error {
+	timeout := a.cfg.Server.ShutdownTimeout.D()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	a.logger.Info("shutting down")
+	if a.raft.State() == raft.Leader && a.hasPeers() {
+		if err := a.raft.LeadershipTransfer().Error(); err != nil {
+			a.logger.Warn("leadership transfer failed; peers will elect a leader after the election timeout", "error", err)
+		} else {
+			a.logger.Info("transferred leadership before stopping")
+		}
+	}
+	close(a.shutdownCh)
+	if err := a.api.Shutdown(ctx); err != nil {
+		a.logger.Warn("api shutdown", "error", err)
+	}
+	a.wg.Wait()
+	var errs []error
+	if err := a.raft.Shutdown().Error(); err != nil {
+		errs = append(errs, fmt.Errorf("raft shutdown: %w", err))
+	}
+	if err := a.transport.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := a.closeStores(); err != nil {
+		errs = append(errs, err)
+	} else if err := markClean(a.cfg.Server.DataDir, a.fsm.AppliedIndex()); err != nil {
+		errs = append(errs, fmt.Errorf("mark state clean: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// closeStores flushes and closes the state file and the raft log.
+func (a *Agent) closeStores() error {
+	var errs []error
+	if a.db != nil {
+		if err := a.db.Sync(); err != nil {
+			errs = append(errs, fmt.Errorf("flush state: %w", err))
+		}
+		if err := a.db.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.logStore != nil {
+		if err := a.logStore.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (a *Agent) hasPeers() bool {
+	f := a.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	return len(f.Configuration().Servers) > 1
+}
+
+// NodeID implements api.Cluster.
+func (a *Agent) NodeID() string { return a.nodeID }
+
+// FSM implements api.Cluster.
+func (a *Agent) FSM() *fsm.FSM { return a.fsm }
+
+// APIURL is where this node's API is reachable.
+func (a *Agent) APIURL() string { return a.cfg.APIURL() }
+
+// maxEntrySize caps a raft entry (DESIGN §4): bigger entries delay
+// heartbeats, which are sent on the same connection.
+const maxEntrySize = 512 << 10
+
+// Apply implements api.Cluster: it replicates one command and returns the
+// FSM's result and the entry's index.
+func (a *Agent) Apply(ctx context.Context, t fsm.CommandType, meta fsm.Meta, body any) (*fsm.Result, uint64, error) {
+	data, err := fsm.Encode(t, meta, body)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(data) > maxEntrySize {
+		return nil, 0, fmt.Errorf("%w: %d bytes, the limit is %d", api.ErrEntryTooLarge, len(data), maxEntrySize)
+	}
+	timeout := a.cfg.Raft.ApplyTimeout.D()
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
+	}
+	f := a.raft.Apply(data, timeout)
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return nil, 0, mapRaftError(err)
+		}
+	case <-ctx.Done():
+		return nil, 0, fmt.Errorf("%w: %v", api.ErrOutcomeUnknown, ctx.Err())
+	}
+	res, _ := f.Response().(*fsm.Result)
+	if res == nil {
+		res = &fsm.Result{}
+	}
+	return res, f.Index(), nil
+}
+
+// mapRaftError sorts raft's errors into "nothing was written, retry" and
+// "the outcome is unknown".
+func mapRaftError(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress),
+		errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrAbortedByRestore):
+		return fmt.Errorf("%w: %v", api.ErrNotLeader, err)
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return fmt.Errorf("%w: %v", api.ErrNoLeader, err)
+	case errors.Is(err, raft.ErrLeadershipLost):
+		return fmt.Errorf("%w: %v", api.ErrOutcomeUnknown, err)
+	}
+	return err
+}
+
+// applySystem applies a command the node itself decided on.
+func (a *Agent) applySystem(ctx context.Context, t fsm.CommandType, body any) (*fsm.Result, error) {
+	res, _, err := a.Apply(ctx, t, fsm.Meta{Actor: "system", Timestamp: time.Now().UnixMilli()}, body)
+	if err != nil {
+		return nil, err
+	}
+	return res, res.Err
+}
+
+// IsLeader implements api.Cluster.
+func (a *Agent) IsLeader() bool { return a.raft.State() == raft.Leader }
+
+// Ready implements api.Cluster: leader and established.
+func (a *Agent) Ready() bool { return a.ready.Load() && a.IsLeader() }
+
+// Leader implements api.Cluster.
+func (a *Agent) Leader() (string, string) {
+	_, id := a.raft.LeaderWithID()
+	if id == "" {
+		return "", ""
+	}
+	if string(id) == a.nodeID {
+		return a.nodeID, a.cfg.APIURL()
+	}
+	var url string
+	_ = a.db.View(func(tx *bbolt.Tx) error {
+		if s, err := store.GetServer(tx, string(id)); err == nil && s != nil {
+			url = s.APIAddr
+		}
+		return nil
+	})
+	return string(id), url
+}
+
+// LastContact implements api.Cluster.
+func (a *Agent) LastContact() time.Duration {
+	if a.IsLeader() {
+		return 0
+	}
+	last := a.raft.LastContact()
+	if last.IsZero() {
+		return -time.Millisecond
+	}
+	return time.Since(last)
+}
+
+// State implements api.Cluster.
+func (a *Agent) State() string { return a.raft.State().String() }
+
+// VerifyLeader implements api.Cluster.
+func (a *Agent) VerifyLeader(ctx context.Context) error {
+	f := a.raft.VerifyLeader()
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return mapRaftError(err)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// HasState implements api.Cluster: true once this node is in a raft
+// configuration (bootstrapped or joined).
+func (a *Agent) HasState() bool {
+	f := a.raft.GetConfiguration()
+	return f.Error() == nil && len(f.Configuration().Servers) > 0
+}
+
+// ClusterSecret implements api.Cluster.
+func (a *Agent) ClusterSecret() string { return a.cfg.Cluster.Secret }
+
+func (a *Agent) clusterID() string {
+	var id string
+	_ = a.db.View(func(tx *bbolt.Tx) error {
+		id = store.ClusterID(tx)
+		return nil
+	})
+	return id
+}
+
+// NewLogger builds the node's logger from the server settings.
+func NewLogger(cfg ServerConfig) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Name:       "gofer",
+		Level:      hclog.LevelFromString(strings.ToLower(cfg.LogLevel)),
+		JSONFormat: cfg.LogFormat == "json",
+		Output:     os.Stderr,
+	})
+}

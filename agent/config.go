@@ -1,0 +1,316 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	sdk "github.com/goferhq/gofer/sdk/go"
+)
+
+// DefaultConfigPath is where `gofer service start` looks for its file.
+const DefaultConfigPath = "/etc/gofer/gofer.toml"
+
+// EnvPrefix prefixes configuration environment variables:
+// GOFER_WEB_<SECTION>__<KEY>, e.g. GOFER_WEB_SERVER__API_ADDR.
+const EnvPrefix = "GOFER_WEB_"
+
+// Config is a node's configuration. Sources, later winning: built-in
+// defaults, the TOML file, GOFER_WEB_* environment variables, flags.
+type Config struct {
+	Server  ServerConfig  `toml:"server"`
+	Raft    RaftConfig    `toml:"raft"`
+	Cluster ClusterConfig `toml:"cluster"`
+	API     APIConfig     `toml:"api"`
+}
+
+// ServerConfig is the node's identity, addresses and storage.
+type ServerConfig struct {
+	// NodeID names this node in the raft configuration; empty means a
+	// generated id persisted in DataDir/node-id.
+	NodeID  string `toml:"node_id"`
+	DataDir string `toml:"data_dir"`
+	// APIAddr is the host:port the HTTP API listens on.
+	APIAddr string `toml:"api_addr"`
+	// APIAdvertise is the URL other nodes and clients use to reach this
+	// node's API; default http://<api_addr>.
+	APIAdvertise string `toml:"api_advertise"`
+	// RaftAddr is the host:port raft listens on.
+	RaftAddr string `toml:"raft_addr"`
+	// RaftAdvertise is the host:port peers dial; default RaftAddr.
+	RaftAdvertise string `toml:"raft_advertise"`
+	// Bootstrap forms a new single-node cluster on first start.
+	Bootstrap bool `toml:"bootstrap"`
+	// Join lists API URLs of existing members to join through.
+	Join []string `toml:"join"`
+	// Dev runs a single self-bootstrapped node on loopback with auth off.
+	Dev       bool   `toml:"dev"`
+	LogLevel  string `toml:"log_level"`
+	LogFormat string `toml:"log_format"`
+	// ShutdownTimeout bounds a graceful stop (leadership transfer, open
+	// streams).
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+}
+
+// RaftConfig tunes consensus timing and log compaction.
+type RaftConfig struct {
+	HeartbeatTimeout   Duration `toml:"heartbeat_timeout"`
+	ElectionTimeout    Duration `toml:"election_timeout"`
+	LeaderLeaseTimeout Duration `toml:"leader_lease_timeout"`
+	CommitTimeout      Duration `toml:"commit_timeout"`
+	SnapshotInterval   Duration `toml:"snapshot_interval"`
+	SnapshotThreshold  uint64   `toml:"snapshot_threshold"`
+	TrailingLogs       uint64   `toml:"trailing_logs"`
+	ApplyTimeout       Duration `toml:"apply_timeout"`
+}
+
+// ClusterConfig holds what nodes share.
+type ClusterConfig struct {
+	// Secret lets nodes join without an admin token (the --join flag at
+	// start). Every node that accepts joins must have the same value; at
+	// least 32 characters.
+	Secret string `toml:"secret"`
+}
+
+// APIConfig tunes the REST API and retention.
+type APIConfig struct {
+	// MaxRequestBody caps request bodies in bytes (raft entries are
+	// limited to 512 KiB, so larger writes are refused anyway).
+	MaxRequestBody int64 `toml:"max_request_body"`
+	// EventLogRetention is how long events are kept.
+	EventLogRetention Duration `toml:"event_log_retention"`
+	// EventPruneInterval is how often the leader prunes events.
+	EventPruneInterval Duration `toml:"event_prune_interval"`
+	// PipelineVersionRetention is how many config versions a pipeline
+	// keeps; the live version is never pruned. 0 keeps every version.
+	PipelineVersionRetention int `toml:"pipeline_version_retention"`
+}
+
+// Duration is a time.Duration written as a string ("1s", "4380h").
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: want a value like 500ms, 30s or 4380h", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText prints the duration in Go syntax.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// DefaultConfig is the configuration before any file, env or flag.
+func DefaultConfig() Config {
+	return Config{
+		Server: ServerConfig{
+			DataDir:         "/var/lib/gofer",
+			APIAddr:         "0.0.0.0:8080",
+			RaftAddr:        "0.0.0.0:8081",
+			LogLevel:        "info",
+			LogFormat:       "pretty",
+			ShutdownTimeout: Duration(15 * time.Second),
+		},
+		Raft: RaftConfig{
+			HeartbeatTimeout:   Duration(time.Second),
+			ElectionTimeout:    Duration(time.Second),
+			LeaderLeaseTimeout: Duration(500 * time.Millisecond),
+			CommitTimeout:      Duration(50 * time.Millisecond),
+			SnapshotInterval:   Duration(2 * time.Minute),
+			SnapshotThreshold:  8192,
+			TrailingLogs:       10240,
+			ApplyTimeout:       Duration(10 * time.Second),
+		},
+		API: APIConfig{
+			MaxRequestBody:           512 << 10,
+			EventLogRetention:        Duration(4380 * time.Hour),
+			EventPruneInterval:       Duration(time.Hour),
+			PipelineVersionRetention: 10,
+		},
+	}
+}
+
+// DevConfig adjusts cfg for dev mode: loopback only, a dev data folder,
+// self-bootstrap. Auth is off in dev mode (the API checks Server.Dev).
+func DevConfig(cfg Config) Config {
+	cfg.Server.Dev = true
+	cfg.Server.Bootstrap = true
+	cfg.Server.Join = nil
+	if cfg.Server.DataDir == DefaultConfig().Server.DataDir {
+		cfg.Server.DataDir = filepath.Join(os.TempDir(), "gofer-dev")
+	}
+	if cfg.Server.APIAddr == DefaultConfig().Server.APIAddr {
+		cfg.Server.APIAddr = "127.0.0.1:8080"
+	}
+	if cfg.Server.RaftAddr == DefaultConfig().Server.RaftAddr {
+		cfg.Server.RaftAddr = "127.0.0.1:8081"
+	}
+	// A single node elects itself after one heartbeat timeout; keep dev
+	// start-up snappy unless the timing was configured explicitly.
+	if cfg.Raft == DefaultConfig().Raft {
+		cfg.Raft.HeartbeatTimeout = Duration(250 * time.Millisecond)
+		cfg.Raft.ElectionTimeout = Duration(250 * time.Millisecond)
+		cfg.Raft.LeaderLeaseTimeout = Duration(125 * time.Millisecond)
+	}
+	return cfg
+}
+
+// LoadFile decodes a TOML file over cfg. Unknown keys are errors that
+// name the key, so a typo is caught at start instead of ignored.
+func LoadFile(cfg *Config, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return DecodeTOML(cfg, data)
+}
+
+// DecodeTOML decodes TOML text over cfg.
+func DecodeTOML(cfg *Config, data []byte) error {
+	md, err := toml.Decode(string(data), cfg)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		keys := make([]string, len(undecoded))
+		for i, k := range undecoded {
+			keys[i] = k.String()
+		}
+		return fmt.Errorf("config: unknown key(s) %s", strings.Join(keys, ", "))
+	}
+	return nil
+}
+
+// Validate checks the configuration is usable and safe; errors name the
+// setting.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	s := c.Server
+	if s.NodeID != "" {
+		if err := sdk.ValidateIdentifier(s.NodeID); err != nil {
+			add("server.node_id: %v", err)
+		}
+	}
+	if s.DataDir == "" {
+		add("server.data_dir is required")
+	}
+	if _, _, err := net.SplitHostPort(s.APIAddr); err != nil {
+		add("server.api_addr %q must be host:port", s.APIAddr)
+	}
+	if _, _, err := net.SplitHostPort(s.RaftAddr); err != nil {
+		add("server.raft_addr %q must be host:port", s.RaftAddr)
+	}
+	if s.APIAdvertise != "" {
+		if u, err := url.Parse(s.APIAdvertise); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("server.api_advertise %q must be an http(s) URL", s.APIAdvertise)
+		}
+	}
+	if adv := c.RaftAdvertise(); isUnspecified(adv) {
+		add("server.raft_addr %q listens on all interfaces; set server.raft_advertise to the address peers dial", s.RaftAddr)
+	}
+	if isUnspecified(s.APIAddr) && s.APIAdvertise == "" && (s.Bootstrap || len(s.Join) > 0) {
+		add("server.api_addr %q listens on all interfaces; set server.api_advertise to the URL peers use", s.APIAddr)
+	}
+	for _, j := range s.Join {
+		if u, err := url.Parse(j); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("server.join entry %q must be an http(s) URL of a member's API", j)
+		}
+	}
+	if s.Bootstrap && len(s.Join) > 0 && !s.Dev {
+		add("server.bootstrap and server.join are exclusive: bootstrap forms a new cluster, join enters an existing one")
+	}
+	if s.Dev {
+		for _, addr := range []string{s.APIAddr, s.RaftAddr} {
+			if !isLoopback(addr) {
+				add("dev mode turns authentication off, so it binds loopback only; %q is not a loopback address", addr)
+			}
+		}
+	}
+	switch strings.ToLower(s.LogLevel) {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		add("server.log_level %q must be trace, debug, info, warn or error", s.LogLevel)
+	}
+	if s.LogFormat != "pretty" && s.LogFormat != "json" {
+		add("server.log_format %q must be pretty or json", s.LogFormat)
+	}
+	r := c.Raft
+	if r.HeartbeatTimeout.D() < 5*time.Millisecond || r.ElectionTimeout.D() < 5*time.Millisecond {
+		add("raft.heartbeat_timeout and raft.election_timeout must be at least 5ms")
+	}
+	if r.LeaderLeaseTimeout.D() > r.HeartbeatTimeout.D() {
+		add("raft.leader_lease_timeout (%s) may not exceed raft.heartbeat_timeout (%s)", r.LeaderLeaseTimeout.D(), r.HeartbeatTimeout.D())
+	}
+	if r.ApplyTimeout.D() <= 0 {
+		add("raft.apply_timeout must be positive")
+	}
+	if sec := c.Cluster.Secret; sec != "" && len(sec) < 32 {
+		add("cluster.secret must be at least 32 characters (it lets nodes join the cluster)")
+	}
+	if len(s.Join) > 0 && !s.Dev && c.Cluster.Secret == "" {
+		add("server.join needs cluster.secret (GOFER_WEB_CLUSTER__SECRET) so the cluster can admit this node")
+	}
+	if c.API.MaxRequestBody <= 0 {
+		add("api.max_request_body must be positive")
+	}
+	if c.API.EventPruneInterval.D() <= 0 || c.API.EventLogRetention.D() <= 0 {
+		add("api.event_log_retention and api.event_prune_interval must be positive")
+	}
+	if c.API.PipelineVersionRetention < 0 {
+		add("api.pipeline_version_retention must be 0 (keep all) or more")
+	}
+	return errors.Join(errs...)
+}
+
+// APIURL is the URL peers and clients use for this node's API.
+func (c *Config) APIURL() string {
+	if c.Server.APIAdvertise != "" {
+		return strings.TrimRight(c.Server.APIAdvertise, "/")
+	}
+	return "http://" + c.Server.APIAddr
+}
+
+// RaftAdvertise is the raft address peers dial.
+func (c *Config) RaftAdvertise() string {
+	if c.Server.RaftAdvertise != "" {
+		return c.Server.RaftAdvertise
+	}
+	return c.Server.RaftAddr
+}
+
+func isUnspecified(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsUnspecified()
+}
+
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

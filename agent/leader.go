@@ -1,0 +1,196 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"go.etcd.io/bbolt"
+
+	"github.com/goferhq/gofer/fsm"
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+)
+
+// monitorLeadership turns raft's leadership notifications into starting
+// and stopping the leader-only services. Raft may coalesce notifications,
+// so "true" while already leading means leadership was lost and regained:
+// the services are stopped and rebuilt from state.
+func (a *Agent) monitorLeadership() {
+	for {
+		select {
+		case <-a.leaderNotify:
+			// Act on the current state, not the (possibly stale) value.
+			a.stepDown()
+			if a.raft.State() == raft.Leader {
+				a.stepUp()
+			}
+		case <-a.shutdownCh:
+			a.stepDown()
+			return
+		}
+	}
+}
+
+// stepUp starts the leader loop.
+func (a *Agent) stepUp() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	a.leaderCancel, a.leaderDone = cancel, done
+	go func() {
+		defer close(done)
+		a.leaderLoop(ctx)
+	}()
+}
+
+// stepDown stops every leader-only goroutine and waits for them: a deposed
+// leader must cause no side effects after this returns (DESIGN §6).
+func (a *Agent) stepDown() {
+	a.ready.Store(false)
+	if a.leaderCancel == nil {
+		return
+	}
+	a.leaderCancel()
+	<-a.leaderDone
+	a.leaderCancel, a.leaderDone = nil, nil
+	a.logger.Info("leader services stopped")
+}
+
+// leaderLoop establishes leadership and runs the leader services until
+// ctx ends. If establishing fails the node gives leadership away rather
+// than act as a half-initialised leader.
+func (a *Agent) leaderLoop(ctx context.Context) {
+	a.logger.Info("gained leadership; waiting for the log barrier")
+	backoff := 100 * time.Millisecond
+	for {
+		err := a.raft.Barrier(2 * time.Minute).Error()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || a.raft.State() != raft.Leader {
+			return
+		}
+		a.logger.Warn("barrier failed; retrying", "error", err)
+		if !sleepOrDone(ctx, backoff) {
+			return
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+	if err := a.establish(ctx); err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		a.logger.Error("could not establish leadership; transferring it", "error", err)
+		if err := a.raft.LeadershipTransfer().Error(); err != nil {
+			a.logger.Error("leadership transfer failed", "error", err)
+		}
+		return
+	}
+	a.ready.Store(true)
+	a.logger.Info("leadership established", "applied_index", a.fsm.AppliedIndex())
+	a.runPruner(ctx)
+}
+
+// establish makes state ready for a leader: a new cluster gets its id,
+// built-in roles and default namespace; this node's addresses are
+// recorded so followers can forward to it.
+func (a *Agent) establish(ctx context.Context) error {
+	if a.clusterID() == "" {
+		now := time.Now().UnixMilli()
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return err
+		}
+		init := fsm.ClusterInit{
+			ClusterID: hex.EncodeToString(b[:]),
+			Roles:     model.BuiltinRoles(now),
+			Namespace: model.Namespace{ID: model.DefaultNamespace, Name: "Default", Description: "The namespace every cluster starts with.", Created: now, Modified: now},
+		}
+		if _, err := a.applySystem(ctx, fsm.CmdClusterInit, init); err != nil {
+			return err
+		}
+		a.logger.Info("initialized a new cluster", "cluster_id", a.clusterID())
+	}
+	_, err := a.applySystem(ctx, fsm.CmdServerUpsert, fsm.ServerUpsert{Server: model.Server{
+		ID: a.nodeID, RaftAddr: a.cfg.RaftAdvertise(), APIAddr: a.cfg.APIURL(), Version: a.meta.Semver, Joined: time.Now().UnixMilli(),
+	}})
+	return err
+}
+
+// idempotencyRetention is how long a write's idempotency key is honoured.
+// Clients retry within seconds; an hour leaves ample margin.
+const idempotencyRetention = time.Hour
+
+// pruneBatch bounds one prune command so it stays a small raft entry and
+// a short FSM transaction.
+const pruneBatch = 5000
+
+// runPruner deletes expired events and idempotency records, in bounded
+// batches, until ctx ends.
+func (a *Agent) runPruner(ctx context.Context) {
+	interval := min(a.cfg.API.EventPruneInterval.D(), 5*time.Minute)
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		a.pruneOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+func (a *Agent) pruneOnce(ctx context.Context) {
+	for ctx.Err() == nil {
+		now := time.Now()
+		cmd := fsm.Prune{
+			EventsBefore:      now.Add(-a.cfg.API.EventLogRetention.D()).UnixMilli(),
+			IdempotencyBefore: now.Add(-idempotencyRetention).UnixMilli(),
+			Max:               pruneBatch,
+		}
+		if !a.anythingToPrune(cmd) {
+			return
+		}
+		res, err := a.applySystem(ctx, fsm.CmdPrune, cmd)
+		if err != nil {
+			a.logger.Warn("prune failed", "error", err)
+			return
+		}
+		pr, err := fsm.ResultAs[fsm.PruneResult](res)
+		if err != nil || pr == nil {
+			return
+		}
+		if pr.Events > 0 || pr.Idempotency > 0 {
+			a.logger.Info("pruned expired records", "events", pr.Events, "idempotency_keys", pr.Idempotency)
+		}
+		if pr.Events < pruneBatch && pr.Idempotency < pruneBatch {
+			return
+		}
+	}
+}
+
+func sleepOrDone(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// anythingToPrune checks local state first, so an idle cluster does not
+// write a raft entry every prune interval.
+func (a *Agent) anythingToPrune(cmd fsm.Prune) bool {
+	var found bool
+	_ = a.db.View(func(tx *bbolt.Tx) error {
+		oldestEvent, oldestKey := store.OldestEventTime(tx), store.OldestIdempotencyTime(tx)
+		found = (oldestEvent != 0 && oldestEvent < cmd.EventsBefore) || (oldestKey != 0 && oldestKey < cmd.IdempotencyBefore)
+		return nil
+	})
+	return found
+}

@@ -1,0 +1,62 @@
+package agent
+
+// SampleConfig is what `gofer service init-config` prints: every setting
+// with its default and what it does.
+const SampleConfig = `# Gofer server configuration (TOML).
+#
+# Sources, later winning: built-in defaults, this file, environment variables
+# named GOFER_WEB_<SECTION>__<KEY> (e.g. GOFER_WEB_SERVER__API_ADDR), flags of
+# 'gofer service start'. Durations are strings like "500ms", "30s", "4380h".
+#
+# A three-node cluster: start one node with bootstrap = true, then start the
+# others with join = ["http://<first-node>:8080"] and the same cluster.secret.
+
+[server]
+# Raft server id of this node. Empty: generated once and kept in data_dir/node-id.
+node_id = ""
+# Where raft's log, snapshots and the state database live.
+data_dir = "/var/lib/gofer"
+# HTTP API listen address, and the URL other nodes and clients use to reach it.
+api_addr = "0.0.0.0:8080"
+api_advertise = ""               # e.g. "http://10.0.0.11:8080"; required with 0.0.0.0
+# Raft listen address, and the address peers dial.
+raft_addr = "0.0.0.0:8081"
+raft_advertise = ""              # e.g. "10.0.0.11:8081"; required with 0.0.0.0
+# Form a brand-new cluster with this node as its only member (first start only).
+bootstrap = false
+# Or join an existing cluster through any member's API (retried until it works).
+join = []                        # e.g. ["http://10.0.0.11:8080", "http://10.0.0.12:8080"]
+# Dev mode: one self-bootstrapped node on 127.0.0.1, authentication OFF.
+dev = false
+log_level = "info"               # trace, debug, info, warn, error
+log_format = "pretty"            # pretty or json
+shutdown_timeout = "15s"
+
+[raft]
+# Followers start an election after heartbeat_timeout..2x without the leader.
+heartbeat_timeout = "1s"
+election_timeout = "1s"
+leader_lease_timeout = "500ms"
+commit_timeout = "50ms"
+# Snapshot (and compact the log) every interval if threshold entries were added.
+snapshot_interval = "2m0s"
+snapshot_threshold = 8192
+# Entries kept after a snapshot so slow followers can catch up without one.
+trailing_logs = 10240
+apply_timeout = "10s"
+
+[cluster]
+# Shared secret a node presents when it joins with --join. At least 32
+# characters; set the same value on every node. Generate one with:
+#   head -c 32 /dev/urandom | base64
+secret = ""
+
+[api]
+# Request bodies above this many bytes get 413.
+max_request_body = 524288
+# Events older than this are pruned by the leader every event_prune_interval.
+event_log_retention = "4380h0m0s"
+event_prune_interval = "1h0m0s"
+# Config versions kept per pipeline (the live one is never pruned); 0 keeps all.
+pipeline_version_retention = 10
+`

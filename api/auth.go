@@ -1,0 +1,310 @@
+package api
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/labstack/echo/v4"
+	"go.etcd.io/bbolt"
+
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+)
+
+// TokenPrefix starts every token secret so secret scanners can spot them.
+const TokenPrefix = "gofer_"
+
+// identity is who is calling.
+type identity struct {
+	TokenID string
+	User    string
+	Roles   []*model.Role
+	// Dev is set when authentication is off (dev mode).
+	Dev bool
+	// ClusterSecret is set when the caller proved the cluster secret
+	// rather than presenting a token (a node joining).
+	ClusterSecret bool
+}
+
+const ctxIdentity = "gofer.identity"
+
+func callerOf(c echo.Context) *identity {
+	id, _ := c.Get(ctxIdentity).(*identity)
+	if id == nil {
+		return &identity{}
+	}
+	return id
+}
+
+// actor is how the caller appears in events and records.
+func (id *identity) actor() string {
+	switch {
+	case id.Dev:
+		return "dev"
+	case id.ClusterSecret:
+		return "cluster"
+	}
+	return id.User
+}
+
+// resourceRef is one resource a route touches: a kind and, for kinds that
+// carry ids (namespaces, pipelines, extensions), the id.
+type resourceRef struct {
+	kind   string
+	target string
+}
+
+// anyTarget is the target a list route asks for; see authorizer.permits.
+const anyTarget = "*"
+
+// access says who may call a route.
+type access struct {
+	// public routes need no token.
+	public bool
+	// admin routes need a role granting "all".
+	admin bool
+	// authenticated routes need any valid token; the handler decides
+	// what the caller may see (their own token, say).
+	authenticated bool
+	// clusterSecret routes also accept the cluster secret header.
+	clusterSecret bool
+	action        model.Action
+	resources     func(c echo.Context) []resourceRef
+}
+
+// newTokenSecret returns a fresh secret and the hex SHA-256 stored for it.
+func newTokenSecret() (secret, hash string) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	secret = TokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	return secret, hashSecret(secret)
+}
+
+func hashSecret(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+func newID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// authenticate resolves the caller from the Authorization header (or the
+// cluster secret, on routes that accept it).
+func (s *Server) authenticate(c echo.Context, a access) (*identity, error) {
+	if s.opts.Dev {
+		return &identity{User: "dev", Dev: true}, nil
+	}
+	req := c.Request()
+	if a.clusterSecret {
+		if got := req.Header.Get(HeaderClusterSecret); got != "" {
+			want := s.cluster.ClusterSecret()
+			if want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1 {
+				return &identity{ClusterSecret: true}, nil
+			}
+			return nil, unauthorized("the cluster secret is wrong or no cluster secret is configured on this node")
+		}
+	}
+	header := req.Header.Get(echo.HeaderAuthorization)
+	if header == "" {
+		return nil, unauthorized("missing Authorization header; send 'Authorization: Bearer <token>'")
+	}
+	scheme, secret, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
+		return nil, unauthorized("malformed Authorization header; want 'Bearer <token>'")
+	}
+	secret = strings.TrimSpace(secret)
+	hash := hashSecret(secret)
+	now := s.opts.Now().UnixMilli()
+	var id *identity
+	err := s.cluster.FSM().DB().View(func(tx *bbolt.Tx) error {
+		tok, err := store.GetTokenByHash(tx, hash)
+		if err != nil {
+			return err
+		}
+		if tok == nil || subtle.ConstantTimeCompare([]byte(tok.Hash), []byte(hash)) != 1 {
+			return unauthorized("unknown token")
+		}
+		if tok.Disabled {
+			return unauthorized("token %s is disabled", tok.ID)
+		}
+		if tok.Expired(now) {
+			return unauthorized("token %s has expired", tok.ID)
+		}
+		id = &identity{TokenID: tok.ID, User: tok.User}
+		for _, name := range tok.Roles {
+			role, err := store.GetRole(tx, name)
+			if err != nil {
+				return err
+			}
+			if role != nil {
+				id.Roles = append(id.Roles, role)
+			}
+		}
+		return nil
+	})
+	return id, err
+}
+
+// authMiddleware authenticates and authorizes the route's access rule.
+func (s *Server) authMiddleware(a access) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if a.public {
+				return next(c)
+			}
+			id, err := s.authenticate(c, a)
+			if err != nil {
+				return err
+			}
+			c.Set(ctxIdentity, id)
+			if id.Dev || id.ClusterSecret || a.authenticated {
+				return next(c)
+			}
+			if a.admin {
+				if !s.authz.isAdmin(id, a.action) {
+					return forbidden("this route needs an admin token (a role granting \"all\")")
+				}
+				return next(c)
+			}
+			var refs []resourceRef
+			if a.resources != nil {
+				refs = a.resources(c)
+			}
+			if !s.authz.allowed(id, refs, a.action) {
+				return forbidden("token %s may not %s %s", id.TokenID, a.action, describe(refs))
+			}
+			return next(c)
+		}
+	}
+}
+
+func describe(refs []resourceRef) string {
+	parts := make([]string, len(refs))
+	for i, r := range refs {
+		if r.target != "" {
+			parts[i] = r.kind + ":" + r.target
+		} else {
+			parts[i] = r.kind
+		}
+	}
+	return strings.Join(parts, " + ")
+}
+
+// authorizer evaluates roles against a route's resources. Compiled
+// patterns are cached; roles change rarely.
+type authorizer struct {
+	patterns sync.Map // string -> *regexp.Regexp (nil if invalid)
+}
+
+func newAuthorizer() *authorizer { return &authorizer{} }
+
+// isAdmin reports whether a role grants "all" with the action.
+func (z *authorizer) isAdmin(id *identity, action model.Action) bool {
+	if id.Dev {
+		return true
+	}
+	for _, r := range id.Roles {
+		for _, p := range r.Permissions {
+			if hasAction(p, action) && contains(p.Resources, "all") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// allowed is true if one role grants the action on every resource.
+func (z *authorizer) allowed(id *identity, refs []resourceRef, action model.Action) bool {
+	if id.Dev || id.ClusterSecret {
+		return true
+	}
+	for _, r := range id.Roles {
+		if z.roleAllows(r, refs, action) {
+			return true
+		}
+	}
+	return false
+}
+
+func (z *authorizer) roleAllows(r *model.Role, refs []resourceRef, action model.Action) bool {
+	for _, ref := range refs {
+		granted := false
+		for _, p := range r.Permissions {
+			if hasAction(p, action) && z.permits(p.Resources, ref) {
+				granted = true
+				break
+			}
+		}
+		if !granted {
+			return false
+		}
+	}
+	return len(refs) > 0 || z.isAdmin(&identity{Roles: []*model.Role{r}}, action)
+}
+
+// permits reports whether one of resources covers ref: "all", the bare
+// kind (any id), or "kind:pattern" whose pattern matches the whole id.
+func (z *authorizer) permits(resources []string, ref resourceRef) bool {
+	for _, res := range resources {
+		if res == "all" || res == ref.kind {
+			return true
+		}
+		kind, pattern, ok := strings.Cut(res, ":")
+		if !ok || kind != ref.kind {
+			continue
+		}
+		// A list route asks for target "*": any grant on the kind lets
+		// the caller list, and the handler filters the items one by one.
+		if ref.target == anyTarget {
+			return true
+		}
+		if re := z.compile(pattern); re != nil && re.MatchString(ref.target) {
+			return true
+		}
+	}
+	return false
+}
+
+func (z *authorizer) compile(pattern string) *regexp.Regexp {
+	if v, ok := z.patterns.Load(pattern); ok {
+		re, _ := v.(*regexp.Regexp)
+		return re
+	}
+	re, err := regexp.Compile("^(?:" + pattern + ")$")
+	if err != nil {
+		re = nil
+	}
+	z.patterns.Store(pattern, re)
+	return re
+}
+
+func hasAction(p model.Permission, a model.Action) bool {
+	for _, x := range p.Actions {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

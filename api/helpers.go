@@ -1,0 +1,148 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"go.etcd.io/bbolt"
+
+	"github.com/goferhq/gofer/fsm"
+	sdk "github.com/goferhq/gofer/sdk/go"
+	"github.com/goferhq/gofer/store"
+)
+
+// applyTimeout bounds how long a write waits for raft. Past it the
+// outcome is unknown and the client retries with its idempotency key.
+const applyTimeout = 30 * time.Second
+
+const maxIdempotencyKey = 128
+
+// decodeJSON reads the request body into v, refusing unknown fields so a
+// misspelt field is an error that names it.
+func decodeJSON(c echo.Context, v any) error {
+	dec := json.NewDecoder(c.Request().Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return err
+		case errors.Is(err, io.EOF):
+			return badRequest("request body is empty; send a JSON object")
+		}
+		return badRequest("invalid JSON body: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if dec.More() {
+		return badRequest("invalid JSON body: trailing data after the object")
+	}
+	return nil
+}
+
+// pageParams parses limit, offset and reverse.
+func pageParams(c echo.Context) (store.Page, error) {
+	var p store.Page
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return p, badRequest("limit must be a non-negative integer, got %q", v)
+		}
+		if n > store.MaxLimit {
+			return p, badRequest("limit may be at most %d, got %d", store.MaxLimit, n)
+		}
+		p.Limit = n
+	}
+	if v := c.QueryParam("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return p, badRequest("offset must be a non-negative integer, got %q", v)
+		}
+		p.Offset = n
+	}
+	if v := c.QueryParam("reverse"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return p, badRequest("reverse must be true or false, got %q", v)
+		}
+		p.Reverse = b
+	}
+	return p.Normalize(), nil
+}
+
+// validID checks a path or body id against the one identifier rule.
+func validID(field, id string) error {
+	if err := sdk.ValidateIdentifier(id); err != nil {
+		return badRequest("%s: %s", field, err)
+	}
+	return nil
+}
+
+// meta stamps a command with the request id, caller, leader time and the
+// client's idempotency key.
+func (s *Server) meta(c echo.Context) (fsm.Meta, error) {
+	id := callerOf(c)
+	key := c.Request().Header.Get(HeaderIdempotency)
+	if len(key) > maxIdempotencyKey {
+		return fsm.Meta{}, badRequest("%s may be at most %d characters", HeaderIdempotency, maxIdempotencyKey)
+	}
+	return fsm.Meta{
+		RequestID:      requestID(c),
+		Actor:          id.actor(),
+		ActorID:        id.TokenID,
+		Timestamp:      s.opts.Now().UnixMilli(),
+		IdempotencyKey: key,
+	}, nil
+}
+
+// apply replicates a command and returns its result. The write is
+// detached from the client connection: a client that hangs up does not
+// make the outcome unknown.
+func (s *Server) apply(c echo.Context, t fsm.CommandType, body any) (*fsm.Result, error) {
+	meta, err := s.meta(c)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), applyTimeout)
+	defer cancel()
+	res, index, err := s.cluster.Apply(ctx, t, meta, body)
+	if err != nil {
+		return nil, err
+	}
+	c.Response().Header().Set(HeaderIndex, strconv.FormatUint(index, 10))
+	if res.Err != nil {
+		return res, res.Err
+	}
+	return res, nil
+}
+
+// applyAs is apply for commands whose result is a *T.
+func applyAs[T any](s *Server, c echo.Context, t fsm.CommandType, body any) (*T, error) {
+	res, err := s.apply(c, t, body)
+	if err != nil {
+		return nil, err
+	}
+	return fsm.ResultAs[T](res)
+}
+
+// view runs a read transaction on local state.
+func (s *Server) view(fn func(tx *bbolt.Tx) error) error {
+	return s.cluster.FSM().DB().View(fn)
+}
+
+// wrap returns {name: v}, the response shape upstream uses.
+func wrap(name string, v any) map[string]any { return map[string]any{name: v} }
+
+func parseInt64Param(c echo.Context, name string) (int64, error) {
+	raw := c.Param(name)
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || n < 0 {
+		return 0, badRequest("%s must be a non-negative integer, got %q", name, raw)
+	}
+	return n, nil
+}

@@ -1,0 +1,131 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"go.etcd.io/bbolt"
+
+	"github.com/goferhq/gofer/fsm"
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+)
+
+const (
+	maxNameLength        = 256
+	maxDescriptionLength = 4096
+)
+
+type createNamespaceRequest struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+type updateNamespaceRequest struct {
+	Name        *string `json:"name"`
+	Description *string `json:"description"`
+}
+
+func checkNameAndDescription(name, description *string) error {
+	if name != nil && len(*name) > maxNameLength {
+		return badRequest("name may be at most %d characters", maxNameLength)
+	}
+	if description != nil && len(*description) > maxDescriptionLength {
+		return badRequest("description may be at most %d characters", maxDescriptionLength)
+	}
+	return nil
+}
+
+func (s *Server) listNamespaces(c echo.Context) error {
+	page, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	caller := callerOf(c)
+	var out []*model.Namespace
+	err = s.view(func(tx *bbolt.Tx) error {
+		out, err = store.ListNamespaces(tx, page, func(ns *model.Namespace) bool {
+			return s.authz.allowed(caller, []resourceRef{{kind: "namespaces", target: ns.ID}}, model.ActionRead)
+		})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, wrap("namespaces", out))
+}
+
+func (s *Server) getNamespace(c echo.Context) error {
+	ns, err := s.lookupNamespace(c.Param("ns"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, wrap("namespace", ns))
+}
+
+// lookupNamespace reads a namespace, 404 if it does not exist.
+func (s *Server) lookupNamespace(id string) (*model.Namespace, error) {
+	var ns *model.Namespace
+	err := s.view(func(tx *bbolt.Tx) (err error) {
+		ns, err = store.GetNamespace(tx, id)
+		return err
+	})
+	if err == nil && ns == nil {
+		return nil, notFound("namespace %q does not exist", id)
+	}
+	return ns, err
+}
+
+func (s *Server) createNamespace(c echo.Context) error {
+	var req createNamespaceRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if err := validID("id", req.ID); err != nil {
+		return err
+	}
+	if err := checkNameAndDescription(&req.Name, &req.Description); err != nil {
+		return err
+	}
+	if req.Name == "" {
+		req.Name = req.ID
+	}
+	ns, err := applyAs[model.Namespace](s, c, fsm.CmdNamespaceCreate, fsm.NamespaceCreate{
+		Namespace: model.Namespace{ID: req.ID, Name: req.Name, Description: req.Description},
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, wrap("namespace", ns))
+}
+
+func (s *Server) updateNamespace(c echo.Context) error {
+	id := c.Param("ns")
+	if err := validID("namespace id", id); err != nil {
+		return err
+	}
+	var req updateNamespaceRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if err := checkNameAndDescription(req.Name, req.Description); err != nil {
+		return err
+	}
+	ns, err := applyAs[model.Namespace](s, c, fsm.CmdNamespaceUpdate, fsm.NamespaceUpdate{ID: id, Name: req.Name, Description: req.Description})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, wrap("namespace", ns))
+}
+
+func (s *Server) deleteNamespace(c echo.Context) error {
+	id := c.Param("ns")
+	if err := validID("namespace id", id); err != nil {
+		return err
+	}
+	if _, err := s.apply(c, fsm.CmdNamespaceDelete, fsm.NamespaceDelete{ID: id}); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

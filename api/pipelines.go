@@ -1,0 +1,290 @@
+package api
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"go.etcd.io/bbolt"
+
+	"github.com/goferhq/gofer/fsm"
+	sdk "github.com/goferhq/gofer/sdk/go"
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+)
+
+// pipelinePath validates :ns and :pipeline and checks that both exist.
+func (s *Server) pipelinePath(c echo.Context) (ns, id string, p *model.Pipeline, err error) {
+	ns, id = c.Param("ns"), c.Param("pipeline")
+	if err = validID("namespace id", ns); err != nil {
+		return
+	}
+	if err = validID("pipeline id", id); err != nil {
+		return
+	}
+	err = s.view(func(tx *bbolt.Tx) error {
+		n, err := store.GetNamespace(tx, ns)
+		if err != nil {
+			return err
+		}
+		if n == nil {
+			return notFound("namespace %q does not exist", ns)
+		}
+		if p, err = store.GetPipeline(tx, ns, id); err != nil {
+			return err
+		}
+		if p == nil {
+			return notFound("pipeline %q does not exist in namespace %q", id, ns)
+		}
+		return nil
+	})
+	return
+}
+
+func (s *Server) listPipelines(c echo.Context) error {
+	ns := c.Param("ns")
+	if err := validID("namespace id", ns); err != nil {
+		return err
+	}
+	if _, err := s.lookupNamespace(ns); err != nil {
+		return err
+	}
+	page, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	caller := callerOf(c)
+	var out []*model.Pipeline
+	err = s.view(func(tx *bbolt.Tx) (err error) {
+		out, err = store.ListPipelines(tx, ns, page, func(p *model.Pipeline) bool {
+			return s.authz.allowed(caller, []resourceRef{{kind: "namespaces", target: ns}, {kind: "pipelines", target: p.PipelineID}}, model.ActionRead)
+		})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, wrap("pipelines", out))
+}
+
+func (s *Server) getPipeline(c echo.Context) error {
+	_, _, p, err := s.pipelinePath(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, wrap("pipeline", p))
+}
+
+type updatePipelineRequest struct {
+	State *model.PipelineState `json:"state"`
+}
+
+func (s *Server) updatePipeline(c echo.Context) error {
+	ns, id, _, err := s.pipelinePath(c)
+	if err != nil {
+		return err
+	}
+	var req updatePipelineRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.State == nil {
+		return badRequest("state is required: %q or %q", model.PipelineStateActive, model.PipelineStateDisabled)
+	}
+	if *req.State != model.PipelineStateActive && *req.State != model.PipelineStateDisabled {
+		return badRequest("state must be %q or %q, got %q", model.PipelineStateActive, model.PipelineStateDisabled, *req.State)
+	}
+	p, err := applyAs[model.Pipeline](s, c, fsm.CmdPipelineSetState, fsm.PipelineSetState{NamespaceID: ns, PipelineID: id, State: *req.State})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, wrap("pipeline", p))
+}
+
+func (s *Server) deletePipeline(c echo.Context) error {
+	ns, id, _, err := s.pipelinePath(c)
+	if err != nil {
+		return err
+	}
+	if _, err := s.apply(c, fsm.CmdPipelineDelete, fsm.PipelineDelete{NamespaceID: ns, PipelineID: id}); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+type registerConfigRequest struct {
+	Config json.RawMessage `json:"config"`
+}
+
+// registerConfig registers version N+1. The pipeline is created on its
+// first registration; the path id must equal the config's id.
+func (s *Server) registerConfig(c echo.Context) error {
+	ns, id := c.Param("ns"), c.Param("pipeline")
+	if err := validID("namespace id", ns); err != nil {
+		return err
+	}
+	if err := validID("pipeline id", id); err != nil {
+		return err
+	}
+	var req registerConfigRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if len(req.Config) == 0 || string(req.Config) == "null" {
+		return badRequest("config is required: send {\"config\": <pipeline config JSON>}")
+	}
+	cfg, err := sdk.DecodeConfig(req.Config)
+	if err != nil {
+		return badRequest("%s", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return badRequest("%s", err)
+	}
+	if cfg.ID != id {
+		return badRequest("config id %q does not match the pipeline id %q in the path", cfg.ID, id)
+	}
+	if _, err := s.lookupNamespace(ns); err != nil {
+		return err
+	}
+	canonical, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(canonical)
+	out, err := applyAs[model.PipelineConfig](s, c, fsm.CmdConfigRegister, fsm.ConfigRegister{
+		NamespaceID: ns,
+		Config:      cfg,
+		Hash:        hex.EncodeToString(sum[:]),
+		Retention:   s.opts.PipelineVersionRetention,
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, wrap("config", out))
+}
+
+func (s *Server) listConfigs(c echo.Context) error {
+	ns, id, _, err := s.pipelinePath(c)
+	if err != nil {
+		return err
+	}
+	page, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	var out []*model.PipelineConfig
+	err = s.view(func(tx *bbolt.Tx) (err error) {
+		out, err = store.ListConfigs(tx, ns, id, page)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, wrap("configs", out))
+}
+
+// getConfig returns one version; version 0 means the newest registered.
+func (s *Server) getConfig(c echo.Context) error {
+	ns, id, p, err := s.pipelinePath(c)
+	if err != nil {
+		return err
+	}
+	version, err := parseInt64Param(c, "version")
+	if err != nil {
+		return err
+	}
+	if version == 0 {
+		version = p.LatestVersion
+	}
+	var cfg *model.PipelineConfig
+	err = s.view(func(tx *bbolt.Tx) (err error) {
+		cfg, err = store.GetConfig(tx, ns, id, version)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if cfg == nil {
+		return notFound("pipeline %q has no config version %d", id, version)
+	}
+	return c.JSON(http.StatusOK, wrap("config", cfg))
+}
+
+func (s *Server) deployConfig(c echo.Context) error {
+	ns, id, _, err := s.pipelinePath(c)
+	if err != nil {
+		return err
+	}
+	version, err := parseInt64Param(c, "version")
+	if err != nil {
+		return err
+	}
+	if version == 0 {
+		return badRequest("version must be a registered version number (1 or more)")
+	}
+	d, err := applyAs[model.Deployment](s, c, fsm.CmdConfigDeploy, fsm.ConfigDeploy{NamespaceID: ns, PipelineID: id, Version: version})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, wrap("deployment", d))
+}
+
+func (s *Server) deleteConfig(c echo.Context) error {
+	ns, id, _, err := s.pipelinePath(c)
+	if err != nil {
+		return err
+	}
+	version, err := parseInt64Param(c, "version")
+	if err != nil {
+		return err
+	}
+	if _, err := s.apply(c, fsm.CmdConfigDelete, fsm.ConfigDelete{NamespaceID: ns, PipelineID: id, Version: version}); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) listDeployments(c echo.Context) error {
+	ns, id, _, err := s.pipelinePath(c)
+	if err != nil {
+		return err
+	}
+	page, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	var out []*model.Deployment
+	err = s.view(func(tx *bbolt.Tx) (err error) {
+		out, err = store.ListDeployments(tx, ns, id, page)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, wrap("deployments", out))
+}
+
+func (s *Server) getDeployment(c echo.Context) error {
+	ns, id, _, err := s.pipelinePath(c)
+	if err != nil {
+		return err
+	}
+	depID, err := parseInt64Param(c, "deployment")
+	if err != nil {
+		return err
+	}
+	var d *model.Deployment
+	err = s.view(func(tx *bbolt.Tx) (err error) {
+		d, err = store.GetDeployment(tx, ns, id, depID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if d == nil {
+		return notFound("pipeline %q has no deployment %d", id, depID)
+	}
+	return c.JSON(http.StatusOK, wrap("deployment", d))
+}

@@ -1,0 +1,169 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/goferhq/gofer/store/model"
+)
+
+// route is one entry of the route table.
+type route struct {
+	method  string
+	path    string
+	handler echo.HandlerFunc
+	access  access
+	// leaderOnly routes always run on the leader, even for GET.
+	leaderOnly bool
+	// bodyLimit overrides the default body limit; -1 means none.
+	bodyLimit int64
+	// noVersion exempts the route from the gofer-api-version header
+	// (the load balancer health check).
+	noVersion bool
+}
+
+// refs builds the resources of a namespaced route: the namespace from
+// :ns, the pipeline from :pipeline when present, then the given kinds.
+func refs(kinds ...string) func(c echo.Context) []resourceRef {
+	return func(c echo.Context) []resourceRef {
+		out := []resourceRef{{kind: "namespaces", target: c.Param("ns")}}
+		if p := c.Param("pipeline"); p != "" {
+			out = append(out, resourceRef{kind: "pipelines", target: p})
+		}
+		for _, k := range kinds {
+			out = append(out, resourceRef{kind: k})
+		}
+		return out
+	}
+}
+
+// kindsOnly builds resources with no namespace, for cluster-wide routes.
+func kindsOnly(kinds ...string) func(c echo.Context) []resourceRef {
+	return func(echo.Context) []resourceRef {
+		out := make([]resourceRef, len(kinds))
+		for i, k := range kinds {
+			out[i] = resourceRef{kind: k}
+		}
+		return out
+	}
+}
+
+// listOf is the resources of a list route: every kind with target "*".
+func listOf(kinds ...string) func(c echo.Context) []resourceRef {
+	return func(c echo.Context) []resourceRef {
+		var out []resourceRef
+		if ns := c.Param("ns"); ns != "" {
+			out = append(out, resourceRef{kind: "namespaces", target: ns})
+		}
+		for _, k := range kinds {
+			out = append(out, resourceRef{kind: k, target: anyTarget})
+		}
+		return out
+	}
+}
+
+func can(action model.Action, res func(echo.Context) []resourceRef) access {
+	return access{action: action, resources: res}
+}
+
+func adminOnly(action model.Action) access { return access{admin: true, action: action} }
+
+var (
+	read  = model.ActionRead
+	write = model.ActionWrite
+	del   = model.ActionDelete
+)
+
+func (s *Server) routeTable() []route {
+	const (
+		nsPath  = "/api/namespaces/:ns"
+		pPath   = nsPath + "/pipelines/:pipeline"
+		cfgPath = pPath + "/configs"
+		depPath = pPath + "/deployments"
+	)
+	return []route{
+		// System.
+		{method: http.MethodGet, path: "/api/system/health", handler: s.health, access: access{public: true}, noVersion: true},
+		{method: http.MethodGet, path: "/api/system/metadata", handler: s.metadata, access: access{public: true}},
+		{method: http.MethodGet, path: "/api/system", handler: s.getSystem, access: can(read, kindsOnly("system"))},
+		{method: http.MethodPatch, path: "/api/system", handler: s.updateSystem, access: adminOnly(write)},
+
+		// Namespaces.
+		{method: http.MethodGet, path: "/api/namespaces", handler: s.listNamespaces, access: can(read, listOf("namespaces"))},
+		{method: http.MethodPost, path: "/api/namespaces", handler: s.createNamespace, access: adminOnly(write)},
+		{method: http.MethodGet, path: nsPath, handler: s.getNamespace, access: can(read, refs())},
+		{method: http.MethodPatch, path: nsPath, handler: s.updateNamespace, access: adminOnly(write)},
+		{method: http.MethodDelete, path: nsPath, handler: s.deleteNamespace, access: adminOnly(del)},
+
+		// Pipelines.
+		{method: http.MethodGet, path: nsPath + "/pipelines", handler: s.listPipelines, access: can(read, listOf("pipelines"))},
+		{method: http.MethodGet, path: pPath, handler: s.getPipeline, access: can(read, refs())},
+		{method: http.MethodPatch, path: pPath, handler: s.updatePipeline, access: can(write, refs())},
+		{method: http.MethodDelete, path: pPath, handler: s.deletePipeline, access: can(del, refs())},
+
+		// Config versions and deployments.
+		{method: http.MethodGet, path: cfgPath, handler: s.listConfigs, access: can(read, refs("configs"))},
+		{method: http.MethodPost, path: cfgPath, handler: s.registerConfig, access: can(write, refs("configs"))},
+		{method: http.MethodGet, path: cfgPath + "/:version", handler: s.getConfig, access: can(read, refs("configs"))},
+		{method: http.MethodPost, path: cfgPath + "/:version", handler: s.deployConfig, access: can(write, refs("deployments"))},
+		{method: http.MethodDelete, path: cfgPath + "/:version", handler: s.deleteConfig, access: can(del, refs("configs"))},
+		{method: http.MethodGet, path: depPath, handler: s.listDeployments, access: can(read, refs("deployments"))},
+		{method: http.MethodGet, path: depPath + "/:deployment", handler: s.getDeployment, access: can(read, refs("deployments"))},
+
+		// Tokens.
+		{method: http.MethodGet, path: "/api/tokens", handler: s.listTokens, access: adminOnly(read)},
+		{method: http.MethodPost, path: "/api/tokens", handler: s.createToken, access: adminOnly(write)},
+		{method: http.MethodPost, path: "/api/tokens/bootstrap", handler: s.bootstrapToken, access: access{public: true}},
+		{method: http.MethodGet, path: "/api/tokens/whoami", handler: s.whoami, access: access{authenticated: true}},
+		{method: http.MethodGet, path: "/api/tokens/:id", handler: s.getToken, access: access{authenticated: true}},
+		{method: http.MethodPatch, path: "/api/tokens/:id", handler: s.updateToken, access: adminOnly(write)},
+		{method: http.MethodDelete, path: "/api/tokens/:id", handler: s.deleteToken, access: adminOnly(del)},
+
+		// Roles.
+		{method: http.MethodGet, path: "/api/roles", handler: s.listRoles, access: can(read, kindsOnly("permissions"))},
+		{method: http.MethodPost, path: "/api/roles", handler: s.createRole, access: adminOnly(write)},
+		{method: http.MethodGet, path: "/api/roles/:id", handler: s.getRole, access: can(read, kindsOnly("permissions"))},
+		{method: http.MethodPatch, path: "/api/roles/:id", handler: s.updateRole, access: adminOnly(write)},
+		{method: http.MethodDelete, path: "/api/roles/:id", handler: s.deleteRole, access: adminOnly(del)},
+
+		// Events.
+		{method: http.MethodGet, path: "/api/events", handler: s.listEvents, access: can(read, kindsOnly("events"))},
+		{method: http.MethodGet, path: "/api/events/stream", handler: s.streamEvents, access: can(read, kindsOnly("events"))},
+		{method: http.MethodGet, path: "/api/events/:id", handler: s.getEvent, access: can(read, kindsOnly("events"))},
+		{method: http.MethodDelete, path: "/api/events/:id", handler: s.deleteEvent, access: adminOnly(del)},
+
+		// Cluster operations.
+		{method: http.MethodGet, path: "/api/cluster/members", handler: s.listMembers, access: adminOnly(read)},
+		{method: http.MethodPost, path: "/api/cluster/members", handler: s.addMember, access: access{admin: true, clusterSecret: true, action: write}},
+		{method: http.MethodDelete, path: "/api/cluster/members/:id", handler: s.removeMember, access: adminOnly(del)},
+		{method: http.MethodPost, path: "/api/cluster/join", handler: s.joinCluster, access: access{public: true}},
+		{method: http.MethodGet, path: "/api/cluster/snapshot", handler: s.saveSnapshot, access: adminOnly(read), leaderOnly: true},
+		{method: http.MethodPost, path: "/api/cluster/snapshot", handler: s.restoreSnapshot, access: adminOnly(write), bodyLimit: -1},
+	}
+}
+
+// routes registers the route table with its middleware chain:
+// version check → body limit → leader forwarding → consistency → auth.
+func (s *Server) routes() {
+	for _, r := range s.routeTable() {
+		var mws []echo.MiddlewareFunc
+		if !r.noVersion {
+			mws = append(mws, versionMiddleware)
+		}
+		limit := s.opts.MaxRequestBody
+		if r.bodyLimit != 0 {
+			limit = r.bodyLimit
+		}
+		mws = append(mws, bodyLimitMiddleware(limit))
+		leaderOnly := r.leaderOnly
+		if r.method != http.MethodGet && r.method != http.MethodHead && r.path != "/api/cluster/join" {
+			leaderOnly = true
+		}
+		mws = append(mws, s.forward.middleware(func(c echo.Context) bool {
+			return leaderOnly || wantsConsistent(c)
+		}))
+		mws = append(mws, s.consistencyMiddleware, s.authMiddleware(r.access))
+		s.echo.Add(r.method, r.path, r.handler, mws...)
+	}
+}

@@ -1,0 +1,121 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/labstack/echo/v4"
+
+	"github.com/goferhq/gofer/store/model"
+)
+
+// Options configure the API server.
+type Options struct {
+	// Dev disables authentication: every caller acts as an admin. Only
+	// allowed when bound to loopback (the agent enforces that).
+	Dev bool
+	// MaxRequestBody caps request bodies (bytes). The snapshot restore
+	// route is exempt.
+	MaxRequestBody int64
+	// PipelineVersionRetention is how many config versions each pipeline
+	// keeps (the live one always stays); 0 keeps all.
+	PipelineVersionRetention int
+	// Metadata is served at /api/system/metadata.
+	Metadata model.Metadata
+	// Now is the leader's clock; tests may replace it.
+	Now func() time.Time
+	// ForwardHold is how long a request waits for a leader before 503.
+	ForwardHold time.Duration
+}
+
+// Server serves the REST API on one node.
+type Server struct {
+	opts     Options
+	cluster  Cluster
+	logger   hclog.Logger
+	echo     *echo.Echo
+	forward  *forwarder
+	authz    *authorizer
+	shutdown chan struct{}
+}
+
+// New builds the API server; Serve starts it.
+func New(opts Options, cluster Cluster, logger hclog.Logger) *Server {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxRequestBody <= 0 {
+		opts.MaxRequestBody = 512 << 10
+	}
+	if opts.ForwardHold <= 0 {
+		opts.ForwardHold = 5 * time.Second
+	}
+	s := &Server{
+		opts:     opts,
+		cluster:  cluster,
+		logger:   logger.Named("api"),
+		authz:    newAuthorizer(),
+		shutdown: make(chan struct{}),
+	}
+	s.forward = newForwarder(cluster, s.logger, opts.ForwardHold)
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = s.errorHandler
+	e.JSONSerializer = plainJSON{}
+	e.Use(s.recoverMiddleware, s.requestIDMiddleware, s.logMiddleware)
+	s.echo = e
+	s.routes()
+	return s
+}
+
+// Handler is the server as an http.Handler (tests use it directly).
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    1 << 20,
+		IdleTimeout:       2 * time.Minute,
+	}
+	s.echo.Server = srv
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown ends long-lived streams and stops the server gracefully.
+func (s *Server) Shutdown(ctx context.Context) error {
+	select {
+	case <-s.shutdown:
+	default:
+		close(s.shutdown)
+	}
+	return s.echo.Shutdown(ctx)
+}
+
+// plainJSON is echo's JSON serializer without HTML escaping, so messages
+// read "a -> b" rather than "a -\u003e b".
+type plainJSON struct{}
+
+func (plainJSON) Serialize(c echo.Context, i any, indent string) error {
+	enc := json.NewEncoder(c.Response())
+	enc.SetEscapeHTML(false)
+	if indent != "" {
+		enc.SetIndent("", indent)
+	}
+	return enc.Encode(i)
+}
+
+func (plainJSON) Deserialize(c echo.Context, i any) error {
+	return json.NewDecoder(c.Request().Body).Decode(i)
+}

@@ -1,0 +1,72 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"go.etcd.io/bbolt"
+
+	"github.com/goferhq/gofer/fsm"
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+)
+
+// health answers load balancers: 200 when this node knows a leader (it can
+// serve reads and forward writes), 503 otherwise. No auth, no version
+// header.
+func (s *Server) health(c echo.Context) error {
+	leaderID, _ := s.cluster.Leader()
+	h := model.Health{
+		NodeID:       s.cluster.NodeID(),
+		State:        s.cluster.State(),
+		Leader:       leaderID,
+		KnownLeader:  leaderID != "",
+		AppliedIndex: s.cluster.FSM().AppliedIndex(),
+		LastContact:  s.cluster.LastContact().Milliseconds(),
+		Version:      s.opts.Metadata.Semver,
+	}
+	_ = s.view(func(tx *bbolt.Tx) error {
+		h.ClusterID = store.ClusterID(tx)
+		return nil
+	})
+	status := http.StatusOK
+	if !h.KnownLeader {
+		status = http.StatusServiceUnavailable
+	}
+	return c.JSON(status, h)
+}
+
+func (s *Server) metadata(c echo.Context) error {
+	return c.JSON(http.StatusOK, wrap("metadata", s.opts.Metadata))
+}
+
+func (s *Server) getSystem(c echo.Context) error {
+	var sys *model.System
+	if err := s.view(func(tx *bbolt.Tx) (err error) {
+		sys, err = store.GetSystem(tx)
+		return err
+	}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, wrap("system", sys))
+}
+
+type updateSystemRequest struct {
+	IgnorePipelineRunEvents *bool `json:"ignore_pipeline_run_events"`
+}
+
+// updateSystem flips the event-ingress toggle.
+func (s *Server) updateSystem(c echo.Context) error {
+	var req updateSystemRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.IgnorePipelineRunEvents == nil {
+		return badRequest("nothing to update: set ignore_pipeline_run_events")
+	}
+	sys, err := applyAs[model.System](s, c, fsm.CmdSystemUpdate, fsm.SystemUpdate{IgnorePipelineRunEvents: req.IgnorePipelineRunEvents})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, wrap("system", sys))
+}

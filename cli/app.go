@@ -1,0 +1,157 @@
+// Package cli is the gofer command line. Every command except
+// `service start` talks to servers only through package client; `service
+// start` hands control to package agent.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/BurntSushi/toml"
+	"github.com/urfave/cli/v2"
+
+	"github.com/goferhq/gofer/client"
+)
+
+// Build describes the binary (set by the linker in main).
+type Build struct {
+	Version string
+	Commit  string
+}
+
+// fileConfig is ~/.gofer.toml or ~/.config/gofer.toml. Flags and
+// environment variables win over it.
+type fileConfig struct {
+	APIBaseURL   string `toml:"api_base_url"`
+	Token        string `toml:"token"`
+	Namespace    string `toml:"namespace"`
+	OutputFormat string `toml:"output_format"`
+}
+
+// Global flag names.
+const (
+	flagAPIBaseURL = "api-base-url"
+	flagToken      = "token"
+	flagNamespace  = "namespace"
+	flagOutput     = "output"
+)
+
+// App builds the gofer command tree.
+func App(build Build, stdout, stderr io.Writer) *cli.App {
+	app := &cli.App{
+		Name:                 "gofer",
+		Usage:                "run short-lived container jobs: a replicated control plane, its CLI and its tools",
+		Version:              fmt.Sprintf("%s (%s)", build.Version, build.Commit),
+		EnableBashCompletion: true,
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: flagAPIBaseURL, Aliases: []string{"a"}, EnvVars: []string{"GOFER_API_BASE_URL"},
+				Usage: "Gofer API address; a comma-separated list of nodes is tried in turn", Value: "http://127.0.0.1:8080"},
+			&cli.StringFlag{Name: flagToken, Aliases: []string{"t"}, EnvVars: []string{"GOFER_TOKEN"}, Usage: "API token"},
+			&cli.StringFlag{Name: flagNamespace, Aliases: []string{"n"}, EnvVars: []string{"GOFER_NAMESPACE"}, Usage: "namespace to work in", Value: "default"},
+			&cli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, EnvVars: []string{"GOFER_OUTPUT_FORMAT"}, Usage: "output format: plain, json or silent", Value: "plain"},
+		},
+		Before: applyFileConfig,
+		Commands: []*cli.Command{
+			namespaceCommand(),
+			pipelineCommand(),
+			tokenCommand(),
+			roleCommand(),
+			eventCommand(),
+			systemCommand(),
+			serviceCommand(build),
+			serverCommand(),
+		},
+	}
+	app.ExitErrHandler = func(*cli.Context, error) {}
+	return app
+}
+
+// Run executes the CLI and returns the process exit code. Errors are
+// printed as one line; no stack traces.
+func Run(build Build, args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app := App(build, os.Stdout, os.Stderr)
+	if err := app.RunContext(ctx, normalizeArgs(app, args)); err != nil {
+		var exit cli.ExitCoder
+		if errors.As(err, &exit) {
+			if msg := exit.Error(); msg != "" {
+				fmt.Fprintln(os.Stderr, "error:", msg)
+			}
+			return exit.ExitCode()
+		}
+		fmt.Fprintln(os.Stderr, "error:", err)
+		return 1
+	}
+	return 0
+}
+
+// applyFileConfig fills global flags that neither a flag nor an
+// environment variable set from the user's config file.
+func applyFileConfig(c *cli.Context) error {
+	cfg, path, err := loadFileConfig()
+	if err != nil {
+		return err
+	}
+	if cfg == nil {
+		return nil
+	}
+	set := func(flag, value string) error {
+		if value == "" || c.IsSet(flag) {
+			return nil
+		}
+		if err := c.Set(flag, value); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		return nil
+	}
+	for flag, value := range map[string]string{
+		flagAPIBaseURL: cfg.APIBaseURL, flagToken: cfg.Token, flagNamespace: cfg.Namespace, flagOutput: cfg.OutputFormat,
+	} {
+		if err := set(flag, value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func loadFileConfig() (*fileConfig, string, error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return nil, "", nil
+	}
+	for _, path := range []string{filepath.Join(home, ".gofer.toml"), filepath.Join(home, ".config", "gofer.toml")} {
+		data, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, path, err
+		}
+		var cfg fileConfig
+		md, err := toml.Decode(string(data), &cfg)
+		if err != nil {
+			return nil, path, fmt.Errorf("%s: %w", path, err)
+		}
+		if u := md.Undecoded(); len(u) > 0 {
+			return nil, path, fmt.Errorf("%s: unknown key %s (known: api_base_url, token, namespace, output_format)", path, u[0])
+		}
+		return &cfg, path, nil
+	}
+	return nil, "", nil
+}
+
+// newClient builds an API client from the global flags.
+func newClient(c *cli.Context) (*client.Client, error) {
+	return client.New([]string{c.String(flagAPIBaseURL)},
+		client.WithToken(c.String(flagToken)),
+		client.WithNamespace(c.String(flagNamespace)))
+}

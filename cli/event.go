@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/goferhq/gofer/store/model"
+)
+
+func eventCommand() *cli.Command {
+	return &cli.Command{
+		Name:    "event",
+		Aliases: []string{"events"},
+		Usage:   "read the cluster's event log",
+		Subcommands: []*cli.Command{
+			{Name: "list", Usage: "list events; --follow streams new ones as they happen",
+				Flags: append(pageFlags(), &cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep streaming new events (after the listed ones)"}),
+				Action: eventList},
+			{Name: "get", Usage: "show one event", ArgsUsage: "ID", Action: eventGet},
+		},
+	}
+}
+
+var eventHeader = []string{"id", "kind", "details", "actor", "emitted"}
+
+func eventRow(e *model.Event) []string {
+	var parts []string
+	for k, v := range e.Details {
+		parts = append(parts, k+"="+v)
+	}
+	sort.Strings(parts)
+	return []string{strconv.FormatUint(e.ID, 10), e.Kind, orDash(strings.Join(parts, " ")), e.Actor, humanTime(e.Emitted)}
+}
+
+func eventList(c *cli.Context) error {
+	p, cl, err := setup(c, 0)
+	if err != nil {
+		return err
+	}
+	if c.Bool("follow") {
+		// Follow prints each event as one line (plain) or one JSON object
+		// per line, starting with the stored history.
+		if p.format == "plain" {
+			table(p.w, eventHeader, nil)
+		}
+		return cl.StreamEvents(c.Context, true, func(e *model.Event) error {
+			switch p.format {
+			case "json":
+				b, _ := json.Marshal(e)
+				fmt.Fprintln(p.w, string(b))
+			case "plain":
+				fmt.Fprintln(p.w, strings.Join(eventRow(e), "  "))
+			}
+			return nil
+		})
+	}
+	list, err := cl.ListEvents(c.Context, pageOf(c))
+	if err != nil {
+		return err
+	}
+	rows := make([][]string, len(list))
+	for i, e := range list {
+		rows[i] = eventRow(e)
+	}
+	return p.result("events", list, eventHeader, rows)
+}
+
+func eventGet(c *cli.Context) error {
+	p, cl, err := setup(c, 1)
+	if err != nil {
+		return err
+	}
+	id, err := parseNumber(c, "ID", c.Args().First())
+	if err != nil {
+		return err
+	}
+	e, err := cl.GetEvent(c.Context, uint64(id))
+	if err != nil {
+		return err
+	}
+	return p.result("event", e, eventHeader, [][]string{eventRow(e)})
+}

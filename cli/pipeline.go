@@ -1,0 +1,273 @@
+package cli
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/goferhq/gofer/store/model"
+)
+
+func pipelineCommand() *cli.Command {
+	return &cli.Command{
+		Name:    "pipeline",
+		Aliases: []string{"pipelines", "p"},
+		Usage:   "manage pipelines, their config versions and deployments",
+		Subcommands: []*cli.Command{
+			{Name: "list", Usage: "list pipelines in the namespace", Flags: pageFlags(), Action: pipelineList},
+			{Name: "get", Usage: "show a pipeline and its live tasks", ArgsUsage: "PIPELINE", Action: pipelineGet},
+			{Name: "enable", Usage: "accept new runs", ArgsUsage: "PIPELINE", Action: pipelineSetState(model.PipelineStateActive)},
+			{Name: "disable", Usage: "refuse new runs", ArgsUsage: "PIPELINE", Action: pipelineSetState(model.PipelineStateDisabled)},
+			{Name: "delete", Usage: "delete a pipeline with all its versions", ArgsUsage: "PIPELINE", Action: pipelineDelete},
+			{
+				Name:  "config",
+				Usage: "manage a pipeline's registered config versions",
+				Subcommands: []*cli.Command{
+					{Name: "list", Usage: "list versions", ArgsUsage: "PIPELINE", Flags: pageFlags(), Action: configList},
+					{Name: "get", Usage: "show one version (0 = newest)", ArgsUsage: "PIPELINE VERSION", Action: configGet},
+					{Name: "delete", Usage: "delete a version that is not live", ArgsUsage: "PIPELINE VERSION", Action: configDelete},
+					{Name: "deploy", Usage: "make a version live (rolls back when it is older)", ArgsUsage: "PIPELINE VERSION", Action: configDeploy},
+				},
+			},
+			{
+				Name:  "deployment",
+				Usage: "show a pipeline's deployments",
+				Subcommands: []*cli.Command{
+					{Name: "list", Usage: "list deployments", ArgsUsage: "PIPELINE", Flags: pageFlags(), Action: deploymentList},
+					{Name: "get", Usage: "show one deployment", ArgsUsage: "PIPELINE DEPLOYMENT", Action: deploymentGet},
+				},
+			},
+		},
+	}
+}
+
+var pipelineHeader = []string{"id", "state", "live version", "latest version", "created", "modified"}
+
+func pipelineRows(list ...*model.Pipeline) [][]string {
+	rows := make([][]string, len(list))
+	for i, p := range list {
+		live := "-"
+		if p.LiveVersion > 0 {
+			live = strconv.FormatInt(p.LiveVersion, 10)
+		}
+		rows[i] = []string{p.PipelineID, string(p.State), live, strconv.FormatInt(p.LatestVersion, 10), humanTime(p.Created), humanTime(p.Modified)}
+	}
+	return rows
+}
+
+func pipelineList(c *cli.Context) error {
+	p, cl, err := setup(c, 0)
+	if err != nil {
+		return err
+	}
+	list, err := cl.ListPipelines(c.Context, pageOf(c))
+	if err != nil {
+		return err
+	}
+	return p.result("pipelines", list, pipelineHeader, pipelineRows(list...))
+}
+
+func pipelineGet(c *cli.Context) error {
+	p, cl, err := setup(c, 1)
+	if err != nil {
+		return err
+	}
+	pl, err := cl.GetPipeline(c.Context, c.Args().First())
+	if err != nil {
+		return err
+	}
+	if p.format != "plain" {
+		return p.result("pipeline", pl, nil, nil)
+	}
+	table(p.w, nil, pipelineDetailRows(pl))
+	if pl.LiveVersion > 0 {
+		cfg, err := cl.GetConfig(c.Context, pl.PipelineID, pl.LiveVersion)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(p.w, "\nLive config (version %d): %s\n", cfg.Version, cfg.Name)
+		table(p.w, taskHeader, taskRows(cfg))
+	} else {
+		fmt.Fprintf(p.w, "\nNo version is live yet; deploy one with: gofer pipeline config deploy %s %d\n", pl.PipelineID, pl.LatestVersion)
+	}
+	return nil
+}
+
+func pipelineDetailRows(pl *model.Pipeline) [][]string {
+	return kv("id", pl.PipelineID, "namespace", pl.NamespaceID, "state", string(pl.State),
+		"live version", strconv.FormatInt(pl.LiveVersion, 10), "latest version", strconv.FormatInt(pl.LatestVersion, 10),
+		"created", humanTime(pl.Created), "modified", humanTime(pl.Modified))
+}
+
+var taskHeader = []string{"task", "image", "depends on"}
+
+func taskRows(cfg *model.PipelineConfig) [][]string {
+	rows := make([][]string, len(cfg.Tasks))
+	for i, t := range cfg.Tasks {
+		var deps []string
+		for id, cond := range t.DependsOn {
+			deps = append(deps, fmt.Sprintf("%s (%s)", id, cond))
+		}
+		sort.Strings(deps)
+		rows[i] = []string{t.ID, t.Image, orDash(strings.Join(deps, ", "))}
+	}
+	return rows
+}
+
+func pipelineSetState(state model.PipelineState) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		p, cl, err := setup(c, 1)
+		if err != nil {
+			return err
+		}
+		pl, err := cl.SetPipelineState(c.Context, c.Args().First(), state)
+		if err != nil {
+			return err
+		}
+		if p.format == "plain" {
+			p.message("✓ Pipeline %q is now %s", pl.PipelineID, pl.State)
+			return nil
+		}
+		return p.result("pipeline", pl, nil, nil)
+	}
+}
+
+func pipelineDelete(c *cli.Context) error {
+	p, cl, err := setup(c, 1)
+	if err != nil {
+		return err
+	}
+	if err := cl.DeletePipeline(c.Context, c.Args().First()); err != nil {
+		return err
+	}
+	p.message("✓ Deleted pipeline %q", c.Args().First())
+	return nil
+}
+
+var configHeader = []string{"version", "state", "tasks", "registered", "deprecated"}
+
+func configRows(list ...*model.PipelineConfig) [][]string {
+	rows := make([][]string, len(list))
+	for i, cfg := range list {
+		dep := "-"
+		if cfg.Deprecated != 0 {
+			dep = humanTime(cfg.Deprecated)
+		}
+		rows[i] = []string{strconv.FormatInt(cfg.Version, 10), string(cfg.State), strconv.Itoa(len(cfg.Tasks)), humanTime(cfg.Registered), dep}
+	}
+	return rows
+}
+
+func configList(c *cli.Context) error {
+	p, cl, err := setup(c, 1)
+	if err != nil {
+		return err
+	}
+	list, err := cl.ListConfigs(c.Context, c.Args().First(), pageOf(c))
+	if err != nil {
+		return err
+	}
+	return p.result("configs", list, configHeader, configRows(list...))
+}
+
+func configGet(c *cli.Context) error {
+	p, cl, err := setup(c, 2)
+	if err != nil {
+		return err
+	}
+	v, err := parseNumber(c, "VERSION", c.Args().Get(1))
+	if err != nil {
+		return err
+	}
+	cfg, err := cl.GetConfig(c.Context, c.Args().First(), v)
+	if err != nil {
+		return err
+	}
+	if p.format != "plain" {
+		return p.result("config", cfg, nil, nil)
+	}
+	table(p.w, nil, kv("pipeline", cfg.PipelineID, "version", strconv.FormatInt(cfg.Version, 10), "name", cfg.Name,
+		"description", orDash(cfg.Description), "state", string(cfg.State), "parallelism", strconv.FormatInt(cfg.Parallelism, 10),
+		"registered", humanTime(cfg.Registered)))
+	fmt.Fprintln(p.w)
+	table(p.w, taskHeader, taskRows(cfg))
+	return nil
+}
+
+func configDelete(c *cli.Context) error {
+	p, cl, err := setup(c, 2)
+	if err != nil {
+		return err
+	}
+	v, err := parseNumber(c, "VERSION", c.Args().Get(1))
+	if err != nil {
+		return err
+	}
+	if err := cl.DeleteConfig(c.Context, c.Args().First(), v); err != nil {
+		return err
+	}
+	p.message("✓ Deleted version %d of pipeline %q", v, c.Args().First())
+	return nil
+}
+
+func configDeploy(c *cli.Context) error {
+	p, cl, err := setup(c, 2)
+	if err != nil {
+		return err
+	}
+	v, err := parseNumber(c, "VERSION", c.Args().Get(1))
+	if err != nil {
+		return err
+	}
+	d, err := cl.DeployConfig(c.Context, c.Args().First(), v)
+	if err != nil {
+		return err
+	}
+	if p.format == "plain" {
+		p.message("✓ Deployed version %d of pipeline %q (deployment %d, previous live version %d)", d.EndVersion, d.PipelineID, d.DeploymentID, d.StartVersion)
+		return nil
+	}
+	return p.result("deployment", d, nil, nil)
+}
+
+var deploymentHeader = []string{"id", "from", "to", "state", "status", "started", "by"}
+
+func deploymentRows(list ...*model.Deployment) [][]string {
+	rows := make([][]string, len(list))
+	for i, d := range list {
+		rows[i] = []string{strconv.FormatInt(d.DeploymentID, 10), strconv.FormatInt(d.StartVersion, 10), strconv.FormatInt(d.EndVersion, 10),
+			string(d.State), string(d.Status), humanTime(d.Started), orDash(d.Actor)}
+	}
+	return rows
+}
+
+func deploymentList(c *cli.Context) error {
+	p, cl, err := setup(c, 1)
+	if err != nil {
+		return err
+	}
+	list, err := cl.ListDeployments(c.Context, c.Args().First(), pageOf(c))
+	if err != nil {
+		return err
+	}
+	return p.result("deployments", list, deploymentHeader, deploymentRows(list...))
+}
+
+func deploymentGet(c *cli.Context) error {
+	p, cl, err := setup(c, 2)
+	if err != nil {
+		return err
+	}
+	id, err := parseNumber(c, "DEPLOYMENT", c.Args().Get(1))
+	if err != nil {
+		return err
+	}
+	d, err := cl.GetDeployment(c.Context, c.Args().First(), id)
+	if err != nil {
+		return err
+	}
+	return p.result("deployment", d, deploymentHeader, deploymentRows(d))
+}

@@ -1,0 +1,308 @@
+// Package client is the Go client for Gofer's REST API, used by the CLI,
+// extensions and tests. It takes a list of nodes and tries them in turn,
+// retries 503s (no leader, leader changing) with backoff, and sends an
+// idempotency key with every write so a retry after an unknown outcome
+// never applies a write twice.
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Header names (the same as the server's).
+const (
+	headerAPIVersion  = "gofer-api-version"
+	apiVersion        = "v0"
+	headerIndex       = "X-Gofer-Index"
+	headerIdempotency = "Idempotency-Key"
+	headerRequestID   = "X-Request-Id"
+)
+
+// Client talks to a Gofer cluster.
+type Client struct {
+	nodes     []string
+	token     string
+	namespace string
+	http      *http.Client
+	// retryFor bounds how long one call keeps retrying unavailable nodes.
+	retryFor time.Duration
+	// preferred is the index of the node that answered last.
+	preferred atomic.Int64
+	lastIndex atomic.Uint64
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithToken sets the bearer token.
+func WithToken(token string) Option { return func(c *Client) { c.token = token } }
+
+// WithNamespace sets the namespace used by namespaced calls.
+func WithNamespace(ns string) Option { return func(c *Client) { c.namespace = ns } }
+
+// WithHTTPClient replaces the HTTP client (timeouts, TLS).
+func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
+
+// WithRetryFor sets how long a call keeps retrying while the cluster is
+// unavailable (no leader, node down). Default 30s; 0 disables retries.
+func WithRetryFor(d time.Duration) Option { return func(c *Client) { c.retryFor = d } }
+
+// New returns a client for the given node URLs. A single string may hold
+// a comma-separated list.
+func New(nodes []string, opts ...Option) (*Client, error) {
+	c := &Client{
+		namespace: "default",
+		retryFor:  30 * time.Second,
+		http: &http.Client{Transport: &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			DialContext:         (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        256,
+			MaxIdleConnsPerHost: 256,
+			IdleConnTimeout:     90 * time.Second,
+		}},
+	}
+	for _, n := range nodes {
+		for _, part := range strings.Split(n, ",") {
+			part = strings.TrimRight(strings.TrimSpace(part), "/")
+			if part == "" {
+				continue
+			}
+			u, err := url.Parse(part)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return nil, fmt.Errorf("node address %q must be an http(s) URL like http://127.0.0.1:8080", part)
+			}
+			c.nodes = append(c.nodes, part)
+		}
+	}
+	if len(c.nodes) == 0 {
+		return nil, errors.New("no node addresses given")
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c, nil
+}
+
+// Namespace is the namespace namespaced calls use.
+func (c *Client) Namespace() string { return c.namespace }
+
+// Nodes are the node URLs this client tries.
+func (c *Client) Nodes() []string { return append([]string(nil), c.nodes...) }
+
+// LastIndex is the highest X-Gofer-Index seen; pass it as min_index to
+// read your own writes on any node.
+func (c *Client) LastIndex() uint64 { return c.lastIndex.Load() }
+
+// Error is an error answer from the API.
+type Error struct {
+	Status    int    `json:"-"`
+	RequestID string `json:"request_id"`
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+}
+
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("gofer API answered %d", e.Status)
+	}
+	return e.Message
+}
+
+// IsStatus reports whether err is an API error with the given status.
+func IsStatus(err error, status int) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == status
+}
+
+// request describes one API call.
+type request struct {
+	method string
+	path   string
+	query  url.Values
+	body   any
+	// rawBody is sent as is (snapshot restore); it cannot be retried.
+	rawBody io.Reader
+	// headers are extra request headers.
+	headers map[string]string
+	// stream leaves the response body open for the caller.
+	stream bool
+}
+
+func isWrite(method string) bool {
+	return method != http.MethodGet && method != http.MethodHead
+}
+
+func newIdempotencyKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// do performs a call, retrying across nodes. out, if non-nil, receives the
+// decoded JSON body. For stream requests the caller closes the body.
+func (c *Client) do(ctx context.Context, r request, out any) (*http.Response, error) {
+	var payload []byte
+	if r.body != nil {
+		var err error
+		if payload, err = json.Marshal(r.body); err != nil {
+			return nil, err
+		}
+	}
+	idemKey := ""
+	if isWrite(r.method) {
+		idemKey = newIdempotencyKey()
+	}
+	deadline := time.Now().Add(c.retryFor)
+	backoff := 100 * time.Millisecond
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		start := int(c.preferred.Load())
+		for i := range c.nodes {
+			n := (start + i) % len(c.nodes)
+			resp, err := c.once(ctx, c.nodes[n], r, payload, idemKey)
+			if err == nil {
+				c.preferred.Store(int64(n))
+				return c.finish(resp, r, out)
+			}
+			lastErr = err
+			if ctx.Err() != nil || !retryable(err) || r.rawBody != nil {
+				return nil, err
+			}
+		}
+		if time.Now().Add(backoff).After(deadline) {
+			return nil, lastErr
+		}
+		var apiErr *Error
+		wait := backoff
+		if errors.As(lastErr, &apiErr) && apiErr.Status == http.StatusServiceUnavailable {
+			wait = min(wait, time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// retryable: connection failures and 503s are worth another node or
+// another try; every other answer is final.
+func retryable(err error) bool {
+	var apiErr *Error
+	if errors.As(err, &apiErr) {
+		return apiErr.Status == http.StatusServiceUnavailable || apiErr.Status == http.StatusBadGateway
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "connection reset")
+}
+
+// once sends the request to one node; any non-2xx becomes an *Error.
+func (c *Client) once(ctx context.Context, node string, r request, payload []byte, idemKey string) (*http.Response, error) {
+	u := node + r.path
+	if len(r.query) > 0 {
+		u += "?" + r.query.Encode()
+	}
+	var body io.Reader
+	switch {
+	case r.rawBody != nil:
+		body = r.rawBody
+	case payload != nil:
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(headerAPIVersion, apiVersion)
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if r.rawBody != nil {
+		req.Header.Set("Content-Type", "application/octet-stream")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if idemKey != "" {
+		req.Header.Set(headerIdempotency, idemKey)
+	}
+	for k, v := range r.headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	apiErr := &Error{Status: resp.StatusCode}
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if json.Unmarshal(raw, apiErr) != nil || apiErr.Message == "" {
+		apiErr.Message = fmt.Sprintf("%s %s answered %d: %s", r.method, node+r.path, resp.StatusCode, strings.TrimSpace(string(raw)))
+	}
+	return nil, apiErr
+}
+
+func (c *Client) finish(resp *http.Response, r request, out any) (*http.Response, error) {
+	if idx, err := strconv.ParseUint(resp.Header.Get(headerIndex), 10, 64); err == nil {
+		for {
+			cur := c.lastIndex.Load()
+			if idx <= cur || c.lastIndex.CompareAndSwap(cur, idx) {
+				break
+			}
+		}
+	}
+	if r.stream {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp, nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return resp, fmt.Errorf("decode %s %s response: %w", r.method, r.path, err)
+	}
+	return resp, nil
+}
+
+// Page selects part of a list.
+type Page struct {
+	Limit   int
+	Offset  int
+	Reverse bool
+}
+
+func (p Page) query() url.Values {
+	q := url.Values{}
+	if p.Limit > 0 {
+		q.Set("limit", strconv.Itoa(p.Limit))
+	}
+	if p.Offset > 0 {
+		q.Set("offset", strconv.Itoa(p.Offset))
+	}
+	if p.Reverse {
+		q.Set("reverse", "true")
+	}
+	return q
+}
+
+func seg(s string) string { return url.PathEscape(s) }

@@ -1,0 +1,238 @@
+package fsm
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+)
+
+func init() {
+	register(CmdConfigRegister, applyConfigRegister)
+	register(CmdConfigDeploy, applyConfigDeploy)
+	register(CmdConfigDelete, applyConfigDelete)
+	register(CmdPipelineSetState, applyPipelineSetState)
+	register(CmdPipelineDelete, applyPipelineDelete)
+}
+
+func pipelineDetails(ns, p string, kv ...string) map[string]string {
+	d := map[string]string{"namespace_id": ns, "pipeline_id": p}
+	for i := 0; i+1 < len(kv); i += 2 {
+		d[kv[i]] = kv[i+1]
+	}
+	return d
+}
+
+func applyConfigRegister(a *applyCtx, body json.RawMessage) (any, error) {
+	cmd := decodeBody[ConfigRegister](body)
+	ns, id := cmd.NamespaceID, cmd.Config.ID
+	if _, err := mustNamespace(a, ns); err != nil {
+		return nil, err
+	}
+	p, err := store.GetPipeline(a.tx, ns, id)
+	if err != nil {
+		return nil, err
+	}
+	created := p == nil
+	if created {
+		p = &model.Pipeline{NamespaceID: ns, PipelineID: id, State: model.PipelineStateActive, Created: a.meta.Timestamp}
+	}
+	p.LatestVersion++
+	p.Modified = a.meta.Timestamp
+	cfg := &model.PipelineConfig{
+		NamespaceID: ns,
+		PipelineID:  id,
+		Version:     p.LatestVersion,
+		Name:        cmd.Config.Name,
+		Description: cmd.Config.Description,
+		Parallelism: cmd.Config.Parallelism,
+		Tasks:       cmd.Config.Tasks,
+		State:       model.ConfigStateUnreleased,
+		Registered:  a.meta.Timestamp,
+		Hash:        cmd.Hash,
+	}
+	if err := store.PutPipeline(a.tx, p); err != nil {
+		return nil, err
+	}
+	if err := store.PutConfig(a.tx, cfg); err != nil {
+		return nil, err
+	}
+	if created {
+		if err := a.emit(model.EventCreatedPipeline, pipelineDetails(ns, id)); err != nil {
+			return nil, err
+		}
+	}
+	if err := a.emit(model.EventRegisteredConfig, pipelineDetails(ns, id, "version", strconv.FormatInt(cfg.Version, 10))); err != nil {
+		return nil, err
+	}
+	return cfg, pruneVersions(a, p, cmd.Retention)
+}
+
+// pruneVersions deletes the oldest versions beyond retention, never the
+// live one.
+func pruneVersions(a *applyCtx, p *model.Pipeline, retention int) error {
+	if retention <= 0 {
+		return nil
+	}
+	versions := store.ConfigVersions(a.tx, p.NamespaceID, p.PipelineID)
+	excess := len(versions) - retention
+	for _, v := range versions {
+		if excess <= 0 {
+			break
+		}
+		if v == p.LiveVersion {
+			continue
+		}
+		if err := store.DeleteConfig(a.tx, p.NamespaceID, p.PipelineID, v); err != nil {
+			return err
+		}
+		excess--
+		if err := a.emit(model.EventPrunedConfig, pipelineDetails(p.NamespaceID, p.PipelineID, "version", strconv.FormatInt(v, 10))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func mustPipeline(a *applyCtx, ns, id string) (*model.Pipeline, error) {
+	if _, err := mustNamespace(a, ns); err != nil {
+		return nil, err
+	}
+	p, err := store.GetPipeline(a.tx, ns, id)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		return nil, fmt.Errorf("%w: pipeline %q does not exist in namespace %q", ErrNotFound, id, ns)
+	}
+	return p, nil
+}
+
+func mustConfig(a *applyCtx, ns, id string, version int64) (*model.PipelineConfig, error) {
+	c, err := store.GetConfig(a.tx, ns, id, version)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return nil, fmt.Errorf("%w: pipeline %q has no config version %d", ErrNotFound, id, version)
+	}
+	return c, nil
+}
+
+// applyConfigDeploy makes a version live in one step: the previous live
+// version is deprecated and a completed deployment is recorded.
+func applyConfigDeploy(a *applyCtx, body json.RawMessage) (any, error) {
+	cmd := decodeBody[ConfigDeploy](body)
+	p, err := mustPipeline(a, cmd.NamespaceID, cmd.PipelineID)
+	if err != nil {
+		return nil, err
+	}
+	target, err := mustConfig(a, cmd.NamespaceID, cmd.PipelineID, cmd.Version)
+	if err != nil {
+		return nil, err
+	}
+	if target.State == model.ConfigStateLive {
+		return nil, fmt.Errorf("%w: version %d of pipeline %q is already live", ErrConflict, cmd.Version, cmd.PipelineID)
+	}
+	var previous *model.PipelineConfig
+	if p.LiveVersion != 0 {
+		if previous, err = store.GetConfig(a.tx, p.NamespaceID, p.PipelineID, p.LiveVersion); err != nil {
+			return nil, err
+		}
+	}
+
+	ts := a.meta.Timestamp
+	d := &model.Deployment{
+		NamespaceID:  p.NamespaceID,
+		PipelineID:   p.PipelineID,
+		DeploymentID: p.LastDeployment + 1,
+		StartVersion: p.LiveVersion,
+		EndVersion:   cmd.Version,
+		Started:      ts,
+		Ended:        ts,
+		State:        model.DeploymentStateComplete,
+		Status:       model.DeploymentStatusSuccess,
+		Actor:        a.meta.Actor,
+	}
+	if previous != nil {
+		previous.State = model.ConfigStateDeprecated
+		previous.Deprecated = ts
+		if err := store.PutConfig(a.tx, previous); err != nil {
+			return nil, err
+		}
+	}
+	target.State = model.ConfigStateLive
+	target.Deprecated = 0
+	if err := store.PutConfig(a.tx, target); err != nil {
+		return nil, err
+	}
+	p.LiveVersion, p.LastDeployment, p.Modified = cmd.Version, d.DeploymentID, ts
+	if err := store.PutPipeline(a.tx, p); err != nil {
+		return nil, err
+	}
+	if err := store.PutDeployment(a.tx, d); err != nil {
+		return nil, err
+	}
+	details := pipelineDetails(p.NamespaceID, p.PipelineID,
+		"deployment_id", strconv.FormatInt(d.DeploymentID, 10),
+		"start_version", strconv.FormatInt(d.StartVersion, 10),
+		"end_version", strconv.FormatInt(d.EndVersion, 10))
+	if err := a.emit(model.EventStartedDeployment, details); err != nil {
+		return nil, err
+	}
+	return d, a.emit(model.EventCompletedDeployment, details)
+}
+
+func applyConfigDelete(a *applyCtx, body json.RawMessage) (any, error) {
+	cmd := decodeBody[ConfigDelete](body)
+	if _, err := mustPipeline(a, cmd.NamespaceID, cmd.PipelineID); err != nil {
+		return nil, err
+	}
+	c, err := mustConfig(a, cmd.NamespaceID, cmd.PipelineID, cmd.Version)
+	if err != nil {
+		return nil, err
+	}
+	if c.State == model.ConfigStateLive {
+		return nil, fmt.Errorf("%w: version %d of pipeline %q is live; deploy another version first", ErrConflict, cmd.Version, cmd.PipelineID)
+	}
+	if err := store.DeleteConfig(a.tx, cmd.NamespaceID, cmd.PipelineID, cmd.Version); err != nil {
+		return nil, err
+	}
+	return nil, a.emit(model.EventDeletedConfig, pipelineDetails(cmd.NamespaceID, cmd.PipelineID, "version", strconv.FormatInt(cmd.Version, 10)))
+}
+
+func applyPipelineSetState(a *applyCtx, body json.RawMessage) (any, error) {
+	cmd := decodeBody[PipelineSetState](body)
+	if cmd.State != model.PipelineStateActive && cmd.State != model.PipelineStateDisabled {
+		return nil, fmt.Errorf("%w: pipeline state must be %q or %q", ErrInvalid, model.PipelineStateActive, model.PipelineStateDisabled)
+	}
+	p, err := mustPipeline(a, cmd.NamespaceID, cmd.PipelineID)
+	if err != nil {
+		return nil, err
+	}
+	if p.State == cmd.State {
+		return p, nil
+	}
+	p.State, p.Modified = cmd.State, a.meta.Timestamp
+	if err := store.PutPipeline(a.tx, p); err != nil {
+		return nil, err
+	}
+	kind := model.EventEnabledPipeline
+	if cmd.State == model.PipelineStateDisabled {
+		kind = model.EventDisabledPipeline
+	}
+	return p, a.emit(kind, pipelineDetails(p.NamespaceID, p.PipelineID))
+}
+
+func applyPipelineDelete(a *applyCtx, body json.RawMessage) (any, error) {
+	cmd := decodeBody[PipelineDelete](body)
+	if _, err := mustPipeline(a, cmd.NamespaceID, cmd.PipelineID); err != nil {
+		return nil, err
+	}
+	if err := store.DeletePipeline(a.tx, cmd.NamespaceID, cmd.PipelineID); err != nil {
+		return nil, err
+	}
+	return nil, a.emit(model.EventDeletedPipeline, pipelineDetails(cmd.NamespaceID, cmd.PipelineID))
+}

@@ -1,0 +1,199 @@
+package fsm
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+)
+
+func init() {
+	register(CmdTokenBootstrap, applyTokenBootstrap)
+	register(CmdTokenCreate, applyTokenCreate)
+	register(CmdTokenSetDisabled, applyTokenSetDisabled)
+	register(CmdTokenDelete, applyTokenDelete)
+	register(CmdRoleCreate, applyRoleCreate)
+	register(CmdRoleUpdate, applyRoleUpdate)
+	register(CmdRoleDelete, applyRoleDelete)
+}
+
+// applyTokenBootstrap creates the first admin token, exactly once per
+// cluster.
+func applyTokenBootstrap(a *applyCtx, body json.RawMessage) (any, error) {
+	cmd := decodeBody[TokenCreate](body)
+	sys, err := store.GetSystem(a.tx)
+	if err != nil {
+		return nil, err
+	}
+	if sys.BootstrapTokenCreated {
+		return nil, fmt.Errorf("%w: the bootstrap token has already been created", ErrConflict)
+	}
+	if err := checkNewToken(a, &cmd.Token); err != nil {
+		return nil, err
+	}
+	sys.BootstrapTokenCreated = true
+	if err := store.PutSystem(a.tx, sys); err != nil {
+		return nil, err
+	}
+	return putNewToken(a, &cmd.Token)
+}
+
+func applyTokenCreate(a *applyCtx, body json.RawMessage) (any, error) {
+	cmd := decodeBody[TokenCreate](body)
+	for _, r := range cmd.Token.Roles {
+		role, err := store.GetRole(a.tx, r)
+		if err != nil {
+			return nil, err
+		}
+		if role == nil {
+			return nil, fmt.Errorf("%w: role %q does not exist", ErrInvalid, r)
+		}
+	}
+	if err := checkNewToken(a, &cmd.Token); err != nil {
+		return nil, err
+	}
+	return putNewToken(a, &cmd.Token)
+}
+
+// checkNewToken refuses a token whose id or secret hash is already stored
+// (both are random, so this guards against a leader bug, not bad luck).
+func checkNewToken(a *applyCtx, t *model.StoredToken) error {
+	if existing, err := store.GetToken(a.tx, t.ID); err != nil || existing != nil {
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: token %q already exists", ErrConflict, t.ID)
+	}
+	if existing, err := store.GetTokenByHash(a.tx, t.Hash); err != nil || existing != nil {
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: token secret collides with an existing token", ErrConflict)
+	}
+	return nil
+}
+
+// putNewToken writes a token that passed checkNewToken.
+func putNewToken(a *applyCtx, t *model.StoredToken) (any, error) {
+	t.Created = a.meta.Timestamp
+	if err := store.PutToken(a.tx, t); err != nil {
+		return nil, err
+	}
+	return &t.Token, a.emit(model.EventCreatedToken, map[string]string{
+		"token_id": t.ID, "user": t.User, "roles": strings.Join(t.Roles, ","),
+	})
+}
+
+func mustToken(a *applyCtx, id string) (*model.StoredToken, error) {
+	t, err := store.GetToken(a.tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if t == nil {
+		return nil, fmt.Errorf("%w: token %q does not exist", ErrNotFound, id)
+	}
+	return t, nil
+}
+
+func applyTokenSetDisabled(a *applyCtx, body json.RawMessage) (any, error) {
+	cmd := decodeBody[TokenSetDisabled](body)
+	t, err := mustToken(a, cmd.ID)
+	if err != nil {
+		return nil, err
+	}
+	if t.Disabled == cmd.Disabled {
+		return &t.Token, nil
+	}
+	t.Disabled = cmd.Disabled
+	if err := store.PutToken(a.tx, t); err != nil {
+		return nil, err
+	}
+	kind := model.EventEnabledToken
+	if t.Disabled {
+		kind = model.EventDisabledToken
+	}
+	return &t.Token, a.emit(kind, map[string]string{"token_id": t.ID})
+}
+
+func applyTokenDelete(a *applyCtx, body json.RawMessage) (any, error) {
+	cmd := decodeBody[TokenDelete](body)
+	t, err := mustToken(a, cmd.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := store.DeleteToken(a.tx, t); err != nil {
+		return nil, err
+	}
+	return nil, a.emit(model.EventDeletedToken, map[string]string{"token_id": t.ID})
+}
+
+func applyRoleCreate(a *applyCtx, body json.RawMessage) (any, error) {
+	cmd := decodeBody[RoleCreate](body)
+	existing, err := store.GetRole(a.tx, cmd.Role.ID)
+	if err != nil {
+		return nil, err
+	}
+	if existing != nil {
+		return nil, fmt.Errorf("%w: role %q already exists", ErrConflict, cmd.Role.ID)
+	}
+	r := cmd.Role
+	r.SystemRole = false
+	r.Created, r.Modified = a.meta.Timestamp, a.meta.Timestamp
+	if err := store.PutRole(a.tx, &r); err != nil {
+		return nil, err
+	}
+	return &r, a.emit(model.EventCreatedRole, map[string]string{"role_id": r.ID})
+}
+
+func mustMutableRole(a *applyCtx, id string) (*model.Role, error) {
+	r, err := store.GetRole(a.tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, fmt.Errorf("%w: role %q does not exist", ErrNotFound, id)
+	}
+	if r.SystemRole {
+		return nil, fmt.Errorf("%w: role %q is built in and cannot be changed", ErrConflict, id)
+	}
+	return r, nil
+}
+
+func applyRoleUpdate(a *applyCtx, body json.RawMessage) (any, error) {
+	cmd := decodeBody[RoleUpdate](body)
+	r, err := mustMutableRole(a, cmd.ID)
+	if err != nil {
+		return nil, err
+	}
+	if cmd.Description != nil {
+		r.Description = *cmd.Description
+	}
+	if cmd.Permissions != nil {
+		r.Permissions = *cmd.Permissions
+	}
+	r.Modified = a.meta.Timestamp
+	if err := store.PutRole(a.tx, r); err != nil {
+		return nil, err
+	}
+	return r, a.emit(model.EventUpdatedRole, map[string]string{"role_id": r.ID})
+}
+
+func applyRoleDelete(a *applyCtx, body json.RawMessage) (any, error) {
+	cmd := decodeBody[RoleDelete](body)
+	if _, err := mustMutableRole(a, cmd.ID); err != nil {
+		return nil, err
+	}
+	n, err := store.TokensWithRole(a.tx, cmd.ID)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		return nil, fmt.Errorf("%w: role %q is used by %d token(s); delete or change them first", ErrConflict, cmd.ID, n)
+	}
+	if err := store.DeleteRole(a.tx, cmd.ID); err != nil {
+		return nil, err
+	}
+	return nil, a.emit(model.EventDeletedRole, map[string]string{"role_id": cmd.ID})
+}

@@ -1,0 +1,239 @@
+// Package fsm is Gofer's raft state machine: it applies committed commands
+// to the bbolt state file (package store), one write transaction per batch,
+// and snapshots/restores by streaming that file.
+//
+// Appliers are pure: given the state and a command they compute the same
+// result on every node. See DESIGN.md for why and how.
+package fsm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	"go.etcd.io/bbolt"
+
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+)
+
+// FSM implements raft.BatchingFSM over a store.DB.
+type FSM struct {
+	db      *store.DB
+	dbOpts  store.Options
+	logger  hclog.Logger
+	applied atomic.Uint64
+	changes *Notifier
+}
+
+var _ raft.BatchingFSM = (*FSM)(nil)
+
+// New wraps db. The applied index is read from the file, so entries raft
+// replays after a restart that the file already holds are skipped.
+func New(db *store.DB, dbOpts store.Options, logger hclog.Logger) (*FSM, error) {
+	f := &FSM{db: db, dbOpts: dbOpts, logger: logger.Named("fsm"), changes: NewNotifier()}
+	if err := f.loadAppliedIndex(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *FSM) loadAppliedIndex() error {
+	return f.db.View(func(tx *bbolt.Tx) error {
+		idx, _ := store.AppliedIndex(tx)
+		f.applied.Store(idx)
+		return nil
+	})
+}
+
+// DB is the state this FSM writes; readers use DB.View.
+func (f *FSM) DB() *store.DB { return f.db }
+
+// AppliedIndex is the index of the last raft entry reflected in state.
+func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
+
+// Changes wakes waiters after every applied batch and every restore.
+func (f *FSM) Changes() *Notifier { return f.changes }
+
+// WaitForIndex blocks until the FSM has applied index, or ctx ends.
+func (f *FSM) WaitForIndex(ctx context.Context, index uint64) error {
+	for {
+		changed := f.changes.Changed()
+		if f.applied.Load() >= index {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for index %d (applied %d): %w", index, f.applied.Load(), ctx.Err())
+		}
+	}
+}
+
+// Apply applies a single entry.
+func (f *FSM) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
+
+// ApplyBatch applies committed entries in one bbolt write transaction and
+// records the last index and term in that same transaction. Entries at or
+// below the recorded index are already in the file (raft replays the log
+// tail after a restart) and are skipped. A storage failure panics: a node
+// whose state cannot follow the log must stop, not diverge.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
+	results := make([]any, len(logs))
+	err := f.db.Update(func(tx *bbolt.Tx) error {
+		appliedIdx, _ := store.AppliedIndex(tx)
+		var last *raft.Log
+		for i, l := range logs {
+			if l.Index <= appliedIdx {
+				continue
+			}
+			last = l
+			if l.Type != raft.LogCommand {
+				continue
+			}
+			results[i] = f.applyCommand(tx, l)
+		}
+		if last == nil {
+			return nil
+		}
+		return store.SetAppliedIndex(tx, last.Index, last.Term)
+	})
+	if err != nil {
+		f.logger.Error("state write failed; stopping to avoid divergence", "error", err)
+		panic(fmt.Sprintf("fsm: state write failed: %v", err))
+	}
+	if n := len(logs); n > 0 && logs[n-1].Index > f.applied.Load() {
+		f.applied.Store(logs[n-1].Index)
+	}
+	f.changes.Notify()
+	return results
+}
+
+// applyCtx is what an applier sees: the write transaction, the command's
+// meta and its raft position.
+type applyCtx struct {
+	tx    *bbolt.Tx
+	meta  Meta
+	index uint64
+}
+
+// emit appends an event stamped with the command's time and actor.
+func (a *applyCtx) emit(kind string, details map[string]string) error {
+	actor := a.meta.Actor
+	if actor == "" {
+		actor = "system"
+	}
+	return store.AppendEvent(a.tx, &model.Event{Kind: kind, Details: details, Emitted: a.meta.Timestamp, Actor: actor})
+}
+
+// applier applies one decoded command. It must check every precondition
+// before writing anything, and return a business error (ErrNotFound…) for
+// a refused command; any other error is a storage failure.
+type applier func(a *applyCtx, body json.RawMessage) (any, error)
+
+var appliers = map[CommandType]applier{}
+
+// register adds an applier at init time; a duplicate type is a programming
+// error.
+func register(t CommandType, fn applier) {
+	if _, dup := appliers[t]; dup {
+		panic(fmt.Sprintf("fsm: command type %d registered twice", t))
+	}
+	appliers[t] = fn
+}
+
+// decodeBody decodes a command body. The leader encoded it, so failure
+// means a corrupt or incompatible log: stop rather than guess.
+func decodeBody[T any](body json.RawMessage) *T {
+	v := new(T)
+	if err := json.Unmarshal(body, v); err != nil {
+		panic(fmt.Sprintf("fsm: undecodable %T body: %v", v, err))
+	}
+	return v
+}
+
+func (f *FSM) applyCommand(tx *bbolt.Tx, l *raft.Log) *Result {
+	t, env, err := decode(l.Data)
+	if err != nil {
+		panic(fmt.Sprintf("fsm: undecodable entry at index %d: %v", l.Index, err))
+	}
+	fn, ok := appliers[t]
+	if !ok {
+		if t&IgnoreUnknownFlag != 0 {
+			f.logger.Warn("ignoring unknown optional command; upgrade this node", "type", byte(t), "index", l.Index)
+			return &Result{}
+		}
+		panic(fmt.Sprintf("fsm: unknown command type %d at index %d; upgrade this node", t, l.Index))
+	}
+	a := &applyCtx{tx: tx, meta: env.Meta, index: l.Index}
+
+	var idemKey string
+	if env.Meta.IdempotencyKey != "" {
+		idemKey = env.Meta.ActorID + "\x00" + env.Meta.IdempotencyKey
+		rec, err := store.GetIdempotency(tx, idemKey)
+		if err != nil {
+			panic(fmt.Sprintf("fsm: read idempotency record: %v", err))
+		}
+		if rec != nil {
+			return replay(t, rec)
+		}
+	}
+
+	value, err := fn(a, env.Body)
+	if err != nil && errorKind(err) == "" {
+		panic(fmt.Sprintf("fsm: apply command %d at index %d: %v", t, l.Index, err))
+	}
+	if idemKey != "" {
+		rec := &store.IdempotencyRecord{Command: byte(t), Index: l.Index, Recorded: env.Meta.Timestamp}
+		if err != nil {
+			rec.Error, rec.ErrorKind = err.Error(), errorKind(err)
+		} else if value != nil {
+			raw, mErr := json.Marshal(value)
+			if mErr != nil {
+				panic(fmt.Sprintf("fsm: encode result for idempotency: %v", mErr))
+			}
+			rec.Result = raw
+		}
+		if pErr := store.PutIdempotency(tx, idemKey, rec); pErr != nil {
+			panic(fmt.Sprintf("fsm: write idempotency record: %v", pErr))
+		}
+	}
+	return &Result{Value: value, Err: err}
+}
+
+// replay answers a repeated idempotency key with the recorded outcome. A
+// key reused for a different kind of command is refused.
+func replay(t CommandType, rec *store.IdempotencyRecord) *Result {
+	if CommandType(rec.Command) != t {
+		return &Result{Err: fmt.Errorf("%w: idempotency key was already used for a different request", ErrConflict)}
+	}
+	if rec.ErrorKind != "" {
+		return &Result{Err: errorFromKind(rec.ErrorKind, rec.Error), Replayed: true}
+	}
+	var v any
+	if len(rec.Result) > 0 {
+		v = rec.Result
+	}
+	return &Result{Value: v, Replayed: true}
+}
+
+// ResultAs returns a result's value as *T, decoding it when the result is a
+// replay of an earlier request (stored as JSON).
+func ResultAs[T any](r *Result) (*T, error) {
+	switch v := r.Value.(type) {
+	case *T:
+		return v, nil
+	case json.RawMessage:
+		out := new(T)
+		if err := json.Unmarshal(v, out); err != nil {
+			return nil, fmt.Errorf("decode replayed result: %w", err)
+		}
+		return out, nil
+	case nil:
+		return nil, nil
+	}
+	return nil, fmt.Errorf("fsm: result is %T, not %T", r.Value, new(T))
+}

@@ -1,0 +1,302 @@
+package fsm
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	"go.etcd.io/bbolt"
+
+	sdk "github.com/goferhq/gofer/sdk/go"
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+)
+
+// testFSM opens a fresh state file in a temp dir.
+func testFSM(t *testing.T, dir string) *FSM {
+	t.Helper()
+	db, err := store.Open(filepath.Join(dir, "state.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	f, err := New(db, store.Options{NoSync: true}, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// logBuilder hands out raft entries with increasing indexes.
+type logBuilder struct {
+	t     *testing.T
+	index uint64
+}
+
+func (b *logBuilder) entry(typ CommandType, body any) *raft.Log {
+	b.t.Helper()
+	b.index++
+	data, err := Encode(typ, Meta{Actor: "test", ActorID: "tok", Timestamp: int64(1000 + b.index)}, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return &raft.Log{Index: b.index, Term: 1, Type: raft.LogCommand, Data: data}
+}
+
+func scenario(t *testing.T) []*raft.Log {
+	b := &logBuilder{t: t}
+	cfg := func(tasks ...string) *sdk.PipelineConfig {
+		c := &sdk.PipelineConfig{ID: "simple", Name: "Simple"}
+		for _, id := range tasks {
+			c.Tasks = append(c.Tasks, &sdk.TaskConfig{ID: id, Image: "busybox"})
+		}
+		return c
+	}
+	return []*raft.Log{
+		b.entry(CmdClusterInit, ClusterInit{ClusterID: "c1", Roles: model.BuiltinRoles(1), Namespace: model.Namespace{ID: "default", Name: "Default"}}),
+		b.entry(CmdNamespaceCreate, NamespaceCreate{Namespace: model.Namespace{ID: "team-a", Name: "Team A"}}),
+		b.entry(CmdConfigRegister, ConfigRegister{NamespaceID: "team-a", Config: cfg("one"), Retention: 2}),
+		b.entry(CmdConfigRegister, ConfigRegister{NamespaceID: "team-a", Config: cfg("one", "two"), Retention: 2}),
+		b.entry(CmdConfigDeploy, ConfigDeploy{NamespaceID: "team-a", PipelineID: "simple", Version: 1}),
+		b.entry(CmdConfigRegister, ConfigRegister{NamespaceID: "team-a", Config: cfg("three"), Retention: 2}),
+		b.entry(CmdTokenBootstrap, TokenCreate{Token: model.StoredToken{Token: model.Token{ID: "t1", User: "root", Roles: []string{"admin"}}, Hash: "h1"}}),
+		b.entry(CmdPipelineSetState, PipelineSetState{NamespaceID: "team-a", PipelineID: "simple", State: model.PipelineStateDisabled}),
+	}
+}
+
+// dump renders every bucket's keys and values, so two states can be
+// compared byte for byte.
+func dump(t *testing.T, f *FSM) string {
+	t.Helper()
+	var buf bytes.Buffer
+	err := f.DB().View(func(tx *bbolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+			return b.ForEach(func(k, v []byte) error {
+				fmt.Fprintf(&buf, "%s %x %s\n", name, k, v)
+				return nil
+			})
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+func resultOf(t *testing.T, v any) *Result {
+	t.Helper()
+	r, ok := v.(*Result)
+	if !ok {
+		t.Fatalf("apply returned %T, want *Result", v)
+	}
+	return r
+}
+
+func TestApplyScenario(t *testing.T) {
+	f := testFSM(t, t.TempDir())
+	logs := scenario(t)
+	for i, r := range f.ApplyBatch(logs) {
+		if res := resultOf(t, r); res.Err != nil {
+			t.Fatalf("entry %d: %v", i+1, res.Err)
+		}
+	}
+	if got := f.AppliedIndex(); got != uint64(len(logs)) {
+		t.Fatalf("applied index %d, want %d", got, len(logs))
+	}
+	err := f.DB().View(func(tx *bbolt.Tx) error {
+		p, err := store.GetPipeline(tx, "team-a", "simple")
+		if err != nil || p == nil {
+			return fmt.Errorf("pipeline missing: %v", err)
+		}
+		if p.LiveVersion != 1 || p.LatestVersion != 3 || p.State != model.PipelineStateDisabled {
+			return fmt.Errorf("pipeline = %+v", p)
+		}
+		// Retention 2 keeps the live version 1 and the newest 3; 2 is pruned.
+		if got := store.ConfigVersions(tx, "team-a", "simple"); fmt.Sprint(got) != "[1 3]" {
+			return fmt.Errorf("versions %v, want [1 3]", got)
+		}
+		tok, err := store.GetTokenByHash(tx, "h1")
+		if err != nil || tok == nil || tok.User != "root" {
+			return fmt.Errorf("bootstrap token not found by hash: %v %v", tok, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBusinessErrorsChangeNothing(t *testing.T) {
+	f := testFSM(t, t.TempDir())
+	logs := scenario(t)
+	f.ApplyBatch(logs)
+	before := dump(t, f)
+	b := &logBuilder{t: t, index: uint64(len(logs))}
+	refused := []struct {
+		log  *raft.Log
+		want error
+	}{
+		{b.entry(CmdNamespaceCreate, NamespaceCreate{Namespace: model.Namespace{ID: "team-a"}}), ErrConflict},
+		{b.entry(CmdNamespaceDelete, NamespaceDelete{ID: "default"}), ErrConflict},
+		{b.entry(CmdConfigDeploy, ConfigDeploy{NamespaceID: "team-a", PipelineID: "simple", Version: 1}), ErrConflict},
+		{b.entry(CmdConfigDeploy, ConfigDeploy{NamespaceID: "team-a", PipelineID: "simple", Version: 2}), ErrNotFound},
+		{b.entry(CmdConfigDelete, ConfigDelete{NamespaceID: "team-a", PipelineID: "simple", Version: 1}), ErrConflict},
+		{b.entry(CmdTokenBootstrap, TokenCreate{Token: model.StoredToken{Token: model.Token{ID: "t2"}, Hash: "h2"}}), ErrConflict},
+		{b.entry(CmdTokenCreate, TokenCreate{Token: model.StoredToken{Token: model.Token{ID: "t3", Roles: []string{"nope"}}, Hash: "h3"}}), ErrInvalid},
+		{b.entry(CmdRoleDelete, RoleDelete{ID: "admin"}), ErrConflict},
+		{b.entry(CmdConfigRegister, ConfigRegister{NamespaceID: "ghost", Config: &sdk.PipelineConfig{ID: "simple"}}), ErrNotFound},
+	}
+	for _, r := range refused {
+		res := resultOf(t, f.Apply(r.log))
+		if !errors.Is(res.Err, r.want) {
+			t.Fatalf("entry %d: got %v, want %v", r.log.Index, res.Err, r.want)
+		}
+	}
+	// Only the applied index may differ.
+	strip := regexp.MustCompile(`(?m)^meta 6170706c6965645f(696e646578|7465726d) .*\n`)
+	if a, b := strip.ReplaceAllString(before, ""), strip.ReplaceAllString(dump(t, f), ""); a != b {
+		t.Fatalf("refused commands changed state:\nbefore:\n%s\nafter:\n%s", a, b)
+	}
+}
+
+// TestReplayAfterRestartAppliesNothingTwice reopens the state file and
+// feeds raft's replay of the whole log: every entry is skipped.
+func TestReplayAfterRestartAppliesNothingTwice(t *testing.T) {
+	dir := t.TempDir()
+	logs := scenario(t)
+	db, err := store.Open(filepath.Join(dir, "state.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := New(db, store.Options{}, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ApplyBatch(logs[:5])
+	f.ApplyBatch(logs[5:])
+	want := dump(t, f)
+	db.Close()
+
+	f2 := testFSM(t, dir)
+	if f2.AppliedIndex() != uint64(len(logs)) {
+		t.Fatalf("reopened applied index %d, want %d", f2.AppliedIndex(), len(logs))
+	}
+	for i, r := range f2.ApplyBatch(logs) {
+		if r != nil {
+			t.Fatalf("replayed entry %d was applied again: %+v", i+1, r)
+		}
+	}
+	if got := dump(t, f2); got != want {
+		t.Fatalf("replay changed state:\nwant:\n%s\ngot:\n%s", want, got)
+	}
+}
+
+type memSink struct {
+	bytes.Buffer
+	cancelled bool
+}
+
+func (s *memSink) ID() string    { return "mem" }
+func (s *memSink) Cancel() error { s.cancelled = true; return nil }
+func (s *memSink) Close() error  { return nil }
+
+func TestSnapshotRestoreGivesIdenticalState(t *testing.T) {
+	src := testFSM(t, t.TempDir())
+	logs := scenario(t)
+	src.ApplyBatch(logs)
+	snap, err := src.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Entries applied after Snapshot() must not leak into it.
+	b := &logBuilder{t: t, index: uint64(len(logs))}
+	src.Apply(b.entry(CmdNamespaceCreate, NamespaceCreate{Namespace: model.Namespace{ID: "later"}}))
+	var sink memSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+
+	dst := testFSM(t, t.TempDir())
+	dst.Apply((&logBuilder{t: t}).entry(CmdNamespaceCreate, NamespaceCreate{Namespace: model.Namespace{ID: "stale"}}))
+	if err := dst.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	if dst.AppliedIndex() != uint64(len(logs)) {
+		t.Fatalf("restored applied index %d, want %d", dst.AppliedIndex(), len(logs))
+	}
+	got := dump(t, dst)
+	if strings.Contains(got, "stale") || strings.Contains(got, "later") {
+		t.Fatalf("restore kept state that is not in the snapshot")
+	}
+	// Compare against a third FSM that applied exactly the snapshot's entries.
+	ref := testFSM(t, t.TempDir())
+	ref.ApplyBatch(scenario(t))
+	if want := dump(t, ref); got != want {
+		t.Fatalf("restored state differs:\nwant:\n%s\ngot:\n%s", want, got)
+	}
+}
+
+func TestRestoreRejectsGarbage(t *testing.T) {
+	f := testFSM(t, t.TempDir())
+	f.ApplyBatch(scenario(t))
+	before := dump(t, f)
+	if err := f.Restore(io.NopCloser(strings.NewReader("not a bolt file"))); err == nil {
+		t.Fatal("restore accepted garbage")
+	}
+	if dump(t, f) != before {
+		t.Fatal("a failed restore changed state")
+	}
+}
+
+func TestIdempotencyKeyReplaysOutcome(t *testing.T) {
+	f := testFSM(t, t.TempDir())
+	f.ApplyBatch(scenario(t))
+	entry := func(idx uint64, typ CommandType, body any) *raft.Log {
+		data, err := Encode(typ, Meta{ActorID: "tok", Timestamp: 5000, IdempotencyKey: "k1"}, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &raft.Log{Index: idx, Term: 1, Type: raft.LogCommand, Data: data}
+	}
+	first := resultOf(t, f.Apply(entry(100, CmdNamespaceCreate, NamespaceCreate{Namespace: model.Namespace{ID: "idem"}})))
+	second := resultOf(t, f.Apply(entry(101, CmdNamespaceCreate, NamespaceCreate{Namespace: model.Namespace{ID: "idem"}})))
+	if first.Err != nil || second.Err != nil || !second.Replayed {
+		t.Fatalf("first=%+v second=%+v; want both ok and the second replayed", first, second)
+	}
+	ns, err := ResultAs[model.Namespace](second)
+	if err != nil || ns.ID != "idem" {
+		t.Fatalf("replayed value %+v, %v", ns, err)
+	}
+	other := resultOf(t, f.Apply(entry(102, CmdNamespaceDelete, NamespaceDelete{ID: "idem"})))
+	if !errors.Is(other.Err, ErrConflict) {
+		t.Fatalf("key reused for another command: got %v, want conflict", other.Err)
+	}
+}
+
+// TestFSMIsDeterministic keeps clocks, randomness and the environment out
+// of the appliers (DESIGN §4).
+func TestFSMIsDeterministic(t *testing.T) {
+	forbidden := regexp.MustCompile(`time\.Now\(|math/rand|crypto/rand|uuid\.|os\.Getenv|os\.Environ`)
+	files, _ := filepath.Glob("*.go")
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := forbidden.Find(src); m != nil {
+			t.Errorf("%s uses %s; stamp it on the leader before apply instead", name, m)
+		}
+	}
+}

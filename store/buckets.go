@@ -1,0 +1,115 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+
+	"go.etcd.io/bbolt"
+)
+
+// Bucket names. Adding a bucket is fine; renaming one is a migration.
+var (
+	bucketMeta        = []byte("meta")
+	bucketNamespaces  = []byte("namespaces")
+	bucketPipelines   = []byte("pipelines")
+	bucketConfigs     = []byte("configs")
+	bucketDeployments = []byte("deployments")
+	bucketTokens      = []byte("tokens")
+	bucketTokenHashes = []byte("token_hashes")
+	bucketRoles       = []byte("roles")
+	bucketEvents      = []byte("events")
+	bucketServers     = []byte("servers")
+	bucketIdempotency = []byte("idempotency")
+	// bucketIdempotencyByTime indexes idempotency keys by record time
+	// (big-endian ms ++ key) so pruning walks only expired entries.
+	bucketIdempotencyByTime = []byte("idempotency_by_time")
+
+	allBuckets = [][]byte{
+		bucketMeta, bucketNamespaces, bucketPipelines, bucketConfigs, bucketDeployments,
+		bucketTokens, bucketTokenHashes, bucketRoles, bucketEvents, bucketServers, bucketIdempotency, bucketIdempotencyByTime,
+	}
+)
+
+// Keys in the meta bucket.
+var (
+	keyAppliedIndex = []byte("applied_index")
+	keyAppliedTerm  = []byte("applied_term")
+	keyClusterID    = []byte("cluster_id")
+	keyEventSeq     = []byte("event_seq")
+	keySystem       = []byte("system")
+)
+
+func createBuckets(tx *bbolt.Tx) error {
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// key joins id parts with NUL, which the identifier rule forbids inside ids.
+func key(parts ...string) []byte {
+	var b bytes.Buffer
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteByte(0)
+		}
+		b.WriteString(p)
+	}
+	return b.Bytes()
+}
+
+// prefix is key(parts...) followed by the separator, so that a scan over
+// "ns\x00p\x00" does not also match pipeline "p2".
+func prefix(parts ...string) []byte { return append(key(parts...), 0) }
+
+// u64 encodes n big-endian so keys sort numerically.
+func u64(n uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], n)
+	return b[:]
+}
+
+func parseU64(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+func getJSON(b *bbolt.Bucket, k []byte, v any) (bool, error) {
+	raw := b.Get(k)
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return false, fmt.Errorf("decode %q: %w", k, err)
+	}
+	return true, nil
+}
+
+func putJSON(b *bbolt.Bucket, k []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(k, raw)
+}
+
+// deletePrefix removes every key starting with p and returns how many.
+func deletePrefix(b *bbolt.Bucket, p []byte) (int, error) {
+	var keys [][]byte
+	c := b.Cursor()
+	for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(keys), nil
+}

@@ -1,0 +1,40 @@
+package model
+
+// Event records one state change. Ids count up from 1 across the cluster,
+// so "events after id N" is a cheap cursor for streams.
+type Event struct {
+	ID      uint64            `json:"id"`
+	Kind    string            `json:"kind"`
+	Details map[string]string `json:"details"`
+	Emitted int64             `json:"emitted"`
+	// Actor is the token user (or "system") whose request caused the event.
+	Actor string `json:"actor"`
+}
+
+// Event kinds.
+const (
+	EventCreatedNamespace    = "created_namespace"
+	EventUpdatedNamespace    = "updated_namespace"
+	EventDeletedNamespace    = "deleted_namespace"
+	EventRegisteredConfig    = "registered_pipeline_config"
+	EventDeletedConfig       = "deleted_pipeline_config"
+	EventPrunedConfig        = "pruned_pipeline_config"
+	EventStartedDeployment   = "started_deployment"
+	EventCompletedDeployment = "completed_deployment"
+	EventCreatedPipeline     = "created_pipeline"
+	EventEnabledPipeline     = "enabled_pipeline"
+	EventDisabledPipeline    = "disabled_pipeline"
+	EventDeletedPipeline     = "deleted_pipeline"
+	EventCreatedToken        = "created_token"
+	EventEnabledToken        = "enabled_token"
+	EventDisabledToken       = "disabled_token"
+	EventDeletedToken        = "deleted_token"
+	EventCreatedRole         = "created_role"
+	EventUpdatedRole         = "updated_role"
+	EventDeletedRole         = "deleted_role"
+	EventUpdatedSystem       = "updated_system"
+	EventInitializedCluster  = "initialized_cluster"
+	EventJoinedServer        = "joined_server"
+	EventRemovedServer       = "removed_server"
+	EventDeletedEvent        = "deleted_event"
+)

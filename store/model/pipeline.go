@@ -1,0 +1,84 @@
+package model
+
+import sdk "github.com/goferhq/gofer/sdk/go"
+
+// PipelineState says whether a pipeline accepts new runs.
+type PipelineState string
+
+// Pipeline states.
+const (
+	PipelineStateActive   PipelineState = "active"
+	PipelineStateDisabled PipelineState = "disabled"
+)
+
+// Pipeline is a pipeline's metadata. Its tasks live in config versions.
+type Pipeline struct {
+	NamespaceID string        `json:"namespace_id"`
+	PipelineID  string        `json:"pipeline_id"`
+	State       PipelineState `json:"state"`
+	Created     int64         `json:"created"`
+	Modified    int64         `json:"modified"`
+	// LiveVersion is the config version new runs use; 0 until one is deployed.
+	LiveVersion int64 `json:"live_version"`
+	// LatestVersion is the highest version ever registered. Versions are
+	// never reused, even after the newest one is deleted.
+	LatestVersion int64 `json:"latest_version"`
+	// LastDeployment is the id of the newest deployment; 0 if none.
+	LastDeployment int64 `json:"last_deployment"`
+}
+
+// ConfigState is where a config version is in its lifecycle.
+type ConfigState string
+
+// Config states.
+const (
+	ConfigStateUnreleased ConfigState = "unreleased"
+	ConfigStateLive       ConfigState = "live"
+	ConfigStateDeprecated ConfigState = "deprecated"
+)
+
+// PipelineConfig is one registered version of a pipeline.
+type PipelineConfig struct {
+	NamespaceID string            `json:"namespace_id"`
+	PipelineID  string            `json:"pipeline_id"`
+	Version     int64             `json:"version"`
+	Name        string            `json:"name"`
+	Description string            `json:"description"`
+	Parallelism int64             `json:"parallelism"`
+	Tasks       []*sdk.TaskConfig `json:"tasks"`
+	State       ConfigState       `json:"state"`
+	Registered  int64             `json:"registered"`
+	Deprecated  int64             `json:"deprecated"`
+	// Hash is the SHA-256 of the canonical config JSON, so identical
+	// registrations can be recognised.
+	Hash string `json:"hash"`
+}
+
+// DeploymentState and DeploymentStatus use upstream's PascalCase values.
+type (
+	DeploymentState  string
+	DeploymentStatus string
+)
+
+// Deployment states and statuses.
+const (
+	DeploymentStateRunning  DeploymentState  = "Running"
+	DeploymentStateComplete DeploymentState  = "Complete"
+	DeploymentStatusSuccess DeploymentStatus = "Successful"
+	DeploymentStatusFailed  DeploymentStatus = "Failed"
+)
+
+// Deployment records one change of a pipeline's live version.
+type Deployment struct {
+	NamespaceID  string           `json:"namespace_id"`
+	PipelineID   string           `json:"pipeline_id"`
+	DeploymentID int64            `json:"deployment_id"`
+	StartVersion int64            `json:"start_version"`
+	EndVersion   int64            `json:"end_version"`
+	Started      int64            `json:"started"`
+	Ended        int64            `json:"ended"`
+	State        DeploymentState  `json:"state"`
+	Status       DeploymentStatus `json:"status"`
+	// Actor is who asked for the deployment (token user).
+	Actor string `json:"actor"`
+}

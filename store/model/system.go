@@ -1,0 +1,54 @@
+package model
+
+// System holds cluster-wide switches.
+type System struct {
+	BootstrapTokenCreated bool `json:"bootstrap_token_created"`
+	// IgnorePipelineRunEvents is the event-ingress toggle: while true, no new
+	// runs are accepted.
+	IgnorePipelineRunEvents bool `json:"ignore_pipeline_run_events"`
+}
+
+// Metadata is what GET /api/system/metadata returns.
+type Metadata struct {
+	Semver string `json:"semver"`
+	Commit string `json:"commit"`
+}
+
+// Server is a cluster member's addresses as recorded in state, so any node
+// can forward a request to the leader's API.
+type Server struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	APIAddr  string `json:"api_addr"`
+	Version  string `json:"version"`
+	Joined   int64  `json:"joined"`
+}
+
+// Member is one row of `gofer server members`.
+type Member struct {
+	ID           string `json:"id"`
+	RaftAddr     string `json:"raft_addr"`
+	APIAddr      string `json:"api_addr"`
+	Voter        bool   `json:"voter"`
+	Leader       bool   `json:"leader"`
+	Reachable    bool   `json:"reachable"`
+	AppliedIndex uint64 `json:"applied_index"`
+	// LastContact is ms since the member last heard from the leader
+	// (0 for the leader itself, -1 if unknown).
+	LastContact int64  `json:"last_contact_ms"`
+	State       string `json:"state"`
+	Version     string `json:"version"`
+}
+
+// Health is GET /api/system/health: enough for a load balancer and for
+// `gofer server members` to ask each node about itself.
+type Health struct {
+	NodeID       string `json:"node_id"`
+	ClusterID    string `json:"cluster_id"`
+	State        string `json:"state"`
+	Leader       string `json:"leader"`
+	KnownLeader  bool   `json:"known_leader"`
+	AppliedIndex uint64 `json:"applied_index"`
+	LastContact  int64  `json:"last_contact_ms"`
+	Version      string `json:"version"`
+}
