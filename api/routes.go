@@ -167,3 +167,22 @@ func (s *Server) routes() {
 		s.echo.Add(r.method, r.path, r.handler, mws...)
 	}
 }
+
+// RouteInfo describes a route for tests that must cover every route.
+type RouteInfo struct {
+	Method string
+	Path   string
+	// Public routes need no token; Admin routes need an admin role.
+	Public bool
+	Admin  bool
+	Action string
+}
+
+// Routes lists the route table.
+func Routes() []RouteInfo {
+	var out []RouteInfo
+	for _, r := range (&Server{}).routeTable() {
+		out = append(out, RouteInfo{Method: r.method, Path: r.path, Public: r.access.public, Admin: r.access.admin, Action: string(r.access.action)})
+	}
+	return out
+}

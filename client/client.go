@@ -41,8 +41,12 @@ type Client struct {
 	// retryFor bounds how long one call keeps retrying unavailable nodes.
 	retryFor time.Duration
 	// preferred is the index of the node that answered last.
-	preferred atomic.Int64
-	lastIndex atomic.Uint64
+	preferred *atomic.Int64
+	lastIndex *atomic.Uint64
+	// minIndex, when set, is sent as ?min_index on reads.
+	minIndex uint64
+	// consistent sends ?consistent=true on reads.
+	consistent bool
 }
 
 // Option configures a Client.
@@ -67,6 +71,8 @@ func New(nodes []string, opts ...Option) (*Client, error) {
 	c := &Client{
 		namespace: "default",
 		retryFor:  30 * time.Second,
+		preferred: new(atomic.Int64),
+		lastIndex: new(atomic.Uint64),
 		http: &http.Client{Transport: &http.Transport{
 			Proxy:               http.ProxyFromEnvironment,
 			DialContext:         (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -106,6 +112,32 @@ func (c *Client) Nodes() []string { return append([]string(nil), c.nodes...) }
 // LastIndex is the highest X-Gofer-Index seen; pass it as min_index to
 // read your own writes on any node.
 func (c *Client) LastIndex() uint64 { return c.lastIndex.Load() }
+
+// AtLeast returns a client whose reads wait until the answering node has
+// applied index (read-your-writes on any node): pass LastIndex() after a
+// write.
+func (c *Client) AtLeast(index uint64) *Client {
+	cp := *c
+	cp.minIndex = index
+	return &cp
+}
+
+// Consistent returns a client whose reads are served by the leader after
+// it confirms its leadership (linearizable).
+func (c *Client) Consistent() *Client {
+	cp := *c
+	cp.consistent = true
+	return &cp
+}
+
+// Only returns a client that talks to node i alone (no failover), for
+// checking what one node says.
+func (c *Client) Only(i int) *Client {
+	cp := *c
+	cp.nodes = []string{c.nodes[i]}
+	cp.preferred = new(atomic.Int64)
+	return &cp
+}
 
 // Error is an error answer from the API.
 type Error struct {
@@ -214,9 +246,22 @@ func retryable(err error) bool {
 
 // once sends the request to one node; any non-2xx becomes an *Error.
 func (c *Client) once(ctx context.Context, node string, r request, payload []byte, idemKey string) (*http.Response, error) {
+	q := r.query
+	if !isWrite(r.method) && (c.minIndex > 0 || c.consistent) {
+		q = url.Values{}
+		for k, v := range r.query {
+			q[k] = v
+		}
+		if c.minIndex > 0 {
+			q.Set("min_index", strconv.FormatUint(c.minIndex, 10))
+		}
+		if c.consistent {
+			q.Set("consistent", "true")
+		}
+	}
 	u := node + r.path
-	if len(r.query) > 0 {
-		u += "?" + r.query.Encode()
+	if len(q) > 0 {
+		u += "?" + q.Encode()
 	}
 	var body io.Reader
 	switch {
