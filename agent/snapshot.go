@@ -196,4 +196,3 @@ func (a *Agent) keepMembership(path string) error {
 	}
 	return err
 }
-

@@ -19,7 +19,7 @@ func eventCommand() *cli.Command {
 		Usage:   "read the cluster's event log",
 		Subcommands: []*cli.Command{
 			{Name: "list", Usage: "list events; --follow streams new ones as they happen",
-				Flags: append(pageFlags(), &cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep streaming new events (after the listed ones)"}),
+				Flags:  append(pageFlags(), &cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep streaming new events (after the listed ones)"}),
 				Action: eventList},
 			{Name: "get", Usage: "show one event", ArgsUsage: "ID", Action: eventGet},
 		},
