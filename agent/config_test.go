@@ -1,0 +1,132 @@
+package agent
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSampleConfigDecodesToDefaults(t *testing.T) {
+	cfg := DefaultConfig()
+	if err := DecodeTOML(&cfg, []byte(SampleConfig)); err != nil {
+		t.Fatalf("the sample config does not decode: %v", err)
+	}
+	if !reflect.DeepEqual(cfg, DefaultConfigComparable()) {
+		t.Fatalf("the sample config differs from the defaults:\n got %+v\nwant %+v", cfg, DefaultConfig())
+	}
+}
+
+// DefaultConfigComparable is DefaultConfig with the nil Join the sample's
+// empty list decodes to.
+func DefaultConfigComparable() Config {
+	c := DefaultConfig()
+	c.Server.Join = []string{}
+	return c
+}
+
+func TestDecodeRejectsUnknownKeys(t *testing.T) {
+	cfg := DefaultConfig()
+	err := DecodeTOML(&cfg, []byte("[server]\napi_adr = \"127.0.0.1:1\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "server.api_adr") {
+		t.Fatalf("got %v, want an error naming server.api_adr", err)
+	}
+}
+
+func TestEnvOverridesFile(t *testing.T) {
+	cfg := DefaultConfig()
+	if err := DecodeTOML(&cfg, []byte("[server]\napi_addr = \"127.0.0.1:9000\"\n[raft]\nheartbeat_timeout = \"2s\"\n")); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{
+		"GOFER_WEB_SERVER__API_ADDR=127.0.0.1:9100",
+		"GOFER_WEB_SERVER__JOIN=http://a:1, http://b:2",
+		"GOFER_WEB_RAFT__ELECTION_TIMEOUT=3s",
+		"GOFER_WEB_API__PIPELINE_VERSION_RETENTION=4",
+		"GOFER_WEB_SERVER__BOOTSTRAP=true",
+		"PATH=/usr/bin",
+	}
+	if err := ApplyEnv(&cfg, env); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.APIAddr != "127.0.0.1:9100" {
+		t.Errorf("api_addr %q, want the env value", cfg.Server.APIAddr)
+	}
+	if cfg.Raft.HeartbeatTimeout.D() != 2*time.Second || cfg.Raft.ElectionTimeout.D() != 3*time.Second {
+		t.Errorf("raft timeouts %v/%v", cfg.Raft.HeartbeatTimeout.D(), cfg.Raft.ElectionTimeout.D())
+	}
+	if len(cfg.Server.Join) != 2 || cfg.Server.Join[1] != "http://b:2" {
+		t.Errorf("join %q", cfg.Server.Join)
+	}
+	if cfg.API.PipelineVersionRetention != 4 || !cfg.Server.Bootstrap {
+		t.Errorf("retention %d bootstrap %v", cfg.API.PipelineVersionRetention, cfg.Server.Bootstrap)
+	}
+}
+
+func TestEnvErrorsNameTheVariable(t *testing.T) {
+	for _, kv := range []string{"GOFER_WEB_SERVER__NOPE=1", "GOFER_WEB_RAFT__HEARTBEAT_TIMEOUT=soon", "GOFER_WEB_SERVER=1", "GOFER_WEB_SERVER__BOOTSTRAP=maybe"} {
+		cfg := DefaultConfig()
+		err := ApplyEnv(&cfg, []string{kv})
+		name, _, _ := strings.Cut(kv, "=")
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: got %v, want an error naming the variable", kv, err)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string // substring of the error; "" means valid
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"dev on loopback", func(c *Config) { *c = DevConfig(*c) }, ""},
+		{"dev on all interfaces", func(c *Config) { *c = DevConfig(*c); c.Server.APIAddr = "0.0.0.0:8080" }, "loopback"},
+		{"unspecified raft addr needs advertise", func(c *Config) { c.Server.RaftAddr = "0.0.0.0:8081" }, "raft_advertise"},
+		{"unspecified raft addr with advertise", func(c *Config) { c.Server.RaftAddr = "0.0.0.0:8081"; c.Server.RaftAdvertise = "10.0.0.1:8081" }, ""},
+		{"join needs secret", func(c *Config) { c.Server.Join = []string{"http://10.0.0.1:8080"} }, "cluster.secret"},
+		{"short secret", func(c *Config) { c.Cluster.Secret = "short" }, "at least 32"},
+		{"bootstrap and join", func(c *Config) {
+			c.Server.Bootstrap = true
+			c.Server.Join = []string{"http://10.0.0.1:8080"}
+			c.Cluster.Secret = strings.Repeat("s", 32)
+		}, "exclusive"},
+		{"bad node id", func(c *Config) { c.Server.NodeID = "a b" }, "server.node_id"},
+		{"lease above heartbeat", func(c *Config) { c.Raft.LeaderLeaseTimeout = Duration(2 * time.Second) }, "leader_lease_timeout"},
+		{"bad log level", func(c *Config) { c.Server.LogLevel = "loud" }, "log_level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Server.RaftAddr = "127.0.0.1:8081"
+			tt.mutate(&cfg)
+			err := cfg.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzDecodeTOML feeds arbitrary text to the server config decoder and
+// validator: neither may panic, whatever the bytes.
+func FuzzDecodeTOML(f *testing.F) {
+	f.Add([]byte(SampleConfig))
+	f.Add([]byte("[server]\njoin = [\"http://a:1\"]\n[raft]\nheartbeat_timeout = \"5ms\"\n"))
+	f.Add([]byte("[api]\nmax_request_body = -1\n"))
+	f.Add([]byte("[[server]]\n"))
+	f.Add([]byte("server.dev = true\nserver.api_addr = \"[::1]:1\""))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg := DefaultConfig()
+		if err := DecodeTOML(&cfg, data); err != nil {
+			return
+		}
+		_ = cfg.Validate()
+		_ = cfg.APIURL()
+		_ = cfg.RaftAdvertise()
+	})
+}
