@@ -1,0 +1,350 @@
+package api_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/goferhq/gofer/agent"
+	"github.com/goferhq/gofer/client"
+	sdk "github.com/goferhq/gofer/sdk/go"
+	"github.com/goferhq/gofer/store/model"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// devNode runs a real single-node agent in dev mode (auth off) in this
+// process: real raft, real bbolt, real HTTP.
+func devNode(t *testing.T, mutate ...func(*agent.Config)) (*client.Client, string) {
+	t.Helper()
+	cfg := agent.DefaultConfig()
+	cfg.Server.DataDir = t.TempDir()
+	cfg.Server.APIAddr = freeAddr(t)
+	cfg.Server.RaftAddr = freeAddr(t)
+	cfg = agent.DevConfig(cfg)
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	a, err := agent.New(cfg, model.Metadata{Semver: "test"}, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent stopped with: %v", err)
+		}
+	})
+	url := "http://" + cfg.Server.APIAddr
+	cl, err := client.New([]string{url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := cl.ListNamespaces(context.Background(), client.Page{}); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("dev node never became ready")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return cl, url
+}
+
+func ids(list []*model.Namespace) string {
+	var out []string
+	for _, ns := range list {
+		out = append(out, ns.ID)
+	}
+	return strings.Join(out, ",")
+}
+
+func TestPagination(t *testing.T) {
+	cl, url := devNode(t)
+	ctx := context.Background()
+	for i := 1; i <= 6; i++ {
+		if _, err := cl.CreateNamespace(ctx, fmt.Sprintf("ns-%d", i), "", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		page client.Page
+		want string
+	}{
+		{client.Page{}, "default,ns-1,ns-2,ns-3,ns-4,ns-5,ns-6"},
+		{client.Page{Limit: 2}, "default,ns-1"},
+		{client.Page{Limit: 2, Offset: 2}, "ns-2,ns-3"},
+		{client.Page{Limit: 3, Reverse: true}, "ns-6,ns-5,ns-4"},
+		{client.Page{Limit: 2, Offset: 5, Reverse: true}, "ns-1,default"},
+		{client.Page{Offset: 50}, ""},
+	}
+	for _, tt := range tests {
+		got, err := cl.ListNamespaces(ctx, tt.page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ids(got) != tt.want {
+			t.Errorf("page %+v: got %q, want %q", tt.page, ids(got), tt.want)
+		}
+	}
+	for _, q := range []string{"limit=-1", "limit=1001", "offset=x", "reverse=maybe"} {
+		resp, err := get(url + "/api/namespaces?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("?%s: status %d, want 400", q, resp.StatusCode)
+		}
+	}
+}
+
+func get(url string) (*http.Response, error) {
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("gofer-api-version", "v0")
+	resp, err := http.DefaultClient.Do(req)
+	if err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	return resp, err
+}
+
+func pipeline(id string, tasks ...string) *sdk.PipelineConfig {
+	cfg := &sdk.PipelineConfig{ID: id, Name: id}
+	for _, t := range tasks {
+		cfg.Tasks = append(cfg.Tasks, &sdk.TaskConfig{ID: t, Image: "busybox"})
+	}
+	return cfg
+}
+
+// TestVersionRetentionNeverPrunesLive registers more versions than the
+// retention keeps: the oldest go, except the live one.
+func TestVersionRetentionNeverPrunesLive(t *testing.T) {
+	cl, _ := devNode(t, func(c *agent.Config) { c.API.PipelineVersionRetention = 3 })
+	ctx := context.Background()
+	for i := 0; i < 2; i++ {
+		if _, err := cl.RegisterConfig(ctx, pipeline("keep", "one")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cl.DeployConfig(ctx, "keep", 1); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if _, err := cl.RegisterConfig(ctx, pipeline("keep", "one")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := cl.ListConfigs(ctx, "keep", client.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range list {
+		got = append(got, fmt.Sprintf("%d:%s", c.Version, c.State))
+	}
+	if want := "1:live,6:unreleased,7:unreleased"; strings.Join(got, ",") != want {
+		t.Fatalf("versions %v, want %s", got, want)
+	}
+	p, err := cl.GetPipeline(ctx, "keep")
+	if err != nil || p.LatestVersion != 7 || p.LiveVersion != 1 {
+		t.Fatalf("pipeline %+v, %v", p, err)
+	}
+	// Rolling back and forth records deployments and deprecates the old version.
+	if _, err := cl.DeployConfig(ctx, "keep", 7); err != nil {
+		t.Fatal(err)
+	}
+	old, err := cl.GetConfig(ctx, "keep", 1)
+	if err != nil || old.State != model.ConfigStateDeprecated || old.Deprecated == 0 {
+		t.Fatalf("version 1 after deploying 7: %+v, %v", old, err)
+	}
+	deps, err := cl.ListDeployments(ctx, "keep", client.Page{})
+	if err != nil || len(deps) != 2 || deps[1].StartVersion != 1 || deps[1].EndVersion != 7 {
+		t.Fatalf("deployments %+v, %v", deps, err)
+	}
+}
+
+// TestIdempotencyKey: the same key twice creates once and answers twice.
+func TestIdempotencyKey(t *testing.T) {
+	_, url := devNode(t)
+	post := func() *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, url+"/api/namespaces", strings.NewReader(`{"id":"once"}`))
+		req.Header.Set("gofer-api-version", "v0")
+		req.Header.Set("Idempotency-Key", "k-123")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if a, b := post(), post(); a.StatusCode != http.StatusCreated || b.StatusCode != http.StatusCreated {
+		t.Fatalf("statuses %d, %d; want 201 twice", a.StatusCode, b.StatusCode)
+	}
+	cl, _ := client.New([]string{url})
+	events, err := cl.ListEvents(context.Background(), client.Page{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range events {
+		if e.Kind == model.EventCreatedNamespace && e.Details["namespace_id"] == "once" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d created_namespace events for one idempotent request, want 1", n)
+	}
+}
+
+// TestEventStream follows the SSE stream from history, sees a new event
+// live, and resumes after a reconnect without repeats.
+func TestEventStream(t *testing.T) {
+	cl, _ := devNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	seen := make(chan *model.Event, 100)
+	go cl.StreamEvents(ctx, true, func(e *model.Event) error {
+		seen <- e
+		return nil
+	})
+	next := func() *model.Event {
+		select {
+		case e := <-seen:
+			return e
+		case <-ctx.Done():
+			t.Fatal("no event arrived")
+		}
+		return nil
+	}
+	if first := next(); first.ID != 1 || first.Kind != model.EventInitializedCluster {
+		t.Fatalf("history starts with %+v", first)
+	}
+	if _, err := cl.CreateNamespace(ctx, "live-one", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		e := next()
+		if e.Kind == model.EventCreatedNamespace {
+			if e.Details["namespace_id"] != "live-one" {
+				t.Fatalf("unexpected event %+v", e)
+			}
+			break
+		}
+	}
+}
+
+// TestSSEResumeWithLastEventID checks the raw protocol: the stream
+// announces its cursor, and Last-Event-ID resumes strictly after it.
+func TestSSEResumeWithLastEventID(t *testing.T) {
+	cl, url := devNode(t)
+	ctx := context.Background()
+	for _, id := range []string{"aaa", "bbb", "ccc"} {
+		if _, err := cl.CreateNamespace(ctx, id, "", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := cl.ListEvents(ctx, client.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumeAfter := all[len(all)-2].ID
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/api/events/stream", nil)
+	req.Header.Set("gofer-api-version", "v0")
+	req.Header.Set("Last-Event-ID", fmt.Sprint(resumeAfter))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	var ids []string
+	for sc.Scan() && len(ids) < 2 {
+		if line := sc.Text(); strings.HasPrefix(line, "id: ") {
+			ids = append(ids, strings.TrimPrefix(line, "id: "))
+		}
+	}
+	want := []string{fmt.Sprint(resumeAfter), fmt.Sprint(all[len(all)-1].ID)}
+	if strings.Join(ids, ",") != strings.Join(want, ",") {
+		t.Fatalf("stream ids %v, want cursor then the last event %v", ids, want)
+	}
+}
+
+func TestReadConsistencyParams(t *testing.T) {
+	cl, url := devNode(t)
+	ctx := context.Background()
+	if _, err := cl.CreateNamespace(ctx, "after", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.AtLeast(cl.LastIndex()).GetNamespace(ctx, "after"); err != nil {
+		t.Fatalf("min_index read of my own write: %v", err)
+	}
+	if _, err := cl.Consistent().GetNamespace(ctx, "after"); err != nil {
+		t.Fatalf("consistent read: %v", err)
+	}
+	resp, err := get(fmt.Sprintf("%s/api/namespaces/after?min_index=%d&wait=100ms", url, cl.LastIndex()+1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("unreachable min_index: status %d Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	for _, h := range []string{"X-Gofer-Index", "X-Gofer-Known-Leader", "X-Gofer-Last-Contact"} {
+		if resp, _ := get(url + "/api/namespaces"); resp.Header.Get(h) == "" {
+			t.Errorf("read response lacks %s", h)
+		}
+	}
+}
+
+// TestChunkedBodyOverLimit: a body without Content-Length is cut off at
+// the limit with a 413, not read into memory.
+func TestChunkedBodyOverLimit(t *testing.T) {
+	_, url := devNode(t)
+	pr, pw := io.Pipe()
+	go func() {
+		pw.Write([]byte(`{"id":"big","description":"`))
+		chunk := strings.Repeat("x", 64<<10)
+		for i := 0; i < 16; i++ {
+			if _, err := pw.Write([]byte(chunk)); err != nil {
+				return
+			}
+		}
+		pw.Write([]byte(`"}`))
+		pw.Close()
+	}()
+	req, _ := http.NewRequest(http.MethodPost, url+"/api/namespaces", pr)
+	req.Header.Set("gofer-api-version", "v0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("status %d (%s), want 413", resp.StatusCode, body)
+	}
+}
