@@ -52,6 +52,11 @@ type Agent struct {
 	leaderCancel context.CancelFunc
 	leaderDone   chan struct{}
 
+	// CheckState verifies an uploaded backup before it is opened for
+	// writing. It defaults to CheckStateInProcess; the CLI installs
+	// SubprocessStateChecker.
+	CheckState StateChecker
+
 	restoreMu  sync.Mutex
 	shutdownCh chan struct{}
 	wg         sync.WaitGroup
@@ -80,6 +85,7 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		leaderNotify: make(chan bool, 16),
 		shutdownCh:   make(chan struct{}),
 		http:         &http.Client{Timeout: 10 * time.Second},
+		CheckState:   CheckStateInProcess,
 	}
 	if err := a.setupRaft(); err != nil {
 		a.closeStores()

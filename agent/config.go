@@ -276,7 +276,7 @@ func (c *Config) Validate() error {
 }
 
 // APIURL is the URL peers and clients use for this node's API.
-func (c *Config) APIURL() string {
+func (c Config) APIURL() string {
 	if c.Server.APIAdvertise != "" {
 		return strings.TrimRight(c.Server.APIAdvertise, "/")
 	}
@@ -284,7 +284,7 @@ func (c *Config) APIURL() string {
 }
 
 // RaftAdvertise is the raft address peers dial.
-func (c *Config) RaftAdvertise() string {
+func (c Config) RaftAdvertise() string {
 	if c.Server.RaftAdvertise != "" {
 		return c.Server.RaftAdvertise
 	}

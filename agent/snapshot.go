@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -124,8 +126,8 @@ func (a *Agent) SnapshotRestore(ctx context.Context, r io.Reader) (*api.RestoreR
 	if err != nil || n != hdr.Size {
 		return nil, fmt.Errorf("%w: snapshot is truncated: read %d of %d bytes (%v)", api.ErrInvalidInput, n, hdr.Size, err)
 	}
-	if err := store.Validate(tmpPath); err != nil {
-		return nil, fmt.Errorf("%w: %v", api.ErrInvalidInput, err)
+	if err := a.CheckState(ctx, tmpPath); err != nil {
+		return nil, fmt.Errorf("%w: the backup's state is damaged: %v", api.ErrInvalidInput, err)
 	}
 	if err := a.keepMembership(tmpPath); err != nil {
 		return nil, err
@@ -195,4 +197,40 @@ func (a *Agent) keepMembership(path string) error {
 		err = cerr
 	}
 	return err
+}
+
+// StateChecker verifies a state file offered from outside before it is
+// opened for writing in this process.
+type StateChecker func(ctx context.Context, path string) error
+
+// CheckStateInProcess verifies a state file in this process. bbolt can
+// panic on a goroutine of its own for some corruptions, which no recover
+// catches, so servers use SubprocessStateChecker instead.
+func CheckStateInProcess(_ context.Context, path string) error { return store.CheckFile(path) }
+
+// CheckStateFile is the body of the hidden `gofer service check-state`
+// command that SubprocessStateChecker runs.
+func CheckStateFile(path string) error { return store.CheckFile(path) }
+
+// SubprocessStateChecker runs `exe args... PATH` and treats any failure,
+// including a crash, as a damaged file: a hostile backup can then kill
+// only the checker, never the node.
+func SubprocessStateChecker(exe string, args ...string) StateChecker {
+	return func(ctx context.Context, path string) error {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, exe, append(append([]string(nil), args...), path)...)
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			return nil
+		}
+		msg := strings.TrimSpace(string(out))
+		if i := strings.IndexByte(msg, '\n'); i >= 0 {
+			msg = msg[:i] // the first line says what is wrong; a crash adds a stack
+		}
+		if msg == "" {
+			msg = err.Error()
+		}
+		return errors.New(strings.TrimPrefix(msg, "error: "))
+	}
 }

@@ -46,6 +46,18 @@ See 'gofer service init-config' for every setting.`,
 				Action: func(c *cli.Context) error { return serviceStart(c, build) },
 			},
 			{
+				Name:      "check-state",
+				Usage:     "verify a state file (used by the server to check uploaded backups in a separate process)",
+				ArgsUsage: "FILE",
+				Hidden:    true,
+				Action: func(c *cli.Context) error {
+					if err := args(c, 1); err != nil {
+						return err
+					}
+					return agent.CheckStateFile(c.Args().First())
+				},
+			},
+			{
 				Name:   "init-config",
 				Usage:  "print a commented sample configuration file",
 				Action: func(c *cli.Context) error { _, err := fmt.Fprint(c.App.Writer, agent.SampleConfig); return err },
@@ -131,6 +143,9 @@ func serviceStart(c *cli.Context, build Build) error {
 	a, err := agent.New(cfg, model.Metadata{Semver: build.Version, Commit: build.Commit}, logger)
 	if err != nil {
 		return err
+	}
+	if exe, err := os.Executable(); err == nil {
+		a.CheckState = agent.SubprocessStateChecker(exe, "service", "check-state")
 	}
 	return a.Run(c.Context)
 }

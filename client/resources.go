@@ -2,6 +2,9 @@ package client
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 
 	"net/http"
 	"strconv"
@@ -299,9 +302,25 @@ func (c *Client) Metadata(ctx context.Context) (*model.Metadata, error) {
 	return out.Metadata, err
 }
 
-// Health asks one node about itself (no retry across nodes).
+// Health asks the first node about itself, without retries. A node that
+// knows no leader answers 503; its report is still returned, with an
+// *Error for the status.
 func (c *Client) Health(ctx context.Context) (*model.Health, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.nodes[0]+"/api/system/health", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
 	var out model.Health
-	_, err := c.do(ctx, request{method: http.MethodGet, path: "/api/system/health"}, &out)
-	return &out, err
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
+		return nil, &Error{Status: resp.StatusCode, Message: fmt.Sprintf("health of %s answered %d without a report", c.nodes[0], resp.StatusCode)}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return &out, &Error{Status: resp.StatusCode, Code: "unavailable", Message: fmt.Sprintf("%s knows no leader (state %s)", c.nodes[0], out.State)}
+	}
+	return &out, nil
 }
