@@ -231,6 +231,9 @@ func SubprocessStateChecker(exe string, args ...string) StateChecker {
 		if msg == "" {
 			msg = err.Error()
 		}
+		if rest, crashed := strings.CutPrefix(msg, "panic: "); crashed {
+			return fmt.Errorf("the storage engine rejected it (%s)", rest)
+		}
 		return errors.New(strings.TrimPrefix(msg, "error: "))
 	}
 }

@@ -146,7 +146,7 @@ func classify(err error) *apiError {
 	case errors.Is(err, ErrEntryTooLarge):
 		return tooLarge("%s", err)
 	case errors.Is(err, ErrInvalidInput):
-		return badRequest("%s", err)
+		return badRequest("%s", withoutSentinel(err, ErrInvalidInput))
 	}
 	var re *RemoteError
 	if errors.As(err, &re) {
