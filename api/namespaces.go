@@ -57,6 +57,9 @@ func (s *Server) listNamespaces(c echo.Context) error {
 }
 
 func (s *Server) getNamespace(c echo.Context) error {
+	if err := validID("namespace id", c.Param("ns")); err != nil {
+		return err
+	}
 	ns, err := s.lookupNamespace(c.Param("ns"))
 	if err != nil {
 		return err

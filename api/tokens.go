@@ -256,6 +256,9 @@ func (s *Server) listRoles(c echo.Context) error {
 
 func (s *Server) getRole(c echo.Context) error {
 	id := c.Param("id")
+	if err := validID("role id", id); err != nil {
+		return err
+	}
 	var r *model.Role
 	if err := s.view(func(tx *bbolt.Tx) (err error) {
 		r, err = store.GetRole(tx, id)

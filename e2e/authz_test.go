@@ -1,0 +1,687 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goferhq/gofer/api"
+	"github.com/goferhq/gofer/client"
+	sdk "github.com/goferhq/gofer/sdk/go"
+	"github.com/goferhq/gofer/store/model"
+)
+
+// The authorization tests run every route of the API (api.Routes) with
+// every kind of caller: no token, malformed Authorization headers, an
+// unknown, a disabled and an expired token (both carrying the admin role),
+// a read-only token, a token confined to another namespace, a token with
+// the built-in user role, and the bootstrap admin token.
+
+// authzCase is the specification of one route's access rule, written
+// independently of api/routes.go so that a route that checks the wrong
+// action (or none) fails here.
+type authzCase struct {
+	method, path string
+	// public: no token needed (health, metadata, bootstrap, join).
+	public bool
+	// joinRule: public in the route table, but a node that already
+	// belongs to a cluster demands an admin token (api.joinCluster).
+	joinRule bool
+	// admin: needs a role granting "all".
+	admin bool
+	// self: any valid token; the handler decides (whoami, own token).
+	self bool
+	// action the route performs ("" for public and self routes).
+	action string
+	// user: the built-in "user" role (namespaces:default, pipelines:.*,
+	// configs, deployments, events, … rwd) may make this request.
+	user bool
+	// req builds the concrete request: the path with real ids and the
+	// body. Destructive routes make a fresh throwaway target per call.
+	req func(t *testing.T, f *authzFixture) (path, body string)
+	// want is the status an authorized caller gets for that request.
+	want int
+}
+
+// authzFixed is a request builder for a fixed path and body.
+func authzFixed(path, body string) func(*testing.T, *authzFixture) (string, string) {
+	return func(*testing.T, *authzFixture) (string, string) { return path, body }
+}
+
+const (
+	authzPipe  = "authz-pipe"  // registered and deployed in default and other; never changed
+	authzChurn = "authz-churn" // in default; the config routes register, deploy and delete its versions
+)
+
+// authzCases is the case table: one entry per route of the API.
+func authzCases() []authzCase {
+	const (
+		ns   = "/api/namespaces/default"
+		pipe = ns + "/pipelines/" + authzPipe
+		cfgs = pipe + "/configs"
+	)
+	churnCfgs := ns + "/pipelines/" + authzChurn + "/configs"
+	return []authzCase{
+		// System.
+		{method: "GET", path: "/api/system/health", public: true, req: authzFixed("/api/system/health", ""), want: 200},
+		{method: "GET", path: "/api/system/metadata", public: true, req: authzFixed("/api/system/metadata", ""), want: 200},
+		{method: "GET", path: "/api/system", action: "read", req: authzFixed("/api/system", ""), want: 200},
+		{method: "PATCH", path: "/api/system", admin: true, action: "write",
+			req: authzFixed("/api/system", `{"ignore_pipeline_run_events":false}`), want: 200},
+
+		// Namespaces.
+		{method: "GET", path: "/api/namespaces", action: "read", user: true, req: authzFixed("/api/namespaces", ""), want: 200},
+		{method: "POST", path: "/api/namespaces", admin: true, action: "write",
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return "/api/namespaces", fmt.Sprintf(`{"id":%q}`, f.uniq("authz-ns"))
+			}, want: 201},
+		{method: "GET", path: "/api/namespaces/:ns", action: "read", user: true, req: authzFixed(ns, ""), want: 200},
+		{method: "PATCH", path: "/api/namespaces/:ns", admin: true, action: "write",
+			req: authzFixed(ns, `{"description":"touched by the authz test"}`), want: 200},
+		{method: "DELETE", path: "/api/namespaces/:ns", admin: true, action: "delete",
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return "/api/namespaces/" + f.throwawayNamespace(t), ""
+			}, want: 204},
+
+		// Pipelines.
+		{method: "GET", path: "/api/namespaces/:ns/pipelines", action: "read", user: true, req: authzFixed(ns+"/pipelines", ""), want: 200},
+		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline", action: "read", user: true, req: authzFixed(pipe, ""), want: 200},
+		{method: "PATCH", path: "/api/namespaces/:ns/pipelines/:pipeline", action: "write", user: true,
+			req: authzFixed(pipe, `{"state":"active"}`), want: 200},
+		{method: "DELETE", path: "/api/namespaces/:ns/pipelines/:pipeline", action: "delete", user: true,
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				id := f.uniq("authz-tmp-pipe")
+				f.register(t, "default", id)
+				return ns + "/pipelines/" + id, ""
+			}, want: 204},
+
+		// Config versions and deployments.
+		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline/configs", action: "read", user: true, req: authzFixed(cfgs, ""), want: 200},
+		{method: "POST", path: "/api/namespaces/:ns/pipelines/:pipeline/configs", action: "write", user: true,
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return churnCfgs, authzConfigBody(t, authzChurn)
+			}, want: 201},
+		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline/configs/:version", action: "read", user: true, req: authzFixed(cfgs+"/1", ""), want: 200},
+		{method: "POST", path: "/api/namespaces/:ns/pipelines/:pipeline/configs/:version", action: "write", user: true,
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return churnCfgs + "/" + strconv.FormatInt(f.register(t, "default", authzChurn), 10), ""
+			}, want: 201},
+		{method: "DELETE", path: "/api/namespaces/:ns/pipelines/:pipeline/configs/:version", action: "delete", user: true,
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return churnCfgs + "/" + strconv.FormatInt(f.register(t, "default", authzChurn), 10), ""
+			}, want: 204},
+		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline/deployments", action: "read", user: true, req: authzFixed(pipe+"/deployments", ""), want: 200},
+		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline/deployments/:deployment", action: "read", user: true, req: authzFixed(pipe+"/deployments/1", ""), want: 200},
+
+		// Tokens.
+		{method: "GET", path: "/api/tokens", admin: true, action: "read", req: authzFixed("/api/tokens", ""), want: 200},
+		{method: "POST", path: "/api/tokens", admin: true, action: "write",
+			req: authzFixed("/api/tokens", `{"user":"authz-made","roles":["user"]}`), want: 201},
+		{method: "POST", path: "/api/tokens/bootstrap", public: true, req: authzFixed("/api/tokens/bootstrap", ""), want: 409},
+		{method: "GET", path: "/api/tokens/whoami", self: true, user: true, req: authzFixed("/api/tokens/whoami", ""), want: 200},
+		// Someone else's token: the read-only and wrong-namespace roles
+		// grant tokens:read, so they may read it; the user role does not.
+		{method: "GET", path: "/api/tokens/:id", self: true,
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return "/api/tokens/" + f.ids["read-only"], ""
+			}, want: 200},
+		{method: "PATCH", path: "/api/tokens/:id", admin: true, action: "write",
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return "/api/tokens/" + f.throwawayToken(t), `{"disabled":true}`
+			}, want: 200},
+		{method: "DELETE", path: "/api/tokens/:id", admin: true, action: "delete",
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return "/api/tokens/" + f.throwawayToken(t), ""
+			}, want: 204},
+
+		// Roles.
+		{method: "GET", path: "/api/roles", action: "read", req: authzFixed("/api/roles", ""), want: 200},
+		{method: "POST", path: "/api/roles", admin: true, action: "write",
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return "/api/roles", fmt.Sprintf(`{"id":%q,"permissions":[{"resources":["events"],"actions":["read"]}]}`, f.uniq("authz-role"))
+			}, want: 201},
+		{method: "GET", path: "/api/roles/:id", action: "read", req: authzFixed("/api/roles/user", ""), want: 200},
+		{method: "PATCH", path: "/api/roles/:id", admin: true, action: "write",
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return "/api/roles/" + f.throwawayRole(t), `{"description":"changed by the authz test"}`
+			}, want: 200},
+		{method: "DELETE", path: "/api/roles/:id", admin: true, action: "delete",
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return "/api/roles/" + f.throwawayRole(t), ""
+			}, want: 204},
+
+		// Events.
+		{method: "GET", path: "/api/events", action: "read", user: true, req: authzFixed("/api/events", ""), want: 200},
+		{method: "GET", path: "/api/events/stream", action: "read", user: true, req: authzFixed("/api/events/stream", ""), want: 200},
+		{method: "GET", path: "/api/events/:id", action: "read", user: true,
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return "/api/events/" + strconv.FormatUint(f.eventID, 10), ""
+			}, want: 200},
+		{method: "DELETE", path: "/api/events/:id", admin: true, action: "delete",
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return "/api/events/" + strconv.FormatUint(f.throwawayEvent(t), 10), ""
+			}, want: 204},
+
+		// Cluster operations. The single node must survive: members are
+		// added with a body that fails validation, removed by an id that is
+		// not a member, the join target is not a URL and the restore body
+		// is not a snapshot. Each still reaches the handler past auth.
+		{method: "GET", path: "/api/cluster/members", admin: true, action: "read", req: authzFixed("/api/cluster/members", ""), want: 200},
+		{method: "POST", path: "/api/cluster/members", admin: true, action: "write",
+			req: authzFixed("/api/cluster/members", `{"id":"authz-ghost","raft_addr":"not-an-address","api_addr":"http://127.0.0.1:1"}`), want: 400},
+		{method: "DELETE", path: "/api/cluster/members/:id", admin: true, action: "delete",
+			req: authzFixed("/api/cluster/members/authz-ghost", ""), want: 404},
+		{method: "POST", path: "/api/cluster/join", public: true, joinRule: true,
+			req: authzFixed("/api/cluster/join", `{"address":"not-a-url"}`), want: 400},
+		{method: "GET", path: "/api/cluster/snapshot", admin: true, action: "read", req: authzFixed("/api/cluster/snapshot", ""), want: 200},
+		{method: "POST", path: "/api/cluster/snapshot", admin: true, action: "write",
+			req: authzFixed("/api/cluster/snapshot", "this is not a gofer snapshot\n"), want: 400},
+	}
+}
+
+// authzKind groups callers by what they must be allowed.
+type authzKind int
+
+const (
+	authzUnauthenticated authzKind = iota // refused with 401 on every protected route
+	authzReadOnly                         // every kind, read only
+	authzWrongNamespace                   // everything rwd, but only namespaces:other
+	authzUser                             // the built-in user role
+	authzAdmin                            // the bootstrap token
+)
+
+// authzCaller is one row of callers the matrix tries on every route.
+type authzCaller struct {
+	name string
+	kind authzKind
+	// header is the Authorization header value ("" sends none).
+	header func(f *authzFixture) string
+}
+
+func authzCallers() []authzCaller {
+	bearer := func(name string) func(f *authzFixture) string {
+		return func(f *authzFixture) string { return "Bearer " + f.secrets[name] }
+	}
+	return []authzCaller{
+		{"no token", authzUnauthenticated, func(*authzFixture) string { return "" }},
+		{"admin secret without a scheme", authzUnauthenticated, func(f *authzFixture) string { return f.secrets["admin"] }},
+		{"admin secret as Basic credentials", authzUnauthenticated, func(f *authzFixture) string {
+			return "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:"+f.secrets["admin"]))
+		}},
+		{"Bearer without a secret", authzUnauthenticated, func(*authzFixture) string { return "Bearer" }},
+		{"unknown token", authzUnauthenticated, bearer("unknown")},
+		{"disabled admin token", authzUnauthenticated, bearer("disabled")},
+		{"expired admin token", authzUnauthenticated, bearer("expired")},
+		{"read-only token", authzReadOnly, bearer("read-only")},
+		{"wrong-namespace token", authzWrongNamespace, bearer("wrong-namespace")},
+		{"user token", authzUser, bearer("user")},
+		{"admin token", authzAdmin, bearer("admin")},
+	}
+}
+
+// expect is the status caller must get for the route's request.
+func (c authzCase) expect(caller authzCaller, path string) (int, string) {
+	if c.public && !c.joinRule {
+		return c.want, "public route"
+	}
+	underDefault := path == "/api/namespaces/default" || strings.HasPrefix(path, "/api/namespaces/default/")
+	switch caller.kind {
+	case authzUnauthenticated:
+		return 401, "no valid token"
+	case authzReadOnly:
+		switch {
+		case c.admin || c.joinRule:
+			return 403, "admin route, no role grants \"all\""
+		case c.action == "write" || c.action == "delete":
+			return 403, "the role grants only read, the route does " + c.action
+		}
+	case authzWrongNamespace:
+		switch {
+		case c.admin || c.joinRule:
+			return 403, "admin route, no role grants \"all\""
+		case underDefault:
+			return 403, "the role grants only namespaces:other"
+		}
+	case authzUser:
+		if !c.user {
+			return 403, "the built-in user role does not grant this route"
+		}
+	}
+	return c.want, "allowed"
+}
+
+// TestAuthzRouteTableCovered fails when a route of the API has no
+// authorization case, when a case names a route that no longer exists, or
+// when the route table's access rule differs from the case table's.
+func TestAuthzRouteTableCovered(t *testing.T) {
+	authzCheckCoverage(t)
+}
+
+func authzCheckCoverage(t *testing.T) {
+	t.Helper()
+	cases := map[string]authzCase{}
+	for _, c := range authzCases() {
+		key := c.method + " " + c.path
+		if _, dup := cases[key]; dup {
+			t.Errorf("case table lists %s twice", key)
+		}
+		cases[key] = c
+	}
+	seen := map[string]bool{}
+	for _, r := range api.Routes() {
+		key := r.Method + " " + r.Path
+		seen[key] = true
+		c, ok := cases[key]
+		if !ok {
+			t.Errorf("route %s has no authorization case: add it to authzCases in e2e/authz_test.go", key)
+			continue
+		}
+		if r.Public != c.public || r.Admin != c.admin || r.Action != c.action {
+			t.Errorf("route %s: route table says public=%v admin=%v action=%q, the authorization spec says public=%v admin=%v action=%q",
+				key, r.Public, r.Admin, r.Action, c.public, c.admin, c.action)
+		}
+	}
+	for key := range cases {
+		if !seen[key] {
+			t.Errorf("case %s names a route that api.Routes() does not list", key)
+		}
+	}
+}
+
+// TestAuthzEveryRoute sends every route's request as every caller and
+// checks the status and the error body.
+func TestAuthzEveryRoute(t *testing.T) {
+	authzCheckCoverage(t)
+	f := authzSetup(t)
+	for _, c := range authzCases() {
+		t.Run(c.method+" "+c.path, func(t *testing.T) {
+			for _, caller := range authzCallers() {
+				path, body := c.req(t, f)
+				want, why := c.expect(caller, path)
+				resp, err := authzSend(c.method, f.url+path, caller.header(f), body)
+				if err != nil {
+					t.Errorf("%s: %s %s: %v", caller.name, c.method, path, err)
+					continue
+				}
+				if resp.status != want {
+					t.Errorf("%s: %s %s: got %d, want %d (%s); body: %s", caller.name, c.method, path, resp.status, want, why, authzClip(resp.body))
+					continue
+				}
+				if resp.status >= 400 {
+					if err := errsCheckErrorBody(resp.status, resp.header, resp.body); err != nil {
+						t.Errorf("%s: %s %s: %v", caller.name, c.method, path, err)
+					}
+				}
+			}
+		})
+	}
+	// The node survived the destructive routes and the admin still works.
+	if resp, err := authzSend("GET", f.url+"/api/tokens/whoami", "Bearer "+f.secrets["admin"], ""); err != nil || resp.status != 200 {
+		t.Errorf("admin whoami after the matrix: %v %+v", err, resp)
+	}
+}
+
+// TestAuthzOwnToken: a token reads its own details but not another's
+// without tokens:read, may not disable or enable itself, and a token
+// confined to namespace "other" works there and sees only it.
+func TestAuthzOwnToken(t *testing.T) {
+	f := authzSetup(t)
+	user := "Bearer " + f.secrets["user"]
+
+	t.Run("whoami and own id", func(t *testing.T) {
+		for _, name := range []string{"user", "read-only", "wrong-namespace", "admin"} {
+			auth := "Bearer " + f.secrets[name]
+			for _, path := range []string{"/api/tokens/whoami", "/api/tokens/" + f.ids[name]} {
+				resp, err := authzSend("GET", f.url+path, auth, "")
+				if err != nil {
+					t.Fatalf("%s: GET %s: %v", name, path, err)
+				}
+				var got struct {
+					Token model.Token `json:"token"`
+				}
+				if resp.status != 200 || json.Unmarshal(resp.body, &got) != nil || got.Token.ID != f.ids[name] {
+					t.Errorf("%s token: GET %s: got %d %s, want 200 with its own id %s", name, path, resp.status, authzClip(resp.body), f.ids[name])
+				}
+			}
+		}
+	})
+
+	t.Run("user token may not read others", func(t *testing.T) {
+		for _, other := range []string{f.ids["admin"], f.ids["read-only"], "0123456789abcdef0123456789abcdef"} {
+			resp, err := authzSend("GET", f.url+"/api/tokens/"+other, user, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.status != 403 {
+				t.Errorf("user token: GET /api/tokens/%s: got %d %s, want 403", other, resp.status, authzClip(resp.body))
+				continue
+			}
+			if err := errsCheckErrorBody(resp.status, resp.header, resp.body); err != nil {
+				t.Error(err)
+			}
+		}
+		// tokens:read is what lets the read-only token read the user's.
+		resp, err := authzSend("GET", f.url+"/api/tokens/"+f.ids["user"], "Bearer "+f.secrets["read-only"], "")
+		if err != nil || resp.status != 200 {
+			t.Errorf("read-only token (tokens:read) reading the user token: %v %d %s, want 200", err, resp.status, authzClip(resp.body))
+		}
+	})
+
+	t.Run("a token may not disable or enable itself", func(t *testing.T) {
+		// A second admin token, so a bug here cannot lock the test out.
+		tok, err := f.admin.CreateToken(context.Background(), "authz-admin2", []string{model.RoleAdmin}, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		self := "Bearer " + tok.Secret
+		for _, body := range []string{`{"disabled":true}`, `{"disabled":false}`} {
+			resp, err := authzSend("PATCH", f.url+"/api/tokens/"+tok.Token.ID, self, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.status != 400 {
+				t.Errorf("PATCH own token %s: got %d %s, want 400", body, resp.status, authzClip(resp.body))
+			} else if err := errsCheckErrorBody(resp.status, resp.header, resp.body); err != nil {
+				t.Error(err)
+			}
+		}
+		got, err := f.admin.GetToken(context.Background(), tok.Token.ID)
+		if err != nil || got.Disabled {
+			t.Fatalf("after refusing to disable itself the token is %+v (%v), want it enabled", got, err)
+		}
+		if resp, err := authzSend("GET", f.url+"/api/tokens/whoami", self, ""); err != nil || resp.status != 200 {
+			t.Errorf("the second admin token no longer works: %v %+v", err, resp)
+		}
+		// A non-admin token may not change its own state either (admin route).
+		resp, err := authzSend("PATCH", f.url+"/api/tokens/"+f.ids["user"], user, `{"disabled":true}`)
+		if err != nil || resp.status != 403 {
+			t.Errorf("user token PATCHing itself: %v %d %s, want 403", err, resp.status, authzClip(resp.body))
+		}
+	})
+
+	t.Run("wrong-namespace token works in its own namespace", func(t *testing.T) {
+		auth := "Bearer " + f.secrets["wrong-namespace"]
+		base := "/api/namespaces/other/pipelines/" + authzPipe
+		for _, path := range []string{"/api/namespaces/other", "/api/namespaces/other/pipelines", base, base + "/configs/1", base + "/deployments/1"} {
+			resp, err := authzSend("GET", f.url+path, auth, "")
+			if err != nil || resp.status != 200 {
+				t.Errorf("wrong-namespace token: GET %s: %v %d %s, want 200", path, err, resp.status, authzClip(resp.body))
+			}
+		}
+		resp, err := authzSend("PATCH", f.url+base, auth, `{"state":"active"}`)
+		if err != nil || resp.status != 200 {
+			t.Errorf("wrong-namespace token: PATCH %s: %v %d %s, want 200", base, err, resp.status, authzClip(resp.body))
+		}
+		resp, err = authzSend("GET", f.url+"/api/namespaces", auth, "")
+		if err != nil || resp.status != 200 {
+			t.Fatalf("wrong-namespace token: list namespaces: %v %+v", err, resp)
+		}
+		var list struct {
+			Namespaces []model.Namespace `json:"namespaces"`
+		}
+		if err := json.Unmarshal(resp.body, &list); err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, ns := range list.Namespaces {
+			ids = append(ids, ns.ID)
+		}
+		if len(ids) != 1 || ids[0] != "other" {
+			t.Errorf("wrong-namespace token lists namespaces %v, want only [other]", ids)
+		}
+	})
+}
+
+// authzFixture is a single-node cluster with namespaces, pipelines, roles
+// and tokens for every kind of caller.
+type authzFixture struct {
+	c     *Cluster
+	url   string
+	admin *client.Client
+	// secrets and ids of the tokens, by caller name.
+	secrets map[string]string
+	ids     map[string]string
+	// eventID is an event that stays.
+	eventID uint64
+	seq     int
+}
+
+func authzSetup(t *testing.T) *authzFixture {
+	t.Helper()
+	ctx := context.Background()
+	c := NewCluster(t, 1)
+	node := c.Nodes[0]
+	f := &authzFixture{
+		c:       c,
+		url:     node.URL,
+		admin:   node.Client(c.Token),
+		secrets: map[string]string{"admin": c.Token},
+		ids:     map[string]string{},
+	}
+	me, err := f.admin.WhoAmI(ctx)
+	if err != nil {
+		t.Fatalf("whoami: %v", err)
+	}
+	f.ids["admin"] = me.ID
+
+	if _, err := f.admin.CreateNamespace(ctx, "other", "Other", "the namespace the wrong-namespace token may use"); err != nil {
+		t.Fatalf("create namespace other: %v", err)
+	}
+	for _, ns := range []string{"default", "other"} {
+		if v := f.register(t, ns, authzPipe); v != 1 {
+			t.Fatalf("%s/%s registered as version %d, want 1", ns, authzPipe, v)
+		}
+		cl, err := client.New([]string{f.url}, client.WithToken(c.Token), client.WithNamespace(ns), client.WithRetryFor(10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, err := cl.DeployConfig(ctx, authzPipe, 1); err != nil || d.DeploymentID != 1 {
+			t.Fatalf("deploy %s/%s v1: %+v %v", ns, authzPipe, d, err)
+		}
+	}
+	f.register(t, "default", authzChurn)
+
+	// Roles: every resource kind but "all" with read only; and everything
+	// rwd with namespaces narrowed to "other".
+	var readKinds, otherKinds []string
+	for _, k := range model.ResourceKinds {
+		switch k {
+		case "all":
+		case "namespaces":
+			readKinds = append(readKinds, k)
+			otherKinds = append(otherKinds, "namespaces:other")
+		default:
+			readKinds = append(readKinds, k)
+			otherKinds = append(otherKinds, k)
+		}
+	}
+	rwd := []model.Action{model.ActionRead, model.ActionWrite, model.ActionDelete}
+	if _, err := f.admin.CreateRole(ctx, "authz-read", "read everything", []model.Permission{{Resources: readKinds, Actions: []model.Action{model.ActionRead}}}); err != nil {
+		t.Fatalf("create role authz-read: %v", err)
+	}
+	if _, err := f.admin.CreateRole(ctx, "authz-other", "everything, namespace other only", []model.Permission{{Resources: otherKinds, Actions: rwd}}); err != nil {
+		t.Fatalf("create role authz-other: %v", err)
+	}
+
+	for _, tok := range []struct {
+		name    string
+		roles   []string
+		expires int64
+	}{
+		{"read-only", []string{"authz-read"}, 0},
+		{"wrong-namespace", []string{"authz-other"}, 0},
+		{"user", []string{model.RoleUser}, 0},
+		// Refused only because of their state: they carry the admin role.
+		{"disabled", []string{model.RoleAdmin}, 0},
+		{"expired", []string{model.RoleAdmin}, 1},
+	} {
+		made, err := f.admin.CreateToken(ctx, "authz-"+tok.name, tok.roles, tok.expires, map[string]string{"test": t.Name()})
+		if err != nil {
+			t.Fatalf("create %s token: %v", tok.name, err)
+		}
+		f.secrets[tok.name], f.ids[tok.name] = made.Secret, made.Token.ID
+	}
+	if _, err := f.admin.SetTokenDisabled(ctx, f.ids["disabled"], true); err != nil {
+		t.Fatalf("disable token: %v", err)
+	}
+	var random [32]byte
+	if _, err := rand.Read(random[:]); err != nil {
+		t.Fatal(err)
+	}
+	f.secrets["unknown"] = api.TokenPrefix + base64.RawURLEncoding.EncodeToString(random[:])
+
+	// The expiry is one second; wait until the server refuses the token.
+	for _, name := range []string{"disabled", "expired"} {
+		WaitFor(t, 30*time.Second, func() error {
+			resp, err := authzSend("GET", f.url+"/api/tokens/whoami", "Bearer "+f.secrets[name], "")
+			if err != nil {
+				return err
+			}
+			if resp.status != 401 {
+				return fmt.Errorf("%s token still answered %d", name, resp.status)
+			}
+			return nil
+		})
+	}
+
+	events, err := f.admin.ListEvents(ctx, client.Page{Limit: 1})
+	if err != nil || len(events) == 0 {
+		t.Fatalf("list events: %v %v", events, err)
+	}
+	f.eventID = events[0].ID
+	return f
+}
+
+// uniq returns a fresh identifier starting with prefix.
+func (f *authzFixture) uniq(prefix string) string {
+	f.seq++
+	return fmt.Sprintf("%s-%d", prefix, f.seq)
+}
+
+// register registers a new config version of pipeline id in ns.
+func (f *authzFixture) register(t *testing.T, ns, id string) int64 {
+	t.Helper()
+	cl, err := client.New([]string{f.url}, client.WithToken(f.secrets["admin"]), client.WithNamespace(ns), client.WithRetryFor(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := cl.RegisterConfig(context.Background(), authzConfig(id))
+	if err != nil {
+		t.Fatalf("register %s/%s: %v", ns, id, err)
+	}
+	return cfg.Version
+}
+
+func (f *authzFixture) throwawayNamespace(t *testing.T) string {
+	t.Helper()
+	id := f.uniq("authz-doomed")
+	if _, err := f.admin.CreateNamespace(context.Background(), id, id, ""); err != nil {
+		t.Fatalf("create namespace %s: %v", id, err)
+	}
+	return id
+}
+
+func (f *authzFixture) throwawayToken(t *testing.T) string {
+	t.Helper()
+	tok, err := f.admin.CreateToken(context.Background(), f.uniq("authz-doomed"), []string{model.RoleUser}, 0, nil)
+	if err != nil {
+		t.Fatalf("create token: %v", err)
+	}
+	return tok.Token.ID
+}
+
+func (f *authzFixture) throwawayRole(t *testing.T) string {
+	t.Helper()
+	id := f.uniq("authz-doomed")
+	perms := []model.Permission{{Resources: []string{"events"}, Actions: []model.Action{model.ActionRead}}}
+	if _, err := f.admin.CreateRole(context.Background(), id, "", perms); err != nil {
+		t.Fatalf("create role %s: %v", id, err)
+	}
+	return id
+}
+
+// throwawayEvent makes a new event (by creating a namespace) and returns
+// its id.
+func (f *authzFixture) throwawayEvent(t *testing.T) uint64 {
+	t.Helper()
+	f.throwawayNamespace(t)
+	events, err := f.admin.ListEvents(context.Background(), client.Page{Limit: 1, Reverse: true})
+	if err != nil || len(events) == 0 {
+		t.Fatalf("list events: %v %v", events, err)
+	}
+	return events[0].ID
+}
+
+func authzConfig(id string) *sdk.PipelineConfig {
+	return &sdk.PipelineConfig{
+		ID:   id,
+		Name: id,
+		Tasks: []*sdk.TaskConfig{
+			{ID: "first-step", Image: "alpine:3"},
+			{ID: "second-step", Image: "alpine:3", DependsOn: map[string]sdk.RequiredParentStatus{"first-step": sdk.RequiredParentStatusSuccess}},
+		},
+	}
+}
+
+func authzConfigBody(t *testing.T, id string) string {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"config": authzConfig(id)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// authzResp is an answer with its body read (except for event streams,
+// which never end).
+type authzResp struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// authzSend sends one request with the version header and the given
+// Authorization header value ("" for none).
+func authzSend(method, url, authorization, body string) (authzResp, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+	if err != nil {
+		return authzResp{}, err
+	}
+	req.Header.Set("gofer-api-version", "v0")
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return authzResp{}, err
+	}
+	defer resp.Body.Close()
+	out := authzResp{status: resp.StatusCode, header: resp.Header}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		return out, nil // a stream: the status is all we need
+	}
+	out.body, err = io.ReadAll(resp.Body)
+	return out, err
+}
+
+func authzClip(b []byte) string {
+	const max = 300
+	s := strings.TrimSpace(string(b))
+	if len(s) > max {
+		return s[:max] + "…"
+	}
+	return s
+}
