@@ -127,12 +127,8 @@ func (a *Agent) setupRaft() error {
 	if err != nil {
 		return fmt.Errorf("open snapshot store: %w", err)
 	}
-	var latestSnap uint64
-	if metas, err := a.snapshots.List(); err == nil && len(metas) > 0 {
-		latestSnap = metas[0].Index
-	}
 	var trusted bool
-	a.db, trusted, err = openState(dir, latestSnap, a.logger)
+	a.db, trusted, err = openState(dir, a.logger)
 	if err != nil {
 		return err
 	}

@@ -62,7 +62,14 @@ func loadNodeID(dataDir, configured string) (string, error) {
 // fsync, so only a file that a graceful stop flushed and marked clean is
 // trusted; after a crash it is discarded and rebuilt from raft's durable
 // snapshot and log.
-func openState(dataDir string, latestSnapshotIndex uint64, logger hclog.Logger) (db *store.DB, trusted bool, err error) {
+//
+// A trusted file's applied index may be below the newest snapshot's
+// index: raft numbers a snapshot by the last entry its FSM goroutine
+// processed, including no-ops and barriers that never reach the FSM, and a
+// user restore is placed above every index in the log. Every command entry
+// up to the snapshot index is in the file either way, because the file is
+// newer than (or was installed from) that snapshot.
+func openState(dataDir string, logger hclog.Logger) (db *store.DB, trusted bool, err error) {
 	statePath := filepath.Join(dataDir, stateDBFile)
 	markerPath := filepath.Join(dataDir, cleanMarkerFile)
 	opts := store.Options{NoSync: true}
@@ -81,11 +88,11 @@ func openState(dataDir string, latestSnapshotIndex uint64, logger hclog.Logger) 
 		db, err := store.Open(statePath, opts)
 		if err == nil {
 			idx := db.ReadAppliedIndex()
-			if idx == recorded && idx >= latestSnapshotIndex {
+			if idx == recorded {
 				logger.Info("state file was closed cleanly; trusting it", "applied_index", idx)
 				return db, true, nil
 			}
-			logger.Warn("clean marker does not match the state file; rebuilding from raft", "marker", recorded, "file", idx, "snapshot", latestSnapshotIndex)
+			logger.Warn("clean marker does not match the state file; rebuilding from raft", "marker", recorded, "file", idx)
 			db.Close()
 		} else {
 			logger.Warn("state file unreadable; rebuilding from raft", "error", err)

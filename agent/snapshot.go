@@ -129,7 +129,11 @@ func (a *Agent) SnapshotRestore(ctx context.Context, r io.Reader) (*api.RestoreR
 	if err := a.CheckState(ctx, tmpPath); err != nil {
 		return nil, fmt.Errorf("%w: the backup's state is damaged: %v", api.ErrInvalidInput, err)
 	}
-	if err := a.keepMembership(tmpPath); err != nil {
+	// Raft installs a user restore at an index above everything in its
+	// log; record (a lower bound of) that index in the file so this
+	// node's applied index does not go back to the backup's.
+	restoreIndex := max(a.raft.LastIndex(), hdr.Index) + 1
+	if err := a.keepMembership(tmpPath, restoreIndex, a.raft.CurrentTerm()); err != nil {
 		return nil, err
 	}
 	st, err := os.Stat(tmpPath)
@@ -172,8 +176,9 @@ func readHeaderLine(br *bufio.Reader) ([]byte, error) {
 
 // keepMembership rewrites the backup's cluster id and server records with
 // the live cluster's, so a backup from another cluster (or an older
-// membership) cannot break leader forwarding.
-func (a *Agent) keepMembership(path string) error {
+// membership) cannot break leader forwarding, and sets its applied index
+// to the index the restore will sit at.
+func (a *Agent) keepMembership(path string, index, term uint64) error {
 	var servers []*model.Server
 	var clusterID string
 	if err := a.db.View(func(tx *bbolt.Tx) (err error) {
@@ -189,6 +194,9 @@ func (a *Agent) keepMembership(path string) error {
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		if err := store.SetClusterID(tx, clusterID); err != nil {
+			return err
+		}
+		if err := store.SetAppliedIndex(tx, index, term); err != nil {
 			return err
 		}
 		return store.ReplaceServers(tx, servers)

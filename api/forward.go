@@ -92,6 +92,11 @@ func (f *forwarder) proxy(c echo.Context, leaderURL string) error {
 		return unavailable(1, "leader address %q is invalid: %v", leaderURL, err)
 	}
 	c.Request().Header.Set(HeaderForwardedFrom, f.cluster.NodeID())
+	// The leader answers with its own request id and node headers; drop
+	// ours so the response does not carry both.
+	h := c.Response().Header()
+	h.Del(HeaderServedBy)
+	h.Del(HeaderRequestID)
 	p.ServeHTTP(c.Response(), c.Request())
 	return nil
 }

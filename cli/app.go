@@ -40,6 +40,7 @@ const (
 	flagToken      = "token"
 	flagNamespace  = "namespace"
 	flagOutput     = "output"
+	flagStale      = "stale"
 )
 
 // App builds the gofer command tree.
@@ -57,6 +58,8 @@ func App(build Build, stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: flagToken, Aliases: []string{"t"}, EnvVars: []string{"GOFER_TOKEN"}, Usage: "API token"},
 			&cli.StringFlag{Name: flagNamespace, Aliases: []string{"n"}, EnvVars: []string{"GOFER_NAMESPACE"}, Usage: "namespace to work in", Value: "default"},
 			&cli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, EnvVars: []string{"GOFER_OUTPUT_FORMAT"}, Usage: "output format: plain, json or silent", Value: "plain"},
+			&cli.BoolFlag{Name: flagStale, EnvVars: []string{"GOFER_STALE_READS"},
+				Usage: "read from whichever node answers, without asking the leader (faster, may miss the newest writes)"},
 		},
 		Before: applyFileConfig,
 		Commands: []*cli.Command{
@@ -149,9 +152,16 @@ func loadFileConfig() (*fileConfig, string, error) {
 	return nil, "", nil
 }
 
-// newClient builds an API client from the global flags.
+// newClient builds an API client from the global flags. Reads are
+// linearizable unless --stale: separate CLI invocations cannot carry a
+// min_index between them, and `create` then `list` through a load balancer
+// must show what was just created.
 func newClient(c *cli.Context) (*client.Client, error) {
-	return client.New([]string{c.String(flagAPIBaseURL)},
+	cl, err := client.New([]string{c.String(flagAPIBaseURL)},
 		client.WithToken(c.String(flagToken)),
 		client.WithNamespace(c.String(flagNamespace)))
+	if err != nil || c.Bool(flagStale) {
+		return cl, err
+	}
+	return cl.Consistent(), nil
 }
