@@ -1,0 +1,503 @@
+// Command bench measures Gofer against etcd 3.4 side by side on the same
+// machine with the same client shape: replicated 256-byte writes on a
+// 3-node loopback cluster at concurrency 1 and 64, and leader failover
+// (SIGKILL the leader → first successful write through a survivor). It
+// prints a table of medians and gofer/etcd ratios against the targets.
+//
+// It is run by e2e/bench/run.sh (make bench); see README.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	goferBin, etcdBin string
+	workDir, out      string
+	keep              bool
+	only              string
+	n1, nHigh, high   int
+	warmup            int
+	runs              int
+	trials            int
+	reqTimeout        time.Duration
+	failoverMax       time.Duration
+	etcdConns         int
+	goferHB, goferEl  time.Duration
+	namespaces        int
+	skipWrites        bool
+	skipFailover      bool
+	pprofDir          string
+	pprofSeconds      int
+	goferEnv          string
+	noisyPct          float64
+	retryNoisy        int
+	strict            bool
+}
+
+func main() {
+	var cfg config
+	flag.StringVar(&cfg.goferBin, "gofer-bin", os.Getenv("GOFER_BIN"), "gofer binary (default $GOFER_BIN)")
+	flag.StringVar(&cfg.etcdBin, "etcd-bin", "etcd", "etcd 3.4 server binary")
+	flag.StringVar(&cfg.workDir, "workdir", "", "directory for data dirs and logs (default: a new temp dir)")
+	flag.BoolVar(&cfg.keep, "keep", false, "keep the work dir (data and logs) at the end")
+	flag.StringVar(&cfg.out, "out", "", "also write the report to this file")
+	flag.StringVar(&cfg.only, "only", "", "measure only gofer or only etcd (default both)")
+	flag.IntVar(&cfg.n1, "n1", 5000, "writes per run at concurrency 1")
+	flag.IntVar(&cfg.nHigh, "nhigh", 50000, "writes per run at the high concurrency")
+	flag.IntVar(&cfg.high, "c", 64, "the high concurrency")
+	flag.IntVar(&cfg.warmup, "warmup", 3000, "unmeasured writes per system before the runs")
+	flag.IntVar(&cfg.runs, "runs", 3, "runs per configuration (the table shows the median)")
+	flag.IntVar(&cfg.trials, "trials", 5, "failover trials per system")
+	flag.DurationVar(&cfg.reqTimeout, "req-timeout", 200*time.Millisecond, "per-request timeout of the failover writers")
+	flag.DurationVar(&cfg.failoverMax, "failover-max", 30*time.Second, "give up on a failover trial after this long")
+	flag.IntVar(&cfg.etcdConns, "etcd-conns", 8, "gRPC connections the etcd client spreads the high-concurrency load over (1 at c=1)")
+	flag.DurationVar(&cfg.goferHB, "gofer-heartbeat", time.Second, "gofer raft.heartbeat_timeout")
+	flag.DurationVar(&cfg.goferEl, "gofer-election", time.Second, "gofer raft.election_timeout")
+	flag.IntVar(&cfg.namespaces, "namespaces", 1000, "namespaces the gofer writes spread over")
+	flag.BoolVar(&cfg.skipWrites, "skip-writes", false, "skip the write runs")
+	flag.BoolVar(&cfg.skipFailover, "skip-failover", false, "skip the failover trials")
+	flag.StringVar(&cfg.pprofDir, "pprof", "", "profiling builds only: give each gofer node GOFER_PPROF_ADDR and save CPU profiles of the leader and a follower during the first gofer run of each concurrency into this dir")
+	flag.IntVar(&cfg.pprofSeconds, "pprof-seconds", 5, "length of each CPU profile")
+	flag.StringVar(&cfg.goferEnv, "gofer-env", "", "extra KEY=VALUE,... environment for the gofer nodes (experiments)")
+	flag.Float64Var(&cfg.noisyPct, "noisy", 15, "a write run during which other processes took more than this % of the CPU is noisy")
+	flag.BoolVar(&cfg.strict, "strict", false, "exit with status 3 if a target is missed (default: report only)")
+	flag.IntVar(&cfg.retryNoisy, "retry-noisy", 1, "repeat a noisy write run up to this many times (the last attempt counts)")
+	flag.Parse()
+
+	if err := validate(&cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	os.Exit(run(cfg))
+}
+
+func validate(cfg *config) error {
+	switch cfg.only {
+	case "", "gofer", "etcd":
+	default:
+		return fmt.Errorf("-only must be gofer or etcd")
+	}
+	if cfg.only != "etcd" {
+		if cfg.goferBin == "" {
+			return fmt.Errorf("set -gofer-bin or GOFER_BIN")
+		}
+		abs, err := filepath.Abs(cfg.goferBin)
+		if err != nil {
+			return err
+		}
+		cfg.goferBin = abs
+		if _, err := os.Stat(abs); err != nil {
+			return fmt.Errorf("gofer binary: %w", err)
+		}
+	}
+	if cfg.only != "gofer" {
+		p, err := exec.LookPath(cfg.etcdBin)
+		if err != nil {
+			return fmt.Errorf("etcd binary: %w (apt-get install etcd-server)", err)
+		}
+		cfg.etcdBin = p
+	}
+	if cfg.runs < 1 || cfg.n1 < 1 || cfg.nHigh < 1 || cfg.high < 1 || cfg.etcdConns < 1 {
+		return fmt.Errorf("-runs, -n1, -nhigh, -c and -etcd-conns must be positive")
+	}
+	return nil
+}
+
+// report writes to stdout and keeps a copy for the results file.
+type report struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (r *report) printf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := fmt.Sprintf(format, args...)
+	os.Stdout.WriteString(s)
+	r.buf.WriteString(s)
+}
+
+func run(cfg config) int {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	workDir := cfg.workDir
+	if workDir == "" {
+		d, err := os.MkdirTemp("", "gofer-bench-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+		workDir = d
+	} else if err := os.MkdirAll(workDir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	reg := newProcs(filepath.Join(workDir, "pids"))
+	var cleanOnce sync.Once
+	cleanup := func() {
+		cleanOnce.Do(func() {
+			reg.killAll()
+			if !cfg.keep {
+				os.RemoveAll(workDir)
+			} else {
+				fmt.Fprintf(os.Stderr, "bench: kept %s\n", workDir)
+			}
+		})
+	}
+	defer cleanup()
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		s := <-sigs
+		fmt.Fprintf(os.Stderr, "\nbench: %v: stopping every process the benchmark started\n", s)
+		cancel()
+		cleanup()
+		os.Exit(130)
+	}()
+
+	rep := &report{}
+	code, err := bench(ctx, cfg, reg, workDir, rep)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: FAILED:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	if cfg.out != "" && rep.buf.Len() > 0 {
+		if err := os.MkdirAll(filepath.Dir(cfg.out), 0o755); err == nil {
+			if err := os.WriteFile(cfg.out, []byte(rep.buf.String()), 0o644); err != nil {
+				fmt.Fprintln(os.Stderr, "bench:", err)
+			}
+		}
+	}
+	return code
+}
+
+// sysResults is what the table needs from one system.
+type sysResults struct {
+	low, high       []runStats
+	lowCPU, highCPU []cpuDelta
+	failover        []failoverResult
+}
+
+func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *report) (int, error) {
+	payloads := makePayloads(1024, 256)
+	doEtcd, doGofer := cfg.only != "gofer", cfg.only != "etcd"
+
+	rep.printf("gofer bench  %s  (%d CPUs, %s, load avg %s)\n", time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.Version(), loadAvg())
+	var etcdC *etcdCluster
+	var goferC *goferCluster
+	var err error
+	if doEtcd {
+		rep.printf("starting etcd: 3 members on 127.0.0.1, --heartbeat-interval=%d --election-timeout=%d (%s)\n",
+			etcdHeartbeatMS, etcdElectionMS, etcdVersion(cfg.etcdBin))
+		etcdC, err = startEtcd(ctx, reg, cfg.etcdBin, filepath.Join(workDir, "etcd"), 3, payloads)
+		if err != nil {
+			return 1, err
+		}
+		defer etcdC.stop()
+	}
+	if doGofer {
+		rep.printf("starting gofer: 3 nodes on 127.0.0.1, raft heartbeat_timeout=%s election_timeout=%s (%s)\n",
+			cfg.goferHB, cfg.goferEl, cfg.goferBin)
+		var extra []string
+		if cfg.goferEnv != "" {
+			extra = strings.Split(cfg.goferEnv, ",")
+		}
+		goferC, err = startGofer(ctx, reg, filepath.Join(workDir, "gofer"), 3, payloads, goferOptions{
+			bin: cfg.goferBin, heartbeat: cfg.goferHB, election: cfg.goferEl, namespaces: cfg.namespaces,
+			pprof: cfg.pprofDir != "", extraEnv: extra,
+		})
+		if err != nil {
+			return 1, err
+		}
+		defer goferC.stop()
+		rep.printf("gofer: created %d namespaces; the measured write is PATCH /api/namespaces/{random id} {\"description\": <256 B>}\n", cfg.namespaces)
+	}
+	allPIDs := func() []int {
+		var out []int
+		if etcdC != nil {
+			for _, m := range etcdC.members {
+				out = append(out, m.proc.pid())
+			}
+		}
+		if goferC != nil {
+			for _, n := range goferC.nodes {
+				out = append(out, n.proc.pid())
+			}
+		}
+		return out
+	}
+
+	var gres, eres sysResults
+	if !cfg.skipWrites {
+		rep.printf("\n== writes (256-byte payloads, to the leader; %d runs per configuration, alternating systems)\n", cfg.runs)
+		type sysRun struct {
+			name string
+			res  *sysResults
+			load func(c int) (opFunc, func(), []int, string, error)
+		}
+		var systems []sysRun
+		if doEtcd {
+			systems = append(systems, sysRun{"etcd", &eres, func(c int) (opFunc, func(), []int, string, error) {
+				conns := min(c, cfg.etcdConns)
+				op, closeFn, err := etcdC.writeLoad(ctx, conns)
+				var pids []int
+				for _, m := range etcdC.members {
+					pids = append(pids, m.proc.pid())
+				}
+				return op, closeFn, pids, fmt.Sprintf("%d gRPC conn(s)", conns), err
+			}})
+		}
+		if doGofer {
+			systems = append(systems, sysRun{"gofer", &gres, func(c int) (opFunc, func(), []int, string, error) {
+				op, closeFn, li, err := goferC.writeLoad(ctx, c)
+				var pids []int
+				for _, n := range goferC.nodes {
+					pids = append(pids, n.proc.pid())
+				}
+				leader := ""
+				if li >= 0 {
+					leader = goferC.nodes[li].name
+				}
+				return op, closeFn, pids, fmt.Sprintf("HTTP/1.1 keep-alive, leader %s", leader), err
+			}})
+		}
+		// Warm up: connections, page cache, Go heaps.
+		for _, s := range systems {
+			op, closeFn, _, _, err := s.load(cfg.high)
+			if err != nil {
+				return 1, fmt.Errorf("%s warm-up: %w", s.name, err)
+			}
+			st := runLoad(ctx, cfg.warmup, cfg.high, op)
+			closeFn()
+			rep.printf("  warm-up %-5s %s\n", s.name, st)
+			if ctx.Err() != nil {
+				return 130, ctx.Err()
+			}
+		}
+		for r := 0; r < cfg.runs; r++ {
+			for _, conc := range []int{1, cfg.high} {
+				n := cfg.n1
+				if conc > 1 {
+					n = cfg.nHigh
+				}
+				// Alternate which system goes first, so a slow phase of the
+				// machine does not always hit the same one.
+				order := systems
+				if r%2 == 1 && len(systems) == 2 {
+					order = []sysRun{systems[1], systems[0]}
+				}
+				for _, s := range order {
+					var st runStats
+					var cpu cpuDelta
+					for attempt := 0; ; attempt++ {
+						op, closeFn, pids, shape, err := s.load(conc)
+						if err != nil {
+							return 1, fmt.Errorf("%s: %w", s.name, err)
+						}
+						var prof *profiler
+						if s.name == "gofer" && r == 0 && attempt == 0 && cfg.pprofDir != "" {
+							prof = startProfiles(ctx, goferC, cfg.pprofDir, fmt.Sprintf("c%d", conc), cfg.pprofSeconds)
+						}
+						before := takeCPU(pids, allPIDs())
+						st = runLoad(ctx, n, conc, op)
+						cpu = before.to(takeCPU(pids, allPIDs()))
+						closeFn()
+						if prof != nil {
+							prof.wait(rep)
+						}
+						if ctx.Err() != nil {
+							return 130, ctx.Err()
+						}
+						ops := max(1, st.N-st.Errors)
+						noisy := cpu.ForeignPct > cfg.noisyPct
+						note := ""
+						if noisy && attempt < cfg.retryNoisy {
+							note = "  → noisy, repeating"
+						}
+						rep.printf("  run %d %-5s %s | srv CPU %.0fµs/op, client %.0fµs/op, other load %.0f%% | %s%s\n",
+							r+1, s.name, st, 1e6*cpu.ServerSec/float64(ops), 1e6*cpu.ClientSec/float64(ops), cpu.ForeignPct, shape, note)
+						if note == "" {
+							break
+						}
+					}
+					if st.Errors > st.N/100 {
+						return 1, fmt.Errorf("%s run %d at c=%d: %d of %d writes failed (first: %s)", s.name, r+1, conc, st.Errors, st.N, st.FirstErr)
+					}
+					if conc == 1 {
+						s.res.low = append(s.res.low, st)
+						s.res.lowCPU = append(s.res.lowCPU, cpu)
+					} else {
+						s.res.high = append(s.res.high, st)
+						s.res.highCPU = append(s.res.highCPU, cpu)
+					}
+				}
+			}
+		}
+	}
+
+	if !cfg.skipFailover && cfg.trials > 0 {
+		rep.printf("\n== failover (SIGKILL the leader → first successful write sent after the kill through a survivor; writers: one per survivor, %s per request)\n", cfg.reqTimeout)
+		var cls []cluster
+		var res []*sysResults
+		if doEtcd {
+			cls, res = append(cls, etcdC), append(res, &eres)
+		}
+		if doGofer {
+			cls, res = append(cls, goferC), append(res, &gres)
+		}
+		for t := 0; t < cfg.trials; t++ {
+			for i, cl := range cls {
+				fr, err := failoverTrial(ctx, cl, cfg.reqTimeout, cfg.failoverMax)
+				if ctx.Err() != nil {
+					return 130, ctx.Err()
+				}
+				if err != nil {
+					rep.printf("  trial %d %-5s killed %s: ERROR %v\n", t+1, cl.Name(), fr.Killed, err)
+					if fr.Took == 0 {
+						res[i].failover = append(res[i].failover, fr)
+						// The cluster may be unhealthy now; stop rather than
+						// measure a broken cluster.
+						return 1, fmt.Errorf("%s failover trial %d: %w", cl.Name(), t+1, err)
+					}
+				} else {
+					rep.printf("  trial %d %-5s killed %s at %s → first write via %s after %s (%d failed attempts meanwhile)\n",
+						t+1, cl.Name(), fr.Killed, fr.KillAt.UTC().Format("15:04:05.000"), fr.Via, fr.Took.Round(time.Millisecond), fr.Failed)
+				}
+				res[i].failover = append(res[i].failover, fr)
+			}
+		}
+	}
+
+	summary, misses := table(cfg, gres, eres)
+	rep.printf("\n%s", summary)
+	rep.printf("load avg at the end: %s\n", loadAvg())
+	if cfg.strict && misses > 0 {
+		return 3, nil
+	}
+	return 0, nil
+}
+
+func etcdVersion(bin string) string {
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		return "etcd ?"
+	}
+	line, _, _ := strings.Cut(string(out), "\n")
+	return strings.TrimSpace(line)
+}
+
+// profiler fetches CPU profiles from gofer nodes that serve pprof (a
+// profiling build; the product binary does not). If such a build also
+// serves /debug/raftmetrics (timing samples, reset with ?reset=1), those
+// are saved beside the profiles.
+type profiler struct {
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	msgs    []string
+	metrics map[string]string // path -> URL, fetched after the run
+}
+
+func startProfiles(ctx context.Context, c *goferCluster, dir, tag string, seconds int) *profiler {
+	p := &profiler{}
+	li, err := c.Leader(ctx)
+	if err != nil {
+		p.msgs = append(p.msgs, "pprof: "+err.Error())
+		return p
+	}
+	targets := []int{li, (li + 1) % len(c.nodes)}
+	_ = os.MkdirAll(dir, 0o755)
+	p.metrics = map[string]string{}
+	for k, i := range targets {
+		role := "leader"
+		if k > 0 {
+			role = "follower"
+		}
+		n := c.nodes[i]
+		base := filepath.Join(dir, fmt.Sprintf("gofer-%s-%s-%s", tag, role, n.name))
+		path := base + ".pprof"
+		murl := fmt.Sprintf("http://%s/debug/raftmetrics", n.pprofAddr)
+		if resp, err := http.Get(murl + "?reset=1"); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				p.metrics[base+".metrics.txt"] = murl
+			}
+		}
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", n.pprofAddr, seconds)
+			resp, err := http.Get(url)
+			if err != nil {
+				p.note("pprof %s: %v", n.name, err)
+				return
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				p.note("pprof %s: %s", n.name, resp.Status)
+				return
+			}
+			f, err := os.Create(path)
+			if err != nil {
+				p.note("pprof: %v", err)
+				return
+			}
+			_, err = io.Copy(f, resp.Body)
+			f.Close()
+			if err != nil {
+				p.note("pprof %s: %v", n.name, err)
+				return
+			}
+			p.note("pprof: saved %s", path)
+		}()
+	}
+	return p
+}
+
+func (p *profiler) note(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.msgs = append(p.msgs, fmt.Sprintf(format, args...))
+}
+
+func (p *profiler) wait(rep *report) {
+	for path, url := range p.metrics {
+		resp, err := http.Get(url)
+		if err != nil {
+			p.note("metrics: %v", err)
+			continue
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil {
+			err = os.WriteFile(path, b, 0o644)
+		}
+		if err != nil {
+			p.note("metrics: %v", err)
+			continue
+		}
+		p.note("metrics: saved %s", path)
+	}
+	p.wg.Wait()
+	for _, m := range p.msgs {
+		rep.printf("  %s\n", m)
+	}
+}
