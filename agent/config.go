@@ -57,6 +57,10 @@ type ServerConfig struct {
 	// ShutdownTimeout bounds a graceful stop (leadership transfer, open
 	// streams).
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// PprofAddr, when set, serves Go's profiler (/debug/pprof/) on this
+	// host:port, separately from the API and without auth: keep it on
+	// loopback or a private interface.
+	PprofAddr string `toml:"pprof_addr"`
 }
 
 // RaftConfig tunes consensus timing and log compaction.
@@ -212,6 +216,11 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(s.RaftAddr); err != nil {
 		add("server.raft_addr %q must be host:port", s.RaftAddr)
+	}
+	if s.PprofAddr != "" {
+		if _, _, err := net.SplitHostPort(s.PprofAddr); err != nil {
+			add("server.pprof_addr %q must be host:port", s.PprofAddr)
+		}
 	}
 	if s.APIAdvertise != "" {
 		if u, err := url.Parse(s.APIAdvertise); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -31,6 +31,8 @@ dev = false
 log_level = "info"               # trace, debug, info, warn, error
 log_format = "pretty"            # pretty or json
 shutdown_timeout = "15s"
+# Serve Go's profiler at http://<pprof_addr>/debug/pprof/ (no auth: loopback only). Empty: off.
+pprof_addr = ""
 
 [raft]
 # Followers start an election after heartbeat_timeout..2x without the leader.

@@ -128,7 +128,18 @@ func (s *Server) authenticate(c echo.Context, a access) (*identity, error) {
 	secret = strings.TrimSpace(secret)
 	hash := hashSecret(secret)
 	now := s.opts.Now().UnixMilli()
+	// The generation is read before state, so an identity cached from
+	// state that a concurrent token/role change made stale is dropped on
+	// the next request.
+	gen := s.cluster.FSM().AuthGeneration()
+	if cached := s.tokens.get(hash, gen); cached != nil {
+		if cached.expires != 0 && now >= cached.expires {
+			return nil, unauthorized("token %s has expired", cached.id.TokenID)
+		}
+		return cached.id, nil
+	}
 	var id *identity
+	var expires int64
 	err := s.cluster.FSM().DB().View(func(tx *bbolt.Tx) error {
 		tok, err := store.GetTokenByHash(tx, hash)
 		if err != nil {
@@ -144,6 +155,7 @@ func (s *Server) authenticate(c echo.Context, a access) (*identity, error) {
 			return unauthorized("token %s has expired", tok.ID)
 		}
 		id = &identity{TokenID: tok.ID, User: tok.User}
+		expires = tok.Expires
 		for _, name := range tok.Roles {
 			role, err := store.GetRole(tx, name)
 			if err != nil {
@@ -155,7 +167,47 @@ func (s *Server) authenticate(c echo.Context, a access) (*identity, error) {
 		}
 		return nil
 	})
+	if err == nil {
+		s.tokens.put(hash, &cachedIdentity{gen: gen, id: id, expires: expires})
+	}
 	return id, err
+}
+
+// cachedIdentity is a resolved token, valid while the FSM's auth
+// generation is unchanged. Expiry is still checked on every request.
+type cachedIdentity struct {
+	gen     uint64
+	id      *identity
+	expires int64
+}
+
+// identityCache saves every request a bbolt read and the JSON decoding of
+// a token and its roles. Only tokens that authenticated are cached, and
+// the cache is bounded (cleared when full), so unknown tokens sprayed at
+// the API cannot grow it.
+type identityCache struct {
+	mu      sync.Mutex
+	entries map[string]*cachedIdentity
+}
+
+const maxCachedIdentities = 4096
+
+func (c *identityCache) get(hash string, gen uint64) *cachedIdentity {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.entries[hash]; e != nil && e.gen == gen {
+		return e
+	}
+	return nil
+}
+
+func (c *identityCache) put(hash string, e *cachedIdentity) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil || len(c.entries) >= maxCachedIdentities {
+		c.entries = make(map[string]*cachedIdentity)
+	}
+	c.entries[hash] = e
 }
 
 // authMiddleware authenticates and authorizes the route's access rule.

@@ -41,6 +41,7 @@ type Server struct {
 	echo     *echo.Echo
 	forward  *forwarder
 	authz    *authorizer
+	tokens   identityCache
 	shutdown chan struct{}
 }
 

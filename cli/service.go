@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -42,6 +43,7 @@ See 'gofer service init-config' for every setting.`,
 					&cli.StringFlag{Name: "join", Usage: "join an existing cluster through these member API URLs (comma-separated; retried)"},
 					&cli.BoolFlag{Name: "dev", Usage: "dev mode: single node on loopback, auth off"},
 					&cli.StringFlag{Name: "log-level", Usage: "trace, debug, info, warn or error"},
+					&cli.StringFlag{Name: "pprof-addr", Usage: "serve Go's profiler on this host:port (no auth; loopback only)"},
 				},
 				Action: func(c *cli.Context) error { return serviceStart(c, build) },
 			},
@@ -87,7 +89,7 @@ func loadServerConfig(c *cli.Context) (agent.Config, error) {
 	s := &cfg.Server
 	for flag, dst := range map[string]*string{
 		"node-id": &s.NodeID, "data-dir": &s.DataDir, "api-addr": &s.APIAddr, "api-advertise": &s.APIAdvertise,
-		"raft-addr": &s.RaftAddr, "raft-advertise": &s.RaftAdvertise, "log-level": &s.LogLevel,
+		"raft-addr": &s.RaftAddr, "raft-advertise": &s.RaftAdvertise, "log-level": &s.LogLevel, "pprof-addr": &s.PprofAddr,
 	} {
 		if c.IsSet(flag) {
 			*dst = c.String(flag)
@@ -137,6 +139,11 @@ func serviceStart(c *cli.Context, build Build) error {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	logger := agent.NewLogger(cfg.Server)
+	if os.Getenv("GOGC") == "" {
+		// A server's live heap is small next to the machine; collecting
+		// half as often buys throughput for memory it can spare.
+		debug.SetGCPercent(200)
+	}
 	if cfg.Server.Dev {
 		fmt.Fprintf(c.App.ErrWriter, devBanner, cfg.Server.APIAddr, cfg.Server.DataDir)
 	}

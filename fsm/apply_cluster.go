@@ -1,7 +1,6 @@
 package fsm
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/goferhq/gofer/store"
@@ -19,7 +18,7 @@ func init() {
 
 // applyClusterInit seeds a new cluster once; later inits (a second leader
 // racing the first) change nothing and return the existing id.
-func applyClusterInit(a *applyCtx, body json.RawMessage) (any, error) {
+func applyClusterInit(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[ClusterInit](body)
 	if existing := store.ClusterID(a.tx); existing != "" {
 		return existing, nil
@@ -44,7 +43,7 @@ func applyClusterInit(a *applyCtx, body json.RawMessage) (any, error) {
 	return cmd.ClusterID, nil
 }
 
-func applyServerUpsert(a *applyCtx, body json.RawMessage) (any, error) {
+func applyServerUpsert(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[ServerUpsert](body)
 	existing, err := store.GetServer(a.tx, cmd.Server.ID)
 	if err != nil {
@@ -68,7 +67,7 @@ func applyServerUpsert(a *applyCtx, body json.RawMessage) (any, error) {
 	return &s, nil
 }
 
-func applyServerRemove(a *applyCtx, body json.RawMessage) (any, error) {
+func applyServerRemove(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[ServerRemove](body)
 	existing, err := store.GetServer(a.tx, cmd.ID)
 	if err != nil || existing == nil {
@@ -80,7 +79,7 @@ func applyServerRemove(a *applyCtx, body json.RawMessage) (any, error) {
 	return nil, a.emit(model.EventRemovedServer, map[string]string{"server_id": cmd.ID})
 }
 
-func applySystemUpdate(a *applyCtx, body json.RawMessage) (any, error) {
+func applySystemUpdate(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[SystemUpdate](body)
 	sys, err := store.GetSystem(a.tx)
 	if err != nil {
@@ -98,7 +97,7 @@ func applySystemUpdate(a *applyCtx, body json.RawMessage) (any, error) {
 	return sys, err
 }
 
-func applyPrune(a *applyCtx, body json.RawMessage) (any, error) {
+func applyPrune(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[Prune](body)
 	var res PruneResult
 	var err error
@@ -115,7 +114,7 @@ func applyPrune(a *applyCtx, body json.RawMessage) (any, error) {
 	return &res, nil
 }
 
-func applyEventDelete(a *applyCtx, body json.RawMessage) (any, error) {
+func applyEventDelete(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[EventDelete](body)
 	e, err := store.GetEvent(a.tx, cmd.ID)
 	if err != nil {

@@ -1,7 +1,6 @@
 package fsm
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/goferhq/gofer/store"
@@ -14,7 +13,7 @@ func init() {
 	register(CmdNamespaceDelete, applyNamespaceDelete)
 }
 
-func applyNamespaceCreate(a *applyCtx, body json.RawMessage) (any, error) {
+func applyNamespaceCreate(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[NamespaceCreate](body)
 	existing, err := store.GetNamespace(a.tx, cmd.Namespace.ID)
 	if err != nil {
@@ -31,7 +30,7 @@ func applyNamespaceCreate(a *applyCtx, body json.RawMessage) (any, error) {
 	return &ns, a.emit(model.EventCreatedNamespace, map[string]string{"namespace_id": ns.ID})
 }
 
-func applyNamespaceUpdate(a *applyCtx, body json.RawMessage) (any, error) {
+func applyNamespaceUpdate(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[NamespaceUpdate](body)
 	ns, err := mustNamespace(a, cmd.ID)
 	if err != nil {
@@ -50,7 +49,7 @@ func applyNamespaceUpdate(a *applyCtx, body json.RawMessage) (any, error) {
 	return ns, a.emit(model.EventUpdatedNamespace, map[string]string{"namespace_id": ns.ID})
 }
 
-func applyNamespaceDelete(a *applyCtx, body json.RawMessage) (any, error) {
+func applyNamespaceDelete(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[NamespaceDelete](body)
 	if cmd.ID == model.DefaultNamespace {
 		return nil, fmt.Errorf("%w: the %q namespace cannot be deleted", ErrConflict, model.DefaultNamespace)

@@ -1,7 +1,6 @@
 package fsm
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -25,7 +24,7 @@ func pipelineDetails(ns, p string, kv ...string) map[string]string {
 	return d
 }
 
-func applyConfigRegister(a *applyCtx, body json.RawMessage) (any, error) {
+func applyConfigRegister(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[ConfigRegister](body)
 	ns, id := cmd.NamespaceID, cmd.Config.ID
 	if _, err := mustNamespace(a, ns); err != nil {
@@ -123,7 +122,7 @@ func mustConfig(a *applyCtx, ns, id string, version int64) (*model.PipelineConfi
 
 // applyConfigDeploy makes a version live in one step: the previous live
 // version is deprecated and a completed deployment is recorded.
-func applyConfigDeploy(a *applyCtx, body json.RawMessage) (any, error) {
+func applyConfigDeploy(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[ConfigDeploy](body)
 	p, err := mustPipeline(a, cmd.NamespaceID, cmd.PipelineID)
 	if err != nil {
@@ -185,7 +184,7 @@ func applyConfigDeploy(a *applyCtx, body json.RawMessage) (any, error) {
 	return d, a.emit(model.EventCompletedDeployment, details)
 }
 
-func applyConfigDelete(a *applyCtx, body json.RawMessage) (any, error) {
+func applyConfigDelete(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[ConfigDelete](body)
 	if _, err := mustPipeline(a, cmd.NamespaceID, cmd.PipelineID); err != nil {
 		return nil, err
@@ -203,7 +202,7 @@ func applyConfigDelete(a *applyCtx, body json.RawMessage) (any, error) {
 	return nil, a.emit(model.EventDeletedConfig, pipelineDetails(cmd.NamespaceID, cmd.PipelineID, "version", strconv.FormatInt(cmd.Version, 10)))
 }
 
-func applyPipelineSetState(a *applyCtx, body json.RawMessage) (any, error) {
+func applyPipelineSetState(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[PipelineSetState](body)
 	if cmd.State != model.PipelineStateActive && cmd.State != model.PipelineStateDisabled {
 		return nil, fmt.Errorf("%w: pipeline state must be %q or %q", ErrInvalid, model.PipelineStateActive, model.PipelineStateDisabled)
@@ -226,7 +225,7 @@ func applyPipelineSetState(a *applyCtx, body json.RawMessage) (any, error) {
 	return p, a.emit(kind, pipelineDetails(p.NamespaceID, p.PipelineID))
 }
 
-func applyPipelineDelete(a *applyCtx, body json.RawMessage) (any, error) {
+func applyPipelineDelete(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[PipelineDelete](body)
 	if _, err := mustPipeline(a, cmd.NamespaceID, cmd.PipelineID); err != nil {
 		return nil, err

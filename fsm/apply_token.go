@@ -1,7 +1,6 @@
 package fsm
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -21,7 +20,7 @@ func init() {
 
 // applyTokenBootstrap creates the first admin token, exactly once per
 // cluster.
-func applyTokenBootstrap(a *applyCtx, body json.RawMessage) (any, error) {
+func applyTokenBootstrap(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[TokenCreate](body)
 	sys, err := store.GetSystem(a.tx)
 	if err != nil {
@@ -40,7 +39,7 @@ func applyTokenBootstrap(a *applyCtx, body json.RawMessage) (any, error) {
 	return putNewToken(a, &cmd.Token)
 }
 
-func applyTokenCreate(a *applyCtx, body json.RawMessage) (any, error) {
+func applyTokenCreate(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[TokenCreate](body)
 	for _, r := range cmd.Token.Roles {
 		role, err := store.GetRole(a.tx, r)
@@ -97,7 +96,7 @@ func mustToken(a *applyCtx, id string) (*model.StoredToken, error) {
 	return t, nil
 }
 
-func applyTokenSetDisabled(a *applyCtx, body json.RawMessage) (any, error) {
+func applyTokenSetDisabled(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[TokenSetDisabled](body)
 	t, err := mustToken(a, cmd.ID)
 	if err != nil {
@@ -117,7 +116,7 @@ func applyTokenSetDisabled(a *applyCtx, body json.RawMessage) (any, error) {
 	return &t.Token, a.emit(kind, map[string]string{"token_id": t.ID})
 }
 
-func applyTokenDelete(a *applyCtx, body json.RawMessage) (any, error) {
+func applyTokenDelete(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[TokenDelete](body)
 	t, err := mustToken(a, cmd.ID)
 	if err != nil {
@@ -129,7 +128,7 @@ func applyTokenDelete(a *applyCtx, body json.RawMessage) (any, error) {
 	return nil, a.emit(model.EventDeletedToken, map[string]string{"token_id": t.ID})
 }
 
-func applyRoleCreate(a *applyCtx, body json.RawMessage) (any, error) {
+func applyRoleCreate(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[RoleCreate](body)
 	existing, err := store.GetRole(a.tx, cmd.Role.ID)
 	if err != nil {
@@ -161,7 +160,7 @@ func mustMutableRole(a *applyCtx, id string) (*model.Role, error) {
 	return r, nil
 }
 
-func applyRoleUpdate(a *applyCtx, body json.RawMessage) (any, error) {
+func applyRoleUpdate(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[RoleUpdate](body)
 	r, err := mustMutableRole(a, cmd.ID)
 	if err != nil {
@@ -180,7 +179,7 @@ func applyRoleUpdate(a *applyCtx, body json.RawMessage) (any, error) {
 	return r, a.emit(model.EventUpdatedRole, map[string]string{"role_id": r.ID})
 }
 
-func applyRoleDelete(a *applyCtx, body json.RawMessage) (any, error) {
+func applyRoleDelete(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[RoleDelete](body)
 	if _, err := mustMutableRole(a, cmd.ID); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 )
@@ -54,35 +55,92 @@ type Meta struct {
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
 }
 
-// envelope is the JSON body after the type byte.
+// envelopeVersion is the second byte of every command. Version 1: meta
+// as length-prefixed fields, then the JSON body (parsed once, by the
+// applier).
+const envelopeVersion = 1
+
+// envelope is a decoded command: its meta and raw JSON body.
 type envelope struct {
-	Meta Meta            `json:"meta"`
-	Body json.RawMessage `json:"body"`
+	Meta Meta
+	Body []byte
 }
 
-// Encode frames a command for raft.Apply: one type byte, then JSON.
+// Encode frames a command for raft.Apply:
+// [type][version][meta fields][JSON body].
 func Encode(t CommandType, meta Meta, body any) ([]byte, error) {
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return nil, fmt.Errorf("encode command %d: %w", t, err)
 	}
-	env, err := json.Marshal(envelope{Meta: meta, Body: raw})
-	if err != nil {
-		return nil, fmt.Errorf("encode command %d: %w", t, err)
-	}
-	return append([]byte{byte(t)}, env...), nil
+	buf := make([]byte, 0, 2+len(meta.RequestID)+len(meta.Actor)+len(meta.ActorID)+len(meta.IdempotencyKey)+5*binary.MaxVarintLen64+len(raw))
+	buf = append(buf, byte(t), envelopeVersion)
+	buf = appendString(buf, meta.RequestID)
+	buf = appendString(buf, meta.Actor)
+	buf = appendString(buf, meta.ActorID)
+	buf = binary.AppendVarint(buf, meta.Timestamp)
+	buf = appendString(buf, meta.IdempotencyKey)
+	return append(buf, raw...), nil
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
 }
 
 // decode splits a log entry into its type, meta and body. It returns an
 // error rather than panicking so the caller decides how to fail.
 func decode(data []byte) (CommandType, *envelope, error) {
-	if len(data) < 1 {
-		return 0, nil, fmt.Errorf("empty command")
+	if len(data) < 2 {
+		return 0, nil, fmt.Errorf("command too short (%d bytes)", len(data))
 	}
 	t := CommandType(data[0])
-	var env envelope
-	if err := json.Unmarshal(data[1:], &env); err != nil {
-		return t, nil, fmt.Errorf("command %d: %w", t, err)
+	if data[1] != envelopeVersion {
+		return t, nil, fmt.Errorf("command %d: unknown envelope version %d", t, data[1])
 	}
-	return t, &env, nil
+	r := &metaReader{buf: data[2:]}
+	env := &envelope{}
+	env.Meta.RequestID = r.string()
+	env.Meta.Actor = r.string()
+	env.Meta.ActorID = r.string()
+	env.Meta.Timestamp = r.varint()
+	env.Meta.IdempotencyKey = r.string()
+	if r.err != nil {
+		return t, nil, fmt.Errorf("command %d: %w", t, r.err)
+	}
+	env.Body = r.buf
+	return t, env, nil
+}
+
+// metaReader reads length-prefixed fields, remembering the first error.
+type metaReader struct {
+	buf []byte
+	err error
+}
+
+func (r *metaReader) varint() int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.buf)
+	if n <= 0 {
+		r.err = fmt.Errorf("bad varint in meta")
+		return 0
+	}
+	r.buf = r.buf[n:]
+	return v
+}
+
+func (r *metaReader) string() string {
+	if r.err != nil {
+		return ""
+	}
+	l, n := binary.Uvarint(r.buf)
+	if n <= 0 || uint64(len(r.buf)-n) < l {
+		r.err = fmt.Errorf("truncated meta field")
+		return ""
+	}
+	s := string(r.buf[n : n+int(l)])
+	r.buf = r.buf[n+int(l):]
+	return s
 }

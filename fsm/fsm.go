@@ -27,6 +27,9 @@ type FSM struct {
 	logger  hclog.Logger
 	applied atomic.Uint64
 	changes *Notifier
+	// authGen counts changes to tokens and roles (and restores), so the
+	// API can cache resolved identities and know when to drop them.
+	authGen atomic.Uint64
 }
 
 var _ raft.BatchingFSM = (*FSM)(nil)
@@ -54,6 +57,11 @@ func (f *FSM) DB() *store.DB { return f.db }
 
 // AppliedIndex is the index of the last raft entry reflected in state.
 func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
+
+// AuthGeneration changes (after commit) whenever a token or role may have
+// changed. Read it before reading state; an identity cached under an
+// older generation must be reloaded.
+func (f *FSM) AuthGeneration() uint64 { return f.authGen.Load() }
 
 // Changes wakes waiters after every applied batch and every restore.
 func (f *FSM) Changes() *Notifier { return f.changes }
@@ -83,6 +91,7 @@ func (f *FSM) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 // whose state cannot follow the log must stop, not diverge.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	results := make([]any, len(logs))
+	authChanged := false
 	err := f.db.Update(func(tx *bbolt.Tx) error {
 		appliedIdx, _ := store.AppliedIndex(tx)
 		var last *raft.Log
@@ -94,7 +103,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			if l.Type != raft.LogCommand {
 				continue
 			}
-			results[i] = f.applyCommand(tx, l)
+			res, t := f.applyCommand(tx, l)
+			results[i] = res
+			authChanged = authChanged || authCommands[t]
 		}
 		if last == nil {
 			return nil
@@ -107,6 +118,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	}
 	if n := len(logs); n > 0 && logs[n-1].Index > f.applied.Load() {
 		f.applied.Store(logs[n-1].Index)
+	}
+	if authChanged {
+		f.authGen.Add(1)
 	}
 	f.changes.Notify()
 	return results
@@ -129,10 +143,17 @@ func (a *applyCtx) emit(kind string, details map[string]string) error {
 	return store.AppendEvent(a.tx, &model.Event{Kind: kind, Details: details, Emitted: a.meta.Timestamp, Actor: actor})
 }
 
+// authCommands change who may do what; applying one bumps the auth
+// generation so the API drops cached identities.
+var authCommands = map[CommandType]bool{
+	CmdClusterInit: true, CmdTokenBootstrap: true, CmdTokenCreate: true, CmdTokenSetDisabled: true,
+	CmdTokenDelete: true, CmdRoleCreate: true, CmdRoleUpdate: true, CmdRoleDelete: true,
+}
+
 // applier applies one decoded command. It must check every precondition
 // before writing anything, and return a business error (ErrNotFound…) for
 // a refused command; any other error is a storage failure.
-type applier func(a *applyCtx, body json.RawMessage) (any, error)
+type applier func(a *applyCtx, body []byte) (any, error)
 
 var appliers = map[CommandType]applier{}
 
@@ -147,7 +168,7 @@ func register(t CommandType, fn applier) {
 
 // decodeBody decodes a command body. The leader encoded it, so failure
 // means a corrupt or incompatible log: stop rather than guess.
-func decodeBody[T any](body json.RawMessage) *T {
+func decodeBody[T any](body []byte) *T {
 	v := new(T)
 	if err := json.Unmarshal(body, v); err != nil {
 		panic(fmt.Sprintf("fsm: undecodable %T body: %v", v, err))
@@ -155,7 +176,7 @@ func decodeBody[T any](body json.RawMessage) *T {
 	return v
 }
 
-func (f *FSM) applyCommand(tx *bbolt.Tx, l *raft.Log) *Result {
+func (f *FSM) applyCommand(tx *bbolt.Tx, l *raft.Log) (*Result, CommandType) {
 	t, env, err := decode(l.Data)
 	if err != nil {
 		panic(fmt.Sprintf("fsm: undecodable entry at index %d: %v", l.Index, err))
@@ -164,7 +185,7 @@ func (f *FSM) applyCommand(tx *bbolt.Tx, l *raft.Log) *Result {
 	if !ok {
 		if t&IgnoreUnknownFlag != 0 {
 			f.logger.Warn("ignoring unknown optional command; upgrade this node", "type", byte(t), "index", l.Index)
-			return &Result{}
+			return &Result{}, t
 		}
 		panic(fmt.Sprintf("fsm: unknown command type %d at index %d; upgrade this node", t, l.Index))
 	}
@@ -178,7 +199,7 @@ func (f *FSM) applyCommand(tx *bbolt.Tx, l *raft.Log) *Result {
 			panic(fmt.Sprintf("fsm: read idempotency record: %v", err))
 		}
 		if rec != nil {
-			return replay(t, rec)
+			return replay(t, rec), t
 		}
 	}
 
@@ -201,7 +222,7 @@ func (f *FSM) applyCommand(tx *bbolt.Tx, l *raft.Log) *Result {
 			panic(fmt.Sprintf("fsm: write idempotency record: %v", pErr))
 		}
 	}
-	return &Result{Value: value, Err: err}
+	return &Result{Value: value, Err: err}, t
 }
 
 // replay answers a repeated idempotency key with the recorded outcome. A

@@ -63,6 +63,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return err
 	}
 	f.logger.Info("restored state from snapshot", "applied_index", f.applied.Load())
+	f.authGen.Add(1)
 	f.changes.Notify()
 	return nil
 }

@@ -40,7 +40,7 @@ type goferOptions struct {
 	heartbeat  time.Duration
 	election   time.Duration
 	namespaces int
-	pprof      bool // set GOFER_PPROF_ADDR (only a profiling build serves it)
+	pprof      bool // serve Go's profiler (server.pprof_addr)
 	extraEnv   []string
 }
 
@@ -94,7 +94,7 @@ func startGofer(ctx context.Context, reg *procs, dir string, size int, payloads 
 				return nil, err
 			}
 			n.pprofAddr = fmt.Sprintf("127.0.0.1:%d", pp)
-			nenv = append(append([]string{}, env...), "GOFER_PPROF_ADDR="+n.pprofAddr)
+			nenv = append(append([]string{}, env...), "GOFER_WEB_SERVER__PPROF_ADDR="+n.pprofAddr)
 		}
 		n.proc = reg.newProc("gofer "+name, o.bin, args, nenv, filepath.Join(dir, name+".log"))
 		c.nodes = append(c.nodes, n)

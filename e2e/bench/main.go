@@ -70,7 +70,7 @@ func main() {
 	flag.IntVar(&cfg.namespaces, "namespaces", 1000, "namespaces the gofer writes spread over")
 	flag.BoolVar(&cfg.skipWrites, "skip-writes", false, "skip the write runs")
 	flag.BoolVar(&cfg.skipFailover, "skip-failover", false, "skip the failover trials")
-	flag.StringVar(&cfg.pprofDir, "pprof", "", "profiling builds only: give each gofer node GOFER_PPROF_ADDR and save CPU profiles of the leader and a follower during the first gofer run of each concurrency into this dir")
+	flag.StringVar(&cfg.pprofDir, "pprof", "", "serve pprof on each gofer node (server.pprof_addr) and save CPU profiles of the leader and a follower during the first gofer run of each concurrency into this dir")
 	flag.IntVar(&cfg.pprofSeconds, "pprof-seconds", 5, "length of each CPU profile")
 	flag.StringVar(&cfg.goferEnv, "gofer-env", "", "extra KEY=VALUE,... environment for the gofer nodes (experiments)")
 	flag.Float64Var(&cfg.noisyPct, "noisy", 15, "a write run during which other processes took more than this % of the CPU is noisy")
