@@ -16,18 +16,7 @@ import (
 )
 
 func (s *Server) listEvents(c echo.Context) error {
-	page, err := pageParams(c)
-	if err != nil {
-		return err
-	}
-	var out []*model.Event
-	if err := s.view(func(tx *bbolt.Tx) (err error) {
-		out, err = store.ListEvents(tx, page)
-		return err
-	}); err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, wrap("events", out))
+	return respondList(s, c, "events", store.ListEvents)
 }
 
 func parseEventID(c echo.Context) (uint64, error) {
@@ -43,17 +32,9 @@ func (s *Server) getEvent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var e *model.Event
-	if err := s.view(func(tx *bbolt.Tx) (err error) {
-		e, err = store.GetEvent(tx, id)
-		return err
-	}); err != nil {
-		return err
-	}
-	if e == nil {
-		return notFound("event %d does not exist (it may have been pruned)", id)
-	}
-	return c.JSON(http.StatusOK, wrap("event", e))
+	return respondOne(s, c, "event", func(tx *bbolt.Tx) (*model.Event, error) {
+		return store.GetEvent(tx, id)
+	}, notFound("event %d does not exist (it may have been pruned)", id))
 }
 
 func (s *Server) deleteEvent(c echo.Context) error {

@@ -146,3 +146,36 @@ func parseInt64Param(c echo.Context, name string) (int64, error) {
 	}
 	return n, nil
 }
+
+// respondList answers {name: items} for a list query run in a read
+// transaction with the request's page.
+func respondList[T any](s *Server, c echo.Context, name string, list func(tx *bbolt.Tx, page store.Page) ([]T, error)) error {
+	page, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	var out []T
+	if err := s.view(func(tx *bbolt.Tx) (err error) {
+		out, err = list(tx, page)
+		return err
+	}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, wrap(name, out))
+}
+
+// respondOne answers {name: item} for a lookup run in a read transaction,
+// or missing (a 404) when the lookup finds nothing.
+func respondOne[T any](s *Server, c echo.Context, name string, get func(tx *bbolt.Tx) (*T, error), missing error) error {
+	var out *T
+	if err := s.view(func(tx *bbolt.Tx) (err error) {
+		out, err = get(tx)
+		return err
+	}); err != nil {
+		return err
+	}
+	if out == nil {
+		return missing
+	}
+	return c.JSON(http.StatusOK, wrap(name, out))
+}

@@ -170,19 +170,9 @@ func (s *Server) listConfigs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, err := pageParams(c)
-	if err != nil {
-		return err
-	}
-	var out []*model.PipelineConfig
-	err = s.view(func(tx *bbolt.Tx) (err error) {
-		out, err = store.ListConfigs(tx, ns, id, page)
-		return err
+	return respondList(s, c, "configs", func(tx *bbolt.Tx, page store.Page) ([]*model.PipelineConfig, error) {
+		return store.ListConfigs(tx, ns, id, page)
 	})
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, wrap("configs", out))
 }
 
 // getConfig returns one version; version 0 means the newest registered.
@@ -198,18 +188,9 @@ func (s *Server) getConfig(c echo.Context) error {
 	if version == 0 {
 		version = p.LatestVersion
 	}
-	var cfg *model.PipelineConfig
-	err = s.view(func(tx *bbolt.Tx) (err error) {
-		cfg, err = store.GetConfig(tx, ns, id, version)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if cfg == nil {
-		return notFound("pipeline %q has no config version %d", id, version)
-	}
-	return c.JSON(http.StatusOK, wrap("config", cfg))
+	return respondOne(s, c, "config", func(tx *bbolt.Tx) (*model.PipelineConfig, error) {
+		return store.GetConfig(tx, ns, id, version)
+	}, notFound("pipeline %q has no config version %d", id, version))
 }
 
 func (s *Server) deployConfig(c echo.Context) error {
@@ -251,19 +232,9 @@ func (s *Server) listDeployments(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, err := pageParams(c)
-	if err != nil {
-		return err
-	}
-	var out []*model.Deployment
-	err = s.view(func(tx *bbolt.Tx) (err error) {
-		out, err = store.ListDeployments(tx, ns, id, page)
-		return err
+	return respondList(s, c, "deployments", func(tx *bbolt.Tx, page store.Page) ([]*model.Deployment, error) {
+		return store.ListDeployments(tx, ns, id, page)
 	})
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, wrap("deployments", out))
 }
 
 func (s *Server) getDeployment(c echo.Context) error {
@@ -275,16 +246,7 @@ func (s *Server) getDeployment(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var d *model.Deployment
-	err = s.view(func(tx *bbolt.Tx) (err error) {
-		d, err = store.GetDeployment(tx, ns, id, depID)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if d == nil {
-		return notFound("pipeline %q has no deployment %d", id, depID)
-	}
-	return c.JSON(http.StatusOK, wrap("deployment", d))
+	return respondOne(s, c, "deployment", func(tx *bbolt.Tx) (*model.Deployment, error) {
+		return store.GetDeployment(tx, ns, id, depID)
+	}, notFound("pipeline %q has no deployment %d", id, depID))
 }

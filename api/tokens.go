@@ -33,23 +33,16 @@ const (
 	maxTokenLifetime = 10 * 365 * 24 * time.Hour
 )
 
+// listTokens lists tokens without their hashes.
 func (s *Server) listTokens(c echo.Context) error {
-	page, err := pageParams(c)
-	if err != nil {
-		return err
-	}
-	var stored []*model.StoredToken
-	if err := s.view(func(tx *bbolt.Tx) (err error) {
-		stored, err = store.ListTokens(tx, page)
-		return err
-	}); err != nil {
-		return err
-	}
-	out := make([]*model.Token, len(stored))
-	for i, t := range stored {
-		out[i] = &t.Token
-	}
-	return c.JSON(http.StatusOK, wrap("tokens", out))
+	return respondList(s, c, "tokens", func(tx *bbolt.Tx, page store.Page) ([]*model.Token, error) {
+		stored, err := store.ListTokens(tx, page)
+		out := make([]*model.Token, len(stored))
+		for i, t := range stored {
+			out[i] = &t.Token
+		}
+		return out, err
+	})
 }
 
 // bootstrapToken creates the first admin token. It needs no auth and works
@@ -145,17 +138,13 @@ func (s *Server) getToken(c echo.Context) error {
 }
 
 func (s *Server) respondToken(c echo.Context, id string) error {
-	var tok *model.StoredToken
-	if err := s.view(func(tx *bbolt.Tx) (err error) {
-		tok, err = store.GetToken(tx, id)
-		return err
-	}); err != nil {
-		return err
-	}
-	if tok == nil {
-		return notFound("token %q does not exist", id)
-	}
-	return c.JSON(http.StatusOK, wrap("token", &tok.Token))
+	return respondOne(s, c, "token", func(tx *bbolt.Tx) (*model.Token, error) {
+		tok, err := store.GetToken(tx, id)
+		if tok == nil {
+			return nil, err
+		}
+		return &tok.Token, err
+	}, notFound("token %q does not exist", id))
 }
 
 type updateTokenRequest struct {
@@ -240,18 +229,7 @@ func (s *Server) validatePermissions(perms []model.Permission) error {
 }
 
 func (s *Server) listRoles(c echo.Context) error {
-	page, err := pageParams(c)
-	if err != nil {
-		return err
-	}
-	var out []*model.Role
-	if err := s.view(func(tx *bbolt.Tx) (err error) {
-		out, err = store.ListRoles(tx, page)
-		return err
-	}); err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, wrap("roles", out))
+	return respondList(s, c, "roles", store.ListRoles)
 }
 
 func (s *Server) getRole(c echo.Context) error {
@@ -259,17 +237,9 @@ func (s *Server) getRole(c echo.Context) error {
 	if err := validID("role id", id); err != nil {
 		return err
 	}
-	var r *model.Role
-	if err := s.view(func(tx *bbolt.Tx) (err error) {
-		r, err = store.GetRole(tx, id)
-		return err
-	}); err != nil {
-		return err
-	}
-	if r == nil {
-		return notFound("role %q does not exist", id)
-	}
-	return c.JSON(http.StatusOK, wrap("role", r))
+	return respondOne(s, c, "role", func(tx *bbolt.Tx) (*model.Role, error) {
+		return store.GetRole(tx, id)
+	}, notFound("role %q does not exist", id))
 }
 
 func (s *Server) createRole(c echo.Context) error {
