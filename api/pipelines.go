@@ -43,6 +43,16 @@ func (s *Server) pipelinePath(c echo.Context) (ns, id string, p *model.Pipeline,
 	return
 }
 
+// pipelineItemPath is pipelinePath plus a numeric path parameter: a
+// version or a deployment id.
+func (s *Server) pipelineItemPath(c echo.Context, param string) (ns, id string, p *model.Pipeline, n int64, err error) {
+	if ns, id, p, err = s.pipelinePath(c); err != nil {
+		return
+	}
+	n, err = parseInt64Param(c, param)
+	return
+}
+
 func (s *Server) listPipelines(c echo.Context) error {
 	ns := c.Param("ns")
 	if err := validID("namespace id", ns); err != nil {
@@ -177,11 +187,7 @@ func (s *Server) listConfigs(c echo.Context) error {
 
 // getConfig returns one version; version 0 means the newest registered.
 func (s *Server) getConfig(c echo.Context) error {
-	ns, id, p, err := s.pipelinePath(c)
-	if err != nil {
-		return err
-	}
-	version, err := parseInt64Param(c, "version")
+	ns, id, p, version, err := s.pipelineItemPath(c, "version")
 	if err != nil {
 		return err
 	}
@@ -194,11 +200,7 @@ func (s *Server) getConfig(c echo.Context) error {
 }
 
 func (s *Server) deployConfig(c echo.Context) error {
-	ns, id, _, err := s.pipelinePath(c)
-	if err != nil {
-		return err
-	}
-	version, err := parseInt64Param(c, "version")
+	ns, id, _, version, err := s.pipelineItemPath(c, "version")
 	if err != nil {
 		return err
 	}
@@ -213,11 +215,7 @@ func (s *Server) deployConfig(c echo.Context) error {
 }
 
 func (s *Server) deleteConfig(c echo.Context) error {
-	ns, id, _, err := s.pipelinePath(c)
-	if err != nil {
-		return err
-	}
-	version, err := parseInt64Param(c, "version")
+	ns, id, _, version, err := s.pipelineItemPath(c, "version")
 	if err != nil {
 		return err
 	}
@@ -238,11 +236,7 @@ func (s *Server) listDeployments(c echo.Context) error {
 }
 
 func (s *Server) getDeployment(c echo.Context) error {
-	ns, id, _, err := s.pipelinePath(c)
-	if err != nil {
-		return err
-	}
-	depID, err := parseInt64Param(c, "deployment")
+	ns, id, _, depID, err := s.pipelineItemPath(c, "deployment")
 	if err != nil {
 		return err
 	}

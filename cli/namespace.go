@@ -152,6 +152,17 @@ func setup(c *cli.Context, nargs int) (*printer, *client.Client, error) {
 	return p, cl, nil
 }
 
+// setupNumbered is setup for commands taking NAME NUMBER (a pipeline and
+// a version, say); it returns the parsed number.
+func setupNumbered(c *cli.Context, what string) (*printer, *client.Client, int64, error) {
+	p, cl, err := setup(c, 2)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	n, err := parseNumber(c, what, c.Args().Get(1))
+	return p, cl, n, err
+}
+
 func parseNumber(c *cli.Context, what, s string) (int64, error) {
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {

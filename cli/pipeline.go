@@ -174,11 +174,7 @@ func configList(c *cli.Context) error {
 }
 
 func configGet(c *cli.Context) error {
-	p, cl, err := setup(c, 2)
-	if err != nil {
-		return err
-	}
-	v, err := parseNumber(c, "VERSION", c.Args().Get(1))
+	p, cl, v, err := setupNumbered(c, "VERSION")
 	if err != nil {
 		return err
 	}
@@ -198,11 +194,7 @@ func configGet(c *cli.Context) error {
 }
 
 func configDelete(c *cli.Context) error {
-	p, cl, err := setup(c, 2)
-	if err != nil {
-		return err
-	}
-	v, err := parseNumber(c, "VERSION", c.Args().Get(1))
+	p, cl, v, err := setupNumbered(c, "VERSION")
 	if err != nil {
 		return err
 	}
@@ -214,11 +206,7 @@ func configDelete(c *cli.Context) error {
 }
 
 func configDeploy(c *cli.Context) error {
-	p, cl, err := setup(c, 2)
-	if err != nil {
-		return err
-	}
-	v, err := parseNumber(c, "VERSION", c.Args().Get(1))
+	p, cl, v, err := setupNumbered(c, "VERSION")
 	if err != nil {
 		return err
 	}
@@ -257,11 +245,7 @@ func deploymentList(c *cli.Context) error {
 }
 
 func deploymentGet(c *cli.Context) error {
-	p, cl, err := setup(c, 2)
-	if err != nil {
-		return err
-	}
-	id, err := parseNumber(c, "DEPLOYMENT", c.Args().Get(1))
+	p, cl, id, err := setupNumbered(c, "DEPLOYMENT")
 	if err != nil {
 		return err
 	}
