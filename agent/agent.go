@@ -212,6 +212,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer a.wg.Done()
 		a.watchLeaderLiveness()
 	}()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.flushState()
+	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- a.api.Serve(a.apiLn) }()
 	if addr := a.cfg.Server.PprofAddr; addr != "" {
@@ -283,6 +288,9 @@ func (a *Agent) shutdown() error {
 // closeStores flushes and closes the state file and the raft log.
 func (a *Agent) closeStores() error {
 	var errs []error
+	if a.fsm != nil {
+		a.fsm.Flush()
+	}
 	if a.db != nil {
 		if err := a.db.Sync(); err != nil {
 			errs = append(errs, fmt.Errorf("flush state: %w", err))
@@ -392,7 +400,9 @@ func (a *Agent) Leader() (string, string) {
 		return a.nodeID, a.cfg.APIURL()
 	}
 	var url string
-	_ = a.db.View(func(tx *bbolt.Tx) error {
+	// Every forwarded request asks; a member's address is written once at
+	// join, so committed state suffices and no commit is forced.
+	_ = a.fsm.ViewCommitted(func(tx *bbolt.Tx) error {
 		if s, err := store.GetServer(tx, string(id)); err == nil && s != nil {
 			url = s.APIAddr
 		}
@@ -412,6 +422,9 @@ func (a *Agent) LastContact() time.Duration {
 	}
 	return time.Since(last)
 }
+
+// LastLogIndex implements api.Cluster.
+func (a *Agent) LastLogIndex() uint64 { return a.raft.LastIndex() }
 
 // State implements api.Cluster.
 func (a *Agent) State() string { return a.raft.State().String() }
@@ -444,7 +457,7 @@ func (a *Agent) ClusterSecret() string { return a.cfg.Cluster.Secret }
 
 func (a *Agent) clusterID() string {
 	var id string
-	_ = a.db.View(func(tx *bbolt.Tx) error {
+	_ = a.fsm.View(func(tx *bbolt.Tx) error {
 		id = store.ClusterID(tx)
 		return nil
 	})
@@ -459,4 +472,25 @@ func NewLogger(cfg ServerConfig) hclog.Logger {
 		JSONFormat: cfg.LogFormat == "json",
 		Output:     os.Stderr,
 	})
+}
+
+// stateFlushInterval bounds how long applied entries wait in the FSM's
+// pending transaction when no reader forces a commit.
+const stateFlushInterval = 10 * time.Millisecond
+
+// flushState commits the FSM's pending transaction periodically, so a
+// write-only stretch does not keep a growing transaction open.
+func (a *Agent) flushState() {
+	t := time.NewTicker(stateFlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.shutdownCh:
+			return
+		case <-t.C:
+			if a.fsm.Dirty() {
+				a.fsm.Flush()
+			}
+		}
+	}
 }

@@ -41,7 +41,7 @@ func (a *Agent) Members(ctx context.Context) ([]*model.Member, error) {
 			LastContact: -1,
 		}
 		members[i] = m
-		_ = a.db.View(func(tx *bbolt.Tx) error {
+		_ = a.fsm.View(func(tx *bbolt.Tx) error {
 			if rec, err := store.GetServer(tx, m.ID); err == nil && rec != nil {
 				m.APIAddr, m.Version = rec.APIAddr, rec.Version
 			}

@@ -187,7 +187,7 @@ func sleepOrDone(ctx context.Context, d time.Duration) bool {
 // write a raft entry every prune interval.
 func (a *Agent) anythingToPrune(cmd fsm.Prune) bool {
 	var found bool
-	_ = a.db.View(func(tx *bbolt.Tx) error {
+	_ = a.fsm.ViewCommitted(func(tx *bbolt.Tx) error {
 		oldestEvent, oldestKey := store.OldestEventTime(tx), store.OldestIdempotencyTime(tx)
 		found = (oldestEvent != 0 && oldestEvent < cmd.EventsBefore) || (oldestKey != 0 && oldestKey < cmd.IdempotencyBefore)
 		return nil

@@ -181,7 +181,7 @@ func readHeaderLine(br *bufio.Reader) ([]byte, error) {
 func (a *Agent) keepMembership(path string, index, term uint64) error {
 	var servers []*model.Server
 	var clusterID string
-	if err := a.db.View(func(tx *bbolt.Tx) (err error) {
+	if err := a.fsm.View(func(tx *bbolt.Tx) (err error) {
 		clusterID = store.ClusterID(tx)
 		servers, err = store.ListServers(tx)
 		return err

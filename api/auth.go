@@ -140,7 +140,7 @@ func (s *Server) authenticate(c echo.Context, a access) (*identity, error) {
 	}
 	var id *identity
 	var expires int64
-	err := s.cluster.FSM().DB().View(func(tx *bbolt.Tx) error {
+	err := s.cluster.FSM().View(func(tx *bbolt.Tx) error {
 		tok, err := store.GetTokenByHash(tx, hash)
 		if err != nil {
 			return err

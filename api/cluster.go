@@ -31,6 +31,8 @@ type Cluster interface {
 	LastContact() time.Duration
 	// State is the raft state name (Leader, Follower, Candidate…).
 	State() string
+	// LastLogIndex is the newest index in this node's raft log.
+	LastLogIndex() uint64
 	// VerifyLeader confirms with a quorum that this node still leads.
 	VerifyLeader(ctx context.Context) error
 

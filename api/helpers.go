@@ -130,9 +130,10 @@ func applyAs[T any](s *Server, c echo.Context, t fsm.CommandType, body any) (*T,
 	return fsm.ResultAs[T](res)
 }
 
-// view runs a read transaction on local state.
+// view runs a read transaction on local state, including every entry
+// this node has applied.
 func (s *Server) view(fn func(tx *bbolt.Tx) error) error {
-	return s.cluster.FSM().DB().View(fn)
+	return s.cluster.FSM().View(fn)
 }
 
 // wrap returns {name: v}, the response shape upstream uses.

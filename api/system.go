@@ -22,10 +22,12 @@ func (s *Server) health(c echo.Context) error {
 		Leader:       leaderID,
 		KnownLeader:  leaderID != "",
 		AppliedIndex: s.cluster.FSM().AppliedIndex(),
+		LastLogIndex: s.cluster.LastLogIndex(),
 		LastContact:  s.cluster.LastContact().Milliseconds(),
 		Version:      s.opts.Metadata.Semver,
 	}
-	_ = s.view(func(tx *bbolt.Tx) error {
+	// Load balancers poll this often; committed state is fresh enough.
+	_ = s.cluster.FSM().ViewCommitted(func(tx *bbolt.Tx) error {
 		h.ClusterID = store.ClusterID(tx)
 		return nil
 	})

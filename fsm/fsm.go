@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
@@ -27,6 +28,15 @@ type FSM struct {
 	logger  hclog.Logger
 	applied atomic.Uint64
 	changes *Notifier
+
+	// Group commit of the state file (see DESIGN.md): applied batches
+	// accumulate in one open write transaction, committed when a reader
+	// needs them, a snapshot is taken, the node stops, the transaction
+	// grows past maxPendingEntries, or the agent's flush timer fires.
+	txMu           sync.Mutex
+	pending        *bbolt.Tx
+	pendingEntries int
+	dirty          atomic.Bool
 	// authGen counts changes to tokens and roles (and restores), so the
 	// API can cache resolved identities and know when to drop them.
 	authGen atomic.Uint64
@@ -52,8 +62,61 @@ func (f *FSM) loadAppliedIndex() error {
 	})
 }
 
-// DB is the state this FSM writes; readers use DB.View.
+// DB is the state file. Readers use View, which sees every applied entry;
+// reading the DB directly sees only what has been committed.
 func (f *FSM) DB() *store.DB { return f.db }
+
+// maxPendingEntries bounds how many applied entries wait for a commit.
+const maxPendingEntries = 512
+
+// View runs fn on state that includes every entry applied so far,
+// committing the pending transaction first if there is one.
+func (f *FSM) View(fn func(tx *bbolt.Tx) error) error {
+	if f.dirty.Load() {
+		f.Flush()
+	}
+	return f.db.View(fn)
+}
+
+// ViewCommitted runs fn on committed state without forcing a commit: for
+// reads that may lag applied state by one flush interval (the leader's
+// address, the cluster id).
+func (f *FSM) ViewCommitted(fn func(tx *bbolt.Tx) error) error { return f.db.View(fn) }
+
+// Dirty reports whether applied entries are waiting for a commit.
+func (f *FSM) Dirty() bool { return f.dirty.Load() }
+
+// Flush commits the pending transaction, if any. A commit failure panics,
+// as any other state write failure does.
+func (f *FSM) Flush() {
+	f.txMu.Lock()
+	defer f.txMu.Unlock()
+	f.commitLocked()
+}
+
+func (f *FSM) commitLocked() {
+	if f.pending == nil {
+		return
+	}
+	if err := f.pending.Commit(); err != nil {
+		f.logger.Error("state commit failed; stopping to avoid divergence", "error", err)
+		panic(fmt.Sprintf("fsm: state commit failed: %v", err))
+	}
+	f.pending, f.pendingEntries = nil, 0
+	f.dirty.Store(false)
+}
+
+// discardPending drops uncommitted applies (only before a Restore replaces
+// all state anyway).
+func (f *FSM) discardPending() {
+	f.txMu.Lock()
+	defer f.txMu.Unlock()
+	if f.pending != nil {
+		_ = f.pending.Rollback()
+		f.pending, f.pendingEntries = nil, 0
+		f.dirty.Store(false)
+	}
+}
 
 // AppliedIndex is the index of the last raft entry reflected in state.
 func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
@@ -84,38 +147,50 @@ func (f *FSM) WaitForIndex(ctx context.Context, index uint64) error {
 // Apply applies a single entry.
 func (f *FSM) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 
-// ApplyBatch applies committed entries in one bbolt write transaction and
-// records the last index and term in that same transaction. Entries at or
-// below the recorded index are already in the file (raft replays the log
-// tail after a restart) and are skipped. A storage failure panics: a node
-// whose state cannot follow the log must stop, not diverge.
+// ApplyBatch applies committed entries to the pending write transaction
+// and records the last index and term in it. Entries at or below the
+// recorded index are already in the state (raft replays the log tail
+// after a restart) and are skipped. A storage failure panics: a node whose
+// state cannot follow the log must stop, not diverge.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	results := make([]any, len(logs))
 	authChanged := false
-	err := f.db.Update(func(tx *bbolt.Tx) error {
-		appliedIdx, _ := store.AppliedIndex(tx)
-		var last *raft.Log
-		for i, l := range logs {
-			if l.Index <= appliedIdx {
-				continue
-			}
-			last = l
-			if l.Type != raft.LogCommand {
-				continue
-			}
-			res, t := f.applyCommand(tx, l)
-			results[i] = res
-			authChanged = authChanged || authCommands[t]
+	f.txMu.Lock()
+	tx := f.pending
+	if tx == nil {
+		var err error
+		if tx, err = f.db.BeginWrite(); err != nil {
+			f.txMu.Unlock()
+			panic(fmt.Sprintf("fsm: begin state transaction: %v", err))
 		}
-		if last == nil {
-			return nil
-		}
-		return store.SetAppliedIndex(tx, last.Index, last.Term)
-	})
-	if err != nil {
-		f.logger.Error("state write failed; stopping to avoid divergence", "error", err)
-		panic(fmt.Sprintf("fsm: state write failed: %v", err))
+		f.pending = tx
 	}
+	appliedIdx, _ := store.AppliedIndex(tx)
+	var last *raft.Log
+	for i, l := range logs {
+		if l.Index <= appliedIdx {
+			continue
+		}
+		last = l
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		res, t := f.applyCommand(tx, l)
+		results[i] = res
+		authChanged = authChanged || authCommands[t]
+	}
+	if last != nil {
+		if err := store.SetAppliedIndex(tx, last.Index, last.Term); err != nil {
+			f.txMu.Unlock()
+			panic(fmt.Sprintf("fsm: record applied index: %v", err))
+		}
+		f.pendingEntries += len(logs)
+		f.dirty.Store(true)
+		if f.pendingEntries >= maxPendingEntries {
+			f.commitLocked()
+		}
+	}
+	f.txMu.Unlock()
 	if n := len(logs); n > 0 && logs[n-1].Index > f.applied.Load() {
 		f.applied.Store(logs[n-1].Index)
 	}

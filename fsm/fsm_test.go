@@ -27,11 +27,11 @@ func testFSM(t *testing.T, dir string) *FSM {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
 	f, err := New(db, store.Options{NoSync: true}, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { f.Flush(); db.Close() })
 	return f
 }
 
@@ -77,7 +77,7 @@ func scenario(t *testing.T) []*raft.Log {
 func dump(t *testing.T, f *FSM) string {
 	t.Helper()
 	var buf bytes.Buffer
-	err := f.DB().View(func(tx *bbolt.Tx) error {
+	err := f.View(func(tx *bbolt.Tx) error {
 		return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
 			return b.ForEach(func(k, v []byte) error {
 				fmt.Fprintf(&buf, "%s %x %s\n", name, k, v)
@@ -111,7 +111,7 @@ func TestApplyScenario(t *testing.T) {
 	if got := f.AppliedIndex(); got != uint64(len(logs)) {
 		t.Fatalf("applied index %d, want %d", got, len(logs))
 	}
-	err := f.DB().View(func(tx *bbolt.Tx) error {
+	err := f.View(func(tx *bbolt.Tx) error {
 		p, err := store.GetPipeline(tx, "team-a", "simple")
 		if err != nil || p == nil {
 			return fmt.Errorf("pipeline missing: %v", err)
@@ -183,6 +183,7 @@ func TestReplayAfterRestartAppliesNothingTwice(t *testing.T) {
 	f.ApplyBatch(logs[:5])
 	f.ApplyBatch(logs[5:])
 	want := dump(t, f)
+	f.Flush()
 	db.Close()
 
 	f2 := testFSM(t, dir)
@@ -335,4 +336,60 @@ func FuzzDecodeCommand(f *testing.F) {
 			t.Fatal("no error and no envelope")
 		}
 	})
+}
+
+// TestGroupCommit: applied entries are visible through View at once (it
+// commits on demand), reach the file on Flush, and a snapshot includes
+// them without an explicit flush.
+func TestGroupCommit(t *testing.T) {
+	f := testFSM(t, t.TempDir())
+	f.ApplyBatch(scenario(t)[:2]) // cluster init + namespace team-a
+	committed := func() (found bool) {
+		f.ViewCommitted(func(tx *bbolt.Tx) error {
+			ns, _ := store.GetNamespace(tx, "team-a")
+			found = ns != nil
+			return nil
+		})
+		return found
+	}
+	if !f.Dirty() || committed() {
+		t.Fatal("a small batch should wait in the pending transaction")
+	}
+	var viaView bool
+	f.View(func(tx *bbolt.Tx) error {
+		ns, _ := store.GetNamespace(tx, "team-a")
+		viaView = ns != nil
+		return nil
+	})
+	if !viaView || f.Dirty() || !committed() {
+		t.Fatal("View must commit pending entries and see them")
+	}
+
+	b := &logBuilder{t: t, index: 2}
+	var many []*raft.Log
+	for i := 0; i < maxPendingEntries; i++ {
+		many = append(many, b.entry(CmdNamespaceUpdate, NamespaceUpdate{ID: "team-a"}))
+	}
+	f.ApplyBatch(many)
+	if f.Dirty() {
+		t.Fatalf("%d pending entries should have been committed", maxPendingEntries)
+	}
+
+	f.Apply(b.entry(CmdNamespaceCreate, NamespaceCreate{Namespace: model.Namespace{ID: "in-snap"}}))
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink memSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+	dst := testFSM(t, t.TempDir())
+	if err := dst.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	if got := dump(t, dst); !strings.Contains(got, "in-snap") {
+		t.Fatal("the snapshot missed an entry applied just before it")
+	}
 }

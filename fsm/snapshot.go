@@ -16,6 +16,7 @@ import (
 // opening a bbolt read transaction here, on the FSM goroutine; Persist
 // streams that transaction's view while later entries keep applying.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.Flush()
 	tx, err := f.db.BeginRead()
 	if err != nil {
 		return nil, fmt.Errorf("begin snapshot transaction: %w", err)
@@ -47,6 +48,7 @@ func (s *snapshot) Release() { _ = s.tx.Rollback() }
 // in by rename. Waiters are woken because everything may have changed.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	f.discardPending()
 	tmp := f.db.Path() + ".restore"
 	if err := writeFileSync(tmp, rc); err != nil {
 		os.Remove(tmp)

@@ -74,6 +74,15 @@ func (d *DB) Update(fn func(tx *bbolt.Tx) error) error {
 	return d.bolt.Update(fn)
 }
 
+// BeginWrite starts a write transaction that outlives the handle lock; the
+// FSM keeps one open across raft batches (see fsm/DESIGN.md) and must
+// commit or roll it back before Replace.
+func (d *DB) BeginWrite() (*bbolt.Tx, error) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.bolt.Begin(true)
+}
+
 // BeginRead starts a read transaction that outlives the handle lock, for
 // streaming a snapshot. The caller must Rollback it. A later Replace waits
 // for it to finish (bbolt's Close blocks on open transactions).

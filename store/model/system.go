@@ -49,6 +49,9 @@ type Health struct {
 	Leader       string `json:"leader"`
 	KnownLeader  bool   `json:"known_leader"`
 	AppliedIndex uint64 `json:"applied_index"`
+	// LastLogIndex is the newest entry in this node's raft log (committed
+	// or not): how complete its log is in an election.
+	LastLogIndex uint64 `json:"last_log_index"`
 	LastContact  int64  `json:"last_contact_ms"`
 	Version      string `json:"version"`
 }
