@@ -2,13 +2,11 @@
 // to run task containers, with one implementation per backend (Docker,
 // Nomad) in sub-packages. It knows nothing about raft or state: the
 // executor commits intent to the FSM before calling it (DESIGN §7).
-//
-// The executor and the backends arrive with the runs issue; this file fixes
-// the contract they will share.
 package scheduler
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 )
@@ -18,10 +16,28 @@ type ContainerState string
 
 // Container states.
 const (
-	StateUnknown  ContainerState = "unknown"
+	StateCreated  ContainerState = "created"
 	StateRunning  ContainerState = "running"
 	StateExited   ContainerState = "exited"
 	StateNotFound ContainerState = "not_found"
+	StateUnknown  ContainerState = "unknown"
+)
+
+// Errors every backend returns (wrapped, with details) so the executor can
+// decide what a failure means.
+var (
+	// ErrAlreadyExists: Start found a container with that name already. The
+	// caller inspects it and adopts it (running) or takes its result
+	// (exited): the name is the attempt's identity.
+	ErrAlreadyExists = errors.New("container already exists")
+	// ErrImageNotFound: the image is not present and could not be pulled.
+	ErrImageNotFound = errors.New("image not found")
+	// ErrUnavailable: the backend could not be reached or did not answer.
+	// Nothing can be concluded about the container; retry later.
+	ErrUnavailable = errors.New("scheduler unavailable")
+	// ErrInvalid: the request itself was refused (bad command, bad
+	// network name…); retrying will not help.
+	ErrInvalid = errors.New("invalid container request")
 )
 
 // StartRequest describes one task attempt's container. Name is
@@ -34,30 +50,55 @@ type StartRequest struct {
 	Command    []string
 	Env        map[string]string
 	Labels     map[string]string
+	// AlwaysPull pulls the image even when it is present.
 	AlwaysPull bool
 	// RegistryUser/RegistryPass authenticate the image pull, if set.
 	RegistryUser string
 	RegistryPass string
 }
 
-// Status is a container's observed state.
+// Status is a container's observed state. For StateNotFound the backend
+// was reachable and positively has no such container.
 type Status struct {
 	State    ContainerState
 	ExitCode int
 	Started  time.Time
 	Finished time.Time
-	Message  string
+	// Message is the backend's own words when something went wrong (an
+	// OOM kill, a start error).
+	Message string
+}
+
+// Container is one entry of List.
+type Container struct {
+	Name   string
+	Labels map[string]string
+	Status Status
 }
 
 // Scheduler runs containers. Implementations must be safe for concurrent
-// use and must return an error (never hang) when the backend is
-// unreachable.
+// use and must return an error wrapping ErrUnavailable (never hang past
+// ctx) when the backend is unreachable.
 type Scheduler interface {
+	// Start pulls the image if needed, then creates and starts the
+	// container. ErrAlreadyExists if the name is taken.
 	Start(ctx context.Context, req StartRequest) error
+	// Inspect reports the container's state (StateNotFound if it does not
+	// exist).
 	Inspect(ctx context.Context, name string) (Status, error)
+	// Wait blocks until the container has exited and returns its final
+	// status; it returns at once for an exited container.
 	Wait(ctx context.Context, name string) (Status, error)
+	// Logs streams the container's stdout and stderr, interleaved in the
+	// order the backend recorded them, from the beginning; with follow it
+	// ends when the container exits.
 	Logs(ctx context.Context, name string, follow bool) (io.ReadCloser, error)
+	// Stop asks the container to stop (SIGTERM), then kills it after
+	// grace. Stopping an exited or missing container is not an error.
 	Stop(ctx context.Context, name string, grace time.Duration) error
+	// Remove deletes the container, stopping it first if needed. Removing
+	// a missing container is not an error.
 	Remove(ctx context.Context, name string) error
-	List(ctx context.Context, labels map[string]string) ([]string, error)
+	// List returns every container (running or not) carrying all labels.
+	List(ctx context.Context, labels map[string]string) ([]Container, error)
 }
