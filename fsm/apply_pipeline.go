@@ -47,6 +47,7 @@ func applyConfigRegister(a *applyCtx, body []byte) (any, error) {
 		Name:        cmd.Config.Name,
 		Description: cmd.Config.Description,
 		Parallelism: cmd.Config.Parallelism,
+		Timeout:     cmd.Config.Timeout,
 		Tasks:       cmd.Config.Tasks,
 		State:       model.ConfigStateUnreleased,
 		Registered:  a.meta.Timestamp,

@@ -39,6 +39,18 @@ const (
 	CmdSystemUpdate     CommandType = 19
 	CmdPrune            CommandType = 20 | IgnoreUnknownFlag
 	CmdEventDelete      CommandType = 21
+	CmdRunCreate        CommandType = 22
+	CmdRunStart         CommandType = 23
+	CmdTaskSchedule     CommandType = 24
+	CmdTaskRunning      CommandType = 25
+	CmdTaskFinish       CommandType = 26
+	CmdTaskResolve      CommandType = 27
+	CmdRunFinish        CommandType = 28
+	CmdRunCancel        CommandType = 29
+	CmdTaskCancel       CommandType = 30
+	CmdLogAppend        CommandType = 31
+	CmdLogsDelete       CommandType = 32
+	CmdLogsExpire       CommandType = 33 | IgnoreUnknownFlag
 )
 
 // Meta travels with every command. Everything non-deterministic (time, ids,

@@ -25,10 +25,18 @@ var (
 	// bucketIdempotencyByTime indexes idempotency keys by record time
 	// (big-endian ms ++ key) so pruning walks only expired entries.
 	bucketIdempotencyByTime = []byte("idempotency_by_time")
+	bucketRuns              = []byte("runs")
+	bucketTasks             = []byte("task_executions")
+	// bucketActiveRuns maps BE(run seq) to the key of every unfinished run.
+	bucketActiveRuns = []byte("active_runs")
+	// bucketRunKeys maps (ns, pipeline, idempotency key) to a run id.
+	bucketRunKeys = []byte("run_keys")
+	bucketLogs    = []byte("logs")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketNamespaces, bucketPipelines, bucketConfigs, bucketDeployments,
 		bucketTokens, bucketTokenHashes, bucketRoles, bucketEvents, bucketServers, bucketIdempotency, bucketIdempotencyByTime,
+		bucketRuns, bucketTasks, bucketActiveRuns, bucketRunKeys, bucketLogs,
 	}
 )
 
@@ -39,6 +47,7 @@ var (
 	keyClusterID    = []byte("cluster_id")
 	keyEventSeq     = []byte("event_seq")
 	keySystem       = []byte("system")
+	keyRunSeq       = []byte("run_seq")
 )
 
 func createBuckets(tx *bbolt.Tx) error {

@@ -65,7 +65,7 @@ func CheckFile(path string) (err error) {
 
 func checkMeta(tx *bbolt.Tx) error {
 	b := tx.Bucket(bucketMeta)
-	for _, k := range [][]byte{keyAppliedIndex, keyAppliedTerm, keyEventSeq} {
+	for _, k := range [][]byte{keyAppliedIndex, keyAppliedTerm, keyEventSeq, keyRunSeq} {
 		if v := b.Get(k); v != nil && len(v) != 8 {
 			return fmt.Errorf("%w: meta %q is not an 8-byte number", ErrInvalidStateFile, k)
 		}
@@ -103,4 +103,9 @@ var recordTypes = map[string]func([]byte) error{
 	string(bucketServers):           decodeAs[model.Server](),
 	string(bucketIdempotency):       decodeAs[IdempotencyRecord](),
 	string(bucketIdempotencyByTime): nil,
+	string(bucketRuns):              decodeAs[model.Run](),
+	string(bucketTasks):             decodeAs[model.TaskExecution](),
+	string(bucketActiveRuns):        nil,
+	string(bucketRunKeys):           nil,
+	string(bucketLogs):              nil,
 }

@@ -37,14 +37,19 @@ func DeletePipeline(tx *bbolt.Tx, ns, id string) error {
 	if _, err := deletePrefix(tx.Bucket(bucketConfigs), prefix(ns, id)); err != nil {
 		return err
 	}
-	_, err := deletePrefix(tx.Bucket(bucketDeployments), prefix(ns, id))
-	return err
+	if _, err := deletePrefix(tx.Bucket(bucketDeployments), prefix(ns, id)); err != nil {
+		return err
+	}
+	return DeletePipelineRuns(tx, ns, id)
 }
 
 // DeleteNamespacePipelines removes every pipeline of a namespace with their
 // configs and deployments.
 func DeleteNamespacePipelines(tx *bbolt.Tx, ns string) error {
-	for _, b := range [][]byte{bucketPipelines, bucketConfigs, bucketDeployments} {
+	if err := removeActiveUnder(tx, prefix(ns)); err != nil {
+		return err
+	}
+	for _, b := range [][]byte{bucketPipelines, bucketConfigs, bucketDeployments, bucketRuns, bucketTasks, bucketLogs, bucketRunKeys} {
 		if _, err := deletePrefix(tx.Bucket(b), prefix(ns)); err != nil {
 			return err
 		}

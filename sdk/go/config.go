@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // RequiredParentStatus is the state a parent task must end in for a child
@@ -39,11 +40,16 @@ type RegistryAuth struct {
 // the body of `POST /api/namespaces/{ns}/pipelines/{id}/configs` is
 // {"config": <PipelineConfig>}.
 type PipelineConfig struct {
-	ID          string        `json:"id"`
-	Name        string        `json:"name"`
-	Description string        `json:"description,omitempty"`
-	Parallelism int64         `json:"parallelism"`
-	Tasks       []*TaskConfig `json:"tasks"`
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// Parallelism is how many runs of this pipeline may run at once; 0
+	// means the server's per-pipeline default.
+	Parallelism int64 `json:"parallelism"`
+	// Timeout bounds a whole run (a Go duration such as "30m"); a run
+	// still going after it is cancelled. Empty means no limit.
+	Timeout string        `json:"timeout,omitempty"`
+	Tasks   []*TaskConfig `json:"tasks"`
 }
 
 // TaskConfig is one container in a pipeline's DAG.
@@ -58,6 +64,42 @@ type TaskConfig struct {
 	Command               []string                        `json:"command,omitempty"`
 	InjectAPIToken        bool                            `json:"inject_api_token"`
 	AlwaysPullNewestImage bool                            `json:"always_pull_newest_image"`
+	// Timeout bounds one attempt of the task (a Go duration such as
+	// "90s"); the container is stopped when it runs longer. Empty means
+	// no limit.
+	Timeout string `json:"timeout,omitempty"`
+	// Retries is how many more attempts a failed attempt gets (0–10).
+	Retries int `json:"retries,omitempty"`
+	// RetryBackoff is the wait before the first retry (a Go duration);
+	// each further retry waits twice as long.
+	RetryBackoff string `json:"retry_backoff,omitempty"`
+}
+
+// Limits on timeouts and retries.
+const (
+	MaxRetries      = 10
+	MaxTimeout      = 7 * 24 * time.Hour
+	MaxRetryBackoff = time.Hour
+)
+
+// TimeoutDuration parses Timeout (0 when empty). Validate has checked it.
+func (t *TaskConfig) TimeoutDuration() time.Duration { return parseDurationOrZero(t.Timeout) }
+
+// RetryBackoffDuration parses RetryBackoff (0 when empty).
+func (t *TaskConfig) RetryBackoffDuration() time.Duration { return parseDurationOrZero(t.RetryBackoff) }
+
+// TimeoutDuration parses the run timeout (0 when empty).
+func (p *PipelineConfig) TimeoutDuration() time.Duration { return parseDurationOrZero(p.Timeout) }
+
+func parseDurationOrZero(s string) time.Duration {
+	if s == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0
+	}
+	return d
 }
 
 // Limits on a pipeline config, so one registration cannot exhaust a node.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Sentinel errors for config validation; every returned error wraps one of
@@ -33,6 +34,9 @@ func (p *PipelineConfig) Validate() error {
 	}
 	if p.Parallelism < 0 || p.Parallelism > MaxParallelism {
 		return fmt.Errorf("%w: parallelism must be between 0 and %d, got %d", ErrInvalidConfig, MaxParallelism, p.Parallelism)
+	}
+	if err := validateDuration("pipeline timeout", p.Timeout, MaxTimeout); err != nil {
+		return err
 	}
 	if len(p.Tasks) == 0 {
 		return fmt.Errorf("%w: pipeline %q has no tasks", ErrInvalidConfig, p.ID)
@@ -72,6 +76,15 @@ func (t *TaskConfig) validateFields() error {
 			return fmt.Errorf("%w: task %q: variable name %q must be 1 to %d characters without '=' or NUL",
 				ErrInvalidConfig, t.ID, truncateForError(k), maxVariableKeyLen)
 		}
+	}
+	if err := validateDuration(fmt.Sprintf("task %q: timeout", t.ID), t.Timeout, MaxTimeout); err != nil {
+		return err
+	}
+	if err := validateDuration(fmt.Sprintf("task %q: retry_backoff", t.ID), t.RetryBackoff, MaxRetryBackoff); err != nil {
+		return err
+	}
+	if t.Retries < 0 || t.Retries > MaxRetries {
+		return fmt.Errorf("%w: task %q: retries must be between 0 and %d, got %d", ErrInvalidConfig, t.ID, MaxRetries, t.Retries)
 	}
 	if len(t.DependsOn) > MaxDependencies {
 		return fmt.Errorf("%w: task %q: %d dependencies, the limit is %d", ErrInvalidConfig, t.ID, len(t.DependsOn), MaxDependencies)
@@ -180,4 +193,19 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// validateDuration accepts "" or a positive Go duration up to max.
+func validateDuration(what, s string, max time.Duration) error {
+	if s == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%w: %s %q is not a duration like \"90s\" or \"5m\"", ErrInvalidConfig, what, truncateForError(s))
+	}
+	if d <= 0 || d > max {
+		return fmt.Errorf("%w: %s must be between 1ns and %s, got %s", ErrInvalidConfig, what, max, d)
+	}
+	return nil
 }

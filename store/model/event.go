@@ -38,3 +38,18 @@ const (
 	EventRemovedServer       = "removed_server"
 	EventDeletedEvent        = "deleted_event"
 )
+
+// Run and task lifecycle events.
+const (
+	EventQueuedRun       = "queued_run"
+	EventStartedRun      = "started_run"
+	EventCompletedRun    = "completed_run"
+	EventCancellingRun   = "started_run_cancellation"
+	EventScheduledTask   = "scheduled_task_execution"
+	EventStartedTask     = "started_task_execution"
+	EventRetryingTask    = "retrying_task_execution"
+	EventCompletedTask   = "completed_task_execution"
+	EventCancellingTask  = "started_task_execution_cancellation"
+	EventDeletedTaskLogs = "deleted_task_execution_logs"
+	EventExpiredRunLogs  = "expired_run_logs"
+)

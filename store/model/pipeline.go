@@ -25,6 +25,11 @@ type Pipeline struct {
 	LatestVersion int64 `json:"latest_version"`
 	// LastDeployment is the id of the newest deployment; 0 if none.
 	LastDeployment int64 `json:"last_deployment"`
+	// LastRunID is the id of the newest run; run ids count up from 1.
+	LastRunID int64 `json:"last_run_id"`
+	// LogsExpiredThrough is the newest run whose task logs were expired
+	// by retention.
+	LogsExpiredThrough int64 `json:"logs_expired_through,omitempty"`
 }
 
 // ConfigState is where a config version is in its lifecycle.
@@ -39,16 +44,18 @@ const (
 
 // PipelineConfig is one registered version of a pipeline.
 type PipelineConfig struct {
-	NamespaceID string            `json:"namespace_id"`
-	PipelineID  string            `json:"pipeline_id"`
-	Version     int64             `json:"version"`
-	Name        string            `json:"name"`
-	Description string            `json:"description"`
-	Parallelism int64             `json:"parallelism"`
-	Tasks       []*sdk.TaskConfig `json:"tasks"`
-	State       ConfigState       `json:"state"`
-	Registered  int64             `json:"registered"`
-	Deprecated  int64             `json:"deprecated"`
+	NamespaceID string `json:"namespace_id"`
+	PipelineID  string `json:"pipeline_id"`
+	Version     int64  `json:"version"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Parallelism int64  `json:"parallelism"`
+	// Timeout bounds each run of this version (a Go duration; "" none).
+	Timeout    string            `json:"timeout,omitempty"`
+	Tasks      []*sdk.TaskConfig `json:"tasks"`
+	State      ConfigState       `json:"state"`
+	Registered int64             `json:"registered"`
+	Deprecated int64             `json:"deprecated"`
 	// Hash is the SHA-256 of the canonical config JSON, so identical
 	// registrations can be recognised.
 	Hash string `json:"hash"`

@@ -1,0 +1,141 @@
+package fsm
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+)
+
+func init() {
+	register(CmdLogAppend, applyLogAppend)
+	register(CmdLogsDelete, applyLogsDelete)
+	register(CmdLogsExpire, applyLogsExpire)
+}
+
+// appendLogChunk stores data as the task's next chunk.
+func appendLogChunk(a *applyCtx, t *model.TaskExecution, data []byte) error {
+	if err := store.AppendLogChunk(a.tx, t.NamespaceID, t.PipelineID, t.RunID, t.TaskID, t.LogChunks, data); err != nil {
+		return err
+	}
+	t.LogChunks++
+	t.LogBytes += int64(len(data))
+	return nil
+}
+
+// applyLogAppend stores output of the current attempt. Offsets make it
+// idempotent: bytes before the task's LogOffset were stored already (a
+// second reader after a failover) and are dropped. Past the cap a single
+// marker says the log was cut; later output only advances the offset.
+func applyLogAppend(a *applyCtx, body []byte) (any, error) {
+	cmd := decodeBody[LogAppend](body)
+	t, err := mustAttempt(a, cmd.TaskRef, cmd.Attempt, model.TaskStateScheduled, model.TaskStateRunning, model.TaskStateComplete, model.TaskStateWaiting)
+	if err != nil {
+		return nil, err
+	}
+	if t.LogsRemoved || t.LogsExpired {
+		return nil, nil
+	}
+	data := cmd.Data
+	end := cmd.Offset + int64(len(data))
+	if end <= t.LogOffset {
+		return nil, nil // already stored
+	}
+	if cmd.Offset < t.LogOffset {
+		data = data[t.LogOffset-cmd.Offset:]
+	}
+	t.LogOffset = end
+	if !t.LogsTruncated && len(data) > 0 {
+		room := cmd.MaxBytes - t.LogBytes
+		if cmd.MaxBytes <= 0 || int64(len(data)) <= room {
+			if err := appendLogChunk(a, t, data); err != nil {
+				return nil, err
+			}
+		} else {
+			if room > 0 {
+				if err := appendLogChunk(a, t, data[:room]); err != nil {
+					return nil, err
+				}
+			}
+			marker := fmt.Sprintf("\n[gofer] log truncated: this task printed more than the %d byte limit; later output was dropped\n", cmd.MaxBytes)
+			if err := appendLogChunk(a, t, []byte(marker)); err != nil {
+				return nil, err
+			}
+			t.LogsTruncated = true
+		}
+	}
+	return nil, store.PutTask(a.tx, t)
+}
+
+func applyLogsDelete(a *applyCtx, body []byte) (any, error) {
+	cmd := decodeBody[LogsDelete](body)
+	t, err := mustTask(a, cmd.TaskRef)
+	if err != nil {
+		return nil, err
+	}
+	if !t.Terminal() {
+		return nil, fmt.Errorf("%w: task %q is %s; its log can be deleted once it is complete", ErrConflict, t.TaskID, t.State)
+	}
+	if err := store.DeleteTaskLogs(a.tx, t.NamespaceID, t.PipelineID, t.RunID, t.TaskID); err != nil {
+		return nil, err
+	}
+	t.LogsRemoved = true
+	if err := store.PutTask(a.tx, t); err != nil {
+		return nil, err
+	}
+	return t, a.emit(model.EventDeletedTaskLogs, taskDetails(t))
+}
+
+// applyLogsExpire deletes the logs of complete runs after the pipeline's
+// previous expiry point, up to Through; it stops at the first run that is
+// still going.
+func applyLogsExpire(a *applyCtx, body []byte) (any, error) {
+	cmd := decodeBody[LogsExpire](body)
+	p, err := mustPipeline(a, cmd.NamespaceID, cmd.PipelineID)
+	if err != nil {
+		return nil, err
+	}
+	expired := 0
+	for id := p.LogsExpiredThrough + 1; id <= cmd.Through && id <= p.LastRunID; id++ {
+		r, err := store.GetRun(a.tx, p.NamespaceID, p.PipelineID, id)
+		if err != nil {
+			return nil, err
+		}
+		if r != nil && r.State != model.RunStateComplete {
+			break
+		}
+		p.LogsExpiredThrough = id
+		if r == nil || r.LogsExpired {
+			continue
+		}
+		tasks, err := store.ListTasks(a.tx, r.NamespaceID, r.PipelineID, r.RunID)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range tasks {
+			if err := store.DeleteTaskLogs(a.tx, t.NamespaceID, t.PipelineID, t.RunID, t.TaskID); err != nil {
+				return nil, err
+			}
+			t.LogsExpired = true
+			if err := store.PutTask(a.tx, t); err != nil {
+				return nil, err
+			}
+		}
+		r.LogsExpired = true
+		if err := store.PutRun(a.tx, r); err != nil {
+			return nil, err
+		}
+		expired++
+	}
+	if err := store.PutPipeline(a.tx, p); err != nil {
+		return nil, err
+	}
+	if expired > 0 {
+		if err := a.emit(model.EventExpiredRunLogs, pipelineDetails(p.NamespaceID, p.PipelineID,
+			"through_run", strconv.FormatInt(p.LogsExpiredThrough, 10), "runs", strconv.Itoa(expired))); err != nil {
+			return nil, err
+		}
+	}
+	return expired, nil
+}

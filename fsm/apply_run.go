@@ -1,0 +1,217 @@
+package fsm
+
+import (
+	"fmt"
+	"maps"
+	"strconv"
+
+	sdk "github.com/goferhq/gofer/sdk/go"
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+)
+
+func init() {
+	register(CmdRunCreate, applyRunCreate)
+	register(CmdRunStart, applyRunStart)
+	register(CmdRunFinish, applyRunFinish)
+	register(CmdRunCancel, applyRunCancel)
+}
+
+func runDetails(r *model.Run, kv ...string) map[string]string {
+	return pipelineDetails(r.NamespaceID, r.PipelineID, append([]string{"run_id", strconv.FormatInt(r.RunID, 10)}, kv...)...)
+}
+
+// applyRunCreate allocates the next run id and creates the run with one
+// waiting task execution per task of the live version.
+func applyRunCreate(a *applyCtx, body []byte) (any, error) {
+	cmd := decodeBody[RunCreate](body)
+	p, err := mustPipeline(a, cmd.NamespaceID, cmd.PipelineID)
+	if err != nil {
+		return nil, err
+	}
+	if cmd.IdempotencyKey != "" {
+		if id := store.GetRunIDByKey(a.tx, p.NamespaceID, p.PipelineID, cmd.IdempotencyKey); id != 0 {
+			existing, err := store.GetRun(a.tx, p.NamespaceID, p.PipelineID, id)
+			if err != nil {
+				return nil, err
+			}
+			if existing != nil {
+				return &RunCreated{Run: existing, Existing: true}, nil
+			}
+		}
+	}
+	sys, err := store.GetSystem(a.tx)
+	if err != nil {
+		return nil, err
+	}
+	if sys.IgnorePipelineRunEvents {
+		return nil, fmt.Errorf("%w: new runs are paused cluster-wide (event ingress is off); resume with 'gofer system resume-runs'", ErrConflict)
+	}
+	if p.State != model.PipelineStateActive {
+		return nil, fmt.Errorf("%w: pipeline %q is disabled; enable it with 'gofer pipeline enable %s'", ErrConflict, p.PipelineID, p.PipelineID)
+	}
+	if p.LiveVersion == 0 {
+		return nil, fmt.Errorf("%w: pipeline %q has no live version; deploy one with 'gofer pipeline config deploy %s %d'", ErrConflict, p.PipelineID, p.PipelineID, p.LatestVersion)
+	}
+	cfg, err := mustConfig(a, p.NamespaceID, p.PipelineID, p.LiveVersion)
+	if err != nil {
+		return nil, err
+	}
+
+	seq, err := store.NextRunSeq(a.tx)
+	if err != nil {
+		return nil, err
+	}
+	p.LastRunID++
+	run := &model.Run{
+		NamespaceID:    p.NamespaceID,
+		PipelineID:     p.PipelineID,
+		RunID:          p.LastRunID,
+		ConfigVersion:  cfg.Version,
+		State:          model.RunStatePending,
+		Status:         model.RunStatusUnknown,
+		Created:        a.meta.Timestamp,
+		Variables:      cmd.Variables,
+		Initiator:      cmd.Initiator,
+		IdempotencyKey: cmd.IdempotencyKey,
+		Parallelism:    cfg.Parallelism,
+		TimeoutMillis:  (&sdk.PipelineConfig{Timeout: cfg.Timeout}).TimeoutDuration().Milliseconds(),
+		RetryOf:        cmd.RetryOf,
+		Seq:            seq,
+	}
+	if run.Variables == nil {
+		run.Variables = map[string]string{}
+	}
+	if err := store.PutPipeline(a.tx, p); err != nil {
+		return nil, err
+	}
+	if err := store.PutRun(a.tx, run); err != nil {
+		return nil, err
+	}
+	if err := store.AddActiveRun(a.tx, run); err != nil {
+		return nil, err
+	}
+	if cmd.IdempotencyKey != "" {
+		if err := store.PutRunKey(a.tx, p.NamespaceID, p.PipelineID, cmd.IdempotencyKey, run.RunID); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range cfg.Tasks {
+		te := &model.TaskExecution{
+			NamespaceID: run.NamespaceID,
+			PipelineID:  run.PipelineID,
+			RunID:       run.RunID,
+			TaskID:      t.ID,
+			Task:        t,
+			State:       model.TaskStateWaiting,
+			Status:      model.TaskStatusUnknown,
+			Variables:   maps.Clone(t.Variables),
+		}
+		if err := store.PutTask(a.tx, te); err != nil {
+			return nil, err
+		}
+	}
+	return &RunCreated{Run: run}, a.emit(model.EventQueuedRun, runDetails(run, "config_version", strconv.FormatInt(cfg.Version, 10)))
+}
+
+func mustRun(a *applyCtx, ref RunRef) (*model.Run, error) {
+	r, err := store.GetRun(a.tx, ref.NamespaceID, ref.PipelineID, ref.RunID)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, fmt.Errorf("%w: pipeline %q has no run %d", ErrNotFound, ref.PipelineID, ref.RunID)
+	}
+	return r, nil
+}
+
+func applyRunStart(a *applyCtx, body []byte) (any, error) {
+	cmd := decodeBody[RunStart](body)
+	r, err := mustRun(a, cmd.RunRef)
+	if err != nil {
+		return nil, err
+	}
+	if r.State != model.RunStatePending {
+		return nil, fmt.Errorf("%w: run %d is %s, not pending", ErrConflict, r.RunID, r.State)
+	}
+	if r.Cancel != nil {
+		return nil, fmt.Errorf("%w: run %d is being cancelled", ErrConflict, r.RunID)
+	}
+	r.State, r.Started = model.RunStateRunning, a.meta.Timestamp
+	if err := store.PutRun(a.tx, r); err != nil {
+		return nil, err
+	}
+	return r, a.emit(model.EventStartedRun, runDetails(r))
+}
+
+// applyRunFinish ends a run once every task is complete.
+func applyRunFinish(a *applyCtx, body []byte) (any, error) {
+	cmd := decodeBody[RunFinish](body)
+	r, err := mustRun(a, cmd.RunRef)
+	if err != nil {
+		return nil, err
+	}
+	if r.State == model.RunStateComplete {
+		return nil, fmt.Errorf("%w: run %d is already complete", ErrConflict, r.RunID)
+	}
+	tasks, err := store.ListTasks(a.tx, r.NamespaceID, r.PipelineID, r.RunID)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range tasks {
+		if !t.Terminal() {
+			return nil, fmt.Errorf("%w: run %d still has task %q %s", ErrConflict, r.RunID, t.TaskID, t.State)
+		}
+	}
+	switch cmd.Status {
+	case model.RunStatusSuccessful, model.RunStatusFailed, model.RunStatusCancelled:
+	default:
+		return nil, fmt.Errorf("%w: run status %q", ErrInvalid, cmd.Status)
+	}
+	reason := cmd.Reason
+	r.State, r.Status, r.StatusReason, r.Ended = model.RunStateComplete, cmd.Status, &reason, a.meta.Timestamp
+	if err := store.PutRun(a.tx, r); err != nil {
+		return nil, err
+	}
+	if err := store.RemoveActiveRun(a.tx, r); err != nil {
+		return nil, err
+	}
+	return r, a.emit(model.EventCompletedRun, runDetails(r, "status", string(r.Status), "reason", reason.Reason))
+}
+
+// applyRunCancel marks a run and its unfinished tasks for cancellation;
+// the executor stops what runs and resolves the rest.
+func applyRunCancel(a *applyCtx, body []byte) (any, error) {
+	cmd := decodeBody[RunCancel](body)
+	r, err := mustRun(a, cmd.RunRef)
+	if err != nil {
+		return nil, err
+	}
+	if r.State == model.RunStateComplete {
+		return nil, fmt.Errorf("%w: run %d is already complete (%s)", ErrConflict, r.RunID, r.Status)
+	}
+	if r.Cancel != nil {
+		return r, nil
+	}
+	tasks, err := store.ListTasks(a.tx, r.NamespaceID, r.PipelineID, r.RunID)
+	if err != nil {
+		return nil, err
+	}
+	c := cmd.Cancel
+	c.Requested = a.meta.Timestamp
+	r.Cancel = &c
+	if err := store.PutRun(a.tx, r); err != nil {
+		return nil, err
+	}
+	for _, t := range tasks {
+		if t.Terminal() || t.Cancel != nil {
+			continue
+		}
+		tc := c
+		t.Cancel = &tc
+		if err := store.PutTask(a.tx, t); err != nil {
+			return nil, err
+		}
+	}
+	return r, a.emit(model.EventCancellingRun, runDetails(r, "reason", c.Reason, "by", c.By))
+}

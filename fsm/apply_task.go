@@ -1,0 +1,181 @@
+package fsm
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+)
+
+func init() {
+	register(CmdTaskSchedule, applyTaskSchedule)
+	register(CmdTaskRunning, applyTaskRunning)
+	register(CmdTaskFinish, applyTaskFinish)
+	register(CmdTaskResolve, applyTaskResolve)
+	register(CmdTaskCancel, applyTaskCancel)
+}
+
+func taskDetails(t *model.TaskExecution, kv ...string) map[string]string {
+	return pipelineDetails(t.NamespaceID, t.PipelineID, append([]string{
+		"run_id", strconv.FormatInt(t.RunID, 10), "task_id", t.TaskID,
+	}, kv...)...)
+}
+
+func mustTask(a *applyCtx, ref TaskRef) (*model.TaskExecution, error) {
+	t, err := store.GetTask(a.tx, ref.NamespaceID, ref.PipelineID, ref.RunID, ref.TaskID)
+	if err != nil {
+		return nil, err
+	}
+	if t == nil {
+		return nil, fmt.Errorf("%w: run %d of pipeline %q has no task %q", ErrNotFound, ref.RunID, ref.PipelineID, ref.TaskID)
+	}
+	return t, nil
+}
+
+// mustAttempt loads a task whose current attempt is attempt and whose
+// state is one of states.
+func mustAttempt(a *applyCtx, ref TaskRef, attempt int, states ...model.TaskState) (*model.TaskExecution, error) {
+	t, err := mustTask(a, ref)
+	if err != nil {
+		return nil, err
+	}
+	if t.Attempt != attempt {
+		return nil, fmt.Errorf("%w: task %q is on attempt %d, not %d", ErrConflict, t.TaskID, t.Attempt, attempt)
+	}
+	for _, s := range states {
+		if t.State == s {
+			return t, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: task %q is %s", ErrConflict, t.TaskID, t.State)
+}
+
+func applyTaskSchedule(a *applyCtx, body []byte) (any, error) {
+	cmd := decodeBody[TaskSchedule](body)
+	r, err := mustRun(a, cmd.RunRef)
+	if err != nil {
+		return nil, err
+	}
+	if r.State != model.RunStateRunning {
+		return nil, fmt.Errorf("%w: run %d is %s", ErrConflict, r.RunID, r.State)
+	}
+	t, err := mustAttempt(a, cmd.TaskRef, cmd.Attempt-1, model.TaskStateWaiting)
+	if err != nil {
+		return nil, err
+	}
+	if t.Cancel != nil {
+		return nil, fmt.Errorf("%w: task %q is being cancelled", ErrConflict, t.TaskID)
+	}
+	t.State, t.Attempt, t.Container, t.Scheduled = model.TaskStateScheduled, cmd.Attempt, cmd.Container, a.meta.Timestamp
+	t.Variables, t.NotBefore, t.LogOffset = cmd.Variables, 0, 0
+	t.Started, t.Ended, t.ExitCode = 0, 0, nil
+	if cmd.Attempt > 1 {
+		// Attempts share one log; a header line tells them apart.
+		marker := fmt.Sprintf("\n[gofer] attempt %d of %d starting\n", cmd.Attempt, t.Task.Retries+1)
+		if err := appendLogChunk(a, t, []byte(marker)); err != nil {
+			return nil, err
+		}
+	}
+	if err := store.PutTask(a.tx, t); err != nil {
+		return nil, err
+	}
+	return t, a.emit(model.EventScheduledTask, taskDetails(t, "attempt", strconv.Itoa(t.Attempt), "container", t.Container))
+}
+
+func applyTaskRunning(a *applyCtx, body []byte) (any, error) {
+	cmd := decodeBody[TaskRunning](body)
+	t, err := mustAttempt(a, cmd.TaskRef, cmd.Attempt, model.TaskStateScheduled)
+	if err != nil {
+		return nil, err
+	}
+	t.State, t.Started = model.TaskStateRunning, a.meta.Timestamp
+	if err := store.PutTask(a.tx, t); err != nil {
+		return nil, err
+	}
+	return t, a.emit(model.EventStartedTask, taskDetails(t, "attempt", strconv.Itoa(t.Attempt)))
+}
+
+// applyTaskFinish records an attempt's end: the task completes, or with
+// RetryAt set waits for its next attempt.
+func applyTaskFinish(a *applyCtx, body []byte) (any, error) {
+	cmd := decodeBody[TaskFinish](body)
+	t, err := mustAttempt(a, cmd.TaskRef, cmd.Attempt, model.TaskStateScheduled, model.TaskStateRunning)
+	if err != nil {
+		return nil, err
+	}
+	switch cmd.Status {
+	case model.TaskStatusSuccessful, model.TaskStatusFailed, model.TaskStatusCancelled:
+	default:
+		return nil, fmt.Errorf("%w: task status %q", ErrInvalid, cmd.Status)
+	}
+	reason := cmd.Reason
+	started := t.Started
+	if started == 0 {
+		started = t.Scheduled
+	}
+	t.Attempts = append(t.Attempts, model.Attempt{
+		Attempt: t.Attempt, Container: t.Container, Started: started, Ended: a.meta.Timestamp,
+		ExitCode: cmd.ExitCode, Status: cmd.Status, StatusReason: &reason,
+	})
+	t.ExitCode, t.StatusReason = cmd.ExitCode, &reason
+	kind := model.EventCompletedTask
+	if cmd.RetryAt > 0 && cmd.Status == model.TaskStatusFailed && t.Cancel == nil {
+		t.State, t.NotBefore, t.Status = model.TaskStateWaiting, cmd.RetryAt, model.TaskStatusUnknown
+		kind = model.EventRetryingTask
+	} else {
+		t.State, t.Status, t.Ended = model.TaskStateComplete, cmd.Status, a.meta.Timestamp
+	}
+	if err := store.PutTask(a.tx, t); err != nil {
+		return nil, err
+	}
+	exit := ""
+	if cmd.ExitCode != nil {
+		exit = strconv.Itoa(*cmd.ExitCode)
+	}
+	return t, a.emit(kind, taskDetails(t, "attempt", strconv.Itoa(t.Attempt), "status", string(cmd.Status),
+		"reason", reason.Reason, "exit_code", exit))
+}
+
+func applyTaskResolve(a *applyCtx, body []byte) (any, error) {
+	cmd := decodeBody[TaskResolve](body)
+	t, err := mustTask(a, cmd.TaskRef)
+	if err != nil {
+		return nil, err
+	}
+	if t.State != model.TaskStateWaiting {
+		return nil, fmt.Errorf("%w: task %q is %s, not waiting", ErrConflict, t.TaskID, t.State)
+	}
+	switch cmd.Status {
+	case model.TaskStatusSkipped, model.TaskStatusCancelled, model.TaskStatusFailed:
+	default:
+		return nil, fmt.Errorf("%w: a waiting task cannot resolve to %q", ErrInvalid, cmd.Status)
+	}
+	reason := cmd.Reason
+	t.State, t.Status, t.StatusReason, t.Ended = model.TaskStateComplete, cmd.Status, &reason, a.meta.Timestamp
+	if err := store.PutTask(a.tx, t); err != nil {
+		return nil, err
+	}
+	return t, a.emit(model.EventCompletedTask, taskDetails(t, "status", string(t.Status), "reason", reason.Reason))
+}
+
+func applyTaskCancel(a *applyCtx, body []byte) (any, error) {
+	cmd := decodeBody[TaskCancel](body)
+	t, err := mustTask(a, cmd.TaskRef)
+	if err != nil {
+		return nil, err
+	}
+	if t.Terminal() {
+		return nil, fmt.Errorf("%w: task %q is already complete (%s)", ErrConflict, t.TaskID, t.Status)
+	}
+	if t.Cancel != nil {
+		return t, nil
+	}
+	c := cmd.Cancel
+	c.Requested = a.meta.Timestamp
+	t.Cancel = &c
+	if err := store.PutTask(a.tx, t); err != nil {
+		return nil, err
+	}
+	return t, a.emit(model.EventCancellingTask, taskDetails(t, "by", c.By))
+}

@@ -1,0 +1,124 @@
+package fsm
+
+import "github.com/goferhq/gofer/store/model"
+
+// Run and task commands. The executor on the leader decides every
+// transition; the FSM only checks that it is legal from the current state
+// (and for the current attempt), so a duplicate or stale command changes
+// nothing.
+
+// RunCreate starts a run of the pipeline's live config version.
+type RunCreate struct {
+	NamespaceID string            `json:"namespace_id"`
+	PipelineID  string            `json:"pipeline_id"`
+	Variables   map[string]string `json:"variables"`
+	Initiator   model.Initiator   `json:"initiator"`
+	// IdempotencyKey makes a start request repeatable: the same key
+	// returns the run it created first.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	RetryOf        int64  `json:"retry_of,omitempty"`
+}
+
+// RunCreated is RunCreate's result.
+type RunCreated struct {
+	Run *model.Run `json:"run"`
+	// Existing is set when the idempotency key had already started Run.
+	Existing bool `json:"existing"`
+}
+
+// RunRef names a run.
+type RunRef struct {
+	NamespaceID string `json:"namespace_id"`
+	PipelineID  string `json:"pipeline_id"`
+	RunID       int64  `json:"run_id"`
+}
+
+// TaskRef names a task execution.
+type TaskRef struct {
+	RunRef
+	TaskID string `json:"task_id"`
+}
+
+// RunStart moves a queued run to running (a parallelism slot is free).
+type RunStart struct {
+	RunRef
+}
+
+// TaskSchedule commits the intent to start attempt Attempt of a task in
+// container Container, before the container is created (commit, then act).
+type TaskSchedule struct {
+	TaskRef
+	Attempt   int               `json:"attempt"`
+	Container string            `json:"container"`
+	Variables map[string]string `json:"variables"`
+}
+
+// TaskRunning records that the attempt's container started.
+type TaskRunning struct {
+	TaskRef
+	Attempt int `json:"attempt"`
+}
+
+// TaskFinish records how an attempt ended. With RetryAt set the task goes
+// back to waiting until then, for another attempt.
+type TaskFinish struct {
+	TaskRef
+	Attempt  int                `json:"attempt"`
+	Status   model.TaskStatus   `json:"status"`
+	Reason   model.StatusReason `json:"reason"`
+	ExitCode *int               `json:"exit_code,omitempty"`
+	RetryAt  int64              `json:"retry_at,omitempty"`
+}
+
+// TaskResolve ends a task that never started (or waits for a retry):
+// skipped for unmet dependencies, or cancelled.
+type TaskResolve struct {
+	TaskRef
+	Status model.TaskStatus   `json:"status"`
+	Reason model.StatusReason `json:"reason"`
+}
+
+// RunFinish ends a run whose tasks are all complete.
+type RunFinish struct {
+	RunRef
+	Status model.RunStatus    `json:"status"`
+	Reason model.StatusReason `json:"reason"`
+}
+
+// RunCancel asks for a run to be cancelled: every unfinished task is
+// marked for cancellation and the executor stops them.
+type RunCancel struct {
+	RunRef
+	Cancel model.Cancellation `json:"cancel"`
+}
+
+// TaskCancel asks for one task to be cancelled.
+type TaskCancel struct {
+	TaskRef
+	Cancel model.Cancellation `json:"cancel"`
+}
+
+// LogAppend adds output of the current attempt. Offset is where Data
+// starts in the container's output, so a chunk read twice (by two
+// leaders) is stored once. MaxBytes is the per-task cap, decided by the
+// leader's configuration.
+type LogAppend struct {
+	TaskRef
+	Attempt  int    `json:"attempt"`
+	Offset   int64  `json:"offset"`
+	Data     []byte `json:"data"`
+	MaxBytes int64  `json:"max_bytes"`
+}
+
+// LogsDelete removes a finished task's stored log.
+type LogsDelete struct {
+	TaskRef
+}
+
+// LogsExpire removes the logs of a pipeline's finished runs up to and
+// including run Through (log retention by number of runs).
+type LogsExpire struct {
+	NamespaceID string `json:"namespace_id"`
+	PipelineID  string `json:"pipeline_id"`
+	Through     int64  `json:"through"`
+}

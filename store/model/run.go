@@ -1,0 +1,170 @@
+package model
+
+import sdk "github.com/goferhq/gofer/sdk/go"
+
+// RunState is where a run is in its life.
+type RunState string
+
+// Run states.
+const (
+	// RunStatePending: queued, waiting for a parallelism slot.
+	RunStatePending  RunState = "pending"
+	RunStateRunning  RunState = "running"
+	RunStateComplete RunState = "complete"
+)
+
+// RunStatus is how a complete run ended.
+type RunStatus string
+
+// Run statuses.
+const (
+	RunStatusUnknown    RunStatus = "unknown"
+	RunStatusSuccessful RunStatus = "successful"
+	RunStatusFailed     RunStatus = "failed"
+	RunStatusCancelled  RunStatus = "cancelled"
+)
+
+// Reasons a run or task ended the way it did (upstream's values, plus
+// timeout and lost).
+const (
+	ReasonAbnormalExit       = "abnormal_exit"
+	ReasonSchedulerError     = "scheduler_error"
+	ReasonFailedPrecondition = "failed_precondition"
+	ReasonUserCancelled      = "user_cancelled"
+	ReasonAdminCancelled     = "admin_cancelled"
+	ReasonCancelled          = "cancelled"
+	ReasonTimeout            = "timeout"
+	// ReasonLost: the container vanished while it ran (positive evidence:
+	// the scheduler answered and has no such container).
+	ReasonLost = "lost"
+)
+
+// StatusReason explains a status.
+type StatusReason struct {
+	Reason      string `json:"reason"`
+	Description string `json:"description"`
+}
+
+// Initiator is who started a run.
+type Initiator struct {
+	// ID is the token id ("" in dev mode).
+	ID   string `json:"id"`
+	User string `json:"user"`
+}
+
+// Cancellation records a request to cancel a run or a task.
+type Cancellation struct {
+	Reason    string `json:"reason"`
+	By        string `json:"by"`
+	Requested int64  `json:"requested"`
+	// GraceMillis is how long a container gets between SIGTERM and
+	// SIGKILL (0: the server default).
+	GraceMillis int64 `json:"grace_ms,omitempty"`
+}
+
+// Run is one execution of a pipeline's live config version.
+type Run struct {
+	NamespaceID   string            `json:"namespace_id"`
+	PipelineID    string            `json:"pipeline_id"`
+	RunID         int64             `json:"run_id"`
+	ConfigVersion int64             `json:"pipeline_config_version"`
+	State         RunState          `json:"state"`
+	Status        RunStatus         `json:"status"`
+	StatusReason  *StatusReason     `json:"status_reason,omitempty"`
+	Created       int64             `json:"created"`
+	Started       int64             `json:"started"`
+	Ended         int64             `json:"ended"`
+	Variables     map[string]string `json:"variables"`
+	Initiator     Initiator         `json:"initiator"`
+	// IdempotencyKey is the start request's key: the same key never
+	// starts a second run of this pipeline.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// Parallelism and TimeoutMillis come from the config version.
+	Parallelism   int64         `json:"parallelism"`
+	TimeoutMillis int64         `json:"timeout_ms,omitempty"`
+	Cancel        *Cancellation `json:"cancel,omitempty"`
+	// RetryOf is the run this one repeats (gofer run retry).
+	RetryOf int64 `json:"retry_of,omitempty"`
+	// Seq orders runs across the cluster for queueing (first come, first
+	// started).
+	Seq         uint64 `json:"seq"`
+	LogsExpired bool   `json:"logs_expired"`
+}
+
+// TaskState is where a task execution is in its life.
+type TaskState string
+
+// Task states.
+const (
+	// TaskStateWaiting: waiting for its parents, or for a retry.
+	TaskStateWaiting TaskState = "waiting"
+	// TaskStateScheduled: the intent to start attempt N is committed; the
+	// container may or may not exist yet.
+	TaskStateScheduled TaskState = "scheduled"
+	TaskStateRunning   TaskState = "running"
+	TaskStateComplete  TaskState = "complete"
+)
+
+// TaskStatus is how a complete task ended.
+type TaskStatus string
+
+// Task statuses.
+const (
+	TaskStatusUnknown    TaskStatus = "unknown"
+	TaskStatusSuccessful TaskStatus = "successful"
+	TaskStatusFailed     TaskStatus = "failed"
+	TaskStatusCancelled  TaskStatus = "cancelled"
+	TaskStatusSkipped    TaskStatus = "skipped"
+)
+
+// Attempt is one finished try of a task.
+type Attempt struct {
+	Attempt      int           `json:"attempt"`
+	Container    string        `json:"container"`
+	Started      int64         `json:"started"`
+	Ended        int64         `json:"ended"`
+	ExitCode     *int          `json:"exit_code,omitempty"`
+	Status       TaskStatus    `json:"status"`
+	StatusReason *StatusReason `json:"status_reason,omitempty"`
+}
+
+// TaskExecution is one task of one run.
+type TaskExecution struct {
+	NamespaceID  string          `json:"namespace_id"`
+	PipelineID   string          `json:"pipeline_id"`
+	RunID        int64           `json:"run_id"`
+	TaskID       string          `json:"task_id"`
+	Task         *sdk.TaskConfig `json:"task"`
+	State        TaskState       `json:"state"`
+	Status       TaskStatus      `json:"status"`
+	StatusReason *StatusReason   `json:"status_reason,omitempty"`
+	ExitCode     *int            `json:"exit_code,omitempty"`
+	// Attempt is the number of attempts started (the current one while
+	// scheduled or running).
+	Attempt   int    `json:"attempt"`
+	Container string `json:"container,omitempty"`
+	Scheduled int64  `json:"scheduled"`
+	Started   int64  `json:"started"`
+	Ended     int64  `json:"ended"`
+	// NotBefore delays the next attempt (retry backoff), epoch ms.
+	NotBefore int64 `json:"not_before,omitempty"`
+	// Variables is the environment the container got, before any secret
+	// was interpolated.
+	Variables map[string]string `json:"variables"`
+	Attempts  []Attempt         `json:"attempts,omitempty"`
+	Cancel    *Cancellation     `json:"cancel,omitempty"`
+
+	// LogBytes is how much of the task's output is stored; LogOffset is
+	// how many bytes of the current attempt's container output have been
+	// consumed (stored or dropped past the cap), so a new leader resumes
+	// reading the container's log where the old one stopped.
+	LogBytes      int64 `json:"log_bytes"`
+	LogOffset     int64 `json:"log_offset"`
+	LogChunks     int64 `json:"log_chunks"`
+	LogsTruncated bool  `json:"logs_truncated"`
+	LogsExpired   bool  `json:"logs_expired"`
+	LogsRemoved   bool  `json:"logs_removed"`
+}
+
+// Terminal reports whether the task execution is complete.
+func (t *TaskExecution) Terminal() bool { return t.State == TaskStateComplete }

@@ -1,0 +1,181 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/goferhq/gofer/store/model"
+)
+
+// Run keys: prefix(ns, pipeline) ++ BE(run id). Run ids are fixed width,
+// so a run's key is also the prefix of its task executions and logs.
+func runKey(ns, pipeline string, run int64) []byte {
+	return append(prefix(ns, pipeline), u64(uint64(run))...)
+}
+
+func taskKey(ns, pipeline string, run int64, task string) []byte {
+	return append(runKey(ns, pipeline, run), task...)
+}
+
+// logPrefix is taskKey ++ NUL; chunks follow as BE(sequence).
+func logPrefix(ns, pipeline string, run int64, task string) []byte {
+	return append(taskKey(ns, pipeline, run, task), 0)
+}
+
+// GetRun returns a run or nil.
+func GetRun(tx *bbolt.Tx, ns, pipeline string, run int64) (*model.Run, error) {
+	var r model.Run
+	ok, err := getJSON(tx.Bucket(bucketRuns), runKey(ns, pipeline, run), &r)
+	if !ok || err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// PutRun creates or replaces a run.
+func PutRun(tx *bbolt.Tx, r *model.Run) error {
+	return putJSON(tx.Bucket(bucketRuns), runKey(r.NamespaceID, r.PipelineID, r.RunID), r)
+}
+
+// ListRuns returns a page of a pipeline's runs, oldest first unless
+// reversed.
+func ListRuns(tx *bbolt.Tx, ns, pipeline string, page Page) ([]*model.Run, error) {
+	return scanPage[model.Run](tx.Bucket(bucketRuns), prefix(ns, pipeline), page, nil)
+}
+
+// GetTask returns a task execution or nil.
+func GetTask(tx *bbolt.Tx, ns, pipeline string, run int64, task string) (*model.TaskExecution, error) {
+	var t model.TaskExecution
+	ok, err := getJSON(tx.Bucket(bucketTasks), taskKey(ns, pipeline, run, task), &t)
+	if !ok || err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// PutTask creates or replaces a task execution.
+func PutTask(tx *bbolt.Tx, t *model.TaskExecution) error {
+	return putJSON(tx.Bucket(bucketTasks), taskKey(t.NamespaceID, t.PipelineID, t.RunID, t.TaskID), t)
+}
+
+// ListTasks returns every task execution of a run in task id order (a
+// run has at most sdk.MaxTasks of them).
+func ListTasks(tx *bbolt.Tx, ns, pipeline string, run int64) ([]*model.TaskExecution, error) {
+	return scanAll[model.TaskExecution](tx.Bucket(bucketTasks), runKey(ns, pipeline, run))
+}
+
+// NextRunSeq hands out the next cluster-wide run sequence number.
+func NextRunSeq(tx *bbolt.Tx) (uint64, error) {
+	meta := tx.Bucket(bucketMeta)
+	seq := parseU64(meta.Get(keyRunSeq)) + 1
+	return seq, meta.Put(keyRunSeq, u64(seq))
+}
+
+// AddActiveRun indexes an unfinished run under its sequence number.
+func AddActiveRun(tx *bbolt.Tx, r *model.Run) error {
+	return tx.Bucket(bucketActiveRuns).Put(u64(r.Seq), runKey(r.NamespaceID, r.PipelineID, r.RunID))
+}
+
+// RemoveActiveRun drops a finished run from the index.
+func RemoveActiveRun(tx *bbolt.Tx, r *model.Run) error {
+	return tx.Bucket(bucketActiveRuns).Delete(u64(r.Seq))
+}
+
+// ActiveRuns returns every unfinished run, oldest first: the executor's
+// work list and queue order.
+func ActiveRuns(tx *bbolt.Tx) ([]*model.Run, error) {
+	runs := tx.Bucket(bucketRuns)
+	var out []*model.Run
+	err := tx.Bucket(bucketActiveRuns).ForEach(func(_, key []byte) error {
+		raw := runs.Get(key)
+		if raw == nil {
+			return nil
+		}
+		var r model.Run
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return err
+		}
+		out = append(out, &r)
+		return nil
+	})
+	return out, err
+}
+
+// GetRunIDByKey finds the run an idempotency key started, or 0.
+func GetRunIDByKey(tx *bbolt.Tx, ns, pipeline, key string) int64 {
+	return int64(parseU64(tx.Bucket(bucketRunKeys).Get(runIdemKey(ns, pipeline, key))))
+}
+
+// PutRunKey records which run an idempotency key started.
+func PutRunKey(tx *bbolt.Tx, ns, pipeline, key string, run int64) error {
+	return tx.Bucket(bucketRunKeys).Put(runIdemKey(ns, pipeline, key), u64(uint64(run)))
+}
+
+func runIdemKey(ns, pipeline, key string) []byte {
+	return append(prefix(ns, pipeline), key...)
+}
+
+// AppendLogChunk stores chunk number seq of a task's log.
+func AppendLogChunk(tx *bbolt.Tx, ns, pipeline string, run int64, task string, seq int64, data []byte) error {
+	b := tx.Bucket(bucketLogs)
+	// Chunks are appended in order; fill pages fully.
+	b.FillPercent = 0.95
+	return b.Put(append(logPrefix(ns, pipeline, run, task), u64(uint64(seq))...), data)
+}
+
+// LogChunks returns up to limit chunks of a task's log starting at chunk
+// number from (counting from 0), and the number of the next chunk.
+func LogChunks(tx *bbolt.Tx, ns, pipeline string, run int64, task string, from int64, limit int) ([][]byte, int64) {
+	pfx := logPrefix(ns, pipeline, run, task)
+	c := tx.Bucket(bucketLogs).Cursor()
+	var out [][]byte
+	next := from
+	for k, v := c.Seek(append(pfx, u64(uint64(from))...)); k != nil && bytes.HasPrefix(k, pfx) && len(out) < limit; k, v = c.Next() {
+		out = append(out, bytes.Clone(v))
+		next = int64(parseU64(k[len(pfx):])) + 1
+	}
+	return out, next
+}
+
+// DeleteTaskLogs removes every chunk of a task's log.
+func DeleteTaskLogs(tx *bbolt.Tx, ns, pipeline string, run int64, task string) error {
+	_, err := deletePrefix(tx.Bucket(bucketLogs), logPrefix(ns, pipeline, run, task))
+	return err
+}
+
+// DeletePipelineRuns removes a pipeline's runs, task executions, logs,
+// run keys and active-run index entries.
+func DeletePipelineRuns(tx *bbolt.Tx, ns, pipeline string) error {
+	if err := removeActiveUnder(tx, prefix(ns, pipeline)); err != nil {
+		return err
+	}
+	for _, b := range [][]byte{bucketRuns, bucketTasks, bucketLogs, bucketRunKeys} {
+		if _, err := deletePrefix(tx.Bucket(b), prefix(ns, pipeline)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeActiveUnder drops active-run entries whose run key starts with
+// pfx. The index holds only unfinished runs, so this walk is short.
+func removeActiveUnder(tx *bbolt.Tx, pfx []byte) error {
+	b := tx.Bucket(bucketActiveRuns)
+	var doomed [][]byte
+	if err := b.ForEach(func(k, v []byte) error {
+		if bytes.HasPrefix(v, pfx) {
+			doomed = append(doomed, bytes.Clone(k))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, k := range doomed {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
