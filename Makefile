@@ -10,12 +10,12 @@ DEV_API  ?= 127.0.0.1:8080
 DEV_RAFT ?= 127.0.0.1:8081
 DEV_DATA ?= .gofer-dev
 
-.PHONY: build run test test-deps unit e2e lint bench fuzz clean
+.PHONY: build run test test-deps unit e2e lint bench fuzz clean images
 
 build: ## Build the static binary into bin/gofer.
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $(GOFER) .
 
-run: build ## Start a dev server (auth off, loopback only) with a sample pipeline registered.
+run: build images ## Start a dev server (auth off, loopback only) with a sample pipeline you can run.
 	@GOFER=$(GOFER) DEV_API=$(DEV_API) DEV_RAFT=$(DEV_RAFT) DEV_DATA=$(DEV_DATA) ./e2e/scripts/dev-run.sh
 
 test: test-deps lint unit e2e ## Everything CI runs: lint, unit tests, real-process e2e tests.
@@ -43,6 +43,9 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
 	cd sdk/go && go test -run XXX -fuzz FuzzValidateDAG -fuzztime $${FUZZTIME:-30s} .
 	cd sdk/go && go test -run XXX -fuzz FuzzDecodeConfig -fuzztime $${FUZZTIME:-30s} .
 	go test -run XXX -fuzz FuzzDecodeTOML -fuzztime $${FUZZTIME:-30s} ./agent/
+
+images: build ## Docker images for tasks, no registry needed: gofer/gofer:latest (this binary) and gofer/busybox:latest.
+	GOFER_BIN=$(abspath $(GOFER)) ./e2e/scripts/build-images.sh
 
 clean:
 	rm -rf bin $(DEV_DATA)

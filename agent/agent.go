@@ -24,6 +24,9 @@ import (
 
 	"github.com/goferhq/gofer/api"
 	"github.com/goferhq/gofer/fsm"
+	"github.com/goferhq/gofer/scheduler"
+	"github.com/goferhq/gofer/scheduler/docker"
+	"github.com/goferhq/gofer/scheduler/noop"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
 )
@@ -45,6 +48,7 @@ type Agent struct {
 	api   *api.Server
 	apiLn net.Listener
 	http  *http.Client
+	sched scheduler.Scheduler
 
 	// Leadership lifecycle (leader.go).
 	leaderNotify chan bool
@@ -86,6 +90,9 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		shutdownCh:   make(chan struct{}),
 		http:         &http.Client{Timeout: 10 * time.Second},
 		CheckState:   CheckStateInProcess,
+	}
+	if a.sched, err = newScheduler(cfg.Scheduler, logger); err != nil {
+		return nil, err
 	}
 	if err := a.setupRaft(); err != nil {
 		a.closeStores()
@@ -493,4 +500,36 @@ func (a *Agent) flushState() {
 			}
 		}
 	}
+}
+
+// newScheduler builds the configured container backend. Creating the
+// Docker client does not contact the engine; an unreachable engine shows
+// up as task failures that say so.
+func newScheduler(cfg SchedulerConfig, logger hclog.Logger) (scheduler.Scheduler, error) {
+	if cfg.Engine == "noop" {
+		logger.Warn("scheduler.engine is noop: tasks run nothing (benchmarks only)")
+		return noop.New(), nil
+	}
+	return docker.New(docker.Options{
+		Host:        cfg.Docker.Host,
+		Network:     cfg.Docker.Network,
+		PullTimeout: cfg.Docker.PullTimeout.D(),
+		Logger:      logger,
+	})
+}
+
+// apiURLs lists every member's API address, for GOFER_API_BASE_URL.
+func (a *Agent) apiURLs() []string {
+	var urls []string
+	_ = a.fsm.ViewCommitted(func(tx *bbolt.Tx) error {
+		servers, err := store.ListServers(tx)
+		for _, s := range servers {
+			urls = append(urls, s.APIAddr)
+		}
+		return err
+	})
+	if len(urls) == 0 {
+		urls = []string{a.cfg.APIURL()}
+	}
+	return urls
 }

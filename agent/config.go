@@ -25,10 +25,32 @@ const EnvPrefix = "GOFER_WEB_"
 // Config is a node's configuration. Sources, later winning: built-in
 // defaults, the TOML file, GOFER_WEB_* environment variables, flags.
 type Config struct {
-	Server  ServerConfig  `toml:"server"`
-	Raft    RaftConfig    `toml:"raft"`
-	Cluster ClusterConfig `toml:"cluster"`
-	API     APIConfig     `toml:"api"`
+	Server    ServerConfig    `toml:"server"`
+	Raft      RaftConfig      `toml:"raft"`
+	Cluster   ClusterConfig   `toml:"cluster"`
+	API       APIConfig       `toml:"api"`
+	Scheduler SchedulerConfig `toml:"scheduler"`
+}
+
+// SchedulerConfig picks and tunes the container backend.
+type SchedulerConfig struct {
+	// Engine is "docker", or "noop" for control-plane benchmarks only
+	// (containers do nothing and cannot survive a leader change).
+	Engine string       `toml:"engine"`
+	Docker DockerConfig `toml:"docker"`
+}
+
+// DockerConfig tunes the Docker backend. Every node must reach the same
+// Docker engine (one host, or a shared DOCKER_HOST): the leader that
+// recovers a run must see the containers the previous leader started.
+type DockerConfig struct {
+	// Host overrides DOCKER_HOST, e.g. "unix:///var/run/docker.sock" or
+	// "tcp://10.0.0.5:2376".
+	Host string `toml:"host"`
+	// Network is the network mode of task containers: "bridge", "host",
+	// "none" or a user-defined network's name.
+	Network     string   `toml:"network"`
+	PullTimeout Duration `toml:"pull_timeout"`
 }
 
 // ServerConfig is the node's identity, addresses and storage.
@@ -95,6 +117,21 @@ type APIConfig struct {
 	// PipelineVersionRetention is how many config versions a pipeline
 	// keeps; the live version is never pruned. 0 keeps every version.
 	PipelineVersionRetention int `toml:"pipeline_version_retention"`
+	// GlobalRunConcurrencyLimit caps running runs across the cluster;
+	// runs over it wait in order. 0: no cap.
+	GlobalRunConcurrencyLimit int `toml:"global_run_concurrency_limit"`
+	// PipelineRunConcurrencyLimit caps running runs of a pipeline whose
+	// config sets no parallelism. 0: no cap.
+	PipelineRunConcurrencyLimit int `toml:"pipeline_run_concurrency_limit"`
+	// TaskExecutionLogRetention is how many of each pipeline's newest runs
+	// keep their task logs. 0 keeps all.
+	TaskExecutionLogRetention int `toml:"task_execution_log_retention"`
+	// TaskExecutionLogMaxBytes caps each task's stored output; past it
+	// the log ends with a truncation marker.
+	TaskExecutionLogMaxBytes int64 `toml:"task_execution_log_max_bytes"`
+	// TaskExecutionStopTimeout is how long a cancelled or timed-out task's
+	// container gets between SIGTERM and SIGKILL.
+	TaskExecutionStopTimeout Duration `toml:"task_execution_stop_timeout"`
 }
 
 // Duration is a time.Duration written as a string ("1s", "4380h").
@@ -138,10 +175,19 @@ func DefaultConfig() Config {
 			ApplyTimeout:       Duration(10 * time.Second),
 		},
 		API: APIConfig{
-			MaxRequestBody:           512 << 10,
-			EventLogRetention:        Duration(4380 * time.Hour),
-			EventPruneInterval:       Duration(time.Hour),
-			PipelineVersionRetention: 10,
+			MaxRequestBody:              512 << 10,
+			EventLogRetention:           Duration(4380 * time.Hour),
+			EventPruneInterval:          Duration(time.Hour),
+			PipelineVersionRetention:    10,
+			GlobalRunConcurrencyLimit:   2000,
+			PipelineRunConcurrencyLimit: 200,
+			TaskExecutionLogRetention:   50,
+			TaskExecutionLogMaxBytes:    4 << 20,
+			TaskExecutionStopTimeout:    Duration(30 * time.Second),
+		},
+		Scheduler: SchedulerConfig{
+			Engine: "docker",
+			Docker: DockerConfig{Network: "bridge", PullTimeout: Duration(5 * time.Minute)},
 		},
 	}
 }
@@ -280,6 +326,23 @@ func (c *Config) Validate() error {
 	}
 	if c.API.PipelineVersionRetention < 0 {
 		add("api.pipeline_version_retention must be 0 (keep all) or more")
+	}
+	if c.API.GlobalRunConcurrencyLimit < 0 || c.API.PipelineRunConcurrencyLimit < 0 || c.API.TaskExecutionLogRetention < 0 {
+		add("api.global_run_concurrency_limit, api.pipeline_run_concurrency_limit and api.task_execution_log_retention must be 0 (no limit) or more")
+	}
+	if c.API.TaskExecutionLogMaxBytes < 1024 {
+		add("api.task_execution_log_max_bytes must be at least 1024")
+	}
+	if c.API.TaskExecutionStopTimeout.D() <= 0 {
+		add("api.task_execution_stop_timeout must be positive")
+	}
+	switch c.Scheduler.Engine {
+	case "docker", "noop":
+	default:
+		add("scheduler.engine %q must be docker (or noop, for benchmarks only)", c.Scheduler.Engine)
+	}
+	if c.Scheduler.Docker.Network == "" {
+		add("scheduler.docker.network must be set (bridge, host, none or a network name)")
 	}
 	return errors.Join(errs...)
 }

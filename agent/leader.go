@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
 	"go.etcd.io/bbolt"
 
+	"github.com/goferhq/gofer/agent/executor"
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
@@ -90,7 +92,34 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 	}
 	a.ready.Store(true)
 	a.logger.Info("leadership established", "applied_index", a.fsm.AppliedIndex())
-	a.runPruner(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		a.runPruner(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		a.newExecutor().Run(ctx)
+	}()
+	wg.Wait()
+}
+
+// newExecutor builds this leadership term's DAG executor.
+func (a *Agent) newExecutor() *executor.Executor {
+	apply := func(ctx context.Context, t fsm.CommandType, body any) (*fsm.Result, error) {
+		res, _, err := a.Apply(ctx, t, fsm.Meta{Actor: "gofer", Timestamp: time.Now().UnixMilli()}, body)
+		return res, err
+	}
+	return executor.New(executor.Config{
+		ClusterID:     a.clusterID(),
+		Term:          a.raft.CurrentTerm(),
+		APIURLs:       a.apiURLs,
+		GlobalLimit:   a.cfg.API.GlobalRunConcurrencyLimit,
+		PipelineLimit: a.cfg.API.PipelineRunConcurrencyLimit,
+		StopGrace:     a.cfg.API.TaskExecutionStopTimeout.D(),
+		LogMaxBytes:   a.cfg.API.TaskExecutionLogMaxBytes,
+	}, a.fsm, apply, a.sched, a.logger)
 }
 
 // establish makes state ready for a leader: a new cluster gets its id,
@@ -144,6 +173,7 @@ func (a *Agent) runPruner(ctx context.Context) {
 }
 
 func (a *Agent) pruneOnce(ctx context.Context) {
+	a.expireLogs(ctx)
 	for ctx.Err() == nil {
 		now := time.Now()
 		cmd := fsm.Prune{
@@ -194,3 +224,30 @@ func (a *Agent) anythingToPrune(cmd fsm.Prune) bool {
 	})
 	return found
 }
+
+// expireLogs deletes task logs beyond each pipeline's newest
+// api.task_execution_log_retention runs, a bounded batch per command.
+func (a *Agent) expireLogs(ctx context.Context) {
+	keep := int64(a.cfg.API.TaskExecutionLogRetention)
+	if keep <= 0 {
+		return
+	}
+	var due []fsm.LogsExpire
+	_ = a.fsm.View(func(tx *bbolt.Tx) error {
+		return store.ForEachPipeline(tx, func(p *model.Pipeline) error {
+			if through := p.LastRunID - keep; through > p.LogsExpiredThrough {
+				due = append(due, fsm.LogsExpire{NamespaceID: p.NamespaceID, PipelineID: p.PipelineID,
+					Through: min(through, p.LogsExpiredThrough+logExpiryBatch)})
+			}
+			return nil
+		})
+	})
+	for _, cmd := range due {
+		if _, err := a.applySystem(ctx, fsm.CmdLogsExpire, cmd); err != nil && ctx.Err() == nil {
+			a.logger.Warn("expiring task logs failed", "namespace", cmd.NamespaceID, "pipeline", cmd.PipelineID, "error", err)
+		}
+	}
+}
+
+// logExpiryBatch bounds how many runs one LogsExpire command covers.
+const logExpiryBatch = 50

@@ -61,4 +61,25 @@ event_log_retention = "4380h0m0s"
 event_prune_interval = "1h0m0s"
 # Config versions kept per pipeline (the live one is never pruned); 0 keeps all.
 pipeline_version_retention = 10
+# Running runs allowed at once across the cluster, and per pipeline whose config
+# sets no parallelism; runs over a limit wait in order. 0: no limit.
+global_run_concurrency_limit = 2000
+pipeline_run_concurrency_limit = 200
+# Each pipeline's newest runs keep their task logs; older runs' logs are deleted.
+task_execution_log_retention = 50
+# Bytes of output kept per task; past it the log ends with a truncation marker.
+task_execution_log_max_bytes = 4194304
+# A cancelled or timed-out task's container gets this long after SIGTERM before SIGKILL.
+task_execution_stop_timeout = "30s"
+
+[scheduler]
+# "docker". ("noop" runs nothing and exists only for control-plane benchmarks.)
+engine = "docker"
+
+[scheduler.docker]
+# Every node must reach the same Docker engine: the leader that recovers a run
+# after a failover must see the containers the previous leader started.
+host = ""                        # DOCKER_HOST override, e.g. "tcp://10.0.0.5:2376"
+network = "bridge"               # bridge, host, none, or a user-defined network
+pull_timeout = "5m0s"
 `

@@ -81,6 +81,8 @@ func (s *Server) routeTable() []route {
 		pPath   = nsPath + "/pipelines/:pipeline"
 		cfgPath = pPath + "/configs"
 		depPath = pPath + "/deployments"
+		runPath = pPath + "/runs/:run"
+		tskPath = runPath + "/tasks/:task"
 	)
 	return []route{
 		// System.
@@ -110,6 +112,18 @@ func (s *Server) routeTable() []route {
 		{method: http.MethodDelete, path: cfgPath + "/:version", handler: s.deleteConfig, access: can(del, refs("configs"))},
 		{method: http.MethodGet, path: depPath, handler: s.listDeployments, access: can(read, refs("deployments"))},
 		{method: http.MethodGet, path: depPath + "/:deployment", handler: s.getDeployment, access: can(read, refs("deployments"))},
+
+		// Runs, task executions and their logs.
+		{method: http.MethodGet, path: pPath + "/runs", handler: s.listRuns, access: can(read, refs("runs"))},
+		{method: http.MethodPost, path: pPath + "/runs", handler: s.startRun, access: can(write, refs("runs"))},
+		{method: http.MethodGet, path: runPath, handler: s.getRun, access: can(read, refs("runs"))},
+		{method: http.MethodDelete, path: runPath, handler: s.cancelRun, access: can(write, refs("runs"))},
+		{method: http.MethodPost, path: runPath + "/retry", handler: s.retryRun, access: can(write, refs("runs"))},
+		{method: http.MethodGet, path: runPath + "/tasks", handler: s.listTasks, access: can(read, refs("runs", "task_executions"))},
+		{method: http.MethodGet, path: tskPath, handler: s.getTask, access: can(read, refs("runs", "task_executions"))},
+		{method: http.MethodDelete, path: tskPath, handler: s.cancelTask, access: can(write, refs("runs", "task_executions"))},
+		{method: http.MethodGet, path: tskPath + "/logs", handler: s.taskLogs, access: can(read, refs("runs", "task_executions"))},
+		{method: http.MethodDelete, path: tskPath + "/logs", handler: s.deleteTaskLogs, access: can(del, refs("runs", "task_executions"))},
 
 		// Tokens.
 		{method: http.MethodGet, path: "/api/tokens", handler: s.listTokens, access: adminOnly(read)},

@@ -65,12 +65,15 @@ func App(build Build, stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			namespaceCommand(),
 			pipelineCommand(),
+			runCommand(),
+			taskCommand(),
 			tokenCommand(),
 			roleCommand(),
 			eventCommand(),
 			systemCommand(),
 			serviceCommand(build),
 			serverCommand(),
+			debugCommand(),
 		},
 	}
 	app.ExitErrHandler = func(*cli.Context, error) {}

@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,6 +62,8 @@ func authzFixed(path, body string) func(*testing.T, *authzFixture) (string, stri
 const (
 	authzPipe  = "authz-pipe"  // registered and deployed in default and other; never changed
 	authzChurn = "authz-churn" // in default; the config routes register, deploy and delete its versions
+	authzSlow  = "authz-slow"  // in default; its one task sleeps, so its runs stay running
+	authzQuick = "authz-quick" // in default; its one task exits at once
 )
 
 // authzCases is the case table: one entry per route of the API.
@@ -69,6 +74,7 @@ func authzCases() []authzCase {
 		cfgs = pipe + "/configs"
 	)
 	churnCfgs := ns + "/pipelines/" + authzChurn + "/configs"
+	slow, quick := ns+"/pipelines/"+authzSlow, ns+"/pipelines/"+authzQuick
 	return []authzCase{
 		// System.
 		{method: "GET", path: "/api/system/health", public: true, req: authzFixed("/api/system/health", ""), want: 200},
@@ -120,6 +126,31 @@ func authzCases() []authzCase {
 			}, want: 204},
 		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline/deployments", action: "read", user: true, req: authzFixed(pipe+"/deployments", ""), want: 200},
 		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline/deployments/:deployment", action: "read", user: true, req: authzFixed(pipe+"/deployments/1", ""), want: 200},
+
+		// Runs and task executions. Run 1 of authz-slow keeps running; run 1
+		// of authz-quick is complete. Cancels and log deletes get a fresh run.
+		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline/runs", action: "read", user: true, req: authzFixed(slow+"/runs", ""), want: 200},
+		{method: "POST", path: "/api/namespaces/:ns/pipelines/:pipeline/runs", action: "write", user: true,
+			req: authzFixed(slow+"/runs", `{"variables":{"FROM":"authz"}}`), want: 201},
+		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline/runs/:run", action: "read", user: true, req: authzFixed(slow+"/runs/1", ""), want: 200},
+		{method: "DELETE", path: "/api/namespaces/:ns/pipelines/:pipeline/runs/:run", action: "write", user: true,
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return slow + "/runs/" + strconv.FormatInt(f.startRun(t, authzSlow, false), 10), ""
+			}, want: 200},
+		{method: "POST", path: "/api/namespaces/:ns/pipelines/:pipeline/runs/:run/retry", action: "write", user: true,
+			req: authzFixed(quick+"/runs/1/retry", ""), want: 201},
+		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline/runs/:run/tasks", action: "read", user: true, req: authzFixed(slow+"/runs/1/tasks", ""), want: 200},
+		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline/runs/:run/tasks/:task", action: "read", user: true, req: authzFixed(slow+"/runs/1/tasks/sleeper", ""), want: 200},
+		{method: "DELETE", path: "/api/namespaces/:ns/pipelines/:pipeline/runs/:run/tasks/:task", action: "write", user: true,
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return slow + "/runs/" + strconv.FormatInt(f.startRun(t, authzSlow, false), 10) + "/tasks/sleeper?wait_for=1", ""
+			}, want: 200},
+		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline/runs/:run/tasks/:task/logs", action: "read", user: true,
+			req: authzFixed(quick+"/runs/1/tasks/quick/logs", ""), want: 200},
+		{method: "DELETE", path: "/api/namespaces/:ns/pipelines/:pipeline/runs/:run/tasks/:task/logs", action: "delete", user: true,
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return quick + "/runs/" + strconv.FormatInt(f.startRun(t, authzQuick, true), 10) + "/tasks/quick/logs", ""
+			}, want: 204},
 
 		// Tokens.
 		{method: "GET", path: "/api/tokens", admin: true, action: "read", req: authzFixed("/api/tokens", ""), want: 200},
@@ -489,6 +520,31 @@ func authzSetup(t *testing.T) *authzFixture {
 	}
 	f.register(t, "default", authzChurn)
 
+	// Pipelines with real runs: the images come from e2e/scripts/build-images.sh.
+	authzEnsureImages(t)
+	health, err := node.Health()
+	if err != nil {
+		t.Fatalf("health: %v", err)
+	}
+	t.Cleanup(func() { authzRemoveContainers(health.ClusterID) })
+	for _, cfg := range []*sdk.PipelineConfig{
+		{ID: authzSlow, Name: authzSlow, Timeout: "5m", Tasks: []*sdk.TaskConfig{{ID: "sleeper", Image: "gofer/busybox:latest", Command: []string{"sleep", "300"}}}},
+		{ID: authzQuick, Name: authzQuick, Tasks: []*sdk.TaskConfig{{ID: "quick", Image: "gofer/busybox:latest", Command: []string{"echo", "quick"}}}},
+	} {
+		if _, err := f.admin.RegisterConfig(ctx, cfg); err != nil {
+			t.Fatalf("register %s: %v", cfg.ID, err)
+		}
+		if _, err := f.admin.DeployConfig(ctx, cfg.ID, 1); err != nil {
+			t.Fatalf("deploy %s: %v", cfg.ID, err)
+		}
+	}
+	if id := f.startRun(t, authzSlow, false); id != 1 {
+		t.Fatalf("first run of %s is %d", authzSlow, id)
+	}
+	if id := f.startRun(t, authzQuick, true); id != 1 {
+		t.Fatalf("first run of %s is %d", authzQuick, id)
+	}
+
 	// Roles: every resource kind but "all" with read only; and everything
 	// rwd with namespaces narrowed to "other".
 	var readKinds, otherKinds []string
@@ -558,6 +614,60 @@ func authzSetup(t *testing.T) *authzFixture {
 	}
 	f.eventID = events[0].ID
 	return f
+}
+
+// startRun starts a run of a default-namespace pipeline with the admin
+// token; with complete it waits until the run has ended.
+func (f *authzFixture) startRun(t *testing.T, pipeline string, complete bool) int64 {
+	t.Helper()
+	r, err := f.admin.StartRun(context.Background(), pipeline, nil)
+	if err != nil {
+		t.Fatalf("start a run of %s: %v", pipeline, err)
+	}
+	if complete {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if _, err := f.admin.WaitRun(ctx, pipeline, r.RunID, 100*time.Millisecond, nil); err != nil {
+			t.Fatalf("run %d of %s did not end: %v", r.RunID, pipeline, err)
+		}
+	}
+	return r.RunID
+}
+
+// authzEnsureImages builds the local task images once per test binary.
+func authzEnsureImages(t *testing.T) {
+	t.Helper()
+	authzImagesOnce.Do(func() {
+		cmd := exec.Command("./scripts/build-images.sh") // tests run in e2e/
+		cmd.Env = append(os.Environ(), "GOFER_BIN="+goferBin)
+		out, err := cmd.CombinedOutput()
+		authzImagesErr = err
+		if err != nil {
+			authzImagesErr = fmt.Errorf("%v: %s", err, out)
+		}
+	})
+	if authzImagesErr != nil {
+		t.Fatalf("build the task images: %v", authzImagesErr)
+	}
+}
+
+var (
+	authzImagesOnce sync.Once
+	authzImagesErr  error
+)
+
+// authzRemoveContainers removes every container a test cluster left.
+func authzRemoveContainers(clusterID string) {
+	if clusterID == "" {
+		return
+	}
+	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=gofer.cluster="+clusterID).Output()
+	if err != nil {
+		return
+	}
+	if ids := strings.Fields(string(out)); len(ids) > 0 {
+		_ = exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+	}
 }
 
 // uniq returns a fresh identifier starting with prefix.

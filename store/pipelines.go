@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/json"
 
 	"go.etcd.io/bbolt"
 
@@ -121,4 +122,15 @@ func ListDeployments(tx *bbolt.Tx, ns, pipeline string, page Page) ([]*model.Dep
 
 func deploymentKey(ns, pipeline string, id int64) []byte {
 	return append(prefix(ns, pipeline), u64(uint64(id))...)
+}
+
+// ForEachPipeline calls fn for every pipeline of every namespace.
+func ForEachPipeline(tx *bbolt.Tx, fn func(*model.Pipeline) error) error {
+	return tx.Bucket(bucketPipelines).ForEach(func(_, v []byte) error {
+		var p model.Pipeline
+		if err := json.Unmarshal(v, &p); err != nil {
+			return err
+		}
+		return fn(&p)
+	})
 }

@@ -30,8 +30,10 @@ cat <<MSG
 
   ✓ Dev server running at $URL with pipeline "simple" (version $version live).
 
-  Try:  $GOFER -a $URL pipeline get simple
-        $GOFER -a $URL pipeline config list simple
+  Try:  $GOFER -a $URL pipeline run simple --watch     # run it and follow its tasks
+        $GOFER -a $URL task logs simple 1 world        # a task's output
+        $GOFER -a $URL run list simple
+        $GOFER -a $URL pipeline get simple
         $GOFER -a $URL event list
 
   Ctrl-C stops the server (its data stays in $DEV_DATA).

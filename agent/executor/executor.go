@@ -1,0 +1,396 @@
+// Package executor is the leader's DAG executor. Its memory is rebuilt
+// from replicated state whenever a node becomes leader; every decision is
+// committed to the FSM before it acts (intent, then container), so a new
+// leader can always finish what a dead one started. See DESIGN.md.
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"go.etcd.io/bbolt"
+
+	"github.com/goferhq/gofer/fsm"
+	"github.com/goferhq/gofer/scheduler"
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+)
+
+// Applier replicates a command the executor decided on.
+type Applier func(ctx context.Context, t fsm.CommandType, body any) (*fsm.Result, error)
+
+// Config tunes the executor.
+type Config struct {
+	// ClusterID and Term label every container this leader starts.
+	ClusterID string
+	Term      uint64
+	// APIURLs lists the cluster's API addresses for GOFER_API_BASE_URL.
+	APIURLs func() []string
+	// GlobalLimit caps running runs across the cluster (0: no cap).
+	GlobalLimit int
+	// PipelineLimit caps running runs per pipeline whose config sets no
+	// parallelism (0: no cap).
+	PipelineLimit int
+	// StopGrace is how long a stopped container gets between SIGTERM and
+	// SIGKILL unless the cancellation says otherwise.
+	StopGrace time.Duration
+	// LogMaxBytes caps each task's stored log.
+	LogMaxBytes int64
+	// LogFlushInterval is how often a running task's new output is
+	// replicated.
+	LogFlushInterval time.Duration
+	// SweepInterval is how often containers that belong to no live
+	// attempt are removed.
+	SweepInterval time.Duration
+	// KeepContainers leaves finished containers for debugging (the sweep
+	// still removes them).
+	KeepContainers bool
+	// Now is the clock (tests may replace it).
+	Now func() time.Time
+}
+
+// Executor runs DAGs on the leader.
+type Executor struct {
+	cfg    Config
+	fsm    *fsm.FSM
+	apply  Applier
+	sched  scheduler.Scheduler
+	logger hclog.Logger
+
+	mu   sync.Mutex
+	work map[string]*worker
+	kick chan struct{}
+	wg   sync.WaitGroup
+}
+
+// worker is one goroutine doing one piece of work (a task attempt, a run
+// transition). cancel is closed when the task it runs is asked to stop.
+type worker struct {
+	cancel     chan struct{}
+	cancelOnce sync.Once
+}
+
+func (w *worker) requestCancel() { w.cancelOnce.Do(func() { close(w.cancel) }) }
+
+// New builds an executor; Run starts it.
+func New(cfg Config, f *fsm.FSM, apply Applier, sched scheduler.Scheduler, logger hclog.Logger) *Executor {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.StopGrace <= 0 {
+		cfg.StopGrace = 10 * time.Second
+	}
+	if cfg.LogFlushInterval <= 0 {
+		cfg.LogFlushInterval = 250 * time.Millisecond
+	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = 30 * time.Second
+	}
+	if cfg.APIURLs == nil {
+		cfg.APIURLs = func() []string { return nil }
+	}
+	return &Executor{
+		cfg: cfg, fsm: f, apply: apply, sched: sched, logger: logger.Named("executor"),
+		work: map[string]*worker{}, kick: make(chan struct{}, 1),
+	}
+}
+
+// minReconcileGap coalesces bursts of state changes into one pass.
+const minReconcileGap = 2 * time.Millisecond
+
+// Run executes until ctx ends (leadership lost), then waits for every
+// goroutine it started: a deposed leader must issue no scheduler calls.
+func (e *Executor) Run(ctx context.Context) {
+	e.logger.Info("executor started; recovering unfinished runs from state")
+	defer func() {
+		e.wg.Wait()
+		e.logger.Info("executor stopped")
+	}()
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.sweepLoop(ctx)
+	}()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		changed := e.fsm.Changes().Changed()
+		next := e.reconcile(ctx)
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(next.Sub(e.cfg.Now()), time.Millisecond)
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-e.kick:
+		case <-timer.C:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(minReconcileGap):
+		}
+	}
+}
+
+// poke makes the loop reconcile again soon.
+func (e *Executor) poke() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+// launch runs fn in a goroutine unless work under key is already going;
+// it returns the worker doing that work.
+func (e *Executor) launch(ctx context.Context, key string, fn func(ctx context.Context, w *worker)) *worker {
+	e.mu.Lock()
+	if w, ok := e.work[key]; ok {
+		e.mu.Unlock()
+		return w
+	}
+	w := &worker{cancel: make(chan struct{})}
+	e.work[key] = w
+	e.mu.Unlock()
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer func() {
+			e.mu.Lock()
+			delete(e.work, key)
+			e.mu.Unlock()
+			e.poke()
+		}()
+		fn(ctx, w)
+	}()
+	return w
+}
+
+// snapshot is the state one reconcile pass works from.
+type snapshot struct {
+	runs  []*model.Run
+	tasks map[int][]*model.TaskExecution // by index in runs
+}
+
+func (e *Executor) read() (*snapshot, error) {
+	s := &snapshot{tasks: map[int][]*model.TaskExecution{}}
+	err := e.fsm.View(func(tx *bbolt.Tx) error {
+		runs, err := store.ActiveRuns(tx)
+		if err != nil {
+			return err
+		}
+		s.runs = runs
+		for i, r := range runs {
+			if s.tasks[i], err = store.ListTasks(tx, r.NamespaceID, r.PipelineID, r.RunID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return s, err
+}
+
+// reconcile looks at every unfinished run and starts whatever work is due.
+// It returns when it next needs to look even if nothing changes (a retry
+// backoff or a timeout ending), or the zero time.
+func (e *Executor) reconcile(ctx context.Context) time.Time {
+	s, err := e.read()
+	if err != nil {
+		e.logger.Error("reading state failed", "error", err)
+		return e.cfg.Now().Add(time.Second)
+	}
+	now := e.cfg.Now()
+	var next time.Time
+	wake := func(at time.Time) {
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	e.startQueuedRuns(ctx, s)
+	for i, r := range s.runs {
+		switch r.State {
+		case model.RunStatePending:
+			if r.Cancel != nil {
+				e.progressRun(ctx, r, s.tasks[i], now, wake)
+			}
+		case model.RunStateRunning:
+			if r.TimeoutMillis > 0 && r.Cancel == nil {
+				deadline := time.UnixMilli(r.Started + r.TimeoutMillis)
+				if !now.Before(deadline) {
+					e.cancelRun(ctx, r, model.ReasonTimeout)
+				} else {
+					wake(deadline)
+				}
+			}
+			e.progressRun(ctx, r, s.tasks[i], now, wake)
+		}
+	}
+	return next
+}
+
+// startQueuedRuns starts pending runs in arrival order while the global
+// and per-pipeline limits allow. A pipeline at its limit does not hold up
+// other pipelines' runs.
+func (e *Executor) startQueuedRuns(ctx context.Context, s *snapshot) {
+	running := 0
+	perPipeline := map[string]int{}
+	for _, r := range s.runs {
+		if r.State == model.RunStateRunning {
+			running++
+			perPipeline[r.NamespaceID+"/"+r.PipelineID]++
+		}
+	}
+	for _, r := range s.runs {
+		if r.State != model.RunStatePending || r.Cancel != nil {
+			continue
+		}
+		if e.cfg.GlobalLimit > 0 && running >= e.cfg.GlobalLimit {
+			return
+		}
+		key := r.NamespaceID + "/" + r.PipelineID
+		limit := int(r.Parallelism)
+		if limit == 0 {
+			limit = e.cfg.PipelineLimit
+		}
+		if limit > 0 && perPipeline[key] >= limit {
+			continue
+		}
+		running++
+		perPipeline[key]++
+		ref := fsm.RunRef{NamespaceID: r.NamespaceID, PipelineID: r.PipelineID, RunID: r.RunID}
+		e.launch(ctx, "start|"+runKey(r), func(ctx context.Context, _ *worker) {
+			e.applyCmd(ctx, fsm.CmdRunStart, fsm.RunStart{RunRef: ref})
+		})
+	}
+}
+
+// progressRun starts or resolves the run's ready tasks, hands
+// cancellations to running tasks and finishes the run when all are done.
+func (e *Executor) progressRun(ctx context.Context, r *model.Run, tasks []*model.TaskExecution, now time.Time, wake func(time.Time)) {
+	byID := make(map[string]*model.TaskExecution, len(tasks))
+	for _, t := range tasks {
+		byID[t.TaskID] = t
+	}
+	allDone := true
+	for _, t := range tasks {
+		switch t.State {
+		case model.TaskStateComplete:
+			continue
+		case model.TaskStateWaiting:
+			allDone = false
+			if t.Cancel != nil || r.Cancel != nil {
+				e.resolveTask(ctx, t, model.TaskStatusCancelled, model.StatusReason{
+					Reason: model.ReasonCancelled, Description: "cancelled before it started"})
+				continue
+			}
+			if r.State != model.RunStateRunning {
+				continue
+			}
+			verdict, why := checkDependencies(t, byID)
+			switch verdict {
+			case depsPending:
+				continue
+			case depsUnmet:
+				e.resolveTask(ctx, t, model.TaskStatusSkipped, model.StatusReason{Reason: model.ReasonFailedPrecondition, Description: why})
+				continue
+			}
+			if t.NotBefore > 0 {
+				if at := time.UnixMilli(t.NotBefore); now.Before(at) {
+					wake(at)
+					continue
+				}
+			}
+			e.runTask(ctx, r, t)
+		case model.TaskStateScheduled, model.TaskStateRunning:
+			allDone = false
+			w := e.runTask(ctx, r, t)
+			if t.Cancel != nil {
+				w.requestCancel()
+			}
+		}
+	}
+	if allDone {
+		ref := fsm.RunRef{NamespaceID: r.NamespaceID, PipelineID: r.PipelineID, RunID: r.RunID}
+		e.launch(ctx, "finish|"+runKey(r), func(ctx context.Context, _ *worker) { e.finishRun(ctx, ref) })
+	}
+}
+
+// finishRun re-reads the run (it may have changed since the pass that
+// launched this) and records its outcome.
+func (e *Executor) finishRun(ctx context.Context, ref fsm.RunRef) {
+	var r *model.Run
+	var tasks []*model.TaskExecution
+	if err := e.fsm.View(func(tx *bbolt.Tx) (err error) {
+		if r, err = store.GetRun(tx, ref.NamespaceID, ref.PipelineID, ref.RunID); err != nil || r == nil {
+			return err
+		}
+		tasks, err = store.ListTasks(tx, ref.NamespaceID, ref.PipelineID, ref.RunID)
+		return err
+	}); err != nil || r == nil || r.State == model.RunStateComplete {
+		return
+	}
+	status, reason := runOutcome(r, tasks)
+	e.applyCmd(ctx, fsm.CmdRunFinish, fsm.RunFinish{RunRef: ref, Status: status, Reason: reason})
+}
+
+func (e *Executor) resolveTask(ctx context.Context, t *model.TaskExecution, status model.TaskStatus, reason model.StatusReason) {
+	ref := taskRef(t)
+	e.launch(ctx, "task|"+taskKey(t), func(ctx context.Context, _ *worker) {
+		e.applyCmd(ctx, fsm.CmdTaskResolve, fsm.TaskResolve{TaskRef: ref, Status: status, Reason: reason})
+	})
+}
+
+func (e *Executor) cancelRun(ctx context.Context, r *model.Run, reason string) {
+	ref := fsm.RunRef{NamespaceID: r.NamespaceID, PipelineID: r.PipelineID, RunID: r.RunID}
+	e.launch(ctx, "cancel|"+runKey(r), func(ctx context.Context, _ *worker) {
+		e.logger.Info("cancelling run", "namespace", r.NamespaceID, "pipeline", r.PipelineID, "run", r.RunID, "reason", reason)
+		e.applyCmd(ctx, fsm.CmdRunCancel, fsm.RunCancel{RunRef: ref, Cancel: model.Cancellation{Reason: reason, By: "gofer"}})
+	})
+}
+
+// applyCmd applies a command. A refused command (the state moved on, say
+// a task cancelled meanwhile) is normal and only logged; the next pass
+// sees the new state.
+func (e *Executor) applyCmd(ctx context.Context, t fsm.CommandType, body any) (*fsm.Result, bool) {
+	res, err := e.apply(ctx, t, body)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.logger.Warn("apply failed", "command", t, "error", err)
+		}
+		return nil, false
+	}
+	if errors.Is(res.Err, fsm.ErrConflict) || errors.Is(res.Err, fsm.ErrNotFound) {
+		e.logger.Debug("command refused; state moved on", "command", t, "reason", res.Err)
+		return res, false
+	}
+	if res.Err != nil {
+		e.logger.Warn("command refused", "command", t, "error", res.Err)
+		return res, false
+	}
+	return res, true
+}
+
+func runKey(r *model.Run) string {
+	return fmt.Sprintf("%s|%s|%d", r.NamespaceID, r.PipelineID, r.RunID)
+}
+
+func taskKey(t *model.TaskExecution) string {
+	return fmt.Sprintf("%s|%s|%d|%s", t.NamespaceID, t.PipelineID, t.RunID, t.TaskID)
+}
+
+func taskRef(t *model.TaskExecution) fsm.TaskRef {
+	return fsm.TaskRef{RunRef: fsm.RunRef{NamespaceID: t.NamespaceID, PipelineID: t.PipelineID, RunID: t.RunID}, TaskID: t.TaskID}
+}

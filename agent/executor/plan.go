@@ -1,0 +1,196 @@
+package executor
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	sdk "github.com/goferhq/gofer/sdk/go"
+	"github.com/goferhq/gofer/store/model"
+)
+
+// This file holds the executor's pure decisions, kept apart from I/O so
+// they can be tested alone.
+
+// Labels on every task container. The cluster label scopes the sweep to
+// this cluster; the rest identify the attempt the container belongs to.
+const (
+	LabelCluster   = "gofer.cluster"
+	LabelNamespace = "gofer.namespace"
+	LabelPipeline  = "gofer.pipeline"
+	LabelRun       = "gofer.run"
+	LabelTask      = "gofer.task"
+	LabelAttempt   = "gofer.attempt"
+	LabelTerm      = "gofer.term"
+)
+
+// ContainerName is the attempt's deterministic container name. Ids may
+// contain '-' and '_', so fields are joined with '.', which no id
+// contains: two different attempts can never share a name (with '-' as
+// the separator "a-b"/"c" and "a"/"b-c" would collide).
+func ContainerName(ns, pipeline string, run int64, task string, attempt int) string {
+	return fmt.Sprintf("gofer.%s.%s.%d.%s.%d", ns, pipeline, run, task, attempt)
+}
+
+// containerLabels identifies an attempt's container.
+func containerLabels(clusterID string, t *model.TaskExecution, attempt int, term uint64) map[string]string {
+	return map[string]string{
+		LabelCluster:   clusterID,
+		LabelNamespace: t.NamespaceID,
+		LabelPipeline:  t.PipelineID,
+		LabelRun:       strconv.FormatInt(t.RunID, 10),
+		LabelTask:      t.TaskID,
+		LabelAttempt:   strconv.Itoa(attempt),
+		LabelTerm:      strconv.FormatUint(term, 10),
+	}
+}
+
+// attemptFromLabels reads an attempt's identity back from its labels.
+func attemptFromLabels(l map[string]string) (ns, pipeline string, run int64, task string, attempt int, ok bool) {
+	run, err1 := strconv.ParseInt(l[LabelRun], 10, 64)
+	attempt, err2 := strconv.Atoi(l[LabelAttempt])
+	ns, pipeline, task = l[LabelNamespace], l[LabelPipeline], l[LabelTask]
+	ok = err1 == nil && err2 == nil && ns != "" && pipeline != "" && task != ""
+	return
+}
+
+// dependencyVerdict says whether a waiting task can run yet.
+type dependencyVerdict int
+
+const (
+	// depsPending: some parent has not finished.
+	depsPending dependencyVerdict = iota
+	// depsMet: every parent ended as its condition asks.
+	depsMet
+	// depsUnmet: every parent finished, and one did not end as asked; the
+	// task is skipped.
+	depsUnmet
+)
+
+// checkDependencies applies upstream's conditions: Any accepts a parent
+// that succeeded, failed or was skipped; Success needs success; Failure
+// needs failure. A cancelled parent satisfies nothing. It returns a
+// description of the first unmet dependency, for the skip reason.
+func checkDependencies(t *model.TaskExecution, byID map[string]*model.TaskExecution) (dependencyVerdict, string) {
+	parents := make([]string, 0, len(t.Task.DependsOn))
+	for id := range t.Task.DependsOn {
+		parents = append(parents, id)
+	}
+	sort.Strings(parents)
+	for _, id := range parents {
+		if p := byID[id]; p == nil || !p.Terminal() {
+			return depsPending, ""
+		}
+	}
+	for _, id := range parents {
+		p, want := byID[id], t.Task.DependsOn[id]
+		var ok bool
+		switch want {
+		case sdk.RequiredParentStatusAny:
+			ok = p.Status == model.TaskStatusSuccessful || p.Status == model.TaskStatusFailed || p.Status == model.TaskStatusSkipped
+		case sdk.RequiredParentStatusSuccess:
+			ok = p.Status == model.TaskStatusSuccessful
+		case sdk.RequiredParentStatusFailure:
+			ok = p.Status == model.TaskStatusFailed
+		}
+		if !ok {
+			return depsUnmet, fmt.Sprintf("task %q needs %q to end %s, but it ended %s", t.TaskID, id, strings.ToLower(string(want)), p.Status)
+		}
+	}
+	return depsMet, ""
+}
+
+// runOutcome applies the run status rules: a cancellation makes the run
+// cancelled, else any failed task makes it failed, else it succeeded.
+// Skipped tasks do not fail a run.
+func runOutcome(r *model.Run, tasks []*model.TaskExecution) (model.RunStatus, model.StatusReason) {
+	if r.Cancel != nil {
+		reason := r.Cancel.Reason
+		if reason == "" {
+			reason = model.ReasonUserCancelled
+		}
+		desc := "the run was cancelled by " + r.Cancel.By
+		if reason == model.ReasonTimeout {
+			desc = fmt.Sprintf("the run exceeded its %s timeout", time.Duration(r.TimeoutMillis)*time.Millisecond)
+		}
+		return model.RunStatusCancelled, model.StatusReason{Reason: reason, Description: desc}
+	}
+	sorted := append([]*model.TaskExecution(nil), tasks...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].TaskID < sorted[j].TaskID })
+	for _, t := range sorted {
+		if t.Status == model.TaskStatusFailed {
+			reason := model.ReasonAbnormalExit
+			desc := fmt.Sprintf("task %q failed", t.TaskID)
+			if t.StatusReason != nil {
+				reason = t.StatusReason.Reason
+				if t.StatusReason.Description != "" {
+					desc += ": " + t.StatusReason.Description
+				}
+			}
+			return model.RunStatusFailed, model.StatusReason{Reason: reason, Description: desc}
+		}
+	}
+	for _, t := range sorted {
+		if t.Status == model.TaskStatusCancelled {
+			by := "a user"
+			if t.Cancel != nil && t.Cancel.By != "" {
+				by = t.Cancel.By
+			}
+			return model.RunStatusCancelled, model.StatusReason{Reason: model.ReasonUserCancelled,
+				Description: fmt.Sprintf("task %q was cancelled by %s", t.TaskID, by)}
+		}
+	}
+	return model.RunStatusSuccessful, model.StatusReason{Description: "every task succeeded or was skipped"}
+}
+
+// retryAt decides whether a failed attempt gets another one and when:
+// the task's retry_backoff before the first retry, doubling after each,
+// capped at sdk.MaxRetryBackoff. Zero means no retry.
+func retryAt(t *model.TaskExecution, attempt int, now time.Time) int64 {
+	if attempt > t.Task.Retries {
+		return 0
+	}
+	backoff := t.Task.RetryBackoffDuration()
+	for i := 1; i < attempt && backoff < sdk.MaxRetryBackoff; i++ {
+		backoff *= 2
+	}
+	backoff = min(backoff, sdk.MaxRetryBackoff)
+	return now.Add(backoff).UnixMilli() + 1 // never 0, even with no backoff
+}
+
+// environment is a task container's env: system variables, then the
+// task's own, then the run's, later ones overriding earlier ones whose
+// names differ only in case.
+func environment(r *model.Run, t *model.TaskExecution, apiURLs []string) map[string]string {
+	env := map[string]string{
+		"GOFER_NAMESPACE_ID": r.NamespaceID,
+		"GOFER_PIPELINE_ID":  r.PipelineID,
+		"GOFER_RUN_ID":       strconv.FormatInt(r.RunID, 10),
+		"GOFER_TASK_ID":      t.TaskID,
+		"GOFER_TASK_IMAGE":   t.Task.Image,
+		"GOFER_API_BASE_URL": strings.Join(apiURLs, ","),
+		"GOFER_TASK_ATTEMPT": strconv.Itoa(t.Attempt + 1),
+	}
+	overlay(env, t.Task.Variables)
+	overlay(env, r.Variables)
+	return env
+}
+
+// overlay copies src into dst, replacing keys that match ignoring case.
+func overlay(dst, src map[string]string) {
+	keys := make([]string, 0, len(src))
+	for k := range src {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		for existing := range dst {
+			if existing != k && strings.EqualFold(existing, k) {
+				delete(dst, existing)
+			}
+		}
+		dst[k] = src[k]
+	}
+}

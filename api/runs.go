@@ -1,0 +1,283 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"go.etcd.io/bbolt"
+
+	"github.com/goferhq/gofer/fsm"
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+)
+
+const (
+	maxRunVariables     = 512
+	maxVariableKeyLen   = 256
+	maxVariableValueLen = 64 << 10
+	// maxCancelGrace bounds ?wait_for on a task cancel.
+	maxCancelGrace = time.Hour
+)
+
+type startRunRequest struct {
+	Variables map[string]string `json:"variables"`
+}
+
+func checkVariables(vars map[string]string) error {
+	if len(vars) > maxRunVariables {
+		return badRequest("variables: at most %d, got %d", maxRunVariables, len(vars))
+	}
+	for k, v := range vars {
+		if k == "" || len(k) > maxVariableKeyLen || strings.ContainsAny(k, "=\x00") {
+			return badRequest("variables: name %q must be 1 to %d characters without '=' or NUL", k, maxVariableKeyLen)
+		}
+		if len(v) > maxVariableValueLen || strings.ContainsRune(v, 0) {
+			return badRequest("variables: %q may hold at most %d bytes and no NUL", k, maxVariableValueLen)
+		}
+	}
+	return nil
+}
+
+// startRun starts a run of the pipeline's live version. An Idempotency-Key
+// makes the request repeatable: the same key returns the same run.
+func (s *Server) startRun(c echo.Context) error {
+	ns, id, _, err := s.pipelinePath(c)
+	if err != nil {
+		return err
+	}
+	var req startRunRequest
+	if c.Request().ContentLength != 0 {
+		if err := decodeJSON(c, &req); err != nil {
+			return err
+		}
+	}
+	if err := checkVariables(req.Variables); err != nil {
+		return err
+	}
+	return s.createRun(c, fsm.RunCreate{NamespaceID: ns, PipelineID: id, Variables: req.Variables})
+}
+
+func (s *Server) createRun(c echo.Context, cmd fsm.RunCreate) error {
+	caller := callerOf(c)
+	cmd.Initiator = model.Initiator{ID: caller.TokenID, User: caller.actor()}
+	cmd.IdempotencyKey = c.Request().Header.Get(HeaderIdempotency)
+	created, err := applyAs[fsm.RunCreated](s, c, fsm.CmdRunCreate, cmd)
+	if err != nil {
+		return err
+	}
+	status := http.StatusCreated
+	if created.Existing {
+		status = http.StatusOK
+	}
+	return c.JSON(status, wrap("run", created.Run))
+}
+
+// runPath validates the run path and loads the run.
+func (s *Server) runPath(c echo.Context) (*model.Run, error) {
+	ns, id, _, run, err := s.pipelineItemPath(c, "run")
+	if err != nil {
+		return nil, err
+	}
+	var r *model.Run
+	if err := s.view(func(tx *bbolt.Tx) (err error) {
+		r, err = store.GetRun(tx, ns, id, run)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, notFound("pipeline %q has no run %d", id, run)
+	}
+	return r, nil
+}
+
+func (s *Server) listRuns(c echo.Context) error {
+	ns, id, _, err := s.pipelinePath(c)
+	if err != nil {
+		return err
+	}
+	return respondList(s, c, "runs", func(tx *bbolt.Tx, page store.Page) ([]*model.Run, error) {
+		return store.ListRuns(tx, ns, id, page)
+	})
+}
+
+func (s *Server) getRun(c echo.Context) error {
+	r, err := s.runPath(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, wrap("run", r))
+}
+
+// cancelRun asks the executor to stop the run; it answers at once with
+// the run, whose state follows as the tasks stop.
+func (s *Server) cancelRun(c echo.Context) error {
+	r, err := s.runPath(c)
+	if err != nil {
+		return err
+	}
+	ref := fsm.RunRef{NamespaceID: r.NamespaceID, PipelineID: r.PipelineID, RunID: r.RunID}
+	out, err := applyAs[model.Run](s, c, fsm.CmdRunCancel, fsm.RunCancel{RunRef: ref,
+		Cancel: model.Cancellation{Reason: model.ReasonUserCancelled, By: callerOf(c).actor()}})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, wrap("run", out))
+}
+
+// retryRun starts a new run with the variables of an earlier one.
+func (s *Server) retryRun(c echo.Context) error {
+	r, err := s.runPath(c)
+	if err != nil {
+		return err
+	}
+	return s.createRun(c, fsm.RunCreate{NamespaceID: r.NamespaceID, PipelineID: r.PipelineID, Variables: r.Variables, RetryOf: r.RunID})
+}
+
+func (s *Server) listTasks(c echo.Context) error {
+	r, err := s.runPath(c)
+	if err != nil {
+		return err
+	}
+	var out []*model.TaskExecution
+	if err := s.view(func(tx *bbolt.Tx) (err error) {
+		out, err = store.ListTasks(tx, r.NamespaceID, r.PipelineID, r.RunID)
+		return err
+	}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, wrap("task_executions", out))
+}
+
+// taskPath validates the task path and loads the task execution.
+func (s *Server) taskPath(c echo.Context) (*model.TaskExecution, error) {
+	r, err := s.runPath(c)
+	if err != nil {
+		return nil, err
+	}
+	task := c.Param("task")
+	if err := validID("task id", task); err != nil {
+		return nil, err
+	}
+	var t *model.TaskExecution
+	if err := s.view(func(tx *bbolt.Tx) (err error) {
+		t, err = store.GetTask(tx, r.NamespaceID, r.PipelineID, r.RunID, task)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if t == nil {
+		return nil, notFound("run %d of pipeline %q has no task %q", r.RunID, r.PipelineID, task)
+	}
+	return t, nil
+}
+
+func (s *Server) getTask(c echo.Context) error {
+	t, err := s.taskPath(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, wrap("task_execution", t))
+}
+
+// cancelTask stops one task; ?wait_for=SECONDS sets how long its
+// container gets between SIGTERM and SIGKILL.
+func (s *Server) cancelTask(c echo.Context) error {
+	t, err := s.taskPath(c)
+	if err != nil {
+		return err
+	}
+	var grace time.Duration
+	if v := c.QueryParam("wait_for"); v != "" {
+		secs, err := strconv.ParseFloat(v, 64)
+		if err != nil || secs < 0 || time.Duration(secs*float64(time.Second)) > maxCancelGrace {
+			return badRequest("wait_for must be a number of seconds between 0 and %d, got %q", int(maxCancelGrace/time.Second), v)
+		}
+		grace = time.Duration(secs * float64(time.Second))
+	}
+	out, err := applyAs[model.TaskExecution](s, c, fsm.CmdTaskCancel, fsm.TaskCancel{TaskRef: taskRefOf(t),
+		Cancel: model.Cancellation{Reason: model.ReasonUserCancelled, By: callerOf(c).actor(), GraceMillis: grace.Milliseconds()}})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, wrap("task_execution", out))
+}
+
+func taskRefOf(t *model.TaskExecution) fsm.TaskRef {
+	return fsm.TaskRef{RunRef: fsm.RunRef{NamespaceID: t.NamespaceID, PipelineID: t.PipelineID, RunID: t.RunID}, TaskID: t.TaskID}
+}
+
+// deleteTaskLogs removes a finished task's stored output.
+func (s *Server) deleteTaskLogs(c echo.Context) error {
+	t, err := s.taskPath(c)
+	if err != nil {
+		return err
+	}
+	if _, err := s.apply(c, fsm.CmdLogsDelete, fsm.LogsDelete{TaskRef: taskRefOf(t)}); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// taskLogs serves a task's output as plain text. With ?follow=true it
+// keeps the response open and streams new output until the task is
+// complete. Any node serves it from its own replicated state.
+func (s *Server) taskLogs(c echo.Context) error {
+	t, err := s.taskPath(c)
+	if err != nil {
+		return err
+	}
+	if t.LogsExpired || t.LogsRemoved {
+		why := "were deleted"
+		if t.LogsExpired {
+			why = "expired under the log retention setting"
+		}
+		return newError(http.StatusGone, CodeNotFound, "the logs of task %q in run %d %s", t.TaskID, t.RunID, why)
+	}
+	follow := c.QueryParam("follow") == "true"
+	w := c.Response()
+	w.Header().Set(echo.HeaderContentType, "text/plain; charset=utf-8")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	ctx := c.Request().Context()
+	var next int64
+	for {
+		changed := s.cluster.FSM().Changes().Changed()
+		var chunks [][]byte
+		var cur *model.TaskExecution
+		if err := s.view(func(tx *bbolt.Tx) (err error) {
+			if cur, err = store.GetTask(tx, t.NamespaceID, t.PipelineID, t.RunID, t.TaskID); err != nil || cur == nil {
+				return err
+			}
+			chunks, next = store.LogChunks(tx, t.NamespaceID, t.PipelineID, t.RunID, t.TaskID, next, 256)
+			return nil
+		}); err != nil || cur == nil {
+			return nil
+		}
+		for _, chunk := range chunks {
+			if _, err := w.Write(chunk); err != nil {
+				return nil
+			}
+		}
+		if len(chunks) > 0 {
+			w.Flush()
+		}
+		if len(chunks) == 256 {
+			continue
+		}
+		if !follow || cur.Terminal() || cur.LogsExpired || cur.LogsRemoved {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.shutdown:
+			return nil
+		case <-changed:
+		case <-time.After(sseKeepAlive):
+		}
+	}
+}

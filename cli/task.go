@@ -1,0 +1,150 @@
+package cli
+
+import (
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/goferhq/gofer/store/model"
+)
+
+func taskCommand() *cli.Command {
+	return &cli.Command{
+		Name:    "task",
+		Aliases: []string{"tasks"},
+		Usage:   "inspect a run's task executions and their logs",
+		Subcommands: []*cli.Command{
+			{Name: "list", Usage: "list a run's tasks", ArgsUsage: "PIPELINE RUN", Action: taskList},
+			{Name: "get", Usage: "show one task execution", ArgsUsage: "PIPELINE RUN TASK", Action: taskGet},
+			{Name: "cancel", Usage: "stop one task", ArgsUsage: "PIPELINE RUN TASK",
+				Flags:  []cli.Flag{&cli.DurationFlag{Name: "wait-for", Aliases: []string{"w"}, Usage: "grace between SIGTERM and SIGKILL (default: the server's)"}},
+				Action: taskCancel},
+			{Name: "logs", Usage: "print a task's output", ArgsUsage: "PIPELINE RUN TASK",
+				Flags:  []cli.Flag{&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing until the task ends"}},
+				Action: taskLogs},
+		},
+	}
+}
+
+var taskExecHeader = []string{"task", "state", "status", "attempt", "started", "duration", "exit", "reason"}
+
+func taskExecRows(list ...*model.TaskExecution) [][]string {
+	sort.Slice(list, func(i, j int) bool { return list[i].TaskID < list[j].TaskID })
+	rows := make([][]string, len(list))
+	for i, t := range list {
+		status, exit, reason := "-", "-", "-"
+		if t.State == model.TaskStateComplete {
+			status = string(t.Status)
+		}
+		if t.ExitCode != nil {
+			exit = strconv.Itoa(*t.ExitCode)
+		}
+		if t.StatusReason != nil && t.StatusReason.Reason != "" {
+			reason = t.StatusReason.Reason
+		}
+		rows[i] = []string{t.TaskID, string(t.State), status, strconv.Itoa(t.Attempt), humanTime(t.Started), duration(t.Started, t.Ended), exit, reason}
+	}
+	return rows
+}
+
+// setupTask is setup for PIPELINE RUN TASK commands.
+func setupTask(c *cli.Context) (*printer, string, int64, string, error) {
+	if err := args(c, 3); err != nil {
+		return nil, "", 0, "", err
+	}
+	p, err := out(c)
+	if err != nil {
+		return nil, "", 0, "", err
+	}
+	run, err := parseNumber(c, "RUN", c.Args().Get(1))
+	return p, c.Args().First(), run, c.Args().Get(2), err
+}
+
+func taskList(c *cli.Context) error {
+	p, cl, run, err := setupNumbered(c, "RUN")
+	if err != nil {
+		return err
+	}
+	list, err := cl.ListTasks(c.Context, c.Args().First(), run)
+	if err != nil {
+		return err
+	}
+	return p.result("task_executions", list, taskExecHeader, taskExecRows(list...))
+}
+
+func taskGet(c *cli.Context) error {
+	p, pipeline, run, task, err := setupTask(c)
+	if err != nil {
+		return err
+	}
+	cl, err := newClient(c)
+	if err != nil {
+		return err
+	}
+	t, err := cl.GetTask(c.Context, pipeline, run, task)
+	if err != nil {
+		return err
+	}
+	if p.format != "plain" {
+		return p.result("task_execution", t, nil, nil)
+	}
+	var env []string
+	for k, v := range t.Variables {
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env)
+	reason := "-"
+	if t.StatusReason != nil {
+		reason = strings.TrimSpace(t.StatusReason.Reason + " " + t.StatusReason.Description)
+	}
+	table(p.w, nil, kv("task", t.TaskID, "run", strconv.FormatInt(t.RunID, 10), "image", t.Task.Image, "state", string(t.State),
+		"status", string(t.Status), "reason", reason, "attempt", strconv.Itoa(t.Attempt), "container", orDash(t.Container),
+		"started", humanTime(t.Started), "duration", duration(t.Started, t.Ended), "log", strconv.FormatInt(t.LogBytes, 10)+" bytes",
+		"environment", orDash(strings.Join(env, " "))))
+	return nil
+}
+
+func taskCancel(c *cli.Context) error {
+	p, pipeline, run, task, err := setupTask(c)
+	if err != nil {
+		return err
+	}
+	cl, err := newClient(c)
+	if err != nil {
+		return err
+	}
+	t, err := cl.CancelTask(c.Context, pipeline, run, task, c.Duration("wait-for"))
+	if err != nil {
+		return err
+	}
+	if p.format == "plain" {
+		p.message("✓ Cancelling task %q of run %d", t.TaskID, t.RunID)
+		return nil
+	}
+	return p.result("task_execution", t, nil, nil)
+}
+
+// taskLogs copies the task's output to stdout as it arrives.
+func taskLogs(c *cli.Context) error {
+	_, pipeline, run, task, err := setupTask(c)
+	if err != nil {
+		return err
+	}
+	cl, err := newClient(c)
+	if err != nil {
+		return err
+	}
+	rc, err := cl.TaskLogs(c.Context, pipeline, run, task, c.Bool("follow"))
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.Copy(c.App.Writer, rc)
+	if c.Context.Err() != nil {
+		return nil
+	}
+	return err
+}
