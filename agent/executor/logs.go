@@ -32,7 +32,9 @@ func (e *Executor) collectLogs(ctx context.Context, t *model.TaskExecution) <-ch
 		defer rc.Close()
 
 		pieces := make(chan []byte, 16)
+		e.wg.Add(1)
 		go func() {
+			defer e.wg.Done()
 			defer close(pieces)
 			for {
 				buf := make([]byte, 8<<10)

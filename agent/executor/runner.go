@@ -228,7 +228,9 @@ func (e *Executor) supervise(ctx context.Context, w *worker, t *model.TaskExecut
 	waitCtx, stopWaiting := context.WithCancel(ctx)
 	defer stopWaiting()
 	exited := make(chan scheduler.Status, 1)
+	e.wg.Add(1)
 	go func() {
+		defer e.wg.Done()
 		if st, err := e.waitExit(waitCtx, t.Container); err == nil {
 			exited <- st
 		}
