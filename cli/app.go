@@ -65,6 +65,7 @@ func App(build Build, stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			namespaceCommand(),
 			pipelineCommand(),
+			upCommand(),
 			runCommand(),
 			taskCommand(),
 			tokenCommand(),

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -23,5 +24,20 @@ func TestNormalizeArgs(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("normalizeArgs(%q)\n got  %q\n want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+func TestDiffLines(t *testing.T) {
+	got := strings.Join(diffLines(strings.Split("a b c d", " "), strings.Split("a c d e", " ")), ",")
+	if want := " a,-b, c, d,+e"; got != want {
+		t.Fatalf("diff %q, want %q", got, want)
+	}
+}
+
+func TestContextHunks(t *testing.T) {
+	lines := diffLines(strings.Split("a b c d e f g h i j", " "), strings.Split("a B c d e f g h i J", " "))
+	got := fmt.Sprint(contextHunks(lines, 1))
+	if want := "[[0 4] [9 12]]"; got != want {
+		t.Fatalf("hunks %s of %q, want %s", got, lines, want)
 	}
 }

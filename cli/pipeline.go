@@ -32,6 +32,7 @@ func pipelineCommand() *cli.Command {
 					{Name: "get", Usage: "show one version (0 = newest)", ArgsUsage: "PIPELINE VERSION", Action: configGet},
 					{Name: "delete", Usage: "delete a version that is not live", ArgsUsage: "PIPELINE VERSION", Action: configDelete},
 					{Name: "deploy", Usage: "make a version live (rolls back when it is older)", ArgsUsage: "PIPELINE VERSION", Action: configDeploy},
+					{Name: "diff", Usage: "show what changed between two versions (0 = newest)", ArgsUsage: "PIPELINE VERSION VERSION", Action: configDiff},
 				},
 			},
 			{

@@ -31,6 +31,7 @@ func runCommand() *cli.Command {
 			{Name: "retry", Usage: "start a new run with the variables of an earlier one", ArgsUsage: "PIPELINE RUN",
 				Flags: []cli.Flag{watchFlag()}, Action: runRetry},
 			{Name: "watch", Usage: "follow a run's tasks until it ends; exits non-zero unless it succeeded", ArgsUsage: "PIPELINE RUN", Action: runWatch},
+			runLocalCommand(),
 		},
 	}
 }

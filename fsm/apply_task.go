@@ -71,8 +71,15 @@ func applyTaskSchedule(a *applyCtx, body []byte) (any, error) {
 	t.Variables, t.NotBefore, t.LogOffset = cmd.Variables, 0, 0
 	t.Started, t.Ended, t.ExitCode = 0, 0, nil
 	if cmd.Attempt > 1 {
-		// Attempts share one log; a header line tells them apart.
-		marker := fmt.Sprintf("\n[gofer] attempt %d of %d starting\n", cmd.Attempt, t.Task.Retries+1)
+		// Attempts share one log; a header line tells them apart, on a
+		// line of its own even if the last attempt's output did not end one.
+		marker := fmt.Sprintf("[gofer] attempt %d of %d starting\n", cmd.Attempt, t.Task.Retries+1)
+		if t.LogChunks > 0 {
+			last, _ := store.LogChunks(a.tx, t.NamespaceID, t.PipelineID, t.RunID, t.TaskID, t.LogChunks-1, 1)
+			if len(last) == 1 && len(last[0]) > 0 && last[0][len(last[0])-1] != '\n' {
+				marker = "\n" + marker
+			}
+		}
 		if err := appendLogChunk(a, t, []byte(marker)); err != nil {
 			return nil, err
 		}

@@ -170,8 +170,10 @@ func environment(r *model.Run, t *model.TaskExecution, apiURLs []string) map[str
 		"GOFER_RUN_ID":       strconv.FormatInt(r.RunID, 10),
 		"GOFER_TASK_ID":      t.TaskID,
 		"GOFER_TASK_IMAGE":   t.Task.Image,
-		"GOFER_API_BASE_URL": strings.Join(apiURLs, ","),
 		"GOFER_TASK_ATTEMPT": strconv.Itoa(t.Attempt + 1),
+	}
+	if len(apiURLs) > 0 {
+		env["GOFER_API_BASE_URL"] = strings.Join(apiURLs, ",")
 	}
 	overlay(env, t.Task.Variables)
 	overlay(env, r.Variables)

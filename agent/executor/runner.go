@@ -78,7 +78,7 @@ func (e *Executor) runAttempt(ctx context.Context, w *worker, r *model.Run, t *m
 	}
 	if !e.cfg.KeepContainers {
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		if err := e.sched.Remove(rctx, t.Container); err != nil {
+		if err := e.sched.Remove(rctx, t.Container); err != nil && ctx.Err() == nil {
 			logger.Warn("could not remove finished container; the sweep will retry", "container", t.Container, "error", err)
 		}
 		cancel()

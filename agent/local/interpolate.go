@@ -1,0 +1,75 @@
+package local
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	sdk "github.com/goferhq/gofer/sdk/go"
+)
+
+// marker matches a variable whose whole value (trimmed) is an
+// interpolation marker, as upstream Gofer defines them: the prefix is
+// case-insensitive and spaces inside the braces are ignored.
+var marker = regexp.MustCompile(`(?i)^\s*(pipeline_secret|global_secret|pipeline_object|run_object)\{\{\s*(.*?)\s*\}\}\s*$`)
+
+// interpolate returns a copy of the config with every marker replaced by
+// its value, and the secret values (to mask in output). It reports every
+// missing value at once.
+func interpolate(opts Options) (*sdk.PipelineConfig, []string, error) {
+	raw, err := json.Marshal(opts.Config)
+	if err != nil {
+		return nil, nil, err
+	}
+	var cfg sdk.PipelineConfig
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return nil, nil, err
+	}
+	sources := map[string]struct {
+		values map[string]string
+		flag   string
+		secret bool
+	}{
+		"pipeline_secret": {opts.PipelineSecrets, "--secret", true},
+		"global_secret":   {opts.GlobalSecrets, "--global-secret", true},
+		"pipeline_object": {opts.PipelineObjects, "--object", false},
+		"run_object":      {opts.RunObjects, "--run-object", false},
+	}
+	var missing []string
+	var secrets []string
+	for _, t := range cfg.Tasks {
+		for _, name := range sortedKeys(t.Variables) {
+			m := marker.FindStringSubmatch(t.Variables[name])
+			if m == nil {
+				continue
+			}
+			kind, key := strings.ToLower(m[1]), m[2]
+			src := sources[kind]
+			v, ok := src.values[key]
+			if !ok {
+				missing = append(missing, fmt.Sprintf("task %q variable %s needs %s %q: pass %s %s=VALUE or add it to the values file",
+					t.ID, name, kind, key, src.flag, key))
+				continue
+			}
+			t.Variables[name] = v
+			if src.secret && len(v) >= 4 {
+				secrets = append(secrets, v)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return nil, nil, fmt.Errorf("%w:\n  %s", ErrMissingValues, strings.Join(missing, "\n  "))
+	}
+	return &cfg, secrets, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

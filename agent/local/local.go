@@ -1,0 +1,293 @@
+// Package local runs one pipeline on the local Docker engine without a
+// server: `gofer run local`. It is the same executor the leader runs,
+// over an in-process FSM with no raft, so conditions, skips, timeouts,
+// retries and the task environment behave exactly as on a cluster.
+package local
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	"go.etcd.io/bbolt"
+
+	"github.com/goferhq/gofer/agent/executor"
+	"github.com/goferhq/gofer/fsm"
+	"github.com/goferhq/gofer/scheduler"
+	"github.com/goferhq/gofer/scheduler/docker"
+	sdk "github.com/goferhq/gofer/sdk/go"
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+)
+
+// Options describe one local run.
+type Options struct {
+	Config    *sdk.PipelineConfig
+	Variables map[string]string
+	// Values for the interpolation markers the pipeline's variables use.
+	PipelineSecrets map[string]string
+	GlobalSecrets   map[string]string
+	PipelineObjects map[string]string
+	RunObjects      map[string]string
+	// DockerHost overrides DOCKER_HOST; Network is the containers' network
+	// mode ("bridge" by default).
+	DockerHost string
+	Network    string
+	// Out receives the tasks' output, each line prefixed with its task.
+	Out io.Writer
+	// Logger receives the executor's own log (warnings only by default).
+	Logger hclog.Logger
+	// Scheduler replaces Docker (tests).
+	Scheduler scheduler.Scheduler
+}
+
+// Result is how the run ended.
+type Result struct {
+	Run   *model.Run
+	Tasks []*model.TaskExecution
+}
+
+// ErrMissingValues is wrapped when a marker has no value.
+var ErrMissingValues = errors.New("missing values for the pipeline's secrets or objects")
+
+// Run executes the pipeline once and returns when it is complete. If ctx
+// ends first (Ctrl-C), the run is cancelled, its containers are stopped,
+// and Run returns the cancelled result.
+func Run(ctx context.Context, opts Options) (*Result, error) {
+	cfg, secrets, err := interpolate(opts)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.New(&hclog.LoggerOptions{Name: "gofer", Level: hclog.Warn, Output: os.Stderr})
+	}
+	sched := opts.Scheduler
+	if sched == nil {
+		d, err := docker.New(docker.Options{Host: opts.DockerHost, Network: opts.Network, Logger: opts.Logger})
+		if err != nil {
+			return nil, err
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = d.Check(cctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("gofer run local needs a Docker engine: %w", err)
+		}
+		sched = d
+	}
+
+	dir, err := os.MkdirTemp("", "gofer-local-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	db, err := store.Open(filepath.Join(dir, "state.db"), store.Options{NoSync: true})
+	if err != nil {
+		return nil, err
+	}
+	f, err := fsm.New(db, store.Options{NoSync: true}, opts.Logger)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	defer func() { f.Flush(); db.Close() }()
+	ap := &applier{fsm: f}
+
+	clusterID := "local-" + randomHex(6)
+	now := time.Now().UnixMilli()
+	steps := []struct {
+		t    fsm.CommandType
+		body any
+	}{
+		{fsm.CmdClusterInit, fsm.ClusterInit{ClusterID: clusterID, Roles: model.BuiltinRoles(now), Namespace: model.Namespace{ID: model.DefaultNamespace, Name: "Default"}}},
+		{fsm.CmdConfigRegister, fsm.ConfigRegister{NamespaceID: model.DefaultNamespace, Config: cfg}},
+		{fsm.CmdConfigDeploy, fsm.ConfigDeploy{NamespaceID: model.DefaultNamespace, PipelineID: cfg.ID, Version: 1}},
+		{fsm.CmdRunCreate, fsm.RunCreate{NamespaceID: model.DefaultNamespace, PipelineID: cfg.ID, Variables: opts.Variables,
+			Initiator: model.Initiator{User: "local"}}},
+	}
+	for _, s := range steps {
+		res, err := ap.apply(ctx, s.t, s.body)
+		if err == nil {
+			err = res.Err
+		}
+		if err != nil {
+			return nil, fmt.Errorf("prepare the run: %w", err)
+		}
+	}
+
+	execCtx, stopExec := context.WithCancel(context.Background())
+	ex := executor.New(executor.Config{
+		ClusterID: clusterID, Term: 1, LogMaxBytes: 64 << 20, StopGrace: 10 * time.Second,
+		APIURLs: func() []string { return nil },
+	}, f, ap.apply, sched, opts.Logger)
+	execDone := make(chan struct{})
+	go func() { defer close(execDone); ex.Run(execCtx) }()
+
+	printer := newLogPrinter(opts.Out, secrets)
+	result, err := waitAndPrint(ctx, f, ap, cfg.ID, printer)
+	stopExec()
+	<-execDone
+	removeLeftovers(sched, clusterID)
+	return result, err
+}
+
+// applier applies commands straight to the FSM, in order, as raft would.
+type applier struct {
+	mu    sync.Mutex
+	fsm   *fsm.FSM
+	index uint64
+}
+
+func (a *applier) apply(_ context.Context, t fsm.CommandType, body any) (*fsm.Result, error) {
+	data, err := fsm.Encode(t, fsm.Meta{Actor: "local", Timestamp: time.Now().UnixMilli()}, body)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.index++
+	res, _ := a.fsm.Apply(&raft.Log{Index: a.index, Term: 1, Type: raft.LogCommand, Data: data}).(*fsm.Result)
+	if res == nil {
+		res = &fsm.Result{}
+	}
+	return res, nil
+}
+
+// waitAndPrint streams the tasks' output until the run is complete. If ctx
+// ends first it cancels the run and waits (bounded) for it to stop.
+func waitAndPrint(ctx context.Context, f *fsm.FSM, ap *applier, pipeline string, p *logPrinter) (*Result, error) {
+	ref := fsm.RunRef{NamespaceID: model.DefaultNamespace, PipelineID: pipeline, RunID: 1}
+	done := ctx.Done()
+	var deadline <-chan time.Time
+	for {
+		changed := f.Changes().Changed()
+		res, err := readRun(f, ref)
+		if err != nil {
+			return nil, err
+		}
+		p.print(f, res.Tasks)
+		if res.Run.State == model.RunStateComplete {
+			p.flush()
+			return res, nil
+		}
+		select {
+		case <-changed:
+		case <-time.After(500 * time.Millisecond):
+		case <-done:
+			done = nil
+			deadline = time.After(30 * time.Second)
+			ap.apply(context.Background(), fsm.CmdRunCancel, fsm.RunCancel{RunRef: ref,
+				Cancel: model.Cancellation{Reason: model.ReasonUserCancelled, By: "local (interrupted)", GraceMillis: 5000}})
+		case <-deadline:
+			p.flush()
+			return res, fmt.Errorf("the run did not stop within 30s of the interrupt")
+		}
+	}
+}
+
+func readRun(f *fsm.FSM, ref fsm.RunRef) (*Result, error) {
+	res := &Result{}
+	err := f.View(func(tx *bbolt.Tx) (err error) {
+		if res.Run, err = store.GetRun(tx, ref.NamespaceID, ref.PipelineID, ref.RunID); err != nil {
+			return err
+		}
+		res.Tasks, err = store.ListTasks(tx, ref.NamespaceID, ref.PipelineID, ref.RunID)
+		return err
+	})
+	return res, err
+}
+
+// removeLeftovers stops and removes any container of this local run (an
+// interrupted run, say).
+func removeLeftovers(sched scheduler.Scheduler, clusterID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	list, err := sched.List(ctx, map[string]string{executor.LabelCluster: clusterID})
+	if err != nil {
+		return
+	}
+	for _, c := range list {
+		_ = sched.Stop(ctx, c.Name, 5*time.Second)
+		_ = sched.Remove(ctx, c.Name)
+	}
+}
+
+// logPrinter prints each task's new output as "task | line", masking
+// secret values.
+type logPrinter struct {
+	w       io.Writer
+	secrets []string
+	width   int
+	next    map[string]int64
+	partial map[string][]byte
+}
+
+func newLogPrinter(w io.Writer, secrets []string) *logPrinter {
+	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
+	return &logPrinter{w: w, secrets: secrets, next: map[string]int64{}, partial: map[string][]byte{}}
+}
+
+func (p *logPrinter) print(f *fsm.FSM, tasks []*model.TaskExecution) {
+	if p.w == nil {
+		return
+	}
+	for _, t := range tasks {
+		p.width = max(p.width, len(t.TaskID))
+	}
+	for _, t := range tasks {
+		var chunks [][]byte
+		_ = f.View(func(tx *bbolt.Tx) error {
+			chunks, p.next[t.TaskID] = store.LogChunks(tx, t.NamespaceID, t.PipelineID, t.RunID, t.TaskID, p.next[t.TaskID], 1<<20)
+			return nil
+		})
+		buf := append(p.partial[t.TaskID], bytes.Join(chunks, nil)...)
+		for {
+			i := bytes.IndexByte(buf, '\n')
+			if i < 0 {
+				break
+			}
+			p.line(t.TaskID, string(buf[:i]))
+			buf = buf[i+1:]
+		}
+		// An unfinished last line waits for its end (or the task's).
+		p.partial[t.TaskID] = append([]byte(nil), buf...)
+		if t.Terminal() && len(p.partial[t.TaskID]) > 0 {
+			p.line(t.TaskID, string(p.partial[t.TaskID]))
+			p.partial[t.TaskID] = nil
+		}
+	}
+}
+
+func (p *logPrinter) flush() {
+	for task, rest := range p.partial {
+		if len(rest) > 0 {
+			p.line(task, string(rest))
+		}
+	}
+	p.partial = map[string][]byte{}
+}
+
+func (p *logPrinter) line(task, text string) {
+	for _, s := range p.secrets {
+		text = strings.ReplaceAll(text, s, "********")
+	}
+	fmt.Fprintf(p.w, "%-*s | %s\n", p.width, task, text)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
