@@ -32,6 +32,8 @@ lint: ## gofmt and go vet, both modules.
 unit: ## Unit tests (FSM, store, API, CLI, SDK), with the race detector where it matters.
 	go test -count=1 $$(go list ./... | grep -v /e2e)
 	cd sdk/go && go test -count=1 ./...
+	@command -v python3 >/dev/null || { echo "unit: python3 is required for the Python SDK tests (sdk/python); install Python 3.8+" >&2; exit 1; }
+	cd sdk/python && python3 -m unittest discover -s tests -v
 
 e2e: build ## Clusters of real gofer processes on 127.0.0.1, plus a real load balancer.
 	GOFER_BIN=$(abspath $(GOFER)) go test -count=1 -timeout 20m ./e2e/...

@@ -348,3 +348,28 @@ func TestChunkedBodyOverLimit(t *testing.T) {
 		t.Fatalf("status %d (%s), want 413", resp.StatusCode, body)
 	}
 }
+
+// TestEquivalentConfigsHashEqual: a config written by hand ("90s", no
+// variables map) and the same config from an SDK ("1m30s", {}) are one
+// config, so gofer up can tell a re-registration is not a change.
+func TestEquivalentConfigsHashEqual(t *testing.T) {
+	cl, _ := devNode(t)
+	ctx := context.Background()
+	a := pipeline("same", "one")
+	a.Tasks[0].Timeout = "90s"
+	b := pipeline("same", "one")
+	b.Tasks[0].Timeout = "1m30s"
+	b.Tasks[0].Variables = map[string]string{}
+	b.Tasks[0].DependsOn = map[string]sdk.RequiredParentStatus{}
+	first, err := cl.RegisterConfig(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := cl.RegisterConfig(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Hash != second.Hash || second.Tasks[0].Timeout != "1m30s" {
+		t.Fatalf("hashes %s / %s, stored timeout %q", first.Hash, second.Hash, second.Tasks[0].Timeout)
+	}
+}

@@ -149,6 +149,7 @@ func (s *Server) registerConfig(c echo.Context) error {
 	if err != nil {
 		return badRequest("%s", err)
 	}
+	cfg.Normalize() // so equal configs hash equal (gofer up compares hashes)
 	if err := cfg.Validate(); err != nil {
 		return badRequest("%s", err)
 	}

@@ -29,8 +29,9 @@ registered again.`,
 }
 
 // configHash is the server's hash of a config (see api.registerConfig):
-// SHA-256 of its canonical JSON.
+// SHA-256 of its normalized, canonical JSON.
 func configHash(cfg *sdk.PipelineConfig) (string, error) {
+	cfg.Normalize()
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		return "", err

@@ -128,3 +128,35 @@ func DecodeConfig(data []byte) (*PipelineConfig, error) {
 	}
 	return &cfg, nil
 }
+
+// Normalize rewrites a config into its canonical form, so two configs that
+// mean the same encode (and hash) the same: durations as Go prints them
+// ("90s" becomes "1m30s") and empty maps instead of missing ones. It
+// leaves anything Validate would reject alone, for Validate to report.
+func (p *PipelineConfig) Normalize() {
+	p.Timeout = canonicalDuration(p.Timeout)
+	for _, t := range p.Tasks {
+		if t == nil {
+			continue
+		}
+		t.Timeout = canonicalDuration(t.Timeout)
+		t.RetryBackoff = canonicalDuration(t.RetryBackoff)
+		if t.DependsOn == nil {
+			t.DependsOn = map[string]RequiredParentStatus{}
+		}
+		if t.Variables == nil {
+			t.Variables = map[string]string{}
+		}
+	}
+}
+
+func canonicalDuration(s string) string {
+	if s == "" {
+		return s
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return s
+	}
+	return d.String()
+}

@@ -71,7 +71,7 @@ func (t *TaskConfig) validateFields() error {
 	if len(t.Variables) > MaxVariables {
 		return fmt.Errorf("%w: task %q: %d variables, the limit is %d", ErrInvalidConfig, t.ID, len(t.Variables), MaxVariables)
 	}
-	for k := range t.Variables {
+	for _, k := range sortedKeys(t.Variables) {
 		if k == "" || len(k) > maxVariableKeyLen || strings.ContainsAny(k, "=\x00") {
 			return fmt.Errorf("%w: task %q: variable name %q must be 1 to %d characters without '=' or NUL",
 				ErrInvalidConfig, t.ID, truncateForError(k), maxVariableKeyLen)
@@ -89,8 +89,8 @@ func (t *TaskConfig) validateFields() error {
 	if len(t.DependsOn) > MaxDependencies {
 		return fmt.Errorf("%w: task %q: %d dependencies, the limit is %d", ErrInvalidConfig, t.ID, len(t.DependsOn), MaxDependencies)
 	}
-	for parent, status := range t.DependsOn {
-		if !status.Valid() {
+	for _, parent := range sortedKeys(t.DependsOn) {
+		if status := t.DependsOn[parent]; !status.Valid() {
 			return fmt.Errorf("%w: task %q: dependency on %q has condition %q, want Any, Success or Failure",
 				ErrInvalidConfig, t.ID, truncateForError(parent), truncateForError(string(status)))
 		}
