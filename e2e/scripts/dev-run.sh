@@ -18,17 +18,14 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
-# Register the sample pipeline (a no-op re-registration makes a new
-# version; that is fine for a dev server) and make it live.
-config=$(cat examples/simple/pipeline.json)
-version=$(curl -fsS -X POST -H 'gofer-api-version: v0' -H 'Content-Type: application/json' \
-  --data "{\"config\": $config}" "$URL/api/namespaces/default/pipelines/simple/configs" |
-  sed -n 's/.*"version":\([0-9]*\).*/\1/p')
-"$GOFER" -a "$URL" pipeline config deploy simple "$version" >/dev/null
+# Register the sample pipeline the way users do: gofer up builds the Go
+# program in examples/simple, registers what it prints and deploys it (or
+# says it is already live).
+"$GOFER" -a "$URL" up examples/simple >/dev/null
 
 cat <<MSG
 
-  ✓ Dev server running at $URL with pipeline "simple" (version $version live).
+  ✓ Dev server running at $URL with pipeline "simple" (examples/simple/main.go) live.
 
   Try:  $GOFER -a $URL pipeline run simple --watch     # run it and follow its tasks
         $GOFER -a $URL task logs simple 1 world        # a task's output
