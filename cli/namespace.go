@@ -155,7 +155,20 @@ func setup(c *cli.Context, nargs int) (*printer, *client.Client, error) {
 // setupNumbered is setup for commands taking NAME NUMBER (a pipeline and
 // a version, say); it returns the parsed number.
 func setupNumbered(c *cli.Context, what string) (*printer, *client.Client, int64, error) {
-	p, cl, err := setup(c, 2)
+	if err := args(c, 2); err != nil {
+		return nil, nil, 0, err
+	}
+	return setupNumberedArgs(c, what)
+}
+
+// setupNumberedArgs is setupNumbered once the argument count is checked:
+// the second argument is the number.
+func setupNumberedArgs(c *cli.Context, what string) (*printer, *client.Client, int64, error) {
+	p, err := out(c)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	cl, err := newClient(c)
 	if err != nil {
 		return nil, nil, 0, err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/goferhq/gofer/client"
 	"github.com/goferhq/gofer/store/model"
 )
 
@@ -50,17 +51,20 @@ func taskExecRows(list ...*model.TaskExecution) [][]string {
 	return rows
 }
 
+// taskArgs are the PIPELINE RUN TASK arguments.
+type taskArgs struct {
+	pipeline string
+	run      int64
+	task     string
+}
+
 // setupTask is setup for PIPELINE RUN TASK commands.
-func setupTask(c *cli.Context) (*printer, string, int64, string, error) {
+func setupTask(c *cli.Context) (*printer, *client.Client, taskArgs, error) {
 	if err := args(c, 3); err != nil {
-		return nil, "", 0, "", err
+		return nil, nil, taskArgs{}, err
 	}
-	p, err := out(c)
-	if err != nil {
-		return nil, "", 0, "", err
-	}
-	run, err := parseNumber(c, "RUN", c.Args().Get(1))
-	return p, c.Args().First(), run, c.Args().Get(2), err
+	p, cl, run, err := setupNumberedArgs(c, "RUN")
+	return p, cl, taskArgs{pipeline: c.Args().First(), run: run, task: c.Args().Get(2)}, err
 }
 
 func taskList(c *cli.Context) error {
@@ -76,15 +80,11 @@ func taskList(c *cli.Context) error {
 }
 
 func taskGet(c *cli.Context) error {
-	p, pipeline, run, task, err := setupTask(c)
+	p, cl, a, err := setupTask(c)
 	if err != nil {
 		return err
 	}
-	cl, err := newClient(c)
-	if err != nil {
-		return err
-	}
-	t, err := cl.GetTask(c.Context, pipeline, run, task)
+	t, err := cl.GetTask(c.Context, a.pipeline, a.run, a.task)
 	if err != nil {
 		return err
 	}
@@ -108,15 +108,11 @@ func taskGet(c *cli.Context) error {
 }
 
 func taskCancel(c *cli.Context) error {
-	p, pipeline, run, task, err := setupTask(c)
+	p, cl, a, err := setupTask(c)
 	if err != nil {
 		return err
 	}
-	cl, err := newClient(c)
-	if err != nil {
-		return err
-	}
-	t, err := cl.CancelTask(c.Context, pipeline, run, task, c.Duration("wait-for"))
+	t, err := cl.CancelTask(c.Context, a.pipeline, a.run, a.task, c.Duration("wait-for"))
 	if err != nil {
 		return err
 	}
@@ -129,15 +125,11 @@ func taskCancel(c *cli.Context) error {
 
 // taskLogs copies the task's output to stdout as it arrives.
 func taskLogs(c *cli.Context) error {
-	_, pipeline, run, task, err := setupTask(c)
+	_, cl, a, err := setupTask(c)
 	if err != nil {
 		return err
 	}
-	cl, err := newClient(c)
-	if err != nil {
-		return err
-	}
-	rc, err := cl.TaskLogs(c.Context, pipeline, run, task, c.Bool("follow"))
+	rc, err := cl.TaskLogs(c.Context, a.pipeline, a.run, a.task, c.Bool("follow"))
 	if err != nil {
 		return err
 	}
