@@ -199,7 +199,7 @@ func TestCodeRunLocal(t *testing.T) {
 		})
 	}
 	// Nothing is left behind.
-	out, err := exec.Command("docker", "ps", "-a", "--filter", "name=gofer.default.", "--format", "{{.Names}} {{.Labels}}").Output()
+	out, err := exec.Command("docker", "ps", "-a", "--filter", "label=gofer.cluster", "--format", "{{.Names}} {{.Labels}}").Output()
 	if err != nil {
 		t.Fatal(err)
 	}

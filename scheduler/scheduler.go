@@ -26,9 +26,9 @@ const (
 // Errors every backend returns (wrapped, with details) so the executor can
 // decide what a failure means.
 var (
-	// ErrAlreadyExists: Start found a container with that name already. The
-	// caller inspects it and adopts it (running) or takes its result
-	// (exited): the name is the attempt's identity.
+	// ErrAlreadyExists: Start found a container with that name that has
+	// already started. The caller inspects it and adopts it (running) or
+	// takes its result (exited): the name is the attempt's identity.
 	ErrAlreadyExists = errors.New("container already exists")
 	// ErrImageNotFound: the image is not present and could not be pulled.
 	ErrImageNotFound = errors.New("image not found")
@@ -41,8 +41,8 @@ var (
 )
 
 // StartRequest describes one task attempt's container. Name is
-// deterministic (gofer-<ns>-<pipeline>-<run>-<task>-<attempt>), so a
-// duplicate start collides instead of running twice.
+// deterministic (gofer.<cluster>.<ns>.<pipeline>.<run>.<task>.<attempt>),
+// so a duplicate start collides instead of running twice.
 type StartRequest struct {
 	Name       string
 	Image      string
@@ -81,7 +81,10 @@ type Container struct {
 // ctx) when the backend is unreachable.
 type Scheduler interface {
 	// Start pulls the image if needed, then creates and starts the
-	// container. ErrAlreadyExists if the name is taken.
+	// container. A second Start of the same name never runs a second
+	// container: one that was created but never started is started now,
+	// one whose create is still in flight is waited for, and one that has
+	// started gives ErrAlreadyExists.
 	Start(ctx context.Context, req StartRequest) error
 	// Inspect reports the container's state (StateNotFound if it does not
 	// exist).

@@ -29,9 +29,28 @@ const (
 // ContainerName is the attempt's deterministic container name. Ids may
 // contain '-' and '_', so fields are joined with '.', which no id
 // contains: two different attempts can never share a name (with '-' as
-// the separator "a-b"/"c" and "a"/"b-c" would collide).
-func ContainerName(ns, pipeline string, run int64, task string, attempt int) string {
-	return fmt.Sprintf("gofer.%s.%s.%d.%s.%d", ns, pipeline, run, task, attempt)
+// the separator "a-b"/"c" and "a"/"b-c" would collide). The cluster's tag
+// keeps two clusters (or `gofer run local` beside a server) that share a
+// Docker engine from ever adopting each other's containers.
+func ContainerName(clusterID, ns, pipeline string, run int64, task string, attempt int) string {
+	return fmt.Sprintf("gofer.%s.%s.%s.%d.%s.%d", clusterTag(clusterID), ns, pipeline, run, task, attempt)
+}
+
+// clusterTag is the last 8 letters and digits of a cluster id.
+func clusterTag(clusterID string) string {
+	tag := make([]byte, 0, len(clusterID))
+	for i := 0; i < len(clusterID); i++ {
+		if c := clusterID[i]; c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			tag = append(tag, c)
+		}
+	}
+	if len(tag) > 8 {
+		tag = tag[len(tag)-8:]
+	}
+	if len(tag) == 0 {
+		return "gofer"
+	}
+	return string(tag)
 }
 
 // containerLabels identifies an attempt's container.

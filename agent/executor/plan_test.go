@@ -112,10 +112,13 @@ func TestEnvironmentPrecedence(t *testing.T) {
 }
 
 func TestContainerNamesNeverCollide(t *testing.T) {
-	a := ContainerName("a-b", "c", 1, "t", 1)
-	b := ContainerName("a", "b-c", 1, "t", 1)
+	a := ContainerName("c0ffee", "a-b", "c", 1, "t", 1)
+	b := ContainerName("c0ffee", "a", "b-c", 1, "t", 1)
 	if a == b {
 		t.Fatalf("%q names two attempts", a)
+	}
+	if x, y := ContainerName("0123456789abcdef", "ns", "p", 1, "t", 1), ContainerName("local-fedcba987654", "ns", "p", 1, "t", 1); x == y || x != "gofer.89abcdef.ns.p.1.t.1" {
+		t.Fatalf("two clusters share a name, or the tag is wrong: %q %q", x, y)
 	}
 	ns, p, run, task, attempt, ok := attemptFromLabels(containerLabels("cl", &model.TaskExecution{NamespaceID: "a-b", PipelineID: "c", RunID: 3, TaskID: "t_1"}, 2, 9))
 	if !ok || ns != "a-b" || p != "c" || run != 3 || task != "t_1" || attempt != 2 {

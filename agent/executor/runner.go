@@ -40,7 +40,7 @@ func (e *Executor) runAttempt(ctx context.Context, w *worker, r *model.Run, t *m
 	recovering := t.State != model.TaskStateWaiting
 	if !recovering {
 		attempt := t.Attempt + 1
-		name := ContainerName(t.NamespaceID, t.PipelineID, t.RunID, t.TaskID, attempt)
+		name := ContainerName(e.cfg.ClusterID, t.NamespaceID, t.PipelineID, t.RunID, t.TaskID, attempt)
 		env := environment(r, t, e.cfg.APIURLs())
 		// Commit, then act: the intent is replicated before any container
 		// exists, so whoever leads next knows this attempt was meant.
@@ -107,10 +107,7 @@ func (e *Executor) ensureContainer(ctx context.Context, w *worker, t *model.Task
 			// Only the intent was recorded: start it now.
 		case scheduler.StateCreated:
 			// Created but never started (a leader died between the two
-			// calls): it never ran, so replace it and start it.
-			if err := e.removeNeverStarted(ctx, t.Container); err != nil {
-				return nil, true
-			}
+			// calls): Start below starts that very container.
 		default:
 			return nil, false // running or exited: adopt it
 		}
@@ -119,54 +116,22 @@ func (e *Executor) ensureContainer(ctx context.Context, w *worker, t *model.Task
 		return &attemptEnd{status: model.TaskStatusCancelled, reason: model.StatusReason{
 			Reason: model.ReasonCancelled, Description: "cancelled before its container started"}}, false
 	}
-	for try := 0; ; try++ {
-		err := e.start(ctx, t)
-		switch {
-		case err == nil:
-			return nil, false
-		case ctx.Err() != nil:
-			return nil, true
-		case errors.Is(err, scheduler.ErrAlreadyExists):
-			// The name is the attempt's identity: someone (a previous
-			// leader, or an earlier try that timed out) created it. Adopt it
-			// unless it never started.
-			st, ierr := e.inspect(ctx, t.Container)
-			if ierr != nil {
-				return nil, true
-			}
-			if st.State != scheduler.StateCreated || try > 0 {
-				return nil, false
-			}
-			if err := e.removeNeverStarted(ctx, t.Container); err != nil {
-				return nil, true
-			}
-		case errors.Is(err, scheduler.ErrImageNotFound), errors.Is(err, scheduler.ErrInvalid):
-			return &attemptEnd{status: model.TaskStatusFailed, reason: model.StatusReason{
-				Reason: model.ReasonSchedulerError, Description: err.Error()}}, false
-		default:
-			return &attemptEnd{status: model.TaskStatusFailed, retryable: true, reason: model.StatusReason{
-				Reason: model.ReasonSchedulerError, Description: "could not start the container: " + err.Error()}}, false
-		}
-	}
-}
-
-// removeNeverStarted removes a container that was created but never
-// started, riding out scheduler outages; it fails only when ctx ends.
-func (e *Executor) removeNeverStarted(ctx context.Context, name string) error {
-	backoff := 100 * time.Millisecond
-	for {
-		err := e.sched.Remove(ctx, name)
-		if err == nil {
-			e.logger.Info("removed a container that was created but never started", "container", name)
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if !sleep(ctx, backoff) {
-			return ctx.Err()
-		}
-		backoff = min(2*backoff, 5*time.Second)
+	err := e.start(ctx, t)
+	switch {
+	case err == nil:
+		return nil, false
+	case ctx.Err() != nil:
+		return nil, true
+	case errors.Is(err, scheduler.ErrAlreadyExists):
+		// The name is the attempt's identity and the container has
+		// started already (a previous leader): adopt it.
+		return nil, false
+	case errors.Is(err, scheduler.ErrImageNotFound), errors.Is(err, scheduler.ErrInvalid):
+		return &attemptEnd{status: model.TaskStatusFailed, reason: model.StatusReason{
+			Reason: model.ReasonSchedulerError, Description: err.Error()}}, false
+	default:
+		return &attemptEnd{status: model.TaskStatusFailed, retryable: true, reason: model.StatusReason{
+			Reason: model.ReasonSchedulerError, Description: "could not start the container: " + err.Error()}}, false
 	}
 }
 

@@ -60,6 +60,21 @@ type Scheduler struct {
 	cli  *client.Client
 	opts Options
 	log  hclog.Logger
+	// busy bounds concurrent container creates, starts and removals (a
+	// stop mostly waits out its grace, so it takes no slot). Docker
+	// 20.10's network code can deadlock when many run at once (endpoint
+	// and sandbox deletion racing network lookups), and the engine
+	// serialises most of that work anyway.
+	busy chan struct{}
+}
+
+// maxConcurrentMutations is the bound on busy.
+const maxConcurrentMutations = 4
+
+// acquire takes a slot for a mutating call; the returned func frees it.
+func (s *Scheduler) acquire() func() {
+	s.busy <- struct{}{}
+	return func() { <-s.busy }
 }
 
 var _ scheduler.Scheduler = (*Scheduler)(nil)
@@ -92,7 +107,7 @@ func New(opts Options) (*Scheduler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker: client for %q: %w", opts.Host, err)
 	}
-	return &Scheduler{cli: cli, opts: opts, log: opts.Logger.Named("docker")}, nil
+	return &Scheduler{cli: cli, opts: opts, log: opts.Logger.Named("docker"), busy: make(chan struct{}, maxConcurrentMutations)}, nil
 }
 
 // Close releases the client's idle connections.

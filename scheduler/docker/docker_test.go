@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
 
 	"github.com/goferhq/gofer/scheduler"
@@ -169,6 +170,53 @@ func TestNameConflict(t *testing.T) {
 	// Still the first container, still running.
 	if st, err := s.Inspect(tctx(t), name); err != nil || st.State != scheduler.StateRunning {
 		t.Fatalf("after the conflict: %+v, %v", st, err)
+	}
+}
+
+// TestStartResumesCreatedContainer: a leader that died between create and
+// start leaves a created container under the attempt's name; the next
+// Start runs that very container instead of refusing or making another.
+func TestStartResumesCreatedContainer(t *testing.T) {
+	t.Parallel()
+	s := newScheduler(t, Options{})
+	name := uniqueName(t, "c")
+	t.Cleanup(func() { cleanupContainer(t, name) })
+	labels := testLabels(t)
+	labels["marker"] = "first-create"
+	created, err := raw.ContainerCreate(tctx(t), &container.Config{Image: busyboxImage, Cmd: []string{"sh", "-c", "exit 7"}, Labels: labels}, nil, nil, nil, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := scheduler.StartRequest{Name: name, Image: busyboxImage, Command: []string{"sh", "-c", "exit 3"}, Labels: testLabels(t)}
+	if err := s.Start(tctx(t), req); err != nil {
+		t.Fatalf("Start over a created container: %v", err)
+	}
+	if st := waitExited(t, s, name); st.ExitCode != 7 {
+		t.Fatalf("exit %d, want 7 from the container created first", st.ExitCode)
+	}
+	info, err := raw.ContainerInspect(tctx(t), name)
+	if err != nil || info.ID != created.ID {
+		t.Fatalf("the name now belongs to %s (%v), want the first container %s", info.ID, err, created.ID)
+	}
+	// Now it has run: a third Start must not run it again.
+	if err := s.Start(tctx(t), req); !errors.Is(err, scheduler.ErrAlreadyExists) {
+		t.Fatalf("Start over an exited container: %v, want ErrAlreadyExists", err)
+	}
+}
+
+// TestStartAfterRefusedStart: a container the engine refused to start is
+// evidence, not a created container to retry.
+func TestStartAfterRefusedStart(t *testing.T) {
+	t.Parallel()
+	s := newScheduler(t, Options{})
+	req := scheduler.StartRequest{Image: busyboxImage, Command: []string{"no-such-command"}}
+	name, err := start(t, s, req)
+	if !errors.Is(err, scheduler.ErrInvalid) {
+		t.Fatalf("Start: %v, want ErrInvalid", err)
+	}
+	req.Name = name
+	if _, err := start(t, s, req); !errors.Is(err, scheduler.ErrAlreadyExists) {
+		t.Fatalf("second Start: %v, want ErrAlreadyExists", err)
 	}
 }
 

@@ -21,10 +21,18 @@ import (
 // Start implements scheduler.Scheduler: ensure the image, create the
 // container under req.Name, start it.
 //
-// The create is the commit point: once it succeeds the name is taken, so
-// a retried or concurrent Start of the same attempt gets ErrAlreadyExists
-// and the executor adopts what is there instead of running it twice. A
-// container whose start the engine refused is left in place on purpose:
+// The name is the attempt's identity, so a second Start of the same
+// attempt (a retry, or a new leader after the old one died mid-start)
+// never makes a second container:
+//   - a container that exists and has started (running or exited) gives
+//     ErrAlreadyExists, and the executor adopts it;
+//   - a container that was created but never started is started now (it
+//     is the same attempt; starting it twice is harmless to the engine);
+//   - the engine reserves a name when a create begins, before the
+//     container is visible: a conflict whose container cannot be seen yet
+//     is a create in flight, so Start waits for it to appear.
+//
+// A container whose start the engine refused is left in place on purpose:
 // it records the engine's words and exit code (Inspect reports it as
 // exited), which is the evidence a new leader needs; the orphan sweep or
 // Remove deletes it.
@@ -37,24 +45,43 @@ func (s *Scheduler) Start(ctx context.Context, req scheduler.StartRequest) error
 	}
 	cfg, host := s.containerConfig(req)
 
-	cctx, cancel := s.short(ctx)
-	created, err := s.cli.ContainerCreate(cctx, cfg, host, nil, nil, req.Name)
-	cancel()
-	switch {
-	case err == nil:
-	case refused(err) && cerrdefs.IsConflict(err):
-		return fmt.Errorf("docker: create %s: %w: %w", req.Name, scheduler.ErrAlreadyExists, err)
-	case isMissingImage(err):
-		return fmt.Errorf("docker: create %s: image %s: %w: %w", req.Name, req.Image, scheduler.ErrImageNotFound, err)
-	default:
-		return classify("create", req.Name, err)
+	var id string
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		var conflict bool
+		var err error
+		if id, conflict, err = s.create(ctx, req, cfg, host); err != nil || !conflict {
+			if err != nil {
+				return err
+			}
+			break
+		}
+		info, found, err := s.resolve(ctx, "start", req.Name)
+		if err != nil {
+			return err
+		}
+		if found {
+			if info.State == nil || info.State.Status != "created" || info.State.Error != "" {
+				return fmt.Errorf("docker: create %s: %w (state %s)", req.Name, scheduler.ErrAlreadyExists, stateName(info.State))
+			}
+			id = info.ID
+			s.log.Info("starting a container that was created but never started", "name", req.Name)
+			break
+		}
+		// Reserved by a create that has not finished: wait for it.
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("docker: create %s: %w: %w", req.Name, scheduler.ErrUnavailable, ctx.Err())
+		case <-time.After(wait):
+		}
 	}
 
+	release := s.acquire()
+	defer release()
 	sctx, cancel := s.short(ctx)
 	defer cancel()
 	// By ID: the name could already belong to another container if this
 	// one was removed meanwhile.
-	if err := s.cli.ContainerStart(sctx, created.ID, container.StartOptions{}); err != nil {
+	if err := s.cli.ContainerStart(sctx, id, container.StartOptions{}); err != nil {
 		if notFound(err) && strings.Contains(strings.ToLower(err.Error()), "no such container") {
 			// Removed between create and start (a sweep, an operator):
 			// nothing ran, so starting afresh is the right reaction.
@@ -66,6 +93,32 @@ func (s *Scheduler) Start(ctx context.Context, req scheduler.StartRequest) error
 	}
 	s.log.Debug("started container", "name", req.Name, "image", req.Image)
 	return nil
+}
+
+// create makes the container; conflict reports that the name is taken.
+func (s *Scheduler) create(ctx context.Context, req scheduler.StartRequest, cfg *container.Config, host *container.HostConfig) (id string, conflict bool, err error) {
+	release := s.acquire()
+	defer release()
+	cctx, cancel := s.short(ctx)
+	defer cancel()
+	created, err := s.cli.ContainerCreate(cctx, cfg, host, nil, nil, req.Name)
+	switch {
+	case err == nil:
+		return created.ID, false, nil
+	case refused(err) && cerrdefs.IsConflict(err):
+		return "", true, nil
+	case isMissingImage(err):
+		return "", false, fmt.Errorf("docker: create %s: image %s: %w: %w", req.Name, req.Image, scheduler.ErrImageNotFound, err)
+	default:
+		return "", false, classify("create", req.Name, err)
+	}
+}
+
+func stateName(st *container.State) string {
+	if st == nil {
+		return "unknown"
+	}
+	return st.Status
 }
 
 // validate refuses what Docker would refuse later with a vaguer message,

@@ -44,6 +44,8 @@ func (s *Scheduler) Remove(ctx context.Context, name string) error {
 	if err != nil || !found {
 		return err
 	}
+	release := s.acquire()
+	defer release()
 	rctx, cancel := s.short(ctx)
 	defer cancel()
 	err = s.cli.ContainerRemove(rctx, info.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
