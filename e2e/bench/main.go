@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -46,6 +47,31 @@ type config struct {
 	noisyPct          float64
 	retryNoisy        int
 	strict            bool
+
+	// The runs benchmarks (runs.go, placements.go).
+	skipRuns        bool
+	onlyRuns        bool
+	runsParts       string
+	runsImage       string
+	runsNetwork     string
+	runsInterleave  bool
+	runTimeout      time.Duration
+	dispatchN       int
+	dispatchWarm    int
+	stepN           int
+	stepBaseline    bool
+	stepProbe       bool
+	tputM           int
+	tputXargs       string
+	tputRounds      int
+	tputParallelism int
+	placeTasks      int
+	placeClients    int
+	placeWarm       time.Duration
+	placeWindow     time.Duration
+	placeWindows    int
+	preloadRuns     int
+	progressEvery   time.Duration
 }
 
 func main() {
@@ -75,7 +101,31 @@ func main() {
 	flag.StringVar(&cfg.goferEnv, "gofer-env", "", "extra KEY=VALUE,... environment for the gofer nodes (experiments)")
 	flag.Float64Var(&cfg.noisyPct, "noisy", 15, "a write run during which other processes took more than this % of the CPU is noisy")
 	flag.BoolVar(&cfg.strict, "strict", false, "exit with status 3 if a target is missed (default: report only)")
-	flag.IntVar(&cfg.retryNoisy, "retry-noisy", 1, "repeat a noisy write run up to this many times (the last attempt counts)")
+	flag.IntVar(&cfg.retryNoisy, "retry-noisy", 1, "repeat a noisy write run (or add a placement window) up to this many times")
+
+	flag.BoolVar(&cfg.skipRuns, "skip-runs", false, "skip the runs benchmarks (dispatch, step, throughput, placements)")
+	flag.BoolVar(&cfg.onlyRuns, "only-runs", false, "only the runs benchmarks: no etcd, no writes, no failover")
+	flag.StringVar(&cfg.runsParts, "runs-parts", strings.Join(allRunParts, ","), "which runs benchmarks, comma-separated: "+strings.Join(allRunParts, ", "))
+	flag.StringVar(&cfg.runsImage, "runs-image", "gofer/busybox:latest", "image of the task containers and of the raw docker runs (command: true)")
+	flag.StringVar(&cfg.runsNetwork, "runs-network", "bridge", "network mode of gofer's task containers (scheduler.docker.network) and of the raw docker runs")
+	flag.BoolVar(&cfg.runsInterleave, "runs-interleave", true, "(a): alternate raw docker runs and gofer dispatches instead of all raw runs first")
+	flag.DurationVar(&cfg.runTimeout, "run-timeout", 60*time.Second, "give up waiting for one run after this long")
+	flag.IntVar(&cfg.dispatchN, "dispatch-n", 100, "(a): measured raw docker runs and gofer dispatches, each")
+	flag.IntVar(&cfg.dispatchWarm, "dispatch-warmup", 3, "(a): unmeasured runs of each first")
+	flag.IntVar(&cfg.stepN, "step-n", 30, "(b): measured runs of the 2-task chain")
+	flag.BoolVar(&cfg.stepBaseline, "step-baseline", true, "(b): also time -step-n pairs of raw docker runs back to back")
+	flag.BoolVar(&cfg.stepProbe, "step-probe", true, "(b): also time -step-n containers' exit report by the engine itself (die → wait returns)")
+	flag.IntVar(&cfg.tputM, "tput-m", 40, "(c): runs started at once, and containers per xargs run")
+	flag.StringVar(&cfg.tputXargs, "tput-xargs", "4,8,16", "(c): xargs -P values for the raw docker runs (the best rate counts)")
+	flag.IntVar(&cfg.tputRounds, "tput-rounds", 2, "(c): rounds (each: every xargs -P, then gofer); the best rate of each system counts")
+	flag.IntVar(&cfg.tputParallelism, "tput-parallelism", 0, "(c): the pipeline's parallelism (0: -tput-m, i.e. every run at once)")
+	flag.IntVar(&cfg.placeTasks, "place-tasks", 10, "(d): independent tasks per run")
+	flag.IntVar(&cfg.placeClients, "place-clients", 32, "(d): closed-loop clients starting runs")
+	flag.DurationVar(&cfg.placeWarm, "place-warmup", 2*time.Second, "(d): driven but not counted before the windows")
+	flag.DurationVar(&cfg.placeWindow, "place-window", 10*time.Second, "(d): length of one measured window")
+	flag.IntVar(&cfg.placeWindows, "place-windows", 2, "(d): windows per state (the best quiet one counts)")
+	flag.IntVar(&cfg.preloadRuns, "preload-runs", 10000, "(d): finished runs in state before the second measurement (× -place-tasks tasks)")
+	flag.DurationVar(&cfg.progressEvery, "progress", 10*time.Second, "(d): preload progress interval")
 	flag.Parse()
 
 	if err := validate(&cfg); err != nil {
@@ -91,6 +141,27 @@ func validate(cfg *config) error {
 	default:
 		return fmt.Errorf("-only must be gofer or etcd")
 	}
+	if cfg.onlyRuns && cfg.skipRuns {
+		return fmt.Errorf("-only-runs and -skip-runs exclude each other")
+	}
+	if cfg.onlyRuns && cfg.only == "etcd" {
+		return fmt.Errorf("-only-runs measures gofer; drop -only etcd")
+	}
+	if cfg.only == "etcd" {
+		cfg.skipRuns = true
+	}
+	if cfg.onlyRuns {
+		cfg.only, cfg.skipWrites, cfg.skipFailover = "gofer", true, true
+	}
+	for _, p := range strings.Split(cfg.runsParts, ",") {
+		if p != "" && !slices.Contains(allRunParts, p) {
+			return fmt.Errorf("-runs-parts: unknown part %q (want %s)", p, strings.Join(allRunParts, ","))
+		}
+	}
+	if !cfg.skipRuns && (cfg.dispatchN < 1 || cfg.stepN < 1 || cfg.tputM < 1 || cfg.tputRounds < 1 || cfg.placeTasks < 1 ||
+		cfg.placeClients < 1 || cfg.placeWindows < 1 || cfg.placeWindow <= 0 || cfg.progressEvery <= 0) {
+		return fmt.Errorf("-dispatch-n, -step-n, -tput-m, -tput-rounds, -place-tasks, -place-clients, -place-windows, -place-window and -progress must be positive")
+	}
 	if cfg.only != "etcd" {
 		if cfg.goferBin == "" {
 			return fmt.Errorf("set -gofer-bin or GOFER_BIN")
@@ -104,7 +175,7 @@ func validate(cfg *config) error {
 			return fmt.Errorf("gofer binary: %w", err)
 		}
 	}
-	if cfg.only != "gofer" {
+	if cfg.only != "gofer" && !(cfg.skipWrites && cfg.skipFailover) {
 		p, err := exec.LookPath(cfg.etcdBin)
 		if err != nil {
 			return fmt.Errorf("etcd binary: %w (apt-get install etcd-server)", err)
@@ -148,10 +219,14 @@ func run(cfg config) int {
 		return 1
 	}
 	reg := newProcs(filepath.Join(workDir, "pids"))
+	cleanupLabels.file = filepath.Join(workDir, "docker-labels")
 	var cleanOnce sync.Once
 	cleanup := func() {
 		cleanOnce.Do(func() {
 			reg.killAll()
+			// After the gofer nodes are gone nothing starts containers:
+			// remove what the raw runs and the clusters left behind.
+			removeContainers()
 			if !cfg.keep {
 				os.RemoveAll(workDir)
 			} else {
@@ -198,7 +273,10 @@ type sysResults struct {
 
 func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *report) (int, error) {
 	payloads := makePayloads(1024, 256)
-	doEtcd, doGofer := cfg.only != "gofer", cfg.only != "etcd"
+	// The write and failover clusters are started only when one of those
+	// parts runs; the runs benchmarks start clusters of their own.
+	kv := !(cfg.skipWrites && cfg.skipFailover)
+	doEtcd, doGofer := kv && cfg.only != "gofer", kv && cfg.only != "etcd"
 
 	rep.printf("gofer bench  %s  (%d CPUs, %s, load avg %s)\n", time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.Version(), loadAvg())
 	var etcdC *etcdCluster
@@ -386,7 +464,30 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 		}
 	}
 
-	summary, misses := table(cfg, gres, eres)
+	// The runs benchmarks run alone: the write clusters are stopped first.
+	var rres *runsResults
+	if !cfg.skipRuns {
+		if etcdC != nil {
+			etcdC.stop()
+		}
+		if goferC != nil {
+			goferC.stop()
+		}
+		var err error
+		rres, err = benchRuns(ctx, cfg, reg, workDir, rep)
+		if ctx.Err() != nil {
+			return 130, ctx.Err()
+		}
+		if err != nil {
+			// Still print what was measured.
+			rep.printf("\nruns: FAILED: %v\n", err)
+			summary, _ := table(cfg, gres, eres, rres)
+			rep.printf("\n%s", summary)
+			return 1, err
+		}
+	}
+
+	summary, misses := table(cfg, gres, eres, rres)
 	rep.printf("\n%s", summary)
 	rep.printf("load avg at the end: %s\n", loadAvg())
 	if cfg.strict && misses > 0 {

@@ -11,16 +11,24 @@
 #
 # Flags (or BENCH_FLAGS) go to the Go program; `run.sh -h` lists them.
 # Every etcd and gofer process it starts is killed at the end, on failure
-# and on Ctrl-C.
+# and on Ctrl-C, and every container the runs benchmarks started (raw
+# `docker run --rm` anchors and the bench clusters' task containers, found
+# by label) is removed.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
 # --- dependencies: etcd 3.4 server and client from Debian ------------------
+# (not needed when only the runs benchmarks run)
 need=()
-command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
-command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
+case " ${BENCH_FLAGS:-} $* " in
+  *" -only-runs "* | *" --only-runs "*) ;;
+  *)
+    command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+    command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
+    ;;
+esac
 if [ ${#need[@]} -gt 0 ]; then
   echo "bench: installing ${need[*]} (Debian packages)"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
@@ -56,6 +64,17 @@ cleanup() {
         kill -KILL "$pid" 2>/dev/null || true
       fi
     done <"$work/run/pids"
+  fi
+  # Containers of the runs benchmarks (the Go program removes them itself;
+  # this covers it being killed): one label per line, e.g.
+  # gofer.bench=<id> for the raw runs and gofer.cluster=<id> per cluster.
+  if [ -f "$work/run/docker-labels" ] && command -v docker >/dev/null 2>&1; then
+    while read -r label; do
+      [ -n "$label" ] || continue
+      ids="$(docker ps -aq --filter "label=$label" 2>/dev/null || true)"
+      # shellcheck disable=SC2086 # ids is a list
+      [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
+    done <"$work/run/docker-labels"
   fi
   if [ "$keep" = 1 ]; then echo "bench: kept $work (data dirs and logs under $work/run)" >&2; else rm -rf "$work"; fi
   exit "$rc"

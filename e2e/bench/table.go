@@ -19,7 +19,26 @@ type row struct {
 	annotation string
 }
 
-func table(cfg config, g, e sysResults) (string, int) {
+func table(cfg config, g, e sysResults, r *runsResults) (string, int) {
+	var b strings.Builder
+	miss := 0
+	if !(cfg.skipWrites && cfg.skipFailover) {
+		s, m := writeTable(cfg, g, e)
+		b.WriteString(s)
+		miss += m
+	}
+	if r != nil {
+		s, m := runsTable(cfg, r)
+		if b.Len() > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(s)
+		miss += m
+	}
+	return b.String(), miss
+}
+
+func writeTable(cfg config, g, e sysResults) (string, int) {
 	var rows []row
 	writeRows := func(label string, gr, er []runStats, gc, ec []cpuDelta, tOps, tP50 bool) {
 		gm, em := medianRun(gr), medianRun(er)
@@ -143,4 +162,119 @@ func cpuPerOp(runs []runStats, cpu []cpuDelta) float64 {
 		}
 	}
 	return median(v)
+}
+
+// runsRow is one line of the runs table: gofer's value, the anchor's
+// (raw docker, when there is one), how they compare and the target.
+type runsRow struct {
+	metric, gofer, anchor, cmp, target string
+	pass                               *bool // nil: informational
+}
+
+func runsTable(cfg config, r *runsResults) (string, int) {
+	var rows []runsRow
+	verdict := func(ok bool) *bool { return &ok }
+	msv := func(d time.Duration) string { return format(msf(d), "ms") }
+	if r.dispatchDone {
+		g, d := r.goferRun, r.rawDispatch
+		d50, d99 := g.p(0.5)-d.p(0.5), g.p(0.99)-d.p(0.99)
+		rows = append(rows,
+			runsRow{"(a) dispatch p50, start → run complete", msv(g.p(0.5)), msv(d.p(0.5)), fmt.Sprintf("%+.1f ms", msf(d50)), "≤ +50 ms", verdict(d50 <= 50*time.Millisecond)},
+			runsRow{"(a) dispatch p99", msv(g.p(0.99)), msv(d.p(0.99)), fmt.Sprintf("%+.1f ms", msf(d99)), "≤ +150 ms", verdict(d99 <= 150*time.Millisecond)},
+		)
+	}
+	if r.stepDone {
+		c, f := r.stepCtrl, r.stepFull
+		floor := func(q float64) (string, string) {
+			if len(r.stepExitReport) == 0 {
+				return "—", "—"
+			}
+			return msv(r.stepExitReport.p(q)), fmt.Sprintf("%+.1f ms", msf(c.p(q)-r.stepExitReport.p(q)))
+		}
+		f50, fc50 := floor(0.5)
+		f99, fc99 := floor(0.99)
+		rows = append(rows,
+			runsRow{"(b) A exit → B scheduled p50 (ctl plane)", msv(c.p(0.5)), f50, fc50, "≤ 100 ms", verdict(c.p(0.5) <= 100*time.Millisecond)},
+			runsRow{"(b) A exit → B scheduled p99 (ctl plane)", msv(c.p(0.99)), f99, fc99, "≤ 250 ms", verdict(c.p(0.99) <= 250*time.Millisecond)},
+		)
+		base := func(q float64) (string, string) {
+			if len(r.stepBaseline) == 0 {
+				return "—", "—"
+			}
+			return msv(r.stepBaseline.p(q)), fmt.Sprintf("%+.1f ms", msf(f.p(q)-r.stepBaseline.p(q)))
+		}
+		a50, c50 := base(0.5)
+		a99, c99 := base(0.99)
+		rows = append(rows,
+			runsRow{"(b) A exit → B container start p50", msv(f.p(0.5)), a50, c50, "—", nil},
+			runsRow{"(b) A exit → B container start p99", msv(f.p(0.99)), a99, c99, "—", nil},
+		)
+	}
+	if r.tputDone {
+		q := r.tputGofer / r.tputRaw
+		rows = append(rows, runsRow{fmt.Sprintf("(c) throughput, %d containers", r.tputM), fmt.Sprintf("%.2f/s", r.tputGofer),
+			fmt.Sprintf("%.2f/s", r.tputRaw), fmt.Sprintf("%.2f×", q), "≥ 0.8×", verdict(q >= 0.8)})
+	}
+	if p := r.place; p != nil && p.beforeDone {
+		rows = append(rows, runsRow{"(d) placements/s, empty state", fmt.Sprintf("%.0f/s", p.bestBefore), "—", "—", "≥ 1000/s", verdict(p.bestBefore >= 1000)})
+		if p.afterDone {
+			slow := 100 * (p.bestBefore - p.bestAft) / p.bestBefore
+			rows = append(rows,
+				runsRow{fmt.Sprintf("(d) placements/s, %dk finished tasks", (p.finishedBeforeAfter+500)/1000), fmt.Sprintf("%.0f/s", p.bestAft), "—", "—", "—", nil},
+				runsRow{"(d) slowdown with the finished tasks", fmt.Sprintf("%.1f%%", slow), "—", "—", "≤ 10%", verdict(slow <= 10)},
+			)
+		}
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "== runs summary: gofer 3 nodes on 127.0.0.1 vs raw docker, same run, same machine\n")
+	fmt.Fprintf(&b, "   anchor: `%s` (exec → exit of the CLI); gofer task containers: same image and command, network %s\n", rawCommandString(cfg), r.network)
+	if r.dispatchDone {
+		fmt.Fprintf(&b, "   (a) %d sequential runs each; gofer = start request → completed_run on the leader's event stream; compared: gofer pN − docker pN\n", len(r.goferRun))
+	}
+	if r.stepDone {
+		fmt.Fprintf(&b, "   (b) %d runs of a→b; A exit = a's docker die event; 'scheduled' = b's TaskSchedule committed and seen on the leader (container start excluded: G8);\n", len(r.stepCtrl))
+		fmt.Fprintf(&b, "       ctl-plane rows, docker column: the engine's own exit report (die → wait(not-running) returns), a floor for any API client;\n")
+		fmt.Fprintf(&b, "       the target applies to gofer's value. 'container start' = b's docker start event; anchor: two raw docker runs back to back (die → start)\n")
+	}
+	if r.tputDone {
+		fmt.Fprintf(&b, "   (c) %d runs at once (pipeline parallelism %d) vs seq %d | xargs -P %d (docker's best of -P %s); containers completed per second\n",
+			r.tputM, r.tputParallel, r.tputM, r.tputRawP, cfg.tputXargs)
+	}
+	if p := r.place; p != nil && p.beforeDone {
+		fmt.Fprintf(&b, "   (d) scheduler.engine=noop, %d-task runs, %d closed-loop clients, best quiet %s window of %d; TaskSchedule commits per second\n",
+			p.tasks, p.clients, cfg.placeWindow, cfg.placeWindows)
+	}
+	fmt.Fprintf(&b, "\n%-44s %12s %12s %11s %10s  %s\n", "metric", "gofer", "docker", "gofer vs", "target", "result")
+	fmt.Fprintf(&b, "%s\n", strings.Repeat("-", 100))
+	pass, miss := 0, 0
+	for _, rw := range rows {
+		result := ""
+		if rw.pass != nil {
+			if *rw.pass {
+				result, pass = "PASS", pass+1
+			} else {
+				result, miss = "MISS", miss+1
+			}
+		}
+		fmt.Fprintf(&b, "%-44s %12s %12s %11s %10s  %s\n", rw.metric, rw.gofer, rw.anchor, rw.cmp, rw.target, result)
+	}
+	fmt.Fprintf(&b, "%s\n", strings.Repeat("-", 100))
+	fmt.Fprintf(&b, "runs targets: %d PASS, %d MISS\n", pass, miss)
+	if r.foreignContainers > 0 {
+		fmt.Fprintf(&b, "NOISY: other users of the Docker engine started %d container(s) while (a)–(c) ran\n", r.foreignContainers)
+	}
+	if p := r.place; p != nil {
+		for _, ws := range [][]placeWindow{p.before, p.after} {
+			for _, w := range ws {
+				if w.noisy {
+					fmt.Fprintf(&b, "NOISY: a placement window had %.0f%% of the CPU taken by other processes\n", w.cpu.ForeignPct)
+				}
+				if w.snapshots != "" {
+					fmt.Fprintf(&b, "note: the %s window had a raft snapshot on %s (%.0f placements/s)\n", w.start.UTC().Format("15:04:05"), w.snapshots, w.rate)
+				}
+			}
+		}
+	}
+	return b.String(), miss
 }
