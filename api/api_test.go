@@ -373,3 +373,41 @@ func TestEquivalentConfigsHashEqual(t *testing.T) {
 		t.Fatalf("hashes %s / %s, stored timeout %q", first.Hash, second.Hash, second.Tasks[0].Timeout)
 	}
 }
+
+// TestRunInputLimits: a cancel's grace and a run's variables are checked
+// before anything is replicated, with a 400 that names the field.
+func TestRunInputLimits(t *testing.T) {
+	cl, url := devNode(t, func(c *agent.Config) { c.Scheduler.Engine = "noop" })
+	ctx := context.Background()
+	cfg := sdk.NewPipeline("limits", "limits").Tasks(sdk.NewTask("tsk", "img")).Config()
+	if _, err := cl.RegisterConfig(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.DeployConfig(ctx, "limits", 1); err != nil {
+		t.Fatal(err)
+	}
+	r, err := cl.StartRun(ctx, "limits", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"NaN", "Inf", "-1", "1e300", "3601", "x"} {
+		req, _ := http.NewRequest(http.MethodDelete, fmt.Sprintf("%s/api/namespaces/default/pipelines/limits/runs/%d/tasks/tsk?wait_for=%s", url, r.RunID, v), nil)
+		req.Header.Set("gofer-api-version", "v0")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "wait_for") {
+			t.Errorf("wait_for=%s: %d %s; want 400 naming wait_for", v, resp.StatusCode, body)
+		}
+	}
+	big := map[string]string{}
+	for i := 0; i < 3; i++ {
+		big[fmt.Sprintf("V%d", i)] = strings.Repeat("x", 60<<10)
+	}
+	if _, err := cl.StartRun(ctx, "limits", big); err == nil || !strings.Contains(err.Error(), "variables") {
+		t.Fatalf("180 KiB of run variables: %v; want a 400 naming variables", err)
+	}
+}

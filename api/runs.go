@@ -18,6 +18,11 @@ const (
 	maxRunVariables     = 512
 	maxVariableKeyLen   = 256
 	maxVariableValueLen = 64 << 10
+	// maxRunVariablesBytes bounds a run's variables in all: each task's
+	// environment (these plus its config's and the system's) is
+	// replicated when it is scheduled, and the executor refuses one over
+	// 256 KiB.
+	maxRunVariablesBytes = 128 << 10
 	// maxCancelGrace bounds ?wait_for on a task cancel.
 	maxCancelGrace = time.Hour
 )
@@ -30,13 +35,18 @@ func checkVariables(vars map[string]string) error {
 	if len(vars) > maxRunVariables {
 		return badRequest("variables: at most %d, got %d", maxRunVariables, len(vars))
 	}
+	total := 0
 	for k, v := range vars {
+		total += len(k) + len(v)
 		if k == "" || len(k) > maxVariableKeyLen || strings.ContainsAny(k, "=\x00") {
 			return badRequest("variables: name %q must be 1 to %d characters without '=' or NUL", k, maxVariableKeyLen)
 		}
 		if len(v) > maxVariableValueLen || strings.ContainsRune(v, 0) {
 			return badRequest("variables: %q may hold at most %d bytes and no NUL", k, maxVariableValueLen)
 		}
+	}
+	if total > maxRunVariablesBytes {
+		return badRequest("variables: %d bytes of names and values in all; the limit is %d", total, maxRunVariablesBytes)
 	}
 	return nil
 }
@@ -193,7 +203,9 @@ func (s *Server) cancelTask(c echo.Context) error {
 	var grace time.Duration
 	if v := c.QueryParam("wait_for"); v != "" {
 		secs, err := strconv.ParseFloat(v, 64)
-		if err != nil || secs < 0 || time.Duration(secs*float64(time.Second)) > maxCancelGrace {
+		// Compared as seconds: NaN fails every comparison, and a huge
+		// value would overflow a Duration into a negative one.
+		if err != nil || !(secs >= 0 && secs <= maxCancelGrace.Seconds()) {
 			return badRequest("wait_for must be a number of seconds between 0 and %d, got %q", int(maxCancelGrace/time.Second), v)
 		}
 		grace = time.Duration(secs * float64(time.Second))

@@ -26,8 +26,10 @@ func appendLogChunk(a *applyCtx, t *model.TaskExecution, data []byte) error {
 
 // applyLogAppend stores output of the current attempt. Offsets make it
 // idempotent: bytes before the task's LogOffset were stored already (a
-// second reader after a failover) and are dropped. Past the cap a single
-// marker says the log was cut; later output only advances the offset.
+// second reader after a failover) and are dropped. A chunk that starts
+// past LogOffset is refused: storing it would leave a hole that no later
+// append could fill. Past the cap a single marker says the log was cut;
+// later output only advances the offset.
 func applyLogAppend(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[LogAppend](body)
 	t, err := mustAttempt(a, cmd.TaskRef, cmd.Attempt, model.TaskStateScheduled, model.TaskStateRunning, model.TaskStateComplete, model.TaskStateWaiting)
@@ -35,12 +37,15 @@ func applyLogAppend(a *applyCtx, body []byte) (any, error) {
 		return nil, err
 	}
 	if t.LogsRemoved || t.LogsExpired {
-		return nil, nil
+		return &LogAppended{Offset: t.LogOffset, Full: true}, nil
+	}
+	if cmd.Offset > t.LogOffset {
+		return nil, fmt.Errorf("%w: task %q has %d bytes of output stored; a chunk starting at byte %d would leave a gap", ErrConflict, t.TaskID, t.LogOffset, cmd.Offset)
 	}
 	data := cmd.Data
 	end := cmd.Offset + int64(len(data))
 	if end <= t.LogOffset {
-		return nil, nil // already stored
+		return &LogAppended{Offset: t.LogOffset, Full: t.LogsTruncated}, nil // already stored
 	}
 	if cmd.Offset < t.LogOffset {
 		data = data[t.LogOffset-cmd.Offset:]
@@ -65,7 +70,7 @@ func applyLogAppend(a *applyCtx, body []byte) (any, error) {
 			t.LogsTruncated = true
 		}
 	}
-	return nil, store.PutTask(a.tx, t)
+	return &LogAppended{Offset: t.LogOffset, Full: t.LogsTruncated}, store.PutTask(a.tx, t)
 }
 
 func applyLogsDelete(a *applyCtx, body []byte) (any, error) {

@@ -78,6 +78,7 @@ func applyRunCreate(a *applyCtx, body []byte) (any, error) {
 		TimeoutMillis:  (&sdk.PipelineConfig{Timeout: cfg.Timeout}).TimeoutDuration().Milliseconds(),
 		RetryOf:        cmd.RetryOf,
 		Seq:            seq,
+		UID:            a.index,
 	}
 	if run.Variables == nil {
 		run.Variables = map[string]string{}
@@ -101,6 +102,7 @@ func applyRunCreate(a *applyCtx, body []byte) (any, error) {
 			NamespaceID: run.NamespaceID,
 			PipelineID:  run.PipelineID,
 			RunID:       run.RunID,
+			RunUID:      run.UID,
 			TaskID:      t.ID,
 			Task:        t,
 			State:       model.TaskStateWaiting,

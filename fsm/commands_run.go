@@ -110,6 +110,15 @@ type LogAppend struct {
 	MaxBytes int64  `json:"max_bytes"`
 }
 
+// LogAppended is LogAppend's result: how much of the container's output
+// is consumed, and whether more output would be dropped anyway (the log
+// hit its cap, or was deleted or expired), so the collector can stop
+// shipping it.
+type LogAppended struct {
+	Offset int64
+	Full   bool
+}
+
 // LogsDelete removes a finished task's stored log.
 type LogsDelete struct {
 	TaskRef

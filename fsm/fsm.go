@@ -28,6 +28,9 @@ type FSM struct {
 	logger  hclog.Logger
 	applied atomic.Uint64
 	changes *Notifier
+	// runChanges is changes without the batches that only stored output
+	// or did housekeeping: what the executor waits on.
+	runChanges *Notifier
 
 	// Group commit of the state file (see DESIGN.md): applied batches
 	// accumulate in one open write transaction, committed when a reader
@@ -47,7 +50,7 @@ var _ raft.BatchingFSM = (*FSM)(nil)
 // New wraps db. The applied index is read from the file, so entries raft
 // replays after a restart that the file already holds are skipped.
 func New(db *store.DB, dbOpts store.Options, logger hclog.Logger) (*FSM, error) {
-	f := &FSM{db: db, dbOpts: dbOpts, logger: logger.Named("fsm"), changes: NewNotifier()}
+	f := &FSM{db: db, dbOpts: dbOpts, logger: logger.Named("fsm"), changes: NewNotifier(), runChanges: NewNotifier()}
 	if err := f.loadAppliedIndex(); err != nil {
 		return nil, err
 	}
@@ -129,6 +132,12 @@ func (f *FSM) AuthGeneration() uint64 { return f.authGen.Load() }
 // Changes wakes waiters after every applied batch and every restore.
 func (f *FSM) Changes() *Notifier { return f.changes }
 
+// RunChanges wakes waiters after every restore and every applied batch
+// that may have changed runs or tasks, that is all but those holding only
+// log output and housekeeping (quietCommands): a running task's output,
+// replicated every 250 ms, would otherwise wake the executor each time.
+func (f *FSM) RunChanges() *Notifier { return f.runChanges }
+
 // WaitForIndex blocks until the FSM has applied index, or ctx ends.
 func (f *FSM) WaitForIndex(ctx context.Context, index uint64) error {
 	for {
@@ -154,7 +163,7 @@ func (f *FSM) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 // state cannot follow the log must stop, not diverge.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	results := make([]any, len(logs))
-	authChanged := false
+	authChanged, runsChanged := false, false
 	f.txMu.Lock()
 	tx := f.pending
 	if tx == nil {
@@ -178,6 +187,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		res, t := f.applyCommand(tx, l)
 		results[i] = res
 		authChanged = authChanged || authCommands[t]
+		runsChanged = runsChanged || !quietCommands[t]
 	}
 	if last != nil {
 		if err := store.SetAppliedIndex(tx, last.Index, last.Term); err != nil {
@@ -198,6 +208,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		f.authGen.Add(1)
 	}
 	f.changes.Notify()
+	if runsChanged {
+		f.runChanges.Notify()
+	}
 	return results
 }
 
@@ -223,6 +236,11 @@ func (a *applyCtx) emit(kind string, details map[string]string) error {
 var authCommands = map[CommandType]bool{
 	CmdClusterInit: true, CmdTokenBootstrap: true, CmdTokenCreate: true, CmdTokenSetDisabled: true,
 	CmdTokenDelete: true, CmdRoleCreate: true, CmdRoleUpdate: true, CmdRoleDelete: true,
+}
+
+// quietCommands change no run's or task's progress (RunChanges).
+var quietCommands = map[CommandType]bool{
+	CmdLogAppend: true, CmdLogsDelete: true, CmdLogsExpire: true, CmdPrune: true,
 }
 
 // applier applies one decoded command. It must check every precondition

@@ -188,6 +188,32 @@ func TestLogAppendIsIdempotentAndCapped(t *testing.T) {
 	if tk := x.task(1, "aaa"); tk.LogOffset != 32 || !tk.LogsTruncated {
 		t.Fatalf("task %+v", tk)
 	}
+	// Past the cap the result says the log is full, so the collector can
+	// stop shipping output.
+	if res := x.ok(CmdLogAppend, LogAppend{TaskRef: a, Attempt: 1, Offset: 32, Data: []byte("more"), MaxBytes: 20}); !res.(*LogAppended).Full {
+		t.Fatalf("append past the cap: %+v, want Full", res)
+	}
+}
+
+// A chunk that starts past what is stored would leave a hole no later
+// append could fill: it is refused and changes nothing.
+func TestLogAppendRefusesAGap(t *testing.T) {
+	x := newRunFixture(t)
+	x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag"})
+	x.ok(CmdRunStart, RunStart{RunRef: ref(1, "").RunRef})
+	a := ref(1, "aaa")
+	x.ok(CmdTaskSchedule, TaskSchedule{TaskRef: a, Attempt: 1, Container: "c"})
+	x.ok(CmdLogAppend, LogAppend{TaskRef: a, Attempt: 1, Offset: 0, Data: []byte("one\n"), MaxBytes: 100})
+	if res := x.apply(CmdLogAppend, LogAppend{TaskRef: a, Attempt: 1, Offset: 8, Data: []byte("three\n"), MaxBytes: 100}); !errors.Is(res.Err, ErrConflict) {
+		t.Fatalf("a chunk after a gap: %v, want ErrConflict", res.Err)
+	}
+	if got, tk := logText(x, 1, "aaa"), x.task(1, "aaa"); got != "one\n" || tk.LogOffset != 4 {
+		t.Fatalf("after the refused chunk: log %q, offset %d", got, tk.LogOffset)
+	}
+	x.ok(CmdLogAppend, LogAppend{TaskRef: a, Attempt: 1, Offset: 4, Data: []byte("two\nthree\n"), MaxBytes: 100})
+	if got := logText(x, 1, "aaa"); got != "one\ntwo\nthree\n" {
+		t.Fatalf("log %q", got)
+	}
 }
 
 func TestLogsExpireStopsAtUnfinishedRuns(t *testing.T) {
@@ -212,5 +238,32 @@ func TestLogsExpireStopsAtUnfinishedRuns(t *testing.T) {
 	}
 	if logText(x, 1, "aaa") != "" || logText(x, 3, "aaa") != "out" || !x.task(1, "bbb").LogsExpired {
 		t.Fatal("expiry removed the wrong logs")
+	}
+}
+
+// RunChanges wakes the executor for progress, not for stored output.
+func TestRunChangesIgnoreLogOutput(t *testing.T) {
+	x := newRunFixture(t)
+	x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag"})
+	x.ok(CmdRunStart, RunStart{RunRef: ref(1, "").RunRef})
+	a := ref(1, "aaa")
+	woken := func(typ CommandType, body any) bool {
+		ch := x.f.RunChanges().Changed()
+		x.ok(typ, body)
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	if !woken(CmdTaskSchedule, TaskSchedule{TaskRef: a, Attempt: 1, Container: "c"}) {
+		t.Fatal("TaskSchedule did not wake RunChanges")
+	}
+	if woken(CmdLogAppend, LogAppend{TaskRef: a, Attempt: 1, Data: []byte("out"), MaxBytes: 100}) {
+		t.Fatal("LogAppend woke RunChanges")
+	}
+	if !woken(CmdTaskRunning, TaskRunning{TaskRef: a, Attempt: 1}) {
+		t.Fatal("TaskRunning did not wake RunChanges")
 	}
 }

@@ -41,7 +41,7 @@ var (
 )
 
 // StartRequest describes one task attempt's container. Name is
-// deterministic (gofer.<cluster>.<ns>.<pipeline>.<run>.<task>.<attempt>),
+// deterministic (gofer.<cluster>.<run uid>.<ns>.<pipeline>.<run>.<task>.<attempt>),
 // so a duplicate start collides instead of running twice.
 type StartRequest struct {
 	Name       string

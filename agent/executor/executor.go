@@ -63,6 +63,10 @@ type Executor struct {
 
 	mu   sync.Mutex
 	work map[string]*worker
+	// held delays work whose last worker failed to replicate a command,
+	// so a command that keeps failing is retried with backoff instead of
+	// relaunched on every pass.
+	held map[string]backoffState
 	kick chan struct{}
 	wg   sync.WaitGroup
 }
@@ -72,7 +76,23 @@ type Executor struct {
 type worker struct {
 	cancel     chan struct{}
 	cancelOnce sync.Once
+	// failed: a command it needed could not be replicated (not a refusal
+	// by the state machine, which means the state moved on).
+	failed bool
 }
+
+// backoffState is how long work is held and how many times in a row it
+// failed.
+type backoffState struct {
+	until    time.Time
+	failures int
+}
+
+// Bounds of the per-work backoff after failed replication.
+const (
+	minWorkBackoff = 100 * time.Millisecond
+	maxWorkBackoff = 10 * time.Second
+)
 
 func (w *worker) requestCancel() { w.cancelOnce.Do(func() { close(w.cancel) }) }
 
@@ -95,7 +115,7 @@ func New(cfg Config, f *fsm.FSM, apply Applier, sched scheduler.Scheduler, logge
 	}
 	return &Executor{
 		cfg: cfg, fsm: f, apply: apply, sched: sched, logger: logger.Named("executor"),
-		work: map[string]*worker{}, kick: make(chan struct{}, 1),
+		work: map[string]*worker{}, held: map[string]backoffState{}, kick: make(chan struct{}, 1),
 	}
 }
 
@@ -118,7 +138,7 @@ func (e *Executor) Run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		changed := e.fsm.Changes().Changed()
+		changed := e.fsm.RunChanges().Changed()
 		next := e.reconcile(ctx)
 		wait := time.Hour
 		if !next.IsZero() {
@@ -154,13 +174,17 @@ func (e *Executor) poke() {
 	}
 }
 
-// launch runs fn in a goroutine unless work under key is already going;
-// it returns the worker doing that work.
+// launch runs fn in a goroutine unless work under key is already going
+// (it returns that worker) or is held after failures (it returns nil).
 func (e *Executor) launch(ctx context.Context, key string, fn func(ctx context.Context, w *worker)) *worker {
 	e.mu.Lock()
 	if w, ok := e.work[key]; ok {
 		e.mu.Unlock()
 		return w
+	}
+	if h, ok := e.held[key]; ok && e.cfg.Now().Before(h.until) {
+		e.mu.Unlock()
+		return nil
 	}
 	w := &worker{cancel: make(chan struct{})}
 	e.work[key] = w
@@ -171,6 +195,16 @@ func (e *Executor) launch(ctx context.Context, key string, fn func(ctx context.C
 		defer func() {
 			e.mu.Lock()
 			delete(e.work, key)
+			if w.failed && ctx.Err() == nil {
+				h := e.held[key]
+				h.failures++
+				wait := min(minWorkBackoff<<min(h.failures-1, 10), maxWorkBackoff)
+				h.until = e.cfg.Now().Add(wait)
+				e.held[key] = h
+				time.AfterFunc(wait, e.poke)
+			} else {
+				delete(e.held, key)
+			}
 			e.mu.Unlock()
 			e.poke()
 		}()
@@ -194,6 +228,9 @@ func (e *Executor) read() (*snapshot, error) {
 		}
 		s.runs = runs
 		for i, r := range runs {
+			if r.State == model.RunStatePending && r.Cancel == nil {
+				continue // queued: its tasks are not looked at yet
+			}
 			if s.tasks[i], err = store.ListTasks(tx, r.NamespaceID, r.PipelineID, r.RunID); err != nil {
 				return err
 			}
@@ -271,8 +308,8 @@ func (e *Executor) startQueuedRuns(ctx context.Context, s *snapshot) {
 		running++
 		perPipeline[key]++
 		ref := fsm.RunRef{NamespaceID: r.NamespaceID, PipelineID: r.PipelineID, RunID: r.RunID}
-		e.launch(ctx, "start|"+runKey(r), func(ctx context.Context, _ *worker) {
-			e.applyCmd(ctx, fsm.CmdRunStart, fsm.RunStart{RunRef: ref})
+		e.launch(ctx, "start|"+runKey(r), func(ctx context.Context, w *worker) {
+			e.applyCmd(ctx, w, fsm.CmdRunStart, fsm.RunStart{RunRef: ref})
 		})
 	}
 }
@@ -316,21 +353,20 @@ func (e *Executor) progressRun(ctx context.Context, r *model.Run, tasks []*model
 			e.runTask(ctx, r, t)
 		case model.TaskStateScheduled, model.TaskStateRunning:
 			allDone = false
-			w := e.runTask(ctx, r, t)
-			if t.Cancel != nil {
+			if w := e.runTask(ctx, r, t); w != nil && t.Cancel != nil {
 				w.requestCancel()
 			}
 		}
 	}
 	if allDone {
 		ref := fsm.RunRef{NamespaceID: r.NamespaceID, PipelineID: r.PipelineID, RunID: r.RunID}
-		e.launch(ctx, "finish|"+runKey(r), func(ctx context.Context, _ *worker) { e.finishRun(ctx, ref) })
+		e.launch(ctx, "finish|"+runKey(r), func(ctx context.Context, w *worker) { e.finishRun(ctx, w, ref) })
 	}
 }
 
 // finishRun re-reads the run (it may have changed since the pass that
 // launched this) and records its outcome.
-func (e *Executor) finishRun(ctx context.Context, ref fsm.RunRef) {
+func (e *Executor) finishRun(ctx context.Context, w *worker, ref fsm.RunRef) {
 	var r *model.Run
 	var tasks []*model.TaskExecution
 	if err := e.fsm.View(func(tx *bbolt.Tx) (err error) {
@@ -343,32 +379,38 @@ func (e *Executor) finishRun(ctx context.Context, ref fsm.RunRef) {
 		return
 	}
 	status, reason := runOutcome(r, tasks)
-	e.applyCmd(ctx, fsm.CmdRunFinish, fsm.RunFinish{RunRef: ref, Status: status, Reason: reason})
+	e.applyCmd(ctx, w, fsm.CmdRunFinish, fsm.RunFinish{RunRef: ref, Status: status, Reason: reason})
 }
 
 func (e *Executor) resolveTask(ctx context.Context, t *model.TaskExecution, status model.TaskStatus, reason model.StatusReason) {
 	ref := taskRef(t)
-	e.launch(ctx, "task|"+taskKey(t), func(ctx context.Context, _ *worker) {
-		e.applyCmd(ctx, fsm.CmdTaskResolve, fsm.TaskResolve{TaskRef: ref, Status: status, Reason: reason})
+	e.launch(ctx, "task|"+taskKey(t), func(ctx context.Context, w *worker) {
+		e.applyCmd(ctx, w, fsm.CmdTaskResolve, fsm.TaskResolve{TaskRef: ref, Status: status, Reason: reason})
 	})
 }
 
 func (e *Executor) cancelRun(ctx context.Context, r *model.Run, reason string) {
 	ref := fsm.RunRef{NamespaceID: r.NamespaceID, PipelineID: r.PipelineID, RunID: r.RunID}
-	e.launch(ctx, "cancel|"+runKey(r), func(ctx context.Context, _ *worker) {
+	e.launch(ctx, "cancel|"+runKey(r), func(ctx context.Context, w *worker) {
 		e.logger.Info("cancelling run", "namespace", r.NamespaceID, "pipeline", r.PipelineID, "run", r.RunID, "reason", reason)
-		e.applyCmd(ctx, fsm.CmdRunCancel, fsm.RunCancel{RunRef: ref, Cancel: model.Cancellation{Reason: reason, By: "gofer"}})
+		e.applyCmd(ctx, w, fsm.CmdRunCancel, fsm.RunCancel{RunRef: ref, Cancel: model.Cancellation{Reason: reason, By: "gofer"}})
 	})
 }
 
-// applyCmd applies a command. A refused command (the state moved on, say
-// a task cancelled meanwhile) is normal and only logged; the next pass
-// sees the new state.
-func (e *Executor) applyCmd(ctx context.Context, t fsm.CommandType, body any) (*fsm.Result, bool) {
+// applyCmd applies a command for worker w (nil: none). A refused command
+// (the state moved on, say a task cancelled meanwhile) is normal and only
+// logged; the next pass sees the new state. A command that could not be
+// replicated, or that the state machine rejects as invalid, marks w
+// failed, so its work is retried with backoff. The result is nil only
+// when the command was not applied at all.
+func (e *Executor) applyCmd(ctx context.Context, w *worker, t fsm.CommandType, body any) (*fsm.Result, bool) {
 	res, err := e.apply(ctx, t, body)
 	if err != nil {
 		if ctx.Err() == nil {
 			e.logger.Warn("apply failed", "command", t, "error", err)
+			if w != nil {
+				w.failed = true
+			}
 		}
 		return nil, false
 	}
@@ -378,17 +420,22 @@ func (e *Executor) applyCmd(ctx context.Context, t fsm.CommandType, body any) (*
 	}
 	if res.Err != nil {
 		e.logger.Warn("command refused", "command", t, "error", res.Err)
+		if w != nil {
+			w.failed = true
+		}
 		return res, false
 	}
 	return res, true
 }
 
+// runKey and taskKey name work; the run's UID keeps a worker of a run
+// that was deleted from blocking a new run with the same number.
 func runKey(r *model.Run) string {
-	return fmt.Sprintf("%s|%s|%d", r.NamespaceID, r.PipelineID, r.RunID)
+	return fmt.Sprintf("%s|%s|%d|%d", r.NamespaceID, r.PipelineID, r.RunID, r.UID)
 }
 
 func taskKey(t *model.TaskExecution) string {
-	return fmt.Sprintf("%s|%s|%d|%s", t.NamespaceID, t.PipelineID, t.RunID, t.TaskID)
+	return fmt.Sprintf("%s|%s|%d|%d|%s", t.NamespaceID, t.PipelineID, t.RunID, t.RunUID, t.TaskID)
 }
 
 func taskRef(t *model.TaskExecution) fsm.TaskRef {

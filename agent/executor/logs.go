@@ -2,10 +2,12 @@ package executor
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
 	"github.com/goferhq/gofer/fsm"
+	"github.com/goferhq/gofer/scheduler"
 	"github.com/goferhq/gofer/store/model"
 )
 
@@ -16,8 +18,11 @@ const logChunkBytes = 32 << 10
 // collectLogs replicates a container's output into the task's log until
 // the stream ends (the container exited) or ctx ends. It reads from the
 // beginning and skips what the task's LogOffset says is stored, so a new
-// leader continues exactly where the old one stopped. The returned channel
-// closes when it is done.
+// leader continues exactly where the old one stopped. Output that could
+// not be replicated is kept and sent again (a hole would be permanent);
+// once the log is full (its cap, or deleted) it stops shipping output
+// that would be dropped anyway. The returned channel closes when it is
+// done.
 func (e *Executor) collectLogs(ctx context.Context, t *model.TaskExecution) <-chan struct{} {
 	done := make(chan struct{})
 	ref, attempt, name, skip := taskRef(t), t.Attempt, t.Container, t.LogOffset
@@ -25,46 +30,44 @@ func (e *Executor) collectLogs(ctx context.Context, t *model.TaskExecution) <-ch
 	go func() {
 		defer e.wg.Done()
 		defer close(done)
+		if t.LogsTruncated || t.LogsRemoved || t.LogsExpired {
+			return
+		}
 		rc, err := e.openLogs(ctx, name)
 		if err != nil {
 			return
 		}
 		defer rc.Close()
-
-		pieces := make(chan []byte, 16)
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			defer close(pieces)
-			for {
-				buf := make([]byte, 8<<10)
-				n, err := rc.Read(buf)
-				if n > 0 {
-					select {
-					case pieces <- buf[:n]:
-					case <-ctx.Done():
-						return
-					}
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
+		quit := make(chan struct{})
+		defer close(quit)
+		pieces := e.readPieces(rc, quit)
 
 		var (
 			offset   int64 // position in the container's output
 			pending  []byte
 			startsAt int64 // offset of pending[0]
 		)
+		// flush sends pending in chunks; it reports whether collecting
+		// should go on. What could not be replicated stays pending.
 		flush := func() bool {
-			if len(pending) == 0 {
-				return true
+			for len(pending) > 0 {
+				n := min(len(pending), logChunkBytes)
+				res, ok := e.applyCmd(ctx, nil, fsm.CmdLogAppend, fsm.LogAppend{TaskRef: ref, Attempt: attempt,
+					Offset: startsAt, Data: pending[:n], MaxBytes: e.cfg.LogMaxBytes})
+				switch {
+				case ok:
+					pending, startsAt = pending[n:], startsAt+int64(n)
+					if a, _ := res.Value.(*fsm.LogAppended); a != nil && a.Full {
+						return false
+					}
+				case res != nil:
+					return false // refused: the attempt moved on
+				default:
+					return ctx.Err() == nil // not replicated: try again later
+				}
 			}
-			_, ok := e.applyCmd(ctx, fsm.CmdLogAppend, fsm.LogAppend{TaskRef: ref, Attempt: attempt,
-				Offset: startsAt, Data: pending, MaxBytes: e.cfg.LogMaxBytes})
 			pending = nil
-			return ok || ctx.Err() == nil
+			return true
 		}
 		ticker := time.NewTicker(e.cfg.LogFlushInterval)
 		defer ticker.Stop()
@@ -72,7 +75,7 @@ func (e *Executor) collectLogs(ctx context.Context, t *model.TaskExecution) <-ch
 			select {
 			case piece, open := <-pieces:
 				if !open {
-					flush()
+					e.flushLast(ctx, flush, func() bool { return len(pending) == 0 })
 					return
 				}
 				if end := offset + int64(len(piece)); end <= skip {
@@ -101,7 +104,45 @@ func (e *Executor) collectLogs(ctx context.Context, t *model.TaskExecution) <-ch
 	return done
 }
 
-// openLogs opens the container's log stream, riding out short scheduler
+// readPieces reads rc into a channel until it ends or quit closes.
+func (e *Executor) readPieces(rc io.Reader, quit <-chan struct{}) <-chan []byte {
+	pieces := make(chan []byte, 16)
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer close(pieces)
+		for {
+			buf := make([]byte, 8<<10)
+			n, err := rc.Read(buf)
+			if n > 0 {
+				select {
+				case pieces <- buf[:n]:
+				case <-quit:
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return pieces
+}
+
+// flushLast sends the output left when the stream ended, retrying a
+// failed replication for a while: supervise waits for it before recording
+// the result, so the log of a finished task is whole.
+func (e *Executor) flushLast(ctx context.Context, flush func() bool, empty func() bool) {
+	backoff := 100 * time.Millisecond
+	for deadline := e.cfg.Now().Add(10 * time.Second); ; {
+		if !flush() || empty() || !e.cfg.Now().Before(deadline) || !sleep(ctx, backoff) {
+			return
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// openLogs opens the container's log stream, riding out scheduler
 // outages.
 func (e *Executor) openLogs(ctx context.Context, name string) (io.ReadCloser, error) {
 	backoff := 100 * time.Millisecond
@@ -112,6 +153,12 @@ func (e *Executor) openLogs(ctx context.Context, name string) (io.ReadCloser, er
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if !errors.Is(err, scheduler.ErrUnavailable) {
+			// The container is gone (or the request is wrong): there is
+			// nothing to read, and supervise learns why from Wait.
+			e.logger.Debug("no log stream for the container", "container", name, "error", err)
+			return nil, err
 		}
 		e.logger.Warn("cannot read container logs; retrying", "container", name, "error", err)
 		if !sleep(ctx, backoff) {

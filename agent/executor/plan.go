@@ -21,19 +21,24 @@ const (
 	LabelNamespace = "gofer.namespace"
 	LabelPipeline  = "gofer.pipeline"
 	LabelRun       = "gofer.run"
+	LabelRunUID    = "gofer.run_uid"
 	LabelTask      = "gofer.task"
 	LabelAttempt   = "gofer.attempt"
 	LabelTerm      = "gofer.term"
 )
 
-// ContainerName is the attempt's deterministic container name. Ids may
-// contain '-' and '_', so fields are joined with '.', which no id
+// ContainerName is the attempt's deterministic container name:
+// gofer.<cluster>.<run uid>.<ns>.<pipeline>.<run>.<task>.<attempt>. Ids
+// may contain '-' and '_', so fields are joined with '.', which no id
 // contains: two different attempts can never share a name (with '-' as
 // the separator "a-b"/"c" and "a"/"b-c" would collide). The cluster's tag
 // keeps two clusters (or `gofer run local` beside a server) that share a
-// Docker engine from ever adopting each other's containers.
-func ContainerName(clusterID, ns, pipeline string, run int64, task string, attempt int) string {
-	return fmt.Sprintf("gofer.%s.%s.%s.%d.%s.%d", clusterTag(clusterID), ns, pipeline, run, task, attempt)
+// Docker engine from ever adopting each other's containers; the run's uid
+// (the raft index that created it, never reused) keeps a run from
+// adopting the container of an earlier run with the same number (a
+// deleted and recreated pipeline, a restored snapshot).
+func ContainerName(clusterID string, t *model.TaskExecution, attempt int) string {
+	return fmt.Sprintf("gofer.%s.%d.%s.%s.%d.%s.%d", clusterTag(clusterID), t.RunUID, t.NamespaceID, t.PipelineID, t.RunID, t.TaskID, attempt)
 }
 
 // clusterTag is the last 8 letters and digits of a cluster id.
@@ -60,6 +65,7 @@ func containerLabels(clusterID string, t *model.TaskExecution, attempt int, term
 		LabelNamespace: t.NamespaceID,
 		LabelPipeline:  t.PipelineID,
 		LabelRun:       strconv.FormatInt(t.RunID, 10),
+		LabelRunUID:    strconv.FormatUint(t.RunUID, 10),
 		LabelTask:      t.TaskID,
 		LabelAttempt:   strconv.Itoa(attempt),
 		LabelTerm:      strconv.FormatUint(term, 10),

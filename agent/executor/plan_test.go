@@ -112,13 +112,20 @@ func TestEnvironmentPrecedence(t *testing.T) {
 }
 
 func TestContainerNamesNeverCollide(t *testing.T) {
-	a := ContainerName("c0ffee", "a-b", "c", 1, "t", 1)
-	b := ContainerName("c0ffee", "a", "b-c", 1, "t", 1)
+	te := func(ns, p string, run int64, task string, uid uint64) *model.TaskExecution {
+		return &model.TaskExecution{NamespaceID: ns, PipelineID: p, RunID: run, TaskID: task, RunUID: uid}
+	}
+	a := ContainerName("c0ffee", te("a-b", "c", 1, "t", 5), 1)
+	b := ContainerName("c0ffee", te("a", "b-c", 1, "t", 5), 1)
 	if a == b {
 		t.Fatalf("%q names two attempts", a)
 	}
-	if x, y := ContainerName("0123456789abcdef", "ns", "p", 1, "t", 1), ContainerName("local-fedcba987654", "ns", "p", 1, "t", 1); x == y || x != "gofer.89abcdef.ns.p.1.t.1" {
+	if x, y := ContainerName("0123456789abcdef", te("ns", "p", 1, "t", 5), 1), ContainerName("local-fedcba987654", te("ns", "p", 1, "t", 5), 1); x == y || x != "gofer.89abcdef.5.ns.p.1.t.1" {
 		t.Fatalf("two clusters share a name, or the tag is wrong: %q %q", x, y)
+	}
+	// Run 1 of a pipeline deleted and created again is another run.
+	if x, y := ContainerName("c0ffee", te("ns", "p", 1, "t", 5), 1), ContainerName("c0ffee", te("ns", "p", 1, "t", 90), 1); x == y {
+		t.Fatalf("two incarnations of run 1 share the name %q", x)
 	}
 	ns, p, run, task, attempt, ok := attemptFromLabels(containerLabels("cl", &model.TaskExecution{NamespaceID: "a-b", PipelineID: "c", RunID: 3, TaskID: "t_1"}, 2, 9))
 	if !ok || ns != "a-b" || p != "c" || run != 3 || task != "t_1" || attempt != 2 {

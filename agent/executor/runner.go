@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"go.etcd.io/bbolt"
 
 	"github.com/goferhq/gofer/fsm"
@@ -36,15 +37,33 @@ func (e *Executor) runTask(ctx context.Context, r *model.Run, t *model.TaskExecu
 // (leadership lost) it returns without recording anything: the next
 // leader recovers the attempt from state.
 func (e *Executor) runAttempt(ctx context.Context, w *worker, r *model.Run, t *model.TaskExecution) {
+	// The pass that launched this worker read state a moment ago; the
+	// worker that held this key before may have finished the very attempt
+	// that snapshot shows (its TaskFinish is committed before its key is
+	// freed). Work only from the task as it is now, and only if it is
+	// still what the pass decided on: otherwise the next pass decides
+	// again. Without this a stale "scheduled" would start a finished
+	// attempt's container a second time.
+	cur, ok := e.currentTask(t)
+	if !ok || cur.State != t.State || cur.Attempt != t.Attempt {
+		return
+	}
+	t = cur
 	ref := taskRef(t)
 	recovering := t.State != model.TaskStateWaiting
 	if !recovering {
 		attempt := t.Attempt + 1
-		name := ContainerName(e.cfg.ClusterID, t.NamespaceID, t.PipelineID, t.RunID, t.TaskID, attempt)
+		name := ContainerName(e.cfg.ClusterID, t, attempt)
 		env := environment(r, t, e.cfg.APIURLs())
+		if n := envBytes(env); n > maxEnvBytes {
+			// It could never be replicated; retrying would loop forever.
+			e.applyCmd(ctx, w, fsm.CmdTaskResolve, fsm.TaskResolve{TaskRef: ref, Status: model.TaskStatusFailed, Reason: model.StatusReason{
+				Reason: model.ReasonSchedulerError, Description: fmt.Sprintf("its environment (system, pipeline and run variables) is %d bytes; the limit is %d", n, maxEnvBytes)}})
+			return
+		}
 		// Commit, then act: the intent is replicated before any container
 		// exists, so whoever leads next knows this attempt was meant.
-		if _, ok := e.applyCmd(ctx, fsm.CmdTaskSchedule, fsm.TaskSchedule{TaskRef: ref, Attempt: attempt, Container: name, Variables: env}); !ok {
+		if _, ok := e.applyCmd(ctx, w, fsm.CmdTaskSchedule, fsm.TaskSchedule{TaskRef: ref, Attempt: attempt, Container: name, Variables: env}); !ok {
 			return
 		}
 		t.State, t.Attempt, t.Container, t.Variables, t.LogOffset, t.Started = model.TaskStateScheduled, attempt, name, env, 0, 0
@@ -58,7 +77,15 @@ func (e *Executor) runAttempt(ctx context.Context, w *worker, r *model.Run, t *m
 	}
 	if end == nil {
 		if t.State == model.TaskStateScheduled {
-			if _, ok := e.applyCmd(ctx, fsm.CmdTaskRunning, fsm.TaskRunning{TaskRef: ref, Attempt: t.Attempt}); !ok {
+			res, ok := e.applyCmd(ctx, w, fsm.CmdTaskRunning, fsm.TaskRunning{TaskRef: ref, Attempt: t.Attempt})
+			if !ok {
+				if res != nil {
+					// Refused: the attempt is no longer this one's to run
+					// (its run was deleted, say). Nothing will ever
+					// record this container's result; do not leave it
+					// running.
+					e.discard(ctx, logger, t)
+				}
 				return
 			}
 			t.State, t.Started = model.TaskStateRunning, e.cfg.Now().UnixMilli()
@@ -72,17 +99,47 @@ func (e *Executor) runAttempt(ctx context.Context, w *worker, r *model.Run, t *m
 		retry = retryAt(t, t.Attempt, e.cfg.Now())
 	}
 	logger.Debug("attempt ended", "status", end.status, "reason", end.reason.Reason, "retry_at", retry)
-	if _, ok := e.applyCmd(ctx, fsm.CmdTaskFinish, fsm.TaskFinish{TaskRef: ref, Attempt: t.Attempt,
-		Status: end.status, Reason: end.reason, ExitCode: end.exit, RetryAt: retry}); !ok {
+	res, ok := e.applyCmd(ctx, w, fsm.CmdTaskFinish, fsm.TaskFinish{TaskRef: ref, Attempt: t.Attempt,
+		Status: end.status, Reason: end.reason, ExitCode: end.exit, RetryAt: retry})
+	if !ok && res == nil {
+		// Not replicated (no quorum, a timeout): keep the container, whose
+		// exit is the evidence the next try (or leader) records.
 		return
 	}
-	if !e.cfg.KeepContainers {
-		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		if err := e.sched.Remove(rctx, t.Container); err != nil && ctx.Err() == nil {
-			logger.Warn("could not remove finished container; the sweep will retry", "container", t.Container, "error", err)
-		}
-		cancel()
+	if !e.cfg.KeepContainers || !ok {
+		e.discard(ctx, logger, t)
 	}
+}
+
+// currentTask reads the task as state has it now.
+func (e *Executor) currentTask(t *model.TaskExecution) (*model.TaskExecution, bool) {
+	var cur *model.TaskExecution
+	err := e.fsm.View(func(tx *bbolt.Tx) (err error) {
+		cur, err = store.GetTask(tx, t.NamespaceID, t.PipelineID, t.RunID, t.TaskID)
+		return err
+	})
+	return cur, err == nil && cur != nil && cur.RunUID == t.RunUID
+}
+
+// discard removes an attempt's container once nothing needs it.
+func (e *Executor) discard(ctx context.Context, logger hclog.Logger, t *model.TaskExecution) {
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := e.sched.Remove(rctx, t.Container); err != nil && ctx.Err() == nil {
+		logger.Warn("could not remove the container; the sweep will retry", "container", t.Container, "error", err)
+	}
+}
+
+// maxEnvBytes bounds a task's environment, which TaskSchedule replicates
+// (the raft entry limit is 512 KiB).
+const maxEnvBytes = 256 << 10
+
+func envBytes(env map[string]string) int {
+	n := 0
+	for k, v := range env {
+		n += len(k) + len(v)
+	}
+	return n
 }
 
 // ensureContainer makes the attempt's container exist. It returns nil when
@@ -112,16 +169,32 @@ func (e *Executor) ensureContainer(ctx context.Context, w *worker, t *model.Task
 			return nil, false // running or exited: adopt it
 		}
 	}
+	cancelledEnd := &attemptEnd{status: model.TaskStatusCancelled, reason: model.StatusReason{
+		Reason: model.ReasonCancelled, Description: "cancelled before its container started"}}
 	if cancelled(w) {
-		return &attemptEnd{status: model.TaskStatusCancelled, reason: model.StatusReason{
-			Reason: model.ReasonCancelled, Description: "cancelled before its container started"}}, false
+		return cancelledEnd, false
 	}
-	err := e.start(ctx, t)
+	// A cancellation (or a run timeout) also ends a start that is still
+	// pulling an image or waiting for the engine.
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		select {
+		case <-w.cancel:
+			stop()
+		case <-sctx.Done():
+		}
+	}()
+	err := e.start(sctx, t)
 	switch {
 	case err == nil:
 		return nil, false
 	case ctx.Err() != nil:
 		return nil, true
+	case cancelled(w):
+		// A create may have gone through; TaskFinish is followed by the
+		// container's removal.
+		return cancelledEnd, false
 	case errors.Is(err, scheduler.ErrAlreadyExists):
 		// The name is the attempt's identity and the container has
 		// started already (a previous leader): adopt it.
@@ -135,9 +208,10 @@ func (e *Executor) ensureContainer(ctx context.Context, w *worker, t *model.Task
 	}
 }
 
-// startAttempts bounds how often an unreachable scheduler is retried for
-// a new container before the attempt fails (with its retry policy).
-const startAttempts = 4
+// startRetryFor is how long an unreachable scheduler is retried for a new
+// container (a Docker restart takes seconds) before the attempt fails
+// with a reason that says so, and the task's retry policy decides.
+const startRetryFor = 30 * time.Second
 
 func (e *Executor) start(ctx context.Context, t *model.TaskExecution) error {
 	req := scheduler.StartRequest{
@@ -152,18 +226,19 @@ func (e *Executor) start(ctx context.Context, t *model.TaskExecution) error {
 	if ra := t.Task.RegistryAuth; ra != nil {
 		req.RegistryUser, req.RegistryPass = ra.User, ra.Pass
 	}
-	var err error
+	giveUp := e.cfg.Now().Add(startRetryFor)
 	backoff := 250 * time.Millisecond
-	for i := 0; i < startAttempts; i++ {
-		if err = e.sched.Start(ctx, req); err == nil || !errors.Is(err, scheduler.ErrUnavailable) {
+	for {
+		err := e.sched.Start(ctx, req)
+		if err == nil || !errors.Is(err, scheduler.ErrUnavailable) || ctx.Err() != nil || !e.cfg.Now().Before(giveUp) {
 			return err
 		}
+		e.logger.Warn("scheduler unavailable; retrying the start", "container", t.Container, "error", err)
 		if !sleep(ctx, backoff) {
 			return ctx.Err()
 		}
-		backoff *= 2
+		backoff = min(2*backoff, 5*time.Second)
 	}
-	return err
 }
 
 // inspect asks the scheduler about a container, retrying while it is
@@ -202,28 +277,65 @@ func (e *Executor) supervise(ctx context.Context, w *worker, t *model.TaskExecut
 	}()
 
 	var deadline <-chan time.Time
+	var deadlineAt time.Time
 	timeout := t.Task.TimeoutDuration()
 	if timeout > 0 {
 		started := time.UnixMilli(t.Started)
 		if t.Started == 0 {
 			started = e.cfg.Now()
 		}
-		timer := time.NewTimer(max(started.Add(timeout).Sub(e.cfg.Now()), 0))
+		deadlineAt = started.Add(timeout)
+		timer := time.NewTimer(max(deadlineAt.Sub(e.cfg.Now()), 0))
 		defer timer.Stop()
 		deadline = timer.C
 	}
 	stoppedFor := ""
 	cancelCh := w.cancel
+	// After a stop request, restop fires if the container is still there:
+	// the engine may have failed the request, or the container ignores
+	// signals. The stop is asked again, then the container is removed.
+	var restop <-chan time.Time
+	var grace time.Duration
+	stops := 0
+	requestStop := func(g time.Duration) {
+		grace = g
+		stops++
+		if stops > maxStopRequests {
+			e.logger.Warn("container did not stop; removing it", "container", t.Container)
+			e.kill(ctx, t.Container)
+		} else {
+			e.stop(ctx, t.Container, grace)
+		}
+		restop = time.After(grace + stopCheckMargin)
+	}
 	var st scheduler.Status
 	for st.State == "" {
 		select {
 		case st = <-exited:
 		case <-deadline:
-			deadline, stoppedFor = nil, model.ReasonTimeout
-			e.stop(ctx, t.Container, e.cfg.StopGrace)
+			deadline = nil
+			// A recovered attempt may have exited on its own before this
+			// leader looked: that is its result, not a timeout.
+			if done, ok := e.exitedBy(ctx, t.Container, deadlineAt); ok {
+				st = done
+				continue
+			}
+			if stoppedFor == "" {
+				stoppedFor = model.ReasonTimeout
+				requestStop(e.cfg.StopGrace)
+			}
 		case <-cancelCh:
-			cancelCh, stoppedFor = nil, model.ReasonCancelled
-			e.stop(ctx, t.Container, e.cancelGrace(t))
+			cancelCh = nil
+			if done, ok := e.exitedBy(ctx, t.Container, time.Time{}); ok {
+				st = done
+				continue
+			}
+			if stoppedFor == "" {
+				stoppedFor = model.ReasonCancelled
+				requestStop(e.cancelGrace(t))
+			}
+		case <-restop:
+			requestStop(grace)
 		case <-ctx.Done():
 			return nil, true
 		}
@@ -240,19 +352,27 @@ func (e *Executor) supervise(ctx context.Context, w *worker, t *model.TaskExecut
 
 	exit := st.ExitCode
 	switch {
-	case st.State == scheduler.StateNotFound:
-		return &attemptEnd{status: model.TaskStatusFailed, retryable: true, reason: model.StatusReason{
-			Reason: model.ReasonLost, Description: fmt.Sprintf("container %s disappeared while the task ran", t.Container)}}, false
 	case stoppedFor == model.ReasonCancelled:
 		by := "a user"
 		if t.Cancel != nil && t.Cancel.By != "" {
 			by = t.Cancel.By
 		}
-		return &attemptEnd{status: model.TaskStatusCancelled, exit: &exit, reason: model.StatusReason{
-			Reason: model.ReasonCancelled, Description: "cancelled by " + by}}, false
+		end := &attemptEnd{status: model.TaskStatusCancelled, reason: model.StatusReason{
+			Reason: model.ReasonCancelled, Description: "cancelled by " + by}}
+		if st.State == scheduler.StateExited {
+			end.exit = &exit
+		}
+		return end, false
 	case stoppedFor == model.ReasonTimeout:
-		return &attemptEnd{status: model.TaskStatusFailed, exit: &exit, retryable: true, reason: model.StatusReason{
-			Reason: model.ReasonTimeout, Description: fmt.Sprintf("exceeded its %s timeout and was stopped", timeout)}}, false
+		end := &attemptEnd{status: model.TaskStatusFailed, retryable: true, reason: model.StatusReason{
+			Reason: model.ReasonTimeout, Description: fmt.Sprintf("exceeded its %s timeout and was stopped", timeout)}}
+		if st.State == scheduler.StateExited {
+			end.exit = &exit
+		}
+		return end, false
+	case st.State == scheduler.StateNotFound:
+		return &attemptEnd{status: model.TaskStatusFailed, retryable: true, reason: model.StatusReason{
+			Reason: model.ReasonLost, Description: fmt.Sprintf("container %s disappeared while the task ran", t.Container)}}, false
 	case exit == 0:
 		return &attemptEnd{status: model.TaskStatusSuccessful, exit: &exit, reason: model.StatusReason{Description: "exited with code 0"}}, false
 	default:
@@ -265,18 +385,44 @@ func (e *Executor) supervise(ctx context.Context, w *worker, t *model.TaskExecut
 	}
 }
 
+// Stopping: how many times a stop is asked before the container is
+// removed by force, and how long past its grace a stop may take.
+const (
+	maxStopRequests = 3
+	stopCheckMargin = 5 * time.Second
+)
+
+// exitedBy reports the container's final status if it has exited, and
+// (when by is set) did so no later than by.
+func (e *Executor) exitedBy(ctx context.Context, name string, by time.Time) (scheduler.Status, bool) {
+	st, err := e.sched.Inspect(ctx, name)
+	if err != nil || st.State != scheduler.StateExited {
+		return st, false
+	}
+	if !by.IsZero() && !st.Finished.IsZero() && st.Finished.After(by) {
+		return st, false
+	}
+	return st, true
+}
+
 // waitExit waits for a container to exit, riding out scheduler outages.
+// Only an exit or the container's absence is final: a state the backend
+// cannot name (a container being removed, say) is asked about again.
 func (e *Executor) waitExit(ctx context.Context, name string) (scheduler.Status, error) {
 	backoff := 100 * time.Millisecond
 	for {
 		st, err := e.sched.Wait(ctx, name)
-		if err == nil {
+		if err == nil && (st.State == scheduler.StateExited || st.State == scheduler.StateNotFound) {
 			return st, nil
 		}
 		if ctx.Err() != nil {
 			return st, ctx.Err()
 		}
-		e.logger.Warn("waiting on container failed; retrying", "container", name, "error", err)
+		if err != nil {
+			e.logger.Warn("waiting on container failed; retrying", "container", name, "error", err)
+		} else {
+			e.logger.Debug("container not exited yet; waiting again", "container", name, "state", st.State)
+		}
 		if !sleep(ctx, backoff) {
 			return st, ctx.Err()
 		}
@@ -294,6 +440,20 @@ func (e *Executor) stop(ctx context.Context, name string, grace time.Duration) {
 		defer cancel()
 		if err := e.sched.Stop(sctx, name, grace); err != nil && ctx.Err() == nil {
 			e.logger.Warn("stopping container failed", "container", name, "error", err)
+		}
+	}()
+}
+
+// kill removes a container that would not stop, in the background; the
+// wait sees it gone.
+func (e *Executor) kill(ctx context.Context, name string) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := e.sched.Remove(rctx, name); err != nil && ctx.Err() == nil {
+			e.logger.Warn("removing a container that would not stop failed", "container", name, "error", err)
 		}
 	}()
 }

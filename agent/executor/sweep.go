@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -40,39 +41,60 @@ func (e *Executor) sweep(ctx context.Context) int {
 		}
 		return 0
 	}
-	removed := 0
-	for _, c := range containers {
-		if e.live(c) {
-			continue
-		}
-		if c.Status.State == scheduler.StateRunning || c.Status.State == scheduler.StateCreated {
-			if err := e.sched.Stop(ctx, c.Name, e.cfg.StopGrace); err != nil {
-				e.logger.Warn("sweep could not stop container", "container", c.Name, "error", err)
-				continue
+	var orphans []scheduler.Container
+	if err := e.fsm.View(func(tx *bbolt.Tx) error {
+		for _, c := range containers {
+			live, err := isLive(tx, c)
+			if err != nil {
+				return err
+			}
+			if !live {
+				orphans = append(orphans, c)
 			}
 		}
-		if err := e.sched.Remove(ctx, c.Name); err != nil {
-			e.logger.Warn("sweep could not remove container", "container", c.Name, "error", err)
-			continue
-		}
-		removed++
-		e.logger.Info("removed a container that belongs to no live attempt", "container", c.Name, "state", c.Status.State)
+		return nil
+	}); err != nil {
+		e.logger.Warn("sweep could not read state", "error", err)
+		return 0
 	}
+	// Orphans are removed by force and in parallel: nothing will record
+	// their result, and a graceful stop of each in turn could take the
+	// sweep minutes (a shell as PID 1 ignores SIGTERM). The scheduler
+	// bounds how many removals reach the engine at once.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	removed := 0
+	for _, c := range orphans {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := e.sched.Remove(ctx, c.Name); err != nil {
+				if ctx.Err() == nil {
+					e.logger.Warn("sweep could not remove container", "container", c.Name, "error", err)
+				}
+				return
+			}
+			mu.Lock()
+			removed++
+			mu.Unlock()
+			e.logger.Info("removed a container that belongs to no live attempt", "container", c.Name, "state", c.Status.State)
+		}()
+	}
+	wg.Wait()
 	return removed
 }
 
-// live reports whether a container is the current attempt of a task that
-// is scheduled or running.
-func (e *Executor) live(c scheduler.Container) bool {
+// isLive reports whether a container is the current attempt of a task
+// that is scheduled or running.
+func isLive(tx *bbolt.Tx, c scheduler.Container) (bool, error) {
 	ns, pipeline, run, task, attempt, ok := attemptFromLabels(c.Labels)
 	if !ok {
-		return false
+		return false, nil
 	}
-	var t *model.TaskExecution
-	_ = e.fsm.View(func(tx *bbolt.Tx) (err error) {
-		t, err = store.GetTask(tx, ns, pipeline, run, task)
-		return err
-	})
-	return t != nil && t.Attempt == attempt && t.Container == c.Name &&
-		(t.State == model.TaskStateScheduled || t.State == model.TaskStateRunning)
+	t, err := store.GetTask(tx, ns, pipeline, run, task)
+	if err != nil || t == nil {
+		return false, err
+	}
+	return t.Attempt == attempt && t.Container == c.Name &&
+		(t.State == model.TaskStateScheduled || t.State == model.TaskStateRunning), nil
 }

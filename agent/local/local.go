@@ -16,11 +16,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/raft"
 	"go.etcd.io/bbolt"
 
 	"github.com/goferhq/gofer/agent/executor"
@@ -103,7 +101,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	defer func() { f.Flush(); db.Close() }()
-	ap := &applier{fsm: f}
+	ap := &fsm.Direct{FSM: f, Actor: "local"}
 
 	clusterID := "local-" + randomHex(6)
 	now := time.Now().UnixMilli()
@@ -118,7 +116,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			Initiator: model.Initiator{User: "local"}}},
 	}
 	for _, s := range steps {
-		res, err := ap.apply(ctx, s.t, s.body)
+		res, err := ap.Apply(ctx, s.t, s.body)
 		if err == nil {
 			err = res.Err
 		}
@@ -131,7 +129,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	ex := executor.New(executor.Config{
 		ClusterID: clusterID, Term: 1, LogMaxBytes: 64 << 20, StopGrace: 10 * time.Second,
 		APIURLs: func() []string { return nil },
-	}, f, ap.apply, sched, opts.Logger)
+	}, f, ap.Apply, sched, opts.Logger)
 	execDone := make(chan struct{})
 	go func() { defer close(execDone); ex.Run(execCtx) }()
 
@@ -143,31 +141,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	return result, err
 }
 
-// applier applies commands straight to the FSM, in order, as raft would.
-type applier struct {
-	mu    sync.Mutex
-	fsm   *fsm.FSM
-	index uint64
-}
-
-func (a *applier) apply(_ context.Context, t fsm.CommandType, body any) (*fsm.Result, error) {
-	data, err := fsm.Encode(t, fsm.Meta{Actor: "local", Timestamp: time.Now().UnixMilli()}, body)
-	if err != nil {
-		return nil, err
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.index++
-	res, _ := a.fsm.Apply(&raft.Log{Index: a.index, Term: 1, Type: raft.LogCommand, Data: data}).(*fsm.Result)
-	if res == nil {
-		res = &fsm.Result{}
-	}
-	return res, nil
-}
-
 // waitAndPrint streams the tasks' output until the run is complete. If ctx
 // ends first it cancels the run and waits (bounded) for it to stop.
-func waitAndPrint(ctx context.Context, f *fsm.FSM, ap *applier, pipeline string, p *logPrinter) (*Result, error) {
+func waitAndPrint(ctx context.Context, f *fsm.FSM, ap *fsm.Direct, pipeline string, p *logPrinter) (*Result, error) {
 	ref := fsm.RunRef{NamespaceID: model.DefaultNamespace, PipelineID: pipeline, RunID: 1}
 	done := ctx.Done()
 	var deadline <-chan time.Time
@@ -188,7 +164,7 @@ func waitAndPrint(ctx context.Context, f *fsm.FSM, ap *applier, pipeline string,
 		case <-done:
 			done = nil
 			deadline = time.After(30 * time.Second)
-			ap.apply(context.Background(), fsm.CmdRunCancel, fsm.RunCancel{RunRef: ref,
+			ap.Apply(context.Background(), fsm.CmdRunCancel, fsm.RunCancel{RunRef: ref,
 				Cancel: model.Cancellation{Reason: model.ReasonUserCancelled, By: "local (interrupted)", GraceMillis: 5000}})
 		case <-deadline:
 			p.flush()

@@ -72,9 +72,13 @@ type Scheduler struct {
 const maxConcurrentMutations = 4
 
 // acquire takes a slot for a mutating call; the returned func frees it.
-func (s *Scheduler) acquire() func() {
-	s.busy <- struct{}{}
-	return func() { <-s.busy }
+func (s *Scheduler) acquire(ctx context.Context) (func(), error) {
+	select {
+	case s.busy <- struct{}{}:
+		return func() { <-s.busy }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 var _ scheduler.Scheduler = (*Scheduler)(nil)

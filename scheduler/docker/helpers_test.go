@@ -8,8 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -20,12 +18,13 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/goferhq/gofer/scheduler"
+	"github.com/goferhq/gofer/scheduler/docker/dockertest"
 )
 
 // The images e2e/scripts/build-images.sh makes (no registry is needed).
 const (
-	goferImage   = "gofer/gofer:latest"
-	busyboxImage = "gofer/busybox:latest"
+	goferImage   = dockertest.GoferImage
+	busyboxImage = dockertest.BusyboxImage
 	// runLabel marks everything this test binary creates, so cleanup and
 	// the leak check never touch another test's containers on a shared
 	// engine.
@@ -45,23 +44,17 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
-	var err error
-	raw, err = client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err = raw.Ping(ctx)
-		cancel()
+	skip, err := dockertest.Prepare()
+	if skip {
+		fmt.Println("skipping Docker tests (" + dockertest.SkipEnv + ")")
+		return 0
 	}
 	if err != nil {
-		if os.Getenv("GOFER_SKIP_DOCKER_TESTS") != "" {
-			fmt.Println("skipping Docker tests (GOFER_SKIP_DOCKER_TESTS):", err)
-			return 0
-		}
-		fmt.Fprintln(os.Stderr, "these tests need a Docker engine (set GOFER_SKIP_DOCKER_TESTS=1 to skip):", err)
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if err := buildImages(); err != nil {
-		fmt.Fprintln(os.Stderr, "building test images:", err)
+	if raw, err = client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	code := m.Run()
@@ -72,43 +65,6 @@ func testMain(m *testing.M) int {
 		}
 	}
 	return code
-}
-
-// buildImages builds a fresh static gofer binary (bin/gofer may predate
-// the debug tools) and runs the image script, which re-imports
-// gofer/gofer only when the binary changed. If the tree does not build
-// (someone else's change in progress), an existing bin/gofer that has the
-// debug tools will do.
-func buildImages() error {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "gofer-docker-test-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "gofer")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
-	build.Dir = root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fallback := filepath.Join(root, "bin", "gofer")
-		if exec.Command(fallback, "debug", "--help").Run() != nil {
-			return fmt.Errorf("go build: %v\n%s", err, out)
-		}
-		fmt.Fprintf(os.Stderr, "go build failed, using %s:\n%s", fallback, out)
-		bin = fallback
-	}
-	script := exec.Command(filepath.Join(root, "e2e", "scripts", "build-images.sh"))
-	script.Env = append(os.Environ(), "GOFER_BIN="+bin)
-	out, err := script.CombinedOutput()
-	fmt.Print(string(out))
-	if err != nil {
-		return fmt.Errorf("build-images.sh: %v", err)
-	}
-	return nil
 }
 
 // removeLeftovers removes containers of this run that a test forgot, and

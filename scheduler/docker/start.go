@@ -46,6 +46,10 @@ func (s *Scheduler) Start(ctx context.Context, req scheduler.StartRequest) error
 	cfg, host := s.containerConfig(req)
 
 	var id string
+	// A name reserved with no container behind it for this long is not a
+	// create in flight (Docker can keep a ghost reservation after a crash
+	// until it restarts).
+	giveUp := time.Now().Add(inFlightCreateWait)
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		var conflict bool
 		var err error
@@ -68,6 +72,9 @@ func (s *Scheduler) Start(ctx context.Context, req scheduler.StartRequest) error
 			break
 		}
 		// Reserved by a create that has not finished: wait for it.
+		if time.Now().After(giveUp) {
+			return fmt.Errorf("docker: create %s: %w: the name stays reserved but no container has it after %s (restarting the engine clears a stale reservation)", req.Name, scheduler.ErrUnavailable, inFlightCreateWait)
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("docker: create %s: %w: %w", req.Name, scheduler.ErrUnavailable, ctx.Err())
@@ -75,7 +82,10 @@ func (s *Scheduler) Start(ctx context.Context, req scheduler.StartRequest) error
 		}
 	}
 
-	release := s.acquire()
+	release, err := s.acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("docker: start %s: %w: %w", req.Name, scheduler.ErrUnavailable, err)
+	}
 	defer release()
 	sctx, cancel := s.short(ctx)
 	defer cancel()
@@ -95,9 +105,16 @@ func (s *Scheduler) Start(ctx context.Context, req scheduler.StartRequest) error
 	return nil
 }
 
+// inFlightCreateWait bounds how long Start waits for another create of the
+// same name to finish.
+const inFlightCreateWait = time.Minute
+
 // create makes the container; conflict reports that the name is taken.
 func (s *Scheduler) create(ctx context.Context, req scheduler.StartRequest, cfg *container.Config, host *container.HostConfig) (id string, conflict bool, err error) {
-	release := s.acquire()
+	release, err := s.acquire(ctx)
+	if err != nil {
+		return "", false, fmt.Errorf("docker: create %s: %w: %w", req.Name, scheduler.ErrUnavailable, err)
+	}
 	defer release()
 	cctx, cancel := s.short(ctx)
 	defer cancel()

@@ -2,11 +2,14 @@ package docker
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+
+	"github.com/goferhq/gofer/scheduler"
 )
 
 // Stop implements scheduler.Scheduler: the engine sends SIGTERM (or the
@@ -44,7 +47,10 @@ func (s *Scheduler) Remove(ctx context.Context, name string) error {
 	if err != nil || !found {
 		return err
 	}
-	release := s.acquire()
+	release, err := s.acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("docker: remove %s: %w: %w", name, scheduler.ErrUnavailable, err)
+	}
 	defer release()
 	rctx, cancel := s.short(ctx)
 	defer cancel()

@@ -87,7 +87,12 @@ type Run struct {
 	RetryOf int64 `json:"retry_of,omitempty"`
 	// Seq orders runs across the cluster for queueing (first come, first
 	// started).
-	Seq         uint64 `json:"seq"`
+	Seq uint64 `json:"seq"`
+	// UID is the raft index of the command that created the run: unlike
+	// RunID it is never reused (a deleted and recreated pipeline starts
+	// again at run 1; a restored snapshot rolls run ids back), so it is
+	// what makes container names and executor work unique.
+	UID         uint64 `json:"uid"`
 	LogsExpired bool   `json:"logs_expired"`
 }
 
@@ -130,9 +135,11 @@ type Attempt struct {
 
 // TaskExecution is one task of one run.
 type TaskExecution struct {
-	NamespaceID  string          `json:"namespace_id"`
-	PipelineID   string          `json:"pipeline_id"`
-	RunID        int64           `json:"run_id"`
+	NamespaceID string `json:"namespace_id"`
+	PipelineID  string `json:"pipeline_id"`
+	RunID       int64  `json:"run_id"`
+	// RunUID is the run's UID.
+	RunUID       uint64          `json:"run_uid"`
 	TaskID       string          `json:"task_id"`
 	Task         *sdk.TaskConfig `json:"task"`
 	State        TaskState       `json:"state"`

@@ -1,0 +1,383 @@
+package executor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"go.etcd.io/bbolt"
+
+	"github.com/goferhq/gofer/fsm"
+	"github.com/goferhq/gofer/scheduler"
+	"github.com/goferhq/gofer/scheduler/docker"
+	"github.com/goferhq/gofer/scheduler/docker/dockertest"
+	sdk "github.com/goferhq/gofer/sdk/go"
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+)
+
+// These tests drive the executor over a real FSM (commands applied in
+// order, as raft would on one node) and the real Docker scheduler. Faults
+// are injected by wrapping either one: a scheduler call or a replication
+// that fails, a stale view of state.
+
+var realDocker *docker.Scheduler
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	skip, err := dockertest.Prepare()
+	if skip {
+		fmt.Println("skipping the executor's Docker tests (" + dockertest.SkipEnv + ")")
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if realDocker, err = docker.New(docker.Options{Network: "none", Logger: hclog.NewNullLogger()}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// harness is one pipeline's run in a fresh FSM.
+type harness struct {
+	t         *testing.T
+	f         *fsm.FSM
+	direct    *fsm.Direct
+	clusterID string
+	ref       fsm.RunRef
+
+	mu sync.Mutex
+	// fail, when set, fails the replication of matching commands.
+	fail   func(fsm.CommandType, any) error
+	counts map[fsm.CommandType]int
+}
+
+func newHarness(t *testing.T, cfg *sdk.PipelineConfig, vars map[string]string) *harness {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "state.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := fsm.New(db, store.Options{NoSync: true}, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Flush(); db.Close() })
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	h := &harness{t: t, f: f, direct: &fsm.Direct{FSM: f, Actor: "test"}, clusterID: "test-" + hex.EncodeToString(b),
+		counts: map[fsm.CommandType]int{}}
+	t.Cleanup(h.removeContainers)
+	h.must(fsm.CmdClusterInit, fsm.ClusterInit{ClusterID: h.clusterID, Roles: model.BuiltinRoles(1), Namespace: model.Namespace{ID: model.DefaultNamespace, Name: "Default"}})
+	h.must(fsm.CmdConfigRegister, fsm.ConfigRegister{NamespaceID: model.DefaultNamespace, Config: cfg})
+	h.must(fsm.CmdConfigDeploy, fsm.ConfigDeploy{NamespaceID: model.DefaultNamespace, PipelineID: cfg.ID, Version: 1})
+	res := h.must(fsm.CmdRunCreate, fsm.RunCreate{NamespaceID: model.DefaultNamespace, PipelineID: cfg.ID, Variables: vars})
+	r := res.Value.(*fsm.RunCreated).Run
+	h.ref = fsm.RunRef{NamespaceID: r.NamespaceID, PipelineID: r.PipelineID, RunID: r.RunID}
+	return h
+}
+
+// apply is the executor's Applier.
+func (h *harness) apply(ctx context.Context, t fsm.CommandType, body any) (*fsm.Result, error) {
+	h.mu.Lock()
+	h.counts[t]++
+	fail := h.fail
+	h.mu.Unlock()
+	if fail != nil {
+		if err := fail(t, body); err != nil {
+			return nil, err
+		}
+	}
+	return h.direct.Apply(ctx, t, body)
+}
+
+func (h *harness) count(t fsm.CommandType) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.counts[t]
+}
+
+func (h *harness) must(t fsm.CommandType, body any) *fsm.Result {
+	h.t.Helper()
+	res, err := h.direct.Apply(context.Background(), t, body)
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
+		h.t.Fatalf("command %d: %v", t, err)
+	}
+	return res
+}
+
+func (h *harness) run() *model.Run {
+	var r *model.Run
+	_ = h.f.View(func(tx *bbolt.Tx) (err error) {
+		r, err = store.GetRun(tx, h.ref.NamespaceID, h.ref.PipelineID, h.ref.RunID)
+		return err
+	})
+	return r
+}
+
+func (h *harness) task(id string) *model.TaskExecution {
+	var te *model.TaskExecution
+	_ = h.f.View(func(tx *bbolt.Tx) (err error) {
+		te, err = store.GetTask(tx, h.ref.NamespaceID, h.ref.PipelineID, h.ref.RunID, id)
+		return err
+	})
+	return te
+}
+
+func (h *harness) log(id string) string {
+	var out []byte
+	_ = h.f.View(func(tx *bbolt.Tx) error {
+		chunks, _ := store.LogChunks(tx, h.ref.NamespaceID, h.ref.PipelineID, h.ref.RunID, id, 0, 1<<20)
+		for _, c := range chunks {
+			out = append(out, c...)
+		}
+		return nil
+	})
+	return string(out)
+}
+
+func (h *harness) taskRef(id string) fsm.TaskRef { return fsm.TaskRef{RunRef: h.ref, TaskID: id} }
+
+// waitRun waits (bounded, so a hang fails instead of stalling the suite)
+// for the run to complete.
+func (h *harness) waitRun(within time.Duration) *model.Run {
+	h.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		if r := h.run(); r.State == model.RunStateComplete {
+			return r
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("run not complete after %s: %+v", within, h.run())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (h *harness) removeContainers() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	list, err := realDocker.List(ctx, map[string]string{LabelCluster: h.clusterID})
+	if err != nil {
+		h.t.Errorf("listing the test's containers: %v", err)
+		return
+	}
+	for _, c := range list {
+		_ = realDocker.Remove(ctx, c.Name)
+	}
+}
+
+func (h *harness) config() Config {
+	return Config{ClusterID: h.clusterID, Term: 1, StopGrace: time.Second, LogMaxBytes: 1 << 20, LogFlushInterval: 100 * time.Millisecond}
+}
+
+// startExecutor runs an executor until the test ends.
+func (h *harness) startExecutor(s scheduler.Scheduler) *Executor {
+	e := New(h.config(), h.f, h.apply, s, hclog.NewNullLogger())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.Run(ctx) }()
+	h.t.Cleanup(func() { cancel(); <-done })
+	return e
+}
+
+// faultSched wraps the real scheduler, counting calls and failing some.
+type faultSched struct {
+	scheduler.Scheduler
+	mu        sync.Mutex
+	starts    int
+	stops     int
+	stopFails int // the first stopFails Stop calls fail
+}
+
+func (f *faultSched) Start(ctx context.Context, req scheduler.StartRequest) error {
+	f.mu.Lock()
+	f.starts++
+	f.mu.Unlock()
+	return f.Scheduler.Start(ctx, req)
+}
+
+func (f *faultSched) Stop(ctx context.Context, name string, grace time.Duration) error {
+	f.mu.Lock()
+	f.stops++
+	fail := f.stops <= f.stopFails
+	f.mu.Unlock()
+	if fail {
+		return fmt.Errorf("injected: stop %s: %w", name, scheduler.ErrUnavailable)
+	}
+	return f.Scheduler.Stop(ctx, name, grace)
+}
+
+func (f *faultSched) calls() (starts, stops int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.starts, f.stops
+}
+
+func shTask(id, script string) *sdk.Task {
+	return sdk.NewTask(id, dockertest.BusyboxImage).Command("sh", "-c", script)
+}
+
+func pipeline(id string, tasks ...*sdk.Task) *sdk.PipelineConfig {
+	return sdk.NewPipeline(id, id).Tasks(tasks...).Config()
+}
+
+// A reconcile pass works from a snapshot; the worker it launches may see
+// a task whose attempt already finished (the previous worker freed the
+// key just after committing the result). It must not start that
+// attempt's container again.
+func TestStaleTaskCopyDoesNotStartTheAttemptAgain(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, pipeline("stale-copy", shTask("only", "true")), nil)
+	e := h.startExecutor(realDocker)
+	if r := h.waitRun(time.Minute); r.Status != model.RunStatusSuccessful {
+		t.Fatalf("run %s: %+v", r.Status, r.StatusReason)
+	}
+	finished := h.task("only")
+	stale := *finished
+	stale.State, stale.Status = model.TaskStateScheduled, model.TaskStatusUnknown
+
+	fs := &faultSched{Scheduler: realDocker}
+	late := New(h.config(), h.f, h.apply, fs, hclog.NewNullLogger())
+	late.runTask(context.Background(), h.run(), &stale)
+	late.wg.Wait()
+	_ = e
+	if starts, _ := fs.calls(); starts != 0 {
+		t.Fatalf("a worker with a stale copy of a finished attempt started it %d more time(s)", starts)
+	}
+	if st, err := realDocker.Inspect(context.Background(), finished.Container); err != nil || st.State != scheduler.StateNotFound {
+		t.Fatalf("container %s: %+v %v; want it gone", finished.Container, st, err)
+	}
+}
+
+// A stop the engine fails is asked again, so a cancelled task ends.
+func TestStopIsAskedAgainUntilTheContainerEnds(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, pipeline("stop-again", shTask("sleeper", "sleep 300")), nil)
+	fs := &faultSched{Scheduler: realDocker, stopFails: 1}
+	h.startExecutor(fs)
+	deadline := time.Now().Add(time.Minute)
+	for h.task("sleeper").State != model.TaskStateRunning {
+		if time.Now().After(deadline) {
+			t.Fatal("the task never ran")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	h.must(fsm.CmdTaskCancel, fsm.TaskCancel{TaskRef: h.taskRef("sleeper"), Cancel: model.Cancellation{Reason: model.ReasonUserCancelled, By: "test", GraceMillis: 1000}})
+	r := h.waitRun(time.Minute)
+	task := h.task("sleeper")
+	if task.Status != model.TaskStatusCancelled || r.Status != model.RunStatusCancelled {
+		t.Fatalf("task %s (%+v), run %s; want both cancelled", task.Status, task.StatusReason, r.Status)
+	}
+	if _, stops := fs.calls(); stops < 2 {
+		t.Fatalf("%d stop requests; the failed one should have been repeated", stops)
+	}
+}
+
+// A new leader that recovers an attempt after its timeout has passed
+// records the exit the container made in time, not a timeout.
+func TestRecoveredAttemptKeepsTheExitItMadeBeforeItsTimeout(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, pipeline("recover-late", shTask("quick", "echo done").Timeout(2*time.Second)), nil)
+	// The previous leader's work: run started, attempt 1 scheduled, its
+	// container started and running, then the leader died.
+	h.must(fsm.CmdRunStart, fsm.RunStart{RunRef: h.ref})
+	te := h.task("quick")
+	name := ContainerName(h.clusterID, te, 1)
+	h.must(fsm.CmdTaskSchedule, fsm.TaskSchedule{TaskRef: h.taskRef("quick"), Attempt: 1, Container: name, Variables: map[string]string{}})
+	te = h.task("quick")
+	if err := realDocker.Start(context.Background(), scheduler.StartRequest{Name: name, Image: te.Task.Image, Command: te.Task.Command,
+		Labels: containerLabels(h.clusterID, te, 1, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	h.must(fsm.CmdTaskRunning, fsm.TaskRunning{TaskRef: h.taskRef("quick"), Attempt: 1})
+	if st, err := realDocker.Wait(context.Background(), name); err != nil || st.ExitCode != 0 {
+		t.Fatalf("container: %+v %v", st, err)
+	}
+	// No leader until well past the timeout.
+	time.Sleep(time.Until(time.UnixMilli(h.task("quick").Started).Add(2500 * time.Millisecond)))
+	h.startExecutor(realDocker)
+	h.waitRun(time.Minute)
+	if got := h.task("quick"); got.Status != model.TaskStatusSuccessful || got.ExitCode == nil || *got.ExitCode != 0 {
+		t.Fatalf("task %s %+v; want successful with exit 0 (it exited long before its timeout)", got.Status, got.StatusReason)
+	}
+	if got := h.log("quick"); got != "done\n" {
+		t.Fatalf("log %q, want %q", got, "done\n")
+	}
+}
+
+// Output whose replication failed is sent again: the log has no hole.
+func TestLogOutputIsKeptWhenItsReplicationFails(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, pipeline("log-retry", shTask("talker", "echo line-1; sleep 1; echo line-2; sleep 1; echo line-3")), nil)
+	var once sync.Once
+	h.fail = func(c fsm.CommandType, _ any) error {
+		var err error
+		if c == fsm.CmdLogAppend {
+			once.Do(func() { err = errors.New("injected: no quorum") })
+		}
+		return err
+	}
+	h.startExecutor(realDocker)
+	if r := h.waitRun(time.Minute); r.Status != model.RunStatusSuccessful {
+		t.Fatalf("run %s", r.Status)
+	}
+	if got, want := h.log("talker"), "line-1\nline-2\nline-3\n"; got != want {
+		t.Fatalf("log %q, want %q", got, want)
+	}
+}
+
+// A command that cannot be replicated is retried with backoff, not on
+// every pass.
+func TestFailingReplicationIsRetriedWithBackoff(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, pipeline("backoff", shTask("never", "true")), nil)
+	h.fail = func(c fsm.CommandType, _ any) error {
+		if c == fsm.CmdTaskSchedule {
+			return errors.New("injected: entry too large")
+		}
+		return nil
+	}
+	h.startExecutor(realDocker)
+	time.Sleep(3 * time.Second)
+	// Backoff from 100 ms doubling: about 5 tries in 3 s. Relaunched on
+	// every pass it would be hundreds.
+	if n := h.count(fsm.CmdTaskSchedule); n < 2 || n > 12 {
+		t.Fatalf("%d TaskSchedule attempts in 3s; want a few, spaced by backoff", n)
+	}
+}
+
+// An environment too large to replicate fails the task with a reason,
+// once, and the run ends.
+func TestOversizedEnvironmentFailsTheTask(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, pipeline("big-env", shTask("big", "true")), map[string]string{"BIG": strings.Repeat("x", 300<<10)})
+	h.startExecutor(realDocker)
+	r := h.waitRun(time.Minute)
+	task := h.task("big")
+	if r.Status != model.RunStatusFailed || task.Status != model.TaskStatusFailed || task.StatusReason == nil ||
+		task.StatusReason.Reason != model.ReasonSchedulerError || !strings.Contains(task.StatusReason.Description, "environment") {
+		t.Fatalf("run %s, task %s %+v; want failed with a reason naming the environment", r.Status, task.Status, task.StatusReason)
+	}
+	if n := h.count(fsm.CmdTaskSchedule); n != 0 {
+		t.Fatalf("%d TaskSchedule commands for an environment that cannot be replicated", n)
+	}
+}
