@@ -248,17 +248,8 @@ func (d *snapshotDamage) run(t *testing.T, cases []snapshotDamageCase) {
 // opens, and with keepRoot even its top-level buckets can be listed.
 func snapshotGarbagePages(t *testing.T, state []byte, keepRoot bool) []byte {
 	t.Helper()
-	const pageHeader = 16
-	if len(state) < 2*pageHeader+48 {
-		t.Fatalf("state of %d bytes is too small to be a bbolt file", len(state))
-	}
-	meta := state[pageHeader:]
-	if magic := binary.LittleEndian.Uint32(meta[0:4]); magic != 0xED0CDAED {
-		t.Fatalf("state does not start with a bbolt meta page (magic %#x)", magic)
-	}
-	pageSize := int(binary.LittleEndian.Uint32(meta[8:12]))
-	root := int(binary.LittleEndian.Uint64(meta[16:24]))
-	keep := func(page int) bool { return page < 2 || (keepRoot && page == root) }
+	pageSize, root := boltGeometry(t, state)
+	keep := func(page int) bool { return page < 2 || (keepRoot && page == int(root)) }
 	out := append([]byte{}, state...)
 	for page := 0; page*pageSize < len(out); page++ {
 		if !keep(page) {
@@ -268,20 +259,47 @@ func snapshotGarbagePages(t *testing.T, state []byte, keepRoot bool) []byte {
 	return out
 }
 
+// boltGeometry reads a bbolt file's page size and root bucket page from
+// its current meta page: of the two, the one with the higher transaction
+// id (the other may point at pages freed since).
+func boltGeometry(t *testing.T, state []byte) (pageSize int, root uint64) {
+	t.Helper()
+	const pageHeader = 16
+	if len(state) < 2*pageHeader+64 {
+		t.Fatalf("state of %d bytes is too small to be a bbolt file", len(state))
+	}
+	meta0 := state[pageHeader:]
+	if magic := binary.LittleEndian.Uint32(meta0[0:4]); magic != 0xED0CDAED {
+		t.Fatalf("state does not start with a bbolt meta page (magic %#x)", magic)
+	}
+	pageSize = int(binary.LittleEndian.Uint32(meta0[8:12]))
+	meta := meta0
+	if meta1 := state[pageSize+pageHeader:]; binary.LittleEndian.Uint32(meta1[0:4]) == 0xED0CDAED &&
+		binary.LittleEndian.Uint64(meta1[48:56]) > binary.LittleEndian.Uint64(meta0[48:56]) {
+		meta = meta1
+	}
+	return pageSize, binary.LittleEndian.Uint64(meta[16:24])
+}
+
 // snapshotLoopedBucket returns a copy of a bbolt file in which one
 // 8-byte page reference is wrong: the first bucket listed in the root
-// bucket claims the root page as its own. Every page is well formed; only
-// a consistency check of the page tree finds the damage.
+// bucket (on its first leaf page, if the root bucket spans several)
+// claims the root page as its own. Every page is well formed; only a
+// consistency check of the page tree finds the damage.
 func snapshotLoopedBucket(t *testing.T, state []byte) []byte {
 	t.Helper()
-	const pageHeader, leafElement, leafPageFlag, bucketFlag = 16, 16, 0x02, 0x01
-	meta := state[pageHeader:]
-	pageSize := int(binary.LittleEndian.Uint32(meta[8:12]))
-	root := binary.LittleEndian.Uint64(meta[16:24])
+	const pageHeader, leafElement, branchPageFlag, leafPageFlag, bucketFlag = 16, 16, 0x01, 0x02, 0x01
+	pageSize, root := boltGeometry(t, state)
 	out := append([]byte{}, state...)
-	page := out[int(root)*pageSize:]
+	id := root
+	page := out[int(id)*pageSize:]
+	for binary.LittleEndian.Uint16(page[8:10]) == branchPageFlag {
+		// Down the first child: a branch element is pos, ksize, pgid.
+		id = binary.LittleEndian.Uint64(page[pageHeader+8 : pageHeader+16])
+		page = out[int(id)*pageSize:]
+	}
 	if flags := binary.LittleEndian.Uint16(page[8:10]); flags != leafPageFlag {
-		t.Fatalf("root page %d is not a leaf page (flags %#x)", root, flags)
+		t.Fatalf("page %d under the root is not a leaf page (flags %#x)", id, flags)
 	}
 	count := int(binary.LittleEndian.Uint16(page[10:12]))
 	for i := range count {
@@ -294,7 +312,7 @@ func snapshotLoopedBucket(t *testing.T, state []byte) []byte {
 		binary.LittleEndian.PutUint64(value[0:8], root)
 		return out
 	}
-	t.Fatalf("root page %d lists no bucket", root)
+	t.Fatalf("leaf page %d of the root bucket lists no bucket", id)
 	return nil
 }
 
