@@ -11,6 +11,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/goferhq/gofer/agent/executor"
+	"github.com/goferhq/gofer/agent/retry"
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
@@ -75,7 +76,7 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 			return
 		}
 		a.logger.Warn("barrier failed; retrying", "error", err)
-		if !sleepOrDone(ctx, backoff) {
+		if !retry.Sleep(ctx, backoff) {
 			return
 		}
 		backoff = min(2*backoff, 5*time.Second)
@@ -199,17 +200,6 @@ func (a *Agent) pruneOnce(ctx context.Context) {
 		if pr.Events < pruneBatch && pr.Idempotency < pruneBatch {
 			return
 		}
-	}
-}
-
-func sleepOrDone(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/signal"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/goferhq/gofer/agent/retry"
 )
 
 // The debug tools run inside task containers (the gofer/gofer image's
@@ -79,7 +80,7 @@ func debugFail(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("debug fail: bad exit code %q (want 1-255)", c.String("code")), debugBadValue)
 	}
 	fmt.Fprintf(c.App.Writer, "debug fail: will exit with code %d in %s\n", code, d)
-	sleepOrSignal(c.Context, d)
+	retry.Sleep(c.Context, d)
 	return cli.Exit(fmt.Sprintf("debug fail: exiting with code %d on purpose", code), code)
 }
 
@@ -99,7 +100,7 @@ func debugLog(c *cli.Context) error {
 		fmt.Fprintln(c.App.Writer, h)
 	}
 	for i := 1; i <= n; i++ {
-		if i > 1 && !sleepOrSignal(c.Context, interval) {
+		if i > 1 && !retry.Sleep(c.Context, interval) {
 			return nil
 		}
 		if i%2 == 1 {
@@ -145,17 +146,4 @@ func debugDuration(c *cli.Context, flag string) (time.Duration, error) {
 		return 0, cli.Exit(fmt.Sprintf("debug %s: bad --%s %q: want a Go duration such as 1s or 250ms", c.Command.Name, flag, c.String(flag)), debugBadValue)
 	}
 	return d, nil
-}
-
-// sleepOrSignal sleeps d; it returns false if ctx (cancelled by SIGTERM or
-// SIGINT in Run) ended first, so a stopped task exits at once.
-func sleepOrSignal(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -259,10 +259,10 @@ type Cluster struct {
 	Token string
 }
 
-// NewCluster starts size nodes: the first bootstraps, the rest join it
-// with the cluster secret. It waits until every node agrees on a leader
-// and then creates the admin token.
-func NewCluster(t testing.TB, size int) *Cluster {
+// NewCluster starts size nodes, with env (KEY=VALUE) added to each: the
+// first bootstraps, the rest join it with the cluster secret. It waits
+// until every node agrees on a leader and then creates the admin token.
+func NewCluster(t testing.TB, size int, env ...string) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t}
 	first := NewNode(t, "node1", "--bootstrap")
@@ -271,6 +271,7 @@ func NewCluster(t testing.TB, size int) *Cluster {
 		c.Nodes = append(c.Nodes, NewNode(t, fmt.Sprintf("node%d", i), "--join", first.URL))
 	}
 	for _, n := range c.Nodes {
+		n.Env = append(n.Env, env...)
 		n.Start()
 	}
 	c.WaitForMembers(size)

@@ -173,29 +173,13 @@ func runsNewCluster(t *testing.T, size int, env ...string) *runsCluster {
 		"GOFER_WEB_API__TASK_EXECUTION_STOP_TIMEOUT=" + runsStopGrace.String(),
 		"GOFER_WEB_SCHEDULER__DOCKER__NETWORK=none",
 	}, env...)
-	c := &Cluster{t: t}
-	first := NewNode(t, "node1", "--bootstrap")
-	c.Nodes = append(c.Nodes, first)
-	for i := 2; i <= size; i++ {
-		c.Nodes = append(c.Nodes, NewNode(t, fmt.Sprintf("node%d", i), "--join", first.URL))
-	}
-	for _, n := range c.Nodes {
-		n.Env = append(n.Env, env...)
-		n.Start()
-	}
+	c := NewCluster(t, size, env...)
 	// Runs before the temp dirs holding the logs are removed.
 	t.Cleanup(func() {
 		if t.Failed() {
 			runsKeepLogs(t, c)
 		}
 	})
-	c.WaitForMembers(size)
-	tok, err := c.Client().BootstrapToken(context.Background())
-	if err != nil {
-		t.Fatalf("bootstrap token: %v", err)
-	}
-	c.Token = tok.Secret
-	c.WaitForMembers(size)
 	h, err := c.Leader().Health()
 	if err != nil || h.ClusterID == "" {
 		t.Fatalf("leader health: %+v %v", h, err)

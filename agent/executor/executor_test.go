@@ -381,3 +381,20 @@ func TestOversizedEnvironmentFailsTheTask(t *testing.T) {
 		t.Fatalf("%d TaskSchedule commands for an environment that cannot be replicated", n)
 	}
 }
+
+// A task that references a secret fails with a reason that says why, and
+// its container is never started with the literal marker.
+func TestSecretMarkerFailsTheTaskWithAReason(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, pipeline("marker", shTask("uses-secret", "true").Variable("API_KEY", sdk.PipelineSecret("api_key"))), nil)
+	h.startExecutor(realDocker)
+	r := h.waitRun(time.Minute)
+	task := h.task("uses-secret")
+	if r.Status != model.RunStatusFailed || task.Status != model.TaskStatusFailed || task.StatusReason == nil ||
+		task.StatusReason.Reason != model.ReasonFailedPrecondition || !strings.Contains(task.StatusReason.Description, `pipeline_secret "api_key"`) {
+		t.Fatalf("run %s, task %s %+v; want failed_precondition naming the secret", r.Status, task.Status, task.StatusReason)
+	}
+	if n := h.count(fsm.CmdTaskSchedule); n != 0 {
+		t.Fatalf("%d TaskSchedule commands for a task whose secret cannot be resolved", n)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/goferhq/gofer/agent/retry"
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/scheduler"
 	"github.com/goferhq/gofer/store/model"
@@ -135,7 +136,7 @@ func (e *Executor) readPieces(rc io.Reader, quit <-chan struct{}) <-chan []byte 
 func (e *Executor) flushLast(ctx context.Context, flush func() bool, empty func() bool) {
 	backoff := 100 * time.Millisecond
 	for deadline := e.cfg.Now().Add(10 * time.Second); ; {
-		if !flush() || empty() || !e.cfg.Now().Before(deadline) || !sleep(ctx, backoff) {
+		if !flush() || empty() || !e.cfg.Now().Before(deadline) || !retry.Sleep(ctx, backoff) {
 			return
 		}
 		backoff = min(2*backoff, 2*time.Second)
@@ -161,7 +162,7 @@ func (e *Executor) openLogs(ctx context.Context, name string) (io.ReadCloser, er
 			return nil, err
 		}
 		e.logger.Warn("cannot read container logs; retrying", "container", name, "error", err)
-		if !sleep(ctx, backoff) {
+		if !retry.Sleep(ctx, backoff) {
 			return nil, ctx.Err()
 		}
 		backoff = min(2*backoff, 5*time.Second)

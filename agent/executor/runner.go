@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"go.etcd.io/bbolt"
 
+	"github.com/goferhq/gofer/agent/retry"
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/scheduler"
+	sdk "github.com/goferhq/gofer/sdk/go"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
 )
@@ -59,6 +62,11 @@ func (e *Executor) runAttempt(ctx context.Context, w *worker, r *model.Run, t *m
 			// It could never be replicated; retrying would loop forever.
 			e.applyCmd(ctx, w, fsm.CmdTaskResolve, fsm.TaskResolve{TaskRef: ref, Status: model.TaskStatusFailed, Reason: model.StatusReason{
 				Reason: model.ReasonSchedulerError, Description: fmt.Sprintf("its environment (system, pipeline and run variables) is %d bytes; the limit is %d", n, maxEnvBytes)}})
+			return
+		}
+		if why := unresolvedMarker(env); why != "" {
+			e.applyCmd(ctx, w, fsm.CmdTaskResolve, fsm.TaskResolve{TaskRef: ref, Status: model.TaskStatusFailed, Reason: model.StatusReason{
+				Reason: model.ReasonFailedPrecondition, Description: why}})
 			return
 		}
 		// Commit, then act: the intent is replicated before any container
@@ -128,6 +136,25 @@ func (e *Executor) discard(ctx context.Context, logger hclog.Logger, t *model.Ta
 	if err := e.sched.Remove(rctx, t.Container); err != nil && ctx.Err() == nil {
 		logger.Warn("could not remove the container; the sweep will retry", "container", t.Container, "error", err)
 	}
+}
+
+// unresolvedMarker explains why a task that references a secret or an
+// object cannot start on this cluster, or returns "". Clusters have no
+// secret or object store yet, and passing the marker through would hand
+// the task a literal "pipeline_secret{{key}}" where it expects a value.
+func unresolvedMarker(env map[string]string) string {
+	names := make([]string, 0, len(env))
+	for name := range env {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if kind, key, ok := sdk.ParseMarker(env[name]); ok {
+			return fmt.Sprintf("variable %s references %s %q, but this cluster has no secret or object store yet; "+
+				"run the pipeline with `gofer run local --secret/--object` instead", name, kind, key)
+		}
+	}
+	return ""
 }
 
 // maxEnvBytes bounds a task's environment, which TaskSchedule replicates
@@ -234,7 +261,7 @@ func (e *Executor) start(ctx context.Context, t *model.TaskExecution) error {
 			return err
 		}
 		e.logger.Warn("scheduler unavailable; retrying the start", "container", t.Container, "error", err)
-		if !sleep(ctx, backoff) {
+		if !retry.Sleep(ctx, backoff) {
 			return ctx.Err()
 		}
 		backoff = min(2*backoff, 5*time.Second)
@@ -254,7 +281,7 @@ func (e *Executor) inspect(ctx context.Context, name string) (scheduler.Status, 
 			return st, ctx.Err()
 		}
 		e.logger.Warn("cannot inspect container; retrying", "container", name, "error", err)
-		if !sleep(ctx, backoff) {
+		if !retry.Sleep(ctx, backoff) {
 			return st, ctx.Err()
 		}
 		backoff = min(2*backoff, 5*time.Second)
@@ -423,7 +450,7 @@ func (e *Executor) waitExit(ctx context.Context, name string) (scheduler.Status,
 		} else {
 			e.logger.Debug("container not exited yet; waiting again", "container", name, "state", st.State)
 		}
-		if !sleep(ctx, backoff) {
+		if !retry.Sleep(ctx, backoff) {
 			return st, ctx.Err()
 		}
 		backoff = min(2*backoff, 5*time.Second)
@@ -480,17 +507,6 @@ func cancelled(w *worker) bool {
 	case <-w.cancel:
 		return true
 	default:
-		return false
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
 		return false
 	}
 }

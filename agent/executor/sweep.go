@@ -7,6 +7,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/goferhq/gofer/agent/retry"
 	"github.com/goferhq/gofer/scheduler"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
@@ -19,12 +20,12 @@ import (
 func (e *Executor) sweepLoop(ctx context.Context) {
 	// Give recovery a moment to record what it adopts before the first
 	// sweep; a container whose attempt is live is never touched anyway.
-	if !sleep(ctx, 2*time.Second) {
+	if !retry.Sleep(ctx, 2*time.Second) {
 		return
 	}
 	for {
 		e.sweep(ctx)
-		if !sleep(ctx, e.cfg.SweepInterval) {
+		if !retry.Sleep(ctx, e.cfg.SweepInterval) {
 			return
 		}
 	}

@@ -3,17 +3,11 @@ package local
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
 	sdk "github.com/goferhq/gofer/sdk/go"
 )
-
-// marker matches a variable whose whole value (trimmed) is an
-// interpolation marker, as upstream Gofer defines them: the prefix is
-// case-insensitive and spaces inside the braces are ignored.
-var marker = regexp.MustCompile(`(?i)^\s*(pipeline_secret|global_secret|pipeline_object|run_object)\{\{\s*(.*?)\s*\}\}\s*$`)
 
 // interpolate returns a copy of the config with every marker replaced by
 // its value, and the secret values (to mask in output). It reports every
@@ -41,11 +35,10 @@ func interpolate(opts Options) (*sdk.PipelineConfig, []string, error) {
 	var secrets []string
 	for _, t := range cfg.Tasks {
 		for _, name := range sortedKeys(t.Variables) {
-			m := marker.FindStringSubmatch(t.Variables[name])
-			if m == nil {
+			kind, key, ok := sdk.ParseMarker(t.Variables[name])
+			if !ok {
 				continue
 			}
-			kind, key := strings.ToLower(m[1]), m[2]
 			src := sources[kind]
 			v, ok := src.values[key]
 			if !ok {

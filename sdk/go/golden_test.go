@@ -523,6 +523,20 @@ func TestMarkers(t *testing.T) {
 			t.Errorf("got %q, want %q", got, want)
 		}
 	}
+	for v, want := range map[string][2]string{
+		PipelineSecret("api_key"):         {"pipeline_secret", "api_key"},
+		"  Global_Secret{{ reg_pass }}  ": {"global_secret", "reg_pass"},
+		RunObject("out"):                  {"run_object", "out"},
+	} {
+		if kind, key, ok := ParseMarker(v); !ok || kind != want[0] || key != want[1] {
+			t.Errorf("ParseMarker(%q) = %q %q %v, want %q %q", v, kind, key, ok, want[0], want[1])
+		}
+	}
+	for _, v := range []string{"plain", "x pipeline_secret{{k}}", "secret{{k}}"} {
+		if _, _, ok := ParseMarker(v); ok {
+			t.Errorf("ParseMarker(%q) found a marker", v)
+		}
+	}
 	if Any != RequiredParentStatusAny || Success != RequiredParentStatusSuccess || Failure != RequiredParentStatusFailure {
 		t.Error("short condition names differ")
 	}

@@ -10,6 +10,11 @@ package sdk
 // pipeline_secret{{key}}, global_secret{{key}}, pipeline_object{{key}} and
 // run_object{{key}}.
 
+import (
+	"regexp"
+	"strings"
+)
+
 // PipelineSecret returns the marker for the pipeline secret key:
 // "pipeline_secret{{key}}".
 func PipelineSecret(key string) string { return "pipeline_secret{{" + key + "}}" }
@@ -27,3 +32,19 @@ func PipelineObject(key string) string { return "pipeline_object{{" + key + "}}"
 // Run objects belong to one run; an upstream task can store one for the
 // tasks that depend on it.
 func RunObject(key string) string { return "run_object{{" + key + "}}" }
+
+// marker matches a value that is, trimmed, one interpolation marker, as
+// upstream Gofer defines them: the kind is case-insensitive and spaces
+// inside the braces are ignored.
+var marker = regexp.MustCompile(`(?i)^\s*(pipeline_secret|global_secret|pipeline_object|run_object)\{\{\s*(.*?)\s*\}\}\s*$`)
+
+// ParseMarker reports whether a variable's value is an interpolation
+// marker, and which: kind is "pipeline_secret", "global_secret",
+// "pipeline_object" or "run_object" (lower case), key what it names.
+func ParseMarker(value string) (kind, key string, ok bool) {
+	m := marker.FindStringSubmatch(value)
+	if m == nil {
+		return "", "", false
+	}
+	return strings.ToLower(m[1]), m[2], true
+}
