@@ -143,18 +143,19 @@ func (e *Executor) discard(ctx context.Context, logger hclog.Logger, t *model.Ta
 // secret or object store yet, and passing the marker through would hand
 // the task a literal "pipeline_secret{{key}}" where it expects a value.
 func unresolvedMarker(env map[string]string) string {
-	names := make([]string, 0, len(env))
-	for name := range env {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if kind, key, ok := sdk.ParseMarker(env[name]); ok {
-			return fmt.Sprintf("variable %s references %s %q, but this cluster has no secret or object store yet; "+
-				"run the pipeline with `gofer run local --secret/--object` instead", name, kind, key)
+	var names []string // only those holding a marker: usually none
+	for name, value := range env {
+		if _, _, ok := sdk.ParseMarker(value); ok {
+			names = append(names, name)
 		}
 	}
-	return ""
+	if len(names) == 0 {
+		return ""
+	}
+	sort.Strings(names) // name the same variable every time
+	kind, key, _ := sdk.ParseMarker(env[names[0]])
+	return fmt.Sprintf("variable %s references %s %q, but this cluster has no secret or object store yet; "+
+		"run the pipeline with `gofer run local --secret/--object` instead", names[0], kind, key)
 }
 
 // maxEnvBytes bounds a task's environment, which TaskSchedule replicates

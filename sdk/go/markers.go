@@ -42,6 +42,9 @@ var marker = regexp.MustCompile(`(?i)^\s*(pipeline_secret|global_secret|pipeline
 // marker, and which: kind is "pipeline_secret", "global_secret",
 // "pipeline_object" or "run_object" (lower case), key what it names.
 func ParseMarker(value string) (kind, key string, ok bool) {
+	if !strings.Contains(value, "{{") {
+		return "", "", false // the common case, without the regexp
+	}
 	m := marker.FindStringSubmatch(value)
 	if m == nil {
 		return "", "", false

@@ -206,14 +206,7 @@ class Task:
     def variables(self, variables: Optional[Mapping[str, str]]) -> "Task":
         """Set several environment variables, merged into those set before;
         on the same name the later call wins."""
-        if variables is None:
-            return self
-        if not isinstance(variables, Mapping):
-            self._fail("variables must be a mapping, got %s" % _type_name(variables))
-            return self
-        for k, v in variables.items():
-            self.variable(k, v)
-        return self
+        return self._each("variables", variables, self.variable)
 
     def depends_on(self, parent: str, status: str) -> "Task":
         """Wait for the task parent and run only if it ends as status
@@ -226,13 +219,17 @@ class Task:
 
     def depends_on_many(self, parents: Optional[Mapping[str, str]]) -> "Task":
         """Add several dependencies at once, merged into those set before."""
-        if parents is None:
+        return self._each("dependencies", parents, self.depends_on)
+
+    def _each(self, what: str, mapping: Optional[Mapping[str, str]], add) -> "Task":
+        """Apply add(key, value) to every entry of mapping (None: nothing)."""
+        if mapping is None:
             return self
-        if not isinstance(parents, Mapping):
-            self._fail("dependencies must be a mapping, got %s" % _type_name(parents))
+        if not isinstance(mapping, Mapping):
+            self._fail("%s must be a mapping, got %s" % (what, _type_name(mapping)))
             return self
-        for parent, status in parents.items():
-            self.depends_on(parent, status)
+        for k, v in mapping.items():
+            add(k, v)
         return self
 
     def inject_api_token(self, inject: bool = True) -> "Task":
