@@ -29,6 +29,7 @@ import (
 	"github.com/goferhq/gofer/scheduler/noop"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
+	"github.com/goferhq/gofer/store/seal"
 )
 
 // Agent is a running node.
@@ -38,8 +39,11 @@ type Agent struct {
 	logger hclog.Logger
 	nodeID string
 
-	db        *store.DB
-	fsm       *fsm.FSM
+	db  *store.DB
+	fsm *fsm.FSM
+	// secrets seals secret values on this node (API) and opens them for
+	// tasks (executor).
+	secrets   *seal.Box
 	raft      *raft.Raft
 	logStore  *raftboltdb.BoltStore
 	snapshots *raft.FileSnapshotStore
@@ -94,6 +98,9 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 	if a.sched, err = newScheduler(cfg.Scheduler, logger); err != nil {
 		return nil, err
 	}
+	if a.secrets, err = openSecretBox(cfg, logger); err != nil {
+		return nil, err
+	}
 	if err := a.setupRaft(); err != nil {
 		a.closeStores()
 		return nil, err
@@ -103,6 +110,9 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		MaxRequestBody:           cfg.API.MaxRequestBody,
 		PipelineVersionRetention: cfg.API.PipelineVersionRetention,
 		Metadata:                 meta,
+		Secrets:                  a.secrets,
+		MaxObjectBytes:           cfg.Objects.MaxObjectBytes,
+		PipelineObjectLimit:      cfg.Objects.PipelineObjectLimit,
 	}, a, logger)
 	ln, err := net.Listen("tcp", cfg.Server.APIAddr)
 	if err != nil {

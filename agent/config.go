@@ -12,7 +12,9 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/goferhq/gofer/api"
 	sdk "github.com/goferhq/gofer/sdk/go"
+	"github.com/goferhq/gofer/store/seal"
 )
 
 // DefaultConfigPath is where `gofer service start` looks for its file.
@@ -25,11 +27,13 @@ const EnvPrefix = "GOFER_WEB_"
 // Config is a node's configuration. Sources, later winning: built-in
 // defaults, the TOML file, GOFER_WEB_* environment variables, flags.
 type Config struct {
-	Server    ServerConfig    `toml:"server"`
-	Raft      RaftConfig      `toml:"raft"`
-	Cluster   ClusterConfig   `toml:"cluster"`
-	API       APIConfig       `toml:"api"`
-	Scheduler SchedulerConfig `toml:"scheduler"`
+	Server    ServerConfig      `toml:"server"`
+	Raft      RaftConfig        `toml:"raft"`
+	Cluster   ClusterConfig     `toml:"cluster"`
+	API       APIConfig         `toml:"api"`
+	Scheduler SchedulerConfig   `toml:"scheduler"`
+	Secrets   SecretStoreConfig `toml:"secret_store"`
+	Objects   ObjectStoreConfig `toml:"object_store"`
 }
 
 // SchedulerConfig picks and tunes the container backend.
@@ -134,6 +138,27 @@ type APIConfig struct {
 	TaskExecutionStopTimeout Duration `toml:"task_execution_stop_timeout"`
 }
 
+// SecretStoreConfig configures the encrypted secret store.
+type SecretStoreConfig struct {
+	// EncryptionKey seals every secret value (AES-256-GCM under its
+	// SHA-256). Every node needs the same key; at least 32 characters, not
+	// a sample. Required outside dev mode; dev mode generates one and keeps
+	// it in the data dir.
+	EncryptionKey string `toml:"encryption_key"`
+}
+
+// ObjectStoreConfig configures the pipeline and run object stores.
+type ObjectStoreConfig struct {
+	// MaxObjectBytes caps one object; larger uploads get 413.
+	MaxObjectBytes int64 `toml:"max_object_bytes"`
+	// PipelineObjectLimit caps each pipeline's objects; storing one more
+	// evicts the oldest. 0: no cap.
+	PipelineObjectLimit int `toml:"pipeline_object_limit"`
+	// RunObjectExpiry: the objects of all but each pipeline's newest N
+	// finished runs are deleted. 0: run objects never expire.
+	RunObjectExpiry int `toml:"run_object_expiry"`
+}
+
 // Duration is a time.Duration written as a string ("1s", "4380h").
 type Duration time.Duration
 
@@ -189,6 +214,7 @@ func DefaultConfig() Config {
 			Engine: "docker",
 			Docker: DockerConfig{Network: "bridge", PullTimeout: Duration(5 * time.Minute)},
 		},
+		Objects: ObjectStoreConfig{MaxObjectBytes: 256 << 10, PipelineObjectLimit: 50, RunObjectExpiry: 2},
 	}
 }
 
@@ -335,6 +361,19 @@ func (c *Config) Validate() error {
 	}
 	if c.API.TaskExecutionStopTimeout.D() <= 0 {
 		add("api.task_execution_stop_timeout must be positive")
+	}
+	if key := c.Secrets.EncryptionKey; key != "" {
+		if err := seal.CheckKey(key); err != nil {
+			add("%v", err)
+		}
+	} else if !s.Dev {
+		add("secret_store.encryption_key is required (GOFER_WEB_SECRET_STORE__ENCRYPTION_KEY): every node needs the same key of at least 32 characters; generate one with `openssl rand -hex 32`")
+	}
+	if o := c.Objects; o.MaxObjectBytes <= 0 || o.MaxObjectBytes > api.MaxObjectBytesLimit {
+		add("object_store.max_object_bytes must be between 1 and %d (an object travels in one raft entry), got %d", api.MaxObjectBytesLimit, o.MaxObjectBytes)
+	}
+	if c.Objects.PipelineObjectLimit < 0 || c.Objects.RunObjectExpiry < 0 {
+		add("object_store.pipeline_object_limit and object_store.run_object_expiry must be 0 (no limit) or more")
 	}
 	switch c.Scheduler.Engine {
 	case "docker", "noop":

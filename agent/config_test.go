@@ -95,11 +95,17 @@ func TestValidate(t *testing.T) {
 		{"bad node id", func(c *Config) { c.Server.NodeID = "a b" }, "server.node_id"},
 		{"lease above heartbeat", func(c *Config) { c.Raft.LeaderLeaseTimeout = Duration(2 * time.Second) }, "leader_lease_timeout"},
 		{"bad log level", func(c *Config) { c.Server.LogLevel = "loud" }, "log_level"},
+		{"no encryption key outside dev mode", func(c *Config) { c.Secrets.EncryptionKey = "" }, "secret_store.encryption_key is required"},
+		{"dev mode generates its key", func(c *Config) { *c = DevConfig(*c); c.Secrets.EncryptionKey = "" }, ""},
+		{"sample encryption key", func(c *Config) { c.Secrets.EncryptionKey = "changemechangemechangemechangeme" }, "well-known"},
+		{"short encryption key", func(c *Config) { c.Secrets.EncryptionKey = "0123456789" }, "at least 32"},
+		{"object too large for raft", func(c *Config) { c.Objects.MaxObjectBytes = 1 << 20 }, "object_store.max_object_bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := DefaultConfig()
 			cfg.Server.RaftAddr = "127.0.0.1:8081"
+			cfg.Secrets.EncryptionKey = "3f9c1e7a5b2d8046c1e9a7f3b5d2c8e0"
 			tt.mutate(&cfg)
 			err := cfg.Validate()
 			switch {

@@ -120,6 +120,7 @@ func (a *Agent) newExecutor() *executor.Executor {
 		PipelineLimit: a.cfg.API.PipelineRunConcurrencyLimit,
 		StopGrace:     a.cfg.API.TaskExecutionStopTimeout.D(),
 		LogMaxBytes:   a.cfg.API.TaskExecutionLogMaxBytes,
+		Secrets:       a.secrets,
 	}, a.fsm, apply, a.sched, a.logger)
 }
 
@@ -174,7 +175,7 @@ func (a *Agent) runPruner(ctx context.Context) {
 }
 
 func (a *Agent) pruneOnce(ctx context.Context) {
-	a.expireLogs(ctx)
+	a.expireByRuns(ctx)
 	for ctx.Err() == nil {
 		now := time.Now()
 		cmd := fsm.Prune{
@@ -215,29 +216,38 @@ func (a *Agent) anythingToPrune(cmd fsm.Prune) bool {
 	return found
 }
 
-// expireLogs deletes task logs beyond each pipeline's newest
-// api.task_execution_log_retention runs, a bounded batch per command.
-func (a *Agent) expireLogs(ctx context.Context) {
-	keep := int64(a.cfg.API.TaskExecutionLogRetention)
-	if keep <= 0 {
-		return
+// expireByRuns applies retention by number of runs: task logs beyond
+// each pipeline's newest api.task_execution_log_retention runs, and run
+// objects beyond its newest object_store.run_object_expiry runs, a
+// bounded batch per command.
+func (a *Agent) expireByRuns(ctx context.Context) {
+	type due struct {
+		cmd  fsm.CommandType
+		body any
+		what string
 	}
-	var due []fsm.LogsExpire
+	keepLogs, keepObjects := int64(a.cfg.API.TaskExecutionLogRetention), int64(a.cfg.Objects.RunObjectExpiry)
+	var todo []due
 	_ = a.fsm.View(func(tx *bbolt.Tx) error {
 		return store.ForEachPipeline(tx, func(p *model.Pipeline) error {
-			if through := p.LastRunID - keep; through > p.LogsExpiredThrough {
-				due = append(due, fsm.LogsExpire{NamespaceID: p.NamespaceID, PipelineID: p.PipelineID,
-					Through: min(through, p.LogsExpiredThrough+logExpiryBatch)})
+			if through := p.LastRunID - keepLogs; keepLogs > 0 && through > p.LogsExpiredThrough {
+				todo = append(todo, due{fsm.CmdLogsExpire, fsm.LogsExpire{NamespaceID: p.NamespaceID, PipelineID: p.PipelineID,
+					Through: min(through, p.LogsExpiredThrough+logExpiryBatch)}, "task logs"})
+			}
+			if through := p.LastRunID - keepObjects; keepObjects > 0 && through > p.ObjectsExpiredThrough {
+				todo = append(todo, due{fsm.CmdRunObjectsExpire, fsm.RunObjectsExpire{NamespaceID: p.NamespaceID, PipelineID: p.PipelineID,
+					Through: min(through, p.ObjectsExpiredThrough+logExpiryBatch)}, "run objects"})
 			}
 			return nil
 		})
 	})
-	for _, cmd := range due {
-		if _, err := a.applySystem(ctx, fsm.CmdLogsExpire, cmd); err != nil && ctx.Err() == nil {
-			a.logger.Warn("expiring task logs failed", "namespace", cmd.NamespaceID, "pipeline", cmd.PipelineID, "error", err)
+	for _, d := range todo {
+		if _, err := a.applySystem(ctx, d.cmd, d.body); err != nil && ctx.Err() == nil {
+			a.logger.Warn("expiring "+d.what+" failed", "error", err)
 		}
 	}
 }
 
-// logExpiryBatch bounds how many runs one LogsExpire command covers.
+// logExpiryBatch bounds how many runs one LogsExpire or RunObjectsExpire
+// command covers.
 const logExpiryBatch = 50

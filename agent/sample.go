@@ -82,4 +82,19 @@ engine = "docker"
 host = ""                        # DOCKER_HOST override, e.g. "tcp://10.0.0.5:2376"
 network = "bridge"               # bridge, host, none, or a user-defined network
 pull_timeout = "5m0s"
+
+[secret_store]
+# Seals every secret (AES-256-GCM) before it enters raft. Required outside dev
+# mode; the SAME key on every node; at least 32 characters, never a sample.
+# Generate one with:  openssl rand -hex 32
+# Keep it out of this file if you can: GOFER_WEB_SECRET_STORE__ENCRYPTION_KEY.
+encryption_key = ""
+
+[object_store]
+# Largest object in bytes (an object travels in one raft entry; at most 327680).
+max_object_bytes = 262144
+# Objects kept per pipeline; storing one more evicts the oldest. 0: no limit.
+pipeline_object_limit = 50
+# Run objects are deleted once a pipeline has this many newer runs. 0: never.
+run_object_expiry = 2
 `

@@ -83,6 +83,10 @@ func (s *Server) routeTable() []route {
 		depPath = pPath + "/deployments"
 		runPath = pPath + "/runs/:run"
 		tskPath = runPath + "/tasks/:task"
+		secPath = pPath + "/secrets"
+		objPath = pPath + "/objects"
+		robPath = runPath + "/objects"
+		glbPath = "/api/secrets/global"
 	)
 	return []route{
 		// System.
@@ -124,6 +128,27 @@ func (s *Server) routeTable() []route {
 		{method: http.MethodDelete, path: tskPath, handler: s.cancelTask, access: can(write, refs("runs", "task_executions"))},
 		{method: http.MethodGet, path: tskPath + "/logs", handler: s.taskLogs, access: can(read, refs("runs", "task_executions"))},
 		{method: http.MethodDelete, path: tskPath + "/logs", handler: s.deleteTaskLogs, access: can(del, refs("runs", "task_executions"))},
+
+		// Pipeline secrets (sealed on the leader; plaintext only with
+		// include_secret=true) and global secrets (admins only).
+		{method: http.MethodGet, path: secPath, handler: s.listPipelineSecrets, access: can(read, refs("secrets"))},
+		{method: http.MethodPost, path: secPath, handler: s.putPipelineSecret, access: can(write, refs("secrets"))},
+		{method: http.MethodGet, path: secPath + "/:key", handler: s.getPipelineSecret, access: can(read, refs("secrets"))},
+		{method: http.MethodDelete, path: secPath + "/:key", handler: s.deletePipelineSecret, access: can(del, refs("secrets"))},
+		{method: http.MethodGet, path: glbPath, handler: s.listGlobalSecrets, access: adminOnly(read)},
+		{method: http.MethodPost, path: glbPath, handler: s.putGlobalSecret, access: adminOnly(write)},
+		{method: http.MethodGet, path: glbPath + "/:key", handler: s.getGlobalSecret, access: adminOnly(read)},
+		{method: http.MethodDelete, path: glbPath + "/:key", handler: s.deleteGlobalSecret, access: adminOnly(del)},
+
+		// Pipeline and run objects: raw bytes in and out.
+		{method: http.MethodGet, path: objPath, handler: s.listObjects, access: can(read, refs("objects"))},
+		{method: http.MethodGet, path: objPath + "/:key", handler: s.getObject, access: can(read, refs("objects"))},
+		{method: http.MethodPost, path: objPath + "/:key", handler: s.putObject, access: can(write, refs("objects")), bodyLimit: -1},
+		{method: http.MethodDelete, path: objPath + "/:key", handler: s.deleteObject, access: can(del, refs("objects"))},
+		{method: http.MethodGet, path: robPath, handler: s.listObjects, access: can(read, refs("runs", "objects"))},
+		{method: http.MethodGet, path: robPath + "/:key", handler: s.getObject, access: can(read, refs("runs", "objects"))},
+		{method: http.MethodPost, path: robPath + "/:key", handler: s.putObject, access: can(write, refs("runs", "objects")), bodyLimit: -1},
+		{method: http.MethodDelete, path: robPath + "/:key", handler: s.deleteObject, access: can(del, refs("runs", "objects"))},
 
 		// Tokens.
 		{method: http.MethodGet, path: "/api/tokens", handler: s.listTokens, access: adminOnly(read)},

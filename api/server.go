@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/goferhq/gofer/store/model"
+	"github.com/goferhq/gofer/store/seal"
 )
 
 // Options configure the API server.
@@ -31,6 +32,16 @@ type Options struct {
 	Now func() time.Time
 	// ForwardHold is how long a request waits for a leader before 503.
 	ForwardHold time.Duration
+	// Secrets seals secret values on the leader before apply and opens
+	// them for include_secret reads. Nil: this node has no
+	// secret_store.encryption_key and the secret routes say so.
+	Secrets *seal.Box
+	// MaxObjectBytes caps one object (default 256 KiB; the raft entry
+	// limit bounds it).
+	MaxObjectBytes int64
+	// PipelineObjectLimit caps each pipeline's object count; a new key at
+	// the cap evicts the oldest. 0: no cap.
+	PipelineObjectLimit int
 }
 
 // Server serves the REST API on one node.
@@ -52,6 +63,9 @@ func New(opts Options, cluster Cluster, logger hclog.Logger) *Server {
 	}
 	if opts.MaxRequestBody <= 0 {
 		opts.MaxRequestBody = 512 << 10
+	}
+	if opts.MaxObjectBytes <= 0 {
+		opts.MaxObjectBytes = DefaultMaxObjectBytes
 	}
 	if opts.ForwardHold <= 0 {
 		opts.ForwardHold = 5 * time.Second

@@ -68,6 +68,7 @@ func App(build Build, stdout, stderr io.Writer) *cli.App {
 			upCommand(),
 			runCommand(),
 			taskCommand(),
+			secretCommand(),
 			tokenCommand(),
 			roleCommand(),
 			eventCommand(),

@@ -17,6 +17,7 @@ func pipelineCommand() *cli.Command {
 		Aliases: []string{"pipelines", "p"},
 		Usage:   "manage pipelines, their config versions and deployments",
 		Subcommands: []*cli.Command{
+			objectCommand(false),
 			{Name: "list", Usage: "list pipelines in the namespace", Flags: pageFlags(), Action: pipelineList},
 			{Name: "get", Usage: "show a pipeline and its live tasks", ArgsUsage: "PIPELINE", Action: pipelineGet},
 			{Name: "run", Usage: "start a run of the pipeline's live version", ArgsUsage: "PIPELINE",

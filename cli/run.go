@@ -22,6 +22,7 @@ func runCommand() *cli.Command {
 		Aliases: []string{"runs"},
 		Usage:   "start and follow runs of pipelines",
 		Subcommands: []*cli.Command{
+			objectCommand(true),
 			{Name: "start", Usage: "start a run of the pipeline's live version", ArgsUsage: "PIPELINE",
 				Flags: []cli.Flag{varFlag(), watchFlag()}, Action: runStart},
 			{Name: "list", Usage: "list a pipeline's runs, newest first", ArgsUsage: "PIPELINE",

@@ -168,6 +168,9 @@ type request struct {
 	body   any
 	// rawBody is sent as is (snapshot restore); it cannot be retried.
 	rawBody io.Reader
+	// raw is a binary body held in memory (objects); unlike rawBody it
+	// can be sent again on retry.
+	raw []byte
 	// headers are extra request headers.
 	headers map[string]string
 	// stream leaves the response body open for the caller.
@@ -267,6 +270,8 @@ func (c *Client) once(ctx context.Context, node string, r request, payload []byt
 	switch {
 	case r.rawBody != nil:
 		body = r.rawBody
+	case r.raw != nil:
+		body = bytes.NewReader(r.raw)
 	case payload != nil:
 		body = bytes.NewReader(payload)
 	}
@@ -278,7 +283,7 @@ func (c *Client) once(ctx context.Context, node string, r request, payload []byt
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if r.rawBody != nil {
+	if r.rawBody != nil || r.raw != nil {
 		req.Header.Set("Content-Type", "application/octet-stream")
 	}
 	if c.token != "" {

@@ -152,6 +152,53 @@ func authzCases() []authzCase {
 				return quick + "/runs/" + strconv.FormatInt(f.startRun(t, authzQuick, true), 10) + "/tasks/quick/logs", ""
 			}, want: 204},
 
+		// Secrets: pipeline secrets follow the secrets permission; global
+		// secrets are admin only. Deletes get a fresh key per call.
+		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline/secrets", action: "read", user: true, req: authzFixed(pipe+"/secrets", ""), want: 200},
+		{method: "POST", path: "/api/namespaces/:ns/pipelines/:pipeline/secrets", action: "write", user: true,
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return pipe + "/secrets", fmt.Sprintf(`{"key":%q,"content":"value"}`, f.uniq("authz-key"))
+			}, want: 201},
+		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline/secrets/:key", action: "read", user: true,
+			req: authzFixed(pipe+"/secrets/authz_secret?include_secret=true", ""), want: 200},
+		{method: "DELETE", path: "/api/namespaces/:ns/pipelines/:pipeline/secrets/:key", action: "delete", user: true,
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return pipe + "/secrets/" + f.throwawaySecret(t, authzPipe), ""
+			}, want: 204},
+		{method: "GET", path: "/api/secrets/global", admin: true, action: "read", req: authzFixed("/api/secrets/global", ""), want: 200},
+		{method: "POST", path: "/api/secrets/global", admin: true, action: "write",
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return "/api/secrets/global", fmt.Sprintf(`{"key":%q,"content":"value","namespaces":["default"]}`, f.uniq("authz-key"))
+			}, want: 201},
+		{method: "GET", path: "/api/secrets/global/:key", admin: true, action: "read", req: authzFixed("/api/secrets/global/authz_global", ""), want: 200},
+		{method: "DELETE", path: "/api/secrets/global/:key", admin: true, action: "delete",
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return "/api/secrets/global/" + f.throwawaySecret(t, ""), ""
+			}, want: 204},
+
+		// Pipeline and run objects.
+		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline/objects", action: "read", user: true, req: authzFixed(pipe+"/objects", ""), want: 200},
+		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline/objects/:key", action: "read", user: true, req: authzFixed(pipe+"/objects/authz_obj", ""), want: 200},
+		{method: "POST", path: "/api/namespaces/:ns/pipelines/:pipeline/objects/:key", action: "write", user: true,
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return pipe + "/objects/" + f.uniq("authz-obj"), "object bytes"
+			}, want: 201},
+		{method: "DELETE", path: "/api/namespaces/:ns/pipelines/:pipeline/objects/:key", action: "delete", user: true,
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return pipe + "/objects/" + f.throwawayObject(t, client.ObjectScope{Pipeline: authzPipe}), ""
+			}, want: 204},
+		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline/runs/:run/objects", action: "read", user: true, req: authzFixed(quick+"/runs/1/objects", ""), want: 200},
+		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline/runs/:run/objects/:key", action: "read", user: true,
+			req: authzFixed(quick+"/runs/1/objects/authz_obj", ""), want: 200},
+		{method: "POST", path: "/api/namespaces/:ns/pipelines/:pipeline/runs/:run/objects/:key", action: "write", user: true,
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return quick + "/runs/1/objects/" + f.uniq("authz-obj"), "object bytes"
+			}, want: 201},
+		{method: "DELETE", path: "/api/namespaces/:ns/pipelines/:pipeline/runs/:run/objects/:key", action: "delete", user: true,
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return quick + "/runs/1/objects/" + f.throwawayObject(t, client.ObjectScope{Pipeline: authzQuick, Run: 1}), ""
+			}, want: 204},
+
 		// Tokens.
 		{method: "GET", path: "/api/tokens", admin: true, action: "read", req: authzFixed("/api/tokens", ""), want: 200},
 		{method: "POST", path: "/api/tokens", admin: true, action: "write",
@@ -544,6 +591,21 @@ func authzSetup(t *testing.T) *authzFixture {
 	if id := f.startRun(t, authzQuick, true); id != 1 {
 		t.Fatalf("first run of %s is %d", authzQuick, id)
 	}
+	// Secrets and objects that stay: authz_secret and authz_obj of
+	// authz-pipe, the global secret authz_global, and run object authz_obj
+	// of run 1 of authz-quick.
+	pipeSecrets, quickRun := client.SecretScope{Pipeline: authzPipe}, client.ObjectScope{Pipeline: authzQuick, Run: 1}
+	if _, err := f.admin.PutSecret(ctx, pipeSecrets, "authz_secret", "authz-secret-value", nil, false); err != nil {
+		t.Fatalf("put secret: %v", err)
+	}
+	if _, err := f.admin.PutSecret(ctx, client.SecretScope{}, "authz_global", "authz-global-value", []string{".*"}, false); err != nil {
+		t.Fatalf("put global secret: %v", err)
+	}
+	for _, sc := range []client.ObjectScope{{Pipeline: authzPipe}, quickRun} {
+		if _, err := f.admin.PutObject(ctx, sc, "authz_obj", []byte("authz object"), false); err != nil {
+			t.Fatalf("put object %+v: %v", sc, err)
+		}
+	}
 
 	// Roles: every resource kind but "all" with read only; and everything
 	// rwd with namespaces narrowed to "other".
@@ -716,6 +778,28 @@ func (f *authzFixture) throwawayRole(t *testing.T) string {
 		t.Fatalf("create role %s: %v", id, err)
 	}
 	return id
+}
+
+// throwawaySecret stores a secret of the pipeline (global when pipeline
+// is "") for a delete to remove, and returns its key.
+func (f *authzFixture) throwawaySecret(t *testing.T, pipeline string) string {
+	t.Helper()
+	key := f.uniq("authz-doomed")
+	if _, err := f.admin.PutSecret(context.Background(), client.SecretScope{Pipeline: pipeline}, key, "doomed", []string{".*"}, false); err != nil {
+		t.Fatalf("put secret %s: %v", key, err)
+	}
+	return key
+}
+
+// throwawayObject stores an object for a delete to remove and returns
+// its key.
+func (f *authzFixture) throwawayObject(t *testing.T, sc client.ObjectScope) string {
+	t.Helper()
+	key := f.uniq("authz-doomed")
+	if _, err := f.admin.PutObject(context.Background(), sc, key, []byte("doomed"), false); err != nil {
+		t.Fatalf("put object %s: %v", key, err)
+	}
+	return key
 }
 
 // throwawayEvent makes a new event (by creating a namespace) and returns

@@ -11,6 +11,10 @@ import (
 	"github.com/goferhq/gofer/agent"
 )
 
+// docsEncryptionKey stands in for the key docs/cluster.md has the reader
+// generate and export (GOFER_WEB_SECRET_STORE__ENCRYPTION_KEY).
+const docsEncryptionKey = "docs-walkthrough-key-7c3e1a9f5d2b8046"
+
 // TestDocsExampleNodeConfigsLoadAndFormOneCluster loads the node configs
 // of docs/cluster.md with the server's own loader and validator, and checks
 // they describe one cluster: one bootstrap node, the others joining it,
@@ -27,6 +31,10 @@ func TestDocsExampleNodeConfigsLoadAndFormOneCluster(t *testing.T) {
 		if err := agent.LoadFile(&cfg, p); err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
+		if cfg.Secrets.EncryptionKey != "" {
+			t.Errorf("%s holds secret_store.encryption_key; the guide exports it (GOFER_WEB_SECRET_STORE__ENCRYPTION_KEY) so no key is published", p)
+		}
+		cfg.Secrets.EncryptionKey = docsEncryptionKey // what the guide's export provides
 		if err := cfg.Validate(); err != nil {
 			t.Fatalf("%s does not validate:\n%v", p, err)
 		}
@@ -163,6 +171,9 @@ func TestDocsClusterGuideReferencesExistingExamples(t *testing.T) {
 		if err := agent.DecodeTOML(&cfg, []byte(m[1])); err != nil {
 			t.Errorf("docs/cluster.md server config does not load: %v\n%s", err, m[1])
 			continue
+		}
+		if cfg.Secrets.EncryptionKey == "" {
+			cfg.Secrets.EncryptionKey = docsEncryptionKey // from the environment, as the guide says
 		}
 		if err := cfg.Validate(); err != nil {
 			t.Errorf("docs/cluster.md server config does not validate: %v\n%s", err, m[1])

@@ -51,6 +51,10 @@ func TestMain(m *testing.M) {
 // testSecret is the cluster secret test clusters share.
 const testSecret = "e2e-cluster-secret-0123456789abcdef"
 
+// testEncryptionKey seals the secrets of test clusters (every node needs
+// the same one).
+const testEncryptionKey = "e2e-secret-store-key-5f1d9c3a7b2e8d40"
+
 // fastRaft makes elections quick enough for tests while staying well
 // above loopback latency.
 var fastRaft = []string{
@@ -116,7 +120,8 @@ func NewNode(t testing.TB, name string, args ...string) *Node {
 		APIAddr:  fmt.Sprintf("127.0.0.1:%d", api),
 		RaftAddr: fmt.Sprintf("127.0.0.1:%d", raft),
 		Args:     args,
-		Env:      append([]string{"GOFER_WEB_CLUSTER__SECRET=" + testSecret}, fastRaft...),
+		Env: append([]string{"GOFER_WEB_CLUSTER__SECRET=" + testSecret,
+			"GOFER_WEB_SECRET_STORE__ENCRYPTION_KEY=" + testEncryptionKey}, fastRaft...),
 	}
 	n.URL = "http://" + n.APIAddr
 	n.logPath = filepath.Join(filepath.Dir(n.Dir), name+".log")

@@ -97,12 +97,42 @@ func applyLogsDelete(a *applyCtx, body []byte) (any, error) {
 // still going.
 func applyLogsExpire(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[LogsExpire](body)
-	p, err := mustPipeline(a, cmd.NamespaceID, cmd.PipelineID)
+	return expireRuns(a, cmd.NamespaceID, cmd.PipelineID, cmd.Through, model.EventExpiredRunLogs,
+		func(p *model.Pipeline) *int64 { return &p.LogsExpiredThrough },
+		func(r *model.Run) (bool, error) {
+			if r.LogsExpired {
+				return false, nil
+			}
+			tasks, err := store.ListTasks(a.tx, r.NamespaceID, r.PipelineID, r.RunID)
+			if err != nil {
+				return false, err
+			}
+			for _, t := range tasks {
+				if err := store.DeleteTaskLogs(a.tx, t.NamespaceID, t.PipelineID, t.RunID, t.TaskID); err != nil {
+					return false, err
+				}
+				t.LogsExpired = true
+				if err := store.PutTask(a.tx, t); err != nil {
+					return false, err
+				}
+			}
+			r.LogsExpired = true
+			return true, nil
+		})
+}
+
+// expireRuns is retention by number of runs: it walks the pipeline's runs
+// after its expiry point (*mark) up to through, stopping at the first run
+// that is still going, applies expire to each (which says whether it
+// changed the run, then stored), advances the mark and emits one event.
+func expireRuns(a *applyCtx, ns, pipeline string, through int64, event string,
+	mark func(*model.Pipeline) *int64, expire func(*model.Run) (bool, error)) (any, error) {
+	p, err := mustPipeline(a, ns, pipeline)
 	if err != nil {
 		return nil, err
 	}
 	expired := 0
-	for id := p.LogsExpiredThrough + 1; id <= cmd.Through && id <= p.LastRunID; id++ {
+	for id := *mark(p) + 1; id <= through && id <= p.LastRunID; id++ {
 		r, err := store.GetRun(a.tx, p.NamespaceID, p.PipelineID, id)
 		if err != nil {
 			return nil, err
@@ -110,24 +140,17 @@ func applyLogsExpire(a *applyCtx, body []byte) (any, error) {
 		if r != nil && r.State != model.RunStateComplete {
 			break
 		}
-		p.LogsExpiredThrough = id
-		if r == nil || r.LogsExpired {
+		*mark(p) = id
+		if r == nil {
 			continue
 		}
-		tasks, err := store.ListTasks(a.tx, r.NamespaceID, r.PipelineID, r.RunID)
+		changed, err := expire(r)
 		if err != nil {
 			return nil, err
 		}
-		for _, t := range tasks {
-			if err := store.DeleteTaskLogs(a.tx, t.NamespaceID, t.PipelineID, t.RunID, t.TaskID); err != nil {
-				return nil, err
-			}
-			t.LogsExpired = true
-			if err := store.PutTask(a.tx, t); err != nil {
-				return nil, err
-			}
+		if !changed {
+			continue
 		}
-		r.LogsExpired = true
 		if err := store.PutRun(a.tx, r); err != nil {
 			return nil, err
 		}
@@ -137,8 +160,8 @@ func applyLogsExpire(a *applyCtx, body []byte) (any, error) {
 		return nil, err
 	}
 	if expired > 0 {
-		if err := a.emit(model.EventExpiredRunLogs, pipelineDetails(p.NamespaceID, p.PipelineID,
-			"through_run", strconv.FormatInt(p.LogsExpiredThrough, 10), "runs", strconv.Itoa(expired))); err != nil {
+		if err := a.emit(event, pipelineDetails(p.NamespaceID, p.PipelineID,
+			"through_run", strconv.FormatInt(*mark(p), 10), "runs", strconv.Itoa(expired))); err != nil {
 			return nil, err
 		}
 	}

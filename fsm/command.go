@@ -51,6 +51,11 @@ const (
 	CmdLogAppend        CommandType = 31
 	CmdLogsDelete       CommandType = 32
 	CmdLogsExpire       CommandType = 33 | IgnoreUnknownFlag
+	CmdSecretPut        CommandType = 34
+	CmdSecretDelete     CommandType = 35
+	CmdObjectPut        CommandType = 36
+	CmdObjectDelete     CommandType = 37
+	CmdRunObjectsExpire CommandType = 38 | IgnoreUnknownFlag
 )
 
 // Meta travels with every command. Everything non-deterministic (time, ids,

@@ -64,6 +64,20 @@ func (x *runFixture) task(run int64, id string) *model.TaskExecution {
 	return t
 }
 
+// finishRun takes a created run through both tasks to success, each
+// task writing "out" to its log.
+func (x *runFixture) finishRun(id int64) {
+	x.t.Helper()
+	r := ref(id, "")
+	x.ok(CmdRunStart, RunStart{RunRef: r.RunRef})
+	for _, task := range []string{"aaa", "bbb"} {
+		x.ok(CmdTaskSchedule, TaskSchedule{TaskRef: ref(id, task), Attempt: 1, Container: "c"})
+		x.ok(CmdLogAppend, LogAppend{TaskRef: ref(id, task), Attempt: 1, Data: []byte("out"), MaxBytes: 100})
+		x.ok(CmdTaskFinish, TaskFinish{TaskRef: ref(id, task), Attempt: 1, Status: model.TaskStatusSuccessful})
+	}
+	x.ok(CmdRunFinish, RunFinish{RunRef: r.RunRef, Status: model.RunStatusSuccessful})
+}
+
 func ref(run int64, task string) TaskRef {
 	return TaskRef{RunRef: RunRef{NamespaceID: "default", PipelineID: "dag", RunID: run}, TaskID: task}
 }
@@ -218,21 +232,11 @@ func TestLogAppendRefusesAGap(t *testing.T) {
 
 func TestLogsExpireStopsAtUnfinishedRuns(t *testing.T) {
 	x := newRunFixture(t)
-	finishRun := func(id int64) {
-		r := ref(id, "")
-		x.ok(CmdRunStart, RunStart{RunRef: r.RunRef})
-		for _, task := range []string{"aaa", "bbb"} {
-			x.ok(CmdTaskSchedule, TaskSchedule{TaskRef: ref(id, task), Attempt: 1, Container: "c"})
-			x.ok(CmdLogAppend, LogAppend{TaskRef: ref(id, task), Attempt: 1, Data: []byte("out"), MaxBytes: 100})
-			x.ok(CmdTaskFinish, TaskFinish{TaskRef: ref(id, task), Attempt: 1, Status: model.TaskStatusSuccessful})
-		}
-		x.ok(CmdRunFinish, RunFinish{RunRef: r.RunRef, Status: model.RunStatusSuccessful})
-	}
 	for i := 0; i < 3; i++ {
 		x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag"})
 	}
-	finishRun(1)
-	finishRun(3) // run 2 is still pending
+	x.finishRun(1)
+	x.finishRun(3) // run 2 is still pending
 	if n := x.ok(CmdLogsExpire, LogsExpire{NamespaceID: "default", PipelineID: "dag", Through: 3}); n != 1 {
 		t.Fatalf("expired %v runs, want 1 (run 2 blocks the rest)", n)
 	}

@@ -32,11 +32,21 @@ var (
 	// bucketRunKeys maps (ns, pipeline, idempotency key) to a run id.
 	bucketRunKeys = []byte("run_keys")
 	bucketLogs    = []byte("logs")
+	// Secrets hold sealed values (store/seal); objects keep metadata and
+	// bytes apart so listing never reads the bytes.
+	bucketPipelineSecrets    = []byte("pipeline_secrets")
+	bucketGlobalSecrets      = []byte("global_secrets")
+	bucketPipelineObjects    = []byte("pipeline_objects")
+	bucketPipelineObjectData = []byte("pipeline_object_data")
+	bucketRunObjects         = []byte("run_objects")
+	bucketRunObjectData      = []byte("run_object_data")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketNamespaces, bucketPipelines, bucketConfigs, bucketDeployments,
 		bucketTokens, bucketTokenHashes, bucketRoles, bucketEvents, bucketServers, bucketIdempotency, bucketIdempotencyByTime,
 		bucketRuns, bucketTasks, bucketActiveRuns, bucketRunKeys, bucketLogs,
+		bucketPipelineSecrets, bucketGlobalSecrets, bucketPipelineObjects, bucketPipelineObjectData,
+		bucketRunObjects, bucketRunObjectData,
 	}
 )
 
@@ -48,6 +58,9 @@ var (
 	keyEventSeq     = []byte("event_seq")
 	keySystem       = []byte("system")
 	keyRunSeq       = []byte("run_seq")
+	// keySecretKeyCheck identifies the key the cluster's secrets are
+	// sealed with (seal.Box.KeyCheck).
+	keySecretKeyCheck = []byte("secret_key_check")
 )
 
 func createBuckets(tx *bbolt.Tx) error {

@@ -30,7 +30,8 @@ func ListPipelines(tx *bbolt.Tx, ns string, page Page, keep func(*model.Pipeline
 	return scanPage(tx.Bucket(bucketPipelines), prefix(ns), page, keep)
 }
 
-// DeletePipeline removes a pipeline with its configs and deployments.
+// DeletePipeline removes a pipeline with its configs, deployments, runs,
+// secrets and objects.
 func DeletePipeline(tx *bbolt.Tx, ns, id string) error {
 	if err := tx.Bucket(bucketPipelines).Delete(key(ns, id)); err != nil {
 		return err
@@ -38,19 +39,22 @@ func DeletePipeline(tx *bbolt.Tx, ns, id string) error {
 	if _, err := deletePrefix(tx.Bucket(bucketConfigs), prefix(ns, id)); err != nil {
 		return err
 	}
-	if _, err := deletePrefix(tx.Bucket(bucketDeployments), prefix(ns, id)); err != nil {
-		return err
+	for _, b := range [][]byte{bucketDeployments, bucketPipelineSecrets, bucketPipelineObjects, bucketPipelineObjectData} {
+		if _, err := deletePrefix(tx.Bucket(b), prefix(ns, id)); err != nil {
+			return err
+		}
 	}
 	return DeletePipelineRuns(tx, ns, id)
 }
 
-// DeleteNamespacePipelines removes every pipeline of a namespace with their
-// configs and deployments.
+// DeleteNamespacePipelines removes every pipeline of a namespace with
+// everything that belongs to them.
 func DeleteNamespacePipelines(tx *bbolt.Tx, ns string) error {
 	if err := removeActiveUnder(tx, prefix(ns)); err != nil {
 		return err
 	}
-	for _, b := range [][]byte{bucketPipelines, bucketConfigs, bucketDeployments, bucketRuns, bucketTasks, bucketLogs, bucketRunKeys} {
+	for _, b := range [][]byte{bucketPipelines, bucketConfigs, bucketDeployments, bucketRuns, bucketTasks, bucketLogs, bucketRunKeys,
+		bucketPipelineSecrets, bucketPipelineObjects, bucketPipelineObjectData, bucketRunObjects, bucketRunObjectData} {
 		if _, err := deletePrefix(tx.Bucket(b), prefix(ns)); err != nil {
 			return err
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/goferhq/gofer/scheduler"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
+	"github.com/goferhq/gofer/store/seal"
 )
 
 // Applier replicates a command the executor decided on.
@@ -51,6 +52,10 @@ type Config struct {
 	KeepContainers bool
 	// Now is the clock (tests may replace it).
 	Now func() time.Time
+	// Secrets opens the secrets that task variables reference; nil: the
+	// leader has no secret_store.encryption_key, and such tasks fail with
+	// a reason that says so.
+	Secrets *seal.Box
 }
 
 // Executor runs DAGs on the leader.

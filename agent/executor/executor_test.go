@@ -382,8 +382,8 @@ func TestOversizedEnvironmentFailsTheTask(t *testing.T) {
 	}
 }
 
-// A task that references a secret fails with a reason that says why, and
-// its container is never started with the literal marker.
+// A task that references a secret that does not exist fails with a
+// reason that names it, and no container starts with the literal marker.
 func TestSecretMarkerFailsTheTaskWithAReason(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, pipeline("marker", shTask("uses-secret", "true").Variable("API_KEY", sdk.PipelineSecret("api_key"))), nil)
@@ -394,7 +394,7 @@ func TestSecretMarkerFailsTheTaskWithAReason(t *testing.T) {
 		task.StatusReason.Reason != model.ReasonFailedPrecondition || !strings.Contains(task.StatusReason.Description, `pipeline_secret "api_key"`) {
 		t.Fatalf("run %s, task %s %+v; want failed_precondition naming the secret", r.Status, task.Status, task.StatusReason)
 	}
-	if n := h.count(fsm.CmdTaskSchedule); n != 0 {
-		t.Fatalf("%d TaskSchedule commands for a task whose secret cannot be resolved", n)
+	if n := h.count(fsm.CmdTaskRunning); n != 0 {
+		t.Fatalf("%d TaskRunning commands for a task whose secret cannot be resolved", n)
 	}
 }

@@ -47,12 +47,19 @@ func (e *Executor) collectLogs(ctx context.Context, t *model.TaskExecution) <-ch
 			offset   int64 // position in the container's output
 			pending  []byte
 			startsAt int64 // offset of pending[0]
+			secrets  = e.interpolate(t).secrets
 		)
-		// flush sends pending in chunks; it reports whether collecting
-		// should go on. What could not be replicated stays pending.
-		flush := func() bool {
-			for len(pending) > 0 {
-				n := min(len(pending), logChunkBytes)
+		// flush masks secrets and sends pending in chunks; it reports
+		// whether collecting should go on. What could not be replicated
+		// stays pending, and so does a tail that may be the start of a
+		// secret, unless the output has ended (last).
+		flush := func(last bool) bool {
+			hold := mask(pending, secrets)
+			if last {
+				hold = 0
+			}
+			for len(pending) > hold {
+				n := min(len(pending)-hold, logChunkBytes)
 				res, ok := e.applyCmd(ctx, nil, fsm.CmdLogAppend, fsm.LogAppend{TaskRef: ref, Attempt: attempt,
 					Offset: startsAt, Data: pending[:n], MaxBytes: e.cfg.LogMaxBytes})
 				switch {
@@ -67,7 +74,9 @@ func (e *Executor) collectLogs(ctx context.Context, t *model.TaskExecution) <-ch
 					return ctx.Err() == nil // not replicated: try again later
 				}
 			}
-			pending = nil
+			if len(pending) == 0 {
+				pending = nil
+			}
 			return true
 		}
 		ticker := time.NewTicker(e.cfg.LogFlushInterval)
@@ -76,7 +85,7 @@ func (e *Executor) collectLogs(ctx context.Context, t *model.TaskExecution) <-ch
 			select {
 			case piece, open := <-pieces:
 				if !open {
-					e.flushLast(ctx, flush, func() bool { return len(pending) == 0 })
+					e.flushLast(ctx, func() bool { return flush(true) }, func() bool { return len(pending) == 0 })
 					return
 				}
 				if end := offset + int64(len(piece)); end <= skip {
@@ -90,11 +99,11 @@ func (e *Executor) collectLogs(ctx context.Context, t *model.TaskExecution) <-ch
 				}
 				pending = append(pending, piece...)
 				offset += int64(len(piece))
-				if len(pending) >= logChunkBytes && !flush() {
+				if len(pending) >= logChunkBytes && !flush(false) {
 					return
 				}
 			case <-ticker.C:
-				if !flush() {
+				if !flush(false) {
 					return
 				}
 			case <-ctx.Done():

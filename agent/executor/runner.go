@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -13,7 +12,6 @@ import (
 	"github.com/goferhq/gofer/agent/retry"
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/scheduler"
-	sdk "github.com/goferhq/gofer/sdk/go"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
 )
@@ -62,11 +60,6 @@ func (e *Executor) runAttempt(ctx context.Context, w *worker, r *model.Run, t *m
 			// It could never be replicated; retrying would loop forever.
 			e.applyCmd(ctx, w, fsm.CmdTaskResolve, fsm.TaskResolve{TaskRef: ref, Status: model.TaskStatusFailed, Reason: model.StatusReason{
 				Reason: model.ReasonSchedulerError, Description: fmt.Sprintf("its environment (system, pipeline and run variables) is %d bytes; the limit is %d", n, maxEnvBytes)}})
-			return
-		}
-		if why := unresolvedMarker(env); why != "" {
-			e.applyCmd(ctx, w, fsm.CmdTaskResolve, fsm.TaskResolve{TaskRef: ref, Status: model.TaskStatusFailed, Reason: model.StatusReason{
-				Reason: model.ReasonFailedPrecondition, Description: why}})
 			return
 		}
 		// Commit, then act: the intent is replicated before any container
@@ -138,26 +131,6 @@ func (e *Executor) discard(ctx context.Context, logger hclog.Logger, t *model.Ta
 	}
 }
 
-// unresolvedMarker explains why a task that references a secret or an
-// object cannot start on this cluster, or returns "". Clusters have no
-// secret or object store yet, and passing the marker through would hand
-// the task a literal "pipeline_secret{{key}}" where it expects a value.
-func unresolvedMarker(env map[string]string) string {
-	var names []string // only those holding a marker: usually none
-	for name, value := range env {
-		if _, _, ok := sdk.ParseMarker(value); ok {
-			names = append(names, name)
-		}
-	}
-	if len(names) == 0 {
-		return ""
-	}
-	sort.Strings(names) // name the same variable every time
-	kind, key, _ := sdk.ParseMarker(env[names[0]])
-	return fmt.Sprintf("variable %s references %s %q, but this cluster has no secret or object store yet; "+
-		"run the pipeline with `gofer run local --secret/--object` instead", names[0], kind, key)
-}
-
 // maxEnvBytes bounds a task's environment, which TaskSchedule replicates
 // (the raft entry limit is 512 KiB).
 const maxEnvBytes = 256 << 10
@@ -213,7 +186,14 @@ func (e *Executor) ensureContainer(ctx context.Context, w *worker, t *model.Task
 		case <-sctx.Done():
 		}
 	}()
-	err := e.start(sctx, t)
+	// Markers resolve now, after the parents finished, from the stores
+	// as they are at this moment.
+	in := e.interpolate(t)
+	if in.problem != "" {
+		return &attemptEnd{status: model.TaskStatusFailed, reason: model.StatusReason{
+			Reason: model.ReasonFailedPrecondition, Description: in.problem}}, false
+	}
+	err := e.start(sctx, t, in.env)
 	switch {
 	case err == nil:
 		return nil, false
@@ -241,13 +221,13 @@ func (e *Executor) ensureContainer(ctx context.Context, w *worker, t *model.Task
 // with a reason that says so, and the task's retry policy decides.
 const startRetryFor = 30 * time.Second
 
-func (e *Executor) start(ctx context.Context, t *model.TaskExecution) error {
+func (e *Executor) start(ctx context.Context, t *model.TaskExecution, env map[string]string) error {
 	req := scheduler.StartRequest{
 		Name:       t.Container,
 		Image:      t.Task.Image,
 		Entrypoint: t.Task.Entrypoint,
 		Command:    t.Task.Command,
-		Env:        t.Variables,
+		Env:        env,
 		Labels:     containerLabels(e.cfg.ClusterID, t, t.Attempt, e.cfg.Term),
 		AlwaysPull: t.Task.AlwaysPullNewestImage,
 	}

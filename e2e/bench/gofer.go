@@ -62,6 +62,7 @@ func startGofer(ctx context.Context, reg *procs, dir string, size int, payloads 
 	lease := min(500*time.Millisecond, o.heartbeat/2)
 	env := append([]string{
 		"GOFER_WEB_CLUSTER__SECRET=" + benchSecret,
+		"GOFER_WEB_SECRET_STORE__ENCRYPTION_KEY=gofer-bench-secret-store-key-6a2f0e9d4c1b",
 		"GOFER_WEB_RAFT__HEARTBEAT_TIMEOUT=" + o.heartbeat.String(),
 		"GOFER_WEB_RAFT__ELECTION_TIMEOUT=" + o.election.String(),
 		"GOFER_WEB_RAFT__LEADER_LEASE_TIMEOUT=" + lease.String(),

@@ -53,3 +53,14 @@ const (
 	EventDeletedTaskLogs = "deleted_task_execution_logs"
 	EventExpiredRunLogs  = "expired_run_logs"
 )
+
+// Secret and object store events. Details name the scope and key, never
+// a value.
+const (
+	EventPutSecret         = "put_secret"
+	EventDeletedSecret     = "deleted_secret"
+	EventPutObject         = "put_object"
+	EventDeletedObject     = "deleted_object"
+	EventEvictedObject     = "evicted_pipeline_object"
+	EventExpiredRunObjects = "expired_run_objects"
+)

@@ -30,6 +30,9 @@ type Pipeline struct {
 	// LogsExpiredThrough is the newest run whose task logs were expired
 	// by retention.
 	LogsExpiredThrough int64 `json:"logs_expired_through,omitempty"`
+	// ObjectsExpiredThrough is the newest run whose run objects were
+	// expired.
+	ObjectsExpiredThrough int64 `json:"objects_expired_through,omitempty"`
 }
 
 // ConfigState is where a config version is in its lifecycle.

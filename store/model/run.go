@@ -94,6 +94,9 @@ type Run struct {
 	// what makes container names and executor work unique.
 	UID         uint64 `json:"uid"`
 	LogsExpired bool   `json:"logs_expired"`
+	// StoreObjectsExpired: the run's objects were deleted by the object
+	// store's run expiry (object_store.run_object_expiry).
+	StoreObjectsExpired bool `json:"store_objects_expired"`
 }
 
 // TaskState is where a task execution is in its life.

@@ -1,0 +1,164 @@
+package executor
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+
+	"go.etcd.io/bbolt"
+
+	sdk "github.com/goferhq/gofer/sdk/go"
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+	"github.com/goferhq/gofer/store/seal"
+)
+
+// Interpolation replaces a variable whose value is a marker
+// (pipeline_secret{{key}} and its kin) by the secret or object it names,
+// at container start, after the task's parents finished (so a parent can
+// store a run object for its children). State keeps the markers: the
+// values exist only in the container's environment, and secret values are
+// masked in the stored log.
+
+// minMaskLength: shorter secret values are not masked, because hiding
+// every "on" or "1" in a log would make it unreadable and protect nothing.
+const minMaskLength = 4
+
+// interpolation is a task's environment with its markers resolved.
+type interpolation struct {
+	env map[string]string
+	// secrets are the secret values it holds, to mask in the log.
+	secrets [][]byte
+	// problem is why a marker could not be resolved ("" when all were);
+	// it names the first such variable, in name order.
+	problem string
+}
+
+// interpolate resolves t's markers from current state.
+func (e *Executor) interpolate(t *model.TaskExecution) interpolation {
+	var names []string // only variables holding a marker: usually none
+	for name, value := range t.Variables {
+		if _, _, ok := sdk.ParseMarker(value); ok {
+			names = append(names, name)
+		}
+	}
+	out := interpolation{env: t.Variables}
+	if len(names) == 0 {
+		return out
+	}
+	sort.Strings(names)
+	out.env = make(map[string]string, len(t.Variables))
+	for k, v := range t.Variables {
+		out.env[k] = v
+	}
+	_ = e.fsm.View(func(tx *bbolt.Tx) error {
+		for _, name := range names {
+			kind, key, _ := sdk.ParseMarker(t.Variables[name])
+			value, secret, err := e.resolveMarker(tx, t, kind, key)
+			if err != nil {
+				if out.problem == "" {
+					out.problem = fmt.Sprintf("variable %s: %s", name, err)
+				}
+				continue
+			}
+			if bytes.IndexByte(value, 0) >= 0 {
+				if out.problem == "" {
+					out.problem = fmt.Sprintf("variable %s: %s %q holds a NUL byte, which an environment variable cannot carry", name, kind, key)
+				}
+				continue
+			}
+			out.env[name] = string(value)
+			if secret && len(value) >= minMaskLength {
+				out.secrets = append(out.secrets, value)
+			}
+		}
+		return nil
+	})
+	return out
+}
+
+// resolveMarker reads one marker's value and says whether it is secret.
+func (e *Executor) resolveMarker(tx *bbolt.Tx, t *model.TaskExecution, kind, key string) ([]byte, bool, error) {
+	ns, pipeline := t.NamespaceID, t.PipelineID
+	switch kind {
+	case "pipeline_secret", "global_secret":
+		scopeNS, scopePipeline, location, how := ns, pipeline, seal.PipelineLocation(ns, pipeline, key),
+			fmt.Sprintf("gofer secret pipeline put %s %s VALUE -n %s", pipeline, key, ns)
+		if kind == "global_secret" {
+			scopeNS, scopePipeline, location, how = "", "", seal.GlobalLocation(key), fmt.Sprintf("gofer secret global put %s VALUE", key)
+		}
+		s, err := store.GetSecret(tx, scopeNS, scopePipeline, key)
+		if err != nil {
+			return nil, true, err
+		}
+		if s == nil {
+			return nil, true, fmt.Errorf("%s %q does not exist; store it with `%s`", kind, key, how)
+		}
+		if kind == "global_secret" && !s.AllowsNamespace(ns) {
+			return nil, true, fmt.Errorf("global secret %q may not be used in namespace %q (it allows %s)", key, ns, strings.Join(s.Namespaces, ", "))
+		}
+		if e.cfg.Secrets == nil {
+			return nil, true, fmt.Errorf("%s %q cannot be opened: the leader has no secret_store.encryption_key", kind, key)
+		}
+		v, err := e.cfg.Secrets.Open(s.Sealed, location)
+		if err != nil {
+			return nil, true, fmt.Errorf("%s %q cannot be opened: %w", kind, key, err)
+		}
+		return v, true, nil
+	case "pipeline_object", "run_object":
+		run := int64(0)
+		if kind == "run_object" {
+			run = t.RunID
+		}
+		info, err := store.GetObjectInfo(tx, ns, pipeline, run, key)
+		if err != nil {
+			return nil, false, err
+		}
+		if info == nil {
+			where := "pipeline " + ns + "/" + pipeline
+			if run != 0 {
+				where = fmt.Sprintf("run %d of %s", run, where)
+			}
+			return nil, false, fmt.Errorf("%s %q does not exist in %s", kind, key, where)
+		}
+		return store.GetObjectData(tx, ns, pipeline, run, key), false, nil
+	}
+	return nil, false, fmt.Errorf("unknown marker kind %q", kind)
+}
+
+// mask overwrites every occurrence of a secret in buf with '*' of the same
+// length, so offsets in the container's output stay valid (a new leader
+// resumes a log by offset). It returns how many bytes at the end of buf
+// must not be stored yet: the longest tail that is the start of a secret,
+// which the next output may complete.
+func mask(buf []byte, secrets [][]byte) (hold int) {
+	for _, s := range secrets {
+		for from := 0; ; {
+			i := bytes.Index(buf[from:], s)
+			if i < 0 {
+				break
+			}
+			start := from + i
+			for j := range s {
+				buf[start+j] = '*'
+			}
+			from = start + len(s)
+		}
+		// The earliest position in the last len(s)-1 bytes where a
+		// prefix of s begins gives the longest tail to hold.
+		for p := max(0, len(buf)-len(s)+1); p < len(buf); {
+			i := bytes.IndexByte(buf[p:], s[0])
+			if i < 0 {
+				break
+			}
+			p += i
+			if bytes.HasPrefix(s, buf[p:]) {
+				hold = max(hold, len(buf)-p)
+				break
+			}
+			p++
+		}
+	}
+	return hold
+}

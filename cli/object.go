@@ -1,0 +1,151 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/goferhq/gofer/client"
+	"github.com/goferhq/gofer/store/model"
+)
+
+// objectCommand is `pipeline object …` (run false) or `run object …`
+// (run true): the same verbs, with RUN after PIPELINE for run objects.
+func objectCommand(run bool) *cli.Command {
+	scope, what := "PIPELINE", "pipeline"
+	if run {
+		scope, what = "PIPELINE RUN", "run"
+	}
+	return &cli.Command{
+		Name:    "object",
+		Aliases: []string{"objects"},
+		Usage:   fmt.Sprintf("manage %s objects, which tasks receive through %s_object{{KEY}}", what, what),
+		Subcommands: []*cli.Command{
+			{Name: "list", Usage: "list the objects", ArgsUsage: scope, Flags: pageFlags(), Action: objectList(run)},
+			{Name: "get", Usage: "write an object's bytes to standard output", ArgsUsage: scope + " KEY", Action: objectGet(run)},
+			{Name: "put", Usage: "store an object", ArgsUsage: scope + " KEY FILE|@-",
+				Description: "FILE is read as is; @- (or @) reads standard input. Objects are capped by the server's object_store.max_object_bytes.",
+				Flags:       []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "replace the object if the key exists"}},
+				Action:      objectPut(run)},
+			{Name: "delete", Usage: "delete an object", ArgsUsage: scope + " KEY", Action: objectDelete(run)},
+		},
+	}
+}
+
+// objectArgs reads PIPELINE [RUN] off the front of the arguments.
+func objectArgs(c *cli.Context, run bool, rest int) (client.ObjectScope, []string, error) {
+	n := 1 + rest
+	if run {
+		n++
+	}
+	if err := args(c, n); err != nil {
+		return client.ObjectScope{}, nil, err
+	}
+	a := c.Args().Slice()
+	sc := client.ObjectScope{Pipeline: a[0]}
+	if !run {
+		return sc, a[1:], nil
+	}
+	id, err := parseNumber(c, "RUN", a[1])
+	if err != nil {
+		return sc, nil, err
+	}
+	sc.Run = id
+	return sc, a[2:], nil
+}
+
+var objectHeader = []string{"key", "size", "created"}
+
+func objectRows(list ...*model.Object) [][]string {
+	rows := make([][]string, len(list))
+	for i, o := range list {
+		rows[i] = []string{o.Key, strconv.FormatInt(o.Size, 10) + " B", humanTime(o.Created)}
+	}
+	return rows
+}
+
+func objectList(run bool) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		sc, _, err := objectArgs(c, run, 0)
+		if err != nil {
+			return err
+		}
+		p, cl, err := setup(c, c.NArg())
+		if err != nil {
+			return err
+		}
+		list, err := cl.ListObjects(c.Context, sc, pageOf(c))
+		if err != nil {
+			return err
+		}
+		return p.result("objects", list, objectHeader, objectRows(list...))
+	}
+}
+
+func objectGet(run bool) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		sc, a, err := objectArgs(c, run, 1)
+		if err != nil {
+			return err
+		}
+		_, cl, err := setup(c, c.NArg())
+		if err != nil {
+			return err
+		}
+		data, err := cl.GetObject(c.Context, sc, a[0])
+		if err != nil {
+			return err
+		}
+		_, err = c.App.Writer.Write(data)
+		return err
+	}
+}
+
+func objectPut(run bool) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		sc, a, err := objectArgs(c, run, 2)
+		if err != nil {
+			return err
+		}
+		p, cl, err := setup(c, c.NArg())
+		if err != nil {
+			return err
+		}
+		src := a[1]
+		if src != "@" && src != "@-" {
+			src = "@" + src // a path, read as is
+		}
+		data, err := readValue(src)
+		if err != nil {
+			return err
+		}
+		o, err := cl.PutObject(c.Context, sc, a[0], data, c.Bool("force"))
+		if err != nil {
+			return err
+		}
+		if p.format == "plain" {
+			p.message("✓ Stored object %q (%d bytes)", o.Key, o.Size)
+			return nil
+		}
+		return p.result("object", o, objectHeader, objectRows(o))
+	}
+}
+
+func objectDelete(run bool) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		sc, a, err := objectArgs(c, run, 1)
+		if err != nil {
+			return err
+		}
+		p, cl, err := setup(c, c.NArg())
+		if err != nil {
+			return err
+		}
+		if err := cl.DeleteObject(c.Context, sc, a[0]); err != nil {
+			return err
+		}
+		p.message("✓ Deleted object %q", a[0])
+		return nil
+	}
+}

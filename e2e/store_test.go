@@ -1,0 +1,173 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goferhq/gofer/client"
+	sdk "github.com/goferhq/gofer/sdk/go"
+	"github.com/goferhq/gofer/store/model"
+)
+
+// TestSecretsAndObjects drives the secret and object stores on a
+// three-node cluster: secrets and objects written through a follower are
+// readable on every node, tasks receive them through interpolation
+// markers when they start (a run object stored while the run is going
+// reaches the task that starts after it), secret values are masked in the
+// stored log, a global secret is refused to a namespace it does not
+// allow, missing values fail the task with a reason that names them, an
+// object over the size cap gets 413, and no plaintext secret is ever
+// written to a node's data dir, a snapshot or a node's log.
+func TestSecretsAndObjects(t *testing.T) {
+	rc := runsNewCluster(t, 3)
+	ctx := context.Background()
+	follower := rc.Followers()[0]
+	fcl := follower.Client(rc.Token)
+
+	var canaryBytes [12]byte
+	rand.Read(canaryBytes[:])
+	canary := "canary-" + hex.EncodeToString(canaryBytes[:]) // the secret value
+	globalCanary := "global-" + hex.EncodeToString(canaryBytes[:])
+
+	const p = "stores"
+	rc.deploy(t, &sdk.PipelineConfig{ID: p, Name: "stores", Tasks: []*sdk.TaskConfig{
+		{ID: "use_secret", Image: runsBusybox, Command: []string{"sh", "-c", `echo "key=$API_KEY global=$REGISTRY"; echo "length=${#API_KEY}"`},
+			Variables: map[string]string{"API_KEY": sdk.PipelineSecret("api_key"), "REGISTRY": sdk.GlobalSecret("registry")}},
+		// hold runs until its timeout fails it (Any lets use_objects go on).
+		{ID: "hold", Image: runsBusybox, Command: []string{"sleep", "300"}, Timeout: "5s"},
+		runsAfter(&sdk.TaskConfig{ID: "use_objects", Image: runsBusybox, Command: []string{"sh", "-c", `echo "settings=$SETTINGS build=$BUILD"`},
+			Variables: map[string]string{"SETTINGS": sdk.PipelineObject("settings"), "BUILD": sdk.RunObject("build_id")}},
+			sdk.RequiredParentStatusAny, "hold"),
+	}})
+
+	// Writes through a follower (forwarded to the leader, which seals).
+	if _, err := fcl.PutSecret(ctx, client.SecretScope{Pipeline: p}, "api_key", canary, nil, false); err != nil {
+		t.Fatalf("put pipeline secret: %v", err)
+	}
+	if _, err := fcl.PutSecret(ctx, client.SecretScope{Pipeline: p}, "api_key", "other", nil, false); !client.IsStatus(err, http.StatusConflict) {
+		t.Fatalf("second put without force: %v, want 409", err)
+	}
+	if _, err := fcl.PutSecret(ctx, client.SecretScope{}, "registry", globalCanary, []string{"default"}, false); err != nil {
+		t.Fatalf("put global secret: %v", err)
+	}
+	if _, err := fcl.PutSecret(ctx, client.SecretScope{}, "prod_only", "prod-value-1234", []string{"prod"}, false); err != nil {
+		t.Fatalf("put global secret: %v", err)
+	}
+	if _, err := fcl.PutObject(ctx, client.ObjectScope{Pipeline: p}, "settings", []byte(`{"mode":"fast"}`), false); err != nil {
+		t.Fatalf("put pipeline object: %v", err)
+	}
+	if _, err := fcl.PutObject(ctx, client.ObjectScope{Pipeline: p}, "too_big", make([]byte, 256<<10+1), false); !client.IsStatus(err, http.StatusRequestEntityTooLarge) {
+		t.Fatalf("put an object over the cap: %v, want 413", err)
+	}
+
+	// Every node reads them (after the write's index): metadata by
+	// default, the value only when asked.
+	for _, n := range rc.Nodes {
+		cl := n.Client(rc.Token).AtLeast(fcl.LastIndex())
+		s, err := cl.GetSecret(ctx, client.SecretScope{Pipeline: p}, "api_key", false)
+		if err != nil || s.Secret != "" {
+			t.Fatalf("%s: get secret without include_secret: %+v %v, want metadata only", n.Name, s, err)
+		}
+		s, err = cl.GetSecret(ctx, client.SecretScope{Pipeline: p}, "api_key", true)
+		if err != nil || s.Secret != canary {
+			t.Fatalf("%s: get secret with include_secret: %+v %v", n.Name, s, err)
+		}
+		data, err := cl.GetObject(ctx, client.ObjectScope{Pipeline: p}, "settings")
+		if err != nil || string(data) != `{"mode":"fast"}` {
+			t.Fatalf("%s: get object: %q %v", n.Name, data, err)
+		}
+	}
+
+	run := rc.start(t, p, nil)
+	rc.waitTask(t, p, run.RunID, "hold", 30*time.Second, "running", func(te *model.TaskExecution) bool { return te.State == model.TaskStateRunning })
+	// The run object appears while the run is going (hold has seconds to
+	// run); use_objects starts only after hold ends, and reads it then.
+	if _, err := fcl.PutObject(ctx, client.ObjectScope{Pipeline: p, Run: run.RunID}, "build_id", []byte("build-42"), false); err != nil {
+		t.Fatalf("put run object: %v", err)
+	}
+	if te := rc.task(t, p, run.RunID, "use_objects"); te.State != model.TaskStateWaiting {
+		t.Fatalf("use_objects left waiting before its run object was stored: %+v", te)
+	}
+	rc.wait(t, p, run.RunID, 60*time.Second)
+	tasks := rc.tasks(t, p, run.RunID)
+	for _, id := range []string{"use_secret", "use_objects"} {
+		if te := tasks[id]; te.Status != model.TaskStatusSuccessful {
+			t.Fatalf("task %s: %s %+v\n%s", id, te.Status, te.StatusReason, rc.describe(p, run.RunID))
+		}
+	}
+	if te := tasks["use_secret"]; te.Variables["API_KEY"] != sdk.PipelineSecret("api_key") {
+		t.Errorf("stored variables must keep the marker, got API_KEY=%q", te.Variables["API_KEY"])
+	}
+	logs := runsLogs(t, follower.Client(rc.Token).AtLeast(rc.cl.LastIndex()), p, run.RunID, "use_secret")
+	if strings.Contains(logs, canary) || strings.Contains(logs, globalCanary) {
+		t.Errorf("the stored log holds a secret value:\n%s", logs)
+	}
+	wantLine := "key=" + strings.Repeat("*", len(canary)) + " global=" + strings.Repeat("*", len(globalCanary))
+	if !strings.Contains(logs, wantLine) || !strings.Contains(logs, "length="+strconv.Itoa(len(canary))) {
+		t.Errorf("use_secret log %q: want the masked line %q and the real length %d", logs, wantLine, len(canary))
+	}
+	if logs := runsLogs(t, rc.cl, p, run.RunID, "use_objects"); !strings.Contains(logs, `settings={"mode":"fast"} build=build-42`) {
+		t.Errorf("use_objects log %q: want both objects", logs)
+	}
+
+	// A marker that cannot resolve fails its task before any container
+	// starts, with a reason that names the variable.
+	for _, tc := range []struct{ id, value, want string }{
+		{"not_allowed", sdk.GlobalSecret("prod_only"), `global secret "prod_only" may not be used in namespace "default"`},
+		{"missing", sdk.PipelineSecret("nope"), `variable V: pipeline_secret "nope" does not exist`},
+	} {
+		pp := "stores-" + strings.ReplaceAll(tc.id, "_", "-")
+		rc.deploy(t, &sdk.PipelineConfig{ID: pp, Name: pp, Tasks: []*sdk.TaskConfig{
+			{ID: "task", Image: runsBusybox, Command: []string{"true"}, Variables: map[string]string{"V": tc.value}}}})
+		r := rc.wait(t, pp, rc.start(t, pp, nil).RunID, 60*time.Second)
+		te := rc.task(t, pp, r.RunID, "task")
+		if te.Status != model.TaskStatusFailed || te.StatusReason == nil || te.StatusReason.Reason != model.ReasonFailedPrecondition ||
+			!strings.Contains(te.StatusReason.Description, tc.want) {
+			t.Errorf("%s: task ended %s %+v, want failed_precondition mentioning %q", tc.id, te.Status, te.StatusReason, tc.want)
+		}
+	}
+
+	// Plaintext never reaches disk: not the raft logs, the state files,
+	// raft's snapshots, a backup, nor the node logs.
+	backup := filepath.Join(t.TempDir(), "backup.snap")
+	f, err := os.Create(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.cl.SnapshotSave(ctx, f); err != nil {
+		t.Fatalf("snapshot save: %v", err)
+	}
+	f.Close()
+	paths := []string{backup}
+	for _, n := range rc.Nodes {
+		paths = append(paths, n.logPath)
+		filepath.WalkDir(n.Dir, func(path string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				paths = append(paths, path)
+			}
+			return nil
+		})
+	}
+	for _, path := range paths {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Errorf("read %s: %v", path, err)
+			continue
+		}
+		for _, secret := range []string{canary, globalCanary} {
+			if bytes.Contains(raw, []byte(secret)) {
+				t.Errorf("%s holds a plaintext secret", path)
+			}
+		}
+	}
+	rc.noContainersLeft(t, 60*time.Second)
+}

@@ -1,0 +1,104 @@
+package fsm
+
+import (
+	"testing"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+)
+
+func TestSecretPutDelete(t *testing.T) {
+	x := newRunFixture(t)
+	put := SecretPut{NamespaceID: "default", PipelineID: "dag", Key: "api_key", Sealed: []byte("sealed-1"), KeyCheck: "k1"}
+	s := x.ok(CmdSecretPut, put).(*model.Secret)
+	if s.Key != "api_key" || s.Modified != s.Created {
+		t.Fatalf("secret %+v", s)
+	}
+	x.refused(CmdSecretPut, put, ErrConflict) // exists, no force
+	put.Force, put.Sealed = true, []byte("sealed-2")
+	x.ok(CmdSecretPut, put)
+	put.KeyCheck = "other-key"
+	x.refused(CmdSecretPut, put, ErrConflict) // sealed with another key
+	x.refused(CmdSecretPut, SecretPut{NamespaceID: "nope", PipelineID: "dag", Key: "k", KeyCheck: "k1"}, ErrNotFound)
+	// A global secret lives apart from pipeline secrets of the same key.
+	x.ok(CmdSecretPut, SecretPut{Key: "api_key", Sealed: []byte("g"), Namespaces: []string{".*"}, KeyCheck: "k1"})
+
+	var got, global *model.StoredSecret
+	x.f.View(func(tx *bbolt.Tx) (err error) {
+		got, _ = store.GetSecret(tx, "default", "dag", "api_key")
+		global, err = store.GetSecret(tx, "", "", "api_key")
+		return err
+	})
+	if string(got.Sealed) != "sealed-2" || string(global.Sealed) != "g" || len(global.Namespaces) != 1 {
+		t.Fatalf("stored %+v / %+v", got, global)
+	}
+	x.ok(CmdSecretDelete, SecretRef{NamespaceID: "default", PipelineID: "dag", Key: "api_key"})
+	x.refused(CmdSecretDelete, SecretRef{NamespaceID: "default", PipelineID: "dag", Key: "api_key"}, ErrNotFound)
+	x.ok(CmdSecretDelete, SecretRef{Key: "api_key"})
+}
+
+func TestObjectsLimitEvictsOldest(t *testing.T) {
+	x := newRunFixture(t)
+	for _, k := range []string{"one", "two", "three"} {
+		x.ok(CmdObjectPut, ObjectPut{ObjectRef: ObjectRef{NamespaceID: "default", PipelineID: "dag", Key: k}, Data: []byte(k), PipelineLimit: 2})
+	}
+	x.refused(CmdObjectPut, ObjectPut{ObjectRef: ObjectRef{NamespaceID: "default", PipelineID: "dag", Key: "two"}, PipelineLimit: 2}, ErrConflict)
+	// Replacing a key with force is not a new object: nothing is evicted.
+	x.ok(CmdObjectPut, ObjectPut{ObjectRef: ObjectRef{NamespaceID: "default", PipelineID: "dag", Key: "two"}, Data: []byte("2"), Force: true, PipelineLimit: 2})
+	var keys []string
+	var data []byte
+	x.f.View(func(tx *bbolt.Tx) error {
+		objs, err := store.ListObjects(tx, "default", "dag", 0, store.Page{})
+		for _, o := range objs {
+			keys = append(keys, o.Key)
+		}
+		data = store.GetObjectData(tx, "default", "dag", 0, "two")
+		return err
+	})
+	if len(keys) != 2 || keys[0] != "three" || keys[1] != "two" || string(data) != "2" {
+		t.Fatalf("objects %v, two=%q; want [three two] with the oldest (one) evicted", keys, data)
+	}
+	x.refused(CmdObjectPut, ObjectPut{ObjectRef: ObjectRef{NamespaceID: "default", PipelineID: "nope", Key: "k"}}, ErrNotFound)
+	x.refused(CmdObjectDelete, ObjectRef{NamespaceID: "default", PipelineID: "dag", Key: "one"}, ErrNotFound)
+}
+
+func TestRunObjectsExpire(t *testing.T) {
+	x := newRunFixture(t)
+	runObj := func(run int64, k string) ObjectPut {
+		return ObjectPut{ObjectRef: ObjectRef{NamespaceID: "default", PipelineID: "dag", RunID: run, Key: k}, Data: []byte(k)}
+	}
+	x.refused(CmdObjectPut, runObj(1, "early"), ErrNotFound) // no such run yet
+	for i := int64(1); i <= 3; i++ {
+		x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag"})
+		x.ok(CmdObjectPut, runObj(i, "build"))
+	}
+	x.finishRun(1)
+	x.finishRun(3) // run 2 is still pending
+	if n := x.ok(CmdRunObjectsExpire, RunObjectsExpire{NamespaceID: "default", PipelineID: "dag", Through: 3}); n != 1 {
+		t.Fatalf("expired %v runs, want 1 (run 2 blocks the rest)", n)
+	}
+	x.f.View(func(tx *bbolt.Tx) error {
+		if store.GetObjectData(tx, "default", "dag", 1, "build") != nil || store.GetObjectData(tx, "default", "dag", 3, "build") == nil {
+			t.Error("expiry removed the wrong objects")
+		}
+		if r, _ := store.GetRun(tx, "default", "dag", 1); !r.StoreObjectsExpired {
+			t.Error("run 1 is not marked store_objects_expired")
+		}
+		return nil
+	})
+	x.refused(CmdObjectPut, runObj(1, "late"), ErrConflict)
+	// Deleting the pipeline takes its objects and secrets along.
+	x.ok(CmdSecretPut, SecretPut{NamespaceID: "default", PipelineID: "dag", Key: "kkk", KeyCheck: "k"})
+	x.ok(CmdPipelineDelete, PipelineDelete{NamespaceID: "default", PipelineID: "dag"})
+	x.f.View(func(tx *bbolt.Tx) error {
+		if store.GetObjectData(tx, "default", "dag", 3, "build") != nil {
+			t.Error("a deleted pipeline's run object survived")
+		}
+		if s, _ := store.GetSecret(tx, "default", "dag", "kkk"); s != nil {
+			t.Error("a deleted pipeline's secret survived")
+		}
+		return nil
+	})
+}
