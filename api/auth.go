@@ -156,6 +156,10 @@ func (s *Server) authenticate(c echo.Context, a access) (*identity, error) {
 		}
 		id = &identity{TokenID: tok.ID, User: tok.User}
 		expires = tok.Expires
+		if len(tok.Permissions) > 0 {
+			// A run's own token: its grants travel with it.
+			id.Roles = append(id.Roles, &model.Role{ID: "run-token", Permissions: tok.Permissions})
+		}
 		for _, name := range tok.Roles {
 			role, err := store.GetRole(tx, name)
 			if err != nil {

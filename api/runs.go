@@ -12,6 +12,7 @@ import (
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
+	"github.com/goferhq/gofer/store/seal"
 )
 
 const (
@@ -74,6 +75,11 @@ func (s *Server) createRun(c echo.Context, cmd fsm.RunCreate) error {
 	caller := callerOf(c)
 	cmd.Initiator = model.Initiator{ID: caller.TokenID, User: caller.actor()}
 	cmd.IdempotencyKey = c.Request().Header.Get(HeaderIdempotency)
+	tok, err := s.runToken(cmd.NamespaceID, cmd.PipelineID)
+	if err != nil {
+		return err
+	}
+	cmd.Token = tok
 	created, err := applyAs[fsm.RunCreated](s, c, fsm.CmdRunCreate, cmd)
 	if err != nil {
 		return err
@@ -83,6 +89,45 @@ func (s *Server) createRun(c echo.Context, cmd fsm.RunCreate) error {
 		status = http.StatusOK
 	}
 	return c.JSON(status, wrap("run", created.Run))
+}
+
+// runTokenLifetime bounds a run token when its run never ends (the
+// token is revoked when the run completes).
+const runTokenLifetime = 7 * 24 * time.Hour
+
+// runToken makes the run's own API token when a task of the pipeline's
+// live version sets inject_api_token, or returns nil. Its secret is
+// sealed here, on the leader, so only the executor can hand it to tasks.
+func (s *Server) runToken(ns, pipeline string) (*model.StoredToken, error) {
+	wants := false
+	if err := s.view(func(tx *bbolt.Tx) error {
+		p, err := store.GetPipeline(tx, ns, pipeline)
+		if err != nil || p == nil || p.LiveVersion == 0 {
+			return err // the FSM refuses the run with the reason
+		}
+		cfg, err := store.GetConfig(tx, ns, pipeline, p.LiveVersion)
+		if err != nil || cfg == nil {
+			return err
+		}
+		for _, t := range cfg.Tasks {
+			wants = wants || t.InjectAPIToken
+		}
+		return nil
+	}); err != nil || !wants {
+		return nil, err
+	}
+	box, err := s.box()
+	if err != nil {
+		return nil, err
+	}
+	id := newID()
+	secret, hash := newTokenSecret()
+	sealed, err := box.Seal([]byte(secret), seal.RunTokenLocation(id))
+	if err != nil {
+		return nil, err
+	}
+	return &model.StoredToken{Token: model.Token{ID: id, Expires: s.opts.Now().Add(runTokenLifetime).UnixMilli()},
+		Hash: hash, Sealed: sealed}, nil
 }
 
 // runPath validates the run path and loads the run.

@@ -171,3 +171,47 @@ func TestSecretsAndObjects(t *testing.T) {
 	}
 	rc.noContainersLeft(t, 60*time.Second)
 }
+
+// TestRunTokenLetsTasksStoreRunObjects: a task that sets inject_api_token
+// gets its run's own API token (masked in its log), uses it to store a
+// run object that a later task of the run receives, cannot read the
+// pipeline's secrets with it, and the token is revoked when the run ends.
+// Task containers use the host network here so they reach the node's
+// loopback API.
+func TestRunTokenLetsTasksStoreRunObjects(t *testing.T) {
+	rc := runsNewCluster(t, 1, "GOFER_WEB_SCHEDULER__DOCKER__NETWORK=host")
+	ctx := context.Background()
+	const p = "tokens"
+	writer := `base="${GOFER_API_BASE_URL%%,*}/api/namespaces/$GOFER_NAMESPACE_ID/pipelines/$GOFER_PIPELINE_ID"
+auth="Authorization: Bearer $GOFER_TOKEN"
+echo "token: $GOFER_TOKEN"
+wget -q -O - --header "$auth" --header "gofer-api-version: v0" --post-data "build-$GOFER_RUN_ID" "$base/runs/$GOFER_RUN_ID/objects/build_id" || exit 1
+echo
+if wget -q -O - --header "$auth" --header "gofer-api-version: v0" "$base/secrets" >/dev/null 2>&1; then echo "secrets readable"; else echo "secrets refused"; fi`
+	rc.deploy(t, &sdk.PipelineConfig{ID: p, Name: p, Tasks: []*sdk.TaskConfig{
+		{ID: "writer", Image: runsBusybox, Command: []string{"sh", "-c", writer}, InjectAPIToken: true},
+		runsAfter(&sdk.TaskConfig{ID: "reader", Image: runsBusybox, Command: []string{"sh", "-c", `echo "build=$BUILD token=${GOFER_TOKEN:-none}"`},
+			Variables: map[string]string{"BUILD": sdk.RunObject("build_id")}}, sdk.RequiredParentStatusSuccess, "writer"),
+	}})
+	if _, err := rc.cl.PutSecret(ctx, client.SecretScope{Pipeline: p}, "hidden", "not-for-tasks", nil, false); err != nil {
+		t.Fatal(err)
+	}
+	run := rc.wait(t, p, rc.start(t, p, nil).RunID, 90*time.Second)
+	if run.Status != model.RunStatusSuccessful || run.TokenID == "" {
+		t.Fatalf("run %s token %q, want successful with a token\n%s", run.Status, run.TokenID, rc.describe(p, run.RunID))
+	}
+	logs := runsLogs(t, rc.cl, p, run.RunID, "writer")
+	line, _, _ := strings.Cut(strings.TrimPrefix(logs, "token: "), "\n")
+	if !strings.HasPrefix(logs, "token: ") || len(line) < 20 || strings.Trim(line, "*") != "" {
+		t.Errorf("writer log must show the token masked: %q", logs)
+	}
+	if !strings.Contains(logs, `"key":"build_id"`) || !strings.Contains(logs, "secrets refused") {
+		t.Errorf("writer log %q: want the stored object and the refused secrets read", logs)
+	}
+	if logs := runsLogs(t, rc.cl, p, run.RunID, "reader"); !strings.Contains(logs, "build=build-1 token=none") {
+		t.Errorf("reader log %q: want the run object and no token (it did not ask for one)", logs)
+	}
+	if _, err := rc.cl.GetToken(ctx, run.TokenID); !client.IsStatus(err, http.StatusNotFound) {
+		t.Errorf("the run's token after the run ended: %v, want 404 (revoked)", err)
+	}
+}

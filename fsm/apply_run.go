@@ -83,6 +83,11 @@ func applyRunCreate(a *applyCtx, body []byte) (any, error) {
 	if run.Variables == nil {
 		run.Variables = map[string]string{}
 	}
+	if cmd.Token != nil {
+		if err := createRunToken(a, run, *cmd.Token); err != nil {
+			return nil, err
+		}
+	}
 	if err := store.PutPipeline(a.tx, p); err != nil {
 		return nil, err
 	}
@@ -178,6 +183,9 @@ func applyRunFinish(a *applyCtx, body []byte) (any, error) {
 	if err := store.RemoveActiveRun(a.tx, r); err != nil {
 		return nil, err
 	}
+	if err := revokeRunToken(a, r); err != nil {
+		return nil, err
+	}
 	return r, a.emit(model.EventCompletedRun, runDetails(r, "status", string(r.Status), "reason", reason.Reason))
 }
 
@@ -216,4 +224,33 @@ func applyRunCancel(a *applyCtx, body []byte) (any, error) {
 		}
 	}
 	return r, a.emit(model.EventCancellingRun, runDetails(r, "reason", c.Reason, "by", c.By))
+}
+
+// createRunToken stores the run's own API token, scoped to its pipeline.
+func createRunToken(a *applyCtx, run *model.Run, tok model.StoredToken) error {
+	tok.User = fmt.Sprintf("run:%s/%s/%d", run.NamespaceID, run.PipelineID, run.RunID)
+	tok.Roles = nil
+	tok.Permissions = model.RunTokenPermissions(run.NamespaceID, run.PipelineID)
+	tok.Metadata = map[string]string{"namespace_id": run.NamespaceID, "pipeline_id": run.PipelineID,
+		"run_id": strconv.FormatInt(run.RunID, 10), "system_generated_run_token": "true"}
+	tok.Created = a.meta.Timestamp
+	if err := store.PutToken(a.tx, &tok); err != nil {
+		return err
+	}
+	run.TokenID = tok.ID
+	a.tokensChanged = true
+	return nil
+}
+
+// revokeRunToken deletes a finished run's API token.
+func revokeRunToken(a *applyCtx, r *model.Run) error {
+	if r.TokenID == "" {
+		return nil
+	}
+	tok, err := store.GetToken(a.tx, r.TokenID)
+	if err != nil || tok == nil {
+		return err
+	}
+	a.tokensChanged = true
+	return store.DeleteToken(a.tx, tok)
 }

@@ -17,6 +17,10 @@ type RunCreate struct {
 	// returns the run it created first.
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
 	RetryOf        int64  `json:"retry_of,omitempty"`
+	// Token is the run's API token (id, hash, sealed secret, expiry), made
+	// on the leader when a task of the live version sets
+	// inject_api_token. The applier scopes it to the run's pipeline.
+	Token *model.StoredToken `json:"token,omitempty"`
 }
 
 // RunCreated is RunCreate's result.

@@ -184,9 +184,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		if l.Type != raft.LogCommand {
 			continue
 		}
-		res, t := f.applyCommand(tx, l)
+		res, t, tokensChanged := f.applyCommand(tx, l)
 		results[i] = res
-		authChanged = authChanged || authCommands[t]
+		authChanged = authChanged || authCommands[t] || tokensChanged
 		runsChanged = runsChanged || !quietCommands[t]
 	}
 	if last != nil {
@@ -220,6 +220,9 @@ type applyCtx struct {
 	tx    *bbolt.Tx
 	meta  Meta
 	index uint64
+	// tokensChanged: the applier created or deleted a token, so cached
+	// identities must be dropped (as after an auth command).
+	tokensChanged bool
 }
 
 // emit appends an event stamped with the command's time and actor.
@@ -269,20 +272,23 @@ func decodeBody[T any](body []byte) *T {
 	return v
 }
 
-func (f *FSM) applyCommand(tx *bbolt.Tx, l *raft.Log) (*Result, CommandType) {
+// applyCommand applies one entry; tokensChanged says its applier created
+// or deleted a token (a run's API token) without being an auth command.
+func (f *FSM) applyCommand(tx *bbolt.Tx, l *raft.Log) (res *Result, t CommandType, tokensChanged bool) {
 	t, env, err := decode(l.Data)
 	if err != nil {
 		panic(fmt.Sprintf("fsm: undecodable entry at index %d: %v", l.Index, err))
 	}
+	a := &applyCtx{tx: tx, meta: env.Meta, index: l.Index}
+	defer func() { tokensChanged = a.tokensChanged }()
 	fn, ok := appliers[t]
 	if !ok {
 		if t&IgnoreUnknownFlag != 0 {
 			f.logger.Warn("ignoring unknown optional command; upgrade this node", "type", byte(t), "index", l.Index)
-			return &Result{}, t
+			return &Result{}, t, false
 		}
 		panic(fmt.Sprintf("fsm: unknown command type %d at index %d; upgrade this node", t, l.Index))
 	}
-	a := &applyCtx{tx: tx, meta: env.Meta, index: l.Index}
 
 	var idemKey string
 	if env.Meta.IdempotencyKey != "" {
@@ -292,7 +298,7 @@ func (f *FSM) applyCommand(tx *bbolt.Tx, l *raft.Log) (*Result, CommandType) {
 			panic(fmt.Sprintf("fsm: read idempotency record: %v", err))
 		}
 		if rec != nil {
-			return replay(t, rec), t
+			return replay(t, rec), t, false
 		}
 	}
 
@@ -315,7 +321,7 @@ func (f *FSM) applyCommand(tx *bbolt.Tx, l *raft.Log) (*Result, CommandType) {
 			panic(fmt.Sprintf("fsm: write idempotency record: %v", pErr))
 		}
 	}
-	return &Result{Value: value, Err: err}, t
+	return &Result{Value: value, Err: err}, t, false
 }
 
 // replay answers a repeated idempotency key with the recorded outcome. A

@@ -263,9 +263,17 @@ func TestStaleTaskCopyDoesNotStartTheAttemptAgain(t *testing.T) {
 	if starts, _ := fs.calls(); starts != 0 {
 		t.Fatalf("a worker with a stale copy of a finished attempt started it %d more time(s)", starts)
 	}
-	if st, err := realDocker.Inspect(context.Background(), finished.Container); err != nil || st.State != scheduler.StateNotFound {
-		t.Fatalf("container %s: %+v %v; want it gone", finished.Container, st, err)
+	// The first worker removes its container after recording the result,
+	// which can land just after the run completes. A container the stale
+	// worker had started again would stay.
+	var st scheduler.Status
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if st, err = realDocker.Inspect(context.Background(), finished.Container); err == nil && st.State == scheduler.StateNotFound {
+			return
+		}
 	}
+	t.Fatalf("container %s: %+v %v; want it gone", finished.Container, st, err)
 }
 
 // A stop the engine fails is asked again, so a cancelled task ends.

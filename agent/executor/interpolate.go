@@ -44,7 +44,8 @@ func (e *Executor) interpolate(t *model.TaskExecution) interpolation {
 		}
 	}
 	out := interpolation{env: t.Variables}
-	if len(names) == 0 {
+	inject := t.Task != nil && t.Task.InjectAPIToken
+	if len(names) == 0 && !inject {
 		return out
 	}
 	sort.Strings(names)
@@ -73,9 +74,42 @@ func (e *Executor) interpolate(t *model.TaskExecution) interpolation {
 				out.secrets = append(out.secrets, value)
 			}
 		}
+		if inject {
+			token, err := e.runToken(tx, t)
+			if err != nil {
+				if out.problem == "" {
+					out.problem = "inject_api_token: " + err.Error()
+				}
+				return nil
+			}
+			// GOFER_TOKEN is the gofer CLI's variable (it also reads
+			// GOFER_API_BASE_URL); GOFER_API_TOKEN is what the docs of
+			// earlier Gofer versions promised.
+			out.env["GOFER_TOKEN"], out.env["GOFER_API_TOKEN"] = string(token), string(token)
+			out.secrets = append(out.secrets, token)
+		}
 		return nil
 	})
 	return out
+}
+
+// runToken opens the API token of t's run.
+func (e *Executor) runToken(tx *bbolt.Tx, t *model.TaskExecution) ([]byte, error) {
+	r, err := store.GetRun(tx, t.NamespaceID, t.PipelineID, t.RunID)
+	if err != nil || r == nil {
+		return nil, fmt.Errorf("cannot read run %d: %v", t.RunID, err)
+	}
+	if r.TokenID == "" {
+		return nil, fmt.Errorf("run %d has no API token (the live version changed while it started); start another run", t.RunID)
+	}
+	tok, err := store.GetToken(tx, r.TokenID)
+	if err != nil || tok == nil || len(tok.Sealed) == 0 {
+		return nil, fmt.Errorf("the API token of run %d is gone", t.RunID)
+	}
+	if e.cfg.Secrets == nil {
+		return nil, fmt.Errorf("the leader has no secret_store.encryption_key to open the run's token")
+	}
+	return e.cfg.Secrets.Open(tok.Sealed, seal.RunTokenLocation(tok.ID))
 }
 
 // resolveMarker reads one marker's value and says whether it is secret.

@@ -11,7 +11,7 @@ import (
 
 // interpolate returns a copy of the config with every marker replaced by
 // its value, and the secret values (to mask in output). It reports every
-// missing value at once.
+// missing value at once. Tasks get no API token locally.
 func interpolate(opts Options) (*sdk.PipelineConfig, []string, error) {
 	raw, err := json.Marshal(opts.Config)
 	if err != nil {
@@ -34,6 +34,9 @@ func interpolate(opts Options) (*sdk.PipelineConfig, []string, error) {
 	var missing []string
 	var secrets []string
 	for _, t := range cfg.Tasks {
+		// There is no API to give a token for: the task runs without
+		// GOFER_TOKEN, as documented.
+		t.InjectAPIToken = false
 		for _, name := range sortedKeys(t.Variables) {
 			kind, key, ok := sdk.ParseMarker(t.Variables[name])
 			if !ok {

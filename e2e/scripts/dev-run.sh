@@ -6,9 +6,14 @@ GOFER=${GOFER:-bin/gofer}
 DEV_API=${DEV_API:-127.0.0.1:8080}
 DEV_RAFT=${DEV_RAFT:-127.0.0.1:8081}
 DEV_DATA=${DEV_DATA:-.gofer-dev}
+# Task containers share the host network, so a task with inject_api_token
+# reaches this loopback-only server at GOFER_API_BASE_URL (examples/objects
+# stores a run object that way). DEV_NETWORK=bridge isolates them instead.
+DEV_NETWORK=${DEV_NETWORK:-host}
 URL="http://$DEV_API"
 
-"$GOFER" service start --dev --data-dir "$DEV_DATA" --api-addr "$DEV_API" --raft-addr "$DEV_RAFT" &
+GOFER_WEB_SCHEDULER__DOCKER__NETWORK="$DEV_NETWORK" \
+  "$GOFER" service start --dev --data-dir "$DEV_DATA" --api-addr "$DEV_API" --raft-addr "$DEV_RAFT" &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null' INT TERM EXIT
 

@@ -1,10 +1,17 @@
 // The secrets example: a secret reaches the task as an environment
 // variable through an interpolation marker, and never appears in the
-// config. With `gofer run local`:
+// config. On a cluster (or `make run`), store the secrets first:
+//
+//	gofer secret pipeline put secrets api_key @-
+//	gofer secret global put registry_password hunter22
+//	gofer pipeline run secrets --watch
+//
+// With `gofer run local` pass them on the command line:
 //
 //	gofer run local examples/secrets --secret api_key=s3cr3t --global-secret registry_password=hunter22
 //
-// The local runner masks secret values in the printed output.
+// Secret values are masked in stored task logs and in the local runner's
+// output.
 package main
 
 import (

@@ -97,6 +97,9 @@ type Run struct {
 	// StoreObjectsExpired: the run's objects were deleted by the object
 	// store's run expiry (object_store.run_object_expiry).
 	StoreObjectsExpired bool `json:"store_objects_expired"`
+	// TokenID is the run's own API token, given to tasks that set
+	// inject_api_token; it is deleted when the run ends.
+	TokenID string `json:"token_id,omitempty"`
 }
 
 // TaskState is where a task execution is in its life.

@@ -22,6 +22,24 @@ type StoredToken struct {
 	Token
 	// Hash is hex SHA-256 of the secret.
 	Hash string `json:"hash"`
+	// Permissions are granted besides Roles' (a run's own token).
+	Permissions []Permission `json:"permissions,omitempty"`
+	// Sealed is the secret itself, sealed with the cluster's secret key
+	// (store/seal), for a run token the executor hands to its tasks.
+	// Tokens users create never keep their secret.
+	Sealed []byte `json:"sealed,omitempty"`
+}
+
+// RunTokenPermissions is what a run's injected API token may do: read
+// and write the objects, runs and task executions of its own pipeline,
+// and read its configs, deployments and the event stream. It cannot
+// read secrets or touch any other pipeline.
+func RunTokenPermissions(namespace, pipeline string) []Permission {
+	ns, p := "namespaces:"+namespace, "pipelines:"+pipeline
+	return []Permission{
+		{Resources: []string{ns, p, "objects", "runs", "task_executions"}, Actions: []Action{ActionRead, ActionWrite}},
+		{Resources: []string{ns, p, "configs", "deployments", "events"}, Actions: []Action{ActionRead}},
+	}
 }
 
 // Action is what a request does to a resource.

@@ -114,3 +114,6 @@ func PipelineLocation(namespace, pipeline, key string) string {
 
 // GlobalLocation is the additional data of a global secret.
 func GlobalLocation(key string) string { return "global|" + key }
+
+// RunTokenLocation is the additional data of a run's sealed API token.
+func RunTokenLocation(tokenID string) string { return "run_token|" + tokenID }
