@@ -65,14 +65,29 @@ func pageParams(c echo.Context) (store.Page, error) {
 		}
 		p.Offset = n
 	}
-	if v := c.QueryParam("reverse"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return p, badRequest("reverse must be true or false, got %q", v)
-		}
-		p.Reverse = b
+	rev, err := boolQuery(c, "reverse")
+	p.Reverse = rev
+	return p.Normalize(), err
+}
+
+// boolQuery parses an optional true/false query parameter.
+func boolQuery(c echo.Context, name string) (bool, error) {
+	v := c.QueryParam(name)
+	if v == "" {
+		return false, nil
 	}
-	return p.Normalize(), nil
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, badRequest("%s must be true or false, got %q", name, v)
+	}
+	return b, nil
+}
+
+// keyParam is the :key path parameter of a secret or object route,
+// checked against the identifier rule.
+func keyParam(c echo.Context) (string, error) {
+	key := c.Param("key")
+	return key, validID("key", key)
 }
 
 // validID checks a path or body id against the one identifier rule.

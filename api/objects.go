@@ -49,6 +49,16 @@ func objectScopeOf(c echo.Context) (objectScope, error) {
 	return sc, nil
 }
 
+// objectTarget is the scope and :key of a route naming one object.
+func objectTarget(c echo.Context) (objectScope, string, error) {
+	sc, err := objectScopeOf(c)
+	if err != nil {
+		return sc, "", err
+	}
+	key, err := keyParam(c)
+	return sc, key, err
+}
+
 func (sc objectScope) ref(key string) fsm.ObjectRef {
 	return fsm.ObjectRef{NamespaceID: sc.ns, PipelineID: sc.pipeline, RunID: sc.run, Key: key}
 }
@@ -72,12 +82,8 @@ func (s *Server) listObjects(c echo.Context) error {
 
 // getObject serves an object's bytes as they were stored.
 func (s *Server) getObject(c echo.Context) error {
-	sc, err := objectScopeOf(c)
+	sc, key, err := objectTarget(c)
 	if err != nil {
-		return err
-	}
-	key := c.Param("key")
-	if err := validID("key", key); err != nil {
 		return err
 	}
 	var data []byte
@@ -98,19 +104,13 @@ func (s *Server) getObject(c echo.Context) error {
 // putObject stores the raw request body. Without force=true an existing
 // key is a conflict.
 func (s *Server) putObject(c echo.Context) error {
-	sc, err := objectScopeOf(c)
+	sc, key, err := objectTarget(c)
 	if err != nil {
 		return err
 	}
-	key := c.Param("key")
-	if err := validID("key", key); err != nil {
+	force, err := boolQuery(c, "force")
+	if err != nil {
 		return err
-	}
-	force := false
-	if v := c.QueryParam("force"); v != "" {
-		if force, err = strconv.ParseBool(v); err != nil {
-			return badRequest("force must be true or false, got %q", v)
-		}
 	}
 	limit := s.opts.MaxObjectBytes
 	data, err := io.ReadAll(io.LimitReader(c.Request().Body, limit+1))
@@ -132,12 +132,8 @@ func (s *Server) putObject(c echo.Context) error {
 }
 
 func (s *Server) deleteObject(c echo.Context) error {
-	sc, err := objectScopeOf(c)
+	sc, key, err := objectTarget(c)
 	if err != nil {
-		return err
-	}
-	key := c.Param("key")
-	if err := validID("key", key); err != nil {
 		return err
 	}
 	if _, err := s.apply(c, fsm.CmdObjectDelete, sc.ref(key)); err != nil {

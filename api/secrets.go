@@ -94,17 +94,13 @@ func (s *Server) getGlobalSecret(c echo.Context) error { return s.getSecret(c, s
 // getSecret answers a secret's metadata, and its plaintext only when the
 // caller asks with include_secret=true.
 func (s *Server) getSecret(c echo.Context, sc secretScope) error {
-	key := c.Param("key")
-	if err := validID("key", key); err != nil {
+	key, err := keyParam(c)
+	if err != nil {
 		return err
 	}
-	include := false
-	if v := c.QueryParam("include_secret"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return badRequest("include_secret must be true or false, got %q", v)
-		}
-		include = b
+	include, err := boolQuery(c, "include_secret")
+	if err != nil {
+		return err
 	}
 	var st *model.StoredSecret
 	if err := s.view(func(tx *bbolt.Tx) (err error) {
@@ -212,8 +208,8 @@ func (s *Server) deletePipelineSecret(c echo.Context) error {
 func (s *Server) deleteGlobalSecret(c echo.Context) error { return s.deleteSecret(c, secretScope{}) }
 
 func (s *Server) deleteSecret(c echo.Context, sc secretScope) error {
-	key := c.Param("key")
-	if err := validID("key", key); err != nil {
+	key, err := keyParam(c)
+	if err != nil {
 		return err
 	}
 	if _, err := s.apply(c, fsm.CmdSecretDelete, fsm.SecretRef{NamespaceID: sc.ns, PipelineID: sc.pipeline, Key: key}); err != nil {

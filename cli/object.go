@@ -33,26 +33,24 @@ func objectCommand(run bool) *cli.Command {
 	}
 }
 
-// objectArgs reads PIPELINE [RUN] off the front of the arguments.
-func objectArgs(c *cli.Context, run bool, rest int) (client.ObjectScope, []string, error) {
+// objectSetup is setup for object commands: it checks for PIPELINE [RUN]
+// plus rest arguments and returns the scope and the arguments after it.
+func objectSetup(c *cli.Context, run bool, rest int) (*printer, *client.Client, client.ObjectScope, []string, error) {
 	n := 1 + rest
 	if run {
 		n++
 	}
-	if err := args(c, n); err != nil {
-		return client.ObjectScope{}, nil, err
+	p, cl, err := setup(c, n)
+	if err != nil {
+		return nil, nil, client.ObjectScope{}, nil, err
 	}
 	a := c.Args().Slice()
 	sc := client.ObjectScope{Pipeline: a[0]}
 	if !run {
-		return sc, a[1:], nil
+		return p, cl, sc, a[1:], nil
 	}
-	id, err := parseNumber(c, "RUN", a[1])
-	if err != nil {
-		return sc, nil, err
-	}
-	sc.Run = id
-	return sc, a[2:], nil
+	sc.Run, err = parseNumber(c, "RUN", a[1])
+	return p, cl, sc, a[2:], err
 }
 
 var objectHeader = []string{"key", "size", "created"}
@@ -67,11 +65,7 @@ func objectRows(list ...*model.Object) [][]string {
 
 func objectList(run bool) cli.ActionFunc {
 	return func(c *cli.Context) error {
-		sc, _, err := objectArgs(c, run, 0)
-		if err != nil {
-			return err
-		}
-		p, cl, err := setup(c, c.NArg())
+		p, cl, sc, _, err := objectSetup(c, run, 0)
 		if err != nil {
 			return err
 		}
@@ -85,11 +79,7 @@ func objectList(run bool) cli.ActionFunc {
 
 func objectGet(run bool) cli.ActionFunc {
 	return func(c *cli.Context) error {
-		sc, a, err := objectArgs(c, run, 1)
-		if err != nil {
-			return err
-		}
-		_, cl, err := setup(c, c.NArg())
+		_, cl, sc, a, err := objectSetup(c, run, 1)
 		if err != nil {
 			return err
 		}
@@ -104,11 +94,7 @@ func objectGet(run bool) cli.ActionFunc {
 
 func objectPut(run bool) cli.ActionFunc {
 	return func(c *cli.Context) error {
-		sc, a, err := objectArgs(c, run, 2)
-		if err != nil {
-			return err
-		}
-		p, cl, err := setup(c, c.NArg())
+		p, cl, sc, a, err := objectSetup(c, run, 2)
 		if err != nil {
 			return err
 		}
@@ -134,11 +120,7 @@ func objectPut(run bool) cli.ActionFunc {
 
 func objectDelete(run bool) cli.ActionFunc {
 	return func(c *cli.Context) error {
-		sc, a, err := objectArgs(c, run, 1)
-		if err != nil {
-			return err
-		}
-		p, cl, err := setup(c, c.NArg())
+		p, cl, sc, a, err := objectSetup(c, run, 1)
 		if err != nil {
 			return err
 		}

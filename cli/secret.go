@@ -50,21 +50,24 @@ func secretCommand() *cli.Command {
 	}
 }
 
-// secretArgs reads PIPELINE (for pipeline secrets) off the front of the
-// arguments and returns the scope and the rest.
-func secretArgs(c *cli.Context, pipeline bool, rest int) (client.SecretScope, []string, error) {
+// secretSetup is setup for secret commands: it checks for PIPELINE (for
+// pipeline secrets) plus rest arguments and returns the scope and the
+// arguments after PIPELINE.
+func secretSetup(c *cli.Context, pipeline bool, rest int) (*printer, *client.Client, client.SecretScope, []string, error) {
+	var sc client.SecretScope
 	n := rest
 	if pipeline {
 		n++
 	}
-	if err := args(c, n); err != nil {
-		return client.SecretScope{}, nil, err
+	p, cl, err := setup(c, n)
+	if err != nil {
+		return nil, nil, sc, nil, err
 	}
 	a := c.Args().Slice()
 	if pipeline {
-		return client.SecretScope{Pipeline: a[0]}, a[1:], nil
+		sc.Pipeline, a = a[0], a[1:]
 	}
-	return client.SecretScope{}, a, nil
+	return p, cl, sc, a, nil
 }
 
 var secretHeader = []string{"key", "namespaces", "created", "modified"}
@@ -79,11 +82,7 @@ func secretRows(list ...*model.Secret) [][]string {
 
 func secretList(pipeline bool) cli.ActionFunc {
 	return func(c *cli.Context) error {
-		sc, _, err := secretArgs(c, pipeline, 0)
-		if err != nil {
-			return err
-		}
-		p, cl, err := setup(c, c.NArg())
+		p, cl, sc, _, err := secretSetup(c, pipeline, 0)
 		if err != nil {
 			return err
 		}
@@ -97,11 +96,7 @@ func secretList(pipeline bool) cli.ActionFunc {
 
 func secretGet(pipeline bool) cli.ActionFunc {
 	return func(c *cli.Context) error {
-		sc, a, err := secretArgs(c, pipeline, 1)
-		if err != nil {
-			return err
-		}
-		p, cl, err := setup(c, c.NArg())
+		p, cl, sc, a, err := secretSetup(c, pipeline, 1)
 		if err != nil {
 			return err
 		}
@@ -112,7 +107,7 @@ func secretGet(pipeline bool) cli.ActionFunc {
 		rows := kv("key", s.Key, "namespaces", orDash(strings.Join(s.Namespaces, " ")),
 			"created", humanTime(s.Created), "modified", humanTime(s.Modified))
 		if c.Bool("include-secret") {
-			rows = append(rows, []string{"secret", s.Secret})
+			rows = append(rows, kv("secret", s.Secret)...)
 		}
 		return p.result("secret", s, nil, rows)
 	}
@@ -120,11 +115,7 @@ func secretGet(pipeline bool) cli.ActionFunc {
 
 func secretPut(pipeline bool) cli.ActionFunc {
 	return func(c *cli.Context) error {
-		sc, a, err := secretArgs(c, pipeline, 2)
-		if err != nil {
-			return err
-		}
-		p, cl, err := setup(c, c.NArg())
+		p, cl, sc, a, err := secretSetup(c, pipeline, 2)
 		if err != nil {
 			return err
 		}
@@ -150,11 +141,7 @@ func secretPut(pipeline bool) cli.ActionFunc {
 
 func secretDelete(pipeline bool) cli.ActionFunc {
 	return func(c *cli.Context) error {
-		sc, a, err := secretArgs(c, pipeline, 1)
-		if err != nil {
-			return err
-		}
-		p, cl, err := setup(c, c.NArg())
+		p, cl, sc, a, err := secretSetup(c, pipeline, 1)
 		if err != nil {
 			return err
 		}
