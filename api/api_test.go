@@ -411,3 +411,56 @@ func TestRunInputLimits(t *testing.T) {
 		t.Fatalf("180 KiB of run variables: %v; want a 400 naming variables", err)
 	}
 }
+
+// Bad secret and object requests get a 4xx that names the field and
+// change nothing.
+func TestSecretAndObjectInputErrors(t *testing.T) {
+	cl, url := devNode(t, func(c *agent.Config) { c.Scheduler.Engine = "noop"; c.Objects.MaxObjectBytes = 1024 })
+	ctx := context.Background()
+	if _, err := cl.RegisterConfig(ctx, sdk.NewPipeline("stores", "stores").Tasks(sdk.NewTask("tsk", "img")).Config()); err != nil {
+		t.Fatal(err)
+	}
+	send := func(method, path, body string) (int, string) {
+		req, _ := http.NewRequest(method, url+path, strings.NewReader(body))
+		req.Header.Set("gofer-api-version", "v0")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	const p = "/api/namespaces/default/pipelines/stores"
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		names              string
+	}{
+		{"POST", p + "/secrets", `{"key":"k!","content":"v"}`, 400, "key"},
+		{"POST", p + "/secrets", `{"key":"kkk","content":""}`, 400, "content"},
+		{"POST", p + "/secrets", `{"key":"kkk","content":"v","colour":"red"}`, 400, "colour"},
+		{"POST", p + "/secrets", `{"key":"kkk","content":"` + strings.Repeat("x", 70<<10) + `"}`, 413, "content"},
+		{"GET", p + "/secrets/kkk?include_secret=maybe", "", 400, "include_secret"},
+		{"GET", p + "/secrets/kkk", "", 404, "kkk"},
+		{"POST", "/api/secrets/global", `{"key":"ggg","content":"v"}`, 400, "namespaces"},
+		{"POST", "/api/secrets/global", `{"key":"ggg","content":"v","namespaces":["("]}`, 400, "namespaces[0]"},
+		{"POST", p + "/objects/obj?force=perhaps", "data", 400, "force"},
+		{"POST", p + "/objects/obj", strings.Repeat("x", 1025), 413, "max_object_bytes"},
+		{"POST", "/api/namespaces/default/pipelines/nope/objects/obj", "data", 404, "nope"},
+		{"POST", p + "/runs/0/objects/obj", "data", 400, "run"},
+		{"POST", p + "/runs/9/objects/obj", "data", 404, "run 9"},
+		{"DELETE", p + "/objects/obj", "", 404, "obj"},
+	} {
+		status, body := send(tc.method, tc.path, tc.body)
+		if status != tc.status || !strings.Contains(body, tc.names) {
+			t.Errorf("%s %s: %d %.200s; want %d naming %q", tc.method, tc.path, status, body, tc.status, tc.names)
+		}
+	}
+	if list, err := cl.ListSecrets(ctx, client.SecretScope{Pipeline: "stores"}, client.Page{}); err != nil || len(list) != 0 {
+		t.Errorf("secrets after refused requests: %v %v", list, err)
+	}
+	if list, err := cl.ListObjects(ctx, client.ObjectScope{Pipeline: "stores"}, client.Page{}); err != nil || len(list) != 0 {
+		t.Errorf("objects after refused requests: %v %v", list, err)
+	}
+}

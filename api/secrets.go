@@ -18,6 +18,7 @@ import (
 const (
 	maxSecretBytes      = 64 << 10
 	maxSecretNamespaces = 32
+	maxNamespacePattern = 256
 )
 
 type putPipelineSecretRequest struct {
@@ -162,6 +163,9 @@ func (s *Server) putGlobalSecret(c echo.Context) error {
 		return badRequest("namespaces: at most %d expressions, got %d", maxSecretNamespaces, len(req.Namespaces))
 	}
 	for i, re := range req.Namespaces {
+		if len(re) > maxNamespacePattern {
+			return badRequest("namespaces[%d]: at most %d characters, got %d", i, maxNamespacePattern, len(re))
+		}
 		if _, err := model.CompileNamespacePattern(re); err != nil {
 			return badRequest("namespaces[%d]: %q is not a valid regular expression: %s", i, re, err)
 		}
