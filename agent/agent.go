@@ -113,6 +113,7 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		Secrets:                  a.secrets,
 		MaxObjectBytes:           cfg.Objects.MaxObjectBytes,
 		PipelineObjectLimit:      cfg.Objects.PipelineObjectLimit,
+		RunObjectLimit:           cfg.Objects.RunObjectLimit,
 	}, a, logger)
 	ln, err := net.Listen("tcp", cfg.Server.APIAddr)
 	if err != nil {

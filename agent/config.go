@@ -154,6 +154,9 @@ type ObjectStoreConfig struct {
 	// PipelineObjectLimit caps each pipeline's objects; storing one more
 	// evicts the oldest. 0: no cap.
 	PipelineObjectLimit int `toml:"pipeline_object_limit"`
+	// RunObjectLimit caps each run's objects; one more is refused.
+	// 0: no cap.
+	RunObjectLimit int `toml:"run_object_limit"`
 	// RunObjectExpiry: the objects of all but each pipeline's newest N
 	// finished runs are deleted. 0: run objects never expire.
 	RunObjectExpiry int `toml:"run_object_expiry"`
@@ -214,7 +217,7 @@ func DefaultConfig() Config {
 			Engine: "docker",
 			Docker: DockerConfig{Network: "bridge", PullTimeout: Duration(5 * time.Minute)},
 		},
-		Objects: ObjectStoreConfig{MaxObjectBytes: 256 << 10, PipelineObjectLimit: 50, RunObjectExpiry: 2},
+		Objects: ObjectStoreConfig{MaxObjectBytes: 256 << 10, PipelineObjectLimit: 50, RunObjectLimit: 100, RunObjectExpiry: 2},
 	}
 }
 
@@ -372,8 +375,8 @@ func (c *Config) Validate() error {
 	if o := c.Objects; o.MaxObjectBytes <= 0 || o.MaxObjectBytes > api.MaxObjectBytesLimit {
 		add("object_store.max_object_bytes must be between 1 and %d (an object travels in one raft entry), got %d", api.MaxObjectBytesLimit, o.MaxObjectBytes)
 	}
-	if c.Objects.PipelineObjectLimit < 0 || c.Objects.RunObjectExpiry < 0 {
-		add("object_store.pipeline_object_limit and object_store.run_object_expiry must be 0 (no limit) or more")
+	if c.Objects.PipelineObjectLimit < 0 || c.Objects.RunObjectLimit < 0 || c.Objects.RunObjectExpiry < 0 {
+		add("object_store.pipeline_object_limit, object_store.run_object_limit and object_store.run_object_expiry must be 0 (no limit) or more")
 	}
 	switch c.Scheduler.Engine {
 	case "docker", "noop":

@@ -95,6 +95,8 @@ encryption_key = ""
 max_object_bytes = 262144
 # Objects kept per pipeline; storing one more evicts the oldest. 0: no limit.
 pipeline_object_limit = 50
+# Objects allowed per run; one more is refused. 0: no limit.
+run_object_limit = 100
 # Run objects are deleted once a pipeline has this many newer runs. 0: never.
 run_object_expiry = 2
 `

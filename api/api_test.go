@@ -445,6 +445,7 @@ func TestSecretAndObjectInputErrors(t *testing.T) {
 		{"GET", p + "/secrets/kkk", "", 404, "kkk"},
 		{"POST", "/api/secrets/global", `{"key":"ggg","content":"v"}`, 400, "namespaces"},
 		{"POST", "/api/secrets/global", `{"key":"ggg","content":"v","namespaces":["("]}`, 400, "namespaces[0]"},
+		{"POST", "/api/secrets/global", `{"key":"ggg","content":"v","namespaces":["default","prod)|(.*"]}`, 400, "namespaces[1]"},
 		{"POST", p + "/objects/obj?force=perhaps", "data", 400, "force"},
 		{"POST", p + "/objects/obj", strings.Repeat("x", 1025), 413, "max_object_bytes"},
 		{"POST", "/api/namespaces/default/pipelines/nope/objects/obj", "data", 404, "nope"},

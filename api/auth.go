@@ -30,6 +30,9 @@ type identity struct {
 	// ClusterSecret is set when the caller proved the cluster secret
 	// rather than presenting a token (a node joining).
 	ClusterSecret bool
+	// RunToken is set for a run's own token (inject_api_token): it may
+	// change only what lives under its pipeline, never the pipeline.
+	RunToken bool
 }
 
 const ctxIdentity = "gofer.identity"
@@ -159,6 +162,7 @@ func (s *Server) authenticate(c echo.Context, a access) (*identity, error) {
 		if len(tok.Permissions) > 0 {
 			// A run's own token: its grants travel with it.
 			id.Roles = append(id.Roles, &model.Role{ID: "run-token", Permissions: tok.Permissions})
+			id.RunToken = true
 		}
 		for _, name := range tok.Roles {
 			role, err := store.GetRole(tx, name)
@@ -287,8 +291,26 @@ func (z *authorizer) allowed(id *identity, refs []resourceRef, action model.Acti
 	if id.Dev || id.ClusterSecret {
 		return true
 	}
+	if id.RunToken && action != model.ActionRead && !changesInsidePipeline(refs) {
+		// Its grant covers the namespace and pipeline so that it reaches
+		// their objects and runs; that must not let it change (disable,
+		// delete) the pipeline itself.
+		return false
+	}
 	for _, r := range id.Roles {
 		if z.roleAllows(r, refs, action) {
+			return true
+		}
+	}
+	return false
+}
+
+// changesInsidePipeline: the route acts on something under a pipeline
+// (its objects, runs or task executions), not on the pipeline.
+func changesInsidePipeline(refs []resourceRef) bool {
+	for _, r := range refs {
+		switch r.kind {
+		case "objects", "runs", "task_executions":
 			return true
 		}
 	}

@@ -123,6 +123,8 @@ func (s *Server) putObject(c echo.Context) error {
 	put := fsm.ObjectPut{ObjectRef: sc.ref(key), Data: data, Force: force}
 	if sc.run == 0 {
 		put.PipelineLimit = s.opts.PipelineObjectLimit
+	} else {
+		put.RunLimit = s.opts.RunObjectLimit
 	}
 	obj, err := applyAs[model.Object](s, c, fsm.CmdObjectPut, put)
 	if err != nil {

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/goferhq/gofer/fsm"
+	sdk "github.com/goferhq/gofer/sdk/go"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
 	"github.com/goferhq/gofer/store/seal"
@@ -73,6 +76,9 @@ func (s *Server) startRun(c echo.Context) error {
 
 func (s *Server) createRun(c echo.Context, cmd fsm.RunCreate) error {
 	caller := callerOf(c)
+	if err := s.checkSecretMarkers(caller, cmd.NamespaceID, cmd.PipelineID, cmd.Variables); err != nil {
+		return err
+	}
 	cmd.Initiator = model.Initiator{ID: caller.TokenID, User: caller.actor()}
 	cmd.IdempotencyKey = c.Request().Header.Get(HeaderIdempotency)
 	tok, err := s.runToken(cmd.NamespaceID, cmd.PipelineID)
@@ -89,6 +95,25 @@ func (s *Server) createRun(c echo.Context, cmd fsm.RunCreate) error {
 		status = http.StatusOK
 	}
 	return c.JSON(status, wrap("run", created.Run))
+}
+
+// checkSecretMarkers refuses run variables that name secrets the caller
+// may not read: a run variable replaces a task's, so otherwise anyone who
+// may start a run (a run's own token, say) could have a task print any
+// secret of the pipeline, or a global one.
+func (s *Server) checkSecretMarkers(caller *identity, ns, pipeline string, vars map[string]string) error {
+	for _, name := range slices.Sorted(maps.Keys(vars)) { // the same variable named every time
+		kind, key, ok := sdk.ParseMarker(vars[name])
+		switch {
+		case !ok:
+		case kind == "pipeline_secret" && !s.authz.allowed(caller, []resourceRef{{kind: "namespaces", target: ns},
+			{kind: "pipelines", target: pipeline}, {kind: "secrets"}}, model.ActionRead):
+			return forbidden("run variable %s names pipeline secret %q; only a caller that may read the pipeline's secrets may pass it", name, key)
+		case kind == "global_secret" && !s.authz.isAdmin(caller, model.ActionRead):
+			return forbidden("run variable %s names global secret %q; only an admin may pass it", name, key)
+		}
+	}
+	return nil
 }
 
 // runTokenLifetime bounds a run token when its run never ends (the

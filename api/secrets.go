@@ -113,7 +113,7 @@ func (s *Server) getSecret(c echo.Context, sc secretScope) error {
 	if st == nil {
 		return notFound("%s does not exist", describeSecret(sc, key))
 	}
-	out := st.Secret
+	out := model.SecretValue{Metadata: &st.Secret}
 	if include {
 		box, err := s.box()
 		if err != nil {
@@ -127,9 +127,10 @@ func (s *Server) getSecret(c echo.Context, sc secretScope) error {
 		if err != nil {
 			return err
 		}
-		out.Secret = string(plain)
+		v := string(plain)
+		out.Secret = &v
 	}
-	return c.JSON(http.StatusOK, wrap("secret", out))
+	return c.JSON(http.StatusOK, out)
 }
 
 func describeSecret(sc secretScope, key string) string {

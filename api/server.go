@@ -42,6 +42,8 @@ type Options struct {
 	// PipelineObjectLimit caps each pipeline's object count; a new key at
 	// the cap evicts the oldest. 0: no cap.
 	PipelineObjectLimit int
+	// RunObjectLimit caps each run's object count. 0: no cap.
+	RunObjectLimit int
 }
 
 // Server serves the REST API on one node.

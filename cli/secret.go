@@ -100,16 +100,17 @@ func secretGet(pipeline bool) cli.ActionFunc {
 		if err != nil {
 			return err
 		}
-		s, err := cl.GetSecret(c.Context, sc, a[0], c.Bool("include-secret"))
+		v, err := cl.GetSecret(c.Context, sc, a[0], c.Bool("include-secret"))
 		if err != nil {
 			return err
 		}
+		s := v.Metadata
 		rows := kv("key", s.Key, "namespaces", orDash(strings.Join(s.Namespaces, " ")),
 			"created", humanTime(s.Created), "modified", humanTime(s.Modified))
-		if c.Bool("include-secret") {
-			rows = append(rows, kv("secret", s.Secret)...)
+		if v.Secret != nil {
+			rows = append(rows, kv("secret", *v.Secret)...)
 		}
-		return p.result("secret", s, nil, rows)
+		return p.result("", v, nil, rows)
 	}
 }
 

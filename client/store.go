@@ -36,17 +36,16 @@ func (c *Client) ListSecrets(ctx context.Context, sc SecretScope, p Page) ([]*mo
 	return out.Secrets, err
 }
 
-// GetSecret reads a secret's metadata, with its value when includeSecret.
-func (c *Client) GetSecret(ctx context.Context, sc SecretScope, key string, includeSecret bool) (*model.Secret, error) {
-	var out struct {
-		Secret *model.Secret `json:"secret"`
-	}
+// GetSecret reads a secret's metadata and, when includeSecret, its value
+// (nil otherwise).
+func (c *Client) GetSecret(ctx context.Context, sc SecretScope, key string, includeSecret bool) (*model.SecretValue, error) {
+	var out model.SecretValue
 	q := url.Values{}
 	if includeSecret {
 		q.Set("include_secret", "true")
 	}
 	_, err := c.do(ctx, request{method: http.MethodGet, path: c.secretsPath(sc) + "/" + seg(key), query: q}, &out)
-	return out.Secret, err
+	return &out, err
 }
 
 // PutSecret stores a secret; force replaces an existing one. namespaces

@@ -74,11 +74,11 @@ func TestSecretsAndObjects(t *testing.T) {
 	for _, n := range rc.Nodes {
 		cl := n.Client(rc.Token).AtLeast(fcl.LastIndex())
 		s, err := cl.GetSecret(ctx, client.SecretScope{Pipeline: p}, "api_key", false)
-		if err != nil || s.Secret != "" {
+		if err != nil || s.Secret != nil || s.Metadata == nil || s.Metadata.Key != "api_key" {
 			t.Fatalf("%s: get secret without include_secret: %+v %v, want metadata only", n.Name, s, err)
 		}
 		s, err = cl.GetSecret(ctx, client.SecretScope{Pipeline: p}, "api_key", true)
-		if err != nil || s.Secret != canary {
+		if err != nil || s.Secret == nil || *s.Secret != canary {
 			t.Fatalf("%s: get secret with include_secret: %+v %v", n.Name, s, err)
 		}
 		data, err := cl.GetObject(ctx, client.ObjectScope{Pipeline: p}, "settings")
@@ -175,7 +175,9 @@ func TestSecretsAndObjects(t *testing.T) {
 // TestRunTokenLetsTasksStoreRunObjects: a task that sets inject_api_token
 // gets its run's own API token (masked in its log), uses it to store a
 // run object that a later task of the run receives, cannot read the
-// pipeline's secrets with it, and the token is revoked when the run ends.
+// pipeline's secrets with it (nor pass a secret marker to a run it
+// starts, nor read the cluster-wide events), and the token is revoked
+// when the run ends.
 // Task containers use the host network here so they reach the node's
 // loopback API.
 func TestRunTokenLetsTasksStoreRunObjects(t *testing.T) {
@@ -187,7 +189,11 @@ auth="Authorization: Bearer $GOFER_TOKEN"
 echo "token: $GOFER_TOKEN"
 wget -q -O - --header "$auth" --header "gofer-api-version: v0" --post-data "build-$GOFER_RUN_ID" "$base/runs/$GOFER_RUN_ID/objects/build_id" || exit 1
 echo
-if wget -q -O - --header "$auth" --header "gofer-api-version: v0" "$base/secrets" >/dev/null 2>&1; then echo "secrets readable"; else echo "secrets refused"; fi`
+try() { wget -q -O /dev/null --header "$auth" --header "gofer-api-version: v0" "$@" >/dev/null 2>&1 && echo allowed || echo refused; }
+echo "read secrets: $(try "$base/secrets")"
+echo "read all events: $(try "${GOFER_API_BASE_URL%%,*}/api/events")"
+echo "smuggle a secret into a run: $(try --post-data '{"variables":{"X":"pipeline_secret{{hidden}}"}}' "$base/runs")"
+echo "read own runs: $(try "$base/runs")"`
 	rc.deploy(t, &sdk.PipelineConfig{ID: p, Name: p, Tasks: []*sdk.TaskConfig{
 		{ID: "writer", Image: runsBusybox, Command: []string{"sh", "-c", writer}, InjectAPIToken: true},
 		runsAfter(&sdk.TaskConfig{ID: "reader", Image: runsBusybox, Command: []string{"sh", "-c", `echo "build=$BUILD token=${GOFER_TOKEN:-none}"`},
@@ -205,8 +211,11 @@ if wget -q -O - --header "$auth" --header "gofer-api-version: v0" "$base/secrets
 	if !strings.HasPrefix(logs, "token: ") || len(line) < 20 || strings.Trim(line, "*") != "" {
 		t.Errorf("writer log must show the token masked: %q", logs)
 	}
-	if !strings.Contains(logs, `"key":"build_id"`) || !strings.Contains(logs, "secrets refused") {
-		t.Errorf("writer log %q: want the stored object and the refused secrets read", logs)
+	for _, want := range []string{`"key":"build_id"`, "read secrets: refused", "read all events: refused",
+		"smuggle a secret into a run: refused", "read own runs: allowed"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("writer log lacks %q:\n%s", want, logs)
+		}
 	}
 	if logs := runsLogs(t, rc.cl, p, run.RunID, "reader"); !strings.Contains(logs, "build=build-1 token=none") {
 		t.Errorf("reader log %q: want the run object and no token (it did not ask for one)", logs)

@@ -57,6 +57,9 @@ func applyNamespaceDelete(a *applyCtx, body []byte) (any, error) {
 	if _, err := mustNamespace(a, cmd.ID); err != nil {
 		return nil, err
 	}
+	if err := revokeRunTokensOf(a, cmd.ID, ""); err != nil {
+		return nil, err
+	}
 	if err := store.DeleteNamespacePipelines(a.tx, cmd.ID); err != nil {
 		return nil, err
 	}

@@ -231,6 +231,9 @@ func applyPipelineDelete(a *applyCtx, body []byte) (any, error) {
 	if _, err := mustPipeline(a, cmd.NamespaceID, cmd.PipelineID); err != nil {
 		return nil, err
 	}
+	if err := revokeRunTokensOf(a, cmd.NamespaceID, cmd.PipelineID); err != nil {
+		return nil, err
+	}
 	if err := store.DeletePipeline(a.tx, cmd.NamespaceID, cmd.PipelineID); err != nil {
 		return nil, err
 	}

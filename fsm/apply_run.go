@@ -254,3 +254,22 @@ func revokeRunToken(a *applyCtx, r *model.Run) error {
 	a.tokensChanged = true
 	return store.DeleteToken(a.tx, tok)
 }
+
+// revokeRunTokensOf deletes the tokens of the unfinished runs of a
+// pipeline (or of every pipeline of the namespace when pipeline is "")
+// that is being deleted: a pipeline created later under the same id must
+// not be open to them. Finished runs' tokens are already gone.
+func revokeRunTokensOf(a *applyCtx, ns, pipeline string) error {
+	active, err := store.ActiveRuns(a.tx)
+	if err != nil {
+		return err
+	}
+	for _, r := range active {
+		if r.NamespaceID == ns && (pipeline == "" || r.PipelineID == pipeline) {
+			if err := revokeRunToken(a, r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

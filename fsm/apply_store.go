@@ -34,30 +34,37 @@ func describeSecret(ns, pipeline, key string) string {
 func applySecretPut(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[SecretPut](body)
 	if cmd.NamespaceID != "" {
-		if _, err := mustNamespace(a, cmd.NamespaceID); err != nil {
+		// A pipeline secret needs its pipeline: one stored for an id that
+		// does not exist would be inherited by whatever takes the id.
+		if _, err := mustPipeline(a, cmd.NamespaceID, cmd.PipelineID); err != nil {
 			return nil, err
 		}
-	}
-	switch check := store.SecretKeyCheck(a.tx); {
-	case check == "":
-		if err := store.SetSecretKeyCheck(a.tx, cmd.KeyCheck); err != nil {
-			return nil, err
-		}
-	case check != cmd.KeyCheck:
-		return nil, fmt.Errorf("%w: the leader's secret_store.encryption_key is not the key this cluster's secrets are sealed with; "+
-			"every node needs the same key", ErrConflict)
 	}
 	existing, err := store.GetSecret(a.tx, cmd.NamespaceID, cmd.PipelineID, cmd.Key)
 	if err != nil {
 		return nil, err
 	}
+	if existing != nil && !cmd.Force {
+		return nil, fmt.Errorf("%w: %s already exists; use force to replace it", ErrConflict, describeSecret(cmd.NamespaceID, cmd.PipelineID, cmd.Key))
+	}
+	// The key check is recorded with the first secret; once no secret is
+	// left a new key may take over.
+	if check := store.SecretKeyCheck(a.tx); check != cmd.KeyCheck {
+		if check != "" && store.AnySecrets(a.tx) {
+			return nil, fmt.Errorf("%w: the leader's secret_store.encryption_key is not the key this cluster's secrets are sealed with; "+
+				"every node needs the same key", ErrConflict)
+		}
+		if err := store.SetSecretKeyCheck(a.tx, cmd.KeyCheck); err != nil {
+			return nil, err
+		}
+	}
 	s := &model.StoredSecret{Secret: model.Secret{NamespaceID: cmd.NamespaceID, PipelineID: cmd.PipelineID, Key: cmd.Key,
 		Namespaces: cmd.Namespaces, Created: a.meta.Timestamp, Modified: a.meta.Timestamp}, Sealed: cmd.Sealed}
 	if existing != nil {
-		if !cmd.Force {
-			return nil, fmt.Errorf("%w: %s already exists; use force to replace it", ErrConflict, describeSecret(cmd.NamespaceID, cmd.PipelineID, cmd.Key))
-		}
 		s.Created = existing.Created
+		// Kept so a leader that takes over a task started with the old
+		// value still masks it in the task's log.
+		s.PreviousSealed = existing.Sealed
 	}
 	if err := store.PutSecret(a.tx, s); err != nil {
 		return nil, err
@@ -118,6 +125,9 @@ func applyObjectPut(a *applyCtx, body []byte) (any, error) {
 	}
 	if existing != nil && !cmd.Force {
 		return nil, fmt.Errorf("%w: %s already exists; use force to replace it", ErrConflict, describeObject(cmd.ObjectRef))
+	}
+	if existing == nil && cmd.RunID != 0 && cmd.RunLimit > 0 && store.CountRunObjects(a.tx, cmd.NamespaceID, cmd.PipelineID, cmd.RunID) >= cmd.RunLimit {
+		return nil, fmt.Errorf("%w: run %d already has %d objects, the most object_store.run_object_limit allows", ErrConflict, cmd.RunID, cmd.RunLimit)
 	}
 	if existing == nil && cmd.RunID == 0 && cmd.PipelineLimit > 0 {
 		if err := evictPipelineObjects(a, cmd.NamespaceID, cmd.PipelineID, cmd.PipelineLimit-1); err != nil {

@@ -55,7 +55,9 @@ const (
 	CmdSecretDelete     CommandType = 35
 	CmdObjectPut        CommandType = 36
 	CmdObjectDelete     CommandType = 37
-	CmdRunObjectsExpire CommandType = 38 | IgnoreUnknownFlag
+	// Not optional, unlike CmdLogsExpire: it changes runs and emits
+	// events, so a node that skipped it would diverge.
+	CmdRunObjectsExpire CommandType = 38
 )
 
 // Meta travels with every command. Everything non-deterministic (time, ids,

@@ -38,6 +38,9 @@ type ObjectPut struct {
 	// the cap evicts the oldest object. 0: no cap. It travels in the
 	// command so every node evicts alike.
 	PipelineLimit int `json:"pipeline_limit,omitempty"`
+	// RunLimit caps a run's object count; a new key past it is refused.
+	// 0: no cap.
+	RunLimit int `json:"run_limit,omitempty"`
 }
 
 // ObjectRef names a pipeline object (RunID 0) or a run object.

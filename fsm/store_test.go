@@ -102,3 +102,66 @@ func TestRunObjectsExpire(t *testing.T) {
 		return nil
 	})
 }
+
+func TestSecretKeyCheckAndPipelineRequired(t *testing.T) {
+	x := newRunFixture(t)
+	put := SecretPut{NamespaceID: "default", PipelineID: "dag", Key: "kkk", Sealed: []byte("s"), KeyCheck: "key-1"}
+	x.refused(CmdSecretPut, SecretPut{NamespaceID: "default", PipelineID: "ghost", Key: "kkk", KeyCheck: "key-1"}, ErrNotFound)
+	x.ok(CmdSecretPut, put)
+	other := put
+	other.Key, other.KeyCheck = "second", "key-2"
+	x.refused(CmdSecretPut, other, ErrConflict) // another key while secrets exist
+	x.f.View(func(tx *bbolt.Tx) error {
+		if got := store.SecretKeyCheck(tx); got != "key-1" {
+			t.Errorf("a refused put changed the key check to %q", got)
+		}
+		return nil
+	})
+	x.ok(CmdSecretDelete, SecretRef{NamespaceID: "default", PipelineID: "dag", Key: "kkk"})
+	x.ok(CmdSecretPut, other) // no secret left: the new key takes over
+	put.Force, put.Sealed, put.KeyCheck = true, []byte("s2"), "key-2"
+	x.ok(CmdSecretPut, put)
+	put.Sealed = []byte("s3")
+	x.ok(CmdSecretPut, put)
+	x.f.View(func(tx *bbolt.Tx) error {
+		s, _ := store.GetSecret(tx, "default", "dag", "kkk")
+		if string(s.Sealed) != "s3" || string(s.PreviousSealed) != "s2" {
+			t.Errorf("replaced secret %q previous %q, want s3 and s2", s.Sealed, s.PreviousSealed)
+		}
+		return nil
+	})
+}
+
+func TestRunTokenLivesAsLongAsItsRun(t *testing.T) {
+	x := newRunFixture(t)
+	token := func(id string) *model.StoredToken {
+		return &model.StoredToken{Token: model.Token{ID: id}, Hash: "hash-" + id, Sealed: []byte("sealed")}
+	}
+	stored := func(id string) *model.StoredToken {
+		var tok *model.StoredToken
+		x.f.View(func(tx *bbolt.Tx) (err error) {
+			tok, err = store.GetToken(tx, id)
+			return err
+		})
+		return tok
+	}
+	gen := x.f.AuthGeneration()
+	r1 := x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag", Token: token("tok1")}).(*RunCreated).Run
+	tok := stored("tok1")
+	if r1.TokenID != "tok1" || tok == nil || len(tok.Permissions) == 0 || tok.User != "run:default/dag/1" {
+		t.Fatalf("run %+v token %+v; want the run's token, scoped to its pipeline", r1, tok)
+	}
+	if x.f.AuthGeneration() == gen {
+		t.Error("creating a run token did not bump the auth generation")
+	}
+	x.finishRun(1)
+	if stored("tok1") != nil {
+		t.Error("the token outlived its run")
+	}
+	x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag", Token: token("tok2")})
+	gen = x.f.AuthGeneration()
+	x.ok(CmdPipelineDelete, PipelineDelete{NamespaceID: "default", PipelineID: "dag"})
+	if stored("tok2") != nil || x.f.AuthGeneration() == gen {
+		t.Error("deleting the pipeline left its running run's token, or kept cached identities")
+	}
+}

@@ -89,3 +89,14 @@ func DeleteRunObjects(tx *bbolt.Tx, ns, pipeline string, run int64) (int, error)
 	_, err = deletePrefix(tx.Bucket(bucketRunObjectData), pfx)
 	return n, err
 }
+
+// CountRunObjects counts one run's objects.
+func CountRunObjects(tx *bbolt.Tx, ns, pipeline string, run int64) int {
+	pfx := objectPrefix(ns, pipeline, run)
+	n := 0
+	c := tx.Bucket(bucketRunObjects).Cursor()
+	for k, _ := c.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx); k, _ = c.Next() {
+		n++
+	}
+	return n
+}

@@ -59,3 +59,13 @@ func SecretKeyCheck(tx *bbolt.Tx) string {
 func SetSecretKeyCheck(tx *bbolt.Tx, check string) error {
 	return tx.Bucket(bucketMeta).Put(keySecretKeyCheck, []byte(check))
 }
+
+// AnySecrets says whether any pipeline or global secret exists.
+func AnySecrets(tx *bbolt.Tx) bool {
+	for _, b := range [][]byte{bucketPipelineSecrets, bucketGlobalSecrets} {
+		if k, _ := tx.Bucket(b).Cursor().First(); k != nil {
+			return true
+		}
+	}
+	return false
+}

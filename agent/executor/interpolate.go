@@ -21,6 +21,11 @@ import (
 // values exist only in the container's environment, and secret values are
 // masked in the stored log.
 
+// maxEnvVarBytes is Linux's limit on one environment string (NAME=value,
+// MAX_ARG_STRLEN less its NUL): a longer one makes the container's exec
+// fail with "argument list too long".
+const maxEnvVarBytes = 128<<10 - 1
+
 // minMaskLength: shorter secret values are not masked, because hiding
 // every "on" or "1" in a log would make it unreadable and protect nothing.
 const minMaskLength = 4
@@ -56,7 +61,10 @@ func (e *Executor) interpolate(t *model.TaskExecution) interpolation {
 	_ = e.fsm.View(func(tx *bbolt.Tx) error {
 		for _, name := range names {
 			kind, key, _ := sdk.ParseMarker(t.Variables[name])
-			value, secret, err := e.resolveMarker(tx, t, kind, key)
+			value, secret, err := e.resolveMarker(tx, t, kind, key, &out.secrets)
+			if err == nil && len(name)+1+len(value) > maxEnvVarBytes {
+				err = fmt.Errorf("%s %q is %d bytes; an environment variable holds at most %d (read large values through the API)", kind, key, len(value), maxEnvVarBytes-len(name)-1)
+			}
 			if err != nil {
 				if out.problem == "" {
 					out.problem = fmt.Sprintf("variable %s: %s", name, err)
@@ -90,8 +98,15 @@ func (e *Executor) interpolate(t *model.TaskExecution) interpolation {
 		}
 		return nil
 	})
+	if n := envBytes(out.env); n > maxResolvedEnvBytes && out.problem == "" {
+		out.problem = fmt.Sprintf("with its secrets and objects the environment is %d bytes; the limit is %d", n, maxResolvedEnvBytes)
+	}
 	return out
 }
+
+// maxResolvedEnvBytes bounds a task's environment once markers are
+// resolved (the kernel refuses to exec with a few MiB of it).
+const maxResolvedEnvBytes = 1 << 20
 
 // runToken opens the API token of t's run.
 func (e *Executor) runToken(tx *bbolt.Tx, t *model.TaskExecution) ([]byte, error) {
@@ -113,7 +128,8 @@ func (e *Executor) runToken(tx *bbolt.Tx, t *model.TaskExecution) ([]byte, error
 }
 
 // resolveMarker reads one marker's value and says whether it is secret.
-func (e *Executor) resolveMarker(tx *bbolt.Tx, t *model.TaskExecution, kind, key string) ([]byte, bool, error) {
+// Secrets' replaced values are appended to previous, for masking only.
+func (e *Executor) resolveMarker(tx *bbolt.Tx, t *model.TaskExecution, kind, key string, previous *[][]byte) ([]byte, bool, error) {
 	ns, pipeline := t.NamespaceID, t.PipelineID
 	switch kind {
 	case "pipeline_secret", "global_secret":
@@ -139,6 +155,13 @@ func (e *Executor) resolveMarker(tx *bbolt.Tx, t *model.TaskExecution, kind, key
 		if err != nil {
 			return nil, true, fmt.Errorf("%s %q cannot be opened: %w", kind, key, err)
 		}
+		if len(s.PreviousSealed) > 0 {
+			// Masked too: a task started before the value was replaced
+			// may print the old one.
+			if prev, err := e.cfg.Secrets.Open(s.PreviousSealed, location); err == nil && len(prev) >= minMaskLength {
+				*previous = append(*previous, prev)
+			}
+		}
 		return v, true, nil
 	case "pipeline_object", "run_object":
 		run := int64(0)
@@ -163,21 +186,22 @@ func (e *Executor) resolveMarker(tx *bbolt.Tx, t *model.TaskExecution, kind, key
 
 // mask overwrites every occurrence of a secret in buf with '*' of the same
 // length, so offsets in the container's output stay valid (a new leader
-// resumes a log by offset). It returns how many bytes at the end of buf
-// must not be stored yet: the longest tail that is the start of a secret,
-// which the next output may complete.
+// resumes a log by offset). Occurrences are found in the original bytes,
+// all of them overlapping ones included, before any is overwritten, so a
+// secret inside another or repeating itself is still covered. It returns
+// how many bytes at the end of buf must not be stored yet: the longest
+// tail that is the start of a secret, which the next output may complete.
 func mask(buf []byte, secrets [][]byte) (hold int) {
+	type span struct{ from, to int }
+	var spans []span
 	for _, s := range secrets {
-		for from := 0; ; {
+		for from := 0; from < len(buf); {
 			i := bytes.Index(buf[from:], s)
 			if i < 0 {
 				break
 			}
-			start := from + i
-			for j := range s {
-				buf[start+j] = '*'
-			}
-			from = start + len(s)
+			spans = append(spans, span{from + i, from + i + len(s)})
+			from += i + 1
 		}
 		// The earliest position in the last len(s)-1 bytes where a
 		// prefix of s begins gives the longest tail to hold.
@@ -192,6 +216,11 @@ func mask(buf []byte, secrets [][]byte) (hold int) {
 				break
 			}
 			p++
+		}
+	}
+	for _, sp := range spans {
+		for j := sp.from; j < sp.to; j++ {
+			buf[j] = '*'
 		}
 	}
 	return hold

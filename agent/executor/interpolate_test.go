@@ -31,3 +31,26 @@ func TestMaskKeepsLengthsAndHoldsAPossibleSecretStart(t *testing.T) {
 		t.Errorf("split secret: %q, want it masked", buf)
 	}
 }
+
+func TestMaskCoversOverlappingAndNestedSecrets(t *testing.T) {
+	for _, tc := range []struct {
+		secrets []string
+		in      string
+		want    string
+	}{
+		{[]string{"abcd", "xxabcdyy"}, "<xxabcdyy>", "<********>"},
+		{[]string{"xxabcdyy", "abcd"}, "<xxabcdyy>", "<********>"},
+		{[]string{"abab"}, "ababab", "******"},
+		{[]string{"aXaXb"}, "aXaXaXb", "aX*****"},
+	} {
+		var secrets [][]byte
+		for _, s := range tc.secrets {
+			secrets = append(secrets, []byte(s))
+		}
+		buf := []byte(tc.in)
+		mask(buf, secrets)
+		if string(buf) != tc.want {
+			t.Errorf("mask(%q) with %q = %q, want %q", tc.in, tc.secrets, buf, tc.want)
+		}
+	}
+}

@@ -23,8 +23,9 @@ const logChunkBytes = 32 << 10
 // not be replicated is kept and sent again (a hole would be permanent);
 // once the log is full (its cap, or deleted) it stops shipping output
 // that would be dropped anyway. The returned channel closes when it is
-// done.
-func (e *Executor) collectLogs(ctx context.Context, t *model.TaskExecution) <-chan struct{} {
+// done. masks are the secret values to hide; nil: resolve them from
+// state.
+func (e *Executor) collectLogs(ctx context.Context, t *model.TaskExecution, masks [][]byte) <-chan struct{} {
 	done := make(chan struct{})
 	ref, attempt, name, skip := taskRef(t), t.Attempt, t.Container, t.LogOffset
 	e.wg.Add(1)
@@ -47,8 +48,13 @@ func (e *Executor) collectLogs(ctx context.Context, t *model.TaskExecution) <-ch
 			offset   int64 // position in the container's output
 			pending  []byte
 			startsAt int64 // offset of pending[0]
-			secrets  = e.interpolate(t).secrets
+			secrets  = masks
 		)
+		if secrets == nil {
+			// Not started by this leader: mask what state resolves to
+			// now (replaced values included).
+			secrets = e.interpolate(t).secrets
+		}
 		// flush masks secrets and sends pending in chunks; it reports
 		// whether collecting should go on. What could not be replicated
 		// stays pending, and so does a tail that may be the start of a

@@ -72,7 +72,7 @@ func (e *Executor) runAttempt(ctx context.Context, w *worker, r *model.Run, t *m
 	}
 	logger := e.logger.With("namespace", t.NamespaceID, "pipeline", t.PipelineID, "run", t.RunID, "task", t.TaskID, "attempt", t.Attempt)
 
-	end, aborted := e.ensureContainer(ctx, w, t, recovering)
+	end, masks, aborted := e.ensureContainer(ctx, w, t, recovering)
 	if aborted {
 		return
 	}
@@ -91,7 +91,7 @@ func (e *Executor) runAttempt(ctx context.Context, w *worker, r *model.Run, t *m
 			}
 			t.State, t.Started = model.TaskStateRunning, e.cfg.Now().UnixMilli()
 		}
-		if end, aborted = e.supervise(ctx, w, t); aborted {
+		if end, aborted = e.supervise(ctx, w, t, masks); aborted {
 			return
 		}
 	}
@@ -147,33 +147,35 @@ func envBytes(env map[string]string) int {
 // a container is (or was) running for the attempt, an end when none can
 // run, and aborted when ctx ended. A recovered attempt (started by an
 // earlier leader) is inspected first; a fresh one is created directly,
-// and a name conflict means it exists already.
-func (e *Executor) ensureContainer(ctx context.Context, w *worker, t *model.TaskExecution, recovering bool) (end *attemptEnd, aborted bool) {
+// and a name conflict means it exists already. masks are the secret
+// values the container was given, when this call started it (nil
+// otherwise).
+func (e *Executor) ensureContainer(ctx context.Context, w *worker, t *model.TaskExecution, recovering bool) (end *attemptEnd, masks [][]byte, aborted bool) {
 	if recovering {
 		// Recovering an attempt, or re-checking one: the scheduler says
 		// what became of it. Unreachable means retry, never guess.
 		st, err := e.inspect(ctx, t.Container)
 		if err != nil {
-			return nil, true
+			return nil, nil, true
 		}
 		switch st.State {
 		case scheduler.StateNotFound:
 			if t.State == model.TaskStateRunning {
 				return &attemptEnd{status: model.TaskStatusFailed, retryable: true, reason: model.StatusReason{
-					Reason: model.ReasonLost, Description: fmt.Sprintf("container %s disappeared while the task ran", t.Container)}}, false
+					Reason: model.ReasonLost, Description: fmt.Sprintf("container %s disappeared while the task ran", t.Container)}}, nil, false
 			}
 			// Only the intent was recorded: start it now.
 		case scheduler.StateCreated:
 			// Created but never started (a leader died between the two
 			// calls): Start below starts that very container.
 		default:
-			return nil, false // running or exited: adopt it
+			return nil, nil, false // running or exited: adopt it
 		}
 	}
 	cancelledEnd := &attemptEnd{status: model.TaskStatusCancelled, reason: model.StatusReason{
 		Reason: model.ReasonCancelled, Description: "cancelled before its container started"}}
 	if cancelled(w) {
-		return cancelledEnd, false
+		return cancelledEnd, nil, false
 	}
 	// A cancellation (or a run timeout) also ends a start that is still
 	// pulling an image or waiting for the engine.
@@ -191,28 +193,28 @@ func (e *Executor) ensureContainer(ctx context.Context, w *worker, t *model.Task
 	in := e.interpolate(t)
 	if in.problem != "" {
 		return &attemptEnd{status: model.TaskStatusFailed, reason: model.StatusReason{
-			Reason: model.ReasonFailedPrecondition, Description: in.problem}}, false
+			Reason: model.ReasonFailedPrecondition, Description: in.problem}}, nil, false
 	}
 	err := e.start(sctx, t, in.env)
 	switch {
 	case err == nil:
-		return nil, false
+		return nil, in.secrets, false
 	case ctx.Err() != nil:
-		return nil, true
+		return nil, nil, true
 	case cancelled(w):
 		// A create may have gone through; TaskFinish is followed by the
 		// container's removal.
-		return cancelledEnd, false
+		return cancelledEnd, nil, false
 	case errors.Is(err, scheduler.ErrAlreadyExists):
 		// The name is the attempt's identity and the container has
 		// started already (a previous leader): adopt it.
-		return nil, false
+		return nil, nil, false
 	case errors.Is(err, scheduler.ErrImageNotFound), errors.Is(err, scheduler.ErrInvalid):
 		return &attemptEnd{status: model.TaskStatusFailed, reason: model.StatusReason{
-			Reason: model.ReasonSchedulerError, Description: err.Error()}}, false
+			Reason: model.ReasonSchedulerError, Description: err.Error()}}, nil, false
 	default:
 		return &attemptEnd{status: model.TaskStatusFailed, retryable: true, reason: model.StatusReason{
-			Reason: model.ReasonSchedulerError, Description: "could not start the container: " + err.Error()}}, false
+			Reason: model.ReasonSchedulerError, Description: "could not start the container: " + err.Error()}}, nil, false
 	}
 }
 
@@ -271,8 +273,8 @@ func (e *Executor) inspect(ctx context.Context, name string) (scheduler.Status, 
 
 // supervise follows a running attempt: it replicates its output, enforces
 // its timeout, stops it on cancellation, and reports how it ended.
-func (e *Executor) supervise(ctx context.Context, w *worker, t *model.TaskExecution) (*attemptEnd, bool) {
-	logsDone := e.collectLogs(ctx, t)
+func (e *Executor) supervise(ctx context.Context, w *worker, t *model.TaskExecution, masks [][]byte) (*attemptEnd, bool) {
+	logsDone := e.collectLogs(ctx, t, masks)
 	waitCtx, stopWaiting := context.WithCancel(ctx)
 	defer stopWaiting()
 	exited := make(chan scheduler.Status, 1)

@@ -14,9 +14,14 @@ type Secret struct {
 	Namespaces []string `json:"namespaces,omitempty"`
 	Created    int64    `json:"created"`
 	Modified   int64    `json:"modified"`
-	// Secret is the plaintext, set only in a response to a request with
-	// include_secret=true.
-	Secret string `json:"secret,omitempty"`
+}
+
+// SecretValue is the answer to reading one secret, in upstream's shape:
+// the metadata, and the plaintext only when include_secret=true (null
+// otherwise).
+type SecretValue struct {
+	Metadata *Secret `json:"metadata"`
+	Secret   *string `json:"secret"`
 }
 
 // StoredSecret is a secret as state holds it: metadata plus the sealed
@@ -24,6 +29,9 @@ type Secret struct {
 type StoredSecret struct {
 	Secret
 	Sealed []byte `json:"sealed"`
+	// PreviousSealed is the value this one replaced, kept so a task
+	// started with it still has it masked in its log.
+	PreviousSealed []byte `json:"previous_sealed,omitempty"`
 }
 
 // Object is a stored object's metadata; its bytes are served raw.
@@ -41,6 +49,10 @@ type Object struct {
 // expressions. It must match the whole namespace id: "prod" allows
 // namespace "prod", not "preprod".
 func CompileNamespacePattern(expr string) (*regexp.Regexp, error) {
+	// On its own first: "prod)|(.*" would otherwise escape the anchors.
+	if _, err := regexp.Compile(expr); err != nil {
+		return nil, err
+	}
 	return regexp.Compile("^(?:" + expr + ")$")
 }
 

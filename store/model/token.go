@@ -32,13 +32,14 @@ type StoredToken struct {
 
 // RunTokenPermissions is what a run's injected API token may do: read
 // and write the objects, runs and task executions of its own pipeline,
-// and read its configs, deployments and the event stream. It cannot
-// read secrets or touch any other pipeline.
+// and read the pipeline, its configs and deployments. It cannot read
+// secrets, the (cluster-wide) event stream, or any other pipeline; the
+// API also keeps it from changing the pipeline itself.
 func RunTokenPermissions(namespace, pipeline string) []Permission {
 	ns, p := "namespaces:"+namespace, "pipelines:"+pipeline
 	return []Permission{
 		{Resources: []string{ns, p, "objects", "runs", "task_executions"}, Actions: []Action{ActionRead, ActionWrite}},
-		{Resources: []string{ns, p, "configs", "deployments", "events"}, Actions: []Action{ActionRead}},
+		{Resources: []string{ns, p, "configs", "deployments"}, Actions: []Action{ActionRead}},
 	}
 }
 
