@@ -70,7 +70,7 @@ func (f *FSM) loadAppliedIndex() error {
 func (f *FSM) DB() *store.DB { return f.db }
 
 // maxPendingEntries bounds how many applied entries wait for a commit.
-const maxPendingEntries = 512
+const maxPendingEntries = 4096
 
 // View runs fn on state that includes every entry applied so far,
 // committing the pending transaction first if there is one.
