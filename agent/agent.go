@@ -494,7 +494,7 @@ func NewLogger(cfg ServerConfig) hclog.Logger {
 
 // stateFlushInterval bounds how long applied entries wait in the FSM's
 // pending transaction when no reader forces a commit.
-const stateFlushInterval = 10 * time.Millisecond
+const stateFlushInterval = 50 * time.Millisecond
 
 // flushState commits the FSM's pending transaction periodically, so a
 // write-only stretch does not keep a growing transaction open.

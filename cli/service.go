@@ -140,9 +140,10 @@ func serviceStart(c *cli.Context, build Build) error {
 	}
 	logger := agent.NewLogger(cfg.Server)
 	if os.Getenv("GOGC") == "" {
-		// A server's live heap is small next to the machine; collecting
-		// half as often buys throughput for memory it can spare.
-		debug.SetGCPercent(200)
+		// A server's live heap is small next to the machine (~5 MB under
+		// a write load, where it allocates ~100 MB/s); collecting a quarter
+		// as often as the default buys throughput for memory it can spare.
+		debug.SetGCPercent(400)
 	}
 	if cfg.Server.Dev {
 		fmt.Fprintf(c.App.ErrWriter, devBanner, cfg.Server.APIAddr, cfg.Server.DataDir)

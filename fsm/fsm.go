@@ -70,7 +70,7 @@ func (f *FSM) loadAppliedIndex() error {
 func (f *FSM) DB() *store.DB { return f.db }
 
 // maxPendingEntries bounds how many applied entries wait for a commit.
-const maxPendingEntries = 512
+const maxPendingEntries = 4096
 
 // View runs fn on state that includes every entry applied so far,
 // committing the pending transaction first if there is one.
@@ -134,8 +134,11 @@ func (f *FSM) Changes() *Notifier { return f.changes }
 
 // RunChanges wakes waiters after every restore and every applied batch
 // that may have changed runs or tasks, that is all but those holding only
-// log output and housekeeping (quietCommands): a running task's output,
-// replicated every 250 ms, would otherwise wake the executor each time.
+// log output, housekeeping, or changes to namespaces' own fields, tokens,
+// roles and events (quietCommands): a running task's output, replicated
+// every 250 ms, would otherwise wake the executor each time, and so would
+// every API write, each costing the leader a state commit and a read of
+// every active run.
 func (f *FSM) RunChanges() *Notifier { return f.runChanges }
 
 // WaitForIndex blocks until the FSM has applied index, or ctx ends.
@@ -241,9 +244,14 @@ var authCommands = map[CommandType]bool{
 	CmdTokenDelete: true, CmdRoleCreate: true, CmdRoleUpdate: true, CmdRoleDelete: true,
 }
 
-// quietCommands change no run's or task's progress (RunChanges).
+// quietCommands change no run's or task's progress (RunChanges). A
+// namespace delete removes pipelines and stays loud; creating or editing a
+// namespace, tokens, roles and events touch nothing the executor reads.
 var quietCommands = map[CommandType]bool{
 	CmdLogAppend: true, CmdLogsDelete: true, CmdLogsExpire: true, CmdPrune: true,
+	CmdNamespaceCreate: true, CmdNamespaceUpdate: true, CmdEventDelete: true,
+	CmdTokenBootstrap: true, CmdTokenCreate: true, CmdTokenSetDisabled: true, CmdTokenDelete: true,
+	CmdRoleCreate: true, CmdRoleUpdate: true, CmdRoleDelete: true,
 }
 
 // applier applies one decoded command. It must check every precondition

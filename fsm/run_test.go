@@ -270,4 +270,8 @@ func TestRunChangesIgnoreLogOutput(t *testing.T) {
 	if !woken(CmdTaskRunning, TaskRunning{TaskRef: a, Attempt: 1}) {
 		t.Fatal("TaskRunning did not wake RunChanges")
 	}
+	desc := "edited"
+	if woken(CmdNamespaceUpdate, NamespaceUpdate{ID: "default", Description: &desc}) {
+		t.Fatal("NamespaceUpdate woke RunChanges")
+	}
 }
