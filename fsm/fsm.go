@@ -246,12 +246,14 @@ var authCommands = map[CommandType]bool{
 
 // quietCommands change no run's or task's progress (RunChanges). A
 // namespace delete removes pipelines and stays loud; creating or editing a
-// namespace, tokens, roles and events touch nothing the executor reads.
+// namespace, tokens, roles, events, secrets and objects touch nothing the
+// executor decides on (it reads secrets and objects when a task starts).
 var quietCommands = map[CommandType]bool{
 	CmdLogAppend: true, CmdLogsDelete: true, CmdLogsExpire: true, CmdPrune: true,
 	CmdNamespaceCreate: true, CmdNamespaceUpdate: true, CmdEventDelete: true,
 	CmdTokenBootstrap: true, CmdTokenCreate: true, CmdTokenSetDisabled: true, CmdTokenDelete: true,
 	CmdRoleCreate: true, CmdRoleUpdate: true, CmdRoleDelete: true,
+	CmdSecretPut: true, CmdSecretDelete: true, CmdObjectPut: true, CmdObjectDelete: true, CmdRunObjectsExpire: true,
 }
 
 // applier applies one decoded command. It must check every precondition
