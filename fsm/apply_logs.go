@@ -12,6 +12,7 @@ func init() {
 	register(CmdLogAppend, applyLogAppend)
 	register(CmdLogsDelete, applyLogsDelete)
 	register(CmdLogsExpire, applyLogsExpire)
+	register(CmdLogsExpireOptional, applyLogsExpire)
 }
 
 // appendLogChunk stores data as the task's next chunk.

@@ -50,14 +50,17 @@ const (
 	CmdTaskCancel       CommandType = 30
 	CmdLogAppend        CommandType = 31
 	CmdLogsDelete       CommandType = 32
-	CmdLogsExpire       CommandType = 33 | IgnoreUnknownFlag
-	CmdSecretPut        CommandType = 34
-	CmdSecretDelete     CommandType = 35
-	CmdObjectPut        CommandType = 36
-	CmdObjectDelete     CommandType = 37
-	// Not optional, unlike CmdLogsExpire: it changes runs and emits
-	// events, so a node that skipped it would diverge.
-	CmdRunObjectsExpire CommandType = 38
+	// CmdLogsExpireOptional was log expiry marked optional by mistake: it
+	// changes tasks and emits events, so a node that skipped it would
+	// diverge. Entries of it in existing logs still apply; leaders issue
+	// CmdLogsExpire.
+	CmdLogsExpireOptional CommandType = 33 | IgnoreUnknownFlag
+	CmdSecretPut          CommandType = 34
+	CmdSecretDelete       CommandType = 35
+	CmdObjectPut          CommandType = 36
+	CmdObjectDelete       CommandType = 37
+	CmdRunObjectsExpire   CommandType = 38
+	CmdLogsExpire         CommandType = 39
 )
 
 // Meta travels with every command. Everything non-deterministic (time, ids,

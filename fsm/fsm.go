@@ -249,7 +249,7 @@ var authCommands = map[CommandType]bool{
 // namespace, tokens, roles, events, secrets and objects touch nothing the
 // executor decides on (it reads secrets and objects when a task starts).
 var quietCommands = map[CommandType]bool{
-	CmdLogAppend: true, CmdLogsDelete: true, CmdLogsExpire: true, CmdPrune: true,
+	CmdLogAppend: true, CmdLogsDelete: true, CmdLogsExpire: true, CmdLogsExpireOptional: true, CmdPrune: true,
 	CmdNamespaceCreate: true, CmdNamespaceUpdate: true, CmdEventDelete: true,
 	CmdTokenBootstrap: true, CmdTokenCreate: true, CmdTokenSetDisabled: true, CmdTokenDelete: true,
 	CmdRoleCreate: true, CmdRoleUpdate: true, CmdRoleDelete: true,
