@@ -1,7 +1,6 @@
 package api
 
 import (
-	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -81,7 +80,7 @@ func (s *Server) createRun(c echo.Context, cmd fsm.RunCreate) error {
 	}
 	cmd.Initiator = model.Initiator{ID: caller.TokenID, User: caller.actor()}
 	cmd.IdempotencyKey = c.Request().Header.Get(HeaderIdempotency)
-	tok, err := s.runToken(cmd.NamespaceID, cmd.PipelineID)
+	tok, err := s.runToken()
 	if err != nil {
 		return err
 	}
@@ -102,10 +101,16 @@ func (s *Server) createRun(c echo.Context, cmd fsm.RunCreate) error {
 // may start a run (a run's own token, say) could have a task print any
 // secret of the pipeline, or a global one.
 func (s *Server) checkSecretMarkers(caller *identity, ns, pipeline string, vars map[string]string) error {
-	for _, name := range slices.Sorted(maps.Keys(vars)) { // the same variable named every time
-		kind, key, ok := sdk.ParseMarker(vars[name])
+	var names []string // only variables holding a marker: usually none
+	for name, value := range vars {
+		if _, _, ok := sdk.ParseMarker(value); ok {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names) // the same variable named every time
+	for _, name := range names {
+		kind, key, _ := sdk.ParseMarker(vars[name])
 		switch {
-		case !ok:
 		case kind == "pipeline_secret" && !s.authz.allowed(caller, []resourceRef{{kind: "namespaces", target: ns},
 			{kind: "pipelines", target: pipeline}, {kind: "secrets"}}, model.ActionRead):
 			return forbidden("run variable %s names pipeline secret %q; only a caller that may read the pipeline's secrets may pass it", name, key)
@@ -120,34 +125,19 @@ func (s *Server) checkSecretMarkers(caller *identity, ns, pipeline string, vars 
 // token is revoked when the run completes).
 const runTokenLifetime = 7 * 24 * time.Hour
 
-// runToken makes the run's own API token when a task of the pipeline's
-// live version sets inject_api_token, or returns nil. Its secret is
+// runToken makes token material for the run: id, hash and the secret
 // sealed here, on the leader, so only the executor can hand it to tasks.
-func (s *Server) runToken(ns, pipeline string) (*model.StoredToken, error) {
-	wants := false
-	if err := s.view(func(tx *bbolt.Tx) error {
-		p, err := store.GetPipeline(tx, ns, pipeline)
-		if err != nil || p == nil || p.LiveVersion == 0 {
-			return err // the FSM refuses the run with the reason
-		}
-		cfg, err := store.GetConfig(tx, ns, pipeline, p.LiveVersion)
-		if err != nil || cfg == nil {
-			return err
-		}
-		for _, t := range cfg.Tasks {
-			wants = wants || t.InjectAPIToken
-		}
-		return nil
-	}); err != nil || !wants {
-		return nil, err
-	}
-	box, err := s.box()
-	if err != nil {
-		return nil, err
+// The FSM keeps it only when a task of the version the run uses sets
+// inject_api_token, and it decides that from the config it loads anyway,
+// so starting a run reads nothing more. Without an encryption key there
+// is no token (such a task then fails with a reason that says why).
+func (s *Server) runToken() (*model.StoredToken, error) {
+	if s.opts.Secrets == nil {
+		return nil, nil
 	}
 	id := newID()
 	secret, hash := newTokenSecret()
-	sealed, err := box.Seal([]byte(secret), seal.RunTokenLocation(id))
+	sealed, err := s.opts.Secrets.Seal([]byte(secret), seal.RunTokenLocation(id))
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package fsm
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 
 	sdk "github.com/goferhq/gofer/sdk/go"
@@ -83,7 +84,7 @@ func applyRunCreate(a *applyCtx, body []byte) (any, error) {
 	if run.Variables == nil {
 		run.Variables = map[string]string{}
 	}
-	if cmd.Token != nil {
+	if cmd.Token != nil && slices.ContainsFunc(cfg.Tasks, func(t *sdk.TaskConfig) bool { return t.InjectAPIToken }) {
 		if err := createRunToken(a, run, *cmd.Token); err != nil {
 			return nil, err
 		}

@@ -17,9 +17,10 @@ type RunCreate struct {
 	// returns the run it created first.
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
 	RetryOf        int64  `json:"retry_of,omitempty"`
-	// Token is the run's API token (id, hash, sealed secret, expiry), made
-	// on the leader when a task of the live version sets
-	// inject_api_token. The applier scopes it to the run's pipeline.
+	// Token is token material made on the leader (id, hash, sealed
+	// secret, expiry). The applier keeps it, scoped to the run's
+	// pipeline, only when a task of the live version sets
+	// inject_api_token.
 	Token *model.StoredToken `json:"token,omitempty"`
 }
 

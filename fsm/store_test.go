@@ -5,6 +5,8 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	sdk "github.com/goferhq/gofer/sdk/go"
+
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
 )
@@ -145,16 +147,27 @@ func TestRunTokenLivesAsLongAsItsRun(t *testing.T) {
 		})
 		return tok
 	}
+	// No task of version 1 asks for a token: the material is dropped.
+	if r := x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag", Token: token("tok0")}).(*RunCreated).Run; r.TokenID != "" || stored("tok0") != nil {
+		t.Fatalf("a run no task of which wants a token got one: %+v", r)
+	}
+	x.finishRun(1)
+	cfg := &sdk.PipelineConfig{ID: "dag", Name: "DAG", Timeout: "1h", Tasks: []*sdk.TaskConfig{
+		{ID: "aaa", Image: "busybox", InjectAPIToken: true},
+		{ID: "bbb", Image: "busybox", DependsOn: map[string]sdk.RequiredParentStatus{"aaa": sdk.RequiredParentStatusSuccess}},
+	}}
+	x.ok(CmdConfigRegister, ConfigRegister{NamespaceID: "default", Config: cfg})
+	x.ok(CmdConfigDeploy, ConfigDeploy{NamespaceID: "default", PipelineID: "dag", Version: 2})
 	gen := x.f.AuthGeneration()
 	r1 := x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag", Token: token("tok1")}).(*RunCreated).Run
 	tok := stored("tok1")
-	if r1.TokenID != "tok1" || tok == nil || len(tok.Permissions) == 0 || tok.User != "run:default/dag/1" {
+	if r1.TokenID != "tok1" || tok == nil || len(tok.Permissions) == 0 || tok.User != "run:default/dag/2" {
 		t.Fatalf("run %+v token %+v; want the run's token, scoped to its pipeline", r1, tok)
 	}
 	if x.f.AuthGeneration() == gen {
 		t.Error("creating a run token did not bump the auth generation")
 	}
-	x.finishRun(1)
+	x.finishRun(2)
 	if stored("tok1") != nil {
 		t.Error("the token outlived its run")
 	}

@@ -115,7 +115,7 @@ func (e *Executor) runToken(tx *bbolt.Tx, t *model.TaskExecution) ([]byte, error
 		return nil, fmt.Errorf("cannot read run %d: %v", t.RunID, err)
 	}
 	if r.TokenID == "" {
-		return nil, fmt.Errorf("run %d has no API token (the live version changed while it started); start another run", t.RunID)
+		return nil, fmt.Errorf("run %d has no API token (the leader that started it had no secret_store.encryption_key)", t.RunID)
 	}
 	tok, err := store.GetToken(tx, r.TokenID)
 	if err != nil || tok == nil || len(tok.Sealed) == 0 {
