@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -222,5 +223,50 @@ echo "read own runs: $(try "$base/runs")"`
 	}
 	if _, err := rc.cl.GetToken(ctx, run.TokenID); !client.IsStatus(err, http.StatusNotFound) {
 		t.Errorf("the run's token after the run ended: %v, want 404 (revoked)", err)
+	}
+}
+
+// TestSecretsStayMaskedAcrossFailover: a task prints its secret before
+// and after the leader is SIGKILLed; meanwhile the secret is replaced.
+// The new leader adopts the running container and masks the value the
+// container holds (the replaced one), so the whole stored log is clean.
+func TestSecretsStayMaskedAcrossFailover(t *testing.T) {
+	rc := runsNewCluster(t, 3)
+	ctx := context.Background()
+	var b [12]byte
+	rand.Read(b[:])
+	oldValue, newValue := "old-"+hex.EncodeToString(b[:]), "new-"+hex.EncodeToString(b[:])
+	const p = "masked"
+	rc.deploy(t, &sdk.PipelineConfig{ID: p, Name: p, Tasks: []*sdk.TaskConfig{
+		{ID: "talker", Image: runsBusybox, Variables: map[string]string{"S": sdk.PipelineSecret("token")},
+			Command: []string{"sh", "-c", `echo "before $S"; while [ ! -e /tmp/never ]; do sleep 1; i=$((i+1)); [ $i -ge 6 ] && break; done; echo "after $S"`}},
+	}})
+	if _, err := rc.cl.PutSecret(ctx, client.SecretScope{Pipeline: p}, "token", oldValue, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	run := rc.start(t, p, nil)
+	WaitFor(t, 30*time.Second, func() error {
+		if logs := runsLogs(t, rc.cl, p, run.RunID, "talker"); !strings.Contains(logs, "before ") {
+			return fmt.Errorf("talker has not printed yet: %q", logs)
+		}
+		return nil
+	})
+	// Replaced while the task runs: the container keeps the old value.
+	if _, err := rc.cl.PutSecret(ctx, client.SecretScope{Pipeline: p}, "token", newValue, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	old := rc.Leader()
+	old.Kill()
+	t.Cleanup(old.Start)
+	rc.Leader(old) // a new leader is elected among the others
+	r := rc.wait(t, p, run.RunID, 90*time.Second)
+	if r.Status != model.RunStatusSuccessful {
+		t.Fatalf("run %s\n%s", r.Status, rc.describe(p, run.RunID))
+	}
+	logs := runsLogs(t, rc.cl, p, run.RunID, "talker")
+	masked := strings.Repeat("*", len(oldValue))
+	if strings.Contains(logs, oldValue) || strings.Contains(logs, newValue) ||
+		!strings.Contains(logs, "before "+masked) || !strings.Contains(logs, "after "+masked) {
+		t.Fatalf("log across the failover: %q; want both lines with the value masked", logs)
 	}
 }
