@@ -66,6 +66,30 @@ func ListTasks(tx *bbolt.Tx, ns, pipeline string, run int64) ([]*model.TaskExecu
 	return scanAll[model.TaskExecution](tx.Bucket(bucketTasks), runKey(ns, pipeline, run))
 }
 
+// ForEachTaskRaw calls fn with the key and the encoded record of each of
+// a run's task executions, in task id order, for readers that keep
+// decoded records across transactions (the executor). Both slices are
+// valid only inside the transaction.
+func ForEachTaskRaw(tx *bbolt.Tx, ns, pipeline string, run int64, fn func(k, v []byte) error) error {
+	pfx := runKey(ns, pipeline, run)
+	c := tx.Bucket(bucketTasks).Cursor()
+	for k, v := c.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx); k, v = c.Next() {
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DecodeTask decodes a record ForEachTaskRaw passed.
+func DecodeTask(v []byte) (*model.TaskExecution, error) {
+	var t model.TaskExecution
+	if err := json.Unmarshal(v, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
 // NextRunSeq hands out the next cluster-wide run sequence number.
 func NextRunSeq(tx *bbolt.Tx) (uint64, error) {
 	meta := tx.Bucket(bucketMeta)

@@ -5,6 +5,7 @@
 package executor
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -74,6 +75,19 @@ type Executor struct {
 	held map[string]backoffState
 	kick chan struct{}
 	wg   sync.WaitGroup
+
+	// decoded keeps the task records the last reconcile pass decoded,
+	// with their encoded bytes: a pass rereads every active run's tasks,
+	// and most have not changed since the previous pass, so comparing
+	// bytes replaces most JSON decoding (the leader's largest cost at
+	// high placement rates). Only the reconcile goroutine touches it.
+	decoded map[string]decodedTask
+}
+
+// decodedTask is a task record and the bytes it was decoded from.
+type decodedTask struct {
+	raw  []byte
+	task *model.TaskExecution
 }
 
 // worker is one goroutine doing one piece of work (a task attempt, a run
@@ -226,6 +240,7 @@ type snapshot struct {
 
 func (e *Executor) read() (*snapshot, error) {
 	s := &snapshot{tasks: map[int][]*model.TaskExecution{}}
+	seen := make(map[string]decodedTask, len(e.decoded))
 	err := e.fsm.View(func(tx *bbolt.Tx) error {
 		runs, err := store.ActiveRuns(tx)
 		if err != nil {
@@ -236,12 +251,29 @@ func (e *Executor) read() (*snapshot, error) {
 			if r.State == model.RunStatePending && r.Cancel == nil {
 				continue // queued: its tasks are not looked at yet
 			}
-			if s.tasks[i], err = store.ListTasks(tx, r.NamespaceID, r.PipelineID, r.RunID); err != nil {
+			err := store.ForEachTaskRaw(tx, r.NamespaceID, r.PipelineID, r.RunID, func(k, v []byte) error {
+				d, ok := e.decoded[string(k)]
+				if !ok || !bytes.Equal(d.raw, v) {
+					t, err := store.DecodeTask(v)
+					if err != nil {
+						return err
+					}
+					d = decodedTask{raw: bytes.Clone(v), task: t}
+				}
+				seen[string(k)] = d
+				t := *d.task // callers get their own copy of the record
+				s.tasks[i] = append(s.tasks[i], &t)
+				return nil
+			})
+			if err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	if err == nil {
+		e.decoded = seen // drops the tasks of runs that ended
+	}
 	return s, err
 }
 
