@@ -198,7 +198,9 @@ func (e *Executor) ensureContainer(ctx context.Context, w *worker, t *model.Task
 	err := e.start(sctx, t, in.env)
 	switch {
 	case err == nil:
-		return nil, in.secrets, false
+		// Non-nil even when empty: the log collector then knows the
+		// values were resolved here and does not resolve them again.
+		return nil, append([][]byte{}, in.secrets...), false
 	case ctx.Err() != nil:
 		return nil, nil, true
 	case cancelled(w):
