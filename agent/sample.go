@@ -93,7 +93,7 @@ encryption_key = ""
 # encryption_key (gofer service rotate-encryption-key). Drop the old key once
 # the rotation is done. Env: GOFER_WEB_SECRET_STORE__PREVIOUS_ENCRYPTION_KEYS
 # (comma-separated).
-previous_encryption_keys = []
+# previous_encryption_keys = ["<the old key>"]
 # Records one re-seal command of a rotation carries (1-512).
 rotation_batch_size = 64
 # Pause between re-seal commands; only tests that observe a rotation's middle
