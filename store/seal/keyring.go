@@ -14,7 +14,7 @@ var ErrUnknownKey = errors.New("this node holds no encryption key with that key 
 // (the one a rotation targets), then the previous keys that values may
 // still be sealed under while a rotation re-seals them. Values are opened
 // with whichever key fits (GCM authentication says which); sealing always
-// names the key, chosen by the cluster's state (see DESIGN.md).
+// names the key, chosen by the cluster's state (fsm/DESIGN.md, "Key rotation").
 type Keyring struct {
 	boxes []*Box
 }
