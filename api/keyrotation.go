@@ -107,7 +107,7 @@ func (s *Server) rotateEncryptionKey(c echo.Context) error {
 				"or secret_store.previous_encryption_keys) on every node, restart them one by one, then try again", check)
 		}
 	}
-	if err := s.checkMembersHoldKeys(c, need); err != nil {
+	if err := s.checkMembersHoldKeys(c, cmd.Target, need); err != nil {
 		return err
 	}
 	if _, err := s.apply(c, fsm.CmdKeyRotationStart, cmd); err != nil {
@@ -121,8 +121,11 @@ func (s *Server) rotateEncryptionKey(c echo.Context) error {
 }
 
 // checkMembersHoldKeys asks every voter (its health answer lists the key
-// checks it holds) and refuses when one is unreachable or lacks a key.
-func (s *Server) checkMembersHoldKeys(c echo.Context, need []string) error {
+// checks it holds, its configured key first) and refuses when one is
+// unreachable or lacks a key, or, when target is set, is configured with
+// another key than the leader (the rollout is not finished: the rotation
+// would target whichever node happens to lead).
+func (s *Server) checkMembersHoldKeys(c echo.Context, target string, need []string) error {
 	members, err := s.cluster.Members(c.Request().Context())
 	if err != nil {
 		return err
@@ -135,6 +138,9 @@ func (s *Server) checkMembersHoldKeys(c echo.Context, need []string) error {
 		if !m.Reachable {
 			problems = append(problems, m.ID+" is not reachable")
 			continue
+		}
+		if target != "" && len(m.KeyChecks) > 0 && m.KeyChecks[0] != target {
+			problems = append(problems, m.ID+" is configured with key "+m.KeyChecks[0]+", the leader with "+target)
 		}
 		for _, check := range need {
 			if check != "" && !slices.Contains(m.KeyChecks, check) {

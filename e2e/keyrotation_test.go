@@ -102,13 +102,26 @@ func TestEncryptionKeyRotation(t *testing.T) {
 
 	// Roll the new key out: configured key = new, previous = old, one
 	// node at a time. Secrets stay writable and readable meanwhile.
-	for _, n := range rc.Nodes {
+	for i, n := range rc.Nodes {
+		if i == len(rc.Nodes)-1 {
+			// Not every node holds the new key yet: refused, naming what is missing.
+			_, err := rc.cl.RotateEncryptionKey(ctx, false)
+			if !client.IsStatus(err, http.StatusConflict) || !strings.Contains(err.Error(), "every voter must hold") || !strings.Contains(err.Error(), "node") {
+				t.Fatalf("rotate while %s lacks the new key: %v, want 409 naming the missing key", n.Name, err)
+			}
+		}
 		n.Env = append(n.Env, "GOFER_WEB_SECRET_STORE__ENCRYPTION_KEY="+rotatedEncryptionKey,
 			"GOFER_WEB_SECRET_STORE__PREVIOUS_ENCRYPTION_KEYS="+testEncryptionKey)
 		n.Stop()
 		n.Start()
 		rc.WaitForMembers(3)
 	}
+	// A run whose token is sealed under the old key and lives through the
+	// rotation (the token must be re-sealed too).
+	const hold = "rotate-hold"
+	rc.deploy(t, &sdk.PipelineConfig{ID: hold, Name: hold, Tasks: []*sdk.TaskConfig{{
+		ID: "hold", Image: runsBusybox, InjectAPIToken: true, Command: []string{"sleep", "300"}}}})
+	holdRun := rc.start(t, hold, nil)
 	if _, err := rc.cl.PutSecret(ctx, secrets[1].scope, secrets[1].key, secrets[1].value, nil, true); err != nil {
 		t.Fatalf("a put after the rollout, before the rotation: %v", err)
 	}
@@ -221,9 +234,13 @@ func TestEncryptionKeyRotation(t *testing.T) {
 	}
 	t.Logf("rotation done: %d values re-sealed across a leader kill; %d secret reads and %d runs during it; totals %+v",
 		done.Rotation.Resealed, reads.Load(), runs.Load(), done.Total)
-	if done.KeyCheck != newCheck || done.Remaining.Sum() != 0 || done.Total.PreviousSecrets == 0 {
-		t.Fatalf("after the rotation: %+v; want key check %s, nothing left, previous values counted", done, newCheck)
+	if done.KeyCheck != newCheck || done.Remaining.Sum() != 0 || done.Total.PreviousSecrets == 0 || done.Total.RunTokens == 0 {
+		t.Fatalf("after the rotation: %+v; want key check %s, nothing left, previous values and the held run's token counted", done, newCheck)
 	}
+	if _, err := rc.cl.CancelRun(ctx, hold, holdRun.RunID); err != nil {
+		t.Fatalf("cancel run %d of %s: %v", holdRun.RunID, hold, err)
+	}
+	rc.wait(t, hold, holdRun.RunID, 60*time.Second)
 	// The runs started during the rotation got their secret.
 	smu.Lock()
 	ids := append([]int64(nil), started...)
