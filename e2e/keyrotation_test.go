@@ -127,6 +127,28 @@ func TestEncryptionKeyRotation(t *testing.T) {
 	}
 	replaced = append(replaced, secrets[1].value) // its own previous value now
 
+	// A rotation rolled back mid-way: everything ends under the old key.
+	if _, err := rc.cl.RotateEncryptionKey(ctx, false); err != nil {
+		t.Fatalf("start a rotation to roll back: %v", err)
+	}
+	WaitFor(t, 30*time.Second, func() error {
+		if st := statusOf(rc.cl); st.Rotation.Resealed < 2 {
+			return fmt.Errorf("re-sealed %d so far", st.Rotation.Resealed)
+		}
+		return nil
+	})
+	if out, code := rc.cli(t, rc.Followers()[0].URL, "service", "rotate-encryption-key", "--abort"); code != 0 || !strings.Contains(out, "done") {
+		t.Fatalf("gofer service rotate-encryption-key --abort: exit %d\n%s", code, out)
+	}
+	if st := statusOf(rc.cl); !st.Rotation.Aborted || st.Rotation.State != model.KeyRotationDone || st.KeyCheck != oldCheck || st.Remaining.Sum() != 0 {
+		t.Fatalf("after the abort: %+v, want everything back under %s", st, oldCheck)
+	}
+	for _, s := range secrets {
+		if got, err := rc.cl.GetSecret(ctx, s.scope, s.key, true); err != nil || got.Secret == nil || *got.Secret != s.value {
+			t.Fatalf("%s after the abort: %+v %v", s, got, err)
+		}
+	}
+
 	// Start through the CLI, detached.
 	leader := rc.Leader()
 	if out, code := rc.cli(t, rc.Followers()[0].URL, "service", "rotate-encryption-key", "--detach"); code != 0 {

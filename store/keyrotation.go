@@ -138,13 +138,3 @@ func CountSealed(tx *bbolt.Tx, target string) (remaining, total model.KeyRotatio
 	})
 	return remaining, total, err
 }
-
-// AnySealed says whether any secret or run token holds a sealed value.
-func AnySealed(tx *bbolt.Tx) bool {
-	found := false
-	_ = ForEachSealed(tx, func(*SealedRecord) error {
-		found = true
-		return ErrStopScan
-	})
-	return found
-}
