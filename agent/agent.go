@@ -43,7 +43,7 @@ type Agent struct {
 	fsm *fsm.FSM
 	// secrets seals secret values on this node (API) and opens them for
 	// tasks (executor).
-	secrets   *seal.Box
+	secrets   *seal.Keyring
 	raft      *raft.Raft
 	logStore  *raftboltdb.BoltStore
 	snapshots *raft.FileSnapshotStore
@@ -98,7 +98,7 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 	if a.sched, err = newScheduler(cfg.Scheduler, logger); err != nil {
 		return nil, err
 	}
-	if a.secrets, err = openSecretBox(cfg, logger); err != nil {
+	if a.secrets, err = openSecretKeyring(cfg, logger); err != nil {
 		return nil, err
 	}
 	if err := a.setupRaft(); err != nil {

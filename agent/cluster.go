@@ -50,6 +50,7 @@ func (a *Agent) Members(ctx context.Context) ([]*model.Member, error) {
 		if m.ID == a.nodeID {
 			m.APIAddr = a.cfg.APIURL()
 			m.Reachable, m.AppliedIndex, m.State, m.Version = true, a.fsm.AppliedIndex(), a.State(), a.meta.Semver
+			m.KeyChecks = a.secrets.Checks()
 			m.LastContact = a.LastContact().Milliseconds()
 			continue
 		}
@@ -64,6 +65,7 @@ func (a *Agent) Members(ctx context.Context) ([]*model.Member, error) {
 				return
 			}
 			m.Reachable, m.AppliedIndex, m.State, m.LastContact = true, h.AppliedIndex, h.State, h.LastContact
+			m.KeyChecks = h.KeyChecks
 			if h.Version != "" {
 				m.Version = h.Version
 			}

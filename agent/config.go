@@ -145,6 +145,19 @@ type SecretStoreConfig struct {
 	// a sample. Required outside dev mode; dev mode generates one and keeps
 	// it in the data dir.
 	EncryptionKey string `toml:"encryption_key"`
+	// PreviousEncryptionKeys are keys secrets may still be sealed under:
+	// a node opens values sealed under any of them, so the cluster keeps
+	// serving while `gofer service rotate-encryption-key` re-seals every
+	// value under EncryptionKey. Remove the old key once the rotation
+	// reports done (docs/secrets-and-objects.md, "Rotating the key").
+	PreviousEncryptionKeys []string `toml:"previous_encryption_keys"`
+	// RotationBatchSize bounds how many records one re-seal command
+	// carries during a rotation.
+	RotationBatchSize int `toml:"rotation_batch_size"`
+	// RotationBatchInterval paces a rotation: the pause between re-seal
+	// commands (0: none). Meant for tests that must observe a rotation in
+	// its middle; production leaves it at 0.
+	RotationBatchInterval Duration `toml:"rotation_batch_interval"`
 }
 
 // ObjectStoreConfig configures the pipeline and run object stores.
@@ -217,6 +230,7 @@ func DefaultConfig() Config {
 			Engine: "docker",
 			Docker: DockerConfig{Network: "bridge", PullTimeout: Duration(5 * time.Minute)},
 		},
+		Secrets: SecretStoreConfig{RotationBatchSize: 64},
 		Objects: ObjectStoreConfig{MaxObjectBytes: 256 << 10, PipelineObjectLimit: 50, RunObjectLimit: 100, RunObjectExpiry: 2},
 	}
 }
@@ -369,8 +383,21 @@ func (c *Config) Validate() error {
 		if err := seal.CheckKey(key); err != nil {
 			add("%v", err)
 		}
+		for i, prev := range c.Secrets.PreviousEncryptionKeys {
+			if err := seal.CheckKey(prev); err != nil {
+				add("secret_store.previous_encryption_keys[%d]: %v", i, err)
+			}
+		}
+	} else if len(c.Secrets.PreviousEncryptionKeys) > 0 {
+		add("secret_store.previous_encryption_keys needs secret_store.encryption_key: the configured key is the one secrets are rotated to")
 	} else if !s.Dev {
 		add("secret_store.encryption_key is required (GOFER_WEB_SECRET_STORE__ENCRYPTION_KEY): every node needs the same key of at least 32 characters; generate one with `openssl rand -hex 32`")
+	}
+	if c.Secrets.RotationBatchSize < 1 || c.Secrets.RotationBatchSize > maxRotationBatch {
+		add("secret_store.rotation_batch_size must be between 1 and %d, got %d", maxRotationBatch, c.Secrets.RotationBatchSize)
+	}
+	if c.Secrets.RotationBatchInterval.D() < 0 {
+		add("secret_store.rotation_batch_interval must be 0 or more")
 	}
 	if o := c.Objects; o.MaxObjectBytes <= 0 || o.MaxObjectBytes > api.MaxObjectBytesLimit {
 		add("object_store.max_object_bytes must be between 1 and %d (an object travels in one raft entry), got %d", api.MaxObjectBytesLimit, o.MaxObjectBytes)

@@ -99,6 +99,15 @@ func TestValidate(t *testing.T) {
 		{"dev mode generates its key", func(c *Config) { *c = DevConfig(*c); c.Secrets.EncryptionKey = "" }, ""},
 		{"sample encryption key", func(c *Config) { c.Secrets.EncryptionKey = "changemechangemechangemechangeme" }, "well-known"},
 		{"short encryption key", func(c *Config) { c.Secrets.EncryptionKey = "0123456789" }, "at least 32"},
+		{"previous key", func(c *Config) { c.Secrets.PreviousEncryptionKeys = []string{"9b2e4c6a8d0f1e3c5a7b9d1f3e5c7a90"} }, ""},
+		{"short previous key", func(c *Config) { c.Secrets.PreviousEncryptionKeys = []string{"short"} }, "previous_encryption_keys[0]"},
+		{"previous key without a key", func(c *Config) {
+			*c = DevConfig(*c)
+			c.Secrets.EncryptionKey = ""
+			c.Secrets.PreviousEncryptionKeys = []string{"9b2e4c6a8d0f1e3c5a7b9d1f3e5c7a90"}
+		}, "previous_encryption_keys needs"},
+		{"rotation batch of 0", func(c *Config) { c.Secrets.RotationBatchSize = 0 }, "rotation_batch_size"},
+		{"negative rotation pacing", func(c *Config) { c.Secrets.RotationBatchInterval = Duration(-time.Second) }, "rotation_batch_interval"},
 		{"object too large for raft", func(c *Config) { c.Objects.MaxObjectBytes = 1 << 20 }, "object_store.max_object_bytes"},
 	}
 	for _, tt := range tests {

@@ -94,10 +94,14 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 	a.ready.Store(true)
 	a.logger.Info("leadership established", "applied_index", a.fsm.AppliedIndex())
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		a.runPruner(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		a.newKeyRotator().Run(ctx)
 	}()
 	go func() {
 		defer wg.Done()

@@ -89,6 +89,16 @@ pull_timeout = "5m0s"
 # Generate one with:  openssl rand -hex 32
 # Keep it out of this file if you can: GOFER_WEB_SECRET_STORE__ENCRYPTION_KEY.
 encryption_key = ""
+# Keys secrets may still be sealed under while a rotation re-seals them under
+# encryption_key (gofer service rotate-encryption-key). Drop the old key once
+# the rotation is done. Env: GOFER_WEB_SECRET_STORE__PREVIOUS_ENCRYPTION_KEYS
+# (comma-separated).
+# previous_encryption_keys = ["<the old key>"]
+# Records one re-seal command of a rotation carries (1-512).
+rotation_batch_size = 64
+# Pause between re-seal commands; only tests that observe a rotation's middle
+# need one.
+rotation_batch_interval = "0s"
 
 [object_store]
 # Largest object in bytes (an object travels in one raft entry; at most 327680).

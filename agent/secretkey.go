@@ -19,11 +19,18 @@ import (
 // secrets survive a restart of `make run`.
 const devSecretKeyFile = "dev-secret-key"
 
-// openSecretBox builds the box that seals and opens secrets. Outside dev
-// mode the key must be configured (Validate refuses to start without
-// it); a dev node without one generates a key once and keeps it in its
-// data dir.
-func openSecretBox(cfg Config, logger hclog.Logger) (*seal.Box, error) {
+// maxRotationBatch caps secret_store.rotation_batch_size: a re-seal
+// command of that many 64 KiB secrets (and their previous values) must
+// stay well within a raft entry; the worker also bounds each batch by
+// bytes (rotationBatchBytes).
+const maxRotationBatch = 512
+
+// openSecretKeyring builds the keys that seal and open secrets: the
+// configured key, then the previous keys a rotation moves values away
+// from. Outside dev mode the key must be configured (Validate refuses to
+// start without it); a dev node without one generates a key once and
+// keeps it in its data dir.
+func openSecretKeyring(cfg Config, logger hclog.Logger) (*seal.Keyring, error) {
 	key := cfg.Secrets.EncryptionKey
 	if key == "" && cfg.Server.Dev {
 		var err error
@@ -33,11 +40,12 @@ func openSecretBox(cfg Config, logger hclog.Logger) (*seal.Box, error) {
 		logger.Warn("dev mode: secrets are sealed with a generated key kept in the data dir; set secret_store.encryption_key in production",
 			"file", filepath.Join(cfg.Server.DataDir, devSecretKeyFile))
 	}
-	box, err := seal.New(key)
+	kr, err := seal.NewKeyring(key, cfg.Secrets.PreviousEncryptionKeys...)
 	if err != nil {
 		return nil, fmt.Errorf("secret_store.encryption_key: %w", err)
 	}
-	return box, nil
+	logger.Info("secret encryption keys", "key_checks", strings.Join(kr.Checks(), ","))
+	return kr, nil
 }
 
 func devSecretKey(dataDir string) (string, error) {

@@ -94,6 +94,9 @@ func (s *Server) routeTable() []route {
 		{method: http.MethodGet, path: "/api/system/metadata", handler: s.metadata, access: access{public: true}},
 		{method: http.MethodGet, path: "/api/system", handler: s.getSystem, access: can(read, kindsOnly("system"))},
 		{method: http.MethodPatch, path: "/api/system", handler: s.updateSystem, access: adminOnly(write)},
+		// Encryption key rotation (docs/secrets-and-objects.md).
+		{method: http.MethodPost, path: "/api/system/encryption-key/rotate", handler: s.rotateEncryptionKey, access: adminOnly(write), bodyLimit: maxRotateBody},
+		{method: http.MethodGet, path: "/api/system/encryption-key/rotation", handler: s.getEncryptionKeyRotation, access: adminOnly(read)},
 
 		// Namespaces.
 		{method: http.MethodGet, path: "/api/namespaces", handler: s.listNamespaces, access: can(read, listOf("namespaces"))},

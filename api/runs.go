@@ -135,14 +135,20 @@ func (s *Server) runToken() (*model.StoredToken, error) {
 	if s.opts.Secrets == nil {
 		return nil, nil
 	}
+	box, err := s.sealingBox()
+	if err != nil {
+		// This leader lacks the cluster's key; seal under its own so the
+		// run still starts (an executor holding it can open the token).
+		box = s.opts.Secrets.Primary()
+	}
 	id := newID()
 	secret, hash := newTokenSecret()
-	sealed, err := s.opts.Secrets.Seal([]byte(secret), seal.RunTokenLocation(id))
+	sealed, err := box.Seal([]byte(secret), seal.RunTokenLocation(id))
 	if err != nil {
 		return nil, err
 	}
 	return &model.StoredToken{Token: model.Token{ID: id, Expires: s.opts.Now().Add(runTokenLifetime).UnixMilli()},
-		Hash: hash, Sealed: sealed}, nil
+		Hash: hash, Sealed: sealed, KeyCheck: box.KeyCheck()}, nil
 }
 
 // runPath validates the run path and loads the run.

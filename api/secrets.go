@@ -53,8 +53,8 @@ func (sc secretScope) location(key string) string {
 	return seal.PipelineLocation(sc.ns, sc.pipeline, key)
 }
 
-// box is this node's secret box, or a clear error when it has none.
-func (s *Server) box() (*seal.Box, error) {
+// keyring is this node's secret keys, or a clear error when it has none.
+func (s *Server) keyring() (*seal.Keyring, error) {
 	if s.opts.Secrets == nil {
 		return nil, conflict("this node has no secret_store.encryption_key, so it cannot seal or open secrets; set the same key on every node")
 	}
@@ -115,14 +115,14 @@ func (s *Server) getSecret(c echo.Context, sc secretScope) error {
 	}
 	out := model.SecretValue{Metadata: &st.Secret}
 	if include {
-		box, err := s.box()
+		kr, err := s.keyring()
 		if err != nil {
 			return err
 		}
-		plain, err := box.Open(st.Sealed, sc.location(key))
+		plain, err := kr.Open(st.Sealed, sc.location(key))
 		if errors.Is(err, seal.ErrKeyMismatch) {
 			return newError(http.StatusInternalServerError, CodeInternal,
-				"%s cannot be opened: this node's secret_store.encryption_key differs from the key it was sealed with; every node needs the same key", describeSecret(sc, key))
+				"%s cannot be opened: none of this node's keys (secret_store.encryption_key, secret_store.previous_encryption_keys) is the key it was sealed with; every node needs the same key", describeSecret(sc, key))
 		}
 		if err != nil {
 			return err
@@ -186,7 +186,7 @@ func (s *Server) putSecret(c echo.Context, sc secretScope, key, content string, 
 	if len(content) > maxSecretBytes {
 		return tooLarge("content: a secret may be at most %d bytes, got %d", maxSecretBytes, len(content))
 	}
-	box, err := s.box()
+	box, err := s.sealingBox()
 	if err != nil {
 		return err
 	}

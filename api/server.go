@@ -35,7 +35,7 @@ type Options struct {
 	// Secrets seals secret values on the leader before apply and opens
 	// them for include_secret reads. Nil: this node has no
 	// secret_store.encryption_key and the secret routes say so.
-	Secrets *seal.Box
+	Secrets *seal.Keyring
 	// MaxObjectBytes caps one object (default 256 KiB; the raft entry
 	// limit bounds it).
 	MaxObjectBytes int64

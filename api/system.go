@@ -26,6 +26,9 @@ func (s *Server) health(c echo.Context) error {
 		LastContact:  s.cluster.LastContact().Milliseconds(),
 		Version:      s.opts.Metadata.Semver,
 	}
+	if s.opts.Secrets != nil {
+		h.KeyChecks = s.opts.Secrets.Checks()
+	}
 	// Load balancers poll this often; committed state is fresh enough.
 	_ = s.cluster.FSM().ViewCommitted(func(tx *bbolt.Tx) error {
 		h.ClusterID = store.ClusterID(tx)

@@ -59,6 +59,7 @@ See 'gofer service init-config' for every setting.`,
 					return agent.CheckStateFile(c.Args().First())
 				},
 			},
+			rotateKeyCommand(),
 			{
 				Name:   "init-config",
 				Usage:  "print a commented sample configuration file",

@@ -62,3 +62,20 @@ func (c *Client) SnapshotRestore(ctx context.Context, r io.Reader) (*RestoreResu
 	_, err := c.do(ctx, request{method: http.MethodPost, path: "/api/cluster/snapshot", rawBody: r}, &out)
 	return out.Restore, err
 }
+
+// RotateEncryptionKey starts re-sealing every secret under the leader's
+// configured encryption key, or with abort rolls the running rotation
+// back to the key it started from.
+func (c *Client) RotateEncryptionKey(ctx context.Context, abort bool) (*model.KeyRotationStatus, error) {
+	var out model.KeyRotationStatus
+	_, err := c.do(ctx, request{method: http.MethodPost, path: "/api/system/encryption-key/rotate", body: map[string]bool{"abort": abort}}, &out)
+	return &out, err
+}
+
+// EncryptionKeyRotation reports the rotation's state and what is left to
+// re-seal, as the answering node sees it.
+func (c *Client) EncryptionKeyRotation(ctx context.Context) (*model.KeyRotationStatus, error) {
+	var out model.KeyRotationStatus
+	_, err := c.do(ctx, request{method: http.MethodGet, path: "/api/system/encryption-key/rotation"}, &out)
+	return &out, err
+}

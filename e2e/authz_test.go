@@ -82,6 +82,12 @@ func authzCases() []authzCase {
 		{method: "GET", path: "/api/system", action: "read", req: authzFixed("/api/system", ""), want: 200},
 		{method: "PATCH", path: "/api/system", admin: true, action: "write",
 			req: authzFixed("/api/system", `{"ignore_pipeline_run_events":false}`), want: 200},
+		// Aborting when no rotation runs reaches the handler past auth and
+		// changes nothing (409).
+		{method: "POST", path: "/api/system/encryption-key/rotate", admin: true, action: "write",
+			req: authzFixed("/api/system/encryption-key/rotate", `{"abort":true}`), want: 409},
+		{method: "GET", path: "/api/system/encryption-key/rotation", admin: true, action: "read",
+			req: authzFixed("/api/system/encryption-key/rotation", ""), want: 200},
 
 		// Namespaces.
 		{method: "GET", path: "/api/namespaces", action: "read", user: true, req: authzFixed("/api/namespaces", ""), want: 200},

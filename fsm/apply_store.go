@@ -47,30 +47,53 @@ func applySecretPut(a *applyCtx, body []byte) (any, error) {
 	if existing != nil && !cmd.Force {
 		return nil, fmt.Errorf("%w: %s already exists; use force to replace it", ErrConflict, describeSecret(cmd.NamespaceID, cmd.PipelineID, cmd.Key))
 	}
-	// The key check is recorded with the first secret; once no secret is
-	// left a new key may take over.
-	if check := store.SecretKeyCheck(a.tx); check != cmd.KeyCheck {
-		if check != "" && store.AnySecrets(a.tx) {
-			return nil, fmt.Errorf("%w: the leader's secret_store.encryption_key is not the key this cluster's secrets are sealed with; "+
-				"every node needs the same key", ErrConflict)
-		}
-		if err := store.SetSecretKeyCheck(a.tx, cmd.KeyCheck); err != nil {
-			return nil, err
-		}
+	recorded := store.SecretKeyCheck(a.tx)
+	if err := checkSealingKey(a, recorded, cmd.KeyCheck); err != nil {
+		return nil, err
 	}
 	s := &model.StoredSecret{Secret: model.Secret{NamespaceID: cmd.NamespaceID, PipelineID: cmd.PipelineID, Key: cmd.Key,
-		Namespaces: cmd.Namespaces, Created: a.meta.Timestamp, Modified: a.meta.Timestamp}, Sealed: cmd.Sealed}
+		Namespaces: cmd.Namespaces, Created: a.meta.Timestamp, Modified: a.meta.Timestamp}, Sealed: cmd.Sealed, KeyCheck: cmd.KeyCheck}
 	if existing != nil {
 		s.Created = existing.Created
 		// Kept so a leader that takes over a task started with the old
 		// value still masks it in the task's log.
-		s.PreviousSealed = existing.Sealed
+		s.PreviousSealed, s.PreviousKeyCheck = existing.Sealed, existing.KeyCheck
+		if s.PreviousKeyCheck == "" {
+			s.PreviousKeyCheck = recorded // sealed before records named their key
+		}
 	}
 	if err := store.PutSecret(a.tx, s); err != nil {
 		return nil, err
 	}
 	out := s.Secret
 	return &out, a.emit(model.EventPutSecret, secretDetails(cmd.NamespaceID, cmd.PipelineID, cmd.Key))
+}
+
+// checkSealingKey refuses a value sealed under a key the cluster's other
+// secrets are not under. While a rotation runs, values under its source
+// or its target key are both accepted (the rotation re-seals the former).
+// Otherwise the key check is recorded with the first secret, and once no
+// secret is left a new key may take over.
+func checkSealingKey(a *applyCtx, recorded, check string) error {
+	rot, err := rotating(a)
+	if err != nil {
+		return err
+	}
+	if rot != nil {
+		if check == rot.Target || check == rot.Source {
+			return nil
+		}
+		return fmt.Errorf("%w: the leader's secret_store.encryption_key is neither the key this cluster's secrets are sealed with "+
+			"nor the key the running rotation moves them to; every node needs both", ErrConflict)
+	}
+	if recorded == check {
+		return nil
+	}
+	if recorded != "" && store.AnySecrets(a.tx) {
+		return fmt.Errorf("%w: the leader's secret_store.encryption_key is not the key this cluster's secrets are sealed with; "+
+			"every node needs the same key", ErrConflict)
+	}
+	return store.SetSecretKeyCheck(a.tx, check)
 }
 
 func applySecretDelete(a *applyCtx, body []byte) (any, error) {

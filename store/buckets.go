@@ -61,6 +61,8 @@ var (
 	// keySecretKeyCheck identifies the key the cluster's secrets are
 	// sealed with (seal.Box.KeyCheck).
 	keySecretKeyCheck = []byte("secret_key_check")
+	// keyKeyRotation holds the encryption key rotation record.
+	keyKeyRotation = []byte("secret_key_rotation")
 )
 
 func createBuckets(tx *bbolt.Tx) error {

@@ -56,7 +56,7 @@ type Config struct {
 	// Secrets opens the secrets that task variables reference; nil: the
 	// leader has no secret_store.encryption_key, and such tasks fail with
 	// a reason that says so.
-	Secrets *seal.Box
+	Secrets *seal.Keyring
 }
 
 // Executor runs DAGs on the leader.

@@ -63,4 +63,7 @@ const (
 	EventDeletedObject     = "deleted_object"
 	EventEvictedObject     = "evicted_pipeline_object"
 	EventExpiredRunObjects = "expired_run_objects"
+	// Encryption key rotation.
+	EventKeyRotationStarted  = "started_key_rotation"
+	EventKeyRotationFinished = "finished_key_rotation"
 )

@@ -32,6 +32,12 @@ type StoredSecret struct {
 	// PreviousSealed is the value this one replaced, kept so a task
 	// started with it still has it masked in its log.
 	PreviousSealed []byte `json:"previous_sealed,omitempty"`
+	// KeyCheck and PreviousKeyCheck name the keys (seal.Box.KeyCheck)
+	// that sealed Sealed and PreviousSealed. Empty on records written
+	// before key rotation existed: those are under the cluster's recorded
+	// key (store.SecretKeyCheck).
+	KeyCheck         string `json:"key_check,omitempty"`
+	PreviousKeyCheck string `json:"previous_key_check,omitempty"`
 }
 
 // Object is a stored object's metadata; its bytes are served raw.

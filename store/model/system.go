@@ -37,7 +37,10 @@ type Member struct {
 	// (0 for the leader itself, -1 if unknown).
 	LastContact int64  `json:"last_contact_ms"`
 	State       string `json:"state"`
-	Version     string `json:"version"`
+	// KeyChecks are the member's secret encryption keys (Health.KeyChecks);
+	// empty when it was not reachable.
+	KeyChecks []string `json:"key_checks,omitempty"`
+	Version   string   `json:"version"`
 }
 
 // Health is GET /api/system/health: enough for a load balancer and for
@@ -54,4 +57,9 @@ type Health struct {
 	LastLogIndex uint64 `json:"last_log_index"`
 	LastContact  int64  `json:"last_contact_ms"`
 	Version      string `json:"version"`
+	// KeyChecks identify the secret encryption keys this node holds (its
+	// configured key first), so a leader can tell that every node holds a
+	// key before it rotates the cluster's secrets to it. A key check is a
+	// keyed hash of the key (store/seal); it does not reveal the key.
+	KeyChecks []string `json:"key_checks,omitempty"`
 }

@@ -28,6 +28,9 @@ type StoredToken struct {
 	// (store/seal), for a run token the executor hands to its tasks.
 	// Tokens users create never keep their secret.
 	Sealed []byte `json:"sealed,omitempty"`
+	// KeyCheck names the key that sealed Sealed; empty on records written
+	// before key rotation existed (the cluster's recorded key).
+	KeyCheck string `json:"key_check,omitempty"`
 }
 
 // RunTokenPermissions is what a run's injected API token may do: read

@@ -1,0 +1,180 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"go.etcd.io/bbolt"
+
+	"github.com/goferhq/gofer/agent/retry"
+	"github.com/goferhq/gofer/fsm"
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+	"github.com/goferhq/gofer/store/seal"
+)
+
+// rotationBatchBytes bounds the ciphertext one re-seal command carries,
+// well under the 512 KiB raft entry limit.
+const rotationBatchBytes = 256 << 10
+
+// rotationIdleWait is how long the worker waits for a state change before
+// it looks again on its own.
+const rotationIdleWait = 30 * time.Second
+
+// errNothingOpened means every value left under the old key failed to
+// open with this leader's keys: the rotation cannot progress here.
+var errNothingOpened = errors.New("no value left under the old key opens with this leader's keys")
+
+// keyRotator is the leader service that carries out an encryption key
+// rotation recorded in state (fsm/DESIGN.md, "Key rotation"): it re-seals
+// values in batches, each one raft command with compare-and-swap digests,
+// and records the rotation done once nothing is left under another key.
+// All it knows comes from state, so a new leader resumes where the old
+// one stopped.
+type keyRotator struct {
+	fsm      *fsm.FSM
+	keys     *seal.Keyring
+	apply    func(ctx context.Context, t fsm.CommandType, body any) (*fsm.Result, error)
+	batch    int
+	interval time.Duration
+	logger   hclog.Logger
+}
+
+func (a *Agent) newKeyRotator() *keyRotator {
+	return &keyRotator{fsm: a.fsm, keys: a.secrets, apply: a.applySystem,
+		batch: a.cfg.Secrets.RotationBatchSize, interval: a.cfg.Secrets.RotationBatchInterval.D(),
+		logger: a.logger.Named("key-rotation")}
+}
+
+// Run works until ctx ends.
+func (k *keyRotator) Run(ctx context.Context) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		changed := k.fsm.Changes().Changed()
+		progressed, err := k.step(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			k.logger.Error("key rotation step failed; retrying", "error", err, "backoff", backoff)
+			if !retry.Sleep(ctx, backoff) {
+				return
+			}
+			backoff = min(2*backoff, 30*time.Second)
+		case progressed:
+			backoff = time.Second
+			if k.interval > 0 && !retry.Sleep(ctx, k.interval) {
+				return
+			}
+		default:
+			select {
+			case <-ctx.Done():
+				return
+			case <-changed:
+			case <-time.After(rotationIdleWait):
+			}
+		}
+	}
+}
+
+// step does one unit of work: one re-seal batch, or the finish. It
+// reports whether it changed anything.
+func (k *keyRotator) step(ctx context.Context) (bool, error) {
+	var rot *model.KeyRotation
+	var items []fsm.ResealItem
+	var failed int
+	var err error
+	if err := k.fsm.View(func(tx *bbolt.Tx) (err error) {
+		if rot, err = store.GetKeyRotation(tx); err != nil || rot == nil || rot.State != model.KeyRotationRotating {
+			return err
+		}
+		items, failed, err = k.batchOf(tx, rot.Target)
+		return err
+	}); err != nil {
+		return false, err
+	}
+	if rot == nil || rot.State != model.KeyRotationRotating {
+		return false, nil
+	}
+	if failed > 0 {
+		k.logger.Error("sealed values do not open with this leader's keys; the rotation cannot finish until they are deleted or the key is configured",
+			"count", failed, "target", rot.Target)
+	}
+	if len(items) == 0 {
+		if failed > 0 {
+			return false, errNothingOpened
+		}
+		if _, err = k.apply(ctx, fsm.CmdKeyRotationFinish, fsm.KeyRotationFinish{Target: rot.Target}); err != nil {
+			return false, err
+		}
+		k.logger.Info("key rotation done", "key_check", rot.Target, "resealed", rot.Resealed)
+		return true, nil
+	}
+	res, err := k.apply(ctx, fsm.CmdSecretsReseal, fsm.SecretsReseal{Target: rot.Target, Items: items})
+	if err != nil {
+		return false, err
+	}
+	if r, _ := fsm.ResultAs[fsm.ResealResult](res); r != nil {
+		k.logger.Debug("re-sealed a batch", "values", r.Resealed, "skipped", r.Skipped)
+	}
+	return true, nil
+}
+
+// batchOf opens and re-seals up to the batch size of records not wholly
+// under target. failed counts values no key of this leader opens.
+func (k *keyRotator) batchOf(tx *bbolt.Tx, target string) (items []fsm.ResealItem, failed int, err error) {
+	box := k.keys.ForCheck(target)
+	if box == nil {
+		return nil, 0, errors.New("this leader does not hold the rotation's target key " + target)
+	}
+	bytes := 0
+	err = store.ForEachSealed(tx, func(r *store.SealedRecord) error {
+		if !r.Stale(target) {
+			return nil
+		}
+		loc := locationOf(r)
+		it := fsm.ResealItem{Kind: r.Kind, NamespaceID: r.NamespaceID, PipelineID: r.PipelineID, Key: r.Key, TokenID: r.TokenID,
+			Was: seal.Digest(r.Sealed), PreviousWas: seal.Digest(r.PreviousSealed)}
+		var err error
+		if r.KeyCheck != target {
+			if it.Sealed, err = k.reseal(box, r.Sealed, loc); err != nil {
+				failed++
+				return nil
+			}
+		}
+		if len(r.PreviousSealed) > 0 && r.PreviousKeyCheck != target {
+			if it.PreviousSealed, err = k.reseal(box, r.PreviousSealed, loc); err != nil {
+				failed++
+				return nil
+			}
+		}
+		items = append(items, it)
+		bytes += len(it.Sealed) + len(it.PreviousSealed)
+		if len(items) >= k.batch || bytes >= rotationBatchBytes {
+			return store.ErrStopScan
+		}
+		return nil
+	})
+	return items, failed, err
+}
+
+func (k *keyRotator) reseal(box *seal.Box, sealed []byte, location string) ([]byte, error) {
+	plain, err := k.keys.Open(sealed, location)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(plain)
+	return box.Seal(plain, location)
+}
+
+func locationOf(r *store.SealedRecord) string {
+	switch {
+	case r.Kind == store.SealedRunToken:
+		return seal.RunTokenLocation(r.TokenID)
+	case r.NamespaceID == "":
+		return seal.GlobalLocation(r.Key)
+	}
+	return seal.PipelineLocation(r.NamespaceID, r.PipelineID, r.Key)
+}
