@@ -83,6 +83,13 @@ func applySecretsReseal(a *applyCtx, body []byte) (any, error) {
 	if cur == nil || cur.Target != cmd.Target {
 		return nil, fmt.Errorf("%w: no rotation to key %s is running", ErrConflict, cmd.Target)
 	}
+	// One bbolt transaction covers a whole batch, so every item is checked
+	// before the first write (fsm/DESIGN.md, "Check first, then write").
+	for _, it := range cmd.Items {
+		if it.Kind != store.SealedSecret && it.Kind != store.SealedRunToken {
+			return nil, fmt.Errorf("%w: unknown sealed value kind %q", ErrInvalid, it.Kind)
+		}
+	}
 	var res ResealResult
 	for _, it := range cmd.Items {
 		n, err := resealItem(a, cmd.Target, it)

@@ -61,11 +61,10 @@ const (
 	CmdObjectDelete       CommandType = 37
 	CmdRunObjectsExpire   CommandType = 38
 	CmdLogsExpire         CommandType = 39
-	// Encryption key rotation (fsm/DESIGN.md, "Key rotation"). Numbered
-	// from 60 so command types other work appends meanwhile stay free.
-	CmdKeyRotationStart  CommandType = 60
-	CmdSecretsReseal     CommandType = 61
-	CmdKeyRotationFinish CommandType = 62
+	// Encryption key rotation (fsm/DESIGN.md, "Key rotation").
+	CmdKeyRotationStart  CommandType = 40
+	CmdSecretsReseal     CommandType = 41
+	CmdKeyRotationFinish CommandType = 42
 )
 
 // Meta travels with every command. Everything non-deterministic (time, ids,
