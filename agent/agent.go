@@ -114,6 +114,9 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		MaxObjectBytes:           cfg.Objects.MaxObjectBytes,
 		PipelineObjectLimit:      cfg.Objects.PipelineObjectLimit,
 		RunObjectLimit:           cfg.Objects.RunObjectLimit,
+		MaxConnections:           apiConnCap(cfg.API.MaxConnections, raiseFileLimit(logger), logger),
+		BodyReadTimeout:          cfg.API.BodyReadTimeout.D(),
+		BodyMinRate:              cfg.API.BodyMinRate,
 	}, a, logger)
 	ln, err := net.Listen("tcp", cfg.Server.APIAddr)
 	if err != nil {

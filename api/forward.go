@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -38,6 +39,9 @@ func newForwarder(cluster Cluster, logger hclog.Logger, hold time.Duration) *for
 			MaxIdleConns:        512,
 			MaxIdleConnsPerHost: 512,
 			IdleConnTimeout:     90 * time.Second,
+			// A backstop; the watchdog in proxy bounds the wait more
+			// tightly (it also covers sending the request).
+			ResponseHeaderTimeout: hold,
 		},
 		proxies: map[string]*httputil.ReverseProxy{},
 	}
@@ -62,7 +66,7 @@ func (f *forwarder) middleware(needsLeader func(c echo.Context) bool) echo.Middl
 					if from := c.Request().Header.Get(HeaderForwardedFrom); from != "" {
 						return unavailable(1, "request forwarded by node %s reached node %s, which is not the leader; retry", from, f.cluster.NodeID())
 					}
-					return f.proxy(c, leaderURL)
+					return f.proxy(c, leaderURL, deadline)
 				}
 				if !time.Now().Before(deadline) {
 					return unavailable(1, "the cluster has no leader; retry shortly")
@@ -86,19 +90,106 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-func (f *forwarder) proxy(c echo.Context, leaderURL string) error {
+// proxy sends the request to the leader and streams its answer back. The
+// leader must start answering by deadline: a frozen or partitioned leader
+// never holds the request longer (a watchdog cancels it, and the client
+// gets 503 with Retry-After). While the request body is still being sent
+// the deadline moves with each chunk, so a large upload is bounded by its
+// progress rather than its size. Once the response headers arrive nothing
+// is bounded any more: event streams and log follows run as long as they
+// run.
+func (f *forwarder) proxy(c echo.Context, leaderURL string, deadline time.Time) error {
 	p, err := f.proxyFor(leaderURL)
 	if err != nil {
 		return unavailable(1, "leader address %q is invalid: %v", leaderURL, err)
 	}
-	c.Request().Header.Set(HeaderForwardedFrom, f.cluster.NodeID())
+	budget := time.Until(deadline)
+	if budget <= 0 {
+		return unavailable(1, "no answer from a leader within %s; retry", f.hold)
+	}
+	req := c.Request()
+	req.Header.Set(HeaderForwardedFrom, f.cluster.NodeID())
 	// The leader answers with its own request id and node headers; drop
 	// ours so the response does not carry both.
 	h := c.Response().Header()
 	h.Del(HeaderServedBy)
 	h.Del(HeaderRequestID)
-	p.ServeHTTP(c.Response(), c.Request())
+	ctx, cancel := context.WithCancel(req.Context())
+	defer cancel()
+	wd := &watchdog{budget: budget}
+	wd.timer = time.AfterFunc(budget, func() {
+		if wd.fire() {
+			cancel()
+		}
+	})
+	defer wd.answered()
+	out := req.WithContext(context.WithValue(ctx, ctxKeyWatchdog{}, wd))
+	if out.Body != nil && out.Body != http.NoBody {
+		out.Body = &progressBody{ReadCloser: out.Body, wd: wd}
+	}
+	p.ServeHTTP(c.Response(), out)
 	return nil
+}
+
+type ctxKeyWatchdog struct{}
+
+// watchdog cancels a forwarded request whose leader has not started to
+// answer within its budget.
+type watchdog struct {
+	budget time.Duration
+	timer  *time.Timer
+
+	mu    sync.Mutex
+	done  bool // answered: the timer no longer matters
+	fired bool
+}
+
+// fire reports whether the deadline passed before an answer.
+func (w *watchdog) fire() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return false
+	}
+	w.fired = true
+	return true
+}
+
+// answered stops the watchdog: the response headers arrived.
+func (w *watchdog) answered() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.done = true
+	w.timer.Stop()
+}
+
+// progress restarts the budget while the request body moves.
+func (w *watchdog) progress() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done && !w.fired {
+		w.timer.Reset(w.budget)
+	}
+}
+
+func (w *watchdog) expired() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.fired
+}
+
+// progressBody tells the watchdog each time a chunk of the body is sent.
+type progressBody struct {
+	io.ReadCloser
+	wd *watchdog
+}
+
+func (b *progressBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.wd.progress()
+	}
+	return n, err
 }
 
 func (f *forwarder) proxyFor(leaderURL string) (*httputil.ReverseProxy, error) {
@@ -119,13 +210,26 @@ func (f *forwarder) proxyFor(leaderURL string) (*httputil.ReverseProxy, error) {
 		},
 		Transport:     f.transport,
 		FlushInterval: -1, // stream event and log tails as they come
+		ModifyResponse: func(resp *http.Response) error {
+			if wd, ok := resp.Request.Context().Value(ctxKeyWatchdog{}).(*watchdog); ok {
+				wd.answered()
+			}
+			return nil
+		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			msg := "could not reach the leader at " + leaderURL + ": " + err.Error() + "; retry"
+			if wd, ok := r.Context().Value(ctxKeyWatchdog{}).(*watchdog); ok && wd.expired() {
+				// The request may have reached the leader: a write's
+				// outcome is unknown.
+				msg = "the leader at " + leaderURL + " did not answer in time; it may have failed or frozen. " +
+					"The outcome is unknown: retry with the same Idempotency-Key"
+			}
 			f.logger.Warn("forwarding to leader failed", "leader", leaderURL, "error", err)
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Retry-After", "1")
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte(`{"request_id":` + strconv.Quote(r.Header.Get(HeaderRequestID)) +
-				`,"code":"unavailable","message":` + strconv.Quote("could not reach the leader at "+leaderURL+": "+err.Error()+"; retry") + `}`))
+				`,"code":"unavailable","message":` + strconv.Quote(msg) + `}`))
 		},
 	}
 	f.proxies[leaderURL] = p

@@ -183,7 +183,8 @@ func (s *Server) routeTable() []route {
 }
 
 // routes registers the route table with its middleware chain:
-// version check → body limit → leader forwarding → consistency → auth.
+// version check → body limit → header-only auth → leader forwarding →
+// consistency → auth.
 func (s *Server) routes() {
 	for _, r := range s.routeTable() {
 		var mws []echo.MiddlewareFunc
@@ -194,7 +195,7 @@ func (s *Server) routes() {
 		if r.bodyLimit != 0 {
 			limit = r.bodyLimit
 		}
-		mws = append(mws, bodyLimitMiddleware(limit))
+		mws = append(mws, bodyLimitMiddleware(limit), s.preAuthMiddleware(r.access))
 		leaderOnly := r.leaderOnly
 		if r.method != http.MethodGet && r.method != http.MethodHead && r.path != "/api/cluster/join" {
 			leaderOnly = true
