@@ -62,11 +62,11 @@ func (f *forwarder) middleware(needsLeader func(c echo.Context) bool) echo.Middl
 					if f.cluster.Ready() {
 						return next(c)
 					}
-				} else if _, leaderURL := f.cluster.Leader(); leaderURL != "" {
+				} else if leaderID, leaderURL := f.cluster.Leader(); leaderURL != "" {
 					if from := c.Request().Header.Get(HeaderForwardedFrom); from != "" {
 						return unavailable(1, "request forwarded by node %s reached node %s, which is not the leader; retry", from, f.cluster.NodeID())
 					}
-					return f.proxy(c, leaderURL, deadline)
+					return f.proxy(c, leaderID, leaderURL, deadline)
 				}
 				if !time.Now().Before(deadline) {
 					return unavailable(1, "the cluster has no leader; retry shortly")
@@ -97,8 +97,14 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // the deadline moves with each chunk, so a large upload is bounded by its
 // progress rather than its size. Once the response headers arrive nothing
 // is bounded any more: event streams and log follows run as long as they
-// run.
-func (f *forwarder) proxy(c echo.Context, leaderURL string, deadline time.Time) error {
+// run. If this node sees the leadership move (a new leader, or none)
+// before the answer starts, it gives up at once rather than at the
+// deadline.
+//
+// A request cut off this way is not retried against the new leader: it may
+// have reached the old one, the body is already consumed, and the client
+// holds the Idempotency-Key that makes its own retry safe.
+func (f *forwarder) proxy(c echo.Context, leaderID, leaderURL string, deadline time.Time) error {
 	p, err := f.proxyFor(leaderURL)
 	if err != nil {
 		return unavailable(1, "leader address %q is invalid: %v", leaderURL, err)
@@ -117,11 +123,22 @@ func (f *forwarder) proxy(c echo.Context, leaderURL string, deadline time.Time) 
 	ctx, cancel := context.WithCancel(req.Context())
 	defer cancel()
 	wd := &watchdog{budget: budget}
+	wd.mu.Lock() // the callbacks see both timers set
 	wd.timer = time.AfterFunc(budget, func() {
 		if wd.fire() {
 			cancel()
 		}
 	})
+	wd.poll = time.AfterFunc(leaderPollDelay, func() {
+		if id, _ := f.cluster.Leader(); id != leaderID {
+			if wd.fire() {
+				cancel()
+			}
+			return
+		}
+		wd.repoll()
+	})
+	wd.mu.Unlock()
 	defer wd.answered()
 	out := req.WithContext(context.WithValue(ctx, ctxKeyWatchdog{}, wd))
 	if out.Body != nil && out.Body != http.NoBody {
@@ -133,11 +150,16 @@ func (f *forwarder) proxy(c echo.Context, leaderURL string, deadline time.Time) 
 
 type ctxKeyWatchdog struct{}
 
+// leaderPollDelay: a forwarded request that has had no answer for this long
+// starts watching whether the leadership moves (most answer well before).
+const leaderPollDelay = 200 * time.Millisecond
+
 // watchdog cancels a forwarded request whose leader has not started to
-// answer within its budget.
+// answer within its budget, or whose leader this node stopped following.
 type watchdog struct {
 	budget time.Duration
 	timer  *time.Timer
+	poll   *time.Timer
 
 	mu    sync.Mutex
 	done  bool // answered: the timer no longer matters
@@ -161,6 +183,16 @@ func (w *watchdog) answered() {
 	defer w.mu.Unlock()
 	w.done = true
 	w.timer.Stop()
+	w.poll.Stop()
+}
+
+// repoll checks the leadership again shortly, until answered.
+func (w *watchdog) repoll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done && !w.fired {
+		w.poll.Reset(100 * time.Millisecond)
+	}
 }
 
 // progress restarts the budget while the request body moves.
@@ -221,7 +253,7 @@ func (f *forwarder) proxyFor(leaderURL string) (*httputil.ReverseProxy, error) {
 			if wd, ok := r.Context().Value(ctxKeyWatchdog{}).(*watchdog); ok && wd.expired() {
 				// The request may have reached the leader: a write's
 				// outcome is unknown.
-				msg = "the leader at " + leaderURL + " did not answer in time; it may have failed or frozen. " +
+				msg = "the leader at " + leaderURL + " did not answer in time or lost the leadership; it may have failed or frozen. " +
 					"The outcome is unknown: retry with the same Idempotency-Key"
 			}
 			f.logger.Warn("forwarding to leader failed", "leader", leaderURL, "error", err)

@@ -107,6 +107,7 @@ type Node struct {
 	done    chan struct{}
 	logPath string
 	starts  int
+	paused  bool // SIGSTOPped by Pause
 }
 
 // NewNode prepares (but does not start) a node with fresh ports and dir.
@@ -188,8 +189,50 @@ func (n *Node) Kill() { n.signal(syscall.SIGKILL, 5*time.Second) }
 // Stop sends SIGTERM (graceful shutdown) and waits.
 func (n *Node) Stop() { n.signal(syscall.SIGTERM, 30*time.Second) }
 
+// Pause freezes the process (SIGSTOP): it holds its sockets open but
+// answers nothing, like a hung host. Kill, Stop and cleanup resume it first.
+func (n *Node) Pause() {
+	n.t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		n.t.Fatalf("%s is not running", n.Name)
+	}
+	if err := n.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		n.t.Fatalf("pause %s: %v", n.Name, err)
+	}
+	n.paused = true
+}
+
+// Resume lets a paused process run again (SIGCONT).
+func (n *Node) Resume() {
+	n.t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.resumeLocked()
+}
+
+func (n *Node) resumeLocked() {
+	if n.cmd != nil && n.paused {
+		_ = n.cmd.Process.Signal(syscall.SIGCONT)
+	}
+	n.paused = false
+}
+
+// Pid is the running process's id (0 when not running).
+func (n *Node) Pid() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
 func (n *Node) signal(sig syscall.Signal, wait time.Duration) {
 	n.mu.Lock()
+	// A stopped process would not act on SIGTERM.
+	n.resumeLocked()
 	cmd, done := n.cmd, n.done
 	n.cmd = nil
 	n.mu.Unlock()
