@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,6 +48,10 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
+
+// envNoFile, in a node's Env (GOFER_E2E_NOFILE=N), starts it with an
+// open-file limit of N instead of the test process's.
+const envNoFile = "GOFER_E2E_NOFILE"
 
 // testSecret is the cluster secret test clusters share.
 const testSecret = "e2e-cluster-secret-0123456789abcdef"
@@ -152,7 +157,15 @@ func (n *Node) Start() {
 	n.starts++
 	fmt.Fprintf(log, "\n===== start #%d: gofer %s\n", n.starts, strings.Join(args, " "))
 	cmd := exec.Command(goferBin, args...)
-	cmd.Env = append(os.Environ(), n.Env...)
+	env := n.Env
+	if i := slices.IndexFunc(env, func(kv string) bool { return strings.HasPrefix(kv, envNoFile+"=") }); i >= 0 {
+		// Run the node with this open-file limit (soft and hard), so
+		// that it cannot raise it.
+		limit := strings.TrimPrefix(env[i], envNoFile+"=")
+		env = slices.Delete(slices.Clone(env), i, i+1)
+		cmd = exec.Command("/bin/sh", append([]string{"-c", `ulimit -n "$0" && exec "$@"`, limit, goferBin}, args...)...)
+	}
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
