@@ -187,6 +187,21 @@ func TestConnLimiter(t *testing.T) {
 		fmt.Fprintf(c, "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0")
 	}
 	waitOpen(2, 0)
+	deadline := time.Now().Add(5 * time.Second)
+	for active := 0; active < 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 2 slow requests became active", active)
+		}
+		time.Sleep(10 * time.Millisecond)
+		l.mu.Lock()
+		active = 0
+		for c := range l.normal {
+			if c.state == http.StateActive {
+				active++
+			}
+		}
+		l.mu.Unlock()
+	}
 	over := dial(t, addr)
 	if resp := get(over, "/api/system/health"); resp.StatusCode != 200 {
 		t.Fatalf("health over the cap: %d, want 200", resp.StatusCode)

@@ -195,14 +195,14 @@ func (s *Server) routes() {
 		if r.bodyLimit != 0 {
 			limit = r.bodyLimit
 		}
-		mws = append(mws, bodyLimitMiddleware(limit), s.preAuthMiddleware(r.access))
 		leaderOnly := r.leaderOnly
 		if r.method != http.MethodGet && r.method != http.MethodHead && r.path != "/api/cluster/join" {
 			leaderOnly = true
 		}
-		mws = append(mws, s.forward.middleware(func(c echo.Context) bool {
-			return leaderOnly || wantsConsistent(c)
-		}))
+		needsLeader := func(c echo.Context) bool { return leaderOnly || wantsConsistent(c) }
+		forwarded := func(c echo.Context) bool { return needsLeader(c) && !s.cluster.IsLeader() }
+		mws = append(mws, bodyLimitMiddleware(limit), s.preAuthMiddleware(r.access, forwarded))
+		mws = append(mws, s.forward.middleware(needsLeader))
 		mws = append(mws, s.consistencyMiddleware, s.authMiddleware(r.access))
 		s.echo.Add(r.method, r.path, r.handler, mws...)
 	}

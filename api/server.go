@@ -56,15 +56,17 @@ type Options struct {
 
 // Server serves the REST API on one node.
 type Server struct {
-	opts     Options
-	cluster  Cluster
-	logger   hclog.Logger
-	echo     *echo.Echo
-	forward  *forwarder
-	authz    *authorizer
-	tokens   identityCache
-	catchUp  *catchUp
-	shutdown chan struct{}
+	opts    Options
+	cluster Cluster
+	logger  hclog.Logger
+	echo    *echo.Echo
+	forward *forwarder
+	authz   *authorizer
+	tokens  identityCache
+	catchUp *catchUp
+	// publicBodies counts requests with a body on public routes.
+	publicBodies chan struct{}
+	shutdown     chan struct{}
 }
 
 // New builds the API server; Serve starts it.
@@ -93,6 +95,8 @@ func New(opts Options, cluster Cluster, logger hclog.Logger) *Server {
 		logger:   logger.Named("api"),
 		authz:    newAuthorizer(),
 		shutdown: make(chan struct{}),
+
+		publicBodies: make(chan struct{}, maxPublicBodies),
 	}
 	s.forward = newForwarder(cluster, s.logger, opts.ForwardHold)
 	s.catchUp = newCatchUp(cluster, s.forward.transport)

@@ -133,9 +133,11 @@ func TestSlowClientsCannotExhaustANode(t *testing.T) {
 			jobs <- func() { dial(leader.APIAddr, l.head, l.dribble, expect401) }
 		}
 	}
-	// Forwarded routes on a follower: no token, no forwarding.
+	// Writes on a follower, which forwards them to the leader unless no
+	// node could authenticate them: no token, or a token nobody knows.
 	for i := 0; i < 300; i++ {
-		jobs <- func() { dial(follower.APIAddr, slowLoad[1].head, true, i < 20) }
+		head := slowLoad[1+i%2].head
+		jobs <- func() { dial(follower.APIAddr, head, true, i < 40) }
 	}
 	close(jobs)
 	wg.Wait()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,6 +40,31 @@ func TestTokenWorksOnFollowersAtOnce(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
+	// A write no node could authenticate is refused by the follower
+	// itself, from its headers (and, for a well-formed secret, after
+	// catching up with the leader), not forwarded.
+	for _, auth := range []string{"", "Basic eDp5", "Bearer not-a-gofer-token", "Bearer gofer_" + strings.Repeat("A", 43)} {
+		for _, n := range followers {
+			req, err := http.NewRequest(http.MethodPost, n.URL+"/api/namespaces", strings.NewReader(`{"id":"nope","name":"nope"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("gofer-api-version", "v0")
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("X-Gofer-Node") != n.Name {
+				t.Errorf("write with Authorization %q to follower %s: %d from %q; want 401 from the follower itself",
+					auth, n.Name, resp.StatusCode, resp.Header.Get("X-Gofer-Node"))
+			}
+		}
+	}
+
 	const tokens, uses = 25, 4
 	for i := 0; i < tokens; i++ {
 		tok, err := admin.CreateToken(context.Background(), fmt.Sprintf("user-%d", i), []string{"user"}, 0, nil)
