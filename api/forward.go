@@ -39,9 +39,8 @@ func newForwarder(cluster Cluster, logger hclog.Logger, hold time.Duration) *for
 			MaxIdleConns:        512,
 			MaxIdleConnsPerHost: 512,
 			IdleConnTimeout:     90 * time.Second,
-			// A backstop; the watchdog in proxy bounds the wait more
-			// tightly (it also covers sending the request).
-			ResponseHeaderTimeout: hold,
+			// No ResponseHeaderTimeout: the watchdog in proxy bounds the
+			// wait per request (some routes legitimately take longer).
 		},
 		proxies: map[string]*httputil.ReverseProxy{},
 	}
@@ -49,8 +48,10 @@ func newForwarder(cluster Cluster, logger hclog.Logger, hold time.Duration) *for
 
 // middleware runs next on the (ready) leader and proxies to it elsewhere.
 // needsLeader decides per request: writes always, reads with
-// ?consistent=true, and leader-only operations.
-func (f *forwarder) middleware(needsLeader func(c echo.Context) bool) echo.MiddlewareFunc {
+// ?consistent=true, and leader-only operations. leaderWork is how long the
+// leader may legitimately work on the request before it answers, beyond the
+// hold (a snapshot, a ?min_index wait); nil means nothing beyond.
+func (f *forwarder) middleware(needsLeader func(c echo.Context) bool, leaderWork func(c echo.Context) time.Duration) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if !needsLeader(c) {
@@ -66,7 +67,11 @@ func (f *forwarder) middleware(needsLeader func(c echo.Context) bool) echo.Middl
 					if from := c.Request().Header.Get(HeaderForwardedFrom); from != "" {
 						return unavailable(1, "request forwarded by node %s reached node %s, which is not the leader; retry", from, f.cluster.NodeID())
 					}
-					return f.proxy(c, leaderID, leaderURL, deadline)
+					answerBy := deadline
+					if leaderWork != nil {
+						answerBy = answerBy.Add(leaderWork(c))
+					}
+					return f.proxy(c, leaderID, leaderURL, answerBy)
 				}
 				if !time.Now().Before(deadline) {
 					return unavailable(1, "the cluster has no leader; retry shortly")

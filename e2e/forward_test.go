@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -56,6 +57,48 @@ func TestForwardToFrozenLeader(t *testing.T) {
 	if code, _, body := forwardWrite(t, follower, c.Token, "warm-up", "warm-up"); code != http.StatusCreated {
 		t.Fatalf("warm-up write through %s: %d %s", follower.Name, code, body)
 	}
+
+	// A stream forwarded to the leader (?consistent=true) is bounded only
+	// until its headers arrive: it still delivers after the 5 s a plain
+	// forwarded request may wait.
+	streamReq, err := http.NewRequest(http.MethodGet, follower.URL+"/api/events/stream?consistent=true", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streamReq.Header.Set("gofer-api-version", "v0")
+	streamReq.Header.Set("Authorization", "Bearer "+c.Token)
+	streamResp, err := http.DefaultClient.Do(streamReq)
+	if err != nil {
+		t.Fatalf("event stream through %s: %v", follower.Name, err)
+	}
+	defer streamResp.Body.Close()
+	if streamResp.StatusCode != http.StatusOK || streamResp.Header.Get("X-Gofer-Node") != leader.Name {
+		t.Fatalf("event stream through %s: %d served by %q; want 200 from the leader %s", follower.Name, streamResp.StatusCode, streamResp.Header.Get("X-Gofer-Node"), leader.Name)
+	}
+	time.Sleep(5500 * time.Millisecond)
+	if code, _, body := forwardWrite(t, follower, c.Token, "after-5s", "after-5s"); code != http.StatusCreated {
+		t.Fatalf("write through %s: %d %s", follower.Name, code, body)
+	}
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(streamResp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	for seen := false; !seen; {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("the forwarded event stream ended before the event for namespace after-5s")
+			}
+			seen = strings.HasPrefix(l, "data:") && strings.Contains(l, "after-5s")
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the forwarded event stream delivered no event for namespace after-5s")
+		}
+	}
+	streamResp.Body.Close()
 
 	leader.Pause()
 	t.Cleanup(leader.Resume)
