@@ -62,10 +62,14 @@ type limitedConn struct {
 	net.Conn
 	l        *connLimiter
 	overflow bool
-	// state and since are guarded by l.mu.
+	// state, since and expire are guarded by l.mu.
 	state http.ConnState
 	since time.Time
 	once  sync.Once
+	// expire closes an overflow connection after overflowLaneTTL (a
+	// deadline on the socket would not do: net/http resets read deadlines
+	// for each request).
+	expire *time.Timer
 }
 
 func (c *limitedConn) Close() error {
@@ -103,13 +107,16 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 			l.logger.Warn("API connection limit reached; new connections may only ask for health", "max_connections", l.max)
 		}
 	}
+	if c.overflow {
+		c.expire = time.AfterFunc(overflowLaneTTL, func() { _ = c.Close() })
+	}
+	if shed != nil && shed.expire != nil {
+		shed.expire.Stop()
+	}
 	l.mu.Unlock()
 	if shed != nil {
 		shed.once.Do(func() {}) // already removed from the books
 		_ = shed.Conn.Close()
-	}
-	if c.overflow {
-		_ = c.SetDeadline(l.now().Add(overflowLaneTTL))
 	}
 	return c, nil
 }
@@ -132,6 +139,9 @@ func (l *connLimiter) oldestIdleLocked() *limitedConn {
 func (l *connLimiter) release(c *limitedConn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if c.expire != nil {
+		c.expire.Stop()
+	}
 	if !c.overflow {
 		delete(l.normal, c)
 		return

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -166,9 +167,10 @@ type watchdog struct {
 	timer  *time.Timer
 	poll   *time.Timer
 
-	mu    sync.Mutex
-	done  bool // answered: the timer no longer matters
-	fired bool
+	mu      sync.Mutex
+	done    bool // answered: the timer no longer matters
+	fired   bool
+	bodyErr error
 }
 
 // fire reports whether the deadline passed before an answer.
@@ -209,6 +211,22 @@ func (w *watchdog) progress() {
 	}
 }
 
+// bodyFailed records that reading the client's body failed (too slow,
+// too large, cut off): the client's fault, not the leader's.
+func (w *watchdog) bodyFailed(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.bodyErr == nil {
+		w.bodyErr = err
+	}
+}
+
+func (w *watchdog) bodyError() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.bodyErr
+}
+
 func (w *watchdog) expired() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -225,6 +243,9 @@ func (b *progressBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if n > 0 {
 		b.wd.progress()
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.wd.bodyFailed(err)
 	}
 	return n, err
 }
@@ -254,8 +275,21 @@ func (f *forwarder) proxyFor(leaderURL string) (*httputil.ReverseProxy, error) {
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			wd, _ := r.Context().Value(ctxKeyWatchdog{}).(*watchdog)
+			if wd != nil && wd.bodyError() != nil {
+				var mbe *http.MaxBytesError
+				status, code := http.StatusBadRequest, CodeBadRequest
+				if errors.As(wd.bodyError(), &mbe) {
+					status, code = http.StatusRequestEntityTooLarge, CodePayloadTooLarge
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(status)
+				_, _ = w.Write([]byte(`{"request_id":` + strconv.Quote(r.Header.Get(HeaderRequestID)) +
+					`,"code":` + strconv.Quote(code) + `,"message":` + strconv.Quote("reading the request body failed: "+wd.bodyError().Error()) + `}`))
+				return
+			}
 			msg := "could not reach the leader at " + leaderURL + ": " + err.Error() + "; retry"
-			if wd, ok := r.Context().Value(ctxKeyWatchdog{}).(*watchdog); ok && wd.expired() {
+			if wd != nil && wd.expired() {
 				// The request may have reached the leader: a write's
 				// outcome is unknown.
 				msg = "the leader at " + leaderURL + " did not answer in time or lost the leadership; it may have failed or frozen. " +

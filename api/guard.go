@@ -33,9 +33,13 @@ const (
 // connection rather than wait for the rest of the body.
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if overflowConn(r.Context()) && r.URL.Path != "/api/system/health" {
-			refuseOverflow(w, r)
-			return
+		if overflowConn(r.Context()) {
+			if r.URL.Path != "/api/system/health" {
+				refuseOverflow(w, r)
+				return
+			}
+			// Answered, but the overflow slot is not kept for more.
+			w.Header().Set("Connection", "close")
 		}
 		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 			next.ServeHTTP(w, r)

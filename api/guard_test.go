@@ -203,8 +203,8 @@ func TestConnLimiter(t *testing.T) {
 		l.mu.Unlock()
 	}
 	over := dial(t, addr)
-	if resp := get(over, "/api/system/health"); resp.StatusCode != 200 {
-		t.Fatalf("health over the cap: %d, want 200", resp.StatusCode)
+	if resp := get(over, "/api/system/health"); resp.StatusCode != 200 || !resp.Close {
+		t.Fatalf("health over the cap: %d close=%v, want 200 and the overflow slot released", resp.StatusCode, resp.Close)
 	}
 	over2 := dial(t, addr)
 	resp := get(over2, "/api/namespaces")
