@@ -105,6 +105,9 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		a.closeStores()
 		return nil, err
 	}
+	fileLimit := raiseFileLimit(logger)
+	maxConns := apiConnCap(cfg.API.MaxConnections, fileLimit, logger)
+	logger.Debug("api connection cap", "max_connections", maxConns, "open_file_limit", fileLimit)
 	a.api = api.New(api.Options{
 		Dev:                      cfg.Server.Dev,
 		MaxRequestBody:           cfg.API.MaxRequestBody,
@@ -114,6 +117,9 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		MaxObjectBytes:           cfg.Objects.MaxObjectBytes,
 		PipelineObjectLimit:      cfg.Objects.PipelineObjectLimit,
 		RunObjectLimit:           cfg.Objects.RunObjectLimit,
+		MaxConnections:           maxConns,
+		BodyReadTimeout:          cfg.API.BodyReadTimeout.D(),
+		BodyMinRate:              cfg.API.BodyMinRate,
 	}, a, logger)
 	ln, err := net.Listen("tcp", cfg.Server.APIAddr)
 	if err != nil {

@@ -136,6 +136,15 @@ type APIConfig struct {
 	// TaskExecutionStopTimeout is how long a cancelled or timed-out task's
 	// container gets between SIGTERM and SIGKILL.
 	TaskExecutionStopTimeout Duration `toml:"task_execution_stop_timeout"`
+	// MaxConnections caps open API connections; over it a node sheds idle
+	// connections and answers only health checks (see api/connlimit.go).
+	// 0: min(4096, half the open-file limit). It is always kept below the
+	// open-file limit, which raft, the stores and Docker share.
+	MaxConnections int `toml:"max_connections"`
+	// BodyReadTimeout and BodyMinRate bound a request body: it must arrive
+	// within the timeout plus one second per BodyMinRate bytes received.
+	BodyReadTimeout Duration `toml:"body_read_timeout"`
+	BodyMinRate     int64    `toml:"body_min_rate"`
 }
 
 // SecretStoreConfig configures the encrypted secret store.
@@ -225,6 +234,8 @@ func DefaultConfig() Config {
 			TaskExecutionLogRetention:   50,
 			TaskExecutionLogMaxBytes:    4 << 20,
 			TaskExecutionStopTimeout:    Duration(30 * time.Second),
+			BodyReadTimeout:             Duration(api.DefaultBodyReadTimeout),
+			BodyMinRate:                 api.DefaultBodyMinRate,
 		},
 		Scheduler: SchedulerConfig{
 			Engine: "docker",
@@ -363,6 +374,12 @@ func (c *Config) Validate() error {
 	}
 	if c.API.MaxRequestBody <= 0 {
 		add("api.max_request_body must be positive")
+	}
+	if c.API.MaxConnections < 0 {
+		add("api.max_connections must be 0 (automatic) or more")
+	}
+	if c.API.BodyReadTimeout.D() <= 0 || c.API.BodyMinRate <= 0 {
+		add("api.body_read_timeout and api.body_min_rate must be positive")
 	}
 	if c.API.EventPruneInterval.D() <= 0 || c.API.EventLogRetention.D() <= 0 {
 		add("api.event_log_retention and api.event_prune_interval must be positive")

@@ -71,6 +71,13 @@ task_execution_log_retention = 50
 task_execution_log_max_bytes = 4194304
 # A cancelled or timed-out task's container gets this long after SIGTERM before SIGKILL.
 task_execution_stop_timeout = "30s"
+# Open API connections allowed; over it idle ones are shed and new ones may only
+# ask for health. 0: min(4096, half the open-file limit).
+max_connections = 0
+# A request body must arrive within body_read_timeout plus one second per
+# body_min_rate bytes received (bytes per second); slower clients are cut off.
+body_read_timeout = "10s"
+body_min_rate = 32768
 
 [scheduler]
 # "docker". ("noop" runs nothing and exists only for control-plane benchmarks.)

@@ -120,15 +120,10 @@ func (s *Server) authenticate(c echo.Context, a access) (*identity, error) {
 			return nil, unauthorized("the cluster secret is wrong or no cluster secret is configured on this node")
 		}
 	}
-	header := req.Header.Get(echo.HeaderAuthorization)
-	if header == "" {
-		return nil, unauthorized("missing Authorization header; send 'Authorization: Bearer <token>'")
+	secret, err := bearerSecret(req.Header.Get(echo.HeaderAuthorization))
+	if err != nil {
+		return nil, err
 	}
-	scheme, secret, ok := strings.Cut(header, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
-		return nil, unauthorized("malformed Authorization header; want 'Bearer <token>'")
-	}
-	secret = strings.TrimSpace(secret)
 	hash := hashSecret(secret)
 	now := s.opts.Now().UnixMilli()
 	// The generation is read before state, so an identity cached from
@@ -143,12 +138,14 @@ func (s *Server) authenticate(c echo.Context, a access) (*identity, error) {
 	}
 	var id *identity
 	var expires int64
-	err := s.cluster.FSM().View(func(tx *bbolt.Tx) error {
+	unknown := false
+	lookup := func(tx *bbolt.Tx) error {
 		tok, err := store.GetTokenByHash(tx, hash)
 		if err != nil {
 			return err
 		}
 		if tok == nil || subtle.ConstantTimeCompare([]byte(tok.Hash), []byte(hash)) != 1 {
+			unknown = true
 			return unauthorized("unknown token")
 		}
 		if tok.Disabled {
@@ -174,7 +171,15 @@ func (s *Server) authenticate(c echo.Context, a access) (*identity, error) {
 			}
 		}
 		return nil
-	})
+	}
+	err = s.cluster.FSM().View(lookup)
+	if unknown && plausibleSecret(secret) && s.catchUp.wait(c.Request().Context()) {
+		// A follower may not have applied a token the leader just
+		// created: look again once it has caught up (catchup.go).
+		unknown, id, expires = false, nil, 0
+		gen = s.cluster.FSM().AuthGeneration()
+		err = s.cluster.FSM().View(lookup)
+	}
 	if err == nil {
 		s.tokens.put(hash, &cachedIdentity{gen: gen, id: id, expires: expires})
 	}

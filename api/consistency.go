@@ -15,7 +15,10 @@ import (
 // ?min_index=N waits until this node has applied N (read-your-writes on
 // any node after a write that returned X-Gofer-Index: N).
 
-const maxMinIndexWait = 60 * time.Second
+const (
+	maxMinIndexWait     = 60 * time.Second
+	defaultMinIndexWait = 10 * time.Second
+)
 
 func wantsConsistent(c echo.Context) bool {
 	v := c.QueryParam("consistent")
@@ -39,7 +42,7 @@ func (s *Server) consistencyMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 			if err != nil {
 				return badRequest("min_index must be a non-negative integer, got %q", raw)
 			}
-			wait := 10 * time.Second
+			wait := defaultMinIndexWait
 			if w := c.QueryParam("wait"); w != "" {
 				d, err := time.ParseDuration(w)
 				if err != nil || d < 0 {

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -38,6 +40,8 @@ func newForwarder(cluster Cluster, logger hclog.Logger, hold time.Duration) *for
 			MaxIdleConns:        512,
 			MaxIdleConnsPerHost: 512,
 			IdleConnTimeout:     90 * time.Second,
+			// No ResponseHeaderTimeout: the watchdog in proxy bounds the
+			// wait per request (some routes legitimately take longer).
 		},
 		proxies: map[string]*httputil.ReverseProxy{},
 	}
@@ -45,8 +49,10 @@ func newForwarder(cluster Cluster, logger hclog.Logger, hold time.Duration) *for
 
 // middleware runs next on the (ready) leader and proxies to it elsewhere.
 // needsLeader decides per request: writes always, reads with
-// ?consistent=true, and leader-only operations.
-func (f *forwarder) middleware(needsLeader func(c echo.Context) bool) echo.MiddlewareFunc {
+// ?consistent=true, and leader-only operations. leaderWork is how long the
+// leader may legitimately work on the request before it answers, beyond the
+// hold (a snapshot, a ?min_index wait); nil means nothing beyond.
+func (f *forwarder) middleware(needsLeader func(c echo.Context) bool, leaderWork func(c echo.Context) time.Duration) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if !needsLeader(c) {
@@ -58,11 +64,15 @@ func (f *forwarder) middleware(needsLeader func(c echo.Context) bool) echo.Middl
 					if f.cluster.Ready() {
 						return next(c)
 					}
-				} else if _, leaderURL := f.cluster.Leader(); leaderURL != "" {
+				} else if leaderID, leaderURL := f.cluster.Leader(); leaderURL != "" {
 					if from := c.Request().Header.Get(HeaderForwardedFrom); from != "" {
 						return unavailable(1, "request forwarded by node %s reached node %s, which is not the leader; retry", from, f.cluster.NodeID())
 					}
-					return f.proxy(c, leaderURL)
+					answerBy := deadline
+					if leaderWork != nil {
+						answerBy = answerBy.Add(leaderWork(c))
+					}
+					return f.proxy(c, leaderID, leaderURL, answerBy)
 				}
 				if !time.Now().Before(deadline) {
 					return unavailable(1, "the cluster has no leader; retry shortly")
@@ -86,19 +96,158 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-func (f *forwarder) proxy(c echo.Context, leaderURL string) error {
+// proxy sends the request to the leader and streams its answer back. The
+// leader must start answering by deadline: a frozen or partitioned leader
+// never holds the request longer (a watchdog cancels it, and the client
+// gets 503 with Retry-After). While the request body is still being sent
+// the deadline moves with each chunk, so a large upload is bounded by its
+// progress rather than its size. Once the response headers arrive nothing
+// is bounded any more: event streams and log follows run as long as they
+// run. If this node sees the leadership move (a new leader, or none)
+// before the answer starts, it gives up at once rather than at the
+// deadline.
+//
+// A request cut off this way is not retried against the new leader: it may
+// have reached the old one, the body is already consumed, and the client
+// holds the Idempotency-Key that makes its own retry safe.
+func (f *forwarder) proxy(c echo.Context, leaderID, leaderURL string, deadline time.Time) error {
 	p, err := f.proxyFor(leaderURL)
 	if err != nil {
 		return unavailable(1, "leader address %q is invalid: %v", leaderURL, err)
 	}
-	c.Request().Header.Set(HeaderForwardedFrom, f.cluster.NodeID())
+	budget := time.Until(deadline)
+	if budget <= 0 {
+		return unavailable(1, "no answer from a leader within %s; retry", f.hold)
+	}
+	req := c.Request()
+	req.Header.Set(HeaderForwardedFrom, f.cluster.NodeID())
 	// The leader answers with its own request id and node headers; drop
 	// ours so the response does not carry both.
 	h := c.Response().Header()
 	h.Del(HeaderServedBy)
 	h.Del(HeaderRequestID)
-	p.ServeHTTP(c.Response(), c.Request())
+	ctx, cancel := context.WithCancel(req.Context())
+	defer cancel()
+	wd := &watchdog{budget: budget}
+	wd.mu.Lock() // the callbacks see both timers set
+	wd.timer = time.AfterFunc(budget, func() {
+		if wd.fire() {
+			cancel()
+		}
+	})
+	wd.poll = time.AfterFunc(leaderPollDelay, func() {
+		if id, _ := f.cluster.Leader(); id != leaderID {
+			if wd.fire() {
+				cancel()
+			}
+			return
+		}
+		wd.repoll()
+	})
+	wd.mu.Unlock()
+	defer wd.answered()
+	out := req.WithContext(context.WithValue(ctx, ctxKeyWatchdog{}, wd))
+	if out.Body != nil && out.Body != http.NoBody {
+		out.Body = &progressBody{ReadCloser: out.Body, wd: wd}
+	}
+	p.ServeHTTP(c.Response(), out)
 	return nil
+}
+
+type ctxKeyWatchdog struct{}
+
+// leaderPollDelay: a forwarded request that has had no answer for this long
+// starts watching whether the leadership moves (most answer well before).
+const leaderPollDelay = 200 * time.Millisecond
+
+// watchdog cancels a forwarded request whose leader has not started to
+// answer within its budget, or whose leader this node stopped following.
+type watchdog struct {
+	budget time.Duration
+	timer  *time.Timer
+	poll   *time.Timer
+
+	mu      sync.Mutex
+	done    bool // answered: the timer no longer matters
+	fired   bool
+	bodyErr error
+}
+
+// fire reports whether the deadline passed before an answer.
+func (w *watchdog) fire() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return false
+	}
+	w.fired = true
+	return true
+}
+
+// answered stops the watchdog: the response headers arrived.
+func (w *watchdog) answered() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.done = true
+	w.timer.Stop()
+	w.poll.Stop()
+}
+
+// repoll checks the leadership again shortly, until answered.
+func (w *watchdog) repoll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done && !w.fired {
+		w.poll.Reset(100 * time.Millisecond)
+	}
+}
+
+// progress restarts the budget while the request body moves.
+func (w *watchdog) progress() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done && !w.fired {
+		w.timer.Reset(w.budget)
+	}
+}
+
+// bodyFailed records that reading the client's body failed (too slow,
+// too large, cut off): the client's fault, not the leader's.
+func (w *watchdog) bodyFailed(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.bodyErr == nil {
+		w.bodyErr = err
+	}
+}
+
+func (w *watchdog) bodyError() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.bodyErr
+}
+
+func (w *watchdog) expired() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.fired
+}
+
+// progressBody tells the watchdog each time a chunk of the body is sent.
+type progressBody struct {
+	io.ReadCloser
+	wd *watchdog
+}
+
+func (b *progressBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.wd.progress()
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.wd.bodyFailed(err)
+	}
+	return n, err
 }
 
 func (f *forwarder) proxyFor(leaderURL string) (*httputil.ReverseProxy, error) {
@@ -119,13 +268,39 @@ func (f *forwarder) proxyFor(leaderURL string) (*httputil.ReverseProxy, error) {
 		},
 		Transport:     f.transport,
 		FlushInterval: -1, // stream event and log tails as they come
+		ModifyResponse: func(resp *http.Response) error {
+			if wd, ok := resp.Request.Context().Value(ctxKeyWatchdog{}).(*watchdog); ok {
+				wd.answered()
+			}
+			return nil
+		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			wd, _ := r.Context().Value(ctxKeyWatchdog{}).(*watchdog)
+			if wd != nil && wd.bodyError() != nil {
+				var mbe *http.MaxBytesError
+				status, code := http.StatusBadRequest, CodeBadRequest
+				if errors.As(wd.bodyError(), &mbe) {
+					status, code = http.StatusRequestEntityTooLarge, CodePayloadTooLarge
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(status)
+				_, _ = w.Write([]byte(`{"request_id":` + strconv.Quote(r.Header.Get(HeaderRequestID)) +
+					`,"code":` + strconv.Quote(code) + `,"message":` + strconv.Quote("reading the request body failed: "+wd.bodyError().Error()) + `}`))
+				return
+			}
+			msg := "could not reach the leader at " + leaderURL + ": " + err.Error() + "; retry"
+			if wd != nil && wd.expired() {
+				// The request may have reached the leader: a write's
+				// outcome is unknown.
+				msg = "the leader at " + leaderURL + " did not answer in time or lost the leadership; it may have failed or frozen. " +
+					"The outcome is unknown: retry with the same Idempotency-Key"
+			}
 			f.logger.Warn("forwarding to leader failed", "leader", leaderURL, "error", err)
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Retry-After", "1")
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte(`{"request_id":` + strconv.Quote(r.Header.Get(HeaderRequestID)) +
-				`,"code":"unavailable","message":` + strconv.Quote("could not reach the leader at "+leaderURL+": "+err.Error()+"; retry") + `}`))
+				`,"code":"unavailable","message":` + strconv.Quote(msg) + `}`))
 		},
 	}
 	f.proxies[leaderURL] = p

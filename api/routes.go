@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -186,7 +187,8 @@ func (s *Server) routeTable() []route {
 }
 
 // routes registers the route table with its middleware chain:
-// version check → body limit → leader forwarding → consistency → auth.
+// version check → body limit → header-only auth → leader forwarding →
+// consistency → auth.
 func (s *Server) routes() {
 	for _, r := range s.routeTable() {
 		var mws []echo.MiddlewareFunc
@@ -197,18 +199,42 @@ func (s *Server) routes() {
 		if r.bodyLimit != 0 {
 			limit = r.bodyLimit
 		}
-		mws = append(mws, bodyLimitMiddleware(limit))
 		leaderOnly := r.leaderOnly
 		if r.method != http.MethodGet && r.method != http.MethodHead && r.path != "/api/cluster/join" {
 			leaderOnly = true
 		}
-		mws = append(mws, s.forward.middleware(func(c echo.Context) bool {
-			return leaderOnly || wantsConsistent(c)
-		}))
+		needsLeader := func(c echo.Context) bool { return leaderOnly || wantsConsistent(c) }
+		forwarded := func(c echo.Context) bool { return needsLeader(c) && !s.cluster.IsLeader() }
+		mws = append(mws, bodyLimitMiddleware(limit), s.preAuthMiddleware(r.access, forwarded))
+		mws = append(mws, s.forward.middleware(needsLeader, leaderWork(r)))
 		mws = append(mws, s.consistencyMiddleware, s.authMiddleware(r.access))
 		s.echo.Add(r.method, r.path, r.handler, mws...)
 	}
 }
+
+// leaderWork is how long the leader may work on a forwarded request of
+// route r before it starts to answer, beyond the forwarding hold: a snapshot
+// is made or restored first, and ?min_index waits up to ?wait. A frozen or
+// deposed leader is still given up on as soon as this node stops following
+// it (forward.go).
+func leaderWork(r route) func(c echo.Context) time.Duration {
+	if r.path == "/api/cluster/snapshot" {
+		return func(echo.Context) time.Duration { return snapshotLeaderWork }
+	}
+	return func(c echo.Context) time.Duration {
+		if c.QueryParam("min_index") == "" {
+			return 0
+		}
+		if d, err := time.ParseDuration(c.QueryParam("wait")); err == nil && d > 0 {
+			return min(d, maxMinIndexWait)
+		}
+		return defaultMinIndexWait
+	}
+}
+
+// snapshotLeaderWork bounds a snapshot save or restore on the leader (the
+// restore handler's own limit).
+const snapshotLeaderWork = 10 * time.Minute
 
 // RouteInfo describes a route for tests that must cover every route.
 type RouteInfo struct {

@@ -320,6 +320,9 @@ func (s *Server) taskLogs(c echo.Context) error {
 	w.Header().Set(echo.HeaderContentType, "text/plain; charset=utf-8")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	// The headers go out now, not with the first output: a follower that
+	// forwarded this follow waits only so long for them (forward.go).
+	w.Flush()
 	ctx := c.Request().Context()
 	var next int64
 	for {

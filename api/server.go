@@ -44,18 +44,29 @@ type Options struct {
 	PipelineObjectLimit int
 	// RunObjectLimit caps each run's object count. 0: no cap.
 	RunObjectLimit int
+	// MaxConnections caps the API connections Serve keeps open (see
+	// connlimit.go); 0: no cap.
+	MaxConnections int
+	// BodyReadTimeout and BodyMinRate bound how long a request body may
+	// take: the timeout plus one second per BodyMinRate bytes received
+	// (see guard.go). Defaults: DefaultBodyReadTimeout, DefaultBodyMinRate.
+	BodyReadTimeout time.Duration
+	BodyMinRate     int64
 }
 
 // Server serves the REST API on one node.
 type Server struct {
-	opts     Options
-	cluster  Cluster
-	logger   hclog.Logger
-	echo     *echo.Echo
-	forward  *forwarder
-	authz    *authorizer
-	tokens   identityCache
-	shutdown chan struct{}
+	opts    Options
+	cluster Cluster
+	logger  hclog.Logger
+	echo    *echo.Echo
+	forward *forwarder
+	authz   *authorizer
+	tokens  identityCache
+	catchUp *catchUp
+	// publicBodies counts requests with a body on public routes.
+	publicBodies chan struct{}
+	shutdown     chan struct{}
 }
 
 // New builds the API server; Serve starts it.
@@ -72,14 +83,23 @@ func New(opts Options, cluster Cluster, logger hclog.Logger) *Server {
 	if opts.ForwardHold <= 0 {
 		opts.ForwardHold = 5 * time.Second
 	}
+	if opts.BodyReadTimeout <= 0 {
+		opts.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	if opts.BodyMinRate <= 0 {
+		opts.BodyMinRate = DefaultBodyMinRate
+	}
 	s := &Server{
 		opts:     opts,
 		cluster:  cluster,
 		logger:   logger.Named("api"),
 		authz:    newAuthorizer(),
 		shutdown: make(chan struct{}),
+
+		publicBodies: make(chan struct{}, maxPublicBodies),
 	}
 	s.forward = newForwarder(cluster, s.logger, opts.ForwardHold)
+	s.catchUp = newCatchUp(cluster, s.forward.transport)
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
@@ -92,15 +112,21 @@ func New(opts Options, cluster Cluster, logger hclog.Logger) *Server {
 }
 
 // Handler is the server as an http.Handler (tests use it directly).
-func (s *Server) Handler() http.Handler { return s.echo }
+func (s *Server) Handler() http.Handler { return s.guard(s.echo) }
 
-// Serve accepts connections on ln until Shutdown.
+// Serve accepts connections on ln until Shutdown, at most
+// Options.MaxConnections at a time.
 func (s *Server) Serve(ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           s.echo,
+		Handler:           s.guard(s.echo),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    1 << 20,
 		IdleTimeout:       2 * time.Minute,
+	}
+	if s.opts.MaxConnections > 0 {
+		l := newConnLimiter(ln, s.opts.MaxConnections, s.logger)
+		srv.ConnState, srv.ConnContext = l.connState, l.connContext
+		ln = l
 	}
 	s.echo.Server = srv
 	err := srv.Serve(ln)

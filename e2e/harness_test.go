@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,6 +48,10 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
+
+// envNoFile, in a node's Env (GOFER_E2E_NOFILE=N), starts it with an
+// open-file limit of N instead of the test process's.
+const envNoFile = "GOFER_E2E_NOFILE"
 
 // testSecret is the cluster secret test clusters share.
 const testSecret = "e2e-cluster-secret-0123456789abcdef"
@@ -107,6 +112,7 @@ type Node struct {
 	done    chan struct{}
 	logPath string
 	starts  int
+	paused  bool // SIGSTOPped by Pause
 }
 
 // NewNode prepares (but does not start) a node with fresh ports and dir.
@@ -151,7 +157,15 @@ func (n *Node) Start() {
 	n.starts++
 	fmt.Fprintf(log, "\n===== start #%d: gofer %s\n", n.starts, strings.Join(args, " "))
 	cmd := exec.Command(goferBin, args...)
-	cmd.Env = append(os.Environ(), n.Env...)
+	env := n.Env
+	if i := slices.IndexFunc(env, func(kv string) bool { return strings.HasPrefix(kv, envNoFile+"=") }); i >= 0 {
+		// Run the node with this open-file limit (soft and hard), so
+		// that it cannot raise it.
+		limit := strings.TrimPrefix(env[i], envNoFile+"=")
+		env = slices.Delete(slices.Clone(env), i, i+1)
+		cmd = exec.Command("/bin/sh", append([]string{"-c", `ulimit -n "$0" && exec "$@"`, limit, goferBin}, args...)...)
+	}
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -188,8 +202,50 @@ func (n *Node) Kill() { n.signal(syscall.SIGKILL, 5*time.Second) }
 // Stop sends SIGTERM (graceful shutdown) and waits.
 func (n *Node) Stop() { n.signal(syscall.SIGTERM, 30*time.Second) }
 
+// Pause freezes the process (SIGSTOP): it holds its sockets open but
+// answers nothing, like a hung host. Kill, Stop and cleanup resume it first.
+func (n *Node) Pause() {
+	n.t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		n.t.Fatalf("%s is not running", n.Name)
+	}
+	if err := n.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		n.t.Fatalf("pause %s: %v", n.Name, err)
+	}
+	n.paused = true
+}
+
+// Resume lets a paused process run again (SIGCONT).
+func (n *Node) Resume() {
+	n.t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.resumeLocked()
+}
+
+func (n *Node) resumeLocked() {
+	if n.cmd != nil && n.paused {
+		_ = n.cmd.Process.Signal(syscall.SIGCONT)
+	}
+	n.paused = false
+}
+
+// Pid is the running process's id (0 when not running).
+func (n *Node) Pid() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
 func (n *Node) signal(sig syscall.Signal, wait time.Duration) {
 	n.mu.Lock()
+	// A stopped process would not act on SIGTERM.
+	n.resumeLocked()
 	cmd, done := n.cmd, n.done
 	n.cmd = nil
 	n.mu.Unlock()

@@ -1,0 +1,182 @@
+package api
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Connection cap. Every open API connection costs a file descriptor, and
+// raft, bbolt and the Docker client share the process's descriptors; a
+// flood of idle or slow connections must not starve them. The listener
+// admits at most max connections. At the cap, a new connection:
+//
+//  1. takes the place of the oldest connection that is doing nothing (no
+//     request yet, or idle between requests), which is closed; otherwise
+//  2. enters a small overflow lane: it lives for laneTTL at most and may
+//     only ask /api/system/health (anything else gets a fast 503 and the
+//     connection closes). When the lane is full its oldest connection is
+//     closed to make room.
+//
+// So a load balancer's health check is answered however the normal slots
+// are held, and the process never holds more than max+laneSize API
+// connections.
+
+const (
+	overflowLaneSize = 64
+	overflowLaneTTL  = 2 * time.Second
+)
+
+type ctxKeyOverflow struct{}
+
+// overflowConn reports whether the request came over an overflow-lane
+// connection.
+func overflowConn(ctx context.Context) bool {
+	v, _ := ctx.Value(ctxKeyOverflow{}).(bool)
+	return v
+}
+
+// connLimiter is a net.Listener with the cap described above.
+type connLimiter struct {
+	net.Listener
+	max    int
+	logger hclog.Logger
+	now    func() time.Time
+
+	mu     sync.Mutex
+	normal map[*limitedConn]struct{}
+	lane   []*limitedConn // oldest first
+	warned time.Time
+}
+
+func newConnLimiter(ln net.Listener, max int, logger hclog.Logger) *connLimiter {
+	return &connLimiter{Listener: ln, max: max, logger: logger, now: time.Now, normal: map[*limitedConn]struct{}{}}
+}
+
+// limitedConn is one admitted connection.
+type limitedConn struct {
+	net.Conn
+	l        *connLimiter
+	overflow bool
+	// state, since and expire are guarded by l.mu.
+	state http.ConnState
+	since time.Time
+	once  sync.Once
+	// expire closes an overflow connection after overflowLaneTTL (a
+	// deadline on the socket would not do: net/http resets read deadlines
+	// for each request).
+	expire *time.Timer
+}
+
+func (c *limitedConn) Close() error {
+	c.once.Do(func() { c.l.release(c) })
+	return c.Conn.Close()
+}
+
+// Accept admits the next connection, shedding as described on connLimiter.
+func (l *connLimiter) Accept() (net.Conn, error) {
+	raw, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	c := &limitedConn{Conn: raw, l: l, state: http.StateNew, since: l.now()}
+	var shed *limitedConn
+	l.mu.Lock()
+	if len(l.normal) >= l.max {
+		shed = l.oldestIdleLocked()
+	}
+	switch {
+	case len(l.normal) < l.max || shed != nil:
+		if shed != nil {
+			delete(l.normal, shed)
+		}
+		l.normal[c] = struct{}{}
+	default:
+		c.overflow = true
+		if len(l.lane) >= overflowLaneSize {
+			shed = l.lane[0]
+			l.lane = l.lane[1:]
+		}
+		l.lane = append(l.lane, c)
+		if now := l.now(); now.Sub(l.warned) > 10*time.Second {
+			l.warned = now
+			l.logger.Warn("API connection limit reached; new connections may only ask for health", "max_connections", l.max)
+		}
+	}
+	if c.overflow {
+		c.expire = time.AfterFunc(overflowLaneTTL, func() { _ = c.Close() })
+	}
+	if shed != nil && shed.expire != nil {
+		shed.expire.Stop()
+	}
+	l.mu.Unlock()
+	if shed != nil {
+		shed.once.Do(func() {}) // already removed from the books
+		_ = shed.Conn.Close()
+	}
+	return c, nil
+}
+
+// oldestIdleLocked finds the oldest normal connection with no request in
+// progress.
+func (l *connLimiter) oldestIdleLocked() *limitedConn {
+	var oldest *limitedConn
+	for c := range l.normal {
+		if c.state != http.StateNew && c.state != http.StateIdle {
+			continue
+		}
+		if oldest == nil || c.since.Before(oldest.since) {
+			oldest = c
+		}
+	}
+	return oldest
+}
+
+func (l *connLimiter) release(c *limitedConn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c.expire != nil {
+		c.expire.Stop()
+	}
+	if !c.overflow {
+		delete(l.normal, c)
+		return
+	}
+	for i, x := range l.lane {
+		if x == c {
+			l.lane = append(l.lane[:i], l.lane[i+1:]...)
+			break
+		}
+	}
+}
+
+// connState is the http.Server hook that tells the limiter which
+// connections are doing nothing.
+func (l *connLimiter) connState(nc net.Conn, st http.ConnState) {
+	c, ok := nc.(*limitedConn)
+	if !ok {
+		return
+	}
+	l.mu.Lock()
+	c.state, c.since = st, l.now()
+	l.mu.Unlock()
+}
+
+// connContext marks requests from overflow connections.
+func (l *connLimiter) connContext(ctx context.Context, nc net.Conn) context.Context {
+	if c, ok := nc.(*limitedConn); ok && c.overflow {
+		return context.WithValue(ctx, ctxKeyOverflow{}, true)
+	}
+	return ctx
+}
+
+// open counts admitted connections (tests).
+func (l *connLimiter) open() (normal, lane int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.normal), len(l.lane)
+}

@@ -1,0 +1,214 @@
+package api
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// guardServer serves h behind the guard (and, when max > 0, the connection
+// cap) on a loopback port, as Serve does.
+func guardServer(t *testing.T, opts Options, max int, h http.Handler) (addr string, l *connLimiter) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{opts: opts}
+	srv := &http.Server{Handler: s.guard(h), ReadHeaderTimeout: 10 * time.Second}
+	var serveLn net.Listener = ln
+	if max > 0 {
+		l = newConnLimiter(ln, max, hclog.NewNullLogger())
+		srv.ConnState, srv.ConnContext = l.connState, l.connContext
+		serveLn = l
+	}
+	go func() { _ = srv.Serve(serveLn) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return ln.Addr().String(), l
+}
+
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// A body that stops arriving is cut off at the body deadline; one that
+// keeps the minimum rate may take longer than the fixed grace.
+func TestGuardBodyDeadline(t *testing.T) {
+	type result struct {
+		n   int
+		err error
+		at  time.Duration
+	}
+	results := make(chan result, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		b, err := io.ReadAll(r.Body)
+		results <- result{len(b), err, time.Since(start)}
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	const grace = 300 * time.Millisecond
+	addr, _ := guardServer(t, Options{BodyReadTimeout: grace, BodyMinRate: 1000}, 0, h)
+
+	t.Run("stalled body is cut off", func(t *testing.T) {
+		c := dial(t, addr)
+		fmt.Fprintf(c, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789")
+		select {
+		case r := <-results:
+			if r.err == nil || !strings.Contains(r.err.Error(), "timeout") {
+				t.Fatalf("read %d bytes, err %v: want a read timeout", r.n, r.err)
+			}
+			// 10 bytes at 1000 B/s extend the grace by 10 ms.
+			if r.at < grace {
+				t.Errorf("cut off after %s, before the %s grace", r.at, grace)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a stalled body was still being read after 5 s")
+		}
+		// The connection is closed, not kept for another request.
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadAll(c); err != nil {
+			t.Fatalf("connection not closed after the cut-off: %v", err)
+		}
+	})
+
+	t.Run("steady body above the minimum rate completes", func(t *testing.T) {
+		c := dial(t, addr)
+		const chunks, size = 20, 100 // 2000 B over ~1 s: twice the minimum rate, past the grace
+		fmt.Fprintf(c, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", chunks*size)
+		for i := 0; i < chunks; i++ {
+			if _, err := c.Write([]byte(strings.Repeat("x", size))); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		r := <-results
+		if r.err != nil || r.n != chunks*size {
+			t.Fatalf("read %d bytes, err %v; want all %d", r.n, r.err, chunks*size)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("response %v %v", resp, err)
+		}
+	})
+}
+
+// An error answered before the body was read (a 401 from the headers)
+// goes out at once and the connection closes; the slow body is not waited
+// for.
+func TestGuardEarlyErrorClosesConnection(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	addr, _ := guardServer(t, Options{BodyReadTimeout: time.Minute, BodyMinRate: 1}, 0, h)
+	c := dial(t, addr)
+	start := time.Now()
+	fmt.Fprintf(c, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n01234")
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("response %v %v", resp, err)
+	}
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatalf("connection not closed: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("401 and close took %s: the server waited for the body", d)
+	}
+}
+
+// At the cap, a new connection replaces the oldest idle one; when none is
+// idle it may only ask for health, and other requests get a fast 503.
+func TestConnLimiter(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok "+r.URL.Path)
+	})
+	addr, l := guardServer(t, Options{BodyReadTimeout: time.Minute, BodyMinRate: 1}, 2, h)
+	waitOpen := func(normal, lane int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			n, ln := l.open()
+			if n == normal && ln == lane {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("open connections %d normal + %d overflow, want %d + %d", n, ln, normal, lane)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	get := func(c net.Conn, path string) *http.Response {
+		t.Helper()
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		return resp
+	}
+
+	// Two connections that send nothing fill the cap; a third sheds the
+	// oldest and is served normally.
+	idle1 := dial(t, addr)
+	time.Sleep(20 * time.Millisecond)
+	dial(t, addr)
+	waitOpen(2, 0)
+	third := dial(t, addr)
+	if resp := get(third, "/api/namespaces"); resp.StatusCode != 200 {
+		t.Fatalf("third connection: %d, want 200 after shedding an idle one", resp.StatusCode)
+	}
+	_ = idle1.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := idle1.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the oldest idle connection was not closed")
+	}
+	third.Close()
+
+	// Two connections in the middle of a request hold both slots.
+	for i := 0; i < 2; i++ {
+		c := dial(t, addr)
+		fmt.Fprintf(c, "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0")
+	}
+	waitOpen(2, 0)
+	deadline := time.Now().Add(5 * time.Second)
+	for active := 0; active < 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 2 slow requests became active", active)
+		}
+		time.Sleep(10 * time.Millisecond)
+		l.mu.Lock()
+		active = 0
+		for c := range l.normal {
+			if c.state == http.StateActive {
+				active++
+			}
+		}
+		l.mu.Unlock()
+	}
+	over := dial(t, addr)
+	if resp := get(over, "/api/system/health"); resp.StatusCode != 200 || !resp.Close {
+		t.Fatalf("health over the cap: %d close=%v, want 200 and the overflow slot released", resp.StatusCode, resp.Close)
+	}
+	over2 := dial(t, addr)
+	resp := get(over2, "/api/namespaces")
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !resp.Close {
+		t.Fatalf("a request over the cap: %d %v close=%v; want 503 with Retry-After, closing", resp.StatusCode, resp.Header, resp.Close)
+	}
+}

@@ -1,0 +1,251 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	sdk "github.com/goferhq/gofer/sdk/go"
+	"github.com/goferhq/gofer/store/model"
+)
+
+// slowNoFile is the nodes' open-file limit in this test: without the
+// connection cap, the slow connections below would take every descriptor
+// (as 20,500 did to a node with a 20,000 limit). With it the automatic
+// api.max_connections is 1500.
+const slowNoFile = 3000
+
+// slowLoad is how many slow, unauthenticated connections the test opens to
+// the leader, by kind. Together they are more than the node's descriptors
+// and its api.max_connections, so the cap, the shedding of idle
+// connections and the health-only overflow lane all take part.
+var slowLoad = []struct {
+	kind  string
+	count int
+	// head is what the connection sends at once; "" sends nothing.
+	head string
+	// dribble: one more body byte every tick.
+	dribble bool
+}{
+	{"idle (sends nothing)", 300, "", false},
+	{"body without a token", 500, "POST /api/namespaces HTTP/1.1\r\nHost: x\r\ngofer-api-version: v0\r\nContent-Type: application/json\r\nContent-Length: 4096\r\n\r\n{", true},
+	{"body with a forged token", 200, "POST /api/namespaces HTTP/1.1\r\nHost: x\r\ngofer-api-version: v0\r\nAuthorization: Bearer gofer_" + strings.Repeat("A", 43) + "\r\nContent-Length: 4096\r\n\r\n{", true},
+	{"headers never finished", 3000, "POST /api/cluster/join HTTP/1.1\r\nHost: x\r\ngofer-api-version: v0\r\n", false},
+	{"slow body on a public route", 1000, "POST /api/cluster/join HTTP/1.1\r\nHost: x\r\ngofer-api-version: v0\r\nContent-Type: application/json\r\nContent-Length: 4096\r\n\r\n{", true},
+}
+
+// raiseNoFile lifts this process's soft open-file limit to what the test
+// needs (up to the hard limit) and skips the test if even that is too low.
+func raiseNoFile(t *testing.T, need uint64) {
+	t.Helper()
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Cur < need && lim.Max > lim.Cur {
+		lim.Cur = min(lim.Max, max(need, lim.Cur))
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			t.Fatalf("raise the open-file limit: %v", err)
+		}
+	}
+	if lim.Cur < need {
+		t.Skipf("the open-file limit is %d (hard %d); this test needs %d", lim.Cur, lim.Max, need)
+	}
+}
+
+// TestSlowClientsCannotExhaustANode: thousands of slow, unauthenticated
+// connections to the leader — idle ones, unfinished headers, bodies sent a
+// byte at a time with no token, a forged token or to a public route — do
+// not make it run out of file descriptors: its health check keeps
+// answering promptly, requests without a valid-looking token get their 401
+// at once, and its executor keeps reaching Docker (a pipeline runs to
+// success during the load).
+func TestSlowClientsCannotExhaustANode(t *testing.T) {
+	total := 0
+	for _, l := range slowLoad {
+		total += l.count
+	}
+	raiseNoFile(t, uint64(total)+1000)
+	rc := runsNewCluster(t, 3, fmt.Sprintf("%s=%d", envNoFile, slowNoFile))
+	leader := rc.Leader()
+	follower := rc.Followers()[0]
+	rc.deploy(t, &sdk.PipelineConfig{ID: "under-load", Name: "runs under connection load", Tasks: []*sdk.TaskConfig{
+		runsSh("hello", "echo hello under load"),
+	}})
+
+	var (
+		mu       sync.Mutex
+		conns    []net.Conn
+		dribbles []net.Conn
+		refused  []net.Conn // expect a 401 without their body
+		dialErrs int
+	)
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	dial := func(addr, head string, dribble, expect401 bool) {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			dialErrs++
+			return
+		}
+		conns = append(conns, c)
+		if head != "" {
+			_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+			_, _ = c.Write([]byte(head))
+		}
+		if dribble {
+			dribbles = append(dribbles, c)
+		}
+		if expect401 {
+			refused = append(refused, c)
+		}
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	jobs := make(chan func(), 64)
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				j()
+			}
+		}()
+	}
+	for _, l := range slowLoad {
+		for i := 0; i < l.count; i++ {
+			expect401 := strings.Contains(l.head, "/api/namespaces") && i < 20
+			jobs <- func() { dial(leader.APIAddr, l.head, l.dribble, expect401) }
+		}
+	}
+	// Writes on a follower, which forwards them to the leader unless no
+	// node could authenticate them: no token, or a token nobody knows.
+	for i := 0; i < 300; i++ {
+		head := slowLoad[1+i%2].head
+		jobs <- func() { dial(follower.APIAddr, head, true, i < 40) }
+	}
+	close(jobs)
+	wg.Wait()
+	t.Logf("opened %d slow connections in %s (%d dials failed)", len(conns), time.Since(start).Round(time.Millisecond), dialErrs)
+
+	stop := make(chan struct{})
+	dribbled := make(chan struct{})
+	go func() {
+		defer close(dribbled)
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			mu.Lock()
+			list := slices.Clone(dribbles)
+			mu.Unlock()
+			for _, c := range list {
+				_ = c.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+				_, _ = c.Write([]byte(" "))
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-dribbled
+	}()
+
+	// A run starts now and must succeed while the load is held.
+	run := rc.start(t, "under-load", nil)
+
+	// Requests that no node could authenticate were refused from their
+	// headers: a 401 each, then the connection closed.
+	mu.Lock()
+	refusedNow := slices.Clone(refused)
+	mu.Unlock()
+	for _, c := range refusedNow {
+		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("a slow body without a valid-looking token got no answer: %v", err)
+		}
+		if resp.StatusCode != http.StatusUnauthorized || !resp.Close {
+			t.Fatalf("a slow body without a valid-looking token: %d (close %v); want 401 and the connection closed", resp.StatusCode, resp.Close)
+		}
+	}
+
+	// Health, as a load balancer checks it: a new connection each time.
+	// The bound is per sample on a loaded 2-core test machine: a node that
+	// has run out of descriptors or connections does not answer at all
+	// (the client's 2 s timeout), a healthy one in milliseconds.
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for _, n := range []*Node{leader, follower} {
+		var lat []time.Duration
+		for i := 0; i < 15; i++ {
+			t0 := time.Now()
+			resp, err := hc.Get(n.URL + "/api/system/health")
+			d := time.Since(t0)
+			if err != nil {
+				t.Fatalf("health of %s under load, sample %d: %v after %s", n.Name, i+1, err, d)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("health of %s under load, sample %d: %d", n.Name, i+1, resp.StatusCode)
+			}
+			lat = append(lat, d)
+			time.Sleep(100 * time.Millisecond)
+		}
+		slices.Sort(lat)
+		t.Logf("health of %s under load: median %s, max %s", n.Name, lat[len(lat)/2], lat[len(lat)-1])
+		if med := lat[len(lat)/2]; med > 100*time.Millisecond {
+			t.Errorf("health of %s under load: median %s, want within 100 ms", n.Name, med)
+		}
+		if worst := lat[len(lat)-1]; worst > time.Second {
+			t.Errorf("health of %s under load: a sample took %s", n.Name, worst)
+		}
+	}
+
+	// The leader holds no more connections than its cap (1500, +64 in the
+	// overflow lane), far from its descriptor limit.
+	if pid := leader.Pid(); pid != 0 {
+		if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
+			t.Logf("the leader holds %d file descriptors (limit %d)", len(fds), slowNoFile)
+			if len(fds) > 1500+64+256 {
+				t.Errorf("the leader holds %d file descriptors; the API cap is 1500 (+64 overflow)", len(fds))
+			}
+		}
+	}
+
+	r := rc.wait(t, "under-load", run.RunID, 60*time.Second)
+	if r.Status != model.RunStatusSuccessful {
+		t.Fatalf("a run under load: %s %+v\n%s", r.Status, r.StatusReason, rc.describe("under-load", r.RunID))
+	}
+	if out := runsLogs(t, rc.cl, "under-load", r.RunID, "hello"); !strings.Contains(out, "hello under load") {
+		t.Errorf("task output: %q", out)
+	}
+	for _, n := range rc.Nodes {
+		b, err := os.ReadFile(n.logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, bad := range []string{"too many open files", "Cannot connect to the Docker daemon"} {
+			if strings.Contains(string(b), bad) {
+				t.Errorf("%s logged %q", n.Name, bad)
+			}
+		}
+	}
+}
