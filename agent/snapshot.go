@@ -1,9 +1,7 @@
 package agent
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,27 +15,9 @@ import (
 
 	"github.com/goferhq/gofer/api"
 	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/backup"
 	"github.com/goferhq/gofer/store/model"
 )
-
-// A backup file is one JSON header line followed by exactly Size bytes of
-// state (a bbolt file, as raft snapshots hold it).
-const (
-	snapshotFormat        = "gofer-snapshot"
-	snapshotFormatVersion = 1
-	maxSnapshotHeader     = 64 << 10
-)
-
-type snapshotHeader struct {
-	Format    string `json:"format"`
-	Version   int    `json:"version"`
-	Index     uint64 `json:"index"`
-	Term      uint64 `json:"term"`
-	Size      int64  `json:"size"`
-	ClusterID string `json:"cluster_id"`
-	NodeID    string `json:"node_id"`
-	Created   int64  `json:"created"`
-}
 
 // SnapshotSave implements api.Cluster: take (or reuse) a raft snapshot on
 // the leader and stream it with a header.
@@ -50,21 +30,8 @@ func (a *Agent) SnapshotSave(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	defer rc.Close()
-	hdr, _ := json.Marshal(snapshotHeader{
-		Format: snapshotFormat, Version: snapshotFormatVersion, Index: meta.Index, Term: meta.Term,
-		Size: meta.Size, ClusterID: a.clusterID(), NodeID: a.nodeID, Created: time.Now().UnixMilli(),
-	})
-	if _, err := w.Write(append(hdr, '\n')); err != nil {
-		return err
-	}
-	n, err := io.Copy(w, rc)
-	if err != nil {
-		return err
-	}
-	if n != meta.Size {
-		return fmt.Errorf("snapshot is %d bytes, expected %d", n, meta.Size)
-	}
-	return nil
+	return backup.Write(w, backup.Header{Index: meta.Index, Term: meta.Term, Size: meta.Size,
+		ClusterID: a.clusterID(), NodeID: a.nodeID, Created: time.Now().UnixMilli()}, rc)
 }
 
 // openSnapshot takes a fresh raft snapshot, or opens the newest one when
@@ -90,42 +57,37 @@ func (a *Agent) openSnapshot() (*raft.SnapshotMeta, io.ReadCloser, error) {
 // membership (the servers it records are rewritten to the live ones) so
 // forwarding keeps working; everything else comes from the backup. Raft
 // installs it on the leader and ships it to every follower.
-func (a *Agent) SnapshotRestore(ctx context.Context, r io.Reader) (*api.RestoreResult, error) {
+func (a *Agent) SnapshotRestore(ctx context.Context, r io.Reader, opts api.RestoreOptions) (*api.RestoreResult, error) {
 	if !a.IsLeader() {
 		return nil, api.ErrNotLeader
 	}
 	a.restoreMu.Lock()
 	defer a.restoreMu.Unlock()
 
-	br := bufio.NewReaderSize(r, 1<<20)
-	line, err := readHeaderLine(br)
-	if err != nil {
-		return nil, err
-	}
-	var hdr snapshotHeader
-	if err := json.Unmarshal(line, &hdr); err != nil || hdr.Format != snapshotFormat {
-		return nil, fmt.Errorf("%w: not a gofer snapshot (the file must come from 'gofer server snapshot save')", api.ErrInvalidInput)
-	}
-	if hdr.Version != snapshotFormatVersion {
-		return nil, fmt.Errorf("%w: snapshot format version %d is not supported (this node reads %d)", api.ErrInvalidInput, hdr.Version, snapshotFormatVersion)
-	}
-	if hdr.Size <= 0 {
-		return nil, fmt.Errorf("%w: snapshot header has no size", api.ErrInvalidInput)
-	}
-
+	// Spool the whole file and verify it (magic, version, size, checksum)
+	// before anything else: a damaged backup changes nothing.
 	tmp, err := os.CreateTemp(a.cfg.Server.DataDir, "restore-*.db")
 	if err != nil {
 		return nil, err
 	}
 	tmpPath := tmp.Name()
 	defer os.Remove(tmpPath)
-	n, err := io.CopyN(tmp, br, hdr.Size)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
+	hdr, err := backup.Read(r, tmp, opts.ForceLegacy)
+	if cerr := tmp.Close(); err == nil && cerr != nil {
+		return nil, cerr
 	}
-	if err != nil || n != hdr.Size {
-		return nil, fmt.Errorf("%w: snapshot is truncated: read %d of %d bytes (%v)", api.ErrInvalidInput, n, hdr.Size, err)
+	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || isBackupFormatError(err) {
+			return nil, fmt.Errorf("%w: %v", api.ErrInvalidInput, err)
+		}
+		return nil, err
 	}
+	if hdr.Version == backup.LegacyVersion {
+		a.logger.Warn("restoring a version 1 backup, which has no checksum (force_legacy)", "source_cluster", hdr.ClusterID, "source_index", hdr.Index)
+	}
+	// The checksum says the bytes are the ones saved; the state checker
+	// says they are a sound state file (a legacy file, or a backup of a
+	// damaged state, gets no further than this).
 	if err := a.CheckState(ctx, tmpPath); err != nil {
 		return nil, fmt.Errorf("%w: the backup's state is damaged: %v", api.ErrInvalidInput, err)
 	}
@@ -157,21 +119,16 @@ func (a *Agent) SnapshotRestore(ctx context.Context, r io.Reader) (*api.RestoreR
 	return &api.RestoreResult{Index: hdr.Index, ClusterID: hdr.ClusterID, Size: st.Size()}, nil
 }
 
-func readHeaderLine(br *bufio.Reader) ([]byte, error) {
-	var line []byte
-	for {
-		chunk, isPrefix, err := br.ReadLine()
-		if err != nil {
-			return nil, fmt.Errorf("%w: reading snapshot header: %v", api.ErrInvalidInput, err)
-		}
-		line = append(line, chunk...)
-		if len(line) > maxSnapshotHeader {
-			return nil, fmt.Errorf("%w: snapshot header is too long; not a gofer snapshot", api.ErrInvalidInput)
-		}
-		if !isPrefix {
-			return line, nil
+// isBackupFormatError reports whether err says the file is damaged (the
+// caller's mistake, 400) rather than that this node failed.
+func isBackupFormatError(err error) bool {
+	for _, e := range []error{backup.ErrBadMagic, backup.ErrUnsupportedVersion, backup.ErrLegacy, backup.ErrTruncated,
+		backup.ErrChecksum, backup.ErrTrailingData, backup.ErrHeader} {
+		if errors.Is(err, e) {
+			return true
 		}
 	}
+	return false
 }
 
 // keepMembership rewrites the backup's cluster id and server records with

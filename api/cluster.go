@@ -55,8 +55,15 @@ type Cluster interface {
 	// SnapshotSave streams a backup of the whole state. Leader only.
 	SnapshotSave(ctx context.Context, w io.Writer) error
 	// SnapshotRestore replaces the whole cluster state with a backup made
-	// by SnapshotSave. Leader only.
-	SnapshotRestore(ctx context.Context, r io.Reader) (*RestoreResult, error)
+	// by SnapshotSave, after verifying all of it. Leader only.
+	SnapshotRestore(ctx context.Context, r io.Reader, opts RestoreOptions) (*RestoreResult, error)
+}
+
+// RestoreOptions modify a restore.
+type RestoreOptions struct {
+	// ForceLegacy accepts a backup in format version 1, which has no
+	// checksum (?force_legacy=true).
+	ForceLegacy bool
 }
 
 // RestoreResult describes a completed restore.

@@ -166,10 +166,16 @@ func (w *lazyHeaderWriter) flush() error {
 }
 
 // restoreSnapshot replaces the whole cluster state with an uploaded backup.
+// A damaged, truncated or unverifiable (version 1, unless force_legacy)
+// backup is refused with 400 before anything changes.
 func (s *Server) restoreSnapshot(c echo.Context) error {
+	forceLegacy, err := boolQuery(c, "force_legacy")
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), 10*time.Minute)
 	defer cancel()
-	res, err := s.cluster.SnapshotRestore(ctx, c.Request().Body)
+	res, err := s.cluster.SnapshotRestore(ctx, c.Request().Body, RestoreOptions{ForceLegacy: forceLegacy})
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/goferhq/gofer/client"
 	"github.com/goferhq/gofer/store/model"
 )
 
@@ -26,7 +27,8 @@ func serverCommand() *cli.Command {
 				Usage: "back up and restore the whole cluster state",
 				Subcommands: []*cli.Command{
 					{Name: "save", Usage: "write a backup of the whole cluster state to FILE ('-' for stdout)", ArgsUsage: "FILE", Action: snapshotSave},
-					{Name: "restore", Usage: "replace the whole cluster state with the backup in FILE", ArgsUsage: "FILE", Action: snapshotRestore},
+					{Name: "restore", Usage: "replace the whole cluster state with the backup in FILE (verified first: a damaged file changes nothing)", ArgsUsage: "FILE", Action: snapshotRestore,
+						Flags: []cli.Flag{&cli.BoolFlag{Name: "force-legacy", Usage: "accept a backup from an older gofer (format version 1), which has no checksum to verify"}}},
 				},
 			},
 		},
@@ -139,7 +141,7 @@ func snapshotRestore(c *cli.Context) error {
 		defer f.Close()
 		r = f
 	}
-	res, err := cl.SnapshotRestore(c.Context, r)
+	res, err := cl.SnapshotRestore(c.Context, r, client.RestoreOptions{ForceLegacy: c.Bool("force-legacy")})
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 
+	"github.com/goferhq/gofer/store/backup"
 	"github.com/goferhq/gofer/store/model"
 )
 
@@ -33,18 +35,39 @@ func (c *Client) RemoveMember(ctx context.Context, id string) error {
 }
 
 // SnapshotSave writes a backup of the whole cluster state to w and returns
-// its size.
+// its size. It verifies the backup as it downloads (its checksum, size
+// and end): an error means what w received must not be kept.
 func (c *Client) SnapshotSave(ctx context.Context, w io.Writer) (int64, error) {
 	resp, err := c.do(ctx, request{method: http.MethodGet, path: "/api/cluster/snapshot", stream: true}, nil)
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	n, err := io.Copy(w, resp.Body)
-	if err != nil {
-		return n, fmt.Errorf("snapshot download interrupted after %d bytes: %w", n, err)
+	cw := &countingWriter{w: w}
+	// A server of the previous format sends version 1, which has no
+	// checksum to verify: it is saved as it is.
+	if _, err := backup.Read(io.TeeReader(resp.Body, cw), io.Discard, true); err != nil {
+		return cw.n, fmt.Errorf("snapshot download failed after %d bytes: %w", cw.n, err)
 	}
-	return n, nil
+	return cw.n, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// RestoreOptions modify SnapshotRestore.
+type RestoreOptions struct {
+	// ForceLegacy accepts a backup in format version 1, which has no
+	// checksum.
+	ForceLegacy bool
 }
 
 // RestoreResult describes a completed restore.
@@ -54,12 +77,17 @@ type RestoreResult struct {
 	Size      int64  `json:"size"`
 }
 
-// SnapshotRestore replaces the whole cluster state with a backup.
-func (c *Client) SnapshotRestore(ctx context.Context, r io.Reader) (*RestoreResult, error) {
+// SnapshotRestore replaces the whole cluster state with a backup. The
+// leader verifies all of it first and refuses a damaged one (400).
+func (c *Client) SnapshotRestore(ctx context.Context, r io.Reader, opts ...RestoreOptions) (*RestoreResult, error) {
 	var out struct {
 		Restore *RestoreResult `json:"restore"`
 	}
-	_, err := c.do(ctx, request{method: http.MethodPost, path: "/api/cluster/snapshot", rawBody: r}, &out)
+	q := url.Values{}
+	if len(opts) > 0 && opts[0].ForceLegacy {
+		q.Set("force_legacy", "true")
+	}
+	_, err := c.do(ctx, request{method: http.MethodPost, path: "/api/cluster/snapshot", query: q, rawBody: r}, &out)
 	return out.Restore, err
 }
 

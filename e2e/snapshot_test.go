@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -107,24 +108,90 @@ func TestSnapshotRestoreRefusesDamagedFile(t *testing.T) {
 		_, _ = rand.Read(b)
 		return b
 	}
-	var hdr map[string]any
-	if err := json.Unmarshal(d.header, &hdr); err != nil {
-		t.Fatalf("saved snapshot header is not JSON: %v", err)
-	}
-	hdr["version"] = 99
-	badVersion, _ := json.Marshal(hdr)
-	full := append(append([]byte{}, d.header...), d.body...)
+	badVersion := bytes.Replace(d.header, []byte(`"version":2,`), []byte(`"version":99,`), 1)
+	full := d.full()
 
 	d.run(t, []snapshotDamageCase{
-		{"empty file", nil},
-		{"text", []byte("this is not a gofer snapshot\n")},
-		{"random bytes", random(64 << 10)},
-		{"header only", d.header},
-		{"truncated in the middle", full[:len(d.header)+len(d.body)/2]},
-		{"missing the last byte", full[:len(full)-1]},
-		{"header with random state", append(append([]byte{}, d.header...), random(len(d.body))...)},
-		{"unknown format version", append(append(badVersion, '\n'), d.body...)},
+		{"empty file", nil, []string{"truncated"}},
+		{"text", []byte("this is not a gofer snapshot\n"), []string{"bad magic"}},
+		{"random bytes", random(64 << 10), []string{"bad magic"}},
+		{"header only", d.header, []string{"truncated"}},
+		{"truncated in the middle", full[:len(d.header)+len(d.body)/2], []string{"truncated"}},
+		{"missing the trailer", full[:len(d.header)+len(d.body)], []string{"truncated"}},
+		{"missing the last byte", full[:len(full)-1], []string{"truncated"}},
+		{"data after the end", append(append([]byte{}, full...), 'x'), []string{"data after its end"}},
+		{"header with random state", append(append(append([]byte{}, d.header...), random(len(d.body))...), d.trailer...), []string{"checksum mismatch"}},
+		{"unknown format version", append(append(append([]byte{}, badVersion...), d.body...), d.trailer...), []string{"unsupported backup format version 99"}},
 	})
+}
+
+// TestSnapshotRestoreRefusesFlippedBytes: one byte flipped anywhere in a
+// backup (header, state, trailer) or the file cut at any length is
+// refused with 400 and a message saying what is wrong — by the format's
+// checks (magic, version, size, checksum), before the state is even
+// looked at — and nothing changes on any node. A backup from before the
+// checksum (format version 1) is refused unless force_legacy is given.
+// The intact backup still restores.
+func TestSnapshotRestoreRefusesFlippedBytes(t *testing.T) {
+	d := snapshotDamageSetup(t)
+	full := d.full()
+	formatErrors := []string{"checksum mismatch", "truncated", "bad magic", "header is damaged", "unsupported backup format version",
+		"no checksum", "data after its end"}
+	var cases []snapshotDamageCase
+	// 40 positions: every part of the file, its edges included.
+	positions := []int{0, 1, 2, 10, len(d.header) / 2, len(d.header) - 3, len(d.header) - 2, len(d.header) - 1}
+	for i := 0; i < 24; i++ {
+		positions = append(positions, len(d.header)+i*len(d.body)/24)
+	}
+	positions = append(positions, len(d.header)+len(d.body)-1)
+	for _, off := range []int{0, 5, 21, 22, 50, len(d.trailer) - 2, len(d.trailer) - 1} {
+		positions = append(positions, len(d.header)+len(d.body)+off)
+	}
+	for _, pos := range positions {
+		data := append([]byte{}, full...)
+		data[pos] ^= 1 << (pos % 8)
+		cases = append(cases, snapshotDamageCase{fmt.Sprintf("flip at %d of %d", pos, len(full)), data, formatErrors})
+	}
+	for _, n := range []int{1, len(d.header) - 1, len(d.header) + 1, len(d.header) + 4096, len(full) - len(d.trailer) + 1} {
+		cases = append(cases, snapshotDamageCase{fmt.Sprintf("cut at %d of %d", n, len(full)), full[:n], []string{"truncated"}})
+	}
+	// Version 1: the header line and the state, no trailer.
+	legacy := append(bytes.Replace(d.header, []byte(`"version":2,`), []byte(`"version":1,`), 1), d.body...)
+	cases = append(cases, snapshotDamageCase{"format version 1 without force_legacy", legacy, []string{"--force-legacy"}})
+	if len(positions) != 40 {
+		t.Fatalf("%d flip positions, want 40", len(positions))
+	}
+	d.run(t, cases)
+
+	// The intact backup restores: snap-later, written after it, is gone.
+	// A version 1 file is accepted when asked for.
+	api, err := client.New([]string{d.apiURL}, client.WithToken(d.c.Token), client.WithRetryFor(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+		opts client.RestoreOptions
+	}{{"intact", full, client.RestoreOptions{}}, {"version 1 with force_legacy", legacy, client.RestoreOptions{ForceLegacy: true}}} {
+		if _, err := api.SnapshotRestore(context.Background(), bytes.NewReader(tc.data), tc.opts); err != nil {
+			t.Fatalf("restore %s backup: %v", tc.name, err)
+		}
+		for _, n := range d.c.Nodes {
+			ncl := n.Client(d.c.Token)
+			WaitFor(t, 60*time.Second, func() error {
+				for id, want := range map[string]bool{"snap-kept": true, "snap-later": false} {
+					if err := snapshotExists(context.Background(), ncl, id, want); err != nil {
+						return fmt.Errorf("%s after restoring the %s backup: %w", n.Name, tc.name, err)
+					}
+				}
+				return nil
+			})
+		}
+		if _, err := d.c.Client().CreateNamespace(context.Background(), "snap-later", "After the backup", ""); err != nil {
+			t.Fatalf("create snap-later again: %v", err)
+		}
+	}
 }
 
 // TestSnapshotRestoreRefusesCorruptState: a backup whose header and size
@@ -133,31 +200,49 @@ func TestSnapshotRestoreRefusesDamagedFile(t *testing.T) {
 // change.
 func TestSnapshotRestoreRefusesCorruptState(t *testing.T) {
 	d := snapshotDamageSetup(t)
-	withHeader := func(state []byte) []byte { return append(append([]byte{}, d.header...), state...) }
+	// The files carry a correct checksum of their damaged state (as a
+	// backup of an already damaged state would): the state check refuses
+	// them.
+	sealed := d.seal
 	d.run(t, []snapshotDamageCase{
 		// Every page after bbolt's two meta pages is random.
-		{"garbage pages", withHeader(snapshotGarbagePages(t, d.body, false))},
+		{"garbage pages", sealed(snapshotGarbagePages(t, d.body, false)), []string{"state is damaged"}},
 		// Meta pages and the root bucket's page intact, the rest random.
-		{"garbage bucket pages", withHeader(snapshotGarbagePages(t, d.body, true))},
+		{"garbage bucket pages", sealed(snapshotGarbagePages(t, d.body, true)), []string{"state is damaged"}},
 		// Every page well formed; one 8-byte page reference is wrong.
-		{"looped page reference", withHeader(snapshotLoopedBucket(t, d.body))},
+		{"looped page reference", sealed(snapshotLoopedBucket(t, d.body)), []string{"state is damaged"}},
 	})
 }
 
 // snapshotDamage is a cluster with a saved backup, the state written
 // after it, and what every node held before any damaged restore.
 type snapshotDamage struct {
-	c      *Cluster
-	dir    string
-	apiURL string
-	header []byte // the backup's header line, newline included
-	body   []byte // the backup's state file
-	before []model.Namespace
+	c       *Cluster
+	dir     string
+	apiURL  string
+	header  []byte // the backup's header line, newline included
+	body    []byte // the backup's state file
+	trailer []byte // the backup's checksum line
+	before  []model.Namespace
 }
 
 type snapshotDamageCase struct {
 	name string
 	data []byte
+	// want: the error message names one of these.
+	want []string
+}
+
+func (d *snapshotDamage) full() []byte {
+	return append(append(append([]byte{}, d.header...), d.body...), d.trailer...)
+}
+
+// seal makes a backup of state with the saved header and a correct
+// checksum trailer (SHA-256 of header and state).
+func (d *snapshotDamage) seal(state []byte) []byte {
+	out := append(append([]byte{}, d.header...), state...)
+	sum := sha256.Sum256(out)
+	return append(out, "gofer-snapshot-sha256:"+hex.EncodeToString(sum[:])+"\n"...)
 }
 
 func snapshotDamageSetup(t *testing.T) *snapshotDamage {
@@ -186,7 +271,11 @@ func snapshotDamageSetup(t *testing.T) *snapshotDamage {
 	if nl < 0 {
 		t.Fatalf("saved snapshot has no header line")
 	}
-	d.header, d.body = data[:nl+1], data[nl+1:]
+	const trailerLen = len("gofer-snapshot-sha256:") + 64 + 1
+	if len(data) < nl+1+trailerLen || !bytes.HasPrefix(data[len(data)-trailerLen:], []byte("gofer-snapshot-sha256:")) {
+		t.Fatalf("saved snapshot has no checksum trailer")
+	}
+	d.header, d.body, d.trailer = data[:nl+1], data[nl+1:len(data)-trailerLen], data[len(data)-trailerLen:]
 	d.before = restartAgreedNamespaces(t, c, "snap-mark-1")
 	return d
 }
@@ -217,6 +306,9 @@ func (d *snapshotDamage) run(t *testing.T, cases []snapshotDamageCase) {
 			if !strings.HasPrefix(msg, "error: ") || len(msg) <= len("error: ") || strings.Contains(msg, "\n") {
 				t.Errorf("restore of a damaged file should print a one-line error message, printed:\n%s", out)
 			}
+			if !snapshotNames(msg, tc.want) {
+				t.Errorf("restore of a damaged file printed %q; want it to say one of %q", msg, tc.want)
+			}
 			for _, trace := range []string{"panic:", "goroutine ", ".go:"} {
 				if strings.Contains(out, trace) {
 					t.Errorf("restore of a damaged file printed a stack trace (%q):\n%s", trace, out)
@@ -229,6 +321,8 @@ func (d *snapshotDamage) run(t *testing.T, cases []snapshotDamageCase) {
 			_, err = api.SnapshotRestore(context.Background(), bytes.NewReader(tc.data))
 			if !client.IsStatus(err, http.StatusBadRequest) {
 				t.Errorf("POST /api/cluster/snapshot with a damaged file answered %v; want 400 Bad Request", err)
+			} else if !snapshotNames(err.Error(), tc.want) {
+				t.Errorf("POST /api/cluster/snapshot answered %q; want it to say one of %q", err, tc.want)
 			}
 			snapshotReviveCrashed(t, c)
 		})
@@ -240,6 +334,15 @@ func (d *snapshotDamage) run(t *testing.T, cases []snapshotDamageCase) {
 		t.Fatalf("a refused restore changed the data:\n%s", restartDiff(d.before, after))
 	}
 	c.WaitForMembers(3)
+}
+
+func snapshotNames(msg string, want []string) bool {
+	for _, w := range want {
+		if strings.Contains(msg, w) {
+			return true
+		}
+	}
+	return len(want) == 0
 }
 
 // snapshotGarbagePages returns a copy of a bbolt file (as a backup holds

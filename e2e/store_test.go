@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -38,6 +39,9 @@ func TestSecretsAndObjects(t *testing.T) {
 	rand.Read(canaryBytes[:])
 	canary := "canary-" + hex.EncodeToString(canaryBytes[:]) // the secret value
 	globalCanary := "global-" + hex.EncodeToString(canaryBytes[:])
+	// A multi-line secret whose base64 has '+' and '/' (so the URL-safe
+	// form differs).
+	multiLine := "RPLEAK8-line1-" + hex.EncodeToString(canaryBytes[:6]) + "\nRPLEAK8-line2-" + hex.EncodeToString(canaryBytes[6:]) + "-~~~???"
 
 	const p = "stores"
 	rc.deploy(t, &sdk.PipelineConfig{ID: p, Name: "stores", Tasks: []*sdk.TaskConfig{
@@ -48,6 +52,11 @@ func TestSecretsAndObjects(t *testing.T) {
 		runsAfter(&sdk.TaskConfig{ID: "use_objects", Image: runsBusybox, Command: []string{"sh", "-c", `echo "settings=$SETTINGS build=$BUILD"`},
 			Variables: map[string]string{"SETTINGS": sdk.PipelineObject("settings"), "BUILD": sdk.RunObject("build_id")}},
 			sdk.RequiredParentStatusAny, "hold"),
+		// Prints encoded forms and lines of secrets, each in two writes
+		// 0.4 s apart (the leader flushes every 250 ms, so each is split
+		// across the pieces it masks).
+		{ID: "print_encoded", Image: runsBusybox, Command: []string{"sh", "-c", printEncodedScript},
+			Variables: map[string]string{"API_KEY": sdk.PipelineSecret("api_key"), "MULTI": sdk.PipelineSecret("multi")}},
 	}})
 
 	// Writes through a follower (forwarded to the leader, which seals).
@@ -56,6 +65,9 @@ func TestSecretsAndObjects(t *testing.T) {
 	}
 	if _, err := fcl.PutSecret(ctx, client.SecretScope{Pipeline: p}, "api_key", "other", nil, false); !client.IsStatus(err, http.StatusConflict) {
 		t.Fatalf("second put without force: %v, want 409", err)
+	}
+	if _, err := fcl.PutSecret(ctx, client.SecretScope{Pipeline: p}, "multi", multiLine, nil, false); err != nil {
+		t.Fatalf("put pipeline secret: %v", err)
 	}
 	if _, err := fcl.PutSecret(ctx, client.SecretScope{}, "registry", globalCanary, []string{"default"}, false); err != nil {
 		t.Fatalf("put global secret: %v", err)
@@ -100,7 +112,7 @@ func TestSecretsAndObjects(t *testing.T) {
 	}
 	rc.wait(t, p, run.RunID, 60*time.Second)
 	tasks := rc.tasks(t, p, run.RunID)
-	for _, id := range []string{"use_secret", "use_objects"} {
+	for _, id := range []string{"use_secret", "use_objects", "print_encoded"} {
 		if te := tasks[id]; te.Status != model.TaskStatusSuccessful {
 			t.Fatalf("task %s: %s %+v\n%s", id, te.Status, te.StatusReason, rc.describe(p, run.RunID))
 		}
@@ -118,6 +130,28 @@ func TestSecretsAndObjects(t *testing.T) {
 	}
 	if logs := runsLogs(t, rc.cl, p, run.RunID, "use_objects"); !strings.Contains(logs, `settings={"mode":"fast"} build=build-42`) {
 		t.Errorf("use_objects log %q: want both objects", logs)
+	}
+	// Encoded forms and lines, split across writes: all masked, the log
+	// as long as the output.
+	forms := append(secretForms(canary), secretForms(multiLine)...)
+	encLog := runsLogs(t, follower.Client(rc.Token).AtLeast(rc.cl.LastIndex()), p, run.RunID, "print_encoded")
+	for _, f := range forms {
+		if strings.Contains(encLog, f) {
+			t.Errorf("the stored log holds %q, a form of a secret:\n%s", f, encLog)
+		}
+	}
+	encLines := strings.Split(strings.TrimSuffix(encLog, "\n"), "\n")
+	stars := func(s string) string { return strings.Repeat("*", len(s)) }
+	line1, line2, _ := strings.Cut(multiLine, "\n")
+	want := []string{stars(b64(canary, base64.StdEncoding)), stars(b64(canary, base64.URLEncoding)), stars(b64(canary, base64.RawStdEncoding)),
+		stars(b64(multiLine, base64.StdEncoding)), stars(b64(multiLine, base64.RawURLEncoding)), "line: " + stars(line1), "line: " + stars(line2)}
+	if len(encLines) != len(want)+3 {
+		t.Fatalf("print_encoded log has %d lines, want %d:\n%q", len(encLines), len(want)+3, encLog)
+	}
+	for i, w := range want {
+		if encLines[i] != w {
+			t.Errorf("print_encoded line %d is %q, want %q", i+1, encLines[i], w)
+		}
 	}
 
 	// A marker that cannot resolve fails its task before any container
@@ -164,13 +198,50 @@ func TestSecretsAndObjects(t *testing.T) {
 			t.Errorf("read %s: %v", path, err)
 			continue
 		}
-		for _, secret := range []string{canary, globalCanary} {
+		for _, secret := range append([]string{canary, globalCanary}, forms...) {
 			if bytes.Contains(raw, []byte(secret)) {
-				t.Errorf("%s holds a plaintext secret", path)
+				t.Errorf("%s holds a plaintext secret (or a form of one: %q)", path, secret)
 			}
 		}
 	}
 	rc.noContainersLeft(t, 60*time.Second)
+}
+
+// printEncodedScript prints $API_KEY in base64 (standard, URL-safe,
+// unpadded) and $MULTI (base64, URL-safe unpadded, then each line), then
+// both inside longer base64 texts at the three alignments; every line in
+// two writes.
+const printEncodedScript = `split() { n=$((${#1}/2)); printf '%s' "${1:0:$n}"; sleep 0.4; printf '%s\n' "${1:$n}"; }
+split "$(printf %s "$API_KEY" | base64 -w0)"
+split "$(printf %s "$API_KEY" | base64 -w0 | tr '+/' '-_')"
+split "$(printf %s "$API_KEY" | base64 -w0 | tr -d '=')"
+split "$(printf %s "$MULTI" | base64 -w0)"
+split "$(printf %s "$MULTI" | base64 -w0 | tr '+/' '-_' | tr -d '=')"
+printf '%s\n' "$MULTI" | while IFS= read -r line; do printf 'line: '; split "$line"; done
+split "$(printf 'config: {"k":"%s"}' "$API_KEY" | base64 -w0)"
+split "$(printf 'x%s\n' "$MULTI" | base64 -w0)"
+split "$(printf 'xy%s!' "$API_KEY" | base64 -w0 | tr '+/' '-_')"
+`
+
+func b64(s string, enc *base64.Encoding) string { return enc.EncodeToString([]byte(s)) }
+
+// secretForms is every form of v that must never be stored: v, its lines,
+// its base64 (std/URL, padded or not), and the characters of a longer
+// base64 text that depend only on v, at each of the three alignments.
+func secretForms(v string) []string {
+	forms := []string{v}
+	forms = append(forms, strings.Split(v, "\n")...)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		forms = append(forms, b64(v, enc))
+	}
+	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+		for o := 0; o < 3; o++ {
+			full := b64(strings.Repeat("\x00", o)+v, enc)
+			// Character k covers bits [6k, 6k+6); v covers [8o, 8(o+len(v))).
+			forms = append(forms, full[(8*o+5)/6:8*(o+len(v))/6])
+		}
+	}
+	return forms
 }
 
 // TestRunTokenLetsTasksStoreRunObjects: a task that sets inject_api_token

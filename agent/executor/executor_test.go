@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	sdk "github.com/goferhq/gofer/sdk/go"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
+	"github.com/goferhq/gofer/store/seal"
 )
 
 // These tests drive the executor over a real FSM (commands applied in
@@ -404,5 +406,81 @@ func TestSecretMarkerFailsTheTaskWithAReason(t *testing.T) {
 	}
 	if n := h.count(fsm.CmdTaskRunning); n != 0 {
 		t.Fatalf("%d TaskRunning commands for a task whose secret cannot be resolved", n)
+	}
+}
+
+// scriptedLogs replaces the container's log stream (the container itself
+// is real): each call to Logs returns the next reader.
+type scriptedLogs struct {
+	scheduler.Scheduler
+	mu      sync.Mutex
+	readers []io.ReadCloser
+}
+
+func (s *scriptedLogs) Logs(ctx context.Context, name string, follow bool) (io.ReadCloser, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.readers[0]
+	if len(s.readers) > 1 {
+		s.readers = s.readers[1:]
+	}
+	return r, nil
+}
+
+// A new leader resumes a task's log at the stored offset; a secret that
+// began before that offset (the old leader stored its start, masked, and
+// held the rest because it may also begin another secret) is masked to
+// its end.
+func TestResumedLogMasksASecretThatBeganBeforeTheOffset(t *testing.T) {
+	t.Parallel()
+	const a, b = "token-AAAA-end1", "end1-BBBB-secret" // a's end begins b
+	h := newHarness(t, pipeline("resume-mask", shTask("t", "sleep 4").
+		Variable("A", sdk.PipelineSecret("a")).Variable("B", sdk.PipelineSecret("b"))), nil)
+	keys, err := seal.NewKeyring("9f3c1a7e5b2d4086c1e9a3f7b5d20846")
+	if err != nil {
+		t.Fatal(err)
+	}
+	box := keys.Primary()
+	for key, value := range map[string]string{"a": a, "b": b} {
+		sealed, err := box.Seal([]byte(value), seal.PipelineLocation(model.DefaultNamespace, "resume-mask", key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.must(fsm.CmdSecretPut, fsm.SecretPut{NamespaceID: model.DefaultNamespace, PipelineID: "resume-mask", Key: key,
+			Sealed: sealed, KeyCheck: box.KeyCheck()})
+	}
+	cfg := h.config()
+	cfg.Secrets = keys
+
+	// The first leader sees "xx" and a, then loses leadership.
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write([]byte("xx" + a))
+	sched := &scriptedLogs{Scheduler: realDocker, readers: []io.ReadCloser{pr}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); New(cfg, h.f, h.apply, sched, hclog.NewNullLogger()).Run(ctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for h.task("t").LogOffset < 2+int64(len(a)-len("end1")) {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("the first leader stored %q", h.log("t"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
+
+	// The next one reads the whole output again and resumes at the offset.
+	sched.mu.Lock()
+	sched.readers = []io.ReadCloser{io.NopCloser(strings.NewReader("xx" + a + "QQ"))}
+	sched.mu.Unlock()
+	ctx, cancel = context.WithCancel(context.Background())
+	done = make(chan struct{})
+	go func() { defer close(done); New(cfg, h.f, h.apply, sched, hclog.NewNullLogger()).Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	h.waitRun(time.Minute)
+	if got, want := h.log("t"), "xx"+strings.Repeat("*", len(a))+"QQ"; got != want {
+		t.Fatalf("log %q, want %q", got, want)
 	}
 }

@@ -26,14 +26,12 @@ import (
 // fail with "argument list too long".
 const maxEnvVarBytes = 128<<10 - 1
 
-// minMaskLength: shorter secret values are not masked, because hiding
-// every "on" or "1" in a log would make it unreadable and protect nothing.
-const minMaskLength = 4
-
 // interpolation is a task's environment with its markers resolved.
 type interpolation struct {
 	env map[string]string
-	// secrets are the secret values it holds, to mask in the log.
+	// secrets are the secret values it holds (and replaced ones), to mask
+	// in the log; package mask decides which forms of them, and ignores
+	// values too short to mask.
 	secrets [][]byte
 	// problem is why a marker could not be resolved ("" when all were);
 	// it names the first such variable, in name order.
@@ -78,7 +76,7 @@ func (e *Executor) interpolate(t *model.TaskExecution) interpolation {
 				continue
 			}
 			out.env[name] = string(value)
-			if secret && len(value) >= minMaskLength {
+			if secret {
 				out.secrets = append(out.secrets, value)
 			}
 		}
@@ -158,7 +156,7 @@ func (e *Executor) resolveMarker(tx *bbolt.Tx, t *model.TaskExecution, kind, key
 		if len(s.PreviousSealed) > 0 {
 			// Masked too: a task started before the value was replaced
 			// may print the old one.
-			if prev, err := e.cfg.Secrets.Open(s.PreviousSealed, location); err == nil && len(prev) >= minMaskLength {
+			if prev, err := e.cfg.Secrets.Open(s.PreviousSealed, location); err == nil {
 				*previous = append(*previous, prev)
 			}
 		}
@@ -182,46 +180,4 @@ func (e *Executor) resolveMarker(tx *bbolt.Tx, t *model.TaskExecution, kind, key
 		return store.GetObjectData(tx, ns, pipeline, run, key), false, nil
 	}
 	return nil, false, fmt.Errorf("unknown marker kind %q", kind)
-}
-
-// mask overwrites every occurrence of a secret in buf with '*' of the same
-// length, so offsets in the container's output stay valid (a new leader
-// resumes a log by offset). Occurrences are found in the original bytes,
-// all of them overlapping ones included, before any is overwritten, so a
-// secret inside another or repeating itself is still covered. It returns
-// how many bytes at the end of buf must not be stored yet: the longest
-// tail that is the start of a secret, which the next output may complete.
-func mask(buf []byte, secrets [][]byte) (hold int) {
-	type span struct{ from, to int }
-	var spans []span
-	for _, s := range secrets {
-		for from := 0; from < len(buf); {
-			i := bytes.Index(buf[from:], s)
-			if i < 0 {
-				break
-			}
-			spans = append(spans, span{from + i, from + i + len(s)})
-			from += i + 1
-		}
-		// The earliest position in the last len(s)-1 bytes where a
-		// prefix of s begins gives the longest tail to hold.
-		for p := max(0, len(buf)-len(s)+1); p < len(buf); {
-			i := bytes.IndexByte(buf[p:], s[0])
-			if i < 0 {
-				break
-			}
-			p += i
-			if bytes.HasPrefix(s, buf[p:]) {
-				hold = max(hold, len(buf)-p)
-				break
-			}
-			p++
-		}
-	}
-	for _, sp := range spans {
-		for j := sp.from; j < sp.to; j++ {
-			buf[j] = '*'
-		}
-	}
-	return hold
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/goferhq/gofer/agent/executor/mask"
 	"github.com/goferhq/gofer/agent/retry"
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/scheduler"
@@ -23,8 +24,8 @@ const logChunkBytes = 32 << 10
 // not be replicated is kept and sent again (a hole would be permanent);
 // once the log is full (its cap, or deleted) it stops shipping output
 // that would be dropped anyway. The returned channel closes when it is
-// done. masks are the secret values to hide; nil: resolve them from
-// state.
+// done. masks are the secret values to hide (package mask derives the
+// forms it hides); nil: resolve them from state.
 func (e *Executor) collectLogs(ctx context.Context, t *model.TaskExecution, masks [][]byte) <-chan struct{} {
 	done := make(chan struct{})
 	ref, attempt, name, skip := taskRef(t), t.Attempt, t.Container, t.LogOffset
@@ -44,28 +45,34 @@ func (e *Executor) collectLogs(ctx context.Context, t *model.TaskExecution, mask
 		defer close(quit)
 		pieces := e.readPieces(rc, quit)
 
-		var (
-			offset   int64 // position in the container's output
-			pending  []byte
-			startsAt int64 // offset of pending[0]
-			secrets  = masks
-		)
-		if secrets == nil {
+		if masks == nil {
 			// Not started by this leader: mask what state resolves to
 			// now (replaced values included).
-			secrets = e.interpolate(t).secrets
+			masks = e.interpolate(t).secrets
 		}
-		// flush masks secrets and sends pending in chunks; it reports
-		// whether collecting should go on. What could not be replicated
-		// stays pending, and so does a tail that may be the start of a
-		// secret, unless the output has ended (last).
-		flush := func(last bool) bool {
-			hold := mask(pending, secrets)
-			if last {
-				hold = 0
+		var (
+			offset   int64 // position in the container's output
+			set      = mask.New(masks)
+			stream   = mask.NewStream(set)
+			before   []byte // the output just before skip, for stream.Resume
+			resumed  bool
+			pending  []byte // masked output not replicated yet
+			startsAt = skip // offset of pending[0]
+		)
+		keepBefore := func(p []byte) {
+			before = append(before, p...)
+			if k := set.MaxLen(); len(before) > k {
+				before = append(before[:0], before[len(before)-k:]...)
 			}
-			for len(pending) > hold {
-				n := min(len(pending)-hold, logChunkBytes)
+		}
+		// flush masks what the stream can release and sends pending in
+		// chunks; it reports whether collecting should go on. What could
+		// not be replicated stays pending, and the stream holds a tail that
+		// may be the start of a secret, unless the output has ended (last).
+		flush := func(last bool) bool {
+			pending = append(pending, stream.Next(last)...)
+			for len(pending) > 0 {
+				n := min(len(pending), logChunkBytes)
 				res, ok := e.applyCmd(ctx, nil, fsm.CmdLogAppend, fsm.LogAppend{TaskRef: ref, Attempt: attempt,
 					Offset: startsAt, Data: pending[:n], MaxBytes: e.cfg.LogMaxBytes})
 				switch {
@@ -80,9 +87,7 @@ func (e *Executor) collectLogs(ctx context.Context, t *model.TaskExecution, mask
 					return ctx.Err() == nil // not replicated: try again later
 				}
 			}
-			if len(pending) == 0 {
-				pending = nil
-			}
+			pending = nil
 			return true
 		}
 		ticker := time.NewTicker(e.cfg.LogFlushInterval)
@@ -91,21 +96,26 @@ func (e *Executor) collectLogs(ctx context.Context, t *model.TaskExecution, mask
 			select {
 			case piece, open := <-pieces:
 				if !open {
-					e.flushLast(ctx, func() bool { return flush(true) }, func() bool { return len(pending) == 0 })
+					e.flushLast(ctx, func() bool { return flush(true) }, func() bool { return len(pending) == 0 && stream.Pending() == 0 })
 					return
 				}
 				if end := offset + int64(len(piece)); end <= skip {
+					keepBefore(piece)
 					offset = end
 					continue
 				} else if offset < skip {
+					keepBefore(piece[:skip-offset])
 					piece, offset = piece[skip-offset:], skip
 				}
-				if len(pending) == 0 {
-					startsAt = offset
+				if !resumed {
+					// A secret the previous leader's output began before
+					// skip is masked to its end.
+					stream.Resume(before)
+					resumed, before = true, nil
 				}
-				pending = append(pending, piece...)
+				stream.Write(piece)
 				offset += int64(len(piece))
-				if len(pending) >= logChunkBytes && !flush(false) {
+				if len(pending)+stream.Pending() >= logChunkBytes && !flush(false) {
 					return
 				}
 			case <-ticker.C:

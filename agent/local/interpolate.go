@@ -50,7 +50,7 @@ func interpolate(opts Options) (*sdk.PipelineConfig, []string, error) {
 				continue
 			}
 			t.Variables[name] = v
-			if src.secret && len(v) >= 4 {
+			if src.secret { // the masker ignores values too short to mask
 				secrets = append(secrets, v)
 			}
 		}

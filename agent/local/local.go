@@ -14,14 +14,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"go.etcd.io/bbolt"
 
 	"github.com/goferhq/gofer/agent/executor"
+	"github.com/goferhq/gofer/agent/executor/mask"
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/scheduler"
 	"github.com/goferhq/gofer/scheduler/docker"
@@ -201,18 +200,24 @@ func removeLeftovers(sched scheduler.Scheduler, clusterID string) {
 }
 
 // logPrinter prints each task's new output as "task | line", masking
-// secret values.
+// secret values (and their encoded forms and lines) with the executor's
+// masker: the local executor is handed the values themselves, so its
+// stored log is not masked.
 type logPrinter struct {
 	w       io.Writer
-	secrets []string
+	secrets *mask.Set
 	width   int
 	next    map[string]int64
+	streams map[string]*mask.Stream
 	partial map[string][]byte
 }
 
 func newLogPrinter(w io.Writer, secrets []string) *logPrinter {
-	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
-	return &logPrinter{w: w, secrets: secrets, next: map[string]int64{}, partial: map[string][]byte{}}
+	var values [][]byte
+	for _, s := range secrets {
+		values = append(values, []byte(s))
+	}
+	return &logPrinter{w: w, secrets: mask.New(values), next: map[string]int64{}, streams: map[string]*mask.Stream{}, partial: map[string][]byte{}}
 }
 
 func (p *logPrinter) print(f *fsm.FSM, tasks []*model.TaskExecution) {
@@ -228,25 +233,42 @@ func (p *logPrinter) print(f *fsm.FSM, tasks []*model.TaskExecution) {
 			chunks, p.next[t.TaskID] = store.LogChunks(tx, t.NamespaceID, t.PipelineID, t.RunID, t.TaskID, p.next[t.TaskID], 1<<20)
 			return nil
 		})
-		buf := append(p.partial[t.TaskID], bytes.Join(chunks, nil)...)
-		for {
-			i := bytes.IndexByte(buf, '\n')
-			if i < 0 {
-				break
-			}
-			p.line(t.TaskID, string(buf[:i]))
-			buf = buf[i+1:]
+		p.feed(t.TaskID, chunks, t.Terminal())
+	}
+}
+
+// feed prints a task's new output, masked, line by line; a secret split
+// across chunks is masked once its end arrives.
+func (p *logPrinter) feed(task string, chunks [][]byte, terminal bool) {
+	st := p.streams[task]
+	if st == nil {
+		st = mask.NewStream(p.secrets)
+		p.streams[task] = st
+	}
+	for _, c := range chunks {
+		st.Write(c)
+	}
+	buf := append(p.partial[task], st.Next(terminal)...)
+	for {
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 {
+			break
 		}
-		// An unfinished last line waits for its end (or the task's).
-		p.partial[t.TaskID] = append([]byte(nil), buf...)
-		if t.Terminal() && len(p.partial[t.TaskID]) > 0 {
-			p.line(t.TaskID, string(p.partial[t.TaskID]))
-			p.partial[t.TaskID] = nil
-		}
+		p.line(task, string(buf[:i]))
+		buf = buf[i+1:]
+	}
+	// An unfinished last line waits for its end (or the task's).
+	p.partial[task] = append([]byte(nil), buf...)
+	if terminal && len(p.partial[task]) > 0 {
+		p.line(task, string(p.partial[task]))
+		p.partial[task] = nil
 	}
 }
 
 func (p *logPrinter) flush() {
+	for task, st := range p.streams {
+		p.partial[task] = append(p.partial[task], st.Next(true)...)
+	}
 	for task, rest := range p.partial {
 		if len(rest) > 0 {
 			p.line(task, string(rest))
@@ -256,9 +278,6 @@ func (p *logPrinter) flush() {
 }
 
 func (p *logPrinter) line(task, text string) {
-	for _, s := range p.secrets {
-		text = strings.ReplaceAll(text, s, "********")
-	}
 	fmt.Fprintf(p.w, "%-*s | %s\n", p.width, task, text)
 }
 
