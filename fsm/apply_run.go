@@ -119,7 +119,7 @@ func applyRunCreate(a *applyCtx, body []byte) (any, error) {
 			return nil, err
 		}
 	}
-	return &RunCreated{Run: run}, a.emit(model.EventQueuedRun, runDetails(run, "config_version", strconv.FormatInt(cfg.Version, 10)))
+	return &RunCreated{Run: run}, a.emitIn(run.NamespaceID, run.PipelineID, model.EventQueuedRun, runDetails(run, "config_version", strconv.FormatInt(cfg.Version, 10)))
 }
 
 func mustRun(a *applyCtx, ref RunRef) (*model.Run, error) {
@@ -149,7 +149,7 @@ func applyRunStart(a *applyCtx, body []byte) (any, error) {
 	if err := store.PutRun(a.tx, r); err != nil {
 		return nil, err
 	}
-	return r, a.emit(model.EventStartedRun, runDetails(r))
+	return r, a.emitIn(r.NamespaceID, r.PipelineID, model.EventStartedRun, runDetails(r))
 }
 
 // applyRunFinish ends a run once every task is complete.
@@ -187,7 +187,7 @@ func applyRunFinish(a *applyCtx, body []byte) (any, error) {
 	if err := revokeRunToken(a, r); err != nil {
 		return nil, err
 	}
-	return r, a.emit(model.EventCompletedRun, runDetails(r, "status", string(r.Status), "reason", reason.Reason))
+	return r, a.emitIn(r.NamespaceID, r.PipelineID, model.EventCompletedRun, runDetails(r, "status", string(r.Status), "reason", reason.Reason))
 }
 
 // applyRunCancel marks a run and its unfinished tasks for cancellation;
@@ -224,7 +224,7 @@ func applyRunCancel(a *applyCtx, body []byte) (any, error) {
 			return nil, err
 		}
 	}
-	return r, a.emit(model.EventCancellingRun, runDetails(r, "reason", c.Reason, "by", c.By))
+	return r, a.emitIn(r.NamespaceID, r.PipelineID, model.EventCancellingRun, runDetails(r, "reason", c.Reason, "by", c.By))
 }
 
 // createRunToken stores the run's own API token, scoped to its pipeline.

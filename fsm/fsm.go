@@ -228,13 +228,27 @@ type applyCtx struct {
 	tokensChanged bool
 }
 
-// emit appends an event stamped with the command's time and actor.
+// emit appends a cluster-wide event (tokens, roles, membership, the
+// system, global secrets): only tokens allowed cluster-wide events see it.
 func (a *applyCtx) emit(kind string, details map[string]string) error {
+	return a.emitIn("", "", kind, details)
+}
+
+// emitIn appends an event that belongs to namespace ns (and pipeline, when
+// not empty), stamped with the command's time and actor. The scope is
+// recorded on the event itself, from the applier's own arguments, so the
+// API decides who may read it without interpreting details; an empty ns
+// makes the event cluster-wide.
+func (a *applyCtx) emitIn(ns, pipeline, kind string, details map[string]string) error {
 	actor := a.meta.Actor
 	if actor == "" {
 		actor = "system"
 	}
-	return store.AppendEvent(a.tx, &model.Event{Kind: kind, Details: details, Emitted: a.meta.Timestamp, Actor: actor})
+	if ns == "" {
+		pipeline = ""
+	}
+	return store.AppendEvent(a.tx, &model.Event{Kind: kind, Details: details, Emitted: a.meta.Timestamp, Actor: actor,
+		NamespaceID: ns, PipelineID: pipeline})
 }
 
 // authCommands change who may do what; applying one bumps the auth
