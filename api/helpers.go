@@ -106,13 +106,17 @@ func (s *Server) meta(c echo.Context) (fsm.Meta, error) {
 	if len(key) > maxIdempotencyKey {
 		return fsm.Meta{}, badRequest("%s may be at most %d characters", HeaderIdempotency, maxIdempotencyKey)
 	}
-	return fsm.Meta{
+	meta := fsm.Meta{
 		RequestID:      requestID(c),
 		Actor:          id.actor(),
 		ActorID:        id.TokenID,
 		Timestamp:      s.opts.Now().UnixMilli(),
 		IdempotencyKey: key,
-	}, nil
+	}
+	if key != "" {
+		meta.RequestHash = requestHashOf(c)
+	}
+	return meta, nil
 }
 
 // apply replicates a command and returns its result. The write is

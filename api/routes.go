@@ -203,6 +203,9 @@ func (s *Server) routes() {
 			return leaderOnly || wantsConsistent(c)
 		}))
 		mws = append(mws, s.consistencyMiddleware, s.authMiddleware(r.access))
+		if r.method != http.MethodGet && r.method != http.MethodHead {
+			mws = append(mws, requestHashMiddleware)
+		}
 		s.echo.Add(r.method, r.path, r.handler, mws...)
 	}
 }

@@ -80,6 +80,9 @@ func (s *Server) createRun(c echo.Context, cmd fsm.RunCreate) error {
 	}
 	cmd.Initiator = model.Initiator{ID: caller.TokenID, User: caller.actor()}
 	cmd.IdempotencyKey = c.Request().Header.Get(HeaderIdempotency)
+	if cmd.IdempotencyKey != "" {
+		cmd.RequestHash = requestHashOf(c)
+	}
 	tok, err := s.runToken()
 	if err != nil {
 		return err

@@ -31,7 +31,10 @@ func applyRunCreate(a *applyCtx, body []byte) (any, error) {
 		return nil, err
 	}
 	if cmd.IdempotencyKey != "" {
-		if id := store.GetRunIDByKey(a.tx, p.NamespaceID, p.PipelineID, cmd.IdempotencyKey); id != 0 {
+		if id, hash := store.GetRunIDByKey(a.tx, p.NamespaceID, p.PipelineID, cmd.IdempotencyKey); id != 0 {
+			if hash != "" && cmd.RequestHash != "" && hash != cmd.RequestHash {
+				return nil, fmt.Errorf("%w: run %d was started with this key by a different request", ErrIdempotencyMismatch, id)
+			}
 			existing, err := store.GetRun(a.tx, p.NamespaceID, p.PipelineID, id)
 			if err != nil {
 				return nil, err
@@ -99,7 +102,7 @@ func applyRunCreate(a *applyCtx, body []byte) (any, error) {
 		return nil, err
 	}
 	if cmd.IdempotencyKey != "" {
-		if err := store.PutRunKey(a.tx, p.NamespaceID, p.PipelineID, cmd.IdempotencyKey, run.RunID); err != nil {
+		if err := store.PutRunKey(a.tx, p.NamespaceID, p.PipelineID, cmd.IdempotencyKey, run.RunID, cmd.RequestHash); err != nil {
 			return nil, err
 		}
 	}

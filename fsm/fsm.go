@@ -322,7 +322,7 @@ func (f *FSM) applyCommand(tx *bbolt.Tx, l *raft.Log) (res *Result, t CommandTyp
 			panic(fmt.Sprintf("fsm: read idempotency record: %v", err))
 		}
 		if rec != nil {
-			return replay(t, rec), t, false
+			return replay(t, env.Meta.RequestHash, rec), t, false
 		}
 	}
 
@@ -331,7 +331,7 @@ func (f *FSM) applyCommand(tx *bbolt.Tx, l *raft.Log) (res *Result, t CommandTyp
 		panic(fmt.Sprintf("fsm: apply command %d at index %d: %v", t, l.Index, err))
 	}
 	if idemKey != "" {
-		rec := &store.IdempotencyRecord{Command: byte(t), Index: l.Index, Recorded: env.Meta.Timestamp}
+		rec := &store.IdempotencyRecord{Command: byte(t), Index: l.Index, Recorded: env.Meta.Timestamp, RequestHash: env.Meta.RequestHash}
 		if err != nil {
 			rec.Error, rec.ErrorKind = err.Error(), errorKind(err)
 		} else if value != nil {
@@ -349,8 +349,14 @@ func (f *FSM) applyCommand(tx *bbolt.Tx, l *raft.Log) (res *Result, t CommandTyp
 }
 
 // replay answers a repeated idempotency key with the recorded outcome. A
-// key reused for a different kind of command is refused.
-func replay(t CommandType, rec *store.IdempotencyRecord) *Result {
+// key reused for a different request (its hash differs) or a different
+// kind of command is refused, and nothing is written. Records or commands
+// without a hash (written before requests were hashed) compare by command
+// type only.
+func replay(t CommandType, requestHash string, rec *store.IdempotencyRecord) *Result {
+	if rec.RequestHash != "" && requestHash != "" && rec.RequestHash != requestHash {
+		return &Result{Err: fmt.Errorf("%w: this key was used for another request (method, path, query or body differ)", ErrIdempotencyMismatch)}
+	}
 	if CommandType(rec.Command) != t {
 		return &Result{Err: fmt.Errorf("%w: idempotency key was already used for a different request", ErrConflict)}
 	}

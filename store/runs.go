@@ -127,14 +127,21 @@ func ActiveRuns(tx *bbolt.Tx) ([]*model.Run, error) {
 	return out, err
 }
 
-// GetRunIDByKey finds the run an idempotency key started, or 0.
-func GetRunIDByKey(tx *bbolt.Tx, ns, pipeline, key string) int64 {
-	return int64(parseU64(tx.Bucket(bucketRunKeys).Get(runIdemKey(ns, pipeline, key))))
+// GetRunIDByKey finds the run an idempotency key started (0 if none) and
+// the hash of the request that started it ("" when recorded before
+// requests were hashed).
+func GetRunIDByKey(tx *bbolt.Tx, ns, pipeline, key string) (int64, string) {
+	v := tx.Bucket(bucketRunKeys).Get(runIdemKey(ns, pipeline, key))
+	if len(v) < 8 {
+		return 0, ""
+	}
+	return int64(parseU64(v[:8])), string(v[8:])
 }
 
-// PutRunKey records which run an idempotency key started.
-func PutRunKey(tx *bbolt.Tx, ns, pipeline, key string, run int64) error {
-	return tx.Bucket(bucketRunKeys).Put(runIdemKey(ns, pipeline, key), u64(uint64(run)))
+// PutRunKey records which run an idempotency key started, and the hash of
+// the request (appended after the run id; older values are the id alone).
+func PutRunKey(tx *bbolt.Tx, ns, pipeline, key string, run int64, requestHash string) error {
+	return tx.Bucket(bucketRunKeys).Put(runIdemKey(ns, pipeline, key), append(u64(uint64(run)), requestHash...))
 }
 
 func runIdemKey(ns, pipeline, key string) []byte {
