@@ -128,7 +128,10 @@ const sseKeepAlive = 15 * time.Second
 // resumes after that event.
 func (s *Server) streamEvents(c echo.Context) error {
 	var cursor uint64
-	history := c.QueryParam("history") == "true"
+	history, err := boolQuery(c, "history")
+	if err != nil {
+		return err
+	}
 	resume := c.Request().Header.Get("Last-Event-ID")
 	if resume == "" {
 		resume = c.QueryParam("after")

@@ -91,6 +91,10 @@ func (s *Server) routeTable() []route {
 	return []route{
 		// System.
 		{method: http.MethodGet, path: "/api/system/health", handler: s.health, access: access{public: true}, noVersion: true},
+		// HEAD for load balancers' health checks: the GET answer without a
+		// body (net/http drops it). Only here: on a streaming route HEAD
+		// would hold the connection open with nothing to send.
+		{method: http.MethodHead, path: "/api/system/health", handler: s.health, access: access{public: true}, noVersion: true},
 		{method: http.MethodGet, path: "/api/system/metadata", handler: s.metadata, access: access{public: true}},
 		{method: http.MethodGet, path: "/api/system", handler: s.getSystem, access: can(read, kindsOnly("system"))},
 		{method: http.MethodPatch, path: "/api/system", handler: s.updateSystem, access: adminOnly(write)},

@@ -83,6 +83,7 @@ func authzCases() []authzCase {
 	return []authzCase{
 		// System.
 		{method: "GET", path: "/api/system/health", public: true, req: authzFixed("/api/system/health", ""), want: 200},
+		{method: "HEAD", path: "/api/system/health", public: true, req: authzFixed("/api/system/health", ""), want: 200},
 		{method: "GET", path: "/api/system/metadata", public: true, req: authzFixed("/api/system/metadata", ""), want: 200},
 		{method: "GET", path: "/api/system", action: "read", req: authzFixed("/api/system", ""), want: 200},
 		{method: "PATCH", path: "/api/system", admin: true, action: "write",

@@ -66,6 +66,12 @@ func ListTasks(tx *bbolt.Tx, ns, pipeline string, run int64) ([]*model.TaskExecu
 	return scanAll[model.TaskExecution](tx.Bucket(bucketTasks), runKey(ns, pipeline, run))
 }
 
+// ListTasksPage returns a page of a run's task executions in task id
+// order (reversed on request).
+func ListTasksPage(tx *bbolt.Tx, ns, pipeline string, run int64, page Page) ([]*model.TaskExecution, error) {
+	return scanPage[model.TaskExecution](tx.Bucket(bucketTasks), runKey(ns, pipeline, run), page, nil)
+}
+
 // ForEachTaskRaw calls fn with the key and the encoded record of each of
 // a run's task executions, in task id order, for readers that keep
 // decoded records across transactions (the executor). Both slices are
