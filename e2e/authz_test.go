@@ -546,6 +546,39 @@ func TestAuthzOwnToken(t *testing.T) {
 				}
 			}
 		}
+		// The stream, history then live: an object put in default, then one
+		// in other; the wrong-namespace token's stream reaches the second
+		// having carried nothing of default or of the cluster.
+		cl, err := client.New([]string{f.url}, client.WithToken(f.secrets["wrong-namespace"]), client.WithNamespace("other"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		marker := f.uniq("authz-mark")
+		streamed := make(chan error, 1)
+		go func() {
+			streamed <- cl.StreamEvents(ctx, true, func(e *model.Event) error {
+				if e.NamespaceID != "other" {
+					t.Errorf("wrong-namespace token's stream carried event %d %s of namespace %q", e.ID, e.Kind, e.NamespaceID)
+				}
+				if e.Kind == model.EventPutObject && e.Details["key"] == marker {
+					return io.EOF // done
+				}
+				return nil
+			})
+		}()
+		f.throwawayObject(t, client.ObjectScope{Pipeline: authzPipe})
+		otherAdmin, err := client.New([]string{f.url}, client.WithToken(f.secrets["admin"]), client.WithNamespace("other"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := otherAdmin.PutObject(context.Background(), client.ObjectScope{Pipeline: authzPipe}, marker, []byte("m"), false); err != nil {
+			t.Fatalf("put the marker object: %v", err)
+		}
+		if err := <-streamed; err != io.EOF {
+			t.Errorf("wrong-namespace token's stream ended with %v before the marker event of namespace other", err)
+		}
 	})
 }
 
