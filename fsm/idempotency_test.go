@@ -75,3 +75,52 @@ func TestEnvelopeRoundTripWithRequestHash(t *testing.T) {
 		}
 	}
 }
+
+// TestRunKeyBoundToRequest: a run start's key is kept per pipeline, for
+// every caller; another caller's start with the key and the same request
+// hash gets the existing run, with another hash it is refused and no run
+// is made.
+func TestRunKeyBoundToRequest(t *testing.T) {
+	f := testFSM(t, t.TempDir())
+	f.ApplyBatch(scenario(t))
+	idx := uint64(100)
+	apply := func(actor string, typ CommandType, body any) *Result {
+		t.Helper()
+		idx++
+		data, err := Encode(typ, Meta{ActorID: actor, Timestamp: 5000}, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resultOf(t, f.Apply(&raft.Log{Index: idx, Term: 1, Type: raft.LogCommand, Data: data}))
+	}
+	if r := apply("a", CmdPipelineSetState, PipelineSetState{NamespaceID: "team-a", PipelineID: "simple", State: model.PipelineStateActive}); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	start := func(actor, hash string) *Result {
+		return apply(actor, CmdRunCreate, RunCreate{NamespaceID: "team-a", PipelineID: "simple", IdempotencyKey: "rk", RequestHash: hash})
+	}
+	first := start("a", "h1")
+	if first.Err != nil {
+		t.Fatal(first.Err)
+	}
+	same := start("b", "h1")
+	if created, err := ResultAs[RunCreated](same); err != nil || !created.Existing || created.Run.RunID != 1 {
+		t.Fatalf("another caller, same request: %+v %v; want the existing run 1", same, err)
+	}
+	if other := start("b", "h2"); !errors.Is(other.Err, ErrIdempotencyMismatch) {
+		t.Fatalf("another caller, another request: %+v; want ErrIdempotencyMismatch", other)
+	}
+	if old := start("c", ""); old.Err != nil {
+		t.Fatalf("a start without a hash (older leader): %v; want the existing run", old.Err)
+	}
+	err := f.View(func(tx *bbolt.Tx) error {
+		runs, err := store.ListRuns(tx, "team-a", "simple", store.Page{})
+		if err == nil && len(runs) != 1 {
+			t.Errorf("%d runs, want 1", len(runs))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
