@@ -16,13 +16,17 @@ import (
 )
 
 func (s *Server) listMembers(c echo.Context) error {
+	page, err := pageParams(c)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
 	defer cancel()
 	members, err := s.cluster.Members(ctx)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, wrap("members", members))
+	return c.JSON(http.StatusOK, wrap("members", pageSlice(members, page)))
 }
 
 // AddMemberRequest is what a joining node sends to the cluster.

@@ -20,16 +20,23 @@ const (
 	defaultMinIndexWait = 10 * time.Second
 )
 
+// wantsConsistent decides forwarding, before consistencyMiddleware has
+// validated the parameter: a malformed value is not forwarded and is then
+// refused with 400 wherever it arrived.
 func wantsConsistent(c echo.Context) bool {
-	v := c.QueryParam("consistent")
-	return v == "true" || v == "1"
+	b, err := boolQuery(c, "consistent")
+	return err == nil && b
 }
 
 // consistencyMiddleware applies ?consistent and ?min_index and sets the
 // index and leader headers before the handler reads.
 func (s *Server) consistencyMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if wantsConsistent(c) && c.Request().Method == http.MethodGet {
+		consistent, err := boolQuery(c, "consistent")
+		if err != nil {
+			return err
+		}
+		if consistent && c.Request().Method == http.MethodGet {
 			ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
 			err := s.cluster.VerifyLeader(ctx)
 			cancel()

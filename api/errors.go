@@ -54,6 +54,9 @@ const (
 	CodeUnavailable     = "unavailable"
 	CodeInternal        = "internal"
 	CodeMethodNotAllowd = "method_not_allowed"
+	// CodeIdempotencyMismatch: the Idempotency-Key was used for a
+	// different request (422).
+	CodeIdempotencyMismatch = "idempotency_key_mismatch"
 )
 
 // ErrorBody is every error response: {request_id, code, message}.
@@ -137,6 +140,9 @@ func classify(err error) *apiError {
 		return newError(http.StatusNotFound, CodeNotFound, "%s", withoutSentinel(err, fsm.ErrNotFound))
 	case errors.Is(err, fsm.ErrConflict):
 		return newError(http.StatusConflict, CodeConflict, "%s", withoutSentinel(err, fsm.ErrConflict))
+	case errors.Is(err, fsm.ErrIdempotencyMismatch):
+		return newError(http.StatusUnprocessableEntity, CodeIdempotencyMismatch,
+			"%s was already used for a different request: %s; send a new key for a new request", HeaderIdempotency, err)
 	case errors.Is(err, fsm.ErrInvalid):
 		return newError(http.StatusBadRequest, CodeBadRequest, "%s", withoutSentinel(err, fsm.ErrInvalid))
 	case errors.Is(err, ErrNoLeader), errors.Is(err, ErrNotLeader):

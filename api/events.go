@@ -16,7 +16,70 @@ import (
 )
 
 func (s *Server) listEvents(c echo.Context) error {
-	return respondList(s, c, "events", store.ListEvents)
+	visible := s.eventVisibility(callerOf(c))
+	return respondList(s, c, "events", func(tx *bbolt.Tx, page store.Page) ([]*model.Event, error) {
+		return store.ListEvents(tx, page, visible.keep())
+	})
+}
+
+// eventVisibility decides which events a caller may read. A namespaced
+// event needs what reading anything in its namespace needs: one role
+// granting read on namespaces:<ns>, pipelines:<p> (when the event belongs
+// to a pipeline) and events. A cluster-wide event (no namespace) needs
+// read on all or on cluster_events. Admins and dev mode see everything.
+type eventVisibility struct {
+	all, clusterWide bool
+	allowed          func(refs []resourceRef) bool
+	// scopes memoizes the decision per namespace/pipeline: a page or a
+	// stream meets few distinct scopes, and a decision walks every role.
+	scopes map[[2]string]bool
+}
+
+// maxVisibilityScopes bounds the memo of a long-lived stream.
+const maxVisibilityScopes = 4096
+
+func (s *Server) eventVisibility(caller *identity) *eventVisibility {
+	v := &eventVisibility{scopes: map[[2]string]bool{}}
+	if caller.Dev || caller.ClusterSecret || s.authz.isAdmin(caller, model.ActionRead) {
+		v.all = true
+		return v
+	}
+	v.allowed = func(refs []resourceRef) bool { return s.authz.allowed(caller, refs, model.ActionRead) }
+	v.clusterWide = v.allowed([]resourceRef{{kind: "cluster_events"}})
+	return v
+}
+
+// keep is the filter a list applies, nil when the caller sees everything.
+func (v *eventVisibility) keep() func(*model.Event) bool {
+	if v.all {
+		return nil
+	}
+	return v.visible
+}
+
+// visible reports whether the caller may read e.
+func (v *eventVisibility) visible(e *model.Event) bool {
+	switch {
+	case v.all:
+		return true
+	case e.ClusterWide():
+		return v.clusterWide
+	}
+	key := [2]string{e.NamespaceID, e.PipelineID}
+	if ok, seen := v.scopes[key]; seen {
+		return ok
+	}
+	refs := []resourceRef{{kind: "namespaces", target: e.NamespaceID}}
+	if e.PipelineID != "" {
+		refs = append(refs, resourceRef{kind: "pipelines", target: e.PipelineID})
+	}
+	refs = append(refs, resourceRef{kind: "events"})
+	ok := v.allowed(refs)
+	if len(v.scopes) >= maxVisibilityScopes {
+		clear(v.scopes)
+	}
+	v.scopes[key] = ok
+	return ok
 }
 
 func parseEventID(c echo.Context) (uint64, error) {
@@ -32,8 +95,15 @@ func (s *Server) getEvent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	visible := s.eventVisibility(callerOf(c))
+	// An event the caller may not read answers exactly like a missing one,
+	// so ids do not reveal what happens in other namespaces.
 	return respondOne(s, c, "event", func(tx *bbolt.Tx) (*model.Event, error) {
-		return store.GetEvent(tx, id)
+		e, err := store.GetEvent(tx, id)
+		if e != nil && !visible.visible(e) {
+			e = nil
+		}
+		return e, err
 	}, notFound("event %d does not exist (it may have been pruned)", id))
 }
 
@@ -58,7 +128,10 @@ const sseKeepAlive = 15 * time.Second
 // resumes after that event.
 func (s *Server) streamEvents(c echo.Context) error {
 	var cursor uint64
-	history := c.QueryParam("history") == "true"
+	history, err := boolQuery(c, "history")
+	if err != nil {
+		return err
+	}
 	resume := c.Request().Header.Get("Last-Event-ID")
 	if resume == "" {
 		resume = c.QueryParam("after")
@@ -88,6 +161,7 @@ func (s *Server) streamEvents(c echo.Context) error {
 	fmt.Fprintf(w, ": connected to %s\nid: %d\n\n", s.cluster.NodeID(), cursor)
 	w.Flush()
 
+	visible := s.eventVisibility(callerOf(c))
 	ctx := c.Request().Context()
 	keepAlive := time.NewTicker(sseKeepAlive)
 	defer keepAlive.Stop()
@@ -95,6 +169,7 @@ func (s *Server) streamEvents(c echo.Context) error {
 	for {
 		changed := changes.Changed()
 		var batch []*model.Event
+		sent := false
 		if err := s.view(func(tx *bbolt.Tx) (err error) {
 			batch, err = store.EventsAfter(tx, cursor, 256)
 			return err
@@ -102,17 +177,21 @@ func (s *Server) streamEvents(c echo.Context) error {
 			return nil
 		}
 		for _, e := range batch {
+			cursor = e.ID
+			if !visible.visible(e) {
+				continue
+			}
 			data, _ := json.Marshal(e)
 			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Kind, data); err != nil {
 				return nil
 			}
-			cursor = e.ID
+			sent = true
 		}
-		if len(batch) > 0 {
+		if sent {
 			w.Flush()
-			if len(batch) == 256 {
-				continue
-			}
+		}
+		if len(batch) == 256 {
+			continue
 		}
 		select {
 		case <-ctx.Done():

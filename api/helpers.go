@@ -27,27 +27,85 @@ const maxIdempotencyKey = 128
 // decodeJSON reads the request body into v, refusing unknown fields so a
 // misspelt field is an error that names it.
 func decodeJSON(c echo.Context, v any) error {
+	present, err := decodeOptionalJSON(c, v)
+	if err == nil && !present {
+		return badRequest("request body is empty; send a JSON object")
+	}
+	return err
+}
+
+// decodeOptionalJSON is decodeJSON for routes whose body may be left out:
+// an empty body (none, or only whitespace, however it is framed) leaves v
+// untouched and reports present=false.
+func decodeOptionalJSON(c echo.Context, v any) (present bool, err error) {
+	if c.Request().Body == nil {
+		return false, nil
+	}
 	dec := json.NewDecoder(c.Request().Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
-			return err
+			return true, err
 		case errors.Is(err, io.EOF):
-			return badRequest("request body is empty; send a JSON object")
+			return false, nil
 		}
-		return badRequest("invalid JSON body: %s", strings.TrimPrefix(err.Error(), "json: "))
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return true, badRequest("invalid JSON body: field %s must be %s, got %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
+		}
+		return true, badRequest("invalid JSON body: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
-	if dec.More() {
-		return badRequest("invalid JSON body: trailing data after the object")
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return true, badRequest("invalid JSON body: trailing data after the object")
+	}
+	return true, nil
+}
+
+// jsonKind names a Go kind as a JSON client thinks of it.
+func jsonKind(kind string) string {
+	switch {
+	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"):
+		return "an integer"
+	case strings.HasPrefix(kind, "float"):
+		return "a number"
+	case kind == "bool":
+		return "true or false"
+	case kind == "string":
+		return "a string"
+	case kind == "slice", kind == "array":
+		return "an array"
+	case kind == "map", kind == "struct":
+		return "an object"
+	}
+	return kind
+}
+
+// noBody checks the body of a route that takes none (deploy, retry,
+// bootstrap): nothing, {} or null pass; anything else is refused before
+// anything is written, so a malformed request never acts.
+func noBody(c echo.Context) error {
+	var none struct{}
+	if _, err := decodeOptionalJSON(c, &none); err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return badRequest("this route takes no body (send none or {}): %s", ae.message)
+		}
+		return err
 	}
 	return nil
 }
 
 // pageParams parses limit, offset and reverse.
 func pageParams(c echo.Context) (store.Page, error) {
-	var p store.Page
+	return pageParamsDefault(c, store.DefaultLimit)
+}
+
+// pageParamsDefault is pageParams with another limit when none is given
+// (a run's tasks: all of them, as upstream answers).
+func pageParamsDefault(c echo.Context, defaultLimit int) (store.Page, error) {
+	p := store.Page{Limit: defaultLimit}
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
@@ -56,7 +114,9 @@ func pageParams(c echo.Context) (store.Page, error) {
 		if n > store.MaxLimit {
 			return p, badRequest("limit may be at most %d, got %d", store.MaxLimit, n)
 		}
-		p.Limit = n
+		if n > 0 {
+			p.Limit = n
+		}
 	}
 	if v := c.QueryParam("offset"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -70,7 +130,11 @@ func pageParams(c echo.Context) (store.Page, error) {
 	return p.Normalize(), err
 }
 
-// boolQuery parses an optional true/false query parameter.
+// boolQuery parses an optional boolean query parameter: the one parser
+// for every boolean parameter (consistent, reverse, history, follow, force,
+// include_secret). It accepts what strconv.ParseBool does (true/false,
+// 1/0, t/f in any case) and refuses anything else with 400 naming the
+// parameter; absent or empty means false.
 func boolQuery(c echo.Context, name string) (bool, error) {
 	v := c.QueryParam(name)
 	if v == "" {
@@ -106,13 +170,17 @@ func (s *Server) meta(c echo.Context) (fsm.Meta, error) {
 	if len(key) > maxIdempotencyKey {
 		return fsm.Meta{}, badRequest("%s may be at most %d characters", HeaderIdempotency, maxIdempotencyKey)
 	}
-	return fsm.Meta{
+	meta := fsm.Meta{
 		RequestID:      requestID(c),
 		Actor:          id.actor(),
 		ActorID:        id.TokenID,
 		Timestamp:      s.opts.Now().UnixMilli(),
 		IdempotencyKey: key,
-	}, nil
+	}
+	if key != "" {
+		meta.RequestHash = requestHashOf(c)
+	}
+	return meta, nil
 }
 
 // apply replicates a command and returns its result. The write is
@@ -178,6 +246,26 @@ func respondList[T any](s *Server, c echo.Context, name string, list func(tx *bb
 		return err
 	}
 	return c.JSON(http.StatusOK, wrap(name, out))
+}
+
+// pageSlice applies a page to a list held in memory (cluster members).
+func pageSlice[T any](items []T, p store.Page) []T {
+	p = p.Normalize()
+	out := make([]T, 0, min(len(items), p.Limit))
+	for i := range items {
+		j := i
+		if p.Reverse {
+			j = len(items) - 1 - i
+		}
+		if i < p.Offset {
+			continue
+		}
+		if len(out) == p.Limit {
+			break
+		}
+		out = append(out, items[j])
+	}
+	return out
 }
 
 // respondOne answers {name: item} for a lookup run in a read transaction,

@@ -115,6 +115,15 @@ func (s *Server) updateNamespace(c echo.Context) error {
 	if err := checkNameAndDescription(req.Name, req.Description); err != nil {
 		return err
 	}
+	if req.Name == nil && req.Description == nil {
+		// An empty PATCH ({} or null) changes nothing: no raft entry, and
+		// modified stays; the answer is the namespace as it is.
+		ns, err := s.lookupNamespace(id)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, wrap("namespace", ns))
+	}
 	ns, err := applyAs[model.Namespace](s, c, fsm.CmdNamespaceUpdate, fsm.NamespaceUpdate{ID: id, Name: req.Name, Description: req.Description})
 	if err != nil {
 		return err

@@ -208,6 +208,9 @@ func (s *Server) deployConfig(c echo.Context) error {
 	if version == 0 {
 		return badRequest("version must be a registered version number (1 or more)")
 	}
+	if err := noBody(c); err != nil {
+		return err
+	}
 	d, err := applyAs[model.Deployment](s, c, fsm.CmdConfigDeploy, fsm.ConfigDeploy{NamespaceID: ns, PipelineID: id, Version: version})
 	if err != nil {
 		return err

@@ -92,6 +92,10 @@ func (s *Server) routeTable() []route {
 	return []route{
 		// System.
 		{method: http.MethodGet, path: "/api/system/health", handler: s.health, access: access{public: true}, noVersion: true},
+		// HEAD for load balancers' health checks: the GET answer without a
+		// body (net/http drops it). Only here: on a streaming route HEAD
+		// would hold the connection open with nothing to send.
+		{method: http.MethodHead, path: "/api/system/health", handler: s.health, access: access{public: true}, noVersion: true},
 		{method: http.MethodGet, path: "/api/system/metadata", handler: s.metadata, access: access{public: true}},
 		{method: http.MethodGet, path: "/api/system", handler: s.getSystem, access: can(read, kindsOnly("system"))},
 		{method: http.MethodPatch, path: "/api/system", handler: s.updateSystem, access: adminOnly(write)},
@@ -208,6 +212,9 @@ func (s *Server) routes() {
 		mws = append(mws, bodyLimitMiddleware(limit), s.preAuthMiddleware(r.access, forwarded))
 		mws = append(mws, s.forward.middleware(needsLeader, leaderWork(r)))
 		mws = append(mws, s.consistencyMiddleware, s.authMiddleware(r.access))
+		if r.method != http.MethodGet && r.method != http.MethodHead {
+			mws = append(mws, requestHashMiddleware)
+		}
 		s.echo.Add(r.method, r.path, r.handler, mws...)
 	}
 }

@@ -62,10 +62,8 @@ func (s *Server) startRun(c echo.Context) error {
 		return err
 	}
 	var req startRunRequest
-	if c.Request().ContentLength != 0 {
-		if err := decodeJSON(c, &req); err != nil {
-			return err
-		}
+	if _, err := decodeOptionalJSON(c, &req); err != nil {
+		return err
 	}
 	if err := checkVariables(req.Variables); err != nil {
 		return err
@@ -80,6 +78,9 @@ func (s *Server) createRun(c echo.Context, cmd fsm.RunCreate) error {
 	}
 	cmd.Initiator = model.Initiator{ID: caller.TokenID, User: caller.actor()}
 	cmd.IdempotencyKey = c.Request().Header.Get(HeaderIdempotency)
+	if cmd.IdempotencyKey != "" {
+		cmd.RequestHash = requestHashOf(c)
+	}
 	tok, err := s.runToken()
 	if err != nil {
 		return err
@@ -204,10 +205,14 @@ func (s *Server) cancelRun(c echo.Context) error {
 	return c.JSON(http.StatusOK, wrap("run", out))
 }
 
-// retryRun starts a new run with the variables of an earlier one.
+// retryRun starts a new run with the variables of an earlier one. It
+// takes no body; a body that is not empty or {} is refused.
 func (s *Server) retryRun(c echo.Context) error {
 	r, err := s.runPath(c)
 	if err != nil {
+		return err
+	}
+	if err := noBody(c); err != nil {
 		return err
 	}
 	return s.createRun(c, fsm.RunCreate{NamespaceID: r.NamespaceID, PipelineID: r.PipelineID, Variables: r.Variables, RetryOf: r.RunID})
@@ -218,9 +223,15 @@ func (s *Server) listTasks(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// Without a limit every task comes back (a run has at most
+	// sdk.MaxTasks, which is also the largest page).
+	page, err := pageParamsDefault(c, store.MaxLimit)
+	if err != nil {
+		return err
+	}
 	var out []*model.TaskExecution
 	if err := s.view(func(tx *bbolt.Tx) (err error) {
-		out, err = store.ListTasks(tx, r.NamespaceID, r.PipelineID, r.RunID)
+		out, err = store.ListTasksPage(tx, r.NamespaceID, r.PipelineID, r.RunID, page)
 		return err
 	}); err != nil {
 		return err
@@ -315,7 +326,10 @@ func (s *Server) taskLogs(c echo.Context) error {
 		}
 		return newError(http.StatusGone, CodeNotFound, "the logs of task %q in run %d %s", t.TaskID, t.RunID, why)
 	}
-	follow := c.QueryParam("follow") == "true"
+	follow, err := boolQuery(c, "follow")
+	if err != nil {
+		return err
+	}
 	w := c.Response()
 	w.Header().Set(echo.HeaderContentType, "text/plain; charset=utf-8")
 	w.Header().Set("X-Accel-Buffering", "no")

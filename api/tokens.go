@@ -48,6 +48,9 @@ func (s *Server) listTokens(c echo.Context) error {
 // bootstrapToken creates the first admin token. It needs no auth and works
 // exactly once per cluster; the secret is shown only in this response.
 func (s *Server) bootstrapToken(c echo.Context) error {
+	if err := noBody(c); err != nil {
+		return err
+	}
 	secret, hash := newTokenSecret()
 	tok := model.StoredToken{
 		Token: model.Token{ID: newID(), User: "bootstrap", Roles: []string{model.RoleAdmin}, Metadata: map[string]string{}},
@@ -86,8 +89,10 @@ func (s *Server) createToken(c echo.Context) error {
 			return err
 		}
 	}
-	if req.Expires < 0 || time.Duration(req.Expires)*time.Second > maxTokenLifetime {
-		return badRequest("expires is a lifetime in seconds between 0 (never) and %d", int64(maxTokenLifetime/time.Second))
+	// Compared in seconds: converting first to a Duration would overflow
+	// (2^62 or 9223372037 seconds wrap around) and slip past the bound.
+	if maxSecs := int64(maxTokenLifetime / time.Second); req.Expires < 0 || req.Expires > maxSecs {
+		return badRequest("expires is a lifetime in seconds between 0 (never) and %d (10 years), got %d", maxSecs, req.Expires)
 	}
 	if len(req.Metadata) > maxTokenMetadata {
 		return badRequest("metadata may have at most %d entries", maxTokenMetadata)
@@ -279,6 +284,13 @@ func (s *Server) updateRole(c echo.Context) error {
 		if err := s.validatePermissions(*req.Permissions); err != nil {
 			return err
 		}
+	}
+	if req.Description == nil && req.Permissions == nil {
+		// An empty PATCH ({} or null) changes nothing: no raft entry, and
+		// modified stays; the answer is the role as it is.
+		return respondOne(s, c, "role", func(tx *bbolt.Tx) (*model.Role, error) {
+			return store.GetRole(tx, id)
+		}, notFound("role %q does not exist", id))
 	}
 	r, err := applyAs[model.Role](s, c, fsm.CmdRoleUpdate, fsm.RoleUpdate{ID: id, Description: req.Description, Permissions: req.Permissions})
 	if err != nil {

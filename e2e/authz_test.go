@@ -52,6 +52,11 @@ type authzCase struct {
 	req func(t *testing.T, f *authzFixture) (path, body string)
 	// want is the status an authorized caller gets for that request.
 	want int
+	// inDefault: the item lives in namespace default although the path
+	// does not name it (an event by id); a caller confined to another
+	// namespace passes the route's check and gets 404 from the handler,
+	// as if the item did not exist.
+	inDefault bool
 }
 
 // authzFixed is a request builder for a fixed path and body.
@@ -78,6 +83,7 @@ func authzCases() []authzCase {
 	return []authzCase{
 		// System.
 		{method: "GET", path: "/api/system/health", public: true, req: authzFixed("/api/system/health", ""), want: 200},
+		{method: "HEAD", path: "/api/system/health", public: true, req: authzFixed("/api/system/health", ""), want: 200},
 		{method: "GET", path: "/api/system/metadata", public: true, req: authzFixed("/api/system/metadata", ""), want: 200},
 		{method: "GET", path: "/api/system", action: "read", req: authzFixed("/api/system", ""), want: 200},
 		{method: "PATCH", path: "/api/system", admin: true, action: "write",
@@ -245,7 +251,7 @@ func authzCases() []authzCase {
 		// Events.
 		{method: "GET", path: "/api/events", action: "read", user: true, req: authzFixed("/api/events", ""), want: 200},
 		{method: "GET", path: "/api/events/stream", action: "read", user: true, req: authzFixed("/api/events/stream", ""), want: 200},
-		{method: "GET", path: "/api/events/:id", action: "read", user: true,
+		{method: "GET", path: "/api/events/:id", action: "read", user: true, inDefault: true,
 			req: func(t *testing.T, f *authzFixture) (string, string) {
 				return "/api/events/" + strconv.FormatUint(f.eventID, 10), ""
 			}, want: 200},
@@ -333,6 +339,8 @@ func (c authzCase) expect(caller authzCaller, path string) (int, string) {
 			return 403, "admin route, no role grants \"all\""
 		case underDefault:
 			return 403, "the role grants only namespaces:other"
+		case c.inDefault:
+			return 404, "the item is in namespace default; the role grants only namespaces:other"
 		}
 	case authzUser:
 		if !c.user {
@@ -522,6 +530,62 @@ func TestAuthzOwnToken(t *testing.T) {
 			t.Errorf("wrong-namespace token lists namespaces %v, want only [other]", ids)
 		}
 	})
+
+	t.Run("events follow namespaces", func(t *testing.T) {
+		for name, want := range map[string]string{"wrong-namespace": "other", "user": "default"} {
+			resp, err := authzSend("GET", f.url+"/api/events?limit=1000", "Bearer "+f.secrets[name], "")
+			if err != nil || resp.status != 200 {
+				t.Fatalf("%s token: list events: %v %+v", name, err, resp)
+			}
+			var list struct {
+				Events []model.Event `json:"events"`
+			}
+			if err := json.Unmarshal(resp.body, &list); err != nil {
+				t.Fatal(err)
+			}
+			if len(list.Events) == 0 {
+				t.Errorf("%s token lists no events, want those of namespace %s", name, want)
+			}
+			for _, e := range list.Events {
+				if e.NamespaceID != want {
+					t.Errorf("%s token listed event %d %s of namespace %q, want only %q", name, e.ID, e.Kind, e.NamespaceID, want)
+				}
+			}
+		}
+		// The stream, history then live: an object put in default, then one
+		// in other; the wrong-namespace token's stream reaches the second
+		// having carried nothing of default or of the cluster.
+		cl, err := client.New([]string{f.url}, client.WithToken(f.secrets["wrong-namespace"]), client.WithNamespace("other"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		marker := f.uniq("authz-mark")
+		streamed := make(chan error, 1)
+		go func() {
+			streamed <- cl.StreamEvents(ctx, true, func(e *model.Event) error {
+				if e.NamespaceID != "other" {
+					t.Errorf("wrong-namespace token's stream carried event %d %s of namespace %q", e.ID, e.Kind, e.NamespaceID)
+				}
+				if e.Kind == model.EventPutObject && e.Details["key"] == marker {
+					return io.EOF // done
+				}
+				return nil
+			})
+		}()
+		f.throwawayObject(t, client.ObjectScope{Pipeline: authzPipe})
+		otherAdmin, err := client.New([]string{f.url}, client.WithToken(f.secrets["admin"]), client.WithNamespace("other"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := otherAdmin.PutObject(context.Background(), client.ObjectScope{Pipeline: authzPipe}, marker, []byte("m"), false); err != nil {
+			t.Fatalf("put the marker object: %v", err)
+		}
+		if err := <-streamed; err != io.EOF {
+			t.Errorf("wrong-namespace token's stream ended with %v before the marker event of namespace other", err)
+		}
+	})
 }
 
 // authzFixture is a single-node cluster with namespaces, pipelines, roles
@@ -622,6 +686,9 @@ func authzSetup(t *testing.T) *authzFixture {
 		case "namespaces":
 			readKinds = append(readKinds, k)
 			otherKinds = append(otherKinds, "namespaces:other")
+		case "cluster_events":
+			// Like docs/auth.md's team role: no cluster-wide events.
+			readKinds = append(readKinds, k)
 		default:
 			readKinds = append(readKinds, k)
 			otherKinds = append(otherKinds, k)
@@ -676,11 +743,21 @@ func authzSetup(t *testing.T) *authzFixture {
 		})
 	}
 
-	events, err := f.admin.ListEvents(ctx, client.Page{Limit: 1})
-	if err != nil || len(events) == 0 {
-		t.Fatalf("list events: %v %v", events, err)
+	// An event of namespace default that stays: the user and read-only
+	// tokens may read it, the wrong-namespace token may not.
+	events, err := f.admin.ListEvents(ctx, client.Page{Limit: 1000})
+	if err != nil {
+		t.Fatalf("list events: %v", err)
 	}
-	f.eventID = events[0].ID
+	for _, e := range events {
+		if e.NamespaceID == "default" {
+			f.eventID = e.ID
+			break
+		}
+	}
+	if f.eventID == 0 {
+		t.Fatalf("no event of namespace default among %d", len(events))
+	}
 	return f
 }
 

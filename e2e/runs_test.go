@@ -643,7 +643,8 @@ func runsTestFollowLogs(t *testing.T, rc *runsCluster, sfx string) {
 	rc.wait(t, p, run2.RunID, 10*time.Second)
 }
 
-// runsTestStartRules: the same Idempotency-Key returns the same run; run
+// runsTestStartRules: the same Idempotency-Key and request return the same
+// run, the key with another request is refused (422); run
 // ids count up per pipeline; a disabled pipeline and paused ingress refuse
 // new runs with 409 and a message saying what to do; `gofer run watch`
 // exits 1 for a failed run and 0 for a successful one.
@@ -665,12 +666,17 @@ func runsTestStartRules(t *testing.T, rc *runsCluster, sfx string) {
 	if err != nil {
 		t.Fatalf("start with a key: %v", err)
 	}
-	again, err := rc.cl.StartRunWithKey(ctx, p, "e2e-same-key", map[string]string{"IGNORED": "yes"})
+	again, err := rc.cl.StartRunWithKey(ctx, p, "e2e-same-key", nil)
 	if err != nil {
 		t.Fatalf("start again with the same key: %v", err)
 	}
 	if first.RunID != 1 || again.RunID != first.RunID || again.IdempotencyKey != "e2e-same-key" {
 		t.Errorf("the same Idempotency-Key must return the same run (1): got runs %d and %d (key %q)", first.RunID, again.RunID, again.IdempotencyKey)
+	}
+	// The key is bound to its request: other variables are another request.
+	if _, err := rc.cl.StartRunWithKey(ctx, p, "e2e-same-key", map[string]string{"OTHER": "yes"}); !client.IsStatus(err, 422) ||
+		!strings.Contains(err.Error(), "Idempotency-Key") {
+		t.Errorf("the same Idempotency-Key with other variables: want 422 naming Idempotency-Key, got %v", err)
 	}
 	other, err := rc.cl.StartRunWithKey(ctx, p, "e2e-other-key", nil)
 	if err != nil {

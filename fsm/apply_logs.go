@@ -90,7 +90,7 @@ func applyLogsDelete(a *applyCtx, body []byte) (any, error) {
 	if err := store.PutTask(a.tx, t); err != nil {
 		return nil, err
 	}
-	return t, a.emit(model.EventDeletedTaskLogs, taskDetails(t))
+	return t, a.emitIn(t.NamespaceID, t.PipelineID, model.EventDeletedTaskLogs, taskDetails(t))
 }
 
 // applyLogsExpire deletes the logs of complete runs after the pipeline's
@@ -161,7 +161,7 @@ func expireRuns(a *applyCtx, ns, pipeline string, through int64, event string,
 		return nil, err
 	}
 	if expired > 0 {
-		if err := a.emit(event, pipelineDetails(p.NamespaceID, p.PipelineID,
+		if err := a.emitIn(p.NamespaceID, p.PipelineID, event, pipelineDetails(p.NamespaceID, p.PipelineID,
 			"through_run", strconv.FormatInt(*mark(p), 10), "runs", strconv.Itoa(expired))); err != nil {
 			return nil, err
 		}

@@ -27,7 +27,7 @@ func applyNamespaceCreate(a *applyCtx, body []byte) (any, error) {
 	if err := store.PutNamespace(a.tx, &ns); err != nil {
 		return nil, err
 	}
-	return &ns, a.emit(model.EventCreatedNamespace, map[string]string{"namespace_id": ns.ID})
+	return &ns, a.emitIn(ns.ID, "", model.EventCreatedNamespace, map[string]string{"namespace_id": ns.ID})
 }
 
 func applyNamespaceUpdate(a *applyCtx, body []byte) (any, error) {
@@ -46,7 +46,7 @@ func applyNamespaceUpdate(a *applyCtx, body []byte) (any, error) {
 	if err := store.PutNamespace(a.tx, ns); err != nil {
 		return nil, err
 	}
-	return ns, a.emit(model.EventUpdatedNamespace, map[string]string{"namespace_id": ns.ID})
+	return ns, a.emitIn(ns.ID, "", model.EventUpdatedNamespace, map[string]string{"namespace_id": ns.ID})
 }
 
 func applyNamespaceDelete(a *applyCtx, body []byte) (any, error) {
@@ -66,7 +66,7 @@ func applyNamespaceDelete(a *applyCtx, body []byte) (any, error) {
 	if err := store.DeleteNamespace(a.tx, cmd.ID); err != nil {
 		return nil, err
 	}
-	return nil, a.emit(model.EventDeletedNamespace, map[string]string{"namespace_id": cmd.ID})
+	return nil, a.emitIn(cmd.ID, "", model.EventDeletedNamespace, map[string]string{"namespace_id": cmd.ID})
 }
 
 func mustNamespace(a *applyCtx, id string) (*model.Namespace, error) {

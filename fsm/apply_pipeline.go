@@ -60,11 +60,11 @@ func applyConfigRegister(a *applyCtx, body []byte) (any, error) {
 		return nil, err
 	}
 	if created {
-		if err := a.emit(model.EventCreatedPipeline, pipelineDetails(ns, id)); err != nil {
+		if err := a.emitIn(ns, id, model.EventCreatedPipeline, pipelineDetails(ns, id)); err != nil {
 			return nil, err
 		}
 	}
-	if err := a.emit(model.EventRegisteredConfig, pipelineDetails(ns, id, "version", strconv.FormatInt(cfg.Version, 10))); err != nil {
+	if err := a.emitIn(ns, id, model.EventRegisteredConfig, pipelineDetails(ns, id, "version", strconv.FormatInt(cfg.Version, 10))); err != nil {
 		return nil, err
 	}
 	return cfg, pruneVersions(a, p, cmd.Retention)
@@ -89,7 +89,7 @@ func pruneVersions(a *applyCtx, p *model.Pipeline, retention int) error {
 			return err
 		}
 		excess--
-		if err := a.emit(model.EventPrunedConfig, pipelineDetails(p.NamespaceID, p.PipelineID, "version", strconv.FormatInt(v, 10))); err != nil {
+		if err := a.emitIn(p.NamespaceID, p.PipelineID, model.EventPrunedConfig, pipelineDetails(p.NamespaceID, p.PipelineID, "version", strconv.FormatInt(v, 10))); err != nil {
 			return err
 		}
 	}
@@ -179,10 +179,10 @@ func applyConfigDeploy(a *applyCtx, body []byte) (any, error) {
 		"deployment_id", strconv.FormatInt(d.DeploymentID, 10),
 		"start_version", strconv.FormatInt(d.StartVersion, 10),
 		"end_version", strconv.FormatInt(d.EndVersion, 10))
-	if err := a.emit(model.EventStartedDeployment, details); err != nil {
+	if err := a.emitIn(p.NamespaceID, p.PipelineID, model.EventStartedDeployment, details); err != nil {
 		return nil, err
 	}
-	return d, a.emit(model.EventCompletedDeployment, details)
+	return d, a.emitIn(p.NamespaceID, p.PipelineID, model.EventCompletedDeployment, details)
 }
 
 func applyConfigDelete(a *applyCtx, body []byte) (any, error) {
@@ -200,7 +200,7 @@ func applyConfigDelete(a *applyCtx, body []byte) (any, error) {
 	if err := store.DeleteConfig(a.tx, cmd.NamespaceID, cmd.PipelineID, cmd.Version); err != nil {
 		return nil, err
 	}
-	return nil, a.emit(model.EventDeletedConfig, pipelineDetails(cmd.NamespaceID, cmd.PipelineID, "version", strconv.FormatInt(cmd.Version, 10)))
+	return nil, a.emitIn(cmd.NamespaceID, cmd.PipelineID, model.EventDeletedConfig, pipelineDetails(cmd.NamespaceID, cmd.PipelineID, "version", strconv.FormatInt(cmd.Version, 10)))
 }
 
 func applyPipelineSetState(a *applyCtx, body []byte) (any, error) {
@@ -223,7 +223,7 @@ func applyPipelineSetState(a *applyCtx, body []byte) (any, error) {
 	if cmd.State == model.PipelineStateDisabled {
 		kind = model.EventDisabledPipeline
 	}
-	return p, a.emit(kind, pipelineDetails(p.NamespaceID, p.PipelineID))
+	return p, a.emitIn(p.NamespaceID, p.PipelineID, kind, pipelineDetails(p.NamespaceID, p.PipelineID))
 }
 
 func applyPipelineDelete(a *applyCtx, body []byte) (any, error) {
@@ -237,5 +237,5 @@ func applyPipelineDelete(a *applyCtx, body []byte) (any, error) {
 	if err := store.DeletePipeline(a.tx, cmd.NamespaceID, cmd.PipelineID); err != nil {
 		return nil, err
 	}
-	return nil, a.emit(model.EventDeletedPipeline, pipelineDetails(cmd.NamespaceID, cmd.PipelineID))
+	return nil, a.emitIn(cmd.NamespaceID, cmd.PipelineID, model.EventDeletedPipeline, pipelineDetails(cmd.NamespaceID, cmd.PipelineID))
 }

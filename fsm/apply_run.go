@@ -31,7 +31,10 @@ func applyRunCreate(a *applyCtx, body []byte) (any, error) {
 		return nil, err
 	}
 	if cmd.IdempotencyKey != "" {
-		if id := store.GetRunIDByKey(a.tx, p.NamespaceID, p.PipelineID, cmd.IdempotencyKey); id != 0 {
+		if id, hash := store.GetRunIDByKey(a.tx, p.NamespaceID, p.PipelineID, cmd.IdempotencyKey); id != 0 {
+			if hash != "" && cmd.RequestHash != "" && hash != cmd.RequestHash {
+				return nil, fmt.Errorf("%w: run %d was started with this key by a different request", ErrIdempotencyMismatch, id)
+			}
 			existing, err := store.GetRun(a.tx, p.NamespaceID, p.PipelineID, id)
 			if err != nil {
 				return nil, err
@@ -99,7 +102,7 @@ func applyRunCreate(a *applyCtx, body []byte) (any, error) {
 		return nil, err
 	}
 	if cmd.IdempotencyKey != "" {
-		if err := store.PutRunKey(a.tx, p.NamespaceID, p.PipelineID, cmd.IdempotencyKey, run.RunID); err != nil {
+		if err := store.PutRunKey(a.tx, p.NamespaceID, p.PipelineID, cmd.IdempotencyKey, run.RunID, cmd.RequestHash); err != nil {
 			return nil, err
 		}
 	}
@@ -119,7 +122,7 @@ func applyRunCreate(a *applyCtx, body []byte) (any, error) {
 			return nil, err
 		}
 	}
-	return &RunCreated{Run: run}, a.emit(model.EventQueuedRun, runDetails(run, "config_version", strconv.FormatInt(cfg.Version, 10)))
+	return &RunCreated{Run: run}, a.emitIn(run.NamespaceID, run.PipelineID, model.EventQueuedRun, runDetails(run, "config_version", strconv.FormatInt(cfg.Version, 10)))
 }
 
 func mustRun(a *applyCtx, ref RunRef) (*model.Run, error) {
@@ -149,7 +152,7 @@ func applyRunStart(a *applyCtx, body []byte) (any, error) {
 	if err := store.PutRun(a.tx, r); err != nil {
 		return nil, err
 	}
-	return r, a.emit(model.EventStartedRun, runDetails(r))
+	return r, a.emitIn(r.NamespaceID, r.PipelineID, model.EventStartedRun, runDetails(r))
 }
 
 // applyRunFinish ends a run once every task is complete.
@@ -187,7 +190,7 @@ func applyRunFinish(a *applyCtx, body []byte) (any, error) {
 	if err := revokeRunToken(a, r); err != nil {
 		return nil, err
 	}
-	return r, a.emit(model.EventCompletedRun, runDetails(r, "status", string(r.Status), "reason", reason.Reason))
+	return r, a.emitIn(r.NamespaceID, r.PipelineID, model.EventCompletedRun, runDetails(r, "status", string(r.Status), "reason", reason.Reason))
 }
 
 // applyRunCancel marks a run and its unfinished tasks for cancellation;
@@ -224,7 +227,7 @@ func applyRunCancel(a *applyCtx, body []byte) (any, error) {
 			return nil, err
 		}
 	}
-	return r, a.emit(model.EventCancellingRun, runDetails(r, "reason", c.Reason, "by", c.By))
+	return r, a.emitIn(r.NamespaceID, r.PipelineID, model.EventCancellingRun, runDetails(r, "reason", c.Reason, "by", c.By))
 }
 
 // createRunToken stores the run's own API token, scoped to its pipeline.

@@ -66,7 +66,7 @@ func applySecretPut(a *applyCtx, body []byte) (any, error) {
 		return nil, err
 	}
 	out := s.Secret
-	return &out, a.emit(model.EventPutSecret, secretDetails(cmd.NamespaceID, cmd.PipelineID, cmd.Key))
+	return &out, a.emitIn(cmd.NamespaceID, cmd.PipelineID, model.EventPutSecret, secretDetails(cmd.NamespaceID, cmd.PipelineID, cmd.Key))
 }
 
 // checkSealingKey refuses a value sealed under a key the cluster's other
@@ -108,7 +108,7 @@ func applySecretDelete(a *applyCtx, body []byte) (any, error) {
 	if err := store.DeleteSecret(a.tx, cmd.NamespaceID, cmd.PipelineID, cmd.Key); err != nil {
 		return nil, err
 	}
-	return nil, a.emit(model.EventDeletedSecret, secretDetails(cmd.NamespaceID, cmd.PipelineID, cmd.Key))
+	return nil, a.emitIn(cmd.NamespaceID, cmd.PipelineID, model.EventDeletedSecret, secretDetails(cmd.NamespaceID, cmd.PipelineID, cmd.Key))
 }
 
 func objectDetails(r ObjectRef) map[string]string {
@@ -162,7 +162,7 @@ func applyObjectPut(a *applyCtx, body []byte) (any, error) {
 	if err := store.PutObject(a.tx, o, cmd.Data); err != nil {
 		return nil, err
 	}
-	return o, a.emit(model.EventPutObject, objectDetails(cmd.ObjectRef))
+	return o, a.emitIn(cmd.NamespaceID, cmd.PipelineID, model.EventPutObject, objectDetails(cmd.ObjectRef))
 }
 
 // evictPipelineObjects deletes a pipeline's oldest objects until at most
@@ -182,7 +182,7 @@ func evictPipelineObjects(a *applyCtx, ns, pipeline string, keep int) error {
 		if err := store.DeleteObject(a.tx, ns, pipeline, 0, o.Key); err != nil {
 			return err
 		}
-		if err := a.emit(model.EventEvictedObject, pipelineDetails(ns, pipeline, "key", o.Key)); err != nil {
+		if err := a.emitIn(ns, pipeline, model.EventEvictedObject, pipelineDetails(ns, pipeline, "key", o.Key)); err != nil {
 			return err
 		}
 	}
@@ -201,7 +201,7 @@ func applyObjectDelete(a *applyCtx, body []byte) (any, error) {
 	if err := store.DeleteObject(a.tx, cmd.NamespaceID, cmd.PipelineID, cmd.RunID, cmd.Key); err != nil {
 		return nil, err
 	}
-	return nil, a.emit(model.EventDeletedObject, objectDetails(*cmd))
+	return nil, a.emitIn(cmd.NamespaceID, cmd.PipelineID, model.EventDeletedObject, objectDetails(*cmd))
 }
 
 // applyRunObjectsExpire deletes the objects of complete runs after the

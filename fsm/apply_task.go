@@ -87,7 +87,7 @@ func applyTaskSchedule(a *applyCtx, body []byte) (any, error) {
 	if err := store.PutTask(a.tx, t); err != nil {
 		return nil, err
 	}
-	return t, a.emit(model.EventScheduledTask, taskDetails(t, "attempt", strconv.Itoa(t.Attempt), "container", t.Container))
+	return t, a.emitIn(t.NamespaceID, t.PipelineID, model.EventScheduledTask, taskDetails(t, "attempt", strconv.Itoa(t.Attempt), "container", t.Container))
 }
 
 func applyTaskRunning(a *applyCtx, body []byte) (any, error) {
@@ -100,7 +100,7 @@ func applyTaskRunning(a *applyCtx, body []byte) (any, error) {
 	if err := store.PutTask(a.tx, t); err != nil {
 		return nil, err
 	}
-	return t, a.emit(model.EventStartedTask, taskDetails(t, "attempt", strconv.Itoa(t.Attempt)))
+	return t, a.emitIn(t.NamespaceID, t.PipelineID, model.EventStartedTask, taskDetails(t, "attempt", strconv.Itoa(t.Attempt)))
 }
 
 // applyTaskFinish records an attempt's end: the task completes, or with
@@ -140,7 +140,7 @@ func applyTaskFinish(a *applyCtx, body []byte) (any, error) {
 	if cmd.ExitCode != nil {
 		exit = strconv.Itoa(*cmd.ExitCode)
 	}
-	return t, a.emit(kind, taskDetails(t, "attempt", strconv.Itoa(t.Attempt), "status", string(cmd.Status),
+	return t, a.emitIn(t.NamespaceID, t.PipelineID, kind, taskDetails(t, "attempt", strconv.Itoa(t.Attempt), "status", string(cmd.Status),
 		"reason", reason.Reason, "exit_code", exit))
 }
 
@@ -163,7 +163,7 @@ func applyTaskResolve(a *applyCtx, body []byte) (any, error) {
 	if err := store.PutTask(a.tx, t); err != nil {
 		return nil, err
 	}
-	return t, a.emit(model.EventCompletedTask, taskDetails(t, "status", string(t.Status), "reason", reason.Reason))
+	return t, a.emitIn(t.NamespaceID, t.PipelineID, model.EventCompletedTask, taskDetails(t, "status", string(t.Status), "reason", reason.Reason))
 }
 
 func applyTaskCancel(a *applyCtx, body []byte) (any, error) {
@@ -184,5 +184,5 @@ func applyTaskCancel(a *applyCtx, body []byte) (any, error) {
 	if err := store.PutTask(a.tx, t); err != nil {
 		return nil, err
 	}
-	return t, a.emit(model.EventCancellingTask, taskDetails(t, "by", c.By))
+	return t, a.emitIn(t.NamespaceID, t.PipelineID, model.EventCancellingTask, taskDetails(t, "by", c.By))
 }

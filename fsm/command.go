@@ -79,12 +79,21 @@ type Meta struct {
 	// request; appliers use it for every "created"/"modified" field.
 	Timestamp      int64  `json:"ts"`
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// RequestHash identifies the request that carried IdempotencyKey
+	// (hex SHA-256 of method, path, query and canonical body, computed by
+	// the leader), so the key cannot replay the outcome of another request.
+	RequestHash string `json:"request_hash,omitempty"`
 }
 
 // envelopeVersion is the second byte of every command. Version 1: meta
 // as length-prefixed fields, then the JSON body (parsed once, by the
-// applier).
-const envelopeVersion = 1
+// applier). Version 2 adds RequestHash after IdempotencyKey; a command
+// without a request hash is still written as version 1, so only commands
+// that carry an idempotency key need a node that reads version 2.
+const (
+	envelopeVersion     = 1
+	envelopeVersionHash = 2
+)
 
 // envelope is a decoded command: its meta and raw JSON body.
 type envelope struct {
@@ -99,13 +108,20 @@ func Encode(t CommandType, meta Meta, body any) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode command %d: %w", t, err)
 	}
-	buf := make([]byte, 0, 2+len(meta.RequestID)+len(meta.Actor)+len(meta.ActorID)+len(meta.IdempotencyKey)+5*binary.MaxVarintLen64+len(raw))
-	buf = append(buf, byte(t), envelopeVersion)
+	buf := make([]byte, 0, 2+len(meta.RequestID)+len(meta.Actor)+len(meta.ActorID)+len(meta.IdempotencyKey)+len(meta.RequestHash)+6*binary.MaxVarintLen64+len(raw))
+	version := byte(envelopeVersion)
+	if meta.RequestHash != "" {
+		version = envelopeVersionHash
+	}
+	buf = append(buf, byte(t), version)
 	buf = appendString(buf, meta.RequestID)
 	buf = appendString(buf, meta.Actor)
 	buf = appendString(buf, meta.ActorID)
 	buf = binary.AppendVarint(buf, meta.Timestamp)
 	buf = appendString(buf, meta.IdempotencyKey)
+	if version == envelopeVersionHash {
+		buf = appendString(buf, meta.RequestHash)
+	}
 	return append(buf, raw...), nil
 }
 
@@ -121,7 +137,8 @@ func decode(data []byte) (CommandType, *envelope, error) {
 		return 0, nil, fmt.Errorf("command too short (%d bytes)", len(data))
 	}
 	t := CommandType(data[0])
-	if data[1] != envelopeVersion {
+	version := data[1]
+	if version != envelopeVersion && version != envelopeVersionHash {
 		return t, nil, fmt.Errorf("command %d: unknown envelope version %d", t, data[1])
 	}
 	r := &metaReader{buf: data[2:]}
@@ -131,6 +148,9 @@ func decode(data []byte) (CommandType, *envelope, error) {
 	env.Meta.ActorID = r.string()
 	env.Meta.Timestamp = r.varint()
 	env.Meta.IdempotencyKey = r.string()
+	if version == envelopeVersionHash {
+		env.Meta.RequestHash = r.string()
+	}
 	if r.err != nil {
 		return t, nil, fmt.Errorf("command %d: %w", t, r.err)
 	}

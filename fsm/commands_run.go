@@ -16,7 +16,10 @@ type RunCreate struct {
 	// IdempotencyKey makes a start request repeatable: the same key
 	// returns the run it created first.
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
-	RetryOf        int64  `json:"retry_of,omitempty"`
+	// RequestHash is the hash of the request that carried the key
+	// (Meta.RequestHash): the same key with another request is refused.
+	RequestHash string `json:"request_hash,omitempty"`
+	RetryOf     int64  `json:"retry_of,omitempty"`
 	// Token is token material made on the leader (id, hash, sealed
 	// secret, expiry). The applier keeps it, scoped to the run's
 	// pipeline, only when a task of the live version sets

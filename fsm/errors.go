@@ -9,6 +9,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("conflict")
 	ErrInvalid  = errors.New("invalid")
+	// ErrIdempotencyMismatch: the idempotency key was already used for a
+	// different request (another method, path, query or body).
+	ErrIdempotencyMismatch = errors.New("idempotency key reused for a different request")
 )
 
 // Result is what ApplyBatch returns for a command entry.
@@ -29,6 +32,8 @@ func errorKind(err error) string {
 		return "conflict"
 	case errors.Is(err, ErrInvalid):
 		return "invalid"
+	case errors.Is(err, ErrIdempotencyMismatch):
+		return "idempotency_mismatch"
 	}
 	return ""
 }
@@ -51,6 +56,8 @@ func errorFromKind(kind, msg string) error {
 		sentinel = ErrConflict
 	case "invalid":
 		sentinel = ErrInvalid
+	case "idempotency_mismatch":
+		sentinel = ErrIdempotencyMismatch
 	}
 	return &replayedError{msg: msg, kind: sentinel}
 }

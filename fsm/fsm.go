@@ -228,13 +228,27 @@ type applyCtx struct {
 	tokensChanged bool
 }
 
-// emit appends an event stamped with the command's time and actor.
+// emit appends a cluster-wide event (tokens, roles, membership, the
+// system, global secrets): only tokens allowed cluster-wide events see it.
 func (a *applyCtx) emit(kind string, details map[string]string) error {
+	return a.emitIn("", "", kind, details)
+}
+
+// emitIn appends an event that belongs to namespace ns (and pipeline, when
+// not empty), stamped with the command's time and actor. The scope is
+// recorded on the event itself, from the applier's own arguments, so the
+// API decides who may read it without interpreting details; an empty ns
+// makes the event cluster-wide.
+func (a *applyCtx) emitIn(ns, pipeline, kind string, details map[string]string) error {
 	actor := a.meta.Actor
 	if actor == "" {
 		actor = "system"
 	}
-	return store.AppendEvent(a.tx, &model.Event{Kind: kind, Details: details, Emitted: a.meta.Timestamp, Actor: actor})
+	if ns == "" {
+		pipeline = ""
+	}
+	return store.AppendEvent(a.tx, &model.Event{Kind: kind, Details: details, Emitted: a.meta.Timestamp, Actor: actor,
+		NamespaceID: ns, PipelineID: pipeline})
 }
 
 // authCommands change who may do what; applying one bumps the auth
@@ -308,7 +322,7 @@ func (f *FSM) applyCommand(tx *bbolt.Tx, l *raft.Log) (res *Result, t CommandTyp
 			panic(fmt.Sprintf("fsm: read idempotency record: %v", err))
 		}
 		if rec != nil {
-			return replay(t, rec), t, false
+			return replay(t, env.Meta.RequestHash, rec), t, false
 		}
 	}
 
@@ -317,7 +331,7 @@ func (f *FSM) applyCommand(tx *bbolt.Tx, l *raft.Log) (res *Result, t CommandTyp
 		panic(fmt.Sprintf("fsm: apply command %d at index %d: %v", t, l.Index, err))
 	}
 	if idemKey != "" {
-		rec := &store.IdempotencyRecord{Command: byte(t), Index: l.Index, Recorded: env.Meta.Timestamp}
+		rec := &store.IdempotencyRecord{Command: byte(t), Index: l.Index, Recorded: env.Meta.Timestamp, RequestHash: env.Meta.RequestHash}
 		if err != nil {
 			rec.Error, rec.ErrorKind = err.Error(), errorKind(err)
 		} else if value != nil {
@@ -335,8 +349,14 @@ func (f *FSM) applyCommand(tx *bbolt.Tx, l *raft.Log) (res *Result, t CommandTyp
 }
 
 // replay answers a repeated idempotency key with the recorded outcome. A
-// key reused for a different kind of command is refused.
-func replay(t CommandType, rec *store.IdempotencyRecord) *Result {
+// key reused for a different request (its hash differs) or a different
+// kind of command is refused, and nothing is written. Records or commands
+// without a hash (written before requests were hashed) compare by command
+// type only.
+func replay(t CommandType, requestHash string, rec *store.IdempotencyRecord) *Result {
+	if rec.RequestHash != "" && requestHash != "" && rec.RequestHash != requestHash {
+		return &Result{Err: fmt.Errorf("%w: this key was used for another request (method, path, query or body differ)", ErrIdempotencyMismatch)}
+	}
 	if CommandType(rec.Command) != t {
 		return &Result{Err: fmt.Errorf("%w: idempotency key was already used for a different request", ErrConflict)}
 	}

@@ -29,7 +29,8 @@ var (
 	bucketTasks             = []byte("task_executions")
 	// bucketActiveRuns maps BE(run seq) to the key of every unfinished run.
 	bucketActiveRuns = []byte("active_runs")
-	// bucketRunKeys maps (ns, pipeline, idempotency key) to a run id.
+	// bucketRunKeys maps (ns, pipeline, idempotency key) to a run id
+	// (8 bytes) followed by the hash of the request that started it.
 	bucketRunKeys = []byte("run_keys")
 	bucketLogs    = []byte("logs")
 	// Secrets hold sealed values (store/seal); objects keep metadata and

@@ -34,8 +34,12 @@ func DeleteEvent(tx *bbolt.Tx, id uint64) error {
 }
 
 // ListEvents returns a page of events, oldest first unless reversed.
-func ListEvents(tx *bbolt.Tx, page Page) ([]*model.Event, error) {
-	return scanPage[model.Event](tx.Bucket(bucketEvents), nil, page, nil)
+// keep, when non-nil, hides events the caller may not read; it is applied
+// while scanning, before offset and limit count, so a page is short only
+// at the end of the log (the scan's cost grows with the events it skips,
+// which event retention bounds).
+func ListEvents(tx *bbolt.Tx, page Page, keep func(*model.Event) bool) ([]*model.Event, error) {
+	return scanPage[model.Event](tx.Bucket(bucketEvents), nil, page, keep)
 }
 
 // EventsAfter returns up to limit events with id > after, oldest first:

@@ -18,6 +18,11 @@ type IdempotencyRecord struct {
 	Error    string          `json:"error,omitempty"`
 	// ErrorKind is the sentinel the error wrapped (conflict, not_found…).
 	ErrorKind string `json:"error_kind,omitempty"`
+	// RequestHash identifies the request that used the key (method, path,
+	// query and canonical body, hashed by the leader); a later request with
+	// the key but another hash is refused. Empty in records written before
+	// requests were hashed.
+	RequestHash string `json:"request_hash,omitempty"`
 }
 
 // GetIdempotency returns the record for key, or nil.

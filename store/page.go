@@ -90,8 +90,16 @@ func seekLast(c *bbolt.Cursor, pfx []byte) ([]byte, []byte) {
 		return c.Last()
 	}
 	// The smallest key greater than every key with this prefix is the
-	// prefix with its last byte incremented (ids never contain 0xff).
+	// prefix with its last byte that is not 0xff incremented and what
+	// follows dropped. Identifiers never hold 0xff, but a prefix may end in
+	// a big-endian number (a run's tasks: run 255 ends in 0xff).
 	end := append([]byte(nil), pfx...)
+	for len(end) > 0 && end[len(end)-1] == 0xff {
+		end = end[:len(end)-1]
+	}
+	if len(end) == 0 {
+		return c.Last()
+	}
 	end[len(end)-1]++
 	if k, _ := c.Seek(end); k == nil {
 		return c.Last()

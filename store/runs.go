@@ -66,6 +66,12 @@ func ListTasks(tx *bbolt.Tx, ns, pipeline string, run int64) ([]*model.TaskExecu
 	return scanAll[model.TaskExecution](tx.Bucket(bucketTasks), runKey(ns, pipeline, run))
 }
 
+// ListTasksPage returns a page of a run's task executions in task id
+// order (reversed on request).
+func ListTasksPage(tx *bbolt.Tx, ns, pipeline string, run int64, page Page) ([]*model.TaskExecution, error) {
+	return scanPage[model.TaskExecution](tx.Bucket(bucketTasks), runKey(ns, pipeline, run), page, nil)
+}
+
 // ForEachTaskRaw calls fn with the key and the encoded record of each of
 // a run's task executions, in task id order, for readers that keep
 // decoded records across transactions (the executor). Both slices are
@@ -127,14 +133,21 @@ func ActiveRuns(tx *bbolt.Tx) ([]*model.Run, error) {
 	return out, err
 }
 
-// GetRunIDByKey finds the run an idempotency key started, or 0.
-func GetRunIDByKey(tx *bbolt.Tx, ns, pipeline, key string) int64 {
-	return int64(parseU64(tx.Bucket(bucketRunKeys).Get(runIdemKey(ns, pipeline, key))))
+// GetRunIDByKey finds the run an idempotency key started (0 if none) and
+// the hash of the request that started it ("" when recorded before
+// requests were hashed).
+func GetRunIDByKey(tx *bbolt.Tx, ns, pipeline, key string) (int64, string) {
+	v := tx.Bucket(bucketRunKeys).Get(runIdemKey(ns, pipeline, key))
+	if len(v) < 8 {
+		return 0, ""
+	}
+	return int64(parseU64(v[:8])), string(v[8:])
 }
 
-// PutRunKey records which run an idempotency key started.
-func PutRunKey(tx *bbolt.Tx, ns, pipeline, key string, run int64) error {
-	return tx.Bucket(bucketRunKeys).Put(runIdemKey(ns, pipeline, key), u64(uint64(run)))
+// PutRunKey records which run an idempotency key started, and the hash of
+// the request (appended after the run id; older values are the id alone).
+func PutRunKey(tx *bbolt.Tx, ns, pipeline, key string, run int64, requestHash string) error {
+	return tx.Bucket(bucketRunKeys).Put(runIdemKey(ns, pipeline, key), append(u64(uint64(run)), requestHash...))
 }
 
 func runIdemKey(ns, pipeline, key string) []byte {

@@ -9,7 +9,17 @@ type Event struct {
 	Emitted int64             `json:"emitted"`
 	// Actor is the token user (or "system") whose request caused the event.
 	Actor string `json:"actor"`
+	// NamespaceID and PipelineID are the scope the event belongs to, set by
+	// the applier that emitted it; they decide who may read the event. An
+	// event with no namespace is cluster-wide: tokens, roles, membership,
+	// the system, global secrets, and every event recorded before these
+	// fields existed.
+	NamespaceID string `json:"namespace_id,omitempty"`
+	PipelineID  string `json:"pipeline_id,omitempty"`
 }
+
+// ClusterWide reports whether the event belongs to no namespace.
+func (e *Event) ClusterWide() bool { return e.NamespaceID == "" }
 
 // Event kinds.
 const (

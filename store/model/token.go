@@ -82,9 +82,10 @@ const (
 	RoleUser  = "user"
 )
 
-// Resource kinds a permission can name.
+// Resource kinds a permission can name. cluster_events lets a role read
+// events that belong to no namespace (tokens, roles, membership, system).
 var ResourceKinds = []string{
-	"all", "configs", "deployments", "events", "extensions", "namespaces", "objects",
+	"all", "cluster_events", "configs", "deployments", "events", "extensions", "namespaces", "objects",
 	"permissions", "pipelines", "runs", "secrets", "subscriptions", "system",
 	"task_executions", "tokens",
 }
