@@ -260,7 +260,7 @@ var authCommands = map[CommandType]bool{
 
 // quietCommands change no run's or task's progress (RunChanges). A
 // namespace delete removes pipelines and stays loud; creating or editing a
-// namespace, tokens, roles, events, secrets and objects touch nothing the
+// namespace, tokens, roles, events, secrets, objects and key rotation touch nothing the
 // executor decides on (it reads secrets and objects when a task starts).
 var quietCommands = map[CommandType]bool{
 	CmdLogAppend: true, CmdLogsDelete: true, CmdLogsExpire: true, CmdLogsExpireOptional: true, CmdPrune: true,
@@ -268,6 +268,7 @@ var quietCommands = map[CommandType]bool{
 	CmdTokenBootstrap: true, CmdTokenCreate: true, CmdTokenSetDisabled: true, CmdTokenDelete: true,
 	CmdRoleCreate: true, CmdRoleUpdate: true, CmdRoleDelete: true,
 	CmdSecretPut: true, CmdSecretDelete: true, CmdObjectPut: true, CmdObjectDelete: true, CmdRunObjectsExpire: true,
+	CmdKeyRotationStart: true, CmdSecretsReseal: true, CmdKeyRotationFinish: true,
 }
 
 // applier applies one decoded command. It must check every precondition
