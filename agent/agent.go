@@ -348,7 +348,7 @@ func (a *Agent) FSM() *fsm.FSM { return a.fsm }
 // APIURL is where this node's API is reachable.
 func (a *Agent) APIURL() string { return a.cfg.APIURL() }
 
-// maxEntrySize caps a raft entry (DESIGN §4): bigger entries delay
+// maxEntrySize caps a raft entry (docs/architecture.md §3): bigger entries delay
 // heartbeats, which are sent on the same connection.
 const maxEntrySize = 512 << 10
 

@@ -49,7 +49,7 @@ func (a *Agent) stepUp() {
 }
 
 // stepDown stops every leader-only goroutine and waits for them: a deposed
-// leader must cause no side effects after this returns (DESIGN §6).
+// leader must cause no side effects after this returns (docs/architecture.md §6, G8).
 func (a *Agent) stepDown() {
 	a.ready.Store(false)
 	if a.leaderCancel == nil {

@@ -9,7 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// Read consistency (DESIGN §5). Default reads are local and may be stale
+// Read consistency (docs/architecture.md §5). Default reads are local and may be stale
 // by at most X-Gofer-Last-Contact; ?consistent=true reads are served by a
 // leader that has just confirmed its leadership with a quorum;
 // ?min_index=N waits until this node has applied N (read-your-writes on

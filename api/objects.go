@@ -14,7 +14,7 @@ import (
 )
 
 // Object size bounds. An object travels base64-encoded inside one raft
-// entry, and entries stay under 512 KiB (DESIGN §4), so 320 KiB is the
+// entry, and entries stay under 512 KiB (docs/architecture.md §3), so 320 KiB is the
 // most object_store.max_object_bytes may allow.
 const (
 	DefaultMaxObjectBytes = 256 << 10

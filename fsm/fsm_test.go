@@ -284,7 +284,7 @@ func TestIdempotencyKeyReplaysOutcome(t *testing.T) {
 }
 
 // TestFSMIsDeterministic keeps clocks, randomness and the environment out
-// of the appliers (DESIGN §4).
+// of the appliers (docs/architecture.md §4).
 func TestFSMIsDeterministic(t *testing.T) {
 	forbidden := regexp.MustCompile(`time\.Now\(|math/rand|crypto/rand|uuid\.|os\.Getenv|os\.Environ`)
 	files, _ := filepath.Glob("*.go")

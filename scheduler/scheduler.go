@@ -1,7 +1,7 @@
 // Package scheduler is the small interface the leader's DAG executor uses
 // to run task containers, with one implementation per backend (Docker,
 // Nomad) in sub-packages. It knows nothing about raft or state: the
-// executor commits intent to the FSM before calling it (DESIGN §7).
+// executor commits intent to the FSM before calling it (docs/architecture.md §7).
 package scheduler
 
 import (

@@ -14,7 +14,7 @@ import (
 )
 
 // logChunkBytes is the most output one LogAppend carries, keeping raft
-// entries small (DESIGN §9).
+// entries small (docs/architecture.md §10).
 const logChunkBytes = 32 << 10
 
 // collectLogs replicates a container's output into the task's log until

@@ -1,6 +1,6 @@
 // Package docker runs task containers on a Docker engine; it implements
 // scheduler.Scheduler. Every gofer node must reach the same engine (one
-// host or a shared DOCKER_HOST, DESIGN §7): the container name is the
+// host or a shared DOCKER_HOST, docs/architecture.md §10): the container name is the
 // attempt's identity, and a new leader finds the old leader's containers
 // only if they live on the engine it talks to.
 //

@@ -1,5 +1,5 @@
 // Package seal encrypts secret values before they enter the raft log, so
-// no plaintext reaches the log, snapshots or the state file (DESIGN §9).
+// no plaintext reaches the log, snapshots or the state file (docs/secrets-and-objects.md).
 //
 // A Box seals with AES-256-GCM under a key derived from the operator's
 // secret_store.encryption_key. Each value gets a fresh random nonce and
