@@ -89,11 +89,22 @@ func (s *Server) rotateEncryptionKey(c echo.Context) error {
 	cmd := fsm.KeyRotationStart{Source: recorded, Abort: req.Abort}
 	var need []string
 	switch {
+	case req.Abort && rot != nil && rot.Aborted && rot.State == model.KeyRotationDone:
+		// An abort sent again after the rollback finished (the first
+		// answer was lost, say): nothing left to do.
+		return s.answerRotation(c)
 	case req.Abort:
 		if rot == nil || rot.State != model.KeyRotationRotating {
 			return conflict("no encryption key rotation is running, so there is none to abort")
 		}
 		need = []string{rot.Source, rot.Target}
+		// What the abort ends under, as this leader sees it: the applier
+		// refuses any other rotation and treats a rollback already
+		// running to it as done, so a repeated abort stays a rollback.
+		cmd.RollbackTo = rot.Source
+		if rot.Aborted {
+			cmd.RollbackTo = rot.Target
+		}
 	default:
 		cmd.Target = kr.Primary().KeyCheck()
 		need = []string{cmd.Target}
@@ -113,6 +124,11 @@ func (s *Server) rotateEncryptionKey(c echo.Context) error {
 	if _, err := s.apply(c, fsm.CmdKeyRotationStart, cmd); err != nil {
 		return err
 	}
+	return s.answerRotation(c)
+}
+
+// answerRotation answers a rotate request with the rotation's status.
+func (s *Server) answerRotation(c echo.Context) error {
 	st, err := s.rotationStatus()
 	if err != nil {
 		return err
