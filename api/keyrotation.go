@@ -137,12 +137,13 @@ func (s *Server) answerRotation(c echo.Context) error {
 }
 
 // checkMembersHoldKeys asks every voter (its health answer lists the key
-// checks it holds, its configured key first) and refuses when one is
+// checks it holds, its configured key first, to this leader proving the
+// cluster secret or passing on the admin caller's token) and refuses when one is
 // unreachable or lacks a key, or, when target is set, is configured with
 // another key than the leader (the rollout is not finished: the rotation
 // would target whichever node happens to lead).
 func (s *Server) checkMembersHoldKeys(c echo.Context, target string, need []string) error {
-	members, err := s.cluster.Members(c.Request().Context())
+	members, err := s.cluster.Members(withCallerAuthorization(c))
 	if err != nil {
 		return err
 	}
@@ -155,7 +156,12 @@ func (s *Server) checkMembersHoldKeys(c echo.Context, target string, need []stri
 			problems = append(problems, m.ID+" is not reachable")
 			continue
 		}
-		if target != "" && len(m.KeyChecks) > 0 && m.KeyChecks[0] != target {
+		if len(m.KeyChecks) == 0 {
+			problems = append(problems, m.ID+" did not say which keys it holds (its health check lists them only to an admin "+
+				"or to a node with the same cluster.secret)")
+			continue
+		}
+		if target != "" && m.KeyChecks[0] != target {
 			problems = append(problems, m.ID+" is configured with key "+m.KeyChecks[0]+", the leader with "+target)
 		}
 		for _, check := range need {

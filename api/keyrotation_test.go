@@ -204,3 +204,41 @@ func TestRunTokenNeedsTheClusterKey(t *testing.T) {
 		t.Fatalf("status: %+v %v; want no run token and nothing remaining", st, err)
 	}
 }
+
+// TestHealthHidesKeyChecks: the anonymous health answer carries no key
+// material; another node (the cluster secret) and an admin see the node's
+// key checks, which the leader's pre-rotation check of every voter needs.
+func TestHealthHidesKeyChecks(t *testing.T) {
+	const secret = "health-test-cluster-secret-0123456789"
+	_, url := devNode(t, func(c *agent.Config) {
+		c.Scheduler.Engine = "noop"
+		c.Secrets.EncryptionKey, c.Cluster.Secret = keyA, secret
+	})
+	health := func(header, value string) string {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, url+"/api/system/health", nil)
+		if header != "" {
+			req.Header.Set(header, value)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	for _, tc := range []struct {
+		header, value string
+		want          bool
+	}{
+		{"", "", false},
+		{"X-Gofer-Cluster-Secret", "not-the-secret-0123456789abcdefghij", false},
+		{"X-Gofer-Cluster-Secret", secret, true},
+		{"Authorization", "Bearer anything", true}, // dev mode: every caller is an admin
+	} {
+		if body := health(tc.header, tc.value); strings.Contains(body, "key_checks") != tc.want {
+			t.Errorf("health with %s %q: %s; want key checks listed: %v", tc.header, tc.value, body, tc.want)
+		}
+	}
+}
