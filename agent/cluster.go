@@ -60,7 +60,7 @@ func (a *Agent) Members(ctx context.Context) ([]*model.Member, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			h, err := a.fetchHealth(ctx, m.APIAddr)
+			h, err := a.fetchHealthAs(ctx, m.APIAddr, true)
 			if err != nil {
 				return
 			}
@@ -77,11 +77,29 @@ func (a *Agent) Members(ctx context.Context) ([]*model.Member, error) {
 
 // fetchHealth asks a node about itself. A 503 still carries the body.
 func (a *Agent) fetchHealth(ctx context.Context, apiURL string) (*model.Health, error) {
+	return a.fetchHealthAs(ctx, apiURL, false)
+}
+
+// fetchHealthAs is fetchHealth that, for a member of this cluster
+// (credentials), proves the cluster secret and passes on the caller's
+// Authorization (api.CallerAuthorization), so the member also lists the
+// key checks of its encryption keys, which it tells no anonymous caller.
+// Never set for an address that is not a recorded member: the secret
+// would go to whoever answers there.
+func (a *Agent) fetchHealthAs(ctx context.Context, apiURL string, credentials bool) (*model.Health, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(apiURL, "/")+"/api/system/health", nil)
 	if err != nil {
 		return nil, err
+	}
+	if credentials {
+		if a.cfg.Cluster.Secret != "" {
+			req.Header.Set(api.HeaderClusterSecret, a.cfg.Cluster.Secret)
+		}
+		if auth := api.CallerAuthorization(ctx); auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
 	}
 	resp, err := a.http.Do(req)
 	if err != nil {

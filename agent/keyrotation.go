@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -15,9 +16,16 @@ import (
 	"github.com/goferhq/gofer/store/seal"
 )
 
-// rotationBatchBytes bounds the ciphertext one re-seal command carries,
-// well under the 512 KiB raft entry limit.
-const rotationBatchBytes = 256 << 10
+// rotationBatchBytes bounds the JSON of the items one re-seal command
+// carries. A command travels as JSON, where a []byte is base64 (4/3 of its
+// size), so the worker measures each item's encoding, not its ciphertext,
+// and stops before the item that would cross this. Half the raft entry
+// limit (maxEntrySize) leaves ample room for the envelope, the meta fields
+// and the target, and keeps entries that share the connection with
+// heartbeats moderate. One item always fits on its own: a secret is at
+// most 64 KiB (api/secrets.go), so its value and previous value encode to
+// about 175 KiB; TestReSealBatchesFitARaftEntry holds that.
+const rotationBatchBytes = maxEntrySize / 2
 
 // rotationIdleWait is how long the worker waits for a state change before
 // it looks again on its own.
@@ -40,6 +48,18 @@ type keyRotator struct {
 	batch    int
 	interval time.Duration
 	logger   hclog.Logger
+
+	// cursor is where the last applied batch stopped scanning, for the
+	// rotation to cursorTarget: the next batch resumes after it, so a pass
+	// decodes each record once instead of once per batch (tokens include
+	// every user token). It lives only here; a new leader starts from the
+	// beginning, and the scan wraps around, so records skipped by a
+	// compare-and-swap are met again. Finishing never trusts it: only a
+	// whole circle with nothing stale, and the FSM's own count, finish.
+	cursor       *store.SealedPos
+	cursorTarget string
+	// scanned counts records read by batch scans (tests hold it linear).
+	scanned int
 }
 
 func (a *Agent) newKeyRotator() *keyRotator {
@@ -85,12 +105,16 @@ func (k *keyRotator) step(ctx context.Context) (bool, error) {
 	var rot *model.KeyRotation
 	var items []fsm.ResealItem
 	var failed int
+	var next *store.SealedPos
 	var err error
 	if err := k.fsm.View(func(tx *bbolt.Tx) (err error) {
 		if rot, err = store.GetKeyRotation(tx); err != nil || rot == nil || rot.State != model.KeyRotationRotating {
 			return err
 		}
-		items, failed, err = k.batchOf(tx, rot.Target)
+		if k.cursorTarget != rot.Target {
+			k.cursor, k.cursorTarget = nil, rot.Target
+		}
+		items, failed, next, err = k.batchOf(tx, rot.Target, k.cursor)
 		return err
 	}); err != nil {
 		return false, err
@@ -116,22 +140,29 @@ func (k *keyRotator) step(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	k.cursor = next
 	if r, _ := fsm.ResultAs[fsm.ResealResult](res); r != nil {
 		k.logger.Debug("re-sealed a batch", "values", r.Resealed, "skipped", r.Skipped)
 	}
 	return true, nil
 }
 
-// batchOf opens and re-seals up to the batch size of records not wholly
-// under target. failed counts values no key of this leader opens.
-func (k *keyRotator) batchOf(tx *bbolt.Tx, target string) (items []fsm.ResealItem, failed int, err error) {
+// batchOf opens and re-seals, from just after `from` around to it, up to
+// the batch size of records not wholly under target, keeping the batch's
+// encoding under rotationBatchBytes. next is where the following batch
+// resumes: the last record this one dealt with. failed counts values no
+// key of this leader opens.
+func (k *keyRotator) batchOf(tx *bbolt.Tx, target string, from *store.SealedPos) (items []fsm.ResealItem, failed int, next *store.SealedPos, err error) {
 	box := k.keys.ForCheck(target)
 	if box == nil {
-		return nil, 0, errors.New("this leader does not hold the rotation's target key " + target)
+		return nil, 0, nil, errors.New("this leader does not hold the rotation's target key " + target)
 	}
-	bytes := 0
-	err = store.ForEachSealed(tx, func(r *store.SealedRecord) error {
+	next = from
+	size := 0
+	err = store.ForEachSealedFrom(tx, from, func(r *store.SealedRecord, pos store.SealedPos) error {
+		k.scanned++
 		if !r.Stale(target) {
+			next = &pos
 			return nil
 		}
 		loc := locationOf(r)
@@ -141,23 +172,38 @@ func (k *keyRotator) batchOf(tx *bbolt.Tx, target string) (items []fsm.ResealIte
 		if r.KeyCheck != target {
 			if it.Sealed, err = k.reseal(box, r.Sealed, loc); err != nil {
 				failed++
+				next = &pos
 				return nil
 			}
 		}
 		if len(r.PreviousSealed) > 0 && r.PreviousKeyCheck != target {
 			if it.PreviousSealed, err = k.reseal(box, r.PreviousSealed, loc); err != nil {
 				failed++
+				next = &pos
 				return nil
 			}
 		}
-		items = append(items, it)
-		bytes += len(it.Sealed) + len(it.PreviousSealed)
-		if len(items) >= k.batch || bytes >= rotationBatchBytes {
+		n, err := encodedSize(it)
+		if err != nil {
+			return err
+		}
+		if len(items) > 0 && size+n > rotationBatchBytes {
+			return store.ErrStopScan // this record starts the next batch
+		}
+		items, size, next = append(items, it), size+n, &pos
+		if len(items) >= k.batch {
 			return store.ErrStopScan
 		}
 		return nil
 	})
-	return items, failed, err
+	return items, failed, next, err
+}
+
+// encodedSize is what an item adds to a re-seal command's JSON (its
+// encoding and a separating comma).
+func encodedSize(it fsm.ResealItem) (int, error) {
+	b, err := json.Marshal(it)
+	return len(b) + 1, err
 }
 
 func (k *keyRotator) reseal(box *seal.Box, sealed []byte, location string) ([]byte, error) {

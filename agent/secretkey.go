@@ -19,10 +19,10 @@ import (
 // secrets survive a restart of `make run`.
 const devSecretKeyFile = "dev-secret-key"
 
-// maxRotationBatch caps secret_store.rotation_batch_size: a re-seal
-// command of that many 64 KiB secrets (and their previous values) must
-// stay well within a raft entry; the worker also bounds each batch by
-// bytes (rotationBatchBytes).
+// maxRotationBatch caps secret_store.rotation_batch_size, the records one
+// re-seal command carries. What keeps a command within a raft entry is the
+// worker's bound on its encoded size (rotationBatchBytes); the count only
+// bounds the work of a batch of small records.
 const maxRotationBatch = 512
 
 // openSecretKeyring builds the keys that seal and open secrets: the

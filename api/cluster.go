@@ -5,6 +5,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/labstack/echo/v4"
+
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/store/model"
 )
@@ -57,6 +59,28 @@ type Cluster interface {
 	// SnapshotRestore replaces the whole cluster state with a backup made
 	// by SnapshotSave, after verifying all of it. Leader only.
 	SnapshotRestore(ctx context.Context, r io.Reader, opts RestoreOptions) (*RestoreResult, error)
+}
+
+// callerAuthKey carries the caller's Authorization header in a context.
+type callerAuthKey struct{}
+
+// withCallerAuthorization hands the caller's Authorization header to the
+// cluster layer: Members passes it on to the members' health checks, which
+// list their encryption key checks only to an admin or to a node proving
+// the cluster secret (a cluster joined with admin tokens has no secret).
+func withCallerAuthorization(c echo.Context) context.Context {
+	ctx := c.Request().Context()
+	if auth := c.Request().Header.Get(echo.HeaderAuthorization); auth != "" {
+		ctx = context.WithValue(ctx, callerAuthKey{}, auth)
+	}
+	return ctx
+}
+
+// CallerAuthorization is the Authorization header of the API caller on
+// whose behalf ctx runs ("" when none).
+func CallerAuthorization(ctx context.Context) string {
+	s, _ := ctx.Value(callerAuthKey{}).(string)
+	return s
 }
 
 // RestoreOptions modify a restore.

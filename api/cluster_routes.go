@@ -20,7 +20,7 @@ func (s *Server) listMembers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(withCallerAuthorization(c), 5*time.Second)
 	defer cancel()
 	members, err := s.cluster.Members(ctx)
 	if err != nil {

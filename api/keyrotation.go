@@ -89,11 +89,22 @@ func (s *Server) rotateEncryptionKey(c echo.Context) error {
 	cmd := fsm.KeyRotationStart{Source: recorded, Abort: req.Abort}
 	var need []string
 	switch {
+	case req.Abort && rot != nil && rot.Aborted && rot.State == model.KeyRotationDone:
+		// An abort sent again after the rollback finished (the first
+		// answer was lost, say): nothing left to do.
+		return s.answerRotation(c)
 	case req.Abort:
 		if rot == nil || rot.State != model.KeyRotationRotating {
 			return conflict("no encryption key rotation is running, so there is none to abort")
 		}
 		need = []string{rot.Source, rot.Target}
+		// What the abort ends under, as this leader sees it: the applier
+		// refuses any other rotation and treats a rollback already
+		// running to it as done, so a repeated abort stays a rollback.
+		cmd.RollbackTo = rot.Source
+		if rot.Aborted {
+			cmd.RollbackTo = rot.Target
+		}
 	default:
 		cmd.Target = kr.Primary().KeyCheck()
 		need = []string{cmd.Target}
@@ -113,6 +124,11 @@ func (s *Server) rotateEncryptionKey(c echo.Context) error {
 	if _, err := s.apply(c, fsm.CmdKeyRotationStart, cmd); err != nil {
 		return err
 	}
+	return s.answerRotation(c)
+}
+
+// answerRotation answers a rotate request with the rotation's status.
+func (s *Server) answerRotation(c echo.Context) error {
 	st, err := s.rotationStatus()
 	if err != nil {
 		return err
@@ -121,12 +137,13 @@ func (s *Server) rotateEncryptionKey(c echo.Context) error {
 }
 
 // checkMembersHoldKeys asks every voter (its health answer lists the key
-// checks it holds, its configured key first) and refuses when one is
+// checks it holds, its configured key first, to this leader proving the
+// cluster secret or passing on the admin caller's token) and refuses when one is
 // unreachable or lacks a key, or, when target is set, is configured with
 // another key than the leader (the rollout is not finished: the rotation
 // would target whichever node happens to lead).
 func (s *Server) checkMembersHoldKeys(c echo.Context, target string, need []string) error {
-	members, err := s.cluster.Members(c.Request().Context())
+	members, err := s.cluster.Members(withCallerAuthorization(c))
 	if err != nil {
 		return err
 	}
@@ -139,7 +156,12 @@ func (s *Server) checkMembersHoldKeys(c echo.Context, target string, need []stri
 			problems = append(problems, m.ID+" is not reachable")
 			continue
 		}
-		if target != "" && len(m.KeyChecks) > 0 && m.KeyChecks[0] != target {
+		if len(m.KeyChecks) == 0 {
+			problems = append(problems, m.ID+" did not say which keys it holds (its health check lists them only to an admin "+
+				"or to a node with the same cluster.secret)")
+			continue
+		}
+		if target != "" && m.KeyChecks[0] != target {
 			problems = append(problems, m.ID+" is configured with key "+m.KeyChecks[0]+", the leader with "+target)
 		}
 		for _, check := range need {

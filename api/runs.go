@@ -138,8 +138,11 @@ func (s *Server) runToken() (*model.StoredToken, error) {
 	}
 	box, err := s.sealingBox()
 	if err != nil {
-		// This leader lacks the cluster's key; seal under its own so the
-		// run still starts (an executor holding it can open the token).
+		// This leader lacks the cluster's key. The FSM decides whether
+		// the run needs its token (a task with inject_api_token): if so
+		// it refuses the run with a 409 saying the key is missing, as it
+		// does for secrets; if not, the token is dropped and the run
+		// starts. Sealing under this node's own key is only for that.
 		box = s.opts.Secrets.Primary()
 	}
 	id := newID()

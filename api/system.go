@@ -1,6 +1,7 @@
 package api
 
 import (
+	"crypto/subtle"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -13,7 +14,9 @@ import (
 
 // health answers load balancers: 200 when this node knows a leader (it can
 // serve reads and forward writes), 503 otherwise. No auth, no version
-// header.
+// header, and no key material: the key checks of this node's encryption
+// keys are listed only to a caller proving the cluster secret or
+// presenting an admin token (mayReadKeyChecks).
 func (s *Server) health(c echo.Context) error {
 	leaderID, _ := s.cluster.Leader()
 	h := model.Health{
@@ -26,7 +29,7 @@ func (s *Server) health(c echo.Context) error {
 		LastContact:  s.cluster.LastContact().Milliseconds(),
 		Version:      s.opts.Metadata.Semver,
 	}
-	if s.opts.Secrets != nil {
+	if s.opts.Secrets != nil && s.mayReadKeyChecks(c) {
 		h.KeyChecks = s.opts.Secrets.Checks()
 	}
 	// Load balancers poll this often; committed state is fresh enough.
@@ -39,6 +42,24 @@ func (s *Server) health(c echo.Context) error {
 		status = http.StatusServiceUnavailable
 	}
 	return c.JSON(status, h)
+}
+
+// mayReadKeyChecks says whether the health caller may see this node's key
+// checks: another node of the cluster (the cluster secret, compared in
+// constant time) or an admin. A key check is a fast keyed hash of the key,
+// so anyone holding one can test guesses of a weak key offline, and two
+// clusters sharing a key would show it; anonymous callers get neither.
+func (s *Server) mayReadKeyChecks(c echo.Context) bool {
+	req := c.Request()
+	if got := req.Header.Get(HeaderClusterSecret); got != "" {
+		want := s.cluster.ClusterSecret()
+		return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+	}
+	if req.Header.Get(echo.HeaderAuthorization) == "" {
+		return false
+	}
+	id, err := s.authenticate(c, access{})
+	return err == nil && s.authz.isAdmin(id, model.ActionRead)
 }
 
 func (s *Server) metadata(c echo.Context) error {

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -40,8 +41,9 @@ func (s rotationSecret) String() string {
 
 // TestEncryptionKeyRotation rotates a live 3-node cluster's secret key:
 // the nodes get the new key (old one kept as previous) in a rolling
-// restart, the rotation starts (slowed to one record per batch so it can
-// be caught mid-way), runs start and secrets are read through followers
+// restart, the rotation starts (slowed to one record per batch, a second
+// apart, so it can be caught mid-way: a window of well over 10 s even on a
+// loaded machine), runs start and secrets are read through followers
 // while it re-seals, the leader is SIGKILLed in the middle and the new
 // leader resumes it. Afterwards every secret reads back under the new key
 // alone (all nodes restarted without the old key), a task still receives
@@ -50,7 +52,7 @@ func (s rotationSecret) String() string {
 func TestEncryptionKeyRotation(t *testing.T) {
 	rc := runsNewCluster(t, 3,
 		"GOFER_WEB_SECRET_STORE__ROTATION_BATCH_SIZE=1",
-		"GOFER_WEB_SECRET_STORE__ROTATION_BATCH_INTERVAL=250ms")
+		"GOFER_WEB_SECRET_STORE__ROTATION_BATCH_INTERVAL=1s")
 	ctx := context.Background()
 	const p = "rotate"
 	rc.deploy(t, &sdk.PipelineConfig{ID: p, Name: p, Tasks: []*sdk.TaskConfig{{
@@ -67,7 +69,9 @@ func TestEncryptionKeyRotation(t *testing.T) {
 		return prefix + hex.EncodeToString(b[:])
 	}
 	var replaced []string // values replaced by a forced put (kept sealed as previous values)
-	for i := 0; i < 6; i++ {
+	// 15 records, a batch a second: the abort and the leader kill below
+	// must land while the rotation runs.
+	for i := 0; i < 12; i++ {
 		secrets = append(secrets, rotationSecret{client.SecretScope{Pipeline: p}, fmt.Sprintf("s%02d", i), rnd("rot-p-")})
 	}
 	for i := 0; i < 3; i++ {
@@ -115,6 +119,26 @@ func TestEncryptionKeyRotation(t *testing.T) {
 		n.Stop()
 		n.Start()
 		rc.WaitForMembers(3)
+	}
+	// The health answer tells anonymous callers nothing about the keys
+	// (a key check lets one test guesses of a weak key offline); another
+	// node, proving the cluster secret, is told.
+	for _, n := range rc.Nodes {
+		for _, withSecret := range []bool{false, true} {
+			req, _ := http.NewRequest(http.MethodGet, n.URL+"/api/system/health", nil)
+			if withSecret {
+				req.Header.Set("X-Gofer-Cluster-Secret", testSecret)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("health of %s: %v", n.Name, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(body), "key_checks") != withSecret {
+				t.Fatalf("health of %s (cluster secret sent: %v) lists key checks: %v\n%s", n.Name, withSecret, !withSecret, body)
+			}
+		}
 	}
 	// A run whose token is sealed under the old key and lives through the
 	// rotation (the token must be re-sealed too).
@@ -207,7 +231,7 @@ func TestEncryptionKeyRotation(t *testing.T) {
 			select {
 			case <-stop:
 				return
-			case <-time.After(400 * time.Millisecond):
+			case <-time.After(2 * time.Second): // a handful of runs, not dozens of containers
 			}
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			r, err := rc.cl.StartRun(cctx, p, nil)

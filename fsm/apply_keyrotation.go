@@ -33,6 +33,15 @@ func rotating(a *applyCtx) (*model.KeyRotation, error) {
 
 func applyKeyRotationStart(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[KeyRotationStart](body)
+	if cmd.Abort && cmd.RollbackTo != "" {
+		last, err := store.GetKeyRotation(a.tx)
+		if err != nil {
+			return nil, err
+		}
+		if last != nil && last.Aborted && last.Target == cmd.RollbackTo {
+			return last, nil // already rolling (or rolled) back to that key: aborting twice is a no-op
+		}
+	}
 	cur, err := rotating(a)
 	if err != nil {
 		return nil, err
@@ -47,6 +56,10 @@ func applyKeyRotationStart(a *applyCtx, body []byte) (any, error) {
 		if cur == nil {
 			return nil, fmt.Errorf("%w: no encryption key rotation is running, so there is none to abort", ErrConflict)
 		}
+		if cmd.RollbackTo != "" && cur.Source != cmd.RollbackTo {
+			return nil, fmt.Errorf("%w: the running rotation (from key %s to %s) is not the one this abort was to roll back to key %s; "+
+				"look at its status and try again", ErrConflict, orNone(cur.Source), cur.Target, cmd.RollbackTo)
+		}
 		if cur.Source == "" {
 			return nil, fmt.Errorf("%w: the running rotation started before any secret was stored, so there is no previous key to roll back to", ErrConflict)
 		}
@@ -54,7 +67,7 @@ func applyKeyRotationStart(a *applyCtx, body []byte) (any, error) {
 	case cmd.Target == "":
 		return nil, fmt.Errorf("%w: target_key_check is empty", ErrInvalid)
 	case cur != nil && cur.Target == cmd.Target:
-		return cur, nil // already rotating to this key: starting twice is a no-op
+		return cur, nil // already rotating to this key: starting again while it runs is a no-op
 	case cur != nil:
 		return nil, fmt.Errorf("%w: a rotation to key %s is running; wait for it or abort it first", ErrConflict, cur.Target)
 	default:
@@ -160,4 +173,12 @@ func applyKeyRotationFinish(a *applyCtx, body []byte) (any, error) {
 		return nil, err
 	}
 	return cur, a.emit(model.EventKeyRotationFinished, rotationDetails(cur))
+}
+
+// orNone names an empty key check in messages.
+func orNone(check string) string {
+	if check == "" {
+		return "(none)"
+	}
+	return check
 }

@@ -62,6 +62,12 @@ func applyRunCreate(a *applyCtx, body []byte) (any, error) {
 		return nil, err
 	}
 
+	needsToken := cmd.Token != nil && slices.ContainsFunc(cfg.Tasks, func(t *sdk.TaskConfig) bool { return t.InjectAPIToken })
+	if needsToken {
+		if err := checkRunTokenKey(a, cmd.Token); err != nil {
+			return nil, err
+		}
+	}
 	seq, err := store.NextRunSeq(a.tx)
 	if err != nil {
 		return nil, err
@@ -87,7 +93,7 @@ func applyRunCreate(a *applyCtx, body []byte) (any, error) {
 	if run.Variables == nil {
 		run.Variables = map[string]string{}
 	}
-	if cmd.Token != nil && slices.ContainsFunc(cfg.Tasks, func(t *sdk.TaskConfig) bool { return t.InjectAPIToken }) {
+	if needsToken {
 		if err := createRunToken(a, run, *cmd.Token); err != nil {
 			return nil, err
 		}
@@ -228,6 +234,25 @@ func applyRunCancel(a *applyCtx, body []byte) (any, error) {
 		}
 	}
 	return r, a.emitIn(r.NamespaceID, r.PipelineID, model.EventCancellingRun, runDetails(r, "reason", c.Reason, "by", c.By))
+}
+
+// checkRunTokenKey applies the secrets' rule (checkSealingKey) to a run
+// token: it must be sealed under the cluster's key (or, while a rotation
+// runs, its source or target). A leader that lacks the cluster's key would
+// otherwise seal tokens no other leader can open, and they would count as
+// values left to re-seal with no rotation running. Tokens from before
+// records named their key carry no check and are taken as they are.
+func checkRunTokenKey(a *applyCtx, tok *model.StoredToken) error {
+	if len(tok.Sealed) == 0 || tok.KeyCheck == "" {
+		return nil
+	}
+	recorded := store.SecretKeyCheck(a.tx)
+	if err := checkSealingKey(a, recorded, tok.KeyCheck); err != nil {
+		return fmt.Errorf("%w: the leader does not hold the encryption key this cluster's sealed values are under (key check %s), "+
+			"so it cannot seal the run's API token (inject_api_token); configure that key as secret_store.encryption_key "+
+			"(or in secret_store.previous_encryption_keys while rotating) on every node", ErrConflict, orNone(recorded))
+	}
+	return nil
 }
 
 // createRunToken stores the run's own API token, scoped to its pipeline.

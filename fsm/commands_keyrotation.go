@@ -14,6 +14,14 @@ type KeyRotationStart struct {
 	// with Abort, whose target is the running rotation's source).
 	Target string `json:"target_key_check,omitempty"`
 	Abort  bool   `json:"abort,omitempty"`
+	// RollbackTo, with Abort, is the key check the leader saw the abort
+	// end under: the running rotation's source, or its target when that
+	// rotation is already an abort. The applier does nothing when the
+	// rotation already runs (or ran) back to it and refuses any other
+	// rotation, so an abort sent twice never turns the rollback into a
+	// rotation to the new key again. Empty only in entries written
+	// before the field existed (they swap whatever runs).
+	RollbackTo string `json:"rollback_to_key_check,omitempty"`
 }
 
 // SecretsReseal replaces sealed values with the same plaintexts sealed

@@ -115,3 +115,57 @@ func TestKeyRotationResealsWithCompareAndSwap(t *testing.T) {
 	}
 	x.ok(CmdKeyRotationFinish, KeyRotationFinish{Target: "new"})
 }
+
+// TestKeyRotationAbortTwiceStaysARollback: an abort sent again (the CLI
+// timed out and the operator repeated it) must not swap the rollback back
+// into a rotation to the new key, which may be the key being removed
+// because it leaked. An abort meant for another rotation is refused.
+func TestKeyRotationAbortTwiceStaysARollback(t *testing.T) {
+	x := newRunFixture(t)
+	x.ok(CmdSecretPut, SecretPut{Key: "glob", Sealed: []byte("g-old"), Namespaces: []string{".*"}, KeyCheck: "old"})
+	x.ok(CmdKeyRotationStart, KeyRotationStart{Source: "old", Target: "leaked"})
+	abort := KeyRotationStart{Source: "old", Abort: true, RollbackTo: "old"}
+	for i := 1; i <= 2; i++ {
+		ab := x.ok(CmdKeyRotationStart, abort).(*model.KeyRotation)
+		if ab.Target != "old" || ab.Source != "leaked" || !ab.Aborted || ab.State != model.KeyRotationRotating {
+			t.Fatalf("after abort %d: %+v; want a rollback from leaked to old", i, ab)
+		}
+	}
+	// An abort computed against a rotation that is no longer the one
+	// running is refused rather than applied to whatever runs now.
+	x.refused(CmdKeyRotationStart, KeyRotationStart{Source: "old", Abort: true, RollbackTo: "other"}, ErrConflict)
+	// Once the rollback is done, a late repeat is still a no-op.
+	x.ok(CmdKeyRotationFinish, KeyRotationFinish{Target: "old"})
+	if ab := x.ok(CmdKeyRotationStart, abort).(*model.KeyRotation); ab.State != model.KeyRotationDone || ab.Target != "old" {
+		t.Fatalf("abort after the rollback finished: %+v", ab)
+	}
+	x.f.View(func(tx *bbolt.Tx) error {
+		if got := store.SecretKeyCheck(tx); got != "old" {
+			t.Errorf("recorded key check = %q, want old", got)
+		}
+		return nil
+	})
+}
+
+// TestRunTokenKeyCheckedLikeSecrets: a run token sealed under a key other
+// than the cluster's is refused like such a secret (and changes nothing);
+// while a rotation runs its source and target are both accepted.
+func TestRunTokenKeyCheckedLikeSecrets(t *testing.T) {
+	x := newRunFixture(t)
+	x.ok(CmdSecretPut, SecretPut{Key: "glob", Sealed: []byte("g-old"), Namespaces: []string{".*"}, KeyCheck: "old"})
+	cfg := &sdk.PipelineConfig{ID: "dag", Name: "DAG", Timeout: "1h", Tasks: []*sdk.TaskConfig{{ID: "aaa", Image: "busybox", InjectAPIToken: true}}}
+	x.ok(CmdConfigRegister, ConfigRegister{NamespaceID: "default", Config: cfg})
+	x.ok(CmdConfigDeploy, ConfigDeploy{NamespaceID: "default", PipelineID: "dag", Version: 2})
+	tok := func(id, check string) *model.StoredToken {
+		return &model.StoredToken{Token: model.Token{ID: id}, Hash: "h-" + id, Sealed: []byte("sealed-" + id), KeyCheck: check}
+	}
+	x.refused(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag", Token: tok("t1", "leader-own")}, ErrConflict)
+	if got := x.remaining("old"); got.Sum() != 0 {
+		t.Fatalf("remaining with no rotation after a refused run = %+v", got)
+	}
+	x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag", Token: tok("t2", "old")})
+	x.ok(CmdKeyRotationStart, KeyRotationStart{Source: "old", Target: "new"})
+	x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag", Token: tok("t3", "new")})
+	x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag", Token: tok("t4", "old")})
+	x.refused(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag", Token: tok("t5", "third")}, ErrConflict)
+}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 
@@ -57,38 +58,90 @@ func (r *SealedRecord) Stale(target string) bool {
 // without an error.
 var ErrStopScan = errors.New("stop the scan")
 
+// SealedPos is a place in the walk ForEachSealed makes: a bucket of the
+// walk and a key in it.
+type SealedPos struct {
+	Bucket int
+	Key    []byte
+}
+
+// sealedBuckets are walked in this order: pipeline secrets, global
+// secrets, then tokens (tokens users create keep no sealed secret).
+var sealedBuckets = [][]byte{bucketPipelineSecrets, bucketGlobalSecrets, bucketTokens}
+
 // ForEachSealed walks every sealed value holder: pipeline secrets, global
-// secrets, then run tokens (tokens users create keep no sealed secret).
+// secrets, then run tokens.
 func ForEachSealed(tx *bbolt.Tx, fn func(*SealedRecord) error) error {
+	return ForEachSealedFrom(tx, nil, func(r *SealedRecord, _ SealedPos) error { return fn(r) })
+}
+
+// ForEachSealedFrom walks every sealed value holder once, starting just
+// after from and wrapping around to end with from itself (nil: from the
+// start). A worker that resumes each batch where the last one stopped
+// reads every record once per pass instead of once per batch, and the
+// wrap still brings it back to records it passed over.
+func ForEachSealedFrom(tx *bbolt.Tx, from *SealedPos, fn func(*SealedRecord, SealedPos) error) error {
 	recorded := SecretKeyCheck(tx)
+	visit := func(bucket int, k, v []byte) error {
+		r, err := decodeSealed(bucket, v, recorded)
+		if err != nil || r == nil {
+			return err
+		}
+		return fn(r, SealedPos{Bucket: bucket, Key: bytes.Clone(k)})
+	}
+	err := func() error {
+		// From just after from to the end.
+		for i, name := range sealedBuckets {
+			if from != nil && i < from.Bucket {
+				continue
+			}
+			c := tx.Bucket(name).Cursor()
+			k, v := c.First()
+			if from != nil && i == from.Bucket {
+				if k, v = c.Seek(from.Key); k != nil && bytes.Equal(k, from.Key) {
+					k, v = c.Next()
+				}
+			}
+			for ; k != nil; k, v = c.Next() {
+				if err := visit(i, k, v); err != nil {
+					return err
+				}
+			}
+		}
+		if from == nil {
+			return nil
+		}
+		// Then from the start up to from, included.
+		for i := 0; i <= from.Bucket && i < len(sealedBuckets); i++ {
+			c := tx.Bucket(sealedBuckets[i]).Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if i == from.Bucket && bytes.Compare(k, from.Key) > 0 {
+					break
+				}
+				if err := visit(i, k, v); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}()
+	if errors.Is(err, ErrStopScan) {
+		return nil
+	}
+	return err
+}
+
+// decodeSealed reads the record of a walked bucket; nil for a token with
+// no sealed secret. Key checks are made effective: a record written before
+// key rotation existed carries none and is under the recorded key.
+func decodeSealed(bucket int, v []byte, recorded string) (*SealedRecord, error) {
 	effective := func(check string) string {
 		if check == "" {
 			return recorded
 		}
 		return check
 	}
-	walk := func(b *bbolt.Bucket, each func(v []byte) (*SealedRecord, error)) error {
-		return b.ForEach(func(_, v []byte) error {
-			r, err := each(v)
-			if err != nil || r == nil {
-				return err
-			}
-			return fn(r)
-		})
-	}
-	secret := func(v []byte) (*SealedRecord, error) {
-		var s model.StoredSecret
-		if err := json.Unmarshal(v, &s); err != nil {
-			return nil, err
-		}
-		r := &SealedRecord{Kind: SealedSecret, NamespaceID: s.NamespaceID, PipelineID: s.PipelineID, Key: s.Key,
-			Sealed: s.Sealed, KeyCheck: effective(s.KeyCheck), PreviousSealed: s.PreviousSealed}
-		if len(s.PreviousSealed) > 0 {
-			r.PreviousKeyCheck = effective(s.PreviousKeyCheck)
-		}
-		return r, nil
-	}
-	token := func(v []byte) (*SealedRecord, error) {
+	if bucket == len(sealedBuckets)-1 {
 		var t model.StoredToken
 		if err := json.Unmarshal(v, &t); err != nil {
 			return nil, err
@@ -98,17 +151,16 @@ func ForEachSealed(tx *bbolt.Tx, fn func(*SealedRecord) error) error {
 		}
 		return &SealedRecord{Kind: SealedRunToken, TokenID: t.ID, Sealed: t.Sealed, KeyCheck: effective(t.KeyCheck)}, nil
 	}
-	err := walk(tx.Bucket(bucketPipelineSecrets), secret)
-	if err == nil {
-		err = walk(tx.Bucket(bucketGlobalSecrets), secret)
+	var s model.StoredSecret
+	if err := json.Unmarshal(v, &s); err != nil {
+		return nil, err
 	}
-	if err == nil {
-		err = walk(tx.Bucket(bucketTokens), token)
+	r := &SealedRecord{Kind: SealedSecret, NamespaceID: s.NamespaceID, PipelineID: s.PipelineID, Key: s.Key,
+		Sealed: s.Sealed, KeyCheck: effective(s.KeyCheck), PreviousSealed: s.PreviousSealed}
+	if len(s.PreviousSealed) > 0 {
+		r.PreviousKeyCheck = effective(s.PreviousKeyCheck)
 	}
-	if errors.Is(err, ErrStopScan) {
-		return nil
-	}
-	return err
+	return r, nil
 }
 
 // CountSealed counts every sealed value (total) and those not under

@@ -38,7 +38,8 @@ type Member struct {
 	LastContact int64  `json:"last_contact_ms"`
 	State       string `json:"state"`
 	// KeyChecks are the member's secret encryption keys (Health.KeyChecks);
-	// empty when it was not reachable.
+	// empty when it was not reachable or did not list them (they are
+	// asked with the cluster secret and the admin caller's token).
 	KeyChecks []string `json:"key_checks,omitempty"`
 	Version   string   `json:"version"`
 }
@@ -59,7 +60,9 @@ type Health struct {
 	Version      string `json:"version"`
 	// KeyChecks identify the secret encryption keys this node holds (its
 	// configured key first), so a leader can tell that every node holds a
-	// key before it rotates the cluster's secrets to it. A key check is a
-	// keyed hash of the key (store/seal); it does not reveal the key.
+	// key before it rotates the cluster's secrets to it. Listed only to a
+	// caller proving the cluster secret or presenting an admin token: a
+	// key check is a fast hash of the key (store/seal), so it lets whoever
+	// holds it test guesses of a weak key offline.
 	KeyChecks []string `json:"key_checks,omitempty"`
 }

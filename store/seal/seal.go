@@ -80,9 +80,12 @@ func New(key string) (*Box, error) {
 	return &Box{aead: aead, check: hex.EncodeToString(mac.Sum(nil))[:16]}, nil
 }
 
-// KeyCheck identifies the key without revealing it. The cluster records
-// the check of the key its secrets were sealed with, so a node configured
-// with a different key is told so instead of failing to open them later.
+// KeyCheck identifies the key. The cluster records the check of the key
+// its secrets were sealed with, so a node configured with a different key
+// is told so instead of failing to open them later. It does not reveal a
+// random key, but it is a fast hash: whoever holds it can test guesses of
+// a weak (passphrase-like) key offline, so nodes show it only to each
+// other and to admins, never in the anonymous health answer.
 func (b *Box) KeyCheck() string { return b.check }
 
 // Seal encrypts plaintext for location: nonce ++ ciphertext ++ tag.
