@@ -7,15 +7,6 @@ import (
 	"github.com/goferhq/gofer/store/model"
 )
 
-func init() {
-	register(CmdClusterInit, applyClusterInit)
-	register(CmdServerUpsert, applyServerUpsert)
-	register(CmdServerRemove, applyServerRemove)
-	register(CmdSystemUpdate, applySystemUpdate)
-	register(CmdPrune, applyPrune)
-	register(CmdEventDelete, applyEventDelete)
-}
-
 // applyClusterInit seeds a new cluster once; later inits (a second leader
 // racing the first) change nothing and return the existing id.
 func applyClusterInit(a *applyCtx, body []byte) (any, error) {

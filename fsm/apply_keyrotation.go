@@ -8,12 +8,6 @@ import (
 	"github.com/goferhq/gofer/store/seal"
 )
 
-func init() {
-	register(CmdKeyRotationStart, applyKeyRotationStart)
-	register(CmdSecretsReseal, applySecretsReseal)
-	register(CmdKeyRotationFinish, applyKeyRotationFinish)
-}
-
 func rotationDetails(r *model.KeyRotation) map[string]string {
 	d := map[string]string{"source_key_check": r.Source, "target_key_check": r.Target, "state": r.State}
 	if r.Aborted {

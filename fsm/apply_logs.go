@@ -8,13 +8,6 @@ import (
 	"github.com/goferhq/gofer/store/model"
 )
 
-func init() {
-	register(CmdLogAppend, applyLogAppend)
-	register(CmdLogsDelete, applyLogsDelete)
-	register(CmdLogsExpire, applyLogsExpire)
-	register(CmdLogsExpireOptional, applyLogsExpire)
-}
-
 // appendLogChunk stores data as the task's next chunk.
 func appendLogChunk(a *applyCtx, t *model.TaskExecution, data []byte) error {
 	if err := store.AppendLogChunk(a.tx, t.NamespaceID, t.PipelineID, t.RunID, t.TaskID, t.LogChunks, data); err != nil {

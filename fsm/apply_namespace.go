@@ -7,12 +7,6 @@ import (
 	"github.com/goferhq/gofer/store/model"
 )
 
-func init() {
-	register(CmdNamespaceCreate, applyNamespaceCreate)
-	register(CmdNamespaceUpdate, applyNamespaceUpdate)
-	register(CmdNamespaceDelete, applyNamespaceDelete)
-}
-
 func applyNamespaceCreate(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[NamespaceCreate](body)
 	existing, err := store.GetNamespace(a.tx, cmd.Namespace.ID)

@@ -8,14 +8,6 @@ import (
 	"github.com/goferhq/gofer/store/model"
 )
 
-func init() {
-	register(CmdConfigRegister, applyConfigRegister)
-	register(CmdConfigDeploy, applyConfigDeploy)
-	register(CmdConfigDelete, applyConfigDelete)
-	register(CmdPipelineSetState, applyPipelineSetState)
-	register(CmdPipelineDelete, applyPipelineDelete)
-}
-
 func pipelineDetails(ns, p string, kv ...string) map[string]string {
 	d := map[string]string{"namespace_id": ns, "pipeline_id": p}
 	for i := 0; i+1 < len(kv); i += 2 {

@@ -11,13 +11,6 @@ import (
 	"github.com/goferhq/gofer/store/model"
 )
 
-func init() {
-	register(CmdRunCreate, applyRunCreate)
-	register(CmdRunStart, applyRunStart)
-	register(CmdRunFinish, applyRunFinish)
-	register(CmdRunCancel, applyRunCancel)
-}
-
 func runDetails(r *model.Run, kv ...string) map[string]string {
 	return pipelineDetails(r.NamespaceID, r.PipelineID, append([]string{"run_id", strconv.FormatInt(r.RunID, 10)}, kv...)...)
 }

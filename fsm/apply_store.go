@@ -8,14 +8,6 @@ import (
 	"github.com/goferhq/gofer/store/model"
 )
 
-func init() {
-	register(CmdSecretPut, applySecretPut)
-	register(CmdSecretDelete, applySecretDelete)
-	register(CmdObjectPut, applyObjectPut)
-	register(CmdObjectDelete, applyObjectDelete)
-	register(CmdRunObjectsExpire, applyRunObjectsExpire)
-}
-
 // secretDetails names a secret in events (never its value).
 func secretDetails(ns, pipeline, key string) map[string]string {
 	if ns == "" {

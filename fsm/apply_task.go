@@ -8,14 +8,6 @@ import (
 	"github.com/goferhq/gofer/store/model"
 )
 
-func init() {
-	register(CmdTaskSchedule, applyTaskSchedule)
-	register(CmdTaskRunning, applyTaskRunning)
-	register(CmdTaskFinish, applyTaskFinish)
-	register(CmdTaskResolve, applyTaskResolve)
-	register(CmdTaskCancel, applyTaskCancel)
-}
-
 func taskDetails(t *model.TaskExecution, kv ...string) map[string]string {
 	return pipelineDetails(t.NamespaceID, t.PipelineID, append([]string{
 		"run_id", strconv.FormatInt(t.RunID, 10), "task_id", t.TaskID,

@@ -8,16 +8,6 @@ import (
 	"github.com/goferhq/gofer/store/model"
 )
 
-func init() {
-	register(CmdTokenBootstrap, applyTokenBootstrap)
-	register(CmdTokenCreate, applyTokenCreate)
-	register(CmdTokenSetDisabled, applyTokenSetDisabled)
-	register(CmdTokenDelete, applyTokenDelete)
-	register(CmdRoleCreate, applyRoleCreate)
-	register(CmdRoleUpdate, applyRoleUpdate)
-	register(CmdRoleDelete, applyRoleDelete)
-}
-
 // applyTokenBootstrap creates the first admin token, exactly once per
 // cluster.
 func applyTokenBootstrap(a *applyCtx, body []byte) (any, error) {

@@ -135,7 +135,7 @@ func (f *FSM) Changes() *Notifier { return f.changes }
 // RunChanges wakes waiters after every restore and every applied batch
 // that may have changed runs or tasks, that is all but those holding only
 // log output, housekeeping, or changes to namespaces' own fields, tokens,
-// roles and events (quietCommands): a running task's output, replicated
+// roles and events (commandSpec.quiet): a running task's output, replicated
 // every 250 ms, would otherwise wake the executor each time, and so would
 // every API write, each costing the leader a state commit and a read of
 // every active run.
@@ -189,8 +189,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		}
 		res, t, tokensChanged := f.applyCommand(tx, l)
 		results[i] = res
-		authChanged = authChanged || authCommands[t] || tokensChanged
-		runsChanged = runsChanged || !quietCommands[t]
+		spec := commands[t]
+		authChanged = authChanged || spec.changesAuth || tokensChanged
+		runsChanged = runsChanged || !spec.quiet
 	}
 	if last != nil {
 		if err := store.SetAppliedIndex(tx, last.Index, last.Term); err != nil {
@@ -251,41 +252,10 @@ func (a *applyCtx) emitIn(ns, pipeline, kind string, details map[string]string) 
 		NamespaceID: ns, PipelineID: pipeline})
 }
 
-// authCommands change who may do what; applying one bumps the auth
-// generation so the API drops cached identities.
-var authCommands = map[CommandType]bool{
-	CmdClusterInit: true, CmdTokenBootstrap: true, CmdTokenCreate: true, CmdTokenSetDisabled: true,
-	CmdTokenDelete: true, CmdRoleCreate: true, CmdRoleUpdate: true, CmdRoleDelete: true,
-}
-
-// quietCommands change no run's or task's progress (RunChanges). A
-// namespace delete removes pipelines and stays loud; creating or editing a
-// namespace, tokens, roles, events, secrets, objects and key rotation touch nothing the
-// executor decides on (it reads secrets and objects when a task starts).
-var quietCommands = map[CommandType]bool{
-	CmdLogAppend: true, CmdLogsDelete: true, CmdLogsExpire: true, CmdLogsExpireOptional: true, CmdPrune: true,
-	CmdNamespaceCreate: true, CmdNamespaceUpdate: true, CmdEventDelete: true,
-	CmdTokenBootstrap: true, CmdTokenCreate: true, CmdTokenSetDisabled: true, CmdTokenDelete: true,
-	CmdRoleCreate: true, CmdRoleUpdate: true, CmdRoleDelete: true,
-	CmdSecretPut: true, CmdSecretDelete: true, CmdObjectPut: true, CmdObjectDelete: true, CmdRunObjectsExpire: true,
-	CmdKeyRotationStart: true, CmdSecretsReseal: true, CmdKeyRotationFinish: true,
-}
-
 // applier applies one decoded command. It must check every precondition
 // before writing anything, and return a business error (ErrNotFound…) for
 // a refused command; any other error is a storage failure.
 type applier func(a *applyCtx, body []byte) (any, error)
-
-var appliers = map[CommandType]applier{}
-
-// register adds an applier at init time; a duplicate type is a programming
-// error.
-func register(t CommandType, fn applier) {
-	if _, dup := appliers[t]; dup {
-		panic(fmt.Sprintf("fsm: command type %d registered twice", t))
-	}
-	appliers[t] = fn
-}
 
 // decodeBody decodes a command body. The leader encoded it, so failure
 // means a corrupt or incompatible log: stop rather than guess.
@@ -306,7 +276,7 @@ func (f *FSM) applyCommand(tx *bbolt.Tx, l *raft.Log) (res *Result, t CommandTyp
 	}
 	a := &applyCtx{tx: tx, meta: env.Meta, index: l.Index}
 	defer func() { tokensChanged = a.tokensChanged }()
-	fn, ok := appliers[t]
+	spec, ok := commands[t]
 	if !ok {
 		if t&IgnoreUnknownFlag != 0 {
 			f.logger.Warn("ignoring unknown optional command; upgrade this node", "type", byte(t), "index", l.Index)
@@ -327,7 +297,7 @@ func (f *FSM) applyCommand(tx *bbolt.Tx, l *raft.Log) (res *Result, t CommandTyp
 		}
 	}
 
-	value, err := fn(a, env.Body)
+	value, err := spec.apply(a, env.Body)
 	if err != nil && errorKind(err) == "" {
 		panic(fmt.Sprintf("fsm: apply command %d at index %d: %v", t, l.Index, err))
 	}
