@@ -304,7 +304,7 @@ func (s *Server) deleteRole(c echo.Context) error {
 	if err := validID("role id", id); err != nil {
 		return err
 	}
-	if _, err := s.apply(c, fsm.CmdRoleDelete, fsm.RoleDelete{ID: id}); err != nil {
+	if _, err := s.apply(c, fsm.CmdRoleDeleteDetach, fsm.RoleDelete{ID: id}); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/goferhq/gofer/store"
@@ -169,6 +170,9 @@ func applyRoleUpdate(a *applyCtx, body []byte) (any, error) {
 	return r, a.emit(model.EventUpdatedRole, map[string]string{"role_id": r.ID})
 }
 
+// applyRoleDelete is command 18's meaning, kept for entries already in
+// logs: it refuses a role that tokens still hold. Leaders issue
+// CmdRoleDeleteDetach.
 func applyRoleDelete(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[RoleDelete](body)
 	if _, err := mustMutableRole(a, cmd.ID); err != nil {
@@ -185,4 +189,36 @@ func applyRoleDelete(a *applyCtx, body []byte) (any, error) {
 		return nil, err
 	}
 	return nil, a.emit(model.EventDeletedRole, map[string]string{"role_id": cmd.ID})
+}
+
+// applyRoleDeleteDetach deletes a role and takes it out of every token that
+// holds it, in the same transaction, so those tokens lose what it granted
+// at once (fail closed) — and a role created later under the same id grants
+// them nothing. The event names the tokens affected. This is upstream's,
+// Nomad's and Vault's answer (204), where command 18 refused with 409.
+func applyRoleDeleteDetach(a *applyCtx, body []byte) (any, error) {
+	cmd := decodeBody[RoleDelete](body)
+	if _, err := mustMutableRole(a, cmd.ID); err != nil {
+		return nil, err
+	}
+	held, err := store.TokensHoldingRole(a.tx, cmd.ID)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(held))
+	for _, t := range held {
+		t.Roles = slices.DeleteFunc(t.Roles, func(r string) bool { return r == cmd.ID })
+		if err := store.PutToken(a.tx, t); err != nil {
+			return nil, err
+		}
+		ids = append(ids, t.ID)
+	}
+	if err := store.DeleteRole(a.tx, cmd.ID); err != nil {
+		return nil, err
+	}
+	details := map[string]string{"role_id": cmd.ID}
+	if len(ids) > 0 {
+		details["tokens_affected"] = strings.Join(ids, ",")
+	}
+	return nil, a.emit(model.EventDeletedRole, details)
 }

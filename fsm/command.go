@@ -65,6 +65,9 @@ const (
 	CmdKeyRotationStart  CommandType = 40
 	CmdSecretsReseal     CommandType = 41
 	CmdKeyRotationFinish CommandType = 42
+	// CmdRoleDeleteDetach deletes a role even while tokens hold it, taking
+	// it out of them (CmdRoleDelete refused that).
+	CmdRoleDeleteDetach CommandType = 43
 )
 
 // Meta travels with every command. Everything non-deterministic (time, ids,

@@ -109,7 +109,8 @@ type RoleUpdate struct {
 	Permissions *[]model.Permission `json:"permissions,omitempty"`
 }
 
-// RoleDelete deletes a role no token uses.
+// RoleDelete deletes a role (CmdRoleDeleteDetach; CmdRoleDelete only one
+// no token uses).
 type RoleDelete struct {
 	ID string `json:"id"`
 }

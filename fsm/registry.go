@@ -43,6 +43,7 @@ var commandSpecs = []commandSpec{
 	{t: CmdTokenDelete, name: "token_delete", apply: applyTokenDelete, changesAuth: true, quiet: true},
 	{t: CmdRoleCreate, name: "role_create", apply: applyRoleCreate, changesAuth: true, quiet: true},
 	{t: CmdRoleUpdate, name: "role_update", apply: applyRoleUpdate, changesAuth: true, quiet: true},
+	// Leaders issue CmdRoleDeleteDetach; 18 replays from existing logs.
 	{t: CmdRoleDelete, name: "role_delete", apply: applyRoleDelete, changesAuth: true, quiet: true},
 	{t: CmdSystemUpdate, name: "system_update", apply: applySystemUpdate},
 	{t: CmdPrune, name: "prune", apply: applyPrune, quiet: true},
@@ -68,6 +69,7 @@ var commandSpecs = []commandSpec{
 	{t: CmdKeyRotationStart, name: "key_rotation_start", apply: applyKeyRotationStart, quiet: true},
 	{t: CmdSecretsReseal, name: "secrets_reseal", apply: applySecretsReseal, quiet: true},
 	{t: CmdKeyRotationFinish, name: "key_rotation_finish", apply: applyKeyRotationFinish, quiet: true},
+	{t: CmdRoleDeleteDetach, name: "role_delete_detach", apply: applyRoleDeleteDetach, changesAuth: true, quiet: true},
 }
 
 // retiredCommands are numbers no build issues any more and no log can

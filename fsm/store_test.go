@@ -178,3 +178,57 @@ func TestRunTokenLivesAsLongAsItsRun(t *testing.T) {
 		t.Error("deleting the pipeline left its running run's token, or kept cached identities")
 	}
 }
+
+// TestRoleDeleteTakesTheRoleOutOfItsTokens: deleting a role tokens still
+// hold succeeds (upstream answers 204), the tokens lose it in the same
+// entry (fail closed, also against a later role of the same id), the auth
+// generation moves, and the event names the tokens. Command 18 still
+// refuses, as the entries already in logs did.
+func TestRoleDeleteTakesTheRoleOutOfItsTokens(t *testing.T) {
+	x := newRunFixture(t)
+	x.ok(CmdRoleCreate, RoleCreate{Role: model.Role{ID: "ops"}})
+	x.ok(CmdTokenCreate, TokenCreate{Token: model.StoredToken{Token: model.Token{ID: "t1", Roles: []string{"user", "ops"}}, Hash: "h1"}})
+	x.ok(CmdTokenCreate, TokenCreate{Token: model.StoredToken{Token: model.Token{ID: "t2", Roles: []string{"ops"}}, Hash: "h2"}})
+	x.ok(CmdTokenCreate, TokenCreate{Token: model.StoredToken{Token: model.Token{ID: "t3", Roles: []string{"user"}}, Hash: "h3"}})
+
+	x.refused(CmdRoleDelete, RoleDelete{ID: "ops"}, ErrConflict)
+	gen := x.f.AuthGeneration()
+	x.ok(CmdRoleDeleteDetach, RoleDelete{ID: "ops"})
+	if x.f.AuthGeneration() == gen {
+		t.Fatal("deleting a role did not move the auth generation; cached identities would keep it")
+	}
+	x.refused(CmdRoleDeleteDetach, RoleDelete{ID: "admin"}, ErrConflict) // built-in roles stay
+	x.refused(CmdRoleDeleteDetach, RoleDelete{ID: "ops"}, ErrNotFound)
+
+	var roles = map[string][]string{}
+	var last *model.Event
+	x.f.View(func(tx *bbolt.Tx) error {
+		for _, id := range []string{"t1", "t2", "t3"} {
+			tok, err := store.GetToken(tx, id)
+			if err != nil {
+				return err
+			}
+			roles[id] = tok.Roles
+		}
+		evs, err := store.ListEvents(tx, store.Page{Limit: 1, Reverse: true}, nil)
+		if len(evs) == 1 {
+			last = evs[0]
+		}
+		return err
+	})
+	if len(roles["t1"]) != 1 || roles["t1"][0] != "user" || len(roles["t2"]) != 0 || len(roles["t3"]) != 1 {
+		t.Fatalf("token roles after the delete: %v", roles)
+	}
+	if last == nil || last.Kind != model.EventDeletedRole || last.Details["tokens_affected"] != "t1,t2" {
+		t.Fatalf("last event %+v; want deleted_role naming t1,t2", last)
+	}
+	// A new role of the same id grants the old holders nothing.
+	x.ok(CmdRoleCreate, RoleCreate{Role: model.Role{ID: "ops"}})
+	x.f.View(func(tx *bbolt.Tx) error {
+		n, err := store.TokensWithRole(tx, "ops")
+		if n != 0 {
+			t.Errorf("%d tokens hold the recreated role", n)
+		}
+		return err
+	})
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"go.etcd.io/bbolt"
+	"slices"
 
 	"github.com/goferhq/gofer/store/model"
 )
@@ -71,21 +72,24 @@ func ListRoles(tx *bbolt.Tx, page Page) ([]*model.Role, error) {
 	return scanPage[model.Role](tx.Bucket(bucketRoles), nil, page, nil)
 }
 
-// TokensWithRole counts tokens that reference a role (role deletion is
-// refused while any do). It walks every token; roles are deleted rarely.
+// TokensWithRole counts tokens that reference a role.
 func TokensWithRole(tx *bbolt.Tx, role string) (int, error) {
+	held, err := TokensHoldingRole(tx, role)
+	return len(held), err
+}
+
+// TokensHoldingRole returns the tokens that reference a role, in id order.
+// It walks every token; roles are deleted rarely.
+func TokensHoldingRole(tx *bbolt.Tx, role string) ([]*model.StoredToken, error) {
 	all, err := scanAll[model.StoredToken](tx.Bucket(bucketTokens), nil)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
+	var out []*model.StoredToken
 	for _, t := range all {
-		for _, r := range t.Roles {
-			if r == role {
-				n++
-				break
-			}
+		if slices.Contains(t.Roles, role) {
+			out = append(out, t)
 		}
 	}
-	return n, nil
+	return out, nil
 }
