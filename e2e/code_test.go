@@ -13,7 +13,7 @@ import (
 // with, `gofer up` registers every kind of PATH against a real dev server,
 // and `gofer run local` runs every example on the real Docker engine.
 
-var codeGoExamples = []string{"simple", "dag", "script", "objects", "secrets"}
+var codeGoExamples = []string{"simple", "dag", "script", "objects", "secrets", "caching"}
 
 // codeEnv is the environment the CLI runs with: the dev server, the Go
 // build cache of this machine (runCLI gives every call a fresh HOME), and
@@ -174,6 +174,9 @@ func TestCodeExamplesOnDevServer(t *testing.T) {
 		{"secret", "pipeline", "put", "secrets", "api_key", "s3cr3t-key-123"},
 		{"secret", "global", "put", "registry_password", "hunter22"},
 		{"pipeline", "run", "secrets", "--watch"},
+		{"up", "../examples/caching"},
+		{"pipeline", "run", "caching", "--watch"},
+		{"pipeline", "run", "caching", "--watch"},
 	} {
 		if out, err := runCLI(t, env, step...); err != nil {
 			t.Fatalf("gofer %s: %v\n%s", strings.Join(step, " "), err, out)
@@ -186,6 +189,11 @@ func TestCodeExamplesOnDevServer(t *testing.T) {
 	}{
 		{[]string{"task", "logs", "objects", "1", "read_objects"}, []string{`settings: {"mode":"fast"}`, "build id: build-1"}, ""},
 		{[]string{"task", "logs", "secrets", "1", "use_secrets"}, []string{"calling the API with key **************", "has 8 characters"}, "s3cr3t-key-123"},
+		// The caching example: the first run fills the cache, the second
+		// restores it from the object store and saves it back.
+		{[]string{"task", "logs", "caching", "1", "build"}, []string{"cache miss: fetching dependencies", "saved cache"}, "cache hit"},
+		{[]string{"task", "logs", "caching", "2", "build"}, []string{"cache hit: 3 entries, built 1 time(s) before", "saved cache"}, "cache miss"},
+		{[]string{"pipeline", "object", "get", "caching", "deps_cache"}, []string{"dep alpha\ndep beta\ndep gamma\nbuilt in run 1\nbuilt in run 2\n"}, ""},
 	} {
 		out, err := runCLI(t, env, c.args...)
 		if err != nil {
@@ -224,6 +232,7 @@ func TestCodeRunLocal(t *testing.T) {
 		{name: "secrets without values", args: []string{"../examples/secrets"}, exitCode: 2, want: []string{
 			`variable API_KEY needs pipeline_secret "api_key": pass --secret api_key=VALUE`,
 			`variable REGISTRY_PASSWORD needs global_secret "registry_password"`}},
+		{name: "caching", args: []string{"../examples/caching"}, want: []string{"build | no API here (gofer run local): building without a cache"}},
 		{name: "python", args: []string{"../examples/python/pipeline.py"}, want: []string{"hello | Hello from Gofer, in Python!"}},
 		{name: "debug fails on purpose", args: []string{"../examples/debug/pipeline.json"}, exitCode: 1, want: []string{
 			"fail  complete  failed      1", "ended failed"}},
