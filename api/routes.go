@@ -188,7 +188,7 @@ func (s *Server) routeTable() []route {
 
 // routes registers the route table with its middleware chain:
 // version check → body limit → header-only auth → leader forwarding →
-// consistency → auth.
+// auth → consistency.
 func (s *Server) routes() {
 	for _, r := range s.routeTable() {
 		var mws []echo.MiddlewareFunc
@@ -207,7 +207,11 @@ func (s *Server) routes() {
 		forwarded := func(c echo.Context) bool { return needsLeader(c) && !s.cluster.IsLeader() }
 		mws = append(mws, bodyLimitMiddleware(limit), s.preAuthMiddleware(r.access, forwarded))
 		mws = append(mws, s.forward.middleware(needsLeader, leaderWork(r)))
-		mws = append(mws, s.consistencyMiddleware, s.authMiddleware(r.access))
+		// Authentication before consistency: a request served here waits
+		// (?min_index up to 60 s, ?consistent for a quorum) only once its
+		// token is known. Forwarded requests never reach either: the
+		// leader runs the same chain.
+		mws = append(mws, s.authMiddleware(r.access), s.consistencyMiddleware)
 		s.echo.Add(r.method, r.path, r.handler, mws...)
 	}
 }
