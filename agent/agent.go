@@ -119,7 +119,6 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		RunObjectLimit:           cfg.Objects.RunObjectLimit,
 		MaxConnections:           maxConns,
 		MaxForwards:              maxForwards,
-		LeaderApplyTimeout:       cfg.Raft.ApplyTimeout.D(),
 		LeaderSilence:            cfg.Raft.HeartbeatTimeout.D(),
 		BodyReadTimeout:          cfg.API.BodyReadTimeout.D(),
 		BodyMinRate:              cfg.API.BodyMinRate,

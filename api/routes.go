@@ -217,10 +217,10 @@ func (s *Server) routes() {
 }
 
 // leaderWork is how long the leader may work on a forwarded request of
-// route r before it starts to answer, beyond the forwarding hold: a snapshot
-// is made or restored first, and ?min_index waits up to ?wait. A frozen or
-// deposed leader is still given up on as soon as this node stops following
-// it (forward.go).
+// route r before it starts to answer, beyond its apply timeout: a snapshot
+// is made or restored first, and ?min_index waits up to ?wait. A frozen,
+// silent or deposed leader is still given up on as soon as this node stops
+// following it or hearing from it (forward.go).
 func leaderWork(r route) func(c echo.Context) time.Duration {
 	if r.path == "/api/cluster/snapshot" {
 		return func(echo.Context) time.Duration { return snapshotLeaderWork }

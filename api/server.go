@@ -32,10 +32,11 @@ type Options struct {
 	Now func() time.Time
 	// ForwardHold is how long a request waits for a leader before 503.
 	ForwardHold time.Duration
-	// LeaderApplyTimeout is how long a leader may take to apply a write
-	// (raft.apply_timeout): a request forwarded to a leader that still
-	// leads and is heard from waits at least this long for its answer.
-	// Default 10 s.
+	// LeaderApplyTimeout is how long a leader's handler may wait for a
+	// write to apply: a request forwarded to a leader that still leads and
+	// is heard from waits at least this long for its answer. Default
+	// applyTimeout (30 s), what every node's handlers allow; tests shorten
+	// it.
 	LeaderApplyTimeout time.Duration
 	// LeaderSilence: a forwarded request whose leader this node has not
 	// heard from for this long (raft.heartbeat_timeout) gets 503 at once.
@@ -100,7 +101,7 @@ func New(opts Options, cluster Cluster, logger hclog.Logger) *Server {
 		opts.ForwardHold = 5 * time.Second
 	}
 	if opts.LeaderApplyTimeout <= 0 {
-		opts.LeaderApplyTimeout = 10 * time.Second
+		opts.LeaderApplyTimeout = applyTimeout
 	}
 	if opts.LeaderSilence <= 0 {
 		opts.LeaderSilence = time.Second
