@@ -1,6 +1,7 @@
 package api
 
 import (
+	"container/list"
 	"context"
 	"net"
 	"net/http"
@@ -49,12 +50,16 @@ type connLimiter struct {
 
 	mu     sync.Mutex
 	normal map[*limitedConn]struct{}
+	// idle holds the normal connections with no request in progress
+	// (StateNew, StateIdle), in the order they became so: the front is
+	// the one to shed, found without scanning every connection.
+	idle   *list.List
 	lane   []*limitedConn // oldest first
 	warned time.Time
 }
 
 func newConnLimiter(ln net.Listener, max int, logger hclog.Logger) *connLimiter {
-	return &connLimiter{Listener: ln, max: max, logger: logger, now: time.Now, normal: map[*limitedConn]struct{}{}}
+	return &connLimiter{Listener: ln, max: max, logger: logger, now: time.Now, normal: map[*limitedConn]struct{}{}, idle: list.New()}
 }
 
 // limitedConn is one admitted connection.
@@ -62,10 +67,13 @@ type limitedConn struct {
 	net.Conn
 	l        *connLimiter
 	overflow bool
-	// state, since and expire are guarded by l.mu.
+	// state, since, idleAt and expire are guarded by l.mu.
 	state http.ConnState
 	since time.Time
-	once  sync.Once
+	// idleAt is the connection's element in l.idle, nil when it is not
+	// there.
+	idleAt *list.Element
+	once   sync.Once
 	// expire closes an overflow connection after overflowLaneTTL (a
 	// deadline on the socket would not do: net/http resets read deadlines
 	// for each request).
@@ -93,8 +101,10 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 	case len(l.normal) < l.max || shed != nil:
 		if shed != nil {
 			delete(l.normal, shed)
+			l.unidleLocked(shed)
 		}
 		l.normal[c] = struct{}{}
+		c.idleAt = l.idle.PushBack(c)
 	default:
 		c.overflow = true
 		if len(l.lane) >= overflowLaneSize {
@@ -121,19 +131,21 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 	return c, nil
 }
 
-// oldestIdleLocked finds the oldest normal connection with no request in
-// progress.
+// oldestIdleLocked is the normal connection that has had no request in
+// progress for longest, or nil.
 func (l *connLimiter) oldestIdleLocked() *limitedConn {
-	var oldest *limitedConn
-	for c := range l.normal {
-		if c.state != http.StateNew && c.state != http.StateIdle {
-			continue
-		}
-		if oldest == nil || c.since.Before(oldest.since) {
-			oldest = c
-		}
+	if e := l.idle.Front(); e != nil {
+		return e.Value.(*limitedConn)
 	}
-	return oldest
+	return nil
+}
+
+// unidleLocked takes c off the idle list.
+func (l *connLimiter) unidleLocked(c *limitedConn) {
+	if c.idleAt != nil {
+		l.idle.Remove(c.idleAt)
+		c.idleAt = nil
+	}
 }
 
 func (l *connLimiter) release(c *limitedConn) {
@@ -144,6 +156,7 @@ func (l *connLimiter) release(c *limitedConn) {
 	}
 	if !c.overflow {
 		delete(l.normal, c)
+		l.unidleLocked(c)
 		return
 	}
 	for i, x := range l.lane {
@@ -162,8 +175,12 @@ func (l *connLimiter) connState(nc net.Conn, st http.ConnState) {
 		return
 	}
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	c.state, c.since = st, l.now()
-	l.mu.Unlock()
+	l.unidleLocked(c)
+	if _, admitted := l.normal[c]; admitted && (st == http.StateNew || st == http.StateIdle) {
+		c.idleAt = l.idle.PushBack(c) // the newest idle one
+	}
 }
 
 // connContext marks requests from overflow connections.

@@ -217,3 +217,79 @@ func TestConnLimiter(t *testing.T) {
 		t.Fatalf("a request over the cap: %d %v close=%v; want 503 with Retry-After, closing", resp.StatusCode, resp.Header, resp.Close)
 	}
 }
+
+// pipeListener hands out one end of in-memory pipes.
+type pipeListener struct{ conns chan net.Conn }
+
+func (p pipeListener) Accept() (net.Conn, error) { return <-p.conns, nil }
+func (p pipeListener) Close() error              { return nil }
+func (p pipeListener) Addr() net.Addr            { return &net.TCPAddr{} }
+
+// The connection shed at the cap is the one idle longest, in the order
+// connections became idle (the idle list), never one with a request in
+// progress; the list holds exactly the idle normal connections.
+func TestConnLimiterIdleOrder(t *testing.T) {
+	pl := pipeListener{conns: make(chan net.Conn, 1)}
+	l := newConnLimiter(pl, 3, hclog.NewNullLogger())
+	accept := func() (*limitedConn, net.Conn) {
+		t.Helper()
+		a, b := net.Pipe()
+		t.Cleanup(func() { a.Close(); b.Close() })
+		pl.conns <- a
+		c, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.(*limitedConn), b
+	}
+	checkIdle := func(want ...*limitedConn) {
+		t.Helper()
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		var got []*limitedConn
+		for e := l.idle.Front(); e != nil; e = e.Next() {
+			got = append(got, e.Value.(*limitedConn))
+		}
+		if len(got) != len(want) {
+			t.Fatalf("idle list has %d connections, want %d", len(got), len(want))
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("idle list position %d is not the expected connection", i)
+			}
+		}
+	}
+	a, _ := accept()
+	b, _ := accept()
+	c, cPeer := accept()
+	checkIdle(a, b, c)
+	l.connState(a, http.StateActive)
+	l.connState(b, http.StateActive)
+	checkIdle(c)
+	l.connState(a, http.StateIdle)
+	checkIdle(c, a)
+
+	d, _ := accept() // at the cap: sheds c, idle longest
+	_ = cPeer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := cPeer.Read(make([]byte, 1)); err == nil || strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("the connection idle longest was not closed: %v", err)
+	}
+	checkIdle(a, d)
+	if n, lane := l.open(); n != 3 || lane != 0 {
+		t.Fatalf("open %d + %d, want 3 + 0", n, lane)
+	}
+
+	l.connState(a, http.StateActive)
+	l.connState(d, http.StateActive)
+	checkIdle()
+	e, _ := accept() // every slot busy: the overflow lane
+	if !e.overflow {
+		t.Fatal("a connection over the cap with none idle was admitted as normal")
+	}
+	checkIdle()
+	_ = d.Close()
+	l.connState(d, http.StateClosed)
+	checkIdle()
+	l.connState(b, http.StateIdle)
+	checkIdle(b)
+}
