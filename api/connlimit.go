@@ -80,6 +80,16 @@ type limitedConn struct {
 	expire *time.Timer
 }
 
+// CloseWrite sends a FIN, as net/http does before it closes a connection
+// whose request body it did not read (see abandonBody); without it the
+// client would get no FIN, only the later close.
+func (c *limitedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 func (c *limitedConn) Close() error {
 	c.once.Do(func() { c.l.release(c) })
 	return c.Conn.Close()
