@@ -193,12 +193,38 @@ func (l *connLimiter) connState(nc net.Conn, st http.ConnState) {
 	}
 }
 
-// connContext marks requests from overflow connections.
+// connContext marks requests from overflow connections and lets a request
+// find its connection (closing).
 func (l *connLimiter) connContext(ctx context.Context, nc net.Conn) context.Context {
-	if c, ok := nc.(*limitedConn); ok && c.overflow {
-		return context.WithValue(ctx, ctxKeyOverflow{}, true)
+	c, ok := nc.(*limitedConn)
+	if !ok {
+		return ctx
+	}
+	ctx = context.WithValue(ctx, ctxKeyConn{}, c)
+	if c.overflow {
+		ctx = context.WithValue(ctx, ctxKeyOverflow{}, true)
 	}
 	return ctx
+}
+
+type ctxKeyConn struct{}
+
+// closing marks the connection of a request refused before its body was
+// read as the first to shed: it only lingers so the client can read the
+// answer before the close (abandonBody), and a flood of refused requests
+// must not hold the normal slots while they linger.
+func closing(ctx context.Context) {
+	c, ok := ctx.Value(ctxKeyConn{}).(*limitedConn)
+	if !ok {
+		return
+	}
+	l := c.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, admitted := l.normal[c]; admitted {
+		l.unidleLocked(c)
+		c.idleAt = l.idle.PushFront(c)
+	}
 }
 
 // open counts admitted connections (tests).

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -55,7 +56,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		}
 		b.extend(0)
 		r.Body = b
-		next.ServeHTTP(&closeOnEarlyError{ResponseWriter: w, body: b, rc: rc}, r)
+		next.ServeHTTP(&closeOnEarlyError{ResponseWriter: w, ctx: r.Context(), body: b, rc: rc}, r)
 	})
 }
 
@@ -132,6 +133,7 @@ func (b *deadlineBody) complete() bool {
 // body first, which a slow client would stretch to the body deadline.
 type closeOnEarlyError struct {
 	http.ResponseWriter
+	ctx  context.Context
 	body *deadlineBody
 	rc   *http.ResponseController
 	once sync.Once
@@ -145,6 +147,7 @@ func (w *closeOnEarlyError) WriteHeader(code int) {
 			// fails at once.
 			_ = w.rc.SetReadDeadline(time.Now())
 			abandonBody(w.ResponseWriter)
+			closing(w.ctx)
 		}
 	})
 	w.ResponseWriter.WriteHeader(code)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -292,6 +293,10 @@ func TestConnLimiterIdleOrder(t *testing.T) {
 	checkIdle()
 	l.connState(b, http.StateIdle)
 	checkIdle(b)
+	// A request refused before its body was read: its connection only
+	// lingers for the client to read the answer, and goes first.
+	closing(l.connContext(context.Background(), a))
+	checkIdle(a, b)
 }
 
 // An error answered before a large body was read reaches the client: the
