@@ -106,8 +106,8 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		return nil, err
 	}
 	fileLimit := raiseFileLimit(logger)
-	maxConns := apiConnCap(cfg.API.MaxConnections, fileLimit, logger)
-	logger.Debug("api connection cap", "max_connections", maxConns, "open_file_limit", fileLimit)
+	maxConns, maxForwards := apiConnCap(cfg.API.MaxConnections, fileLimit, logger)
+	logger.Debug("api connection cap", "max_connections", maxConns, "max_forwards", maxForwards, "open_file_limit", fileLimit)
 	a.api = api.New(api.Options{
 		Dev:                      cfg.Server.Dev,
 		MaxRequestBody:           cfg.API.MaxRequestBody,
@@ -118,6 +118,8 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		PipelineObjectLimit:      cfg.Objects.PipelineObjectLimit,
 		RunObjectLimit:           cfg.Objects.RunObjectLimit,
 		MaxConnections:           maxConns,
+		MaxForwards:              maxForwards,
+		LeaderSilence:            cfg.Raft.HeartbeatTimeout.D(),
 		BodyReadTimeout:          cfg.API.BodyReadTimeout.D(),
 		BodyMinRate:              cfg.API.BodyMinRate,
 	}, a, logger)

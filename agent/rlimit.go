@@ -41,16 +41,21 @@ func raiseFileLimit(logger hclog.Logger) uint64 {
 	return lim.Cur
 }
 
-// apiConnCap is the API connection cap for the configured value and the
-// open-file limit: the configured value (0: min(4096, limit/2)), never more
-// than the limit minus a reserve of max(256, limit/4).
-func apiConnCap(configured int, fileLimit uint64, logger hclog.Logger) int {
+// apiConnCap is the API connection cap and the cap on requests forwarded to
+// the leader at once, for the configured value and the open-file limit:
+// conns is the configured value (0: min(4096, limit/2)); forwards is
+// max(16, conns/8). A forwarded request holds an outgoing connection to the
+// leader, and the forwarder keeps up to forwards idle ones (to a former
+// leader, at worst), so forwarding may hold 2×forwards descriptors besides
+// the API's: conns plus that stays within the limit minus a reserve of
+// max(256, limit/4).
+func apiConnCap(configured int, fileLimit uint64, logger hclog.Logger) (conns, forwards int) {
 	want := configured
 	if fileLimit == 0 {
 		if want == 0 {
 			want = defaultMaxAPIConns
 		}
-		return want
+		return want, forwardsFor(want)
 	}
 	if want == 0 {
 		want = int(min(uint64(defaultMaxAPIConns), fileLimit/2))
@@ -58,12 +63,19 @@ func apiConnCap(configured int, fileLimit uint64, logger hclog.Logger) int {
 	reserve := max(uint64(fdReserveMin), fileLimit/4)
 	ceiling := minAutomaticAPIConn
 	if fileLimit > reserve+minAutomaticAPIConn {
-		ceiling = int(fileLimit - reserve)
+		// conns + 2×conns/8 ≤ limit − reserve.
+		ceiling = max(minAutomaticAPIConn, int((fileLimit-reserve)*4/5))
 	}
 	if want > ceiling {
-		logger.Warn("api.max_connections lowered to leave file descriptors for raft, the stores and Docker",
+		logger.Warn("api.max_connections lowered to leave file descriptors for forwarding, raft, the stores and Docker",
 			"configured", configured, "used", ceiling, "open_file_limit", fileLimit)
 		want = ceiling
 	}
-	return want
+	return want, forwardsFor(want)
 }
+
+// forwardsFor is the forwarding cap for an API connection cap.
+func forwardsFor(conns int) int { return max(minForwards, conns/8) }
+
+// minForwards is the smallest forwarding cap.
+const minForwards = 16

@@ -173,12 +173,19 @@ func (s *Server) authenticate(c echo.Context, a access) (*identity, error) {
 		return nil
 	}
 	err = s.cluster.FSM().View(lookup)
-	if unknown && plausibleSecret(secret) && s.catchUp.wait(c.Request().Context()) {
+	if unknown && plausibleSecret(secret) && !s.cluster.IsLeader() {
 		// A follower may not have applied a token the leader just
 		// created: look again once it has caught up (catchup.go).
-		unknown, id, expires = false, nil, 0
-		gen = s.cluster.FSM().AuthGeneration()
-		err = s.cluster.FSM().View(lookup)
+		switch s.catchUp.wait(c.Request().Context()) {
+		case caughtUp:
+			unknown, id, expires = false, nil, 0
+			gen = s.cluster.FSM().AuthGeneration()
+			err = s.cluster.FSM().View(lookup)
+		case catchUpBusy:
+			return nil, errCatchUpBusy()
+		case catchUpFailed:
+			// Nothing proved either way; the local answer stands.
+		}
 	}
 	if err == nil {
 		s.tokens.put(hash, &cachedIdentity{gen: gen, id: id, expires: expires})

@@ -25,8 +25,11 @@ import (
 // Unknown tokens can be sprayed at a node, so the waiting is bounded: one
 // question to the leader at a time, shared by every request that arrived
 // before it was sent (the rest share the next one); at most
-// maxCatchUpWaiters requests wait, the others get their 401 at once; no
-// request waits longer than catchUpWait.
+// maxCatchUpWaiters requests wait; no request waits longer than
+// catchUpWait. A request that finds every waiting slot taken is told so
+// (catchUpBusy) and answered 503 with Retry-After at once: it is neither
+// refused as unknown (the token may be one just created) nor forwarded
+// (the leader would then absorb the flood).
 
 const (
 	catchUpWait       = time.Second
@@ -58,19 +61,35 @@ func newCatchUp(cluster Cluster, transport http.RoundTripper) *catchUp {
 	}
 }
 
-// wait brings this node up to the leader's applied index as of now. It
-// reports whether it did (so looking again is worthwhile); false on the
-// leader, with no leader, when too many requests already wait, or when
-// the leader did not answer in time.
-func (u *catchUp) wait(ctx context.Context) bool {
-	if u == nil || u.cluster.IsLeader() {
-		return false
+// catchUpResult is what wait achieved.
+type catchUpResult int
+
+const (
+	// caughtUp: this node has applied everything the leader had applied
+	// when asked (or is the leader): a token it does not know now, no node
+	// knows.
+	caughtUp catchUpResult = iota
+	// catchUpBusy: every waiting slot was taken; nothing was asked.
+	catchUpBusy
+	// catchUpFailed: the leader could not be asked (none known, no answer
+	// in time, not the leader any more) or this node did not apply up to
+	// its index in time: nothing is proved.
+	catchUpFailed
+)
+
+// wait brings this node up to the leader's applied index as of now.
+func (u *catchUp) wait(ctx context.Context) catchUpResult {
+	if u == nil {
+		return catchUpFailed
+	}
+	if u.cluster.IsLeader() {
+		return caughtUp
 	}
 	select {
 	case u.slots <- struct{}{}:
 		defer func() { <-u.slots }()
 	default:
-		return false
+		return catchUpBusy
 	}
 	ctx, cancel := context.WithTimeout(ctx, catchUpWait)
 	defer cancel()
@@ -78,12 +97,15 @@ func (u *catchUp) wait(ctx context.Context) bool {
 	select {
 	case <-call.done:
 	case <-ctx.Done():
-		return false
+		return catchUpFailed
 	}
 	if call.err != nil {
-		return false
+		return catchUpFailed
 	}
-	return u.cluster.FSM().WaitForIndex(ctx, call.index) == nil
+	if u.cluster.FSM().WaitForIndex(ctx, call.index) != nil {
+		return catchUpFailed
+	}
+	return caughtUp
 }
 
 // join returns a question to the leader that has not been sent yet, and

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"container/list"
 	"context"
 	"net"
 	"net/http"
@@ -49,12 +50,16 @@ type connLimiter struct {
 
 	mu     sync.Mutex
 	normal map[*limitedConn]struct{}
+	// idle holds the normal connections with no request in progress
+	// (StateNew, StateIdle), in the order they became so: the front is
+	// the one to shed, found without scanning every connection.
+	idle   *list.List
 	lane   []*limitedConn // oldest first
 	warned time.Time
 }
 
 func newConnLimiter(ln net.Listener, max int, logger hclog.Logger) *connLimiter {
-	return &connLimiter{Listener: ln, max: max, logger: logger, now: time.Now, normal: map[*limitedConn]struct{}{}}
+	return &connLimiter{Listener: ln, max: max, logger: logger, now: time.Now, normal: map[*limitedConn]struct{}{}, idle: list.New()}
 }
 
 // limitedConn is one admitted connection.
@@ -62,14 +67,27 @@ type limitedConn struct {
 	net.Conn
 	l        *connLimiter
 	overflow bool
-	// state, since and expire are guarded by l.mu.
+	// state, since, idleAt and expire are guarded by l.mu.
 	state http.ConnState
 	since time.Time
-	once  sync.Once
+	// idleAt is the connection's element in l.idle, nil when it is not
+	// there.
+	idleAt *list.Element
+	once   sync.Once
 	// expire closes an overflow connection after overflowLaneTTL (a
 	// deadline on the socket would not do: net/http resets read deadlines
 	// for each request).
 	expire *time.Timer
+}
+
+// CloseWrite sends a FIN, as net/http does before it closes a connection
+// whose request body it did not read (see abandonBody); without it the
+// client would get no FIN, only the later close.
+func (c *limitedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }
 
 func (c *limitedConn) Close() error {
@@ -93,8 +111,10 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 	case len(l.normal) < l.max || shed != nil:
 		if shed != nil {
 			delete(l.normal, shed)
+			l.unidleLocked(shed)
 		}
 		l.normal[c] = struct{}{}
+		c.idleAt = l.idle.PushBack(c)
 	default:
 		c.overflow = true
 		if len(l.lane) >= overflowLaneSize {
@@ -121,19 +141,21 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 	return c, nil
 }
 
-// oldestIdleLocked finds the oldest normal connection with no request in
-// progress.
+// oldestIdleLocked is the normal connection that has had no request in
+// progress for longest, or nil.
 func (l *connLimiter) oldestIdleLocked() *limitedConn {
-	var oldest *limitedConn
-	for c := range l.normal {
-		if c.state != http.StateNew && c.state != http.StateIdle {
-			continue
-		}
-		if oldest == nil || c.since.Before(oldest.since) {
-			oldest = c
-		}
+	if e := l.idle.Front(); e != nil {
+		return e.Value.(*limitedConn)
 	}
-	return oldest
+	return nil
+}
+
+// unidleLocked takes c off the idle list.
+func (l *connLimiter) unidleLocked(c *limitedConn) {
+	if c.idleAt != nil {
+		l.idle.Remove(c.idleAt)
+		c.idleAt = nil
+	}
 }
 
 func (l *connLimiter) release(c *limitedConn) {
@@ -144,6 +166,7 @@ func (l *connLimiter) release(c *limitedConn) {
 	}
 	if !c.overflow {
 		delete(l.normal, c)
+		l.unidleLocked(c)
 		return
 	}
 	for i, x := range l.lane {
@@ -162,16 +185,46 @@ func (l *connLimiter) connState(nc net.Conn, st http.ConnState) {
 		return
 	}
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	c.state, c.since = st, l.now()
-	l.mu.Unlock()
+	l.unidleLocked(c)
+	if _, admitted := l.normal[c]; admitted && (st == http.StateNew || st == http.StateIdle) {
+		c.idleAt = l.idle.PushBack(c) // the newest idle one
+	}
 }
 
-// connContext marks requests from overflow connections.
+// connContext marks requests from overflow connections and lets a request
+// find its connection (closing).
 func (l *connLimiter) connContext(ctx context.Context, nc net.Conn) context.Context {
-	if c, ok := nc.(*limitedConn); ok && c.overflow {
-		return context.WithValue(ctx, ctxKeyOverflow{}, true)
+	c, ok := nc.(*limitedConn)
+	if !ok {
+		return ctx
+	}
+	ctx = context.WithValue(ctx, ctxKeyConn{}, c)
+	if c.overflow {
+		ctx = context.WithValue(ctx, ctxKeyOverflow{}, true)
 	}
 	return ctx
+}
+
+type ctxKeyConn struct{}
+
+// closing marks the connection of a request refused before its body was
+// read as the first to shed: it only lingers so the client can read the
+// answer before the close (abandonBody), and a flood of refused requests
+// must not hold the normal slots while they linger.
+func closing(ctx context.Context) {
+	c, ok := ctx.Value(ctxKeyConn{}).(*limitedConn)
+	if !ok {
+		return
+	}
+	l := c.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, admitted := l.normal[c]; admitted {
+		l.unidleLocked(c)
+		c.idleAt = l.idle.PushFront(c)
+	}
 }
 
 // open counts admitted connections (tests).

@@ -20,26 +20,46 @@ import (
 // as an HTTP reverse proxy. A request that was already forwarded is never
 // forwarded again (a loop during leadership churn gets a 503 instead).
 type forwarder struct {
-	cluster   Cluster
-	logger    hclog.Logger
-	hold      time.Duration
+	cluster Cluster
+	logger  hclog.Logger
+	opts    forwardOptions
+	// slots caps the requests being forwarded at once: each holds an
+	// outgoing connection (a file descriptor) besides the client's.
+	slots     chan struct{}
 	transport *http.Transport
 
 	mu      sync.Mutex
 	proxies map[string]*httputil.ReverseProxy
 }
 
-func newForwarder(cluster Cluster, logger hclog.Logger, hold time.Duration) *forwarder {
+// forwardOptions are the forwarder's bounds (see Options).
+type forwardOptions struct {
+	// hold: how long a request waits for a leader to be known.
+	hold time.Duration
+	// applyTimeout: how long the leader itself may take to apply a write.
+	applyTimeout time.Duration
+	// silence: a leader not heard from for this long is given up on.
+	silence time.Duration
+	// maxForwards caps concurrent forwarded requests.
+	maxForwards int
+}
+
+func newForwarder(cluster Cluster, logger hclog.Logger, opts forwardOptions) *forwarder {
 	return &forwarder{
 		cluster: cluster,
 		logger:  logger,
-		hold:    hold,
+		opts:    opts,
+		slots:   make(chan struct{}, opts.maxForwards),
 		transport: &http.Transport{
-			Proxy:               nil,
-			DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        512,
-			MaxIdleConnsPerHost: 512,
-			IdleConnTimeout:     90 * time.Second,
+			Proxy:           nil,
+			DialContext:     (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:    opts.maxForwards,
+			IdleConnTimeout: 90 * time.Second,
+			// The slots bound the forwarded requests; the one more is
+			// the token catch-up's question (catchup.go), which shares
+			// this transport.
+			MaxIdleConnsPerHost: opts.maxForwards,
+			MaxConnsPerHost:     opts.maxForwards + 1,
 			// No ResponseHeaderTimeout: the watchdog in proxy bounds the
 			// wait per request (some routes legitimately take longer).
 		},
@@ -50,15 +70,23 @@ func newForwarder(cluster Cluster, logger hclog.Logger, hold time.Duration) *for
 // middleware runs next on the (ready) leader and proxies to it elsewhere.
 // needsLeader decides per request: writes always, reads with
 // ?consistent=true, and leader-only operations. leaderWork is how long the
-// leader may legitimately work on the request before it answers, beyond the
-// hold (a snapshot, a ?min_index wait); nil means nothing beyond.
+// leader may legitimately work on the request before it answers, beyond
+// its apply timeout (a snapshot, a ?min_index wait); nil means nothing
+// beyond.
+//
+// Two bounds apply. Waiting for a leader to be known takes at most the
+// hold (5 s) from the request's arrival. Once sent to a leader, the answer
+// may take as long as that leader may legitimately take (the hold for its
+// own readiness, its apply timeout, leaderWork), measured from the send; a
+// leader that is gone is detected much sooner by proxy's poll, which gives
+// up as soon as this node stops following it or stops hearing from it.
 func (f *forwarder) middleware(needsLeader func(c echo.Context) bool, leaderWork func(c echo.Context) time.Duration) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if !needsLeader(c) {
 				return next(c)
 			}
-			deadline := time.Now().Add(f.hold)
+			deadline := time.Now().Add(f.opts.hold)
 			for {
 				if f.cluster.IsLeader() {
 					if f.cluster.Ready() {
@@ -68,11 +96,11 @@ func (f *forwarder) middleware(needsLeader func(c echo.Context) bool, leaderWork
 					if from := c.Request().Header.Get(HeaderForwardedFrom); from != "" {
 						return unavailable(1, "request forwarded by node %s reached node %s, which is not the leader; retry", from, f.cluster.NodeID())
 					}
-					answerBy := deadline
+					budget := f.opts.hold + f.opts.applyTimeout
 					if leaderWork != nil {
-						answerBy = answerBy.Add(leaderWork(c))
+						budget += leaderWork(c)
 					}
-					return f.proxy(c, leaderID, leaderURL, answerBy)
+					return f.proxy(c, leaderID, leaderURL, budget)
 				}
 				if !time.Now().Before(deadline) {
 					return unavailable(1, "the cluster has no leader; retry shortly")
@@ -97,27 +125,32 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // proxy sends the request to the leader and streams its answer back. The
-// leader must start answering by deadline: a frozen or partitioned leader
-// never holds the request longer (a watchdog cancels it, and the client
-// gets 503 with Retry-After). While the request body is still being sent
-// the deadline moves with each chunk, so a large upload is bounded by its
-// progress rather than its size. Once the response headers arrive nothing
-// is bounded any more: event streams and log follows run as long as they
-// run. If this node sees the leadership move (a new leader, or none)
-// before the answer starts, it gives up at once rather than at the
-// deadline.
+// leader must start answering within budget (a watchdog cancels it, and the
+// client gets 503 with Retry-After). While the request body is still being
+// sent the budget restarts with each chunk, so a large upload is bounded by
+// its progress rather than its size. Once the response headers arrive
+// nothing is bounded any more: event streams and log follows run as long as
+// they run.
+//
+// A leader that is gone is not waited for until the budget ends: from
+// leaderPollDelay on, the request gives up as soon as this node follows
+// another leader (or none), or has not heard from this one for
+// opts.silence (raft's heartbeat timeout: a frozen, crashed or cut-off
+// leader, before an election even completes).
 //
 // A request cut off this way is not retried against the new leader: it may
 // have reached the old one, the body is already consumed, and the client
 // holds the Idempotency-Key that makes its own retry safe.
-func (f *forwarder) proxy(c echo.Context, leaderID, leaderURL string, deadline time.Time) error {
+func (f *forwarder) proxy(c echo.Context, leaderID, leaderURL string, budget time.Duration) error {
+	select {
+	case f.slots <- struct{}{}:
+		defer func() { <-f.slots }()
+	default:
+		return unavailable(1, "this node is already forwarding %d requests to the leader; retry (or send to the leader)", cap(f.slots))
+	}
 	p, err := f.proxyFor(leaderURL)
 	if err != nil {
 		return unavailable(1, "leader address %q is invalid: %v", leaderURL, err)
-	}
-	budget := time.Until(deadline)
-	if budget <= 0 {
-		return unavailable(1, "no answer from a leader within %s; retry", f.hold)
 	}
 	req := c.Request()
 	req.Header.Set(HeaderForwardedFrom, f.cluster.NodeID())
@@ -136,7 +169,7 @@ func (f *forwarder) proxy(c echo.Context, leaderID, leaderURL string, deadline t
 		}
 	})
 	wd.poll = time.AfterFunc(leaderPollDelay, func() {
-		if id, _ := f.cluster.Leader(); id != leaderID {
+		if f.leaderGone(leaderID) {
 			if wd.fire() {
 				cancel()
 			}
@@ -152,6 +185,16 @@ func (f *forwarder) proxy(c echo.Context, leaderID, leaderURL string, deadline t
 	}
 	p.ServeHTTP(c.Response(), out)
 	return nil
+}
+
+// leaderGone reports whether this node no longer follows leaderID: another
+// leader (or none) is known, or it has not heard from the leader for
+// longer than opts.silence.
+func (f *forwarder) leaderGone(leaderID string) bool {
+	if id, _ := f.cluster.Leader(); id != leaderID {
+		return true
+	}
+	return f.opts.silence > 0 && f.cluster.LastContact() > f.opts.silence
 }
 
 type ctxKeyWatchdog struct{}
@@ -292,7 +335,7 @@ func (f *forwarder) proxyFor(leaderURL string) (*httputil.ReverseProxy, error) {
 			if wd != nil && wd.expired() {
 				// The request may have reached the leader: a write's
 				// outcome is unknown.
-				msg = "the leader at " + leaderURL + " did not answer in time or lost the leadership; it may have failed or frozen. " +
+				msg = "the leader at " + leaderURL + " did not answer in time, went silent or lost the leadership; it may have failed or frozen. " +
 					"The outcome is unknown: retry with the same Idempotency-Key"
 			}
 			f.logger.Warn("forwarding to leader failed", "leader", leaderURL, "error", err)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -55,7 +56,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		}
 		b.extend(0)
 		r.Body = b
-		next.ServeHTTP(&closeOnEarlyError{ResponseWriter: w, body: b, rc: rc}, r)
+		next.ServeHTTP(&closeOnEarlyError{ResponseWriter: w, ctx: r.Context(), body: b, rc: rc}, r)
 	})
 }
 
@@ -63,6 +64,9 @@ func (s *Server) guard(next http.Handler) http.Handler {
 // cap: 503 at once, without reading a body, and the connection closes.
 func refuseOverflow(w http.ResponseWriter, r *http.Request) {
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		abandonBody(w)
+	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Retry-After", "1")
@@ -129,6 +133,7 @@ func (b *deadlineBody) complete() bool {
 // body first, which a slow client would stretch to the body deadline.
 type closeOnEarlyError struct {
 	http.ResponseWriter
+	ctx  context.Context
 	body *deadlineBody
 	rc   *http.ResponseController
 	once sync.Once
@@ -141,9 +146,34 @@ func (w *closeOnEarlyError) WriteHeader(code int) {
 			// Whatever reads the rest of the body after the response
 			// fails at once.
 			_ = w.rc.SetReadDeadline(time.Now())
+			abandonBody(w.ResponseWriter)
+			closing(w.ctx)
 		}
 	})
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// abandonBody tells net/http that the rest of the request body will not be
+// read, through the hook http.MaxBytesReader uses when a body exceeds its
+// limit (w must be net/http's own ResponseWriter). net/http then closes the
+// connection the careful way: the response, a FIN, and half a second for
+// the client to read them before the socket closes. A plain close with body
+// bytes still unread makes the kernel send a reset at once, which can destroy
+// the response in the client's receive buffer: the client would see
+// "connection reset by peer" instead of its 401 or 413.
+func abandonBody(w http.ResponseWriter) {
+	_, _ = http.MaxBytesReader(w, io.NopCloser(oneByte{}), 0).Read(make([]byte, 1))
+}
+
+// oneByte is an endless source of zero bytes (abandonBody's trigger).
+type oneByte struct{}
+
+func (oneByte) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	p[0] = 0
+	return 1, nil
 }
 
 func (w *closeOnEarlyError) Write(p []byte) (int, error) {

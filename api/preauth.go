@@ -1,6 +1,7 @@
 package api
 
 import (
+	"crypto/subtle"
 	"encoding/base64"
 	"strings"
 
@@ -24,7 +25,13 @@ import (
 // it was just created — unless this node has caught up with the leader
 // (catchup.go) and still does not know it: then no node knows it, and the
 // 401 comes from here too. A known token is forwarded whatever its state;
-// the leader authenticates and authorizes it as before.
+// the leader authenticates and authorizes it as before. The cluster secret
+// (a node joining) is compared here too, in constant time, against this
+// node's own: every node is configured with the same one.
+//
+// Requests served here (reads) are authenticated by authMiddleware before
+// ?min_index or ?consistent make them wait (routes.go), so a made-up token
+// cannot hold a connection either.
 //
 // Public routes with a body (bootstrap, join) read it before anyone is
 // authenticated; at most maxPublicBodies of them run at once on a node,
@@ -87,8 +94,18 @@ func (s *Server) preAuthMiddleware(a access, forwarded func(echo.Context) bool) 
 					return unavailable(1, "too many requests with a body on public routes at once; retry")
 				}
 			}
-			if a.clusterSecret && req.Header.Get(HeaderClusterSecret) != "" {
-				return next(c) // checked where the route runs
+			if a.clusterSecret {
+				if got := req.Header.Get(HeaderClusterSecret); got != "" {
+					// Every node has the same cluster.secret: check it
+					// here, before the body is read or forwarded, so an
+					// anonymous client cannot push slow bodies through
+					// this node to the leader.
+					want := s.cluster.ClusterSecret()
+					if want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+						return unauthorized("the cluster secret is wrong or no cluster secret is configured on this node")
+					}
+					return next(c)
+				}
 			}
 			secret, err := bearerSecret(req.Header.Get(echo.HeaderAuthorization))
 			if err != nil {
@@ -97,17 +114,30 @@ func (s *Server) preAuthMiddleware(a access, forwarded func(echo.Context) bool) 
 			if !plausibleSecret(secret) {
 				return unauthorized("unknown token")
 			}
-			if forwarded(c) && s.provablyUnknown(c, secret) {
-				return unauthorized("unknown token")
+			if forwarded(c) {
+				if err := s.refuseUnknown(c, secret); err != nil {
+					return err
+				}
 			}
 			return next(c)
 		}
 	}
 }
 
-// provablyUnknown reports whether no node knows the token: this node does
-// not, even after catching up with the leader's applied index.
-func (s *Server) provablyUnknown(c echo.Context, secret string) bool {
+// errCatchUpBusy is the answer to an unknown token when every catch-up
+// slot is taken: the token may be one just created, so it is not refused
+// as unknown, and it is not forwarded either (a flood of made-up tokens
+// would then reach the leader).
+func errCatchUpBusy() error {
+	return unavailable(1, "too many requests with tokens this node does not know are waiting for it to catch up with the leader; retry")
+}
+
+// refuseUnknown decides a request about to be forwarded with a well-formed
+// secret: nil (forward it) when this node knows the token, in any state,
+// or could not ask the leader (then the leader decides); 401 when no node
+// knows it: this node does not, even after catching up with the leader's
+// applied index; 503 when too many requests already wait to catch up.
+func (s *Server) refuseUnknown(c echo.Context, secret string) error {
 	hash := hashSecret(secret)
 	known := func() bool {
 		found := false
@@ -119,7 +149,17 @@ func (s *Server) provablyUnknown(c echo.Context, secret string) bool {
 		return found
 	}
 	if known() {
-		return false
+		return nil
 	}
-	return s.catchUp.wait(c.Request().Context()) && !known()
+	switch s.catchUp.wait(c.Request().Context()) {
+	case caughtUp:
+		if known() {
+			return nil
+		}
+		return unauthorized("unknown token")
+	case catchUpBusy:
+		return errCatchUpBusy()
+	default:
+		return nil
+	}
 }

@@ -192,7 +192,7 @@ func (s *Server) routeTable() []route {
 
 // routes registers the route table with its middleware chain:
 // version check → body limit → header-only auth → leader forwarding →
-// consistency → auth.
+// auth → consistency.
 func (s *Server) routes() {
 	for _, r := range s.routeTable() {
 		var mws []echo.MiddlewareFunc
@@ -211,7 +211,11 @@ func (s *Server) routes() {
 		forwarded := func(c echo.Context) bool { return needsLeader(c) && !s.cluster.IsLeader() }
 		mws = append(mws, bodyLimitMiddleware(limit), s.preAuthMiddleware(r.access, forwarded))
 		mws = append(mws, s.forward.middleware(needsLeader, leaderWork(r)))
-		mws = append(mws, s.consistencyMiddleware, s.authMiddleware(r.access))
+		// Authentication before consistency: a request served here waits
+		// (?min_index up to 60 s, ?consistent for a quorum) only once its
+		// token is known. Forwarded requests never reach either: the
+		// leader runs the same chain.
+		mws = append(mws, s.authMiddleware(r.access), s.consistencyMiddleware)
 		if r.method != http.MethodGet && r.method != http.MethodHead {
 			mws = append(mws, requestHashMiddleware)
 		}
@@ -220,10 +224,10 @@ func (s *Server) routes() {
 }
 
 // leaderWork is how long the leader may work on a forwarded request of
-// route r before it starts to answer, beyond the forwarding hold: a snapshot
-// is made or restored first, and ?min_index waits up to ?wait. A frozen or
-// deposed leader is still given up on as soon as this node stops following
-// it (forward.go).
+// route r before it starts to answer, beyond its apply timeout: a snapshot
+// is made or restored first, and ?min_index waits up to ?wait. A frozen,
+// silent or deposed leader is still given up on as soon as this node stops
+// following it or hearing from it (forward.go).
 func leaderWork(r route) func(c echo.Context) time.Duration {
 	if r.path == "/api/cluster/snapshot" {
 		return func(echo.Context) time.Duration { return snapshotLeaderWork }

@@ -32,6 +32,20 @@ type Options struct {
 	Now func() time.Time
 	// ForwardHold is how long a request waits for a leader before 503.
 	ForwardHold time.Duration
+	// LeaderApplyTimeout is how long a leader's handler may wait for a
+	// write to apply: a request forwarded to a leader that still leads and
+	// is heard from waits at least this long for its answer. Default
+	// applyTimeout (30 s), what every node's handlers allow; tests shorten
+	// it.
+	LeaderApplyTimeout time.Duration
+	// LeaderSilence: a forwarded request whose leader this node has not
+	// heard from for this long (raft.heartbeat_timeout) gets 503 at once.
+	// Default 1 s.
+	LeaderSilence time.Duration
+	// MaxForwards caps the requests this node forwards to the leader at
+	// once (each holds an outgoing connection); more get 503 with
+	// Retry-After. Default DefaultMaxForwards.
+	MaxForwards int
 	// Secrets seals secret values on the leader before apply and opens
 	// them for include_secret reads. Nil: this node has no
 	// secret_store.encryption_key and the secret routes say so.
@@ -53,6 +67,9 @@ type Options struct {
 	BodyReadTimeout time.Duration
 	BodyMinRate     int64
 }
+
+// DefaultMaxForwards is Options.MaxForwards when unset.
+const DefaultMaxForwards = 512
 
 // Server serves the REST API on one node.
 type Server struct {
@@ -83,6 +100,15 @@ func New(opts Options, cluster Cluster, logger hclog.Logger) *Server {
 	if opts.ForwardHold <= 0 {
 		opts.ForwardHold = 5 * time.Second
 	}
+	if opts.LeaderApplyTimeout <= 0 {
+		opts.LeaderApplyTimeout = applyTimeout
+	}
+	if opts.LeaderSilence <= 0 {
+		opts.LeaderSilence = time.Second
+	}
+	if opts.MaxForwards <= 0 {
+		opts.MaxForwards = DefaultMaxForwards
+	}
 	if opts.BodyReadTimeout <= 0 {
 		opts.BodyReadTimeout = DefaultBodyReadTimeout
 	}
@@ -98,7 +124,12 @@ func New(opts Options, cluster Cluster, logger hclog.Logger) *Server {
 
 		publicBodies: make(chan struct{}, maxPublicBodies),
 	}
-	s.forward = newForwarder(cluster, s.logger, opts.ForwardHold)
+	s.forward = newForwarder(cluster, s.logger, forwardOptions{
+		hold:         opts.ForwardHold,
+		applyTimeout: opts.LeaderApplyTimeout,
+		silence:      opts.LeaderSilence,
+		maxForwards:  opts.MaxForwards,
+	})
 	s.catchUp = newCatchUp(cluster, s.forward.transport)
 	e := echo.New()
 	e.HideBanner = true
