@@ -9,7 +9,8 @@ package mask
 import (
 	"bytes"
 	"encoding/base64"
-	"sort"
+	"math"
+	"sync"
 )
 
 // MinLen is the shortest pattern masked: a secret shorter than this is not
@@ -18,11 +19,19 @@ import (
 // it unreadable and protect nothing.
 const MinLen = 4
 
+// maxBreak is the longest run of '\r' and '\n' bytes that may split a
+// base64 form (a wrapped line ends in "\n" or "\r\n"); a longer run ends
+// any base64 match. The bound keeps a held tail, and so MaxLen, finite.
+const maxBreak = 2
+
 // Set is the compiled patterns of a set of secret values: every form of
-// each value that is masked.
+// each value that is masked. plain matches the value and its lines in the
+// output as it is; encoded matches the base64 forms in the output with
+// line breaks of up to maxBreak bytes skipped, so wrapped base64 (GNU
+// base64 wraps at 76 columns, openssl at 64) is masked too.
 type Set struct {
-	patterns [][]byte
-	maxLen   int
+	plain, encoded *automaton
+	maxLen         int
 }
 
 // New compiles the patterns for values (raw, lines, base64 forms). Values
@@ -30,40 +39,38 @@ type Set struct {
 // result is a pure function of the set of values: their order does not
 // matter.
 func New(values [][]byte) *Set {
-	seen := map[string]bool{}
-	s := &Set{}
-	add := func(p []byte) {
-		if len(p) < MinLen || seen[string(p)] {
-			return
-		}
-		seen[string(p)] = true
-		s.patterns = append(s.patterns, p)
-		s.maxLen = max(s.maxLen, len(p))
-	}
+	plain, encoded := newBuilder(), newBuilder()
 	for _, v := range values {
 		if len(v) < MinLen {
 			continue
 		}
-		for _, f := range Forms(v) {
-			add(f)
+		p, e := forms(v)
+		for _, f := range p {
+			plain.add(f)
+		}
+		for _, f := range e {
+			encoded.add(f)
 		}
 	}
-	// Deterministic order (longest first) so equal sets behave equally.
-	sort.Slice(s.patterns, func(i, j int) bool {
-		if len(s.patterns[i]) != len(s.patterns[j]) {
-			return len(s.patterns[i]) > len(s.patterns[j])
-		}
-		return bytes.Compare(s.patterns[i], s.patterns[j]) < 0
-	})
+	s := &Set{plain: plain.compile(), encoded: encoded.compile()}
+	if s.plain != nil {
+		s.maxLen = s.plain.maxLen
+	}
+	if s.encoded != nil {
+		// An encoded form of n characters spans at most n + maxBreak*(n-1)
+		// bytes of output.
+		s.maxLen = max(s.maxLen, s.encoded.maxLen+maxBreak*(s.encoded.maxLen-1))
+	}
 	return s
 }
 
 // Empty reports whether the set masks nothing.
-func (s *Set) Empty() bool { return s == nil || len(s.patterns) == 0 }
+func (s *Set) Empty() bool { return s == nil || (s.plain == nil && s.encoded == nil) }
 
-// MaxLen is the length of the longest pattern: a Stream never holds back
-// more than MaxLen-1 bytes, and a resumed stream needs that many bytes of
-// context before its start.
+// MaxLen is the most output bytes an occurrence can span (a wrapped
+// base64 form counts its line breaks): a Stream never holds back more than
+// MaxLen-1 bytes, and a resumed stream needs that many bytes of context
+// before its start.
 func (s *Set) MaxLen() int {
 	if s == nil {
 		return 0
@@ -75,21 +82,29 @@ func (s *Set) MaxLen() int {
 // than MinLen (New drops those): v itself; each line of v trimmed of
 // surrounding blanks; v in standard and URL-safe base64, padded and not;
 // and, for each of the three alignments v can have inside a longer base64
-// stream, the characters that depend only on v's bytes (the "core").
+// stream, the characters that depend only on v's bytes (the "core"). The
+// base64 forms are also masked when line breaks split them.
 func Forms(v []byte) [][]byte {
-	forms := [][]byte{v}
+	p, e := forms(v)
+	return append(p, e...)
+}
+
+// forms is Forms in two parts: the plain forms (v and its lines) and the
+// base64 ones.
+func forms(v []byte) (plain, encoded [][]byte) {
+	plain = [][]byte{v}
 	for _, line := range bytes.FieldsFunc(v, func(r rune) bool { return r == '\n' || r == '\r' }) {
-		forms = append(forms, bytes.Trim(line, " \t"))
+		plain = append(plain, bytes.Trim(line, " \t"))
 	}
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
-		forms = append(forms, []byte(enc.EncodeToString(v)))
+		encoded = append(encoded, []byte(enc.EncodeToString(v)))
 	}
 	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
 		for o := 0; o < 3; o++ {
-			forms = append(forms, Core(enc, v, o))
+			encoded = append(encoded, Core(enc, v, o))
 		}
 	}
-	return forms
+	return plain, encoded
 }
 
 // Core is the part of the base64 encoding of a stream that depends only
@@ -106,46 +121,82 @@ func Core(enc *base64.Encoding, v []byte, o int) []byte {
 	return []byte(full[from:to])
 }
 
-type span struct{ from, to int }
+// none is a start no occurrence has.
+const none = math.MaxInt32
 
-// spans finds every occurrence of every pattern in buf, overlapping ones
-// included, in the original bytes.
-func (s *Set) spans(buf []byte) []span {
-	var out []span
-	for _, p := range s.patterns {
-		for from := 0; from+len(p) <= len(buf); {
-			i := bytes.Index(buf[from:], p)
-			if i < 0 {
-				break
-			}
-			out = append(out, span{from + i, from + i + len(p)})
-			from += i + 1
-		}
+var startsPool = sync.Pool{New: func() any { return new([]int32) }}
+
+// find looks for every occurrence of every pattern in w, in its original
+// bytes, overlapping ones included. It fills starts (len(w)) so that
+// starts[i] is the smallest start of an occurrence that ends at or after
+// i: byte i is covered by an occurrence exactly when starts[i] <= i, and
+// starts never decreases. It returns how many bytes at the end of w may
+// begin an occurrence that more output completes.
+func (s *Set) find(w []byte, starts []int32) (hold int) {
+	for i := range starts {
+		starts[i] = none
 	}
-	return out
-}
-
-// hold is how many bytes at the end of buf could be the start of a
-// pattern that more output may complete: the longest tail that is a
-// proper prefix of some pattern.
-func (s *Set) hold(buf []byte) (hold int) {
-	for _, p := range s.patterns {
-		// The earliest position in the last len(p)-1 bytes where a prefix
-		// of p begins gives the longest tail to hold for p.
-		for i := max(0, len(buf)-len(p)+1); i < len(buf); {
-			j := bytes.IndexByte(buf[i:], p[0])
-			if j < 0 {
-				break
-			}
-			i += j
-			if bytes.HasPrefix(p, buf[i:]) {
-				hold = max(hold, len(buf)-i)
-				break
-			}
-			i++
-		}
+	if s.plain != nil {
+		hold = s.plain.scan(w, starts)
+	}
+	if s.encoded != nil {
+		hold = max(hold, s.encoded.scanWrapped(w, starts))
+	}
+	cur := int32(none)
+	for i := len(starts) - 1; i >= 0; i-- {
+		cur = min(cur, starts[i])
+		starts[i] = cur
 	}
 	return hold
+}
+
+// scan runs a over w, recording in starts[e] the smallest start of an
+// occurrence ending at byte e, and returns the length of the longest tail
+// of w that is a proper prefix of a pattern.
+func (a *automaton) scan(w []byte, starts []int32) int {
+	s := int32(0)
+	for i, c := range w {
+		s = a.next(s, c)
+		if m := a.match[s]; m > 0 {
+			starts[i] = min(starts[i], int32(i)+1-m)
+		}
+	}
+	return a.held(s)
+}
+
+// scanWrapped is scan over the view of w without its line breaks: '\r'
+// and '\n' bytes are skipped, unless more than maxBreak of them follow
+// each other (then no occurrence spans them). An occurrence starts at the
+// original position of its first character and ends at that of its last,
+// so the breaks inside it are covered too. The held tail is measured in w.
+func (a *automaton) scanWrapped(w []byte, starts []int32) int {
+	// at[k & mask] is the position in w of the view's k-th byte, for the
+	// last maxLen of them: enough to map any occurrence or held prefix.
+	size := 1
+	for size < a.maxLen {
+		size *= 2
+	}
+	at, mask := make([]int32, size), size-1
+	s, run, k := int32(0), 0, 0
+	for i, c := range w {
+		if c == '\r' || c == '\n' {
+			if run++; run > maxBreak {
+				s = 0
+			}
+			continue
+		}
+		run = 0
+		at[k&mask] = int32(i)
+		k++
+		s = a.next(s, c)
+		if m := a.match[s]; m > 0 {
+			starts[i] = min(starts[i], at[(k-int(m))&mask])
+		}
+	}
+	if d := a.held(s); d > 0 {
+		return len(w) - int(at[(k-d)&mask])
+	}
+	return 0
 }
 
 // Mask overwrites every occurrence of a pattern in buf with '*', all
@@ -157,14 +208,24 @@ func (s *Set) Mask(buf []byte) (hold int) {
 	if s.Empty() {
 		return 0
 	}
-	sp := s.spans(buf)
-	hold = s.hold(buf)
-	for _, x := range sp {
-		for j := x.from; j < x.to; j++ {
-			buf[j] = '*'
+	sp := startsPool.Get().(*[]int32)
+	defer startsPool.Put(sp)
+	starts := grow(sp, len(buf))
+	hold = s.find(buf, starts)
+	for i := range buf {
+		if starts[i] <= int32(i) {
+			buf[i] = '*'
 		}
 	}
 	return hold
+}
+
+// grow returns (*sp)[:n], reallocating it if it is too short.
+func grow(sp *[]int32, n int) []int32 {
+	if cap(*sp) < n {
+		*sp = make([]int32, n)
+	}
+	return (*sp)[:n]
 }
 
 // Stream masks output that arrives in pieces: a pattern split across
@@ -217,28 +278,27 @@ func (st *Stream) Next(last bool) []byte {
 		st.win, st.done, st.forced = st.win[:0], 0, 0
 		return out
 	}
-	sp := st.set.spans(w)
-	hold := 0
-	if !last {
-		hold = st.set.hold(w)
+	sp := startsPool.Get().(*[]int32)
+	defer startsPool.Put(sp)
+	starts := grow(sp, len(w))
+	hold := st.set.find(w, starts)
+	if last {
+		hold = 0
 	}
 	keep := len(w) - hold // win[keep:] is kept for the next call
 	cut := max(keep, st.done)
 	out := append([]byte(nil), w[st.done:cut]...)
-	mark := func(from, to int) {
-		for j := max(from, st.done); j < min(to, cut); j++ {
-			out[j-st.done] = '*'
+	for i := st.done; i < cut; i++ {
+		if i < st.forced || starts[i] <= int32(i) {
+			out[i-st.done] = '*'
 		}
 	}
-	mark(0, st.forced)
+	// An occurrence that began before keep is not found again in the
+	// kept bytes: carry its extent over. Those bytes are a prefix of the
+	// kept ones, as starts never decreases.
 	forced := st.forced - keep
-	for _, x := range sp {
-		mark(x.from, x.to)
-		// An occurrence that began before keep is not found again in
-		// the kept bytes: carry its extent over.
-		if x.from < keep {
-			forced = max(forced, x.to-keep)
-		}
+	for i := keep; i < len(w) && starts[i] < int32(keep); i++ {
+		forced = max(forced, i+1-keep)
 	}
 	rest := append([]byte(nil), w[keep:]...)
 	st.win, st.done, st.forced = rest, cut-keep, max(forced, 0)
