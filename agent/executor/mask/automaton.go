@@ -26,14 +26,14 @@ type automaton struct {
 	// have a full row of transitions: class maps a byte to its column
 	// (bytes in no pattern share column 0), and node u < len(dense)/classes
 	// goes to dense[u*classes+class[c]]. Most output bytes are read in
-	// such a node.
+	// such a node (scan inlines that lookup).
 	class   [256]uint16
 	classes int
 	dense   []int32
 }
 
 // denseCells bounds the transition rows of an automaton (4 bytes each).
-const denseCells = 1 << 14
+const denseCells = 1 << 12
 
 // builder is a trie of patterns under construction; adding a pattern
 // twice adds nothing, so the set needs no other deduplication.
@@ -131,15 +131,6 @@ func (b *builder) compile() *automaton {
 		}
 	}
 	return a
-}
-
-// next is the state after reading c in state s, from the dense rows when
-// s has one.
-func (a *automaton) next(s int32, c byte) int32 {
-	if i := int(s)*a.classes + int(a.class[c]); i < len(a.dense) {
-		return a.dense[i]
-	}
-	return a.step(s, c)
 }
 
 // step is the state after reading c in state s.

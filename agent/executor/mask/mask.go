@@ -9,8 +9,6 @@ package mask
 import (
 	"bytes"
 	"encoding/base64"
-	"math"
-	"sync"
 )
 
 // MinLen is the shortest pattern masked: a secret shorter than this is not
@@ -53,19 +51,17 @@ func New(values [][]byte) *Set {
 		}
 	}
 	s := &Set{plain: plain.compile(), encoded: encoded.compile()}
-	if s.plain != nil {
-		s.maxLen = s.plain.maxLen
+	if s.plain == nil || s.encoded == nil {
+		return &Set{} // no value long enough (each has both kinds of forms)
 	}
-	if s.encoded != nil {
-		// An encoded form of n characters spans at most n + maxBreak*(n-1)
-		// bytes of output.
-		s.maxLen = max(s.maxLen, s.encoded.maxLen+maxBreak*(s.encoded.maxLen-1))
-	}
+	// An encoded form of n characters spans at most n + maxBreak*(n-1)
+	// bytes of output.
+	s.maxLen = max(s.plain.maxLen, s.encoded.maxLen+maxBreak*(s.encoded.maxLen-1))
 	return s
 }
 
 // Empty reports whether the set masks nothing.
-func (s *Set) Empty() bool { return s == nil || (s.plain == nil && s.encoded == nil) }
+func (s *Set) Empty() bool { return s == nil || s.plain == nil }
 
 // MaxLen is the most output bytes an occurrence can span (a wrapped
 // base64 form counts its line breaks): a Stream never holds back more than
@@ -121,82 +117,86 @@ func Core(enc *base64.Encoding, v []byte, o int) []byte {
 	return []byte(full[from:to])
 }
 
-// none is a start no occurrence has.
-const none = math.MaxInt32
-
-var startsPool = sync.Pool{New: func() any { return new([]int32) }}
+// span is an occurrence, or a run of output covered by occurrences:
+// bytes [from, to).
+type span struct{ from, to int }
 
 // find looks for every occurrence of every pattern in w, in its original
-// bytes, overlapping ones included. It fills starts (len(w)) so that
-// starts[i] is the smallest start of an occurrence that ends at or after
-// i: byte i is covered by an occurrence exactly when starts[i] <= i, and
-// starts never decreases. It returns how many bytes at the end of w may
-// begin an occurrence that more output completes.
-func (s *Set) find(w []byte, starts []int32) (hold int) {
-	for i := range starts {
-		starts[i] = none
-	}
-	if s.plain != nil {
-		hold = s.plain.scan(w, starts)
-	}
-	if s.encoded != nil {
-		hold = max(hold, s.encoded.scanWrapped(w, starts))
-	}
-	cur := int32(none)
-	for i := len(starts) - 1; i >= 0; i-- {
-		cur = min(cur, starts[i])
-		starts[i] = cur
-	}
-	return hold
-}
-
-// scan runs a over w, recording in starts[e] the smallest start of an
-// occurrence ending at byte e, and returns the length of the longest tail
-// of w that is a proper prefix of a pattern.
-func (a *automaton) scan(w []byte, starts []int32) int {
-	s := int32(0)
-	for i, c := range w {
-		s = a.next(s, c)
-		if m := a.match[s]; m > 0 {
-			starts[i] = min(starts[i], int32(i)+1-m)
-		}
-	}
-	return a.held(s)
-}
-
-// scanWrapped is scan over the view of w without its line breaks: '\r'
-// and '\n' bytes are skipped, unless more than maxBreak of them follow
-// each other (then no occurrence spans them). An occurrence starts at the
-// original position of its first character and ends at that of its last,
-// so the breaks inside it are covered too. The held tail is measured in w.
-func (a *automaton) scanWrapped(w []byte, starts []int32) int {
-	// at[k & mask] is the position in w of the view's k-th byte, for the
-	// last maxLen of them: enough to map any occurrence or held prefix.
+// bytes, overlapping ones included, and returns the runs of w they cover
+// (disjoint, in order) and how many bytes at the end of w may begin an
+// occurrence that more output completes.
+//
+// One pass runs both automata (a set that is not empty has both: every
+// value is a plain form and has base64 forms): the plain one over every
+// byte, the encoded one over the view of w without its line breaks —
+// '\r' and '\n' are skipped unless more than maxBreak of them follow each
+// other (then no occurrence spans them). An occurrence of an encoded form
+// starts at the position of its first character and ends at that of its
+// last, so the breaks inside it are covered too; its held tail is
+// measured in w.
+func (s *Set) find(w []byte) (covered []span, hold int) {
+	p, e := s.plain, s.encoded
+	// at[k&mask] is the position in w of the view's k-th byte, for the
+	// last e.maxLen of them: enough to map any occurrence or held prefix.
 	size := 1
-	for size < a.maxLen {
+	for size < e.maxLen {
 		size *= 2
 	}
 	at, mask := make([]int32, size), size-1
-	s, run, k := int32(0), 0, 0
+	// The dense-row lookup of each automaton is inlined: this loop is
+	// where masking spends its time.
+	pDense, pClasses, pClass, pMatch := p.dense, p.classes, &p.class, p.match
+	eDense, eClasses, eClass, eMatch := e.dense, e.classes, &e.class, e.match
+	ps, es, run, k := int32(0), int32(0), 0, 0
 	for i, c := range w {
+		if x := int(ps)*pClasses + int(pClass[c]); x < len(pDense) {
+			ps = pDense[x]
+		} else {
+			ps = p.step(ps, c)
+		}
+		if m := pMatch[ps]; m > 0 {
+			covered = append(covered, span{i + 1 - int(m), i + 1})
+		}
 		if c == '\r' || c == '\n' {
 			if run++; run > maxBreak {
-				s = 0
+				es = 0
 			}
 			continue
 		}
 		run = 0
 		at[k&mask] = int32(i)
 		k++
-		s = a.next(s, c)
-		if m := a.match[s]; m > 0 {
-			starts[i] = min(starts[i], at[(k-int(m))&mask])
+		if x := int(es)*eClasses + int(eClass[c]); x < len(eDense) {
+			es = eDense[x]
+		} else {
+			es = e.step(es, c)
+		}
+		if m := eMatch[es]; m > 0 {
+			covered = append(covered, span{int(at[(k-int(m))&mask]), i + 1})
 		}
 	}
-	if d := a.held(s); d > 0 {
-		return len(w) - int(at[(k-d)&mask])
+	hold = p.held(ps)
+	if d := e.held(es); d > 0 {
+		hold = max(hold, len(w)-int(at[(k-d)&mask]))
 	}
-	return 0
+	return union(covered), hold
+}
+
+// union merges spans sorted by their end into disjoint ones in order, in
+// place. From the last span back, one that reaches the run being built
+// extends it (a later, longer occurrence may cover earlier ones whole).
+func union(sp []span) []span {
+	n := len(sp)
+	out := n // the runs are built in sp[out:], right to left
+	for j := n - 1; j >= 0; j-- {
+		if x := sp[j]; out < n && x.to >= sp[out].from {
+			sp[out].from = min(sp[out].from, x.from)
+		} else {
+			out--
+			sp[out] = x
+		}
+	}
+	return sp[out:]
 }
 
 // Mask overwrites every occurrence of a pattern in buf with '*', all
@@ -208,24 +208,13 @@ func (s *Set) Mask(buf []byte) (hold int) {
 	if s.Empty() {
 		return 0
 	}
-	sp := startsPool.Get().(*[]int32)
-	defer startsPool.Put(sp)
-	starts := grow(sp, len(buf))
-	hold = s.find(buf, starts)
-	for i := range buf {
-		if starts[i] <= int32(i) {
+	covered, hold := s.find(buf)
+	for _, x := range covered {
+		for i := x.from; i < x.to; i++ {
 			buf[i] = '*'
 		}
 	}
 	return hold
-}
-
-// grow returns (*sp)[:n], reallocating it if it is too short.
-func grow(sp *[]int32, n int) []int32 {
-	if cap(*sp) < n {
-		*sp = make([]int32, n)
-	}
-	return (*sp)[:n]
 }
 
 // Stream masks output that arrives in pieces: a pattern split across
@@ -278,27 +267,27 @@ func (st *Stream) Next(last bool) []byte {
 		st.win, st.done, st.forced = st.win[:0], 0, 0
 		return out
 	}
-	sp := startsPool.Get().(*[]int32)
-	defer startsPool.Put(sp)
-	starts := grow(sp, len(w))
-	hold := st.set.find(w, starts)
+	covered, hold := st.set.find(w)
 	if last {
 		hold = 0
 	}
 	keep := len(w) - hold // win[keep:] is kept for the next call
 	cut := max(keep, st.done)
 	out := append([]byte(nil), w[st.done:cut]...)
-	for i := st.done; i < cut; i++ {
-		if i < st.forced || starts[i] <= int32(i) {
-			out[i-st.done] = '*'
+	mark := func(from, to int) {
+		for j := max(from, st.done); j < min(to, cut); j++ {
+			out[j-st.done] = '*'
 		}
 	}
-	// An occurrence that began before keep is not found again in the
-	// kept bytes: carry its extent over. Those bytes are a prefix of the
-	// kept ones, as starts never decreases.
+	mark(0, st.forced)
 	forced := st.forced - keep
-	for i := keep; i < len(w) && starts[i] < int32(keep); i++ {
-		forced = max(forced, i+1-keep)
+	for _, x := range covered {
+		mark(x.from, x.to)
+		// An occurrence that began before keep is not found again in
+		// the kept bytes: carry its extent over.
+		if x.from < keep {
+			forced = max(forced, x.to-keep)
+		}
 	}
 	rest := append([]byte(nil), w[keep:]...)
 	st.win, st.done, st.forced = rest, cut-keep, max(forced, 0)
