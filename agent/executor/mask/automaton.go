@@ -1,6 +1,9 @@
 package mask
 
-import "sort"
+import (
+	"slices"
+	"sort"
+)
 
 // automaton is an Aho–Corasick automaton over a set of patterns: one pass
 // over a text finds, at every position, the longest pattern ending there,
@@ -90,7 +93,9 @@ func (b *builder) compile() *automaton {
 		for v := b.child[old[u]]; v >= 0; v = b.sibling[v] {
 			kids = append(kids, v)
 		}
-		sort.Slice(kids, func(i, j int) bool { return b.label[kids[i]] < b.label[kids[j]] })
+		if len(kids) > 1 {
+			slices.SortFunc(kids, func(x, y int32) int { return int(b.label[x]) - int(b.label[y]) })
+		}
 		for _, v := range kids {
 			a.label[len(old)] = b.label[v]
 			old = append(old, v)
