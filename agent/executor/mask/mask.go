@@ -134,7 +134,10 @@ type span struct{ from, to int }
 // starts at the position of its first character and ends at that of its
 // last, so the breaks inside it are covered too; its held tail is
 // measured in w.
-func (s *Set) find(w []byte) (covered []span, hold int) {
+//
+// ring is scratch space kept between calls (a Stream's), for the view's
+// positions.
+func (s *Set) find(w []byte, ring *[]int32) (covered []span, hold int) {
 	p, e := s.plain, s.encoded
 	// at[k&mask] is the position in w of the view's k-th byte, for the
 	// last e.maxLen of them: enough to map any occurrence or held prefix.
@@ -142,7 +145,10 @@ func (s *Set) find(w []byte) (covered []span, hold int) {
 	for size < e.maxLen {
 		size *= 2
 	}
-	at, mask := make([]int32, size), size-1
+	if len(*ring) != size {
+		*ring = make([]int32, size)
+	}
+	at, mask := *ring, size-1
 	// The dense-row lookup of each automaton is inlined: this loop is
 	// where masking spends its time.
 	pDense, pClasses, pClass, pMatch := p.dense, p.classes, &p.class, p.match
@@ -208,7 +214,8 @@ func (s *Set) Mask(buf []byte) (hold int) {
 	if s.Empty() {
 		return 0
 	}
-	covered, hold := s.find(buf)
+	var ring []int32
+	covered, hold := s.find(buf, &ring)
 	for _, x := range covered {
 		for i := x.from; i < x.to; i++ {
 			buf[i] = '*'
@@ -233,6 +240,7 @@ type Stream struct {
 	// forced is how many leading bytes of win belong to an occurrence
 	// found earlier that began before win: they are masked when returned.
 	forced int
+	ring   []int32 // find's scratch
 }
 
 // NewStream starts masking a stream with set.
@@ -267,7 +275,7 @@ func (st *Stream) Next(last bool) []byte {
 		st.win, st.done, st.forced = st.win[:0], 0, 0
 		return out
 	}
-	covered, hold := st.set.find(w)
+	covered, hold := st.set.find(w, &st.ring)
 	if last {
 		hold = 0
 	}
