@@ -140,15 +140,29 @@ func TestSecretsAndObjects(t *testing.T) {
 			t.Errorf("the stored log holds %q, a form of a secret:\n%s", f, encLog)
 		}
 	}
+	// Absent also once the log's lines are joined again.
+	for _, f := range forms {
+		if strings.Contains(strings.ReplaceAll(encLog, "\n", ""), f) {
+			t.Errorf("the stored log holds %q, a form of a secret, split across lines:\n%s", f, encLog)
+		}
+	}
 	encLines := strings.Split(strings.TrimSuffix(encLog, "\n"), "\n")
 	stars := func(s string) string { return strings.Repeat("*", len(s)) }
 	line1, line2, _ := strings.Cut(multiLine, "\n")
 	want := []string{stars(b64(canary, base64.StdEncoding)), stars(b64(canary, base64.URLEncoding)), stars(b64(canary, base64.RawStdEncoding)),
 		stars(b64(multiLine, base64.StdEncoding)), stars(b64(multiLine, base64.RawURLEncoding)), "line: " + stars(line1), "line: " + stars(line2)}
+	// Wrapped base64: the 80 characters that depend only on $MULTI and
+	// the line break among them are masked (one line is left), the last 4
+	// (they encode the trailing newline) are not.
+	wrapped := b64(multiLine+"\n", base64.StdEncoding)
+	want = append(want, strings.Repeat("*", 81)+wrapped[80:])
 	if len(encLines) != len(want)+3 {
 		t.Fatalf("print_encoded log has %d lines, want %d:\n%q", len(encLines), len(want)+3, encLog)
 	}
 	for i, w := range want {
+		if i == len(want)-1 {
+			i = len(encLines) - 1
+		}
 		if encLines[i] != w {
 			t.Errorf("print_encoded line %d is %q, want %q", i+1, encLines[i], w)
 		}
@@ -198,9 +212,10 @@ func TestSecretsAndObjects(t *testing.T) {
 			t.Errorf("read %s: %v", path, err)
 			continue
 		}
+		joined := bytes.ReplaceAll(bytes.ReplaceAll(raw, []byte("\r"), nil), []byte("\n"), nil)
 		for _, secret := range append([]string{canary, globalCanary}, forms...) {
-			if bytes.Contains(raw, []byte(secret)) {
-				t.Errorf("%s holds a plaintext secret (or a form of one: %q)", path, secret)
+			if bytes.Contains(raw, []byte(secret)) || bytes.Contains(joined, []byte(secret)) {
+				t.Errorf("%s holds a plaintext secret (or a form of one, maybe split into lines: %q)", path, secret)
 			}
 		}
 	}
@@ -210,7 +225,8 @@ func TestSecretsAndObjects(t *testing.T) {
 // printEncodedScript prints $API_KEY in base64 (standard, URL-safe,
 // unpadded) and $MULTI (base64, URL-safe unpadded, then each line), then
 // both inside longer base64 texts at the three alignments; every line in
-// two writes.
+// two writes. Last, $MULTI (60 bytes) and a newline through plain base64,
+// which wraps its 84 characters at 76 columns.
 const printEncodedScript = `split() { n=$((${#1}/2)); printf '%s' "${1:0:$n}"; sleep 0.4; printf '%s\n' "${1:$n}"; }
 split "$(printf %s "$API_KEY" | base64 -w0)"
 split "$(printf %s "$API_KEY" | base64 -w0 | tr '+/' '-_')"
@@ -221,6 +237,7 @@ printf '%s\n' "$MULTI" | while IFS= read -r line; do printf 'line: '; split "$li
 split "$(printf 'config: {"k":"%s"}' "$API_KEY" | base64 -w0)"
 split "$(printf 'x%s\n' "$MULTI" | base64 -w0)"
 split "$(printf 'xy%s!' "$API_KEY" | base64 -w0 | tr '+/' '-_')"
+printf '%s\n' "$MULTI" | base64
 `
 
 func b64(s string, enc *base64.Encoding) string { return enc.EncodeToString([]byte(s)) }

@@ -100,7 +100,7 @@ func trailer(sum hash.Hash) string {
 // error the caller must discard whatever state received. A version 1
 // file is read (without any check beyond its size) only when allowLegacy.
 func Read(r io.Reader, state io.Writer, allowLegacy bool) (*Header, error) {
-	br := bufio.NewReaderSize(r, 1<<20)
+	br := bufio.NewReaderSize(cutReader{r}, maxHeader)
 	sum := sha256.New()
 	line, err := readLine(br)
 	if err != nil {
@@ -148,6 +148,20 @@ func Read(r io.Reader, state io.Writer, allowLegacy bool) (*Header, error) {
 		return nil, fmt.Errorf("%w (the header's size, %d bytes, may be wrong)", ErrTrailingData, hdr.Size)
 	}
 	return &hdr, nil
+}
+
+// cutReader reports a body that a connection cut short (net/http's
+// io.ErrUnexpectedEOF) as the end of the file, so Read calls it
+// ErrTruncated like any other file that ends early, not a raw
+// "unexpected EOF".
+type cutReader struct{ r io.Reader }
+
+func (c cutReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = io.EOF
+	}
+	return n, err
 }
 
 // magic starts every backup: json.Marshal writes the format field first.

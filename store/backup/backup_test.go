@@ -3,13 +3,20 @@ package backup
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 func sample(t *testing.T) ([]byte, []byte) {
 	t.Helper()
-	state := bytes.Repeat([]byte("state-bytes\x00\xff"), 300)
+	// Small, so that the tests can afford to try every bit of it.
+	state := bytes.Repeat([]byte("state-bytes\x00\xff"), 20)
 	var buf bytes.Buffer
 	if err := Write(&buf, Header{Index: 42, Term: 3, Size: int64(len(state)), ClusterID: "c1", NodeID: "n1", Created: 1}, bytes.NewReader(state)); err != nil {
 		t.Fatal(err)
@@ -39,7 +46,7 @@ func TestEveryFlipAndCutIsRefused(t *testing.T) {
 		return false
 	}
 	for pos := range file {
-		for bit := 0; bit < 8; bit += 3 {
+		for bit := 0; bit < 8; bit++ {
 			data := bytes.Clone(file)
 			data[pos] ^= 1 << bit
 			if _, err := Read(bytes.NewReader(data), &bytes.Buffer{}, false); !formatErr(err) {
@@ -54,6 +61,38 @@ func TestEveryFlipAndCutIsRefused(t *testing.T) {
 	}
 	if _, err := Read(bytes.NewReader(append(bytes.Clone(file), '\n')), &bytes.Buffer{}, false); !errors.Is(err, ErrTrailingData) {
 		t.Fatalf("extra byte: %v, want ErrTrailingData", err)
+	}
+}
+
+// A reader that ends with io.ErrUnexpectedEOF (net/http's request body
+// when the client sends less than its Content-Length) is a truncated
+// backup, wherever it is cut.
+func TestCutBodyIsTruncated(t *testing.T) {
+	file, _ := sample(t)
+	for n := 0; n < len(file); n++ {
+		r := io.MultiReader(bytes.NewReader(file[:n]), iotest.ErrReader(io.ErrUnexpectedEOF))
+		if _, err := Read(r, &bytes.Buffer{}, false); !errors.Is(err, ErrTruncated) {
+			t.Fatalf("cut at %d/%d: %v, want ErrTruncated", n, len(file), err)
+		}
+	}
+	// The same through a real HTTP server: the client promises the whole
+	// file and sends half of it.
+	got := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := Read(r.Body, io.Discard, false)
+		got <- err
+	}))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", len(file))
+	conn.Write(file[:len(file)/2])
+	conn.(*net.TCPConn).CloseWrite()
+	defer conn.Close()
+	if err := <-got; !errors.Is(err, ErrTruncated) || !strings.Contains(err.Error(), "backup is truncated") {
+		t.Fatalf("cut body: %v, want ErrTruncated", err)
 	}
 }
 

@@ -9,7 +9,6 @@ package mask
 import (
 	"bytes"
 	"encoding/base64"
-	"sort"
 )
 
 // MinLen is the shortest pattern masked: a secret shorter than this is not
@@ -18,11 +17,19 @@ import (
 // it unreadable and protect nothing.
 const MinLen = 4
 
+// maxBreak is the longest run of '\r' and '\n' bytes that may split a
+// base64 form (a wrapped line ends in "\n" or "\r\n"); a longer run ends
+// any base64 match. The bound keeps a held tail, and so MaxLen, finite.
+const maxBreak = 2
+
 // Set is the compiled patterns of a set of secret values: every form of
-// each value that is masked.
+// each value that is masked. plain matches the value and its lines in the
+// output as it is; encoded matches the base64 forms in the output with
+// line breaks of up to maxBreak bytes skipped, so wrapped base64 (GNU
+// base64 wraps at 76 columns, openssl at 64) is masked too.
 type Set struct {
-	patterns [][]byte
-	maxLen   int
+	plain, encoded *automaton
+	maxLen         int
 }
 
 // New compiles the patterns for values (raw, lines, base64 forms). Values
@@ -30,40 +37,36 @@ type Set struct {
 // result is a pure function of the set of values: their order does not
 // matter.
 func New(values [][]byte) *Set {
-	seen := map[string]bool{}
-	s := &Set{}
-	add := func(p []byte) {
-		if len(p) < MinLen || seen[string(p)] {
-			return
-		}
-		seen[string(p)] = true
-		s.patterns = append(s.patterns, p)
-		s.maxLen = max(s.maxLen, len(p))
-	}
+	plain, encoded := newBuilder(), newBuilder()
 	for _, v := range values {
 		if len(v) < MinLen {
 			continue
 		}
-		for _, f := range Forms(v) {
-			add(f)
+		p, e := forms(v)
+		for _, f := range p {
+			plain.add(f)
+		}
+		for _, f := range e {
+			encoded.add(f)
 		}
 	}
-	// Deterministic order (longest first) so equal sets behave equally.
-	sort.Slice(s.patterns, func(i, j int) bool {
-		if len(s.patterns[i]) != len(s.patterns[j]) {
-			return len(s.patterns[i]) > len(s.patterns[j])
-		}
-		return bytes.Compare(s.patterns[i], s.patterns[j]) < 0
-	})
+	s := &Set{plain: plain.compile(), encoded: encoded.compile()}
+	if s.plain == nil || s.encoded == nil {
+		return &Set{} // no value long enough (each has both kinds of forms)
+	}
+	// An encoded form of n characters spans at most n + maxBreak*(n-1)
+	// bytes of output.
+	s.maxLen = max(s.plain.maxLen, s.encoded.maxLen+maxBreak*(s.encoded.maxLen-1))
 	return s
 }
 
 // Empty reports whether the set masks nothing.
-func (s *Set) Empty() bool { return s == nil || len(s.patterns) == 0 }
+func (s *Set) Empty() bool { return s == nil || s.plain == nil }
 
-// MaxLen is the length of the longest pattern: a Stream never holds back
-// more than MaxLen-1 bytes, and a resumed stream needs that many bytes of
-// context before its start.
+// MaxLen is the most output bytes an occurrence can span (a wrapped
+// base64 form counts its line breaks): a Stream never holds back more than
+// MaxLen-1 bytes, and a resumed stream needs that many bytes of context
+// before its start.
 func (s *Set) MaxLen() int {
 	if s == nil {
 		return 0
@@ -75,21 +78,29 @@ func (s *Set) MaxLen() int {
 // than MinLen (New drops those): v itself; each line of v trimmed of
 // surrounding blanks; v in standard and URL-safe base64, padded and not;
 // and, for each of the three alignments v can have inside a longer base64
-// stream, the characters that depend only on v's bytes (the "core").
+// stream, the characters that depend only on v's bytes (the "core"). The
+// base64 forms are also masked when line breaks split them.
 func Forms(v []byte) [][]byte {
-	forms := [][]byte{v}
+	p, e := forms(v)
+	return append(p, e...)
+}
+
+// forms is Forms in two parts: the plain forms (v and its lines) and the
+// base64 ones.
+func forms(v []byte) (plain, encoded [][]byte) {
+	plain = [][]byte{v}
 	for _, line := range bytes.FieldsFunc(v, func(r rune) bool { return r == '\n' || r == '\r' }) {
-		forms = append(forms, bytes.Trim(line, " \t"))
+		plain = append(plain, bytes.Trim(line, " \t"))
 	}
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
-		forms = append(forms, []byte(enc.EncodeToString(v)))
+		encoded = append(encoded, []byte(enc.EncodeToString(v)))
 	}
 	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
 		for o := 0; o < 3; o++ {
-			forms = append(forms, Core(enc, v, o))
+			encoded = append(encoded, Core(enc, v, o))
 		}
 	}
-	return forms
+	return plain, encoded
 }
 
 // Core is the part of the base64 encoding of a stream that depends only
@@ -106,46 +117,92 @@ func Core(enc *base64.Encoding, v []byte, o int) []byte {
 	return []byte(full[from:to])
 }
 
+// span is an occurrence, or a run of output covered by occurrences:
+// bytes [from, to).
 type span struct{ from, to int }
 
-// spans finds every occurrence of every pattern in buf, overlapping ones
-// included, in the original bytes.
-func (s *Set) spans(buf []byte) []span {
-	var out []span
-	for _, p := range s.patterns {
-		for from := 0; from+len(p) <= len(buf); {
-			i := bytes.Index(buf[from:], p)
-			if i < 0 {
-				break
+// find looks for every occurrence of every pattern in w, in its original
+// bytes, overlapping ones included, and returns the runs of w they cover
+// (disjoint, in order) and how many bytes at the end of w may begin an
+// occurrence that more output completes.
+//
+// One pass runs both automata (a set that is not empty has both: every
+// value is a plain form and has base64 forms): the plain one over every
+// byte, the encoded one over the view of w without its line breaks —
+// '\r' and '\n' are skipped unless more than maxBreak of them follow each
+// other (then no occurrence spans them). An occurrence of an encoded form
+// starts at the position of its first character and ends at that of its
+// last, so the breaks inside it are covered too; its held tail is
+// measured in w.
+//
+// ring is scratch space kept between calls (a Stream's), for the view's
+// positions.
+func (s *Set) find(w []byte, ring *[]int32) (covered []span, hold int) {
+	p, e := s.plain, s.encoded
+	// at[k&mask] is the position in w of the view's k-th byte, for the
+	// last e.maxLen of them: enough to map any occurrence or held prefix.
+	size := 1
+	for size < e.maxLen {
+		size *= 2
+	}
+	if len(*ring) != size {
+		*ring = make([]int32, size)
+	}
+	at, mask := *ring, size-1
+	// The dense-row lookup of each automaton is inlined: this loop is
+	// where masking spends its time.
+	pDense, pClasses, pClass, pMatch := p.dense, p.classes, &p.class, p.match
+	eDense, eClasses, eClass, eMatch := e.dense, e.classes, &e.class, e.match
+	ps, es, run, k := int32(0), int32(0), 0, 0
+	for i, c := range w {
+		if x := int(ps)*pClasses + int(pClass[c]); x < len(pDense) {
+			ps = pDense[x]
+		} else {
+			ps = p.step(ps, c)
+		}
+		if m := pMatch[ps]; m > 0 {
+			covered = append(covered, span{i + 1 - int(m), i + 1})
+		}
+		if c == '\r' || c == '\n' {
+			if run++; run > maxBreak {
+				es = 0
 			}
-			out = append(out, span{from + i, from + i + len(p)})
-			from += i + 1
+			continue
+		}
+		run = 0
+		at[k&mask] = int32(i)
+		k++
+		if x := int(es)*eClasses + int(eClass[c]); x < len(eDense) {
+			es = eDense[x]
+		} else {
+			es = e.step(es, c)
+		}
+		if m := eMatch[es]; m > 0 {
+			covered = append(covered, span{int(at[(k-int(m))&mask]), i + 1})
 		}
 	}
-	return out
+	hold = p.held(ps)
+	if d := e.held(es); d > 0 {
+		hold = max(hold, len(w)-int(at[(k-d)&mask]))
+	}
+	return union(covered), hold
 }
 
-// hold is how many bytes at the end of buf could be the start of a
-// pattern that more output may complete: the longest tail that is a
-// proper prefix of some pattern.
-func (s *Set) hold(buf []byte) (hold int) {
-	for _, p := range s.patterns {
-		// The earliest position in the last len(p)-1 bytes where a prefix
-		// of p begins gives the longest tail to hold for p.
-		for i := max(0, len(buf)-len(p)+1); i < len(buf); {
-			j := bytes.IndexByte(buf[i:], p[0])
-			if j < 0 {
-				break
-			}
-			i += j
-			if bytes.HasPrefix(p, buf[i:]) {
-				hold = max(hold, len(buf)-i)
-				break
-			}
-			i++
+// union merges spans sorted by their end into disjoint ones in order, in
+// place. From the last span back, one that reaches the run being built
+// extends it (a later, longer occurrence may cover earlier ones whole).
+func union(sp []span) []span {
+	n := len(sp)
+	out := n // the runs are built in sp[out:], right to left
+	for j := n - 1; j >= 0; j-- {
+		if x := sp[j]; out < n && x.to >= sp[out].from {
+			sp[out].from = min(sp[out].from, x.from)
+		} else {
+			out--
+			sp[out] = x
 		}
 	}
-	return hold
+	return sp[out:]
 }
 
 // Mask overwrites every occurrence of a pattern in buf with '*', all
@@ -157,11 +214,11 @@ func (s *Set) Mask(buf []byte) (hold int) {
 	if s.Empty() {
 		return 0
 	}
-	sp := s.spans(buf)
-	hold = s.hold(buf)
-	for _, x := range sp {
-		for j := x.from; j < x.to; j++ {
-			buf[j] = '*'
+	var ring []int32
+	covered, hold := s.find(buf, &ring)
+	for _, x := range covered {
+		for i := x.from; i < x.to; i++ {
+			buf[i] = '*'
 		}
 	}
 	return hold
@@ -183,6 +240,7 @@ type Stream struct {
 	// forced is how many leading bytes of win belong to an occurrence
 	// found earlier that began before win: they are masked when returned.
 	forced int
+	ring   []int32 // find's scratch
 }
 
 // NewStream starts masking a stream with set.
@@ -217,10 +275,9 @@ func (st *Stream) Next(last bool) []byte {
 		st.win, st.done, st.forced = st.win[:0], 0, 0
 		return out
 	}
-	sp := st.set.spans(w)
-	hold := 0
-	if !last {
-		hold = st.set.hold(w)
+	covered, hold := st.set.find(w, &st.ring)
+	if last {
+		hold = 0
 	}
 	keep := len(w) - hold // win[keep:] is kept for the next call
 	cut := max(keep, st.done)
@@ -232,7 +289,7 @@ func (st *Stream) Next(last bool) []byte {
 	}
 	mark(0, st.forced)
 	forced := st.forced - keep
-	for _, x := range sp {
+	for _, x := range covered {
 		mark(x.from, x.to)
 		// An occurrence that began before keep is not found again in
 		// the kept bytes: carry its extent over.

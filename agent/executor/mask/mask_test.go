@@ -118,3 +118,74 @@ func TestStreamMasksAcrossPiecesAndKeepsOriginalTail(t *testing.T) {
 		t.Errorf("resumed: got %q, want **QQ", got)
 	}
 }
+
+// wrapLines breaks s into lines of width characters ending in eol, the
+// way GNU base64 (76) and openssl base64 (64) print: every line, the last
+// one too, ends in eol.
+func wrapLines(s string, width int, eol string) string {
+	var b strings.Builder
+	for len(s) > width {
+		b.WriteString(s[:width] + eol)
+		s = s[width:]
+	}
+	b.WriteString(s + eol)
+	return b.String()
+}
+
+// `echo "$S" | base64` of a 64-character token: GNU base64 wraps at 76
+// columns, so no form of the token is on one line; openssl wraps at 64,
+// and Windows tools end lines in "\r\n".
+func TestMaskHidesWrappedBase64(t *testing.T) {
+	token := "ghp_" + strings.Repeat("A1b2C3d4E5", 6) // 64 characters
+	s := set(token)
+	enc := base64.StdEncoding.EncodeToString([]byte(token + "\n"))
+	core := 8 * len(token) / 6 // the characters that depend only on the token
+	for _, tc := range []struct {
+		width int
+		eol   string
+	}{{76, "\n"}, {64, "\n"}, {76, "\r\n"}, {64, "\r\n"}} {
+		in := "$ echo \"$S\" | base64\n" + wrapLines(enc, tc.width, tc.eol) + "done\n"
+		whole := []byte(in)
+		s.Mask(whole)
+		st := NewStream(s)
+		var streamed []byte
+		for rest := []byte(in); len(rest) > 0; {
+			n := min(len(rest), 7)
+			st.Write(rest[:n])
+			rest = rest[n:]
+			streamed = append(streamed, st.Next(false)...)
+		}
+		streamed = append(streamed, st.Next(true)...)
+		for _, out := range [][]byte{whole, streamed} {
+			if len(out) != len(in) || !bytes.HasPrefix(out, []byte("$ echo \"$S\" | base64\n")) || !bytes.HasSuffix(out, []byte("\ndone\n")) {
+				t.Fatalf("width %d %q: %q", tc.width, tc.eol, out)
+			}
+			view := strings.NewReplacer("\r", "", "\n", "").Replace(string(out[len("$ echo \"$S\" | base64\n"):]))
+			if masked := strings.Repeat("*", core); !strings.HasPrefix(view, masked) {
+				t.Errorf("width %d %q: the token's base64 survived: %q", tc.width, tc.eol, out)
+			}
+		}
+		if !bytes.Equal(whole, streamed) {
+			t.Errorf("width %d %q: streamed %q, whole %q", tc.width, tc.eol, streamed, whole)
+		}
+	}
+}
+
+// A prefix of a base64 form followed by endless blank lines is not held
+// forever: more than two line-break bytes end any base64 match.
+func TestStreamHoldIsBoundedByLineBreaks(t *testing.T) {
+	token := "ghp_" + strings.Repeat("A1b2C3d4E5", 6)
+	s := set(token)
+	st := NewStream(s)
+	st.Write([]byte(base64.StdEncoding.EncodeToString([]byte(token))[:20]))
+	for i := 0; i < 100; i++ {
+		st.Write([]byte("\n"))
+		st.Next(false)
+	}
+	if st.Pending() >= s.MaxLen() {
+		t.Fatalf("holding %d bytes, MaxLen %d", st.Pending(), s.MaxLen())
+	}
+	if st.Pending() != 0 {
+		t.Fatalf("holding %d bytes after 100 line breaks", st.Pending())
+	}
+}
