@@ -465,3 +465,34 @@ func TestSecretAndObjectInputErrors(t *testing.T) {
 		t.Errorf("objects after refused requests: %v %v", list, err)
 	}
 }
+
+// TestPublicRoutesDoNotWait: a public route has no token to check before a
+// wait, so ?min_index and ?consistent must not hold its connection (or, on
+// a follower, a forwarding slot); it answers at once.
+func TestPublicRoutesDoNotWait(t *testing.T) {
+	cl, url := devNode(t)
+	// Health answers 200 once the node leads.
+	if _, err := cl.CreateNamespace(context.Background(), "ready", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{
+		"/api/system/health?min_index=999999999&wait=5s",
+		"/api/system/metadata?min_index=999999999&wait=5s",
+		"/api/system/health?consistent=true&min_index=999999999&wait=5s",
+	} {
+		client := &http.Client{Timeout: 3 * time.Second}
+		req, _ := http.NewRequest(http.MethodGet, url+path, nil)
+		req.Header.Set("gofer-api-version", "v0")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v (held until the client gave up)", path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %d, want 200", path, resp.StatusCode)
+		}
+		if resp.Header.Get("X-Gofer-Index") == "" {
+			t.Errorf("GET %s lacks X-Gofer-Index", path)
+		}
+	}
+}

@@ -176,7 +176,8 @@ func (s *Server) authenticate(c echo.Context, a access) (*identity, error) {
 	if unknown && plausibleSecret(secret) && !s.cluster.IsLeader() {
 		// A follower may not have applied a token the leader just
 		// created: look again once it has caught up (catchup.go).
-		switch s.catchUp.wait(c.Request().Context()) {
+		budget, waits := minIndexWait(c)
+		switch s.catchUp.waitFor(c.Request().Context(), budget) {
 		case caughtUp:
 			unknown, id, expires = false, nil, 0
 			gen = s.cluster.FSM().AuthGeneration()
@@ -184,6 +185,11 @@ func (s *Server) authenticate(c echo.Context, a access) (*identity, error) {
 		case catchUpBusy:
 			return nil, errCatchUpBusy()
 		case catchUpFailed:
+			if waits {
+				// The caller asked to read at an index this node has
+				// not reached: it says so rather than guess the token.
+				return nil, unavailable(1, "this node has applied index %d and could not catch up with the leader in time to check the token; retry or read from another node", s.cluster.FSM().AppliedIndex())
+			}
 			// Nothing proved either way; the local answer stands.
 		}
 	}

@@ -77,8 +77,15 @@ const (
 	catchUpFailed
 )
 
-// wait brings this node up to the leader's applied index as of now.
-func (u *catchUp) wait(ctx context.Context) catchUpResult {
+// wait brings this node up to the leader's applied index as of now,
+// within catchUpWait.
+func (u *catchUp) wait(ctx context.Context) catchUpResult { return u.waitFor(ctx, catchUpWait) }
+
+// waitFor is wait within budget: a request that itself asked to wait for
+// an index (?min_index, up to its ?wait) may wait as long for this node to
+// catch up, so a node restarting or rebuilding its state still knows the
+// token once it has applied what the leader had.
+func (u *catchUp) waitFor(ctx context.Context, budget time.Duration) catchUpResult {
 	if u == nil {
 		return catchUpFailed
 	}
@@ -91,7 +98,7 @@ func (u *catchUp) wait(ctx context.Context) catchUpResult {
 	default:
 		return catchUpBusy
 	}
-	ctx, cancel := context.WithTimeout(ctx, catchUpWait)
+	ctx, cancel := context.WithTimeout(ctx, max(budget, catchUpWait))
 	defer cancel()
 	call := u.join()
 	select {

@@ -66,7 +66,9 @@ func TestGuardBodyDeadline(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	const grace = 300 * time.Millisecond
+	// A second of grace: a loaded CI machine may stall a writer for a few
+	// hundred milliseconds, which must not cut the steady body below.
+	const grace = time.Second
 	addr, _ := guardServer(t, Options{BodyReadTimeout: grace, BodyMinRate: 1000}, 0, h)
 
 	t.Run("stalled body is cut off", func(t *testing.T) {
@@ -96,7 +98,7 @@ func TestGuardBodyDeadline(t *testing.T) {
 
 	t.Run("steady body above the minimum rate completes", func(t *testing.T) {
 		c := dial(t, addr)
-		const chunks, size = 20, 100 // 2000 B over ~1 s: twice the minimum rate, past the grace
+		const chunks, size = 40, 100 // 4000 B over ~2 s: twice the minimum rate, past the grace
 		fmt.Fprintf(c, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", chunks*size)
 		for i := 0; i < chunks; i++ {
 			if _, err := c.Write([]byte(strings.Repeat("x", size))); err != nil {

@@ -207,15 +207,24 @@ func (s *Server) routes() {
 		if r.method != http.MethodGet && r.method != http.MethodHead && r.path != "/api/cluster/join" {
 			leaderOnly = true
 		}
-		needsLeader := func(c echo.Context) bool { return leaderOnly || wantsConsistent(c) }
+		// Public routes take no ?consistent or ?min_index: with no token
+		// to check first, a wait or a forward there would let anyone hold
+		// a connection or a forwarding slot.
+		public := r.access.public
+		needsLeader := func(c echo.Context) bool { return leaderOnly || (!public && wantsConsistent(c)) }
 		forwarded := func(c echo.Context) bool { return needsLeader(c) && !s.cluster.IsLeader() }
 		mws = append(mws, bodyLimitMiddleware(limit), s.preAuthMiddleware(r.access, forwarded))
 		mws = append(mws, s.forward.middleware(needsLeader, leaderWork(r)))
 		// Authentication before consistency: a request served here waits
 		// (?min_index up to 60 s, ?consistent for a quorum) only once its
-		// token is known. Forwarded requests never reach either: the
-		// leader runs the same chain.
-		mws = append(mws, s.authMiddleware(r.access), s.consistencyMiddleware)
+		// token is known; after the wait the route is authorized again
+		// against the state at that index. Forwarded requests never reach
+		// either: the leader runs the same chain.
+		if public {
+			mws = append(mws, s.readHeadersMiddleware)
+		} else {
+			mws = append(mws, s.authMiddleware(r.access), s.consistencyMiddleware, s.reauthorizeAfterWait(r.access))
+		}
 		if r.method != http.MethodGet && r.method != http.MethodHead {
 			mws = append(mws, requestHashMiddleware)
 		}
