@@ -182,7 +182,7 @@ func (s *Server) registerConfig(c echo.Context) error {
 	}); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, wrap("pipeline", registeredPipeline{Metadata: p, Config: out}))
+	return c.JSON(http.StatusCreated, wrap("pipeline", registeredPipeline{Metadata: p, Config: out.View()}))
 }
 
 func (s *Server) listConfigs(c echo.Context) error {
@@ -190,8 +190,9 @@ func (s *Server) listConfigs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return respondList(s, c, "configs", func(tx *bbolt.Tx, page store.Page) ([]*model.PipelineConfig, error) {
-		return store.ListConfigs(tx, ns, id, page)
+	return respondList(s, c, "configs", func(tx *bbolt.Tx, page store.Page) ([]model.PipelineConfigView, error) {
+		list, err := store.ListConfigs(tx, ns, id, page)
+		return model.ConfigViews(list), err
 	})
 }
 
@@ -204,8 +205,13 @@ func (s *Server) getConfig(c echo.Context) error {
 	if version == 0 {
 		version = p.LatestVersion
 	}
-	return respondOne(s, c, "config", func(tx *bbolt.Tx) (*model.PipelineConfig, error) {
-		return store.GetConfig(tx, ns, id, version)
+	return respondOne(s, c, "config", func(tx *bbolt.Tx) (*model.PipelineConfigView, error) {
+		cfg, err := store.GetConfig(tx, ns, id, version)
+		if cfg == nil || err != nil {
+			return nil, err
+		}
+		v := cfg.View()
+		return &v, nil
 	}, notFound("pipeline %q has no config version %d", id, version))
 }
 
@@ -270,8 +276,8 @@ func (s *Server) getDeployment(c echo.Context) error {
 
 // registeredPipeline is upstream's answer to a config registration.
 type registeredPipeline struct {
-	Metadata *model.Pipeline       `json:"metadata"`
-	Config   *model.PipelineConfig `json:"config"`
+	Metadata *model.Pipeline          `json:"metadata"`
+	Config   model.PipelineConfigView `json:"config"`
 }
 
 // deploymentView is a deployment as upstream serves it: with logs, which

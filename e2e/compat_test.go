@@ -57,6 +57,7 @@ var (
 	compatToken      = []string{"created", "disabled", "expires", "id", "metadata", "roles", "user"}
 	compatRole       = []string{"description", "id", "permissions", "system_role"}
 	compatEvent      = []string{"emitted", "id", "kind"}
+	compatTaskConfig = []string{"always_pull_newest_image", "depends_on", "description", "id", "image", "inject_api_token", "variables"}
 
 	// Upstream's enum spellings (snake_case; deployments PascalCase).
 	compatPipelineEnums   = map[string][]string{"state": {"unknown", "active", "disabled"}}
@@ -65,6 +66,7 @@ var (
 	compatRunEnums        = map[string][]string{"state": {"unknown", "pending", "running", "complete"}, "status": {"unknown", "failed", "successful", "cancelled"}}
 	compatTaskEnums       = map[string][]string{"state": {"unknown", "processing", "waiting", "running", "complete"}, "status": {"unknown", "failed", "successful", "cancelled", "skipped"}}
 	compatVariableSources = []string{"unknown", "pipeline_config", "system", "run_options", "extension"}
+	compatParentStatuses  = []string{"unknown", "any", "success", "failure"}
 )
 
 // compatOursOnly are routes upstream does not have: they answer as
@@ -107,13 +109,15 @@ func compatCases() []compatCase {
 		{method: "PATCH", path: pipe, status: 204, noJSON: true},
 		{method: "DELETE", path: pipe, status: 204, noJSON: true},
 
-		{method: "GET", path: pipe + "/configs", status: 200, wrap: "configs", list: true, fields: compatConfig, enums: compatConfigEnums},
+		{method: "GET", path: pipe + "/configs", status: 200, wrap: "configs", list: true, fields: compatConfig, enums: compatConfigEnums, check: compatConfigTasks},
 		{method: "POST", path: pipe + "/configs", status: 201, wrap: "pipeline", fields: []string{"metadata", "config"},
 			check: func(t *testing.T, obj map[string]any) {
 				compatObjectHas(t, "pipeline.metadata", obj["metadata"], compatPipeline, compatPipelineEnums)
-				compatObjectHas(t, "pipeline.config", obj["config"], compatConfig, compatConfigEnums)
+				if compatObjectHas(t, "pipeline.config", obj["config"], compatConfig, compatConfigEnums) {
+					compatConfigTasks(t, obj["config"].(map[string]any))
+				}
 			}},
-		{method: "GET", path: pipe + "/configs/:version", status: 200, wrap: "config", fields: compatConfig, enums: compatConfigEnums},
+		{method: "GET", path: pipe + "/configs/:version", status: 200, wrap: "config", fields: compatConfig, enums: compatConfigEnums, check: compatConfigTasks},
 		{method: "POST", path: pipe + "/configs/:version", status: 201, wrap: "deployment", fields: compatDeployment, enums: compatDeploymentEnums},
 		{method: "DELETE", path: pipe + "/configs/:version", status: 204, noJSON: true},
 		{method: "GET", path: pipe + "/deployments", status: 200, wrap: "deployments", list: true, fields: compatDeployment, enums: compatDeploymentEnums},
@@ -130,8 +134,8 @@ func compatCases() []compatCase {
 		}},
 		{method: "GET", path: run, status: 200, wrap: "run", fields: compatRun, enums: compatRunEnums, check: compatVariables("")},
 		{method: "DELETE", path: run, status: 204, noJSON: true},
-		{method: "GET", path: run + "/tasks", status: 200, wrap: "task_executions", list: true, fields: compatTask, enums: compatTaskEnums, check: compatVariables("system")},
-		{method: "GET", path: task, status: 200, wrap: "task_execution", fields: compatTask, enums: compatTaskEnums, check: compatVariables("system")},
+		{method: "GET", path: run + "/tasks", status: 200, wrap: "task_executions", list: true, fields: compatTask, enums: compatTaskEnums, check: compatTaskExecution},
+		{method: "GET", path: task, status: 200, wrap: "task_execution", fields: compatTask, enums: compatTaskEnums, check: compatTaskExecution},
 		{method: "DELETE", path: task, status: 204, noJSON: true},
 		// Upstream streams logs over a WebSocket; here they are plain text
 		// (docs/api.md, "Differences from upstream").
@@ -375,4 +379,51 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// compatTaskExecution: upstream's variables (the environment of a started
+// task holds the system's) and its task as upstream serves one.
+func compatTaskExecution(t *testing.T, obj map[string]any) {
+	t.Helper()
+	compatVariables("system")(t, obj)
+	compatConfigTask(t, "task", obj["task"])
+}
+
+// compatConfigTasks: a config's tasks are upstream's map from task id to
+// task, each as upstream serves it.
+func compatConfigTasks(t *testing.T, obj map[string]any) {
+	t.Helper()
+	tasks, ok := obj["tasks"].(map[string]any)
+	if !ok || len(tasks) == 0 {
+		t.Errorf("tasks: want upstream's non-empty map from task id to task, got %T: %v", obj["tasks"], obj["tasks"])
+		return
+	}
+	for id, task := range tasks {
+		if compatConfigTask(t, "tasks."+id, task) {
+			if got := task.(map[string]any)["id"]; got != id {
+				t.Errorf("tasks.%s: id %v", id, got)
+			}
+		}
+	}
+}
+
+// compatConfigTask: upstream's Task, with variables as a list and depends_on in
+// snake case.
+func compatConfigTask(t *testing.T, name string, v any) bool {
+	t.Helper()
+	if !compatObjectHas(t, name, v, compatTaskConfig, nil) {
+		return false
+	}
+	obj := v.(map[string]any)
+	compatVariables("")(t, obj)
+	deps, ok := obj["depends_on"].(map[string]any)
+	if !ok {
+		t.Errorf("%s.depends_on: want an object, got %T", name, obj["depends_on"])
+	}
+	for parent, s := range deps {
+		if str, _ := s.(string); !slices.Contains(compatParentStatuses, str) {
+			t.Errorf("%s.depends_on.%s = %v: upstream knows only %v", name, parent, s, compatParentStatuses)
+		}
+	}
+	return true
 }

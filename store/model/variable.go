@@ -90,16 +90,22 @@ func (r *Run) UnmarshalJSON(b []byte) error {
 }
 
 // UnmarshalJSON decodes a task execution in its stored form and in the
-// API's (variables as upstream's list).
+// API's (variables as upstream's list, its task as upstream serves one).
 func (t *TaskExecution) UnmarshalJSON(b []byte) error {
 	type plain TaskExecution // without this method
 	aux := struct {
 		*plain
 		Variables json.RawMessage `json:"variables"`
+		Task      json.RawMessage `json:"task"`
 	}{plain: (*plain)(t)}
 	if err := json.Unmarshal(b, &aux); err != nil {
 		return err
 	}
+	task, err := decodeTask(aux.Task)
+	if err != nil {
+		return err
+	}
+	t.Task = task
 	vars, sources, err := decodeVariables(aux.Variables)
 	if err != nil {
 		return err
@@ -146,7 +152,9 @@ func RunViews(runs []*Run) []RunView {
 type TaskExecutionView struct {
 	*TaskExecution
 	// State is upstream's spelling: processing for scheduled.
-	State     TaskState  `json:"state"`
+	State TaskState `json:"state"`
+	// Task is the task's config as upstream serves it.
+	Task      *TaskView  `json:"task"`
 	Variables []Variable `json:"variables"`
 	// Created is when the task execution was created: with its run.
 	Created int64 `json:"created"`
@@ -166,7 +174,12 @@ func (t *TaskExecution) View(run *Run) TaskExecutionView {
 	if state == TaskStateScheduled {
 		state = TaskStateProcessing
 	}
-	return TaskExecutionView{TaskExecution: t, State: state, Created: created, Variables: VariableList(t.Variables, func(k, v string) VariableSource {
+	var task *TaskView
+	if t.Task != nil {
+		v := ViewTask(t.Task)
+		task = &v
+	}
+	return TaskExecutionView{TaskExecution: t, State: state, Task: task, Created: created, Variables: VariableList(t.Variables, func(k, v string) VariableSource {
 		if s, ok := t.VariableSources[k]; ok {
 			return s
 		}

@@ -124,3 +124,50 @@ func TestTaskExecutionViewSources(t *testing.T) {
 		t.Errorf("stored task: %+v %v", stored, err)
 	}
 }
+
+// A config version is stored with its tasks as a list (the SDKs' JSON)
+// and served with upstream's map; both decode, in order.
+func TestPipelineConfigViewIsUpstreamsMap(t *testing.T) {
+	cfg := &PipelineConfig{PipelineID: "p", Version: 2, Tasks: []*sdk.TaskConfig{
+		{ID: "zeta", Image: "busybox", Variables: map[string]string{"B": "2", "A": "1"}, DependsOn: map[string]sdk.RequiredParentStatus{}},
+		{ID: "alpha", Image: "busybox", Variables: map[string]string{}, DependsOn: map[string]sdk.RequiredParentStatus{"zeta": sdk.RequiredParentStatusSuccess}},
+	}}
+	stored, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fromStore PipelineConfig
+	if err := json.Unmarshal(stored, &fromStore); err != nil || !reflect.DeepEqual(fromStore.Tasks, cfg.Tasks) {
+		t.Fatalf("the stored form must round-trip: %v\n%s", err, stored)
+	}
+	served, err := json.Marshal(cfg.View())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wire struct {
+		Tasks map[string]struct {
+			ID          string            `json:"id"`
+			Description *string           `json:"description"`
+			DependsOn   map[string]string `json:"depends_on"`
+			Variables   []Variable        `json:"variables"`
+		} `json:"tasks"`
+	}
+	if err := json.Unmarshal(served, &wire); err != nil {
+		t.Fatalf("served tasks are not upstream's map: %v\n%s", err, served)
+	}
+	zeta, alpha := wire.Tasks["zeta"], wire.Tasks["alpha"]
+	if zeta.ID != "zeta" || zeta.Description == nil || alpha.DependsOn["zeta"] != "success" ||
+		!reflect.DeepEqual(zeta.Variables, []Variable{{"A", "1", VariableSourcePipelineConfig}, {"B", "2", VariableSourcePipelineConfig}}) {
+		t.Errorf("served tasks: %+v", wire.Tasks)
+	}
+	if i, j := strings.Index(string(served), `"zeta":`), strings.Index(string(served), `"alpha":`); i < 0 || j < i {
+		t.Errorf("tasks must keep the config's order: %s", served)
+	}
+	var client PipelineConfig
+	if err := json.Unmarshal(served, &client); err != nil {
+		t.Fatalf("the client cannot decode the served config: %v", err)
+	}
+	if !reflect.DeepEqual(client.Tasks, cfg.Tasks) {
+		t.Errorf("client decode:\n got %+v %+v\nwant %+v %+v", client.Tasks[0], client.Tasks[1], cfg.Tasks[0], cfg.Tasks[1])
+	}
+}
