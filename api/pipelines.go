@@ -106,11 +106,11 @@ func (s *Server) updatePipeline(c echo.Context) error {
 	if *req.State != model.PipelineStateActive && *req.State != model.PipelineStateDisabled {
 		return badRequest("state must be %q or %q, got %q", model.PipelineStateActive, model.PipelineStateDisabled, *req.State)
 	}
-	p, err := applyAs[model.Pipeline](s, c, fsm.CmdPipelineSetState, fsm.PipelineSetState{NamespaceID: ns, PipelineID: id, State: *req.State})
-	if err != nil {
+	if _, err := applyAs[model.Pipeline](s, c, fsm.CmdPipelineSetState, fsm.PipelineSetState{NamespaceID: ns, PipelineID: id, State: *req.State}); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, wrap("pipeline", p))
+	return c.NoContent(http.StatusNoContent) // upstream's answer
+
 }
 
 func (s *Server) deletePipeline(c echo.Context) error {
@@ -173,7 +173,16 @@ func (s *Server) registerConfig(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, wrap("config", out))
+	// Upstream answers {"pipeline": {"metadata": …, "config": …}}: the
+	// pipeline the registration created or updated, and the new version.
+	var p *model.Pipeline
+	if err := s.view(func(tx *bbolt.Tx) (err error) {
+		p, err = store.GetPipeline(tx, ns, id)
+		return err
+	}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, wrap("pipeline", registeredPipeline{Metadata: p, Config: out.View()}))
 }
 
 func (s *Server) listConfigs(c echo.Context) error {
@@ -181,8 +190,9 @@ func (s *Server) listConfigs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return respondList(s, c, "configs", func(tx *bbolt.Tx, page store.Page) ([]*model.PipelineConfig, error) {
-		return store.ListConfigs(tx, ns, id, page)
+	return respondList(s, c, "configs", func(tx *bbolt.Tx, page store.Page) ([]model.PipelineConfigView, error) {
+		list, err := store.ListConfigs(tx, ns, id, page)
+		return model.ConfigViews(list), err
 	})
 }
 
@@ -195,8 +205,13 @@ func (s *Server) getConfig(c echo.Context) error {
 	if version == 0 {
 		version = p.LatestVersion
 	}
-	return respondOne(s, c, "config", func(tx *bbolt.Tx) (*model.PipelineConfig, error) {
-		return store.GetConfig(tx, ns, id, version)
+	return respondOne(s, c, "config", func(tx *bbolt.Tx) (*model.PipelineConfigView, error) {
+		cfg, err := store.GetConfig(tx, ns, id, version)
+		if cfg == nil || err != nil {
+			return nil, err
+		}
+		v := cfg.View()
+		return &v, nil
 	}, notFound("pipeline %q has no config version %d", id, version))
 }
 
@@ -215,7 +230,7 @@ func (s *Server) deployConfig(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, wrap("deployment", d))
+	return c.JSON(http.StatusCreated, wrap("deployment", viewDeployment(d)))
 }
 
 func (s *Server) deleteConfig(c echo.Context) error {
@@ -234,8 +249,13 @@ func (s *Server) listDeployments(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return respondList(s, c, "deployments", func(tx *bbolt.Tx, page store.Page) ([]*model.Deployment, error) {
-		return store.ListDeployments(tx, ns, id, page)
+	return respondList(s, c, "deployments", func(tx *bbolt.Tx, page store.Page) ([]deploymentView, error) {
+		list, err := store.ListDeployments(tx, ns, id, page)
+		out := make([]deploymentView, len(list))
+		for i, d := range list {
+			out[i] = viewDeployment(d)
+		}
+		return out, err
 	})
 }
 
@@ -244,7 +264,31 @@ func (s *Server) getDeployment(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return respondOne(s, c, "deployment", func(tx *bbolt.Tx) (*model.Deployment, error) {
-		return store.GetDeployment(tx, ns, id, depID)
+	return respondOne(s, c, "deployment", func(tx *bbolt.Tx) (*deploymentView, error) {
+		d, err := store.GetDeployment(tx, ns, id, depID)
+		if d == nil || err != nil {
+			return nil, err
+		}
+		v := viewDeployment(d)
+		return &v, nil
 	}, notFound("pipeline %q has no deployment %d", id, depID))
+}
+
+// registeredPipeline is upstream's answer to a config registration.
+type registeredPipeline struct {
+	Metadata *model.Pipeline          `json:"metadata"`
+	Config   model.PipelineConfigView `json:"config"`
+}
+
+// deploymentView is a deployment as upstream serves it: with logs, which
+// upstream always leaves empty too (a deployment is an instant cut-over),
+// and a status_reason, which no deployment here has.
+type deploymentView struct {
+	*model.Deployment
+	Logs         []model.Event       `json:"logs"`
+	StatusReason *model.StatusReason `json:"status_reason"`
+}
+
+func viewDeployment(d *model.Deployment) deploymentView {
+	return deploymentView{Deployment: d, Logs: []model.Event{}}
 }

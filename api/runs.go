@@ -94,7 +94,7 @@ func (s *Server) createRun(c echo.Context, cmd fsm.RunCreate) error {
 	if created.Existing {
 		status = http.StatusOK
 	}
-	return c.JSON(status, wrap("run", created.Run))
+	return c.JSON(status, wrap("run", created.Run.View()))
 }
 
 // checkSecretMarkers refuses run variables that name secrets the caller
@@ -179,8 +179,9 @@ func (s *Server) listRuns(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return respondList(s, c, "runs", func(tx *bbolt.Tx, page store.Page) ([]*model.Run, error) {
-		return store.ListRuns(tx, ns, id, page)
+	return respondList(s, c, "runs", func(tx *bbolt.Tx, page store.Page) ([]model.RunView, error) {
+		runs, err := store.ListRuns(tx, ns, id, page)
+		return model.RunViews(runs), err
 	})
 }
 
@@ -189,23 +190,22 @@ func (s *Server) getRun(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, wrap("run", r))
+	return c.JSON(http.StatusOK, wrap("run", r.View()))
 }
 
-// cancelRun asks the executor to stop the run; it answers at once with
-// the run, whose state follows as the tasks stop.
+// cancelRun asks the executor to stop the run; it answers 204 at once
+// (upstream's answer), and the run's state follows as the tasks stop.
 func (s *Server) cancelRun(c echo.Context) error {
 	r, err := s.runPath(c)
 	if err != nil {
 		return err
 	}
 	ref := fsm.RunRef{NamespaceID: r.NamespaceID, PipelineID: r.PipelineID, RunID: r.RunID}
-	out, err := applyAs[model.Run](s, c, fsm.CmdRunCancel, fsm.RunCancel{RunRef: ref,
-		Cancel: model.Cancellation{Reason: model.ReasonUserCancelled, By: callerOf(c).actor()}})
-	if err != nil {
+	if _, err := applyAs[model.Run](s, c, fsm.CmdRunCancel, fsm.RunCancel{RunRef: ref,
+		Cancel: model.Cancellation{Reason: model.ReasonUserCancelled, By: callerOf(c).actor()}}); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, wrap("run", out))
+	return c.NoContent(http.StatusNoContent)
 }
 
 // retryRun starts a new run with the variables of an earlier one. It
@@ -239,42 +239,54 @@ func (s *Server) listTasks(c echo.Context) error {
 	}); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, wrap("task_executions", out))
+	views := make([]model.TaskExecutionView, len(out))
+	for i, t := range out {
+		views[i] = t.View(r)
+	}
+	return c.JSON(http.StatusOK, wrap("task_executions", views))
 }
 
 // taskPath validates the task path and loads the task execution.
 func (s *Server) taskPath(c echo.Context) (*model.TaskExecution, error) {
+	t, _, err := s.taskAndRun(c)
+	return t, err
+}
+
+// taskAndRun validates the task path and loads the task execution and its
+// run (which tells the sources of the task's variables apart).
+func (s *Server) taskAndRun(c echo.Context) (*model.TaskExecution, *model.Run, error) {
 	r, err := s.runPath(c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	task := c.Param("task")
 	if err := validID("task id", task); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var t *model.TaskExecution
 	if err := s.view(func(tx *bbolt.Tx) (err error) {
 		t, err = store.GetTask(tx, r.NamespaceID, r.PipelineID, r.RunID, task)
 		return err
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if t == nil {
-		return nil, notFound("run %d of pipeline %q has no task %q", r.RunID, r.PipelineID, task)
+		return nil, nil, notFound("run %d of pipeline %q has no task %q", r.RunID, r.PipelineID, task)
 	}
-	return t, nil
+	return t, r, nil
 }
 
 func (s *Server) getTask(c echo.Context) error {
-	t, err := s.taskPath(c)
+	t, r, err := s.taskAndRun(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, wrap("task_execution", t))
+	return c.JSON(http.StatusOK, wrap("task_execution", t.View(r)))
 }
 
 // cancelTask stops one task; ?wait_for=SECONDS sets how long its
-// container gets between SIGTERM and SIGKILL.
+// container gets between SIGTERM and SIGKILL. Like upstream it answers
+// 204; the task's state follows as its container stops.
 func (s *Server) cancelTask(c echo.Context) error {
 	t, err := s.taskPath(c)
 	if err != nil {
@@ -290,12 +302,11 @@ func (s *Server) cancelTask(c echo.Context) error {
 		}
 		grace = time.Duration(secs * float64(time.Second))
 	}
-	out, err := applyAs[model.TaskExecution](s, c, fsm.CmdTaskCancel, fsm.TaskCancel{TaskRef: taskRefOf(t),
-		Cancel: model.Cancellation{Reason: model.ReasonUserCancelled, By: callerOf(c).actor(), GraceMillis: grace.Milliseconds()}})
-	if err != nil {
+	if _, err := applyAs[model.TaskExecution](s, c, fsm.CmdTaskCancel, fsm.TaskCancel{TaskRef: taskRefOf(t),
+		Cancel: model.Cancellation{Reason: model.ReasonUserCancelled, By: callerOf(c).actor(), GraceMillis: grace.Milliseconds()}}); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, wrap("task_execution", out))
+	return c.NoContent(http.StatusNoContent)
 }
 
 func taskRefOf(t *model.TaskExecution) fsm.TaskRef {

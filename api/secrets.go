@@ -72,11 +72,11 @@ func (s *Server) listPipelineSecrets(c echo.Context) error {
 func (s *Server) listGlobalSecrets(c echo.Context) error { return s.listSecrets(c, secretScope{}) }
 
 func (s *Server) listSecrets(c echo.Context, sc secretScope) error {
-	return respondList(s, c, "secrets", func(tx *bbolt.Tx, page store.Page) ([]*model.Secret, error) {
+	return respondList(s, c, "secrets", func(tx *bbolt.Tx, page store.Page) ([]secretView, error) {
 		stored, err := store.ListSecrets(tx, sc.ns, sc.pipeline, page)
-		out := make([]*model.Secret, len(stored))
+		out := make([]secretView, len(stored))
 		for i, st := range stored {
-			out[i] = &st.Secret
+			out[i] = viewSecret(&st.Secret)
 		}
 		return out, err
 	})
@@ -113,7 +113,7 @@ func (s *Server) getSecret(c echo.Context, sc secretScope) error {
 	if st == nil {
 		return notFound("%s does not exist", describeSecret(sc, key))
 	}
-	out := model.SecretValue{Metadata: &st.Secret}
+	out := secretValueView{Metadata: viewSecret(&st.Secret)}
 	if include {
 		kr, err := s.keyring()
 		if err != nil {
@@ -199,7 +199,7 @@ func (s *Server) putSecret(c echo.Context, sc secretScope, key, content string, 
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, wrap("secret", sec))
+	return c.JSON(http.StatusCreated, wrap("secret", viewSecret(sec)))
 }
 
 func (s *Server) deletePipelineSecret(c echo.Context) error {
@@ -221,4 +221,26 @@ func (s *Server) deleteSecret(c echo.Context, sc secretScope) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// secretView is a secret's metadata as upstream serves it: namespaces is
+// always a list (empty for a pipeline secret), never absent.
+type secretView struct {
+	*model.Secret
+	Namespaces []string `json:"namespaces"`
+}
+
+func viewSecret(sec *model.Secret) secretView {
+	ns := sec.Namespaces
+	if ns == nil {
+		ns = []string{}
+	}
+	return secretView{Secret: sec, Namespaces: ns}
+}
+
+// secretValueView is model.SecretValue with the metadata as upstream
+// serves it.
+type secretValueView struct {
+	Metadata secretView `json:"metadata"`
+	Secret   *string    `json:"secret"`
 }

@@ -62,8 +62,9 @@ func (s *Server) mayReadKeyChecks(c echo.Context) bool {
 	return err == nil && s.authz.isAdmin(id, model.ActionRead)
 }
 
+// metadata answers {semver, commit} unwrapped, as upstream does.
 func (s *Server) metadata(c echo.Context) error {
-	return c.JSON(http.StatusOK, wrap("metadata", s.opts.Metadata))
+	return c.JSON(http.StatusOK, s.opts.Metadata)
 }
 
 func (s *Server) getSystem(c echo.Context) error {
@@ -74,7 +75,8 @@ func (s *Server) getSystem(c echo.Context) error {
 	}); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, wrap("system", sys))
+	// Upstream answers the preferences unwrapped.
+	return c.JSON(http.StatusOK, sys)
 }
 
 type updateSystemRequest struct {
@@ -94,5 +96,5 @@ func (s *Server) updateSystem(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, wrap("system", sys))
+	return c.JSON(http.StatusOK, sys)
 }

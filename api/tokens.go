@@ -13,9 +13,10 @@ import (
 	"github.com/goferhq/gofer/store/model"
 )
 
-// tokenWithSecret is the one response that carries a token's secret.
+// tokenWithSecret is the one response that carries a token's secret, in
+// upstream's shape ({token_details, secret}).
 type tokenWithSecret struct {
-	Token  *model.Token `json:"token"`
+	Token  *model.Token `json:"token_details"`
 	Secret string       `json:"secret"`
 }
 
@@ -168,11 +169,11 @@ func (s *Server) updateToken(c echo.Context) error {
 	if id == callerOf(c).TokenID {
 		return badRequest("a token may not disable or enable itself; use another admin token")
 	}
-	tok, err := applyAs[model.Token](s, c, fsm.CmdTokenSetDisabled, fsm.TokenSetDisabled{ID: id, Disabled: *req.Disabled})
-	if err != nil {
+	if _, err := applyAs[model.Token](s, c, fsm.CmdTokenSetDisabled, fsm.TokenSetDisabled{ID: id, Disabled: *req.Disabled}); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, wrap("token", tok))
+	return c.NoContent(http.StatusNoContent) // upstream's answer
+
 }
 
 func (s *Server) deleteToken(c echo.Context) error {

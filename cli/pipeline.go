@@ -174,7 +174,7 @@ func configList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return p.result("configs", list, configHeader, configRows(list...))
+	return p.result("configs", model.ConfigViews(list), configHeader, configRows(list...))
 }
 
 func configGet(c *cli.Context) error {
@@ -187,7 +187,7 @@ func configGet(c *cli.Context) error {
 		return err
 	}
 	if p.format != "plain" {
-		return p.result("config", cfg, nil, nil)
+		return p.result("config", cfg.View(), nil, nil)
 	}
 	table(p.w, nil, kv("pipeline", cfg.PipelineID, "version", strconv.FormatInt(cfg.Version, 10), "name", cfg.Name,
 		"description", orDash(cfg.Description), "state", string(cfg.State), "parallelism", strconv.FormatInt(cfg.Parallelism, 10),

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -103,7 +102,7 @@ func afterStart(c *cli.Context, p *printer, r *model.Run) error {
 		return watchRun(c, p, r.PipelineID, r.RunID)
 	}
 	if p.format != "plain" {
-		return p.result("run", r, nil, nil)
+		return p.result("run", r.View(), nil, nil)
 	}
 	p.message("✓ Started run %d of pipeline %q (version %d)", r.RunID, r.PipelineID, r.ConfigVersion)
 	p.message("")
@@ -123,7 +122,7 @@ func runList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return p.result("runs", list, runHeader, runRows(list...))
+	return p.result("runs", model.RunViews(list), runHeader, runRows(list...))
 }
 
 func runGet(c *cli.Context) error {
@@ -136,7 +135,7 @@ func runGet(c *cli.Context) error {
 		return err
 	}
 	if p.format != "plain" {
-		return p.result("run", r, nil, nil)
+		return p.result("run", r.View(), nil, nil)
 	}
 	tasks, err := cl.ListTasks(c.Context, r.PipelineID, r.RunID)
 	if err != nil {
@@ -151,11 +150,7 @@ func printRun(p *printer, r *model.Run, tasks []*model.TaskExecution) {
 	if r.StatusReason != nil && r.State == model.RunStateComplete {
 		reason = strings.TrimSpace(r.StatusReason.Reason + " " + r.StatusReason.Description)
 	}
-	var vars []string
-	for k, v := range r.Variables {
-		vars = append(vars, k+"="+v)
-	}
-	sort.Strings(vars)
+	vars := variableWords(r.View().Variables)
 	table(p.w, nil, kv("run", strconv.FormatInt(r.RunID, 10), "pipeline", r.PipelineID, "version", strconv.FormatInt(r.ConfigVersion, 10),
 		"state", string(r.State), "status", string(r.Status), "reason", reason, "started by", orDash(r.Initiator.User),
 		"queued", humanTime(r.Created), "started", humanTime(r.Started), "duration", duration(r.Started, r.Ended),
@@ -177,7 +172,7 @@ func runCancel(c *cli.Context) error {
 		p.message("✓ Cancelling run %d of pipeline %q; follow it with: gofer run watch %s %d", r.RunID, r.PipelineID, r.PipelineID, r.RunID)
 		return nil
 	}
-	return p.result("run", r, nil, nil)
+	return p.result("run", r.View(), nil, nil)
 }
 
 func runRetry(c *cli.Context) error {
@@ -229,7 +224,7 @@ func watchRun(c *cli.Context, p *printer, pipeline string, run int64) error {
 	}
 	switch p.format {
 	case "json":
-		if err := p.result("", map[string]any{"run": r, "task_executions": tasks}, nil, nil); err != nil {
+		if err := p.result("", map[string]any{"run": r.View(), "task_executions": taskViews(tasks)}, nil, nil); err != nil {
 			return err
 		}
 	case "plain":

@@ -76,7 +76,7 @@ func taskList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return p.result("task_executions", list, taskExecHeader, taskExecRows(list...))
+	return p.result("task_executions", taskViews(list), taskExecHeader, taskExecRows(list...))
 }
 
 func taskGet(c *cli.Context) error {
@@ -89,13 +89,9 @@ func taskGet(c *cli.Context) error {
 		return err
 	}
 	if p.format != "plain" {
-		return p.result("task_execution", t, nil, nil)
+		return p.result("task_execution", t.View(nil), nil, nil)
 	}
-	var env []string
-	for k, v := range t.Variables {
-		env = append(env, k+"="+v)
-	}
-	sort.Strings(env)
+	env := variableWords(t.View(nil).Variables)
 	reason := "-"
 	if t.StatusReason != nil {
 		reason = strings.TrimSpace(t.StatusReason.Reason + " " + t.StatusReason.Description)
@@ -120,7 +116,7 @@ func taskCancel(c *cli.Context) error {
 		p.message("✓ Cancelling task %q of run %d", t.TaskID, t.RunID)
 		return nil
 	}
-	return p.result("task_execution", t, nil, nil)
+	return p.result("task_execution", t.View(nil), nil, nil)
 }
 
 // taskLogs copies the task's output to stdout as it arrives.
@@ -139,4 +135,24 @@ func taskLogs(c *cli.Context) error {
 		return nil
 	}
 	return err
+}
+
+// taskViews are the task executions as the API serves them (variables as
+// a list of {key, value, source}), for JSON output.
+func taskViews(list []*model.TaskExecution) []model.TaskExecutionView {
+	out := make([]model.TaskExecutionView, len(list))
+	for i, t := range list {
+		out[i] = t.View(nil)
+	}
+	return out
+}
+
+// variableWords prints variables (already sorted by key) as KEY=value
+// (source).
+func variableWords(vars []model.Variable) []string {
+	out := make([]string, len(vars))
+	for i, v := range vars {
+		out[i] = v.Key + "=" + v.Value + " (" + string(v.Source) + ")"
+	}
+	return out
 }

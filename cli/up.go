@@ -68,7 +68,7 @@ func up(c *cli.Context) error {
 				upHints(p, cfg.ID)
 				return nil
 			}
-			return p.result("config", live, nil, nil)
+			return p.result("config", live.View(), nil, nil)
 		}
 	}
 	registered, err := cl.RegisterConfig(c.Context, cfg)
@@ -81,7 +81,7 @@ func up(c *cli.Context) error {
 	}
 	if !c.Bool("deploy") {
 		if p.format != "plain" {
-			return p.result("config", registered, nil, nil)
+			return p.result("config", registered.View(), nil, nil)
 		}
 		p.message("✓ %s [%s] %q version %d (not deployed)", verb, cfg.ID, cfg.Name, registered.Version)
 		p.message("")
@@ -93,7 +93,7 @@ func up(c *cli.Context) error {
 		return err
 	}
 	if p.format != "plain" {
-		return p.result("", map[string]any{"config": registered, "deployment": d}, nil, nil)
+		return p.result("", map[string]any{"config": registered.View(), "deployment": d}, nil, nil)
 	}
 	p.message("✓ %s [%s] %q version %d", verb, cfg.ID, cfg.Name, registered.Version)
 	if d.StartVersion > 0 {

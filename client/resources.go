@@ -88,12 +88,13 @@ func (c *Client) GetPipeline(ctx context.Context, id string) (*model.Pipeline, e
 }
 
 // SetPipelineState enables or disables a pipeline.
+// The server answers 204 (as upstream does); the pipeline returned is read
+// back at least as new as the change.
 func (c *Client) SetPipelineState(ctx context.Context, id string, state model.PipelineState) (*model.Pipeline, error) {
-	var out struct {
-		Pipeline *model.Pipeline `json:"pipeline"`
+	if _, err := c.do(ctx, request{method: http.MethodPatch, path: c.pipelinePath(id), body: map[string]any{"state": state}}, nil); err != nil {
+		return nil, err
 	}
-	_, err := c.do(ctx, request{method: http.MethodPatch, path: c.pipelinePath(id), body: map[string]any{"state": state}}, &out)
-	return out.Pipeline, err
+	return c.AtLeast(c.LastIndex()).GetPipeline(ctx, id)
 }
 
 // DeletePipeline deletes a pipeline and its versions.
@@ -103,12 +104,15 @@ func (c *Client) DeletePipeline(ctx context.Context, id string) error {
 }
 
 // RegisterConfig registers a new version of the pipeline cfg.ID.
+// The answer is upstream's {"pipeline": {"metadata": …, "config": …}}.
 func (c *Client) RegisterConfig(ctx context.Context, cfg *sdk.PipelineConfig) (*model.PipelineConfig, error) {
 	var out struct {
-		Config *model.PipelineConfig `json:"config"`
+		Pipeline struct {
+			Config *model.PipelineConfig `json:"config"`
+		} `json:"pipeline"`
 	}
 	_, err := c.do(ctx, request{method: http.MethodPost, path: c.pipelinePath(cfg.ID) + "/configs", body: map[string]any{"config": cfg}}, &out)
-	return out.Config, err
+	return out.Pipeline.Config, err
 }
 
 // ListConfigs lists a pipeline's versions.
@@ -164,7 +168,7 @@ func (c *Client) GetDeployment(ctx context.Context, pipeline string, id int64) (
 
 // TokenWithSecret is a newly created token with its one-time secret.
 type TokenWithSecret struct {
-	Token  *model.Token `json:"token"`
+	Token  *model.Token `json:"token_details"` // upstream's name
 	Secret string       `json:"secret"`
 }
 
@@ -211,12 +215,13 @@ func (c *Client) WhoAmI(ctx context.Context) (*model.Token, error) {
 }
 
 // SetTokenDisabled enables or disables a token.
+// The server answers 204 (as upstream does); the token returned is read
+// back at least as new as the change.
 func (c *Client) SetTokenDisabled(ctx context.Context, id string, disabled bool) (*model.Token, error) {
-	var out struct {
-		Token *model.Token `json:"token"`
+	if _, err := c.do(ctx, request{method: http.MethodPatch, path: "/api/tokens/" + seg(id), body: map[string]bool{"disabled": disabled}}, nil); err != nil {
+		return nil, err
 	}
-	_, err := c.do(ctx, request{method: http.MethodPatch, path: "/api/tokens/" + seg(id), body: map[string]bool{"disabled": disabled}}, &out)
-	return out.Token, err
+	return c.AtLeast(c.LastIndex()).GetToken(ctx, id)
 }
 
 // DeleteToken deletes a token.
@@ -277,29 +282,23 @@ func (c *Client) DeleteRole(ctx context.Context, id string) error {
 
 // GetSystem reads the cluster-wide switches.
 func (c *Client) GetSystem(ctx context.Context) (*model.System, error) {
-	var out struct {
-		System *model.System `json:"system"`
-	}
+	var out model.System // unwrapped, as upstream answers
 	_, err := c.do(ctx, request{method: http.MethodGet, path: "/api/system"}, &out)
-	return out.System, err
+	return &out, err
 }
 
 // SetEventIngress pauses (false) or resumes (true) new runs.
 func (c *Client) SetEventIngress(ctx context.Context, accept bool) (*model.System, error) {
-	var out struct {
-		System *model.System `json:"system"`
-	}
+	var out model.System
 	_, err := c.do(ctx, request{method: http.MethodPatch, path: "/api/system", body: map[string]bool{"ignore_pipeline_run_events": !accept}}, &out)
-	return out.System, err
+	return &out, err
 }
 
 // Metadata reads the server's version.
 func (c *Client) Metadata(ctx context.Context) (*model.Metadata, error) {
-	var out struct {
-		Metadata *model.Metadata `json:"metadata"`
-	}
+	var out model.Metadata // unwrapped, as upstream answers
 	_, err := c.do(ctx, request{method: http.MethodGet, path: "/api/system/metadata"}, &out)
-	return out.Metadata, err
+	return &out, err
 }
 
 // Health asks the first node about itself, without retries. A node that

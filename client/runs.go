@@ -65,13 +65,14 @@ func (c *Client) GetRun(ctx context.Context, pipeline string, run int64) (*model
 	return out.Run, err
 }
 
-// CancelRun asks for a run to be cancelled.
+// CancelRun asks for a run to be cancelled. The server answers 204 (as
+// upstream does); the run returned is read back at least as new as the
+// request, so it shows the cancellation.
 func (c *Client) CancelRun(ctx context.Context, pipeline string, run int64) (*model.Run, error) {
-	var out struct {
-		Run *model.Run `json:"run"`
+	if _, err := c.do(ctx, request{method: http.MethodDelete, path: c.runPath(pipeline, run)}, nil); err != nil {
+		return nil, err
 	}
-	_, err := c.do(ctx, request{method: http.MethodDelete, path: c.runPath(pipeline, run)}, &out)
-	return out.Run, err
+	return c.AtLeast(c.LastIndex()).GetRun(ctx, pipeline, run)
 }
 
 // RetryRun starts a new run with an earlier run's variables.
@@ -103,16 +104,17 @@ func (c *Client) GetTask(ctx context.Context, pipeline string, run int64, task s
 
 // CancelTask stops one task; grace is how long its container gets between
 // SIGTERM and SIGKILL (0: the server's default).
+// The server answers 204 (as upstream does); the task returned is read
+// back at least as new as the request.
 func (c *Client) CancelTask(ctx context.Context, pipeline string, run int64, task string, grace time.Duration) (*model.TaskExecution, error) {
-	var out struct {
-		Task *model.TaskExecution `json:"task_execution"`
-	}
 	q := url.Values{}
 	if grace > 0 {
 		q.Set("wait_for", strconv.FormatFloat(grace.Seconds(), 'f', -1, 64))
 	}
-	_, err := c.do(ctx, request{method: http.MethodDelete, path: c.taskPath(pipeline, run, task), query: q}, &out)
-	return out.Task, err
+	if _, err := c.do(ctx, request{method: http.MethodDelete, path: c.taskPath(pipeline, run, task), query: q}, nil); err != nil {
+		return nil, err
+	}
+	return c.AtLeast(c.LastIndex()).GetTask(ctx, pipeline, run, task)
 }
 
 // TaskLogs opens a task's output. With follow the stream stays open until

@@ -113,7 +113,7 @@ func authzCases() []authzCase {
 		{method: "GET", path: "/api/namespaces/:ns/pipelines", action: "read", user: true, req: authzFixed(ns+"/pipelines", ""), want: 200},
 		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline", action: "read", user: true, req: authzFixed(pipe, ""), want: 200},
 		{method: "PATCH", path: "/api/namespaces/:ns/pipelines/:pipeline", action: "write", user: true,
-			req: authzFixed(pipe, `{"state":"active"}`), want: 200},
+			req: authzFixed(pipe, `{"state":"active"}`), want: 204},
 		{method: "DELETE", path: "/api/namespaces/:ns/pipelines/:pipeline", action: "delete", user: true,
 			req: func(t *testing.T, f *authzFixture) (string, string) {
 				id := f.uniq("authz-tmp-pipe")
@@ -148,7 +148,7 @@ func authzCases() []authzCase {
 		{method: "DELETE", path: "/api/namespaces/:ns/pipelines/:pipeline/runs/:run", action: "write", user: true,
 			req: func(t *testing.T, f *authzFixture) (string, string) {
 				return slow + "/runs/" + strconv.FormatInt(f.startRun(t, authzSlow, false), 10), ""
-			}, want: 200},
+			}, want: 204},
 		{method: "POST", path: "/api/namespaces/:ns/pipelines/:pipeline/runs/:run/retry", action: "write", user: true,
 			req: authzFixed(quick+"/runs/1/retry", ""), want: 201},
 		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline/runs/:run/tasks", action: "read", user: true, req: authzFixed(slow+"/runs/1/tasks", ""), want: 200},
@@ -156,7 +156,7 @@ func authzCases() []authzCase {
 		{method: "DELETE", path: "/api/namespaces/:ns/pipelines/:pipeline/runs/:run/tasks/:task", action: "write", user: true,
 			req: func(t *testing.T, f *authzFixture) (string, string) {
 				return slow + "/runs/" + strconv.FormatInt(f.startRun(t, authzSlow, false), 10) + "/tasks/sleeper?wait_for=1", ""
-			}, want: 200},
+			}, want: 204},
 		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline/runs/:run/tasks/:task/logs", action: "read", user: true,
 			req: authzFixed(quick+"/runs/1/tasks/quick/logs", ""), want: 200},
 		{method: "DELETE", path: "/api/namespaces/:ns/pipelines/:pipeline/runs/:run/tasks/:task/logs", action: "delete", user: true,
@@ -226,7 +226,7 @@ func authzCases() []authzCase {
 		{method: "PATCH", path: "/api/tokens/:id", admin: true, action: "write",
 			req: func(t *testing.T, f *authzFixture) (string, string) {
 				return "/api/tokens/" + f.throwawayToken(t), `{"disabled":true}`
-			}, want: 200},
+			}, want: 204},
 		{method: "DELETE", path: "/api/tokens/:id", admin: true, action: "delete",
 			req: func(t *testing.T, f *authzFixture) (string, string) {
 				return "/api/tokens/" + f.throwawayToken(t), ""
@@ -509,8 +509,8 @@ func TestAuthzOwnToken(t *testing.T) {
 			}
 		}
 		resp, err := authzSend("PATCH", f.url+base, auth, `{"state":"active"}`)
-		if err != nil || resp.status != 200 {
-			t.Errorf("wrong-namespace token: PATCH %s: %v %d %s, want 200", base, err, resp.status, authzClip(resp.body))
+		if err != nil || resp.status != 204 {
+			t.Errorf("wrong-namespace token: PATCH %s: %v %d %s, want 204", base, err, resp.status, authzClip(resp.body))
 		}
 		resp, err = authzSend("GET", f.url+"/api/namespaces", auth, "")
 		if err != nil || resp.status != 200 {

@@ -209,20 +209,22 @@ func (rc *runsCluster) deploy(ctx context.Context, pc pipelineConfig) error {
 	if status != http.StatusCreated && status != http.StatusOK {
 		return fmt.Errorf("register %s: %d %s", pc.ID, status, rb)
 	}
-	var reg struct {
-		Config struct {
-			Version int64 `json:"version"`
-		} `json:"config"`
+	var reg struct { // upstream's answer: {"pipeline": {"metadata", "config"}}
+		Pipeline struct {
+			Config struct {
+				Version int64 `json:"version"`
+			} `json:"config"`
+		} `json:"pipeline"`
 	}
-	if err := json.Unmarshal(rb, &reg); err != nil || reg.Config.Version == 0 {
+	if err := json.Unmarshal(rb, &reg); err != nil || reg.Pipeline.Config.Version == 0 {
 		return fmt.Errorf("register %s: no version in %s", pc.ID, rb)
 	}
-	status, rb, _, err = rc.c.do(ctx, rc.hc, http.MethodPost, fmt.Sprintf("%s/configs/%d", base, reg.Config.Version), nil)
+	status, rb, _, err = rc.c.do(ctx, rc.hc, http.MethodPost, fmt.Sprintf("%s/configs/%d", base, reg.Pipeline.Config.Version), nil)
 	if err != nil {
 		return err
 	}
 	if status != http.StatusCreated && status != http.StatusOK {
-		return fmt.Errorf("deploy %s v%d: %d %s", pc.ID, reg.Config.Version, status, rb)
+		return fmt.Errorf("deploy %s v%d: %d %s", pc.ID, reg.Pipeline.Config.Version, status, rb)
 	}
 	return nil
 }

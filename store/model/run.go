@@ -64,18 +64,23 @@ type Cancellation struct {
 
 // Run is one execution of a pipeline's live config version.
 type Run struct {
-	NamespaceID   string            `json:"namespace_id"`
-	PipelineID    string            `json:"pipeline_id"`
-	RunID         int64             `json:"run_id"`
-	ConfigVersion int64             `json:"pipeline_config_version"`
-	State         RunState          `json:"state"`
-	Status        RunStatus         `json:"status"`
-	StatusReason  *StatusReason     `json:"status_reason,omitempty"`
-	Created       int64             `json:"created"`
-	Started       int64             `json:"started"`
-	Ended         int64             `json:"ended"`
-	Variables     map[string]string `json:"variables"`
-	Initiator     Initiator         `json:"initiator"`
+	NamespaceID   string        `json:"namespace_id"`
+	PipelineID    string        `json:"pipeline_id"`
+	RunID         int64         `json:"run_id"`
+	ConfigVersion int64         `json:"pipeline_config_version"`
+	State         RunState      `json:"state"`
+	Status        RunStatus     `json:"status"`
+	StatusReason  *StatusReason `json:"status_reason,omitempty"`
+	Created       int64         `json:"created"`
+	Started       int64         `json:"started"`
+	Ended         int64         `json:"ended"`
+	// Variables is stored and replicated as an object; the API serves
+	// upstream's list of {key, value, source} (View).
+	Variables map[string]string `json:"variables"`
+	// VariableSources holds the sources of a run decoded from an API
+	// answer (the client); never stored.
+	VariableSources map[string]VariableSource `json:"-"`
+	Initiator       Initiator                 `json:"initiator"`
 	// IdempotencyKey is the start request's key: the same key never
 	// starts a second run of this pipeline.
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
@@ -111,9 +116,15 @@ const (
 	TaskStateWaiting TaskState = "waiting"
 	// TaskStateScheduled: the intent to start attempt N is committed; the
 	// container may or may not exist yet.
+	// The API spells it "processing", upstream's name for a task
+	// between its parents finishing and its container running
+	// (TaskExecution.View); stored and replicated as "scheduled".
 	TaskStateScheduled TaskState = "scheduled"
-	TaskStateRunning   TaskState = "running"
-	TaskStateComplete  TaskState = "complete"
+	// TaskStateProcessing is the API's spelling of TaskStateScheduled;
+	// never stored.
+	TaskStateProcessing TaskState = "processing"
+	TaskStateRunning    TaskState = "running"
+	TaskStateComplete   TaskState = "complete"
 )
 
 // TaskStatus is how a complete task ended.
@@ -162,10 +173,16 @@ type TaskExecution struct {
 	// NotBefore delays the next attempt (retry backoff), epoch ms.
 	NotBefore int64 `json:"not_before,omitempty"`
 	// Variables is the environment the container got, before any secret
-	// was interpolated.
+	// was interpolated (stored as an object; the API serves a list, View).
 	Variables map[string]string `json:"variables"`
-	Attempts  []Attempt         `json:"attempts,omitempty"`
-	Cancel    *Cancellation     `json:"cancel,omitempty"`
+	// VariableSources holds the sources decoded from an API answer (the
+	// client); never stored.
+	VariableSources map[string]VariableSource `json:"-"`
+	// Created is when the task execution was created, with its run (0 in
+	// records written before the field existed: View uses the run's).
+	Created  int64         `json:"created,omitempty"`
+	Attempts []Attempt     `json:"attempts,omitempty"`
+	Cancel   *Cancellation `json:"cancel,omitempty"`
 
 	// LogBytes is how much of the task's output is stored; LogOffset is
 	// how many bytes of the current attempt's container output have been
