@@ -29,8 +29,13 @@ lint: ## gofmt and go vet, both modules.
 	go vet ./...
 	cd sdk/go && go vet ./...
 
+# Packages whose tests exercise concurrency (appliers and readers, the API's
+# caches and limiters, the leader's services) run under the race detector.
+RACE_PKGS := ./api/... ./fsm/... ./store/... ./agent/...
+
 unit: ## Unit tests (FSM, store, API, CLI, SDK), with the race detector where it matters.
-	go test -count=1 $$(go list ./... | grep -v /e2e)
+	go test -count=1 -race $(RACE_PKGS)
+	go test -count=1 $$(go list ./... | grep -v -e /e2e -e /api -e /fsm -e /store -e /agent)
 	cd sdk/go && go test -count=1 ./...
 	@command -v python3 >/dev/null || { echo "unit: python3 is required for the Python SDK tests (sdk/python); install Python 3.8+" >&2; exit 1; }
 	cd sdk/python && python3 -m unittest discover -s tests -v

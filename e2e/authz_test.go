@@ -8,11 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -638,12 +635,12 @@ func authzSetup(t *testing.T) *authzFixture {
 	f.register(t, "default", authzChurn)
 
 	// Pipelines with real runs: the images come from e2e/scripts/build-images.sh.
-	authzEnsureImages(t)
+	ensureImages(t)
 	health, err := node.Health()
 	if err != nil {
 		t.Fatalf("health: %v", err)
 	}
-	t.Cleanup(func() { authzRemoveContainers(health.ClusterID) })
+	t.Cleanup(func() { removeContainers(t, health.ClusterID) })
 	for _, cfg := range []*sdk.PipelineConfig{
 		{ID: authzSlow, Name: authzSlow, Timeout: "5m", Tasks: []*sdk.TaskConfig{{ID: "sleeper", Image: "gofer/busybox:latest", Command: []string{"sleep", "300"}}}},
 		{ID: authzQuick, Name: authzQuick, Tasks: []*sdk.TaskConfig{{ID: "quick", Image: "gofer/busybox:latest", Command: []string{"echo", "quick"}}}},
@@ -777,42 +774,6 @@ func (f *authzFixture) startRun(t *testing.T, pipeline string, complete bool) in
 		}
 	}
 	return r.RunID
-}
-
-// authzEnsureImages builds the local task images once per test binary.
-func authzEnsureImages(t *testing.T) {
-	t.Helper()
-	authzImagesOnce.Do(func() {
-		cmd := exec.Command("./scripts/build-images.sh") // tests run in e2e/
-		cmd.Env = append(os.Environ(), "GOFER_BIN="+goferBin)
-		out, err := cmd.CombinedOutput()
-		authzImagesErr = err
-		if err != nil {
-			authzImagesErr = fmt.Errorf("%v: %s", err, out)
-		}
-	})
-	if authzImagesErr != nil {
-		t.Fatalf("build the task images: %v", authzImagesErr)
-	}
-}
-
-var (
-	authzImagesOnce sync.Once
-	authzImagesErr  error
-)
-
-// authzRemoveContainers removes every container a test cluster left.
-func authzRemoveContainers(clusterID string) {
-	if clusterID == "" {
-		return
-	}
-	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=gofer.cluster="+clusterID).Output()
-	if err != nil {
-		return
-	}
-	if ids := strings.Fields(string(out)); len(ids) > 0 {
-		_ = exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
-	}
 }
 
 // uniq returns a fresh identifier starting with prefix.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/goferhq/gofer/scheduler"
 )
 
 // Pipelines as code: the examples print the JSON they are documented
@@ -151,7 +153,7 @@ func TestCodeUp(t *testing.T) {
 // object and secret stores, a task stores a run object with its run's
 // token, and secret values are masked in the stored logs.
 func TestCodeExamplesOnDevServer(t *testing.T) {
-	runsEnsureImages(t)
+	ensureImages(t)
 	n := NewNode(t, "dev", "--dev")
 	n.Env = append(n.Env, "GOFER_WEB_SCHEDULER__DOCKER__NETWORK=host")
 	n.Start()
@@ -160,7 +162,7 @@ func TestCodeExamplesOnDevServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { runsRemoveContainers(t, h.ClusterID) })
+	t.Cleanup(func() { removeContainers(t, h.ClusterID) })
 	env := codeEnv(t, n.URL)
 	settings := filepath.Join(t.TempDir(), "settings.json")
 	if err := os.WriteFile(settings, []byte(`{"mode":"fast"}`), 0o600); err != nil {
@@ -211,7 +213,7 @@ func TestCodeExamplesOnDevServer(t *testing.T) {
 }
 
 func TestCodeRunLocal(t *testing.T) {
-	authzEnsureImages(t)
+	ensureImages(t)
 	env := codeEnv(t, "")
 	tests := []struct {
 		name     string
@@ -265,12 +267,12 @@ func TestCodeRunLocal(t *testing.T) {
 		})
 	}
 	// Nothing is left behind.
-	out, err := exec.Command("docker", "ps", "-a", "--filter", "label=gofer.cluster", "--format", "{{.Names}} {{.Labels}}").Output()
+	out, err := exec.Command("docker", "ps", "-a", "--filter", "label="+scheduler.LabelCluster, "--format", "{{.Names}} {{.Labels}}").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if strings.Contains(line, "gofer.cluster=local-") {
+		if strings.Contains(line, scheduler.LabelCluster+"=local-") {
 			t.Errorf("gofer run local left a container: %s", line)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 
 	"github.com/goferhq/gofer/client"
+	"github.com/goferhq/gofer/scheduler"
 	sdk "github.com/goferhq/gofer/sdk/go"
 	"github.com/goferhq/gofer/store/model"
 )
@@ -223,13 +224,13 @@ func TestRunsFailoverLeaderSIGKILLWhileTasksRun(t *testing.T) {
 	}
 	perAttempt := map[attemptKey][]*runsSeen{}
 	for _, c := range seen {
-		run, err1 := strconv.ParseInt(c.Labels[runsLabelRun], 10, 64)
-		attempt, err2 := strconv.Atoi(c.Labels[runsLabelAttempt])
-		if err1 != nil || err2 != nil || c.Labels[runsLabelPipe] != p {
+		run, err1 := strconv.ParseInt(c.Labels[scheduler.LabelRun], 10, 64)
+		attempt, err2 := strconv.Atoi(c.Labels[scheduler.LabelAttempt])
+		if err1 != nil || err2 != nil || c.Labels[scheduler.LabelPipeline] != p {
 			t.Errorf("container %s %s has unexpected labels %v", c.ID[:12], c.Name, c.Labels)
 			continue
 		}
-		k := attemptKey{run, c.Labels[runsLabelTask], attempt}
+		k := attemptKey{run, c.Labels[scheduler.LabelTask], attempt}
 		perAttempt[k] = append(perAttempt[k], c)
 	}
 	for k, cs := range perAttempt {
@@ -321,12 +322,12 @@ func (c *runsSeen) String() string {
 		}
 		return t.Format("15:04:05.000")
 	}
-	return fmt.Sprintf("%s %s term %s created %s started %s died %s (exit %s) removed %s", c.ID[:12], c.Name, c.Labels[runsLabelTerm],
+	return fmt.Sprintf("%s %s term %s created %s started %s died %s (exit %s) removed %s", c.ID[:12], c.Name, c.Labels[scheduler.LabelTerm],
 		at(c.Created), at(c.StartedAt), at(c.DiedAt), c.ExitCode, at(c.DestroyedAt))
 }
 
 func (c *runsSeen) term() uint64 {
-	n, _ := strconv.ParseUint(c.Labels[runsLabelTerm], 10, 64)
+	n, _ := strconv.ParseUint(c.Labels[scheduler.LabelTerm], 10, 64)
 	return n
 }
 
@@ -357,7 +358,7 @@ type runsDockerWatch struct {
 func runsWatchDocker(t testing.TB, clusterID string) *runsDockerWatch {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &runsDockerWatch{t: t, clusterID: clusterID, cancel: cancel, byID: map[string]*runsSeen{}}
-	label := filters.Arg("label", runsLabelCluster+"="+clusterID)
+	label := filters.Arg("label", scheduler.LabelCluster+"="+clusterID)
 	// The subscription is open once Events returns.
 	opts := events.ListOptions{Filters: filters.NewArgs(filters.Arg("type", "container"), label,
 		filters.Arg("event", "create"), filters.Arg("event", "start"), filters.Arg("event", "die"), filters.Arg("event", "destroy"))}

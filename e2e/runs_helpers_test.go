@@ -19,6 +19,8 @@ import (
 	dockerclient "github.com/docker/docker/client"
 
 	"github.com/goferhq/gofer/client"
+	"github.com/goferhq/gofer/scheduler"
+	"github.com/goferhq/gofer/scheduler/docker/dockertest"
 	sdk "github.com/goferhq/gofer/sdk/go"
 	"github.com/goferhq/gofer/store/model"
 )
@@ -26,49 +28,34 @@ import (
 // The images task containers run. No registry exists: build-images.sh
 // makes both locally from the binary under test and Debian's busybox.
 const (
-	runsBusybox    = "gofer/busybox:latest"
-	runsGoferImage = "gofer/gofer:latest"
+	runsBusybox    = dockertest.BusyboxImage
+	runsGoferImage = dockertest.GoferImage
 	// runsStopGrace is the clusters' api.task_execution_stop_timeout: a
 	// timed-out or run-cancelled container whose PID 1 ignores SIGTERM
 	// (a plain `sleep` does) is killed after it, instead of the default
 	// 30 s.
 	runsStopGrace = 2 * time.Second
-	// Docker labels every task container carries.
-	runsLabelCluster = "gofer.cluster"
-	runsLabelRun     = "gofer.run"
-	runsLabelTask    = "gofer.task"
-	runsLabelAttempt = "gofer.attempt"
-	runsLabelPipe    = "gofer.pipeline"
-	runsLabelTerm    = "gofer.term"
 )
 
 var (
-	runsImagesOnce sync.Once
-	runsImagesErr  error
-
 	runsDockerOnce sync.Once
 	runsDockerCli  *dockerclient.Client
 	runsDockerErr  error
 )
 
-// runsEnsureImages builds gofer/gofer (from the binary under test) and
-// gofer/busybox once per test binary, as `make images` does.
-func runsEnsureImages(t testing.TB) {
+var (
+	imagesOnce sync.Once
+	imagesErr  error
+)
+
+// ensureImages builds gofer/gofer (from the binary under test) and
+// gofer/busybox once per test binary, the way every Docker test and
+// `make images` builds them (dockertest.BuildImagesFrom).
+func ensureImages(t testing.TB) {
 	t.Helper()
-	runsImagesOnce.Do(func() {
-		bin, err := filepath.Abs(goferBin)
-		if err != nil {
-			runsImagesErr = err
-			return
-		}
-		cmd := exec.Command("bash", filepath.Join("scripts", "build-images.sh"))
-		cmd.Env = append(os.Environ(), "GOFER_BIN="+bin)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			runsImagesErr = fmt.Errorf("e2e/scripts/build-images.sh: %v\n%s", err, out)
-		}
-	})
-	if runsImagesErr != nil {
-		t.Fatal(runsImagesErr)
+	imagesOnce.Do(func() { imagesErr = dockertest.BuildImagesFrom(goferBin) })
+	if imagesErr != nil {
+		t.Fatal(imagesErr)
 	}
 }
 
@@ -89,7 +76,7 @@ func runsDocker(t testing.TB) *dockerclient.Client {
 // the cluster id.
 func runsContainers(ctx context.Context, t testing.TB, clusterID string) ([]container.Summary, error) {
 	return runsDocker(t).ContainerList(ctx, container.ListOptions{All: true,
-		Filters: filters.NewArgs(filters.Arg("label", runsLabelCluster+"="+clusterID))})
+		Filters: filters.NewArgs(filters.Arg("label", scheduler.LabelCluster+"="+clusterID))})
 }
 
 // runsContainerNames renders containers for a failure message.
@@ -102,23 +89,17 @@ func runsContainerNames(list []container.Summary) string {
 	return strings.Join(names, "; ")
 }
 
-// runsRemoveContainers force-removes whatever containers of the cluster
-// are left; it reports what it had to remove.
-func runsRemoveContainers(t testing.TB, clusterID string) {
+// removeContainers force-removes whatever containers of the cluster are
+// left (dockertest.RemoveClusterContainers); it reports what it removed.
+func removeContainers(t testing.TB, clusterID string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	list, err := runsContainers(ctx, t, clusterID)
+	removed, err := dockertest.RemoveClusterContainers(ctx, clusterID)
 	if err != nil {
-		t.Logf("cleanup: cannot list containers of cluster %s: %v", clusterID, err)
-		return
+		t.Logf("cleanup of cluster %s: %v", clusterID, err)
 	}
-	for _, c := range list {
-		if err := runsDocker(t).ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
-			t.Logf("cleanup: remove %v: %v", c.Names, err)
-		}
-	}
-	if len(list) > 0 {
-		t.Logf("cleanup: removed %d leftover containers of cluster %s: %s", len(list), clusterID, runsContainerNames(list))
+	if len(removed) > 0 {
+		t.Logf("cleanup: removed %d leftover containers of cluster %s: %s", len(removed), clusterID, strings.Join(removed, "; "))
 	}
 }
 
@@ -158,12 +139,12 @@ type runsCluster struct {
 // when t ends, after the nodes are killed.
 func runsNewCluster(t *testing.T, size int, env ...string) *runsCluster {
 	t.Helper()
-	runsEnsureImages(t)
+	ensureImages(t)
 	rc := &runsCluster{}
 	// Registered before the nodes' own cleanups, so it runs after them.
 	t.Cleanup(func() {
 		if rc.ID != "" {
-			runsRemoveContainers(t, rc.ID)
+			removeContainers(t, rc.ID)
 		}
 	})
 	// No network for task containers: none of these tasks needs one, and

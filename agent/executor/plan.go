@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/goferhq/gofer/scheduler"
 	sdk "github.com/goferhq/gofer/sdk/go"
 	"github.com/goferhq/gofer/store/model"
 )
@@ -14,17 +15,16 @@ import (
 // This file holds the executor's pure decisions, kept apart from I/O so
 // they can be tested alone.
 
-// Labels on every task container. The cluster label scopes the sweep to
-// this cluster; the rest identify the attempt the container belongs to.
+// Labels on every task container (package scheduler owns the names).
 const (
-	LabelCluster   = "gofer.cluster"
-	LabelNamespace = "gofer.namespace"
-	LabelPipeline  = "gofer.pipeline"
-	LabelRun       = "gofer.run"
-	LabelRunUID    = "gofer.run_uid"
-	LabelTask      = "gofer.task"
-	LabelAttempt   = "gofer.attempt"
-	LabelTerm      = "gofer.term"
+	LabelCluster   = scheduler.LabelCluster
+	LabelNamespace = scheduler.LabelNamespace
+	LabelPipeline  = scheduler.LabelPipeline
+	LabelRun       = scheduler.LabelRun
+	LabelRunUID    = scheduler.LabelRunUID
+	LabelTask      = scheduler.LabelTask
+	LabelAttempt   = scheduler.LabelAttempt
+	LabelTerm      = scheduler.LabelTerm
 )
 
 // ContainerName is the attempt's deterministic container name:

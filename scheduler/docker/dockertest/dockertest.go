@@ -5,14 +5,21 @@ package dockertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
+	"strings"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
+
+	"github.com/goferhq/gofer/scheduler"
 )
 
 // The images e2e/scripts/build-images.sh makes.
@@ -38,10 +45,9 @@ func Ping() error {
 }
 
 // BuildImages builds a fresh static gofer binary (bin/gofer may predate
-// the debug tools) and runs the image script, which re-imports
-// gofer/gofer only when the binary changed. If the tree does not build
-// (someone else's change in progress), an existing bin/gofer that has the
-// debug tools will do.
+// the debug tools) and makes the images from it (BuildImagesFrom). If the
+// tree does not build (someone else's change in progress), an existing
+// bin/gofer that has the debug tools will do.
 func BuildImages() error {
 	root, err := repoRoot()
 	if err != nil {
@@ -64,14 +70,58 @@ func BuildImages() error {
 		fmt.Fprintf(os.Stderr, "go build failed, using %s:\n%s", fallback, out)
 		bin = fallback
 	}
-	script := exec.Command(filepath.Join(root, "e2e", "scripts", "build-images.sh"))
+	return BuildImagesFrom(bin)
+}
+
+// BuildImagesFrom makes the test images from a given gofer binary with
+// e2e/scripts/build-images.sh, the one way every test (and `make images`)
+// builds them; the script re-imports gofer/gofer only when the binary
+// changed.
+func BuildImagesFrom(bin string) error {
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	if bin, err = filepath.Abs(bin); err != nil {
+		return err
+	}
+	script := exec.Command("bash", filepath.Join(root, "e2e", "scripts", "build-images.sh"))
 	script.Env = append(os.Environ(), "GOFER_BIN="+bin)
 	out, err := script.CombinedOutput()
-	fmt.Print(string(out))
 	if err != nil {
-		return fmt.Errorf("build-images.sh: %v", err)
+		return fmt.Errorf("e2e/scripts/build-images.sh: %v\n%s", err, out)
 	}
 	return nil
+}
+
+// RemoveClusterContainers force-removes every container labelled with the
+// cluster id (running or not) and returns the names it removed: the one
+// cleanup every test uses after a cluster ran tasks.
+func RemoveClusterContainers(ctx context.Context, clusterID string) ([]string, error) {
+	if clusterID == "" {
+		return nil, nil
+	}
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	list, err := cli.ContainerList(ctx, container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", scheduler.LabelCluster+"="+clusterID))})
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, c := range list {
+		if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+			errs = append(errs, fmt.Errorf("remove %v: %w", c.Names, err))
+			continue
+		}
+		removed = append(removed, strings.Join(c.Names, ",")+" ("+c.State+")")
+	}
+	sort.Strings(removed)
+	return removed, errors.Join(errs...)
 }
 
 // Prepare is what a TestMain calls: nil when the engine answers and the
