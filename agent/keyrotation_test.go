@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/goferhq/gofer/api"
 	"github.com/goferhq/gofer/fsm"
+	"github.com/goferhq/gofer/fsm/fsmtest"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
 	"github.com/goferhq/gofer/store/seal"
@@ -38,15 +38,7 @@ type rotationFixture struct {
 
 func newRotationFixture(t *testing.T, batch int) *rotationFixture {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "state.db"), store.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := fsm.New(db, store.Options{NoSync: true}, hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Flush(); db.Close() })
+	f := fsmtest.New(t)
 	oldBox, err := seal.New(rotKeyOld)
 	if err != nil {
 		t.Fatal(err)

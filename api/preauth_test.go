@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,7 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/goferhq/gofer/fsm"
-	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/fsm/fsmtest"
 )
 
 // fakeFollower is a Cluster for a follower whose leader is fakeLeader:
@@ -106,15 +105,7 @@ func newFakeLeader(t *testing.T) *fakeLeader {
 
 func newFakeFollower(t *testing.T, leader *fakeLeader) *fakeFollower {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "state.db"), store.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := fsm.New(db, store.Options{NoSync: true}, hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	f := fsmtest.New(t)
 	return &fakeFollower{f: f, leader: leader, secret: strings.Repeat("s", 32)}
 }
 

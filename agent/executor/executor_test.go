@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/goferhq/gofer/fsm"
+	"github.com/goferhq/gofer/fsm/fsmtest"
 	"github.com/goferhq/gofer/scheduler"
 	"github.com/goferhq/gofer/scheduler/docker"
 	"github.com/goferhq/gofer/scheduler/docker/dockertest"
@@ -71,15 +71,7 @@ type harness struct {
 
 func newHarness(t *testing.T, cfg *sdk.PipelineConfig, vars map[string]string) *harness {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "state.db"), store.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := fsm.New(db, store.Options{NoSync: true}, hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Flush(); db.Close() })
+	f := fsmtest.New(t)
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	h := &harness{t: t, f: f, direct: &fsm.Direct{FSM: f, Actor: "test"}, clusterID: "test-" + hex.EncodeToString(b),
