@@ -29,7 +29,7 @@ import (
 // watched the whole time, through its event stream and a label scan every
 // 200 ms. Afterwards:
 //   - every run the API acknowledged exists, once, and is complete (G5);
-//   - no task attempt ever had two containers (the issue's "0 task
+//   - no task attempt ever had two containers ("0 task
 //     attempts with two containers", stricter than G6's "live"), and every
 //     container belongs to an attempt the API reports;
 //   - runs succeed unless a task was lost, and a lost attempt was retried

@@ -313,7 +313,7 @@ func TestSlowClientsCannotExhaustANode(t *testing.T) {
 }
 
 // checkHealth samples n's health as a load balancer checks it, with a new
-// connection each time. The issue asks for health within 100 ms under
+// connection each time. Health must answer within 100 ms under
 // load: the median of 21 samples must be, so one slow sample (the 2-core
 // test machine is shared by other tests and its own load generator) does
 // not fail the test. Every sample must answer 200 within 2 s: a node that
