@@ -95,7 +95,9 @@ func TestParseSystemConfigValues(t *testing.T) {
 				return reflect.DeepEqual(c.GoferHosts, []string{"http://10.0.0.1:8080", "http://10.0.0.2:8080"})
 			}},
 		{"host with scheme", base(map[string]string{EnvGoferHost: "https://gofer.example:443/"}),
-			func(c SystemConfig) bool { return reflect.DeepEqual(c.GoferHosts, []string{"https://gofer.example:443"}) }},
+			func(c SystemConfig) bool {
+				return reflect.DeepEqual(c.GoferHosts, []string{"https://gofer.example:443"})
+			}},
 		{"tls makes https", base(map[string]string{EnvUseTLS: "true", EnvTLSCert: cert, EnvTLSKey: key, EnvGoferHost: "172.17.0.1:8080"}),
 			func(c SystemConfig) bool {
 				return c.UseTLS && reflect.DeepEqual(c.GoferHosts, []string{"https://172.17.0.1:8080"})
