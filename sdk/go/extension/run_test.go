@@ -1,0 +1,145 @@
+package extension
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// serveInBackground runs serve and returns the address it listens on and
+// its result. subsAtListen is how many subscriptions the extension had when
+// the listener opened.
+func serveInBackground(t *testing.T, ctx context.Context, cfg SystemConfig, ext *recExt) (addr string, subsAtListen int, done chan error) {
+	t.Helper()
+	listening := make(chan struct{})
+	done = make(chan error, 1)
+	go func() {
+		done <- serve(ctx, cfg, ext, func(a net.Addr) {
+			addr = a.String()
+			subs, _, _, _ := ext.snapshot()
+			subsAtListen = len(subs)
+			close(listening)
+		}, fastRetry(), WithLogger(testLogger(t)))
+	}()
+	select {
+	case <-listening:
+	case err := <-done:
+		t.Fatalf("serve ended before listening: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not listen")
+	}
+	return addr, subsAtListen, done
+}
+
+// At boot the stored subscriptions are passed to Subscribe before the
+// extension listens, so Gofer's health check passes only once the
+// extension is up to date. A stored subscription the extension refuses is
+// skipped, not fatal.
+func TestRestoreBeforeServing(t *testing.T) {
+	g, ts := newFakeGofer(t)
+	g.listStatus = []int{http.StatusServiceUnavailable} // Gofer not ready at first
+	g.subscriptions = []StoredSubscription{
+		{NamespaceID: "ns", PipelineID: "a", ExtensionID: "interval", SubscriptionID: "s1", Settings: map[string]string{"every": "1m"}, Status: "active"},
+		{NamespaceID: "ns", PipelineID: "b", ExtensionID: "interval", SubscriptionID: "broken", Settings: map[string]string{"every": "1s"}, Status: "active"},
+		{NamespaceID: "ns2", PipelineID: "c", ExtensionID: "interval", SubscriptionID: "s3", Status: "active"},
+	}
+	ext := &recExt{refuse: map[string]error{"broken": errors.New("every: under the minimum")}}
+	addr, atListen, done := serveInBackground(t, context.Background(), testConfig(ts.URL), ext)
+
+	if atListen != 2 {
+		t.Fatalf("%d subscriptions restored when the extension started listening, want 2", atListen)
+	}
+	subs, _, _, _ := ext.snapshot()
+	want := []Subscription{
+		{NamespaceID: "ns", PipelineID: "a", ID: "s1", Params: map[string]string{"every": "1m"}},
+		{NamespaceID: "ns2", PipelineID: "c", ID: "s3", Params: map[string]string{}},
+	}
+	if !reflect.DeepEqual(subs, want) {
+		t.Fatalf("restored %+v\nwant %+v", subs, want)
+	}
+	if ext.inits != 1 || ext.gofer == nil || ext.gofer.ExtensionID() != "interval" {
+		t.Fatalf("init not called with the client")
+	}
+
+	base := "http://" + addr
+	resp, err := http.Get(base + "/api/health")
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("health: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	// Gofer's shutdown call stops the extension and the server.
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/shutdown", nil)
+	req.Header.Set("Authorization", bearer)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("shutdown: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not return after shutdown")
+	}
+	if _, _, _, n := ext.snapshot(); n != 1 {
+		t.Fatalf("%d shutdowns, want 1", n)
+	}
+	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		t.Fatal("still listening after shutdown")
+	}
+}
+
+// A signal (the context ending) tells the extension to shut down once.
+func TestServeStopsOnSignal(t *testing.T) {
+	_, ts := newFakeGofer(t)
+	ext := &recExt{}
+	ctx, cancel := context.WithCancel(context.Background())
+	_, _, done := serveInBackground(t, ctx, testConfig(ts.URL), ext)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not return")
+	}
+	if _, _, _, n := ext.snapshot(); n != 1 {
+		t.Fatalf("%d shutdowns, want 1", n)
+	}
+}
+
+// Without Gofer's list the extension does not start: serving with no
+// subscriptions would silently drop every pipeline's schedule.
+func TestServeFailsWhenRestoreFails(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, `{"message":"extension not found"}`, http.StatusNotFound)
+	}))
+	defer ts.Close()
+	ext := &recExt{}
+	err := serve(context.Background(), testConfig(ts.URL), ext, func(net.Addr) { t.Error("listened without restoring") },
+		fastRetry(), WithLogger(testLogger(t)))
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound {
+		t.Fatalf("serve = %v, want the 404", err)
+	}
+}
+
+type failingInit struct{ recExt }
+
+func (*failingInit) Init(context.Context, *Client) error { return errors.New("MIN_INTERVAL: not a duration") }
+
+func TestServeFailsWhenInitFails(t *testing.T) {
+	err := Serve(context.Background(), testConfig("http://127.0.0.1:1"), &failingInit{})
+	if !errors.Is(err, ErrInit) {
+		t.Fatalf("serve = %v, want ErrInit", err)
+	}
+}
