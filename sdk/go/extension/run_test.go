@@ -135,7 +135,9 @@ func TestServeFailsWhenRestoreFails(t *testing.T) {
 
 type failingInit struct{ recExt }
 
-func (*failingInit) Init(context.Context, *Client) error { return errors.New("MIN_INTERVAL: not a duration") }
+func (*failingInit) Init(context.Context, *Client) error {
+	return errors.New("MIN_INTERVAL: not a duration")
+}
 
 func TestServeFailsWhenInitFails(t *testing.T) {
 	err := Serve(context.Background(), testConfig("http://127.0.0.1:1"), &failingInit{})
