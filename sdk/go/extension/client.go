@@ -266,6 +266,9 @@ func (c *Client) Subscriptions(ctx context.Context) ([]StoredSubscription, error
 // write carries the same idempotency key on every attempt. It returns the
 // body of a 2xx answer.
 func (c *Client) call(ctx context.Context, method, path string, body []byte, key string) ([]byte, error) {
+	if len(c.hosts) == 0 {
+		return nil, fmt.Errorf("%w: no Gofer address (%s)", ErrConfig, EnvGoferHost)
+	}
 	deadline := c.now().Add(c.retryFor)
 	backoff := c.minBackoff
 	var last error

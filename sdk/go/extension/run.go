@@ -33,7 +33,8 @@ type Extension interface {
 	// subscription should not be an error.
 	Unsubscribe(ctx context.Context, sub Subscription) error
 	// Shutdown stops everything the extension started; the process exits
-	// after it returns. It is called once, when Gofer asks or on SIGTERM.
+	// after it returns. It is called once: when Gofer asks, on SIGTERM, or
+	// when serving fails after Init succeeded.
 	Shutdown(ctx context.Context)
 }
 
@@ -107,12 +108,24 @@ func serve(ctx context.Context, cfg SystemConfig, ext Extension, listening func(
 	if err := ext.Init(ctx, client); err != nil {
 		return fmt.Errorf("%w: %w", ErrInit, err)
 	}
+	// From here on the extension may have started work: every way out
+	// tells it to stop.
+	stopExtension := func() {
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		s.shutdownExtension(sctx)
+	}
 	if err := s.restore(ctx, client); err != nil {
+		stopExtension()
+		if ctx.Err() != nil {
+			return nil // stopped while booting: a clean stop
+		}
 		return err
 	}
 
 	ln, err := net.Listen("tcp", cfg.BindAddress)
 	if err != nil {
+		stopExtension()
 		return fmt.Errorf("listen on %s: %w", cfg.BindAddress, err)
 	}
 	srv := &http.Server{
@@ -128,6 +141,7 @@ func serve(ctx context.Context, cfg SystemConfig, ext Extension, listening func(
 		cert, err := tls.X509KeyPair([]byte(cfg.TLSCert), []byte(cfg.TLSKey))
 		if err != nil {
 			ln.Close()
+			stopExtension()
 			return fmt.Errorf("%w: %s and %s: %v", ErrConfig, EnvTLSCert, EnvTLSKey, err)
 		}
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
@@ -142,14 +156,13 @@ func serve(ctx context.Context, cfg SystemConfig, ext Extension, listening func(
 
 	select {
 	case err := <-served:
+		stopExtension()
 		return fmt.Errorf("serve: %w", err)
 	case <-s.shutdownCalled:
 		log.Info("gofer asked the extension to shut down")
 	case <-ctx.Done():
 		log.Info("extension stopping on signal")
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		s.shutdownExtension(sctx)
-		cancel()
+		stopExtension()
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
@@ -173,11 +186,11 @@ func (s *server) restore(ctx context.Context, client *Client) error {
 		if sub.Params == nil {
 			sub.Params = map[string]string{}
 		}
-		if err := s.enter(ctx); err != nil {
-			return fmt.Errorf("restore subscriptions: %w", err)
+		err := s.within(ctx, func(ctx context.Context) error { return s.ext.Subscribe(ctx, sub) })
+		var waiting *waitError
+		if errors.As(err, &waiting) {
+			return fmt.Errorf("restore subscriptions: %w", waiting.err)
 		}
-		err := s.ext.Subscribe(ctx, sub)
-		s.leave()
 		if err != nil {
 			s.log.Error("stored subscription refused; skipped", "namespace", sub.NamespaceID,
 				"pipeline", sub.PipelineID, "subscription", sub.ID, "error", err)

@@ -2,6 +2,8 @@ package extension
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net"
 	"net/http"
@@ -143,5 +145,76 @@ func TestServeFailsWhenInitFails(t *testing.T) {
 	err := Serve(context.Background(), testConfig("http://127.0.0.1:1"), &failingInit{})
 	if !errors.Is(err, ErrInit) {
 		t.Fatalf("serve = %v, want ErrInit", err)
+	}
+}
+
+// With USE_TLS the extension serves HTTPS with the given certificate.
+func TestServeTLS(t *testing.T) {
+	_, ts := newFakeGofer(t)
+	cert, key := selfSigned(t)
+	cfg := testConfig(ts.URL)
+	cfg.UseTLS, cfg.TLSCert, cfg.TLSKey = true, cert, key
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, _, done := serveInBackground(t, ctx, cfg, &recExt{})
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM([]byte(cert))
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"},
+	}}
+	req, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/api/info", nil)
+	req.Header.Set("Authorization", bearer)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("info over TLS = %d", resp.StatusCode)
+	}
+	if resp, err := http.Get("http://" + addr + "/api/health"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusNoContent {
+			t.Fatal("plain HTTP answered on a TLS extension")
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A signal while Gofer is still unreachable at boot is a clean stop, and
+// the extension is told to shut down.
+func TestSignalDuringRestore(t *testing.T) {
+	g, ts := newFakeGofer(t)
+	for range 1000 {
+		g.listStatus = append(g.listStatus, http.StatusServiceUnavailable)
+	}
+	ext := &recExt{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, testConfig(ts.URL), ext, func(net.Addr) { t.Error("listened without restoring") },
+			WithRetry(time.Minute, time.Millisecond, 5*time.Millisecond))
+	}()
+	waitFor(t, 10*time.Second, "a list call", func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.listCalls > 0
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve = %v, want nil", err)
+	}
+	if _, _, _, n := ext.snapshot(); n != 1 {
+		t.Fatalf("%d shutdowns, want 1", n)
+	}
+}
+
+func TestClientWithoutHosts(t *testing.T) {
+	c := NewClient(SystemConfig{ID: "x", Secret: "s"})
+	if _, err := c.StartRun(context.Background(), "ns", "p", nil, "k"); !errors.Is(err, ErrConfig) {
+		t.Fatalf("err = %v, want ErrConfig", err)
 	}
 }

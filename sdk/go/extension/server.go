@@ -45,9 +45,10 @@ type server struct {
 	shutdownOnce sync.Once
 	// Body limits (the constants; tests lower them).
 	maxEvent, maxEventRequest, maxRequest int64
-	// shutdownCalled is closed after Gofer's POST /api/shutdown has been
-	// handled, to stop the HTTP server.
+	// shutdownCalled is closed (once, by calledOnce) after Gofer's
+	// POST /api/shutdown has been handled, to stop the HTTP server.
 	shutdownCalled chan struct{}
+	calledOnce     sync.Once
 }
 
 func newServer(cfg SystemConfig, ext Extension, log *slog.Logger) *server {
@@ -84,14 +85,12 @@ func (s *server) leave() { s.sem <- struct{}{} }
 func (s *server) shutdownExtension(ctx context.Context) {
 	s.shutdownOnce.Do(func() {
 		s.stopping.Store(true)
-		if err := s.enter(ctx); err != nil {
+		err := s.within(ctx, func(ctx context.Context) error { s.ext.Shutdown(ctx); return nil })
+		if err != nil {
 			// Calling in now would break one-call-at-a-time; the
 			// process is stopping anyway.
 			s.log.Warn("extension not told to shut down: a call is still in progress", "error", err)
-			return
 		}
-		defer s.leave()
-		s.ext.Shutdown(ctx)
 	})
 }
 
@@ -139,11 +138,10 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 }
 
 func (s *server) info(w http.ResponseWriter, r *http.Request) {
-	if !s.call(w, r) {
+	var doc Documentation
+	if !s.call(w, r, func(context.Context) error { doc = s.ext.Info(); return nil }) {
 		return
 	}
-	doc := s.ext.Info()
-	s.leave()
 	if doc.ConfigParams == nil {
 		doc.ConfigParams = []Param{}
 	}
@@ -159,11 +157,10 @@ func (s *server) debug(w http.ResponseWriter, r *http.Request) {
 		s.reply(w, http.StatusOK, debugResponse{})
 		return
 	}
-	if !s.call(w, r) {
+	var info string
+	if !s.call(w, r, func(ctx context.Context) error { info = d.Debug(ctx); return nil }) {
 		return
 	}
-	info := d.Debug(r.Context())
-	s.leave()
 	s.reply(w, http.StatusOK, debugResponse{Info: info})
 }
 
@@ -232,11 +229,7 @@ func (s *server) shutdown(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, s.maxRequest))
 	s.shutdownExtension(r.Context())
 	w.WriteHeader(http.StatusNoContent)
-	select {
-	case <-s.shutdownCalled:
-	default:
-		close(s.shutdownCalled)
-	}
+	s.calledOnce.Do(func() { close(s.shutdownCalled) })
 }
 
 // do calls fn inside the extension and answers 204, or the error.
@@ -245,26 +238,41 @@ func (s *server) do(w http.ResponseWriter, r *http.Request, fn func(context.Cont
 		s.fail(w, http.StatusServiceUnavailable, "extension "+s.cfg.ID+" is shutting down")
 		return
 	}
-	if !s.call(w, r) {
-		return
+	if s.call(w, r, fn) {
+		w.WriteHeader(http.StatusNoContent)
 	}
-	err := fn(r.Context())
-	s.leave()
-	if err != nil {
-		s.fail(w, statusOf(err), err.Error())
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
-// call takes the right to call into the extension for r; on false it has
-// answered.
-func (s *server) call(w http.ResponseWriter, r *http.Request) bool {
-	if err := s.enter(r.Context()); err != nil {
-		s.fail(w, http.StatusServiceUnavailable, "gave up waiting for the call in progress: "+err.Error())
+// call runs fn inside the extension for r, one call at a time; on false
+// it has answered (503 when r ended while waiting, or fn's error).
+func (s *server) call(w http.ResponseWriter, r *http.Request, fn func(context.Context) error) bool {
+	err := s.within(r.Context(), fn)
+	var waiting *waitError
+	switch {
+	case errors.As(err, &waiting):
+		s.fail(w, http.StatusServiceUnavailable, "gave up waiting for the call in progress: "+waiting.err.Error())
+		return false
+	case err != nil:
+		s.fail(w, statusOf(err), err.Error())
 		return false
 	}
 	return true
+}
+
+// waitError is a call that never got into the extension.
+type waitError struct{ err error }
+
+func (e *waitError) Error() string { return e.err.Error() }
+
+// within runs fn holding the right to call into the extension. The right
+// is given back even if fn panics (net/http recovers a handler's panic),
+// so one bad call cannot wedge every later one.
+func (s *server) within(ctx context.Context, fn func(context.Context) error) error {
+	if err := s.enter(ctx); err != nil {
+		return &waitError{err}
+	}
+	defer s.leave()
+	return fn(ctx)
 }
 
 // decode reads a JSON body of at most limit bytes into v; on false it has

@@ -320,3 +320,52 @@ func TestWaitingCallGivesUp(t *testing.T) {
 	}
 	s.leave()
 }
+
+// A call that panics gives back the right to call in: later calls still
+// get through.
+func TestPanickingCallDoesNotWedge(t *testing.T) {
+	ext := &recExt{onSubscribe: func(s Subscription) {
+		if s.ID == "boom" {
+			panic("extension bug")
+		}
+	}}
+	ts, _ := startExtServer(t, ext)
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/api/subscribe",
+		strings.NewReader(`{"namespace_id":"n","pipeline_id":"p","pipeline_subscription_id":"boom"}`))
+	req.Header.Set("Authorization", bearer)
+	if resp, err := ts.Client().Do(req); err == nil {
+		resp.Body.Close()
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	req, _ = http.NewRequest(http.MethodPost, ts.URL+"/api/subscribe",
+		strings.NewReader(`{"namespace_id":"n","pipeline_id":"p","pipeline_subscription_id":"fine"}`))
+	req.Header.Set("Authorization", bearer)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("the call after a panic: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("the call after a panic = %d", resp.StatusCode)
+	}
+}
+
+// Gofer may send shutdown more than once at a time.
+func TestConcurrentShutdowns(t *testing.T) {
+	ext := &recExt{}
+	ts, _ := startExtServer(t, ext)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if st, b := callExt(t, ts, http.MethodPost, "/api/shutdown", bearer, ""); st != http.StatusNoContent {
+				t.Errorf("shutdown = %d %s", st, b)
+			}
+		}()
+	}
+	wg.Wait()
+	if _, _, _, n := ext.snapshot(); n != 1 {
+		t.Fatalf("%d shutdowns, want 1", n)
+	}
+}
