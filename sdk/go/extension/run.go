@@ -104,6 +104,14 @@ func serve(ctx context.Context, cfg SystemConfig, ext Extension, listening func(
 	client := NewClient(cfg, opts...)
 	log := client.log
 	s := newServer(cfg, ext, log)
+	var tlsConfig *tls.Config
+	if cfg.UseTLS {
+		cert, err := tls.X509KeyPair([]byte(cfg.TLSCert), []byte(cfg.TLSKey))
+		if err != nil {
+			return fmt.Errorf("%w: %s and %s: %v", ErrConfig, EnvTLSCert, EnvTLSKey, err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 
 	if err := ext.Init(ctx, client); err != nil {
 		return fmt.Errorf("%w: %w", ErrInit, err)
@@ -137,14 +145,8 @@ func serve(ctx context.Context, cfg SystemConfig, ext Extension, listening func(
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	if cfg.UseTLS {
-		cert, err := tls.X509KeyPair([]byte(cfg.TLSCert), []byte(cfg.TLSKey))
-		if err != nil {
-			ln.Close()
-			stopExtension()
-			return fmt.Errorf("%w: %s and %s: %v", ErrConfig, EnvTLSCert, EnvTLSKey, err)
-		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
 	}
 	if listening != nil {
 		listening(ln.Addr())
