@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -284,18 +285,21 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, key
 			return nil, err
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		last = err
 		// The next attempt goes to the next host.
 		c.next.CompareAndSwap(int64(i), int64((i+1)%len(c.hosts)))
+		// Jitter keeps extensions that lost Gofer together from
+		// retrying in step.
 		wait := max(backoff, min(retryAfter, c.maxBackoff))
+		wait += rand.N(wait/4 + 1)
 		if !c.now().Add(wait).Before(deadline) {
-			return nil, fmt.Errorf("%w after %d attempts: %v", ErrUnavailable, attempt+1, last)
+			return nil, fmt.Errorf("%w after %d attempts: %w", ErrUnavailable, attempt+1, last)
 		}
 		c.log.Debug("gofer unavailable, retrying", "method", method, "path", path, "wait", wait, "error", err)
 		if err := c.sleep(ctx, wait); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrUnavailable, last)
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, last)
 		}
 		backoff = min(backoff*2, c.maxBackoff)
 	}

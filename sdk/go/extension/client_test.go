@@ -88,8 +88,9 @@ func TestStartRunRules(t *testing.T) {
 	g.runStatus = []int{503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503, 503}
 	g.mu.Unlock()
 	short := NewClient(testConfig(ts.URL), WithRetry(30*time.Millisecond, 5*time.Millisecond, 5*time.Millisecond))
-	if _, err := short.StartRun(ctx, "ns", "p", nil, "k3"); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("exhausted retries: %v", err)
+	_, err = short.StartRun(ctx, "ns", "p", nil, "k3")
+	if !errors.Is(err, ErrUnavailable) || !errors.As(err, &apiErr) || apiErr.Status != http.StatusServiceUnavailable {
+		t.Fatalf("exhausted retries: %v (want ErrUnavailable wrapping the 503)", err)
 	}
 }
 
