@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -216,5 +217,54 @@ func TestClientWithoutHosts(t *testing.T) {
 	c := NewClient(SystemConfig{ID: "x", Secret: "s"})
 	if _, err := c.StartRun(context.Background(), "ns", "p", nil, "k"); !errors.Is(err, ErrConfig) {
 		t.Fatalf("err = %v, want ErrConfig", err)
+	}
+}
+
+// Run reads everything from the environment: the Gofer host without a
+// scheme, the bind address under upstream's server's spelling.
+func TestRunReadsTheEnvironment(t *testing.T) {
+	g, ts := newFakeGofer(t)
+	g.subscriptions = []StoredSubscription{{NamespaceID: "ns", PipelineID: "p", SubscriptionID: "s", Settings: map[string]string{"every": "1m"}}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	t.Setenv(EnvID, "interval")
+	t.Setenv(EnvSecret, testSecret)
+	t.Setenv(EnvUseTLS, "false")
+	t.Setenv(EnvLogLevel, "debug")
+	t.Setenv(EnvGoferHost, strings.TrimPrefix(ts.URL, "http://"))
+	t.Setenv(EnvBindAddressAlt, addr)
+
+	ext := &recExt{}
+	done := make(chan error, 1)
+	go func() { done <- Run(ext) }()
+	waitFor(t, 10*time.Second, "health", func() bool {
+		resp, err := http.Get("http://" + addr + "/api/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusNoContent
+	})
+	if subs, _, _, _ := ext.snapshot(); len(subs) != 1 || subs[0].ID != "s" {
+		t.Fatalf("restored %+v", subs)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/api/shutdown", nil)
+	req.Header.Set("Authorization", bearer)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after shutdown")
 	}
 }
