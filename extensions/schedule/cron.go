@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	// The extensions run in a FROM scratch image with no zone database on
+	// disk; embedding it (~450 KB) makes every IANA zone name resolve.
+	_ "time/tzdata"
 )
 
 // ErrInvalidCron marks every cron parse error; the message after it names the
@@ -25,6 +28,8 @@ type field struct {
 	name     string
 	min, max int
 	names    map[string]int
+	// base is subtracted before a value is stored in a bitset (years).
+	base int
 }
 
 var (
@@ -39,11 +44,11 @@ var (
 		{name: "month", min: 1, max: 12, names: monthNames},
 		// 7 is accepted as Sunday, as in Vixie cron.
 		{name: "day-of-week", min: 0, max: 7, names: dowNames},
-		{name: "year", min: MinYear, max: MaxYear},
+		{name: "year", min: MinYear, max: MaxYear, base: MinYear},
 	}
 )
 
-// bitset holds the values of one field; the year field needs 230 bits.
+// bitset holds the values of one field; years are stored from MinYear on.
 type bitset [4]uint64
 
 func (b *bitset) set(i int)      { b[i/64] |= 1 << (uint(i) % 64) }
@@ -192,7 +197,7 @@ func parseField(text string, f field, set *bitset) error {
 			}
 		}
 		for v := lo; v <= hi; v += step {
-			set.set(v)
+			set.set(v - f.base)
 		}
 	}
 	return nil
