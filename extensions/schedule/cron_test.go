@@ -30,7 +30,9 @@ func TestParseValid(t *testing.T) {
 		expr, tz string
 		check    func(s *Schedule) bool
 	}{
-		{"* * * * * *", "", func(s *Schedule) bool { return s.minute.has(0) && s.minute.has(59) && s.year.has(0) && s.year.has(MaxYear-MinYear) }},
+		{"* * * * * *", "", func(s *Schedule) bool {
+			return s.minute.has(0) && s.minute.has(59) && s.year.has(0) && s.year.has(MaxYear-MinYear)
+		}},
 		{"0 0 1 1 * 2030", "", func(s *Schedule) bool { return s.year.has(2030-MinYear) && !s.year.has(2031-MinYear) }},
 		{"5,10-12 * * * * *", "", func(s *Schedule) bool {
 			return s.minute.has(5) && s.minute.has(10) && s.minute.has(12) && !s.minute.has(13) && !s.minute.has(6)
@@ -133,7 +135,9 @@ func eqSeq(t *testing.T, name string, got, want []string) {
 	}
 }
 
-func utc(y int, m time.Month, d, h, mi int) time.Time { return time.Date(y, m, d, h, mi, 0, 0, time.UTC) }
+func utc(y int, m time.Month, d, h, mi int) time.Time {
+	return time.Date(y, m, d, h, mi, 0, 0, time.UTC)
+}
 
 func TestNextUTC(t *testing.T) {
 	for _, tc := range []struct {

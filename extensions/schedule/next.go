@@ -36,7 +36,7 @@ func (s *Schedule) Next(after time.Time) time.Time {
 		y0, startDay = MinYear, time.Date(MinYear, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
 	for y := y0; y <= MaxYear; y++ {
-		if !s.year.has(y-MinYear) {
+		if !s.year.has(y - MinYear) {
 			continue
 		}
 		for m := 1; m <= 12; m++ {
