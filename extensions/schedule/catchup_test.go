@@ -90,6 +90,14 @@ func TestDue(t *testing.T) {
 			c: CatchUp{Policy: PolicyAll, Window: 10 * time.Minute}, fire: "12-01 02:00", skip: "12-01 01:00", watermarkW: at(2, 0)},
 		{name: "cron: latest after a long outage", s: hourly, watermark: at(0, 0), now: at(5, 1),
 			c: CatchUp{}, fire: "12-01 05:00", skip: "12-01 01:00,12-01 02:00,12-01 03:00,12-01 04:00", watermarkW: at(5, 0)},
+		// The example in docs/triggers.md: down from 00:30 to 05:10.
+		{name: "docs example: skip", s: hourly, watermark: at(0, 0), now: at(5, 10),
+			c: CatchUp{Policy: PolicySkip}, skip: "12-01 01:00,12-01 02:00,12-01 03:00,12-01 04:00,12-01 05:00", watermarkW: at(5, 0)},
+		{name: "docs example: latest", s: hourly, watermark: at(0, 0), now: at(5, 10),
+			c: CatchUp{}, fire: "12-01 05:00", skip: "12-01 01:00,12-01 02:00,12-01 03:00,12-01 04:00", watermarkW: at(5, 0)},
+		{name: "docs example: all within 3h", s: hourly, watermark: at(0, 0), now: at(5, 10),
+			c: CatchUp{Policy: PolicyAll, Window: 3 * time.Hour}, fire: "12-01 03:00,12-01 04:00,12-01 05:00",
+			skip: "12-01 01:00,12-01 02:00", watermarkW: at(5, 0)},
 		{name: "cron with no further tick: nothing due", s: past, watermark: start, now: at(5, 0),
 			c: CatchUp{}, watermarkW: start},
 	} {
