@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+
 	// The extensions run in a FROM scratch image with no zone database on
 	// disk; embedding it (~450 KB) makes every IANA zone name resolve.
 	_ "time/tzdata"
@@ -95,7 +97,10 @@ func Parse(expr, tz string) (*Schedule, error) {
 			continue
 		}
 		rest := body[len(prefix):]
-		zone, after, _ := strings.Cut(rest, " ")
+		zone, after := rest, ""
+		if i := strings.IndexFunc(rest, unicode.IsSpace); i >= 0 {
+			zone, after = rest[:i], rest[i:]
+		}
 		if zone == "" {
 			return nil, fmt.Errorf("%w: %s prefix without a zone name", ErrInvalidCron, strings.TrimSuffix(prefix, "="))
 		}

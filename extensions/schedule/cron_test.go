@@ -50,7 +50,7 @@ func TestParseValid(t *testing.T) {
 		{"  0   0 * * *  ", "", func(s *Schedule) bool { return s.String() == "0 0 * * * *" }},
 		{"0 9 * * * *", "America/New_York", func(s *Schedule) bool { return s.Location().String() == "America/New_York" }},
 		{"CRON_TZ=Europe/Berlin 0 9 * * * *", "", func(s *Schedule) bool { return s.Location().String() == "Europe/Berlin" }},
-		{"TZ=Europe/Berlin 0 9 * * *", "Europe/Berlin", func(s *Schedule) bool { return s.Location().String() == "Europe/Berlin" }},
+		{"TZ=Europe/Berlin\t0 9 * * *", "Europe/Berlin", func(s *Schedule) bool { return s.Location().String() == "Europe/Berlin" }},
 		{"0 9 * * * *", "UTC", func(s *Schedule) bool { return s.Location() == time.UTC }},
 		{"0 0 * * * 1970-2199", "", func(s *Schedule) bool { return s.year.has(0) && s.year.has(2199-MinYear) }},
 	} {

@@ -78,7 +78,7 @@ func ParseInterval(every string, min time.Duration, start time.Time) (Interval, 
 		min = MinIntervalFloor
 	}
 	if d < min {
-		return Interval{}, fmt.Errorf("%w: parameter every %q is below the minimum %s (install setting %s)", ErrInvalidInterval, every, min, SettingMinInterval)
+		return Interval{}, fmt.Errorf("%w: parameter every %q is below the minimum %s (install setting %s or %s)", ErrInvalidInterval, every, min, SettingMinInterval, SettingMinDuration)
 	}
 	return Interval{Start: start, Every: d}, nil
 }

@@ -51,7 +51,7 @@ func TestParseInterval(t *testing.T) {
 		{"", time.Minute, 0, "parameter every is required"},
 		{"5", time.Minute, 0, `parameter every "5" is not a duration`},
 		{"often", time.Minute, 0, `parameter every "often" is not a duration`},
-		{"30s", time.Minute, 0, `parameter every "30s" is below the minimum 1m0s (install setting MIN_INTERVAL)`},
+		{"30s", time.Minute, 0, `parameter every "30s" is below the minimum 1m0s (install setting MIN_INTERVAL or MIN_DURATION)`},
 		{"500ms", 0, 0, "below the minimum 1s"},
 		{"-5m", time.Minute, 0, "below the minimum"},
 		{"0s", time.Minute, 0, "below the minimum"},
