@@ -77,7 +77,8 @@ type Schedule struct {
 	wild bool
 }
 
-// String returns the expression as given (without any timezone prefix).
+// String returns the six fields, space-separated (a five-field expression
+// gains a year of "*"; a timezone prefix is dropped: see Location).
 func (s *Schedule) String() string { return s.expr }
 
 // Location returns the time zone the expression is evaluated in.

@@ -98,10 +98,22 @@ func TestIntervalNext(t *testing.T) {
 func TestKeys(t *testing.T) {
 	// 21:00 at UTC+1 is 20:00 UTC: keys carry the instant, not the wall clock.
 	tick := time.Date(2026, 12, 6, 21, 0, 0, 0, time.FixedZone("x", 3600))
-	if got, want := IntervalKey("nightly", tick), "interval:nightly:1796587200"; got != want {
+	sub := Subscription{Namespace: "default", Pipeline: "simple", ID: "nightly"}
+	if got, want := IntervalKey(sub, tick), "interval:default/simple/nightly:1796587200"; got != want {
 		t.Errorf("IntervalKey = %q, want %q", got, want)
 	}
-	if got, want := CronKey("nightly", tick), "cron:nightly:1796587200"; got != want {
+	if got, want := CronKey(sub, tick), "cron:default/simple/nightly:1796587200"; got != want {
 		t.Errorf("CronKey = %q, want %q", got, want)
+	}
+	// The same subscription id in another pipeline is another key.
+	other := Subscription{Namespace: "default", Pipeline: "other", ID: "nightly"}
+	if CronKey(sub, tick) == CronKey(other, tick) {
+		t.Errorf("two pipelines share key %q", CronKey(sub, tick))
+	}
+	// Longest identifiers and the last tick of MaxYear fit the API's 128 characters.
+	long := strings.Repeat("x", 32)
+	last := time.Date(MaxYear, 12, 31, 23, 59, 0, 0, time.UTC)
+	if k := IntervalKey(Subscription{long, long, long}, last); len(k) > 128 {
+		t.Errorf("key %q is %d characters", k, len(k))
 	}
 }
