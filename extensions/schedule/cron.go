@@ -25,6 +25,9 @@ const (
 	MaxYear = 2199
 )
 
+// MaxExprLen bounds an expression (with any timezone prefix) in bytes.
+const MaxExprLen = 512
+
 // field describes one position of the expression.
 type field struct {
 	name     string
@@ -92,6 +95,11 @@ func (s *Schedule) Location() *time.Location { return s.loc }
 // or "TZ=Zone" (as robfig/cron and cronie accept); given both ways, the two must
 // name the same zone.
 func Parse(expr, tz string) (*Schedule, error) {
+	// Errors quote the input; a bound keeps them readable (a real expression
+	// is a few dozen characters).
+	if len(expr) > MaxExprLen {
+		return nil, fmt.Errorf("%w: expression is %d bytes, at most %d", ErrInvalidCron, len(expr), MaxExprLen)
+	}
 	body := strings.TrimSpace(expr)
 	for _, prefix := range []string{"CRON_TZ=", "TZ="} {
 		if !strings.HasPrefix(body, prefix) {
@@ -143,6 +151,9 @@ func Parse(expr, tz string) (*Schedule, error) {
 // LoadZone resolves an IANA zone name; empty and "UTC" are UTC. The binary
 // embeds the zone database (time/tzdata) so this works on hosts without one.
 func LoadZone(tz string) (*time.Location, error) {
+	if len(tz) > 128 {
+		return nil, fmt.Errorf("%w: timezone is %d bytes; an IANA zone name is short (e.g. Europe/Berlin)", ErrInvalidCron, len(tz))
+	}
 	if tz == "" || tz == "UTC" {
 		return time.UTC, nil
 	}
@@ -175,7 +186,9 @@ func parseField(text string, f field, set *bitset) error {
 			if err != nil || n <= 0 {
 				return bad(item, "step %q is not a positive number", stepText)
 			}
-			step = n
+			// A step beyond the field's span selects only the start; clamping
+			// it keeps v += step below from overflowing into a negative index.
+			step = min(n, f.max-f.min+1)
 		}
 		lo, hi := f.min, f.max
 		switch {

@@ -52,6 +52,11 @@ func TestParseValid(t *testing.T) {
 		{"CRON_TZ=Europe/Berlin 0 9 * * * *", "", func(s *Schedule) bool { return s.Location().String() == "Europe/Berlin" }},
 		{"TZ=Europe/Berlin\t0 9 * * *", "Europe/Berlin", func(s *Schedule) bool { return s.Location().String() == "Europe/Berlin" }},
 		{"0 9 * * * *", "UTC", func(s *Schedule) bool { return s.Location() == time.UTC }},
+		// A step beyond the field's span selects the start only (and must not
+		// overflow: 5 + MaxInt64 once wrapped to a negative bit index).
+		{"5/9223372036854775807 * * * * 2000/9223372036854775807", "", func(s *Schedule) bool {
+			return s.minute.has(5) && !s.minute.has(6) && s.year.has(2000-MinYear) && !s.year.has(2001-MinYear)
+		}},
 		{"0 0 * * * 1970-2199", "", func(s *Schedule) bool { return s.year.has(0) && s.year.has(2199-MinYear) }},
 	} {
 		s := mustParse(t, tc.expr, tc.tz)
@@ -96,6 +101,8 @@ func TestParseInvalid(t *testing.T) {
 		{"TZ=", "", []string{"TZ prefix without a zone name"}},
 		{"CRON_TZ=Europe/Berlin * * * * *", "America/New_York", []string{"names zone", "timezone setting"}},
 		{"@daily", "", []string{"want 6 fields"}},
+		{strings.Repeat("1,", 300) + "1 * * * *", "", []string{"expression is 609 bytes, at most 512"}},
+		{"* * * * *", strings.Repeat("A", 129), []string{"timezone is 129 bytes"}},
 	} {
 		_, err := Parse(tc.expr, tc.tz)
 		if err == nil {
