@@ -51,6 +51,8 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
 	cd sdk/go && go test -run XXX -fuzz FuzzDecodeConfig -fuzztime $${FUZZTIME:-30s} .
 	go test -run XXX -fuzz FuzzDecodeTOML -fuzztime $${FUZZTIME:-30s} ./agent/
 	go test -run XXX -fuzz FuzzStream -fuzztime $${FUZZTIME:-30s} ./agent/executor/mask/
+	go test -run XXX -fuzz FuzzParseCron -fuzztime $${FUZZTIME:-30s} ./extensions/schedule/
+	go test -run XXX -fuzz FuzzParseInterval -fuzztime $${FUZZTIME:-30s} ./extensions/schedule/
 
 images: build ## Docker images for tasks, no registry needed: gofer/gofer:latest (this binary) and gofer/busybox:latest.
 	GOFER_BIN=$(abspath $(GOFER)) ./e2e/scripts/build-images.sh
