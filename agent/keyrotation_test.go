@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/raft"
 	"go.etcd.io/bbolt"
 
+	"github.com/goferhq/gofer/agent/leadership"
 	"github.com/goferhq/gofer/api"
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/fsm/fsmtest"
@@ -48,7 +49,7 @@ func newRotationFixture(t *testing.T, batch int) *rotationFixture {
 		t.Fatal(err)
 	}
 	x := &rotationFixture{t: t, f: f, oldBox: oldBox}
-	x.k = &keyRotator{fsm: f, keys: keys, apply: x.apply, batch: batch, logger: hclog.NewNullLogger()}
+	x.k = newKeyRotator(rotationConfig{Keys: keys, Batch: batch}, leadership.Deps{State: f, Apply: leadership.ApplyFunc(x.apply), Logger: hclog.NewNullLogger()})
 	return x
 }
 
