@@ -152,3 +152,27 @@ func (t *fakeTimer) Reset(d time.Duration) {
 	f.armed = make(chan struct{})
 	f.mu.Unlock()
 }
+
+// WaitTimerAt waits until a timer due at `at` is armed, giving up (false)
+// after limit of real time: tests call it to know the code under test is
+// waiting before they advance the clock.
+func (f *Fake) WaitTimerAt(at time.Time, limit time.Duration) bool {
+	giveUp := time.NewTimer(limit)
+	defer giveUp.Stop()
+	for {
+		armed := f.Armed()
+		f.mu.Lock()
+		for _, x := range f.timers {
+			if x.at.Equal(at) {
+				f.mu.Unlock()
+				return true
+			}
+		}
+		f.mu.Unlock()
+		select {
+		case <-armed:
+		case <-giveUp.C:
+			return false
+		}
+	}
+}

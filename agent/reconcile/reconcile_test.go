@@ -17,16 +17,8 @@ var t0 = time.Unix(1_000_000, 0)
 // armedAt waits until the fake clock has a timer due at `at`.
 func armedAt(t *testing.T, c *clock.Fake, at time.Time) {
 	t.Helper()
-	for {
-		armed := c.Armed()
-		if c.NextDeadline().Equal(at) {
-			return
-		}
-		select {
-		case <-armed:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("no timer armed for %v (next: %v)", at, c.NextDeadline())
-		}
+	if !c.WaitTimerAt(at, 10*time.Second) {
+		t.Fatalf("no timer armed for %v (next: %v)", at, c.NextDeadline())
 	}
 }
 
