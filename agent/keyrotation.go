@@ -44,7 +44,7 @@ var errNothingOpened = errors.New("no value left under the old key opens with th
 // All it knows comes from state, so a new leader resumes where the old
 // one stopped.
 type keyRotator struct {
-	fsm      leadership.StateReader
+	state    leadership.StateReader
 	keys     *seal.Keyring
 	apply    leadership.Applier
 	clock    clock.Clock
@@ -77,7 +77,7 @@ type rotationConfig struct {
 }
 
 func newKeyRotator(cfg rotationConfig, d leadership.Deps) *keyRotator {
-	return &keyRotator{fsm: d.State, keys: cfg.Keys, apply: d.Apply, clock: clock.Or(d.Clock),
+	return &keyRotator{state: d.State, keys: cfg.Keys, apply: d.Apply, clock: clock.Or(d.Clock),
 		batch: cfg.Batch, interval: cfg.Interval, logger: d.Logger}
 }
 
@@ -95,7 +95,7 @@ func (k *keyRotator) Run(ctx context.Context) error {
 			next := k.clock.Now().Add(k.interval)
 			return reconcile.Result{Hold: next, Wake: next}, nil
 		},
-		Changes:    func() <-chan struct{} { return k.fsm.Changes().Changed() },
+		Changes:    func() <-chan struct{} { return k.state.Changes().Changed() },
 		Idle:       rotationIdleWait,
 		MinBackoff: time.Second,
 		MaxBackoff: 30 * time.Second,
@@ -113,7 +113,7 @@ func (k *keyRotator) step(ctx context.Context) (bool, error) {
 	var failed int
 	var next *store.SealedPos
 	var err error
-	if err := k.fsm.View(func(tx *bbolt.Tx) (err error) {
+	if err := k.state.View(func(tx *bbolt.Tx) (err error) {
 		if rot, err = store.GetKeyRotation(tx); err != nil || rot == nil || rot.State != model.KeyRotationRotating {
 			return err
 		}
