@@ -265,3 +265,18 @@ func TestLoopHoldIsARateLimit(t *testing.T) {
 	h.c.Advance(time.Millisecond)
 	h.pass(t, 2)
 }
+
+// Every executor pass launches every running task's key again; finding
+// the running worker must not allocate.
+func TestWorkersLaunchOfARunningKeyDoesNotAllocate(t *testing.T) {
+	ws := NewWorkers(clock.NewFake(t0), time.Second, time.Second, nil)
+	release := make(chan struct{})
+	fn := func(ctx context.Context, w *Worker) { <-release }
+	ctx := context.Background()
+	ws.Launch(ctx, "k", fn)
+	if n := testing.AllocsPerRun(100, func() { ws.Launch(ctx, "k", fn) }); n != 0 {
+		t.Fatalf("%v allocations per launch of a running key", n)
+	}
+	close(release)
+	ws.Wait()
+}
