@@ -22,6 +22,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
 
+	"github.com/goferhq/gofer/agent/leadership"
 	"github.com/goferhq/gofer/api"
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/scheduler"
@@ -57,8 +58,7 @@ type Agent struct {
 	// Leadership lifecycle (leader.go).
 	leaderNotify chan bool
 	ready        atomic.Bool
-	leaderCancel context.CancelFunc
-	leaderDone   chan struct{}
+	leadership   *leadership.Lifecycle
 
 	// CheckState verifies an uploaded backup before it is opened for
 	// writing. It defaults to CheckStateInProcess; the CLI installs
@@ -228,6 +228,7 @@ func (a *Agent) setupRaft() error {
 
 // Run serves until ctx ends, then stops gracefully.
 func (a *Agent) Run(ctx context.Context) error {
+	a.leadership = a.newLeadership()
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()

@@ -9,7 +9,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"go.etcd.io/bbolt"
 
-	"github.com/goferhq/gofer/agent/retry"
+	"github.com/goferhq/gofer/agent/clock"
+	"github.com/goferhq/gofer/agent/leadership"
+	"github.com/goferhq/gofer/agent/reconcile"
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
@@ -42,9 +44,10 @@ var errNothingOpened = errors.New("no value left under the old key opens with th
 // All it knows comes from state, so a new leader resumes where the old
 // one stopped.
 type keyRotator struct {
-	fsm      *fsm.FSM
+	state    leadership.StateReader
 	keys     *seal.Keyring
-	apply    func(ctx context.Context, t fsm.CommandType, body any) (*fsm.Result, error)
+	apply    leadership.Applier
+	clock    clock.Clock
 	batch    int
 	interval time.Duration
 	logger   hclog.Logger
@@ -62,41 +65,44 @@ type keyRotator struct {
 	scanned int
 }
 
-func (a *Agent) newKeyRotator() *keyRotator {
-	return &keyRotator{fsm: a.fsm, keys: a.secrets, apply: a.applySystem,
-		batch: a.cfg.Secrets.RotationBatchSize, interval: a.cfg.Secrets.RotationBatchInterval.D(),
-		logger: a.logger.Named("key-rotation")}
+// rotationConfig is what the key rotator needs from the node's
+// configuration.
+type rotationConfig struct {
+	// Keys holds this leader's keys; nil: no secret_store.encryption_key.
+	Keys *seal.Keyring
+	// Batch is how many values one re-seal command carries at most.
+	Batch int
+	// Interval is the pause after each batch (0: none).
+	Interval time.Duration
 }
 
-// Run works until ctx ends.
-func (k *keyRotator) Run(ctx context.Context) {
-	backoff := time.Second
-	for ctx.Err() == nil {
-		changed := k.fsm.Changes().Changed()
-		progressed, err := k.step(ctx)
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			k.logger.Error("key rotation step failed; retrying", "error", err, "backoff", backoff)
-			if !retry.Sleep(ctx, backoff) {
-				return
+func newKeyRotator(cfg rotationConfig, d leadership.Deps) *keyRotator {
+	return &keyRotator{state: d.State, keys: cfg.Keys, apply: d.Apply, clock: clock.Or(d.Clock),
+		batch: cfg.Batch, interval: cfg.Interval, logger: d.Logger}
+}
+
+// Run works until ctx ends: a step, then the next one after the batch
+// interval if it made progress, at the next state change (or after
+// rotationIdleWait) if it did not, and with backoff (1 s doubling to
+// 30 s) if it failed.
+func (k *keyRotator) Run(ctx context.Context) error {
+	reconcile.NewLoop(reconcile.LoopConfig{
+		Pass: func(ctx context.Context) (reconcile.Result, error) {
+			progressed, err := k.step(ctx)
+			if err != nil || !progressed {
+				return reconcile.Result{}, err
 			}
-			backoff = min(2*backoff, 30*time.Second)
-		case progressed:
-			backoff = time.Second
-			if k.interval > 0 && !retry.Sleep(ctx, k.interval) {
-				return
-			}
-		default:
-			select {
-			case <-ctx.Done():
-				return
-			case <-changed:
-			case <-time.After(rotationIdleWait):
-			}
-		}
-	}
+			next := k.clock.Now().Add(k.interval)
+			return reconcile.Result{Hold: next, Wake: next}, nil
+		},
+		Changes:    func() <-chan struct{} { return k.state.Changes().Changed() },
+		Idle:       rotationIdleWait,
+		MinBackoff: time.Second,
+		MaxBackoff: 30 * time.Second,
+		Clock:      k.clock,
+		Logger:     k.logger,
+	}).Run(ctx)
+	return nil
 }
 
 // step does one unit of work: one re-seal batch, or the finish. It
@@ -107,7 +113,7 @@ func (k *keyRotator) step(ctx context.Context) (bool, error) {
 	var failed int
 	var next *store.SealedPos
 	var err error
-	if err := k.fsm.View(func(tx *bbolt.Tx) (err error) {
+	if err := k.state.View(func(tx *bbolt.Tx) (err error) {
 		if rot, err = store.GetKeyRotation(tx); err != nil || rot == nil || rot.State != model.KeyRotationRotating {
 			return err
 		}
@@ -130,13 +136,13 @@ func (k *keyRotator) step(ctx context.Context) (bool, error) {
 		if failed > 0 {
 			return false, errNothingOpened
 		}
-		if _, err = k.apply(ctx, fsm.CmdKeyRotationFinish, fsm.KeyRotationFinish{Target: rot.Target}); err != nil {
+		if _, err = applyChecked(ctx, k.apply, fsm.CmdKeyRotationFinish, fsm.KeyRotationFinish{Target: rot.Target}); err != nil {
 			return false, err
 		}
 		k.logger.Info("key rotation done", "key_check", rot.Target, "resealed", rot.Resealed)
 		return true, nil
 	}
-	res, err := k.apply(ctx, fsm.CmdSecretsReseal, fsm.SecretsReseal{Target: rot.Target, Items: items})
+	res, err := applyChecked(ctx, k.apply, fsm.CmdSecretsReseal, fsm.SecretsReseal{Target: rot.Target, Items: items})
 	if err != nil {
 		return false, err
 	}

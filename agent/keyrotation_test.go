@@ -5,11 +5,14 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"go.etcd.io/bbolt"
 
+	"github.com/goferhq/gofer/agent/clock"
+	"github.com/goferhq/gofer/agent/leadership"
 	"github.com/goferhq/gofer/api"
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/fsm/fsmtest"
@@ -48,7 +51,7 @@ func newRotationFixture(t *testing.T, batch int) *rotationFixture {
 		t.Fatal(err)
 	}
 	x := &rotationFixture{t: t, f: f, oldBox: oldBox}
-	x.k = &keyRotator{fsm: f, keys: keys, apply: x.apply, batch: batch, logger: hclog.NewNullLogger()}
+	x.k = newKeyRotator(rotationConfig{Keys: keys, Batch: batch}, leadership.Deps{State: f, Apply: leadership.ApplyFunc(x.apply), Logger: hclog.NewNullLogger()})
 	return x
 }
 
@@ -173,4 +176,57 @@ func TestReSealScanResumes(t *testing.T) {
 	if x.k.scanned > 3*n {
 		t.Fatalf("the rotation of %d records in batches of %d read %d records; want at most %d", n, batch, x.k.scanned, 3*n)
 	}
+}
+
+// TestKeyRotatorRunPacesBatches: Run applies a batch, waits the batch
+// interval on its clock whatever changes (its own batches change state),
+// then applies the next, and records the rotation done — on a fake clock.
+func TestKeyRotatorRunPacesBatches(t *testing.T) {
+	x := newRotationFixture(t, 1)
+	for i := 0; i < 3; i++ {
+		x.putGlobal(fmt.Sprintf("s%d", i), 16)
+	}
+	t0 := time.Unix(1_000_000, 0)
+	c := clock.NewFake(t0)
+	x.k.clock, x.k.interval = c, 10*time.Second
+	batches := make(chan int, 10)
+	x.beforeReseal = func(n int) { batches <- n }
+	x.ok(fsm.CmdKeyRotationStart, fsm.KeyRotationStart{Source: x.oldBox.KeyCheck(), Target: x.k.keys.Primary().KeyCheck()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = x.k.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	next := t0
+	for n := 1; n <= 3; n++ {
+		select {
+		case got := <-batches:
+			if got != n {
+				t.Fatalf("batch %d, want %d", got, n)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("batch %d never came", n)
+		}
+		next = next.Add(10 * time.Second)
+		if !c.WaitTimerAt(next, 10*time.Second) {
+			t.Fatalf("no batch interval armed after batch %d", n)
+		}
+		c.Advance(10*time.Second - time.Millisecond)
+		select {
+		case got := <-batches:
+			t.Fatalf("batch %d came before the batch interval ended", got)
+		default:
+		}
+		c.Advance(time.Millisecond)
+	}
+	// The finish is the step after the last batch's interval, and is
+	// paced like a batch; then the rotator waits for a change, idle.
+	next = next.Add(10 * time.Second)
+	if !c.WaitTimerAt(next, 10*time.Second) {
+		t.Fatal("no interval armed after the finish")
+	}
+	c.Advance(10 * time.Second)
+	if !c.WaitTimerAt(next.Add(rotationIdleWait), 10*time.Second) {
+		t.Fatal("the rotator did not go idle after the rotation")
+	}
+	x.done()
 }

@@ -15,15 +15,15 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"go.etcd.io/bbolt"
 
+	"github.com/goferhq/gofer/agent/clock"
+	"github.com/goferhq/gofer/agent/leadership"
+	"github.com/goferhq/gofer/agent/reconcile"
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/scheduler"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
 	"github.com/goferhq/gofer/store/seal"
 )
-
-// Applier replicates a command the executor decided on.
-type Applier func(ctx context.Context, t fsm.CommandType, body any) (*fsm.Result, error)
 
 // Config tunes the executor.
 type Config struct {
@@ -51,8 +51,6 @@ type Config struct {
 	// KeepContainers leaves finished containers for debugging (the sweep
 	// still removes them).
 	KeepContainers bool
-	// Now is the clock (tests may replace it).
-	Now func() time.Time
 	// Secrets opens the secrets that task variables reference; nil: the
 	// leader has no secret_store.encryption_key, and such tasks fail with
 	// a reason that says so.
@@ -62,19 +60,18 @@ type Config struct {
 // Executor runs DAGs on the leader.
 type Executor struct {
 	cfg    Config
-	fsm    *fsm.FSM
-	apply  Applier
+	state  leadership.StateReader
+	apply  leadership.Applier
+	clock  clock.Clock
 	sched  scheduler.Scheduler
 	logger hclog.Logger
 
-	mu   sync.Mutex
-	work map[string]*worker
-	// held delays work whose last worker failed to replicate a command,
-	// so a command that keeps failing is retried with backoff instead of
-	// relaunched on every pass.
-	held map[string]backoffState
-	kick chan struct{}
-	wg   sync.WaitGroup
+	// loop runs reconcile passes; workers act on their decisions, one
+	// per key, holding back work whose commands failed to replicate.
+	loop    *reconcile.Loop
+	workers *reconcile.Workers
+	// wg covers the goroutines the executor starts besides workers.
+	wg sync.WaitGroup
 
 	// decoded keeps the task records the last reconcile pass decoded,
 	// with their encoded bytes: a pass rereads every active run's tasks,
@@ -91,21 +88,8 @@ type decodedTask struct {
 }
 
 // worker is one goroutine doing one piece of work (a task attempt, a run
-// transition). cancel is closed when the task it runs is asked to stop.
-type worker struct {
-	cancel     chan struct{}
-	cancelOnce sync.Once
-	// failed: a command it needed could not be replicated (not a refusal
-	// by the state machine, which means the state moved on).
-	failed bool
-}
-
-// backoffState is how long work is held and how many times in a row it
-// failed.
-type backoffState struct {
-	until    time.Time
-	failures int
-}
+// transition); see package reconcile.
+type worker = reconcile.Worker
 
 // Bounds of the per-work backoff after failed replication.
 const (
@@ -113,13 +97,9 @@ const (
 	maxWorkBackoff = 10 * time.Second
 )
 
-func (w *worker) requestCancel() { w.cancelOnce.Do(func() { close(w.cancel) }) }
-
-// New builds an executor; Run starts it.
-func New(cfg Config, f *fsm.FSM, apply Applier, sched scheduler.Scheduler, logger hclog.Logger) *Executor {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+// New builds an executor (a leader service; see package leadership); Run
+// starts it.
+func New(cfg Config, deps leadership.Deps, sched scheduler.Scheduler) *Executor {
 	if cfg.StopGrace <= 0 {
 		cfg.StopGrace = 10 * time.Second
 	}
@@ -132,10 +112,23 @@ func New(cfg Config, f *fsm.FSM, apply Applier, sched scheduler.Scheduler, logge
 	if cfg.APIURLs == nil {
 		cfg.APIURLs = func() []string { return nil }
 	}
-	return &Executor{
-		cfg: cfg, fsm: f, apply: apply, sched: sched, logger: logger.Named("executor"),
-		work: map[string]*worker{}, held: map[string]backoffState{}, kick: make(chan struct{}, 1),
+	logger := deps.Logger
+	if logger == nil {
+		logger = hclog.NewNullLogger()
 	}
+	e := &Executor{cfg: cfg, state: deps.State, apply: deps.Apply, clock: clock.Or(deps.Clock), sched: sched, logger: logger}
+	e.loop = reconcile.NewLoop(reconcile.LoopConfig{
+		Pass: func(ctx context.Context) (reconcile.Result, error) {
+			return reconcile.Result{Wake: e.reconcile(ctx)}, nil
+		},
+		Changes: func() <-chan struct{} { return e.state.RunChanges().Changed() },
+		Gap:     minReconcileGap,
+		Idle:    time.Hour,
+		Clock:   e.clock,
+		Logger:  logger,
+	})
+	e.workers = reconcile.NewWorkers(e.clock, minWorkBackoff, maxWorkBackoff, e.loop.Poke)
+	return e
 }
 
 // minReconcileGap coalesces bursts of state changes into one pass.
@@ -143,10 +136,13 @@ const minReconcileGap = 2 * time.Millisecond
 
 // Run executes until ctx ends (leadership lost), then waits for every
 // goroutine it started: a deposed leader must issue no scheduler calls.
-func (e *Executor) Run(ctx context.Context) {
+// The loop wakes on every change a run's progress can depend on
+// (coalesced), when a worker ends, and at the next deadline a pass found.
+func (e *Executor) Run(ctx context.Context) error {
 	e.logger.Info("executor started; recovering unfinished runs from state")
 	defer func() {
 		e.wg.Wait()
+		e.workers.Wait()
 		e.logger.Info("executor stopped")
 	}()
 	e.wg.Add(1)
@@ -154,82 +150,14 @@ func (e *Executor) Run(ctx context.Context) {
 		defer e.wg.Done()
 		e.sweepLoop(ctx)
 	}()
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		changed := e.fsm.RunChanges().Changed()
-		next := e.reconcile(ctx)
-		wait := time.Hour
-		if !next.IsZero() {
-			wait = max(next.Sub(e.cfg.Now()), time.Millisecond)
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
-			return
-		case <-changed:
-		case <-e.kick:
-		case <-timer.C:
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(minReconcileGap):
-		}
-	}
-}
-
-// poke makes the loop reconcile again soon.
-func (e *Executor) poke() {
-	select {
-	case e.kick <- struct{}{}:
-	default:
-	}
+	e.loop.Run(ctx)
+	return nil
 }
 
 // launch runs fn in a goroutine unless work under key is already going
 // (it returns that worker) or is held after failures (it returns nil).
 func (e *Executor) launch(ctx context.Context, key string, fn func(ctx context.Context, w *worker)) *worker {
-	e.mu.Lock()
-	if w, ok := e.work[key]; ok {
-		e.mu.Unlock()
-		return w
-	}
-	if h, ok := e.held[key]; ok && e.cfg.Now().Before(h.until) {
-		e.mu.Unlock()
-		return nil
-	}
-	w := &worker{cancel: make(chan struct{})}
-	e.work[key] = w
-	e.mu.Unlock()
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		defer func() {
-			e.mu.Lock()
-			delete(e.work, key)
-			if w.failed && ctx.Err() == nil {
-				h := e.held[key]
-				h.failures++
-				wait := min(minWorkBackoff<<min(h.failures-1, 10), maxWorkBackoff)
-				h.until = e.cfg.Now().Add(wait)
-				e.held[key] = h
-				time.AfterFunc(wait, e.poke)
-			} else {
-				delete(e.held, key)
-			}
-			e.mu.Unlock()
-			e.poke()
-		}()
-		fn(ctx, w)
-	}()
-	return w
+	return e.workers.Launch(ctx, key, fn)
 }
 
 // snapshot is the state one reconcile pass works from.
@@ -241,7 +169,7 @@ type snapshot struct {
 func (e *Executor) read() (*snapshot, error) {
 	s := &snapshot{tasks: map[int][]*model.TaskExecution{}}
 	seen := make(map[string]decodedTask, len(e.decoded))
-	err := e.fsm.View(func(tx *bbolt.Tx) error {
+	err := e.state.View(func(tx *bbolt.Tx) error {
 		runs, err := store.ActiveRuns(tx)
 		if err != nil {
 			return err
@@ -284,9 +212,9 @@ func (e *Executor) reconcile(ctx context.Context) time.Time {
 	s, err := e.read()
 	if err != nil {
 		e.logger.Error("reading state failed", "error", err)
-		return e.cfg.Now().Add(time.Second)
+		return e.clock.Now().Add(time.Second)
 	}
-	now := e.cfg.Now()
+	now := e.clock.Now()
 	var next time.Time
 	wake := func(at time.Time) {
 		if next.IsZero() || at.Before(next) {
@@ -391,7 +319,7 @@ func (e *Executor) progressRun(ctx context.Context, r *model.Run, tasks []*model
 		case model.TaskStateScheduled, model.TaskStateRunning:
 			allDone = false
 			if w := e.runTask(ctx, r, t); w != nil && t.Cancel != nil {
-				w.requestCancel()
+				w.RequestCancel()
 			}
 		}
 	}
@@ -406,7 +334,7 @@ func (e *Executor) progressRun(ctx context.Context, r *model.Run, tasks []*model
 func (e *Executor) finishRun(ctx context.Context, w *worker, ref fsm.RunRef) {
 	var r *model.Run
 	var tasks []*model.TaskExecution
-	if err := e.fsm.View(func(tx *bbolt.Tx) (err error) {
+	if err := e.state.View(func(tx *bbolt.Tx) (err error) {
 		if r, err = store.GetRun(tx, ref.NamespaceID, ref.PipelineID, ref.RunID); err != nil || r == nil {
 			return err
 		}
@@ -441,12 +369,12 @@ func (e *Executor) cancelRun(ctx context.Context, r *model.Run, reason string) {
 // failed, so its work is retried with backoff. The result is nil only
 // when the command was not applied at all.
 func (e *Executor) applyCmd(ctx context.Context, w *worker, t fsm.CommandType, body any) (*fsm.Result, bool) {
-	res, err := e.apply(ctx, t, body)
+	res, err := e.apply.Apply(ctx, t, body)
 	if err != nil {
 		if ctx.Err() == nil {
 			e.logger.Warn("apply failed", "command", t, "error", err)
 			if w != nil {
-				w.failed = true
+				w.Fail()
 			}
 		}
 		return nil, false
@@ -458,7 +386,7 @@ func (e *Executor) applyCmd(ctx context.Context, w *worker, t fsm.CommandType, b
 	if res.Err != nil {
 		e.logger.Warn("command refused", "command", t, "error", res.Err)
 		if w != nil {
-			w.failed = true
+			w.Fail()
 		}
 		return res, false
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"go.etcd.io/bbolt"
 
+	"github.com/goferhq/gofer/agent/leadership"
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/fsm/fsmtest"
 	"github.com/goferhq/gofer/scheduler"
@@ -185,7 +186,7 @@ func (h *harness) config() Config {
 
 // startExecutor runs an executor until the test ends.
 func (h *harness) startExecutor(s scheduler.Scheduler) *Executor {
-	e := New(h.config(), h.f, h.apply, s, hclog.NewNullLogger())
+	e := New(h.config(), h.deps(), s)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); e.Run(ctx) }()
@@ -250,7 +251,7 @@ func TestStaleTaskCopyDoesNotStartTheAttemptAgain(t *testing.T) {
 	stale.State, stale.Status = model.TaskStateScheduled, model.TaskStatusUnknown
 
 	fs := &faultSched{Scheduler: realDocker}
-	late := New(h.config(), h.f, h.apply, fs, hclog.NewNullLogger())
+	late := New(h.config(), h.deps(), fs)
 	late.runTask(context.Background(), h.run(), &stale)
 	late.wg.Wait()
 	_ = e
@@ -451,7 +452,7 @@ func TestResumedLogMasksASecretThatBeganBeforeTheOffset(t *testing.T) {
 	sched := &scriptedLogs{Scheduler: realDocker, readers: []io.ReadCloser{pr}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); New(cfg, h.f, h.apply, sched, hclog.NewNullLogger()).Run(ctx) }()
+	go func() { defer close(done); _ = New(cfg, h.deps(), sched).Run(ctx) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for h.task("t").LogOffset < 2+int64(len(a)-len("end1")) {
 		if time.Now().After(deadline) {
@@ -469,10 +470,15 @@ func TestResumedLogMasksASecretThatBeganBeforeTheOffset(t *testing.T) {
 	sched.mu.Unlock()
 	ctx, cancel = context.WithCancel(context.Background())
 	done = make(chan struct{})
-	go func() { defer close(done); New(cfg, h.f, h.apply, sched, hclog.NewNullLogger()).Run(ctx) }()
+	go func() { defer close(done); _ = New(cfg, h.deps(), sched).Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	h.waitRun(time.Minute)
 	if got, want := h.log("t"), "xx"+strings.Repeat("*", len(a))+"QQ"; got != want {
 		t.Fatalf("log %q, want %q", got, want)
 	}
+}
+
+// deps builds the executor from the harness's state and applier.
+func (h *harness) deps() leadership.Deps {
+	return leadership.Deps{State: h.f, Apply: leadership.ApplyFunc(h.apply), Logger: hclog.NewNullLogger()}
 }

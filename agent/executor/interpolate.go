@@ -56,7 +56,7 @@ func (e *Executor) interpolate(t *model.TaskExecution) interpolation {
 	for k, v := range t.Variables {
 		out.env[k] = v
 	}
-	_ = e.fsm.View(func(tx *bbolt.Tx) error {
+	_ = e.state.View(func(tx *bbolt.Tx) error {
 		for _, name := range names {
 			kind, key, _ := sdk.ParseMarker(t.Variables[name])
 			value, secret, err := e.resolveMarker(tx, t, kind, key, &out.secrets)

@@ -160,8 +160,8 @@ func (e *Executor) readPieces(rc io.Reader, quit <-chan struct{}) <-chan []byte 
 // the result, so the log of a finished task is whole.
 func (e *Executor) flushLast(ctx context.Context, flush func() bool, empty func() bool) {
 	backoff := 100 * time.Millisecond
-	for deadline := e.cfg.Now().Add(10 * time.Second); ; {
-		if !flush() || empty() || !e.cfg.Now().Before(deadline) || !retry.Sleep(ctx, backoff) {
+	for deadline := e.clock.Now().Add(10 * time.Second); ; {
+		if !flush() || empty() || !e.clock.Now().Before(deadline) || !retry.Sleep(ctx, backoff) {
 			return
 		}
 		backoff = min(2*backoff, 2*time.Second)

@@ -68,7 +68,7 @@ func (e *Executor) runAttempt(ctx context.Context, w *worker, r *model.Run, t *m
 			return
 		}
 		t.State, t.Attempt, t.Container, t.Variables, t.LogOffset, t.Started = model.TaskStateScheduled, attempt, name, env, 0, 0
-		t.Scheduled = e.cfg.Now().UnixMilli()
+		t.Scheduled = e.clock.Now().UnixMilli()
 	}
 	logger := e.logger.With("namespace", t.NamespaceID, "pipeline", t.PipelineID, "run", t.RunID, "task", t.TaskID, "attempt", t.Attempt)
 
@@ -89,7 +89,7 @@ func (e *Executor) runAttempt(ctx context.Context, w *worker, r *model.Run, t *m
 				}
 				return
 			}
-			t.State, t.Started = model.TaskStateRunning, e.cfg.Now().UnixMilli()
+			t.State, t.Started = model.TaskStateRunning, e.clock.Now().UnixMilli()
 		}
 		if end, aborted = e.supervise(ctx, w, t, masks); aborted {
 			return
@@ -97,7 +97,7 @@ func (e *Executor) runAttempt(ctx context.Context, w *worker, r *model.Run, t *m
 	}
 	var retry int64
 	if end.status == model.TaskStatusFailed && end.retryable {
-		retry = retryAt(t, t.Attempt, e.cfg.Now())
+		retry = retryAt(t, t.Attempt, e.clock.Now())
 	}
 	logger.Debug("attempt ended", "status", end.status, "reason", end.reason.Reason, "retry_at", retry)
 	res, ok := e.applyCmd(ctx, w, fsm.CmdTaskFinish, fsm.TaskFinish{TaskRef: ref, Attempt: t.Attempt,
@@ -115,7 +115,7 @@ func (e *Executor) runAttempt(ctx context.Context, w *worker, r *model.Run, t *m
 // currentTask reads the task as state has it now.
 func (e *Executor) currentTask(t *model.TaskExecution) (*model.TaskExecution, bool) {
 	var cur *model.TaskExecution
-	err := e.fsm.View(func(tx *bbolt.Tx) (err error) {
+	err := e.state.View(func(tx *bbolt.Tx) (err error) {
 		cur, err = store.GetTask(tx, t.NamespaceID, t.PipelineID, t.RunID, t.TaskID)
 		return err
 	})
@@ -183,7 +183,7 @@ func (e *Executor) ensureContainer(ctx context.Context, w *worker, t *model.Task
 	defer stop()
 	go func() {
 		select {
-		case <-w.cancel:
+		case <-w.Cancelled():
 			stop()
 		case <-sctx.Done():
 		}
@@ -238,11 +238,11 @@ func (e *Executor) start(ctx context.Context, t *model.TaskExecution, env map[st
 	if ra := t.Task.RegistryAuth; ra != nil {
 		req.RegistryUser, req.RegistryPass = ra.User, ra.Pass
 	}
-	giveUp := e.cfg.Now().Add(startRetryFor)
+	giveUp := e.clock.Now().Add(startRetryFor)
 	backoff := 250 * time.Millisecond
 	for {
 		err := e.sched.Start(ctx, req)
-		if err == nil || !errors.Is(err, scheduler.ErrUnavailable) || ctx.Err() != nil || !e.cfg.Now().Before(giveUp) {
+		if err == nil || !errors.Is(err, scheduler.ErrUnavailable) || ctx.Err() != nil || !e.clock.Now().Before(giveUp) {
 			return err
 		}
 		e.logger.Warn("scheduler unavailable; retrying the start", "container", t.Container, "error", err)
@@ -294,15 +294,15 @@ func (e *Executor) supervise(ctx context.Context, w *worker, t *model.TaskExecut
 	if timeout > 0 {
 		started := time.UnixMilli(t.Started)
 		if t.Started == 0 {
-			started = e.cfg.Now()
+			started = e.clock.Now()
 		}
 		deadlineAt = started.Add(timeout)
-		timer := time.NewTimer(max(deadlineAt.Sub(e.cfg.Now()), 0))
+		timer := time.NewTimer(max(deadlineAt.Sub(e.clock.Now()), 0))
 		defer timer.Stop()
 		deadline = timer.C
 	}
 	stoppedFor := ""
-	cancelCh := w.cancel
+	cancelCh := w.Cancelled()
 	// After a stop request, restop fires if the container is still there:
 	// the engine may have failed the request, or the container ignores
 	// signals. The stop is asked again, then the container is removed.
@@ -474,7 +474,7 @@ func (e *Executor) kill(ctx context.Context, name string) {
 // (the request may carry its own).
 func (e *Executor) cancelGrace(t *model.TaskExecution) time.Duration {
 	grace := e.cfg.StopGrace
-	_ = e.fsm.View(func(tx *bbolt.Tx) error {
+	_ = e.state.View(func(tx *bbolt.Tx) error {
 		cur, err := store.GetTask(tx, t.NamespaceID, t.PipelineID, t.RunID, t.TaskID)
 		if err == nil && cur != nil && cur.Cancel != nil {
 			t.Cancel = cur.Cancel
@@ -489,7 +489,7 @@ func (e *Executor) cancelGrace(t *model.TaskExecution) time.Duration {
 
 func cancelled(w *worker) bool {
 	select {
-	case <-w.cancel:
+	case <-w.Cancelled():
 		return true
 	default:
 		return false

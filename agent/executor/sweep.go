@@ -7,7 +7,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"github.com/goferhq/gofer/agent/retry"
+	"github.com/goferhq/gofer/agent/clock"
 	"github.com/goferhq/gofer/scheduler"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
@@ -20,12 +20,12 @@ import (
 func (e *Executor) sweepLoop(ctx context.Context) {
 	// Give recovery a moment to record what it adopts before the first
 	// sweep; a container whose attempt is live is never touched anyway.
-	if !retry.Sleep(ctx, 2*time.Second) {
+	if !clock.Sleep(ctx, e.clock, 2*time.Second) {
 		return
 	}
 	for {
 		e.sweep(ctx)
-		if !retry.Sleep(ctx, e.cfg.SweepInterval) {
+		if !clock.Sleep(ctx, e.clock, e.cfg.SweepInterval) {
 			return
 		}
 	}
@@ -43,7 +43,7 @@ func (e *Executor) sweep(ctx context.Context) int {
 		return 0
 	}
 	var orphans []scheduler.Container
-	if err := e.fsm.View(func(tx *bbolt.Tx) error {
+	if err := e.state.View(func(tx *bbolt.Tx) error {
 		for _, c := range containers {
 			live, err := isLive(tx, c)
 			if err != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/goferhq/gofer/agent/executor"
 	"github.com/goferhq/gofer/agent/executor/mask"
+	"github.com/goferhq/gofer/agent/leadership"
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/scheduler"
 	"github.com/goferhq/gofer/scheduler/docker"
@@ -128,9 +129,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	ex := executor.New(executor.Config{
 		ClusterID: clusterID, Term: 1, LogMaxBytes: 64 << 20, StopGrace: 10 * time.Second,
 		APIURLs: func() []string { return nil },
-	}, f, ap.Apply, sched, opts.Logger)
+	}, leadership.Deps{State: f, Apply: ap, Logger: opts.Logger.Named("executor")}, sched)
 	execDone := make(chan struct{})
-	go func() { defer close(execDone); ex.Run(execCtx) }()
+	go func() { defer close(execDone); _ = ex.Run(execCtx) }()
 
 	printer := newLogPrinter(opts.Out, secrets)
 	result, err := waitAndPrint(ctx, f, ap, cfg.ID, printer)
