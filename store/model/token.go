@@ -31,6 +31,9 @@ type StoredToken struct {
 	// KeyCheck names the key that sealed Sealed; empty on records written
 	// before key rotation existed (the cluster's recorded key).
 	KeyCheck string `json:"key_check,omitempty"`
+	// Extension names the extension whose token this is; run starts made
+	// with it may carry trigger keys, and stop when it is disabled.
+	Extension string `json:"extension,omitempty"`
 }
 
 // RunTokenPermissions is what a run's injected API token may do: read
