@@ -3,7 +3,6 @@ package fsm
 import (
 	"fmt"
 	"maps"
-	"strings"
 
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
@@ -260,7 +259,8 @@ type triggerCheck struct {
 
 // checkTrigger validates a run start by an extension: the extension must
 // be installed and enabled; a trigger key needs a subscription of it on the
-// pipeline — the one the key names, active, for an interval or cron key.
+// pipeline — the one the key names, active, for a key in the tick form
+// (ParseTickKey), any for another key.
 // It reads only; nil means no trigger key.
 func checkTrigger(a *applyCtx, cmd *RunCreate) (*triggerCheck, error) {
 	e, err := mustExtension(a, cmd.Extension)
@@ -278,17 +278,16 @@ func checkTrigger(a *applyCtx, cmd *RunCreate) (*triggerCheck, error) {
 	}
 	tick, ok := ParseTickKey(cmd.TriggerKey)
 	if !ok {
-		if strings.HasPrefix(cmd.TriggerKey, "github:") {
-			n, err := store.CountExtensionSubscriptions(a.tx, cmd.NamespaceID, cmd.PipelineID, e.ID)
-			if err != nil {
-				return nil, err
-			}
-			if n == 0 {
-				return nil, fmt.Errorf("%w: pipeline %q has no subscription of extension %q", ErrConflict, cmd.PipelineID, e.ID)
-			}
-			return &triggerCheck{}, nil
+		// A key that names no subscription (a GitHub delivery, or an
+		// interval key in another form): deduplicated, no watermark.
+		n, err := store.CountExtensionSubscriptions(a.tx, cmd.NamespaceID, cmd.PipelineID, e.ID)
+		if err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("%w: trigger key %q is not <kind>:<namespace>/<pipeline>/<subscription>:<unix seconds>", ErrInvalid, cmd.TriggerKey)
+		if n == 0 {
+			return nil, fmt.Errorf("%w: pipeline %q has no subscription of extension %q", ErrConflict, cmd.PipelineID, e.ID)
+		}
+		return &triggerCheck{}, nil
 	}
 	if tick.Namespace != cmd.NamespaceID || tick.Pipeline != cmd.PipelineID {
 		return nil, fmt.Errorf("%w: trigger key %q names pipeline %s/%s, not this one (%s/%s)", ErrInvalid, cmd.TriggerKey, tick.Namespace, tick.Pipeline, cmd.NamespaceID, cmd.PipelineID)

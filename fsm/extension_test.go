@@ -117,6 +117,14 @@ func TestTriggerKeyStartsOneRunAcrossTokenRotation(t *testing.T) {
 	if w := x.subscription("interval", "s1").Watermark; w != 200_000 {
 		t.Fatalf("watermark %d, want 200000", w)
 	}
+	// A key in another form is deduplicated and moves no watermark.
+	other := start("interval:s1:300")
+	if again := start("interval:s1:300"); !again.Existing || again.Run.RunID != other.Run.RunID {
+		t.Fatalf("a short key again: %+v", again)
+	}
+	if w := x.subscription("interval", "s1").Watermark; w != 200_000 {
+		t.Fatalf("a short key moved the watermark to %d", w)
+	}
 }
 
 // TestTriggerChecksChangeNothing: every refused extension, subscription
@@ -151,7 +159,6 @@ func TestTriggerChecksChangeNothing(t *testing.T) {
 		{CmdRunCreate, run("interval", "interval:default/other/s1:100"), ErrInvalid},
 		{CmdRunCreate, run("interval", "interval:default/dag/ghost:100"), ErrNotFound},
 		{CmdRunCreate, run("interval", "interval:default/dag/off:100"), ErrConflict},
-		{CmdRunCreate, run("interval", "interval:nonsense"), ErrInvalid},
 		{CmdRunCreate, run("github", "github:delivery-1"), ErrConflict}, // no subscription
 		{CmdRunCreate, run("ghost", "interval:default/dag/s1:100"), ErrNotFound},
 	}
