@@ -258,7 +258,15 @@ func (s *Server) retryRun(c echo.Context) error {
 	if err := noBody(c); err != nil {
 		return err
 	}
-	return s.createRun(c, fsm.RunCreate{NamespaceID: r.NamespaceID, PipelineID: r.PipelineID, Variables: r.Variables, RetryOf: r.RunID})
+	cmd := fsm.RunCreate{NamespaceID: r.NamespaceID, PipelineID: r.PipelineID, Variables: r.Variables, RetryOf: r.RunID}
+	if ext := callerOf(c).Extension; ext != "" {
+		// A disabled extension's token starts no runs, retries included.
+		if err := s.checkExtensionEnabled(ext); err != nil {
+			return err
+		}
+		cmd.Extension = ext
+	}
+	return s.createRun(c, cmd)
 }
 
 func (s *Server) listTasks(c echo.Context) error {

@@ -7,6 +7,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	sdk "github.com/goferhq/gofer/sdk/go"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
 )
@@ -214,6 +215,36 @@ func TestSubscriptionsCascade(t *testing.T) {
 	x.f.View(func(tx *bbolt.Tx) error {
 		if id := store.GetTriggerKey(tx, "default", "dag", "interval", "interval:default/dag/s1:100"); id != 0 {
 			t.Fatal("pipeline delete left the trigger key")
+		}
+		return nil
+	})
+}
+
+// TestNamespaceDeleteTakesSubscriptions: a namespace's delete takes the
+// subscriptions and trigger keys of its pipelines, and only those.
+func TestNamespaceDeleteTakesSubscriptions(t *testing.T) {
+	x := newRunFixture(t)
+	installExt(x, "interval", "tok1")
+	x.ok(CmdNamespaceCreate, NamespaceCreate{Namespace: model.Namespace{ID: "team"}})
+	x.ok(CmdConfigRegister, ConfigRegister{NamespaceID: "team", Config: &sdk.PipelineConfig{ID: "dag", Name: "DAG", Tasks: []*sdk.TaskConfig{{ID: "aaa", Image: "busybox"}}}})
+	x.ok(CmdConfigDeploy, ConfigDeploy{NamespaceID: "team", PipelineID: "dag", Version: 1})
+	for _, ns := range []string{"default", "team"} {
+		x.ok(CmdSubscriptionCreate, SubscriptionCreate{SubscriptionRef: SubscriptionRef{NamespaceID: ns, PipelineID: "dag", ExtensionID: "interval", SubscriptionID: "s1"}})
+		x.ok(CmdRunCreate, RunCreate{NamespaceID: ns, PipelineID: "dag", Extension: "interval", TriggerKey: "interval:" + ns + "/dag/s1:100"})
+	}
+	x.ok(CmdNamespaceDelete, NamespaceDelete{ID: "team"})
+	x.f.View(func(tx *bbolt.Tx) error {
+		if s, _ := store.GetSubscription(tx, "team", "dag", "interval", "s1"); s != nil {
+			t.Error("namespace delete left its subscription")
+		}
+		if store.GetTriggerKey(tx, "team", "dag", "interval", "interval:team/dag/s1:100") != 0 {
+			t.Error("namespace delete left its trigger key")
+		}
+		if s, _ := store.GetSubscription(tx, "default", "dag", "interval", "s1"); s == nil {
+			t.Error("namespace delete took another namespace's subscription")
+		}
+		if store.GetTriggerKey(tx, "default", "dag", "interval", "interval:default/dag/s1:100") == 0 {
+			t.Error("namespace delete took another namespace's trigger key")
 		}
 		return nil
 	})
