@@ -128,6 +128,11 @@ func TestExtensionTriggersStartOneRunPerKey(t *testing.T) {
 		t.Fatalf("the extension's own subscription list: %+v %v", subs, err)
 	}
 
+	// Its role reads subscriptions but may not make them (upstream's grant).
+	if _, err := ext[1].Subscribe(ctx, pipe, "interval", "self-made", map[string]string{"every": "1m"}); !client.IsStatus(err, 403) {
+		t.Fatalf("the extension's token subscribing a pipeline: %v, want 403", err)
+	}
+
 	// Disabled: its token may not start runs, with or without a key.
 	if _, err := admin.SetExtensionEnabled(ctx, "interval", false); err != nil {
 		t.Fatal(err)

@@ -58,17 +58,18 @@ func ExtensionRoleID(id string) string { return "extension_" + id }
 func ExtensionUser(id string) string { return id + " (extension)" }
 
 // ExtensionRole is the auto role made at install, granting what upstream's
-// does: everything on its own extension resource (its subscriptions and
-// objects), read and write on namespaces, pipelines and runs (to start
-// runs), and read on configs, deployments, events, subscriptions, system
-// and task executions.
+// does: everything on its own extension resource (extensions:<id>), read
+// and write on namespaces, pipelines and runs (to start runs), and read on
+// configs, deployments, events, subscriptions, system and task executions
+// (so it reads its own subscriptions, GET /api/extensions/<id>/subscriptions,
+// but may not subscribe pipelines).
 func ExtensionRole(id string, now int64) *Role {
 	rwd := []Action{ActionRead, ActionWrite, ActionDelete}
 	return &Role{
 		ID:          ExtensionRoleID(id),
 		Description: "Made for extension " + id + " at install; removed at uninstall.",
 		Permissions: []Permission{
-			{Resources: []string{"extensions:" + id, "subscriptions", "objects"}, Actions: rwd},
+			{Resources: []string{"extensions:" + id}, Actions: rwd},
 			{Resources: []string{"namespaces:.*", "pipelines:.*", "runs"}, Actions: []Action{ActionRead, ActionWrite}},
 			{Resources: []string{"namespaces:.*", "pipelines:.*", "configs", "deployments", "events",
 				"subscriptions", "system", "task_executions"}, Actions: []Action{ActionRead}},
