@@ -33,6 +33,9 @@ type identity struct {
 	// RunToken is set for a run's own token (inject_api_token): it may
 	// change only what lives under its pipeline, never the pipeline.
 	RunToken bool
+	// Extension is set for an extension's token (the extension's id): its
+	// run starts may carry trigger keys and stop when it is disabled.
+	Extension string
 }
 
 const ctxIdentity = "gofer.identity"
@@ -154,7 +157,7 @@ func (s *Server) authenticate(c echo.Context, a access) (*identity, error) {
 		if tok.Expired(now) {
 			return unauthorized("token %s has expired", tok.ID)
 		}
-		id = &identity{TokenID: tok.ID, User: tok.User}
+		id = &identity{TokenID: tok.ID, User: tok.User, Extension: tok.Extension}
 		expires = tok.Expires
 		if len(tok.Permissions) > 0 {
 			// A run's own token: its grants travel with it.

@@ -177,7 +177,10 @@ func (s *Server) meta(c echo.Context) (fsm.Meta, error) {
 		Timestamp:      s.opts.Now().UnixMilli(),
 		IdempotencyKey: key,
 	}
-	if key != "" {
+	if trigger, _ := c.Get(ctxTriggerStart).(bool); trigger {
+		meta.IdempotencyKey = ""
+	}
+	if meta.IdempotencyKey != "" {
 		meta.RequestHash = requestHashOf(c)
 	}
 	return meta, nil

@@ -88,6 +88,8 @@ func (s *Server) routeTable() []route {
 		objPath = pPath + "/objects"
 		robPath = runPath + "/objects"
 		glbPath = "/api/secrets/global"
+		subPath = pPath + "/subscriptions"
+		extPath = "/api/extensions/:extension"
 	)
 	return []route{
 		// System.
@@ -157,6 +159,22 @@ func (s *Server) routeTable() []route {
 		{method: http.MethodGet, path: robPath + "/:key", handler: s.getObject, access: can(read, refs("runs", "objects"))},
 		{method: http.MethodPost, path: robPath + "/:key", handler: s.putObject, access: can(write, refs("runs", "objects")), bodyLimit: -1},
 		{method: http.MethodDelete, path: robPath + "/:key", handler: s.deleteObject, access: can(del, refs("runs", "objects"))},
+
+		// Pipeline subscriptions to extensions.
+		{method: http.MethodGet, path: subPath, handler: s.listSubscriptions, access: can(read, refs("subscriptions"))},
+		{method: http.MethodPost, path: subPath, handler: s.createSubscription, access: can(write, refs("subscriptions"))},
+		{method: http.MethodGet, path: subPath + "/:extension/:subscription", handler: s.getSubscription, access: can(read, refs("subscriptions"))},
+		{method: http.MethodPatch, path: subPath + "/:extension/:subscription", handler: s.updateSubscription, access: can(write, refs("subscriptions"))},
+		{method: http.MethodDelete, path: subPath + "/:extension/:subscription", handler: s.deleteSubscription, access: can(del, refs("subscriptions"))},
+
+		// Extensions (the registration; the container supervisor is not
+		// built yet).
+		{method: http.MethodGet, path: "/api/extensions", handler: s.listExtensions, access: can(read, listOf("extensions"))},
+		{method: http.MethodPost, path: "/api/extensions", handler: s.installExtension, access: adminOnly(write)},
+		{method: http.MethodGet, path: extPath, handler: s.getExtension, access: can(read, extensionRefs())},
+		{method: http.MethodPatch, path: extPath, handler: s.updateExtension, access: adminOnly(write)},
+		{method: http.MethodDelete, path: extPath, handler: s.uninstallExtension, access: adminOnly(del)},
+		{method: http.MethodGet, path: extPath + "/subscriptions", handler: s.listExtensionSubscriptions, access: can(read, extensionRefs("subscriptions"))},
 
 		// Tokens.
 		{method: http.MethodGet, path: "/api/tokens", handler: s.listTokens, access: adminOnly(read)},

@@ -68,7 +68,45 @@ func (s *Server) startRun(c echo.Context) error {
 	if err := checkVariables(req.Variables); err != nil {
 		return err
 	}
-	return s.createRun(c, fsm.RunCreate{NamespaceID: ns, PipelineID: id, Variables: req.Variables})
+	cmd := fsm.RunCreate{NamespaceID: ns, PipelineID: id, Variables: req.Variables}
+	if ext := callerOf(c).Extension; ext != "" {
+		if err := s.checkExtensionEnabled(ext); err != nil {
+			return err
+		}
+		// The FSM checks again, in order with a concurrent disable.
+		cmd.Extension = ext
+		if key := c.Request().Header.Get(HeaderIdempotency); fsm.IsTriggerKey(key) {
+			// A trigger: at most one run per (extension, key) on this
+			// pipeline, whichever token asks (docs/triggers.md). The key
+			// is not also an idempotency key of this token, so a retry
+			// after the token rotated finds the first run the same way.
+			cmd.TriggerKey = key
+			c.Set(ctxTriggerStart, true)
+		}
+	}
+	return s.createRun(c, cmd)
+}
+
+// ctxTriggerStart marks a run start whose Idempotency-Key is a trigger key
+// (meta leaves it out: the trigger key table deduplicates instead).
+const ctxTriggerStart = "gofer.trigger_start"
+
+// checkExtensionEnabled refuses run starts by a disabled extension's token.
+func (s *Server) checkExtensionEnabled(id string) error {
+	var e *model.Extension
+	if err := s.view(func(tx *bbolt.Tx) (err error) {
+		e, err = store.GetExtension(tx, id)
+		return err
+	}); err != nil {
+		return err
+	}
+	if e == nil {
+		return forbidden("extension %q is not installed; its token may not start runs", id)
+	}
+	if e.Status != model.ExtensionEnabled {
+		return forbidden("extension %q is disabled; its token may not start runs until it is enabled", id)
+	}
+	return nil
 }
 
 func (s *Server) createRun(c echo.Context, cmd fsm.RunCreate) error {
@@ -77,7 +115,9 @@ func (s *Server) createRun(c echo.Context, cmd fsm.RunCreate) error {
 		return err
 	}
 	cmd.Initiator = model.Initiator{ID: caller.TokenID, User: caller.actor()}
-	cmd.IdempotencyKey = c.Request().Header.Get(HeaderIdempotency)
+	if cmd.TriggerKey == "" {
+		cmd.IdempotencyKey = c.Request().Header.Get(HeaderIdempotency)
+	}
 	if cmd.IdempotencyKey != "" {
 		cmd.RequestHash = requestHashOf(c)
 	}
@@ -218,7 +258,15 @@ func (s *Server) retryRun(c echo.Context) error {
 	if err := noBody(c); err != nil {
 		return err
 	}
-	return s.createRun(c, fsm.RunCreate{NamespaceID: r.NamespaceID, PipelineID: r.PipelineID, Variables: r.Variables, RetryOf: r.RunID})
+	cmd := fsm.RunCreate{NamespaceID: r.NamespaceID, PipelineID: r.PipelineID, Variables: r.Variables, RetryOf: r.RunID}
+	if ext := callerOf(c).Extension; ext != "" {
+		// A disabled extension's token starts no runs, retries included.
+		if err := s.checkExtensionEnabled(ext); err != nil {
+			return err
+		}
+		cmd.Extension = ext
+	}
+	return s.createRun(c, cmd)
 }
 
 func (s *Server) listTasks(c echo.Context) error {

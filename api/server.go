@@ -66,6 +66,10 @@ type Options struct {
 	// (see guard.go). Defaults: DefaultBodyReadTimeout, DefaultBodyMinRate.
 	BodyReadTimeout time.Duration
 	BodyMinRate     int64
+	// SubscriptionValidator checks subscription settings before they are
+	// stored; nil: BuiltinSubscriptionValidator (the extension supervisor
+	// will ask the extension instead).
+	SubscriptionValidator SubscriptionValidator
 }
 
 // DefaultMaxForwards is Options.MaxForwards when unset.

@@ -71,6 +71,7 @@ func App(build Build, stdout, stderr io.Writer) *cli.App {
 			secretCommand(),
 			tokenCommand(),
 			roleCommand(),
+			extensionCommand(),
 			eventCommand(),
 			systemCommand(),
 			serviceCommand(build),

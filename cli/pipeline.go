@@ -15,8 +15,8 @@ func pipelineCommand() *cli.Command {
 	return &cli.Command{
 		Name:    "pipeline",
 		Aliases: []string{"pipelines", "p"},
-		Usage:   "manage pipelines, their config versions and deployments",
-		Subcommands: []*cli.Command{
+		Usage:   "manage pipelines, their config versions, deployments and subscriptions",
+		Subcommands: append([]*cli.Command{
 			objectCommand(false),
 			{Name: "list", Usage: "list pipelines in the namespace", Flags: pageFlags(), Action: pipelineList},
 			{Name: "get", Usage: "show a pipeline and its live tasks", ArgsUsage: "PIPELINE", Action: pipelineGet},
@@ -44,7 +44,7 @@ func pipelineCommand() *cli.Command {
 					{Name: "get", Usage: "show one deployment", ArgsUsage: "PIPELINE DEPLOYMENT", Action: deploymentGet},
 				},
 			},
-		},
+		}, pipelineSubscriptionCommands()...),
 	}
 }
 

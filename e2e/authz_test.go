@@ -66,6 +66,7 @@ const (
 	authzChurn = "authz-churn" // in default; the config routes register, deploy and delete its versions
 	authzSlow  = "authz-slow"  // in default; its one task sleeps, so its runs stay running
 	authzQuick = "authz-quick" // in default; its one task exits at once
+	authzExt   = "authz-ext"   // an installed extension; authz-pipe in default has its subscription authz-sub
 )
 
 // authzCases is the case table: one entry per route of the API.
@@ -207,6 +208,39 @@ func authzCases() []authzCase {
 			req: func(t *testing.T, f *authzFixture) (string, string) {
 				return quick + "/runs/1/objects/" + f.throwawayObject(t, client.ObjectScope{Pipeline: authzQuick, Run: 1}), ""
 			}, want: 204},
+
+		// Pipeline subscriptions: authz-sub of extension authz-ext on
+		// authz-pipe stays; creates and deletes use fresh ids.
+		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline/subscriptions", action: "read", user: true, req: authzFixed(pipe+"/subscriptions", ""), want: 200},
+		{method: "POST", path: "/api/namespaces/:ns/pipelines/:pipeline/subscriptions", action: "write", user: true,
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return pipe + "/subscriptions", fmt.Sprintf(`{"extension_id":%q,"subscription_id":%q,"settings":{"k":"v"}}`, authzExt, f.uniq("authz-sub"))
+			}, want: 201},
+		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline/subscriptions/:extension/:subscription", action: "read", user: true,
+			req: authzFixed(pipe+"/subscriptions/"+authzExt+"/authz-sub", ""), want: 200},
+		{method: "PATCH", path: "/api/namespaces/:ns/pipelines/:pipeline/subscriptions/:extension/:subscription", action: "write", user: true,
+			req: authzFixed(pipe+"/subscriptions/"+authzExt+"/authz-sub", `{"status":"active"}`), want: 200},
+		{method: "DELETE", path: "/api/namespaces/:ns/pipelines/:pipeline/subscriptions/:extension/:subscription", action: "delete", user: true,
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return pipe + "/subscriptions/" + authzExt + "/" + f.throwawaySubscription(t), ""
+			}, want: 204},
+
+		// Extensions: authz-ext stays installed; installs and uninstalls
+		// use fresh ids. The user role has no "extensions" grant.
+		{method: "GET", path: "/api/extensions", action: "read", req: authzFixed("/api/extensions", ""), want: 200},
+		{method: "POST", path: "/api/extensions", admin: true, action: "write",
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return "/api/extensions", fmt.Sprintf(`{"id":%q,"image":"example/ext:1","settings":{"K":"V"}}`, f.uniq("authz-ext"))
+			}, want: 201},
+		{method: "GET", path: "/api/extensions/:extension", action: "read", req: authzFixed("/api/extensions/"+authzExt, ""), want: 200},
+		{method: "PATCH", path: "/api/extensions/:extension", admin: true, action: "write",
+			req: authzFixed("/api/extensions/"+authzExt, `{"enable":true}`), want: 200},
+		{method: "DELETE", path: "/api/extensions/:extension", admin: true, action: "delete",
+			req: func(t *testing.T, f *authzFixture) (string, string) {
+				return "/api/extensions/" + f.throwawayExtension(t), ""
+			}, want: 204},
+		{method: "GET", path: "/api/extensions/:extension/subscriptions", action: "read",
+			req: authzFixed("/api/extensions/"+authzExt+"/subscriptions", ""), want: 200},
 
 		// Tokens.
 		{method: "GET", path: "/api/tokens", admin: true, action: "read", req: authzFixed("/api/tokens", ""), want: 200},
@@ -674,6 +708,13 @@ func authzSetup(t *testing.T) *authzFixture {
 		}
 	}
 
+	if _, err := f.admin.InstallExtension(ctx, client.InstallRequest{ID: authzExt, Image: "example/authz-ext:1"}); err != nil {
+		t.Fatalf("install extension %s: %v", authzExt, err)
+	}
+	if _, err := f.admin.Subscribe(ctx, authzPipe, authzExt, "authz-sub", nil); err != nil {
+		t.Fatalf("subscribe %s to %s: %v", authzPipe, authzExt, err)
+	}
+
 	// Roles: every resource kind but "all" with read only; and everything
 	// rwd with namespaces narrowed to "other".
 	var readKinds, otherKinds []string
@@ -774,6 +815,27 @@ func (f *authzFixture) startRun(t *testing.T, pipeline string, complete bool) in
 		}
 	}
 	return r.RunID
+}
+
+// throwawayExtension installs a fresh extension and returns its id.
+func (f *authzFixture) throwawayExtension(t *testing.T) string {
+	t.Helper()
+	id := f.uniq("authz-tmp-ext")
+	if _, err := f.admin.InstallExtension(context.Background(), client.InstallRequest{ID: id, Image: "example/ext:1"}); err != nil {
+		t.Fatalf("install %s: %v", id, err)
+	}
+	return id
+}
+
+// throwawaySubscription subscribes authz-pipe in default to authz-ext
+// under a fresh id and returns it.
+func (f *authzFixture) throwawaySubscription(t *testing.T) string {
+	t.Helper()
+	id := f.uniq("authz-tmp-sub")
+	if _, err := f.admin.Subscribe(context.Background(), authzPipe, authzExt, id, nil); err != nil {
+		t.Fatalf("subscribe %s: %v", id, err)
+	}
+	return id
 }
 
 // uniq returns a fresh identifier starting with prefix.

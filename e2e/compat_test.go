@@ -57,16 +57,19 @@ var (
 	compatToken      = []string{"created", "disabled", "expires", "id", "metadata", "roles", "user"}
 	compatRole       = []string{"description", "id", "permissions", "system_role"}
 	compatEvent      = []string{"emitted", "id", "kind"}
-	compatTaskConfig = []string{"always_pull_newest_image", "depends_on", "description", "id", "image", "inject_api_token", "variables"}
+	// What upstream's bundled extensions read back at boot.
+	compatSubscription = []string{"extension_id", "namespace_id", "pipeline_id", "settings", "status", "status_reason", "subscription_id"}
+	compatTaskConfig   = []string{"always_pull_newest_image", "depends_on", "description", "id", "image", "inject_api_token", "variables"}
 
 	// Upstream's enum spellings (snake_case; deployments PascalCase).
-	compatPipelineEnums   = map[string][]string{"state": {"unknown", "active", "disabled"}}
-	compatConfigEnums     = map[string][]string{"state": {"unknown", "unreleased", "live", "deprecated"}}
-	compatDeploymentEnums = map[string][]string{"state": {"Unknown", "Running", "Complete"}, "status": {"Unknown", "Failed", "Successful"}}
-	compatRunEnums        = map[string][]string{"state": {"unknown", "pending", "running", "complete"}, "status": {"unknown", "failed", "successful", "cancelled"}}
-	compatTaskEnums       = map[string][]string{"state": {"unknown", "processing", "waiting", "running", "complete"}, "status": {"unknown", "failed", "successful", "cancelled", "skipped"}}
-	compatVariableSources = []string{"unknown", "pipeline_config", "system", "run_options", "extension"}
-	compatParentStatuses  = []string{"unknown", "any", "success", "failure"}
+	compatPipelineEnums     = map[string][]string{"state": {"unknown", "active", "disabled"}}
+	compatConfigEnums       = map[string][]string{"state": {"unknown", "unreleased", "live", "deprecated"}}
+	compatDeploymentEnums   = map[string][]string{"state": {"Unknown", "Running", "Complete"}, "status": {"Unknown", "Failed", "Successful"}}
+	compatRunEnums          = map[string][]string{"state": {"unknown", "pending", "running", "complete"}, "status": {"unknown", "failed", "successful", "cancelled"}}
+	compatSubscriptionEnums = map[string][]string{"status": {"unknown", "active", "error", "disabled"}}
+	compatTaskEnums         = map[string][]string{"state": {"unknown", "processing", "waiting", "running", "complete"}, "status": {"unknown", "failed", "successful", "cancelled", "skipped"}}
+	compatVariableSources   = []string{"unknown", "pipeline_config", "system", "run_options", "extension"}
+	compatParentStatuses    = []string{"unknown", "any", "success", "failure"}
 )
 
 // compatOursOnly are routes upstream does not have: they answer as
@@ -84,6 +87,15 @@ var compatOursOnly = []string{
 	"POST /api/cluster/join",
 	"GET /api/cluster/snapshot",
 	"POST /api/cluster/snapshot",
+	// Upstream answers the extension routes from its in-memory table of
+	// running extensions ({registration, url, started, state,
+	// documentation}); until the supervisor runs containers we answer the
+	// replicated registration (docs/api.md, "Extensions").
+	"GET /api/extensions",
+	"POST /api/extensions",
+	"GET /api/extensions/:extension",
+	"PATCH /api/extensions/:extension",
+	"DELETE /api/extensions/:extension",
 }
 
 func compatCases() []compatCase {
@@ -94,6 +106,13 @@ func compatCases() []compatCase {
 		task = run + "/tasks/:task"
 	)
 	return []compatCase{
+		{method: "GET", path: pipe + "/subscriptions", status: 200, wrap: "subscriptions", list: true, fields: compatSubscription, enums: compatSubscriptionEnums},
+		{method: "POST", path: pipe + "/subscriptions", status: 201, wrap: "subscription", fields: compatSubscription, enums: compatSubscriptionEnums},
+		{method: "GET", path: pipe + "/subscriptions/:extension/:subscription", status: 200, wrap: "subscription", fields: compatSubscription, enums: compatSubscriptionEnums},
+		{method: "PATCH", path: pipe + "/subscriptions/:extension/:subscription", status: 200},
+		{method: "DELETE", path: pipe + "/subscriptions/:extension/:subscription", status: 204, noJSON: true},
+		{method: "GET", path: "/api/extensions/:extension/subscriptions", status: 200, wrap: "subscriptions", list: true, fields: compatSubscription, enums: compatSubscriptionEnums},
+
 		{method: "GET", path: "/api/system/metadata", status: 200, fields: []string{"commit", "semver"}},
 		{method: "GET", path: "/api/system", status: 200, fields: []string{"bootstrap_token_created", "ignore_pipeline_run_events"}},
 		{method: "PATCH", path: "/api/system", status: 200}, // upstream: {}

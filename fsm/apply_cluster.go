@@ -102,6 +102,11 @@ func applyPrune(a *applyCtx, body []byte) (any, error) {
 			return nil, err
 		}
 	}
+	if cmd.TriggerKeysBefore > 0 {
+		if res.TriggerKeys, err = store.PruneTriggerKeys(a.tx, cmd.TriggerKeysBefore, cmd.Max); err != nil {
+			return nil, err
+		}
+	}
 	return &res, nil
 }
 

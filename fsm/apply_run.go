@@ -37,6 +37,26 @@ func applyRunCreate(a *applyCtx, body []byte) (any, error) {
 			}
 		}
 	}
+	var trigger *triggerCheck
+	if cmd.Extension != "" {
+		// Scoped by extension, not by token: a retry after the token
+		// rotated still finds the first run.
+		if trigger, err = checkTrigger(a, cmd); err != nil {
+			return nil, err
+		}
+		if trigger != nil && trigger.existing != 0 {
+			existing, err := store.GetRun(a.tx, p.NamespaceID, p.PipelineID, trigger.existing)
+			if err != nil {
+				return nil, err
+			}
+			if existing != nil {
+				return &RunCreated{Run: existing, Existing: true}, nil
+			}
+			// The run was deleted with its history; the key still
+			// stands for it: a tick never fires twice.
+			return nil, fmt.Errorf("%w: trigger key %q already started run %d, which no longer exists", ErrConflict, cmd.TriggerKey, trigger.existing)
+		}
+	}
 	sys, err := store.GetSystem(a.tx)
 	if err != nil {
 		return nil, err
@@ -102,6 +122,11 @@ func applyRunCreate(a *applyCtx, body []byte) (any, error) {
 	}
 	if cmd.IdempotencyKey != "" {
 		if err := store.PutRunKey(a.tx, p.NamespaceID, p.PipelineID, cmd.IdempotencyKey, run.RunID, cmd.RequestHash); err != nil {
+			return nil, err
+		}
+	}
+	if trigger != nil {
+		if err := recordTrigger(a, cmd, trigger, run.RunID); err != nil {
 			return nil, err
 		}
 	}

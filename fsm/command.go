@@ -68,6 +68,13 @@ const (
 	// CmdRoleDeleteDetach deletes a role even while tokens hold it, taking
 	// it out of them (CmdRoleDelete refused that).
 	CmdRoleDeleteDetach CommandType = 43
+	// Extensions and pipeline subscriptions (docs/extensions.md).
+	CmdExtensionInstall      CommandType = 44
+	CmdExtensionSetStatus    CommandType = 45
+	CmdExtensionDelete       CommandType = 46
+	CmdSubscriptionCreate    CommandType = 47
+	CmdSubscriptionSetStatus CommandType = 48
+	CmdSubscriptionDelete    CommandType = 49
 )
 
 // Meta travels with every command. Everything non-deterministic (time, ids,

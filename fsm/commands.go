@@ -126,6 +126,10 @@ type Prune struct {
 	EventsBefore      int64 `json:"events_before"`
 	IdempotencyBefore int64 `json:"idempotency_before"`
 	Max               int   `json:"max"`
+	// TriggerKeysBefore prunes trigger keys recorded before it (epoch
+	// ms). Only nodes that know subscriptions can hold trigger keys, so
+	// an older node ignoring the field diverges in nothing it stores.
+	TriggerKeysBefore int64 `json:"trigger_keys_before,omitempty"`
 }
 
 // PruneResult says how much a Prune removed, so the leader knows whether
@@ -133,6 +137,7 @@ type Prune struct {
 type PruneResult struct {
 	Events      int `json:"events"`
 	Idempotency int `json:"idempotency"`
+	TriggerKeys int `json:"trigger_keys,omitempty"`
 }
 
 // EventDelete deletes one event.

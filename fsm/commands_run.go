@@ -25,6 +25,13 @@ type RunCreate struct {
 	// pipeline, only when a task of the live version sets
 	// inject_api_token.
 	Token *model.StoredToken `json:"token,omitempty"`
+	// TriggerKey, with Extension, starts the run for an extension's
+	// trigger (docs/triggers.md): the pipeline starts at most one run per
+	// (extension, key), whichever token asks, and a key naming a
+	// subscription ("interval:<ns>/<pipeline>/<sub>:<unix>") advances that
+	// subscription's watermark.
+	TriggerKey string `json:"trigger_key,omitempty"`
+	Extension  string `json:"extension,omitempty"`
 }
 
 // RunCreated is RunCreate's result.

@@ -70,6 +70,14 @@ var commandSpecs = []commandSpec{
 	{t: CmdSecretsReseal, name: "secrets_reseal", apply: applySecretsReseal, quiet: true},
 	{t: CmdKeyRotationFinish, name: "key_rotation_finish", apply: applyKeyRotationFinish, quiet: true},
 	{t: CmdRoleDeleteDetach, name: "role_delete_detach", apply: applyRoleDeleteDetach, changesAuth: true, quiet: true},
+	// Install and delete change the extension's role and token; a status
+	// change decides whether its token may start runs.
+	{t: CmdExtensionInstall, name: "extension_install", apply: applyExtensionInstall, changesAuth: true, quiet: true},
+	{t: CmdExtensionSetStatus, name: "extension_set_status", apply: applyExtensionSetStatus, changesAuth: true, quiet: true},
+	{t: CmdExtensionDelete, name: "extension_delete", apply: applyExtensionDelete, changesAuth: true, quiet: true},
+	{t: CmdSubscriptionCreate, name: "subscription_create", apply: applySubscriptionCreate, quiet: true},
+	{t: CmdSubscriptionSetStatus, name: "subscription_set_status", apply: applySubscriptionSetStatus, quiet: true},
+	{t: CmdSubscriptionDelete, name: "subscription_delete", apply: applySubscriptionDelete, quiet: true},
 }
 
 // retiredCommands are numbers no build issues any more and no log can

@@ -41,13 +41,19 @@ var (
 	bucketPipelineObjectData = []byte("pipeline_object_data")
 	bucketRunObjects         = []byte("run_objects")
 	bucketRunObjectData      = []byte("run_object_data")
+	// Extensions by id; subscriptions by (ns, pipeline, extension, id);
+	// trigger keys by (ns, pipeline, extension, key) → run id (8 bytes)
+	// and the time it was recorded (8 bytes, epoch ms).
+	bucketExtensions    = []byte("extensions")
+	bucketSubscriptions = []byte("subscriptions")
+	bucketTriggerKeys   = []byte("trigger_keys")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketNamespaces, bucketPipelines, bucketConfigs, bucketDeployments,
 		bucketTokens, bucketTokenHashes, bucketRoles, bucketEvents, bucketServers, bucketIdempotency, bucketIdempotencyByTime,
 		bucketRuns, bucketTasks, bucketActiveRuns, bucketRunKeys, bucketLogs,
 		bucketPipelineSecrets, bucketGlobalSecrets, bucketPipelineObjects, bucketPipelineObjectData,
-		bucketRunObjects, bucketRunObjectData,
+		bucketRunObjects, bucketRunObjectData, bucketExtensions, bucketSubscriptions, bucketTriggerKeys,
 	}
 )
 

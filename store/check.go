@@ -114,4 +114,7 @@ var recordTypes = map[string]func([]byte) error{
 	string(bucketPipelineObjectData): nil,
 	string(bucketRunObjects):         decodeAs[model.Object](),
 	string(bucketRunObjectData):      nil,
+	string(bucketExtensions):         decodeAs[model.Extension](),
+	string(bucketSubscriptions):      decodeAs[model.Subscription](),
+	string(bucketTriggerKeys):        nil,
 }

@@ -47,6 +47,15 @@ const (
 	EventJoinedServer        = "joined_server"
 	EventRemovedServer       = "removed_server"
 	EventDeletedEvent        = "deleted_event"
+	// Extensions are cluster-wide; subscriptions belong to their pipeline.
+	EventInstalledExtension   = "installed_extension"
+	EventUninstalledExtension = "uninstalled_extension"
+	EventEnabledExtension     = "enabled_extension"
+	EventDisabledExtension    = "disabled_extension"
+	EventCreatedSubscription  = "created_subscription"
+	EventEnabledSubscription  = "enabled_subscription"
+	EventDisabledSubscription = "disabled_subscription"
+	EventDeletedSubscription  = "deleted_subscription"
 )
 
 // Run and task lifecycle events.

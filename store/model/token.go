@@ -25,12 +25,17 @@ type StoredToken struct {
 	// Permissions are granted besides Roles' (a run's own token).
 	Permissions []Permission `json:"permissions,omitempty"`
 	// Sealed is the secret itself, sealed with the cluster's secret key
-	// (store/seal), for a run token the executor hands to its tasks.
+	// (store/seal), for a run token the executor hands to its tasks and
+	// an extension's token the supervisor hands to its container (both
+	// under seal.RunTokenLocation, so a key rotation re-seals both).
 	// Tokens users create never keep their secret.
 	Sealed []byte `json:"sealed,omitempty"`
 	// KeyCheck names the key that sealed Sealed; empty on records written
 	// before key rotation existed (the cluster's recorded key).
 	KeyCheck string `json:"key_check,omitempty"`
+	// Extension names the extension whose token this is; run starts made
+	// with it may carry trigger keys, and stop when it is disabled.
+	Extension string `json:"extension,omitempty"`
 }
 
 // RunTokenPermissions is what a run's injected API token may do: read

@@ -120,3 +120,7 @@ func GlobalLocation(key string) string { return "global|" + key }
 
 // RunTokenLocation is the additional data of a run's sealed API token.
 func RunTokenLocation(tokenID string) string { return "run_token|" + tokenID }
+
+// ExtensionRegistryLocation is the additional data of an extension's
+// sealed registry password.
+func ExtensionRegistryLocation(extension string) string { return "extension_registry|" + extension }

@@ -1,0 +1,316 @@
+package fsm
+
+import (
+	"fmt"
+	"maps"
+
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+)
+
+// applyExtensionInstall registers an extension, or replaces the
+// registration of one already installed (a reinstall): the auto role is
+// (re)written, the previous token deleted and the new one stored, in one
+// entry. A reinstall keeps the extension's status and subscriptions.
+func applyExtensionInstall(a *applyCtx, body []byte) (any, error) {
+	cmd := decodeBody[ExtensionInstall](body)
+	ext := cmd.Extension
+	for _, r := range ext.AdditionalRoles {
+		role, err := store.GetRole(a.tx, r)
+		if err != nil {
+			return nil, err
+		}
+		if role == nil {
+			return nil, fmt.Errorf("%w: additional_roles: role %q does not exist", ErrInvalid, r)
+		}
+	}
+	roleID := model.ExtensionRoleID(ext.ID)
+	existingRole, err := store.GetRole(a.tx, roleID)
+	if err != nil {
+		return nil, err
+	}
+	prev, err := store.GetExtension(a.tx, ext.ID)
+	if err != nil {
+		return nil, err
+	}
+	if existingRole != nil && prev == nil {
+		return nil, fmt.Errorf("%w: role %q exists and was not made for this extension; delete or rename it first", ErrConflict, roleID)
+	}
+	if err := checkNewToken(a, &cmd.Token); err != nil {
+		return nil, err
+	}
+	var oldToken *model.StoredToken
+	if prev != nil && prev.TokenID != "" {
+		if oldToken, err = store.GetToken(a.tx, prev.TokenID); err != nil {
+			return nil, err
+		}
+	}
+
+	// Checks done; write.
+	ext.Status, ext.Created = model.ExtensionEnabled, a.meta.Timestamp
+	if prev != nil {
+		ext.Status, ext.Created = prev.Status, prev.Created
+	}
+	ext.Modified = a.meta.Timestamp
+	if ext.Settings == nil {
+		ext.Settings = map[string]string{}
+	}
+	if oldToken != nil {
+		if err := store.DeleteToken(a.tx, oldToken); err != nil {
+			return nil, err
+		}
+	}
+	if err := store.PutRole(a.tx, model.ExtensionRole(ext.ID, a.meta.Timestamp)); err != nil {
+		return nil, err
+	}
+	tok := cmd.Token
+	tok.User = model.ExtensionUser(ext.ID)
+	tok.Roles = append([]string{roleID}, ext.AdditionalRoles...)
+	tok.Permissions = nil
+	tok.Extension = ext.ID
+	tok.Expires = 0
+	tok.Metadata = map[string]string{"extension_id": ext.ID, "system_generated_extension_token": "true"}
+	tok.Created = a.meta.Timestamp
+	if err := store.PutToken(a.tx, &tok); err != nil {
+		return nil, err
+	}
+	ext.TokenID = tok.ID
+	if err := store.PutExtension(a.tx, &ext); err != nil {
+		return nil, err
+	}
+	details := map[string]string{"extension_id": ext.ID, "image": ext.Image, "token_id": tok.ID}
+	if prev != nil {
+		details["reinstall"] = "true"
+	}
+	return &ext, a.emit(model.EventInstalledExtension, details)
+}
+
+func mustExtension(a *applyCtx, id string) (*model.Extension, error) {
+	e, err := store.GetExtension(a.tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		return nil, fmt.Errorf("%w: extension %q is not installed", ErrNotFound, id)
+	}
+	return e, nil
+}
+
+func applyExtensionSetStatus(a *applyCtx, body []byte) (any, error) {
+	cmd := decodeBody[ExtensionSetStatus](body)
+	e, err := mustExtension(a, cmd.ID)
+	if err != nil {
+		return nil, err
+	}
+	status, kind := model.ExtensionDisabled, model.EventDisabledExtension
+	if cmd.Enabled {
+		status, kind = model.ExtensionEnabled, model.EventEnabledExtension
+	}
+	if e.Status == status {
+		return e, nil
+	}
+	e.Status, e.Modified = status, a.meta.Timestamp
+	if err := store.PutExtension(a.tx, e); err != nil {
+		return nil, err
+	}
+	return e, a.emit(kind, map[string]string{"extension_id": e.ID})
+}
+
+// applyExtensionDelete uninstalls: registration, subscriptions, trigger
+// keys, the auto role (taken out of any token holding it) and the token.
+func applyExtensionDelete(a *applyCtx, body []byte) (any, error) {
+	cmd := decodeBody[ExtensionDelete](body)
+	e, err := mustExtension(a, cmd.ID)
+	if err != nil {
+		return nil, err
+	}
+	roleID := model.ExtensionRoleID(e.ID)
+	held, err := store.TokensHoldingRole(a.tx, roleID)
+	if err != nil {
+		return nil, err
+	}
+	var tok *model.StoredToken
+	if e.TokenID != "" {
+		if tok, err = store.GetToken(a.tx, e.TokenID); err != nil {
+			return nil, err
+		}
+	}
+	// Checks done; write.
+	for _, t := range held {
+		if tok != nil && t.ID == tok.ID {
+			continue
+		}
+		t.Roles = removeString(t.Roles, roleID)
+		if err := store.PutToken(a.tx, t); err != nil {
+			return nil, err
+		}
+	}
+	if tok != nil {
+		if err := store.DeleteToken(a.tx, tok); err != nil {
+			return nil, err
+		}
+	}
+	if err := store.DeleteRole(a.tx, roleID); err != nil {
+		return nil, err
+	}
+	if err := store.DeleteExtension(a.tx, e.ID); err != nil {
+		return nil, err
+	}
+	return nil, a.emit(model.EventUninstalledExtension, map[string]string{"extension_id": e.ID})
+}
+
+func removeString(list []string, s string) []string {
+	out := list[:0:0]
+	for _, v := range list {
+		if v != s {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func subscriptionDetails(r SubscriptionRef) map[string]string {
+	return pipelineDetails(r.NamespaceID, r.PipelineID, "extension_id", r.ExtensionID, "subscription_id", r.SubscriptionID)
+}
+
+func applySubscriptionCreate(a *applyCtx, body []byte) (any, error) {
+	cmd := decodeBody[SubscriptionCreate](body)
+	if _, err := mustPipeline(a, cmd.NamespaceID, cmd.PipelineID); err != nil {
+		return nil, err
+	}
+	if _, err := mustExtension(a, cmd.ExtensionID); err != nil {
+		return nil, err
+	}
+	existing, err := store.GetSubscription(a.tx, cmd.NamespaceID, cmd.PipelineID, cmd.ExtensionID, cmd.SubscriptionID)
+	if err != nil {
+		return nil, err
+	}
+	if existing != nil {
+		return nil, fmt.Errorf("%w: pipeline %q already has subscription %q of extension %q", ErrConflict, cmd.PipelineID, cmd.SubscriptionID, cmd.ExtensionID)
+	}
+	s := &model.Subscription{
+		NamespaceID: cmd.NamespaceID, PipelineID: cmd.PipelineID, ExtensionID: cmd.ExtensionID, SubscriptionID: cmd.SubscriptionID,
+		Settings: maps.Clone(cmd.Settings), Status: model.SubscriptionActive, Created: a.meta.Timestamp, Modified: a.meta.Timestamp,
+	}
+	if s.Settings == nil {
+		s.Settings = map[string]string{}
+	}
+	if err := store.PutSubscription(a.tx, s); err != nil {
+		return nil, err
+	}
+	return s, a.emitIn(s.NamespaceID, s.PipelineID, model.EventCreatedSubscription, subscriptionDetails(cmd.SubscriptionRef))
+}
+
+func mustSubscription(a *applyCtx, r SubscriptionRef) (*model.Subscription, error) {
+	s, err := store.GetSubscription(a.tx, r.NamespaceID, r.PipelineID, r.ExtensionID, r.SubscriptionID)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return nil, fmt.Errorf("%w: pipeline %q has no subscription %q of extension %q", ErrNotFound, r.PipelineID, r.SubscriptionID, r.ExtensionID)
+	}
+	return s, nil
+}
+
+func applySubscriptionSetStatus(a *applyCtx, body []byte) (any, error) {
+	cmd := decodeBody[SubscriptionSetStatus](body)
+	s, err := mustSubscription(a, cmd.SubscriptionRef)
+	if err != nil {
+		return nil, err
+	}
+	var kind string
+	switch cmd.Status {
+	case model.SubscriptionActive:
+		kind = model.EventEnabledSubscription
+	case model.SubscriptionDisabled:
+		kind = model.EventDisabledSubscription
+	default:
+		return nil, fmt.Errorf("%w: status %q is not one of %s, %s", ErrInvalid, cmd.Status, model.SubscriptionActive, model.SubscriptionDisabled)
+	}
+	if s.Status == cmd.Status {
+		return s, nil
+	}
+	s.Status, s.StatusReason, s.Modified = cmd.Status, "", a.meta.Timestamp
+	if err := store.PutSubscription(a.tx, s); err != nil {
+		return nil, err
+	}
+	return s, a.emitIn(s.NamespaceID, s.PipelineID, kind, subscriptionDetails(cmd.SubscriptionRef))
+}
+
+func applySubscriptionDelete(a *applyCtx, body []byte) (any, error) {
+	cmd := decodeBody[SubscriptionDelete](body)
+	s, err := mustSubscription(a, cmd.SubscriptionRef)
+	if err != nil {
+		return nil, err
+	}
+	if err := store.DeleteSubscription(a.tx, s); err != nil {
+		return nil, err
+	}
+	return nil, a.emitIn(s.NamespaceID, s.PipelineID, model.EventDeletedSubscription, subscriptionDetails(cmd.SubscriptionRef))
+}
+
+// triggerCheck is what a trigger key needs before RunCreate writes: the
+// run it already started, or the subscription whose watermark it moves.
+type triggerCheck struct {
+	existing int64
+	sub      *model.Subscription
+	tickMs   int64
+}
+
+// checkTrigger validates a run start by an extension: the extension must
+// be installed and enabled; a trigger key needs a subscription of it on the
+// pipeline — the one the key names, active, for a key in the tick form
+// (ParseTickKey), any for another key.
+// It reads only; nil means no trigger key.
+func checkTrigger(a *applyCtx, cmd *RunCreate) (*triggerCheck, error) {
+	e, err := mustExtension(a, cmd.Extension)
+	if err != nil {
+		return nil, err
+	}
+	if e.Status != model.ExtensionEnabled {
+		return nil, fmt.Errorf("%w: extension %q is disabled; its token may not start runs", ErrConflict, e.ID)
+	}
+	if cmd.TriggerKey == "" {
+		return nil, nil
+	}
+	if id := store.GetTriggerKey(a.tx, cmd.NamespaceID, cmd.PipelineID, e.ID, cmd.TriggerKey); id != 0 {
+		return &triggerCheck{existing: id}, nil
+	}
+	tick, ok := ParseTickKey(cmd.TriggerKey)
+	if !ok {
+		// A key that names no subscription (a GitHub delivery, or an
+		// interval key in another form): deduplicated, no watermark.
+		n, err := store.CountExtensionSubscriptions(a.tx, cmd.NamespaceID, cmd.PipelineID, e.ID)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("%w: pipeline %q has no subscription of extension %q", ErrConflict, cmd.PipelineID, e.ID)
+		}
+		return &triggerCheck{}, nil
+	}
+	if tick.Namespace != cmd.NamespaceID || tick.Pipeline != cmd.PipelineID {
+		return nil, fmt.Errorf("%w: trigger key %q names pipeline %s/%s, not this one (%s/%s)", ErrInvalid, cmd.TriggerKey, tick.Namespace, tick.Pipeline, cmd.NamespaceID, cmd.PipelineID)
+	}
+	s, err := mustSubscription(a, SubscriptionRef{NamespaceID: cmd.NamespaceID, PipelineID: cmd.PipelineID, ExtensionID: e.ID, SubscriptionID: tick.Subscription})
+	if err != nil {
+		return nil, err
+	}
+	if s.Status != model.SubscriptionActive {
+		return nil, fmt.Errorf("%w: subscription %q of extension %q is disabled", ErrConflict, s.SubscriptionID, e.ID)
+	}
+	return &triggerCheck{sub: s, tickMs: tick.Unix * 1000}, nil
+}
+
+// recordTrigger writes the trigger key and advances the watermark (never
+// backwards: catch-up may fire an older tick after a newer one).
+func recordTrigger(a *applyCtx, cmd *RunCreate, tc *triggerCheck, runID int64) error {
+	if err := store.PutTriggerKey(a.tx, cmd.NamespaceID, cmd.PipelineID, cmd.Extension, cmd.TriggerKey, runID, a.meta.Timestamp); err != nil {
+		return err
+	}
+	if tc.sub == nil || tc.tickMs <= tc.sub.Watermark {
+		return nil
+	}
+	tc.sub.Watermark = tc.tickMs
+	return store.PutSubscription(a.tx, tc.sub)
+}

@@ -1,0 +1,48 @@
+package fsm
+
+import "github.com/goferhq/gofer/store/model"
+
+// ExtensionInstall registers an extension (or replaces its registration),
+// with its auto role and a fresh token made on the leader. A reinstall
+// deletes the previous token in the same entry: the secret rotates.
+type ExtensionInstall struct {
+	Extension model.Extension   `json:"extension"`
+	Token     model.StoredToken `json:"token"`
+}
+
+// ExtensionSetStatus enables or disables an extension.
+type ExtensionSetStatus struct {
+	ID      string `json:"id"`
+	Enabled bool   `json:"enabled"`
+}
+
+// ExtensionDelete uninstalls an extension: its registration, role, token
+// and every subscription to it.
+type ExtensionDelete struct {
+	ID string `json:"id"`
+}
+
+// SubscriptionRef names a pipeline subscription.
+type SubscriptionRef struct {
+	NamespaceID    string `json:"namespace_id"`
+	PipelineID     string `json:"pipeline_id"`
+	ExtensionID    string `json:"extension_id"`
+	SubscriptionID string `json:"subscription_id"`
+}
+
+// SubscriptionCreate subscribes a pipeline to an extension.
+type SubscriptionCreate struct {
+	SubscriptionRef
+	Settings map[string]string `json:"settings"`
+}
+
+// SubscriptionSetStatus sets a subscription active or disabled.
+type SubscriptionSetStatus struct {
+	SubscriptionRef
+	Status string `json:"status"`
+}
+
+// SubscriptionDelete removes a subscription.
+type SubscriptionDelete struct {
+	SubscriptionRef
+}

@@ -1,0 +1,104 @@
+package model
+
+// Extension is an installed extension's registration. The container that
+// runs it is started by the extension supervisor (not built yet); this is
+// the replicated record it will act on.
+type Extension struct {
+	ID       string            `json:"id"`
+	Image    string            `json:"image"`
+	Settings map[string]string `json:"settings"`
+	// RegistryUser is the registry login; the password is kept sealed in
+	// RegistryPassSealed and never shown.
+	RegistryUser       string   `json:"registry_user,omitempty"`
+	RegistryPassSealed []byte   `json:"registry_pass_sealed,omitempty"`
+	AdditionalRoles    []string `json:"additional_roles"`
+	// Status is ExtensionEnabled or ExtensionDisabled; a disabled
+	// extension's token may not start runs.
+	Status string `json:"status"`
+	// TokenID is the extension's current API token; a reinstall replaces
+	// it (the old one is deleted in the same entry).
+	TokenID  string `json:"token_id"`
+	Created  int64  `json:"created"`
+	Modified int64  `json:"modified"`
+}
+
+// Extension statuses (upstream's names).
+const (
+	ExtensionEnabled  = "enabled"
+	ExtensionDisabled = "disabled"
+)
+
+// ExtensionView is an extension as the API shows it: no sealed values.
+type ExtensionView struct {
+	ID              string            `json:"id"`
+	Image           string            `json:"image"`
+	Settings        map[string]string `json:"settings"`
+	RegistryUser    string            `json:"registry_user,omitempty"`
+	AdditionalRoles []string          `json:"additional_roles"`
+	Status          string            `json:"status"`
+	TokenID         string            `json:"token_id"`
+	Created         int64             `json:"created"`
+	Modified        int64             `json:"modified"`
+	// State says what runs it; until the supervisor exists it is always
+	// "registered" (the container is not started).
+	State string `json:"state"`
+}
+
+// View returns the extension without sealed values.
+func (e *Extension) View() ExtensionView {
+	return ExtensionView{ID: e.ID, Image: e.Image, Settings: e.Settings, RegistryUser: e.RegistryUser,
+		AdditionalRoles: e.AdditionalRoles, Status: e.Status, TokenID: e.TokenID, Created: e.Created,
+		Modified: e.Modified, State: "registered"}
+}
+
+// ExtensionRoleID is the role an extension's token holds: extension_<id>.
+func ExtensionRoleID(id string) string { return "extension_" + id }
+
+// ExtensionUser is how an extension's token appears in events and records.
+func ExtensionUser(id string) string { return id + " (extension)" }
+
+// ExtensionRole is the auto role made at install, granting what upstream's
+// does: everything on its own extension resource (extensions:<id>), read
+// and write on namespaces, pipelines and runs (to start runs), and read on
+// configs, deployments, events, subscriptions, system and task executions
+// (so it reads its own subscriptions, GET /api/extensions/<id>/subscriptions,
+// but may not subscribe pipelines).
+func ExtensionRole(id string, now int64) *Role {
+	rwd := []Action{ActionRead, ActionWrite, ActionDelete}
+	return &Role{
+		ID:          ExtensionRoleID(id),
+		Description: "Made for extension " + id + " at install; removed at uninstall.",
+		Permissions: []Permission{
+			{Resources: []string{"extensions:" + id}, Actions: rwd},
+			{Resources: []string{"namespaces:.*", "pipelines:.*", "runs"}, Actions: []Action{ActionRead, ActionWrite}},
+			{Resources: []string{"namespaces:.*", "pipelines:.*", "configs", "deployments", "events",
+				"subscriptions", "system", "task_executions"}, Actions: []Action{ActionRead}},
+		},
+		Created: now, Modified: now,
+	}
+}
+
+// Subscription ties a pipeline to an extension: the extension starts runs
+// of the pipeline when its trigger fires.
+type Subscription struct {
+	NamespaceID    string `json:"namespace_id"`
+	PipelineID     string `json:"pipeline_id"`
+	ExtensionID    string `json:"extension_id"`
+	SubscriptionID string `json:"subscription_id"`
+	// Settings are stored as given (they may hold secret markers, which
+	// the extension's subscribe call resolves).
+	Settings     map[string]string `json:"settings"`
+	Status       string            `json:"status"`
+	StatusReason string            `json:"status_reason"`
+	// Watermark is the last tick (epoch ms) that started a run through a
+	// trigger key naming this subscription; 0 before the first.
+	Watermark int64 `json:"watermark"`
+	Created   int64 `json:"created"`
+	Modified  int64 `json:"modified"`
+}
+
+// Subscription statuses (upstream's names).
+const (
+	SubscriptionActive   = "active"
+	SubscriptionDisabled = "disabled"
+)
