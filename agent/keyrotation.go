@@ -95,7 +95,10 @@ func (k *keyRotator) Run(ctx context.Context) error {
 			next := k.clock.Now().Add(k.interval)
 			return reconcile.Result{Hold: next, Wake: next}, nil
 		},
-		Changes:    func() <-chan struct{} { return k.state.Changes().Changed() },
+		// Only rotation commands wake it (and a restore): waking on every
+		// write would make each pass's View force the state file's group
+		// commit.
+		Changes:    func() <-chan struct{} { return k.state.KeyRotationChanges().Changed() },
 		Idle:       rotationIdleWait,
 		MinBackoff: time.Second,
 		MaxBackoff: 30 * time.Second,

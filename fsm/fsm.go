@@ -31,6 +31,9 @@ type FSM struct {
 	// runChanges is changes without the batches that only stored output
 	// or did housekeeping: what the executor waits on.
 	runChanges *Notifier
+	// keyRotationChanges fires only for key rotation commands (and on a
+	// restore), so the idle key rotator wakes for nothing else.
+	keyRotationChanges *Notifier
 
 	// Group commit of the state file (see DESIGN.md): applied batches
 	// accumulate in one open write transaction, committed when a reader
@@ -50,7 +53,7 @@ var _ raft.BatchingFSM = (*FSM)(nil)
 // New wraps db. The applied index is read from the file, so entries raft
 // replays after a restart that the file already holds are skipped.
 func New(db *store.DB, dbOpts store.Options, logger hclog.Logger) (*FSM, error) {
-	f := &FSM{db: db, dbOpts: dbOpts, logger: logger.Named("fsm"), changes: NewNotifier(), runChanges: NewNotifier()}
+	f := &FSM{db: db, dbOpts: dbOpts, logger: logger.Named("fsm"), changes: NewNotifier(), runChanges: NewNotifier(), keyRotationChanges: NewNotifier()}
 	if err := f.loadAppliedIndex(); err != nil {
 		return nil, err
 	}
@@ -141,6 +144,10 @@ func (f *FSM) Changes() *Notifier { return f.changes }
 // every active run.
 func (f *FSM) RunChanges() *Notifier { return f.runChanges }
 
+// KeyRotationChanges wakes waiters after a batch that started, advanced or
+// finished an encryption key rotation, and after every restore.
+func (f *FSM) KeyRotationChanges() *Notifier { return f.keyRotationChanges }
+
 // WaitForIndex blocks until the FSM has applied index, or ctx ends.
 func (f *FSM) WaitForIndex(ctx context.Context, index uint64) error {
 	for {
@@ -166,7 +173,7 @@ func (f *FSM) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 // state cannot follow the log must stop, not diverge.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	results := make([]any, len(logs))
-	authChanged, runsChanged := false, false
+	authChanged, runsChanged, rotationChanged := false, false, false
 	f.txMu.Lock()
 	tx := f.pending
 	if tx == nil {
@@ -192,6 +199,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		spec := commands[t]
 		authChanged = authChanged || spec.changesAuth || tokensChanged
 		runsChanged = runsChanged || !spec.quiet
+		rotationChanged = rotationChanged || spec.keyRotation
 	}
 	if last != nil {
 		if err := store.SetAppliedIndex(tx, last.Index, last.Term); err != nil {
@@ -212,6 +220,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		f.authGen.Add(1)
 	}
 	f.changes.Notify()
+	if rotationChanged {
+		f.keyRotationChanges.Notify()
+	}
 	if runsChanged {
 		f.runChanges.Notify()
 	}

@@ -169,3 +169,25 @@ func TestRunTokenKeyCheckedLikeSecrets(t *testing.T) {
 	x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag", Token: tok("t4", "old")})
 	x.refused(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag", Token: tok("t5", "third")}, ErrConflict)
 }
+
+// TestKeyRotationChangesWakeOnlyForRotations: the idle key rotator waits on
+// KeyRotationChanges, so other writes must not fire it (each wake costs
+// the leader a forced commit of the state file) and rotation commands must.
+func TestKeyRotationChangesWakeOnlyForRotations(t *testing.T) {
+	x := newRunFixture(t)
+	x.ok(CmdSecretPut, SecretPut{Key: "glob", Sealed: []byte("g-old"), Namespaces: []string{".*"}, KeyCheck: "old"})
+	woken := x.f.KeyRotationChanges().Changed()
+	x.ok(CmdNamespaceCreate, NamespaceCreate{Namespace: model.Namespace{ID: "quiet-ns"}})
+	x.ok(CmdSecretPut, SecretPut{Key: "glob2", Sealed: []byte("g-old"), Namespaces: []string{".*"}, KeyCheck: "old"})
+	select {
+	case <-woken:
+		t.Fatal("a write that is not a key rotation command woke the key rotator")
+	default:
+	}
+	x.ok(CmdKeyRotationStart, KeyRotationStart{Source: "old", Target: "new"})
+	select {
+	case <-woken:
+	default:
+		t.Fatal("starting a key rotation did not wake the key rotator")
+	}
+}

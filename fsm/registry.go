@@ -18,6 +18,9 @@ type commandSpec struct {
 	// the executor (FSM.RunChanges). When in doubt leave it loud: a
 	// spurious wake costs one reconcile pass, a missed one stalls a run.
 	quiet bool
+	// keyRotation: it starts, advances or finishes an encryption key
+	// rotation (FSM.KeyRotationChanges wakes the key rotator).
+	keyRotation bool
 }
 
 // optional says an older node may skip the command (IgnoreUnknownFlag).
@@ -66,9 +69,9 @@ var commandSpecs = []commandSpec{
 	{t: CmdObjectDelete, name: "object_delete", apply: applyObjectDelete, quiet: true},
 	{t: CmdRunObjectsExpire, name: "run_objects_expire", apply: applyRunObjectsExpire, quiet: true},
 	{t: CmdLogsExpire, name: "logs_expire", apply: applyLogsExpire, quiet: true},
-	{t: CmdKeyRotationStart, name: "key_rotation_start", apply: applyKeyRotationStart, quiet: true},
-	{t: CmdSecretsReseal, name: "secrets_reseal", apply: applySecretsReseal, quiet: true},
-	{t: CmdKeyRotationFinish, name: "key_rotation_finish", apply: applyKeyRotationFinish, quiet: true},
+	{t: CmdKeyRotationStart, name: "key_rotation_start", apply: applyKeyRotationStart, quiet: true, keyRotation: true},
+	{t: CmdSecretsReseal, name: "secrets_reseal", apply: applySecretsReseal, quiet: true, keyRotation: true},
+	{t: CmdKeyRotationFinish, name: "key_rotation_finish", apply: applyKeyRotationFinish, quiet: true, keyRotation: true},
 	{t: CmdRoleDeleteDetach, name: "role_delete_detach", apply: applyRoleDeleteDetach, changesAuth: true, quiet: true},
 	// Install and delete change the extension's role and token; a status
 	// change decides whether its token may start runs.

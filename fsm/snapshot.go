@@ -68,6 +68,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.authGen.Add(1)
 	f.changes.Notify()
 	f.runChanges.Notify()
+	f.keyRotationChanges.Notify()
 	return nil
 }
 

@@ -140,7 +140,12 @@ const minReconcileGap = 2 * time.Millisecond
 // (coalesced), when a worker ends, and at the next deadline a pass found.
 func (e *Executor) Run(ctx context.Context) error {
 	e.logger.Info("executor started; recovering unfinished runs from state")
+	// Its own context, cancelled first on the way out: when the loop
+	// returns early or panics, the sweep and the workers stop too, so the
+	// waits below end and the lifecycle can restart the executor.
+	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
+		cancel()
 		e.wg.Wait()
 		e.workers.Wait()
 		e.logger.Info("executor stopped")

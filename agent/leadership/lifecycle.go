@@ -106,6 +106,9 @@ func (l *Lifecycle) supervise(ctx context.Context, e Entry) {
 		started := c.Now()
 		err := runOnce(ctx, e, deps)
 		if ctx.Err() != nil {
+			if err != nil && !errors.Is(err, context.Canceled) {
+				deps.Logger.Error("leader service failed as leadership ended", "error", err)
+			}
 			return
 		}
 		if err == nil {

@@ -27,6 +27,8 @@ type StateReader interface {
 	// run's progress can depend on.
 	Changes() *fsm.Notifier
 	RunChanges() *fsm.Notifier
+	// KeyRotationChanges wakes only on encryption key rotation commands.
+	KeyRotationChanges() *fsm.Notifier
 }
 
 // Applier replicates a command a service decided on and returns the state
