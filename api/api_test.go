@@ -420,17 +420,7 @@ func TestSecretAndObjectInputErrors(t *testing.T) {
 	if _, err := cl.RegisterConfig(ctx, sdk.NewPipeline("stores", "stores").Tasks(sdk.NewTask("tsk", "img")).Config()); err != nil {
 		t.Fatal(err)
 	}
-	send := func(method, path, body string) (int, string) {
-		req, _ := http.NewRequest(method, url+path, strings.NewReader(body))
-		req.Header.Set("gofer-api-version", "v0")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	send := func(method, path, body string) (int, string) { return sendRaw(t, url, method, path, body, "") }
 	const p = "/api/namespaces/default/pipelines/stores"
 	for _, tc := range []struct {
 		method, path, body string
@@ -495,4 +485,23 @@ func TestPublicRoutesDoNotWait(t *testing.T) {
 			t.Errorf("GET %s lacks X-Gofer-Index", path)
 		}
 	}
+}
+
+// sendRaw sends one request with the version header (and the content type,
+// when given) and returns the status and body: for tests of what the API
+// answers to input the client would never send.
+func sendRaw(t *testing.T, url, method, path, body, contentType string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url+path, strings.NewReader(body))
+	req.Header.Set("gofer-api-version", "v0")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

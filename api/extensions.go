@@ -160,11 +160,8 @@ func (s *Server) getExtension(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var e *model.Extension
-	if err := s.view(func(tx *bbolt.Tx) (err error) {
-		e, err = store.GetExtension(tx, id)
-		return err
-	}); err != nil {
+	e, err := s.extension(id)
+	if err != nil {
 		return err
 	}
 	if e == nil {
@@ -238,4 +235,13 @@ func extensionRefs(kinds ...string) func(c echo.Context) []resourceRef {
 		}
 		return out
 	}
+}
+
+// extension reads an installed extension's record; nil when none.
+func (s *Server) extension(id string) (e *model.Extension, err error) {
+	err = s.view(func(tx *bbolt.Tx) error {
+		e, err = store.GetExtension(tx, id)
+		return err
+	})
+	return e, err
 }

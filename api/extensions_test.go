@@ -2,8 +2,6 @@ package api_test
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -26,17 +24,7 @@ func TestExtensionAndSubscriptionInputErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	send := func(method, path, body string) (int, string) {
-		req, _ := http.NewRequest(method, url+path, strings.NewReader(body))
-		req.Header.Set("gofer-api-version", "v0")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	send := func(method, path, body string) (int, string) { return sendRaw(t, url, method, path, body, "") }
 	const p = "/api/namespaces/default/pipelines/subs/subscriptions"
 	for _, tc := range []struct {
 		method, path, body string

@@ -26,16 +26,7 @@ func TestRotateEncryptionKeyInputs(t *testing.T) {
 	})
 	ctx := context.Background()
 	send := func(method, path, body string) (int, string) {
-		req, _ := http.NewRequest(method, url+path, strings.NewReader(body))
-		req.Header.Set("gofer-api-version", "v0")
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return sendRaw(t, url, method, path, body, "application/json")
 	}
 	const rotate = "/api/system/encryption-key/rotate"
 	for _, tc := range []struct {

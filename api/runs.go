@@ -93,11 +93,8 @@ const ctxTriggerStart = "gofer.trigger_start"
 
 // checkExtensionEnabled refuses run starts by a disabled extension's token.
 func (s *Server) checkExtensionEnabled(id string) error {
-	var e *model.Extension
-	if err := s.view(func(tx *bbolt.Tx) (err error) {
-		e, err = store.GetExtension(tx, id)
-		return err
-	}); err != nil {
+	e, err := s.extension(id)
+	if err != nil {
 		return err
 	}
 	if e == nil {
