@@ -6,8 +6,6 @@ import (
 	"sort"
 	"strconv"
 	"testing"
-
-	"github.com/goferhq/gofer/api"
 )
 
 // The compatibility test checks every route that upstream Gofer also has
@@ -227,19 +225,7 @@ func compatCheckCoverage(t *testing.T) {
 		}
 		known[key] = true
 	}
-	seen := map[string]bool{}
-	for _, r := range api.Routes() {
-		key := r.Method + " " + r.Path
-		seen[key] = true
-		if !known[key] {
-			t.Errorf("route %s has no compatibility case: add upstream's contract to compatCases in e2e/compat_test.go, or list it in compatOursOnly if upstream has no such route", key)
-		}
-	}
-	for key := range known {
-		if !seen[key] {
-			t.Errorf("%s names a route that api.Routes() does not list", key)
-		}
-	}
+	checkRoutesCovered(t, known, "has no compatibility case: add upstream's contract to compatCases in e2e/compat_test.go, or list it in compatOursOnly if upstream has no such route", nil)
 }
 
 // TestCompatUpstreamContract sends every shared route's success request

@@ -6,8 +6,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/goferhq/gofer/agent/clock"
 	"github.com/goferhq/gofer/agent/executor/mask"
-	"github.com/goferhq/gofer/agent/retry"
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/scheduler"
 	"github.com/goferhq/gofer/store/model"
@@ -161,7 +161,7 @@ func (e *Executor) readPieces(rc io.Reader, quit <-chan struct{}) <-chan []byte 
 func (e *Executor) flushLast(ctx context.Context, flush func() bool, empty func() bool) {
 	backoff := 100 * time.Millisecond
 	for deadline := e.clock.Now().Add(10 * time.Second); ; {
-		if !flush() || empty() || !e.clock.Now().Before(deadline) || !retry.Sleep(ctx, backoff) {
+		if !flush() || empty() || !e.clock.Now().Before(deadline) || !clock.Sleep(ctx, e.clock, backoff) {
 			return
 		}
 		backoff = min(2*backoff, 2*time.Second)
@@ -187,7 +187,7 @@ func (e *Executor) openLogs(ctx context.Context, name string) (io.ReadCloser, er
 			return nil, err
 		}
 		e.logger.Warn("cannot read container logs; retrying", "container", name, "error", err)
-		if !retry.Sleep(ctx, backoff) {
+		if !clock.Sleep(ctx, e.clock, backoff) {
 			return nil, ctx.Err()
 		}
 		backoff = min(2*backoff, 5*time.Second)

@@ -9,7 +9,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"go.etcd.io/bbolt"
 
-	"github.com/goferhq/gofer/agent/retry"
+	"github.com/goferhq/gofer/agent/clock"
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/scheduler"
 	"github.com/goferhq/gofer/store"
@@ -246,7 +246,7 @@ func (e *Executor) start(ctx context.Context, t *model.TaskExecution, env map[st
 			return err
 		}
 		e.logger.Warn("scheduler unavailable; retrying the start", "container", t.Container, "error", err)
-		if !retry.Sleep(ctx, backoff) {
+		if !clock.Sleep(ctx, e.clock, backoff) {
 			return ctx.Err()
 		}
 		backoff = min(2*backoff, 5*time.Second)
@@ -266,7 +266,7 @@ func (e *Executor) inspect(ctx context.Context, name string) (scheduler.Status, 
 			return st, ctx.Err()
 		}
 		e.logger.Warn("cannot inspect container; retrying", "container", name, "error", err)
-		if !retry.Sleep(ctx, backoff) {
+		if !clock.Sleep(ctx, e.clock, backoff) {
 			return st, ctx.Err()
 		}
 		backoff = min(2*backoff, 5*time.Second)
@@ -435,7 +435,7 @@ func (e *Executor) waitExit(ctx context.Context, name string) (scheduler.Status,
 		} else {
 			e.logger.Debug("container not exited yet; waiting again", "container", name, "state", st.State)
 		}
-		if !retry.Sleep(ctx, backoff) {
+		if !clock.Sleep(ctx, e.clock, backoff) {
 			return st, ctx.Err()
 		}
 		backoff = min(2*backoff, 5*time.Second)

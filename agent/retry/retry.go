@@ -6,16 +6,12 @@ package retry
 import (
 	"context"
 	"time"
+
+	"github.com/goferhq/gofer/agent/clock"
 )
 
-// Sleep waits d. It returns false if ctx ended first.
+// Sleep waits d on the real clock (clock.Sleep; code that has an injected
+// clock calls that). It returns false if ctx ended first.
 func Sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return clock.Sleep(ctx, clock.Real{}, d)
 }
