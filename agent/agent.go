@@ -22,6 +22,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
 
+	"github.com/goferhq/gofer/agent/extcall"
 	"github.com/goferhq/gofer/agent/leadership"
 	"github.com/goferhq/gofer/api"
 	"github.com/goferhq/gofer/fsm"
@@ -52,8 +53,16 @@ type Agent struct {
 
 	api   *api.Server
 	apiLn net.Listener
-	http  *http.Client
-	sched scheduler.Scheduler
+	// extDir is where the extensions this node runs as leader answer (the
+	// supervisor fills it); extCalls calls them for the API.
+	extDir   *extcall.Directory
+	extCalls *extcall.Client
+	// The external-events listener (external_events.go); nil when
+	// disabled.
+	eventsSrv *http.Server
+	eventsLn  net.Listener
+	http      *http.Client
+	sched     scheduler.Scheduler
 
 	// Leadership lifecycle (leader.go).
 	leaderNotify chan bool
@@ -106,6 +115,8 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		return nil, err
 	}
 	fileLimit := raiseFileLimit(logger)
+	a.extDir = extcall.NewDirectory()
+	a.extCalls = extcall.NewClient(a.extDir)
 	maxConns, maxForwards := apiConnCap(cfg.API.MaxConnections, fileLimit, logger)
 	logger.Debug("api connection cap", "max_connections", maxConns, "max_forwards", maxForwards, "open_file_limit", fileLimit)
 	a.api = api.New(api.Options{
@@ -122,6 +133,7 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		LeaderSilence:            cfg.Raft.HeartbeatTimeout.D(),
 		BodyReadTimeout:          cfg.API.BodyReadTimeout.D(),
 		BodyMinRate:              cfg.API.BodyMinRate,
+		ExtensionCalls:           a.extCalls,
 	}, a, logger)
 	ln, err := net.Listen("tcp", cfg.Server.APIAddr)
 	if err != nil {
@@ -130,6 +142,12 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		return nil, fmt.Errorf("listen on server.api_addr %s: %w", cfg.Server.APIAddr, err)
 	}
 	a.apiLn = ln
+	if err := a.listenExternalEvents(); err != nil {
+		ln.Close()
+		a.raft.Shutdown().Error()
+		a.closeStores()
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -246,6 +264,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- a.api.Serve(a.apiLn) }()
+	a.serveExternalEvents()
 	if addr := a.cfg.Server.PprofAddr; addr != "" {
 		stop, err := servePprof(addr, a.logger)
 		if err != nil {
@@ -293,6 +312,7 @@ func (a *Agent) shutdown() error {
 		}
 	}
 	close(a.shutdownCh)
+	a.stopExternalEvents(ctx)
 	if err := a.api.Shutdown(ctx); err != nil {
 		a.logger.Warn("api shutdown", "error", err)
 	}

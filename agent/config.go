@@ -34,6 +34,9 @@ type Config struct {
 	Scheduler SchedulerConfig   `toml:"scheduler"`
 	Secrets   SecretStoreConfig `toml:"secret_store"`
 	Objects   ObjectStoreConfig `toml:"object_store"`
+	// ExternalEvents is the external-events listener (webhooks for
+	// extensions; config_external.go).
+	ExternalEvents ExternalEventsConfig `toml:"external_events"`
 }
 
 // SchedulerConfig picks and tunes the container backend.
@@ -241,8 +244,9 @@ func DefaultConfig() Config {
 			Engine: "docker",
 			Docker: DockerConfig{Network: "bridge", PullTimeout: Duration(5 * time.Minute)},
 		},
-		Secrets: SecretStoreConfig{RotationBatchSize: 64},
-		Objects: ObjectStoreConfig{MaxObjectBytes: 256 << 10, PipelineObjectLimit: 50, RunObjectLimit: 100, RunObjectExpiry: 2},
+		Secrets:        SecretStoreConfig{RotationBatchSize: 64},
+		Objects:        ObjectStoreConfig{MaxObjectBytes: 256 << 10, PipelineObjectLimit: 50, RunObjectLimit: 100, RunObjectExpiry: 2},
+		ExternalEvents: ExternalEventsConfig{BindAddress: DefaultExternalEventsAddr},
 	}
 }
 
@@ -320,6 +324,11 @@ func (c *Config) Validate() error {
 	if s.PprofAddr != "" {
 		if _, _, err := net.SplitHostPort(s.PprofAddr); err != nil {
 			add("server.pprof_addr %q must be host:port", s.PprofAddr)
+		}
+	}
+	if ee := c.ExternalEvents; ee.Enable {
+		if _, _, err := net.SplitHostPort(ee.BindAddress); err != nil {
+			add("external_events.bind_address %q must be host:port", ee.BindAddress)
 		}
 	}
 	if s.APIAdvertise != "" {

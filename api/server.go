@@ -70,6 +70,11 @@ type Options struct {
 	// stored; nil: BuiltinSubscriptionValidator (the extension supervisor
 	// will ask the extension instead).
 	SubscriptionValidator SubscriptionValidator
+	// ExtensionCalls reaches the running extensions (the leader's
+	// extcall.Client). Nil: no extension is called — subscriptions are
+	// validated locally only, and the debug route and external events
+	// answer 503.
+	ExtensionCalls ExtensionCalls
 }
 
 // DefaultMaxForwards is Options.MaxForwards when unset.
@@ -85,6 +90,9 @@ type Server struct {
 	authz   *authorizer
 	tokens  identityCache
 	catchUp *catchUp
+	// subLocks serializes the extension calls and commits of one
+	// subscription (extcalls.go).
+	subLocks subscriptionLocks
 	// publicBodies counts requests with a body on public routes.
 	publicBodies chan struct{}
 	shutdown     chan struct{}
