@@ -133,7 +133,6 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		LeaderSilence:            cfg.Raft.HeartbeatTimeout.D(),
 		BodyReadTimeout:          cfg.API.BodyReadTimeout.D(),
 		BodyMinRate:              cfg.API.BodyMinRate,
-		ExtensionCalls:           a.extCalls,
 	}, a, logger)
 	ln, err := net.Listen("tcp", cfg.Server.APIAddr)
 	if err != nil {

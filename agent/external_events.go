@@ -77,3 +77,12 @@ func (a *Agent) ExternalEventsAddr() string {
 // ExtensionDirectory is where the extensions this node runs as leader
 // answer: the supervisor fills it; in-process tests point it at stand-ins.
 func (a *Agent) ExtensionDirectory() *extcall.Directory { return a.extDir }
+
+// CallExtensions makes the API reach the running extensions through
+// ExtensionDirectory: subscriptions are validated by the extension
+// (POST /api/subscribe), the debug route and external events are passed
+// on. The extension supervisor's wiring turns it on, since it is what
+// fills the directory; without it a node validates subscriptions locally
+// and answers the debug route and external events with 503. Call it
+// before Run.
+func (a *Agent) CallExtensions() { a.api.SetExtensionCalls(a.extCalls) }

@@ -33,12 +33,19 @@ func freeAddr(t *testing.T) string {
 // process: real raft, real bbolt, real HTTP.
 func devNode(t *testing.T, mutate ...func(*agent.Config)) (*client.Client, string) {
 	t.Helper()
-	cl, url, _ := devAgent(t, mutate...)
+	cl, url, _ := startDev(t, false, mutate...)
 	return cl, url
 }
 
 // devAgent is devNode with the agent itself.
+// Its API calls extensions through the agent's ExtensionDirectory, as it
+// does once the supervisor runs them.
 func devAgent(t *testing.T, mutate ...func(*agent.Config)) (*client.Client, string, *agent.Agent) {
+	t.Helper()
+	return startDev(t, true, mutate...)
+}
+
+func startDev(t *testing.T, callExtensions bool, mutate ...func(*agent.Config)) (*client.Client, string, *agent.Agent) {
 	t.Helper()
 	cfg := agent.DefaultConfig()
 	cfg.Server.DataDir = t.TempDir()
@@ -51,6 +58,9 @@ func devAgent(t *testing.T, mutate ...func(*agent.Config)) (*client.Client, stri
 	a, err := agent.New(cfg, model.Metadata{Semver: "test"}, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if callExtensions {
+		a.CallExtensions()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
