@@ -133,3 +133,14 @@ func (c *Client) Unsubscribe(ctx context.Context, pipeline, extension, id string
 	_, err := c.do(ctx, request{method: http.MethodDelete, path: c.subscriptionPath(pipeline, extension, id)}, nil)
 	return err
 }
+
+// DebugExtension answers the running extension's debug dump (free text;
+// the built-in extensions give JSON). Admins only; 503 while the extension
+// is not running.
+func (c *Client) DebugExtension(ctx context.Context, id string) (string, error) {
+	var out struct {
+		Info string `json:"info"`
+	}
+	_, err := c.do(ctx, request{method: http.MethodGet, path: "/api/extensions/" + seg(id) + "/debug"}, &out)
+	return out.Info, err
+}

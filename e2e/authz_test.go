@@ -241,6 +241,10 @@ func authzCases() []authzCase {
 			}, want: 204},
 		{method: "GET", path: "/api/extensions/:extension/subscriptions", action: "read",
 			req: authzFixed("/api/extensions/"+authzExt+"/subscriptions", ""), want: 200},
+		// The running extension's debug dump: authz-ext's image does not
+		// run here, so an allowed caller gets 503 (it is not running).
+		{method: "GET", path: "/api/extensions/:extension/debug", admin: true, action: "read",
+			req: authzFixed("/api/extensions/"+authzExt+"/debug", ""), want: 503},
 
 		// Tokens.
 		{method: "GET", path: "/api/tokens", admin: true, action: "read", req: authzFixed("/api/tokens", ""), want: 200},
@@ -305,6 +309,10 @@ func authzCases() []authzCase {
 		{method: "GET", path: "/api/cluster/snapshot", admin: true, action: "read", req: authzFixed("/api/cluster/snapshot", ""), want: 200},
 		{method: "POST", path: "/api/cluster/snapshot", admin: true, action: "write",
 			req: authzFixed("/api/cluster/snapshot", "this is not a gofer snapshot\n"), want: 400},
+		// An external event a follower passes to the leader (nodes use the
+		// cluster secret; an admin may too): no such extension.
+		{method: "POST", path: "/api/cluster/external-events/:extension", admin: true, action: "write",
+			req: authzFixed("/api/cluster/external-events/authz-no-ext", "event body"), want: 404},
 	}
 }
 
