@@ -66,9 +66,8 @@ type Options struct {
 	// (see guard.go). Defaults: DefaultBodyReadTimeout, DefaultBodyMinRate.
 	BodyReadTimeout time.Duration
 	BodyMinRate     int64
-	// SubscriptionValidator checks subscription settings before they are
-	// stored; nil: BuiltinSubscriptionValidator (the extension supervisor
-	// will ask the extension instead).
+	// SubscriptionValidator checks subscription settings locally before
+	// the extension is asked; nil: BuiltinSubscriptionValidator.
 	SubscriptionValidator SubscriptionValidator
 	// ExtensionCalls reaches the running extensions (the leader's
 	// extcall.Client). Nil: no extension is called — subscriptions are

@@ -15,10 +15,10 @@ import (
 	"github.com/goferhq/gofer/store/model"
 )
 
-// SubscriptionValidator checks a subscription's settings before it is
-// stored. Upstream asks the extension itself (its /api/subscribe); that
-// arrives with the extension supervisor, which replaces this through
-// Options.SubscriptionValidator. A returned error is shown to the caller.
+// SubscriptionValidator checks a subscription's settings locally before
+// the running extension is asked (Options.ExtensionCalls): fast, clear
+// errors for the built-in extensions even while the extension is down. A
+// returned error is shown to the caller.
 type SubscriptionValidator interface {
 	ValidateSubscription(ext *model.Extension, settings map[string]string) error
 }
