@@ -42,6 +42,11 @@ func extensionCallError(id string, err error, refusal int) error {
 	switch {
 	case errors.As(err, &nr):
 		return unavailable(5, "extension %q is not running yet (it is starting, or the leadership just moved); retry shortly", id)
+	case errors.As(err, &ee) && (ee.Status == http.StatusUnauthorized || ee.Status == http.StatusForbidden):
+		// Not the caller's fault: the extension does not take the secret
+		// Gofer holds for it (a reinstall rotated it under a container
+		// still running the old one).
+		return newError(http.StatusBadGateway, CodeBadGateway, "extension %q refused Gofer's credentials (%d: %s); it may still run with a secret from before a reinstall", id, ee.Status, ee.Message)
 	case errors.As(err, &ee) && ee.Status >= 400 && ee.Status < 500 && refusal == http.StatusBadRequest:
 		return badRequest("settings: extension %q refused the subscription: %s", id, ee.Message)
 	case errors.As(err, &ee):

@@ -53,7 +53,18 @@ func (s *Server) ExternalEventsHandler() http.Handler {
 	return s.guard(mux)
 }
 
+// maxEventsInFlight caps the events a node holds at once (each up to
+// 25 MiB in memory); more get 503.
+const maxEventsInFlight = 32
+
 func (s *Server) externalEvent(w http.ResponseWriter, r *http.Request) {
+	select {
+	case s.eventSlots <- struct{}{}:
+		defer func() { <-s.eventSlots }()
+	default:
+		writeError(w, r, unavailable(1, "this node is already taking %d external events; retry", maxEventsInFlight))
+		return
+	}
 	id := r.PathValue("extension")
 	if validID("extension", id) != nil {
 		writeError(w, r, notFound("extension %q is not installed", id))
@@ -73,8 +84,12 @@ func (s *Server) externalEvent(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	headers := eventHeaders(r.Header)
-	if s.cluster.IsLeader() && s.cluster.Ready() {
+	headers := eventHeaders(r)
+	if s.cluster.IsLeader() {
+		if !s.cluster.Ready() {
+			writeError(w, r, unavailable(1, "the leader is still starting; retry shortly"))
+			return
+		}
 		if err := s.deliverEvent(r, id, extcall.Event{Headers: headers, Body: body}); err != nil {
 			writeError(w, r, err)
 			return
@@ -90,11 +105,15 @@ func eventTooLarge() error {
 }
 
 // eventHeaders is the request's headers as upstream's server passes them:
-// lower-case names, a repeated header's values joined with ", ".
-func eventHeaders(h http.Header) map[string]string {
-	out := make(map[string]string, len(h))
-	for k, v := range h {
+// lower-case names (host included), a repeated header's values joined
+// with ", ".
+func eventHeaders(r *http.Request) map[string]string {
+	out := make(map[string]string, len(r.Header)+1)
+	for k, v := range r.Header {
 		out[strings.ToLower(k)] = strings.Join(v, ", ")
+	}
+	if r.Host != "" {
+		out["host"] = r.Host
 	}
 	return out
 }

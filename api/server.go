@@ -92,6 +92,8 @@ type Server struct {
 	// subLocks serializes the extension calls and commits of one
 	// subscription (extcalls.go).
 	subLocks subscriptionLocks
+	// eventSlots caps the external events in flight (external.go).
+	eventSlots chan struct{}
 	// publicBodies counts requests with a body on public routes.
 	publicBodies chan struct{}
 	shutdown     chan struct{}
@@ -134,6 +136,7 @@ func New(opts Options, cluster Cluster, logger hclog.Logger) *Server {
 		shutdown: make(chan struct{}),
 
 		publicBodies: make(chan struct{}, maxPublicBodies),
+		eventSlots:   make(chan struct{}, maxEventsInFlight),
 	}
 	s.forward = newForwarder(cluster, s.logger, forwardOptions{
 		hold:         opts.ForwardHold,
