@@ -345,6 +345,11 @@ func TestExternalEventsListener(t *testing.T) {
 	if status, _ := post("/api/namespaces", nil, nil); status != 404 {
 		t.Fatalf("other path: %d", status)
 	}
+	// Request headers are capped at 64 KiB (a webhook's are a few KiB).
+	if status, _ := post("/api/external/github", payload, map[string]string{"X-Big": strings.Repeat("h", 80<<10)}); status != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("oversized headers: %d", status)
+	}
+	ext.none(t)
 }
 
 func jsonEq(a, b any) bool {
