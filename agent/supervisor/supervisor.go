@@ -193,11 +193,17 @@ func (s *Supervisor) pass(ctx context.Context) (reconcile.Result, error) {
 	}
 	now := s.clock.Now()
 	if s.lastList.IsZero() || now.Sub(s.lastList) >= listInterval {
+		// An engine that does not answer must not keep the installed
+		// extensions from their workers (which retry on their own).
 		list, err := s.engine.List(ctx, map[string]string{scheduler.LabelCluster: s.cfg.ClusterID, scheduler.LabelExtension: ""})
 		if err != nil {
-			return reconcile.Result{}, err
+			if ctx.Err() == nil {
+				s.logger.Warn("could not list extension containers; retrying later", "error", err)
+			}
+			s.lastList = now.Add(-listInterval + 5*time.Second)
+		} else {
+			s.lastList = now
 		}
-		s.lastList = now
 		for _, c := range list {
 			if id := c.Labels[scheduler.LabelExtension]; id != "" && c.Name == ContainerName(s.cfg.ClusterID, id) {
 				ids[id] = true

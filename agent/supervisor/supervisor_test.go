@@ -445,4 +445,3 @@ func TestExtensionAddressPlacement(t *testing.T) {
 		t.Errorf("base URL %q %v", u, err)
 	}
 }
-

@@ -147,8 +147,9 @@ func (s *Supervisor) check(ctx context.Context, w *reconcile.Worker, ext *model.
 		reason = fmt.Sprintf("not healthy after %d checks (last: %v); restarting", cur.failures, herr)
 	}
 	s.cfg.Directory.Delete(ext.ID)
-	if err := s.engine.Stop(ctx, name, s.cfg.StopTimeout); err == nil {
-		err = s.engine.Remove(ctx, name)
+	if err := s.remove(ctx, name, nil); err != nil && ctx.Err() == nil {
+		// The next worker's ensure replaces whatever is left.
+		s.logger.Warn("could not remove an unhealthy extension's container", "extension", ext.ID, "error", err)
 	}
 	s.fail(ctx, w, ext, model.ExtensionStateExited, reason)
 	return true

@@ -14,17 +14,17 @@ import (
 
 // The environment Gofer gives an extension container (upstream's names).
 const (
-	EnvID          = "GOFER_EXTENSION_SYSTEM_ID"
-	EnvSecret      = "GOFER_EXTENSION_SYSTEM_SECRET"
-	EnvUseTLS      = "GOFER_EXTENSION_SYSTEM_USE_TLS"
-	EnvTLSCert     = "GOFER_EXTENSION_SYSTEM_TLS_CERT"
-	EnvTLSKey      = "GOFER_EXTENSION_SYSTEM_TLS_KEY"
-	EnvLogLevel    = "GOFER_EXTENSION_SYSTEM_LOG_LEVEL"
-	EnvGoferHost   = "GOFER_EXTENSION_SYSTEM_GOFER_HOST"
+	EnvID        = "GOFER_EXTENSION_SYSTEM_ID"
+	EnvSecret    = "GOFER_EXTENSION_SYSTEM_SECRET"
+	EnvUseTLS    = "GOFER_EXTENSION_SYSTEM_USE_TLS"
+	EnvTLSCert   = "GOFER_EXTENSION_SYSTEM_TLS_CERT"
+	EnvTLSKey    = "GOFER_EXTENSION_SYSTEM_TLS_KEY"
+	EnvLogLevel  = "GOFER_EXTENSION_SYSTEM_LOG_LEVEL"
+	EnvGoferHost = "GOFER_EXTENSION_SYSTEM_GOFER_HOST"
 	// EnvGoferHosts is Gofer's addition: every member's API, comma
 	// separated. Preferred when set; upstream images read only
 	// EnvGoferHost, which stays one host:port.
-	EnvGoferHosts = "GOFER_EXTENSION_SYSTEM_GOFER_HOSTS"
+	EnvGoferHosts  = "GOFER_EXTENSION_SYSTEM_GOFER_HOSTS"
 	EnvBindAddress = "GOFER_EXTENSION_SYSTEM_BINDADDRESS"
 	// EnvBindAddressAlt is the spelling upstream's server sets; upstream's
 	// Go SDK read only EnvBindAddress. Either is accepted.
