@@ -176,6 +176,14 @@ func TestSupervisorRunsAdoptsRestartsReplacesRemoves(t *testing.T) {
 		return nil
 	})
 
+	// The CLI shows the state and the logs, through the follower too.
+	if out, err := runCLI(t, nil, "-a", follower.URL, "--token", c.Token, "extension", "get", "upx"); err != nil || !strings.Contains(out, "running") {
+		t.Errorf("gofer extension get: %v\n%s", err, out)
+	}
+	if out, err := runCLI(t, nil, "-a", follower.URL, "--token", c.Token, "extension", "logs", "upx"); err != nil || !strings.Contains(out, "upstreamext upx listening on 127.0.0.1:") {
+		t.Errorf("gofer extension logs: %v\n%s", err, out)
+	}
+
 	// The built-in image is the server's own binary, labelled with its hash.
 	meta, err := admin.Metadata(ctx)
 	if err != nil {
