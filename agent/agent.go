@@ -24,6 +24,7 @@ import (
 
 	"github.com/goferhq/gofer/agent/extcall"
 	"github.com/goferhq/gofer/agent/leadership"
+	"github.com/goferhq/gofer/agent/supervisor"
 	"github.com/goferhq/gofer/api"
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/scheduler"
@@ -53,9 +54,8 @@ type Agent struct {
 
 	api   *api.Server
 	apiLn net.Listener
-	// extDir is where the extensions this node runs as leader answer (the
-	// supervisor fills it); extCalls calls them for the API.
-	extDir   *extcall.Directory
+	// extCalls calls the running extensions (extensions below) for the
+	// API.
 	extCalls *extcall.Client
 	// The external-events listener (external_events.go); nil when
 	// disabled.
@@ -63,6 +63,11 @@ type Agent struct {
 	eventsLn  net.Listener
 	http      *http.Client
 	sched     scheduler.Scheduler
+
+	// Extension supervision (extensions.go): where running extensions
+	// answer, filled by each term's supervisor; one for the node's life.
+	extensions *extcall.Directory
+	builtin    *supervisor.Builtin
 
 	// Leadership lifecycle (leader.go).
 	leaderNotify chan bool
@@ -103,7 +108,9 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		shutdownCh:   make(chan struct{}),
 		http:         &http.Client{Timeout: 10 * time.Second},
 		CheckState:   CheckStateInProcess,
+		extensions:   extcall.NewDirectory(),
 	}
+	a.builtin = newBuiltin(meta, logger)
 	if a.sched, err = newScheduler(cfg.Scheduler, logger); err != nil {
 		return nil, err
 	}
@@ -115,8 +122,7 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		return nil, err
 	}
 	fileLimit := raiseFileLimit(logger)
-	a.extDir = extcall.NewDirectory()
-	a.extCalls = extcall.NewClient(a.extDir)
+	a.extCalls = extcall.NewClient(a.extensions)
 	maxConns, maxForwards := apiConnCap(cfg.API.MaxConnections, fileLimit, logger)
 	logger.Debug("api connection cap", "max_connections", maxConns, "max_forwards", maxForwards, "open_file_limit", fileLimit)
 	a.api = api.New(api.Options{
@@ -133,6 +139,7 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		LeaderSilence:            cfg.Raft.HeartbeatTimeout.D(),
 		BodyReadTimeout:          cfg.API.BodyReadTimeout.D(),
 		BodyMinRate:              cfg.API.BodyMinRate,
+		ExtensionLogs:            a.extensionLogs,
 	}, a, logger)
 	ln, err := net.Listen("tcp", cfg.Server.APIAddr)
 	if err != nil {

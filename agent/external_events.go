@@ -7,8 +7,6 @@ import (
 	"net"
 	"net/http"
 	"time"
-
-	"github.com/goferhq/gofer/agent/extcall"
 )
 
 // External events: a listener of its own (external_events.bind_address)
@@ -74,15 +72,11 @@ func (a *Agent) ExternalEventsAddr() string {
 	return a.eventsLn.Addr().String()
 }
 
-// ExtensionDirectory is where the extensions this node runs as leader
-// answer: the supervisor fills it; in-process tests point it at stand-ins.
-func (a *Agent) ExtensionDirectory() *extcall.Directory { return a.extDir }
-
 // CallExtensions makes the API reach the running extensions through
 // ExtensionDirectory: subscriptions are validated by the extension
 // (POST /api/subscribe), the debug route and external events are passed
-// on. The extension supervisor's wiring turns it on, since it is what
-// fills the directory; without it a node validates subscriptions locally
-// and answers the debug route and external events with 503. Call it
-// before Run.
+// on. Not on by default yet: every subscription to an extension that does
+// not run would get 503, and the e2e fixtures still subscribe to
+// registered-only extensions (example images); once they install runnable
+// ones, New calls this for every node. Call it before Run.
 func (a *Agent) CallExtensions() { a.api.SetExtensionCalls(a.extCalls) }

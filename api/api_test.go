@@ -52,6 +52,10 @@ func startDev(t *testing.T, callExtensions bool, mutate ...func(*agent.Config)) 
 	cfg.Server.APIAddr = freeAddr(t)
 	cfg.Server.RaftAddr = freeAddr(t)
 	cfg = agent.DevConfig(cfg)
+	// No standard extensions: these tests count tokens and sealed run
+	// tokens, and the in-process node's executable is this test binary,
+	// not a gofer to make extension images of.
+	cfg.Extensions.InstallStdExtensions = false
 	for _, m := range mutate {
 		m(&cfg)
 	}

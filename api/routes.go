@@ -167,14 +167,15 @@ func (s *Server) routeTable() []route {
 		{method: http.MethodPatch, path: subPath + "/:extension/:subscription", handler: s.updateSubscription, access: can(write, refs("subscriptions"))},
 		{method: http.MethodDelete, path: subPath + "/:extension/:subscription", handler: s.deleteSubscription, access: can(del, refs("subscriptions"))},
 
-		// Extensions (the registration; the container supervisor is not
-		// built yet).
+		// Extensions (the registration; agent/supervisor runs them).
 		{method: http.MethodGet, path: "/api/extensions", handler: s.listExtensions, access: can(read, listOf("extensions"))},
 		{method: http.MethodPost, path: "/api/extensions", handler: s.installExtension, access: adminOnly(write)},
 		{method: http.MethodGet, path: extPath, handler: s.getExtension, access: can(read, extensionRefs())},
 		{method: http.MethodPatch, path: extPath, handler: s.updateExtension, access: adminOnly(write)},
 		{method: http.MethodDelete, path: extPath, handler: s.uninstallExtension, access: adminOnly(del)},
 		{method: http.MethodGet, path: extPath + "/subscriptions", handler: s.listExtensionSubscriptions, access: can(read, extensionRefs("subscriptions"))},
+		// The extension's container output (supervisor; extension_logs.go).
+		{method: http.MethodGet, path: extPath + "/logs", handler: s.extensionLogs, access: can(read, extensionRefs())},
 		// The running extension's GET /api/debug: it runs on the leader.
 		{method: http.MethodGet, path: extPath + "/debug", handler: s.debugExtension, access: adminOnly(read), leaderOnly: true},
 

@@ -241,6 +241,10 @@ func authzCases() []authzCase {
 			}, want: 204},
 		{method: "GET", path: "/api/extensions/:extension/subscriptions", action: "read",
 			req: authzFixed("/api/extensions/"+authzExt+"/subscriptions", ""), want: 200},
+		// authz-ext's image (example/ext:1) is on no engine, so it never
+		// has a container: an allowed caller gets the 404 saying so.
+		{method: "GET", path: "/api/extensions/:extension/logs", action: "read",
+			req: authzFixed("/api/extensions/"+authzExt+"/logs", ""), want: 404},
 		// The running extension's debug dump: authz-ext's image does not
 		// run here, so an allowed caller gets 503 (it is not running).
 		{method: "GET", path: "/api/extensions/:extension/debug", admin: true, action: "read",
