@@ -38,6 +38,7 @@ func eventsCluster(t *testing.T) []*clusterNode {
 		cfg.Cluster.Secret = "api-test-cluster-secret-0123456789"
 		cfg.Secrets.EncryptionKey = "api-test-encryption-key-9876543210ab"
 		cfg.Scheduler.Engine = "noop"
+		cfg.Extensions.InstallStdExtensions = false
 		cfg.Raft.HeartbeatTimeout = agent.Duration(300 * time.Millisecond)
 		cfg.Raft.ElectionTimeout = agent.Duration(300 * time.Millisecond)
 		cfg.Raft.LeaderLeaseTimeout = agent.Duration(150 * time.Millisecond)
