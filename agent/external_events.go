@@ -71,12 +71,3 @@ func (a *Agent) ExternalEventsAddr() string {
 	}
 	return a.eventsLn.Addr().String()
 }
-
-// CallExtensions makes the API reach the running extensions through
-// ExtensionDirectory: subscriptions are validated by the extension
-// (POST /api/subscribe), the debug route and external events are passed
-// on. Not on by default yet: every subscription to an extension that does
-// not run would get 503, and the e2e fixtures still subscribe to
-// registered-only extensions (example images); once they install runnable
-// ones, New calls this for every node. Call it before Run.
-func (a *Agent) CallExtensions() { a.api.SetExtensionCalls(a.extCalls) }

@@ -33,19 +33,13 @@ func freeAddr(t *testing.T) string {
 // process: real raft, real bbolt, real HTTP.
 func devNode(t *testing.T, mutate ...func(*agent.Config)) (*client.Client, string) {
 	t.Helper()
-	cl, url, _ := startDev(t, false, mutate...)
+	cl, url, _ := devAgent(t, mutate...)
 	return cl, url
 }
 
-// devAgent is devNode with the agent itself.
-// Its API calls extensions through the agent's ExtensionDirectory, as it
-// does once the supervisor runs them.
+// devAgent is devNode with the agent itself: tests point its
+// ExtensionDirectory at stand-in extensions (its scheduler runs none).
 func devAgent(t *testing.T, mutate ...func(*agent.Config)) (*client.Client, string, *agent.Agent) {
-	t.Helper()
-	return startDev(t, true, mutate...)
-}
-
-func startDev(t *testing.T, callExtensions bool, mutate ...func(*agent.Config)) (*client.Client, string, *agent.Agent) {
 	t.Helper()
 	cfg := agent.DefaultConfig()
 	cfg.Server.DataDir = t.TempDir()
@@ -62,9 +56,6 @@ func startDev(t *testing.T, callExtensions bool, mutate ...func(*agent.Config)) 
 	a, err := agent.New(cfg, model.Metadata{Semver: "test"}, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
-	}
-	if callExtensions {
-		a.CallExtensions()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

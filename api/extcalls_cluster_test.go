@@ -25,7 +25,7 @@ type clusterNode struct {
 
 // eventsCluster runs three real agents in this process (real raft, bbolt
 // and HTTP; no auth in the way of the listener) with the external-events
-// listener on each, and calls to extensions turned on.
+// listener on each.
 func eventsCluster(t *testing.T) []*clusterNode {
 	t.Helper()
 	var nodes []*clusterNode
@@ -53,7 +53,6 @@ func eventsCluster(t *testing.T) []*clusterNode {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a.CallExtensions()
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- a.Run(ctx) }()

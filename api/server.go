@@ -161,10 +161,6 @@ func New(opts Options, cluster Cluster, logger hclog.Logger) *Server {
 	return s
 }
 
-// SetExtensionCalls sets Options.ExtensionCalls; only before Serve (the
-// agent turns extension calls on once its supervisor is wired).
-func (s *Server) SetExtensionCalls(c ExtensionCalls) { s.opts.ExtensionCalls = c }
-
 // Handler is the server as an http.Handler (tests use it directly).
 func (s *Server) Handler() http.Handler { return s.guard(s.echo) }
 

@@ -86,10 +86,6 @@ var compatOursOnly = []string{
 	"GET /api/cluster/snapshot",
 	"POST /api/cluster/snapshot",
 	"POST /api/cluster/external-events/:extension", // a follower passes an external event to the leader
-	// Upstream's, answering {"info": "…"} from the running extension
-	// (api.TestExtensionDebug checks the shape); the extensions of this
-	// fixture do not run, so it answers 503 here.
-	"GET /api/extensions/:extension/debug",
 	// Upstream answers the extension routes from its in-memory table of
 	// running extensions ({registration, url, started, state,
 	// documentation}); we answer the replicated registration with the
@@ -119,6 +115,7 @@ func compatCases() []compatCase {
 		{method: "PATCH", path: pipe + "/subscriptions/:extension/:subscription", status: 200},
 		{method: "DELETE", path: pipe + "/subscriptions/:extension/:subscription", status: 204, noJSON: true},
 		{method: "GET", path: "/api/extensions/:extension/subscriptions", status: 200, wrap: "subscriptions", list: true, fields: compatSubscription, enums: compatSubscriptionEnums},
+		{method: "GET", path: "/api/extensions/:extension/debug", status: 200, fields: []string{"info"}},
 
 		{method: "GET", path: "/api/system/metadata", status: 200, fields: []string{"commit", "semver"}},
 		{method: "GET", path: "/api/system", status: 200, fields: []string{"bootstrap_token_created", "ignore_pipeline_run_events"}},
