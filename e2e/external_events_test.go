@@ -182,6 +182,19 @@ func TestSubscriptionsDebugAndEventsReachARunningExtension(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// An extension whose image is on no engine never runs: a subscription
+	// to it is a 503 naming it, its logs a 404 (no container), and the
+	// authz fixture's running extension no longer shows that case.
+	if _, err := admin.InstallExtension(ctx, client.InstallRequest{ID: "ghost", Image: "example/ext:1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fcl.Subscribe(ctx, pipe, "ghost", "sub1", nil); !client.IsStatus(err, 503) || !strings.Contains(err.Error(), `extension "ghost" is not running`) {
+		t.Fatalf("subscribe to an extension that does not run: %v", err)
+	}
+	if _, err := fcl.ExtensionLogs(ctx, "ghost", false); !client.IsStatus(err, 404) || !strings.Contains(err.Error(), "no container") {
+		t.Fatalf("logs of an extension without a container: %v", err)
+	}
+
 	// Refused by the extension: 400 with its message; nothing stored.
 	_, err := fcl.Subscribe(ctx, pipe, "upx", "sub1", map[string]string{"refuse": "not this one"})
 	if !client.IsStatus(err, 400) || !strings.Contains(err.Error(), "refused: not this one") {
