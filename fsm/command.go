@@ -75,6 +75,9 @@ const (
 	CmdSubscriptionCreate    CommandType = 47
 	CmdSubscriptionSetStatus CommandType = 48
 	CmdSubscriptionDelete    CommandType = 49
+	// CmdTriggerSkip records ticks a trigger extension skipped
+	// (docs/triggers.md, "Missed ticks and catch-up").
+	CmdTriggerSkip CommandType = 53
 )
 
 // Meta travels with every command. Everything non-deterministic (time, ids,

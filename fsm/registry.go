@@ -81,6 +81,7 @@ var commandSpecs = []commandSpec{
 	{t: CmdSubscriptionCreate, name: "subscription_create", apply: applySubscriptionCreate, quiet: true},
 	{t: CmdSubscriptionSetStatus, name: "subscription_set_status", apply: applySubscriptionSetStatus, quiet: true},
 	{t: CmdSubscriptionDelete, name: "subscription_delete", apply: applySubscriptionDelete, quiet: true},
+	{t: CmdTriggerSkip, name: "trigger_skip", apply: applyTriggerSkip, quiet: true},
 }
 
 // retiredCommands are numbers no build issues any more and no log can
