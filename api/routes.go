@@ -166,6 +166,9 @@ func (s *Server) routeTable() []route {
 		{method: http.MethodGet, path: subPath + "/:extension/:subscription", handler: s.getSubscription, access: can(read, refs("subscriptions"))},
 		{method: http.MethodPatch, path: subPath + "/:extension/:subscription", handler: s.updateSubscription, access: can(write, refs("subscriptions"))},
 		{method: http.MethodDelete, path: subPath + "/:extension/:subscription", handler: s.deleteSubscription, access: can(del, refs("subscriptions"))},
+		// A Gofer addition: the subscription's extension (or an admin)
+		// records ticks it skipped; the handler checks who calls.
+		{method: http.MethodPost, path: subPath + "/:extension/:subscription/skipped-ticks", handler: s.recordSkippedTicks, access: access{authenticated: true}, bodyLimit: maxSkippedTicksBody},
 
 		// Extensions (the registration; the container supervisor is not
 		// built yet).
