@@ -167,8 +167,9 @@ func (s *Server) routeTable() []route {
 		{method: http.MethodPatch, path: subPath + "/:extension/:subscription", handler: s.updateSubscription, access: can(write, refs("subscriptions"))},
 		{method: http.MethodDelete, path: subPath + "/:extension/:subscription", handler: s.deleteSubscription, access: can(del, refs("subscriptions"))},
 		// A Gofer addition: the subscription's extension (or an admin)
-		// records ticks it skipped; the handler checks who calls.
-		{method: http.MethodPost, path: subPath + "/:extension/:subscription/skipped-ticks", handler: s.recordSkippedTicks, access: access{authenticated: true}, bodyLimit: maxSkippedTicksBody},
+		// records ticks it skipped.
+		{method: http.MethodPost, path: subPath + "/:extension/:subscription/skipped-ticks", handler: s.recordSkippedTicks,
+			access: access{admin: true, ownExtension: true, action: write}, bodyLimit: maxSkippedTicksBody},
 
 		// Extensions (the registration; the container supervisor is not
 		// built yet).

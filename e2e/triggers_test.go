@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,4 +143,86 @@ func TestIntervalTriggerFaults(t *testing.T) {
 		t.Errorf("the extension's 7 s outage skipped %d ticks, want ≥1", skipped)
 	}
 	t.Logf("%d ticks: %d fired, %d skipped (recorded as events)", fired+skipped, fired, skipped)
+}
+
+// TestSkippedTicksRoute: the skipped-ticks route takes the subscription's
+// extension's own token or an admin's, refuses another extension's and a
+// user's (403), refuses bad bodies naming the field (400, 413), records
+// each tick once as an event in the pipeline and moves the watermark.
+func TestSkippedTicksRoute(t *testing.T) {
+	c := NewCluster(t, 1)
+	ctx := context.Background()
+	admin := c.Client()
+	const p = "skipping"
+	cfg := &sdk.PipelineConfig{ID: p, Name: p, Tasks: []*sdk.TaskConfig{{ID: "quick", Image: "gofer/busybox:latest", Command: []string{"true"}}}}
+	if _, err := admin.RegisterConfig(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.DeployConfig(ctx, p, 1); err != nil {
+		t.Fatal(err)
+	}
+	own, err := admin.InstallExtension(ctx, client.InstallRequest{ID: "interval", Image: "gofer/extension-interval:test", Settings: map[string]string{"MIN_INTERVAL": "1s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := admin.InstallExtension(ctx, client.InstallRequest{ID: "cron", Image: "gofer/extension-cron:test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Subscribe(ctx, p, "interval", "tick", map[string]string{"every": "1m"}); err != nil {
+		t.Fatal(err)
+	}
+	user, err := admin.CreateToken(ctx, "skip-user", []string{"user"}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := c.Nodes[0].URL + "/api/namespaces/default/pipelines/" + p + "/subscriptions/interval/tick/skipped-ticks"
+	send := func(token, body string) int {
+		t.Helper()
+		resp, err := rawRequest("POST", url, token, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	tick := time.Now().Add(time.Hour).Truncate(time.Second).Unix()
+	body := fmt.Sprintf(`{"ticks":[%d,%d],"reason":"test"}`, tick, tick+60)
+	for _, tc := range []struct {
+		name, token, body string
+		want              int
+	}{
+		{"another extension", other.Token.Secret, body, 403},
+		{"a user token", user.Secret, body, 403},
+		{"no ticks", own.Token.Secret, `{"reason":"x"}`, 400},
+		{"a bad tick", own.Token.Secret, `{"ticks":[-5]}`, 400},
+		{"501 ticks", own.Token.Secret, `{"ticks":[` + strings.Repeat("1,", 500) + `1]}`, 400},
+		{"over the body limit", own.Token.Secret, `{"ticks":[],"reason":"` + strings.Repeat("x", 20<<10) + `"}`, 413},
+		{"its own extension", own.Token.Secret, body, 200},
+		{"an admin, again", c.Token, body, 200},
+	} {
+		if got := send(tc.token, tc.body); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	sub, err := admin.Consistent().GetSubscription(ctx, p, "interval", "tick")
+	if err != nil || sub.Watermark != (tick+60)*1000 {
+		t.Fatalf("watermark %+v %v, want %d", sub, err, (tick+60)*1000)
+	}
+	evs, err := admin.Consistent().ListEvents(ctx, client.Page{Limit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range evs {
+		if e.Kind == "skipped_trigger_tick" {
+			n++
+			if e.NamespaceID != "default" || e.PipelineID != p || e.Actor != "interval (extension)" {
+				t.Errorf("event %+v", e)
+			}
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d skip events, want 2 (the admin's repeat records nothing)", n)
+	}
 }
