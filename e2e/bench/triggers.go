@@ -44,7 +44,7 @@ type triggerResults struct {
 	// anchorAnswered is scheduled → the anchor's POST answered 201 (after
 	// the raft commit and apply), bounding what created leaves out.
 	anchorAnswered dist
-	missing, dups      int
+	missing, dups  int
 }
 
 func benchTriggers(ctx context.Context, cfg config, reg *procs, workDir string, rep *report) (*triggerResults, error) {
@@ -292,4 +292,6 @@ func printTriggers(rep *report, cfg config, r *triggerResults) int {
 	return misses
 }
 
-func fmtMS(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond)) }
+func fmtMS(d time.Duration) string {
+	return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+}
