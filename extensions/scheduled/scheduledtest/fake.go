@@ -37,6 +37,7 @@ type Gofer struct {
 	skipped map[schedule.Subscription][]int64
 	// Down makes every call fail as an unreachable Gofer would.
 	down    bool
+	refuse  error
 	started chan Start
 }
 
@@ -63,6 +64,14 @@ func (g *Gofer) SetDown(down bool) {
 
 var errDown = &extension.APIError{Status: http.StatusServiceUnavailable, Message: "fake gofer is down"}
 
+// Refuse makes run starts fail with err (nil: start again), as a
+// disabled subscription's would (an *extension.APIError with a 4xx).
+func (g *Gofer) Refuse(err error) {
+	g.mu.Lock()
+	g.refuse = err
+	g.mu.Unlock()
+}
+
 // Subscription implements scheduled.Gofer.
 func (g *Gofer) Subscription(_ context.Context, ns, pipeline, id string) (*extension.StoredSubscription, error) {
 	g.mu.Lock()
@@ -82,9 +91,13 @@ func (g *Gofer) Subscription(_ context.Context, ns, pipeline, id string) (*exten
 // a tick key moves the subscription's watermark (never back).
 func (g *Gofer) StartRun(_ context.Context, ns, pipeline string, vars map[string]string, key string) (*extension.RunInfo, error) {
 	g.mu.Lock()
-	if g.down {
+	if g.down || g.refuse != nil {
+		err := g.refuse
+		if g.down {
+			err = errDown
+		}
 		g.mu.Unlock()
-		return nil, errDown
+		return nil, err
 	}
 	st := Start{Key: key, At: g.Clock.Now(), Variables: vars, Existing: g.keys[key]}
 	g.keys[key] = true
