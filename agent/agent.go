@@ -22,7 +22,9 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
 
+	"github.com/goferhq/gofer/agent/extcall"
 	"github.com/goferhq/gofer/agent/leadership"
+	"github.com/goferhq/gofer/agent/supervisor"
 	"github.com/goferhq/gofer/api"
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/scheduler"
@@ -54,6 +56,11 @@ type Agent struct {
 	apiLn net.Listener
 	http  *http.Client
 	sched scheduler.Scheduler
+
+	// Extension supervision (extensions.go): where running extensions
+	// answer, filled by each term's supervisor; one for the node's life.
+	extensions *extcall.Directory
+	builtin    *supervisor.Builtin
 
 	// Leadership lifecycle (leader.go).
 	leaderNotify chan bool
@@ -94,7 +101,9 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		shutdownCh:   make(chan struct{}),
 		http:         &http.Client{Timeout: 10 * time.Second},
 		CheckState:   CheckStateInProcess,
+		extensions:   extcall.NewDirectory(),
 	}
+	a.builtin = newBuiltin(meta, logger)
 	if a.sched, err = newScheduler(cfg.Scheduler, logger); err != nil {
 		return nil, err
 	}
@@ -122,6 +131,7 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		LeaderSilence:            cfg.Raft.HeartbeatTimeout.D(),
 		BodyReadTimeout:          cfg.API.BodyReadTimeout.D(),
 		BodyMinRate:              cfg.API.BodyMinRate,
+		ExtensionLogs:            a.extensionLogs,
 	}, a, logger)
 	ln, err := net.Listen("tcp", cfg.Server.APIAddr)
 	if err != nil {

@@ -34,6 +34,8 @@ type Config struct {
 	Scheduler SchedulerConfig   `toml:"scheduler"`
 	Secrets   SecretStoreConfig `toml:"secret_store"`
 	Objects   ObjectStoreConfig `toml:"object_store"`
+	// Extensions configures the extension supervisor (agent/supervisor).
+	Extensions ExtensionsConfig `toml:"extensions"`
 }
 
 // SchedulerConfig picks and tunes the container backend.
@@ -87,6 +89,21 @@ type ServerConfig struct {
 	// host:port, separately from the API and without auth: keep it on
 	// loopback or a private interface.
 	PprofAddr string `toml:"pprof_addr"`
+	// ExtensionAddress (host:port) is where extension containers reach
+	// the API: with it, extensions join scheduler.docker.network and get
+	// it as GOFER_HOST; without, they run on the host network and reach
+	// the leader's API directly (agent/supervisor DESIGN.md).
+	ExtensionAddress string `toml:"extension_address"`
+}
+
+// ExtensionsConfig is the [extensions] section (docs/configuration.md).
+type ExtensionsConfig struct {
+	// InstallStdExtensions installs interval and cron (the built-in
+	// images) on the cluster's first establish; once per cluster.
+	InstallStdExtensions bool `toml:"install_std_extensions"`
+	// StopTimeout is the SIGTERM-to-SIGKILL grace when an extension's
+	// container is stopped (uninstall, replace, failed health).
+	StopTimeout Duration `toml:"stop_timeout"`
 }
 
 // RaftConfig tunes consensus timing and log compaction.
@@ -241,8 +258,9 @@ func DefaultConfig() Config {
 			Engine: "docker",
 			Docker: DockerConfig{Network: "bridge", PullTimeout: Duration(5 * time.Minute)},
 		},
-		Secrets: SecretStoreConfig{RotationBatchSize: 64},
-		Objects: ObjectStoreConfig{MaxObjectBytes: 256 << 10, PipelineObjectLimit: 50, RunObjectLimit: 100, RunObjectExpiry: 2},
+		Secrets:    SecretStoreConfig{RotationBatchSize: 64},
+		Objects:    ObjectStoreConfig{MaxObjectBytes: 256 << 10, PipelineObjectLimit: 50, RunObjectLimit: 100, RunObjectExpiry: 2},
+		Extensions: ExtensionsConfig{InstallStdExtensions: true, StopTimeout: Duration(10 * time.Second)},
 	}
 }
 
@@ -429,6 +447,21 @@ func (c *Config) Validate() error {
 	}
 	if c.Scheduler.Docker.Network == "" {
 		add("scheduler.docker.network must be set (bridge, host, none or a network name)")
+	}
+	// Extensions (agent/supervisor).
+	if ea := s.ExtensionAddress; ea != "" {
+		if host, port, err := net.SplitHostPort(ea); err != nil || host == "" || port == "" || strings.Contains(ea, "://") {
+			add("server.extension_address %q must be host:port (no scheme), the address extension containers reach the API at", ea)
+		} else if isUnspecified(ea) {
+			add("server.extension_address %q is not an address a container can dial", ea)
+		}
+		switch c.Scheduler.Docker.Network {
+		case "host", "none":
+			add("server.extension_address needs scheduler.docker.network to be a network containers get an address on (bridge or a user-defined network), not %q", c.Scheduler.Docker.Network)
+		}
+	}
+	if c.Extensions.StopTimeout.D() <= 0 {
+		add("extensions.stop_timeout must be positive")
 	}
 	return errors.Join(errs...)
 }

@@ -89,6 +89,8 @@ func (a *Agent) leaderServices() []leadership.Entry {
 			d.Apply = a.leaderApplier("gofer") // the executor's commands have always carried this actor
 			return executor.New(execCfg, d, a.sched)
 		}},
+		// Extensions (extensions.go).
+		{Name: "extension-supervisor", New: a.newSupervisor},
 	}
 }
 
@@ -174,8 +176,11 @@ func (a *Agent) establish(ctx context.Context) error {
 		}
 		a.logger.Info("initialized a new cluster", "cluster_id", a.clusterID())
 	}
-	_, err := a.applySystem(ctx, fsm.CmdServerUpsert, fsm.ServerUpsert{Server: model.Server{
+	if _, err := a.applySystem(ctx, fsm.CmdServerUpsert, fsm.ServerUpsert{Server: model.Server{
 		ID: a.nodeID, RaftAddr: a.cfg.RaftAdvertise(), APIAddr: a.cfg.APIURL(), Version: a.meta.Semver, Joined: time.Now().UnixMilli(),
-	}})
-	return err
+	}}); err != nil {
+		return err
+	}
+	a.installStdExtensions(ctx) // extensions.go
+	return nil
 }

@@ -38,6 +38,10 @@ func devNode(t *testing.T, mutate ...func(*agent.Config)) (*client.Client, strin
 	cfg.Server.APIAddr = freeAddr(t)
 	cfg.Server.RaftAddr = freeAddr(t)
 	cfg = agent.DevConfig(cfg)
+	// No standard extensions: these tests count tokens and sealed run
+	// tokens, and the in-process node's executable is this test binary,
+	// not a gofer to make extension images of.
+	cfg.Extensions.InstallStdExtensions = false
 	for _, m := range mutate {
 		m(&cfg)
 	}

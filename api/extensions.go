@@ -14,9 +14,7 @@ import (
 )
 
 // Extension registrations (docs/extensions.md). This is the replicated
-// record only: the supervisor that starts the extension's container is not
-// built yet, so an installed extension is "registered" and runs nowhere
-// unless someone runs it by hand with the token the install answers.
+// record; the leader's supervisor (agent/supervisor) runs the container.
 
 const (
 	maxExtensionImage      = 1024
@@ -37,6 +35,9 @@ type installExtensionRequest struct {
 	Settings        map[string]string `json:"settings"`
 	RegistryAuth    *registryAuth     `json:"registry_auth"`
 	AdditionalRoles []string          `json:"additional_roles"`
+	// Pull lets the supervisor pull the image; without it the image must
+	// be present on the engine.
+	Pull bool `json:"pull"`
 }
 
 // extensionToken is the token an install made: its secret is shown once,
@@ -89,7 +90,7 @@ func (s *Server) installExtension(c echo.Context) error {
 			return err
 		}
 	}
-	ext := model.Extension{ID: req.ID, Image: req.Image, Settings: req.Settings, AdditionalRoles: req.AdditionalRoles}
+	ext := model.Extension{ID: req.ID, Image: req.Image, Settings: req.Settings, AdditionalRoles: req.AdditionalRoles, Pull: req.Pull}
 	if ext.AdditionalRoles == nil {
 		ext.AdditionalRoles = []string{}
 	}
@@ -110,21 +111,11 @@ func (s *Server) installExtension(c echo.Context) error {
 		}
 		ext.RegistryUser, ext.RegistryPassSealed = ra.User, sealed
 	}
-	secret, hash := newTokenSecret()
-	tok := model.StoredToken{Token: model.Token{ID: newID()}, Hash: hash}
-	// Sealed like a run token (same location scheme), so the supervisor
-	// can hand it to the container and a key rotation re-seals it.
-	if s.opts.Secrets != nil {
-		box, err := s.sealingBox()
-		if err != nil {
-			return err
-		}
-		if tok.Sealed, err = box.Seal([]byte(secret), seal.RunTokenLocation(tok.ID)); err != nil {
-			return err
-		}
-		tok.KeyCheck = box.KeyCheck()
+	cmd, secret, err := s.NewExtensionInstall(ext)
+	if err != nil {
+		return err
 	}
-	res, err := s.apply(c, fsm.CmdExtensionInstall, fsm.ExtensionInstall{Extension: ext, Token: tok})
+	res, err := s.apply(c, fsm.CmdExtensionInstall, cmd)
 	if err != nil {
 		return err
 	}
@@ -135,7 +126,28 @@ func (s *Server) installExtension(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, map[string]any{"extension": out.View(), "token": extensionToken{ID: tok.ID, Secret: secret}})
+	return c.JSON(http.StatusCreated, map[string]any{"extension": out.View(), "token": extensionToken{ID: cmd.Token.ID, Secret: secret}})
+}
+
+// NewExtensionInstall makes the install command for ext: a fresh token
+// (its secret returned, its hash stored) whose secret is sealed like a
+// run token's (seal.RunTokenLocation), so the supervisor can hand it to
+// the container and a key rotation re-seals it. The API's install and
+// the leader's install of the standard extensions both use it.
+func (s *Server) NewExtensionInstall(ext model.Extension) (cmd fsm.ExtensionInstall, secret string, err error) {
+	secret, hash := newTokenSecret()
+	tok := model.StoredToken{Token: model.Token{ID: newID()}, Hash: hash}
+	if s.opts.Secrets != nil {
+		box, err := s.sealingBox()
+		if err != nil {
+			return cmd, "", err
+		}
+		if tok.Sealed, err = box.Seal([]byte(secret), seal.RunTokenLocation(tok.ID)); err != nil {
+			return cmd, "", err
+		}
+		tok.KeyCheck = box.KeyCheck()
+	}
+	return fsm.ExtensionInstall{Extension: ext, Token: tok}, secret, nil
 }
 
 func (s *Server) listExtensions(c echo.Context) error {

@@ -78,6 +78,10 @@ func newRestartableNode(t *testing.T) *restartableNode {
 	cfg.Server.APIAddr = freeAddr(t)
 	cfg.Server.RaftAddr = freeAddr(t)
 	cfg = agent.DevConfig(cfg)
+	// No standard extensions: these tests count tokens and sealed run
+	// tokens, and the in-process node's executable is this test binary,
+	// not a gofer to make extension images of.
+	cfg.Extensions.InstallStdExtensions = false
 	cfg.Scheduler.Engine = "noop"
 	return &restartableNode{t: t, cfg: cfg}
 }

@@ -171,14 +171,15 @@ func (s *Server) routeTable() []route {
 		{method: http.MethodPost, path: subPath + "/:extension/:subscription/skipped-ticks", handler: s.recordSkippedTicks,
 			access: access{admin: true, ownExtension: true, action: write}, bodyLimit: maxSkippedTicksBody},
 
-		// Extensions (the registration; the container supervisor is not
-		// built yet).
+		// Extensions (the registration; agent/supervisor runs them).
 		{method: http.MethodGet, path: "/api/extensions", handler: s.listExtensions, access: can(read, listOf("extensions"))},
 		{method: http.MethodPost, path: "/api/extensions", handler: s.installExtension, access: adminOnly(write)},
 		{method: http.MethodGet, path: extPath, handler: s.getExtension, access: can(read, extensionRefs())},
 		{method: http.MethodPatch, path: extPath, handler: s.updateExtension, access: adminOnly(write)},
 		{method: http.MethodDelete, path: extPath, handler: s.uninstallExtension, access: adminOnly(del)},
 		{method: http.MethodGet, path: extPath + "/subscriptions", handler: s.listExtensionSubscriptions, access: can(read, extensionRefs("subscriptions"))},
+		// The extension's container output (supervisor; extension_logs.go).
+		{method: http.MethodGet, path: extPath + "/logs", handler: s.extensionLogs, access: can(read, extensionRefs())},
 
 		// Tokens.
 		{method: http.MethodGet, path: "/api/tokens", handler: s.listTokens, access: adminOnly(read)},

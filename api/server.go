@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -66,6 +67,10 @@ type Options struct {
 	// (see guard.go). Defaults: DefaultBodyReadTimeout, DefaultBodyMinRate.
 	BodyReadTimeout time.Duration
 	BodyMinRate     int64
+	// ExtensionLogs opens the output of an extension's container on this
+	// node's container engine (any node sharing the engine can serve it,
+	// leader or not); nil when the node runs none.
+	ExtensionLogs func(ctx context.Context, extensionID string, follow bool) (io.ReadCloser, error)
 	// SubscriptionValidator checks subscription settings before they are
 	// stored; nil: BuiltinSubscriptionValidator (the extension supervisor
 	// will ask the extension instead).

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,21 +14,24 @@ import (
 )
 
 // Extensions and pipeline subscriptions (docs/extensions.md). The
-// extension supervisor is not built yet: an install registers the
-// extension and makes its token; nothing runs its container.
+// leader's supervisor runs each installed extension's container.
 
 func extensionCommand() *cli.Command {
 	return &cli.Command{
 		Name:    "extension",
 		Aliases: []string{"extensions"},
-		Usage:   "install and manage extensions (registration only; containers are not started yet)",
+		Usage:   "install and manage extensions",
 		Subcommands: []*cli.Command{
 			{Name: "install", Usage: "install (or reinstall, rotating its token) an extension; its token's secret is printed once",
 				ArgsUsage: "ID IMAGE",
 				Flags: []cli.Flag{
 					&cli.StringSliceFlag{Name: "config", Aliases: []string{"c"}, Usage: "KEY=VALUE install setting (repeatable)"},
 					&cli.StringSliceFlag{Name: "additional-role", Usage: "role the extension's token also holds (repeatable)"},
+					&cli.BoolFlag{Name: "pull", Usage: "let the supervisor pull the image (at every start); without it the image must be on the engine"},
 				}, Action: extensionInstall},
+			{Name: "logs", Usage: "print the extension container's output", ArgsUsage: "ID",
+				Flags:  []cli.Flag{&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing until the container exits"}},
+				Action: extensionLogs},
 			{Name: "uninstall", Usage: "remove an extension and every subscription to it", ArgsUsage: "ID", Action: extensionUninstall},
 			{Name: "list", Usage: "list installed extensions", Flags: pageFlags(), Action: extensionList},
 			{Name: "get", Usage: "show an extension", ArgsUsage: "ID", Action: extensionGet},
@@ -91,14 +96,14 @@ func extensionInstall(c *cli.Context) error {
 		return err
 	}
 	out, err := cl.InstallExtension(c.Context, client.InstallRequest{ID: c.Args().Get(0), Image: c.Args().Get(1),
-		Settings: settings, AdditionalRoles: c.StringSlice("additional-role")})
+		Settings: settings, AdditionalRoles: c.StringSlice("additional-role"), Pull: c.Bool("pull")})
 	if err != nil {
 		return err
 	}
 	if p.format != "plain" {
 		return p.result("", out, nil, nil)
 	}
-	p.message("✓ Installed extension %s (%s); its container is not started yet (docs/extensions.md)", out.Extension.ID, out.Extension.Image)
+	p.message("✓ Installed extension %s (%s); the leader starts its container (gofer extension get %s shows its state)", out.Extension.ID, out.Extension.Image, out.Extension.ID)
 	p.message("")
 	p.message("  Token %s; secret (shown only now): %s", out.Token.ID, out.Token.Secret)
 	return nil
@@ -140,9 +145,35 @@ func extensionGet(c *cli.Context) error {
 	if p.format != "plain" {
 		return p.result("extension", e, nil, nil)
 	}
-	table(p.w, nil, kv("id", e.ID, "image", e.Image, "status", e.Status, "state", e.State, "settings", orDash(joinKV(e.Settings)),
+	state := e.State
+	if e.StateReason != "" {
+		state += " (" + e.StateReason + ")"
+	}
+	started := "-"
+	if e.Started != 0 {
+		started = humanTime(e.Started)
+	}
+	table(p.w, nil, kv("id", e.ID, "image", e.Image, "status", e.Status, "state", state, "started", started, "pull", strconv.FormatBool(e.Pull), "settings", orDash(joinKV(e.Settings)),
 		"additional roles", orDash(strings.Join(e.AdditionalRoles, ",")), "token", e.TokenID, "created", humanTime(e.Created), "modified", humanTime(e.Modified)))
 	return nil
+}
+
+// extensionLogs copies the extension container's output to stdout.
+func extensionLogs(c *cli.Context) error {
+	_, cl, err := setup(c, 1)
+	if err != nil {
+		return err
+	}
+	rc, err := cl.ExtensionLogs(c.Context, c.Args().First(), c.Bool("follow"))
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.Copy(c.App.Writer, rc)
+	if c.Context.Err() != nil {
+		return nil
+	}
+	return err
 }
 
 func joinKV(m map[string]string) string {

@@ -2,7 +2,9 @@ package client
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/url"
 
 	"github.com/goferhq/gofer/store/model"
 )
@@ -14,6 +16,8 @@ type InstallRequest struct {
 	Settings        map[string]string `json:"settings,omitempty"`
 	RegistryAuth    *RegistryAuth     `json:"registry_auth,omitempty"`
 	AdditionalRoles []string          `json:"additional_roles,omitempty"`
+	// Pull lets the supervisor pull the image.
+	Pull bool `json:"pull,omitempty"`
 }
 
 // RegistryAuth is a registry login for an extension's image.
@@ -132,4 +136,18 @@ func (c *Client) SetSubscriptionStatus(ctx context.Context, pipeline, extension,
 func (c *Client) Unsubscribe(ctx context.Context, pipeline, extension, id string) error {
 	_, err := c.do(ctx, request{method: http.MethodDelete, path: c.subscriptionPath(pipeline, extension, id)}, nil)
 	return err
+}
+
+// ExtensionLogs opens the extension container's output. With follow the
+// stream stays open until the container exits. The caller closes it.
+func (c *Client) ExtensionLogs(ctx context.Context, id string, follow bool) (io.ReadCloser, error) {
+	q := url.Values{}
+	if follow {
+		q.Set("follow", "true")
+	}
+	resp, err := c.do(ctx, request{method: http.MethodGet, path: "/api/extensions/" + seg(id) + "/logs", query: q, stream: true}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
 }

@@ -246,6 +246,10 @@ func authzCases() []authzCase {
 			}, want: 204},
 		{method: "GET", path: "/api/extensions/:extension/subscriptions", action: "read",
 			req: authzFixed("/api/extensions/"+authzExt+"/subscriptions", ""), want: 200},
+		// authz-ext's image (example/ext:1) is on no engine, so it never
+		// has a container: an allowed caller gets the 404 saying so.
+		{method: "GET", path: "/api/extensions/:extension/logs", action: "read",
+			req: authzFixed("/api/extensions/"+authzExt+"/logs", ""), want: 404},
 
 		// Tokens.
 		{method: "GET", path: "/api/tokens", admin: true, action: "read", req: authzFixed("/api/tokens", ""), want: 200},

@@ -89,13 +89,17 @@ var compatOursOnly = []string{
 	"POST /api/namespaces/:ns/pipelines/:pipeline/subscriptions/:extension/:subscription/skipped-ticks",
 	// Upstream answers the extension routes from its in-memory table of
 	// running extensions ({registration, url, started, state,
-	// documentation}); until the supervisor runs containers we answer the
-	// replicated registration (docs/api.md, "Extensions").
+	// documentation}); we answer the replicated registration with the
+	// supervisor's state, started and documentation beside it
+	// (docs/api.md, "Extensions").
 	"GET /api/extensions",
 	"POST /api/extensions",
 	"GET /api/extensions/:extension",
 	"PATCH /api/extensions/:extension",
 	"DELETE /api/extensions/:extension",
+	// Upstream streamed an extension's logs over a WebSocket; we serve
+	// plain chunked text like task logs (docs/api.md).
+	"GET /api/extensions/:extension/logs",
 }
 
 func compatCases() []compatCase {

@@ -326,6 +326,16 @@ type Cluster struct {
 func NewCluster(t testing.TB, size int, env ...string) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t}
+	// Extension containers outlive their nodes (a leader leaves them
+	// running for the next, agent/supervisor): remove whatever the
+	// cluster left on the engine once its nodes are gone (registered
+	// first, so it runs after the nodes' cleanups).
+	var clusterID string
+	t.Cleanup(func() {
+		if clusterID != "" {
+			removeContainers(t, clusterID)
+		}
+	})
 	first := NewNode(t, "node1", "--bootstrap")
 	c.Nodes = append(c.Nodes, first)
 	for i := 2; i <= size; i++ {
@@ -336,6 +346,9 @@ func NewCluster(t testing.TB, size int, env ...string) *Cluster {
 		n.Start()
 	}
 	c.WaitForMembers(size)
+	if h, err := first.Health(); err == nil {
+		clusterID = h.ClusterID
+	}
 	tok, err := c.Client().BootstrapToken(context.Background())
 	if err != nil {
 		t.Fatalf("bootstrap token: %v", err)

@@ -150,9 +150,14 @@ func runsNewCluster(t *testing.T, size int, env ...string) *runsCluster {
 	// No network for task containers: none of these tasks needs one, and
 	// Docker 20.10 (Debian's docker.io) can deadlock its network
 	// controller when many bridge endpoints come and go at once.
+	// No standard extensions: these tests count the cluster's task
+	// containers (noContainersLeft, the Docker event watch), and an
+	// extension's container is not a task's (e2e/supervisor_test.go
+	// tests those).
 	env = append([]string{
 		"GOFER_WEB_API__TASK_EXECUTION_STOP_TIMEOUT=" + runsStopGrace.String(),
 		"GOFER_WEB_SCHEDULER__DOCKER__NETWORK=none",
+		"GOFER_WEB_EXTENSIONS__INSTALL_STD_EXTENSIONS=false",
 	}, env...)
 	c := NewCluster(t, size, env...)
 	// Runs before the temp dirs holding the logs are removed.

@@ -11,9 +11,25 @@ import (
 // applyExtensionInstall registers an extension, or replaces the
 // registration of one already installed (a reinstall): the auto role is
 // (re)written, the previous token deleted and the new one stored, in one
-// entry. A reinstall keeps the extension's status and subscriptions.
+// entry. A reinstall keeps the extension's status and subscriptions; its
+// runtime state starts afresh (a new container will run).
 func applyExtensionInstall(a *applyCtx, body []byte) (any, error) {
-	cmd := decodeBody[ExtensionInstall](body)
+	plan, err := checkExtensionInstall(a, *decodeBody[ExtensionInstall](body))
+	if err != nil {
+		return nil, err
+	}
+	return writeExtensionInstall(a, plan)
+}
+
+// extensionInstallPlan is an install that passed its checks.
+type extensionInstallPlan struct {
+	cmd      ExtensionInstall
+	prev     *model.Extension
+	oldToken *model.StoredToken
+}
+
+// checkExtensionInstall checks an install without writing anything.
+func checkExtensionInstall(a *applyCtx, cmd ExtensionInstall) (*extensionInstallPlan, error) {
 	ext := cmd.Extension
 	for _, r := range ext.AdditionalRoles {
 		role, err := store.GetRole(a.tx, r)
@@ -39,31 +55,37 @@ func applyExtensionInstall(a *applyCtx, body []byte) (any, error) {
 	if err := checkNewToken(a, &cmd.Token); err != nil {
 		return nil, err
 	}
-	var oldToken *model.StoredToken
+	plan := &extensionInstallPlan{cmd: cmd, prev: prev}
 	if prev != nil && prev.TokenID != "" {
-		if oldToken, err = store.GetToken(a.tx, prev.TokenID); err != nil {
+		if plan.oldToken, err = store.GetToken(a.tx, prev.TokenID); err != nil {
 			return nil, err
 		}
 	}
+	return plan, nil
+}
 
-	// Checks done; write.
+// writeExtensionInstall writes a checked install.
+func writeExtensionInstall(a *applyCtx, plan *extensionInstallPlan) (any, error) {
+	ext, prev := plan.cmd.Extension, plan.prev
+	roleID := model.ExtensionRoleID(ext.ID)
 	ext.Status, ext.Created = model.ExtensionEnabled, a.meta.Timestamp
 	if prev != nil {
 		ext.Status, ext.Created = prev.Status, prev.Created
 	}
 	ext.Modified = a.meta.Timestamp
+	ext.Runtime = model.ExtensionRuntime{}
 	if ext.Settings == nil {
 		ext.Settings = map[string]string{}
 	}
-	if oldToken != nil {
-		if err := store.DeleteToken(a.tx, oldToken); err != nil {
+	if plan.oldToken != nil {
+		if err := store.DeleteToken(a.tx, plan.oldToken); err != nil {
 			return nil, err
 		}
 	}
 	if err := store.PutRole(a.tx, model.ExtensionRole(ext.ID, a.meta.Timestamp)); err != nil {
 		return nil, err
 	}
-	tok := cmd.Token
+	tok := plan.cmd.Token
 	tok.User = model.ExtensionUser(ext.ID)
 	tok.Roles = append([]string{roleID}, ext.AdditionalRoles...)
 	tok.Permissions = nil
@@ -84,6 +106,87 @@ func applyExtensionInstall(a *applyCtx, body []byte) (any, error) {
 	}
 	return &ext, a.emit(model.EventInstalledExtension, details)
 }
+
+// applyExtensionStdInstall installs the standard extensions once per
+// cluster. An id already taken (the operator installed their own
+// "interval" first) is skipped, never replaced; every install is checked
+// before any is written. It answers the ids it installed.
+func applyExtensionStdInstall(a *applyCtx, body []byte) (any, error) {
+	cmd := decodeBody[ExtensionStdInstall](body)
+	if store.StdExtensionsInstalled(a.tx) {
+		return []string{}, nil
+	}
+	var plans []*extensionInstallPlan
+	seen := map[string]bool{}
+	for _, in := range cmd.Installs {
+		if in.Extension.ID == "" || seen[in.Extension.ID] {
+			return nil, fmt.Errorf("%w: standard extension ids must be set and distinct, got %q twice or empty", ErrInvalid, in.Extension.ID)
+		}
+		seen[in.Extension.ID] = true
+		existing, err := store.GetExtension(a.tx, in.Extension.ID)
+		if err != nil {
+			return nil, err
+		}
+		role, err := store.GetRole(a.tx, model.ExtensionRoleID(in.Extension.ID))
+		if err != nil {
+			return nil, err
+		}
+		if existing != nil || role != nil {
+			continue
+		}
+		plan, err := checkExtensionInstall(a, in)
+		if err != nil {
+			return nil, err
+		}
+		plans = append(plans, plan)
+	}
+	// Checks done; write.
+	installed := []string{}
+	for _, p := range plans {
+		if _, err := writeExtensionInstall(a, p); err != nil {
+			return nil, err
+		}
+		installed = append(installed, p.cmd.Extension.ID)
+	}
+	return installed, store.SetStdExtensionsInstalled(a.tx)
+}
+
+// applyExtensionSetState records the supervisor's observation. It emits
+// no event: the supervisor writes only on change, but a crash-looping
+// extension still changes state every backoff, and the event log is not
+// the place for that (the state and its reason are on the extension).
+func applyExtensionSetState(a *applyCtx, body []byte) (any, error) {
+	cmd := decodeBody[ExtensionSetState](body)
+	e, err := mustExtension(a, cmd.ID)
+	if err != nil {
+		return nil, err
+	}
+	if e.TokenID != cmd.TokenID {
+		return nil, fmt.Errorf("%w: extension %q was reinstalled (token %s, not %s); the observation is of its old container", ErrConflict, cmd.ID, e.TokenID, cmd.TokenID)
+	}
+	switch cmd.Runtime.State {
+	case model.ExtensionStateUnknown, model.ExtensionStateProcessing, model.ExtensionStateRunning, model.ExtensionStateExited:
+	default:
+		return nil, fmt.Errorf("%w: extension state %q is not unknown, processing, running or exited", ErrInvalid, cmd.Runtime.State)
+	}
+	if len(cmd.Runtime.Reason) > maxRuntimeReason || len(cmd.Runtime.Documentation) > maxRuntimeDocumentation {
+		return nil, fmt.Errorf("%w: extension state reason (at most %d bytes) or documentation (at most %d bytes) too long", ErrInvalid, maxRuntimeReason, maxRuntimeDocumentation)
+	}
+	if cmd.Runtime.Documentation == nil {
+		cmd.Runtime.Documentation = e.Runtime.Documentation
+	}
+	e.Runtime = cmd.Runtime
+	if err := store.PutExtension(a.tx, e); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Bounds on what the supervisor records (it truncates before sending).
+const (
+	maxRuntimeReason        = 4 << 10
+	maxRuntimeDocumentation = 64 << 10
+)
 
 func mustExtension(a *applyCtx, id string) (*model.Extension, error) {
 	e, err := store.GetExtension(a.tx, id)

@@ -75,6 +75,11 @@ const (
 	CmdSubscriptionCreate    CommandType = 47
 	CmdSubscriptionSetStatus CommandType = 48
 	CmdSubscriptionDelete    CommandType = 49
+	// The extension supervisor (agent/supervisor): what it observes of an
+	// extension's container, and the once-per-cluster install of the
+	// standard extensions.
+	CmdExtensionSetState   CommandType = 50
+	CmdExtensionStdInstall CommandType = 51
 	// CmdTriggerSkip records ticks a trigger extension skipped
 	// (docs/triggers.md, "Missed ticks and catch-up").
 	CmdTriggerSkip CommandType = 53

@@ -10,6 +10,24 @@ type ExtensionInstall struct {
 	Token     model.StoredToken `json:"token"`
 }
 
+// ExtensionSetState records what the supervisor observed of the
+// container it runs for the extension's token TokenID. It is refused
+// (ErrConflict) when the extension was reinstalled since (another token):
+// an observation of the replaced container must not overwrite the new
+// one's.
+type ExtensionSetState struct {
+	ID      string                 `json:"id"`
+	TokenID string                 `json:"token_id"`
+	Runtime model.ExtensionRuntime `json:"runtime"`
+}
+
+// ExtensionStdInstall installs the standard extensions once per cluster:
+// each install whose id is free is applied, and the cluster is marked so
+// that no later leader does it again. A second command is a no-op.
+type ExtensionStdInstall struct {
+	Installs []ExtensionInstall `json:"installs"`
+}
+
 // ExtensionSetStatus enables or disables an extension.
 type ExtensionSetStatus struct {
 	ID      string `json:"id"`

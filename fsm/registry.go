@@ -81,6 +81,10 @@ var commandSpecs = []commandSpec{
 	{t: CmdSubscriptionCreate, name: "subscription_create", apply: applySubscriptionCreate, quiet: true},
 	{t: CmdSubscriptionSetStatus, name: "subscription_set_status", apply: applySubscriptionSetStatus, quiet: true},
 	{t: CmdSubscriptionDelete, name: "subscription_delete", apply: applySubscriptionDelete, quiet: true},
+	// The supervisor's observations change no run and grant nothing.
+	{t: CmdExtensionSetState, name: "extension_set_state", apply: applyExtensionSetState, quiet: true},
+	// Installs make roles and tokens, like CmdExtensionInstall.
+	{t: CmdExtensionStdInstall, name: "extension_std_install", apply: applyExtensionStdInstall, changesAuth: true, quiet: true},
 	{t: CmdTriggerSkip, name: "trigger_skip", apply: applyTriggerSkip, quiet: true},
 }
 

@@ -14,3 +14,15 @@ const (
 	LabelAttempt   = "gofer.attempt"
 	LabelTerm      = "gofer.term"
 )
+
+// Labels on extension containers (agent/supervisor). LabelCluster is set
+// too; LabelExtension marks the container as an extension's, which the
+// executor's orphan sweep leaves alone. The other three record how the
+// container was started, so a new leader can adopt it or see it must be
+// replaced.
+const (
+	LabelExtension          = "gofer.extension"
+	LabelExtensionAddr      = "gofer.extension.address"
+	LabelExtensionGoferHost = "gofer.extension.gofer_host"
+	LabelExtensionToken     = "gofer.extension.token_id"
+)

@@ -52,6 +52,14 @@ type StartRequest struct {
 	Labels     map[string]string
 	// AlwaysPull pulls the image even when it is present.
 	AlwaysPull bool
+	// NeverPull never pulls: a missing image is ErrImageNotFound at once
+	// (extensions pull only when their install asks for it). It loses to
+	// AlwaysPull.
+	NeverPull bool
+	// Network, if set, overrides the backend's configured network for
+	// this container ("host", or a network name). Task containers leave
+	// it empty; the extension supervisor sets it.
+	Network string
 	// RegistryUser/RegistryPass authenticate the image pull, if set.
 	RegistryUser string
 	RegistryPass string
@@ -67,6 +75,15 @@ type Status struct {
 	// Message is the backend's own words when something went wrong (an
 	// OOM kill, a start error).
 	Message string
+	// ID is the backend's id of the container (Docker's container id),
+	// which changes when a container of the same name is recreated.
+	ID string
+	// IPAddress is the container's address on its network ("" on the
+	// host network or when it is not running); the extension supervisor
+	// dials extensions there.
+	IPAddress string
+	// Labels are the container's labels.
+	Labels map[string]string
 }
 
 // Container is one entry of List.
@@ -102,6 +119,25 @@ type Scheduler interface {
 	// Remove deletes the container, stopping it first if needed. Removing
 	// a missing container is not an error.
 	Remove(ctx context.Context, name string) error
-	// List returns every container (running or not) carrying all labels.
+	// List returns every container (running or not) carrying all labels;
+	// a label given with an empty value matches any value (presence).
 	List(ctx context.Context, labels map[string]string) ([]Container, error)
+}
+
+// ErrUnsupported: the backend cannot do this (the noop scheduler has no
+// images to import).
+var ErrUnsupported = errors.New("not supported by this scheduler")
+
+// Images is what the extension supervisor needs besides Scheduler to make
+// the built-in extensions' images from the gofer binary itself, without a
+// registry. The Docker backend implements it; others answer
+// ErrUnsupported.
+type Images interface {
+	// ImageLabel reads one label of a local image; present is false when
+	// the image is not there.
+	ImageLabel(ctx context.Context, image, key string) (value string, present bool, err error)
+	// ImportBinary makes image from a single executable file, placed at
+	// entrypoint[0], with the given entrypoint and labels (Docker's
+	// import of a one-file tar: no registry, no builder).
+	ImportBinary(ctx context.Context, image, path string, entrypoint []string, labels map[string]string) error
 }

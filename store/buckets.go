@@ -62,9 +62,12 @@ var (
 	keyAppliedIndex = []byte("applied_index")
 	keyAppliedTerm  = []byte("applied_term")
 	keyClusterID    = []byte("cluster_id")
-	keyEventSeq     = []byte("event_seq")
-	keySystem       = []byte("system")
-	keyRunSeq       = []byte("run_seq")
+	// keyStdExtensions is set once the standard extensions were installed
+	// (fsm CmdExtensionStdInstall), so a later leader does not again.
+	keyStdExtensions = []byte("std_extensions_installed")
+	keyEventSeq      = []byte("event_seq")
+	keySystem        = []byte("system")
+	keyRunSeq        = []byte("run_seq")
 	// keySecretKeyCheck identifies the key the cluster's secrets are
 	// sealed with (seal.Box.KeyCheck).
 	keySecretKeyCheck = []byte("secret_key_check")

@@ -146,3 +146,15 @@ func PruneTriggerKeys(tx *bbolt.Tx, before int64, max int) (int, error) {
 	}
 	return len(keys), nil
 }
+
+// StdExtensionsInstalled reports whether the cluster installed its
+// standard extensions already (once per cluster, never again).
+func StdExtensionsInstalled(tx *bbolt.Tx) bool {
+	return tx.Bucket(bucketMeta).Get(keyStdExtensions) != nil
+}
+
+// SetStdExtensionsInstalled records that the standard extensions were
+// installed.
+func SetStdExtensionsInstalled(tx *bbolt.Tx) error {
+	return tx.Bucket(bucketMeta).Put(keyStdExtensions, []byte("1"))
+}

@@ -88,6 +88,11 @@ func (e *Executor) sweep(ctx context.Context) int {
 // isLive reports whether a container is the current attempt of a task
 // that is scheduled or running.
 func isLive(tx *bbolt.Tx, c scheduler.Container) (bool, error) {
+	if c.Labels[scheduler.LabelExtension] != "" {
+		// An extension's container (agent/supervisor): not a task's, and
+		// not the executor's to sweep.
+		return true, nil
+	}
 	ns, pipeline, run, task, attempt, ok := attemptFromLabels(c.Labels)
 	if !ok {
 		return false, nil

@@ -23,7 +23,26 @@ func (s *Scheduler) Inspect(ctx context.Context, name string) (scheduler.Status,
 	if !found {
 		return scheduler.Status{State: scheduler.StateNotFound}, nil
 	}
-	return status(info.State), nil
+	return describe(info), nil
+}
+
+// describe is status plus what identifies the container: its id, labels
+// and network address.
+func describe(info container.InspectResponse) scheduler.Status {
+	st := status(info.State)
+	st.ID = info.ID
+	if info.Config != nil {
+		st.Labels = info.Config.Labels
+	}
+	if ns := info.NetworkSettings; ns != nil {
+		for _, ep := range ns.Networks {
+			if ep != nil && ep.IPAddress != "" {
+				st.IPAddress = ep.IPAddress
+				break
+			}
+		}
+	}
+	return st
 }
 
 // Wait implements scheduler.Scheduler. It returns at once for a container
@@ -81,7 +100,11 @@ func (s *Scheduler) Wait(ctx context.Context, name string) (scheduler.Status, er
 func (s *Scheduler) List(ctx context.Context, labels map[string]string) ([]scheduler.Container, error) {
 	f := filters.NewArgs()
 	for k, v := range labels {
-		f.Add("label", k+"="+v)
+		if v == "" {
+			f.Add("label", k) // presence
+		} else {
+			f.Add("label", k+"="+v)
+		}
 	}
 	lctx, cancel := s.short(ctx)
 	found, err := s.cli.ContainerList(lctx, container.ListOptions{All: true, Filters: f})
@@ -102,7 +125,7 @@ func (s *Scheduler) List(ctx context.Context, labels map[string]string) ([]sched
 		if info.Config != nil {
 			l = info.Config.Labels
 		}
-		out = append(out, scheduler.Container{Name: strings.TrimPrefix(info.Name, "/"), Labels: l, Status: status(info.State)})
+		out = append(out, scheduler.Container{Name: strings.TrimPrefix(info.Name, "/"), Labels: l, Status: describe(info)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil

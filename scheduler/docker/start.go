@@ -174,7 +174,11 @@ func (s *Scheduler) containerConfig(req scheduler.StartRequest) (*container.Conf
 		Entrypoint: req.Entrypoint,
 		Cmd:        req.Command,
 	}
-	host := &container.HostConfig{NetworkMode: container.NetworkMode(s.opts.Network)}
+	network := s.opts.Network
+	if req.Network != "" {
+		network = req.Network
+	}
+	host := &container.HostConfig{NetworkMode: container.NetworkMode(network)}
 	return cfg, host
 }
 
@@ -192,6 +196,9 @@ func (s *Scheduler) ensureImage(ctx context.Context, req scheduler.StartRequest)
 	}
 	if present && !req.AlwaysPull {
 		return nil
+	}
+	if !present && req.NeverPull && !req.AlwaysPull {
+		return fmt.Errorf("docker: image %s is not present and this container may not pull it: %w", req.Image, scheduler.ErrImageNotFound)
 	}
 	err = s.pull(ctx, req)
 	switch {

@@ -80,7 +80,7 @@ func (s *Scheduler) List(_ context.Context, labels map[string]string) ([]schedul
 	for _, c := range s.containers {
 		match := true
 		for k, v := range labels {
-			if c.Labels[k] != v {
+			if got, ok := c.Labels[k]; !ok || (v != "" && got != v) {
 				match = false
 				break
 			}
@@ -90,4 +90,16 @@ func (s *Scheduler) List(_ context.Context, labels map[string]string) ([]schedul
 		}
 	}
 	return out, nil
+}
+
+var _ scheduler.Images = (*Scheduler)(nil)
+
+// ImageLabel reports every image missing: the noop backend has none.
+func (s *Scheduler) ImageLabel(context.Context, string, string) (string, bool, error) {
+	return "", false, nil
+}
+
+// ImportBinary is not supported: there is no engine to import into.
+func (s *Scheduler) ImportBinary(_ context.Context, ref, _ string, _ []string, _ map[string]string) error {
+	return fmt.Errorf("noop scheduler: import %s: %w", ref, scheduler.ErrUnsupported)
 }

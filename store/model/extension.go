@@ -1,8 +1,10 @@
 package model
 
-// Extension is an installed extension's registration. The container that
-// runs it is started by the extension supervisor (not built yet); this is
-// the replicated record it will act on.
+import "encoding/json"
+
+// Extension is an installed extension's registration. The leader's
+// extension supervisor (agent/supervisor) runs its container and records
+// what it observes in the runtime fields (CmdExtensionSetState).
 type Extension struct {
 	ID       string            `json:"id"`
 	Image    string            `json:"image"`
@@ -20,7 +22,36 @@ type Extension struct {
 	TokenID  string `json:"token_id"`
 	Created  int64  `json:"created"`
 	Modified int64  `json:"modified"`
+	// Pull lets the supervisor pull the image (always, at every start,
+	// as upstream did); without it a missing image is an error.
+	Pull bool `json:"pull,omitempty"`
+	// Runtime is what the supervisor last observed of the container
+	// started for TokenID; a reinstall resets it.
+	Runtime ExtensionRuntime `json:"runtime"`
 }
+
+// ExtensionRuntime is the supervisor's view of an extension's container,
+// written only when it changes.
+type ExtensionRuntime struct {
+	// State is one of upstream's names: ExtensionStateUnknown,
+	// ExtensionStateProcessing, ExtensionStateRunning, ExtensionStateExited.
+	State string `json:"state"`
+	// Reason says why, for a state that is not running (the last error).
+	Reason string `json:"reason,omitempty"`
+	// Started is when the running container started (epoch ms); 0 when none.
+	Started int64 `json:"started,omitempty"`
+	// Documentation is the extension's GET /api/info documentation, kept
+	// as the extension sent it.
+	Documentation json.RawMessage `json:"documentation,omitempty"`
+}
+
+// Extension runtime states (upstream's names).
+const (
+	ExtensionStateUnknown    = "unknown"
+	ExtensionStateProcessing = "processing"
+	ExtensionStateRunning    = "running"
+	ExtensionStateExited     = "exited"
+)
 
 // Extension statuses (upstream's names).
 const (
@@ -39,16 +70,26 @@ type ExtensionView struct {
 	TokenID         string            `json:"token_id"`
 	Created         int64             `json:"created"`
 	Modified        int64             `json:"modified"`
-	// State says what runs it; until the supervisor exists it is always
-	// "registered" (the container is not started).
-	State string `json:"state"`
+	Pull            bool              `json:"pull"`
+	// State is the supervisor's last observation (upstream's names:
+	// unknown, processing, running, exited), StateReason why, Started
+	// when the running container started (epoch ms).
+	State         string          `json:"state"`
+	StateReason   string          `json:"state_reason,omitempty"`
+	Started       int64           `json:"started,omitempty"`
+	Documentation json.RawMessage `json:"documentation,omitempty"`
 }
 
 // View returns the extension without sealed values.
 func (e *Extension) View() ExtensionView {
+	state := e.Runtime.State
+	if state == "" {
+		state = ExtensionStateUnknown
+	}
 	return ExtensionView{ID: e.ID, Image: e.Image, Settings: e.Settings, RegistryUser: e.RegistryUser,
 		AdditionalRoles: e.AdditionalRoles, Status: e.Status, TokenID: e.TokenID, Created: e.Created,
-		Modified: e.Modified, State: "registered"}
+		Modified: e.Modified, Pull: e.Pull, State: state, StateReason: e.Runtime.Reason, Started: e.Runtime.Started,
+		Documentation: e.Runtime.Documentation}
 }
 
 // ExtensionRoleID is the role an extension's token holds: extension_<id>.

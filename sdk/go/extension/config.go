@@ -14,13 +14,17 @@ import (
 
 // The environment Gofer gives an extension container (upstream's names).
 const (
-	EnvID          = "GOFER_EXTENSION_SYSTEM_ID"
-	EnvSecret      = "GOFER_EXTENSION_SYSTEM_SECRET"
-	EnvUseTLS      = "GOFER_EXTENSION_SYSTEM_USE_TLS"
-	EnvTLSCert     = "GOFER_EXTENSION_SYSTEM_TLS_CERT"
-	EnvTLSKey      = "GOFER_EXTENSION_SYSTEM_TLS_KEY"
-	EnvLogLevel    = "GOFER_EXTENSION_SYSTEM_LOG_LEVEL"
-	EnvGoferHost   = "GOFER_EXTENSION_SYSTEM_GOFER_HOST"
+	EnvID        = "GOFER_EXTENSION_SYSTEM_ID"
+	EnvSecret    = "GOFER_EXTENSION_SYSTEM_SECRET"
+	EnvUseTLS    = "GOFER_EXTENSION_SYSTEM_USE_TLS"
+	EnvTLSCert   = "GOFER_EXTENSION_SYSTEM_TLS_CERT"
+	EnvTLSKey    = "GOFER_EXTENSION_SYSTEM_TLS_KEY"
+	EnvLogLevel  = "GOFER_EXTENSION_SYSTEM_LOG_LEVEL"
+	EnvGoferHost = "GOFER_EXTENSION_SYSTEM_GOFER_HOST"
+	// EnvGoferHosts is Gofer's addition: every member's API, comma
+	// separated. Preferred when set; upstream images read only
+	// EnvGoferHost, which stays one host:port.
+	EnvGoferHosts  = "GOFER_EXTENSION_SYSTEM_GOFER_HOSTS"
 	EnvBindAddress = "GOFER_EXTENSION_SYSTEM_BINDADDRESS"
 	// EnvBindAddressAlt is the spelling upstream's server sets; upstream's
 	// Go SDK read only EnvBindAddress. Either is accepted.
@@ -52,9 +56,10 @@ type SystemConfig struct {
 	TLSCert, TLSKey string
 	// LogLevel is the level of the logger the SDK hands the extension.
 	LogLevel slog.Level
-	// GoferHosts are the base URLs of Gofer's API. The variable holds
-	// host:port (no scheme, as upstream), or a comma-separated list of them
-	// for a cluster; the SDK tries them in turn.
+	// GoferHosts are the base URLs of Gofer's API, from EnvGoferHosts
+	// when set (every member, so the SDK fails over), else EnvGoferHost.
+	// Either holds host:port (no scheme, as upstream), or a
+	// comma-separated list of them; the SDK tries them in turn.
 	GoferHosts []string
 	// BindAddress is the host:port the extension listens on.
 	BindAddress string
@@ -101,7 +106,11 @@ func ParseSystemConfig(getenv func(string) string) (SystemConfig, error) {
 		return c, err
 	}
 
-	hosts := getenv(EnvGoferHost)
+	hostsVar := EnvGoferHosts
+	hosts := getenv(EnvGoferHosts)
+	if strings.TrimSpace(hosts) == "" {
+		hostsVar, hosts = EnvGoferHost, getenv(EnvGoferHost)
+	}
 	if strings.TrimSpace(hosts) == "" {
 		hosts = DefaultGoferHost
 	}
@@ -112,12 +121,12 @@ func ParseSystemConfig(getenv func(string) string) (SystemConfig, error) {
 		}
 		base, err := hostURL(h, c.UseTLS)
 		if err != nil {
-			return c, fmt.Errorf("%w: %s: %v", ErrConfig, EnvGoferHost, err)
+			return c, fmt.Errorf("%w: %s: %v", ErrConfig, hostsVar, err)
 		}
 		c.GoferHosts = append(c.GoferHosts, base)
 	}
 	if len(c.GoferHosts) == 0 {
-		return c, fmt.Errorf("%w: %s holds no address", ErrConfig, EnvGoferHost)
+		return c, fmt.Errorf("%w: %s holds no address", ErrConfig, hostsVar)
 	}
 
 	bind, alt := strings.TrimSpace(getenv(EnvBindAddress)), strings.TrimSpace(getenv(EnvBindAddressAlt))

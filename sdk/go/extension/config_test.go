@@ -59,6 +59,7 @@ func TestParseSystemConfigErrorsNameTheVariable(t *testing.T) {
 		{"bad log level", base(map[string]string{EnvLogLevel: "loud"}), EnvLogLevel},
 		{"gofer host with path", base(map[string]string{EnvGoferHost: "http://gofer:8080/api"}), EnvGoferHost},
 		{"gofer host without port", base(map[string]string{EnvGoferHost: "gofer"}), EnvGoferHost},
+		{"bad gofer hosts", base(map[string]string{EnvGoferHosts: "10.0.0.1:8080,gofer", EnvGoferHost: "10.0.0.1:8080"}), EnvGoferHosts},
 		{"bad bindaddress", base(map[string]string{EnvBindAddress: "8082"}), EnvBindAddress},
 		{"bad bind_address", base(map[string]string{EnvBindAddressAlt: "8082"}), EnvBindAddressAlt},
 		{"bind addresses disagree", base(map[string]string{EnvBindAddress: "0.0.0.0:1", EnvBindAddressAlt: "0.0.0.0:2"}), EnvBindAddressAlt},
@@ -94,6 +95,14 @@ func TestParseSystemConfigValues(t *testing.T) {
 			func(c SystemConfig) bool {
 				return reflect.DeepEqual(c.GoferHosts, []string{"http://10.0.0.1:8080", "http://10.0.0.2:8080"})
 			}},
+		// GOFER_HOSTS (every member) wins over GOFER_HOST (one member,
+		// what upstream images read).
+		{"gofer hosts preferred", base(map[string]string{EnvGoferHost: "10.0.0.9:8080", EnvGoferHosts: "10.0.0.1:8080,10.0.0.2:8080"}),
+			func(c SystemConfig) bool {
+				return reflect.DeepEqual(c.GoferHosts, []string{"http://10.0.0.1:8080", "http://10.0.0.2:8080"})
+			}},
+		{"blank gofer hosts falls back", base(map[string]string{EnvGoferHost: "10.0.0.9:8080", EnvGoferHosts: " "}),
+			func(c SystemConfig) bool { return reflect.DeepEqual(c.GoferHosts, []string{"http://10.0.0.9:8080"}) }},
 		{"host with scheme", base(map[string]string{EnvGoferHost: "https://gofer.example:443/"}),
 			func(c SystemConfig) bool {
 				return reflect.DeepEqual(c.GoferHosts, []string{"https://gofer.example:443"})

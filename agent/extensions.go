@@ -1,0 +1,132 @@
+package agent
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/url"
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+	"go.etcd.io/bbolt"
+
+	"github.com/goferhq/gofer/agent/extcall"
+	"github.com/goferhq/gofer/agent/leadership"
+	"github.com/goferhq/gofer/agent/supervisor"
+	"github.com/goferhq/gofer/fsm"
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+)
+
+// ExtensionDirectory is where this node's supervisor (when it leads)
+// records each running extension's address and secret; extension calls
+// (agent/extcall) look extensions up there.
+func (a *Agent) ExtensionDirectory() *extcall.Directory { return a.extensions }
+
+// newBuiltin describes the built-in extensions' images: the running
+// binary, tagged with its version.
+func newBuiltin(meta model.Metadata, logger hclog.Logger) *supervisor.Builtin {
+	path, err := os.Executable()
+	if err != nil {
+		logger.Warn("cannot locate the gofer binary; built-in extension images cannot be made", "error", err)
+	}
+	return &supervisor.Builtin{Version: meta.Semver, Path: path}
+}
+
+// newSupervisor builds this term's extension supervisor.
+func (a *Agent) newSupervisor(d leadership.Deps) leadership.Service {
+	engine, ok := a.sched.(supervisor.Engine)
+	if !ok {
+		a.logger.Warn("the scheduler cannot run extensions")
+		return idleService{}
+	}
+	return supervisor.New(supervisor.Config{
+		ClusterID:        a.clusterID(),
+		ExtensionAddress: a.cfg.Server.ExtensionAddress,
+		Network:          a.cfg.Scheduler.Docker.Network,
+		APIHost:          hostPort(a.cfg.APIURL()),
+		MemberHosts:      a.memberAPIHosts,
+		LogLevel:         a.cfg.Server.LogLevel,
+		StopTimeout:      a.cfg.Extensions.StopTimeout.D(),
+		Secrets:          a.secrets,
+		Directory:        a.extensions,
+		Builtin:          a.builtin,
+	}, d, engine)
+}
+
+// memberAPIHosts is every member's API host:port.
+func (a *Agent) memberAPIHosts() []string {
+	var out []string
+	for _, u := range a.apiURLs() {
+		if h := hostPort(u); h != "" {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// hostPort is the host:port of an API URL ("" if it has none).
+func hostPort(apiURL string) string {
+	u, err := url.Parse(apiURL)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		return net.JoinHostPort(u.Hostname(), port)
+	}
+	return u.Host
+}
+
+// extensionLogs opens an extension container's output from this node's
+// engine, by its deterministic name (GET /api/extensions/{id}/logs).
+func (a *Agent) extensionLogs(ctx context.Context, id string, follow bool) (io.ReadCloser, error) {
+	return a.sched.Logs(ctx, supervisor.ContainerName(a.clusterID(), id), follow)
+}
+
+// installStdExtensions installs interval and cron on the cluster's first
+// establish (extensions.install_std_extensions): one command that also
+// marks the cluster, so no later leader does it again, and that skips an
+// id the operator took first. A failure is logged, not fatal: the next
+// establish tries again.
+func (a *Agent) installStdExtensions(ctx context.Context) {
+	if !a.cfg.Extensions.InstallStdExtensions {
+		return
+	}
+	var done bool
+	_ = a.fsm.View(func(tx *bbolt.Tx) error {
+		done = store.StdExtensionsInstalled(tx)
+		return nil
+	})
+	if done {
+		return
+	}
+	var cmd fsm.ExtensionStdInstall
+	for _, ext := range supervisor.StdExtensions(a.meta.Semver) {
+		in, _, err := a.api.NewExtensionInstall(ext)
+		if err != nil {
+			a.logger.Warn("could not prepare the standard extensions' install", "error", err)
+			return
+		}
+		cmd.Installs = append(cmd.Installs, in)
+	}
+	res, err := a.applySystem(ctx, fsm.CmdExtensionStdInstall, cmd)
+	if err != nil {
+		a.logger.Warn("could not install the standard extensions", "error", err)
+		return
+	}
+	if ids, ok := res.Value.([]string); ok && len(ids) > 0 {
+		a.logger.Info("installed the standard extensions", "extensions", ids)
+	}
+}
+
+// idleService does nothing until leadership ends.
+type idleService struct{}
+
+func (idleService) Run(ctx context.Context) error {
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,128 @@
+package supervisor
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/goferhq/gofer/scheduler"
+	"github.com/goferhq/gofer/store/model"
+)
+
+// The built-in extensions are subcommands of the gofer binary
+// (`gofer service extension <kind>`); their images hold nothing but this
+// binary and are made by the server itself, so no registry is needed.
+var builtinKinds = []string{"interval", "cron", "github"}
+
+// StdKinds are the extensions extensions.install_std_extensions installs.
+var StdKinds = []string{"interval", "cron"}
+
+// LabelBinarySHA256 labels a built-in image with the hash of the binary
+// in it: an image of another build with the same version is re-imported.
+const LabelBinarySHA256 = "gofer.binary_sha256"
+
+// BuiltinImage is the image of a built-in extension for a gofer version.
+func BuiltinImage(kind, version string) string {
+	return "gofer/extension-" + kind + ":" + imageTag(version)
+}
+
+var badTagChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+
+// imageTag makes a version a valid image tag ("0.1.0+dirty" → "0.1.0-dirty").
+func imageTag(version string) string {
+	t := badTagChars.ReplaceAllString(strings.TrimPrefix(version, "v"), "-")
+	t = strings.TrimLeft(t, ".-")
+	if t == "" {
+		t = "dev"
+	}
+	return t[:min(len(t), 128)]
+}
+
+// StdExtensions are the registrations of the standard extensions.
+func StdExtensions(version string) []model.Extension {
+	var out []model.Extension
+	for _, k := range StdKinds {
+		out = append(out, model.Extension{ID: k, Image: BuiltinImage(k, version), Settings: map[string]string{}, AdditionalRoles: []string{}})
+	}
+	return out
+}
+
+// Builtin makes the built-in images from the running binary.
+type Builtin struct {
+	// Version is the binary's version (the images' tag).
+	Version string
+	// Path is the binary (os.Executable).
+	Path string
+
+	hashOnce sync.Once
+	hash     string
+	hashErr  error
+	// mu serialises imports (two extensions of the same kind would
+	// otherwise import the same binary twice at once).
+	mu sync.Mutex
+}
+
+// kind reports which built-in extension image names, if any.
+func (b *Builtin) kind(image string) (string, bool) {
+	if b == nil {
+		return "", false
+	}
+	for _, k := range builtinKinds {
+		if image == BuiltinImage(k, b.Version) {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// binaryHash is the sha256 of the binary, computed once.
+func (b *Builtin) binaryHash() (string, error) {
+	b.hashOnce.Do(func() {
+		f, err := os.Open(b.Path)
+		if err != nil {
+			b.hashErr = err
+			return
+		}
+		defer f.Close()
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			b.hashErr = err
+			return
+		}
+		b.hash = hex.EncodeToString(h.Sum(nil))
+	})
+	return b.hash, b.hashErr
+}
+
+// ensure imports the built-in image when it is missing or holds another
+// binary (its label differs). Other images are left alone.
+func (b *Builtin) ensure(ctx context.Context, eng scheduler.Images, image string) error {
+	kind, ok := b.kind(image)
+	if !ok {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	hash, err := b.binaryHash()
+	if err != nil {
+		return fmt.Errorf("built-in image %s: read the gofer binary %s: %w", image, b.Path, err)
+	}
+	label, present, err := eng.ImageLabel(ctx, image, LabelBinarySHA256)
+	if err != nil {
+		return err
+	}
+	if present && label == hash {
+		return nil
+	}
+	if err := eng.ImportBinary(ctx, image, b.Path, []string{"/gofer", "service", "extension", kind},
+		map[string]string{LabelBinarySHA256: hash}); err != nil {
+		return fmt.Errorf("built-in image %s: %w", image, err)
+	}
+	return nil
+}

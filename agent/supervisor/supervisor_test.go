@@ -1,0 +1,447 @@
+package supervisor
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"go.etcd.io/bbolt"
+
+	"github.com/goferhq/gofer/agent/clock"
+	"github.com/goferhq/gofer/agent/extcall"
+	"github.com/goferhq/gofer/agent/leadership"
+	"github.com/goferhq/gofer/fsm"
+	"github.com/goferhq/gofer/fsm/fsmtest"
+	"github.com/goferhq/gofer/scheduler"
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+	"github.com/goferhq/gofer/store/seal"
+)
+
+const (
+	testCluster = "c1"
+	testAPIHost = "127.0.0.1:8080"
+	testBackoff = 10 * time.Second
+)
+
+// harness is a supervisor on a real state machine, a fake engine and a
+// fake clock; its extensions all answer on one fake extension server.
+type harness struct {
+	t      *testing.T
+	clock  *clock.Fake
+	fsm    *fsm.FSM
+	direct *fsm.Direct
+	engine *fakeEngine
+	keys   *seal.Keyring
+	dir    *extcall.Directory
+	port   int
+
+	healthy   atomic.Bool
+	shutdowns atomic.Int32
+	setStates atomic.Int32
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	seq    int
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	h := &harness{t: t, clock: clock.NewFake(time.UnixMilli(1_700_000_000_000)), fsm: fsmtest.New(t), dir: extcall.NewDirectory()}
+	h.direct = &fsm.Direct{FSM: h.fsm, Actor: "test", Now: h.clock.Now}
+	h.engine = newFakeEngine(h.clock)
+	var err error
+	if h.keys, err = seal.NewKeyring("0123456789abcdef0123456789abcdef-supervisor-test"); err != nil {
+		t.Fatal(err)
+	}
+	h.apply(fsm.CmdClusterInit, fsm.ClusterInit{ClusterID: testCluster, Roles: model.BuiltinRoles(1),
+		Namespace: model.Namespace{ID: model.DefaultNamespace, Name: "Default"}})
+	h.healthy.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/health":
+			if !h.healthy.Load() {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		case "/api/info":
+			w.Header().Set("Content-Type", "text/plain") // as upstream's SDK
+			_, _ = w.Write([]byte(`{"extension_id":"x","documentation":{"body":"hello"}}`))
+		case "/api/shutdown":
+			h.shutdowns.Add(1)
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	h.port, _ = strconv.Atoi(port)
+	h.engine.images["ext:1"] = map[string]string{}
+	t.Cleanup(h.stop)
+	return h
+}
+
+func (h *harness) apply(t fsm.CommandType, body any) *fsm.Result {
+	h.t.Helper()
+	res, err := h.direct.Apply(context.Background(), t, body)
+	if err == nil && res.Err != nil {
+		err = res.Err
+	}
+	if err != nil {
+		h.t.Fatalf("apply %s: %v", t, err)
+	}
+	return res
+}
+
+// install installs (or reinstalls) an extension the way the API does:
+// a fresh token whose secret is sealed at RunTokenLocation.
+func (h *harness) install(id, image string) (tokenID, secret string) {
+	h.t.Helper()
+	h.seq++
+	tokenID, secret = "tok"+strconv.Itoa(h.seq), "secret-"+strconv.Itoa(h.seq)
+	sealed, err := h.keys.Primary().Seal([]byte(secret), seal.RunTokenLocation(tokenID))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.apply(fsm.CmdExtensionInstall, fsm.ExtensionInstall{
+		Extension: model.Extension{ID: id, Image: image, Settings: map[string]string{"MIN_INTERVAL": "1s"}, AdditionalRoles: []string{}},
+		Token:     model.StoredToken{Token: model.Token{ID: tokenID}, Hash: "hash-" + tokenID, Sealed: sealed, KeyCheck: h.keys.Primary().KeyCheck()},
+	})
+	return tokenID, secret
+}
+
+func (h *harness) config() Config {
+	return Config{ClusterID: testCluster, APIHost: testAPIHost, LogLevel: "debug", StopTimeout: time.Second,
+		Secrets: h.keys, Directory: h.dir, HealthInterval: time.Second, StartupChecks: 5, HealthFailures: 3,
+		MinBackoff: testBackoff, MaxBackoff: 8 * testBackoff,
+		FreePort: func() (int, error) { return h.port, nil }}
+}
+
+// start runs a supervisor (a leadership term) with cfg.
+func (h *harness) start(cfg Config) {
+	apply := leadership.ApplyFunc(func(ctx context.Context, t fsm.CommandType, body any) (*fsm.Result, error) {
+		if t == fsm.CmdExtensionSetState {
+			h.setStates.Add(1)
+		}
+		return h.direct.Apply(ctx, t, body)
+	})
+	s := New(cfg, leadership.Deps{State: h.fsm, Apply: apply, Clock: h.clock, Logger: hclog.NewNullLogger()}, h.engine)
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel, h.done = cancel, make(chan struct{})
+	go func() { defer close(h.done); _ = s.Run(ctx) }()
+}
+
+// stop ends the term and waits for the supervisor.
+func (h *harness) stop() {
+	if h.cancel != nil {
+		h.cancel()
+		<-h.done
+		h.cancel = nil
+	}
+}
+
+// until advances the fake clock in small steps until cond holds. The
+// assertions are on fake time and outcomes, never on how long it took.
+func (h *harness) until(what string, cond func() bool) {
+	h.t.Helper()
+	giveUp := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(giveUp) {
+			h.t.Fatalf("gave up waiting until %s (fake time %s)", what, h.clock.Now().Format(time.TimeOnly))
+		}
+		h.clock.Advance(50 * time.Millisecond)
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (h *harness) runtime(id string) (rt model.ExtensionRuntime) {
+	_ = h.fsm.View(func(tx *bbolt.Tx) error {
+		e, err := store.GetExtension(tx, id)
+		if e != nil {
+			rt = e.Runtime
+		}
+		return err
+	})
+	return rt
+}
+
+func (h *harness) isState(id, state string) func() bool {
+	return func() bool { return h.runtime(id).State == state }
+}
+
+var name = ContainerName(testCluster, "interval")
+
+// A new extension is started with upstream's environment and our labels,
+// is recorded processing then running with its documentation, and is put
+// in the Directory; a crash is recorded as exited with the exit code and
+// restarted only after the backoff (on the fake clock); leader loss
+// leaves the container running and clears the Directory.
+func TestStartRecordRestartAfterBackoff(t *testing.T) {
+	h := newHarness(t)
+	tokenID, secret := h.install("interval", "ext:1")
+	h.start(h.config())
+	h.until("the extension runs", h.isState("interval", model.ExtensionStateRunning))
+
+	starts, _, _ := h.engine.snapshot()
+	if len(starts) != 1 {
+		t.Fatalf("%d starts, want 1", len(starts))
+	}
+	req := starts[0].req
+	bind := "127.0.0.1:" + strconv.Itoa(h.port)
+	want := map[string]string{
+		EnvID: "interval", EnvSecret: secret, EnvUseTLS: "false", EnvTLSCert: "", EnvTLSKey: "", EnvLogLevel: "debug",
+		EnvGoferHost: testAPIHost, EnvGoferHosts: testAPIHost, EnvBindAddress: bind, EnvBindAlt: bind, "MIN_INTERVAL": "1s",
+	}
+	for k, v := range want {
+		if got, ok := req.Env[k]; !ok || got != v {
+			t.Errorf("env %s = %q (set %v), want %q", k, got, ok, v)
+		}
+	}
+	if req.Name != name || req.Network != "host" || !req.NeverPull || req.AlwaysPull {
+		t.Errorf("request name %q network %q never_pull %v always_pull %v", req.Name, req.Network, req.NeverPull, req.AlwaysPull)
+	}
+	for k, v := range map[string]string{scheduler.LabelCluster: testCluster, scheduler.LabelExtension: "interval",
+		scheduler.LabelExtensionToken: tokenID, scheduler.LabelExtensionGoferHost: testAPIHost, scheduler.LabelExtensionAddr: bind} {
+		if req.Labels[k] != v {
+			t.Errorf("label %s = %q, want %q", k, req.Labels[k], v)
+		}
+	}
+	if rt := h.runtime("interval"); string(rt.Documentation) != `{"body":"hello"}` || rt.Started == 0 {
+		t.Errorf("runtime %+v: want the info documentation and a start time", rt)
+	}
+	if tg, ok := h.dir.Target("interval"); !ok || tg.Secret != secret || tg.BaseURL != "http://"+bind {
+		t.Errorf("directory has %+v %v", tg, ok)
+	}
+
+	crashedAt := h.clock.Now()
+	h.engine.crash(name, 3)
+	h.until("the crash is recorded", h.isState("interval", model.ExtensionStateExited))
+	if r := h.runtime("interval").Reason; !strings.Contains(r, "exited with code 3") {
+		t.Errorf("reason %q does not give the exit code", r)
+	}
+	if _, ok := h.dir.Target("interval"); ok {
+		t.Error("a crashed extension stays in the directory")
+	}
+	h.until("it is restarted", func() bool { s, _, _ := h.engine.snapshot(); return len(s) == 2 })
+	starts, _, _ = h.engine.snapshot()
+	if gap := starts[1].at.Sub(crashedAt); gap < testBackoff {
+		t.Errorf("restarted %s after the crash, before the %s backoff", gap, testBackoff)
+	}
+	h.until("it runs again", h.isState("interval", model.ExtensionStateRunning))
+
+	// A second crash doubles the backoff.
+	crashedAt = h.clock.Now()
+	h.engine.crash(name, 1)
+	h.until("it is restarted again", func() bool { s, _, _ := h.engine.snapshot(); return len(s) == 3 })
+	starts, _, _ = h.engine.snapshot()
+	if gap := starts[2].at.Sub(crashedAt); gap < 2*testBackoff {
+		t.Errorf("second restart %s after the crash, before the doubled backoff %s", gap, 2*testBackoff)
+	}
+
+	h.until("it runs again", func() bool { _, ok := h.dir.Target("interval"); return ok })
+	h.stop()
+	if _, _, running := h.engine.snapshot(); running[name] == "" {
+		t.Error("leadership loss stopped the extension container")
+	}
+	if _, ok := h.dir.Target("interval"); ok {
+		t.Error("the directory was not cleared when the supervisor stopped")
+	}
+}
+
+// A container left running by an earlier leader for the same install is
+// adopted: not restarted, no state written (nothing changed).
+func TestAdoptsContainerOfSameInstall(t *testing.T) {
+	h := newHarness(t)
+	tokenID, secret := h.install("interval", "ext:1")
+	h.apply(fsm.CmdExtensionSetState, fsm.ExtensionSetState{ID: "interval", TokenID: tokenID, Runtime: model.ExtensionRuntime{State: model.ExtensionStateRunning, Started: 1}})
+	bind := "127.0.0.1:" + strconv.Itoa(h.port)
+	id := h.engine.add(scheduler.StartRequest{Name: name, Image: "ext:1", Labels: map[string]string{scheduler.LabelCluster: testCluster,
+		scheduler.LabelExtension: "interval", scheduler.LabelExtensionToken: tokenID, scheduler.LabelExtensionGoferHost: testAPIHost,
+		scheduler.LabelExtensionAddr: bind}})
+	h.start(h.config())
+	h.until("the adopted extension is in the directory", func() bool { _, ok := h.dir.Target("interval"); return ok })
+	for i := 0; i < 5; i++ { // a few health checks
+		h.clock.Advance(time.Second)
+		time.Sleep(5 * time.Millisecond)
+	}
+	starts, removes, running := h.engine.snapshot()
+	if len(starts) != 0 || len(removes) != 0 || running[name] != id {
+		t.Fatalf("adoption restarted the container: starts %v removes %v running %v", starts, removes, running)
+	}
+	if n := h.setStates.Load(); n != 0 {
+		t.Errorf("%d state writes for an adopted, unchanged extension", n)
+	}
+	if tg, _ := h.dir.Target("interval"); tg.Secret != secret {
+		t.Errorf("directory secret %q, want the install's", tg.Secret)
+	}
+}
+
+// A running container is replaced when it belongs to an earlier install
+// (another token) or points at a Gofer that is no member any more.
+func TestReplacesContainerOfOtherInstallOrGoneHost(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		token, host string
+	}{
+		{"earlier install", "old-token", testAPIHost},
+		{"gone gofer host", "", "10.9.9.9:8080"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			tokenID, _ := h.install("interval", "ext:1")
+			if tc.token == "" {
+				tc.token = tokenID
+			}
+			old := h.engine.add(scheduler.StartRequest{Name: name, Image: "ext:1", Labels: map[string]string{scheduler.LabelCluster: testCluster,
+				scheduler.LabelExtension: "interval", scheduler.LabelExtensionToken: tc.token, scheduler.LabelExtensionGoferHost: tc.host,
+				scheduler.LabelExtensionAddr: "127.0.0.1:1"}})
+			h.start(h.config())
+			h.until("the replacement runs", h.isState("interval", model.ExtensionStateRunning))
+			starts, removes, running := h.engine.snapshot()
+			if len(removes) != 1 || removes[0].id != old || len(starts) != 1 || running[name] != starts[0].id {
+				t.Fatalf("starts %v removes %v running %v: want the old container removed and one new one", starts, removes, running)
+			}
+			if starts[0].req.Labels[scheduler.LabelExtensionToken] != tokenID {
+				t.Errorf("new container has token label %q", starts[0].req.Labels[scheduler.LabelExtensionToken])
+			}
+		})
+	}
+}
+
+// A reinstall (new token) replaces the container, with the new secret;
+// an uninstall asks the extension to shut down and removes it.
+func TestReinstallReplacesUninstallRemoves(t *testing.T) {
+	h := newHarness(t)
+	h.install("interval", "ext:1")
+	h.start(h.config())
+	h.until("the extension runs", h.isState("interval", model.ExtensionStateRunning))
+	tok2, secret2 := h.install("interval", "ext:1")
+	h.until("the reinstall runs", func() bool {
+		s, _, _ := h.engine.snapshot()
+		return len(s) == 2 && h.runtime("interval").State == model.ExtensionStateRunning
+	})
+	starts, removes, running := h.engine.snapshot()
+	if len(removes) != 1 || removes[0].id != starts[0].id || running[name] != starts[1].id {
+		t.Fatalf("starts %v removes %v running %v", starts, removes, running)
+	}
+	if got := starts[1].req.Env[EnvSecret]; got != secret2 || starts[1].req.Labels[scheduler.LabelExtensionToken] != tok2 {
+		t.Errorf("the reinstall's container has secret %q token %q", got, starts[1].req.Labels[scheduler.LabelExtensionToken])
+	}
+	shutdownsBefore := h.shutdowns.Load()
+	h.apply(fsm.CmdExtensionDelete, fsm.ExtensionDelete{ID: "interval"})
+	h.until("the container is gone", func() bool { _, _, r := h.engine.snapshot(); return r[name] == "" && len(r) == 0 })
+	if h.shutdowns.Load() == shutdownsBefore {
+		t.Error("uninstall did not call the extension's shutdown")
+	}
+	if _, ok := h.dir.Target("interval"); ok {
+		t.Error("an uninstalled extension stays in the directory")
+	}
+}
+
+// A container of an extension uninstalled while no leader supervised is
+// removed when the supervisor lists the engine.
+func TestRemovesContainerOfUninstalledExtension(t *testing.T) {
+	h := newHarness(t)
+	h.engine.add(scheduler.StartRequest{Name: ContainerName(testCluster, "gone"), Labels: map[string]string{scheduler.LabelCluster: testCluster,
+		scheduler.LabelExtension: "gone", scheduler.LabelExtensionAddr: "127.0.0.1:1"}})
+	h.start(h.config())
+	h.until("the orphan is removed", func() bool { _, r, _ := h.engine.snapshot(); return len(r) == 1 })
+}
+
+// A missing image is not pulled without the install's pull: the state
+// says so, naming the image.
+func TestMissingImageWithoutPull(t *testing.T) {
+	h := newHarness(t)
+	h.install("interval", "nowhere/ext:9")
+	h.start(h.config())
+	h.until("the failure is recorded", h.isState("interval", model.ExtensionStateExited))
+	if r := h.runtime("interval").Reason; !strings.Contains(r, "nowhere/ext:9") || !strings.Contains(r, "pull") {
+		t.Errorf("reason %q does not name the image and the pull setting", r)
+	}
+}
+
+// N failed health checks of a ready extension restart it.
+func TestFailedHealthChecksRestart(t *testing.T) {
+	h := newHarness(t)
+	h.install("interval", "ext:1")
+	h.start(h.config())
+	h.until("the extension runs", h.isState("interval", model.ExtensionStateRunning))
+	h.healthy.Store(false)
+	h.until("the failure is recorded", h.isState("interval", model.ExtensionStateExited))
+	if r := h.runtime("interval").Reason; !strings.Contains(r, "3 health checks") {
+		t.Errorf("reason %q", r)
+	}
+	h.healthy.Store(true)
+	h.until("restarted", func() bool { s, _, _ := h.engine.snapshot(); return len(s) == 2 })
+}
+
+// The built-in images are imported from the binary when missing or
+// holding another binary (label), and left alone when current.
+func TestBuiltinImageImport(t *testing.T) {
+	h := newHarness(t)
+	bin := filepath.Join(t.TempDir(), "gofer")
+	if err := os.WriteFile(bin, []byte("binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := h.config()
+	cfg.Builtin = &Builtin{Version: "1.2.3+dirty", Path: bin}
+	image := BuiltinImage("interval", "1.2.3+dirty")
+	if image != "gofer/extension-interval:1.2.3-dirty" {
+		t.Fatalf("image %q", image)
+	}
+	h.engine.images[image] = map[string]string{LabelBinarySHA256: "another build"}
+	h.install("interval", image)
+	h.start(cfg)
+	h.until("the extension runs", h.isState("interval", model.ExtensionStateRunning))
+	hash, _ := cfg.Builtin.binaryHash()
+	if got := h.engine.images[image][LabelBinarySHA256]; got != hash || len(h.engine.imports) != 1 {
+		t.Fatalf("imports %v label %q, want one import labelled %s", h.engine.imports, got, hash)
+	}
+	// Current: a restart imports nothing.
+	h.engine.crash(name, 1)
+	h.until("restarted", func() bool { s, _, _ := h.engine.snapshot(); return len(s) == 2 })
+	if len(h.engine.imports) != 1 {
+		t.Errorf("a current image was imported again: %v", h.engine.imports)
+	}
+}
+
+// With server.extension_address the container joins the network, binds
+// 0.0.0.0:8082 and is given that address as GOFER_HOST (first in
+// GOFER_HOSTS); an adopted container given another host is replaced.
+func TestExtensionAddressPlacement(t *testing.T) {
+	h := newHarness(t)
+	cfg := h.config()
+	cfg.ExtensionAddress, cfg.Network = "172.17.0.1:8080", "bridge"
+	cfg.MemberHosts = func() []string { return []string{"127.0.0.1:8080", "127.0.0.1:9090"} }
+	s := New(cfg, leadership.Deps{State: h.fsm, Clock: h.clock}, h.engine)
+	p, err := s.place()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Network != "bridge" || p.Bind != "0.0.0.0:8082" || p.GoferHost != "172.17.0.1:8080" || p.GoferHosts != "172.17.0.1:8080,127.0.0.1:8080,127.0.0.1:9090" {
+		t.Errorf("placement %+v", p)
+	}
+	ext := &model.Extension{ID: "interval", TokenID: "t"}
+	running := scheduler.Status{State: scheduler.StateRunning, Labels: map[string]string{scheduler.LabelExtensionToken: "t", scheduler.LabelExtensionAddr: "0.0.0.0:8082"}}
+	running.Labels[scheduler.LabelExtensionGoferHost] = "127.0.0.1:8080"
+	if ok, _ := s.adoptable(running, ext); ok {
+		t.Error("adopted a container not given extension_address")
+	}
+	running.Labels[scheduler.LabelExtensionGoferHost] = "172.17.0.1:8080"
+	if ok, why := s.adoptable(running, ext); !ok {
+		t.Errorf("refused a good container: %s", why)
+	}
+	running.IPAddress = "172.17.0.5"
+	if u, err := baseURL(running); err != nil || u != "http://172.17.0.5:8082" {
+		t.Errorf("base URL %q %v", u, err)
+	}
+}
