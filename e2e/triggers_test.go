@@ -16,7 +16,9 @@ import (
 // it every `every` with the default catch-up (latest).
 func triggersSetup(t *testing.T, p string, every time.Duration) (*Cluster, *client.Client, *builtinExtension) {
 	t.Helper()
-	c := NewCluster(t, 3)
+	// The interval extension is the host process below, not the
+	// supervised standard one.
+	c := NewCluster(t, 3, "GOFER_WEB_EXTENSIONS__INSTALL_STD_EXTENSIONS=false")
 	ctx := context.Background()
 	ensureImages(t)
 	health, err := c.Nodes[0].Health()
@@ -150,7 +152,7 @@ func TestIntervalTriggerFaults(t *testing.T) {
 // user's (403), refuses bad bodies naming the field (400, 413), records
 // each tick once as an event in the pipeline and moves the watermark.
 func TestSkippedTicksRoute(t *testing.T) {
-	c := NewCluster(t, 1)
+	c := NewCluster(t, 1, "GOFER_WEB_EXTENSIONS__INSTALL_STD_EXTENSIONS=false")
 	ctx := context.Background()
 	admin := c.Client()
 	const p = "skipping"
