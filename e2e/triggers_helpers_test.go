@@ -15,14 +15,29 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goferhq/gofer/agent/supervisor"
 	"github.com/goferhq/gofer/client"
 	"github.com/goferhq/gofer/store/model"
 )
 
-// builtinExtension is a built-in extension running as the supervisor will
-// run it: `gofer service extension <kind>` with the supervisor's
-// environment. Here it is a host process; startBuiltinExtension is the one
-// place to swap for the supervised container (gofer/extension-<kind>).
+// triggerExtension is a running built-in extension a test can kill and
+// bring back: a host process (startBuiltinExtension) or the container the
+// supervisor runs (superviseBuiltinExtension).
+type triggerExtension interface {
+	// Kill SIGKILLs it.
+	Kill()
+	// Start brings it back (starts the process; for the container, waits
+	// until the supervisor has restarted it).
+	Start()
+	// Stop ends its ticking for good, so the test reads a ledger that no
+	// longer moves (the process is killed; the container's extension is
+	// disabled, so Gofer refuses its runs and skip reports).
+	Stop()
+}
+
+// builtinExtension is a built-in extension running as the supervisor
+// runs it: `gofer service extension <kind>` with the supervisor's
+// environment, here as a host process.
 type builtinExtension struct {
 	t       testing.TB
 	kind    string
@@ -102,6 +117,9 @@ func (e *builtinExtension) Kill() {
 	<-e.done
 	e.cmd = nil
 }
+
+// Stop kills the process.
+func (e *builtinExtension) Stop() { e.Kill() }
 
 // tickLedger is what the cluster recorded for one interval subscription:
 // the runs it started (by scheduled tick) and the ticks it skipped.
@@ -227,5 +245,74 @@ func (l *tickLedger) checkLatest(t *testing.T) {
 		if len(l.fired[next]) == 0 && l.skipped[next] == 0 {
 			t.Errorf("tick %d was skipped and the next tick %d neither fired nor was skipped", u, next)
 		}
+	}
+}
+
+// supervisedExtension is a built-in extension in the container the
+// leader's supervisor runs (gofer/extension-<kind>, imported from the
+// server binary).
+type supervisedExtension struct {
+	t      *testing.T
+	c      *Cluster
+	id     string
+	name   string
+	secret string // the install's: the container to wait for has it
+	killed string // the container id Kill killed
+}
+
+// superviseBuiltinExtension (re)installs the built-in extension kind with
+// its built-in image and settings and waits until the supervisor runs it;
+// it returns the token secret too.
+func superviseBuiltinExtension(t *testing.T, c *Cluster, kind string, settings map[string]string) (*supervisedExtension, string) {
+	t.Helper()
+	ctx := context.Background()
+	admin := c.Client()
+	meta, err := admin.Metadata(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := admin.InstallExtension(ctx, client.InstallRequest{ID: kind, Image: supervisor.BuiltinImage(kind, meta.Semver), Settings: settings})
+	if err != nil {
+		t.Fatalf("install %s: %v", kind, err)
+	}
+	h, err := c.Nodes[0].Health()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &supervisedExtension{t: t, c: c, id: kind, name: supervisor.ContainerName(h.ClusterID, kind), secret: inst.Token.Secret}
+	e.Start()
+	return e, inst.Token.Secret
+}
+
+// Kill SIGKILLs the container.
+func (e *supervisedExtension) Kill() {
+	info, ok := supInspect(e.t, e.name)
+	if !ok {
+		e.t.Fatalf("no container %s to kill", e.name)
+	}
+	if err := runsDocker(e.t).ContainerKill(context.Background(), e.name, "KILL"); err != nil {
+		e.t.Fatal(err)
+	}
+	e.killed = info.ID
+}
+
+// Start waits until a container of this install, other than the killed
+// one, runs and the extension reports running.
+func (e *supervisedExtension) Start() {
+	WaitFor(e.t, 90*time.Second, func() error {
+		info, ok := supInspect(e.t, e.name)
+		if !ok || info.ID == e.killed || !info.State.Running || supEnv(info, "GOFER_EXTENSION_SYSTEM_SECRET") != e.secret {
+			return fmt.Errorf("container %s of this install not (re)started yet", e.name)
+		}
+		return nil
+	})
+	waitExtensionState(e.t, e.c.Client(), e.id, model.ExtensionStateRunning)
+}
+
+// Stop disables the extension: its token may no longer start runs or
+// report skips, so nothing more is recorded.
+func (e *supervisedExtension) Stop() {
+	if _, err := e.c.Client().SetExtensionEnabled(context.Background(), e.id, false); err != nil {
+		e.t.Fatalf("disable %s: %v", e.id, err)
 	}
 }
