@@ -247,4 +247,11 @@ func TestSkippedTicksRoute(t *testing.T) {
 	if n != 2 {
 		t.Fatalf("%d skip events, want 2 (the admin's repeat records nothing)", n)
 	}
+
+	// The CLI shows the last tick (the watermark) and the next one.
+	out, err := runCLI(t, []string{"GOFER_API_BASE_URL=" + c.Nodes[0].URL, "GOFER_TOKEN=" + c.Token}, "pipeline", "subscription", "get", p, "interval", "tick")
+	last := time.Unix(tick+60, 0).UTC().Format(time.RFC3339)
+	if err != nil || !strings.Contains(out, "last tick:") || !strings.Contains(out, last) || !strings.Contains(out, "next tick:") {
+		t.Fatalf("subscription get: %v\n%s\nwant last tick %s and a next tick", err, out, last)
+	}
 }
