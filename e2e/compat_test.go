@@ -85,6 +85,8 @@ var compatOursOnly = []string{
 	"POST /api/cluster/join",
 	"GET /api/cluster/snapshot",
 	"POST /api/cluster/snapshot",
+	// Trigger extensions report skipped ticks (docs/triggers.md).
+	"POST /api/namespaces/:ns/pipelines/:pipeline/subscriptions/:extension/:subscription/skipped-ticks",
 	// Upstream answers the extension routes from its in-memory table of
 	// running extensions ({registration, url, started, state,
 	// documentation}); we answer the replicated registration with the
