@@ -82,7 +82,7 @@ const (
 	CmdExtensionStdInstall CommandType = 51
 	// CmdTriggerSkip records ticks a trigger extension skipped
 	// (docs/triggers.md, "Missed ticks and catch-up").
-	CmdTriggerSkip CommandType = 53
+	CmdTriggerSkip CommandType = 52
 )
 
 // Meta travels with every command. Everything non-deterministic (time, ids,
