@@ -75,6 +75,10 @@ type access struct {
 	public bool
 	// admin routes need a role granting "all".
 	admin bool
+	// ownExtension admits, besides an admin, the token of the extension
+	// the route's :extension names (an extension reporting on its own
+	// subscriptions, which no role grant can express).
+	ownExtension bool
 	// authenticated routes need any valid token; the handler decides
 	// what the caller may see (their own token, say).
 	authenticated bool
@@ -255,7 +259,13 @@ func (s *Server) authMiddleware(a access) echo.MiddlewareFunc {
 				return next(c)
 			}
 			if a.admin {
+				if a.ownExtension && id.Extension != "" && id.Extension == c.Param("extension") {
+					return next(c)
+				}
 				if !s.authz.isAdmin(id, a.action) {
+					if a.ownExtension {
+						return forbidden("this route needs an admin token or the token of extension %q", c.Param("extension"))
+					}
 					return forbidden("this route needs an admin token (a role granting \"all\")")
 				}
 				return next(c)

@@ -166,6 +166,10 @@ func (s *Server) routeTable() []route {
 		{method: http.MethodGet, path: subPath + "/:extension/:subscription", handler: s.getSubscription, access: can(read, refs("subscriptions"))},
 		{method: http.MethodPatch, path: subPath + "/:extension/:subscription", handler: s.updateSubscription, access: can(write, refs("subscriptions"))},
 		{method: http.MethodDelete, path: subPath + "/:extension/:subscription", handler: s.deleteSubscription, access: can(del, refs("subscriptions"))},
+		// A Gofer addition: the subscription's extension (or an admin)
+		// records ticks it skipped.
+		{method: http.MethodPost, path: subPath + "/:extension/:subscription/skipped-ticks", handler: s.recordSkippedTicks,
+			access: access{admin: true, ownExtension: true, action: write}, bodyLimit: maxSkippedTicksBody},
 
 		// Extensions (the registration; agent/supervisor runs them).
 		{method: http.MethodGet, path: "/api/extensions", handler: s.listExtensions, access: can(read, listOf("extensions"))},

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -213,6 +214,15 @@ func subscriptionRows(list ...*model.Subscription) [][]string {
 	return rows
 }
 
+// lastTick shows the watermark: the last tick fired or skipped, as a time
+// and as the unix second trigger keys carry.
+func lastTick(ms int64) string {
+	if ms == 0 {
+		return "- (none yet)"
+	}
+	return time.UnixMilli(ms).UTC().Format(time.RFC3339) + " (" + humanTime(ms) + ")"
+}
+
 func watermark(ms int64) string {
 	if ms == 0 {
 		return "-"
@@ -276,8 +286,16 @@ func subscriptionGet(c *cli.Context) error {
 	if p.format != "plain" {
 		return p.result("subscription", s, nil, nil)
 	}
-	table(p.w, nil, kv("pipeline", s.PipelineID, "extension", s.ExtensionID, "label", s.SubscriptionID, "status", s.Status,
-		"status reason", orDash(s.StatusReason), "settings", orDash(joinKV(s.Settings)), "watermark", watermark(s.Watermark), "created", humanTime(s.Created)))
+	rows := kv("pipeline", s.PipelineID, "extension", s.ExtensionID, "label", s.SubscriptionID, "status", s.Status,
+		"status reason", orDash(s.StatusReason), "settings", orDash(joinKV(s.Settings)), "last tick", lastTick(s.Watermark), "created", humanTime(s.Created))
+	// The next tick, for the built-in interval and cron extensions (an
+	// extension the caller may not read just shows no next tick).
+	if ext, err := cl.GetExtension(c.Context, s.ExtensionID); err == nil {
+		if next := nextTick(ext, s, time.Now()); next != "" {
+			rows = append(rows, kv("next tick", next)...)
+		}
+	}
+	table(p.w, nil, rows)
 	return nil
 }
 

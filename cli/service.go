@@ -60,6 +60,7 @@ See 'gofer service init-config' for every setting.`,
 				},
 			},
 			rotateKeyCommand(),
+			serviceExtensionCommand(),
 			{
 				Name:   "init-config",
 				Usage:  "print a commented sample configuration file",

@@ -224,6 +224,11 @@ func authzCases() []authzCase {
 			req: func(t *testing.T, f *authzFixture) (string, string) {
 				return pipe + "/subscriptions/" + authzExt + "/" + f.throwawaySubscription(t), ""
 			}, want: 204},
+		// Skipped ticks: an admin or the extension's own token (tested in
+		// TestSkippedTicksRoute); a repeated tick records nothing but
+		// still answers 200.
+		{method: "POST", path: "/api/namespaces/:ns/pipelines/:pipeline/subscriptions/:extension/:subscription/skipped-ticks", admin: true, action: "write",
+			req: authzFixed(pipe+"/subscriptions/"+authzExt+"/authz-sub/skipped-ticks", `{"ticks":[1700000000],"reason":"authz"}`), want: 200},
 
 		// Extensions: authz-ext stays installed; installs and uninstalls
 		// use fresh ids. The user role has no "extensions" grant.

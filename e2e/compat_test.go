@@ -86,6 +86,8 @@ var compatOursOnly = []string{
 	"GET /api/cluster/snapshot",
 	"POST /api/cluster/snapshot",
 	"POST /api/cluster/external-events/:extension", // a follower passes an external event to the leader
+	// Trigger extensions report skipped ticks (docs/triggers.md).
+	"POST /api/namespaces/:ns/pipelines/:pipeline/subscriptions/:extension/:subscription/skipped-ticks",
 	// Upstream answers the extension routes from its in-memory table of
 	// running extensions ({registration, url, started, state,
 	// documentation}); we answer the replicated registration with the

@@ -1,7 +1,14 @@
-// Package extensions holds Gofer's built-in extensions (interval, cron,
-// github). Each is a subcommand of the one gofer binary and talks to the
-// cluster only through package client, never assuming it reaches the
-// leader (docs/architecture.md §2). Today it holds their schedule logic
-// (package schedule: cron and interval parsing, catch-up, trigger keys);
-// the extensions themselves build on it (docs/triggers.md).
+// Package extensions holds Gofer's built-in extensions, each a subcommand
+// of the one gofer binary (`gofer service extension <kind>`) built on the
+// Go extension SDK (sdk/go/extension), so each talks to the cluster only
+// through the API, never assuming it reaches the leader
+// (docs/architecture.md §2):
+//
+//   - schedule: cron and interval parsing, catch-up, trigger keys (pure);
+//   - scheduled: the engine of the scheduled extensions (a worker per
+//     subscription, catch-up, skipped-tick reports, a timer per tick);
+//   - interval, cron: the two scheduled kinds;
+//   - github: webhook deliveries verified and turned into runs.
+//
+// docs/triggers.md describes them for users.
 package extensions

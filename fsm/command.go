@@ -80,6 +80,9 @@ const (
 	// standard extensions.
 	CmdExtensionSetState   CommandType = 50
 	CmdExtensionStdInstall CommandType = 51
+	// CmdTriggerSkip records ticks a trigger extension skipped
+	// (docs/triggers.md, "Missed ticks and catch-up").
+	CmdTriggerSkip CommandType = 52
 )
 
 // Meta travels with every command. Everything non-deterministic (time, ids,

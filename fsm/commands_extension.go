@@ -64,3 +64,35 @@ type SubscriptionSetStatus struct {
 type SubscriptionDelete struct {
 	SubscriptionRef
 }
+
+// MaxSkippedTicks bounds the ticks one TriggerSkip lists: each becomes an
+// event, so a client with more splits them over several commands (the SDK's
+// RecordSkippedTicks does).
+const MaxSkippedTicks = 500
+
+// MaxSkipReason bounds TriggerSkip.Reason.
+const MaxSkipReason = 256
+
+// TriggerSkip records ticks of a subscription that its extension decided
+// not to fire under the subscription's catch-up policy: one event per tick
+// not yet decided (after the watermark), and the watermark moves to the
+// latest of them. Ticks at or before the watermark are ignored, so a
+// retried command records nothing twice.
+type TriggerSkip struct {
+	SubscriptionRef
+	// Ticks are the skipped ticks' scheduled times, unix seconds.
+	Ticks []int64 `json:"ticks"`
+	// Through, when set, says further ticks after the listed ones, up to
+	// and including this unix second, were skipped too without being
+	// listed (a very long outage); they become one range event.
+	Through int64  `json:"through,omitempty"`
+	Reason  string `json:"reason"`
+}
+
+// TriggerSkipped is TriggerSkip's result.
+type TriggerSkipped struct {
+	// Recorded is how many skip events the command wrote.
+	Recorded int `json:"recorded"`
+	// Watermark is the subscription's watermark afterwards (epoch ms).
+	Watermark int64 `json:"watermark"`
+}

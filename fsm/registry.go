@@ -85,6 +85,7 @@ var commandSpecs = []commandSpec{
 	{t: CmdExtensionSetState, name: "extension_set_state", apply: applyExtensionSetState, quiet: true},
 	// Installs make roles and tokens, like CmdExtensionInstall.
 	{t: CmdExtensionStdInstall, name: "extension_std_install", apply: applyExtensionStdInstall, changesAuth: true, quiet: true},
+	{t: CmdTriggerSkip, name: "trigger_skip", apply: applyTriggerSkip, quiet: true},
 }
 
 // retiredCommands are numbers no build issues any more and no log can

@@ -72,6 +72,11 @@ type config struct {
 	placeWindows    int
 	preloadRuns     int
 	progressEvery   time.Duration
+
+	// The trigger benchmark (triggers.go).
+	skipTriggers bool
+	onlyTriggers bool
+	triggerTicks int
 }
 
 func main() {
@@ -126,6 +131,9 @@ func main() {
 	flag.IntVar(&cfg.placeWindows, "place-windows", 2, "(d): windows per state (the best quiet one counts)")
 	flag.IntVar(&cfg.preloadRuns, "preload-runs", 10000, "(d): finished runs in state before the second measurement (× -place-tasks tasks)")
 	flag.DurationVar(&cfg.progressEvery, "progress", 10*time.Second, "(d): preload progress interval")
+	flag.BoolVar(&cfg.skipTriggers, "skip-triggers", false, "skip the trigger accuracy benchmark")
+	flag.BoolVar(&cfg.onlyTriggers, "only-triggers", false, "only the trigger accuracy benchmark: no etcd, no writes, no failover, no runs")
+	flag.IntVar(&cfg.triggerTicks, "trigger-ticks", 120, "(triggers): one-second ticks measured")
 	flag.Parse()
 
 	if err := validate(&cfg); err != nil {
@@ -152,6 +160,18 @@ func validate(cfg *config) error {
 	}
 	if cfg.onlyRuns {
 		cfg.only, cfg.skipWrites, cfg.skipFailover = "gofer", true, true
+	}
+	if cfg.onlyTriggers && (cfg.skipTriggers || cfg.onlyRuns) {
+		return fmt.Errorf("-only-triggers excludes -skip-triggers and -only-runs")
+	}
+	if cfg.onlyTriggers {
+		cfg.only, cfg.skipWrites, cfg.skipFailover, cfg.skipRuns = "gofer", true, true, true
+	}
+	if cfg.only == "etcd" {
+		cfg.skipTriggers = true
+	}
+	if !cfg.skipTriggers && cfg.triggerTicks < 1 {
+		return fmt.Errorf("-trigger-ticks must be positive")
 	}
 	for _, p := range strings.Split(cfg.runsParts, ",") {
 		if p != "" && !slices.Contains(allRunParts, p) {
@@ -487,8 +507,33 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 		}
 	}
 
-	summary, misses := table(cfg, gres, eres, rres)
-	rep.printf("\n%s", summary)
+	// The trigger benchmark runs alone too, after the others.
+	var tres *triggerResults
+	if !cfg.skipTriggers {
+		if etcdC != nil {
+			etcdC.stop()
+		}
+		if goferC != nil {
+			goferC.stop()
+		}
+		var err error
+		tres, err = benchTriggers(ctx, cfg, reg, workDir, rep)
+		if ctx.Err() != nil {
+			return 130, ctx.Err()
+		}
+		if err != nil {
+			rep.printf("\ntriggers: FAILED: %v\n", err)
+			return 1, err
+		}
+	}
+
+	misses := 0
+	if !(cfg.skipWrites && cfg.skipFailover && cfg.skipRuns) {
+		summary, m := table(cfg, gres, eres, rres)
+		rep.printf("\n%s", summary)
+		misses += m
+	}
+	misses += printTriggers(rep, cfg, tres)
 	rep.printf("load avg at the end: %s\n", loadAvg())
 	if cfg.strict && misses > 0 {
 		return 3, nil

@@ -8,6 +8,7 @@
 #
 #   GOFER_BIN=/abs/path/bin/gofer e2e/bench/run.sh [flags]
 #   make bench BENCH_FLAGS="-runs 5 -trials 7"
+#   make bench BENCH_FLAGS="-only-triggers"   # trigger accuracy only (~2.5 min)
 #
 # Flags (or BENCH_FLAGS) go to the Go program; `run.sh -h` lists them.
 # Every etcd and gofer process it starts is killed at the end, on failure
@@ -23,7 +24,7 @@ root="$(cd "$here/../.." && pwd)"
 # (not needed when only the runs benchmarks run)
 need=()
 case " ${BENCH_FLAGS:-} $* " in
-  *" -only-runs "* | *" --only-runs "*) ;;
+  *" -only-runs "* | *" --only-runs "* | *" -only-triggers "* | *" --only-triggers "*) ;;
   *)
     command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
     command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)

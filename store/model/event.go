@@ -56,6 +56,10 @@ const (
 	EventEnabledSubscription  = "enabled_subscription"
 	EventDisabledSubscription = "disabled_subscription"
 	EventDeletedSubscription  = "deleted_subscription"
+	// EventSkippedTick is one schedule tick a trigger extension decided
+	// not to fire under the subscription's catch-up policy
+	// (docs/triggers.md); its details carry the tick and the reason.
+	EventSkippedTick = "skipped_trigger_tick"
 )
 
 // Run and task lifecycle events.

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -222,6 +223,84 @@ type StoredSubscription struct {
 	Status         string            `json:"status"`
 	// StatusReason is kept as Gofer sent it ({reason, description} or null).
 	StatusReason json.RawMessage `json:"status_reason,omitempty"`
+	// Watermark is Gofer's last fired or skipped tick of the subscription
+	// (epoch ms, 0 before the first); Created is when it was made (epoch
+	// ms). Both are Gofer additions; upstream sends neither (0).
+	Watermark int64 `json:"watermark,omitempty"`
+	Created   int64 `json:"created,omitempty"`
+}
+
+// Subscription reads one of the extension's subscriptions as Gofer stores
+// it (GET …/pipelines/{pipeline}/subscriptions/{extension}/{id}), with its
+// watermark and creation time. A subscription Gofer has not stored (yet:
+// Gofer asks the extension before it stores a new one) answers an
+// *APIError with Status 404.
+func (c *Client) Subscription(ctx context.Context, namespace, pipeline, id string) (*StoredSubscription, error) {
+	path := "/api/namespaces/" + url.PathEscape(namespace) + "/pipelines/" + url.PathEscape(pipeline) +
+		"/subscriptions/" + url.PathEscape(c.id) + "/" + url.PathEscape(id)
+	answer, err := c.call(ctx, http.MethodGet, path, nil, "")
+	if err != nil {
+		return nil, fmt.Errorf("read subscription %s/%s/%s: %w", namespace, pipeline, id, err)
+	}
+	var wrapper struct {
+		Subscription *StoredSubscription `json:"subscription"`
+	}
+	if err := json.Unmarshal(answer, &wrapper); err != nil || wrapper.Subscription == nil {
+		return nil, fmt.Errorf("read subscription %s/%s/%s: unreadable answer", namespace, pipeline, id)
+	}
+	return wrapper.Subscription, nil
+}
+
+// MaxSkippedTicksPerCall is how many ticks one skipped-ticks request lists;
+// RecordSkippedTicks sends more in several requests.
+const MaxSkippedTicksPerCall = 500
+
+// SkippedTicks describes ticks a trigger extension decided not to fire.
+type SkippedTicks struct {
+	// Ticks are the skipped ticks' scheduled times.
+	Ticks []time.Time
+	// Through, when not zero, says every tick after the listed ones up to
+	// and including Through was skipped too without being listed.
+	Through time.Time
+	// Reason says why, e.g. "catch_up latest: fired a later tick".
+	Reason string
+}
+
+// RecordSkippedTicks tells Gofer which ticks of a subscription the
+// extension skipped under its catch-up policy (a Gofer addition:
+// POST …/subscriptions/{extension}/{id}/skipped-ticks). Gofer records one
+// event per tick and moves the subscription's watermark past them, so
+// they are never decided again; ticks the watermark already passed are
+// ignored, which makes a retry harmless. Ticks are sent oldest first, at
+// most MaxSkippedTicksPerCall per request.
+func (c *Client) RecordSkippedTicks(ctx context.Context, namespace, pipeline, id string, skipped SkippedTicks) error {
+	unix := make([]int64, len(skipped.Ticks))
+	for i, t := range skipped.Ticks {
+		unix[i] = t.Unix()
+	}
+	slices.Sort(unix)
+	path := "/api/namespaces/" + url.PathEscape(namespace) + "/pipelines/" + url.PathEscape(pipeline) +
+		"/subscriptions/" + url.PathEscape(c.id) + "/" + url.PathEscape(id) + "/skipped-ticks"
+	for len(unix) > 0 || !skipped.Through.IsZero() {
+		n := min(len(unix), MaxSkippedTicksPerCall)
+		req := map[string]any{"ticks": unix[:n], "reason": skipped.Reason}
+		last := n == len(unix)
+		if last && !skipped.Through.IsZero() {
+			req["through"] = skipped.Through.Unix()
+		}
+		body, err := json.Marshal(req)
+		if err != nil {
+			return err
+		}
+		if _, err := c.call(ctx, http.MethodPost, path, body, ""); err != nil {
+			return fmt.Errorf("record skipped ticks of %s/%s/%s: %w", namespace, pipeline, id, err)
+		}
+		unix = unix[n:]
+		if last {
+			return nil
+		}
+	}
+	return nil
 }
 
 // subscriptionsPage is how many subscriptions one list call asks for.

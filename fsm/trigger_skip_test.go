@@ -1,0 +1,100 @@
+package fsm
+
+import (
+	"errors"
+	"testing"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+)
+
+func (x *runFixture) skipEvents() []*model.Event {
+	x.t.Helper()
+	var out []*model.Event
+	x.f.View(func(tx *bbolt.Tx) error {
+		evs, err := store.ListEvents(tx, store.Page{Limit: store.MaxLimit}, func(e *model.Event) bool { return e.Kind == model.EventSkippedTick })
+		out = evs
+		return err
+	})
+	return out
+}
+
+// TestTriggerSkipRecordsEachTickOnce: every skipped tick after the
+// watermark becomes one event in the subscription's pipeline; the
+// watermark moves to the latest and never back; a retry or an older tick
+// records nothing; bad commands change nothing.
+func TestTriggerSkipRecordsEachTickOnce(t *testing.T) {
+	x := newRunFixture(t)
+	installExt(x, "interval", "tok1")
+	ref := subRef("interval", "s1")
+	x.ok(CmdSubscriptionCreate, SubscriptionCreate{SubscriptionRef: ref})
+
+	res := x.ok(CmdTriggerSkip, TriggerSkip{SubscriptionRef: ref, Ticks: []int64{120, 60, 180, 60}, Reason: "catch_up latest"}).(*TriggerSkipped)
+	if res.Recorded != 3 || res.Watermark != 180_000 {
+		t.Fatalf("first skip: %+v, want 3 recorded and watermark 180000", res)
+	}
+	evs := x.skipEvents()
+	if len(evs) != 3 {
+		t.Fatalf("%d skip events, want 3", len(evs))
+	}
+	for i, want := range []string{"60", "120", "180"} {
+		e := evs[i]
+		if e.Details["tick"] != want || e.NamespaceID != "default" || e.PipelineID != "dag" ||
+			e.Details["subscription_id"] != "s1" || e.Details["extension_id"] != "interval" || e.Details["reason"] != "catch_up latest" {
+			t.Errorf("event %d: %+v, want tick %s in default/dag", i, e, want)
+		}
+	}
+	// A retry (same ticks) and older ticks record nothing.
+	if res := x.ok(CmdTriggerSkip, TriggerSkip{SubscriptionRef: ref, Ticks: []int64{60, 120, 180}}).(*TriggerSkipped); res.Recorded != 0 || res.Watermark != 180_000 {
+		t.Fatalf("retried skip: %+v, want nothing recorded", res)
+	}
+	// A run started by a later tick moves the watermark; skips behind it
+	// record nothing and do not move it back.
+	x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag", Extension: "interval", TriggerKey: "interval:default/dag/s1:600"})
+	if res := x.ok(CmdTriggerSkip, TriggerSkip{SubscriptionRef: ref, Ticks: []int64{240, 300}}).(*TriggerSkipped); res.Recorded != 0 || res.Watermark != 600_000 {
+		t.Fatalf("skip behind a fired tick: %+v, want nothing recorded, watermark 600000", res)
+	}
+	// A range: listed ticks then one event for the unlisted rest.
+	res = x.ok(CmdTriggerSkip, TriggerSkip{SubscriptionRef: ref, Ticks: []int64{660}, Through: 6000, Reason: "r"}).(*TriggerSkipped)
+	if res.Recorded != 2 || res.Watermark != 6_000_000 || x.subscription("interval", "s1").Watermark != 6_000_000 {
+		t.Fatalf("range skip: %+v", res)
+	}
+	if evs := x.skipEvents(); len(evs) != 5 || evs[4].Details["range"] != "true" || evs[4].Details["from"] != "661" || evs[4].Details["through"] != "6000" {
+		t.Fatalf("range event: %+v", evs[len(evs)-1])
+	}
+
+	many := make([]int64, MaxSkippedTicks+1)
+	for i := range many {
+		many[i] = int64(7000 + i)
+	}
+	refused := []struct {
+		body TriggerSkip
+		want error
+	}{
+		{TriggerSkip{SubscriptionRef: ref}, ErrInvalid},
+		{TriggerSkip{SubscriptionRef: ref, Ticks: many}, ErrInvalid},
+		{TriggerSkip{SubscriptionRef: ref, Ticks: []int64{-1}}, ErrInvalid},
+		{TriggerSkip{SubscriptionRef: ref, Ticks: []int64{1 << 41}}, ErrInvalid},
+		{TriggerSkip{SubscriptionRef: ref, Ticks: []int64{7000}, Through: 6999}, ErrInvalid},
+		{TriggerSkip{SubscriptionRef: subRef("interval", "ghost"), Ticks: []int64{7000}}, ErrNotFound},
+		{TriggerSkip{SubscriptionRef: subRef("ghost", "s1"), Ticks: []int64{7000}}, ErrNotFound},
+	}
+	for i, r := range refused {
+		if res := x.apply(CmdTriggerSkip, r.body); !errors.Is(res.Err, r.want) {
+			t.Fatalf("case %d: got %v, want %v", i, res.Err, r.want)
+		}
+	}
+	// (A dump comparison is not used: the applied index's binary value
+	// may hold a newline byte that defeats stripping it.)
+	if len(x.skipEvents()) != 5 || x.subscription("interval", "s1").Watermark != 6_000_000 {
+		t.Fatal("refused skips changed the events or the watermark")
+	}
+	x.ok(CmdExtensionSetStatus, ExtensionSetStatus{ID: "interval", Enabled: false})
+	x.refused(CmdTriggerSkip, TriggerSkip{SubscriptionRef: ref, Ticks: []int64{7000}}, ErrConflict)
+	x.ok(CmdExtensionSetStatus, ExtensionSetStatus{ID: "interval", Enabled: true})
+	if len(x.skipEvents()) != 5 {
+		t.Fatal("refused skips wrote events")
+	}
+}
