@@ -140,7 +140,7 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		BodyReadTimeout:          cfg.API.BodyReadTimeout.D(),
 		BodyMinRate:              cfg.API.BodyMinRate,
 		ExtensionLogs:            a.extensionLogs,
-		ExtensionCalls:           a.extCalls,
+		ExtensionCalls:           a.extensionCalls(),
 	}, a, logger)
 	ln, err := net.Listen("tcp", cfg.Server.APIAddr)
 	if err != nil {

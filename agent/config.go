@@ -107,6 +107,12 @@ type ExtensionsConfig struct {
 	// StopTimeout is the SIGTERM-to-SIGKILL grace when an extension's
 	// container is stopped (uninstall, replace, failed health).
 	StopTimeout Duration `toml:"stop_timeout"`
+	// CallExtensions: the leader calls the extensions its supervisor runs
+	// — subscriptions are validated by the extension, external events and
+	// the debug route are passed on (docs/extensions.md). Off only for
+	// extensions run outside the supervisor, which the leader cannot call:
+	// then subscriptions get the built-in check only.
+	CallExtensions bool `toml:"call_extensions"`
 }
 
 // RaftConfig tunes consensus timing and log compaction.
@@ -263,7 +269,7 @@ func DefaultConfig() Config {
 		},
 		Secrets:        SecretStoreConfig{RotationBatchSize: 64},
 		Objects:        ObjectStoreConfig{MaxObjectBytes: 256 << 10, PipelineObjectLimit: 50, RunObjectLimit: 100, RunObjectExpiry: 2},
-		Extensions:     ExtensionsConfig{InstallStdExtensions: true, StopTimeout: Duration(10 * time.Second)},
+		Extensions:     ExtensionsConfig{InstallStdExtensions: true, StopTimeout: Duration(10 * time.Second), CallExtensions: true},
 		ExternalEvents: ExternalEventsConfig{BindAddress: DefaultExternalEventsAddr},
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/goferhq/gofer/api"
 )
 
 // External events: a listener of its own (external_events.bind_address)
@@ -70,4 +72,13 @@ func (a *Agent) ExternalEventsAddr() string {
 		return ""
 	}
 	return a.eventsLn.Addr().String()
+}
+
+// extensionCalls is the API's way to the running extensions; nil when
+// extensions.call_extensions is off.
+func (a *Agent) extensionCalls() api.ExtensionCalls {
+	if !a.cfg.Extensions.CallExtensions {
+		return nil
+	}
+	return a.extCalls
 }
