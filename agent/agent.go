@@ -54,8 +54,15 @@ type Agent struct {
 
 	api   *api.Server
 	apiLn net.Listener
-	http  *http.Client
-	sched scheduler.Scheduler
+	// extCalls calls the running extensions (extensions below) for the
+	// API.
+	extCalls *extcall.Client
+	// The external-events listener (external_events.go); nil when
+	// disabled.
+	eventsSrv *http.Server
+	eventsLn  net.Listener
+	http      *http.Client
+	sched     scheduler.Scheduler
 
 	// Extension supervision (extensions.go): where running extensions
 	// answer, filled by each term's supervisor; one for the node's life.
@@ -115,6 +122,7 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		return nil, err
 	}
 	fileLimit := raiseFileLimit(logger)
+	a.extCalls = extcall.NewClient(a.extensions)
 	maxConns, maxForwards := apiConnCap(cfg.API.MaxConnections, fileLimit, logger)
 	logger.Debug("api connection cap", "max_connections", maxConns, "max_forwards", maxForwards, "open_file_limit", fileLimit)
 	a.api = api.New(api.Options{
@@ -132,6 +140,7 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		BodyReadTimeout:          cfg.API.BodyReadTimeout.D(),
 		BodyMinRate:              cfg.API.BodyMinRate,
 		ExtensionLogs:            a.extensionLogs,
+		ExtensionCalls:           a.extensionCalls(),
 	}, a, logger)
 	ln, err := net.Listen("tcp", cfg.Server.APIAddr)
 	if err != nil {
@@ -140,6 +149,12 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		return nil, fmt.Errorf("listen on server.api_addr %s: %w", cfg.Server.APIAddr, err)
 	}
 	a.apiLn = ln
+	if err := a.listenExternalEvents(); err != nil {
+		ln.Close()
+		a.raft.Shutdown().Error()
+		a.closeStores()
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -256,6 +271,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- a.api.Serve(a.apiLn) }()
+	a.serveExternalEvents()
 	if addr := a.cfg.Server.PprofAddr; addr != "" {
 		stop, err := servePprof(addr, a.logger)
 		if err != nil {
@@ -303,6 +319,7 @@ func (a *Agent) shutdown() error {
 		}
 	}
 	close(a.shutdownCh)
+	a.stopExternalEvents(ctx)
 	if err := a.api.Shutdown(ctx); err != nil {
 		a.logger.Warn("api shutdown", "error", err)
 	}

@@ -36,6 +36,9 @@ type Config struct {
 	Objects   ObjectStoreConfig `toml:"object_store"`
 	// Extensions configures the extension supervisor (agent/supervisor).
 	Extensions ExtensionsConfig `toml:"extensions"`
+	// ExternalEvents is the external-events listener (webhooks for
+	// extensions; config_external.go).
+	ExternalEvents ExternalEventsConfig `toml:"external_events"`
 }
 
 // SchedulerConfig picks and tunes the container backend.
@@ -104,6 +107,12 @@ type ExtensionsConfig struct {
 	// StopTimeout is the SIGTERM-to-SIGKILL grace when an extension's
 	// container is stopped (uninstall, replace, failed health).
 	StopTimeout Duration `toml:"stop_timeout"`
+	// CallExtensions: the leader calls the extensions its supervisor runs
+	// — subscriptions are validated by the extension, external events and
+	// the debug route are passed on (docs/extensions.md). Off only for
+	// extensions run outside the supervisor, which the leader cannot call:
+	// then subscriptions get the built-in check only.
+	CallExtensions bool `toml:"call_extensions"`
 }
 
 // RaftConfig tunes consensus timing and log compaction.
@@ -258,9 +267,10 @@ func DefaultConfig() Config {
 			Engine: "docker",
 			Docker: DockerConfig{Network: "bridge", PullTimeout: Duration(5 * time.Minute)},
 		},
-		Secrets:    SecretStoreConfig{RotationBatchSize: 64},
-		Objects:    ObjectStoreConfig{MaxObjectBytes: 256 << 10, PipelineObjectLimit: 50, RunObjectLimit: 100, RunObjectExpiry: 2},
-		Extensions: ExtensionsConfig{InstallStdExtensions: true, StopTimeout: Duration(10 * time.Second)},
+		Secrets:        SecretStoreConfig{RotationBatchSize: 64},
+		Objects:        ObjectStoreConfig{MaxObjectBytes: 256 << 10, PipelineObjectLimit: 50, RunObjectLimit: 100, RunObjectExpiry: 2},
+		Extensions:     ExtensionsConfig{InstallStdExtensions: true, StopTimeout: Duration(10 * time.Second), CallExtensions: true},
+		ExternalEvents: ExternalEventsConfig{BindAddress: DefaultExternalEventsAddr},
 	}
 }
 
@@ -338,6 +348,11 @@ func (c *Config) Validate() error {
 	if s.PprofAddr != "" {
 		if _, _, err := net.SplitHostPort(s.PprofAddr); err != nil {
 			add("server.pprof_addr %q must be host:port", s.PprofAddr)
+		}
+	}
+	if ee := c.ExternalEvents; ee.Enable {
+		if _, _, err := net.SplitHostPort(ee.BindAddress); err != nil {
+			add("external_events.bind_address %q must be host:port", ee.BindAddress)
 		}
 	}
 	if s.APIAdvertise != "" {

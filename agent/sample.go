@@ -116,4 +116,10 @@ pipeline_object_limit = 50
 run_object_limit = 100
 # Run objects are deleted once a pipeline has this many newer runs. 0: never.
 run_object_expiry = 2
+
+[external_events]
+# A listener of its own for webhooks to extensions (POST /api/external/<extension>),
+# without authentication: the extension verifies what it gets. Off by default.
+enable = false
+bind_address = "0.0.0.0:8083"
 `

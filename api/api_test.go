@@ -33,6 +33,14 @@ func freeAddr(t *testing.T) string {
 // process: real raft, real bbolt, real HTTP.
 func devNode(t *testing.T, mutate ...func(*agent.Config)) (*client.Client, string) {
 	t.Helper()
+	cl, url, _ := devAgent(t, mutate...)
+	return cl, url
+}
+
+// devAgent is devNode with the agent itself: tests point its
+// ExtensionDirectory at stand-in extensions (its scheduler runs none).
+func devAgent(t *testing.T, mutate ...func(*agent.Config)) (*client.Client, string, *agent.Agent) {
+	t.Helper()
 	cfg := agent.DefaultConfig()
 	cfg.Server.DataDir = t.TempDir()
 	cfg.Server.APIAddr = freeAddr(t)
@@ -73,7 +81,7 @@ func devNode(t *testing.T, mutate ...func(*agent.Config)) (*client.Client, strin
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return cl, url
+	return cl, url, a
 }
 
 func ids(list []*model.Namespace) string {

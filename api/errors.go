@@ -52,6 +52,8 @@ const (
 	CodeConflict        = "conflict"
 	CodePayloadTooLarge = "payload_too_large"
 	CodeUnavailable     = "unavailable"
+	// CodeBadGateway: an extension the request was passed to failed (502).
+	CodeBadGateway      = "bad_gateway"
 	CodeInternal        = "internal"
 	CodeMethodNotAllowd = "method_not_allowed"
 	// CodeIdempotencyMismatch: the Idempotency-Key was used for a

@@ -14,7 +14,7 @@ import (
 // and write nothing; the built-in interval and cron settings are checked
 // with the schedule library's messages.
 func TestExtensionAndSubscriptionInputErrors(t *testing.T) {
-	cl, url := devNode(t, func(c *agent.Config) { c.Scheduler.Engine = "noop" })
+	cl, url, a := devAgent(t, func(c *agent.Config) { c.Scheduler.Engine = "noop" })
 	ctx := context.Background()
 	if _, err := cl.RegisterConfig(ctx, sdk.NewPipeline("subs", "subs").Tasks(sdk.NewTask("tsk", "img")).Config()); err != nil {
 		t.Fatal(err)
@@ -64,7 +64,9 @@ func TestExtensionAndSubscriptionInputErrors(t *testing.T) {
 	if list, err := cl.ListExtensions(ctx, client.Page{}); err != nil || len(list) != 2 {
 		t.Errorf("extensions after refused requests: %d %v, want the 2 installed", len(list), err)
 	}
-	// Good settings pass, and are stored as given (a secret marker too).
+	// Good settings pass the running extension, and are stored as given
+	// (a value that only looks like a marker too).
+	a.ExtensionDirectory().Set("cron", newStandIn(t).target())
 	sub, err := cl.Subscribe(ctx, "subs", "cron", "nightly", map[string]string{"expression": "0 3 * * * *", "token": "{{ secret \"gh\" }}"})
 	if err != nil || sub.Status != "active" || sub.Settings["token"] != `{{ secret "gh" }}` {
 		t.Fatalf("subscribe: %+v %v", sub, err)

@@ -180,6 +180,8 @@ func (s *Server) routeTable() []route {
 		{method: http.MethodGet, path: extPath + "/subscriptions", handler: s.listExtensionSubscriptions, access: can(read, extensionRefs("subscriptions"))},
 		// The extension's container output (supervisor; extension_logs.go).
 		{method: http.MethodGet, path: extPath + "/logs", handler: s.extensionLogs, access: can(read, extensionRefs())},
+		// The running extension's GET /api/debug: it runs on the leader.
+		{method: http.MethodGet, path: extPath + "/debug", handler: s.debugExtension, access: adminOnly(read), leaderOnly: true},
 
 		// Tokens.
 		{method: http.MethodGet, path: "/api/tokens", handler: s.listTokens, access: adminOnly(read)},
@@ -210,6 +212,9 @@ func (s *Server) routeTable() []route {
 		{method: http.MethodPost, path: "/api/cluster/join", handler: s.joinCluster, access: access{public: true}},
 		{method: http.MethodGet, path: "/api/cluster/snapshot", handler: s.saveSnapshot, access: adminOnly(read), leaderOnly: true},
 		{method: http.MethodPost, path: "/api/cluster/snapshot", handler: s.restoreSnapshot, access: adminOnly(write), bodyLimit: -1},
+		// An external event a follower's listener passes to the leader
+		// (external.go); nodes prove the cluster secret.
+		{method: http.MethodPost, path: internalEventPath + ":extension", handler: s.receiveEvent, access: access{admin: true, clusterSecret: true, action: write}, bodyLimit: MaxExternalEventBody},
 	}
 }
 

@@ -71,10 +71,14 @@ type Options struct {
 	// node's container engine (any node sharing the engine can serve it,
 	// leader or not); nil when the node runs none.
 	ExtensionLogs func(ctx context.Context, extensionID string, follow bool) (io.ReadCloser, error)
-	// SubscriptionValidator checks subscription settings before they are
-	// stored; nil: BuiltinSubscriptionValidator (the extension supervisor
-	// will ask the extension instead).
+	// SubscriptionValidator checks subscription settings locally before
+	// the extension is asked; nil: BuiltinSubscriptionValidator.
 	SubscriptionValidator SubscriptionValidator
+	// ExtensionCalls reaches the running extensions (the leader's
+	// extcall.Client). Nil: no extension is called — subscriptions are
+	// validated locally only, and the debug route and external events
+	// answer 503.
+	ExtensionCalls ExtensionCalls
 }
 
 // DefaultMaxForwards is Options.MaxForwards when unset.
@@ -90,6 +94,11 @@ type Server struct {
 	authz   *authorizer
 	tokens  identityCache
 	catchUp *catchUp
+	// subLocks serializes the extension calls and commits of one
+	// subscription (extcalls.go).
+	subLocks subscriptionLocks
+	// eventSlots caps the external events in flight (external.go).
+	eventSlots chan struct{}
 	// publicBodies counts requests with a body on public routes.
 	publicBodies chan struct{}
 	shutdown     chan struct{}
@@ -132,6 +141,7 @@ func New(opts Options, cluster Cluster, logger hclog.Logger) *Server {
 		shutdown: make(chan struct{}),
 
 		publicBodies: make(chan struct{}, maxPublicBodies),
+		eventSlots:   make(chan struct{}, maxEventsInFlight),
 	}
 	s.forward = newForwarder(cluster, s.logger, forwardOptions{
 		hold:         opts.ForwardHold,

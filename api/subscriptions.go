@@ -1,22 +1,24 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"go.etcd.io/bbolt"
 
+	"github.com/goferhq/gofer/agent/extcall"
 	"github.com/goferhq/gofer/extensions/schedule"
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
 )
 
-// SubscriptionValidator checks a subscription's settings before it is
-// stored. Upstream asks the extension itself (its /api/subscribe); that
-// arrives with the extension supervisor, which replaces this through
-// Options.SubscriptionValidator. A returned error is shown to the caller.
+// SubscriptionValidator checks a subscription's settings locally before
+// the running extension is asked (Options.ExtensionCalls): fast, clear
+// errors for the built-in extensions even while the extension is down. A
+// returned error is shown to the caller.
 type SubscriptionValidator interface {
 	ValidateSubscription(ext *model.Extension, settings map[string]string) error
 }
@@ -72,8 +74,12 @@ func (s *Server) listSubscriptions(c echo.Context) error {
 }
 
 // createSubscription subscribes the pipeline to an extension. Settings are
-// stored as given (secret markers included); the built-in extensions'
-// are validated here (see SubscriptionValidator).
+// stored as given (secret markers included). The built-in extensions'
+// settings are checked here first (see SubscriptionValidator: clear
+// errors even while the extension is down); then, with ExtensionCalls, the
+// running extension validates them (POST /api/subscribe, markers
+// resolved) before anything is stored. Writes run on the leader, where the
+// extensions run.
 func (s *Server) createSubscription(c echo.Context) error {
 	ns, id, _, err := s.pipelinePath(c)
 	if err != nil {
@@ -102,17 +108,83 @@ func (s *Server) createSubscription(c echo.Context) error {
 	if ext == nil {
 		return notFound("extension_id: extension %q is not installed", req.ExtensionID)
 	}
-	if err := s.subscriptionValidator().ValidateSubscription(ext, req.Settings); err != nil {
-		return badRequest("settings: %s", err)
+	ref := fsm.SubscriptionRef{NamespaceID: ns, PipelineID: id, ExtensionID: req.ExtensionID, SubscriptionID: req.SubscriptionID}
+	create := func() (*model.Subscription, error) {
+		return applyAs[model.Subscription](s, c, fsm.CmdSubscriptionCreate, fsm.SubscriptionCreate{SubscriptionRef: ref, Settings: req.Settings})
 	}
-	sub, err := applyAs[model.Subscription](s, c, fsm.CmdSubscriptionCreate, fsm.SubscriptionCreate{
-		SubscriptionRef: fsm.SubscriptionRef{NamespaceID: ns, PipelineID: id, ExtensionID: req.ExtensionID, SubscriptionID: req.SubscriptionID},
-		Settings:        req.Settings,
-	})
+	if s.opts.ExtensionCalls == nil {
+		if err := s.subscriptionValidator().ValidateSubscription(ext, req.Settings); err != nil {
+			return badRequest("settings: %s", err)
+		}
+		sub, err := create()
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusCreated, wrap("subscription", sub))
+	}
+	if err := s.checkSecretMarkers(callerOf(c), ns, id, req.Settings); err != nil {
+		return err
+	}
+	unlock := s.subLocks.lock(subscriptionKey(ref))
+	defer unlock()
+	existing, err := s.lookupSubscription(ref)
 	if err != nil {
 		return err
 	}
+	if existing != nil {
+		// A replay or a duplicate: the commit answers it (the idempotent
+		// replay, or 409). The extension has it already.
+		sub, err := create()
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusCreated, wrap("subscription", sub))
+	}
+	if err := s.subscribeExtension(c.Request().Context(), ext, ref, req.Settings); err != nil {
+		return err
+	}
+	sub, err := create()
+	if err != nil {
+		// The extension took a subscription the cluster does not have.
+		s.unsubscribeLater(ref.ExtensionID, extcallRef(ref), func() {})
+		return err
+	}
 	return c.JSON(http.StatusCreated, wrap("subscription", sub))
+}
+
+// subscribeExtension validates settings through the running extension:
+// markers resolved, the built-in check first, then POST /api/subscribe.
+func (s *Server) subscribeExtension(ctx context.Context, ext *model.Extension, ref fsm.SubscriptionRef, settings map[string]string) error {
+	params, err := s.resolveSettings(ref.NamespaceID, ref.PipelineID, settings)
+	if err != nil {
+		return err
+	}
+	if err := s.subscriptionValidator().ValidateSubscription(ext, params); err != nil {
+		return badRequest("settings: %s", err)
+	}
+	err = s.opts.ExtensionCalls.Subscribe(ctx, ref.ExtensionID, extcall.Subscription{
+		NamespaceID: ref.NamespaceID, PipelineID: ref.PipelineID, SubscriptionID: ref.SubscriptionID, Params: params,
+	})
+	if err != nil {
+		return extensionCallError(ref.ExtensionID, err, http.StatusBadRequest)
+	}
+	return nil
+}
+
+func subscriptionKey(ref fsm.SubscriptionRef) string {
+	return ref.NamespaceID + "/" + ref.PipelineID + "/" + ref.ExtensionID + "/" + ref.SubscriptionID
+}
+
+func extcallRef(ref fsm.SubscriptionRef) extcall.SubscriptionRef {
+	return extcall.SubscriptionRef{NamespaceID: ref.NamespaceID, PipelineID: ref.PipelineID, SubscriptionID: ref.SubscriptionID}
+}
+
+func (s *Server) lookupSubscription(ref fsm.SubscriptionRef) (sub *model.Subscription, err error) {
+	err = s.view(func(tx *bbolt.Tx) (err error) {
+		sub, err = store.GetSubscription(tx, ref.NamespaceID, ref.PipelineID, ref.ExtensionID, ref.SubscriptionID)
+		return err
+	})
+	return sub, err
 }
 
 // subscriptionPath validates …/subscriptions/:extension/:subscription.
@@ -133,23 +205,28 @@ func (s *Server) getSubscription(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var sub *model.Subscription
-	if err := s.view(func(tx *bbolt.Tx) (err error) {
-		sub, err = store.GetSubscription(tx, ref.NamespaceID, ref.PipelineID, ref.ExtensionID, ref.SubscriptionID)
-		return err
-	}); err != nil {
+	sub, err := s.lookupSubscription(ref)
+	if err != nil {
 		return err
 	}
 	if sub == nil {
-		return notFound("pipeline %q has no subscription %q of extension %q", ref.PipelineID, ref.SubscriptionID, ref.ExtensionID)
+		return subscriptionNotFound(ref)
 	}
 	return c.JSON(http.StatusOK, wrap("subscription", sub))
+}
+
+func subscriptionNotFound(ref fsm.SubscriptionRef) error {
+	return notFound("pipeline %q has no subscription %q of extension %q", ref.PipelineID, ref.SubscriptionID, ref.ExtensionID)
 }
 
 type updateSubscriptionRequest struct {
 	Status string `json:"status"`
 }
 
+// updateSubscription enables or disables a subscription. With
+// ExtensionCalls the extension follows: enabling validates through it
+// (errors as at create) before the commit; disabling tells it to drop the
+// subscription after the commit, best effort.
 func (s *Server) updateSubscription(c echo.Context) error {
 	ref, err := s.subscriptionPath(c)
 	if err != nil {
@@ -162,20 +239,85 @@ func (s *Server) updateSubscription(c echo.Context) error {
 	if req.Status != model.SubscriptionActive && req.Status != model.SubscriptionDisabled {
 		return badRequest("status must be %q or %q, got %q", model.SubscriptionActive, model.SubscriptionDisabled, req.Status)
 	}
-	sub, err := applyAs[model.Subscription](s, c, fsm.CmdSubscriptionSetStatus, fsm.SubscriptionSetStatus{SubscriptionRef: ref, Status: req.Status})
+	set := func() (*model.Subscription, error) {
+		return applyAs[model.Subscription](s, c, fsm.CmdSubscriptionSetStatus, fsm.SubscriptionSetStatus{SubscriptionRef: ref, Status: req.Status})
+	}
+	if s.opts.ExtensionCalls == nil {
+		sub, err := set()
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, wrap("subscription", sub))
+	}
+	unlock := s.subLocks.lock(subscriptionKey(ref))
+	defer func() {
+		if unlock != nil {
+			unlock()
+		}
+	}()
+	before, err := s.lookupSubscription(ref)
 	if err != nil {
 		return err
+	}
+	enabling := before != nil && before.Status != model.SubscriptionActive && req.Status == model.SubscriptionActive
+	disabling := before != nil && before.Status == model.SubscriptionActive && req.Status == model.SubscriptionDisabled
+	if enabling {
+		ext, err := s.extension(ref.ExtensionID)
+		if err != nil {
+			return err
+		}
+		if ext == nil {
+			return notFound("extension %q is not installed", ref.ExtensionID)
+		}
+		if err := s.checkSecretMarkers(callerOf(c), ref.NamespaceID, ref.PipelineID, before.Settings); err != nil {
+			return err
+		}
+		if err := s.subscribeExtension(c.Request().Context(), ext, ref, before.Settings); err != nil {
+			return err
+		}
+	}
+	sub, err := set()
+	if err != nil {
+		if enabling {
+			s.unsubscribeLater(ref.ExtensionID, extcallRef(ref), func() {})
+		}
+		return err
+	}
+	if disabling {
+		s.unsubscribeLater(ref.ExtensionID, extcallRef(ref), unlock)
+		unlock = nil
 	}
 	return c.JSON(http.StatusOK, wrap("subscription", sub))
 }
 
+// deleteSubscription removes a subscription; with ExtensionCalls the
+// extension is then told to drop it, best effort (never holding up or
+// failing the delete). Only an active subscription is sent: the extension
+// does not know a disabled one (upstream's interval extension never
+// answers a DELETE for an id it does not have).
 func (s *Server) deleteSubscription(c echo.Context) error {
 	ref, err := s.subscriptionPath(c)
 	if err != nil {
 		return err
 	}
-	if _, err := s.apply(c, fsm.CmdSubscriptionDelete, fsm.SubscriptionDelete{SubscriptionRef: ref}); err != nil {
-		return err
+	if s.opts.ExtensionCalls == nil {
+		if _, err := s.apply(c, fsm.CmdSubscriptionDelete, fsm.SubscriptionDelete{SubscriptionRef: ref}); err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusNoContent)
 	}
+	unlock := s.subLocks.lock(subscriptionKey(ref))
+	before, err := s.lookupSubscription(ref)
+	if err == nil {
+		_, err = s.apply(c, fsm.CmdSubscriptionDelete, fsm.SubscriptionDelete{SubscriptionRef: ref})
+	}
+	if err != nil || before == nil || before.Status != model.SubscriptionActive {
+		unlock()
+		if err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusNoContent)
+	}
+	s.unsubscribeLater(ref.ExtensionID, extcallRef(ref), unlock)
 	return c.NoContent(http.StatusNoContent)
 }

@@ -37,6 +37,7 @@ func extensionCommand() *cli.Command {
 			{Name: "get", Usage: "show an extension", ArgsUsage: "ID", Action: extensionGet},
 			{Name: "enable", Usage: "let the extension's token start runs again", ArgsUsage: "ID", Action: extensionSetEnabled(true)},
 			{Name: "disable", Usage: "stop the extension's token from starting runs", ArgsUsage: "ID", Action: extensionSetEnabled(false)},
+			{Name: "debug", Usage: "show the running extension's debug dump (admins)", ArgsUsage: "ID", Action: extensionDebug},
 		},
 	}
 }

@@ -138,6 +138,17 @@ func (c *Client) Unsubscribe(ctx context.Context, pipeline, extension, id string
 	return err
 }
 
+// DebugExtension answers the running extension's debug dump (free text;
+// the built-in extensions give JSON). Admins only; 503 while the extension
+// is not running.
+func (c *Client) DebugExtension(ctx context.Context, id string) (string, error) {
+	var out struct {
+		Info string `json:"info"`
+	}
+	_, err := c.do(ctx, request{method: http.MethodGet, path: "/api/extensions/" + seg(id) + "/debug"}, &out)
+	return out.Info, err
+}
+
 // ExtensionLogs opens the extension container's output. With follow the
 // stream stays open until the container exits. The caller closes it.
 func (c *Client) ExtensionLogs(ctx context.Context, id string, follow bool) (io.ReadCloser, error) {

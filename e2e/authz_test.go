@@ -246,10 +246,12 @@ func authzCases() []authzCase {
 			}, want: 204},
 		{method: "GET", path: "/api/extensions/:extension/subscriptions", action: "read",
 			req: authzFixed("/api/extensions/"+authzExt+"/subscriptions", ""), want: 200},
-		// authz-ext's image (example/ext:1) is on no engine, so it never
-		// has a container: an allowed caller gets the 404 saying so.
+		// authz-ext runs (the fixture waits for it): its output.
 		{method: "GET", path: "/api/extensions/:extension/logs", action: "read",
-			req: authzFixed("/api/extensions/"+authzExt+"/logs", ""), want: 404},
+			req: authzFixed("/api/extensions/"+authzExt+"/logs", ""), want: 200},
+		// The running extension's debug dump.
+		{method: "GET", path: "/api/extensions/:extension/debug", admin: true, action: "read",
+			req: authzFixed("/api/extensions/"+authzExt+"/debug", ""), want: 200},
 
 		// Tokens.
 		{method: "GET", path: "/api/tokens", admin: true, action: "read", req: authzFixed("/api/tokens", ""), want: 200},
@@ -314,6 +316,10 @@ func authzCases() []authzCase {
 		{method: "GET", path: "/api/cluster/snapshot", admin: true, action: "read", req: authzFixed("/api/cluster/snapshot", ""), want: 200},
 		{method: "POST", path: "/api/cluster/snapshot", admin: true, action: "write",
 			req: authzFixed("/api/cluster/snapshot", "this is not a gofer snapshot\n"), want: 400},
+		// An external event a follower passes to the leader (nodes use the
+		// cluster secret; an admin may too): no such extension.
+		{method: "POST", path: "/api/cluster/external-events/:extension", admin: true, action: "write",
+			req: authzFixed("/api/cluster/external-events/authz-no-ext", "event body"), want: 404},
 	}
 }
 
@@ -733,9 +739,11 @@ func authzSetup(t *testing.T) *authzFixture {
 		}
 	}
 
-	if _, err := f.admin.InstallExtension(ctx, client.InstallRequest{ID: authzExt, Image: "example/authz-ext:1"}); err != nil {
+	// A running extension: subscriptions are validated by it.
+	if _, err := f.admin.InstallExtension(ctx, client.InstallRequest{ID: authzExt, Image: upstreamExtensionImage(t)}); err != nil {
 		t.Fatalf("install extension %s: %v", authzExt, err)
 	}
+	waitExtensionState(t, f.admin, authzExt, "running")
 	if _, err := f.admin.Subscribe(ctx, authzPipe, authzExt, "authz-sub", nil); err != nil {
 		t.Fatalf("subscribe %s to %s: %v", authzPipe, authzExt, err)
 	}

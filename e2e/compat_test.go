@@ -85,6 +85,7 @@ var compatOursOnly = []string{
 	"POST /api/cluster/join",
 	"GET /api/cluster/snapshot",
 	"POST /api/cluster/snapshot",
+	"POST /api/cluster/external-events/:extension", // a follower passes an external event to the leader
 	// Trigger extensions report skipped ticks (docs/triggers.md).
 	"POST /api/namespaces/:ns/pipelines/:pipeline/subscriptions/:extension/:subscription/skipped-ticks",
 	// Upstream answers the extension routes from its in-memory table of
@@ -116,6 +117,7 @@ func compatCases() []compatCase {
 		{method: "PATCH", path: pipe + "/subscriptions/:extension/:subscription", status: 200},
 		{method: "DELETE", path: pipe + "/subscriptions/:extension/:subscription", status: 204, noJSON: true},
 		{method: "GET", path: "/api/extensions/:extension/subscriptions", status: 200, wrap: "subscriptions", list: true, fields: compatSubscription, enums: compatSubscriptionEnums},
+		{method: "GET", path: "/api/extensions/:extension/debug", status: 200, fields: []string{"info"}},
 
 		{method: "GET", path: "/api/system/metadata", status: 200, fields: []string{"commit", "semver"}},
 		{method: "GET", path: "/api/system", status: 200, fields: []string{"bootstrap_token_created", "ignore_pipeline_run_events"}},

@@ -29,7 +29,10 @@ func TestExtensionTriggersStartOneRunPerKey(t *testing.T) {
 	admin := c.Client()
 	follower := c.Followers()[0]
 
-	inst, err := follower.Client(c.Token).InstallExtension(ctx, client.InstallRequest{ID: "interval", Image: "example/interval:1", Settings: map[string]string{"MIN_INTERVAL": "1m"}})
+	// An extension that runs (subscriptions are validated by it); this test
+	// then plays the extension itself with its token.
+	image := upstreamExtensionImage(t)
+	inst, err := follower.Client(c.Token).InstallExtension(ctx, client.InstallRequest{ID: "interval", Image: image, Settings: map[string]string{"MIN_INTERVAL": "1m"}})
 	if err != nil {
 		t.Fatalf("install through follower %s: %v", follower.Name, err)
 	}
@@ -44,6 +47,7 @@ func TestExtensionTriggersStartOneRunPerKey(t *testing.T) {
 	if _, err := admin.DeployConfig(ctx, pipe, 1); err != nil {
 		t.Fatal(err)
 	}
+	waitExtensionState(t, admin, "interval", "running")
 	if _, err := admin.Subscribe(ctx, pipe, "interval", "every-min", map[string]string{"every": "1m"}); err != nil {
 		t.Fatalf("subscribe: %v", err)
 	}
@@ -112,7 +116,7 @@ func TestExtensionTriggersStartOneRunPerKey(t *testing.T) {
 
 	// A reinstall rotates the token: the old secret stops working, and the
 	// first key with the new one answers the first run.
-	again, err := admin.InstallExtension(ctx, client.InstallRequest{ID: "interval", Image: "example/interval:2"})
+	again, err := admin.InstallExtension(ctx, client.InstallRequest{ID: "interval", Image: image})
 	if err != nil || again.Token.Secret == inst.Token.Secret {
 		t.Fatalf("reinstall: %+v %v", again, err)
 	}

@@ -22,8 +22,9 @@ func triggersSetup(t *testing.T, p string, every time.Duration, supervised bool)
 		c = NewCluster(t, 3)
 	} else {
 		// The interval extension is the host process below, not the
-		// supervised standard one.
-		c = NewCluster(t, 3, "GOFER_WEB_EXTENSIONS__INSTALL_STD_EXTENSIONS=false")
+		// supervised standard one; the leader cannot call a process it
+		// does not run, so subscriptions get the built-in check only.
+		c = NewCluster(t, 3, "GOFER_WEB_EXTENSIONS__INSTALL_STD_EXTENSIONS=false", "GOFER_WEB_EXTENSIONS__CALL_EXTENSIONS=false")
 	}
 	ctx := context.Background()
 	ensureImages(t)
@@ -172,7 +173,9 @@ func TestIntervalTriggerFaults(t *testing.T) {
 // user's (403), refuses bad bodies naming the field (400, 413), records
 // each tick once as an event in the pipeline and moves the watermark.
 func TestSkippedTicksRoute(t *testing.T) {
-	c := NewCluster(t, 1, "GOFER_WEB_EXTENSIONS__INSTALL_STD_EXTENSIONS=false")
+	// Nothing runs the extensions here: subscriptions get the built-in
+	// check only.
+	c := NewCluster(t, 1, "GOFER_WEB_EXTENSIONS__INSTALL_STD_EXTENSIONS=false", "GOFER_WEB_EXTENSIONS__CALL_EXTENSIONS=false")
 	ctx := context.Background()
 	admin := c.Client()
 	const p = "skipping"

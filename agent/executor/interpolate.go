@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"sort"
-	"strings"
 
 	"go.etcd.io/bbolt"
 
@@ -131,36 +130,13 @@ func (e *Executor) resolveMarker(tx *bbolt.Tx, t *model.TaskExecution, kind, key
 	ns, pipeline := t.NamespaceID, t.PipelineID
 	switch kind {
 	case "pipeline_secret", "global_secret":
-		scopeNS, scopePipeline, location, how := ns, pipeline, seal.PipelineLocation(ns, pipeline, key),
-			fmt.Sprintf("gofer secret pipeline put %s %s VALUE -n %s", pipeline, key, ns)
-		if kind == "global_secret" {
-			scopeNS, scopePipeline, location, how = "", "", seal.GlobalLocation(key), fmt.Sprintf("gofer secret global put %s VALUE", key)
-		}
-		s, err := store.GetSecret(tx, scopeNS, scopePipeline, key)
-		if err != nil {
-			return nil, true, err
-		}
-		if s == nil {
-			return nil, true, fmt.Errorf("%s %q does not exist; store it with `%s`", kind, key, how)
-		}
-		if kind == "global_secret" && !s.AllowsNamespace(ns) {
-			return nil, true, fmt.Errorf("global secret %q may not be used in namespace %q (it allows %s)", key, ns, strings.Join(s.Namespaces, ", "))
-		}
-		if e.cfg.Secrets == nil {
-			return nil, true, fmt.Errorf("%s %q cannot be opened: the leader has no secret_store.encryption_key", kind, key)
-		}
-		v, err := e.cfg.Secrets.Open(s.Sealed, location)
-		if err != nil {
-			return nil, true, fmt.Errorf("%s %q cannot be opened: %w", kind, key, err)
-		}
-		if len(s.PreviousSealed) > 0 {
+		v, prev, err := store.OpenSecretMarker(tx, e.cfg.Secrets, ns, pipeline, kind, key)
+		if prev != nil {
 			// Masked too: a task started before the value was replaced
 			// may print the old one.
-			if prev, err := e.cfg.Secrets.Open(s.PreviousSealed, location); err == nil {
-				*previous = append(*previous, prev)
-			}
+			*previous = append(*previous, prev)
 		}
-		return v, true, nil
+		return v, true, err
 	case "pipeline_object", "run_object":
 		run := int64(0)
 		if kind == "run_object" {

@@ -53,7 +53,9 @@ func benchTriggers(ctx context.Context, cfg config, reg *procs, workDir string, 
 	// The interval extension measured is the host process below; the
 	// standard extensions are not installed (nothing else ticks).
 	tcfg := cfg
-	tcfg.goferEnv = strings.TrimPrefix(cfg.goferEnv+",GOFER_WEB_EXTENSIONS__INSTALL_STD_EXTENSIONS=false", ",")
+	// The interval extension is a host process the leader cannot call:
+	// subscriptions get the built-in check only.
+	tcfg.goferEnv = strings.TrimPrefix(cfg.goferEnv+",GOFER_WEB_EXTENSIONS__INSTALL_STD_EXTENSIONS=false,GOFER_WEB_EXTENSIONS__CALL_EXTENSIONS=false", ",")
 	rc, err := startRunsCluster(ctx, tcfg, reg, dir, "noop", 4, false)
 	if err != nil {
 		return nil, err

@@ -3,7 +3,9 @@
 // built with upstream's Go extension SDK behaves: it reads
 // GOFER_EXTENSION_SYSTEM_{ID,SECRET,USE_TLS,GOFER_HOST,BINDADDRESS},
 // restores its subscriptions at boot before serving, and serves health,
-// info, subscribe and shutdown. e2e/supervisor_test.go runs it.
+// info, subscribe (a "refuse" setting is refused), debug, external events
+// and shutdown, printing what it gets. e2e/supervisor_test.go and
+// e2e/external_events_test.go run it.
 package main
 
 import (
@@ -73,11 +75,56 @@ func main() {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8") // as upstream's SDK
 		fmt.Fprintf(w, `{"extension_id":%q,"documentation":{"config_params":[],"pipeline_subscription_params":[],"body":"upstream-contract test extension"}}`, id)
 	}))
+	// Subscriptions are kept without a lock, as upstream's extensions do:
+	// Gofer sends one call at a time.
+	live := map[string]bool{}
 	mux.HandleFunc("/api/subscribe", authed(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			NamespaceID    string            `json:"namespace_id"`
+			PipelineID     string            `json:"pipeline_id"`
+			SubscriptionID string            `json:"pipeline_subscription_id"`
+			Params         map[string]string `json:"pipeline_subscription_params"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, "bad body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		key := req.NamespaceID + "/" + req.PipelineID + "/" + req.SubscriptionID
 		if r.Method == http.MethodDelete {
+			delete(live, key)
+			fmt.Printf("upstreamext: unsubscribe %s\n", key)
 			w.WriteHeader(http.StatusCreated) // upstream's Go SDK
 			return
 		}
+		if v, ok := req.Params["refuse"]; ok {
+			// A refusal as plain text, as upstream's SDK's http.Error.
+			http.Error(w, "refused: "+v, http.StatusBadRequest)
+			return
+		}
+		live[key] = true
+		fmt.Printf("upstreamext: subscribe %s %v\n", key, req.Params)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	mux.HandleFunc("/api/debug", authed(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		info, _ := json.Marshal(map[string]int{"subscriptions": len(live)})
+		out, _ := json.Marshal(map[string]string{"info": string(info)})
+		w.Write(out)
+	}))
+	mux.HandleFunc("/api/external-event", authed(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Headers map[string]string `json:"headers"`
+			Body    []byte            `json:"body"` // upstream sends a JSON array of numbers
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, "bad event: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if req.Headers["x-refuse"] != "" {
+			http.Error(w, "event refused", http.StatusUnauthorized)
+			return
+		}
+		fmt.Printf("upstreamext: event %s %d bytes: %s\n", req.Headers["x-github-delivery"], len(req.Body), req.Body)
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	mux.HandleFunc("/api/shutdown", authed(func(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,174 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"go.etcd.io/bbolt"
+
+	"github.com/goferhq/gofer/agent/extcall"
+	sdk "github.com/goferhq/gofer/sdk/go"
+	"github.com/goferhq/gofer/store"
+)
+
+// ExtensionCalls is how the API reaches running extensions (on the
+// leader: the extension supervisor runs them there). *extcall.Client
+// implements it; tests fake it. Errors are extcall's: *NotRunningError,
+// *Error (the extension's own answer), *UnreachableError.
+type ExtensionCalls interface {
+	Subscribe(ctx context.Context, extensionID string, sub extcall.Subscription) error
+	Unsubscribe(ctx context.Context, extensionID string, ref extcall.SubscriptionRef) error
+	Debug(ctx context.Context, extensionID string) (string, error)
+	ExternalEvent(ctx context.Context, extensionID string, ev extcall.Event) error
+}
+
+// unsubscribeTimeout bounds a best-effort DELETE /api/subscribe made after
+// the cluster already committed (a delete, a disable, a failed create).
+const unsubscribeTimeout = 30 * time.Second
+
+// extensionCallError maps a failed call to extension id to the caller's
+// answer. refusal is the status an extension's own 4xx becomes: 400 when
+// it refused what the caller sent (settings), 502 when the caller is not
+// to blame (an external event, a debug dump).
+func extensionCallError(id string, err error, refusal int) error {
+	var nr *extcall.NotRunningError
+	var ee *extcall.Error
+	var ue *extcall.UnreachableError
+	switch {
+	case errors.As(err, &nr):
+		return unavailable(5, "extension %q is not running yet (it is starting, or the leadership just moved); retry shortly", id)
+	case errors.As(err, &ee) && (ee.Status == http.StatusUnauthorized || ee.Status == http.StatusForbidden):
+		// Not the caller's fault: the extension does not take the secret
+		// Gofer holds for it (a reinstall rotated it under a container
+		// still running the old one).
+		return newError(http.StatusBadGateway, CodeBadGateway, "extension %q refused Gofer's credentials (%d: %s); it may still run with a secret from before a reinstall", id, ee.Status, ee.Message)
+	case errors.As(err, &ee) && ee.Status >= 400 && ee.Status < 500 && refusal == http.StatusBadRequest:
+		return badRequest("settings: extension %q refused the subscription: %s", id, ee.Message)
+	case errors.As(err, &ee):
+		return newError(http.StatusBadGateway, CodeBadGateway, "extension %q answered %d: %s", id, ee.Status, ee.Message)
+	case errors.As(err, &ue):
+		return unavailable(5, "extension %q is not reachable: %v; retry shortly", id, ue.Err)
+	}
+	return err
+}
+
+// resolveSettings resolves the secret markers of a subscription's
+// settings for the extension's subscribe call (they are stored as given).
+// It runs on the leader, which holds the encryption key; the caller must
+// have been allowed the markers (checkSecretMarkers). Object markers are
+// refused: a subscription has no run, and its settings are not a task's.
+func (s *Server) resolveSettings(ns, pipeline string, settings map[string]string) (map[string]string, error) {
+	var names []string // only settings holding a marker: usually none
+	for name, value := range settings {
+		if _, _, ok := sdk.ParseMarker(value); ok {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return settings, nil
+	}
+	slices.Sort(names) // the same setting named every time
+	out := make(map[string]string, len(settings))
+	for k, v := range settings {
+		out[k] = v
+	}
+	err := s.view(func(tx *bbolt.Tx) error {
+		for _, name := range names {
+			kind, key, _ := sdk.ParseMarker(settings[name])
+			if kind != "pipeline_secret" && kind != "global_secret" {
+				return badRequest("settings.%s: %s markers are not resolved in subscription settings (only pipeline_secret and global_secret)", name, kind)
+			}
+			v, _, err := store.OpenSecretMarker(tx, s.opts.Secrets, ns, pipeline, kind, key)
+			if err != nil {
+				return badRequest("settings.%s: %s", name, err)
+			}
+			out[name] = string(v)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// subscriptionLocks serializes the extension call and the commit of one
+// subscription, so two requests for it cannot interleave (one's failed
+// commit unsubscribing what the other just committed).
+type subscriptionLocks struct {
+	mu    sync.Mutex
+	locks map[string]*refMutex
+}
+
+type refMutex struct {
+	sync.Mutex
+	refs int
+}
+
+// lock takes key's lock; the returned func releases it.
+func (l *subscriptionLocks) lock(key string) func() {
+	l.mu.Lock()
+	if l.locks == nil {
+		l.locks = map[string]*refMutex{}
+	}
+	m, ok := l.locks[key]
+	if !ok {
+		m = &refMutex{}
+		l.locks[key] = m
+	}
+	m.refs++
+	l.mu.Unlock()
+	m.Lock()
+	return func() {
+		m.Unlock()
+		l.mu.Lock()
+		if m.refs--; m.refs == 0 {
+			delete(l.locks, key)
+		}
+		l.mu.Unlock()
+	}
+}
+
+// unsubscribeLater tells the extension to drop a subscription the cluster
+// no longer has active, without holding up the caller: best effort (an
+// extension that is down restores its subscriptions from the cluster when
+// it starts), bounded by unsubscribeTimeout. It takes over unlock, the
+// subscription's lock, and releases it once the call ended, so a
+// subscribe that follows cannot overtake it.
+func (s *Server) unsubscribeLater(extensionID string, ref extcall.SubscriptionRef, unlock func()) {
+	go func() {
+		defer unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), unsubscribeTimeout)
+		defer cancel()
+		if err := s.opts.ExtensionCalls.Unsubscribe(ctx, extensionID, ref); err != nil {
+			s.logger.Warn("could not tell the extension to drop a subscription", "extension", extensionID,
+				"namespace", ref.NamespaceID, "pipeline", ref.PipelineID, "subscription", ref.SubscriptionID, "error", err)
+		}
+	}()
+}
+
+// debugExtension answers the running extension's GET /api/debug as
+// {"info": …} (upstream's route; admins only, on the leader).
+func (s *Server) debugExtension(c echo.Context) error {
+	id, err := extensionParam(c)
+	if err != nil {
+		return err
+	}
+	ext, err := s.extension(id)
+	if err != nil {
+		return err
+	}
+	if ext == nil {
+		return notFound("extension %q is not installed", id)
+	}
+	if s.opts.ExtensionCalls == nil {
+		return unavailable(5, "extension %q is not running: this cluster runs no extensions", id)
+	}
+	info, err := s.opts.ExtensionCalls.Debug(c.Request().Context(), id)
+	if err != nil {
+		return extensionCallError(id, err, http.StatusBadGateway)
+	}
+	return c.JSON(http.StatusOK, map[string]string{"info": info})
+}

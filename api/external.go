@@ -1,0 +1,202 @@
+package api
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/goferhq/gofer/agent/extcall"
+)
+
+// External events (docs/extensions.md, "External events"): webhooks for
+// extensions arrive on a listener of their own, without authentication
+// (the extension verifies them, as GitHub's extension checks the
+// signature), and go to the extension's POST /api/external-event on the
+// leader, where the extensions run. A follower passes them to the leader
+// through the cluster-internal route below, over the API's own forwarding
+// (cluster-secret authenticated).
+
+// MaxExternalEventBody caps an external event's body: GitHub's webhook
+// limit, and what the extension SDK takes.
+const MaxExternalEventBody = 25 << 20
+
+// headerEventHeaders carries the original request's headers (JSON, base64)
+// on the internal route, so the leader passes on exactly what the sender
+// sent, not what this hop added.
+const headerEventHeaders = "X-Gofer-Event-Headers"
+
+// internalEventPath is the route a follower passes events to the leader on.
+const internalEventPath = "/api/cluster/external-events/"
+
+// ExternalEventsHandler serves the external-events listener:
+// POST /api/external/{extension} (upstream's path) and
+// POST /external/{extension} (upstream's Go version's). 204 once the
+// extension took the event; 404 for an extension not installed; 413 over
+// MaxExternalEventBody; 503 when the extension or the leader is not there
+// (Retry-After); 502 when the extension failed or refused it.
+func (s *Server) ExternalEventsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/external/{extension}", s.externalEvent)
+	mux.HandleFunc("POST /external/{extension}", s.externalEvent)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, notFound("no such route: external events are POST /api/external/{extension}"))
+	})
+	// The API's body deadline: a slow sender cannot hold a connection.
+	return s.guard(mux)
+}
+
+// maxEventsInFlight caps the events a node holds at once (each up to
+// 25 MiB in memory); more get 503.
+const maxEventsInFlight = 32
+
+func (s *Server) externalEvent(w http.ResponseWriter, r *http.Request) {
+	select {
+	case s.eventSlots <- struct{}{}:
+		defer func() { <-s.eventSlots }()
+	default:
+		writeError(w, r, unavailable(1, "this node is already taking %d external events; retry", maxEventsInFlight))
+		return
+	}
+	id := r.PathValue("extension")
+	if validID("extension", id) != nil {
+		writeError(w, r, notFound("extension %q is not installed", id))
+		return
+	}
+	if r.ContentLength > MaxExternalEventBody {
+		writeError(w, r, eventTooLarge())
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxExternalEventBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, r, eventTooLarge())
+		} else {
+			writeError(w, r, badRequest("reading the event body failed: %v", err))
+		}
+		return
+	}
+	headers := eventHeaders(r)
+	if s.cluster.IsLeader() {
+		if !s.cluster.Ready() {
+			writeError(w, r, unavailable(1, "the leader is still starting; retry shortly"))
+			return
+		}
+		if err := s.deliverEvent(r, id, extcall.Event{Headers: headers, Body: body}); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	s.passEventToLeader(w, r, id, headers, body)
+}
+
+func eventTooLarge() error {
+	return tooLarge("the event body is over the limit of %d bytes (25 MiB)", MaxExternalEventBody)
+}
+
+// eventHeaders is the request's headers as upstream's server passes them:
+// lower-case names (host included), a repeated header's values joined
+// with ", ".
+func eventHeaders(r *http.Request) map[string]string {
+	out := make(map[string]string, len(r.Header)+1)
+	for k, v := range r.Header {
+		out[strings.ToLower(k)] = strings.Join(v, ", ")
+	}
+	if r.Host != "" {
+		out["host"] = r.Host
+	}
+	return out
+}
+
+// deliverEvent passes an event to extension id; it runs on the leader.
+func (s *Server) deliverEvent(r *http.Request, id string, ev extcall.Event) error {
+	ext, err := s.extension(id)
+	if err != nil {
+		return err
+	}
+	if ext == nil {
+		return notFound("extension %q is not installed", id)
+	}
+	if s.opts.ExtensionCalls == nil {
+		return unavailable(5, "extension %q is not running: this cluster runs no extensions", id)
+	}
+	if err := s.opts.ExtensionCalls.ExternalEvent(r.Context(), id, ev); err != nil {
+		return extensionCallError(id, err, http.StatusBadGateway)
+	}
+	return nil
+}
+
+// passEventToLeader sends the event through this node's own API chain to
+// the internal route: its forwarding waits for a leader (the hold) and
+// proxies there, and the leader checks the cluster secret.
+func (s *Server) passEventToLeader(w http.ResponseWriter, r *http.Request, id string, headers map[string]string, body []byte) {
+	secret := s.cluster.ClusterSecret()
+	if secret == "" {
+		writeError(w, r, unavailable(5, "node %s is not the leader and has no cluster.secret to pass the event to the leader with; "+
+			"send external events to the leader, or set cluster.secret on every node", s.cluster.NodeID()))
+		return
+	}
+	h, _ := json.Marshal(headers) // a string map: cannot fail
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, internalEventPath+id, bytes.NewReader(body))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	req.ContentLength = int64(len(body))
+	req.Header.Set(HeaderAPIVersion, APIVersion)
+	req.Header.Set(HeaderClusterSecret, secret)
+	req.Header.Set(headerEventHeaders, base64.StdEncoding.EncodeToString(h))
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.RemoteAddr = r.RemoteAddr
+	s.echo.ServeHTTP(w, req)
+}
+
+// receiveEvent is the internal route's handler, on the leader: an event
+// a follower's external-events listener took.
+func (s *Server) receiveEvent(c echo.Context) error {
+	id, err := extensionParam(c)
+	if err != nil {
+		return err
+	}
+	raw, err := base64.StdEncoding.DecodeString(c.Request().Header.Get(headerEventHeaders))
+	if err != nil {
+		return badRequest("%s: %v", headerEventHeaders, err)
+	}
+	headers := map[string]string{}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &headers); err != nil {
+			return badRequest("%s: %v", headerEventHeaders, err)
+		}
+	}
+	body, err := io.ReadAll(c.Request().Body) // bounded by the route's body limit
+	if err != nil {
+		return err
+	}
+	if err := s.deliverEvent(c.Request(), id, extcall.Event{Headers: headers, Body: body}); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// writeError answers err as the API does ({request_id, code, message})
+// outside echo.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	ae := classify(err)
+	if ae.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(ae.retryAfter))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(ae.status)
+	b, _ := json.Marshal(ErrorBody{RequestID: r.Header.Get(HeaderRequestID), Code: ae.code, Message: ae.message})
+	_, _ = fmt.Fprintf(w, "%s\n", b)
+}
