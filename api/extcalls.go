@@ -62,7 +62,16 @@ func extensionCallError(id string, err error, refusal int) error {
 // It runs on the leader, which holds the encryption key; the caller must
 // have been allowed the markers (checkSecretMarkers). Object markers are
 // refused: a subscription has no run, and its settings are not a task's.
-func (s *Server) resolveSettings(ns, pipeline string, settings map[string]string) (map[string]string, error) {
+func (s *Server) resolveSettings(ns, pipeline string, settings map[string]string) (out map[string]string, err error) {
+	err = s.view(func(tx *bbolt.Tx) error {
+		out, err = s.resolveSettingsIn(tx, ns, pipeline, settings)
+		return err
+	})
+	return out, err
+}
+
+// resolveSettingsIn is resolveSettings within a read transaction.
+func (s *Server) resolveSettingsIn(tx *bbolt.Tx, ns, pipeline string, settings map[string]string) (map[string]string, error) {
 	var names []string // only settings holding a marker: usually none
 	for name, value := range settings {
 		if _, _, ok := sdk.ParseMarker(value); ok {
@@ -77,21 +86,18 @@ func (s *Server) resolveSettings(ns, pipeline string, settings map[string]string
 	for k, v := range settings {
 		out[k] = v
 	}
-	err := s.view(func(tx *bbolt.Tx) error {
-		for _, name := range names {
-			kind, key, _ := sdk.ParseMarker(settings[name])
-			if kind != "pipeline_secret" && kind != "global_secret" {
-				return badRequest("settings.%s: %s markers are not resolved in subscription settings (only pipeline_secret and global_secret)", name, kind)
-			}
-			v, _, err := store.OpenSecretMarker(tx, s.opts.Secrets, ns, pipeline, kind, key)
-			if err != nil {
-				return badRequest("settings.%s: %s", name, err)
-			}
-			out[name] = string(v)
+	for _, name := range names {
+		kind, key, _ := sdk.ParseMarker(settings[name])
+		if kind != "pipeline_secret" && kind != "global_secret" {
+			return nil, badRequest("settings.%s: %s markers are not resolved in subscription settings (only pipeline_secret and global_secret)", name, kind)
 		}
-		return nil
-	})
-	return out, err
+		v, _, err := store.OpenSecretMarker(tx, s.opts.Secrets, ns, pipeline, kind, key)
+		if err != nil {
+			return nil, badRequest("settings.%s: %s", name, err)
+		}
+		out[name] = string(v)
+	}
+	return out, nil
 }
 
 // subscriptionLocks serializes the extension call and the commit of one

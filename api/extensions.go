@@ -233,8 +233,24 @@ func (s *Server) listExtensionSubscriptions(c echo.Context) error {
 		return s.authz.allowed(caller, []resourceRef{{kind: "namespaces", target: sub.NamespaceID},
 			{kind: "pipelines", target: sub.PipelineID}, {kind: "subscriptions"}}, model.ActionRead)
 	}
+	own := caller.Extension == id
 	return respondList(s, c, "subscriptions", func(tx *bbolt.Tx, page store.Page) ([]*model.Subscription, error) {
-		return store.ListExtensionSubscriptions(tx, id, page, keep)
+		subs, err := store.ListExtensionSubscriptions(tx, id, page, keep)
+		if err != nil || !own {
+			return subs, err
+		}
+		// The extension restores its subscriptions from this answer at
+		// boot, so it gets their settings as its subscribe call did:
+		// secret markers resolved. Anyone else sees them as stored.
+		for _, sub := range subs {
+			resolved, err := s.resolveSettingsIn(tx, sub.NamespaceID, sub.PipelineID, sub.Settings)
+			if err != nil {
+				sub.StatusReason = err.Error()
+				continue
+			}
+			sub.Settings = resolved
+		}
+		return subs, nil
 	})
 }
 

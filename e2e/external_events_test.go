@@ -168,7 +168,8 @@ func TestSubscriptionsDebugAndEventsReachARunningExtension(t *testing.T) {
 	c, events := newEventsCluster(t, 3, "GOFER_WEB_EXTENSIONS__INSTALL_STD_EXTENSIONS=false", "GOFER_WEB_EXTENSIONS__STOP_TIMEOUT=2s")
 	ctx := context.Background()
 	admin := c.Client()
-	if _, err := admin.InstallExtension(ctx, client.InstallRequest{ID: "upx", Image: image}); err != nil {
+	upx, err := admin.InstallExtension(ctx, client.InstallRequest{ID: "upx", Image: image})
+	if err != nil {
 		t.Fatal(err)
 	}
 	waitExtensionState(t, admin, "upx", "running")
@@ -196,7 +197,7 @@ func TestSubscriptionsDebugAndEventsReachARunningExtension(t *testing.T) {
 	}
 
 	// Refused by the extension: 400 with its message; nothing stored.
-	_, err := fcl.Subscribe(ctx, pipe, "upx", "sub1", map[string]string{"refuse": "not this one"})
+	_, err = fcl.Subscribe(ctx, pipe, "upx", "sub1", map[string]string{"refuse": "not this one"})
 	if !client.IsStatus(err, 400) || !strings.Contains(err.Error(), "refused: not this one") {
 		t.Fatalf("refused subscription through a follower: %v", err)
 	}
@@ -210,6 +211,19 @@ func TestSubscriptionsDebugAndEventsReachARunningExtension(t *testing.T) {
 		t.Fatalf("subscribe: %+v %v", sub, err)
 	}
 	waitLog(t, fcl, "upx", "upstreamext: subscribe default/"+pipe+"/sub1 map[tok:hunter2]")
+	// What the extension restores at boot (its own token, through a
+	// follower) carries the secret resolved, as its subscribe call did;
+	// anyone else reads the marker.
+	for _, read := range []struct {
+		who  string
+		cl   *client.Client
+		want string
+	}{{"the extension", follower.Client(upx.Token.Secret), "hunter2"}, {"an admin", fcl, "pipeline_secret{{tok}}"}} {
+		subs, err := read.cl.ListExtensionSubscriptions(ctx, "upx", client.Page{})
+		if err != nil || len(subs) != 1 || subs[0].Settings["tok"] != read.want {
+			t.Fatalf("subscriptions as %s read them: %+v %v; want tok=%s", read.who, subs, err, read.want)
+		}
+	}
 
 	// Debug, through a follower (the leader calls the extension).
 	info, err := fcl.DebugExtension(ctx, "upx")

@@ -29,6 +29,8 @@ type triggerExtension interface {
 	// Start brings it back (starts the process; for the container, waits
 	// until the supervisor has restarted it).
 	Start()
+	// StartedAt is when its current process started.
+	StartedAt() time.Time
 	// Stop ends its ticking for good, so the test reads a ledger that no
 	// longer moves (the process is killed; the container's extension is
 	// disabled, so Gofer refuses its runs and skip reports).
@@ -44,9 +46,10 @@ type builtinExtension struct {
 	env     []string
 	logPath string
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	done    chan struct{}
+	started time.Time
 }
 
 // startBuiltinExtension starts the extension of kind for the installed
@@ -103,7 +106,14 @@ func (e *builtinExtension) Start() {
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); log.Close(); close(done) }()
-	e.cmd, e.done = cmd, done
+	e.cmd, e.done, e.started = cmd, done, time.Now()
+}
+
+// StartedAt is when the current process started.
+func (e *builtinExtension) StartedAt() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.started
 }
 
 // Kill SIGKILLs the process and waits for it to be gone.
@@ -230,6 +240,17 @@ func (l *tickLedger) check(t *testing.T) (fired, skipped int) {
 	return fired, skipped
 }
 
+// ticksBetween lists the grid's ticks (unix seconds) in (from, to].
+func (l *tickLedger) ticksBetween(from, to time.Time) []int64 {
+	var out []int64
+	for tick := l.anchor.Add(l.every); !tick.After(to); tick = tick.Add(l.every) {
+		if tick.After(from) {
+			out = append(out, tick.Unix())
+		}
+	}
+	return out
+}
+
 // checkLatest asserts the catch_up latest policy: a skipped tick is always
 // followed by another skipped tick or a fired one (the newest missed tick
 // fires), never by nothing, up to the watermark.
@@ -307,6 +328,19 @@ func (e *supervisedExtension) Start() {
 		return nil
 	})
 	waitExtensionState(e.t, e.c.Client(), e.id, model.ExtensionStateRunning)
+}
+
+// StartedAt is when the engine started the extension's current container.
+func (e *supervisedExtension) StartedAt() time.Time {
+	info, ok := supInspect(e.t, e.name)
+	if !ok || info.State == nil {
+		e.t.Fatalf("no container %s", e.name)
+	}
+	at, err := time.Parse(time.RFC3339Nano, info.State.StartedAt)
+	if err != nil {
+		e.t.Fatalf("container %s started at %q: %v", e.name, info.State.StartedAt, err)
+	}
+	return at
 }
 
 // Stop disables the extension: its token may no longer start runs or

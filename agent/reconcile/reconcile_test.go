@@ -80,7 +80,8 @@ func TestWorkersBackoffDoublesPerKey(t *testing.T) {
 		c.Advance(time.Millisecond)
 		<-woken // the hold ended
 	}
-	// A success clears the hold: the next failure starts over at 100 ms.
+	// A success clears the hold: the next failure starts over at 100 ms;
+	// so does a failure after the work reported it recovered.
 	ws.Launch(ctx, "k", func(context.Context, *Worker) {})
 	ws.Wait()
 	<-woken
@@ -88,8 +89,20 @@ func TestWorkersBackoffDoublesPerKey(t *testing.T) {
 	ws.Wait()
 	<-woken
 	c.Advance(100 * time.Millisecond)
+	<-woken
+	// Fail twice more (holds 100 ms, 200 ms); then a worker that
+	// recovered before failing is held only 100 ms again.
+	ws.Launch(ctx, "k", fail)
+	ws.Wait()
+	<-woken
+	c.Advance(200 * time.Millisecond)
+	<-woken
+	ws.Launch(ctx, "k", func(ctx context.Context, w *Worker) { w.Recovered(); w.Fail() })
+	ws.Wait()
+	<-woken
+	c.Advance(100 * time.Millisecond)
 	if ws.Launch(ctx, "k", func(context.Context, *Worker) {}) == nil {
-		t.Fatal("backoff did not start over after a success")
+		t.Fatal("backoff did not start over after the work recovered")
 	}
 	ws.Wait()
 }

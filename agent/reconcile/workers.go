@@ -38,8 +38,8 @@ type held struct {
 type Worker struct {
 	cancel     chan struct{}
 	cancelOnce sync.Once
-	// failed is set by the worker's own goroutine only.
-	failed bool
+	// failed and recovered are set by the worker's own goroutine only.
+	failed, recovered bool
 }
 
 // Cancelled is closed once RequestCancel was called.
@@ -52,6 +52,12 @@ func (w *Worker) RequestCancel() { w.cancelOnce.Do(func() { close(w.cancel) }) }
 // Fail marks the worker's work as failed: when it ends, its key is held
 // back with backoff. Call it only from the worker's own goroutine.
 func (w *Worker) Fail() { w.failed = true }
+
+// Recovered marks the key's work as having gone well for long enough
+// (say, a supervised container that stayed healthy for minutes): its
+// failures in a row are forgotten, so a failure after this is held back
+// from lo again. Call it only from the worker's own goroutine.
+func (w *Worker) Recovered() { w.recovered = true }
 
 // NewWorkers makes a worker set whose failed keys are held back from lo
 // doubling to hi. wake (may be nil) is called when a worker ends and
@@ -93,6 +99,9 @@ func (ws *Workers) end(ctx context.Context, key string, w *Worker) {
 	delete(ws.work, key)
 	if w.failed && ctx.Err() == nil {
 		h := ws.held[key]
+		if w.recovered {
+			h.failures = 0
+		}
 		h.failures++
 		wait := Backoff(ws.lo, ws.hi, h.failures)
 		h.until = ws.clock.Now().Add(wait)

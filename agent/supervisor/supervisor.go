@@ -34,6 +34,10 @@ const (
 	// DefaultHealthFailures: failed checks in a row after which a ready
 	// extension is restarted.
 	DefaultHealthFailures = 3
+	// DefaultStableAfter: an extension healthy for this long has
+	// recovered; its next crash is restarted after the shortest backoff
+	// again (as a crash-looping container's backoff resets).
+	DefaultStableAfter = 10 * time.Minute
 	// listInterval is how often the engine is listed for containers of
 	// extensions that are no longer installed (uninstalled while no
 	// leader supervised them).
@@ -83,8 +87,10 @@ type Config struct {
 	StartupChecks  int
 	HealthFailures int
 	// MinBackoff and MaxBackoff bound the restart backoff of one
-	// extension (defaults 1 s and 2 min).
+	// extension (defaults 1 s and 2 min); StableAfter of healthy running
+	// resets it (default DefaultStableAfter).
 	MinBackoff, MaxBackoff time.Duration
+	StableAfter            time.Duration
 	// HTTP calls extensions (default: a client without timeout; every
 	// call has its own).
 	HTTP *http.Client
@@ -127,6 +133,9 @@ func New(cfg Config, d leadership.Deps, engine Engine) *Supervisor {
 	}
 	if cfg.HealthFailures <= 0 {
 		cfg.HealthFailures = DefaultHealthFailures
+	}
+	if cfg.StableAfter <= 0 {
+		cfg.StableAfter = DefaultStableAfter
 	}
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = time.Second

@@ -31,6 +31,9 @@ const (
 	testCluster = "c1"
 	testAPIHost = "127.0.0.1:8080"
 	testBackoff = 10 * time.Second
+	// testStableAfter is how long a healthy extension runs before a crash
+	// backs off from the shortest wait again.
+	testStableAfter = time.Minute
 )
 
 // harness is a supervisor on a real state machine, a fake engine and a
@@ -122,7 +125,7 @@ func (h *harness) install(id, image string) (tokenID, secret string) {
 func (h *harness) config() Config {
 	return Config{ClusterID: testCluster, APIHost: testAPIHost, LogLevel: "debug", StopTimeout: time.Second,
 		Secrets: h.keys, Directory: h.dir, HealthInterval: time.Second, StartupChecks: 5, HealthFailures: 3,
-		MinBackoff: testBackoff, MaxBackoff: 8 * testBackoff,
+		MinBackoff: testBackoff, MaxBackoff: 8 * testBackoff, StableAfter: testStableAfter,
 		FreePort: func() (int, error) { return h.port, nil }}
 }
 
@@ -245,6 +248,19 @@ func TestStartRecordRestartAfterBackoff(t *testing.T) {
 	starts, _, _ = h.engine.snapshot()
 	if gap := starts[2].at.Sub(crashedAt); gap < 2*testBackoff {
 		t.Errorf("second restart %s after the crash, before the doubled backoff %s", gap, 2*testBackoff)
+	}
+
+	// Healthy for StableAfter: recovered, so the next crash is restarted
+	// after the shortest backoff again, not a doubled one.
+	h.until("it runs again", func() bool { _, ok := h.dir.Target("interval"); return ok })
+	stableFrom := h.clock.Now()
+	h.until("it has run stably", func() bool { return h.clock.Now().Sub(stableFrom) > testStableAfter+2*time.Second })
+	crashedAt = h.clock.Now()
+	h.engine.crash(name, 1)
+	h.until("it is restarted after recovering", func() bool { s, _, _ := h.engine.snapshot(); return len(s) == 4 })
+	starts, _, _ = h.engine.snapshot()
+	if gap := starts[3].at.Sub(crashedAt); gap < testBackoff || gap >= 2*testBackoff {
+		t.Errorf("restart after a stable run came %s after the crash, want the shortest backoff (%s), not more", gap, testBackoff)
 	}
 
 	h.until("it runs again", func() bool { _, ok := h.dir.Target("interval"); return ok })

@@ -24,6 +24,10 @@ type running struct {
 	secret      string
 	ready       bool
 	failures    int
+	// readyAt is when it became ready; stable, that it has been healthy
+	// for StableAfter since (the worker reported it Recovered).
+	readyAt time.Time
+	stable  bool
 }
 
 // work supervises one extension (the worker of key id) until its
@@ -123,12 +127,16 @@ func (s *Supervisor) check(ctx context.Context, w *reconcile.Worker, ext *model.
 	}
 	if herr == nil {
 		cur.failures = 0
+		if cur.ready && !cur.stable && s.clock.Now().Sub(cur.readyAt) >= s.cfg.StableAfter {
+			cur.stable = true
+			w.Recovered()
+		}
 		if !cur.ready {
 			doc, err := s.info(ctx, cur.base, cur.secret)
 			if err != nil {
 				s.logger.Warn("extension is healthy but its info call failed", "extension", ext.ID, "error", err)
 			}
-			cur.ready = true
+			cur.ready, cur.readyAt = true, s.clock.Now()
 			s.cfg.Directory.Set(ext.ID, extcall.Target{BaseURL: cur.base, Secret: cur.secret})
 			s.record(ctx, ext, model.ExtensionRuntime{State: model.ExtensionStateRunning, Started: st.Started.UnixMilli(), Documentation: doc})
 		}
@@ -179,7 +187,7 @@ func (s *Supervisor) ensure(ctx context.Context, ext *model.Extension, secret st
 				// An adopted extension that answers is ready at once: no
 				// state change, so nothing is written.
 				if s.health(ctx, base) == nil && ext.Runtime.State == model.ExtensionStateRunning {
-					cur.ready = true
+					cur.ready, cur.readyAt = true, s.clock.Now()
 				}
 				return cur, nil
 			}

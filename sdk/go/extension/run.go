@@ -184,6 +184,11 @@ func (s *server) restore(ctx context.Context, client *Client) error {
 	}
 	restored := 0
 	for _, st := range stored {
+		if st.Status == "disabled" {
+			// Gofer refuses a disabled subscription's runs and sends a
+			// subscribe when it is enabled again.
+			continue
+		}
 		sub := Subscription{NamespaceID: st.NamespaceID, PipelineID: st.PipelineID, ID: st.SubscriptionID, Params: st.Settings}
 		if sub.Params == nil {
 			sub.Params = map[string]string{}

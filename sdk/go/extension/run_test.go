@@ -42,7 +42,7 @@ func serveInBackground(t *testing.T, ctx context.Context, cfg SystemConfig, ext 
 // At boot the stored subscriptions are passed to Subscribe before the
 // extension listens, so Gofer's health check passes only once the
 // extension is up to date. A stored subscription the extension refuses is
-// skipped, not fatal.
+// skipped, not fatal; a disabled one is not restored.
 func TestRestoreBeforeServing(t *testing.T) {
 	g, ts := newFakeGofer(t)
 	g.listStatus = []int{http.StatusServiceUnavailable} // Gofer not ready at first
@@ -50,6 +50,8 @@ func TestRestoreBeforeServing(t *testing.T) {
 		{NamespaceID: "ns", PipelineID: "a", ExtensionID: "interval", SubscriptionID: "s1", Settings: map[string]string{"every": "1m"}, Status: "active"},
 		{NamespaceID: "ns", PipelineID: "b", ExtensionID: "interval", SubscriptionID: "broken", Settings: map[string]string{"every": "1s"}, Status: "active"},
 		{NamespaceID: "ns2", PipelineID: "c", ExtensionID: "interval", SubscriptionID: "s3", Status: "active"},
+		// Disabled: Gofer refuses its runs; it is subscribed again when enabled.
+		{NamespaceID: "ns2", PipelineID: "d", ExtensionID: "interval", SubscriptionID: "paused", Settings: map[string]string{"every": "1m"}, Status: "disabled"},
 	}
 	ext := &recExt{refuse: map[string]error{"broken": errors.New("every: under the minimum")}}
 	addr, atListen, done := serveInBackground(t, context.Background(), testConfig(ts.URL), ext)
