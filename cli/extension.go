@@ -214,8 +214,8 @@ func subscriptionRows(list ...*model.Subscription) [][]string {
 	return rows
 }
 
-// lastTick shows the watermark: the last tick fired or skipped, as a time
-// and as the unix second trigger keys carry.
+// lastTick shows a tick (the last fired one, or the watermark: the last
+// fired or skipped) as a time.
 func lastTick(ms int64) string {
 	if ms == 0 {
 		return "- (none yet)"
@@ -287,7 +287,7 @@ func subscriptionGet(c *cli.Context) error {
 		return p.result("subscription", s, nil, nil)
 	}
 	rows := kv("pipeline", s.PipelineID, "extension", s.ExtensionID, "label", s.SubscriptionID, "status", s.Status,
-		"status reason", orDash(s.StatusReason), "settings", orDash(joinKV(s.Settings)), "last tick", lastTick(s.Watermark), "created", humanTime(s.Created))
+		"status reason", orDash(s.StatusReason), "settings", orDash(joinKV(s.Settings)), "last fired tick", lastTick(s.LastFired), "last tick (fired or skipped)", lastTick(s.Watermark), "created", humanTime(s.Created))
 	// The next tick, for the built-in interval and cron extensions (an
 	// extension the caller may not read just shows no next tick).
 	if ext, err := cl.GetExtension(c.Context, s.ExtensionID); err == nil {

@@ -149,7 +149,7 @@ func TestIntervalTriggerFaults(t *testing.T) {
 	killedAt := time.Now()
 	ext.Kill()
 	ext.Start() // the supervisor restarts it
-	outage := time.Since(killedAt)
+	outage, restartedAt, readyAt := time.Since(killedAt), ext.StartedAt(), time.Now()
 	t.Logf("%s: the extension runs again after %s", time.Since(start).Round(time.Second), outage.Round(100*time.Millisecond))
 	at(70 * time.Second)
 	killLeader()
@@ -168,10 +168,18 @@ func TestIntervalTriggerFaults(t *testing.T) {
 	// catch_up latest fires at most the newest of them and skips the rest.
 	// (The outage logged above also counts the supervisor's health checks,
 	// so it overstates how long no process ran.)
-	gap := l.ticksBetween(killedAt.Add(time.Second), ext.StartedAt())
+	gap := l.ticksBetween(killedAt.Add(time.Second), restartedAt)
 	for _, u := range gap[:max(len(gap)-1, 0)] {
 		if l.skipped[u] != 1 {
 			t.Errorf("tick %d fell while the extension was down and is not the newest such tick (%v), yet it was not recorded as skipped", u, gap)
+		}
+	}
+	// And no tick outside that outage was skipped: through the leader
+	// failovers the extension's retries (same key) fire every tick, late.
+	for u := range l.skipped {
+		if at := time.Unix(u, 0); at.Before(killedAt.Add(-every)) || at.After(readyAt.Add(every)) {
+			t.Errorf("tick %d (%s) was skipped outside the extension's outage (%s to %s)", u, at.UTC().Format(time.TimeOnly),
+				killedAt.UTC().Format(time.TimeOnly), readyAt.UTC().Format(time.TimeOnly))
 		}
 	}
 	t.Logf("%d ticks: %d fired, %d skipped (recorded as events)", fired+skipped, fired, skipped)
@@ -220,8 +228,8 @@ func TestSkippedTicksRoute(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	tick := time.Now().Add(time.Hour).Truncate(time.Second).Unix()
-	body := fmt.Sprintf(`{"ticks":[%d,%d],"reason":"test"}`, tick, tick+60)
+	tick := time.Now().Truncate(time.Second).Unix() // the subscription is a moment old
+	body := fmt.Sprintf(`{"ticks":[%d,%d],"reason":"test"}`, tick, tick+30)
 	for _, tc := range []struct {
 		name, token, body string
 		want              int
@@ -230,6 +238,8 @@ func TestSkippedTicksRoute(t *testing.T) {
 		{"a user token", user.Secret, body, 403},
 		{"no ticks", own.Token.Secret, `{"reason":"x"}`, 400},
 		{"a bad tick", own.Token.Secret, `{"ticks":[-5]}`, 400},
+		{"a tick an hour ahead", own.Token.Secret, fmt.Sprintf(`{"ticks":[%d]}`, tick+3600), 400},
+		{"a tick before the subscription", own.Token.Secret, fmt.Sprintf(`{"ticks":[%d]}`, tick-3600), 400},
 		{"501 ticks", own.Token.Secret, `{"ticks":[` + strings.Repeat("1,", 500) + `1]}`, 400},
 		{"over the body limit", own.Token.Secret, `{"ticks":[],"reason":"` + strings.Repeat("x", 20<<10) + `"}`, 413},
 		{"its own extension", own.Token.Secret, body, 200},
@@ -240,8 +250,8 @@ func TestSkippedTicksRoute(t *testing.T) {
 		}
 	}
 	sub, err := admin.Consistent().GetSubscription(ctx, p, "interval", "tick")
-	if err != nil || sub.Watermark != (tick+60)*1000 {
-		t.Fatalf("watermark %+v %v, want %d", sub, err, (tick+60)*1000)
+	if err != nil || sub.Watermark != (tick+30)*1000 {
+		t.Fatalf("watermark %+v %v, want %d", sub, err, (tick+30)*1000)
 	}
 	evs, err := admin.Consistent().ListEvents(ctx, client.Page{Limit: 500})
 	if err != nil {
@@ -260,10 +270,12 @@ func TestSkippedTicksRoute(t *testing.T) {
 		t.Fatalf("%d skip events, want 2 (the admin's repeat records nothing)", n)
 	}
 
-	// The CLI shows the last tick (the watermark) and the next one.
+	// The CLI shows the last tick decided (the watermark: here a skip),
+	// the last fired one (none) and the next one.
 	out, err := runCLI(t, []string{"GOFER_API_BASE_URL=" + c.Nodes[0].URL, "GOFER_TOKEN=" + c.Token}, "pipeline", "subscription", "get", p, "interval", "tick")
-	last := time.Unix(tick+60, 0).UTC().Format(time.RFC3339)
-	if err != nil || !strings.Contains(out, "last tick:") || !strings.Contains(out, last) || !strings.Contains(out, "next tick:") {
+	last := time.Unix(tick+30, 0).UTC().Format(time.RFC3339)
+	if err != nil || !strings.Contains(out, "last tick (fired or skipped):") || !strings.Contains(out, last) || !strings.Contains(out, "next tick:") ||
+		!strings.Contains(out, "last fired tick:") || !strings.Contains(out, "(none yet)") {
 		t.Fatalf("subscription get: %v\n%s\nwant last tick %s and a next tick", err, out, last)
 	}
 }

@@ -383,12 +383,12 @@ func checkTrigger(a *applyCtx, cmd *RunCreate) (*triggerCheck, error) {
 	if !ok {
 		// A key that names no subscription (a GitHub delivery, or an
 		// interval key in another form): deduplicated, no watermark.
-		n, err := store.CountExtensionSubscriptions(a.tx, cmd.NamespaceID, cmd.PipelineID, e.ID)
+		n, err := store.CountActiveExtensionSubscriptions(a.tx, cmd.NamespaceID, cmd.PipelineID, e.ID)
 		if err != nil {
 			return nil, err
 		}
 		if n == 0 {
-			return nil, fmt.Errorf("%w: pipeline %q has no subscription of extension %q", ErrConflict, cmd.PipelineID, e.ID)
+			return nil, fmt.Errorf("%w: pipeline %q has no active subscription of extension %q", ErrConflict, cmd.PipelineID, e.ID)
 		}
 		return &triggerCheck{}, nil
 	}
@@ -402,18 +402,26 @@ func checkTrigger(a *applyCtx, cmd *RunCreate) (*triggerCheck, error) {
 	if s.Status != model.SubscriptionActive {
 		return nil, fmt.Errorf("%w: subscription %q of extension %q is disabled", ErrConflict, s.SubscriptionID, e.ID)
 	}
+	if tick.Unix*1000 <= s.Watermark {
+		// Not fired (no key), and the watermark passed it: it was skipped,
+		// or decided before the subscription was recreated. One tick gets
+		// one run or one skip, never both.
+		return nil, fmt.Errorf("%w: tick %d of subscription %q was already decided (the subscription's watermark is %d); it is not fired late",
+			ErrConflict, tick.Unix, s.SubscriptionID, s.Watermark/1000)
+	}
 	return &triggerCheck{sub: s, tickMs: tick.Unix * 1000}, nil
 }
 
-// recordTrigger writes the trigger key and advances the watermark (never
-// backwards: catch-up may fire an older tick after a newer one).
+// recordTrigger writes the trigger key and advances the watermark and the
+// last fired tick to this tick.
 func recordTrigger(a *applyCtx, cmd *RunCreate, tc *triggerCheck, runID int64) error {
 	if err := store.PutTriggerKey(a.tx, cmd.NamespaceID, cmd.PipelineID, cmd.Extension, cmd.TriggerKey, runID, a.meta.Timestamp); err != nil {
 		return err
 	}
-	if tc.sub == nil || tc.tickMs <= tc.sub.Watermark {
+	if tc.sub == nil {
 		return nil
 	}
-	tc.sub.Watermark = tc.tickMs
+	// checkTrigger refused ticks at or behind the watermark.
+	tc.sub.Watermark, tc.sub.LastFired = tc.tickMs, tc.tickMs
 	return store.PutSubscription(a.tx, tc.sub)
 }

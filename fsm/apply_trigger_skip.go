@@ -13,18 +13,20 @@ import (
 // maxTickUnix is the largest tick a key may carry (as ParseTickKey).
 const maxTickUnix = 1 << 40
 
+// skipFutureSlack is how far past the leader's clock a skipped tick may
+// lie: an extension's clock may run a little ahead, but a watermark far in
+// the future would stop every tick until then from firing.
+const skipFutureSlack = time.Minute
+
 // applyTriggerSkip records skipped ticks (TriggerSkip). It checks the
-// extension is installed and enabled, the subscription exists and every
-// tick is in range before writing; a disabled subscription may still
-// record skips (its ticks pass unfired).
+// extension is installed, the subscription exists and every tick is in
+// range (not before the subscription, not in the future) before writing.
+// A disabled extension or subscription may still record skips: its ticks
+// pass unfired, and recording them starts nothing.
 func applyTriggerSkip(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[TriggerSkip](body)
-	e, err := mustExtension(a, cmd.ExtensionID)
-	if err != nil {
+	if _, err := mustExtension(a, cmd.ExtensionID); err != nil {
 		return nil, err
-	}
-	if e.Status != model.ExtensionEnabled {
-		return nil, fmt.Errorf("%w: extension %q is disabled", ErrConflict, e.ID)
 	}
 	s, err := mustSubscription(a, cmd.SubscriptionRef)
 	if err != nil {
@@ -53,6 +55,18 @@ func applyTriggerSkip(a *applyCtx, body []byte) (any, error) {
 	if cmd.Through != 0 && len(ticks) > 0 && cmd.Through <= ticks[len(ticks)-1] {
 		return nil, fmt.Errorf("%w: through: %d is not after the last listed tick %d", ErrInvalid, cmd.Through, ticks[len(ticks)-1])
 	}
+	earliest := s.Created/1000 - 1 // the subscription's first tick comes after its creation
+	latest := (a.meta.Timestamp + skipFutureSlack.Milliseconds()) / 1000
+	for _, t := range append(slices.Clone(ticks), cmd.Through) {
+		if t == 0 {
+			continue // no through
+		}
+		if t < earliest || t > latest {
+			return nil, fmt.Errorf("%w: tick %d (%s) is before the subscription was created (%s) or after now (%s)", ErrInvalid,
+				t, time.Unix(t, 0).UTC().Format(time.RFC3339), time.UnixMilli(s.Created).UTC().Format(time.RFC3339),
+				time.UnixMilli(a.meta.Timestamp).UTC().Format(time.RFC3339))
+		}
+	}
 
 	// Checks done; write. Ticks the watermark already passed were decided
 	// before (a retried command): nothing is recorded for them.
@@ -76,7 +90,7 @@ func applyTriggerSkip(a *applyCtx, body []byte) (any, error) {
 	}
 	if cmd.Through != 0 && cmd.Through*1000 > res.Watermark {
 		d := details(cmd.Through)
-		from := res.Watermark/1000 + 1
+		from := max(res.Watermark/1000+1, s.Created/1000)
 		d["from"] = strconv.FormatInt(from, 10)
 		d["through"] = strconv.FormatInt(cmd.Through, 10)
 		d["range"] = "true"

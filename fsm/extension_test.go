@@ -84,11 +84,13 @@ func TestExtensionInstallMakesRoleAndRotatesToken(t *testing.T) {
 
 // TestTriggerKeyStartsOneRunAcrossTokenRotation: a trigger key starts at
 // most one run per (pipeline, extension), whichever token asks; the
-// watermark follows the newest tick and never moves back.
+// watermark follows the newest tick and never moves back; a tick behind it
+// that never fired is refused.
 func TestTriggerKeyStartsOneRunAcrossTokenRotation(t *testing.T) {
 	x := newRunFixture(t)
 	installExt(x, "interval", "tok1")
 	x.ok(CmdSubscriptionCreate, SubscriptionCreate{SubscriptionRef: subRef("interval", "s1"), Settings: map[string]string{"every": "1m"}})
+	x.b.clock = 1_000_000 // the leader's clock: 1,000 s, past every tick below
 	start := func(key string) *RunCreated {
 		x.t.Helper()
 		return x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag", Extension: "interval", TriggerKey: key,
@@ -108,15 +110,20 @@ func TestTriggerKeyStartsOneRunAcrossTokenRotation(t *testing.T) {
 	if again := start("interval:default/dag/s1:100"); !again.Existing || again.Run.RunID != 1 {
 		t.Fatalf("same key after rotation: %+v", again)
 	}
-	if older := start("interval:default/dag/s1:50"); older.Existing || older.Run.RunID != 2 {
-		t.Fatalf("older tick %+v", older)
-	}
+	// A tick the watermark passed without a run was decided (skipped, or
+	// before a recreate): it is not fired late, so one tick never gets a
+	// run and a skip.
+	x.refused(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag", Extension: "interval",
+		TriggerKey: "interval:default/dag/s1:50", Initiator: model.Initiator{ID: "tok", User: "interval (extension)"}}, ErrConflict)
 	if w := x.subscription("interval", "s1").Watermark; w != 100_000 {
 		t.Fatalf("watermark moved back to %d", w)
 	}
+	x.ok(CmdTriggerSkip, TriggerSkip{SubscriptionRef: subRef("interval", "s1"), Ticks: []int64{150}})
+	x.refused(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag", Extension: "interval",
+		TriggerKey: "interval:default/dag/s1:150", Initiator: model.Initiator{ID: "tok", User: "interval (extension)"}}, ErrConflict)
 	start("interval:default/dag/s1:200")
-	if w := x.subscription("interval", "s1").Watermark; w != 200_000 {
-		t.Fatalf("watermark %d, want 200000", w)
+	if s := x.subscription("interval", "s1"); s.Watermark != 200_000 || s.LastFired != 200_000 {
+		t.Fatalf("watermark %d, last fired %d; want 200000 both", s.Watermark, s.LastFired)
 	}
 	// A key in another form is deduplicated and moves no watermark.
 	other := start("interval:s1:300")
@@ -137,6 +144,8 @@ func TestTriggerChecksChangeNothing(t *testing.T) {
 	x.ok(CmdSubscriptionCreate, SubscriptionCreate{SubscriptionRef: subRef("interval", "s1")})
 	x.ok(CmdSubscriptionCreate, SubscriptionCreate{SubscriptionRef: subRef("interval", "off")})
 	x.ok(CmdSubscriptionSetStatus, SubscriptionSetStatus{SubscriptionRef: subRef("interval", "off"), Status: model.SubscriptionDisabled})
+	x.ok(CmdSubscriptionCreate, SubscriptionCreate{SubscriptionRef: subRef("github", "paused")})
+	x.ok(CmdSubscriptionSetStatus, SubscriptionSetStatus{SubscriptionRef: subRef("github", "paused"), Status: model.SubscriptionDisabled})
 	x.ok(CmdRoleCreate, RoleCreate{Role: model.Role{ID: "extension_taken"}})
 	before := dump(x.t, x.f)
 	run := func(ext, key string) RunCreate {
@@ -160,7 +169,7 @@ func TestTriggerChecksChangeNothing(t *testing.T) {
 		{CmdRunCreate, run("interval", "interval:default/other/s1:100"), ErrInvalid},
 		{CmdRunCreate, run("interval", "interval:default/dag/ghost:100"), ErrNotFound},
 		{CmdRunCreate, run("interval", "interval:default/dag/off:100"), ErrConflict},
-		{CmdRunCreate, run("github", "github:delivery-1"), ErrConflict}, // no subscription
+		{CmdRunCreate, run("github", "github:delivery-1"), ErrConflict}, // no active subscription (one disabled)
 		{CmdRunCreate, run("ghost", "interval:default/dag/s1:100"), ErrNotFound},
 	}
 	for i, r := range refused {

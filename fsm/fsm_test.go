@@ -39,12 +39,15 @@ func testFSM(t *testing.T, dir string) *FSM {
 type logBuilder struct {
 	t     *testing.T
 	index uint64
+	// clock is added to the entries' timestamps (ms): a test moves the
+	// leader's clock forward with it.
+	clock int64
 }
 
 func (b *logBuilder) entry(typ CommandType, body any) *raft.Log {
 	b.t.Helper()
 	b.index++
-	data, err := Encode(typ, Meta{Actor: "test", ActorID: "tok", Timestamp: int64(1000 + b.index)}, body)
+	data, err := Encode(typ, Meta{Actor: "test", ActorID: "tok", Timestamp: b.clock + int64(1000+b.index)}, body)
 	if err != nil {
 		b.t.Fatal(err)
 	}

@@ -30,6 +30,7 @@ func TestTriggerSkipRecordsEachTickOnce(t *testing.T) {
 	installExt(x, "interval", "tok1")
 	ref := subRef("interval", "s1")
 	x.ok(CmdSubscriptionCreate, SubscriptionCreate{SubscriptionRef: ref})
+	x.b.clock = 10_000_000 // the leader's clock: 10,000 s, past every tick below
 
 	res := x.ok(CmdTriggerSkip, TriggerSkip{SubscriptionRef: ref, Ticks: []int64{120, 60, 180, 60}, Reason: "catch_up latest"}).(*TriggerSkipped)
 	if res.Recorded != 3 || res.Watermark != 180_000 {
@@ -80,7 +81,14 @@ func TestTriggerSkipRecordsEachTickOnce(t *testing.T) {
 		{TriggerSkip{SubscriptionRef: ref, Ticks: []int64{7000}, Through: 6999}, ErrInvalid},
 		{TriggerSkip{SubscriptionRef: subRef("interval", "ghost"), Ticks: []int64{7000}}, ErrNotFound},
 		{TriggerSkip{SubscriptionRef: subRef("ghost", "s1"), Ticks: []int64{7000}}, ErrNotFound},
+		// A tick past the leader's clock (and its minute of slack) would
+		// hold every tick until then back: refused, listed or as through.
+		{TriggerSkip{SubscriptionRef: ref, Ticks: []int64{10_100}}, ErrInvalid},
+		{TriggerSkip{SubscriptionRef: ref, Ticks: []int64{7000}, Through: 10_100}, ErrInvalid},
+		// A tick before the subscription existed.
+		{TriggerSkip{SubscriptionRef: subRef("interval", "late"), Ticks: []int64{7000}}, ErrInvalid},
 	}
+	x.ok(CmdSubscriptionCreate, SubscriptionCreate{SubscriptionRef: subRef("interval", "late")}) // created at ~10,000 s
 	for i, r := range refused {
 		if res := x.apply(CmdTriggerSkip, r.body); !errors.Is(res.Err, r.want) {
 			t.Fatalf("case %d: got %v, want %v", i, res.Err, r.want)
@@ -91,10 +99,14 @@ func TestTriggerSkipRecordsEachTickOnce(t *testing.T) {
 	if len(x.skipEvents()) != 5 || x.subscription("interval", "s1").Watermark != 6_000_000 {
 		t.Fatal("refused skips changed the events or the watermark")
 	}
+	// A disabled extension's ticks pass unfired; recording them starts
+	// nothing, so it is accepted (else they would be neither fired nor
+	// recorded).
 	x.ok(CmdExtensionSetStatus, ExtensionSetStatus{ID: "interval", Enabled: false})
-	x.refused(CmdTriggerSkip, TriggerSkip{SubscriptionRef: ref, Ticks: []int64{7000}}, ErrConflict)
-	x.ok(CmdExtensionSetStatus, ExtensionSetStatus{ID: "interval", Enabled: true})
-	if len(x.skipEvents()) != 5 {
-		t.Fatal("refused skips wrote events")
+	if res := x.ok(CmdTriggerSkip, TriggerSkip{SubscriptionRef: ref, Ticks: []int64{7000}}).(*TriggerSkipped); res.Recorded != 1 {
+		t.Fatalf("skip by a disabled extension: %+v, want it recorded", res)
+	}
+	if len(x.skipEvents()) != 6 {
+		t.Fatal("the disabled extension's skip wrote no event")
 	}
 }

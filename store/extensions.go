@@ -28,6 +28,12 @@ func ListExtensions(tx *bbolt.Tx, page Page) ([]*model.Extension, error) {
 	return scanPage[model.Extension](tx.Bucket(bucketExtensions), nil, page, nil)
 }
 
+// AllExtensions reads every registration, for the leader's supervisor
+// (installs are few: one per extension, written by admins).
+func AllExtensions(tx *bbolt.Tx) ([]*model.Extension, error) {
+	return scanAll[model.Extension](tx.Bucket(bucketExtensions), nil)
+}
+
 // DeleteExtension removes a registration with every subscription to it and
 // its trigger keys. It walks all subscriptions and keys: uninstalls are rare.
 func DeleteExtension(tx *bbolt.Tx, id string) error {
@@ -97,11 +103,17 @@ func ListPipelineSubscriptions(tx *bbolt.Tx, ns, pipeline string, page Page) ([]
 	return scanPage[model.Subscription](tx.Bucket(bucketSubscriptions), prefix(ns, pipeline), page, nil)
 }
 
-// CountExtensionSubscriptions counts an extension's subscriptions on one
-// pipeline.
-func CountExtensionSubscriptions(tx *bbolt.Tx, ns, pipeline, ext string) (int, error) {
+// CountActiveExtensionSubscriptions counts an extension's active
+// subscriptions on one pipeline.
+func CountActiveExtensionSubscriptions(tx *bbolt.Tx, ns, pipeline, ext string) (int, error) {
 	subs, err := scanAll[model.Subscription](tx.Bucket(bucketSubscriptions), prefix(ns, pipeline, ext))
-	return len(subs), err
+	n := 0
+	for _, s := range subs {
+		if s.Status == model.SubscriptionActive {
+			n++
+		}
+	}
+	return n, err
 }
 
 // ListExtensionSubscriptions returns a page of one extension's

@@ -29,7 +29,7 @@ const LabelBinarySHA256 = "gofer.binary_sha256"
 
 // BuiltinImage is the image of a built-in extension for a gofer version.
 func BuiltinImage(kind, version string) string {
-	return "gofer/extension-" + kind + ":" + imageTag(version)
+	return builtinRepo(kind) + ":" + imageTag(version)
 }
 
 var badTagChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
@@ -68,18 +68,28 @@ type Builtin struct {
 	mu sync.Mutex
 }
 
-// kind reports which built-in extension image names, if any.
+// kind reports which built-in extension image names, if any. Any tag of
+// gofer/extension-<kind> counts: the tag records the version that
+// installed it, and after an upgrade the registration keeps that tag, yet
+// the image must hold the binary that runs now (ensure re-imports it).
 func (b *Builtin) kind(image string) (string, bool) {
 	if b == nil {
 		return "", false
 	}
+	repo, tag, ok := strings.Cut(image, ":")
+	if !ok || tag == "" {
+		return "", false
+	}
 	for _, k := range builtinKinds {
-		if image == BuiltinImage(k, b.Version) {
+		if repo == builtinRepo(k) {
 			return k, true
 		}
 	}
 	return "", false
 }
+
+// builtinRepo is a built-in extension's image repository.
+func builtinRepo(kind string) string { return "gofer/extension-" + kind }
 
 // binaryHash is the sha256 of the binary, computed once.
 func (b *Builtin) binaryHash() (string, error) {

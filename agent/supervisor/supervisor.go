@@ -144,7 +144,10 @@ func New(cfg Config, d leadership.Deps, engine Engine) *Supervisor {
 		cfg.MaxBackoff = max(2*time.Minute, cfg.MinBackoff)
 	}
 	if cfg.HTTP == nil {
-		cfg.HTTP = &http.Client{}
+		// Never through a proxy from the environment (HTTP_PROXY is often
+		// set for image pulls): extensions are on this host or its
+		// container network, and the calls carry the extension's secret.
+		cfg.HTTP = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2, IdleConnTimeout: time.Minute}}
 	}
 	if cfg.FreePort == nil {
 		cfg.FreePort = freeLoopbackPort
@@ -188,7 +191,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 func (s *Supervisor) pass(ctx context.Context) (reconcile.Result, error) {
 	installed := map[string]string{}
 	if err := s.state.View(func(tx *bbolt.Tx) error {
-		list, err := store.ListExtensions(tx, store.Page{})
+		list, err := store.AllExtensions(tx)
 		for _, e := range list {
 			installed[e.ID] = e.TokenID
 		}

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -49,6 +50,7 @@ type harness struct {
 	port   int
 
 	healthy   atomic.Bool
+	infoFails atomic.Int32 // the next info calls that fail
 	shutdowns atomic.Int32
 	setStates atomic.Int32
 
@@ -78,6 +80,10 @@ func newHarness(t *testing.T) *harness {
 			}
 			w.WriteHeader(http.StatusNoContent)
 		case "/api/info":
+			if h.infoFails.Add(-1) >= 0 {
+				w.WriteHeader(http.StatusInternalServerError)
+				return
+			}
 			w.Header().Set("Content-Type", "text/plain") // as upstream's SDK
 			_, _ = w.Write([]byte(`{"extension_id":"x","documentation":{"body":"hello"}}`))
 		case "/api/shutdown":
@@ -278,7 +284,7 @@ func TestStartRecordRestartAfterBackoff(t *testing.T) {
 func TestAdoptsContainerOfSameInstall(t *testing.T) {
 	h := newHarness(t)
 	tokenID, secret := h.install("interval", "ext:1")
-	h.apply(fsm.CmdExtensionSetState, fsm.ExtensionSetState{ID: "interval", TokenID: tokenID, Runtime: model.ExtensionRuntime{State: model.ExtensionStateRunning, Started: 1}})
+	h.apply(fsm.CmdExtensionSetState, fsm.ExtensionSetState{ID: "interval", TokenID: tokenID, Runtime: model.ExtensionRuntime{State: model.ExtensionStateRunning, Started: 1, Documentation: json.RawMessage(`{"body":"hello"}`)}})
 	bind := "127.0.0.1:" + strconv.Itoa(h.port)
 	id := h.engine.add(scheduler.StartRequest{Name: name, Image: "ext:1", Labels: map[string]string{scheduler.LabelCluster: testCluster,
 		scheduler.LabelExtension: "interval", scheduler.LabelExtensionToken: tokenID, scheduler.LabelExtensionGoferHost: testAPIHost,
@@ -385,6 +391,21 @@ func TestMissingImageWithoutPull(t *testing.T) {
 	}
 }
 
+// An info call that fails when the extension becomes ready is retried at
+// later health checks, so its documentation is not lost for the
+// container's life.
+func TestInfoRetriedUntilItAnswers(t *testing.T) {
+	h := newHarness(t)
+	h.infoFails.Store(2)
+	h.install("interval", "ext:1")
+	h.start(h.config())
+	h.until("the extension runs", h.isState("interval", model.ExtensionStateRunning))
+	h.until("its documentation is recorded", func() bool { return string(h.runtime("interval").Documentation) == `{"body":"hello"}` })
+	if s, _, _ := h.engine.snapshot(); len(s) != 1 {
+		t.Errorf("%d starts: a failed info call must not restart the extension", len(s))
+	}
+}
+
 // N failed health checks of a ready extension restart it.
 func TestFailedHealthChecksRestart(t *testing.T) {
 	h := newHarness(t)
@@ -459,5 +480,20 @@ func TestExtensionAddressPlacement(t *testing.T) {
 	running.IPAddress = "172.17.0.5"
 	if u, err := baseURL(running); err != nil || u != "http://172.17.0.5:8082" {
 		t.Errorf("base URL %q %v", u, err)
+	}
+}
+
+// A built-in image is recognised under any tag: after an upgrade the
+// registration keeps the tag of the version that installed it, and the
+// image must still be (re)made from the running binary.
+func TestBuiltinKindAnyTag(t *testing.T) {
+	b := &Builtin{Version: "2.0.0"}
+	for image, want := range map[string]string{
+		"gofer/extension-interval:1.0.0": "interval", "gofer/extension-cron:2.0.0": "cron", "gofer/extension-github:dev": "github",
+		"gofer/extension-interval": "", "example/extension-interval:1": "", "gofer/extension-other:1": "", "gofer/extension-interval:": "",
+	} {
+		if got, _ := b.kind(image); got != want {
+			t.Errorf("kind(%q) = %q, want %q", image, got, want)
+		}
 	}
 }

@@ -28,7 +28,14 @@ type running struct {
 	// for StableAfter since (the worker reported it Recovered).
 	readyAt time.Time
 	stable  bool
+	// infoTries counts GET /api/info calls until one answered (haveInfo):
+	// a failed one is retried at later health checks, a few times.
+	infoTries int
+	haveInfo  bool
 }
+
+// maxInfoTries bounds the info calls made for one container.
+const maxInfoTries = 5
 
 // work supervises one extension (the worker of key id) until its
 // container fails (Fail: restarted after the key's backoff), the
@@ -131,13 +138,18 @@ func (s *Supervisor) check(ctx context.Context, w *reconcile.Worker, ext *model.
 			cur.stable = true
 			w.Recovered()
 		}
-		if !cur.ready {
+		if !cur.ready || (!cur.haveInfo && cur.infoTries < maxInfoTries && len(ext.Runtime.Documentation) == 0) {
 			doc, err := s.info(ctx, cur.base, cur.secret)
+			cur.infoTries++
 			if err != nil {
-				s.logger.Warn("extension is healthy but its info call failed", "extension", ext.ID, "error", err)
+				s.logger.Warn("extension is healthy but its info call failed", "extension", ext.ID, "try", cur.infoTries, "error", err)
+			} else {
+				cur.haveInfo = true
 			}
-			cur.ready, cur.readyAt = true, s.clock.Now()
-			s.cfg.Directory.Set(ext.ID, extcall.Target{BaseURL: cur.base, Secret: cur.secret})
+			if !cur.ready {
+				cur.ready, cur.readyAt = true, s.clock.Now()
+				s.cfg.Directory.Set(ext.ID, extcall.Target{BaseURL: cur.base, Secret: cur.secret})
+			}
 			s.record(ctx, ext, model.ExtensionRuntime{State: model.ExtensionStateRunning, Started: st.Started.UnixMilli(), Documentation: doc})
 		}
 		return false

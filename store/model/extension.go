@@ -134,6 +134,9 @@ type Subscription struct {
 	// Watermark is the last tick (epoch ms) that started a run through a
 	// trigger key naming this subscription; 0 before the first.
 	Watermark int64 `json:"watermark"`
+	// LastFired is the last tick (epoch ms) that started a run; 0 before
+	// the first. The watermark may be past it (skipped ticks).
+	LastFired int64 `json:"last_fired,omitempty"`
 	Created   int64 `json:"created"`
 	Modified  int64 `json:"modified"`
 }
