@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/goferhq/gofer/scheduler"
+	"github.com/goferhq/gofer/sdk/go/extension"
 	"github.com/goferhq/gofer/store/model"
 )
 
@@ -21,18 +22,19 @@ func ContainerName(clusterID, extensionID string) string {
 	return "gofer." + clusterID + ".extension." + extensionID
 }
 
-// Environment variables given to the extension (docs/extensions.md).
+// Environment variables given to the extension (docs/extensions.md): the
+// Go extension SDK's names, so the two sides of the contract cannot drift.
 const (
-	EnvID          = "GOFER_EXTENSION_SYSTEM_ID"
-	EnvSecret      = "GOFER_EXTENSION_SYSTEM_SECRET"
-	EnvUseTLS      = "GOFER_EXTENSION_SYSTEM_USE_TLS"
-	EnvTLSCert     = "GOFER_EXTENSION_SYSTEM_TLS_CERT"
-	EnvTLSKey      = "GOFER_EXTENSION_SYSTEM_TLS_KEY"
-	EnvLogLevel    = "GOFER_EXTENSION_SYSTEM_LOG_LEVEL"
-	EnvGoferHost   = "GOFER_EXTENSION_SYSTEM_GOFER_HOST"
-	EnvGoferHosts  = "GOFER_EXTENSION_SYSTEM_GOFER_HOSTS"
-	EnvBindAddress = "GOFER_EXTENSION_SYSTEM_BINDADDRESS"
-	EnvBindAlt     = "GOFER_EXTENSION_SYSTEM_BIND_ADDRESS"
+	EnvID          = extension.EnvID
+	EnvSecret      = extension.EnvSecret
+	EnvUseTLS      = extension.EnvUseTLS
+	EnvTLSCert     = extension.EnvTLSCert
+	EnvTLSKey      = extension.EnvTLSKey
+	EnvLogLevel    = extension.EnvLogLevel
+	EnvGoferHost   = extension.EnvGoferHost
+	EnvGoferHosts  = extension.EnvGoferHosts
+	EnvBindAddress = extension.EnvBindAddress
+	EnvBindAlt     = extension.EnvBindAddressAlt
 )
 
 // placement is where a container listens and how Gofer is reached from
