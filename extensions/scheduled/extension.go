@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/goferhq/gofer/agent/clock"
@@ -21,6 +22,7 @@ type Gofer interface {
 	StartRun(ctx context.Context, namespace, pipeline string, variables map[string]string, idempotencyKey string) (*extension.RunInfo, error)
 	Subscription(ctx context.Context, namespace, pipeline, id string) (*extension.StoredSubscription, error)
 	RecordSkippedTicks(ctx context.Context, namespace, pipeline, id string, skipped extension.SkippedTicks) error
+	Subscriptions(ctx context.Context) ([]extension.StoredSubscription, error)
 }
 
 // Options configure an Extension; zero values take defaults.
@@ -39,6 +41,14 @@ type Options struct {
 	// extension to subscribe before it stores the subscription, and may
 	// then refuse to store it.
 	NotStoredFor time.Duration
+	// Recheck is how often a paused worker (its subscription disabled,
+	// or a skipped-ticks report refused) reads its subscription again
+	// (default 1m).
+	Recheck time.Duration
+	// Resync is how often the extension lists its subscriptions from
+	// Gofer to start workers for subscribe calls it missed and stop those
+	// of subscriptions Gofer no longer has (default 5m).
+	Resync time.Duration
 }
 
 // Extension is a scheduled extension (interval or cron) for the SDK's
@@ -53,6 +63,10 @@ type Extension struct {
 	stop    context.CancelFunc
 	workers map[schedule.Subscription]*worker
 	wg      sync.WaitGroup
+	// seq orders workers' first sight of their subscription against
+	// resync's list requests.
+	seq      atomic.Uint64
+	resyncer sync.Once
 }
 
 // New returns the extension of the given kind.
@@ -67,18 +81,42 @@ func New(kind Kind, opts Options) *Extension {
 	if opts.NotStoredFor <= 0 {
 		opts.NotStoredFor = 2 * time.Minute
 	}
+	if opts.Recheck <= 0 {
+		opts.Recheck = time.Minute
+	}
+	if opts.Resync <= 0 {
+		opts.Resync = 5 * time.Minute
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	return &Extension{kind: kind, opts: opts, ctx: ctx, stop: stop, workers: map[schedule.Subscription]*worker{}}
 }
 
-// Init keeps the SDK's client (unless Options gave a Gofer).
+// Init keeps the SDK's client (unless Options gave a Gofer and a
+// Logger; then client may be nil) and starts the periodic resync.
 func (e *Extension) Init(_ context.Context, client *extension.Client) error {
 	if e.opts.Gofer == nil {
+		if client == nil {
+			return fmt.Errorf("scheduled extension %s: no Gofer client", e.kind.ID)
+		}
 		e.opts.Gofer = client
 	}
-	if e.opts.Logger == nil {
+	if e.opts.Logger == nil && client != nil {
 		e.opts.Logger = client.Logger()
 	}
+	e.resyncer.Do(func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.ctx.Err() != nil {
+			return
+		}
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			for clock.Sleep(e.ctx, e.opts.Clock, e.opts.Resync) {
+				e.resync(e.ctx)
+			}
+		}()
+	})
 	return nil
 }
 
@@ -107,8 +145,10 @@ func (e *Extension) validate(params map[string]string) error {
 }
 
 // Subscribe validates the parameters and starts the subscription's worker.
-// The same subscription with the same parameters again is a no-op; with
-// other parameters its worker is replaced.
+// A worker the subscription already has is replaced, even with the same
+// parameters: the subscription may have been deleted and made again under
+// the same id, with another anchor, and a new worker reads it from Gofer.
+// The new worker waits for the old one to finish before it starts.
 func (e *Extension) Subscribe(_ context.Context, sub extension.Subscription) error {
 	if err := e.validate(sub.Params); err != nil {
 		return err
@@ -119,13 +159,23 @@ func (e *Extension) Subscribe(_ context.Context, sub extension.Subscription) err
 	if e.ctx.Err() != nil {
 		return extension.Errorf(503, "the extension is shutting down")
 	}
-	if w := e.workers[key]; w != nil {
-		if maps.Equal(w.params, sub.Params) {
-			return nil
-		}
-		w.stop()
+	e.startLocked(key, sub.Params, false)
+	return nil
+}
+
+// startLocked starts a worker for key, replacing (and following) the one
+// it has. stored says Gofer is known to store the subscription (it came
+// from Gofer's list). e.mu is held.
+func (e *Extension) startLocked(key schedule.Subscription, params map[string]string, stored bool) {
+	w := newWorker(e, key, maps.Clone(params))
+	if old := e.workers[key]; old != nil {
+		old.stop()
+		w.after = old.done
 	}
-	w := newWorker(e, key, maps.Clone(sub.Params))
+	if stored {
+		w.seenAt.Store(e.seq.Add(1))
+		w.stored.Store(true)
+	}
 	e.workers[key] = w
 	e.wg.Add(1)
 	go func() {
@@ -137,7 +187,6 @@ func (e *Extension) Subscribe(_ context.Context, sub extension.Subscription) err
 		}
 		e.mu.Unlock()
 	}()
-	return nil
 }
 
 // Unsubscribe stops the subscription's worker and waits for it; an

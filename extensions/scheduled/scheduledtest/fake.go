@@ -6,6 +6,7 @@ package scheduledtest
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,9 +37,11 @@ type Gofer struct {
 	starts  []Start
 	skipped map[schedule.Subscription][]int64
 	// Down makes every call fail as an unreachable Gofer would.
-	down    bool
-	refuse  error
-	started chan Start
+	down   bool
+	refuse error
+	// refuseSkips makes skipped-ticks reports fail (nil: record them).
+	refuseSkips error
+	started     chan Start
 }
 
 // New returns a fake with no subscriptions.
@@ -72,6 +75,46 @@ func (g *Gofer) Refuse(err error) {
 	g.mu.Unlock()
 }
 
+// RefuseSkips makes skipped-ticks reports fail with err (nil: record
+// them again).
+func (g *Gofer) RefuseSkips(err error) {
+	g.mu.Lock()
+	g.refuseSkips = err
+	g.mu.Unlock()
+}
+
+// SetStatus sets a stored subscription's status ("active", "disabled").
+func (g *Gofer) SetStatus(sub schedule.Subscription, status string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if s := g.subs[sub]; s != nil {
+		s.Status = status
+	}
+}
+
+// Delete forgets a subscription, as deleting it (or its pipeline or
+// namespace) does.
+func (g *Gofer) Delete(sub schedule.Subscription) {
+	g.mu.Lock()
+	delete(g.subs, sub)
+	g.mu.Unlock()
+}
+
+// Subscriptions implements scheduled.Gofer: every stored subscription.
+func (g *Gofer) Subscriptions(context.Context) ([]extension.StoredSubscription, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.down {
+		return nil, errDown
+	}
+	var all []extension.StoredSubscription
+	for _, s := range g.subs {
+		c := *s
+		all = append(all, c)
+	}
+	return all, nil
+}
+
 // Subscription implements scheduled.Gofer.
 func (g *Gofer) Subscription(_ context.Context, ns, pipeline, id string) (*extension.StoredSubscription, error) {
 	g.mu.Lock()
@@ -87,8 +130,11 @@ func (g *Gofer) Subscription(_ context.Context, ns, pipeline, id string) (*exten
 	return &c, nil
 }
 
-// StartRun implements scheduled.Gofer: a key starts at most one run, and
-// a tick key moves the subscription's watermark (never back).
+// StartRun implements scheduled.Gofer as the cluster does for a tick key:
+// the key's subscription must exist (404) and be active (409); a key
+// starts at most one run; a new key for a tick at or before the watermark
+// is refused (409: the tick was decided); a tick key moves the
+// subscription's watermark (never back).
 func (g *Gofer) StartRun(_ context.Context, ns, pipeline string, vars map[string]string, key string) (*extension.RunInfo, error) {
 	g.mu.Lock()
 	if g.down || g.refuse != nil {
@@ -99,13 +145,27 @@ func (g *Gofer) StartRun(_ context.Context, ns, pipeline string, vars map[string
 		g.mu.Unlock()
 		return nil, err
 	}
-	st := Start{Key: key, At: g.Clock.Now(), Variables: vars, Existing: g.keys[key]}
-	g.keys[key] = true
 	var unix int64
 	if i := strings.LastIndexByte(key, ':'); i >= 0 {
 		unix, _ = strconv.ParseInt(key[i+1:], 10, 64)
 	}
-	if s := g.subs[schedule.Subscription{Namespace: ns, Pipeline: pipeline, ID: subID(key)}]; s != nil && unix*1000 > s.Watermark {
+	s := g.subs[schedule.Subscription{Namespace: ns, Pipeline: pipeline, ID: subID(key)}]
+	var refusal error
+	switch {
+	case s == nil:
+		refusal = &extension.APIError{Status: http.StatusNotFound, Message: "no such subscription"}
+	case s.Status == "disabled":
+		refusal = &extension.APIError{Status: http.StatusConflict, Message: "subscription is disabled"}
+	case !g.keys[key] && unix*1000 <= s.Watermark:
+		refusal = &extension.APIError{Status: http.StatusConflict, Message: "tick already decided"}
+	}
+	if refusal != nil {
+		g.mu.Unlock()
+		return nil, refusal
+	}
+	st := Start{Key: key, At: g.Clock.Now(), Variables: vars, Existing: g.keys[key]}
+	g.keys[key] = true
+	if unix*1000 > s.Watermark {
 		s.Watermark = unix * 1000
 	}
 	g.starts = append(g.starts, st)
@@ -132,17 +192,29 @@ func subID(key string) string {
 }
 
 // RecordSkippedTicks implements scheduled.Gofer as the cluster does:
-// ticks at or before the watermark are ignored.
+// ticks at or before the watermark are ignored; one before the
+// subscription's creation or over a minute in the future is refused (400).
 func (g *Gofer) RecordSkippedTicks(_ context.Context, ns, pipeline, id string, sk extension.SkippedTicks) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.down {
 		return errDown
 	}
+	if g.refuseSkips != nil {
+		return g.refuseSkips
+	}
 	key := schedule.Subscription{Namespace: ns, Pipeline: pipeline, ID: id}
 	s := g.subs[key]
 	if s == nil {
 		return &extension.APIError{Status: http.StatusNotFound, Message: "no such subscription"}
+	}
+	for _, t := range append(slices.Clone(sk.Ticks), sk.Through) {
+		if t.IsZero() {
+			continue
+		}
+		if t.Unix()*1000 < s.Created/1000*1000 || t.After(g.Clock.Now().Add(time.Minute)) {
+			return &extension.APIError{Status: http.StatusBadRequest, Message: "tick " + t.String() + " is before the subscription or in the future"}
+		}
 	}
 	for _, t := range sk.Ticks {
 		if t.Unix()*1000 > s.Watermark {
