@@ -43,30 +43,33 @@ func header(h map[string]string, name string) string {
 }
 
 // verify checks the body's HMAC-SHA256 against X-Hub-Signature-256 in
-// constant time. It runs before anything reads the body.
-func (e *Extension) verify(headers map[string]string, body []byte) error {
+// constant time. It runs before anything reads the body. It returns the
+// verified signature (lower-case hex), which identifies the body.
+func (e *Extension) verify(headers map[string]string, body []byte) (string, error) {
 	sig := header(headers, HeaderSignature)
 	if sig == "" {
-		return extension.Errorf(http.StatusUnauthorized, "unsigned delivery: %s is missing", HeaderSignature)
+		return "", extension.Errorf(http.StatusUnauthorized, "unsigned delivery: %s is missing", HeaderSignature)
 	}
 	hexSum, ok := strings.CutPrefix(sig, "sha256=")
 	got, err := hex.DecodeString(hexSum)
 	if !ok || err != nil || len(got) != sha256.Size {
-		return extension.Errorf(http.StatusUnauthorized, "%s is not sha256=<64 hex digits>", HeaderSignature)
+		return "", extension.Errorf(http.StatusUnauthorized, "%s is not sha256=<64 hex digits>", HeaderSignature)
 	}
 	mac := hmac.New(sha256.New, e.secret)
 	mac.Write(body)
 	if !hmac.Equal(got, mac.Sum(nil)) {
-		return extension.Errorf(http.StatusUnauthorized, "%s does not match the body and the webhook secret", HeaderSignature)
+		return "", extension.Errorf(http.StatusUnauthorized, "%s does not match the body and the webhook secret", HeaderSignature)
 	}
-	return nil
+	return hex.EncodeToString(got), nil
 }
 
 // ExternalEvent handles one webhook delivery: size, signature and
 // delivery id are checked before the body is parsed; a delivery seen
-// before is dropped; otherwise every matching subscription starts one run
-// with the key "github:<delivery id>" (Gofer starts at most one run per
-// key and pipeline, also for a redelivery this process has forgotten).
+// before is dropped, and so is a body seen before under another delivery
+// id (a captured delivery replayed: its signature is remembered too);
+// otherwise every matching subscription starts one run with the key
+// "github:<delivery id>" (Gofer starts at most one run per key and
+// pipeline, also for a redelivery this process has forgotten).
 func (e *Extension) ExternalEvent(ctx context.Context, ev extension.Event) error {
 	if len(ev.Body) > MaxBody {
 		return extension.Errorf(http.StatusRequestEntityTooLarge, "delivery body of %d bytes is over the %d-byte limit", len(ev.Body), MaxBody)
@@ -74,7 +77,8 @@ func (e *Extension) ExternalEvent(ctx context.Context, ev extension.Event) error
 	if len(e.secret) == 0 {
 		return extension.Errorf(http.StatusServiceUnavailable, "no webhook secret configured")
 	}
-	if err := e.verify(ev.Headers, ev.Body); err != nil {
+	signature, err := e.verify(ev.Headers, ev.Body)
+	if err != nil {
 		return err
 	}
 	delivery := header(ev.Headers, HeaderDelivery)
@@ -83,10 +87,16 @@ func (e *Extension) ExternalEvent(ctx context.Context, ev extension.Event) error
 	}
 	event := header(ev.Headers, HeaderEvent)
 	e.mu.Lock()
-	dup := e.seen.has(delivery)
+	dup, replay := e.seen.has(delivery), e.signatures.has(signature)
 	e.mu.Unlock()
 	if dup {
 		e.opts.Logger.Info("redelivery dropped", "delivery", delivery)
+		return nil
+	}
+	if replay {
+		// The same signed body under a new delivery id: GitHub never
+		// sends one body twice with two ids, so this is a replay.
+		e.opts.Logger.Warn("replayed delivery dropped: its body was delivered before under another delivery id", "delivery", delivery, "event", event)
 		return nil
 	}
 	if event == "ping" {
@@ -99,7 +109,7 @@ func (e *Extension) ExternalEvent(ctx context.Context, ev extension.Event) error
 	vars, ok := variables(event, &p)
 	if !ok {
 		e.opts.Logger.Debug("event not handled", "event", event, "delivery", delivery)
-		e.remember(delivery)
+		e.remember(delivery, signature)
 		return nil
 	}
 	e.mu.Lock()
@@ -114,7 +124,15 @@ func (e *Extension) ExternalEvent(ctx context.Context, ev extension.Event) error
 	// key, so the second start answers the first run.
 	var errs []error
 	for _, t := range targets {
-		if _, err := e.opts.Gofer.StartRun(ctx, t.Namespace, t.Pipeline, vars, KeyPrefix+delivery); err != nil {
+		_, err := e.opts.Gofer.StartRun(ctx, t.Namespace, t.Pipeline, vars, KeyPrefix+delivery)
+		switch {
+		case err == nil:
+		case refused(err):
+			// Final: the pipeline is gone or disabled, the subscription
+			// disabled. A redelivery would be refused again, so this
+			// target is done.
+			e.opts.Logger.Warn("run refused; target skipped", "delivery", delivery, "subscription", t.String(), "error", err)
+		default:
 			errs = append(errs, err)
 		}
 	}
@@ -123,12 +141,21 @@ func (e *Extension) ExternalEvent(ctx context.Context, ev extension.Event) error
 		// and pipelines already started answer their run.
 		return extension.Errorf(http.StatusBadGateway, "starting runs: %v", errors.Join(errs...))
 	}
-	e.remember(delivery)
+	e.remember(delivery, signature)
 	return nil
 }
 
-func (e *Extension) remember(delivery string) {
+// refused reports whether Gofer answered a final no (a 4xx other than
+// 408 and 429), as opposed to being unreachable or busy.
+func refused(err error) bool {
+	var apiErr *extension.APIError
+	return errors.As(err, &apiErr) && apiErr.Status >= 400 && apiErr.Status < 500 &&
+		apiErr.Status != http.StatusRequestTimeout && apiErr.Status != http.StatusTooManyRequests
+}
+
+func (e *Extension) remember(delivery, signature string) {
 	e.mu.Lock()
 	e.seen.add(delivery)
+	e.signatures.add(signature)
 	e.mu.Unlock()
 }

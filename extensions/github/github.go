@@ -54,9 +54,10 @@ type Options struct {
 	Gofer Starter
 	// Logger defaults to the client's.
 	Logger *slog.Logger
-	// SeenDeliveries is how many delivery ids are remembered to drop
-	// redeliveries without calling Gofer (default 4096). Gofer dedups
-	// the key "github:<delivery id>" in any case.
+	// SeenDeliveries is how many delivery ids (and as many body
+	// signatures) are remembered to drop redeliveries and replays
+	// without calling Gofer (default 4096). Gofer dedups the key
+	// "github:<delivery id>" in any case.
 	SeenDeliveries int
 }
 
@@ -68,6 +69,10 @@ type Extension struct {
 	mu   sync.Mutex // the SDK calls one at a time; the lock keeps that an implementation detail
 	subs map[schedule.Subscription]subscription
 	seen *lru
+	// signatures remembers the verified signatures of the same
+	// deliveries as seen: a signed body replayed under a fresh delivery
+	// id is dropped too.
+	signatures *lru
 }
 
 type subscription struct {
@@ -83,7 +88,8 @@ func New(opts Options) *Extension {
 	if opts.SeenDeliveries <= 0 {
 		opts.SeenDeliveries = 4096
 	}
-	return &Extension{opts: opts, subs: map[schedule.Subscription]subscription{}, seen: newLRU(opts.SeenDeliveries)}
+	return &Extension{opts: opts, subs: map[schedule.Subscription]subscription{}, seen: newLRU(opts.SeenDeliveries),
+		signatures: newLRU(opts.SeenDeliveries)}
 }
 
 // ErrNoSecret: the extension will not run without a webhook secret, since

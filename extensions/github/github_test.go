@@ -66,6 +66,12 @@ const pushBody = `{"ref":"refs/heads/main","repository":{"full_name":"acme/widge
  "head_commit":{"id":"abc123","author":{"name":"Ada","email":"ada@example.com","username":"ada"},
  "committer":{"name":"Bob","email":"bob@example.com","username":"bob"}}}`
 
+// pushFor is a push delivery's body for delivery id: distinct deliveries
+// have distinct bodies (and so signatures).
+func pushFor(id string) string {
+	return strings.Replace(pushBody, `"abc123"`, `"abc123-`+id+`"`, 1)
+}
+
 func delivery(body, sig, id, event string) extension.Event {
 	h := map[string]string{HeaderDelivery: id, HeaderEvent: event}
 	if sig != "" {
@@ -136,7 +142,8 @@ func TestGithubSignature(t *testing.T) {
 		t.Fatalf("pipelines %v", pipes)
 	}
 	// Header names in another case work too (Gofer forwards them as sent).
-	lower := extension.Event{Headers: map[string]string{"x-hub-signature-256": sign([]byte(pushBody), secret), "x-github-delivery": "d-lower", "x-github-event": "push"}, Body: []byte(pushBody)}
+	lowerBody := pushFor("d-lower")
+	lower := extension.Event{Headers: map[string]string{"x-hub-signature-256": sign([]byte(lowerBody), secret), "x-github-delivery": "d-lower", "x-github-event": "push"}, Body: []byte(lowerBody)}
 	if err := e.ExternalEvent(ctx, lower); err != nil || len(g.starts) != 4 {
 		t.Fatalf("lower-case headers: %v, %d starts", err, len(g.starts))
 	}
@@ -148,10 +155,11 @@ func TestGithubSignature(t *testing.T) {
 // retries it.
 func TestGithubRedelivery(t *testing.T) {
 	e, g := newExt(t, map[string]string{SettingWebhookSecret: secret})
-	e.seen = newLRU(2)
+	e.seen, e.signatures = newLRU(2), newLRU(2)
 	ctx := context.Background()
 	send := func(id string) error {
-		return e.ExternalEvent(ctx, delivery(pushBody, sign([]byte(pushBody), secret), id, "push"))
+		body := pushFor(id) // GitHub's deliveries differ; a redelivery is the same body
+		return e.ExternalEvent(ctx, delivery(body, sign([]byte(body), secret), id, "push"))
 	}
 	for _, id := range []string{"d-1", "d-1", "d-1"} {
 		if err := send(id); err != nil {
@@ -175,6 +183,80 @@ func TestGithubRedelivery(t *testing.T) {
 	if err := send("d-4"); err != nil || len(g.starts) != 10 {
 		t.Fatalf("redelivery after a failure: %v, %d starts", err, len(g.starts))
 	}
+}
+
+// TestGithubReplay: a signed body captured and sent again under a fresh
+// delivery id (which Gofer's key dedup would not catch) starts nothing:
+// the verified signature is remembered with the delivery id.
+func TestGithubReplay(t *testing.T) {
+	e, g := newExt(t, map[string]string{SettingAppWebhookSecret: secret})
+	ctx := context.Background()
+	sig := sign([]byte(pushBody), secret)
+	if err := e.ExternalEvent(ctx, delivery(pushBody, sig, "d-1", "push")); err != nil || len(g.starts) != 2 {
+		t.Fatalf("first delivery: %v, %d starts", err, len(g.starts))
+	}
+	// Upper-case hex is the same signature.
+	for _, s := range []string{sig, "sha256=" + strings.ToUpper(strings.TrimPrefix(sig, "sha256="))} {
+		if err := e.ExternalEvent(ctx, delivery(pushBody, s, "d-replayed", "push")); err != nil {
+			t.Fatalf("replay: %v", err)
+		}
+	}
+	if len(g.starts) != 2 {
+		t.Fatalf("a replayed body started %d more runs: %+v", len(g.starts)-2, g.starts[2:])
+	}
+	// A failed delivery is not remembered: its redelivery (same id and
+	// body) still retries.
+	other := pushFor("d-2")
+	g.fail = &extension.APIError{Status: http.StatusServiceUnavailable}
+	if err := e.ExternalEvent(ctx, delivery(other, sign([]byte(other), secret), "d-2", "push")); status(err) != http.StatusBadGateway {
+		t.Fatalf("failed start: %v", err)
+	}
+	g.fail = nil
+	if err := e.ExternalEvent(ctx, delivery(other, sign([]byte(other), secret), "d-2", "push")); err != nil || len(g.starts) != 4 {
+		t.Fatalf("redelivery after a failure: %v, %d starts", err, len(g.starts))
+	}
+}
+
+// TestGithubRefusedTargetIsDone: a target Gofer refuses for good (its
+// pipeline deleted: 404, its subscription disabled: 409) does not fail
+// the delivery; the other targets start, the answer is a success and the
+// delivery is remembered. A retryable failure still answers 502.
+func TestGithubRefusedTargetIsDone(t *testing.T) {
+	e, _ := newExt(t, map[string]string{SettingAppWebhookSecret: secret})
+	g := &partialGofer{fail: map[string]error{
+		"build": &extension.APIError{Status: http.StatusNotFound, Message: "no such pipeline"},
+		"ship":  &extension.APIError{Status: http.StatusConflict, Message: "subscription is disabled"},
+	}}
+	e.opts.Gofer = g
+	ctx := context.Background()
+	send := func(id string) error {
+		body := pushFor(id)
+		return e.ExternalEvent(ctx, delivery(body, sign([]byte(body), secret), id, "push"))
+	}
+	if err := send("d-1"); err != nil {
+		t.Fatalf("refused targets failed the delivery: %v", err)
+	}
+	if err := send("d-1"); err != nil || g.calls != 2 {
+		t.Fatalf("the delivery was not remembered: %v, %d calls", err, g.calls)
+	}
+	g.fail["build"] = &extension.APIError{Status: http.StatusTooManyRequests}
+	if err := send("d-2"); status(err) != http.StatusBadGateway {
+		t.Fatalf("a retryable failure: %v, want 502", err)
+	}
+}
+
+// partialGofer fails the starts of some pipelines.
+type partialGofer struct {
+	fail  map[string]error
+	calls int
+}
+
+func (p *partialGofer) StartRun(_ context.Context, ns, pipeline string, _ map[string]string, _ string) (*extension.RunInfo, error) {
+	p.calls++
+	if err := p.fail[pipeline]; err != nil {
+		return nil, err
+	}
+	return &extension.RunInfo{NamespaceID: ns, PipelineID: pipeline, RunID: 1}, nil
 }
 
 // TestGithubEventsAndActions: pull_request and release start runs with

@@ -2,7 +2,7 @@ package github
 
 import "container/list"
 
-// lru remembers the last n delivery ids.
+// lru remembers the last n strings (delivery ids, signatures).
 type lru struct {
 	n     int
 	order *list.List // front: newest
