@@ -31,30 +31,65 @@ type ExtensionCalls interface {
 // the cluster already committed (a delete, a disable, a failed create).
 const unsubscribeTimeout = 30 * time.Second
 
+// callKind is what a call to an extension was for: it decides how the
+// extension's own refusal reaches the caller.
+type callKind int
+
+const (
+	// callSubscribe: the extension's 4xx refuses the caller's settings
+	// (400 naming them).
+	callSubscribe callKind = iota
+	// callDebug: the caller is not to blame for any answer (502).
+	callDebug
+	// callEvent: an external event; the extension judges the sender (a
+	// bad signature is its 401), so its 4xx and message pass through.
+	callEvent
+)
+
 // extensionCallError maps a failed call to extension id to the caller's
-// answer. refusal is the status an extension's own 4xx becomes: 400 when
-// it refused what the caller sent (settings), 502 when the caller is not
-// to blame (an external event, a debug dump).
-func extensionCallError(id string, err error, refusal int) error {
+// answer. The detail of a call that got no answer (the extension's
+// internal address) is logged, never answered: external events come from
+// anyone.
+func (s *Server) extensionCallError(id string, err error, kind callKind) error {
 	var nr *extcall.NotRunningError
 	var ee *extcall.Error
 	var ue *extcall.UnreachableError
 	switch {
 	case errors.As(err, &nr):
 		return unavailable(5, "extension %q is not running yet (it is starting, or the leadership just moved); retry shortly", id)
+	case errors.As(err, &ee) && ee.Status >= 400 && ee.Status < 500 && kind == callEvent:
+		return newError(ee.Status, codeForStatus(ee.Status), "extension %q refused the event: %s", id, ee.Message)
 	case errors.As(err, &ee) && (ee.Status == http.StatusUnauthorized || ee.Status == http.StatusForbidden):
 		// Not the caller's fault: the extension does not take the secret
 		// Gofer holds for it (a reinstall rotated it under a container
 		// still running the old one).
 		return newError(http.StatusBadGateway, CodeBadGateway, "extension %q refused Gofer's credentials (%d: %s); it may still run with a secret from before a reinstall", id, ee.Status, ee.Message)
-	case errors.As(err, &ee) && ee.Status >= 400 && ee.Status < 500 && refusal == http.StatusBadRequest:
+	case errors.As(err, &ee) && ee.Status >= 400 && ee.Status < 500 && kind == callSubscribe:
 		return badRequest("settings: extension %q refused the subscription: %s", id, ee.Message)
 	case errors.As(err, &ee):
 		return newError(http.StatusBadGateway, CodeBadGateway, "extension %q answered %d: %s", id, ee.Status, ee.Message)
 	case errors.As(err, &ue):
-		return unavailable(5, "extension %q is not reachable: %v; retry shortly", id, ue.Err)
+		s.logger.Warn("extension call got no answer", "extension", id, "error", ue.Err)
+		return unavailable(5, "extension %q is not reachable (it may be starting or overloaded); retry shortly", id)
 	}
 	return err
+}
+
+// codeForStatus is the error code of a 4xx an extension answered.
+func codeForStatus(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return CodeUnauthorized
+	case http.StatusForbidden:
+		return CodeForbidden
+	case http.StatusNotFound:
+		return CodeNotFound
+	case http.StatusConflict:
+		return CodeConflict
+	case http.StatusRequestEntityTooLarge:
+		return CodePayloadTooLarge
+	}
+	return CodeBadRequest
 }
 
 // resolveSettings resolves the secret markers of a subscription's
@@ -174,7 +209,7 @@ func (s *Server) debugExtension(c echo.Context) error {
 	}
 	info, err := s.opts.ExtensionCalls.Debug(c.Request().Context(), id)
 	if err != nil {
-		return extensionCallError(id, err, http.StatusBadGateway)
+		return s.extensionCallError(id, err, callDebug)
 	}
 	return c.JSON(http.StatusOK, map[string]string{"info": info})
 }

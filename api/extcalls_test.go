@@ -328,14 +328,31 @@ func TestExternalEventsListener(t *testing.T) {
 			t.Fatalf("the body is not sent as a byte array: %.60s", c.raw)
 		}
 	}
-	// The extension refuses it: 502 with its message.
+	// The extension refuses it (a bad signature): its own 401 and
+	// message, not Gofer's credentials.
 	ext.mu.Lock()
 	ext.status = http.StatusUnauthorized
 	ext.mu.Unlock()
-	if status, body := post("/api/external/github", payload, hdr); status != 502 || !strings.Contains(body, "signature mismatch") {
+	if status, body := post("/api/external/github", payload, hdr); status != 401 || !strings.Contains(body, "signature mismatch") || strings.Contains(body, "credentials") {
 		t.Fatalf("refused: %d %s", status, body)
 	}
 	ext.next(t)
+	// It fails: 502 with its status and message.
+	ext.mu.Lock()
+	ext.status = http.StatusInternalServerError
+	ext.mu.Unlock()
+	if status, body := post("/api/external/github", payload, hdr); status != 502 || !strings.Contains(body, "answered 500") {
+		t.Fatalf("failed: %d %s", status, body)
+	}
+	ext.next(t)
+	// It does not answer: 503 naming it, never its address.
+	ext.srv.Close()
+	if status, body := post("/api/external/github", payload, hdr); status != 503 || !strings.Contains(body, `\"github\" is not reachable`) ||
+		strings.Contains(body, strings.TrimPrefix(ext.srv.URL, "http://")) {
+		t.Fatalf("unreachable: %d %s", status, body)
+	}
+	ext = newStandIn(t)
+	a.ExtensionDirectory().Set("github", ext.target())
 	// Over 25 MiB: 413, and the extension never sees it.
 	if status, body := post("/api/external/github", make([]byte, 25<<20+1), nil); status != 413 || !strings.Contains(body, "25 MiB") {
 		t.Fatalf("oversize: %d %.200s", status, body)

@@ -131,7 +131,7 @@ func (s *Server) deliverEvent(r *http.Request, id string, ev extcall.Event) erro
 		return unavailable(5, "extension %q is not running: this cluster runs no extensions", id)
 	}
 	if err := s.opts.ExtensionCalls.ExternalEvent(r.Context(), id, ev); err != nil {
-		return extensionCallError(id, err, http.StatusBadGateway)
+		return s.extensionCallError(id, err, callEvent)
 	}
 	return nil
 }

@@ -166,7 +166,7 @@ func (s *Server) subscribeExtension(ctx context.Context, ext *model.Extension, r
 		NamespaceID: ref.NamespaceID, PipelineID: ref.PipelineID, SubscriptionID: ref.SubscriptionID, Params: params,
 	})
 	if err != nil {
-		return extensionCallError(ref.ExtensionID, err, http.StatusBadRequest)
+		return s.extensionCallError(ref.ExtensionID, err, callSubscribe)
 	}
 	return nil
 }
