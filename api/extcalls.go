@@ -141,6 +141,9 @@ func (s *Server) resolveSettingsIn(tx *bbolt.Tx, ns, pipeline string, settings m
 type subscriptionLocks struct {
 	mu    sync.Mutex
 	locks map[string]*refMutex
+	// unsubscribing counts the unsubscribes still in flight (tests wait
+	// for them).
+	unsubscribing sync.WaitGroup
 }
 
 type refMutex struct {
@@ -179,7 +182,9 @@ func (l *subscriptionLocks) lock(key string) func() {
 // subscription's lock, and releases it once the call ended, so a
 // subscribe that follows cannot overtake it.
 func (s *Server) unsubscribeLater(extensionID string, ref extcall.SubscriptionRef, unlock func()) {
+	s.subLocks.unsubscribing.Add(1)
 	go func() {
+		defer s.subLocks.unsubscribing.Done()
 		defer unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), unsubscribeTimeout)
 		defer cancel()

@@ -109,14 +109,14 @@ func (s *Server) createSubscription(c echo.Context) error {
 		return notFound("extension_id: extension %q is not installed", req.ExtensionID)
 	}
 	ref := fsm.SubscriptionRef{NamespaceID: ns, PipelineID: id, ExtensionID: req.ExtensionID, SubscriptionID: req.SubscriptionID}
-	create := func() (*model.Subscription, error) {
-		return applyAs[model.Subscription](s, c, fsm.CmdSubscriptionCreate, fsm.SubscriptionCreate{SubscriptionRef: ref, Settings: req.Settings})
+	create := func() (*model.Subscription, bool, error) {
+		return applySubscription(s, c, fsm.CmdSubscriptionCreate, fsm.SubscriptionCreate{SubscriptionRef: ref, Settings: req.Settings})
 	}
 	if s.opts.ExtensionCalls == nil {
 		if err := s.subscriptionValidator().ValidateSubscription(ext, req.Settings); err != nil {
 			return badRequest("settings: %s", err)
 		}
-		sub, err := create()
+		sub, _, err := create()
 		if err != nil {
 			return err
 		}
@@ -126,7 +126,11 @@ func (s *Server) createSubscription(c echo.Context) error {
 		return err
 	}
 	unlock := s.subLocks.lock(subscriptionKey(ref))
-	defer unlock()
+	defer func() {
+		if unlock != nil {
+			unlock()
+		}
+	}()
 	existing, err := s.lookupSubscription(ref)
 	if err != nil {
 		return err
@@ -134,7 +138,7 @@ func (s *Server) createSubscription(c echo.Context) error {
 	if existing != nil {
 		// A replay or a duplicate: the commit answers it (the idempotent
 		// replay, or 409). The extension has it already.
-		sub, err := create()
+		sub, _, err := create()
 		if err != nil {
 			return err
 		}
@@ -143,13 +147,43 @@ func (s *Server) createSubscription(c echo.Context) error {
 	if err := s.subscribeExtension(c.Request().Context(), ext, ref, req.Settings); err != nil {
 		return err
 	}
-	sub, err := create()
+	sub, refused, err := create()
 	if err != nil {
-		// The extension took a subscription the cluster does not have.
-		s.unsubscribeLater(ref.ExtensionID, extcallRef(ref), func() {})
+		s.abandonSubscribe(ref, refused, err, unlock)
+		unlock = nil
 		return err
 	}
 	return c.JSON(http.StatusCreated, wrap("subscription", sub))
+}
+
+// applySubscription applies a subscription command. refused reports a
+// definite refusal by the FSM (nothing was stored); any other error leaves
+// the outcome open (a timed-out apply may still commit).
+func applySubscription(s *Server, c echo.Context, t fsm.CommandType, body any) (sub *model.Subscription, refused bool, err error) {
+	res, err := s.apply(c, t, body)
+	if err != nil {
+		return nil, res != nil && res.Err != nil, err
+	}
+	sub, err = fsm.ResultAs[model.Subscription](res)
+	return sub, false, err
+}
+
+// abandonSubscribe follows a subscribe the extension took but whose commit
+// failed, taking over unlock (the subscription's lock). On a definite
+// refusal the extension is told to drop it, under the lock, so a
+// subscribe that follows cannot overtake the unsubscribe. When the
+// outcome is open the entry may still commit: the extension keeps the
+// subscription (unsubscribing could leave a committed subscription the
+// extension does not run), and its restore at boot reconciles with what
+// the cluster holds.
+func (s *Server) abandonSubscribe(ref fsm.SubscriptionRef, refused bool, err error, unlock func()) {
+	if refused {
+		s.unsubscribeLater(ref.ExtensionID, extcallRef(ref), unlock)
+		return
+	}
+	unlock()
+	s.logger.Warn("the extension took a subscription whose commit has no known outcome; it keeps it until it restores from the cluster",
+		"extension", ref.ExtensionID, "namespace", ref.NamespaceID, "pipeline", ref.PipelineID, "subscription", ref.SubscriptionID, "error", err)
 }
 
 // subscribeExtension validates settings through the running extension:
@@ -239,11 +273,11 @@ func (s *Server) updateSubscription(c echo.Context) error {
 	if req.Status != model.SubscriptionActive && req.Status != model.SubscriptionDisabled {
 		return badRequest("status must be %q or %q, got %q", model.SubscriptionActive, model.SubscriptionDisabled, req.Status)
 	}
-	set := func() (*model.Subscription, error) {
-		return applyAs[model.Subscription](s, c, fsm.CmdSubscriptionSetStatus, fsm.SubscriptionSetStatus{SubscriptionRef: ref, Status: req.Status})
+	set := func() (*model.Subscription, bool, error) {
+		return applySubscription(s, c, fsm.CmdSubscriptionSetStatus, fsm.SubscriptionSetStatus{SubscriptionRef: ref, Status: req.Status})
 	}
 	if s.opts.ExtensionCalls == nil {
-		sub, err := set()
+		sub, _, err := set()
 		if err != nil {
 			return err
 		}
@@ -276,10 +310,11 @@ func (s *Server) updateSubscription(c echo.Context) error {
 			return err
 		}
 	}
-	sub, err := set()
+	sub, refused, err := set()
 	if err != nil {
 		if enabling {
-			s.unsubscribeLater(ref.ExtensionID, extcallRef(ref), func() {})
+			s.abandonSubscribe(ref, refused, err, unlock)
+			unlock = nil
 		}
 		return err
 	}
