@@ -223,34 +223,45 @@ func (s *Server) uninstallExtension(c echo.Context) error {
 // listExtensionSubscriptions answers every subscription to the extension
 // that the caller may read, across namespaces: what an extension reads at
 // boot to restore its state.
+//
+// The extension itself gets the settings as its subscribe call did:
+// secret markers resolved. A subscription whose markers do not resolve
+// (the secret was deleted, the key is missing) is left out of its list,
+// with a warning in the log: it must not subscribe with a marker's text
+// as the setting. Anyone else sees the settings as stored.
 func (s *Server) listExtensionSubscriptions(c echo.Context) error {
 	id, err := extensionParam(c)
 	if err != nil {
 		return err
 	}
 	caller := callerOf(c)
-	keep := func(sub *model.Subscription) bool {
+	readable := func(sub *model.Subscription) bool {
 		return s.authz.allowed(caller, []resourceRef{{kind: "namespaces", target: sub.NamespaceID},
 			{kind: "pipelines", target: sub.PipelineID}, {kind: "subscriptions"}}, model.ActionRead)
 	}
 	own := caller.Extension == id
 	return respondList(s, c, "subscriptions", func(tx *bbolt.Tx, page store.Page) ([]*model.Subscription, error) {
-		subs, err := store.ListExtensionSubscriptions(tx, id, page, keep)
-		if err != nil || !own {
-			return subs, err
-		}
-		// The extension restores its subscriptions from this answer at
-		// boot, so it gets their settings as its subscribe call did:
-		// secret markers resolved. Anyone else sees them as stored.
-		for _, sub := range subs {
-			resolved, err := s.resolveSettingsIn(tx, sub.NamespaceID, sub.PipelineID, sub.Settings)
-			if err != nil {
-				sub.StatusReason = err.Error()
-				continue
+		keep := readable
+		if own {
+			// Resolved while the page is made, so a left-out
+			// subscription does not shorten the page (the SDK stops
+			// at a short one).
+			keep = func(sub *model.Subscription) bool {
+				if !readable(sub) {
+					return false
+				}
+				resolved, err := s.resolveSettingsIn(tx, sub.NamespaceID, sub.PipelineID, sub.Settings)
+				if err != nil {
+					s.logger.Warn("a subscription is left out of its extension's list: its settings do not resolve",
+						"extension", id, "namespace", sub.NamespaceID, "pipeline", sub.PipelineID,
+						"subscription", sub.SubscriptionID, "reason", classify(err).message)
+					return false
+				}
+				sub.Settings = resolved
+				return true
 			}
-			sub.Settings = resolved
 		}
-		return subs, nil
+		return store.ListExtensionSubscriptions(tx, id, page, keep)
 	})
 }
 

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -11,6 +12,7 @@ import (
 	"github.com/goferhq/gofer/agent/extcall"
 	"github.com/goferhq/gofer/extensions/schedule"
 	"github.com/goferhq/gofer/fsm"
+	sdk "github.com/goferhq/gofer/sdk/go"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
 )
@@ -108,6 +110,13 @@ func (s *Server) createSubscription(c echo.Context) error {
 	if ext == nil {
 		return notFound("extension_id: extension %q is not installed", req.ExtensionID)
 	}
+	// Whoever may subscribe may make the extension read the secrets the
+	// settings name: only a caller that may read them itself, whether or
+	// not this cluster calls its extensions (they resolve the markers from
+	// the cluster when they restore their subscriptions).
+	if err := s.checkSettingMarkers(callerOf(c), ns, id, req.Settings); err != nil {
+		return err
+	}
 	ref := fsm.SubscriptionRef{NamespaceID: ns, PipelineID: id, ExtensionID: req.ExtensionID, SubscriptionID: req.SubscriptionID}
 	create := func() (*model.Subscription, bool, error) {
 		return applySubscription(s, c, fsm.CmdSubscriptionCreate, fsm.SubscriptionCreate{SubscriptionRef: ref, Settings: req.Settings})
@@ -121,9 +130,6 @@ func (s *Server) createSubscription(c echo.Context) error {
 			return err
 		}
 		return c.JSON(http.StatusCreated, wrap("subscription", sub))
-	}
-	if err := s.checkSecretMarkers(callerOf(c), ns, id, req.Settings); err != nil {
-		return err
 	}
 	unlock := s.subLocks.lock(subscriptionKey(ref))
 	defer func() {
@@ -184,6 +190,31 @@ func (s *Server) abandonSubscribe(ref fsm.SubscriptionRef, refused bool, err err
 	unlock()
 	s.logger.Warn("the extension took a subscription whose commit has no known outcome; it keeps it until it restores from the cluster",
 		"extension", ref.ExtensionID, "namespace", ref.NamespaceID, "pipeline", ref.PipelineID, "subscription", ref.SubscriptionID, "error", err)
+}
+
+// checkSettingMarkers refuses (403) settings naming a secret the caller
+// may not read: the extension gets them resolved, so naming one is
+// reading it. The rule of run variables (checkSecretMarkers), worded for
+// settings.
+func (s *Server) checkSettingMarkers(caller *identity, ns, pipeline string, settings map[string]string) error {
+	var names []string // only settings holding a marker: usually none
+	for name, value := range settings {
+		if _, _, ok := sdk.ParseMarker(value); ok {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names) // the same setting named every time
+	for _, name := range names {
+		kind, key, _ := sdk.ParseMarker(settings[name])
+		switch {
+		case kind == "pipeline_secret" && !s.authz.allowed(caller, []resourceRef{{kind: "namespaces", target: ns},
+			{kind: "pipelines", target: pipeline}, {kind: "secrets"}}, model.ActionRead):
+			return forbidden("settings.%s names pipeline secret %q; only a caller that may read the pipeline's secrets may name it", name, key)
+		case kind == "global_secret" && !s.authz.isAdmin(caller, model.ActionRead):
+			return forbidden("settings.%s names global secret %q; only an admin may name it", name, key)
+		}
+	}
+	return nil
 }
 
 // subscribeExtension validates settings through the running extension:
@@ -277,6 +308,19 @@ func (s *Server) updateSubscription(c echo.Context) error {
 		return applySubscription(s, c, fsm.CmdSubscriptionSetStatus, fsm.SubscriptionSetStatus{SubscriptionRef: ref, Status: req.Status})
 	}
 	if s.opts.ExtensionCalls == nil {
+		// The caller enabling a subscription must be allowed the secrets
+		// it names, as at create.
+		if req.Status == model.SubscriptionActive {
+			before, err := s.lookupSubscription(ref)
+			if err != nil {
+				return err
+			}
+			if before != nil && before.Status != model.SubscriptionActive {
+				if err := s.checkSettingMarkers(callerOf(c), ref.NamespaceID, ref.PipelineID, before.Settings); err != nil {
+					return err
+				}
+			}
+		}
 		sub, _, err := set()
 		if err != nil {
 			return err
@@ -303,7 +347,7 @@ func (s *Server) updateSubscription(c echo.Context) error {
 		if ext == nil {
 			return notFound("extension %q is not installed", ref.ExtensionID)
 		}
-		if err := s.checkSecretMarkers(callerOf(c), ref.NamespaceID, ref.PipelineID, before.Settings); err != nil {
+		if err := s.checkSettingMarkers(callerOf(c), ref.NamespaceID, ref.PipelineID, before.Settings); err != nil {
 			return err
 		}
 		if err := s.subscribeExtension(c.Request().Context(), ext, ref, before.Settings); err != nil {
