@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -39,9 +40,11 @@ const internalEventPath = "/api/cluster/external-events/"
 // ExternalEventsHandler serves the external-events listener:
 // POST /api/external/{extension} (upstream's path) and
 // POST /external/{extension} (upstream's Go version's). 204 once the
-// extension took the event; 404 for an extension not installed; 413 over
-// MaxExternalEventBody; 503 when the extension or the leader is not there
-// (Retry-After); 502 when the extension failed or refused it.
+// extension took the event; 404 for an extension not installed (before
+// the body is read); 413 over MaxExternalEventBody; 503 when the
+// extension or the leader is not there, or this node holds too many
+// events (Retry-After); the extension's own 4xx when it refused the event
+// (a bad signature); 502 when it failed.
 func (s *Server) ExternalEventsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/external/{extension}", s.externalEvent)
@@ -53,18 +56,38 @@ func (s *Server) ExternalEventsHandler() http.Handler {
 	return s.guard(mux)
 }
 
-// maxEventsInFlight caps the events a node holds at once (each up to
-// 25 MiB in memory); more get 503.
+// maxEventsInFlight caps the events a node holds at once; more get 503.
+// On the leader, where each is read whole (up to 25 MiB) to go to the
+// extension, it bounds the memory events take, whether they came to its
+// own listener or from a follower's; a follower streams them on.
 const maxEventsInFlight = 32
 
-func (s *Server) externalEvent(w http.ResponseWriter, r *http.Request) {
+// ctxKeyEventSlot marks a request that already holds an event slot: a
+// follower's event passed to the internal route that became the leader's
+// own while it waited for one.
+type ctxKeyEventSlot struct{}
+
+// takeEventSlot takes one of the node's event slots unless the request
+// holds one; release gives it back.
+func (s *Server) takeEventSlot(r *http.Request) (release func(), err error) {
+	if held, _ := r.Context().Value(ctxKeyEventSlot{}).(bool); held {
+		return func() {}, nil
+	}
 	select {
 	case s.eventSlots <- struct{}{}:
-		defer func() { <-s.eventSlots }()
+		return func() { <-s.eventSlots }, nil
 	default:
-		writeError(w, r, unavailable(1, "this node is already taking %d external events; retry", maxEventsInFlight))
+		return nil, unavailable(1, "this node is already taking %d external events; retry", maxEventsInFlight)
+	}
+}
+
+func (s *Server) externalEvent(w http.ResponseWriter, r *http.Request) {
+	release, err := s.takeEventSlot(r)
+	if err != nil {
+		writeError(w, r, err)
 		return
 	}
+	defer release()
 	id := r.PathValue("extension")
 	if validID("extension", id) != nil {
 		writeError(w, r, notFound("extension %q is not installed", id))
@@ -74,7 +97,26 @@ func (s *Server) externalEvent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, eventTooLarge())
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxExternalEventBody))
+	headers := eventHeaders(r)
+	if !s.cluster.IsLeader() {
+		// The leader decides whether the extension is installed: this
+		// node's state may not have the install yet.
+		s.passEventToLeader(w, r, id, headers)
+		return
+	}
+	if !s.cluster.Ready() {
+		writeError(w, r, unavailable(1, "the leader is still starting; retry shortly"))
+		return
+	}
+	if err := s.eventExtensionInstalled(id); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := s.eventCallable(id); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	body, err := readEventBody(http.MaxBytesReader(w, r.Body, MaxExternalEventBody), r.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -84,20 +126,22 @@ func (s *Server) externalEvent(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	headers := eventHeaders(r)
-	if s.cluster.IsLeader() {
-		if !s.cluster.Ready() {
-			writeError(w, r, unavailable(1, "the leader is still starting; retry shortly"))
-			return
-		}
-		if err := s.deliverEvent(r, id, extcall.Event{Headers: headers, Body: body}); err != nil {
-			writeError(w, r, err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
+	if err := s.deliverEvent(r, id, extcall.Event{Headers: headers, Body: body}); err != nil {
+		writeError(w, r, err)
 		return
 	}
-	s.passEventToLeader(w, r, id, headers, body)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// readEventBody reads an event's body, sized up front when its length is
+// known (io.ReadAll would grow its buffer to up to twice the body).
+func readEventBody(r io.Reader, length int64) ([]byte, error) {
+	var buf bytes.Buffer
+	if length > 0 && length <= MaxExternalEventBody {
+		buf.Grow(int(length) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 func eventTooLarge() error {
@@ -118,8 +162,9 @@ func eventHeaders(r *http.Request) map[string]string {
 	return out
 }
 
-// deliverEvent passes an event to extension id; it runs on the leader.
-func (s *Server) deliverEvent(r *http.Request, id string, ev extcall.Event) error {
+// eventExtensionInstalled answers 404 for an extension this node's state
+// does not have: checked before an event's body is read or passed on.
+func (s *Server) eventExtensionInstalled(id string) error {
 	ext, err := s.extension(id)
 	if err != nil {
 		return err
@@ -127,19 +172,32 @@ func (s *Server) deliverEvent(r *http.Request, id string, ev extcall.Event) erro
 	if ext == nil {
 		return notFound("extension %q is not installed", id)
 	}
+	return nil
+}
+
+// eventCallable answers 503 on a leader that runs no extensions: checked
+// before the body is read.
+func (s *Server) eventCallable(id string) error {
 	if s.opts.ExtensionCalls == nil {
 		return unavailable(5, "extension %q is not running: this cluster runs no extensions", id)
 	}
+	return nil
+}
+
+// deliverEvent passes an event to extension id; it runs on the leader,
+// after eventExtensionInstalled and eventCallable.
+func (s *Server) deliverEvent(r *http.Request, id string, ev extcall.Event) error {
 	if err := s.opts.ExtensionCalls.ExternalEvent(r.Context(), id, ev); err != nil {
 		return s.extensionCallError(id, err, callEvent)
 	}
 	return nil
 }
 
-// passEventToLeader sends the event through this node's own API chain to
-// the internal route: its forwarding waits for a leader (the hold) and
-// proxies there, and the leader checks the cluster secret.
-func (s *Server) passEventToLeader(w http.ResponseWriter, r *http.Request, id string, headers map[string]string, body []byte) {
+// passEventToLeader streams the event through this node's own API chain
+// to the internal route: its forwarding waits for a leader (the hold) and
+// proxies there, the body read as it is sent (the route's body limit
+// applies on both nodes), and the leader checks the cluster secret.
+func (s *Server) passEventToLeader(w http.ResponseWriter, r *http.Request, id string, headers map[string]string) {
 	secret := s.cluster.ClusterSecret()
 	if secret == "" {
 		writeError(w, r, unavailable(5, "node %s is not the leader and has no cluster.secret to pass the event to the leader with; "+
@@ -147,12 +205,15 @@ func (s *Server) passEventToLeader(w http.ResponseWriter, r *http.Request, id st
 		return
 	}
 	h, _ := json.Marshal(headers) // a string map: cannot fail
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, internalEventPath+id, bytes.NewReader(body))
+	// The slot this request holds covers the internal route too, should
+	// this node become the leader and serve it itself.
+	ctx := context.WithValue(r.Context(), ctxKeyEventSlot{}, true)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, internalEventPath+id, r.Body)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	req.ContentLength = int64(len(body))
+	req.ContentLength = r.ContentLength
 	req.Header.Set(HeaderAPIVersion, APIVersion)
 	req.Header.Set(HeaderClusterSecret, secret)
 	req.Header.Set(headerEventHeaders, base64.StdEncoding.EncodeToString(h))
@@ -162,10 +223,19 @@ func (s *Server) passEventToLeader(w http.ResponseWriter, r *http.Request, id st
 }
 
 // receiveEvent is the internal route's handler, on the leader: an event
-// a follower's external-events listener took.
+// a follower's external-events listener took. The extension is checked
+// before the body is read, and the body is read only within one of the
+// node's event slots, so followers cannot make the leader hold more
+// events than its own listener would.
 func (s *Server) receiveEvent(c echo.Context) error {
 	id, err := extensionParam(c)
 	if err != nil {
+		return err
+	}
+	if err := s.eventExtensionInstalled(id); err != nil {
+		return err
+	}
+	if err := s.eventCallable(id); err != nil {
 		return err
 	}
 	raw, err := base64.StdEncoding.DecodeString(c.Request().Header.Get(headerEventHeaders))
@@ -178,8 +248,17 @@ func (s *Server) receiveEvent(c echo.Context) error {
 			return badRequest("%s: %v", headerEventHeaders, err)
 		}
 	}
-	body, err := io.ReadAll(c.Request().Body) // bounded by the route's body limit
+	release, err := s.takeEventSlot(c.Request())
 	if err != nil {
+		return err
+	}
+	defer release()
+	body, err := readEventBody(c.Request().Body, c.Request().ContentLength) // bounded by the route's body limit
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return eventTooLarge()
+		}
 		return err
 	}
 	if err := s.deliverEvent(c.Request(), id, extcall.Event{Headers: headers, Body: body}); err != nil {
