@@ -8,6 +8,9 @@ type ExternalEventsConfig struct {
 	Enable bool `toml:"enable"`
 	// BindAddress is the host:port it listens on.
 	BindAddress string `toml:"bind_address"`
+	// MaxConnections caps the listener's open connections (0: 64). At
+	// the cap it sheds idle connections first; then new ones get 503.
+	MaxConnections int `toml:"max_connections"`
 }
 
 // DefaultExternalEventsAddr is external_events.bind_address by default:

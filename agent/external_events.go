@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/goferhq/gofer/api"
 )
@@ -16,10 +15,6 @@ import (
 // without authentication (the extension verifies them), passed to the
 // extension on the leader.
 
-// externalEventsMaxHeader bounds an event's request headers (a webhook's
-// are a few KiB; the API allows 1 MiB for its own).
-const externalEventsMaxHeader = 64 << 10
-
 // listenExternalEvents opens the listener when enabled (at New, so a port
 // already in use fails the start).
 func (a *Agent) listenExternalEvents() error {
@@ -27,17 +22,18 @@ func (a *Agent) listenExternalEvents() error {
 	if !ee.Enable {
 		return nil
 	}
+	if ee.MaxConnections < 0 {
+		return fmt.Errorf("external_events.max_connections must be 0 (the default, %d) or more, got %d",
+			api.DefaultExternalEventsMaxConnections, ee.MaxConnections)
+	}
 	ln, err := net.Listen("tcp", ee.BindAddress)
 	if err != nil {
 		return fmt.Errorf("listen on external_events.bind_address %s: %w", ee.BindAddress, err)
 	}
-	a.eventsSrv = &http.Server{
-		Handler:           a.api.ExternalEventsHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    externalEventsMaxHeader,
-		IdleTimeout:       2 * time.Minute,
-	}
-	a.eventsLn = ln
+	// The API's connection cap, at a cap of its own: a flood of
+	// webhook connections cannot take the descriptors raft and the
+	// API need.
+	a.eventsSrv, a.eventsLn = a.api.ExternalEventsServer(ln, ee.MaxConnections)
 	return nil
 }
 

@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -54,6 +56,41 @@ func (s *Server) ExternalEventsHandler() http.Handler {
 	})
 	// The API's body deadline: a slow sender cannot hold a connection.
 	return s.guard(mux)
+}
+
+// Bounds of the external-events listener's connections: it faces
+// whoever may send webhooks, without a token.
+const (
+	// DefaultExternalEventsMaxConnections is its connection cap when the
+	// configuration sets none: webhooks come a few at a time.
+	DefaultExternalEventsMaxConnections = 64
+	// externalEventsMaxHeader bounds an event's request headers (a
+	// webhook's are a few KiB; the API allows 1 MiB for its own).
+	externalEventsMaxHeader = 64 << 10
+	// externalEventsIdle closes a connection idle between requests
+	// sooner than the API does: senders seldom reuse them.
+	externalEventsIdle = 30 * time.Second
+)
+
+// ExternalEventsServer makes the external-events listener's server over
+// ln: ExternalEventsHandler behind the API's connection cap (connlimit.go)
+// at maxConns (0: DefaultExternalEventsMaxConnections) — idle connections
+// shed first, then a short overflow lane answered 503 — with header and
+// idle timeouts. Serve the returned listener with the returned server.
+func (s *Server) ExternalEventsServer(ln net.Listener, maxConns int) (*http.Server, net.Listener) {
+	if maxConns <= 0 {
+		maxConns = DefaultExternalEventsMaxConnections
+	}
+	l := newConnLimiter(ln, maxConns, s.logger.Named("external-events"))
+	srv := &http.Server{
+		Handler:           s.ExternalEventsHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    externalEventsMaxHeader,
+		IdleTimeout:       externalEventsIdle,
+		ConnState:         l.connState,
+		ConnContext:       l.connContext,
+	}
+	return srv, l
 }
 
 // maxEventsInFlight caps the events a node holds at once; more get 503.
