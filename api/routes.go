@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/goferhq/gofer/agent/extcall"
 	"github.com/goferhq/gofer/store/model"
 )
 
@@ -17,6 +18,9 @@ type route struct {
 	access  access
 	// leaderOnly routes always run on the leader, even for GET.
 	leaderOnly bool
+	// extensionWork is how long the handler may spend calling a running
+	// extension on the leader (leaderWork).
+	extensionWork time.Duration
 	// bodyLimit overrides the default body limit; -1 means none.
 	bodyLimit int64
 	// noVersion exempts the route from the gofer-api-version header
@@ -162,10 +166,10 @@ func (s *Server) routeTable() []route {
 
 		// Pipeline subscriptions to extensions.
 		{method: http.MethodGet, path: subPath, handler: s.listSubscriptions, access: can(read, refs("subscriptions"))},
-		{method: http.MethodPost, path: subPath, handler: s.createSubscription, access: can(write, refs("subscriptions"))},
+		{method: http.MethodPost, path: subPath, handler: s.createSubscription, access: can(write, refs("subscriptions")), extensionWork: subscriptionLeaderWork},
 		{method: http.MethodGet, path: subPath + "/:extension/:subscription", handler: s.getSubscription, access: can(read, refs("subscriptions"))},
-		{method: http.MethodPatch, path: subPath + "/:extension/:subscription", handler: s.updateSubscription, access: can(write, refs("subscriptions"))},
-		{method: http.MethodDelete, path: subPath + "/:extension/:subscription", handler: s.deleteSubscription, access: can(del, refs("subscriptions"))},
+		{method: http.MethodPatch, path: subPath + "/:extension/:subscription", handler: s.updateSubscription, access: can(write, refs("subscriptions")), extensionWork: subscriptionLeaderWork},
+		{method: http.MethodDelete, path: subPath + "/:extension/:subscription", handler: s.deleteSubscription, access: can(del, refs("subscriptions")), extensionWork: subscriptionLeaderWork},
 		// A Gofer addition: the subscription's extension (or an admin)
 		// records ticks it skipped.
 		{method: http.MethodPost, path: subPath + "/:extension/:subscription/skipped-ticks", handler: s.recordSkippedTicks,
@@ -181,7 +185,7 @@ func (s *Server) routeTable() []route {
 		// The extension's container output (supervisor; extension_logs.go).
 		{method: http.MethodGet, path: extPath + "/logs", handler: s.extensionLogs, access: can(read, extensionRefs())},
 		// The running extension's GET /api/debug: it runs on the leader.
-		{method: http.MethodGet, path: extPath + "/debug", handler: s.debugExtension, access: adminOnly(read), leaderOnly: true},
+		{method: http.MethodGet, path: extPath + "/debug", handler: s.debugExtension, access: adminOnly(read), leaderOnly: true, extensionWork: debugLeaderWork},
 
 		// Tokens.
 		{method: http.MethodGet, path: "/api/tokens", handler: s.listTokens, access: adminOnly(read)},
@@ -214,7 +218,8 @@ func (s *Server) routeTable() []route {
 		{method: http.MethodPost, path: "/api/cluster/snapshot", handler: s.restoreSnapshot, access: adminOnly(write), bodyLimit: -1},
 		// An external event a follower's listener passes to the leader
 		// (external.go); nodes prove the cluster secret.
-		{method: http.MethodPost, path: internalEventPath + ":extension", handler: s.receiveEvent, access: access{admin: true, clusterSecret: true, action: write}, bodyLimit: MaxExternalEventBody},
+		{method: http.MethodPost, path: internalEventPath + ":extension", handler: s.receiveEvent, access: access{admin: true, clusterSecret: true, action: write}, bodyLimit: MaxExternalEventBody,
+			extensionWork: eventLeaderWork},
 	}
 }
 
@@ -265,20 +270,42 @@ func (s *Server) routes() {
 // is made or restored first, and ?min_index waits up to ?wait. A frozen,
 // silent or deposed leader is still given up on as soon as this node stops
 // following it or hearing from it (forward.go).
+//
+// Routes that call a running extension are given its call's bound too
+// (route.extensionWork): an external event passed on by a follower, a
+// subscription write, the extension's debug dump.
 func leaderWork(r route) func(c echo.Context) time.Duration {
+	if r.extensionWork > 0 {
+		return func(c echo.Context) time.Duration { return r.extensionWork + minIndexWork(c) }
+	}
 	if r.path == "/api/cluster/snapshot" {
 		return func(echo.Context) time.Duration { return snapshotLeaderWork }
 	}
-	return func(c echo.Context) time.Duration {
-		if c.QueryParam("min_index") == "" {
-			return 0
-		}
-		if d, err := time.ParseDuration(c.QueryParam("wait")); err == nil && d > 0 {
-			return min(d, maxMinIndexWait)
-		}
-		return defaultMinIndexWait
-	}
+	return minIndexWork
 }
+
+// minIndexWork is a ?min_index request's wait on the leader.
+func minIndexWork(c echo.Context) time.Duration {
+	if c.QueryParam("min_index") == "" {
+		return 0
+	}
+	if d, err := time.ParseDuration(c.QueryParam("wait")); err == nil && d > 0 {
+		return min(d, maxMinIndexWait)
+	}
+	return defaultMinIndexWait
+}
+
+// Leader work of the routes that call a running extension (see leaderWork).
+const (
+	// eventLeaderWork: the extension's external-event call.
+	eventLeaderWork = extcall.DefaultEventTimeout
+	// subscriptionLeaderWork: a subscription write may wait for the
+	// subscription's lock, held through a queued unsubscribe, then make
+	// its own subscribe call.
+	subscriptionLeaderWork = unsubscribeTimeout + extcall.DefaultCallTimeout
+	// debugLeaderWork: the extension's debug call.
+	debugLeaderWork = extcall.DefaultCallTimeout
+)
 
 // snapshotLeaderWork bounds a snapshot save or restore on the leader (the
 // restore handler's own limit).
