@@ -161,7 +161,8 @@ func waitLog(t *testing.T, cl *client.Client, id, want string) {
 // a 400 with its plain-text message, nothing stored; secret markers reach
 // it resolved), a disable tells it to drop the subscription, the debug
 // route answers its dump, and an external event posted to a follower's
-// listener reaches it with its headers and body (a refusal: 502).
+// listener reaches it with its headers and body (a refusal: the
+// extension's own status and message, as a bad signature's 401).
 func TestSubscriptionsDebugAndEventsReachARunningExtension(t *testing.T) {
 	ensureImages(t)
 	image := upstreamExtensionImage(t)
@@ -255,7 +256,7 @@ func TestSubscriptionsDebugAndEventsReachARunningExtension(t *testing.T) {
 		a := eventAnswer{status: resp.StatusCode, raw: string(raw)}
 		_ = json.Unmarshal(raw, &a.body)
 		return a
-	}(); got.status != http.StatusBadGateway || !strings.Contains(got.body.Message, "event refused") {
+	}(); got.status != http.StatusUnauthorized || !strings.Contains(got.body.Message, "event refused") {
 		t.Fatalf("refused event: %d %s", got.status, got.raw)
 	}
 
