@@ -9,6 +9,7 @@ import (
 	"github.com/goferhq/gofer/client"
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/store/model"
+	"github.com/goferhq/gofer/store/seal"
 )
 
 // A create whose commit has no known outcome (a timed-out apply, the
@@ -181,16 +182,29 @@ func TestSubscriptionSecretMarkersNeedTheRightToReadThem(t *testing.T) {
 // not come up short for it: the SDK stops at a short page. Anyone else
 // sees it as stored.
 func TestOwnSubscriptionListLeavesOutUnresolvableMarkers(t *testing.T) {
-	_, _, url, admin := leaderAPIWith(t, Options{})
+	kr, err := seal.NewKeyring("api-test-encryption-key-9876543210ab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, url, admin := leaderAPIWith(t, Options{Secrets: kr})
 	ctx := context.Background()
 	inst, err := admin.InstallExtension(ctx, client.InstallRequest{ID: "own", Image: "example/own:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, sub := range []struct{ id, token string }{{"aaa", "x"}, {"bbb", "pipeline_secret{{gone}}"}, {"ccc", "y"}} {
+	if _, err := admin.PutSecret(ctx, client.SecretScope{Pipeline: "subs"}, "tok", "hunter2", nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.PutSecret(ctx, client.SecretScope{Pipeline: "subs"}, "gone", "soon", nil, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range []struct{ id, token string }{{"aaa", "pipeline_secret{{tok}}"}, {"bbb", "pipeline_secret{{gone}}"}, {"ccc", "y"}} {
 		if _, err := admin.Subscribe(ctx, "subs", "own", sub.id, map[string]string{"token": sub.token}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := admin.DeleteSecret(ctx, client.SecretScope{Pipeline: "subs"}, "gone"); err != nil {
+		t.Fatal(err)
 	}
 	ext, err := client.New([]string{url}, client.WithRetryFor(0), client.WithToken(inst.Token.Secret))
 	if err != nil {
@@ -206,6 +220,9 @@ func TestOwnSubscriptionListLeavesOutUnresolvableMarkers(t *testing.T) {
 		for _, s := range subs {
 			if strings.Contains(s.Settings["token"], "{{") && cl == ext {
 				t.Fatalf("the extension got the marker of %s: %v", s.SubscriptionID, s.Settings)
+			}
+			if s.SubscriptionID == "aaa" && cl == ext && s.Settings["token"] != "hunter2" {
+				t.Fatalf("the extension got %v for aaa, want its secret resolved", s.Settings)
 			}
 			out = append(out, s.SubscriptionID)
 		}
