@@ -220,10 +220,15 @@ func TestSubscriptionsDebugAndEventsReachARunningExtension(t *testing.T) {
 		cl   *client.Client
 		want string
 	}{{"the extension", follower.Client(upx.Token.Secret), "hunter2"}, {"an admin", fcl, "pipeline_secret{{tok}}"}} {
-		subs, err := read.cl.ListExtensionSubscriptions(ctx, "upx", client.Page{})
-		if err != nil || len(subs) != 1 || subs[0].Settings["tok"] != read.want {
-			t.Fatalf("subscriptions as %s read them: %+v %v; want tok=%s", read.who, subs, err, read.want)
-		}
+		// A follower serves the list from its own state, which may not
+		// have applied the subscription yet.
+		WaitFor(t, 10*time.Second, func() error {
+			subs, err := read.cl.ListExtensionSubscriptions(ctx, "upx", client.Page{})
+			if err != nil || len(subs) != 1 || subs[0].Settings["tok"] != read.want {
+				return fmt.Errorf("subscriptions as %s read them: %+v %v; want tok=%s", read.who, subs, err, read.want)
+			}
+			return nil
+		})
 	}
 
 	// Debug, through a follower (the leader calls the extension).
