@@ -202,12 +202,8 @@ func (s *Server) debugExtension(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ext, err := s.extension(id)
-	if err != nil {
+	if _, err := s.installedExtension(id); err != nil {
 		return err
-	}
-	if ext == nil {
-		return notFound("extension %q is not installed", id)
 	}
 	if s.opts.ExtensionCalls == nil {
 		return unavailable(5, "extension %q is not running: this cluster runs no extensions", id)

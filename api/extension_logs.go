@@ -25,12 +25,8 @@ func (s *Server) extensionLogs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	e, err := s.extension(id)
-	if err != nil {
+	if _, err := s.installedExtension(id); err != nil {
 		return err
-	}
-	if e == nil {
-		return notFound("extension %q is not installed", id)
 	}
 	if s.opts.ExtensionLogs == nil {
 		return newError(http.StatusNotImplemented, CodeUnavailable, "this node runs no extension containers")

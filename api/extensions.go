@@ -172,12 +172,9 @@ func (s *Server) getExtension(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	e, err := s.extension(id)
+	e, err := s.installedExtension(id)
 	if err != nil {
 		return err
-	}
-	if e == nil {
-		return notFound("extension %q is not installed", id)
 	}
 	return c.JSON(http.StatusOK, wrap("extension", e.View()))
 }
@@ -274,6 +271,16 @@ func extensionRefs(kinds ...string) func(c echo.Context) []resourceRef {
 		}
 		return out
 	}
+}
+
+// installedExtension reads an installed extension's record; 404 naming
+// it when there is none.
+func (s *Server) installedExtension(id string) (*model.Extension, error) {
+	e, err := s.extension(id)
+	if err == nil && e == nil {
+		err = notFound("extension %q is not installed", id)
+	}
+	return e, err
 }
 
 // extension reads an installed extension's record; nil when none.
