@@ -228,7 +228,10 @@ func authzCases() []authzCase {
 		// TestSkippedTicksRoute); a repeated tick records nothing but
 		// still answers 200.
 		{method: "POST", path: "/api/namespaces/:ns/pipelines/:pipeline/subscriptions/:extension/:subscription/skipped-ticks", admin: true, action: "write",
-			req: authzFixed(pipe+"/subscriptions/"+authzExt+"/authz-sub/skipped-ticks", `{"ticks":[1700000000],"reason":"authz"}`), want: 200},
+			// A tick now: after the subscription's creation, not in the future.
+			req: func(*testing.T, *authzFixture) (string, string) {
+				return pipe + "/subscriptions/" + authzExt + "/authz-sub/skipped-ticks", fmt.Sprintf(`{"ticks":[%d],"reason":"authz"}`, time.Now().Unix())
+			}, want: 200},
 
 		// Extensions: authz-ext stays installed; installs and uninstalls
 		// use fresh ids. The user role has no "extensions" grant.

@@ -13,8 +13,8 @@ import (
 
 	"github.com/goferhq/gofer/agent/supervisor"
 	"github.com/goferhq/gofer/client"
-	"github.com/goferhq/gofer/store/model"
 	sdk "github.com/goferhq/gofer/sdk/go"
+	"github.com/goferhq/gofer/store/model"
 )
 
 // TestGithubWebhookThroughTheListener: the built-in github extension, run
@@ -40,8 +40,16 @@ func TestGithubWebhookThroughTheListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitExtensionState(t, admin, "github", model.ExtensionStateRunning)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("github extension output:\n%s", extensionLogs(t, admin, "github"))
+		}
+	})
 	const p = "hooked"
 	if _, err := admin.RegisterConfig(ctx, &sdk.PipelineConfig{ID: p, Name: p, Tasks: []*sdk.TaskConfig{{ID: "quick", Image: "gofer/busybox:latest", Command: []string{"true"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.DeployConfig(ctx, p, 1); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := admin.Subscribe(ctx, p, "github", "widgets", map[string]string{"repository": "acme/widgets", "events": "push"}); err != nil {

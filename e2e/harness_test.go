@@ -126,8 +126,12 @@ func NewNode(t testing.TB, name string, args ...string) *Node {
 		APIAddr:  fmt.Sprintf("127.0.0.1:%d", api),
 		RaftAddr: fmt.Sprintf("127.0.0.1:%d", raft),
 		Args:     args,
+		// Standard extensions are off unless a test asks for them: two
+		// containers per cluster, health-checked, are load every other
+		// test would carry for nothing.
 		Env: append([]string{"GOFER_WEB_CLUSTER__SECRET=" + testSecret,
-			"GOFER_WEB_SECRET_STORE__ENCRYPTION_KEY=" + testEncryptionKey}, fastRaft...),
+			"GOFER_WEB_SECRET_STORE__ENCRYPTION_KEY=" + testEncryptionKey,
+			"GOFER_WEB_EXTENSIONS__INSTALL_STD_EXTENSIONS=false"}, fastRaft...),
 	}
 	n.URL = "http://" + n.APIAddr
 	n.logPath = filepath.Join(filepath.Dir(n.Dir), name+".log")

@@ -129,7 +129,7 @@ func waitExtensionState(t *testing.T, cl *client.Client, id, state string) *mode
 func TestSupervisorRunsAdoptsRestartsReplacesRemoves(t *testing.T) {
 	ensureImages(t)
 	image := upstreamExtensionImage(t)
-	c := NewCluster(t, 3, "GOFER_WEB_EXTENSIONS__STOP_TIMEOUT=2s")
+	c := NewCluster(t, 3, "GOFER_WEB_EXTENSIONS__STOP_TIMEOUT=2s", "GOFER_WEB_EXTENSIONS__INSTALL_STD_EXTENSIONS=true")
 	ctx := context.Background()
 	h, err := c.Leader().Health()
 	if err != nil {

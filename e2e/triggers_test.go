@@ -56,7 +56,10 @@ func triggersSetup(t *testing.T, p string, every time.Duration, supervised bool)
 		ext, _ := superviseBuiltinExtension(t, c, "interval", settings)
 		return c, admin, ext
 	}
-	inst, err := admin.InstallExtension(ctx, client.InstallRequest{ID: "interval", Image: "gofer/extension-interval:test", Settings: settings})
+	// The extension runs as a host process here: the install names an
+	// image no engine has, so the supervisor runs no second copy (any tag
+	// of gofer/extension-interval would be imported and run).
+	inst, err := admin.InstallExtension(ctx, client.InstallRequest{ID: "interval", Image: hostProcessImage, Settings: settings})
 	if err != nil {
 		t.Fatalf("install: %v", err)
 	}
@@ -185,6 +188,10 @@ func TestIntervalTriggerFaults(t *testing.T) {
 	t.Logf("%d ticks: %d fired, %d skipped (recorded as events)", fired+skipped, fired, skipped)
 }
 
+// hostProcessImage is the image of extensions the tests run as host
+// processes: present on no engine, so the supervisor never starts them.
+const hostProcessImage = "example/host-process-extension:none"
+
 // TestSkippedTicksRoute: the skipped-ticks route takes the subscription's
 // extension's own token or an admin's, refuses another extension's and a
 // user's (403), refuses bad bodies naming the field (400, 413), records
@@ -203,11 +210,11 @@ func TestSkippedTicksRoute(t *testing.T) {
 	if _, err := admin.DeployConfig(ctx, p, 1); err != nil {
 		t.Fatal(err)
 	}
-	own, err := admin.InstallExtension(ctx, client.InstallRequest{ID: "interval", Image: "gofer/extension-interval:test", Settings: map[string]string{"MIN_INTERVAL": "1s"}})
+	own, err := admin.InstallExtension(ctx, client.InstallRequest{ID: "interval", Image: hostProcessImage, Settings: map[string]string{"MIN_INTERVAL": "1s"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := admin.InstallExtension(ctx, client.InstallRequest{ID: "cron", Image: "gofer/extension-cron:test"})
+	other, err := admin.InstallExtension(ctx, client.InstallRequest{ID: "cron", Image: hostProcessImage})
 	if err != nil {
 		t.Fatal(err)
 	}
