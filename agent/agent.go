@@ -324,6 +324,7 @@ func (a *Agent) shutdown() error {
 		a.logger.Warn("api shutdown", "error", err)
 	}
 	a.wg.Wait()
+	a.removeDevExtensions(ctx)
 	var errs []error
 	if err := a.raft.Shutdown().Error(); err != nil {
 		errs = append(errs, fmt.Errorf("raft shutdown: %w", err))

@@ -14,6 +14,7 @@ import (
 	"github.com/goferhq/gofer/agent/leadership"
 	"github.com/goferhq/gofer/agent/supervisor"
 	"github.com/goferhq/gofer/fsm"
+	"github.com/goferhq/gofer/scheduler"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
 )
@@ -135,4 +136,26 @@ type idleService struct{}
 func (idleService) Run(ctx context.Context) error {
 	<-ctx.Done()
 	return nil
+}
+
+// removeDevExtensions removes this cluster's extension containers when a
+// dev-mode node stops. A cluster leaves them running so the next leader
+// adopts them; a dev server is the only node, and its containers would
+// otherwise outlive it (and its data folder, when that is wiped).
+func (a *Agent) removeDevExtensions(ctx context.Context) {
+	if !a.cfg.Server.Dev || a.clusterID() == "" {
+		return
+	}
+	list, err := a.sched.List(ctx, map[string]string{scheduler.LabelCluster: a.clusterID(), scheduler.LabelExtension: ""})
+	if err != nil {
+		a.logger.Warn("could not list extension containers to remove them", "error", err)
+		return
+	}
+	for _, c := range list {
+		if err := a.sched.Remove(ctx, c.Name); err != nil {
+			a.logger.Warn("could not remove extension container", "container", c.Name, "error", err)
+			continue
+		}
+		a.logger.Info("removed extension container (dev mode)", "container", c.Name)
+	}
 }

@@ -286,3 +286,35 @@ func TestSupervisorMissingImageIsNotPulled(t *testing.T) {
 		t.Errorf("with install_std_extensions=false the cluster lists %d extensions (%v), want only ghost", len(list), err)
 	}
 }
+
+// A dev server is the only node: when it stops, its extension containers
+// go with it (a cluster leaves them for the next leader to adopt). The
+// standard extensions it installs run while it does.
+func TestDevServerRemovesItsExtensionContainersWhenItStops(t *testing.T) {
+	n := NewNode(t, "dev", "--dev")
+	n.Env = append(n.Env, "GOFER_WEB_EXTENSIONS__INSTALL_STD_EXTENSIONS=true")
+	n.Start()
+	var clusterID string
+	WaitFor(t, 30*time.Second, func() error {
+		h, err := n.Health()
+		if err != nil || h.ClusterID == "" {
+			return fmt.Errorf("dev server not up: %v", err)
+		}
+		clusterID = h.ClusterID
+		return nil
+	})
+	t.Cleanup(func() { removeContainers(t, clusterID) })
+	cl := n.Client("")
+	for _, id := range []string{"interval", "cron"} {
+		waitExtensionState(t, cl, id, model.ExtensionStateRunning)
+	}
+	if _, ok := supInspect(t, supervisor.ContainerName(clusterID, "interval")); !ok {
+		t.Fatal("the interval extension runs in no container")
+	}
+	n.Stop()
+	for _, id := range []string{"interval", "cron"} {
+		if info, ok := supInspect(t, supervisor.ContainerName(clusterID, id)); ok {
+			t.Errorf("extension %s's container is still there after the dev server stopped (%s)", id, info.State.Status)
+		}
+	}
+}
