@@ -113,6 +113,11 @@ type ExtensionsConfig struct {
 	// extensions run outside the supervisor, which the leader cannot call:
 	// then subscriptions get the built-in check only.
 	CallExtensions bool `toml:"call_extensions"`
+	// TriggerKeyRetention is how long a trigger key (docs/triggers.md) is
+	// kept. A tick key older than its subscription's watermark is refused
+	// anyway, so this bounds only how late a GitHub redelivery (or
+	// another non-tick key) is still recognised.
+	TriggerKeyRetention Duration `toml:"trigger_key_retention"`
 }
 
 // RaftConfig tunes consensus timing and log compaction.
@@ -267,9 +272,10 @@ func DefaultConfig() Config {
 			Engine: "docker",
 			Docker: DockerConfig{Network: "bridge", PullTimeout: Duration(5 * time.Minute)},
 		},
-		Secrets:        SecretStoreConfig{RotationBatchSize: 64},
-		Objects:        ObjectStoreConfig{MaxObjectBytes: 256 << 10, PipelineObjectLimit: 50, RunObjectLimit: 100, RunObjectExpiry: 2},
-		Extensions:     ExtensionsConfig{InstallStdExtensions: true, StopTimeout: Duration(10 * time.Second), CallExtensions: true},
+		Secrets: SecretStoreConfig{RotationBatchSize: 64},
+		Objects: ObjectStoreConfig{MaxObjectBytes: 256 << 10, PipelineObjectLimit: 50, RunObjectLimit: 100, RunObjectExpiry: 2},
+		Extensions: ExtensionsConfig{InstallStdExtensions: true, StopTimeout: Duration(10 * time.Second), CallExtensions: true,
+			TriggerKeyRetention: Duration(7 * 24 * time.Hour)},
 		ExternalEvents: ExternalEventsConfig{BindAddress: DefaultExternalEventsAddr},
 	}
 }
@@ -477,6 +483,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Extensions.StopTimeout.D() <= 0 {
 		add("extensions.stop_timeout must be positive")
+	}
+	if c.Extensions.TriggerKeyRetention.D() < time.Hour {
+		add("extensions.trigger_key_retention must be at least 1h (GitHub redelivers for days)")
 	}
 	return errors.Join(errs...)
 }

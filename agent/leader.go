@@ -79,6 +79,8 @@ func (a *Agent) leaderServices() []leadership.Entry {
 				EventRetention: a.cfg.API.EventLogRetention.D(),
 				KeepLogs:       int64(a.cfg.API.TaskExecutionLogRetention),
 				KeepObjects:    int64(a.cfg.Objects.RunObjectExpiry),
+
+				TriggerKeyRetention: a.cfg.Extensions.TriggerKeyRetention.D(),
 			}, d)
 		}},
 		{Name: "key-rotation", New: func(d leadership.Deps) leadership.Service {

@@ -36,6 +36,8 @@ type pruneConfig struct {
 	// KeepLogs and KeepObjects are how many of each pipeline's newest
 	// runs keep their task logs and run objects (0: all).
 	KeepLogs, KeepObjects int64
+	// TriggerKeyRetention is how long trigger keys are kept (0: for ever).
+	TriggerKeyRetention time.Duration
 }
 
 // pruner is the leader service that deletes expired events and
@@ -70,6 +72,7 @@ func (p *pruner) Run(ctx context.Context) error {
 
 func (p *pruner) pruneOnce(ctx context.Context) {
 	p.expireByRuns(ctx)
+	p.pruneTriggerKeys(ctx)
 	for ctx.Err() == nil {
 		now := p.clock.Now()
 		cmd := fsm.Prune{
@@ -93,6 +96,40 @@ func (p *pruner) pruneOnce(ctx context.Context) {
 			p.logger.Info("pruned expired records", "events", pr.Events, "idempotency_keys", pr.Idempotency)
 		}
 		if pr.Events < pruneBatch && pr.Idempotency < pruneBatch {
+			return
+		}
+	}
+}
+
+// pruneTriggerKeys deletes trigger keys past their retention: the leader
+// reads which from its state (no raft entry when there are none) and
+// names at most MaxPrunedTriggerKeys per command, so no apply walks every
+// key.
+func (p *pruner) pruneTriggerKeys(ctx context.Context) {
+	if p.cfg.TriggerKeyRetention <= 0 {
+		return
+	}
+	for ctx.Err() == nil {
+		before := p.clock.Now().Add(-p.cfg.TriggerKeyRetention).UnixMilli()
+		var old []store.TriggerKeyRef
+		_ = p.state.ViewCommitted(func(tx *bbolt.Tx) error {
+			old = store.OldTriggerKeys(tx, before, fsm.MaxPrunedTriggerKeys)
+			return nil
+		})
+		if len(old) == 0 {
+			return
+		}
+		res, err := applyChecked(ctx, p.apply, fsm.CmdPrune, fsm.Prune{TriggerKeysBefore: before, TriggerKeys: old})
+		if err != nil {
+			p.logger.Warn("pruning trigger keys failed", "error", err)
+			return
+		}
+		pr, err := fsm.ResultAs[fsm.PruneResult](res)
+		if err != nil || pr == nil || pr.TriggerKeys == 0 {
+			return
+		}
+		p.logger.Info("pruned expired trigger keys", "trigger_keys", pr.TriggerKeys)
+		if len(old) < fsm.MaxPrunedTriggerKeys {
 			return
 		}
 	}

@@ -90,6 +90,9 @@ func applySystemUpdate(a *applyCtx, body []byte) (any, error) {
 
 func applyPrune(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[Prune](body)
+	if len(cmd.TriggerKeys) > MaxPrunedTriggerKeys {
+		return nil, fmt.Errorf("%w: trigger_keys: %d listed, at most %d", ErrInvalid, len(cmd.TriggerKeys), MaxPrunedTriggerKeys)
+	}
 	var res PruneResult
 	var err error
 	if cmd.EventsBefore > 0 {
@@ -102,7 +105,18 @@ func applyPrune(a *applyCtx, body []byte) (any, error) {
 			return nil, err
 		}
 	}
-	if cmd.TriggerKeysBefore > 0 {
+	switch {
+	case cmd.TriggerKeysBefore > 0 && len(cmd.TriggerKeys) > 0:
+		for _, r := range cmd.TriggerKeys {
+			deleted, err := store.DeleteTriggerKeyBefore(a.tx, r, cmd.TriggerKeysBefore)
+			if err != nil {
+				return nil, err
+			}
+			if deleted {
+				res.TriggerKeys++
+			}
+		}
+	case cmd.TriggerKeysBefore > 0:
 		if res.TriggerKeys, err = store.PruneTriggerKeys(a.tx, cmd.TriggerKeysBefore, cmd.Max); err != nil {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	sdk "github.com/goferhq/gofer/sdk/go"
+	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
 )
 
@@ -127,10 +128,17 @@ type Prune struct {
 	IdempotencyBefore int64 `json:"idempotency_before"`
 	Max               int   `json:"max"`
 	// TriggerKeysBefore prunes trigger keys recorded before it (epoch
-	// ms). Only nodes that know subscriptions can hold trigger keys, so
-	// an older node ignoring the field diverges in nothing it stores.
-	TriggerKeysBefore int64 `json:"trigger_keys_before,omitempty"`
+	// ms): those listed in TriggerKeys (the leader picked them from its
+	// state, at most MaxPrunedTriggerKeys), each deleted only if it is
+	// still older than the cutoff. With no list, every key is walked (the
+	// form before the list existed; the pruner sends the list).
+	TriggerKeysBefore int64                 `json:"trigger_keys_before,omitempty"`
+	TriggerKeys       []store.TriggerKeyRef `json:"trigger_keys,omitempty"`
 }
+
+// MaxPrunedTriggerKeys bounds Prune.TriggerKeys (a raft entry of tens of
+// kilobytes at most).
+const MaxPrunedTriggerKeys = 1000
 
 // PruneResult says how much a Prune removed, so the leader knows whether
 // to run another batch.

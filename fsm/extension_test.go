@@ -294,3 +294,47 @@ func TestParseTickKey(t *testing.T) {
 		t.Error("IsTriggerKey")
 	}
 }
+
+// TestPruneNamedTriggerKeys: a Prune naming trigger keys deletes those
+// still older than its cutoff and keeps the rest (a key recorded since,
+// an unnamed old key, a missing one); a list over the bound is refused
+// and changes nothing. store.OldTriggerKeys is what the leader names.
+func TestPruneNamedTriggerKeys(t *testing.T) {
+	x := newRunFixture(t)
+	installExt(x, "interval", "tok1")
+	x.ok(CmdSubscriptionCreate, SubscriptionCreate{SubscriptionRef: subRef("interval", "s1")})
+	x.b.clock = 1_000_000
+	start := func(key string) {
+		x.t.Helper()
+		x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag", Extension: "interval", TriggerKey: key})
+	}
+	start("interval:default/dag/s1:100")
+	start("interval:default/dag/s1:200")
+	cutoff := x.b.clock + 1_000_000 // both keys are older
+	x.b.clock += 2_000_000
+	start("interval:default/dag/s1:300") // recorded after the cutoff
+
+	var old []store.TriggerKeyRef
+	x.f.View(func(tx *bbolt.Tx) error { old = store.OldTriggerKeys(tx, cutoff, 10); return nil })
+	if len(old) != 2 || old[0].Key != "interval:default/dag/s1:100" || old[1].Key != "interval:default/dag/s1:200" || old[0].ExtensionID != "interval" {
+		t.Fatalf("old trigger keys %+v, want the keys of ticks 100 and 200", old)
+	}
+	many := make([]store.TriggerKeyRef, MaxPrunedTriggerKeys+1)
+	x.refused(CmdPrune, Prune{TriggerKeysBefore: cutoff, TriggerKeys: many}, ErrInvalid)
+
+	named := []store.TriggerKeyRef{old[0], // old: deleted
+		{NamespaceID: "default", PipelineID: "dag", ExtensionID: "interval", Key: "interval:default/dag/s1:300"}, // recent: kept
+		{NamespaceID: "default", PipelineID: "dag", ExtensionID: "interval", Key: "interval:default/dag/s1:999"}} // missing
+	res := x.ok(CmdPrune, Prune{TriggerKeysBefore: cutoff, TriggerKeys: named}).(*PruneResult)
+	if res.TriggerKeys != 1 {
+		t.Fatalf("pruned %d trigger keys, want 1", res.TriggerKeys)
+	}
+	x.f.View(func(tx *bbolt.Tx) error {
+		for key, want := range map[string]bool{"interval:default/dag/s1:100": false, "interval:default/dag/s1:200": true, "interval:default/dag/s1:300": true} {
+			if got := store.GetTriggerKey(tx, "default", "dag", "interval", key) != 0; got != want {
+				t.Errorf("trigger key %s stored %v, want %v", key, got, want)
+			}
+		}
+		return nil
+	})
+}

@@ -159,6 +159,48 @@ func PruneTriggerKeys(tx *bbolt.Tx, before int64, max int) (int, error) {
 	return len(keys), nil
 }
 
+// TriggerKeyRef names one recorded trigger key.
+type TriggerKeyRef struct {
+	NamespaceID string `json:"namespace_id"`
+	PipelineID  string `json:"pipeline_id"`
+	ExtensionID string `json:"extension_id"`
+	Key         string `json:"key"`
+}
+
+// OldTriggerKeys lists up to max trigger keys recorded before before
+// (epoch ms), in key order. The leader reads them (a read transaction,
+// not the apply) and names them in a Prune command, so an apply deletes
+// a bounded list instead of walking every key.
+func OldTriggerKeys(tx *bbolt.Tx, before int64, max int) []TriggerKeyRef {
+	var out []TriggerKeyRef
+	c := tx.Bucket(bucketTriggerKeys).Cursor()
+	for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
+		if len(v) < 16 || int64(parseU64(v[8:16])) >= before {
+			continue
+		}
+		parts := bytes.SplitN(k, []byte{0}, 4)
+		if len(parts) != 4 {
+			continue
+		}
+		out = append(out, TriggerKeyRef{NamespaceID: string(parts[0]), PipelineID: string(parts[1]),
+			ExtensionID: string(parts[2]), Key: string(parts[3])})
+	}
+	return out
+}
+
+// DeleteTriggerKeyBefore deletes the trigger key if it was recorded
+// before before (epoch ms); a key recorded since, or gone, is kept as it
+// is. It reports whether it deleted.
+func DeleteTriggerKeyBefore(tx *bbolt.Tx, r TriggerKeyRef, before int64) (bool, error) {
+	b := tx.Bucket(bucketTriggerKeys)
+	k := key(r.NamespaceID, r.PipelineID, r.ExtensionID, r.Key)
+	v := b.Get(k)
+	if len(v) < 16 || int64(parseU64(v[8:16])) >= before {
+		return false, nil
+	}
+	return true, b.Delete(k)
+}
+
 // StdExtensionsInstalled reports whether the cluster installed its
 // standard extensions already (once per cluster, never again).
 func StdExtensionsInstalled(tx *bbolt.Tx) bool {
