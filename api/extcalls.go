@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -107,16 +106,10 @@ func (s *Server) resolveSettings(ns, pipeline string, settings map[string]string
 
 // resolveSettingsIn is resolveSettings within a read transaction.
 func (s *Server) resolveSettingsIn(tx *bbolt.Tx, ns, pipeline string, settings map[string]string) (map[string]string, error) {
-	var names []string // only settings holding a marker: usually none
-	for name, value := range settings {
-		if _, _, ok := sdk.ParseMarker(value); ok {
-			names = append(names, name)
-		}
-	}
+	names := markerNames(settings)
 	if len(names) == 0 {
 		return settings, nil
 	}
-	slices.Sort(names) // the same setting named every time
 	out := make(map[string]string, len(settings))
 	for k, v := range settings {
 		out[k] = v

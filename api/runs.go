@@ -139,21 +139,35 @@ func (s *Server) createRun(c echo.Context, cmd fsm.RunCreate) error {
 // may start a run (a run's own token, say) could have a task print any
 // secret of the pipeline, or a global one.
 func (s *Server) checkSecretMarkers(caller *identity, ns, pipeline string, vars map[string]string) error {
-	var names []string // only variables holding a marker: usually none
-	for name, value := range vars {
+	return s.checkMarkersReadable(caller, ns, pipeline, vars, func(name string) string { return "run variable " + name }, "pass")
+}
+
+// markerNames lists, sorted, the names of values holding a secret or
+// object marker (usually none): the same one is named first every time.
+func markerNames(values map[string]string) []string {
+	var names []string
+	for name, value := range values {
 		if _, _, ok := sdk.ParseMarker(value); ok {
 			names = append(names, name)
 		}
 	}
-	slices.Sort(names) // the same variable named every time
-	for _, name := range names {
-		kind, key, _ := sdk.ParseMarker(vars[name])
+	slices.Sort(names)
+	return names
+}
+
+// checkMarkersReadable refuses (403) values naming a secret the caller
+// may not read: a pipeline secret needs read on the pipeline's secrets, a
+// global one an admin. label names a value in the message ("run variable
+// X", "settings.X"); verb is what the caller does with it ("pass", "name").
+func (s *Server) checkMarkersReadable(caller *identity, ns, pipeline string, values map[string]string, label func(string) string, verb string) error {
+	for _, name := range markerNames(values) {
+		kind, key, _ := sdk.ParseMarker(values[name])
 		switch {
 		case kind == "pipeline_secret" && !s.authz.allowed(caller, []resourceRef{{kind: "namespaces", target: ns},
 			{kind: "pipelines", target: pipeline}, {kind: "secrets"}}, model.ActionRead):
-			return forbidden("run variable %s names pipeline secret %q; only a caller that may read the pipeline's secrets may pass it", name, key)
+			return forbidden("%s names pipeline secret %q; only a caller that may read the pipeline's secrets may %s it", label(name), key, verb)
 		case kind == "global_secret" && !s.authz.isAdmin(caller, model.ActionRead):
-			return forbidden("run variable %s names global secret %q; only an admin may pass it", name, key)
+			return forbidden("%s names global secret %q; only an admin may %s it", label(name), key, verb)
 		}
 	}
 	return nil

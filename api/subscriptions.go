@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -12,7 +11,6 @@ import (
 	"github.com/goferhq/gofer/agent/extcall"
 	"github.com/goferhq/gofer/extensions/schedule"
 	"github.com/goferhq/gofer/fsm"
-	sdk "github.com/goferhq/gofer/sdk/go"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
 )
@@ -197,24 +195,7 @@ func (s *Server) abandonSubscribe(ref fsm.SubscriptionRef, refused bool, err err
 // reading it. The rule of run variables (checkSecretMarkers), worded for
 // settings.
 func (s *Server) checkSettingMarkers(caller *identity, ns, pipeline string, settings map[string]string) error {
-	var names []string // only settings holding a marker: usually none
-	for name, value := range settings {
-		if _, _, ok := sdk.ParseMarker(value); ok {
-			names = append(names, name)
-		}
-	}
-	slices.Sort(names) // the same setting named every time
-	for _, name := range names {
-		kind, key, _ := sdk.ParseMarker(settings[name])
-		switch {
-		case kind == "pipeline_secret" && !s.authz.allowed(caller, []resourceRef{{kind: "namespaces", target: ns},
-			{kind: "pipelines", target: pipeline}, {kind: "secrets"}}, model.ActionRead):
-			return forbidden("settings.%s names pipeline secret %q; only a caller that may read the pipeline's secrets may name it", name, key)
-		case kind == "global_secret" && !s.authz.isAdmin(caller, model.ActionRead):
-			return forbidden("settings.%s names global secret %q; only an admin may name it", name, key)
-		}
-	}
-	return nil
+	return s.checkMarkersReadable(caller, ns, pipeline, settings, func(name string) string { return "settings." + name }, "name")
 }
 
 // subscribeExtension validates settings through the running extension:
