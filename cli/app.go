@@ -77,9 +77,12 @@ func App(build Build, stdout, stderr io.Writer) *cli.App {
 			serviceCommand(build),
 			serverCommand(),
 			debugCommand(),
+			versionCommand(build),
 		},
 	}
 	app.ExitErrHandler = func(*cli.Context, error) {}
+	app.OnUsageError = onUsageError
+	withUsageErrors(app.Commands)
 	return app
 }
 
@@ -88,16 +91,28 @@ func App(build Build, stdout, stderr io.Writer) *cli.App {
 func Run(build Build, args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	app := App(build, os.Stdout, os.Stderr)
-	if err := app.RunContext(ctx, normalizeArgs(app, args)); err != nil {
+	return run(ctx, build, args, os.Stdout, os.Stderr)
+}
+
+// run is Run with its context and output given (tests).
+func run(ctx context.Context, build Build, args []string, stdout, stderr io.Writer) int {
+	app := App(build, stdout, stderr)
+	unknown := &unknownCommand{}
+	app.CommandNotFound = unknown.handler
+	err := app.RunContext(ctx, normalizeArgs(app, args))
+	if unknown.name != "" {
+		fmt.Fprintln(stderr, "error:", unknown.Error())
+		return 2
+	}
+	if err != nil {
 		var exit cli.ExitCoder
 		if errors.As(err, &exit) {
 			if msg := exit.Error(); msg != "" {
-				fmt.Fprintln(os.Stderr, "error:", msg)
+				fmt.Fprintln(stderr, "error:", msg)
 			}
 			return exit.ExitCode()
 		}
-		fmt.Fprintln(os.Stderr, "error:", err)
+		fmt.Fprintln(stderr, "error:", err)
 		return 1
 	}
 	return 0

@@ -12,6 +12,13 @@ DEV_DATA=${DEV_DATA:-.gofer-dev}
 DEV_NETWORK=${DEV_NETWORK:-host}
 URL="http://$DEV_API"
 
+# Another server answering here (a second `make run`) would pass the
+# health check below for ours, which then fails on the data dir in use.
+if curl -fsS --max-time 2 "$URL/api/system/health" >/dev/null 2>&1; then
+  echo "error: a Gofer server already answers at $URL (another \`make run\`?); stop it, or pick another address with DEV_API=127.0.0.1:PORT DEV_RAFT=127.0.0.1:PORT DEV_DATA=DIR" >&2
+  exit 1
+fi
+
 GOFER_WEB_SCHEDULER__DOCKER__NETWORK="$DEV_NETWORK" \
   "$GOFER" service start --dev --data-dir "$DEV_DATA" --api-addr "$DEV_API" --raft-addr "$DEV_RAFT" &
 server=$!
@@ -22,6 +29,7 @@ for _ in $(seq 1 100); do
   kill -0 $server 2>/dev/null || { echo "the dev server exited; see its log above" >&2; exit 1; }
   sleep 0.1
 done
+kill -0 $server 2>/dev/null || { echo "the dev server exited; see its log above" >&2; exit 1; }
 
 # Register the sample pipeline the way users do: gofer up builds the Go
 # program in examples/simple, registers what it prints and deploys it (or
