@@ -240,6 +240,12 @@ func (a *Agent) setupRaft() error {
 		}
 		if !has {
 			a.logger.Info("bootstrapping a new cluster", "node_id", a.nodeID, "raft_addr", a.cfg.RaftAdvertise())
+			if a.cfg.Cluster.Secret == "" && !a.cfg.Server.Dev {
+				// Joiners need the secret to be admitted; without it each
+				// would loop on a 401 and blame itself.
+				a.logger.Warn("this cluster has no cluster.secret: no other node can join it; set the same cluster.secret " +
+					"(GOFER_WEB_CLUSTER__SECRET, at least 32 characters) on every node, this one included, and restart it")
+			}
 			f := a.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
 				Suffrage: raft.Voter, ID: raft.ServerID(a.nodeID), Address: raft.ServerAddress(a.cfg.RaftAdvertise()),
 			}}})
