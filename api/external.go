@@ -155,12 +155,7 @@ func (s *Server) externalEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := readEventBody(http.MaxBytesReader(w, r.Body, MaxExternalEventBody), r.ContentLength)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, r, eventTooLarge())
-		} else {
-			writeError(w, r, badRequest("reading the event body failed: %v", err))
-		}
+		writeError(w, r, err)
 		return
 	}
 	if err := s.deliverEvent(r, id, extcall.Event{Headers: headers, Body: body}); err != nil {
@@ -171,14 +166,20 @@ func (s *Server) externalEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 // readEventBody reads an event's body, sized up front when its length is
-// known (io.ReadAll would grow its buffer to up to twice the body).
+// known (io.ReadAll would grow its buffer to up to twice the body). A body
+// over the limit (r is a MaxBytesReader) is the 413 of eventTooLarge.
 func readEventBody(r io.Reader, length int64) ([]byte, error) {
 	var buf bytes.Buffer
 	if length > 0 && length <= MaxExternalEventBody {
 		buf.Grow(int(length) + bytes.MinRead)
 	}
-	_, err := buf.ReadFrom(r)
-	return buf.Bytes(), err
+	if _, err := buf.ReadFrom(r); err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			return nil, eventTooLarge()
+		}
+		return nil, badRequest("reading the event body failed: %v", err)
+	}
+	return buf.Bytes(), nil
 }
 
 func eventTooLarge() error {
@@ -286,10 +287,6 @@ func (s *Server) receiveEvent(c echo.Context) error {
 	defer release()
 	body, err := readEventBody(c.Request().Body, c.Request().ContentLength) // bounded by the route's body limit
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return eventTooLarge()
-		}
 		return err
 	}
 	if err := s.deliverEvent(c.Request(), id, extcall.Event{Headers: headers, Body: body}); err != nil {

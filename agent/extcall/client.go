@@ -15,7 +15,7 @@ import (
 )
 
 // Client makes the leader's calls to running extensions (POST and DELETE
-// /api/subscribe, GET /api/debug and /api/info, POST /api/external-event),
+// /api/subscribe, GET /api/debug, POST /api/external-event),
 // as upstream's server makes them, so images built with upstream's SDKs
 // answer unchanged.
 //
@@ -112,23 +112,6 @@ type Event struct {
 	Body    []byte
 }
 
-// Param documents one setting of an extension.
-type Param struct {
-	Key           string `json:"key"`
-	Required      bool   `json:"required"`
-	Documentation string `json:"documentation"`
-}
-
-// Info is GET /api/info's answer.
-type Info struct {
-	ExtensionID   string `json:"extension_id"`
-	Documentation struct {
-		ConfigParams               []Param `json:"config_params"`
-		PipelineSubscriptionParams []Param `json:"pipeline_subscription_params"`
-		Body                       string  `json:"body"`
-	} `json:"documentation"`
-}
-
 // Subscribe asks extension id to take sub (POST /api/subscribe). An
 // extension refusing the settings answers 4xx: an *Error with its message.
 func (c *Client) Subscribe(ctx context.Context, id string, sub Subscription) error {
@@ -151,13 +134,6 @@ func (c *Client) Debug(ctx context.Context, id string) (string, error) {
 	}
 	err := c.call(ctx, id, c.timeout, http.MethodGet, "/api/debug", nil, &out)
 	return out.Info, err
-}
-
-// Info answers extension id's GET /api/info.
-func (c *Client) Info(ctx context.Context, id string) (Info, error) {
-	var out Info
-	err := c.call(ctx, id, c.timeout, http.MethodGet, "/api/info", nil, &out)
-	return out, err
 }
 
 // ExternalEvent passes an external event to extension id (POST

@@ -131,8 +131,9 @@ type Subscription struct {
 	Settings     map[string]string `json:"settings"`
 	Status       string            `json:"status"`
 	StatusReason string            `json:"status_reason"`
-	// Watermark is the last tick (epoch ms) that started a run through a
-	// trigger key naming this subscription; 0 before the first.
+	// Watermark is the last tick (epoch ms) decided for this subscription:
+	// fired through a trigger key naming it, or reported skipped; 0 before
+	// the first. No tick at or behind it is fired (docs/triggers.md).
 	Watermark int64 `json:"watermark"`
 	// LastFired is the last tick (epoch ms) that started a run; 0 before
 	// the first. The watermark may be past it (skipped ticks).

@@ -164,13 +164,23 @@ func (s *server) debug(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, http.StatusOK, debugResponse{Info: info})
 }
 
-func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
+// subscriptionRequest reads a subscribe or unsubscribe body; false when
+// it answered an error.
+func (s *server) subscriptionRequest(w http.ResponseWriter, r *http.Request) (subscribeRequest, bool) {
 	var req subscribeRequest
 	if !s.decode(w, r, s.maxRequest, &req) {
-		return
+		return req, false
 	}
 	if field := missingField(req.NamespaceID, req.PipelineID, req.PipelineSubscriptionID); field != "" {
 		s.fail(w, http.StatusBadRequest, field+" is required")
+		return req, false
+	}
+	return req, true
+}
+
+func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
+	req, ok := s.subscriptionRequest(w, r)
+	if !ok {
 		return
 	}
 	if req.Params == nil {
@@ -184,12 +194,8 @@ func (s *server) subscribe(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) unsubscribe(w http.ResponseWriter, r *http.Request) {
-	var req subscribeRequest
-	if !s.decode(w, r, s.maxRequest, &req) {
-		return
-	}
-	if field := missingField(req.NamespaceID, req.PipelineID, req.PipelineSubscriptionID); field != "" {
-		s.fail(w, http.StatusBadRequest, field+" is required")
+	req, ok := s.subscriptionRequest(w, r)
+	if !ok {
 		return
 	}
 	s.do(w, r, func(ctx context.Context) error {
