@@ -389,6 +389,15 @@ func (s *Server) deleteTaskLogs(c echo.Context) error {
 // until the task is complete. Any node serves it from its own replicated
 // state, so a client whose node died resumes on another with ?offset.
 func (s *Server) taskLogs(c echo.Context) error {
+	follow, err := boolQuery(c, "follow")
+	if err != nil {
+		return err
+	}
+	framed := logStreamFramed(c)
+	offset, err := logOffsetParam(c, framed)
+	if err != nil {
+		return err
+	}
 	t, err := s.taskPath(c)
 	if err != nil {
 		return err
@@ -399,15 +408,6 @@ func (s *Server) taskLogs(c echo.Context) error {
 			why = "expired under the log retention setting"
 		}
 		return newError(http.StatusGone, CodeNotFound, "the logs of task %q in run %d %s", t.TaskID, t.RunID, why)
-	}
-	follow, err := boolQuery(c, "follow")
-	if err != nil {
-		return err
-	}
-	framed := logStreamFramed(c)
-	offset, err := logOffsetParam(c, framed)
-	if err != nil {
-		return err
 	}
 	if offset > 0 && t.Terminal() {
 		var size int64

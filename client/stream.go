@@ -78,13 +78,13 @@ var ErrStreamCut = errors.New("stream cut")
 
 const sseContentType = "text/event-stream"
 
-// sseEvent is one server-sent event; comment is set for a comment-only
-// block (a keep-alive).
+// sseEvent is one server-sent event; comment holds the text of a
+// comment-only block (a keep-alive, the server's greeting).
 type sseEvent struct {
 	id, event string
 	data      []byte
 	hasID     bool
-	comment   bool
+	comment   string
 }
 
 // sseReader reads server-sent events from a response body.
@@ -112,11 +112,13 @@ func (s *sseReader) next() (sseEvent, error) {
 				return ev, nil
 			}
 		case strings.HasPrefix(line, ":"):
+			if !started {
+				ev.comment = strings.TrimSpace(line[1:])
+			}
 			started = true
-			ev.comment = ev.event == "" && ev.data == nil && !ev.hasID
 		default:
 			started = true
-			ev.comment = false
+			ev.comment = ""
 			field, value, _ := strings.Cut(line, ":")
 			value = strings.TrimPrefix(value, " ")
 			switch field {
@@ -226,7 +228,9 @@ func (f *logFollower) Read(p []byte) (int, error) {
 			continue
 		}
 		switch {
-		case ev.comment:
+		case ev.comment == "keep-alive":
+			// A keep-alive shows a healthy stream; the greeting alone
+			// does not (a node that greets and dies is no progress).
 			f.progress()
 		case ev.event == "log":
 			data, err := base64.StdEncoding.DecodeString(string(ev.data))
