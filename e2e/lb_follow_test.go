@@ -313,7 +313,7 @@ func TestFollowLogsAndEventsAcrossLeaderKill(t *testing.T) {
 	if _, err := cl.CreateNamespace(ctx, "after-kill", "after kill", ""); err != nil {
 		t.Fatal(err)
 	}
-	stored, err := cl.ListEvents(ctx, client.Page{Limit: 10000})
+	stored, err := cl.ListEvents(ctx, client.Page{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
