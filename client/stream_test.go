@@ -105,6 +105,15 @@ func (s *framedLogServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the headers, a clean close without the end event) reads every byte once
 // and in order, resuming from the byte reached, with one notice a resume.
 func TestTaskLogsResumeAfterCuts(t *testing.T) {
+	testLogsResumeAfterCuts(t, func(c *Client) (io.ReadCloser, error) { return c.TaskLogs(context.Background(), "p", 1, "t", true) })
+}
+
+// TestExtensionLogsResumeAfterCuts: the same for an extension's output.
+func TestExtensionLogsResumeAfterCuts(t *testing.T) {
+	testLogsResumeAfterCuts(t, func(c *Client) (io.ReadCloser, error) { return c.ExtensionLogs(context.Background(), "ext1", true) })
+}
+
+func testLogsResumeAfterCuts(t *testing.T, open func(*Client) (io.ReadCloser, error)) {
 	log := numberedLines(40)
 	srv := &framedLogServer{log: log, plan: []string{"cut:3", "torn:2", "cut:0", "close:5", "quiet:2", "cut:4", "full"}}
 	ts := httptest.NewServer(srv)
@@ -114,7 +123,7 @@ func TestTaskLogsResumeAfterCuts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, err := c.TaskLogs(context.Background(), "p", 1, "t", true)
+	rc, err := open(c)
 	if err != nil {
 		t.Fatal(err)
 	}
