@@ -139,6 +139,7 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		LeaderSilence:            cfg.Raft.HeartbeatTimeout.D(),
 		BodyReadTimeout:          cfg.API.BodyReadTimeout.D(),
 		BodyMinRate:              cfg.API.BodyMinRate,
+		StreamKeepAlive:          cfg.API.StreamKeepAlive.D(),
 		ExtensionLogs:            a.extensionLogs,
 		ExtensionCalls:           a.extensionCalls(),
 	}, a, logger)

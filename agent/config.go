@@ -176,6 +176,10 @@ type APIConfig struct {
 	// within the timeout plus one second per BodyMinRate bytes received.
 	BodyReadTimeout Duration `toml:"body_read_timeout"`
 	BodyMinRate     int64    `toml:"body_min_rate"`
+	// StreamKeepAlive is how often a quiet follow stream (events, framed
+	// logs) sends a keep-alive, so a load balancer's idle timeout does
+	// not cut it; keep it under that timeout.
+	StreamKeepAlive Duration `toml:"stream_keep_alive"`
 }
 
 // SecretStoreConfig configures the encrypted secret store.
@@ -267,6 +271,7 @@ func DefaultConfig() Config {
 			TaskExecutionStopTimeout:    Duration(30 * time.Second),
 			BodyReadTimeout:             Duration(api.DefaultBodyReadTimeout),
 			BodyMinRate:                 api.DefaultBodyMinRate,
+			StreamKeepAlive:             Duration(api.DefaultStreamKeepAlive),
 		},
 		Scheduler: SchedulerConfig{
 			Engine: "docker",
@@ -419,6 +424,9 @@ func (c *Config) Validate() error {
 	}
 	if c.API.BodyReadTimeout.D() <= 0 || c.API.BodyMinRate <= 0 {
 		add("api.body_read_timeout and api.body_min_rate must be positive")
+	}
+	if c.API.StreamKeepAlive.D() <= 0 {
+		add("api.stream_keep_alive must be positive")
 	}
 	if c.API.EventPruneInterval.D() <= 0 || c.API.EventLogRetention.D() <= 0 {
 		add("api.event_log_retention and api.event_prune_interval must be positive")

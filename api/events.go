@@ -118,10 +118,6 @@ func (s *Server) deleteEvent(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// sseKeepAlive is how often an idle stream sends a comment line, so
-// proxies and load balancers keep the connection open.
-const sseKeepAlive = 15 * time.Second
-
 // streamEvents serves events as server-sent events from this node's state.
 // ?history=true replays stored events first; otherwise the stream starts
 // at the newest event. A reconnecting client's Last-Event-ID (or ?after=N)
@@ -163,7 +159,7 @@ func (s *Server) streamEvents(c echo.Context) error {
 
 	visible := s.eventVisibility(callerOf(c))
 	ctx := c.Request().Context()
-	keepAlive := time.NewTicker(sseKeepAlive)
+	keepAlive := time.NewTicker(s.opts.StreamKeepAlive)
 	defer keepAlive.Stop()
 	changes := s.cluster.FSM().Changes()
 	for {
@@ -200,7 +196,9 @@ func (s *Server) streamEvents(c echo.Context) error {
 			return nil
 		case <-changed:
 		case <-keepAlive.C:
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+			// The id moves the client's resume point past events it may
+			// not see, so a reconnect does not scan them again.
+			if _, err := fmt.Fprintf(w, ": keep-alive\nid: %d\n\n", cursor); err != nil {
 				return nil
 			}
 			w.Flush()

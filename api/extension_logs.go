@@ -1,21 +1,24 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/goferhq/gofer/scheduler"
 )
 
-// extensionLogs streams the extension container's output as plain text
-// (chunked), like a task's logs; upstream served a WebSocket. The output
-// comes from this node's container engine by the container's
-// deterministic name, so any node sharing the engine answers, leader or
-// not. With follow=true the stream lasts until the container exits or the
-// client goes away.
+// extensionLogs streams the extension container's output, as plain text
+// or framed (logstream.go), like a task's logs; upstream served a
+// WebSocket. The output comes from this node's container engine by the
+// container's deterministic name, so any node sharing the engine answers,
+// leader or not, and a client whose node died resumes on another with
+// ?offset. With follow=true the stream lasts until the container exits or
+// the client goes away.
 func (s *Server) extensionLogs(c echo.Context) error {
 	id, err := extensionParam(c)
 	if err != nil {
@@ -25,13 +28,19 @@ func (s *Server) extensionLogs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	framed := logStreamFramed(c)
+	offset, err := logOffsetParam(c, framed)
+	if err != nil {
+		return err
+	}
 	if _, err := s.installedExtension(id); err != nil {
 		return err
 	}
 	if s.opts.ExtensionLogs == nil {
 		return newError(http.StatusNotImplemented, CodeUnavailable, "this node runs no extension containers")
 	}
-	ctx := c.Request().Context()
+	ctx, cancel := context.WithCancel(c.Request().Context())
+	defer cancel()
 	rc, err := s.opts.ExtensionLogs(ctx, id, follow)
 	switch {
 	case errors.Is(err, scheduler.ErrInvalid):
@@ -40,25 +49,62 @@ func (s *Server) extensionLogs(c echo.Context) error {
 		return unavailable(2, "the container engine did not answer for extension %q: %v", id, err)
 	}
 	defer rc.Close()
-	w := c.Response()
-	w.Header().Set(echo.HeaderContentType, "text/plain; charset=utf-8")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	w.Flush()
-	buf := make([]byte, 32<<10)
+	out := newLogWriter(c, framed, offset)
+	if err := out.start(s.cluster.NodeID()); err != nil {
+		return nil
+	}
+	// The engine's reader blocks while the container is quiet; reading it
+	// in its own goroutine lets the stream send keep-alives meanwhile.
+	type piece struct {
+		data []byte
+		err  error
+	}
+	pieces := make(chan piece)
+	go func() {
+		for {
+			buf := make([]byte, 32<<10)
+			n, rerr := rc.Read(buf)
+			select {
+			case pieces <- piece{buf[:n], rerr}:
+			case <-ctx.Done():
+				return
+			}
+			if rerr != nil {
+				return
+			}
+		}
+	}()
+	keepAlive := time.NewTicker(s.opts.StreamKeepAlive)
+	defer keepAlive.Stop()
 	for {
-		n, rerr := rc.Read(buf)
-		if n > 0 {
-			if _, err := w.Write(buf[:n]); err != nil {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.shutdown:
+			return nil
+		case <-keepAlive.C:
+			if err := out.keepAlive(); err != nil {
 				return nil
 			}
-			w.Flush()
-		}
-		if rerr != nil {
-			if !errors.Is(rerr, io.EOF) && ctx.Err() == nil {
-				s.logger.Debug("extension log stream ended", "extension", id, "error", rerr)
+		case p := <-pieces:
+			if len(p.data) > 0 {
+				if err := out.write(p.data); err != nil {
+					return nil
+				}
+				c.Response().Flush()
 			}
-			return nil
+			switch {
+			case errors.Is(p.err, io.EOF):
+				// The engine ended the log: the container exited (follow)
+				// or all its output so far was read. Only this is an end.
+				out.end(follow)
+				return nil
+			case p.err != nil:
+				if ctx.Err() == nil {
+					s.logger.Debug("extension log stream ended", "extension", id, "error", p.err)
+				}
+				return nil
+			}
 		}
 	}
 }

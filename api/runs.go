@@ -384,10 +384,20 @@ func (s *Server) deleteTaskLogs(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// taskLogs serves a task's output as plain text. With ?follow=true it
-// keeps the response open and streams new output until the task is
-// complete. Any node serves it from its own replicated state.
+// taskLogs serves a task's output, as plain text or framed (logstream.go).
+// With ?follow=true it keeps the response open and streams new output
+// until the task is complete. Any node serves it from its own replicated
+// state, so a client whose node died resumes on another with ?offset.
 func (s *Server) taskLogs(c echo.Context) error {
+	follow, err := boolQuery(c, "follow")
+	if err != nil {
+		return err
+	}
+	framed := logStreamFramed(c)
+	offset, err := logOffsetParam(c, framed)
+	if err != nil {
+		return err
+	}
 	t, err := s.taskPath(c)
 	if err != nil {
 		return err
@@ -399,18 +409,29 @@ func (s *Server) taskLogs(c echo.Context) error {
 		}
 		return newError(http.StatusGone, CodeNotFound, "the logs of task %q in run %d %s", t.TaskID, t.RunID, why)
 	}
-	follow, err := boolQuery(c, "follow")
-	if err != nil {
-		return err
+	if offset > 0 && t.Terminal() {
+		var size int64
+		if err := s.view(func(tx *bbolt.Tx) error {
+			size = taskLogSize(tx, t)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if offset > size {
+			return badRequest("offset %d is past the end of the log of task %q in run %d (%d bytes)", offset, t.TaskID, t.RunID, size)
+		}
 	}
-	w := c.Response()
-	w.Header().Set(echo.HeaderContentType, "text/plain; charset=utf-8")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
+	out := newLogWriter(c, framed, offset)
 	// The headers go out now, not with the first output: a follower that
 	// forwarded this follow waits only so long for them (forward.go).
-	w.Flush()
+	if err := out.start(s.cluster.NodeID()); err != nil {
+		return nil
+	}
 	ctx := c.Request().Context()
+	// A ticker, not a timer per wait: other tasks' changes wake the loop
+	// often without output for this one, and the stream must still speak.
+	keepAlive := time.NewTicker(s.opts.StreamKeepAlive)
+	defer keepAlive.Stop()
 	var next int64
 	for {
 		changed := s.cluster.FSM().Changes().Changed()
@@ -426,17 +447,22 @@ func (s *Server) taskLogs(c echo.Context) error {
 			return nil
 		}
 		for _, chunk := range chunks {
-			if _, err := w.Write(chunk); err != nil {
+			if err := out.write(chunk); err != nil {
 				return nil
 			}
 		}
 		if len(chunks) > 0 {
-			w.Flush()
+			c.Response().Flush()
 		}
 		if len(chunks) == 256 {
 			continue
 		}
-		if !follow || cur.Terminal() || cur.LogsExpired || cur.LogsRemoved {
+		// A framed client that asks for bytes this node has not applied
+		// yet (it lags the node that served them) waits for them, follow
+		// or not: they exist.
+		waiting := framed && out.behind() && !cur.Terminal()
+		if !waiting && (!follow || cur.Terminal() || cur.LogsExpired || cur.LogsRemoved) {
+			out.end(cur.Terminal())
 			return nil
 		}
 		select {
@@ -445,7 +471,25 @@ func (s *Server) taskLogs(c echo.Context) error {
 		case <-s.shutdown:
 			return nil
 		case <-changed:
-		case <-time.After(sseKeepAlive):
+		case <-keepAlive.C:
+			if err := out.keepAlive(); err != nil {
+				return nil
+			}
 		}
+	}
+}
+
+// taskLogSize is how many bytes of output the task has stored.
+func taskLogSize(tx *bbolt.Tx, t *model.TaskExecution) int64 {
+	var size, next int64
+	for {
+		chunks, n := store.LogChunks(tx, t.NamespaceID, t.PipelineID, t.RunID, t.TaskID, next, 256)
+		for _, c := range chunks {
+			size += int64(len(c))
+		}
+		if len(chunks) < 256 {
+			return size
+		}
+		next = n
 	}
 }

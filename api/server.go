@@ -67,6 +67,10 @@ type Options struct {
 	// (see guard.go). Defaults: DefaultBodyReadTimeout, DefaultBodyMinRate.
 	BodyReadTimeout time.Duration
 	BodyMinRate     int64
+	// StreamKeepAlive is how often a follow stream (events, framed logs)
+	// sends a keep-alive while quiet, so load balancers with idle timeouts
+	// keep it open. Default DefaultStreamKeepAlive.
+	StreamKeepAlive time.Duration
 	// ExtensionLogs opens the output of an extension's container on this
 	// node's container engine (any node sharing the engine can serve it,
 	// leader or not); nil when the node runs none.
@@ -123,6 +127,9 @@ func New(opts Options, cluster Cluster, logger hclog.Logger) *Server {
 	}
 	if opts.LeaderSilence <= 0 {
 		opts.LeaderSilence = time.Second
+	}
+	if opts.StreamKeepAlive <= 0 {
+		opts.StreamKeepAlive = DefaultStreamKeepAlive
 	}
 	if opts.MaxForwards <= 0 {
 		opts.MaxForwards = DefaultMaxForwards

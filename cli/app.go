@@ -180,7 +180,8 @@ func loadFileConfig() (*fileConfig, string, error) {
 func newClient(c *cli.Context) (*client.Client, error) {
 	cl, err := client.New([]string{c.String(flagAPIBaseURL)},
 		client.WithToken(c.String(flagToken)),
-		client.WithNamespace(c.String(flagNamespace)))
+		client.WithNamespace(c.String(flagNamespace)),
+		client.WithResumeNotice(resumeNote(c.App.ErrWriter)))
 	if err != nil || c.Bool(flagStale) {
 		return cl, err
 	}

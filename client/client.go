@@ -47,6 +47,8 @@ type Client struct {
 	minIndex uint64
 	// consistent sends ?consistent=true on reads.
 	consistent bool
+	// onResume hears of follow streams resumed after a cut (stream.go).
+	onResume func(Resume)
 }
 
 // Option configures a Client.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -40,11 +41,17 @@ func (c *Client) DeleteEvent(ctx context.Context, id uint64) error {
 
 // StreamEvents follows the event stream until ctx ends, calling fn for
 // each event. With history it first replays stored events. If the
-// connection drops it reconnects (to any node) and resumes after the last
-// event it delivered, so no event is skipped or repeated.
+// connection drops it reconnects (to any node, or the same load-balancer
+// address) and resumes after the last event it delivered, so no event is
+// skipped or repeated; WithResumeNotice hears of each resume. Reconnects
+// are retried for the client's retry window (default 30 s) from a cut
+// that no progress followed; past it the error wraps ErrStreamCut and
+// names the last event delivered.
 func (c *Client) StreamEvents(ctx context.Context, history bool, fn func(*model.Event) error) error {
 	var after uint64
 	resumed := false
+	var cutAt time.Time
+	var cause error
 	for {
 		q := url.Values{}
 		switch {
@@ -53,14 +60,34 @@ func (c *Client) StreamEvents(ctx context.Context, history bool, fn func(*model.
 		case history:
 			q.Set("history", "true")
 		}
-		resp, err := c.do(ctx, request{method: http.MethodGet, path: "/api/events/stream", query: q, stream: true}, nil)
+		if cause != nil && time.Since(cutAt) > c.retryFor {
+			return c.eventsCut(after, cause)
+		}
+		cl := c
+		if resumed {
+			cl = c.resumeClient(0)
+		}
+		resp, err := cl.do(ctx, request{method: http.MethodGet, path: "/api/events/stream", query: q, stream: true}, nil)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if cause != nil {
+				return c.eventsCut(after, err)
+			}
 			return err
 		}
+		if cause != nil {
+			c.notifyResume(Resume{Stream: "the event stream", EventID: after, Cause: cause, Events: true})
+		}
 		err = readSSE(resp, func(id uint64, data []byte) error {
+			// Anything from the server (an id-only event, a keep-alive
+			// naming its cursor, an event) shows the stream is healthy.
+			cutAt, cause = time.Time{}, nil
 			if data == nil {
-				// The server announces its starting cursor as an
-				// id-only event; reconnects resume from there.
+				// The server announces its cursor as an id-only event
+				// (at the start and with keep-alives); reconnects resume
+				// from there.
 				after, resumed = id, true
 				return nil
 			}
@@ -78,12 +105,24 @@ func (c *Client) StreamEvents(ctx context.Context, history bool, fn func(*model.
 		if cbErr, ok := err.(callbackError); ok {
 			return cbErr.err
 		}
+		// The event stream never ends by itself: any end is a cut.
+		if err == nil {
+			err = errors.New("the node closed the stream")
+		}
+		if cause == nil {
+			cutAt = time.Now()
+		}
+		cause = err
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+func (c *Client) eventsCut(after uint64, cause error) error {
+	return fmt.Errorf("the event stream: %w after event %d and could not be resumed within %s: %v", ErrStreamCut, after, c.retryFor, cause)
 }
 
 type callbackError struct{ err error }

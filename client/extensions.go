@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -150,15 +151,14 @@ func (c *Client) DebugExtension(ctx context.Context, id string) (string, error) 
 }
 
 // ExtensionLogs opens the extension container's output. With follow the
-// stream stays open until the container exits. The caller closes it.
+// stream stays open until the container exits; a cut stream resumes on
+// another node from the byte it had reached, like TaskLogs. The caller
+// closes it.
 func (c *Client) ExtensionLogs(ctx context.Context, id string, follow bool) (io.ReadCloser, error) {
 	q := url.Values{}
 	if follow {
 		q.Set("follow", "true")
 	}
-	resp, err := c.do(ctx, request{method: http.MethodGet, path: "/api/extensions/" + seg(id) + "/logs", query: q, stream: true}, nil)
-	if err != nil {
-		return nil, err
-	}
-	return resp.Body, nil
+	name := fmt.Sprintf("the logs of extension %q", id)
+	return c.followLogs(ctx, name, request{method: http.MethodGet, path: "/api/extensions/" + seg(id) + "/logs", query: q})
 }

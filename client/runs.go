@@ -118,17 +118,17 @@ func (c *Client) CancelTask(ctx context.Context, pipeline string, run int64, tas
 }
 
 // TaskLogs opens a task's output. With follow the stream stays open until
-// the task completes. The caller closes the reader.
+// the task completes. A stream cut by a node's death or a proxy resumes on
+// another node from the byte it had reached (stream.go), so the reader
+// yields every byte once and ends with io.EOF only when the server says it
+// is done. The caller closes the reader.
 func (c *Client) TaskLogs(ctx context.Context, pipeline string, run int64, task string, follow bool) (io.ReadCloser, error) {
 	q := url.Values{}
 	if follow {
 		q.Set("follow", "true")
 	}
-	resp, err := c.do(ctx, request{method: http.MethodGet, path: c.taskPath(pipeline, run, task) + "/logs", query: q, stream: true}, nil)
-	if err != nil {
-		return nil, err
-	}
-	return resp.Body, nil
+	name := fmt.Sprintf("the logs of task %q of run %d of pipeline %q", task, run, pipeline)
+	return c.followLogs(ctx, name, request{method: http.MethodGet, path: c.taskPath(pipeline, run, task) + "/logs", query: q})
 }
 
 // DeleteTaskLogs removes a finished task's stored output.

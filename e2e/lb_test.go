@@ -275,9 +275,19 @@ func lbRenderConfig(t *testing.T, template string, listen string, nodes []*Node)
 // config (plus a test-only stats listener) and stops it at cleanup.
 func lbStartHAProxy(t *testing.T, haproxy string, nodes []*Node) *lbProxy {
 	t.Helper()
+	return lbStartHAProxyEdited(t, haproxy, nodes, nil)
+}
+
+// lbStartHAProxyEdited is lbStartHAProxy with the template passed through
+// edit first (a test that shortens a timeout).
+func lbStartHAProxyEdited(t *testing.T, haproxy string, nodes []*Node, edit func(string) string) *lbProxy {
+	t.Helper()
 	tmpl, err := os.ReadFile(lbTemplate)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if edit != nil {
+		tmpl = []byte(edit(string(tmpl)))
 	}
 	dir := t.TempDir()
 	port, statsPort := freePort(t), freePort(t)

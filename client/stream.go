@@ -1,0 +1,322 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Follow streams (task logs, extension logs, the event stream) outlive the
+// node serving them: a connection that ends before the server said the
+// stream is over is a cut, and the client reconnects — to the next node of
+// its list, or the same load-balancer address again — and resumes where it
+// left off, so the caller gets every byte (event) once and in order.
+//
+// Logs are asked for in the API's framed form (Accept: text/event-stream):
+// each piece carries the byte offset past it as its event id, a quiet
+// stream gets keep-alives, and an `end` event says the server is done. A
+// cut stream is resumed with ?offset set to the bytes received. Reconnects
+// are retried with backoff for the client's retry window (WithRetryFor,
+// default 30 s) from the cut, and that window starts again whenever the
+// stream makes progress; past it the error says how far the stream got.
+
+// Resume describes a follow stream picked up again after its connection
+// was lost.
+type Resume struct {
+	// Stream names what was followed, e.g. `task "build" of run 3`.
+	Stream string
+	// Offset is the byte the resumed log stream starts at (log streams).
+	Offset int64
+	// EventID is the last event delivered before the cut (event stream).
+	EventID uint64
+	// Cause is why the previous connection ended.
+	Cause error
+	// Events is set for the event stream (EventID counts), unset for logs
+	// (Offset counts).
+	Events bool
+}
+
+// Position says where the stream resumed: "from byte N" or "after event N".
+func (r Resume) Position() string {
+	if r.Events {
+		return fmt.Sprintf("after event %d", r.EventID)
+	}
+	return fmt.Sprintf("from byte %d", r.Offset)
+}
+
+// WithResumeNotice calls fn each time a follow stream resumes after a cut
+// (the CLI prints a note on stderr).
+func WithResumeNotice(fn func(Resume)) Option { return func(c *Client) { c.onResume = fn } }
+
+// resumeClient is the client a resumed stream reconnects with: reads
+// served by whichever node answers (not forwarded to the leader, which
+// may be the node that died), once it has applied index.
+func (c *Client) resumeClient(index uint64) *Client {
+	cp := *c
+	cp.consistent = false
+	cp.minIndex = max(cp.minIndex, index)
+	return &cp
+}
+
+func (c *Client) notifyResume(r Resume) {
+	if c.onResume != nil {
+		c.onResume(r)
+	}
+}
+
+// ErrStreamCut is wrapped by the error of a follow stream that was cut and
+// could not be resumed within the retry window.
+var ErrStreamCut = errors.New("stream cut")
+
+const sseContentType = "text/event-stream"
+
+// sseEvent is one server-sent event; comment holds the text of a
+// comment-only block (a keep-alive, the server's greeting).
+type sseEvent struct {
+	id, event string
+	data      []byte
+	hasID     bool
+	comment   string
+}
+
+// sseReader reads server-sent events from a response body.
+type sseReader struct{ r *bufio.Reader }
+
+func newSSEReader(body io.Reader) *sseReader { return &sseReader{r: bufio.NewReaderSize(body, 64<<10)} }
+
+// next returns the next event. A body that ends mid-event, or between
+// events, returns the read error (io.EOF for a clean close).
+func (s *sseReader) next() (sseEvent, error) {
+	var ev sseEvent
+	started := false
+	for {
+		line, err := s.r.ReadString('\n')
+		if err != nil {
+			if err == io.EOF && line != "" {
+				err = io.ErrUnexpectedEOF
+			}
+			return ev, err
+		}
+		line = strings.TrimRight(line, "\r\n")
+		switch {
+		case line == "":
+			if started {
+				return ev, nil
+			}
+		case strings.HasPrefix(line, ":"):
+			if !started {
+				ev.comment = strings.TrimSpace(line[1:])
+			}
+			started = true
+		default:
+			started = true
+			ev.comment = ""
+			field, value, _ := strings.Cut(line, ":")
+			value = strings.TrimPrefix(value, " ")
+			switch field {
+			case "id":
+				ev.id, ev.hasID = value, true
+			case "event":
+				ev.event = value
+			case "data":
+				if ev.data != nil {
+					ev.data = append(ev.data, '\n')
+				}
+				ev.data = append(ev.data, value...)
+			}
+		}
+	}
+}
+
+// logFollower is the reader a resuming log stream hands its caller.
+type logFollower struct {
+	c    *Client
+	ctx  context.Context
+	name string
+	req  request
+	// minIndex is the index the first node had applied when it answered:
+	// a node resumed on waits until it has as much, so it knows the task.
+	minIndex uint64
+	offset   int64
+	resp     *http.Response
+	events   *sseReader
+	// plain is set when the server answered without framing (an older
+	// server): its body is passed through and cannot be resumed.
+	plain   io.ReadCloser
+	pending []byte
+	done    bool
+	err     error
+	// cutAt is when the stream was cut and has made no progress since
+	// (zero while healthy); cause is why.
+	cutAt   time.Time
+	cause   error
+	backoff time.Duration
+}
+
+// followLogs opens a framed log stream that resumes after cuts.
+func (c *Client) followLogs(ctx context.Context, name string, r request) (io.ReadCloser, error) {
+	r.stream = true
+	r.headers = map[string]string{"Accept": sseContentType}
+	f := &logFollower{c: c, ctx: ctx, name: name, req: r}
+	if err := f.connect(); err != nil {
+		return nil, err
+	}
+	if f.plain != nil {
+		return f.plain, nil
+	}
+	return f, nil
+}
+
+// connect opens the stream at the current offset on any node.
+func (f *logFollower) connect() error {
+	r := f.req
+	r.query = url.Values{}
+	for k, v := range f.req.query {
+		r.query[k] = v
+	}
+	if f.offset > 0 {
+		r.query.Set("offset", strconv.FormatInt(f.offset, 10))
+	}
+	cl := f.c
+	if f.minIndex > 0 {
+		// Resuming: any node serves the rest from its own state once it
+		// has applied what the first node had.
+		cl = cl.resumeClient(f.minIndex)
+	}
+	resp, err := cl.do(f.ctx, r, nil)
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), sseContentType) {
+		if f.resp == nil && f.cutAt.IsZero() {
+			f.plain = resp.Body
+			return nil
+		}
+		resp.Body.Close()
+		return fmt.Errorf("%s: the node resumed on does not serve framed logs (answered %s)", f.name, resp.Header.Get("Content-Type"))
+	}
+	if idx, err := strconv.ParseUint(resp.Header.Get(headerIndex), 10, 64); err == nil && idx > f.minIndex {
+		f.minIndex = idx
+	}
+	f.resp, f.events = resp, newSSEReader(resp.Body)
+	return nil
+}
+
+func (f *logFollower) Read(p []byte) (int, error) {
+	for len(f.pending) == 0 {
+		if f.done {
+			return 0, io.EOF
+		}
+		if f.err != nil {
+			return 0, f.err
+		}
+		if f.resp == nil {
+			f.reconnect()
+			continue
+		}
+		ev, err := f.events.next()
+		if err != nil {
+			f.cut(err)
+			continue
+		}
+		switch {
+		case ev.comment == "keep-alive":
+			// A keep-alive shows a healthy stream; the greeting alone
+			// does not (a node that greets and dies is no progress).
+			f.progress()
+		case ev.event == "log":
+			data, err := base64.StdEncoding.DecodeString(string(ev.data))
+			id, idErr := strconv.ParseInt(ev.id, 10, 64)
+			if err != nil || idErr != nil || id != f.offset+int64(len(data)) {
+				f.fail(fmt.Errorf("%s: malformed log event at byte %d (id %q)", f.name, f.offset, ev.id))
+				continue
+			}
+			f.pending, f.offset = data, id
+			f.progress()
+		case ev.event == "end":
+			f.done = true
+			f.closeResp()
+		}
+	}
+	n := copy(p, f.pending)
+	f.pending = f.pending[n:]
+	return n, nil
+}
+
+// progress: the stream is healthy again, so a later cut gets a fresh
+// retry window.
+func (f *logFollower) progress() {
+	f.cutAt, f.cause, f.backoff = time.Time{}, nil, 0
+}
+
+func (f *logFollower) cut(err error) {
+	f.closeResp()
+	if f.ctx.Err() != nil {
+		f.err = f.ctx.Err()
+		return
+	}
+	if f.cutAt.IsZero() {
+		f.cutAt = time.Now()
+	}
+	f.cause = err
+}
+
+func (f *logFollower) fail(err error) {
+	f.closeResp()
+	f.err = err
+}
+
+// reconnect resumes a cut stream, waiting between tries that make no
+// progress, until the retry window since the cut is spent.
+func (f *logFollower) reconnect() {
+	if f.backoff > 0 {
+		if time.Since(f.cutAt)+f.backoff > f.c.retryFor {
+			f.fail(f.cutError(f.cause))
+			return
+		}
+		select {
+		case <-f.ctx.Done():
+			f.err = f.ctx.Err()
+			return
+		case <-time.After(f.backoff):
+		}
+	}
+	f.backoff = min(max(2*f.backoff, 100*time.Millisecond), 2*time.Second)
+	if err := f.connect(); err != nil {
+		if f.ctx.Err() != nil {
+			f.err = f.ctx.Err()
+			return
+		}
+		f.fail(f.cutError(err))
+		return
+	}
+	f.c.notifyResume(Resume{Stream: f.name, Offset: f.offset, Cause: f.cause})
+}
+
+func (f *logFollower) cutError(cause error) error {
+	return fmt.Errorf("%s: %w after %d bytes and could not be resumed within %s: %v", f.name, ErrStreamCut, f.offset, f.c.retryFor, cause)
+}
+
+func (f *logFollower) closeResp() {
+	if f.resp != nil {
+		f.resp.Body.Close()
+		f.resp, f.events = nil, nil
+	}
+}
+
+// Close ends the stream.
+func (f *logFollower) Close() error {
+	f.closeResp()
+	if f.err == nil && !f.done {
+		f.err = errors.New("stream closed")
+	}
+	return nil
+}
