@@ -33,14 +33,16 @@ func missingValues(status int, code, what string, missing []model.MissingValue) 
 }
 
 // checkRunValues refuses (409, like the other reasons a run cannot start
-// now) a run whose tasks name secrets or objects that are not there:
-// pipeline and global secrets, and the objects of a task that no task
-// before it (depends_on, transitively) could store, having no
-// inject_api_token. It reads the leader's state (writes run there) and
-// checks existence only; the executor resolves the values when each task
-// starts and fails a task whose values went missing since. A repeat of a
-// start (its idempotency or trigger key already started a run) is not
-// checked: it answers with that run.
+// now) a run whose tasks name secrets or objects that are not there: the
+// pipeline and global secrets of every task, and the pipeline objects of
+// the tasks that start with the run (no depends_on). Before a task with
+// parents starts, a parent (with inject_api_token) or a user may store
+// its objects, and run objects exist only once the run does, so those are
+// looked up when their task starts. It reads the leader's state (writes
+// run there) and checks existence only; the executor resolves the values
+// when each task starts and fails a task whose values went missing since.
+// A repeat of a start (its idempotency or trigger key already started a
+// run) is not checked: it answers with that run.
 func (s *Server) checkRunValues(cmd fsm.RunCreate) error {
 	var missing []model.MissingValue
 	err := s.view(func(tx *bbolt.Tx) error {
@@ -74,11 +76,10 @@ func (s *Server) checkRunValues(cmd fsm.RunCreate) error {
 	return missingValues(http.StatusConflict, CodeConflict, fmt.Sprintf("pipeline %q did not start a run", cmd.PipelineID), missing)
 }
 
-// runMarkerUses lists the markers a run's tasks will resolve, task by task
-// in config order and by variable name within a task: each task's own
+// runMarkerUses lists the markers checkRunValues checks, task by task in
+// config order and by variable name within a task: each task's own
 // variables with the run's replacing those whose names differ only in
-// case (as the executor builds a task's environment). Objects of a task
-// below one with inject_api_token are left out: that task may store them.
+// case (as the executor builds a task's environment).
 func runMarkerUses(tasks []*sdk.TaskConfig, runVars map[string]string) []store.MarkerUse {
 	runMarkers, runLower := markerNames(runVars), make(map[string]bool, len(runVars))
 	taskHasMarker := false
@@ -94,11 +95,6 @@ func runMarkerUses(tasks []*sdk.TaskConfig, runVars map[string]string) []store.M
 	for name := range runVars {
 		runLower[strings.ToLower(name)] = true
 	}
-	byID := make(map[string]*sdk.TaskConfig, len(tasks))
-	for _, t := range tasks {
-		byID[t.ID] = t
-	}
-	canStore := tokenAbove(tasks, byID)
 	var uses []store.MarkerUse
 	for _, t := range tasks {
 		env := map[string]string{}
@@ -117,41 +113,11 @@ func runMarkerUses(tasks []*sdk.TaskConfig, runVars map[string]string) []store.M
 		sort.Strings(names)
 		for _, name := range names {
 			kind, key, _ := sdk.ParseMarker(env[name])
-			if (kind == "pipeline_object" || kind == "run_object") && canStore[t.ID] {
+			if kind == "run_object" || (kind == "pipeline_object" && len(t.DependsOn) > 0) {
 				continue
 			}
 			uses = append(uses, store.MarkerUse{Task: t.ID, Variable: name, Kind: kind, Key: key})
 		}
 	}
 	return uses
-}
-
-// tokenAbove says, for each task, whether a task it depends on (directly
-// or not) has inject_api_token, and so may store objects for it.
-func tokenAbove(tasks []*sdk.TaskConfig, byID map[string]*sdk.TaskConfig) map[string]bool {
-	memo := make(map[string]bool, len(tasks))
-	var visit func(id string, depth int) bool
-	visit = func(id string, depth int) bool {
-		if v, ok := memo[id]; ok {
-			return v
-		}
-		memo[id] = false // a registered config has no cycle; this ends one anyway
-		t := byID[id]
-		if t == nil || depth > len(tasks) {
-			return false
-		}
-		above := false
-		for parent := range t.DependsOn {
-			if p := byID[parent]; p != nil && (p.InjectAPIToken || visit(parent, depth+1)) {
-				above = true
-				break
-			}
-		}
-		memo[id] = above
-		return above
-	}
-	for _, t := range tasks {
-		visit(t.ID, 0)
-	}
-	return memo
 }

@@ -15,8 +15,9 @@ import (
 
 // A run start whose tasks name secrets and objects that are not there is
 // refused (409) with every one of them and the command that stores each,
-// and nothing starts; objects a task with inject_api_token may store for
-// the tasks after it are not required up front.
+// and nothing starts. Objects of a task with parents (which may store
+// them) and run objects (which exist only once the run does) are left to
+// the task's start.
 func TestRunStartListsEveryMissingValue(t *testing.T) {
 	cl, _ := devNode(t, func(c *agent.Config) { c.Scheduler.Engine = "noop" })
 	ctx := context.Background()
@@ -27,19 +28,18 @@ func TestRunStartListsEveryMissingValue(t *testing.T) {
 		}
 		return tc
 	}
-	storer := task("storer", nil)
-	storer.InjectAPIToken = true
 	cfg := &sdk.PipelineConfig{ID: "needs", Name: "needs", Tasks: []*sdk.TaskConfig{
 		task("first", map[string]string{
-			"API_KEY":  sdk.PipelineSecret("api_key"),
-			"REGISTRY": sdk.GlobalSecret("registry_pass"),
-			"SETTINGS": sdk.PipelineObject("settings"),
-			"PRESENT":  sdk.PipelineSecret("present"),
-			"PLAIN":    "not a marker",
+			"API_KEY":    sdk.PipelineSecret("api_key"),
+			"OVERRIDDEN": sdk.PipelineSecret("overridden"),
+			"REGISTRY":   sdk.GlobalSecret("registry_pass"),
+			"SETTINGS":   sdk.PipelineObject("settings"),
+			"PRESENT":    sdk.PipelineSecret("present"),
+			"PLAIN":      "not a marker",
+			"BUILD":      sdk.RunObject("build_id"),
 		}),
-		task("second", map[string]string{"AGAIN": sdk.PipelineSecret("api_key"), "BUILD": sdk.RunObject("build_id")}, "first"),
-		storer,
-		task("after-storer", map[string]string{"OUT": sdk.RunObject("made"), "SHARED": sdk.PipelineObject("made")}, "storer"),
+		task("second", map[string]string{"AGAIN": sdk.PipelineSecret("api_key"), "LATER": sdk.PipelineObject("later"),
+			"RUN": sdk.RunObject("made")}, "first"),
 	}}
 	if _, err := cl.RegisterConfig(ctx, cfg); err != nil {
 		t.Fatal(err)
@@ -56,16 +56,16 @@ func TestRunStartListsEveryMissingValue(t *testing.T) {
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusConflict {
 		t.Fatalf("start: %v; want a 409", err)
 	}
-	want := []model.MissingValue{
+	checkMissing(t, apiErr, []model.MissingValue{
 		{Kind: "pipeline_secret", Key: "api_key", Problem: "does not exist",
 			Fix: "gofer secret pipeline put needs api_key VALUE -n default", UsedBy: []string{"first.API_KEY", "second.AGAIN"}},
+		{Kind: "pipeline_secret", Key: "overridden", Problem: "does not exist",
+			Fix: "gofer secret pipeline put needs overridden VALUE -n default", UsedBy: []string{"first.OVERRIDDEN"}},
 		{Kind: "global_secret", Key: "registry_pass", Problem: "does not exist",
 			Fix: "gofer secret global put registry_pass VALUE", UsedBy: []string{"first.REGISTRY"}},
 		{Kind: "pipeline_object", Key: "settings", Problem: "does not exist",
 			Fix: "gofer pipeline object put needs settings FILE -n default", UsedBy: []string{"first.SETTINGS"}},
-		{Kind: "run_object", Key: "build_id", UsedBy: []string{"second.BUILD"}},
-	}
-	checkMissing(t, apiErr, want)
+	})
 	if strings.Contains(apiErr.Message, "\n") || !strings.Contains(apiErr.Message, "4 secrets or objects") ||
 		!strings.Contains(apiErr.Message, "gofer secret pipeline put needs api_key VALUE -n default") {
 		t.Errorf("message %q: want one line naming all 4 with their fixes", apiErr.Message)
@@ -86,7 +86,8 @@ func TestRunStartListsEveryMissingValue(t *testing.T) {
 	if _, err := cl.PutObject(ctx, client.ObjectScope{Pipeline: "needs"}, "settings", []byte("{}"), false); err != nil {
 		t.Fatal(err)
 	}
-	_, err = cl.StartRun(ctx, "needs", map[string]string{"build": "given"})
+	vars := map[string]string{"overridden": "given"}
+	_, err = cl.StartRun(ctx, "needs", vars)
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusConflict {
 		t.Fatalf("start: %v; want a 409 for the global secret default may not use", err)
 	}
@@ -96,21 +97,21 @@ func TestRunStartListsEveryMissingValue(t *testing.T) {
 	if _, err := cl.PutSecret(ctx, client.SecretScope{}, "registry_pass", "p", []string{"prod", "default"}, true); err != nil {
 		t.Fatal(err)
 	}
-	r, err := cl.StartRun(ctx, "needs", map[string]string{"build": "given"})
+	r, err := cl.StartRun(ctx, "needs", vars)
 	if err != nil {
 		t.Fatalf("start once every value is there: %v", err)
 	}
 	// A repeat of a start that succeeded answers with its run even when a
 	// value went missing since.
 	key := "start-once"
-	first, err := cl.StartRunWithKey(ctx, "needs", key, map[string]string{"build": "given"})
+	first, err := cl.StartRunWithKey(ctx, "needs", key, vars)
 	if err != nil || first.RunID == r.RunID {
 		t.Fatalf("keyed start: %+v, %v", first, err)
 	}
 	if err := cl.DeleteSecret(ctx, client.SecretScope{Pipeline: "needs"}, "api_key"); err != nil {
 		t.Fatal(err)
 	}
-	again, err := cl.StartRunWithKey(ctx, "needs", key, map[string]string{"build": "given"})
+	again, err := cl.StartRunWithKey(ctx, "needs", key, vars)
 	if err != nil || again.RunID != first.RunID {
 		t.Fatalf("repeat of a keyed start: %+v, %v; want run %d", again, err, first.RunID)
 	}

@@ -68,7 +68,7 @@ func markerProblem(tx *bbolt.Tx, ns, pipeline string, run int64, kind, key strin
 		return "", "", nil
 	case "pipeline_object", "run_object":
 		if kind == "run_object" && run == 0 {
-			return "cannot exist before the run starts, and no task before the one that names it has inject_api_token to store it", fix, nil
+			return "does not exist (the run has not started)", fix, nil
 		}
 		if kind == "pipeline_object" {
 			run = 0
@@ -83,8 +83,8 @@ func markerProblem(tx *bbolt.Tx, ns, pipeline string, run int64, kind, key strin
 }
 
 // MarkerFix is the command that stores the value a marker names, in the
-// CLI's own syntax (cli/secret.go, cli/object.go). A run object of a run
-// not started yet has no command: an earlier task of the run stores it.
+// CLI's own syntax (cli/secret.go, cli/object.go); run 0 (not started)
+// leaves RUN for a run object's number.
 func MarkerFix(ns, pipeline string, run int64, kind, key string) string {
 	switch kind {
 	case "pipeline_secret":
@@ -94,11 +94,11 @@ func MarkerFix(ns, pipeline string, run int64, kind, key string) string {
 	case "pipeline_object":
 		return fmt.Sprintf("gofer pipeline object put %s %s FILE -n %s", pipeline, key, ns)
 	case "run_object":
-		if run == 0 {
-			return "store it from a task the one that names it depends on, with inject_api_token set " +
-				"(docs/secrets-and-objects.md), or name a pipeline_object instead"
+		runID := "RUN"
+		if run != 0 {
+			runID = fmt.Sprint(run)
 		}
-		return fmt.Sprintf("gofer run object put %s %d %s FILE -n %s", pipeline, run, key, ns)
+		return fmt.Sprintf("gofer run object put %s %s %s FILE -n %s", pipeline, runID, key, ns)
 	}
 	return ""
 }
