@@ -23,11 +23,11 @@ import (
 // code as the caller's route uses them, a one-line message that carries
 // every fix (for clients that print only the message) and the list.
 func missingValues(status int, code, what string, missing []model.MissingValue) *apiError {
-	noun := "secrets or objects"
+	noun := "secrets or objects it names are"
 	if len(missing) == 1 {
-		noun = "secret or object"
+		noun = "secret or object it names is"
 	}
-	e := newError(status, code, "%s: %d %s it names are not there: %s", what, len(missing), noun, store.DescribeMissing(missing))
+	e := newError(status, code, "%s: %d %s not there: %s", what, len(missing), noun, store.DescribeMissing(missing))
 	e.missing = missing
 	return e
 }

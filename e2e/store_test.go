@@ -174,7 +174,7 @@ func TestSecretsAndObjects(t *testing.T) {
 	// agent/executor's TestMissingValuesAreAllNamedInTheTaskReason.)
 	for _, tc := range []struct{ id, value, want string }{
 		{"not_allowed", sdk.GlobalSecret("prod_only"), `global_secret "prod_only" may not be used in namespace "default"`},
-		{"missing", sdk.PipelineSecret("nope"), `pipeline_secret "nope" does not exist (fix: gofer secret pipeline put stores-missing nope VALUE -n default)`},
+		{"missing", sdk.PipelineSecret("nope"), `pipeline_secret "nope" does not exist (used by task.V; fix: gofer secret pipeline put stores-missing nope VALUE -n default)`},
 	} {
 		pp := "stores-" + strings.ReplaceAll(tc.id, "_", "-")
 		rc.deploy(t, &sdk.PipelineConfig{ID: pp, Name: pp, Tasks: []*sdk.TaskConfig{

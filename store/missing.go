@@ -116,11 +116,11 @@ func globalSecretAllowFix(s model.Secret, ns string) string {
 }
 
 // DescribeMissing is a one-line account of missing values: each with its
-// problem and fix, separated by "; ".
+// problem, its uses and its fix, separated by "; ".
 func DescribeMissing(missing []model.MissingValue) string {
 	parts := make([]string, len(missing))
 	for i, m := range missing {
-		parts[i] = fmt.Sprintf("%s %q %s (fix: %s)", m.Kind, m.Key, m.Problem, m.Fix)
+		parts[i] = fmt.Sprintf("%s %q %s (used by %s; fix: %s)", m.Kind, m.Key, m.Problem, strings.Join(m.UsedBy, ", "), m.Fix)
 	}
 	return strings.Join(parts, "; ")
 }
