@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -95,11 +94,19 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 	if err := os.MkdirAll(cfg.Server.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	nodeID, err := loadNodeID(cfg.Server.DataDir, cfg.Server.NodeID)
+	// First the raft log, whose lock says whether another process uses
+	// this data dir: nothing in it is touched before that is known.
+	logStore, err := openLogStore(cfg.Server.DataDir)
 	if err != nil {
 		return nil, err
 	}
+	nodeID, err := loadNodeID(cfg.Server.DataDir, cfg.Server.NodeID)
+	if err != nil {
+		logStore.Close()
+		return nil, err
+	}
 	a := &Agent{
+		logStore:     logStore,
 		cfg:          cfg,
 		meta:         meta,
 		logger:       logger,
@@ -112,9 +119,11 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 	}
 	a.builtin = newBuiltin(meta, logger)
 	if a.sched, err = newScheduler(cfg.Scheduler, logger); err != nil {
+		a.closeStores()
 		return nil, err
 	}
 	if a.secrets, err = openSecretKeyring(cfg, logger); err != nil {
+		a.closeStores()
 		return nil, err
 	}
 	if err := a.setupRaft(); err != nil {
@@ -164,21 +173,6 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 func (a *Agent) setupRaft() error {
 	dir := a.cfg.Server.DataDir
 	var err error
-	a.logStore, err = raftboltdb.New(raftboltdb.Options{
-		Path: filepath.Join(dir, raftDBFile),
-		// Every append is fsync'd (NoSync stays false). The free list is
-		// not written on each commit but rebuilt when the file is opened:
-		// a long-lived log accumulates free pages, and rewriting that list
-		// on every append is pure overhead on the write path.
-		BoltOptions: &bbolt.Options{
-			Timeout:        5 * time.Second,
-			FreelistType:   bbolt.FreelistMapType,
-			NoFreelistSync: true,
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("open raft log %s: %w", filepath.Join(dir, raftDBFile), err)
-	}
 	rlog := a.logger.Named("raft")
 	a.snapshots, err = raft.NewFileSnapshotStoreWithLogger(dir, 2, rlog)
 	if err != nil {

@@ -10,8 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 
 	"github.com/goferhq/gofer/store"
 )
@@ -26,6 +29,50 @@ const (
 	// and can be trusted; see fsm/DESIGN.md.
 	cleanMarkerFile = "state.clean"
 )
+
+// ErrDataDirInUse is wrapped when another process holds the data dir (the
+// lock on its raft.db): a second server started on it stops at once.
+var ErrDataDirInUse = errors.New("data dir in use")
+
+// dataDirLockWait is how long start waits for the raft log's lock. A
+// process that holds it holds it for as long as it runs, so waiting
+// longer only delays the answer.
+const dataDirLockWait = time.Second
+
+// dataDirInUseError says which data dir is in use and how to get out.
+type dataDirInUseError struct{ dir, file string }
+
+func (e *dataDirInUseError) Error() string {
+	return fmt.Sprintf("data dir %s is in use by another gofer process (%s is locked); stop it or choose another "+
+		"--data-dir (server.data_dir, GOFER_WEB_SERVER__DATA_DIR)", e.dir, e.file)
+}
+
+func (e *dataDirInUseError) Is(target error) bool { return target == ErrDataDirInUse }
+
+// openLogStore opens the raft log, which bbolt locks (flock) for as long
+// as it is open: the first thing a start does with the data dir.
+func openLogStore(dir string) (*raftboltdb.BoltStore, error) {
+	path := filepath.Join(dir, raftDBFile)
+	s, err := raftboltdb.New(raftboltdb.Options{
+		Path: path,
+		// Every append is fsync'd (NoSync stays false). The free list is
+		// not written on each commit but rebuilt when the file is opened:
+		// a long-lived log accumulates free pages, and rewriting that list
+		// on every append is pure overhead on the write path.
+		BoltOptions: &bbolt.Options{
+			Timeout:        dataDirLockWait,
+			FreelistType:   bbolt.FreelistMapType,
+			NoFreelistSync: true,
+		},
+	})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return nil, &dataDirInUseError{dir: dir, file: path}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open raft log %s: %w", path, err)
+	}
+	return s, nil
+}
 
 // loadNodeID returns the node's persistent id: the configured one, the one
 // recorded in the data dir, or a new random one. A data dir belongs to one

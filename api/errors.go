@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/goferhq/gofer/fsm"
+	"github.com/goferhq/gofer/store/model"
 )
 
 // Errors a Cluster implementation returns from Apply and the leader
@@ -61,11 +62,14 @@ const (
 	CodeIdempotencyMismatch = "idempotency_key_mismatch"
 )
 
-// ErrorBody is every error response: {request_id, code, message}.
+// ErrorBody is every error response: {request_id, code, message}, plus
+// missing when secrets or objects that markers name are not there (a run
+// start, a subscription's settings): every one, with its fix.
 type ErrorBody struct {
-	RequestID string `json:"request_id"`
-	Code      string `json:"code"`
-	Message   string `json:"message"`
+	RequestID string               `json:"request_id"`
+	Code      string               `json:"code"`
+	Message   string               `json:"message"`
+	Missing   []model.MissingValue `json:"missing,omitempty"`
 }
 
 // apiError is an error that knows its HTTP status and code.
@@ -74,6 +78,7 @@ type apiError struct {
 	code       string
 	message    string
 	retryAfter int
+	missing    []model.MissingValue
 }
 
 func (e *apiError) Error() string { return e.message }
@@ -179,7 +184,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if ae.retryAfter > 0 {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(ae.retryAfter))
 	}
-	body := ErrorBody{RequestID: requestID(c), Code: ae.code, Message: ae.message}
+	body := ErrorBody{RequestID: requestID(c), Code: ae.code, Message: ae.message, Missing: ae.missing}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(ae.status)
 		return

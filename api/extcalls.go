@@ -114,11 +114,24 @@ func (s *Server) resolveSettingsIn(tx *bbolt.Tx, ns, pipeline string, settings m
 	for k, v := range settings {
 		out[k] = v
 	}
+	uses := make([]store.MarkerUse, 0, len(names))
 	for _, name := range names {
 		kind, key, _ := sdk.ParseMarker(settings[name])
 		if kind != "pipeline_secret" && kind != "global_secret" {
 			return nil, badRequest("settings.%s: %s markers are not resolved in subscription settings (only pipeline_secret and global_secret)", name, kind)
 		}
+		uses = append(uses, store.MarkerUse{Task: "settings", Variable: name, Kind: kind, Key: key})
+	}
+	// Every secret that is not there at once, each with its fix.
+	missing, err := store.MissingValues(tx, ns, pipeline, 0, uses)
+	if err != nil {
+		return nil, err
+	}
+	if len(missing) > 0 {
+		return nil, missingValues(http.StatusBadRequest, CodeBadRequest, "settings", missing)
+	}
+	for _, name := range names {
+		kind, key, _ := sdk.ParseMarker(settings[name])
 		v, _, err := store.OpenSecretMarker(tx, s.opts.Secrets, ns, pipeline, kind, key)
 		if err != nil {
 			return nil, badRequest("settings.%s: %s", name, err)

@@ -118,6 +118,9 @@ func (s *Server) createRun(c echo.Context, cmd fsm.RunCreate) error {
 	if cmd.IdempotencyKey != "" {
 		cmd.RequestHash = requestHashOf(c)
 	}
+	if err := s.checkRunValues(cmd); err != nil {
+		return err
+	}
 	tok, err := s.runToken()
 	if err != nil {
 		return err

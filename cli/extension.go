@@ -241,7 +241,7 @@ func subscriptionCreate(c *cli.Context) error {
 	}
 	s, err := cl.Subscribe(c.Context, c.Args().Get(0), c.Args().Get(1), c.Args().Get(2), settings)
 	if err != nil {
-		return err
+		return explainMissing(err)
 	}
 	if p.format != "plain" {
 		return p.result("subscription", s, nil, nil)

@@ -90,7 +90,7 @@ func runStart(c *cli.Context) error {
 	}
 	r, err := cl.StartRun(c.Context, c.Args().First(), vars)
 	if err != nil {
-		return err
+		return explainMissing(err)
 	}
 	return afterStart(c, p, r)
 }
@@ -182,7 +182,7 @@ func runRetry(c *cli.Context) error {
 	}
 	r, err := cl.RetryRun(c.Context, c.Args().First(), run)
 	if err != nil {
-		return err
+		return explainMissing(err)
 	}
 	return afterStart(c, p, r)
 }

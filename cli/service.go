@@ -147,12 +147,14 @@ func serviceStart(c *cli.Context, build Build) error {
 		// as often as the default buys throughput for memory it can spare.
 		debug.SetGCPercent(400)
 	}
-	if cfg.Server.Dev {
-		fmt.Fprintf(c.App.ErrWriter, devBanner, cfg.Server.APIAddr, cfg.Server.DataDir)
-	}
 	a, err := agent.New(cfg, model.Metadata{Semver: build.Version, Commit: build.Commit}, logger)
 	if err != nil {
 		return err
+	}
+	// Only once the node holds its data dir and listens: a start that
+	// fails (the data dir in use, the address taken) says only why.
+	if cfg.Server.Dev {
+		fmt.Fprintf(c.App.ErrWriter, devBanner, cfg.Server.APIAddr, cfg.Server.DataDir)
 	}
 	if exe, err := os.Executable(); err == nil {
 		a.CheckState = agent.SubprocessStateChecker(exe, "service", "check-state")

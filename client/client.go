@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/goferhq/gofer/store/model"
 )
 
 // Header names (the same as the server's).
@@ -147,6 +149,9 @@ type Error struct {
 	RequestID string `json:"request_id"`
 	Code      string `json:"code"`
 	Message   string `json:"message"`
+	// Missing lists, with its fix, each secret or object that markers name
+	// and that is not there (a refused run start, subscription settings).
+	Missing []model.MissingValue `json:"missing,omitempty"`
 }
 
 func (e *Error) Error() string {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -145,6 +146,61 @@ func TestCodeUp(t *testing.T) {
 	if err == nil || !strings.Contains(out, `task "aaa": unknown dependency "zzz"`) {
 		t.Fatalf("gofer up of an invalid pipeline: %v\n%s", err, out)
 	}
+
+	// An invalid image reference fails gofer up of a JSON config and of a
+	// Python program (the SDK refuses it in finish()), naming the task and
+	// field, and registers nothing.
+	badJSON := strings.Replace(strings.Replace(string(rawSimple(t)), `"id": "simple"`, `"id": "bad_image"`, 1),
+		`"image": "gofer/busybox:latest"`, `"image": "Foo Bar"`, 1)
+	badPy := "from gofer_sdk import Pipeline, Task\n\nPipeline(\"bad_image_py\", \"x\").tasks(Task(\"build\", \"Foo Bar\")).finish()\n"
+	for _, c := range []struct{ file, body, id, task string }{
+		{"bad.json", badJSON, "bad_image", "hello"},
+		{"bad.py", badPy, "bad_image_py", "build"},
+	} {
+		path := filepath.Join(t.TempDir(), c.file)
+		if err := os.WriteFile(path, []byte(c.body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err = gofer("up", path)
+		if want := `tasks[` + c.task + `].image: "Foo Bar" is not a valid image reference: `; err == nil || !strings.Contains(out, want) {
+			t.Fatalf("gofer up %s: %v\n%s\nwant %q", c.file, err, out, want)
+		}
+		if out, _ := gofer("pipeline", "get", c.id); !strings.Contains(out, "does not exist") {
+			t.Fatalf("gofer up %s with an invalid image registered something:\n%s", c.file, out)
+		}
+	}
+
+	// A run whose secrets and objects are missing is refused, the CLI
+	// printing each with its fix on its own line.
+	needs := strings.Replace(strings.Replace(string(rawSimple(t)), `"id": "simple"`, `"id": "needs"`, 1),
+		`"GREETING": "hello"`, `"GREETING": "pipeline_secret{{greeting}}", "CONFIG": "pipeline_object{{config}}"`, 1)
+	needsPath := filepath.Join(t.TempDir(), "needs.json")
+	if err := os.WriteFile(needsPath, []byte(needs), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := gofer("up", needsPath); err != nil {
+		t.Fatalf("gofer up needs.json: %v\n%s", err, out)
+	}
+	out, err = gofer("pipeline", "run", "needs")
+	for _, line := range []string{
+		"error: 2 secrets or objects are not there; fix each, then try again:",
+		`  pipeline_object "config" does not exist (used by hello.CONFIG): gofer pipeline object put needs config FILE -n default`,
+		`  pipeline_secret "greeting" does not exist (used by hello.GREETING): gofer secret pipeline put needs greeting VALUE -n default`,
+	} {
+		if err == nil || !slices.Contains(strings.Split(out, "\n"), line) {
+			t.Fatalf("gofer pipeline run needs: %v\n%s\nwant the line %q", err, out, line)
+		}
+	}
+}
+
+// rawSimple is examples/simple/pipeline.json.
+func rawSimple(t *testing.T) []byte {
+	t.Helper()
+	raw, err := os.ReadFile("../examples/simple/pipeline.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
 
 // TestCodeExamplesOnDevServer follows examples/README.md for the objects

@@ -168,20 +168,25 @@ func TestSecretsAndObjects(t *testing.T) {
 		}
 	}
 
-	// A marker that cannot resolve fails its task before any container
-	// starts, with a reason that names the variable.
+	// A run whose markers cannot resolve is refused when it starts (409),
+	// naming each value and the command that fixes it; no run is made.
+	// (A value that goes missing after the start fails its task instead:
+	// agent/executor's TestMissingValuesAreAllNamedInTheTaskReason.)
 	for _, tc := range []struct{ id, value, want string }{
-		{"not_allowed", sdk.GlobalSecret("prod_only"), `global secret "prod_only" may not be used in namespace "default"`},
-		{"missing", sdk.PipelineSecret("nope"), `variable V: pipeline_secret "nope" does not exist`},
+		{"not_allowed", sdk.GlobalSecret("prod_only"), `global_secret "prod_only" may not be used in namespace "default"`},
+		{"missing", sdk.PipelineSecret("nope"), `pipeline_secret "nope" does not exist (used by task.V; fix: gofer secret pipeline put stores-missing nope VALUE -n default)`},
 	} {
 		pp := "stores-" + strings.ReplaceAll(tc.id, "_", "-")
 		rc.deploy(t, &sdk.PipelineConfig{ID: pp, Name: pp, Tasks: []*sdk.TaskConfig{
 			{ID: "task", Image: runsBusybox, Command: []string{"true"}, Variables: map[string]string{"V": tc.value}}}})
-		r := rc.wait(t, pp, rc.start(t, pp, nil).RunID, 60*time.Second)
-		te := rc.task(t, pp, r.RunID, "task")
-		if te.Status != model.TaskStatusFailed || te.StatusReason == nil || te.StatusReason.Reason != model.ReasonFailedPrecondition ||
-			!strings.Contains(te.StatusReason.Description, tc.want) {
-			t.Errorf("%s: task ended %s %+v, want failed_precondition mentioning %q", tc.id, te.Status, te.StatusReason, tc.want)
+		_, err := rc.cl.StartRun(ctx, pp, nil)
+		apiErr, _ := err.(*client.Error)
+		if apiErr == nil || apiErr.Status != http.StatusConflict || len(apiErr.Missing) != 1 || !strings.Contains(apiErr.Message, tc.want) ||
+			apiErr.Missing[0].UsedBy[0] != "task.V" {
+			t.Errorf("%s: start answered %v (%+v); want a 409 naming %q", tc.id, err, apiErr, tc.want)
+		}
+		if runs, err := rc.cl.ListRuns(ctx, pp, client.Page{}); err != nil || len(runs) != 0 {
+			t.Errorf("%s: %d runs after a refused start (%v)", tc.id, len(runs), err)
 		}
 	}
 

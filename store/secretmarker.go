@@ -16,12 +16,11 @@ import (
 // and the API subscription settings. kr nil: the node has no
 // secret_store.encryption_key. Errors say what to do.
 func OpenSecretMarker(tx *bbolt.Tx, kr *seal.Keyring, ns, pipeline, kind, key string) (value, previous []byte, err error) {
-	scopeNS, scopePipeline, location, how := ns, pipeline, seal.PipelineLocation(ns, pipeline, key),
-		fmt.Sprintf("gofer secret pipeline put %s %s VALUE -n %s", pipeline, key, ns)
+	scopeNS, scopePipeline, location, how := ns, pipeline, seal.PipelineLocation(ns, pipeline, key), MarkerFix(ns, pipeline, 0, kind, key)
 	switch kind {
 	case "pipeline_secret":
 	case "global_secret":
-		scopeNS, scopePipeline, location, how = "", "", seal.GlobalLocation(key), fmt.Sprintf("gofer secret global put %s VALUE", key)
+		scopeNS, scopePipeline, location = "", "", seal.GlobalLocation(key)
 	default:
 		return nil, nil, fmt.Errorf("%q is not a secret marker kind", kind)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"sort"
+	"strings"
 
 	"go.etcd.io/bbolt"
 
@@ -32,8 +33,9 @@ type interpolation struct {
 	// in the log; package mask decides which forms of them, and ignores
 	// values too short to mask.
 	secrets [][]byte
-	// problem is why a marker could not be resolved ("" when all were);
-	// it names the first such variable, in name order.
+	// problem is why a marker could not be resolved ("" when all were):
+	// every value that is not there, or else the first variable, in name
+	// order, whose value could not be opened or used.
 	problem string
 }
 
@@ -56,6 +58,17 @@ func (e *Executor) interpolate(t *model.TaskExecution) interpolation {
 		out.env[k] = v
 	}
 	_ = e.state.View(func(tx *bbolt.Tx) error {
+		// Every value that is not there, named at once (each with its
+		// fix), so one failed task tells the whole story.
+		uses := make([]store.MarkerUse, len(names))
+		for i, name := range names {
+			kind, key, _ := sdk.ParseMarker(t.Variables[name])
+			uses[i] = store.MarkerUse{Task: t.TaskID, Variable: name, Kind: kind, Key: key}
+		}
+		if missing, err := store.MissingValues(tx, t.NamespaceID, t.PipelineID, t.RunID, uses); err == nil && len(missing) > 0 {
+			out.problem = describeTaskMissing(t.TaskID, missing)
+			return nil
+		}
 		for _, name := range names {
 			kind, key, _ := sdk.ParseMarker(t.Variables[name])
 			value, secret, err := e.resolveMarker(tx, t, kind, key, &out.secrets)
@@ -156,4 +169,28 @@ func (e *Executor) resolveMarker(tx *bbolt.Tx, t *model.TaskExecution, kind, key
 		return store.GetObjectData(tx, ns, pipeline, run, key), false, nil
 	}
 	return nil, false, fmt.Errorf("unknown marker kind %q", kind)
+}
+
+// describeTaskMissing is a task's failure reason for values that are not
+// there: each with the variables that name it and its fix, e.g.
+// `variable API_KEY: pipeline_secret "api_key" does not exist (fix: gofer
+// secret pipeline put deploy api_key VALUE -n default)`.
+func describeTaskMissing(task string, missing []model.MissingValue) string {
+	parts := make([]string, len(missing))
+	for i, m := range missing {
+		vars := make([]string, len(m.UsedBy))
+		for j, u := range m.UsedBy {
+			vars[j] = strings.TrimPrefix(u, task+".")
+		}
+		label := "variable"
+		if len(vars) > 1 {
+			label = "variables"
+		}
+		parts[i] = fmt.Sprintf("%s %s: %s %q %s (fix: %s)", label, strings.Join(vars, ", "), m.Kind, m.Key, m.Problem, m.Fix)
+	}
+	head := fmt.Sprintf("%d secrets or objects are not there: ", len(missing))
+	if len(missing) == 1 {
+		head = ""
+	}
+	return head + strings.Join(parts, "; ")
 }

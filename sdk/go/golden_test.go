@@ -88,7 +88,7 @@ var goldenPipelines = map[string]func() *Pipeline{
 			Parallelism(100000).
 			Timeout(2*time.Hour).
 			Tasks(
-				NewTask("first", "registry.example.com:5000/team/builder:1.2.3@sha256:abc").
+				NewTask("first", "registry.example.com:5000/team/builder:1.2.3@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef").
 					Description("The first task: <every> field & \"quoted\" text, ünïcødé.").
 					RegistryAuth("robot$builder", "p@ss\"w<o>rd&\\").
 					Entrypoint("/bin/sh", "-c").
@@ -268,10 +268,27 @@ var invalidPipelines = map[string]func() *Pipeline{
 	"task_timeout_too_long": func() *Pipeline {
 		return errp().Tasks(busybox("slow").Timeout(MaxTimeout + time.Nanosecond))
 	},
-	"backoff_too_long": func() *Pipeline { return errp().Tasks(busybox("flaky").Retries(3, 2*time.Hour)) },
-	"too_many_retries": func() *Pipeline { return errp().Tasks(busybox("flaky").Retries(MaxRetries+1, time.Second)) },
-	"negative_retries": func() *Pipeline { return errp().Tasks(busybox("flaky").Retries(-1, 0)) },
-	"empty_script":     func() *Pipeline { return errp().Tasks(busybox("hello").Script(" \n\t ")) },
+	"backoff_too_long":   func() *Pipeline { return errp().Tasks(busybox("flaky").Retries(3, 2*time.Hour)) },
+	"too_many_retries":   func() *Pipeline { return errp().Tasks(busybox("flaky").Retries(MaxRetries+1, time.Second)) },
+	"negative_retries":   func() *Pipeline { return errp().Tasks(busybox("flaky").Retries(-1, 0)) },
+	"empty_script":       func() *Pipeline { return errp().Tasks(busybox("hello").Script(" \n\t ")) },
+	"image_uppercase":    func() *Pipeline { return errp().Tasks(NewTask("build", "Foo Bar")) },
+	"image_space":        func() *Pipeline { return errp().Tasks(NewTask("build", "gofer/busybox latest")) },
+	"image_non_ascii":    func() *Pipeline { return errp().Tasks(NewTask("build", "gofer/büsybox")) },
+	"image_empty_tag":    func() *Pipeline { return errp().Tasks(NewTask("build", "busybox:")) },
+	"image_no_name":      func() *Pipeline { return errp().Tasks(NewTask("build", ":latest")) },
+	"image_short_digest": func() *Pipeline { return errp().Tasks(NewTask("build", "busybox@sha256:short")) },
+	"image_digest_algorithm": func() *Pipeline {
+		return errp().Tasks(NewTask("build", "busybox@md5:0123456789abcdef0123456789abcdef"))
+	},
+	"image_leading_dash":  func() *Pipeline { return errp().Tasks(NewTask("build", "-a")) },
+	"image_double_slash":  func() *Pipeline { return errp().Tasks(NewTask("build", "a//b")) },
+	"image_separator":     func() *Pipeline { return errp().Tasks(NewTask("build", "a.-b")) },
+	"image_port":          func() *Pipeline { return errp().Tasks(NewTask("build", "registry:port/a")) },
+	"image_registry_char": func() *Pipeline { return errp().Tasks(NewTask("build", "my_registry:5000/a")) },
+	"image_ipv6":          func() *Pipeline { return errp().Tasks(NewTask("build", "[zz]:5000/a")) },
+	"image_tag_char":      func() *Pipeline { return errp().Tasks(NewTask("build", "busybox:-x")) },
+	"image_long_name":     func() *Pipeline { return errp().Tasks(NewTask("build", strings.Repeat("a", 256))) },
 	// A setter's mistake is reported before the config's problems.
 	"empty_script_first": func() *Pipeline {
 		return NewPipeline("x", "X").Tasks(busybox("hello"), busybox("later").Script(""))
@@ -338,7 +355,22 @@ func TestErrorsNameTheCulprit(t *testing.T) {
 		"huge_parallelism": "parallelism", "negative_run_timeout": "pipeline timeout",
 		"task_timeout_too_long": `task "slow"`, "backoff_too_long": `task "flaky"`,
 		"too_many_retries": `task "flaky"`, "negative_retries": `task "flaky"`, "empty_script": `task "hello"`,
-		"empty_script_first": `task "later"`,
+		"empty_script_first":     `task "later"`,
+		"image_uppercase":        "tasks[build].image",
+		"image_space":            "tasks[build].image",
+		"image_non_ascii":        "tasks[build].image",
+		"image_empty_tag":        "tasks[build].image",
+		"image_no_name":          "tasks[build].image",
+		"image_short_digest":     "tasks[build].image",
+		"image_digest_algorithm": "tasks[build].image",
+		"image_leading_dash":     "tasks[build].image",
+		"image_double_slash":     "tasks[build].image",
+		"image_separator":        "tasks[build].image",
+		"image_port":             "tasks[build].image",
+		"image_registry_char":    "tasks[build].image",
+		"image_ipv6":             "tasks[build].image",
+		"image_tag_char":         "tasks[build].image",
+		"image_long_name":        "tasks[build].image",
 	}
 	for name, build := range invalidPipelines {
 		want, ok := culprits[name]

@@ -65,6 +65,9 @@ func (t *TaskConfig) validateFields() error {
 	if len(t.Image) > MaxImageLength {
 		return fmt.Errorf("%w: task %q: image is longer than %d characters", ErrInvalidConfig, t.ID, MaxImageLength)
 	}
+	if err := ValidateImageRef(t.Image); err != nil {
+		return fmt.Errorf("%w: tasks[%s].image: %q is not a valid image reference: %v", ErrInvalidConfig, t.ID, truncateForError(t.Image), err)
+	}
 	if len(t.Description) > MaxDescription {
 		return fmt.Errorf("%w: task %q: description is longer than %d characters", ErrInvalidConfig, t.ID, MaxDescription)
 	}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
-from . import _go
+from . import _go, imageref
 
 if TYPE_CHECKING:  # pragma: no cover
     from .builder import Task
@@ -155,6 +155,10 @@ def _validate_task_fields(t: "Task") -> None:
         raise _invalid("task %s: image is required" % qid)
     if _blen(t._image) > MAX_IMAGE_LENGTH:
         raise _invalid("task %s: image is longer than %d characters" % (qid, MAX_IMAGE_LENGTH))
+    image_problem = imageref.image_ref_problem(t._image)
+    if image_problem is not None:
+        raise _invalid("tasks[%s].image: %s is not a valid image reference: %s" % (
+            tid, _q(t._image), image_problem))
     if _blen(t._description) > MAX_DESCRIPTION:
         raise _invalid("task %s: description is longer than %d characters" % (qid, MAX_DESCRIPTION))
     if len(t._variables) > MAX_VARIABLES:

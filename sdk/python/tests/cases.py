@@ -104,7 +104,7 @@ def everything():
         .parallelism(100000)
         .timeout(datetime.timedelta(hours=2))
         .tasks(
-            Task("first", "registry.example.com:5000/team/builder:1.2.3@sha256:abc")
+            Task("first", "registry.example.com:5000/team/builder:1.2.3@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
             .description("The first task: <every> field & \"quoted\" text, ünïcødé.")
             .registry_auth("robot$builder", "p@ss\"w<o>rd&\\")
             .entrypoint("/bin/sh", "-c")
@@ -202,4 +202,19 @@ INVALID_PIPELINES = {
     "negative_retries": lambda: errp().tasks(busybox("flaky").retries(-1, 0)),
     "empty_script": lambda: errp().tasks(busybox("hello").script(" \n\t ")),
     "empty_script_first": lambda: Pipeline("x", "X").tasks(busybox("hello"), busybox("later").script("")),
+    "image_uppercase": lambda: errp().tasks(Task("build", "Foo Bar")),
+    "image_space": lambda: errp().tasks(Task("build", "gofer/busybox latest")),
+    "image_non_ascii": lambda: errp().tasks(Task("build", "gofer/büsybox")),
+    "image_empty_tag": lambda: errp().tasks(Task("build", "busybox:")),
+    "image_no_name": lambda: errp().tasks(Task("build", ":latest")),
+    "image_short_digest": lambda: errp().tasks(Task("build", "busybox@sha256:short")),
+    "image_digest_algorithm": lambda: errp().tasks(Task("build", "busybox@md5:0123456789abcdef0123456789abcdef")),
+    "image_leading_dash": lambda: errp().tasks(Task("build", "-a")),
+    "image_double_slash": lambda: errp().tasks(Task("build", "a//b")),
+    "image_separator": lambda: errp().tasks(Task("build", "a.-b")),
+    "image_port": lambda: errp().tasks(Task("build", "registry:port/a")),
+    "image_registry_char": lambda: errp().tasks(Task("build", "my_registry:5000/a")),
+    "image_ipv6": lambda: errp().tasks(Task("build", "[zz]:5000/a")),
+    "image_tag_char": lambda: errp().tasks(Task("build", "busybox:-x")),
+    "image_long_name": lambda: errp().tasks(Task("build", "a" * 256)),
 }

@@ -272,6 +272,37 @@ class Identifiers(unittest.TestCase):
                         validate_identifier(id)
 
 
+class ImageReferences(unittest.TestCase):
+    """imageref_test.go's TestValidateImageRef: the same table; the messages
+    of the invalid ones are pinned by sdk/testdata/errors.json."""
+
+    SHA = "0123456789abcdef" * 4
+
+    def test_table(self):
+        from gofer_sdk.imageref import image_ref_problem
+
+        valid = ["busybox", "gofer/busybox:latest", "ghcr.io/a/b:1.2", "localhost:5000/x/y@sha256:" + self.SHA,
+                 "registry:5000/a", "localhost/a", "localhost:5000", "a/b/c/d", "a.b_c__d-e---f/g",
+                 "Registry.Example.com/team/app", "Foo/bar", "[::1]:5000/a:tag", "[fe80::1]/img",
+                 "10.0.0.1:5000/app:v1_2-3.4", "app:_tag", "app@sha512:" + "ab" * 64, "a" * 255, "app:" + "t" * 128]
+        invalid = ["", "Foo", "gofer/Busybox", "a b", " busybox", "busybox ", ":tag", "x:", "x@sha256:short",
+                   "x@sha256:" + self.SHA.upper(), "x@md5:" + self.SHA, "x@" + self.SHA, "-a", "a-", "a//b", "a/",
+                   "/a", "a..b", "a___b", "a.-b", "x:-tag", "x:t/g", "x:" + "t" * 129, "registry:port/a",
+                   "registry:/a", "my_registry:5000/a", "-reg.io/a", "reg..io/a", "[::1/a", "[zz]:5000/a",
+                   "[::1]x/a", "ghcr.io/A/b", "a" * 256, "a\x00b", "ünïcode", "a\udc80b"]
+        for ref in valid:
+            with self.subTest(ref=ref):
+                self.assertIsNone(image_ref_problem(ref))
+        for ref in invalid:
+            with self.subTest(ref=ref):
+                self.assertIsNotNone(image_ref_problem(ref))
+
+    def test_validate_names_task_and_field(self):
+        with self.assertRaises(InvalidConfigError) as cm:
+            Pipeline("imgs", "imgs").tasks(Task("build", "Foo Bar")).validate()
+        self.assertIn('tasks[build].image: "Foo Bar" is not a valid image reference: ', str(cm.exception))
+
+
 def task(id, *deps):
     t = Task(id, "busybox")
     for d in deps:

@@ -1,0 +1,123 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/goferhq/gofer/fsm"
+	sdk "github.com/goferhq/gofer/sdk/go"
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+)
+
+// Missing values are reported all at once: a run start whose tasks name
+// secrets or objects that are not there is refused with every one of them
+// and the command that stores each (ErrorBody.Missing), instead of a run
+// whose first task fails on the first one.
+
+// missingValues is the error for values that are not there: status and
+// code as the caller's route uses them, a one-line message that carries
+// every fix (for clients that print only the message) and the list.
+func missingValues(status int, code, what string, missing []model.MissingValue) *apiError {
+	noun := "secrets or objects it names are"
+	if len(missing) == 1 {
+		noun = "secret or object it names is"
+	}
+	e := newError(status, code, "%s: %d %s not there: %s", what, len(missing), noun, store.DescribeMissing(missing))
+	e.missing = missing
+	return e
+}
+
+// checkRunValues refuses (409, like the other reasons a run cannot start
+// now) a run whose tasks name secrets or objects that are not there: the
+// pipeline and global secrets of every task, and the pipeline objects of
+// the tasks that start with the run (no depends_on). Before a task with
+// parents starts, a parent (with inject_api_token) or a user may store
+// its objects, and run objects exist only once the run does, so those are
+// looked up when their task starts. It reads the leader's state (writes
+// run there) and checks existence only; the executor resolves the values
+// when each task starts and fails a task whose values went missing since.
+// A repeat of a start (its idempotency or trigger key already started a
+// run) is not checked: it answers with that run.
+func (s *Server) checkRunValues(cmd fsm.RunCreate) error {
+	var missing []model.MissingValue
+	err := s.view(func(tx *bbolt.Tx) error {
+		ns, id := cmd.NamespaceID, cmd.PipelineID
+		if cmd.IdempotencyKey != "" {
+			if run, _ := store.GetRunIDByKey(tx, ns, id, cmd.IdempotencyKey); run != 0 {
+				return nil
+			}
+		}
+		if cmd.TriggerKey != "" && store.GetTriggerKey(tx, ns, id, cmd.Extension, cmd.TriggerKey) != 0 {
+			return nil
+		}
+		p, err := store.GetPipeline(tx, ns, id)
+		if err != nil || p == nil || p.LiveVersion == 0 {
+			return err // the FSM refuses such a start, saying why
+		}
+		cfg, err := store.GetConfig(tx, ns, id, p.LiveVersion)
+		if err != nil || cfg == nil {
+			return err
+		}
+		uses := runMarkerUses(cfg.Tasks, cmd.Variables)
+		if len(uses) == 0 {
+			return nil
+		}
+		missing, err = store.MissingValues(tx, ns, id, 0, uses)
+		return err
+	})
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	return missingValues(http.StatusConflict, CodeConflict, fmt.Sprintf("pipeline %q did not start a run", cmd.PipelineID), missing)
+}
+
+// runMarkerUses lists the markers checkRunValues checks, task by task in
+// config order and by variable name within a task: each task's own
+// variables with the run's replacing those whose names differ only in
+// case (as the executor builds a task's environment).
+func runMarkerUses(tasks []*sdk.TaskConfig, runVars map[string]string) []store.MarkerUse {
+	runMarkers, runLower := markerNames(runVars), make(map[string]bool, len(runVars))
+	taskHasMarker := false
+	for _, t := range tasks {
+		if len(markerNames(t.Variables)) > 0 {
+			taskHasMarker = true
+			break
+		}
+	}
+	if len(runMarkers) == 0 && !taskHasMarker {
+		return nil // the common case
+	}
+	for name := range runVars {
+		runLower[strings.ToLower(name)] = true
+	}
+	var uses []store.MarkerUse
+	for _, t := range tasks {
+		env := map[string]string{}
+		for _, name := range markerNames(t.Variables) {
+			if !runLower[strings.ToLower(name)] {
+				env[name] = t.Variables[name]
+			}
+		}
+		for _, name := range runMarkers {
+			env[name] = runVars[name]
+		}
+		names := make([]string, 0, len(env))
+		for name := range env {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			kind, key, _ := sdk.ParseMarker(env[name])
+			if kind == "run_object" || (kind == "pipeline_object" && len(t.DependsOn) > 0) {
+				continue
+			}
+			uses = append(uses, store.MarkerUse{Task: t.ID, Variable: name, Kind: kind, Key: key})
+		}
+	}
+	return uses
+}

@@ -1,0 +1,134 @@
+package api_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/goferhq/gofer/agent"
+	"github.com/goferhq/gofer/client"
+	sdk "github.com/goferhq/gofer/sdk/go"
+	"github.com/goferhq/gofer/store/model"
+)
+
+// A run start whose tasks name secrets and objects that are not there is
+// refused (409) with every one of them and the command that stores each,
+// and nothing starts. Objects of a task with parents (which may store
+// them) and run objects (which exist only once the run does) are left to
+// the task's start.
+func TestRunStartListsEveryMissingValue(t *testing.T) {
+	cl, _ := devNode(t, func(c *agent.Config) { c.Scheduler.Engine = "noop" })
+	ctx := context.Background()
+	task := func(id string, vars map[string]string, parents ...string) *sdk.TaskConfig {
+		tc := &sdk.TaskConfig{ID: id, Image: "busybox", Variables: vars, DependsOn: map[string]sdk.RequiredParentStatus{}}
+		for _, p := range parents {
+			tc.DependsOn[p] = sdk.RequiredParentStatusSuccess
+		}
+		return tc
+	}
+	cfg := &sdk.PipelineConfig{ID: "needs", Name: "needs", Tasks: []*sdk.TaskConfig{
+		task("first", map[string]string{
+			"API_KEY":    sdk.PipelineSecret("api_key"),
+			"OVERRIDDEN": sdk.PipelineSecret("overridden"),
+			"REGISTRY":   sdk.GlobalSecret("registry_pass"),
+			"SETTINGS":   sdk.PipelineObject("settings"),
+			"PRESENT":    sdk.PipelineSecret("present"),
+			"PLAIN":      "not a marker",
+			"BUILD":      sdk.RunObject("build_id"),
+		}),
+		task("second", map[string]string{"AGAIN": sdk.PipelineSecret("api_key"), "LATER": sdk.PipelineObject("later"),
+			"RUN": sdk.RunObject("made")}, "first"),
+	}}
+	if _, err := cl.RegisterConfig(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.DeployConfig(ctx, "needs", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.PutSecret(ctx, client.SecretScope{Pipeline: "needs"}, "present", "here", nil, false); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err := cl.StartRun(ctx, "needs", nil)
+	var apiErr *client.Error
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusConflict {
+		t.Fatalf("start: %v; want a 409", err)
+	}
+	checkMissing(t, apiErr, []model.MissingValue{
+		{Kind: "pipeline_secret", Key: "api_key", Problem: "does not exist",
+			Fix: "gofer secret pipeline put needs api_key VALUE -n default", UsedBy: []string{"first.API_KEY", "second.AGAIN"}},
+		{Kind: "pipeline_secret", Key: "overridden", Problem: "does not exist",
+			Fix: "gofer secret pipeline put needs overridden VALUE -n default", UsedBy: []string{"first.OVERRIDDEN"}},
+		{Kind: "global_secret", Key: "registry_pass", Problem: "does not exist",
+			Fix: "gofer secret global put registry_pass VALUE", UsedBy: []string{"first.REGISTRY"}},
+		{Kind: "pipeline_object", Key: "settings", Problem: "does not exist",
+			Fix: "gofer pipeline object put needs settings FILE -n default", UsedBy: []string{"first.SETTINGS"}},
+	})
+	if strings.Contains(apiErr.Message, "\n") || !strings.Contains(apiErr.Message, "4 secrets or objects") ||
+		!strings.Contains(apiErr.Message, "gofer secret pipeline put needs api_key VALUE -n default") {
+		t.Errorf("message %q: want one line naming all 4 with their fixes", apiErr.Message)
+	}
+	if runs, err := cl.ListRuns(ctx, "needs", client.Page{}); err != nil || len(runs) != 0 {
+		t.Fatalf("runs after a refused start: %d, %v; want none", len(runs), err)
+	}
+
+	// Fixed as the answer says, only what is left is listed; a run
+	// variable replacing a task's marker (names differ in case only)
+	// takes it out.
+	if _, err := cl.PutSecret(ctx, client.SecretScope{Pipeline: "needs"}, "api_key", "k", nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.PutSecret(ctx, client.SecretScope{}, "registry_pass", "p", []string{"prod"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.PutObject(ctx, client.ObjectScope{Pipeline: "needs"}, "settings", []byte("{}"), false); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"overridden": "given"}
+	_, err = cl.StartRun(ctx, "needs", vars)
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusConflict {
+		t.Fatalf("start: %v; want a 409 for the global secret default may not use", err)
+	}
+	checkMissing(t, apiErr, []model.MissingValue{{Kind: "global_secret", Key: "registry_pass",
+		Problem: `may not be used in namespace "default" (it allows prod)`,
+		Fix:     "gofer secret global put registry_pass VALUE --force --namespaces 'prod' --namespaces default", UsedBy: []string{"first.REGISTRY"}}})
+	if _, err := cl.PutSecret(ctx, client.SecretScope{}, "registry_pass", "p", []string{"prod", "default"}, true); err != nil {
+		t.Fatal(err)
+	}
+	r, err := cl.StartRun(ctx, "needs", vars)
+	if err != nil {
+		t.Fatalf("start once every value is there: %v", err)
+	}
+	// A repeat of a start that succeeded answers with its run even when a
+	// value went missing since.
+	key := "start-once"
+	first, err := cl.StartRunWithKey(ctx, "needs", key, vars)
+	if err != nil || first.RunID == r.RunID {
+		t.Fatalf("keyed start: %+v, %v", first, err)
+	}
+	if err := cl.DeleteSecret(ctx, client.SecretScope{Pipeline: "needs"}, "api_key"); err != nil {
+		t.Fatal(err)
+	}
+	again, err := cl.StartRunWithKey(ctx, "needs", key, vars)
+	if err != nil || again.RunID != first.RunID {
+		t.Fatalf("repeat of a keyed start: %+v, %v; want run %d", again, err, first.RunID)
+	}
+}
+
+// checkMissing compares an error's missing list with want; a want without
+// Problem or Fix checks only that one is there.
+func checkMissing(t *testing.T, apiErr *client.Error, want []model.MissingValue) {
+	t.Helper()
+	if len(apiErr.Missing) != len(want) {
+		t.Fatalf("missing %+v; want %d entries %+v", apiErr.Missing, len(want), want)
+	}
+	for i, w := range want {
+		g := apiErr.Missing[i]
+		if g.Kind != w.Kind || g.Key != w.Key || strings.Join(g.UsedBy, ",") != strings.Join(w.UsedBy, ",") ||
+			(w.Problem != "" && g.Problem != w.Problem) || (w.Fix != "" && g.Fix != w.Fix) || g.Problem == "" || g.Fix == "" {
+			t.Errorf("missing[%d] = %+v; want %+v", i, g, w)
+		}
+	}
+}
