@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 )
@@ -53,20 +54,107 @@ func (p *printer) message(format string, args ...any) {
 	}
 }
 
-// table writes an aligned table; headers are upper-cased.
+// tableWidth is the widest a list table may be: wider rows wrap on an
+// ordinary terminal and the columns stop lining up.
+const tableWidth = 120
+
+// minCellWidth is the narrowest fitTable shortens a column to, so a cut
+// value still says something.
+const minCellWidth = 12
+
+// columnGap is the space tabwriter puts between columns.
+const columnGap = 2
+
+// table writes an aligned table; headers are upper-cased. A table with a
+// header (a list) is fitted to tableWidth columns by shortening its
+// widest cells (-o json shows them whole); a two-column key/value table
+// is printed as it is, as it may hold a value the user must copy.
 func table(w io.Writer, header []string, rows [][]string) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(w, 0, 4, columnGap, ' ', 0)
 	if len(header) > 0 {
 		up := make([]string, len(header))
 		for i, h := range header {
 			up[i] = strings.ToUpper(h)
 		}
+		rows = fitTable(up, rows, tableWidth)
 		fmt.Fprintln(tw, strings.Join(up, "\t"))
 	}
 	for _, r := range rows {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	tw.Flush()
+}
+
+// fitTable returns rows whose widest cells are cut (ending in "…") so
+// that header and rows line up in at most width columns. It narrows the
+// widest column first, never below minCellWidth or its header, so short
+// columns (ids, states, times) stay whole.
+func fitTable(header []string, rows [][]string, width int) [][]string {
+	widths := make([]int, len(header))
+	floor := make([]int, len(header))
+	for i, h := range header {
+		widths[i] = utf8.RuneCountInString(h)
+		floor[i] = max(widths[i], minCellWidth)
+	}
+	for _, r := range rows {
+		for i, cell := range r {
+			if i < len(widths) {
+				widths[i] = max(widths[i], utf8.RuneCountInString(cell))
+			}
+		}
+	}
+	total := func() int {
+		n := columnGap * (len(widths) - 1)
+		for _, w := range widths {
+			n += w
+		}
+		return n
+	}
+	cut := false
+	for over := total() - width; over > 0; over = total() - width {
+		widest := -1
+		for i, w := range widths {
+			if w > floor[i] && (widest < 0 || w > widths[widest]) {
+				widest = i
+			}
+		}
+		if widest < 0 {
+			break // every column is as narrow as it may be
+		}
+		// Narrow the widest column to the next widest (or by what is
+		// over), so several long columns share the cut.
+		next := floor[widest]
+		for i, w := range widths {
+			if i != widest && w < widths[widest] && w > next {
+				next = w
+			}
+		}
+		widths[widest] = max(next, widths[widest]-over, floor[widest])
+		cut = true
+	}
+	if !cut {
+		return rows
+	}
+	out := make([][]string, len(rows))
+	for j, r := range rows {
+		out[j] = make([]string, len(r))
+		for i, cell := range r {
+			if i < len(widths) {
+				cell = ellipsize(cell, widths[i])
+			}
+			out[j][i] = cell
+		}
+	}
+	return out
+}
+
+// ellipsize cuts s to n runes, the last one "…".
+func ellipsize(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
 }
 
 // kv renders one object as a two-column table.
