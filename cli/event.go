@@ -29,12 +29,26 @@ func eventCommand() *cli.Command {
 var eventHeader = []string{"id", "kind", "details", "actor", "emitted"}
 
 func eventRow(e *model.Event) []string {
-	var parts []string
-	for k, v := range e.Details {
-		parts = append(parts, k+"="+v)
+	return []string{strconv.FormatUint(e.ID, 10), e.Kind, orDash(detailWords(e.Details)), e.Actor, humanTime(e.Emitted)}
+}
+
+// detailWords renders details as "k=v k=v", keys sorted; a value that is
+// empty or holds a space is quoted so the words still split.
+func detailWords(d model.EventDetails) string {
+	keys := make([]string, 0, len(d))
+	for k := range d {
+		keys = append(keys, k)
 	}
-	sort.Strings(parts)
-	return []string{strconv.FormatUint(e.ID, 10), e.Kind, orDash(strings.Join(parts, " ")), e.Actor, humanTime(e.Emitted)}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		v := d.String(k)
+		if v == "" || strings.ContainsAny(v, " \t\n\"") {
+			v = strconv.Quote(v)
+		}
+		parts[i] = k + "=" + v
+	}
+	return strings.Join(parts, " ")
 }
 
 func eventList(c *cli.Context) error {
