@@ -18,8 +18,8 @@ func eventCommand() *cli.Command {
 		Aliases: []string{"events"},
 		Usage:   "read the cluster's event log",
 		Subcommands: []*cli.Command{
-			{Name: "list", Usage: "list events; --follow streams new ones as they happen",
-				Flags:  append(pageFlags(), &cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep streaming new events (after the listed ones)"}),
+			{Name: "list", Usage: "list events, newest first; --follow streams new ones as they happen",
+				Flags:  append(timePageFlags(), &cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep streaming new events (after the listed ones)"}),
 				Action: eventList},
 			{Name: "get", Usage: "show one event", ArgsUsage: "ID", Action: eventGet},
 		},
@@ -73,7 +73,7 @@ func eventList(c *cli.Context) error {
 			return nil
 		})
 	}
-	list, err := cl.ListEvents(c.Context, pageOf(c))
+	list, err := cl.ListEvents(c.Context, timePageOf(c))
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/goferhq/gofer/client"
 )
 
 // printer writes command results in the chosen format: plain tables with
@@ -17,6 +19,9 @@ import (
 type printer struct {
 	format string
 	w      io.Writer
+	// c is the command being run: a list command (one with --limit)
+	// learns from it whether the page it printed was full.
+	c *cli.Context
 }
 
 func out(c *cli.Context) (*printer, error) {
@@ -26,7 +31,7 @@ func out(c *cli.Context) (*printer, error) {
 	default:
 		return nil, fmt.Errorf("--output %q must be plain, json or silent", f)
 	}
-	return &printer{format: f, w: c.App.Writer}, nil
+	return &printer{format: f, w: c.App.Writer, c: c}, nil
 }
 
 // result prints v as JSON (wrapped in {name: v}, like the API), or as a
@@ -44,7 +49,78 @@ func (p *printer) result(name string, v any, header []string, rows [][]string) e
 		return nil
 	}
 	table(p.w, header, rows)
+	p.moreHint(len(rows))
 	return nil
+}
+
+// serverPageLimit is the page size the server uses when --limit is not
+// given (docs/api.md, "Pagination").
+const serverPageLimit = 50
+
+// moreHint tells on stderr, after a list table, that the page was full
+// and how to see the next one: a list is a page, and without the hint a
+// user reading 50 rows cannot tell there are 400. It is silent for
+// commands without --limit, for -o json (scripts page by count) and for
+// a short page (the end of the list).
+func (p *printer) moreHint(n int) {
+	if p.c == nil || !hasFlag(p.c.Command, "limit") || n == 0 {
+		return
+	}
+	limit := p.c.Int("limit")
+	if limit <= 0 {
+		limit = serverPageLimit
+	}
+	if n < limit {
+		return
+	}
+	next := p.c.Int("offset") + n
+	fmt.Fprintf(p.c.App.ErrWriter, "showing %d; more with --offset %d\n", n, next)
+}
+
+func hasFlag(cmd *cli.Command, name string) bool {
+	if cmd == nil {
+		return false
+	}
+	for _, f := range cmd.Flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// pageFlags are a list's paging flags for lists in name order
+// (namespaces, pipelines, secrets, …): alphabetical, --reverse for Z–A.
+func pageFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "limit", Aliases: []string{"l"}, Usage: "at most this many items (server default 50, max 1000)"},
+		&cli.IntFlag{Name: "offset", Usage: "skip this many items"},
+		&cli.BoolFlag{Name: "reverse", Aliases: []string{"r"}, Usage: "last first"},
+	}
+}
+
+func pageOf(c *cli.Context) client.Page {
+	return client.Page{Limit: c.Int("limit"), Offset: c.Int("offset"), Reverse: c.Bool("reverse")}
+}
+
+// timePageFlags are the paging flags of lists in time order (runs,
+// events, config versions, deployments): newest first, as a user asking
+// "what happened" expects; --oldest-first for the API's own order.
+func timePageFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "limit", Aliases: []string{"l"}, Usage: "at most this many items (server default 50, max 1000)"},
+		&cli.IntFlag{Name: "offset", Usage: "skip this many items (from the newest)"},
+		&cli.BoolFlag{Name: "oldest-first", Usage: "oldest first (the default is newest first)"},
+		// --reverse meant "newest first" before that became the default;
+		// scripts passing it keep working.
+		&cli.BoolFlag{Name: "reverse", Aliases: []string{"r"}, Hidden: true},
+	}
+}
+
+func timePageOf(c *cli.Context) client.Page {
+	return client.Page{Limit: c.Int("limit"), Offset: c.Int("offset"), Reverse: !c.Bool("oldest-first")}
 }
 
 // message prints a line in plain mode only.

@@ -25,7 +25,7 @@ func runCommand() *cli.Command {
 			{Name: "start", Usage: "start a run of the pipeline's live version", ArgsUsage: "PIPELINE",
 				Flags: []cli.Flag{varFlag(), watchFlag()}, Action: runStart},
 			{Name: "list", Usage: "list a pipeline's runs, newest first", ArgsUsage: "PIPELINE",
-				Flags: append(pageFlags(), &cli.BoolFlag{Name: "oldest-first", Usage: "oldest first"}), Action: runList},
+				Flags: timePageFlags(), Action: runList},
 			{Name: "get", Usage: "show a run and its tasks", ArgsUsage: "PIPELINE RUN", Action: runGet},
 			{Name: "cancel", Usage: "stop a run (running tasks get SIGTERM, then SIGKILL)", ArgsUsage: "PIPELINE RUN", Action: runCancel},
 			{Name: "retry", Usage: "start a new run with the variables of an earlier one", ArgsUsage: "PIPELINE RUN",
@@ -116,9 +116,7 @@ func runList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	page := pageOf(c)
-	page.Reverse = !c.Bool("oldest-first")
-	list, err := cl.ListRuns(c.Context, c.Args().First(), page)
+	list, err := cl.ListRuns(c.Context, c.Args().First(), timePageOf(c))
 	if err != nil {
 		return err
 	}
