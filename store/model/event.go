@@ -10,8 +10,8 @@ import (
 // Event records one state change. Ids count up from 1 across the cluster,
 // so "events after id N" is a cheap cursor for streams.
 type Event struct {
-	ID      uint64            `json:"id"`
-	Kind    string            `json:"kind"`
+	ID      uint64       `json:"id"`
+	Kind    string       `json:"kind"`
 	Details EventDetails `json:"details"`
 	Emitted int64        `json:"emitted"`
 	// Actor is the token user (or "system") whose request caused the event.
