@@ -22,7 +22,7 @@ func pipelineCommand() *cli.Command {
 			{Name: "list", Usage: "list pipelines in the namespace", Flags: pageFlags(), Action: pipelineList},
 			{Name: "get", Usage: "show a pipeline and its live tasks", ArgsUsage: "PIPELINE", Action: pipelineGet},
 			{Name: "run", Usage: "start a run of the pipeline's live version", ArgsUsage: "PIPELINE",
-				Flags: []cli.Flag{varFlag(), watchFlag()}, Action: runStart},
+				Flags: append([]cli.Flag{varFlag()}, watchFlag()...), Action: runStart},
 			{Name: "enable", Usage: "accept new runs", ArgsUsage: "PIPELINE", Action: pipelineSetState(model.PipelineStateActive)},
 			{Name: "disable", Usage: "refuse new runs", ArgsUsage: "PIPELINE", Action: pipelineSetState(model.PipelineStateDisabled)},
 			{Name: "delete", Usage: "delete a pipeline with all its versions and runs (asks first)", ArgsUsage: "PIPELINE",
