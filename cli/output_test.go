@@ -49,3 +49,16 @@ func TestTableFitsWidth(t *testing.T) {
 		t.Errorf("widths %d and %d, want both cut to fit 60", a, b)
 	}
 }
+
+// The reproduce line of a failed `gofer up` pastes into a shell as it is.
+func TestReproduceLineQuotes(t *testing.T) {
+	for dir, want := range map[string]string{
+		"examples/dag": "(cd examples/dag && go run .)",
+		"my pipelines": "(cd 'my pipelines' && go run .)",
+		"it's/here":    `(cd 'it'\''s/here' && go run .)`,
+	} {
+		if got := reproduceLine(dir, "go", []string{"run", "."}); got != want {
+			t.Errorf("reproduceLine(%q) = %s, want %s", dir, got, want)
+		}
+	}
+}
