@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/mattn/go-isatty"
 	"github.com/urfave/cli/v2"
 )
 
@@ -19,15 +20,13 @@ func yesFlag() cli.Flag {
 	return &cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation (needed without a terminal)"}
 }
 
-// isTerminal reports whether r is an interactive terminal. Tests replace
-// it to answer the question from a buffer.
+// isTerminal reports whether r is an interactive terminal (not merely a
+// character device: /dev/null, which cron jobs and CI give as stdin, is
+// one, and must be refused, not read as "no"). Tests replace it to answer
+// the question from a buffer.
 var isTerminal = func(r io.Reader) bool {
 	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
 
 // confirm asks the question question builds (phrased for a yes/no
