@@ -97,5 +97,12 @@ func eventGet(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return p.result("event", e, eventHeader, [][]string{eventRow(e)})
+	if p.format != "plain" {
+		return p.result("event", e, nil, nil)
+	}
+	// One event as key/value lines: its details whole, where the list
+	// cuts them to fit the table.
+	table(p.w, nil, kv("id", strconv.FormatUint(e.ID, 10), "kind", e.Kind, "namespace", orDash(e.NamespaceID),
+		"pipeline", orDash(e.PipelineID), "actor", e.Actor, "emitted", humanTime(e.Emitted), "details", orDash(detailWords(e.Details))))
+	return nil
 }
