@@ -32,7 +32,6 @@ require (
 	github.com/hashicorp/golang-lru v0.5.0 // indirect
 	github.com/labstack/gommon v0.5.0 // indirect
 	github.com/mattn/go-colorable v0.1.15 // indirect
-	github.com/mattn/go-isatty v0.0.22 // indirect
 	github.com/moby/docker-image-spec v1.3.1 // indirect
 	github.com/moby/sys/atomicwriter v0.1.0 // indirect
 	github.com/moby/term v0.5.2 // indirect
@@ -61,6 +60,7 @@ require (
 	github.com/containerd/errdefs v1.0.0
 	github.com/docker/docker v28.5.2+incompatible
 	github.com/goferhq/gofer/sdk/go v0.0.0
+	github.com/mattn/go-isatty v0.0.22
 )
 
 replace github.com/goferhq/gofer/sdk/go => ./sdk/go

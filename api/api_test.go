@@ -221,7 +221,7 @@ func TestIdempotencyKey(t *testing.T) {
 	}
 	n := 0
 	for _, e := range events {
-		if e.Kind == model.EventCreatedNamespace && e.Details["namespace_id"] == "once" {
+		if e.Kind == model.EventCreatedNamespace && e.Details.String("namespace_id") == "once" {
 			n++
 		}
 	}
@@ -259,7 +259,7 @@ func TestEventStream(t *testing.T) {
 	for {
 		e := next()
 		if e.Kind == model.EventCreatedNamespace {
-			if e.Details["namespace_id"] != "live-one" {
+			if e.Details.String("namespace_id") != "live-one" {
 				t.Fatalf("unexpected event %+v", e)
 			}
 			break

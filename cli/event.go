@@ -18,8 +18,8 @@ func eventCommand() *cli.Command {
 		Aliases: []string{"events"},
 		Usage:   "read the cluster's event log",
 		Subcommands: []*cli.Command{
-			{Name: "list", Usage: "list events; --follow streams new ones as they happen",
-				Flags:  append(pageFlags(), &cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep streaming new events (after the listed ones)"}),
+			{Name: "list", Usage: "list events, newest first; --follow streams new ones as they happen",
+				Flags:  append(timePageFlags(), &cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep streaming new events (after the listed ones)"}),
 				Action: eventList},
 			{Name: "get", Usage: "show one event", ArgsUsage: "ID", Action: eventGet},
 		},
@@ -29,12 +29,26 @@ func eventCommand() *cli.Command {
 var eventHeader = []string{"id", "kind", "details", "actor", "emitted"}
 
 func eventRow(e *model.Event) []string {
-	var parts []string
-	for k, v := range e.Details {
-		parts = append(parts, k+"="+v)
+	return []string{strconv.FormatUint(e.ID, 10), e.Kind, orDash(detailWords(e.Details)), e.Actor, humanTime(e.Emitted)}
+}
+
+// detailWords renders details as "k=v k=v", keys sorted; a value that is
+// empty or holds a space is quoted so the words still split.
+func detailWords(d model.EventDetails) string {
+	keys := make([]string, 0, len(d))
+	for k := range d {
+		keys = append(keys, k)
 	}
-	sort.Strings(parts)
-	return []string{strconv.FormatUint(e.ID, 10), e.Kind, orDash(strings.Join(parts, " ")), e.Actor, humanTime(e.Emitted)}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		v := d.String(k)
+		if v == "" || strings.ContainsAny(v, " \t\n\"") {
+			v = strconv.Quote(v)
+		}
+		parts[i] = k + "=" + v
+	}
+	return strings.Join(parts, " ")
 }
 
 func eventList(c *cli.Context) error {
@@ -59,7 +73,7 @@ func eventList(c *cli.Context) error {
 			return nil
 		})
 	}
-	list, err := cl.ListEvents(c.Context, pageOf(c))
+	list, err := cl.ListEvents(c.Context, timePageOf(c))
 	if err != nil {
 		return err
 	}
@@ -83,5 +97,12 @@ func eventGet(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return p.result("event", e, eventHeader, [][]string{eventRow(e)})
+	if p.format != "plain" {
+		return p.result("event", e, nil, nil)
+	}
+	// One event as key/value lines: its details whole, where the list
+	// cuts them to fit the table.
+	table(p.w, nil, kv("id", strconv.FormatUint(e.ID, 10), "kind", e.Kind, "namespace", orDash(e.NamespaceID),
+		"pipeline", orDash(e.PipelineID), "actor", e.Actor, "emitted", humanTime(e.Emitted), "details", orDash(detailWords(e.Details))))
+	return nil
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"io"
 	"sort"
 	"strconv"
@@ -32,7 +33,7 @@ func extensionCommand() *cli.Command {
 			{Name: "logs", Usage: "print the extension container's output", ArgsUsage: "ID",
 				Flags:  []cli.Flag{&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing until the container exits"}},
 				Action: extensionLogs},
-			{Name: "uninstall", Usage: "remove an extension and every subscription to it", ArgsUsage: "ID", Action: extensionUninstall},
+			{Name: "uninstall", Usage: "remove an extension and every subscription to it (asks first)", ArgsUsage: "ID", Flags: []cli.Flag{yesFlag()}, Action: extensionUninstall},
 			{Name: "list", Usage: "list installed extensions", Flags: pageFlags(), Action: extensionList},
 			{Name: "get", Usage: "show an extension", ArgsUsage: "ID", Action: extensionGet},
 			{Name: "enable", Usage: "let the extension's token start runs again", ArgsUsage: "ID", Action: extensionSetEnabled(true)},
@@ -113,6 +114,11 @@ func extensionInstall(c *cli.Context) error {
 func extensionUninstall(c *cli.Context) error {
 	p, cl, err := setup(c, 1)
 	if err != nil {
+		return err
+	}
+	if err := confirm(c, func() string {
+		return fmt.Sprintf("Uninstall extension %q and delete every subscription to it?", c.Args().First())
+	}); err != nil {
 		return err
 	}
 	if err := cl.UninstallExtension(c.Context, c.Args().First()); err != nil {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"strconv"
 
 	"github.com/urfave/cli/v2"
@@ -10,18 +11,6 @@ import (
 )
 
 // pageFlags are the pagination flags every list command takes.
-func pageFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.IntFlag{Name: "limit", Aliases: []string{"l"}, Usage: "at most this many items (server default 50, max 1000)"},
-		&cli.IntFlag{Name: "offset", Usage: "skip this many items"},
-		&cli.BoolFlag{Name: "reverse", Aliases: []string{"r"}, Usage: "newest/last first"},
-	}
-}
-
-func pageOf(c *cli.Context) client.Page {
-	return client.Page{Limit: c.Int("limit"), Offset: c.Int("offset"), Reverse: c.Bool("reverse")}
-}
-
 func namespaceCommand() *cli.Command {
 	return &cli.Command{
 		Name:    "namespace",
@@ -40,7 +29,8 @@ func namespaceCommand() *cli.Command {
 					&cli.StringFlag{Name: "name"},
 					&cli.StringFlag{Name: "description", Aliases: []string{"d"}},
 				}, Action: namespaceUpdate},
-			{Name: "delete", Usage: "delete a namespace and every pipeline in it", ArgsUsage: "ID", Action: namespaceDelete},
+			{Name: "delete", Usage: "delete a namespace and every pipeline in it (asks first)", ArgsUsage: "ID",
+				Flags: []cli.Flag{yesFlag()}, Action: namespaceDelete},
 		},
 	}
 }
@@ -129,7 +119,22 @@ func namespaceDelete(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := cl.DeleteNamespace(c.Context, c.Args().First()); err != nil {
+	id := c.Args().First()
+	question := func() string {
+		const page = 1000
+		inNS, err := client.New([]string{c.String(flagAPIBaseURL)}, client.WithToken(c.String(flagToken)), client.WithNamespace(id))
+		if err == nil {
+			var list []*model.Pipeline
+			if list, err = inNS.Consistent().ListPipelines(c.Context, client.Page{Limit: page}); err == nil {
+				return fmt.Sprintf("Delete namespace %q and its %s with all their runs?", id, countWords(len(list), page, "pipeline"))
+			}
+		}
+		return fmt.Sprintf("Delete namespace %q with every pipeline and run in it?", id)
+	}
+	if err := confirm(c, question); err != nil {
+		return err
+	}
+	if err := cl.DeleteNamespace(c.Context, id); err != nil {
 		return err
 	}
 	p.message("✓ Deleted namespace %q", c.Args().First())

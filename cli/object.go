@@ -28,7 +28,7 @@ func objectCommand(run bool) *cli.Command {
 				Description: "FILE is read as is; @- (or @) reads standard input. Objects are capped by the server's object_store.max_object_bytes.",
 				Flags:       []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "replace the object if the key exists"}},
 				Action:      objectPut(run)},
-			{Name: "delete", Usage: "delete an object", ArgsUsage: scope + " KEY", Action: objectDelete(run)},
+			{Name: "delete", Usage: "delete an object (asks first)", ArgsUsage: scope + " KEY", Flags: []cli.Flag{yesFlag()}, Action: objectDelete(run)},
 		},
 	}
 }
@@ -122,6 +122,13 @@ func objectDelete(run bool) cli.ActionFunc {
 	return func(c *cli.Context) error {
 		p, cl, sc, a, err := objectSetup(c, run, 1)
 		if err != nil {
+			return err
+		}
+		what := fmt.Sprintf("object %q of pipeline %q", a[0], c.Args().First())
+		if run {
+			what = fmt.Sprintf("object %q of run %s of pipeline %q", a[0], c.Args().Get(1), c.Args().First())
+		}
+		if err := confirm(c, func() string { return fmt.Sprintf("Delete %s?", what) }); err != nil {
 			return err
 		}
 		if err := cl.DeleteObject(c.Context, sc, a[0]); err != nil {

@@ -7,8 +7,11 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/goferhq/gofer/client"
 )
 
 // printer writes command results in the chosen format: plain tables with
@@ -16,6 +19,9 @@ import (
 type printer struct {
 	format string
 	w      io.Writer
+	// c is the command being run: a list command (one with --limit)
+	// learns from it whether the page it printed was full.
+	c *cli.Context
 }
 
 func out(c *cli.Context) (*printer, error) {
@@ -25,7 +31,7 @@ func out(c *cli.Context) (*printer, error) {
 	default:
 		return nil, fmt.Errorf("--output %q must be plain, json or silent", f)
 	}
-	return &printer{format: f, w: c.App.Writer}, nil
+	return &printer{format: f, w: c.App.Writer, c: c}, nil
 }
 
 // result prints v as JSON (wrapped in {name: v}, like the API), or as a
@@ -43,7 +49,78 @@ func (p *printer) result(name string, v any, header []string, rows [][]string) e
 		return nil
 	}
 	table(p.w, header, rows)
+	p.moreHint(len(rows))
 	return nil
+}
+
+// serverPageLimit is the page size the server uses when --limit is not
+// given (docs/api.md, "Pagination").
+const serverPageLimit = 50
+
+// moreHint tells on stderr, after a list table, that the page was full
+// and how to see the next one: a list is a page, and without the hint a
+// user reading 50 rows cannot tell there are 400. It is silent for
+// commands without --limit, for -o json (scripts page by count) and for
+// a short page (the end of the list).
+func (p *printer) moreHint(n int) {
+	if p.c == nil || !hasFlag(p.c.Command, "limit") || n == 0 {
+		return
+	}
+	limit := p.c.Int("limit")
+	if limit <= 0 {
+		limit = serverPageLimit
+	}
+	if n < limit {
+		return
+	}
+	next := p.c.Int("offset") + n
+	fmt.Fprintf(p.c.App.ErrWriter, "showing %d; more with --offset %d\n", n, next)
+}
+
+func hasFlag(cmd *cli.Command, name string) bool {
+	if cmd == nil {
+		return false
+	}
+	for _, f := range cmd.Flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// pageFlags are a list's paging flags for lists in name order
+// (namespaces, pipelines, secrets, …): alphabetical, --reverse for Z–A.
+func pageFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "limit", Aliases: []string{"l"}, Usage: "at most this many items (server default 50, max 1000)"},
+		&cli.IntFlag{Name: "offset", Usage: "skip this many items"},
+		&cli.BoolFlag{Name: "reverse", Aliases: []string{"r"}, Usage: "last first"},
+	}
+}
+
+func pageOf(c *cli.Context) client.Page {
+	return client.Page{Limit: c.Int("limit"), Offset: c.Int("offset"), Reverse: c.Bool("reverse")}
+}
+
+// timePageFlags are the paging flags of lists in time order (runs,
+// events, config versions, deployments): newest first, as a user asking
+// "what happened" expects; --oldest-first for the API's own order.
+func timePageFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "limit", Aliases: []string{"l"}, Usage: "at most this many items (server default 50, max 1000)"},
+		&cli.IntFlag{Name: "offset", Usage: "skip this many items (from the newest)"},
+		&cli.BoolFlag{Name: "oldest-first", Usage: "oldest first (the default is newest first)"},
+		// --reverse meant "newest first" before that became the default;
+		// scripts passing it keep working.
+		&cli.BoolFlag{Name: "reverse", Aliases: []string{"r"}, Hidden: true},
+	}
+}
+
+func timePageOf(c *cli.Context) client.Page {
+	return client.Page{Limit: c.Int("limit"), Offset: c.Int("offset"), Reverse: !c.Bool("oldest-first")}
 }
 
 // message prints a line in plain mode only.
@@ -53,20 +130,107 @@ func (p *printer) message(format string, args ...any) {
 	}
 }
 
-// table writes an aligned table; headers are upper-cased.
+// tableWidth is the widest a list table may be: wider rows wrap on an
+// ordinary terminal and the columns stop lining up.
+const tableWidth = 120
+
+// minCellWidth is the narrowest fitTable shortens a column to, so a cut
+// value still says something.
+const minCellWidth = 12
+
+// columnGap is the space tabwriter puts between columns.
+const columnGap = 2
+
+// table writes an aligned table; headers are upper-cased. A table with a
+// header (a list) is fitted to tableWidth columns by shortening its
+// widest cells (-o json shows them whole); a two-column key/value table
+// is printed as it is, as it may hold a value the user must copy.
 func table(w io.Writer, header []string, rows [][]string) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(w, 0, 4, columnGap, ' ', 0)
 	if len(header) > 0 {
 		up := make([]string, len(header))
 		for i, h := range header {
 			up[i] = strings.ToUpper(h)
 		}
+		rows = fitTable(up, rows, tableWidth)
 		fmt.Fprintln(tw, strings.Join(up, "\t"))
 	}
 	for _, r := range rows {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	tw.Flush()
+}
+
+// fitTable returns rows whose widest cells are cut (ending in "…") so
+// that header and rows line up in at most width columns. It narrows the
+// widest column first, never below minCellWidth or its header, so short
+// columns (ids, states, times) stay whole.
+func fitTable(header []string, rows [][]string, width int) [][]string {
+	widths := make([]int, len(header))
+	floor := make([]int, len(header))
+	for i, h := range header {
+		widths[i] = utf8.RuneCountInString(h)
+		floor[i] = max(widths[i], minCellWidth)
+	}
+	for _, r := range rows {
+		for i, cell := range r {
+			if i < len(widths) {
+				widths[i] = max(widths[i], utf8.RuneCountInString(cell))
+			}
+		}
+	}
+	total := func() int {
+		n := columnGap * (len(widths) - 1)
+		for _, w := range widths {
+			n += w
+		}
+		return n
+	}
+	cut := false
+	for over := total() - width; over > 0; over = total() - width {
+		widest := -1
+		for i, w := range widths {
+			if w > floor[i] && (widest < 0 || w > widths[widest]) {
+				widest = i
+			}
+		}
+		if widest < 0 {
+			break // every column is as narrow as it may be
+		}
+		// Narrow the widest column to the next widest (or by what is
+		// over), so several long columns share the cut.
+		next := floor[widest]
+		for i, w := range widths {
+			if i != widest && w < widths[widest] && w > next {
+				next = w
+			}
+		}
+		widths[widest] = max(next, widths[widest]-over, floor[widest])
+		cut = true
+	}
+	if !cut {
+		return rows
+	}
+	out := make([][]string, len(rows))
+	for j, r := range rows {
+		out[j] = make([]string, len(r))
+		for i, cell := range r {
+			if i < len(widths) {
+				cell = ellipsize(cell, widths[i])
+			}
+			out[j][i] = cell
+		}
+	}
+	return out
+}
+
+// ellipsize cuts s to n runes, the last one "…".
+func ellipsize(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
 }
 
 // kv renders one object as a two-column table.

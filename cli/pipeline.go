@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/goferhq/gofer/client"
 	"github.com/goferhq/gofer/store/model"
 )
 
@@ -21,15 +22,16 @@ func pipelineCommand() *cli.Command {
 			{Name: "list", Usage: "list pipelines in the namespace", Flags: pageFlags(), Action: pipelineList},
 			{Name: "get", Usage: "show a pipeline and its live tasks", ArgsUsage: "PIPELINE", Action: pipelineGet},
 			{Name: "run", Usage: "start a run of the pipeline's live version", ArgsUsage: "PIPELINE",
-				Flags: []cli.Flag{varFlag(), watchFlag()}, Action: runStart},
+				Flags: append([]cli.Flag{varFlag()}, watchFlag()...), Action: runStart},
 			{Name: "enable", Usage: "accept new runs", ArgsUsage: "PIPELINE", Action: pipelineSetState(model.PipelineStateActive)},
 			{Name: "disable", Usage: "refuse new runs", ArgsUsage: "PIPELINE", Action: pipelineSetState(model.PipelineStateDisabled)},
-			{Name: "delete", Usage: "delete a pipeline with all its versions", ArgsUsage: "PIPELINE", Action: pipelineDelete},
+			{Name: "delete", Usage: "delete a pipeline with all its versions and runs (asks first)", ArgsUsage: "PIPELINE",
+				Flags: []cli.Flag{yesFlag()}, Action: pipelineDelete},
 			{
 				Name:  "config",
 				Usage: "manage a pipeline's registered config versions",
 				Subcommands: []*cli.Command{
-					{Name: "list", Usage: "list versions", ArgsUsage: "PIPELINE", Flags: pageFlags(), Action: configList},
+					{Name: "list", Usage: "list versions, newest first", ArgsUsage: "PIPELINE", Flags: timePageFlags(), Action: configList},
 					{Name: "get", Usage: "show one version (0 = newest)", ArgsUsage: "PIPELINE VERSION", Action: configGet},
 					{Name: "delete", Usage: "delete a version that is not live", ArgsUsage: "PIPELINE VERSION", Action: configDelete},
 					{Name: "deploy", Usage: "make a version live (rolls back when it is older)", ArgsUsage: "PIPELINE VERSION", Action: configDeploy},
@@ -40,7 +42,7 @@ func pipelineCommand() *cli.Command {
 				Name:  "deployment",
 				Usage: "show a pipeline's deployments",
 				Subcommands: []*cli.Command{
-					{Name: "list", Usage: "list deployments", ArgsUsage: "PIPELINE", Flags: pageFlags(), Action: deploymentList},
+					{Name: "list", Usage: "list deployments, newest first", ArgsUsage: "PIPELINE", Flags: timePageFlags(), Action: deploymentList},
 					{Name: "get", Usage: "show one deployment", ArgsUsage: "PIPELINE DEPLOYMENT", Action: deploymentGet},
 				},
 			},
@@ -144,7 +146,24 @@ func pipelineDelete(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := cl.DeletePipeline(c.Context, c.Args().First()); err != nil {
+	id := c.Args().First()
+	question := func() string {
+		// Run ids count up from 1 and runs are never deleted one by one,
+		// so the newest run's id is how many the pipeline has.
+		runs, err := cl.ListRuns(c.Context, id, client.Page{Limit: 1, Reverse: true})
+		if err != nil {
+			return fmt.Sprintf("Delete pipeline %q with all its versions and runs?", id)
+		}
+		n := 0
+		if len(runs) == 1 {
+			n = int(runs[0].RunID)
+		}
+		return fmt.Sprintf("Delete pipeline %q and its %s?", id, plural(n, "run"))
+	}
+	if err := confirm(c, question); err != nil {
+		return err
+	}
+	if err := cl.DeletePipeline(c.Context, id); err != nil {
 		return err
 	}
 	p.message("✓ Deleted pipeline %q", c.Args().First())
@@ -170,7 +189,7 @@ func configList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	list, err := cl.ListConfigs(c.Context, c.Args().First(), pageOf(c))
+	list, err := cl.ListConfigs(c.Context, c.Args().First(), timePageOf(c))
 	if err != nil {
 		return err
 	}
@@ -241,7 +260,7 @@ func deploymentList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	list, err := cl.ListDeployments(c.Context, c.Args().First(), pageOf(c))
+	list, err := cl.ListDeployments(c.Context, c.Args().First(), timePageOf(c))
 	if err != nil {
 		return err
 	}

@@ -69,10 +69,21 @@ func runGoProgram(ctx context.Context, dir string, status io.Writer) ([]byte, er
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "pipeline")
-	if _, err := runProgram(ctx, status, "building "+dir, dir, "go", "build", "-o", bin, "."); err != nil {
-		return nil, err
+	_, err = runProgram(ctx, status, "building "+dir, dir, "go", "build", "-o", bin, ".")
+	if err == nil {
+		var out []byte
+		if out, err = runProgram(ctx, status, "running "+dir, dir, bin); err == nil {
+			return out, nil
+		}
 	}
-	return runProgram(ctx, status, "running "+dir, dir, bin)
+	// The binary is gone once this returns: the line to reproduce with
+	// builds and runs the program again, which shows a build error and a
+	// run error alike.
+	var pe *programError
+	if errors.As(err, &pe) {
+		pe.reproduce = reproduceLine(dir, "go", []string{"run", "."})
+	}
+	return nil, err
 }
 
 // programError is a build or run failure: the whole output and how to
@@ -135,7 +146,19 @@ func runProgram(ctx context.Context, status io.Writer, what, dir, name string, a
 
 func reproduceLine(dir, name string, args []string) string {
 	parts := append([]string{name}, args...)
-	return fmt.Sprintf("(cd %s && %s)", dir, strings.Join(parts, " "))
+	for i, p := range parts {
+		parts[i] = shellWord(p)
+	}
+	return fmt.Sprintf("(cd %s && %s)", shellWord(dir), strings.Join(parts, " "))
+}
+
+// shellWord quotes s for a POSIX shell when it holds anything but plain
+// path characters, so the reproduce line can be pasted as it is.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:@+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // spinner shows progress on a terminal and stays silent otherwise.

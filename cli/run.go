@@ -23,21 +23,29 @@ func runCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			objectCommand(true),
 			{Name: "start", Usage: "start a run of the pipeline's live version", ArgsUsage: "PIPELINE",
-				Flags: []cli.Flag{varFlag(), watchFlag()}, Action: runStart},
+				Flags: append([]cli.Flag{varFlag()}, watchFlag()...), Action: runStart},
 			{Name: "list", Usage: "list a pipeline's runs, newest first", ArgsUsage: "PIPELINE",
-				Flags: append(pageFlags(), &cli.BoolFlag{Name: "oldest-first", Usage: "oldest first"}), Action: runList},
+				Flags: timePageFlags(), Action: runList},
 			{Name: "get", Usage: "show a run and its tasks", ArgsUsage: "PIPELINE RUN", Action: runGet},
 			{Name: "cancel", Usage: "stop a run (running tasks get SIGTERM, then SIGKILL)", ArgsUsage: "PIPELINE RUN", Action: runCancel},
 			{Name: "retry", Usage: "start a new run with the variables of an earlier one", ArgsUsage: "PIPELINE RUN",
-				Flags: []cli.Flag{watchFlag()}, Action: runRetry},
-			{Name: "watch", Usage: "follow a run's tasks until it ends; exits non-zero unless it succeeded", ArgsUsage: "PIPELINE RUN", Action: runWatch},
+				Flags: watchFlag(), Action: runRetry},
+			{Name: "watch", Usage: "follow a run's tasks until it ends; exits non-zero unless it succeeded", ArgsUsage: "PIPELINE RUN",
+				Flags: []cli.Flag{pollFlag()}, Action: runWatch},
 			runLocalCommand(),
 		},
 	}
 }
 
-func watchFlag() cli.Flag {
-	return &cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "follow the run until it ends (like 'run watch')"}
+func watchFlag() []cli.Flag {
+	return []cli.Flag{&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "follow the run until it ends (like 'run watch')"}, pollFlag()}
+}
+
+// pollFlag sets how often a watch reads the run. Every state shows
+// whatever the interval (the watch derives transitions from the records'
+// timestamps), so it only trades latency for requests.
+func pollFlag() cli.Flag {
+	return &cli.DurationFlag{Name: "poll-interval", Value: 300 * time.Millisecond, Usage: "how often --watch reads the run"}
 }
 
 func parseVariables(c *cli.Context) (map[string]string, error) {
@@ -116,9 +124,7 @@ func runList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	page := pageOf(c)
-	page.Reverse = !c.Bool("oldest-first")
-	list, err := cl.ListRuns(c.Context, c.Args().First(), page)
+	list, err := cl.ListRuns(c.Context, c.Args().First(), timePageOf(c))
 	if err != nil {
 		return err
 	}
@@ -202,17 +208,10 @@ func watchRun(c *cli.Context, p *printer, pipeline string, run int64) error {
 	if err != nil {
 		return err
 	}
-	seen := map[string]string{}
-	r, err := cl.WaitRun(c.Context, pipeline, run, 300*time.Millisecond, func(r *model.Run, tasks []*model.TaskExecution) {
-		if p.format != "plain" {
-			return
-		}
-		for _, t := range tasks {
-			line := taskLine(t)
-			if seen[t.TaskID] != line {
-				seen[t.TaskID] = line
-				fmt.Fprintf(p.w, "%s  %-20s %s\n", time.Now().Format("15:04:05"), t.TaskID, line)
-			}
+	wt := newWatcher(p.w)
+	r, err := cl.WaitRun(c.Context, pipeline, run, c.Duration("poll-interval"), func(r *model.Run, tasks []*model.TaskExecution) {
+		if p.format == "plain" {
+			wt.report(r, tasks)
 		}
 	})
 	if err != nil {

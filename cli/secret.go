@@ -30,7 +30,7 @@ func secretCommand() *cli.Command {
 					{Name: "get", Usage: "show a secret's metadata (and value with -i)", ArgsUsage: "PIPELINE KEY", Flags: []cli.Flag{include}, Action: secretGet(true)},
 					{Name: "put", Usage: "store a secret", ArgsUsage: "PIPELINE KEY VALUE|@FILE|@-", Description: valueHelp,
 						Flags: []cli.Flag{force}, Action: secretPut(true)},
-					{Name: "delete", Usage: "delete a secret", ArgsUsage: "PIPELINE KEY", Action: secretDelete(true)},
+					{Name: "delete", Usage: "delete a secret (asks first)", ArgsUsage: "PIPELINE KEY", Flags: []cli.Flag{yesFlag()}, Action: secretDelete(true)},
 				},
 			},
 			{
@@ -43,7 +43,7 @@ func secretCommand() *cli.Command {
 						Flags: []cli.Flag{force, &cli.StringSliceFlag{Name: "namespaces", Value: cli.NewStringSlice(".*"),
 							Usage: "regular expression of the namespaces whose runs may use it; matches the whole id (repeatable)"}},
 						Action: secretPut(false)},
-					{Name: "delete", Usage: "delete a global secret", ArgsUsage: "KEY", Action: secretDelete(false)},
+					{Name: "delete", Usage: "delete a global secret (asks first)", ArgsUsage: "KEY", Flags: []cli.Flag{yesFlag()}, Action: secretDelete(false)},
 				},
 			},
 		},
@@ -144,6 +144,13 @@ func secretDelete(pipeline bool) cli.ActionFunc {
 	return func(c *cli.Context) error {
 		p, cl, sc, a, err := secretSetup(c, pipeline, 1)
 		if err != nil {
+			return err
+		}
+		what := fmt.Sprintf("global secret %q", a[0])
+		if pipeline {
+			what = fmt.Sprintf("secret %q of pipeline %q", a[0], c.Args().First())
+		}
+		if err := confirm(c, func() string { return fmt.Sprintf("Delete %s? Its value cannot be read back.", what) }); err != nil {
 			return err
 		}
 		if err := cl.DeleteSecret(c.Context, sc, a[0]); err != nil {

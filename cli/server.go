@@ -28,7 +28,7 @@ func serverCommand() *cli.Command {
 				Subcommands: []*cli.Command{
 					{Name: "save", Usage: "write a backup of the whole cluster state to FILE ('-' for stdout)", ArgsUsage: "FILE", Action: snapshotSave},
 					{Name: "restore", Usage: "replace the whole cluster state with the backup in FILE (verified first: a damaged file changes nothing)", ArgsUsage: "FILE", Action: snapshotRestore,
-						Flags: []cli.Flag{&cli.BoolFlag{Name: "force-legacy", Usage: "accept a backup from an older gofer (format version 1), which has no checksum to verify"}}},
+						Flags: []cli.Flag{&cli.BoolFlag{Name: "force-legacy", Usage: "accept a backup from an older gofer (format version 1), which has no checksum to verify"}, yesFlag()}},
 				},
 			},
 		},
@@ -128,6 +128,13 @@ func snapshotSave(c *cli.Context) error {
 func snapshotRestore(c *cli.Context) error {
 	p, cl, err := setup(c, 1)
 	if err != nil {
+		return err
+	}
+	// Restoring from standard input leaves no terminal to ask on: it
+	// needs --yes.
+	if err := confirm(c, func() string {
+		return fmt.Sprintf("Replace the whole cluster state with the backup in %s? Everything written since it was taken is lost.", c.Args().First())
+	}); err != nil {
 		return err
 	}
 	var r io.Reader

@@ -633,7 +633,7 @@ func TestAuthzOwnToken(t *testing.T) {
 				if e.NamespaceID != "other" {
 					t.Errorf("wrong-namespace token's stream carried event %d %s of namespace %q", e.ID, e.Kind, e.NamespaceID)
 				}
-				if e.Kind == model.EventPutObject && e.Details["key"] == marker {
+				if e.Kind == model.EventPutObject && e.Details.String("key") == marker {
 					return io.EOF // done
 				}
 				return nil

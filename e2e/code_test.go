@@ -128,8 +128,14 @@ func TestCodeUp(t *testing.T) {
 		}
 	}
 	out, err = gofer("up", broken)
-	if err == nil || !strings.Contains(out, "undefined: notDefinedAnywhere") || !strings.Contains(out, "reproduce with: (cd "+broken+" && go build") {
+	reproduce := "(cd " + broken + " && go run .)"
+	if err == nil || !strings.Contains(out, "undefined: notDefinedAnywhere") || !strings.Contains(out, "reproduce with: "+reproduce) {
 		t.Fatalf("gofer up of a program that does not compile: %v\n%s", err, out)
+	}
+	// The line reproduces: gofer up's own build is gone, the command builds
+	// again and shows the same error.
+	if again, err := exec.Command("sh", "-c", reproduce).CombinedOutput(); err == nil || !strings.Contains(string(again), "undefined: notDefinedAnywhere") {
+		t.Fatalf("%s: %v\n%s", reproduce, err, again)
 	}
 	if strings.Contains(out, "goroutine ") || strings.Contains(out, "panic:") {
 		t.Fatalf("a build failure printed a Go stack:\n%s", out)

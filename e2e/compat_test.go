@@ -59,10 +59,12 @@ var (
 	compatSubscription = []string{"extension_id", "namespace_id", "pipeline_id", "settings", "status", "status_reason", "subscription_id"}
 	compatTaskConfig   = []string{"always_pull_newest_image", "depends_on", "description", "id", "image", "inject_api_token", "variables"}
 
-	// Upstream's enum spellings (snake_case; deployments PascalCase).
+	// Upstream's enum spellings (snake_case), except deployments: upstream
+	// writes them PascalCase for want of a serde rename, we lower-case them
+	// like every other state (docs/api.md, "Shaped differently").
 	compatPipelineEnums     = map[string][]string{"state": {"unknown", "active", "disabled"}}
 	compatConfigEnums       = map[string][]string{"state": {"unknown", "unreleased", "live", "deprecated"}}
-	compatDeploymentEnums   = map[string][]string{"state": {"Unknown", "Running", "Complete"}, "status": {"Unknown", "Failed", "Successful"}}
+	compatDeploymentEnums   = map[string][]string{"state": {"unknown", "running", "complete"}, "status": {"unknown", "failed", "successful"}}
 	compatRunEnums          = map[string][]string{"state": {"unknown", "pending", "running", "complete"}, "status": {"unknown", "failed", "successful", "cancelled"}}
 	compatSubscriptionEnums = map[string][]string{"status": {"unknown", "active", "error", "disabled"}}
 	compatTaskEnums         = map[string][]string{"state": {"unknown", "processing", "waiting", "running", "complete"}, "status": {"unknown", "failed", "successful", "cancelled", "skipped"}}

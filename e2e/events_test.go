@@ -184,7 +184,7 @@ func TestEventsFollowNamespaces(t *testing.T) {
 		if _, err := nsClient(t, leader, c.Token, "team-a").PutObject(ctx, client.ObjectScope{Pipeline: "pipe"}, "live_a", []byte("x"), false); err != nil {
 			t.Fatal(err)
 		}
-		if e := next("the live team-a event"); e.Kind != model.EventPutObject || e.Details["key"] != "live_a" {
+		if e := next("the live team-a event"); e.Kind != model.EventPutObject || e.Details.String("key") != "live_a" {
 			t.Errorf("first live event %d %s %v, want team-a's put_object of live_a", e.ID, e.Kind, e.Details)
 		}
 		cancel()

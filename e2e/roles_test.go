@@ -74,8 +74,8 @@ func TestRoleDeleteWhileTokensHoldIt(t *testing.T) {
 	}
 	found := false
 	for _, e := range events {
-		if e.Kind == model.EventDeletedRole && e.Details["role_id"] == "reader-a" {
-			found = e.Details["tokens_affected"] == holder.Token.ID
+		if e.Kind == model.EventDeletedRole && e.Details.String("role_id") == "reader-a" {
+			found = e.Details.String("tokens_affected") == holder.Token.ID
 			if !found {
 				t.Fatalf("deleted_role event %+v does not name the holder %s", e, holder.Token.ID)
 			}

@@ -53,7 +53,7 @@ func TestSnapshotSaveRestoreRoundTripThroughCLI(t *testing.T) {
 		snapshotCheck(t, n, c.Token, cl.LastIndex(), map[string]bool{"snap-a": false, "snap-b": true})
 	}
 
-	if out, err := cli("server", "snapshot", "restore", file); err != nil {
+	if out, err := cli("server", "snapshot", "restore", "--yes", file); err != nil {
 		t.Fatalf("snapshot restore: %v\n%s", err, out)
 	}
 	// Every node installs the restored state: snap-a is back, snap-b gone.
@@ -296,7 +296,7 @@ func (d *snapshotDamage) run(t *testing.T, cases []snapshotDamageCase) {
 			if err := os.WriteFile(path, tc.data, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			out, err := cli("server", "snapshot", "restore", path)
+			out, err := cli("server", "snapshot", "restore", "--yes", path)
 			msg := strings.TrimSpace(out)
 			t.Logf("gofer server snapshot restore printed: %s", msg)
 			var exit *exec.ExitError

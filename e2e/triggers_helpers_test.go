@@ -178,14 +178,14 @@ func readLedger(t *testing.T, admin *client.Client, pipeline, ext, sub string, e
 			t.Fatalf("events: %v", err)
 		}
 		for _, e := range evs {
-			if e.Kind != model.EventSkippedTick || e.PipelineID != pipeline || e.Details["subscription_id"] != sub {
+			if e.Kind != model.EventSkippedTick || e.PipelineID != pipeline || e.Details.String("subscription_id") != sub {
 				continue
 			}
-			if e.Details["range"] == "true" {
+			if e.Details.Bool("range") {
 				l.ranges++
 				continue
 			}
-			tick, _ := strconv.ParseInt(e.Details["tick"], 10, 64)
+			tick, _ := e.Details.Int("tick")
 			l.skipped[tick]++
 		}
 		if len(evs) < 500 {

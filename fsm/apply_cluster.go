@@ -28,7 +28,7 @@ func applyClusterInit(a *applyCtx, body []byte) (any, error) {
 	if err := store.PutSystem(a.tx, &model.System{}); err != nil {
 		return nil, err
 	}
-	if err := a.emit(model.EventInitializedCluster, map[string]string{"cluster_id": cmd.ClusterID}); err != nil {
+	if err := a.emit(model.EventInitializedCluster, model.EventDetails{"cluster_id": cmd.ClusterID}); err != nil {
 		return nil, err
 	}
 	return cmd.ClusterID, nil
@@ -51,7 +51,7 @@ func applyServerUpsert(a *applyCtx, body []byte) (any, error) {
 		return nil, err
 	}
 	if existing == nil {
-		if err := a.emit(model.EventJoinedServer, map[string]string{"server_id": s.ID, "raft_addr": s.RaftAddr, "api_addr": s.APIAddr}); err != nil {
+		if err := a.emit(model.EventJoinedServer, model.EventDetails{"server_id": s.ID, "raft_addr": s.RaftAddr, "api_addr": s.APIAddr}); err != nil {
 			return nil, err
 		}
 	}
@@ -67,7 +67,7 @@ func applyServerRemove(a *applyCtx, body []byte) (any, error) {
 	if err := store.DeleteServer(a.tx, cmd.ID); err != nil {
 		return nil, err
 	}
-	return nil, a.emit(model.EventRemovedServer, map[string]string{"server_id": cmd.ID})
+	return nil, a.emit(model.EventRemovedServer, model.EventDetails{"server_id": cmd.ID})
 }
 
 func applySystemUpdate(a *applyCtx, body []byte) (any, error) {
@@ -82,8 +82,8 @@ func applySystemUpdate(a *applyCtx, body []byte) (any, error) {
 	if err := store.PutSystem(a.tx, sys); err != nil {
 		return nil, err
 	}
-	err = a.emit(model.EventUpdatedSystem, map[string]string{
-		"ignore_pipeline_run_events": fmt.Sprint(sys.IgnorePipelineRunEvents),
+	err = a.emit(model.EventUpdatedSystem, model.EventDetails{
+		"ignore_pipeline_run_events": sys.IgnorePipelineRunEvents,
 	})
 	return sys, err
 }

@@ -100,9 +100,9 @@ func writeExtensionInstall(a *applyCtx, plan *extensionInstallPlan) (any, error)
 	if err := store.PutExtension(a.tx, &ext); err != nil {
 		return nil, err
 	}
-	details := map[string]string{"extension_id": ext.ID, "image": ext.Image, "token_id": tok.ID}
+	details := model.EventDetails{"extension_id": ext.ID, "image": ext.Image, "token_id": tok.ID}
 	if prev != nil {
-		details["reinstall"] = "true"
+		details["reinstall"] = true
 	}
 	return &ext, a.emit(model.EventInstalledExtension, details)
 }
@@ -216,7 +216,7 @@ func applyExtensionSetStatus(a *applyCtx, body []byte) (any, error) {
 	if err := store.PutExtension(a.tx, e); err != nil {
 		return nil, err
 	}
-	return e, a.emit(kind, map[string]string{"extension_id": e.ID})
+	return e, a.emit(kind, model.EventDetails{"extension_id": e.ID})
 }
 
 // applyExtensionDelete uninstalls: registration, subscriptions, trigger
@@ -259,7 +259,7 @@ func applyExtensionDelete(a *applyCtx, body []byte) (any, error) {
 	if err := store.DeleteExtension(a.tx, e.ID); err != nil {
 		return nil, err
 	}
-	return nil, a.emit(model.EventUninstalledExtension, map[string]string{"extension_id": e.ID})
+	return nil, a.emit(model.EventUninstalledExtension, model.EventDetails{"extension_id": e.ID})
 }
 
 func removeString(list []string, s string) []string {
@@ -272,7 +272,7 @@ func removeString(list []string, s string) []string {
 	return out
 }
 
-func subscriptionDetails(r SubscriptionRef) map[string]string {
+func subscriptionDetails(r SubscriptionRef) model.EventDetails {
 	return pipelineDetails(r.NamespaceID, r.PipelineID, "extension_id", r.ExtensionID, "subscription_id", r.SubscriptionID)
 }
 

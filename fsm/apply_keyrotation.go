@@ -8,10 +8,10 @@ import (
 	"github.com/goferhq/gofer/store/seal"
 )
 
-func rotationDetails(r *model.KeyRotation) map[string]string {
-	d := map[string]string{"source_key_check": r.Source, "target_key_check": r.Target, "state": r.State}
+func rotationDetails(r *model.KeyRotation) model.EventDetails {
+	d := model.EventDetails{"source_key_check": r.Source, "target_key_check": r.Target, "state": r.State}
 	if r.Aborted {
-		d["aborted"] = "true"
+		d["aborted"] = true
 	}
 	return d
 }

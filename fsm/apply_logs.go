@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
@@ -155,7 +154,7 @@ func expireRuns(a *applyCtx, ns, pipeline string, through int64, event string,
 	}
 	if expired > 0 {
 		if err := a.emitIn(p.NamespaceID, p.PipelineID, event, pipelineDetails(p.NamespaceID, p.PipelineID,
-			"through_run", strconv.FormatInt(*mark(p), 10), "runs", strconv.Itoa(expired))); err != nil {
+			"through_run", *mark(p), "runs", expired)); err != nil {
 			return nil, err
 		}
 	}

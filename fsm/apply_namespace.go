@@ -21,7 +21,7 @@ func applyNamespaceCreate(a *applyCtx, body []byte) (any, error) {
 	if err := store.PutNamespace(a.tx, &ns); err != nil {
 		return nil, err
 	}
-	return &ns, a.emitIn(ns.ID, "", model.EventCreatedNamespace, map[string]string{"namespace_id": ns.ID})
+	return &ns, a.emitIn(ns.ID, "", model.EventCreatedNamespace, model.EventDetails{"namespace_id": ns.ID})
 }
 
 func applyNamespaceUpdate(a *applyCtx, body []byte) (any, error) {
@@ -40,7 +40,7 @@ func applyNamespaceUpdate(a *applyCtx, body []byte) (any, error) {
 	if err := store.PutNamespace(a.tx, ns); err != nil {
 		return nil, err
 	}
-	return ns, a.emitIn(ns.ID, "", model.EventUpdatedNamespace, map[string]string{"namespace_id": ns.ID})
+	return ns, a.emitIn(ns.ID, "", model.EventUpdatedNamespace, model.EventDetails{"namespace_id": ns.ID})
 }
 
 func applyNamespaceDelete(a *applyCtx, body []byte) (any, error) {
@@ -60,7 +60,7 @@ func applyNamespaceDelete(a *applyCtx, body []byte) (any, error) {
 	if err := store.DeleteNamespace(a.tx, cmd.ID); err != nil {
 		return nil, err
 	}
-	return nil, a.emitIn(cmd.ID, "", model.EventDeletedNamespace, map[string]string{"namespace_id": cmd.ID})
+	return nil, a.emitIn(cmd.ID, "", model.EventDeletedNamespace, model.EventDetails{"namespace_id": cmd.ID})
 }
 
 func mustNamespace(a *applyCtx, id string) (*model.Namespace, error) {

@@ -2,16 +2,17 @@ package fsm
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
 )
 
-func pipelineDetails(ns, p string, kv ...string) map[string]string {
-	d := map[string]string{"namespace_id": ns, "pipeline_id": p}
+// pipelineDetails are an event's details naming its pipeline, plus kv:
+// pairs of a key and its value (string, int, int64 or bool).
+func pipelineDetails(ns, p string, kv ...any) model.EventDetails {
+	d := model.EventDetails{"namespace_id": ns, "pipeline_id": p}
 	for i := 0; i+1 < len(kv); i += 2 {
-		d[kv[i]] = kv[i+1]
+		d[kv[i].(string)] = kv[i+1]
 	}
 	return d
 }
@@ -56,7 +57,7 @@ func applyConfigRegister(a *applyCtx, body []byte) (any, error) {
 			return nil, err
 		}
 	}
-	if err := a.emitIn(ns, id, model.EventRegisteredConfig, pipelineDetails(ns, id, "version", strconv.FormatInt(cfg.Version, 10))); err != nil {
+	if err := a.emitIn(ns, id, model.EventRegisteredConfig, pipelineDetails(ns, id, "version", cfg.Version)); err != nil {
 		return nil, err
 	}
 	return cfg, pruneVersions(a, p, cmd.Retention)
@@ -81,7 +82,7 @@ func pruneVersions(a *applyCtx, p *model.Pipeline, retention int) error {
 			return err
 		}
 		excess--
-		if err := a.emitIn(p.NamespaceID, p.PipelineID, model.EventPrunedConfig, pipelineDetails(p.NamespaceID, p.PipelineID, "version", strconv.FormatInt(v, 10))); err != nil {
+		if err := a.emitIn(p.NamespaceID, p.PipelineID, model.EventPrunedConfig, pipelineDetails(p.NamespaceID, p.PipelineID, "version", v)); err != nil {
 			return err
 		}
 	}
@@ -168,9 +169,7 @@ func applyConfigDeploy(a *applyCtx, body []byte) (any, error) {
 		return nil, err
 	}
 	details := pipelineDetails(p.NamespaceID, p.PipelineID,
-		"deployment_id", strconv.FormatInt(d.DeploymentID, 10),
-		"start_version", strconv.FormatInt(d.StartVersion, 10),
-		"end_version", strconv.FormatInt(d.EndVersion, 10))
+		"deployment_id", d.DeploymentID, "start_version", d.StartVersion, "end_version", d.EndVersion)
 	if err := a.emitIn(p.NamespaceID, p.PipelineID, model.EventStartedDeployment, details); err != nil {
 		return nil, err
 	}
@@ -192,7 +191,7 @@ func applyConfigDelete(a *applyCtx, body []byte) (any, error) {
 	if err := store.DeleteConfig(a.tx, cmd.NamespaceID, cmd.PipelineID, cmd.Version); err != nil {
 		return nil, err
 	}
-	return nil, a.emitIn(cmd.NamespaceID, cmd.PipelineID, model.EventDeletedConfig, pipelineDetails(cmd.NamespaceID, cmd.PipelineID, "version", strconv.FormatInt(cmd.Version, 10)))
+	return nil, a.emitIn(cmd.NamespaceID, cmd.PipelineID, model.EventDeletedConfig, pipelineDetails(cmd.NamespaceID, cmd.PipelineID, "version", cmd.Version))
 }
 
 func applyPipelineSetState(a *applyCtx, body []byte) (any, error) {

@@ -11,8 +11,8 @@ import (
 	"github.com/goferhq/gofer/store/model"
 )
 
-func runDetails(r *model.Run, kv ...string) map[string]string {
-	return pipelineDetails(r.NamespaceID, r.PipelineID, append([]string{"run_id", strconv.FormatInt(r.RunID, 10)}, kv...)...)
+func runDetails(r *model.Run, kv ...any) model.EventDetails {
+	return pipelineDetails(r.NamespaceID, r.PipelineID, append([]any{"run_id", r.RunID}, kv...)...)
 }
 
 // applyRunCreate allocates the next run id and creates the run with one
@@ -146,7 +146,7 @@ func applyRunCreate(a *applyCtx, body []byte) (any, error) {
 			return nil, err
 		}
 	}
-	return &RunCreated{Run: run}, a.emitIn(run.NamespaceID, run.PipelineID, model.EventQueuedRun, runDetails(run, "config_version", strconv.FormatInt(cfg.Version, 10)))
+	return &RunCreated{Run: run}, a.emitIn(run.NamespaceID, run.PipelineID, model.EventQueuedRun, runDetails(run, "config_version", cfg.Version))
 }
 
 func mustRun(a *applyCtx, ref RunRef) (*model.Run, error) {

@@ -9,9 +9,9 @@ import (
 )
 
 // secretDetails names a secret in events (never its value).
-func secretDetails(ns, pipeline, key string) map[string]string {
+func secretDetails(ns, pipeline, key string) model.EventDetails {
 	if ns == "" {
-		return map[string]string{"scope": "global", "key": key}
+		return model.EventDetails{"scope": "global", "key": key}
 	}
 	return pipelineDetails(ns, pipeline, "scope", "pipeline", "key", key)
 }
@@ -103,11 +103,11 @@ func applySecretDelete(a *applyCtx, body []byte) (any, error) {
 	return nil, a.emitIn(cmd.NamespaceID, cmd.PipelineID, model.EventDeletedSecret, secretDetails(cmd.NamespaceID, cmd.PipelineID, cmd.Key))
 }
 
-func objectDetails(r ObjectRef) map[string]string {
+func objectDetails(r ObjectRef) model.EventDetails {
 	if r.RunID == 0 {
 		return pipelineDetails(r.NamespaceID, r.PipelineID, "scope", "pipeline", "key", r.Key)
 	}
-	return pipelineDetails(r.NamespaceID, r.PipelineID, "scope", "run", "run_id", fmt.Sprint(r.RunID), "key", r.Key)
+	return pipelineDetails(r.NamespaceID, r.PipelineID, "scope", "run", "run_id", r.RunID, "key", r.Key)
 }
 
 func describeObject(r ObjectRef) string {

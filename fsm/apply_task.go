@@ -2,16 +2,13 @@ package fsm
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
 )
 
-func taskDetails(t *model.TaskExecution, kv ...string) map[string]string {
-	return pipelineDetails(t.NamespaceID, t.PipelineID, append([]string{
-		"run_id", strconv.FormatInt(t.RunID, 10), "task_id", t.TaskID,
-	}, kv...)...)
+func taskDetails(t *model.TaskExecution, kv ...any) model.EventDetails {
+	return pipelineDetails(t.NamespaceID, t.PipelineID, append([]any{"run_id", t.RunID, "task_id", t.TaskID}, kv...)...)
 }
 
 func mustTask(a *applyCtx, ref TaskRef) (*model.TaskExecution, error) {
@@ -79,7 +76,7 @@ func applyTaskSchedule(a *applyCtx, body []byte) (any, error) {
 	if err := store.PutTask(a.tx, t); err != nil {
 		return nil, err
 	}
-	return t, a.emitIn(t.NamespaceID, t.PipelineID, model.EventScheduledTask, taskDetails(t, "attempt", strconv.Itoa(t.Attempt), "container", t.Container))
+	return t, a.emitIn(t.NamespaceID, t.PipelineID, model.EventScheduledTask, taskDetails(t, "attempt", t.Attempt, "container", t.Container))
 }
 
 func applyTaskRunning(a *applyCtx, body []byte) (any, error) {
@@ -92,7 +89,7 @@ func applyTaskRunning(a *applyCtx, body []byte) (any, error) {
 	if err := store.PutTask(a.tx, t); err != nil {
 		return nil, err
 	}
-	return t, a.emitIn(t.NamespaceID, t.PipelineID, model.EventStartedTask, taskDetails(t, "attempt", strconv.Itoa(t.Attempt)))
+	return t, a.emitIn(t.NamespaceID, t.PipelineID, model.EventStartedTask, taskDetails(t, "attempt", t.Attempt))
 }
 
 // applyTaskFinish records an attempt's end: the task completes, or with
@@ -128,12 +125,11 @@ func applyTaskFinish(a *applyCtx, body []byte) (any, error) {
 	if err := store.PutTask(a.tx, t); err != nil {
 		return nil, err
 	}
-	exit := ""
+	details := taskDetails(t, "attempt", t.Attempt, "status", string(cmd.Status), "reason", reason.Reason)
 	if cmd.ExitCode != nil {
-		exit = strconv.Itoa(*cmd.ExitCode)
+		details["exit_code"] = *cmd.ExitCode
 	}
-	return t, a.emitIn(t.NamespaceID, t.PipelineID, kind, taskDetails(t, "attempt", strconv.Itoa(t.Attempt), "status", string(cmd.Status),
-		"reason", reason.Reason, "exit_code", exit))
+	return t, a.emitIn(t.NamespaceID, t.PipelineID, kind, details)
 }
 
 func applyTaskResolve(a *applyCtx, body []byte) (any, error) {

@@ -71,7 +71,7 @@ func putNewToken(a *applyCtx, t *model.StoredToken) (any, error) {
 	if err := store.PutToken(a.tx, t); err != nil {
 		return nil, err
 	}
-	return &t.Token, a.emit(model.EventCreatedToken, map[string]string{
+	return &t.Token, a.emit(model.EventCreatedToken, model.EventDetails{
 		"token_id": t.ID, "user": t.User, "roles": strings.Join(t.Roles, ","),
 	})
 }
@@ -104,7 +104,7 @@ func applyTokenSetDisabled(a *applyCtx, body []byte) (any, error) {
 	if t.Disabled {
 		kind = model.EventDisabledToken
 	}
-	return &t.Token, a.emit(kind, map[string]string{"token_id": t.ID})
+	return &t.Token, a.emit(kind, model.EventDetails{"token_id": t.ID})
 }
 
 func applyTokenDelete(a *applyCtx, body []byte) (any, error) {
@@ -116,7 +116,7 @@ func applyTokenDelete(a *applyCtx, body []byte) (any, error) {
 	if err := store.DeleteToken(a.tx, t); err != nil {
 		return nil, err
 	}
-	return nil, a.emit(model.EventDeletedToken, map[string]string{"token_id": t.ID})
+	return nil, a.emit(model.EventDeletedToken, model.EventDetails{"token_id": t.ID})
 }
 
 func applyRoleCreate(a *applyCtx, body []byte) (any, error) {
@@ -134,7 +134,7 @@ func applyRoleCreate(a *applyCtx, body []byte) (any, error) {
 	if err := store.PutRole(a.tx, &r); err != nil {
 		return nil, err
 	}
-	return &r, a.emit(model.EventCreatedRole, map[string]string{"role_id": r.ID})
+	return &r, a.emit(model.EventCreatedRole, model.EventDetails{"role_id": r.ID})
 }
 
 func mustMutableRole(a *applyCtx, id string) (*model.Role, error) {
@@ -167,7 +167,7 @@ func applyRoleUpdate(a *applyCtx, body []byte) (any, error) {
 	if err := store.PutRole(a.tx, r); err != nil {
 		return nil, err
 	}
-	return r, a.emit(model.EventUpdatedRole, map[string]string{"role_id": r.ID})
+	return r, a.emit(model.EventUpdatedRole, model.EventDetails{"role_id": r.ID})
 }
 
 // applyRoleDelete is command 18's meaning, kept for entries already in
@@ -188,7 +188,7 @@ func applyRoleDelete(a *applyCtx, body []byte) (any, error) {
 	if err := store.DeleteRole(a.tx, cmd.ID); err != nil {
 		return nil, err
 	}
-	return nil, a.emit(model.EventDeletedRole, map[string]string{"role_id": cmd.ID})
+	return nil, a.emit(model.EventDeletedRole, model.EventDetails{"role_id": cmd.ID})
 }
 
 // applyRoleDeleteDetach deletes a role and takes it out of every token that
@@ -216,7 +216,7 @@ func applyRoleDeleteDetach(a *applyCtx, body []byte) (any, error) {
 	if err := store.DeleteRole(a.tx, cmd.ID); err != nil {
 		return nil, err
 	}
-	details := map[string]string{"role_id": cmd.ID}
+	details := model.EventDetails{"role_id": cmd.ID}
 	if len(ids) > 0 {
 		details["tokens_affected"] = strings.Join(ids, ",")
 	}

@@ -3,7 +3,6 @@ package fsm
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/goferhq/gofer/store"
@@ -71,9 +70,9 @@ func applyTriggerSkip(a *applyCtx, body []byte) (any, error) {
 	// Checks done; write. Ticks the watermark already passed were decided
 	// before (a retried command): nothing is recorded for them.
 	res := &TriggerSkipped{Watermark: s.Watermark}
-	details := func(tick int64) map[string]string {
+	details := func(tick int64) model.EventDetails {
 		d := subscriptionDetails(cmd.SubscriptionRef)
-		d["tick"] = strconv.FormatInt(tick, 10)
+		d["tick"] = tick
 		d["tick_time"] = time.Unix(tick, 0).UTC().Format(time.RFC3339)
 		d["reason"] = cmd.Reason
 		return d
@@ -91,9 +90,9 @@ func applyTriggerSkip(a *applyCtx, body []byte) (any, error) {
 	if cmd.Through != 0 && cmd.Through*1000 > res.Watermark {
 		d := details(cmd.Through)
 		from := max(res.Watermark/1000+1, s.Created/1000)
-		d["from"] = strconv.FormatInt(from, 10)
-		d["through"] = strconv.FormatInt(cmd.Through, 10)
-		d["range"] = "true"
+		d["from"] = from
+		d["through"] = cmd.Through
+		d["range"] = true
 		if err := a.emitIn(s.NamespaceID, s.PipelineID, model.EventSkippedTick, d); err != nil {
 			return nil, err
 		}

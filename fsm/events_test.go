@@ -76,3 +76,37 @@ func TestOldEventsDecodeAsClusterWide(t *testing.T) {
 		t.Fatalf("old event decoded as %+v; want no namespace (cluster-wide)", e)
 	}
 }
+
+// TestEventDetailsAreTyped: ids, attempts and exit codes are stored as
+// JSON numbers and flags as booleans, byte for byte the same on every
+// replica (encoding/json sorts the keys); read back they keep their exact
+// value.
+func TestEventDetailsAreTyped(t *testing.T) {
+	x := newRunFixture(t)
+	x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag"})
+	a := ref(1, "aaa")
+	x.ok(CmdRunStart, RunStart{RunRef: a.RunRef})
+	x.ok(CmdTaskSchedule, TaskSchedule{TaskRef: a, Attempt: 1, Container: "c1"})
+	x.ok(CmdTaskRunning, TaskRunning{TaskRef: a, Attempt: 1})
+	zero := 0
+	x.ok(CmdTaskFinish, TaskFinish{TaskRef: a, Attempt: 1, Status: model.TaskStatusSuccessful, ExitCode: &zero})
+	var done *model.Event
+	x.f.View(func(tx *bbolt.Tx) error {
+		evs, err := store.ListEvents(tx, store.Page{Limit: store.MaxLimit}, func(e *model.Event) bool { return e.Kind == model.EventCompletedTask })
+		if len(evs) == 1 {
+			done = evs[0]
+		}
+		return err
+	})
+	if done == nil {
+		t.Fatal("no completed_task_execution event")
+	}
+	b, _ := json.Marshal(done.Details)
+	want := `{"attempt":1,"exit_code":0,"namespace_id":"default","pipeline_id":"dag","reason":"","run_id":1,"status":"successful","task_id":"aaa"}`
+	if string(b) != want {
+		t.Errorf("details %s, want %s", b, want)
+	}
+	if n, ok := done.Details.Int("exit_code"); !ok || n != 0 {
+		t.Errorf("exit_code read back as %v (%v)", n, ok)
+	}
+}

@@ -242,7 +242,7 @@ type applyCtx struct {
 
 // emit appends a cluster-wide event (tokens, roles, membership, the
 // system, global secrets): only tokens allowed cluster-wide events see it.
-func (a *applyCtx) emit(kind string, details map[string]string) error {
+func (a *applyCtx) emit(kind string, details model.EventDetails) error {
 	return a.emitIn("", "", kind, details)
 }
 
@@ -251,7 +251,7 @@ func (a *applyCtx) emit(kind string, details map[string]string) error {
 // recorded on the event itself, from the applier's own arguments, so the
 // API decides who may read it without interpreting details; an empty ns
 // makes the event cluster-wide.
-func (a *applyCtx) emitIn(ns, pipeline, kind string, details map[string]string) error {
+func (a *applyCtx) emitIn(ns, pipeline, kind string, details model.EventDetails) error {
 	actor := a.meta.Actor
 	if actor == "" {
 		actor = "system"

@@ -219,7 +219,7 @@ func TestRoleDeleteTakesTheRoleOutOfItsTokens(t *testing.T) {
 	if len(roles["t1"]) != 1 || roles["t1"][0] != "user" || len(roles["t2"]) != 0 || len(roles["t3"]) != 1 {
 		t.Fatalf("token roles after the delete: %v", roles)
 	}
-	if last == nil || last.Kind != model.EventDeletedRole || last.Details["tokens_affected"] != "t1,t2" {
+	if last == nil || last.Kind != model.EventDeletedRole || last.Details.String("tokens_affected") != "t1,t2" {
 		t.Fatalf("last event %+v; want deleted_role naming t1,t2", last)
 	}
 	// A new role of the same id grants the old holders nothing.

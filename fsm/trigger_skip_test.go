@@ -40,11 +40,11 @@ func TestTriggerSkipRecordsEachTickOnce(t *testing.T) {
 	if len(evs) != 3 {
 		t.Fatalf("%d skip events, want 3", len(evs))
 	}
-	for i, want := range []string{"60", "120", "180"} {
+	for i, want := range []int64{60, 120, 180} {
 		e := evs[i]
-		if e.Details["tick"] != want || e.NamespaceID != "default" || e.PipelineID != "dag" ||
-			e.Details["subscription_id"] != "s1" || e.Details["extension_id"] != "interval" || e.Details["reason"] != "catch_up latest" {
-			t.Errorf("event %d: %+v, want tick %s in default/dag", i, e, want)
+		if tick, ok := e.Details.Int("tick"); !ok || tick != want || e.NamespaceID != "default" || e.PipelineID != "dag" ||
+			e.Details.String("subscription_id") != "s1" || e.Details.String("extension_id") != "interval" || e.Details.String("reason") != "catch_up latest" {
+			t.Errorf("event %d: %+v, want tick %d in default/dag", i, e, want)
 		}
 	}
 	// A retry (same ticks) and older ticks record nothing.
@@ -62,7 +62,7 @@ func TestTriggerSkipRecordsEachTickOnce(t *testing.T) {
 	if res.Recorded != 2 || res.Watermark != 6_000_000 || x.subscription("interval", "s1").Watermark != 6_000_000 {
 		t.Fatalf("range skip: %+v", res)
 	}
-	if evs := x.skipEvents(); len(evs) != 5 || evs[4].Details["range"] != "true" || evs[4].Details["from"] != "661" || evs[4].Details["through"] != "6000" {
+	if evs := x.skipEvents(); len(evs) != 5 || evs[4].Details["range"] != true || evs[4].Details.String("from") != "661" || evs[4].Details.String("through") != "6000" {
 		t.Fatalf("range event: %+v", evs[len(evs)-1])
 	}
 

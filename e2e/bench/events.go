@@ -142,16 +142,26 @@ func (s *eventStream) add(kind, data string, at time.Time) {
 	default:
 		return
 	}
+	// Details are typed (run_id a number); an older server sent strings.
+	// Decoding numbers as json.Number reads both as text.
 	var e struct {
-		Details map[string]string `json:"details"`
-		Emitted int64             `json:"emitted"`
+		Details map[string]any `json:"details"`
+		Emitted int64          `json:"emitted"`
 	}
-	if err := json.Unmarshal([]byte(data), &e); err != nil {
+	dec := json.NewDecoder(strings.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&e); err != nil {
 		return
 	}
-	run, _ := strconv.ParseInt(e.Details["run_id"], 10, 64)
-	key := runKeyOf(e.Details["pipeline_id"], run)
-	ev := goferEvent{kind: kind, task: e.Details["task_id"], status: e.Details["status"], at: at, emitted: e.Emitted}
+	detail := func(k string) string {
+		if v, ok := e.Details[k]; ok && v != nil {
+			return fmt.Sprint(v)
+		}
+		return ""
+	}
+	run, _ := strconv.ParseInt(detail("run_id"), 10, 64)
+	key := runKeyOf(detail("pipeline_id"), run)
+	ev := goferEvent{kind: kind, task: detail("task_id"), status: detail("status"), at: at, emitted: e.Emitted}
 	s.mu.Lock()
 	if c, ok := s.counts[kind]; ok {
 		s.counts[kind] = append(c, e.Emitted)

@@ -1,12 +1,19 @@
 package model
 
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+)
+
 // Event records one state change. Ids count up from 1 across the cluster,
 // so "events after id N" is a cheap cursor for streams.
 type Event struct {
-	ID      uint64            `json:"id"`
-	Kind    string            `json:"kind"`
-	Details map[string]string `json:"details"`
-	Emitted int64             `json:"emitted"`
+	ID      uint64       `json:"id"`
+	Kind    string       `json:"kind"`
+	Details EventDetails `json:"details"`
+	Emitted int64        `json:"emitted"`
 	// Actor is the token user (or "system") whose request caused the event.
 	Actor string `json:"actor"`
 	// NamespaceID and PipelineID are the scope the event belongs to, set by
@@ -16,6 +23,76 @@ type Event struct {
 	// fields existed.
 	NamespaceID string `json:"namespace_id,omitempty"`
 	PipelineID  string `json:"pipeline_id,omitempty"`
+}
+
+// EventDetails are an event's facts, typed: ids, versions, counts and exit
+// codes are JSON numbers, flags booleans, everything else strings
+// (docs/api.md, "Event details"). Producers put string, int, int64 or bool
+// values; encoding/json writes map keys sorted, so every replica stores the
+// same bytes. Decoding keeps numbers as json.Number (exact: a uint64 id
+// never passes through float64), and events stored before details were
+// typed hold every value as a string — read values through String, Int
+// and Bool, which accept both spellings.
+type EventDetails map[string]any
+
+// UnmarshalJSON decodes numbers as json.Number rather than float64.
+func (d *EventDetails) UnmarshalJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return err
+	}
+	*d = m
+	return nil
+}
+
+// String is the value of key as text ("" when absent): a number in its
+// decimal form, a boolean as true/false.
+func (d EventDetails) String(key string) string {
+	switch v := d[key].(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case json.Number:
+		return v.String()
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+// Int is the value of key as an integer; ok is false when the key is
+// absent or not an integer (an old event's "12" counts).
+func (d EventDetails) Int(key string) (n int64, ok bool) {
+	switch v := d[key].(type) {
+	case int:
+		return int64(v), true
+	case int64:
+		return v, true
+	case uint64:
+		return int64(v), v <= 1<<63-1
+	case json.Number:
+		n, err := v.Int64()
+		return n, err == nil
+	case string:
+		n, err := strconv.ParseInt(v, 10, 64)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+// Bool is the value of key as a boolean (an old event's "true" counts);
+// false when absent.
+func (d EventDetails) Bool(key string) bool {
+	switch v := d[key].(type) {
+	case bool:
+		return v
+	case string:
+		b, _ := strconv.ParseBool(v)
+		return b
+	}
+	return false
 }
 
 // ClusterWide reports whether the event belongs to no namespace.

@@ -1,6 +1,11 @@
 package model
 
-import sdk "github.com/goferhq/gofer/sdk/go"
+import (
+	"encoding/json"
+	"strings"
+
+	sdk "github.com/goferhq/gofer/sdk/go"
+)
 
 // PipelineState says whether a pipeline accepts new runs.
 type PipelineState string
@@ -64,7 +69,12 @@ type PipelineConfig struct {
 	Hash string `json:"hash"`
 }
 
-// DeploymentState and DeploymentStatus use upstream's PascalCase values.
+// DeploymentState and DeploymentStatus are lower-case like every other
+// state and status. Upstream writes them PascalCase ("Running",
+// "Complete") only because its enum lacks a serde rename; we differ on
+// purpose (docs/api.md, "Differences from upstream"). Records stored
+// before the change hold the PascalCase spelling: decoding lower-cases
+// them, so a cluster upgraded in place answers one spelling.
 type (
 	DeploymentState  string
 	DeploymentStatus string
@@ -72,11 +82,35 @@ type (
 
 // Deployment states and statuses.
 const (
-	DeploymentStateRunning  DeploymentState  = "Running"
-	DeploymentStateComplete DeploymentState  = "Complete"
-	DeploymentStatusSuccess DeploymentStatus = "Successful"
-	DeploymentStatusFailed  DeploymentStatus = "Failed"
+	DeploymentStateRunning  DeploymentState  = "running"
+	DeploymentStateComplete DeploymentState  = "complete"
+	DeploymentStatusSuccess DeploymentStatus = "successful"
+	DeploymentStatusFailed  DeploymentStatus = "failed"
 )
+
+// UnmarshalJSON accepts the old PascalCase spelling and keeps the
+// lower-case one.
+func (s *DeploymentState) UnmarshalJSON(b []byte) error {
+	v, err := lowerString(b)
+	*s = DeploymentState(v)
+	return err
+}
+
+// UnmarshalJSON accepts the old PascalCase spelling and keeps the
+// lower-case one.
+func (s *DeploymentStatus) UnmarshalJSON(b []byte) error {
+	v, err := lowerString(b)
+	*s = DeploymentStatus(v)
+	return err
+}
+
+func lowerString(b []byte) (string, error) {
+	var v string
+	if err := json.Unmarshal(b, &v); err != nil {
+		return "", err
+	}
+	return strings.ToLower(v), nil
+}
 
 // Deployment records one change of a pipeline's live version.
 type Deployment struct {
