@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -144,38 +145,51 @@ func TestPipelineInitProjectsBuildAndRegisterOffline(t *testing.T) {
 	}
 }
 
-// The Python commands of examples/README.md and of the example's own
-// docstring work verbatim from the repository root, PYTHONPATH=sdk/python
-// included (only the binary's path is this test's).
+// The Python example's commands, wherever the documentation gives them
+// (examples/README.md, the example's docstring, the docs), work verbatim
+// from the repository root, PYTHONPATH=sdk/python included: only the
+// binary's path is this test's.
 func TestExamplesPythonCommandsVerbatim(t *testing.T) {
-	var cmds []string
-	line := regexp.MustCompile(`(?m)^\s*(PYTHONPATH=sdk/python (?:bin/)?gofer up \S+)`)
-	for _, doc := range []string{"../examples/README.md", "../examples/python/pipeline.py"} {
+	docs := []string{"../README.md", "../examples/README.md", "../examples/python/pipeline.py", "../sdk/python/README.md"}
+	more, err := filepath.Glob("../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds := map[string]bool{}
+	line := regexp.MustCompile(`PYTHONPATH=sdk/python (?:bin/)?gofer (?:up|run local) examples/python/pipeline\.py`)
+	for _, doc := range append(docs, more...) {
 		raw, err := os.ReadFile(doc)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range line.FindAllStringSubmatch(string(raw), -1) {
-			cmds = append(cmds, m[1])
+		for _, m := range line.FindAllString(string(raw), -1) {
+			cmds[m] = true
 		}
 	}
-	if len(cmds) < 2 {
-		t.Fatalf("found %d Python `gofer up` commands in examples/README.md and examples/python/pipeline.py, want both", len(cmds))
+	for _, want := range []string{"PYTHONPATH=sdk/python bin/gofer up examples/python/pipeline.py", "PYTHONPATH=sdk/python gofer run local examples/python/pipeline.py"} {
+		if !cmds[want] {
+			t.Fatalf("the docs no longer say %q (found %v)", want, cmds)
+		}
 	}
+	ensureImages(t)
 	c := NewCluster(t, 1)
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, cmdline := range cmds {
+	for cmdline := range cmds {
 		words := strings.Fields(cmdline)
+		want := []string{"registered [simple_python]", "already live"}
+		if words[2] == "run" {
+			want = []string{"hello | Hello from Gofer, in Python!"}
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		cmd := exec.CommandContext(ctx, goferBin, words[2:]...)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), append(offlineEnv(t, c), words[0])...)
 		out, err := cmd.CombinedOutput()
 		cancel()
-		if err != nil || !(strings.Contains(string(out), "registered [simple_python]") || strings.Contains(string(out), "already live")) {
+		if err != nil || !slices.ContainsFunc(want, func(w string) bool { return strings.Contains(string(out), w) }) {
 			t.Fatalf("%s (from the repository root): %v\n%s", cmdline, err, out)
 		}
 	}
