@@ -178,3 +178,23 @@ func TestAbsPathList(t *testing.T) {
 		t.Error("an empty PYTHONPATH must stay empty")
 	}
 }
+
+// gofer up explains the SDK's absence only when go could not find the
+// SDK module, not for any failure in a line that names it.
+func TestSDKNotFound(t *testing.T) {
+	for _, tc := range []struct {
+		output string
+		want   bool
+	}{
+		{"main.go:11:2: no required module provides package github.com/goferhq/gofer/sdk/go; to add it:\n\tgo get github.com/goferhq/gofer/sdk/go\n", true},
+		{"main.go:11:2: cannot find module providing package github.com/goferhq/gofer/sdk/go: module lookup disabled by GOPROXY=off\n", true},
+		{"go: github.com/goferhq/gofer/sdk/go@v0.0.0 (replaced by ./third_party/gofer-sdk): reading third_party/gofer-sdk/go.mod: open third_party/gofer-sdk/go.mod: no such file or directory\n", true},
+		{"main.go:12:2: github.com/goferhq/gofer/sdk/go@v0.0.0: replacement directory ./third_party/gofer-sdk does not exist\n", true},
+		{"./main.go:6:2: \"github.com/goferhq/gofer/sdk/go\" imported as sdk and not used\n", false},
+		{"./main.go:12:3: undefined: notDefinedAnywhere\n", false},
+	} {
+		if got := sdkNotFound(tc.output); got != tc.want {
+			t.Errorf("sdkNotFound(%q) = %v, want %v", tc.output, got, tc.want)
+		}
+	}
+}

@@ -142,6 +142,24 @@ func absPathList(list string) string {
 // proxy, so a go.mod that only requires it cannot build.
 const sdkModule = "github.com/goferhq/gofer/sdk/go"
 
+// sdkNotFound reports whether go build failed because it could not find
+// or fetch the SDK module, as opposed to, say, a compile error in a line
+// that imports it.
+func sdkNotFound(output string) bool {
+	for _, line := range strings.Split(output, "\n") {
+		if !strings.Contains(line, sdkModule) {
+			continue
+		}
+		for _, sign := range []string{"no required module", "go get", "cannot find module", "module lookup disabled",
+			"missing go.sum entry", "replaced by", "replacement directory", "unrecognized import path", "reading "} {
+			if strings.Contains(line, sign) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // runGoProgram builds the program in dir and runs it, returning its stdout.
 func runGoProgram(ctx context.Context, dir string, status io.Writer) ([]byte, error) {
 	tmp, err := os.MkdirTemp("", "gofer-pipeline-")
@@ -154,7 +172,7 @@ func runGoProgram(ctx context.Context, dir string, status io.Writer) ([]byte, er
 		// The go tool's advice for a module it cannot find is `go get`,
 		// which cannot work for the SDK: say what does.
 		var perr *programError
-		if errors.As(err, &perr) && strings.Contains(perr.output, sdkModule) {
+		if errors.As(err, &perr) && sdkNotFound(perr.output) {
 			perr.hint = "The Go SDK (" + sdkModule + ") is not published on a module proxy, so `go get` cannot fetch it. " +
 				"Keep a copy in your project and point go.mod at it:\n" +
 				"    require " + sdkModule + " v0.0.0\n" +
