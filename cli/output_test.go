@@ -57,7 +57,7 @@ func TestReproduceLineQuotes(t *testing.T) {
 		"my pipelines": "(cd 'my pipelines' && go run .)",
 		"it's/here":    `(cd 'it'\''s/here' && go run .)`,
 	} {
-		if got := reproduceLine(dir, "go", []string{"run", "."}); got != want {
+		if got := reproduceLine(dir, nil, "go", []string{"run", "."}); got != want {
 			t.Errorf("reproduceLine(%q) = %s, want %s", dir, got, want)
 		}
 	}

@@ -19,6 +19,7 @@ func pipelineCommand() *cli.Command {
 		Usage:   "manage pipelines, their config versions, deployments and subscriptions",
 		Subcommands: append([]*cli.Command{
 			objectCommand(false),
+			pipelineInitCommand(),
 			{Name: "list", Usage: "list pipelines in the namespace", Flags: pageFlags(), Action: pipelineList},
 			{Name: "get", Usage: "show a pipeline and its live tasks", ArgsUsage: "PIPELINE", Action: pipelineGet},
 			{Name: "run", Usage: "start a run of the pipeline's live version", ArgsUsage: "PIPELINE",

@@ -18,9 +18,10 @@ func upCommand() *cli.Command {
 		ArgsUsage: "PATH",
 		Description: `PATH is a folder holding a Go program (built and run with your Go toolchain), a .json
 pipeline config, or a Python program using the Python SDK (python3, or $GOFER_PYTHON).
-The program prints the pipeline's config; gofer up registers it as a new version and
+A folder without a go.mod stands for its pipeline.py, else its pipeline.json. The
+program prints the pipeline's config; gofer up registers it as a new version and
 makes it live, unless --deploy=false. A config identical to the live version is not
-registered again.`,
+registered again. gofer pipeline init DIR writes a new project, SDK included.`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "deploy", Aliases: []string{"d"}, Value: true, Usage: "make the new version live (--deploy=false only registers it)"},
 		},
