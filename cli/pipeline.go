@@ -29,7 +29,7 @@ func pipelineCommand() *cli.Command {
 				Name:  "config",
 				Usage: "manage a pipeline's registered config versions",
 				Subcommands: []*cli.Command{
-					{Name: "list", Usage: "list versions", ArgsUsage: "PIPELINE", Flags: pageFlags(), Action: configList},
+					{Name: "list", Usage: "list a pipeline's registered config versions", ArgsUsage: "PIPELINE", Flags: pageFlags(), Action: configList},
 					{Name: "get", Usage: "show one version (0 = newest)", ArgsUsage: "PIPELINE VERSION", Action: configGet},
 					{Name: "delete", Usage: "delete a version that is not live", ArgsUsage: "PIPELINE VERSION", Action: configDelete},
 					{Name: "deploy", Usage: "make a version live (rolls back when it is older)", ArgsUsage: "PIPELINE VERSION", Action: configDeploy},
@@ -40,7 +40,7 @@ func pipelineCommand() *cli.Command {
 				Name:  "deployment",
 				Usage: "show a pipeline's deployments",
 				Subcommands: []*cli.Command{
-					{Name: "list", Usage: "list deployments", ArgsUsage: "PIPELINE", Flags: pageFlags(), Action: deploymentList},
+					{Name: "list", Usage: "list a pipeline's deployments", ArgsUsage: "PIPELINE", Flags: pageFlags(), Action: deploymentList},
 					{Name: "get", Usage: "show one deployment", ArgsUsage: "PIPELINE DEPLOYMENT", Action: deploymentGet},
 				},
 			},
