@@ -10,7 +10,7 @@ DEV_API  ?= 127.0.0.1:8080
 DEV_RAFT ?= 127.0.0.1:8081
 DEV_DATA ?= .gofer-dev
 
-.PHONY: build run test test-deps unit e2e lint bench fuzz clean images
+.PHONY: build run test test-deps unit e2e lint bench fuzz clean images docs
 
 build: ## Build the static binary into bin/gofer.
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $(GOFER) .
@@ -53,6 +53,10 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
 	go test -run XXX -fuzz FuzzStream -fuzztime $${FUZZTIME:-30s} ./agent/executor/mask/
 	go test -run XXX -fuzz FuzzParseCron -fuzztime $${FUZZTIME:-30s} ./extensions/schedule/
 	go test -run XXX -fuzz FuzzParseInterval -fuzztime $${FUZZTIME:-30s} ./extensions/schedule/
+
+docs: ## Regenerate the generated parts of the docs (CLI reference in docs/cli.md, route table in docs/api.md) from the code.
+	go test -count=1 -run TestCLIReference ./cli -update
+	go test -count=1 -run TestAPIRouteReference ./api -update
 
 images: build ## Docker images for tasks, no registry needed: gofer/gofer:latest (this binary) and gofer/busybox:latest.
 	GOFER_BIN=$(abspath $(GOFER)) ./e2e/scripts/build-images.sh

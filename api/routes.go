@@ -26,6 +26,14 @@ type route struct {
 	// noVersion exempts the route from the gofer-api-version header
 	// (the load balancer health check).
 	noVersion bool
+	// doc is the route's line in docs/api.md (what it does, its body and
+	// answer); the route table there is generated from this table, so a
+	// route cannot be added or changed without its documentation
+	// (TestAPIRouteReference).
+	doc string
+	// internal routes are for the cluster's own nodes, not for clients;
+	// docs/api.md marks them.
+	internal bool
 }
 
 // refs builds the resources of a namespaced route: the namespace from
@@ -97,129 +105,129 @@ func (s *Server) routeTable() []route {
 	)
 	return []route{
 		// System.
-		{method: http.MethodGet, path: "/api/system/health", handler: s.health, access: access{public: true}, noVersion: true},
+		{method: http.MethodGet, path: "/api/system/health", handler: s.health, access: access{public: true}, noVersion: true, doc: "200 when this node knows a leader, else 503; no version header needed. `key_checks` (check values of the node's secret keys) only for an admin token or the cluster secret (`X-Gofer-Cluster-Secret`): a check value is a fast hash of a key"},
 		// HEAD for load balancers' health checks: the GET answer without a
 		// body (net/http drops it). Only here: on a streaming route HEAD
 		// would hold the connection open with nothing to send.
-		{method: http.MethodHead, path: "/api/system/health", handler: s.health, access: access{public: true}, noVersion: true},
-		{method: http.MethodGet, path: "/api/system/metadata", handler: s.metadata, access: access{public: true}},
-		{method: http.MethodGet, path: "/api/system", handler: s.getSystem, access: can(read, kindsOnly("system"))},
-		{method: http.MethodPatch, path: "/api/system", handler: s.updateSystem, access: adminOnly(write)},
+		{method: http.MethodHead, path: "/api/system/health", handler: s.health, access: access{public: true}, noVersion: true, doc: "the GET answer without a body, for load balancers' health checks"},
+		{method: http.MethodGet, path: "/api/system/metadata", handler: s.metadata, access: access{public: true}, doc: "the server's build: `{semver, commit}`, unwrapped"},
+		{method: http.MethodGet, path: "/api/system", handler: s.getSystem, access: can(read, kindsOnly("system")), doc: "cluster-wide settings, unwrapped: `{ignore_pipeline_run_events}`"},
+		{method: http.MethodPatch, path: "/api/system", handler: s.updateSystem, access: adminOnly(write), doc: "`{ignore_pipeline_run_events}` turns event ingress (new runs) off or on; answers the settings"},
 		// Encryption key rotation (docs/secrets-and-objects.md).
-		{method: http.MethodPost, path: "/api/system/encryption-key/rotate", handler: s.rotateEncryptionKey, access: adminOnly(write), bodyLimit: maxRotateBody},
-		{method: http.MethodGet, path: "/api/system/encryption-key/rotation", handler: s.getEncryptionKeyRotation, access: adminOnly(read)},
+		{method: http.MethodPost, path: "/api/system/encryption-key/rotate", handler: s.rotateEncryptionKey, access: adminOnly(write), bodyLimit: maxRotateBody, doc: "`{abort}` → 202 with the rotation status: start re-sealing every secret under the leader's configured key, or roll a running rotation back ([secrets-and-objects.md](secrets-and-objects.md#rotating-the-encryption-key))"},
+		{method: http.MethodGet, path: "/api/system/encryption-key/rotation", handler: s.getEncryptionKeyRotation, access: adminOnly(read), doc: "the rotation status `{rotation, key_check, remaining, total, node_key_checks}`"},
 
 		// Namespaces.
-		{method: http.MethodGet, path: "/api/namespaces", handler: s.listNamespaces, access: can(read, listOf("namespaces"))},
-		{method: http.MethodPost, path: "/api/namespaces", handler: s.createNamespace, access: adminOnly(write)},
-		{method: http.MethodGet, path: nsPath, handler: s.getNamespace, access: can(read, refs())},
-		{method: http.MethodPatch, path: nsPath, handler: s.updateNamespace, access: adminOnly(write)},
-		{method: http.MethodDelete, path: nsPath, handler: s.deleteNamespace, access: adminOnly(del)},
+		{method: http.MethodGet, path: "/api/namespaces", handler: s.listNamespaces, access: can(read, listOf("namespaces")), doc: "the namespaces the token may read"},
+		{method: http.MethodPost, path: "/api/namespaces", handler: s.createNamespace, access: adminOnly(write), doc: "`{id, name, description}` → 201 `{\"namespace\": …}`"},
+		{method: http.MethodGet, path: nsPath, handler: s.getNamespace, access: can(read, refs()), doc: "`{\"namespace\": …}`"},
+		{method: http.MethodPatch, path: nsPath, handler: s.updateNamespace, access: adminOnly(write), doc: "`{name?, description?}` → 200 `{\"namespace\": …}`; `{}` writes nothing"},
+		{method: http.MethodDelete, path: nsPath, handler: s.deleteNamespace, access: adminOnly(del), doc: "delete the namespace and every pipeline in it → 204"},
 
 		// Pipelines.
-		{method: http.MethodGet, path: nsPath + "/pipelines", handler: s.listPipelines, access: can(read, listOf("pipelines"))},
-		{method: http.MethodGet, path: pPath, handler: s.getPipeline, access: can(read, refs())},
-		{method: http.MethodPatch, path: pPath, handler: s.updatePipeline, access: can(write, refs())},
-		{method: http.MethodDelete, path: pPath, handler: s.deletePipeline, access: can(del, refs())},
+		{method: http.MethodGet, path: nsPath + "/pipelines", handler: s.listPipelines, access: can(read, listOf("pipelines")), doc: "the namespace's pipelines the token may read"},
+		{method: http.MethodGet, path: pPath, handler: s.getPipeline, access: can(read, refs()), doc: "`{\"pipeline\": …}`"},
+		{method: http.MethodPatch, path: pPath, handler: s.updatePipeline, access: can(write, refs()), doc: "`{state: active|disabled}` → 204; a disabled pipeline refuses new runs"},
+		{method: http.MethodDelete, path: pPath, handler: s.deletePipeline, access: can(del, refs()), doc: "delete the pipeline with all its versions → 204"},
 
 		// Config versions and deployments.
-		{method: http.MethodGet, path: cfgPath, handler: s.listConfigs, access: can(read, refs("configs"))},
-		{method: http.MethodPost, path: cfgPath, handler: s.registerConfig, access: can(write, refs("configs"))},
-		{method: http.MethodGet, path: cfgPath + "/:version", handler: s.getConfig, access: can(read, refs("configs"))},
-		{method: http.MethodPost, path: cfgPath + "/:version", handler: s.deployConfig, access: can(write, refs("deployments"))},
-		{method: http.MethodDelete, path: cfgPath + "/:version", handler: s.deleteConfig, access: can(del, refs("configs"))},
-		{method: http.MethodGet, path: depPath, handler: s.listDeployments, access: can(read, refs("deployments"))},
-		{method: http.MethodGet, path: depPath + "/:deployment", handler: s.getDeployment, access: can(read, refs("deployments"))},
+		{method: http.MethodGet, path: cfgPath, handler: s.listConfigs, access: can(read, refs("configs")), doc: "the pipeline's registered config versions"},
+		{method: http.MethodPost, path: cfgPath, handler: s.registerConfig, access: can(write, refs("configs")), doc: "`{\"config\": <pipeline JSON>}` registers version N+1 (creating the pipeline on its first) → 201 `{\"pipeline\": {\"metadata\", \"config\"}}`; 400 naming the task (`tasks[ID].image`) for an invalid image reference"},
+		{method: http.MethodGet, path: cfgPath + "/:version", handler: s.getConfig, access: can(read, refs("configs")), doc: "one version; 0 means the newest"},
+		{method: http.MethodPost, path: cfgPath + "/:version", handler: s.deployConfig, access: can(write, refs("deployments")), doc: "deploy (make live) this version; no body → 201 `{\"deployment\": …}`"},
+		{method: http.MethodDelete, path: cfgPath + "/:version", handler: s.deleteConfig, access: can(del, refs("configs")), doc: "delete a version that is not live → 204"},
+		{method: http.MethodGet, path: depPath, handler: s.listDeployments, access: can(read, refs("deployments")), doc: "the pipeline's deployments"},
+		{method: http.MethodGet, path: depPath + "/:deployment", handler: s.getDeployment, access: can(read, refs("deployments")), doc: "`{\"deployment\": …}`"},
 
 		// Runs, task executions and their logs.
-		{method: http.MethodGet, path: pPath + "/runs", handler: s.listRuns, access: can(read, refs("runs"))},
-		{method: http.MethodPost, path: pPath + "/runs", handler: s.startRun, access: can(write, refs("runs"))},
-		{method: http.MethodGet, path: runPath, handler: s.getRun, access: can(read, refs("runs"))},
-		{method: http.MethodDelete, path: runPath, handler: s.cancelRun, access: can(write, refs("runs"))},
-		{method: http.MethodPost, path: runPath + "/retry", handler: s.retryRun, access: can(write, refs("runs"))},
-		{method: http.MethodGet, path: runPath + "/tasks", handler: s.listTasks, access: can(read, refs("runs", "task_executions"))},
-		{method: http.MethodGet, path: tskPath, handler: s.getTask, access: can(read, refs("runs", "task_executions"))},
-		{method: http.MethodDelete, path: tskPath, handler: s.cancelTask, access: can(write, refs("runs", "task_executions"))},
-		{method: http.MethodGet, path: tskPath + "/logs", handler: s.taskLogs, access: can(read, refs("runs", "task_executions"))},
-		{method: http.MethodDelete, path: tskPath + "/logs", handler: s.deleteTaskLogs, access: can(del, refs("runs", "task_executions"))},
+		{method: http.MethodGet, path: pPath + "/runs", handler: s.listRuns, access: can(read, refs("runs")), doc: "the pipeline's runs"},
+		{method: http.MethodPost, path: pPath + "/runs", handler: s.startRun, access: can(write, refs("runs")), doc: "`{\"variables\": {K: V}}` (optional) → 201 `{\"run\": …}`; with an extension's token an `Idempotency-Key` starting `interval:`, `cron:` or `github:` is a trigger key: one run per key per extension, 200 with the first run on a repeat ([triggers.md](triggers.md#at-most-one-run-per-key-g3)); 409 with `missing` (every secret and object its tasks name that is not there, each with the command that stores it)"},
+		{method: http.MethodGet, path: runPath, handler: s.getRun, access: can(read, refs("runs")), doc: "`{\"run\": …}`"},
+		{method: http.MethodDelete, path: runPath, handler: s.cancelRun, access: can(write, refs("runs")), doc: "cancel the run: its running tasks get SIGTERM, then SIGKILL → 204"},
+		{method: http.MethodPost, path: runPath + "/retry", handler: s.retryRun, access: can(write, refs("runs")), doc: "start a new run with this run's variables; no body → 201 `{\"run\": …}`"},
+		{method: http.MethodGet, path: runPath + "/tasks", handler: s.listTasks, access: can(read, refs("runs", "task_executions")), doc: "the run's task executions `{\"task_executions\": […]}` (default limit 1000: all of them)"},
+		{method: http.MethodGet, path: tskPath, handler: s.getTask, access: can(read, refs("runs", "task_executions")), doc: "`{\"task_execution\": …}`"},
+		{method: http.MethodDelete, path: tskPath, handler: s.cancelTask, access: can(write, refs("runs", "task_executions")), doc: "stop one task; `?wait_for=S` seconds between SIGTERM and SIGKILL → 204"},
+		{method: http.MethodGet, path: tskPath + "/logs", handler: s.taskLogs, access: can(read, refs("runs", "task_executions")), doc: "the task's output as plain text; `?follow=true` streams until the task completes, `?offset=N` starts at byte N; framed with `Accept: text/event-stream` ([Follow streams](#follow-streams)); 410 once expired or deleted"},
+		{method: http.MethodDelete, path: tskPath + "/logs", handler: s.deleteTaskLogs, access: can(del, refs("runs", "task_executions")), doc: "delete a finished task's stored output → 204"},
 
 		// Pipeline secrets (sealed on the leader; plaintext only with
 		// include_secret=true) and global secrets (admins only).
-		{method: http.MethodGet, path: secPath, handler: s.listPipelineSecrets, access: can(read, refs("secrets"))},
-		{method: http.MethodPost, path: secPath, handler: s.putPipelineSecret, access: can(write, refs("secrets"))},
-		{method: http.MethodGet, path: secPath + "/:key", handler: s.getPipelineSecret, access: can(read, refs("secrets"))},
-		{method: http.MethodDelete, path: secPath + "/:key", handler: s.deletePipelineSecret, access: can(del, refs("secrets"))},
-		{method: http.MethodGet, path: glbPath, handler: s.listGlobalSecrets, access: adminOnly(read)},
-		{method: http.MethodPost, path: glbPath, handler: s.putGlobalSecret, access: adminOnly(write)},
-		{method: http.MethodGet, path: glbPath + "/:key", handler: s.getGlobalSecret, access: adminOnly(read)},
-		{method: http.MethodDelete, path: glbPath + "/:key", handler: s.deleteGlobalSecret, access: adminOnly(del)},
+		{method: http.MethodGet, path: secPath, handler: s.listPipelineSecrets, access: can(read, refs("secrets")), doc: "the pipeline's secrets: keys and metadata, never values"},
+		{method: http.MethodPost, path: secPath, handler: s.putPipelineSecret, access: can(write, refs("secrets")), doc: "`{key, content, force?}` → 201 `{\"secret\": …}`; an existing key is a 409 unless `force` ([secrets-and-objects.md](secrets-and-objects.md#api))"},
+		{method: http.MethodGet, path: secPath + "/:key", handler: s.getPipelineSecret, access: can(read, refs("secrets")), doc: "`{\"metadata\": …, \"secret\": null}`; the plaintext with `?include_secret=true`"},
+		{method: http.MethodDelete, path: secPath + "/:key", handler: s.deletePipelineSecret, access: can(del, refs("secrets")), doc: "→ 204"},
+		{method: http.MethodGet, path: glbPath, handler: s.listGlobalSecrets, access: adminOnly(read), doc: "global secrets: keys and metadata, never values"},
+		{method: http.MethodPost, path: glbPath, handler: s.putGlobalSecret, access: adminOnly(write), doc: "`{key, content, namespaces: [regex…], force?}` → 201 `{\"secret\": …}`; tasks in namespaces matching one of `namespaces` may use it"},
+		{method: http.MethodGet, path: glbPath + "/:key", handler: s.getGlobalSecret, access: adminOnly(read), doc: "`{\"metadata\": …, \"secret\": null}`; the plaintext with `?include_secret=true`"},
+		{method: http.MethodDelete, path: glbPath + "/:key", handler: s.deleteGlobalSecret, access: adminOnly(del), doc: "→ 204"},
 
 		// Pipeline and run objects: raw bytes in and out.
-		{method: http.MethodGet, path: objPath, handler: s.listObjects, access: can(read, refs("objects"))},
-		{method: http.MethodGet, path: objPath + "/:key", handler: s.getObject, access: can(read, refs("objects"))},
-		{method: http.MethodPost, path: objPath + "/:key", handler: s.putObject, access: can(write, refs("objects")), bodyLimit: -1},
-		{method: http.MethodDelete, path: objPath + "/:key", handler: s.deleteObject, access: can(del, refs("objects"))},
-		{method: http.MethodGet, path: robPath, handler: s.listObjects, access: can(read, refs("runs", "objects"))},
-		{method: http.MethodGet, path: robPath + "/:key", handler: s.getObject, access: can(read, refs("runs", "objects"))},
-		{method: http.MethodPost, path: robPath + "/:key", handler: s.putObject, access: can(write, refs("runs", "objects")), bodyLimit: -1},
-		{method: http.MethodDelete, path: robPath + "/:key", handler: s.deleteObject, access: can(del, refs("runs", "objects"))},
+		{method: http.MethodGet, path: objPath, handler: s.listObjects, access: can(read, refs("objects")), doc: "the pipeline's object keys"},
+		{method: http.MethodGet, path: objPath + "/:key", handler: s.getObject, access: can(read, refs("objects")), doc: "the object's bytes (octet-stream)"},
+		{method: http.MethodPost, path: objPath + "/:key", handler: s.putObject, access: can(write, refs("objects")), bodyLimit: -1, doc: "the raw request body → 201 `{\"object\": …}`; an existing key is a 409 unless `?force=true`; capped by `object_store.max_object_bytes`"},
+		{method: http.MethodDelete, path: objPath + "/:key", handler: s.deleteObject, access: can(del, refs("objects")), doc: "→ 204"},
+		{method: http.MethodGet, path: robPath, handler: s.listObjects, access: can(read, refs("runs", "objects")), doc: "the run's object keys"},
+		{method: http.MethodGet, path: robPath + "/:key", handler: s.getObject, access: can(read, refs("runs", "objects")), doc: "the object's bytes (octet-stream)"},
+		{method: http.MethodPost, path: robPath + "/:key", handler: s.putObject, access: can(write, refs("runs", "objects")), bodyLimit: -1, doc: "the raw request body → 201 `{\"object\": …}`; an existing key is a 409 unless `?force=true`; capped by `object_store.max_object_bytes`"},
+		{method: http.MethodDelete, path: robPath + "/:key", handler: s.deleteObject, access: can(del, refs("runs", "objects")), doc: "→ 204"},
 
 		// Pipeline subscriptions to extensions.
-		{method: http.MethodGet, path: subPath, handler: s.listSubscriptions, access: can(read, refs("subscriptions"))},
-		{method: http.MethodPost, path: subPath, handler: s.createSubscription, access: can(write, refs("subscriptions")), extensionWork: subscriptionLeaderWork},
-		{method: http.MethodGet, path: subPath + "/:extension/:subscription", handler: s.getSubscription, access: can(read, refs("subscriptions"))},
-		{method: http.MethodPatch, path: subPath + "/:extension/:subscription", handler: s.updateSubscription, access: can(write, refs("subscriptions")), extensionWork: subscriptionLeaderWork},
-		{method: http.MethodDelete, path: subPath + "/:extension/:subscription", handler: s.deleteSubscription, access: can(del, refs("subscriptions")), extensionWork: subscriptionLeaderWork},
+		{method: http.MethodGet, path: subPath, handler: s.listSubscriptions, access: can(read, refs("subscriptions")), doc: "the pipeline's subscriptions"},
+		{method: http.MethodPost, path: subPath, handler: s.createSubscription, access: can(write, refs("subscriptions")), extensionWork: subscriptionLeaderWork, doc: "`{extension_id, subscription_id, settings: {K: V}}` → 201 `{\"subscription\": …}`; settings checked by the running extension (400 with its message; 503 while it is not running), the built-in interval and cron settings first by the API"},
+		{method: http.MethodGet, path: subPath + "/:extension/:subscription", handler: s.getSubscription, access: can(read, refs("subscriptions")), doc: "`{\"subscription\": …}` with its `watermark`"},
+		{method: http.MethodPatch, path: subPath + "/:extension/:subscription", handler: s.updateSubscription, access: can(write, refs("subscriptions")), extensionWork: subscriptionLeaderWork, doc: "`{status: active|disabled}` → 200 `{\"subscription\": …}`"},
+		{method: http.MethodDelete, path: subPath + "/:extension/:subscription", handler: s.deleteSubscription, access: can(del, refs("subscriptions")), extensionWork: subscriptionLeaderWork, doc: "unsubscribe → 204; the extension is told afterwards"},
 		// A Gofer addition: the subscription's extension (or an admin)
 		// records ticks it skipped.
 		{method: http.MethodPost, path: subPath + "/:extension/:subscription/skipped-ticks", handler: s.recordSkippedTicks,
-			access: access{admin: true, ownExtension: true, action: write}, bodyLimit: maxSkippedTicksBody},
+			access: access{admin: true, ownExtension: true, action: write}, bodyLimit: maxSkippedTicksBody, doc: "`{ticks, through?, reason}`: the ticks the subscription's extension skipped, recorded as `skipped_trigger_tick` events; moves the watermark ([triggers.md](triggers.md#skipped-ticks-are-events))"},
 
 		// Extensions (the registration; agent/supervisor runs them).
-		{method: http.MethodGet, path: "/api/extensions", handler: s.listExtensions, access: can(read, listOf("extensions"))},
-		{method: http.MethodPost, path: "/api/extensions", handler: s.installExtension, access: adminOnly(write)},
-		{method: http.MethodGet, path: extPath, handler: s.getExtension, access: can(read, extensionRefs())},
-		{method: http.MethodPatch, path: extPath, handler: s.updateExtension, access: adminOnly(write)},
-		{method: http.MethodDelete, path: extPath, handler: s.uninstallExtension, access: adminOnly(del)},
-		{method: http.MethodGet, path: extPath + "/subscriptions", handler: s.listExtensionSubscriptions, access: can(read, extensionRefs("subscriptions"))},
+		{method: http.MethodGet, path: "/api/extensions", handler: s.listExtensions, access: can(read, listOf("extensions")), doc: "installed extensions, each with the supervisor's observation (`state`, `state_reason`, `started`)"},
+		{method: http.MethodPost, path: "/api/extensions", handler: s.installExtension, access: adminOnly(write), doc: "`{id, image, settings, registry_auth?, additional_roles?, pull?}` → 201 `{\"extension\": …, \"token\": {\"id\", \"secret\"}}` (the secret is shown once; a reinstall rotates it)"},
+		{method: http.MethodGet, path: extPath, handler: s.getExtension, access: can(read, extensionRefs()), doc: "`{\"extension\": …}`"},
+		{method: http.MethodPatch, path: extPath, handler: s.updateExtension, access: adminOnly(write), doc: "`{enable: bool}` → 200; a disabled extension's token may not start runs"},
+		{method: http.MethodDelete, path: extPath, handler: s.uninstallExtension, access: adminOnly(del), doc: "uninstall: its role, token and subscriptions go → 204"},
+		{method: http.MethodGet, path: extPath + "/subscriptions", handler: s.listExtensionSubscriptions, access: can(read, extensionRefs("subscriptions")), doc: "`{\"subscriptions\": […]}` to this extension across namespaces, filtered by what the token may read (the extension's own token may list them)"},
 		// The extension's container output (supervisor; extension_logs.go).
-		{method: http.MethodGet, path: extPath + "/logs", handler: s.extensionLogs, access: can(read, extensionRefs())},
+		{method: http.MethodGet, path: extPath + "/logs", handler: s.extensionLogs, access: can(read, extensionRefs()), doc: "the container's output as plain text (`?follow=true` streams until it exits, `?offset=N` starts at byte N; framed with `Accept: text/event-stream`, see [Follow streams](#follow-streams)); any node answers from its own Docker engine; 404 when there is no container"},
 		// The running extension's GET /api/debug: it runs on the leader.
-		{method: http.MethodGet, path: extPath + "/debug", handler: s.debugExtension, access: adminOnly(read), leaderOnly: true, extensionWork: debugLeaderWork},
+		{method: http.MethodGet, path: extPath + "/debug", handler: s.debugExtension, access: adminOnly(read), leaderOnly: true, extensionWork: debugLeaderWork, doc: "runs on the leader: the running extension's `GET /api/debug` as `{\"info\": \"…\"}`; 404 not installed, 503 not running, 502 the extension failed"},
 
 		// Tokens.
-		{method: http.MethodGet, path: "/api/tokens", handler: s.listTokens, access: adminOnly(read)},
-		{method: http.MethodPost, path: "/api/tokens", handler: s.createToken, access: adminOnly(write)},
-		{method: http.MethodPost, path: "/api/tokens/bootstrap", handler: s.bootstrapToken, access: access{public: true}},
-		{method: http.MethodGet, path: "/api/tokens/whoami", handler: s.whoami, access: access{authenticated: true}},
-		{method: http.MethodGet, path: "/api/tokens/:id", handler: s.getToken, access: access{authenticated: true}},
-		{method: http.MethodPatch, path: "/api/tokens/:id", handler: s.updateToken, access: adminOnly(write)},
-		{method: http.MethodDelete, path: "/api/tokens/:id", handler: s.deleteToken, access: adminOnly(del)},
+		{method: http.MethodGet, path: "/api/tokens", handler: s.listTokens, access: adminOnly(read), doc: "every token's details (never secrets)"},
+		{method: http.MethodPost, path: "/api/tokens", handler: s.createToken, access: adminOnly(write), doc: "`{user, roles, expires?, metadata?}` → 201 `{\"token_details\": …, \"secret\": \"…\"}` (the secret is shown once)"},
+		{method: http.MethodPost, path: "/api/tokens/bootstrap", handler: s.bootstrapToken, access: access{public: true}, doc: "create the first admin token; works once per cluster (409 after) → 201 `{\"token_details\": …, \"secret\": \"…\"}`"},
+		{method: http.MethodGet, path: "/api/tokens/whoami", handler: s.whoami, access: access{authenticated: true}, doc: "the calling token's details"},
+		{method: http.MethodGet, path: "/api/tokens/:id", handler: s.getToken, access: access{authenticated: true}, doc: "a token's details: your own with any token, others' with `tokens:read`"},
+		{method: http.MethodPatch, path: "/api/tokens/:id", handler: s.updateToken, access: adminOnly(write), doc: "`{disabled: bool}` → 204; a token cannot disable itself"},
+		{method: http.MethodDelete, path: "/api/tokens/:id", handler: s.deleteToken, access: adminOnly(del), doc: "→ 204"},
 
 		// Roles.
-		{method: http.MethodGet, path: "/api/roles", handler: s.listRoles, access: can(read, kindsOnly("permissions"))},
-		{method: http.MethodPost, path: "/api/roles", handler: s.createRole, access: adminOnly(write)},
-		{method: http.MethodGet, path: "/api/roles/:id", handler: s.getRole, access: can(read, kindsOnly("permissions"))},
-		{method: http.MethodPatch, path: "/api/roles/:id", handler: s.updateRole, access: adminOnly(write)},
-		{method: http.MethodDelete, path: "/api/roles/:id", handler: s.deleteRole, access: adminOnly(del)},
+		{method: http.MethodGet, path: "/api/roles", handler: s.listRoles, access: can(read, kindsOnly("permissions")), doc: "roles, the built-in ones included"},
+		{method: http.MethodPost, path: "/api/roles", handler: s.createRole, access: adminOnly(write), doc: "`{id, description, permissions}` → 201 `{\"role\": …}`"},
+		{method: http.MethodGet, path: "/api/roles/:id", handler: s.getRole, access: can(read, kindsOnly("permissions")), doc: "`{\"role\": …}`"},
+		{method: http.MethodPatch, path: "/api/roles/:id", handler: s.updateRole, access: adminOnly(write), doc: "`{description?, permissions?}` → 200 `{\"role\": …}`; built-in roles cannot change"},
+		{method: http.MethodDelete, path: "/api/roles/:id", handler: s.deleteRole, access: adminOnly(del), doc: "→ 204, also while tokens hold the role: they lose it ([auth.md](auth.md#roles))"},
 
 		// Events.
-		{method: http.MethodGet, path: "/api/events", handler: s.listEvents, access: can(read, kindsOnly("events"))},
-		{method: http.MethodGet, path: "/api/events/stream", handler: s.streamEvents, access: can(read, kindsOnly("events"))},
-		{method: http.MethodGet, path: "/api/events/:id", handler: s.getEvent, access: can(read, kindsOnly("events"))},
-		{method: http.MethodDelete, path: "/api/events/:id", handler: s.deleteEvent, access: adminOnly(del)},
+		{method: http.MethodGet, path: "/api/events", handler: s.listEvents, access: can(read, kindsOnly("events")), doc: "`{\"events\": […]}`, only the events the token may read ([auth.md](auth.md#event-visibility))"},
+		{method: http.MethodGet, path: "/api/events/stream", handler: s.streamEvents, access: can(read, kindsOnly("events")), doc: "server-sent events, filtered like the list; `?history=true` replays stored events first, `Last-Event-ID` or `?after=N` resumes; `: keep-alive` while quiet"},
+		{method: http.MethodGet, path: "/api/events/:id", handler: s.getEvent, access: can(read, kindsOnly("events")), doc: "`{\"event\": …}`; 404 for an event the token may not read"},
+		{method: http.MethodDelete, path: "/api/events/:id", handler: s.deleteEvent, access: adminOnly(del), doc: "→ 204"},
 
 		// Cluster operations.
-		{method: http.MethodGet, path: "/api/cluster/members", handler: s.listMembers, access: adminOnly(read)},
-		{method: http.MethodPost, path: "/api/cluster/members", handler: s.addMember, access: access{admin: true, clusterSecret: true, action: write}},
-		{method: http.MethodDelete, path: "/api/cluster/members/:id", handler: s.removeMember, access: adminOnly(del)},
-		{method: http.MethodPost, path: "/api/cluster/join", handler: s.joinCluster, access: access{public: true}},
-		{method: http.MethodGet, path: "/api/cluster/snapshot", handler: s.saveSnapshot, access: adminOnly(read), leaderOnly: true},
-		{method: http.MethodPost, path: "/api/cluster/snapshot", handler: s.restoreSnapshot, access: adminOnly(write), bodyLimit: -1},
+		{method: http.MethodGet, path: "/api/cluster/members", handler: s.listMembers, access: adminOnly(read), doc: "the cluster's members and their health"},
+		{method: http.MethodPost, path: "/api/cluster/members", handler: s.addMember, access: access{admin: true, clusterSecret: true, action: write}, doc: "`{id, raft_addr, api_addr, version}` → 200 `{\"member\": …}`: add a node (what a joining node sends, with the cluster secret)"},
+		{method: http.MethodDelete, path: "/api/cluster/members/:id", handler: s.removeMember, access: adminOnly(del), doc: "remove a node from the cluster → 204"},
+		{method: http.MethodPost, path: "/api/cluster/join", handler: s.joinCluster, access: access{public: true}, doc: "`{address}`: make this node join the cluster at address ([cluster.md](cluster.md)); a node already in a cluster needs an admin token, a fresh node passes the caller's token to the cluster it joins"},
+		{method: http.MethodGet, path: "/api/cluster/snapshot", handler: s.saveSnapshot, access: adminOnly(read), leaderOnly: true, doc: "runs on the leader: download a backup of the whole state (octet-stream)"},
+		{method: http.MethodPost, path: "/api/cluster/snapshot", handler: s.restoreSnapshot, access: adminOnly(write), bodyLimit: -1, doc: "restore a backup (octet-stream body, no limit); the whole file is verified first and a damaged one answers 400 naming what is wrong; format-1 backups need `?force_legacy=true` ([cluster.md](cluster.md))"},
 		// An external event a follower's listener passes to the leader
 		// (external.go); nodes prove the cluster secret.
 		{method: http.MethodPost, path: internalEventPath + ":extension", handler: s.receiveEvent, access: access{admin: true, clusterSecret: true, action: write}, bodyLimit: MaxExternalEventBody,
-			extensionWork: eventLeaderWork},
+			extensionWork: eventLeaderWork, internal: true, doc: "an external event a follower's listener passes to the leader; raw body (≤ 25 MiB), the original headers in `X-Gofer-Event-Headers`; 503 + `Retry-After` when the leader already holds 32 events"},
 	}
 }
 

@@ -22,12 +22,12 @@ func namespaceCommand() *cli.Command {
 			{Name: "create", Usage: "create a namespace", ArgsUsage: "ID",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "name", Usage: "human-readable name (default: the id)"},
-					&cli.StringFlag{Name: "description", Aliases: []string{"d"}},
+					&cli.StringFlag{Name: "description", Aliases: []string{"d"}, Usage: "what the namespace is for"},
 				}, Action: namespaceCreate},
 			{Name: "update", Usage: "change a namespace's name or description", ArgsUsage: "ID",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "name"},
-					&cli.StringFlag{Name: "description", Aliases: []string{"d"}},
+					&cli.StringFlag{Name: "name", Usage: "new human-readable name"},
+					&cli.StringFlag{Name: "description", Aliases: []string{"d"}, Usage: "new description"},
 				}, Action: namespaceUpdate},
 			{Name: "delete", Usage: "delete a namespace and every pipeline in it (asks first)", ArgsUsage: "ID",
 				Flags: []cli.Flag{yesFlag()}, Action: namespaceDelete},

@@ -22,7 +22,7 @@ func objectCommand(run bool) *cli.Command {
 		Aliases: []string{"objects"},
 		Usage:   fmt.Sprintf("manage %s objects, which tasks receive through %s_object{{KEY}}", what, what),
 		Subcommands: []*cli.Command{
-			{Name: "list", Usage: "list the objects", ArgsUsage: scope, Flags: pageFlags(), Action: objectList(run)},
+			{Name: "list", Usage: "list a " + what + "'s objects", ArgsUsage: scope, Flags: pageFlags(), Action: objectList(run)},
 			{Name: "get", Usage: "write an object's bytes to standard output", ArgsUsage: scope + " KEY", Action: objectGet(run)},
 			{Name: "put", Usage: "store an object", ArgsUsage: scope + " KEY FILE|@-",
 				Description: "FILE is read as is; @- (or @) reads standard input. Objects are capped by the server's object_store.max_object_bytes.",

@@ -20,9 +20,9 @@ func roleCommand() *cli.Command {
 			{Name: "list", Usage: "list roles", Flags: pageFlags(), Action: roleList},
 			{Name: "get", Usage: "show a role", ArgsUsage: "ID", Action: roleGet},
 			{Name: "create", Usage: "create a role", ArgsUsage: "ID",
-				Flags: []cli.Flag{&cli.StringFlag{Name: "description", Aliases: []string{"d"}}, permFlag}, Action: roleCreate},
+				Flags: []cli.Flag{&cli.StringFlag{Name: "description", Aliases: []string{"d"}, Usage: "what the role is for"}, permFlag}, Action: roleCreate},
 			{Name: "update", Usage: "change a role's description or replace its permissions", ArgsUsage: "ID",
-				Flags: []cli.Flag{&cli.StringFlag{Name: "description", Aliases: []string{"d"}}, permFlag}, Action: roleUpdate},
+				Flags: []cli.Flag{&cli.StringFlag{Name: "description", Aliases: []string{"d"}, Usage: "new description"}, permFlag}, Action: roleUpdate},
 			{Name: "delete", Usage: "delete a role no token uses", ArgsUsage: "ID", Action: roleDelete},
 		},
 	}

@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/goferhq/gofer/agent"
 )
@@ -200,4 +202,108 @@ func lbConfigHasLine(cfg, line string) bool {
 		}
 	}
 	return false
+}
+
+// TestDocsLinksResolve checks every relative link of README.md and
+// docs/*.md: the file it names exists and, for a link into a Markdown
+// file, the #anchor is one of that file's headings (as GitHub makes
+// anchors). The generated references of docs/cli.md and docs/api.md link
+// by anchor heavily, and a renamed heading must not leave dead links.
+func TestDocsLinksResolve(t *testing.T) {
+	pages, err := filepath.Glob("../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages = append(pages, "../README.md")
+	anchors := map[string]map[string]bool{} // cleaned path -> anchors
+	anchorsOf := func(path string) map[string]bool {
+		if a, ok := anchors[path]; ok {
+			return a
+		}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return nil
+		}
+		anchors[path] = markdownAnchors(string(raw))
+		return anchors[path]
+	}
+	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	for _, page := range pages {
+		raw, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range link.FindAllStringSubmatch(withoutCode(string(raw)), -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			file, anchor, _ := strings.Cut(target, "#")
+			path := filepath.Clean(filepath.Join(filepath.Dir(page), file))
+			if file == "" {
+				path = filepath.Clean(page)
+			}
+			if _, err := os.Stat(path); err != nil {
+				t.Errorf("%s links to %s, which does not exist", page, target)
+				continue
+			}
+			if anchor != "" && strings.HasSuffix(path, ".md") && !anchorsOf(path)[anchor] {
+				t.Errorf("%s links to %s: %s has no heading with anchor #%s", page, target, path, anchor)
+			}
+		}
+	}
+}
+
+// TestReadmeIndexesEveryDocsPage keeps README's documentation index
+// complete: a page nobody links to from there is a page nobody finds.
+func TestReadmeIndexesEveryDocsPage(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, err := filepath.Glob("../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pages {
+		if name := "docs/" + filepath.Base(p); !strings.Contains(string(readme), "]("+name+")") {
+			t.Errorf("README.md's documentation index does not link to %s", name)
+		}
+	}
+}
+
+var fencedCode = regexp.MustCompile("(?s)```.*?```")
+
+// withoutCode drops fenced code blocks, whose brackets are not links.
+func withoutCode(md string) string { return fencedCode.ReplaceAllString(md, "") }
+
+// markdownAnchors lists the anchors GitHub gives a document's headings:
+// lower case, punctuation dropped, spaces as hyphens, a -N suffix for
+// repeats.
+func markdownAnchors(md string) map[string]bool {
+	out := map[string]bool{}
+	seen := map[string]int{}
+	for _, line := range strings.Split(withoutCode(md), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			continue
+		}
+		text := strings.TrimSpace(strings.TrimLeft(line, "#"))
+		var b strings.Builder
+		for _, r := range strings.ToLower(text) {
+			switch {
+			case r == ' ':
+				b.WriteRune('-')
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				b.WriteRune(r)
+			}
+		}
+		a := b.String()
+		if n := seen[a]; n > 0 {
+			out[fmt.Sprintf("%s-%d", a, n)] = true
+		} else {
+			out[a] = true
+		}
+		seen[a]++
+	}
+	return out
 }
