@@ -115,7 +115,7 @@ func timePageFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "oldest-first", Usage: "oldest first (the default is newest first)"},
 		// --reverse meant "newest first" before that became the default;
 		// scripts passing it keep working.
-		&cli.BoolFlag{Name: "reverse", Aliases: []string{"r"}, Hidden: true},
+		&cli.BoolFlag{Name: "reverse", Aliases: []string{"r"}, Hidden: true, Usage: "newest first: the default, accepted for older scripts"},
 	}
 }
 
