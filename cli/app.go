@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/BurntSushi/toml"
@@ -204,10 +205,11 @@ func loadFileConfig() (*fileConfig, string, error) {
 // the client's 30 s, with progress on a terminal's stderr.
 func newClient(c *cli.Context) (*client.Client, error) {
 	s := sourcesOf(c.App)
-	s.command, s.cmdArgs = c.Command.FullName(), c.Args().Slice()
+	s.command, s.cmdArgs = strings.TrimPrefix(c.Command.HelpName, c.App.Name+" "), c.Args().Slice()
 	opts := []client.Option{
 		client.WithToken(c.String(flagToken)),
 		client.WithNamespace(c.String(flagNamespace)),
+		client.WithRetryFor(retryFor),
 		client.WithUnreachableFor(unreachableFor),
 		client.WithResumeNotice(resumeNote(c.App.ErrWriter)),
 	}

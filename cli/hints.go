@@ -36,6 +36,10 @@ const (
 // at once instead of after the 30 s a leader election may take.
 const unreachableFor = 3 * time.Second
 
+// retryFor is how long a call keeps retrying nodes that answer but cannot
+// serve it yet (503 during a leader election); a variable for tests.
+var retryFor = 30 * time.Second
+
 // settingSources records where the global settings came from, and what
 // the command was, for the hints.
 type settingSources struct {

@@ -213,11 +213,13 @@ func summarizeBody(contentType string, raw []byte) string {
 	}
 	text := string(raw)
 	if strings.Contains(ct, "html") || strings.HasPrefix(strings.TrimSpace(text), "<") {
-		switch {
-		case htmlTitle.MatchString(text):
-			text = htmlTitle.FindStringSubmatch(text)[1]
-		case htmlHeading.MatchString(text):
-			text = htmlHeading.FindStringSubmatch(text)[1]
+		m := htmlTitle.FindStringSubmatch(text)
+		if m == nil {
+			m = htmlHeading.FindStringSubmatch(text)
+		}
+		if m != nil {
+			// One element's text: its line breaks are layout.
+			text = strings.Join(strings.Fields(htmlTag.ReplaceAllString(m[1], " ")), " ")
 		}
 		text = htmlTag.ReplaceAllString(text, "\n")
 	}
