@@ -154,7 +154,7 @@ func TestUnknownOutcomeHint(t *testing.T) {
 	code, stdout, errs := gofer(t, nil, "-a", srv.URL, "-t", "tok", "namespace", "create", "team-a")
 	line := strings.TrimSuffix(errs, "\n")
 	if code != 1 || stdout != "" || strings.Contains(line, "\n") || strings.Contains(line, "<") ||
-		!strings.HasPrefix(line, "error: the outcome of POST /api/namespaces is unknown (a proxy answered 503 instead of the gofer API; request id ") ||
+		!strings.HasPrefix(line, "error: the outcome of POST /api/namespaces is unknown (a proxy or another server answered 503 Service Unavailable instead of the gofer API (text/html: \"503 Service Unavailable\"); request id ") ||
 		!strings.Contains(line, "it may or may not have been applied. Check with 'gofer namespace get team-a', or run the same command again with --idempotency-key "+keys[0]+":") {
 		t.Errorf("HTML 503 on create: exit %d, stdout %q, stderr %q; want one line saying the outcome is unknown with key %s", code, stdout, errs, keys[0])
 	}

@@ -169,6 +169,8 @@ type Error struct {
 	FromAPI bool `json:"-"`
 	// ContentType is the answer's Content-Type.
 	ContentType string `json:"-"`
+	// notAPI says who answered, when it was not the API.
+	notAPI string
 }
 
 func (e *Error) Error() string {
@@ -389,9 +391,10 @@ func (c *Client) once(ctx context.Context, node string, r request, payload []byt
 		apiErr.FromAPI = true
 		return nil, true, apiErr
 	}
-	*apiErr = Error{Status: resp.StatusCode, ContentType: ct, RequestID: call.RequestID,
-		Message: fmt.Sprintf("%s %s answered %d %s, not from the gofer API (%s)", r.method, node+r.path, resp.StatusCode,
-			http.StatusText(resp.StatusCode), summarizeBody(ct, raw))}
+	notAPI := fmt.Sprintf("a proxy or another server answered %d %s instead of the gofer API (%s)",
+		resp.StatusCode, http.StatusText(resp.StatusCode), summarizeBody(ct, raw))
+	*apiErr = Error{Status: resp.StatusCode, ContentType: ct, RequestID: call.RequestID, notAPI: notAPI,
+		Message: fmt.Sprintf("%s %s: %s", r.method, node+r.path, notAPI)}
 	return nil, true, apiErr
 }
 

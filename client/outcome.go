@@ -93,7 +93,7 @@ func unknownCause(err error) string {
 	var apiErr *Error
 	switch {
 	case errors.As(err, &apiErr) && !apiErr.FromAPI:
-		return fmt.Sprintf("a proxy answered %d instead of the gofer API", apiErr.Status)
+		return apiErr.notAPI
 	case errors.As(err, &apiErr):
 		return "the node gave up waiting for the leader"
 	case errors.Is(err, context.Canceled):
