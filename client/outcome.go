@@ -145,11 +145,13 @@ func isDialFailure(err error, connected bool) bool {
 // waitReason says what a call that keeps retrying is waiting for.
 func waitReason(err error) string {
 	var apiErr *Error
-	if errors.As(err, &apiErr) && apiErr.FromAPI && strings.Contains(strings.ToLower(apiErr.Message), "leader") {
+	switch {
+	case errors.As(err, &apiErr) && apiErr.FromAPI && strings.Contains(strings.ToLower(apiErr.Message), "leader"):
 		return "the cluster to elect a leader"
-	}
-	if errors.As(err, &apiErr) {
-		return fmt.Sprintf("a gofer node to answer (last answer: %d)", apiErr.Status)
+	case errors.As(err, &apiErr) && apiErr.FromAPI:
+		return "the server (it answered: " + apiErr.Message + ")"
+	case errors.As(err, &apiErr):
+		return fmt.Sprintf("a gofer node to answer (a proxy or another server answered %d)", apiErr.Status)
 	}
 	return "a gofer node to answer (" + dialCause(err) + ")"
 }
