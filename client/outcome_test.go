@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	sdk "github.com/goferhq/gofer/sdk/go"
 )
 
 // seen records the headers of the requests a test server got.
@@ -248,5 +250,53 @@ func TestSummarizeBody(t *testing.T) {
 		if got := summarizeBody(tc.ct, []byte(tc.body)); got != tc.want {
 			t.Errorf("summarizeBody(%q, %q) = %q; want %q", tc.ct, tc.body, got, tc.want)
 		}
+	}
+}
+
+// Every create and start the CLI can send carries an idempotency key, and
+// a retry after a lost answer carries the same one (the server then
+// answers with the first outcome instead of creating a second).
+func TestEveryCreateAndStartRetriesWithItsKey(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		call func(*Client) error
+	}{
+		{"namespace create", func(c *Client) error { _, err := c.CreateNamespace(ctx, "nsx", "", ""); return err }},
+		{"pipeline config register", func(c *Client) error { _, err := c.RegisterConfig(ctx, &sdk.PipelineConfig{ID: "p"}); return err }},
+		{"pipeline config deploy", func(c *Client) error { _, err := c.DeployConfig(ctx, "p", 1); return err }},
+		{"run start", func(c *Client) error { _, err := c.StartRun(ctx, "p", nil); return err }},
+		{"run retry", func(c *Client) error { _, err := c.RetryRun(ctx, "p", 1); return err }},
+		{"secret put", func(c *Client) error { _, err := c.PutSecret(ctx, SecretScope{Pipeline: "p"}, "k", "v", nil, false); return err }},
+		{"global secret put", func(c *Client) error { _, err := c.PutSecret(ctx, SecretScope{}, "k", "v", nil, false); return err }},
+		{"object put", func(c *Client) error { _, err := c.PutObject(ctx, ObjectScope{Pipeline: "p"}, "k", []byte("data"), false); return err }},
+		{"run object put", func(c *Client) error { _, err := c.PutObject(ctx, ObjectScope{Pipeline: "p", Run: 1}, "k", []byte("data"), false); return err }},
+		{"token create", func(c *Client) error { _, err := c.CreateToken(ctx, "u", nil, 0, nil); return err }},
+		{"token bootstrap", func(c *Client) error { _, err := c.BootstrapToken(ctx); return err }},
+		{"role create", func(c *Client) error { _, err := c.CreateRole(ctx, "r", "", nil); return err }},
+		{"extension install", func(c *Client) error { _, err := c.InstallExtension(ctx, InstallRequest{ID: "e", Image: "i"}); return err }},
+		{"subscribe", func(c *Client) error { _, err := c.Subscribe(ctx, "p", "e", "l", nil); return err }},
+		{"server join", func(c *Client) error { return c.Join(ctx, "http://127.0.0.1:1") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var s seen
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if s.add(r) == 1 {
+					dropConnection(t, w, r)
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusCreated)
+				_, _ = io.WriteString(w, `{}`)
+			}))
+			defer srv.Close()
+			cl, _ := New([]string{srv.URL}, WithRetryFor(5*time.Second))
+			if err := tc.call(cl); err != nil {
+				t.Fatalf("after a lost answer: %v", err)
+			}
+			if len(s.keys) != 2 || s.keys[0] == "" || s.keys[1] != s.keys[0] {
+				t.Errorf("keys %q; want the same non-empty key twice", s.keys)
+			}
+		})
 	}
 }
