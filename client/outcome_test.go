@@ -267,14 +267,26 @@ func TestEveryCreateAndStartRetriesWithItsKey(t *testing.T) {
 		{"pipeline config deploy", func(c *Client) error { _, err := c.DeployConfig(ctx, "p", 1); return err }},
 		{"run start", func(c *Client) error { _, err := c.StartRun(ctx, "p", nil); return err }},
 		{"run retry", func(c *Client) error { _, err := c.RetryRun(ctx, "p", 1); return err }},
-		{"secret put", func(c *Client) error { _, err := c.PutSecret(ctx, SecretScope{Pipeline: "p"}, "k", "v", nil, false); return err }},
+		{"secret put", func(c *Client) error {
+			_, err := c.PutSecret(ctx, SecretScope{Pipeline: "p"}, "k", "v", nil, false)
+			return err
+		}},
 		{"global secret put", func(c *Client) error { _, err := c.PutSecret(ctx, SecretScope{}, "k", "v", nil, false); return err }},
-		{"object put", func(c *Client) error { _, err := c.PutObject(ctx, ObjectScope{Pipeline: "p"}, "k", []byte("data"), false); return err }},
-		{"run object put", func(c *Client) error { _, err := c.PutObject(ctx, ObjectScope{Pipeline: "p", Run: 1}, "k", []byte("data"), false); return err }},
+		{"object put", func(c *Client) error {
+			_, err := c.PutObject(ctx, ObjectScope{Pipeline: "p"}, "k", []byte("data"), false)
+			return err
+		}},
+		{"run object put", func(c *Client) error {
+			_, err := c.PutObject(ctx, ObjectScope{Pipeline: "p", Run: 1}, "k", []byte("data"), false)
+			return err
+		}},
 		{"token create", func(c *Client) error { _, err := c.CreateToken(ctx, "u", nil, 0, nil); return err }},
 		{"token bootstrap", func(c *Client) error { _, err := c.BootstrapToken(ctx); return err }},
 		{"role create", func(c *Client) error { _, err := c.CreateRole(ctx, "r", "", nil); return err }},
-		{"extension install", func(c *Client) error { _, err := c.InstallExtension(ctx, InstallRequest{ID: "e", Image: "i"}); return err }},
+		{"extension install", func(c *Client) error {
+			_, err := c.InstallExtension(ctx, InstallRequest{ID: "e", Image: "i"})
+			return err
+		}},
 		{"subscribe", func(c *Client) error { _, err := c.Subscribe(ctx, "p", "e", "l", nil); return err }},
 		{"server join", func(c *Client) error { return c.Join(ctx, "http://127.0.0.1:1") }},
 	} {
