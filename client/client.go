@@ -261,8 +261,8 @@ func (c *Client) do(ctx context.Context, r request, out any) (*http.Response, er
 				return c.finish(resp, r, out)
 			}
 			connected = connected || !isDialFailure(err, sent)
-			if isWrite(r.method) && maybeApplied(err, sent) {
-				call.Unknown = true
+			if isWrite(r.method) && maybeApplied(err, sent) && !call.Unknown {
+				call.Unknown, call.unknownBecause = true, err
 			}
 			if ctx.Err() != nil {
 				return nil, fail(err)

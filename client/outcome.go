@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,6 +43,9 @@ type CallError struct {
 	Attempts int
 	// Err is the last failure.
 	Err error
+	// unknownBecause is the failure that made the outcome unknown (a
+	// later attempt may fail otherwise, e.g. 503 no leader).
+	unknownBecause error
 }
 
 func (e *CallError) Error() string {
@@ -50,7 +54,7 @@ func (e *CallError) Error() string {
 		return fmt.Sprintf("cannot reach a gofer server at %s (%s)", strings.Join(e.Nodes, ","), dialCause(e.Err))
 	case e.Unknown:
 		return fmt.Sprintf("the outcome of %s %s is unknown (%s; request id %s): it may or may not have been applied",
-			e.Method, e.Path, unknownCause(e.Err), e.RequestID)
+			e.Method, e.Path, unknownCause(cmp.Or(e.unknownBecause, e.Err)), e.RequestID)
 	}
 	return e.Err.Error()
 }

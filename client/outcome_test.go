@@ -312,3 +312,25 @@ func TestEveryCreateAndStartRetriesWithItsKey(t *testing.T) {
 		})
 	}
 }
+
+// A lost answer followed by "no leader" 503s until the budget runs out
+// stays unknown, and names the lost answer as the reason: the first
+// attempt may still be applied.
+func TestLostAnswerThenNoLeaderStaysUnknown(t *testing.T) {
+	var s seen
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.add(r) == 1 {
+			dropConnection(t, w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `{"request_id":"b","code":"unavailable","message":"no cluster leader; retry shortly"}`)
+	}))
+	defer srv.Close()
+	cl, _ := New([]string{srv.URL}, WithRetryFor(400*time.Millisecond))
+	_, err := cl.StartRun(context.Background(), "p", nil)
+	if !IsUnknownOutcome(err) || !strings.Contains(err.Error(), "(connection lost after sending: ") || !IsStatus(err, 503) {
+		t.Errorf("lost answer, then no leader: %v; want an unknown outcome blaming the lost answer, wrapping the last 503", err)
+	}
+}

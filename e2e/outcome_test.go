@@ -162,7 +162,7 @@ func TestOutcomeLostAnswerRetriedSafely(t *testing.T) {
 }
 
 var outcomeLine = regexp.MustCompile(`^error: the outcome of POST /api/namespaces/default/pipelines/outcome/runs is unknown ` +
-	`\(interrupted after sending; request id ([0-9a-f]+)\): it may or may not have been applied\. ` +
+	`\((?:connection lost after sending: [^;]+|interrupted after sending); request id ([0-9a-f]+)\): it may or may not have been applied\. ` +
 	`Check with 'gofer run list outcome', or run the same command again with --idempotency-key ([0-9a-f]+): ` +
 	`the server then answers with the first outcome instead of applying it twice$`)
 
@@ -196,6 +196,7 @@ func TestOutcomeUnknownReportedAndRerunSafe(t *testing.T) {
 		t.Fatalf("interrupted run start: %v, want a non-zero exit; stdout %q stderr %q", err, stdout.String(), stderr.String())
 	}
 	line := strings.TrimSuffix(stderr.String(), "\n")
+	t.Logf("interrupted run start: %s", line)
 	m := outcomeLine.FindStringSubmatch(line)
 	dropped := proxy.droppedSoFar()
 	if m == nil || stdout.Len() != 0 {
