@@ -206,6 +206,7 @@ func loadFileConfig() (*fileConfig, string, error) {
 func newClient(c *cli.Context) (*client.Client, error) {
 	s := sourcesOf(c.App)
 	s.command, s.cmdArgs = strings.TrimPrefix(c.Command.HelpName, c.App.Name+" "), c.Args().Slice()
+	s.namespace = c.String(flagNamespace)
 	opts := []client.Option{
 		client.WithToken(c.String(flagToken)),
 		client.WithNamespace(c.String(flagNamespace)),

@@ -49,9 +49,11 @@ type settingSources struct {
 	// an environment variable, a config file's path, or "" (the default,
 	// or no token at all).
 	address, token string
-	// command and cmdArgs are the command that called the API.
-	command string
-	cmdArgs []string
+	// command and cmdArgs are the command that called the API, namespace
+	// the namespace it worked in.
+	command   string
+	cmdArgs   []string
+	namespace string
 }
 
 func sourcesOf(app *cli.App) *settingSources {
@@ -162,7 +164,12 @@ func (s *settingSources) checkHint() string {
 	for i, a := range s.cmdArgs {
 		args[i] = a
 	}
-	return "'" + fmt.Sprintf(format, args...) + "'"
+	check := fmt.Sprintf(format, args...)
+	if s.namespace != "" && s.namespace != "default" && !strings.HasPrefix(s.command, "namespace ") &&
+		!strings.HasPrefix(s.command, "token ") && !strings.HasPrefix(s.command, "role ") {
+		check += " -n " + s.namespace
+	}
+	return "'" + check + "'"
 }
 
 // stderrIsTerminal reports whether w is an interactive terminal (not

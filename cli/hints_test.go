@@ -158,6 +158,10 @@ func TestUnknownOutcomeHint(t *testing.T) {
 		!strings.Contains(line, "it may or may not have been applied. Check with 'gofer namespace get team-a', or run the same command again with --idempotency-key "+keys[0]+":") {
 		t.Errorf("HTML 503 on create: exit %d, stdout %q, stderr %q; want one line saying the outcome is unknown with key %s", code, stdout, errs, keys[0])
 	}
+	_, _, errs = gofer(t, nil, "-a", srv.URL, "-t", "tok", "-n", "team-a", "run", "start", "build")
+	if !strings.Contains(errs, "Check with 'gofer run list build -n team-a', or run") {
+		t.Errorf("HTML 503 on run start in namespace team-a: %q; want the check to name the namespace", errs)
+	}
 	n := len(keys)
 	gofer(t, nil, "-a", srv.URL, "-t", "tok", "namespace", "create", "team-a", "--idempotency-key", keys[0])
 	for _, k := range keys[n:] {
