@@ -213,6 +213,7 @@ func newClient(c *cli.Context) (*client.Client, error) {
 		client.WithRetryFor(retryFor),
 		client.WithUnreachableFor(unreachableFor),
 		client.WithResumeNotice(resumeNote(c.App.ErrWriter)),
+		client.WithAnswerTimeout(answerTimeout),
 	}
 	if notice := waitProgress(c); notice != nil {
 		opts = append(opts, client.WithWaitNotice(notice))

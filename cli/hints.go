@@ -36,6 +36,13 @@ const (
 // at once instead of after the 30 s a leader election may take.
 const unreachableFor = 3 * time.Second
 
+// answerTimeout is how long one attempt waits for an answer once its
+// request was sent: above every wait the server itself bounds (30 s to
+// apply a write, forwarding to the leader included), so it only fires for
+// a node that froze with its connections open. The attempt is then tried
+// again, on the next node first, with the same idempotency key.
+const answerTimeout = 90 * time.Second
+
 // retryFor is how long a call keeps retrying nodes that answer but cannot
 // serve it yet (503 during a leader election); a variable for tests.
 var retryFor = 30 * time.Second

@@ -60,6 +60,9 @@ type Client struct {
 	// (WithIdempotencyKey).
 	baseKey string
 	writes  *atomic.Int64
+	// answerTimeout bounds the wait for an answer once a request was
+	// sent (WithAnswerTimeout).
+	answerTimeout time.Duration
 }
 
 // Option configures a Client.
@@ -354,9 +357,15 @@ func (c *Client) once(ctx context.Context, node string, r request, payload []byt
 		body = bytes.NewReader(payload)
 	}
 	var gotConn atomic.Bool
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) }})
+	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) }}
+	var wait *answerWait
+	if c.answerTimeout > 0 && r.rawBody == nil {
+		ctx, wait = newAnswerWait(ctx, c.answerTimeout, trace)
+	}
+	ctx = httptrace.WithClientTrace(ctx, trace)
 	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
 	if err != nil {
+		wait.release()
 		return nil, false, err
 	}
 	req.Header.Set(headerAPIVersion, apiVersion)
@@ -378,8 +387,9 @@ func (c *Client) once(ctx context.Context, node string, r request, payload []byt
 	req.Header.Set(headerRequestID, call.RequestID)
 	resp, err = c.http.Do(req)
 	if err != nil {
-		return nil, gotConn.Load(), err
+		return nil, gotConn.Load(), wait.failed(err)
 	}
+	wait.answered(resp)
 	if resp.StatusCode/100 == 2 {
 		return resp, true, nil
 	}

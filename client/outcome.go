@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -95,11 +98,14 @@ func mentionsUnknownOutcome(msg string) bool {
 // unknownCause says in a few words why the outcome is unknown.
 func unknownCause(err error) string {
 	var apiErr *Error
+	var noAnswer errNoAnswer
 	switch {
 	case errors.As(err, &apiErr) && !apiErr.FromAPI:
 		return apiErr.notAPI
 	case errors.As(err, &apiErr):
 		return "the node gave up waiting for the leader"
+	case errors.As(err, &noAnswer):
+		return noAnswer.Error()
 	case errors.Is(err, context.Canceled):
 		return "interrupted after sending"
 	case errors.Is(err, context.DeadlineExceeded):
@@ -246,4 +252,111 @@ func summarizeBody(contentType string, raw []byte) string {
 		line = string(r[:maxSummary]) + "…"
 	}
 	return fmt.Sprintf("%s: %q", ct, line)
+}
+
+// WithAnswerTimeout bounds how long one attempt waits for the answer's
+// headers once its request was sent (streams answer with headers at
+// once; snapshot uploads are exempt). An attempt that times out is tried
+// again, on the next node first, with the same idempotency key; a write's
+// outcome is then unknown until an answer comes. Default: no bound. The
+// server answers within its own write and wait budgets (30 s to apply a
+// write, up to 60 s for ?min_index), so a bound above those only fires for
+// a node that froze with its connections open.
+func WithAnswerTimeout(d time.Duration) Option { return func(c *Client) { c.answerTimeout = d } }
+
+// errNoAnswer is an attempt cut off by WithAnswerTimeout. It is a
+// net.Error, so the attempt is retried.
+type errNoAnswer struct{ after time.Duration }
+
+func (e errNoAnswer) Error() string   { return fmt.Sprintf("no answer within %s of sending", e.after) }
+func (e errNoAnswer) Timeout() bool   { return true }
+func (e errNoAnswer) Temporary() bool { return true }
+
+// answerWait times one attempt from the moment its request was written
+// until its answer's headers arrive, and cancels the attempt past the
+// bound. A nil *answerWait does nothing.
+type answerWait struct {
+	after  time.Duration
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	timer  *time.Timer
+	done   bool // the answer or a failure came: never arm the timer again
+	fired  bool
+}
+
+func newAnswerWait(ctx context.Context, after time.Duration, trace *httptrace.ClientTrace) (context.Context, *answerWait) {
+	ctx, cancel := context.WithCancel(ctx)
+	w := &answerWait{after: after, cancel: cancel}
+	trace.WroteRequest = func(httptrace.WroteRequestInfo) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if !w.done && w.timer == nil {
+			w.timer = time.AfterFunc(after, w.fire)
+		}
+	}
+	return ctx, w
+}
+
+func (w *answerWait) fire() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.fired = true
+		w.cancel()
+	}
+}
+
+// stop disarms the timer and reports whether it cut the attempt off.
+func (w *answerWait) stop() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.done = true
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	return w.fired
+}
+
+// release ends an attempt that never started.
+func (w *answerWait) release() {
+	if w != nil {
+		w.stop()
+		w.cancel()
+	}
+}
+
+// failed ends an attempt that got no answer, naming the timeout if it
+// was the cause.
+func (w *answerWait) failed(err error) error {
+	if w == nil {
+		return err
+	}
+	fired := w.stop()
+	w.cancel()
+	if fired {
+		return errNoAnswer{w.after}
+	}
+	return err
+}
+
+// answered ends the wait once headers came; the attempt's context lives
+// until the body is closed.
+func (w *answerWait) answered(resp *http.Response) {
+	if w == nil {
+		return
+	}
+	w.stop()
+	resp.Body = cancelOnClose{resp.Body, w.cancel}
+}
+
+// cancelOnClose releases an attempt's context with its body.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }

@@ -334,3 +334,57 @@ func TestLostAnswerThenNoLeaderStaysUnknown(t *testing.T) {
 		t.Errorf("lost answer, then no leader: %v; want an unknown outcome blaming the lost answer, wrapping the last 503", err)
 	}
 }
+
+// A node that takes the request and never answers (frozen) is given up
+// on after the answer timeout and the write is sent again, to the next
+// node, with the same key; with no node answering the outcome is unknown.
+func TestAnswerTimeoutRetriesElsewhere(t *testing.T) {
+	var s seen
+	release := make(chan struct{})
+	defer close(release)
+	frozen := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.add(r)
+		// Read the body, as a node does, so the server notices the
+		// client hanging up.
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer frozen.Close()
+	live := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.add(r)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, `{"run":{"run_id":1}}`)
+	}))
+	defer live.Close()
+	cl, _ := New([]string{frozen.URL, live.URL}, WithAnswerTimeout(200*time.Millisecond))
+	run, err := cl.StartRun(context.Background(), "p", nil)
+	if err != nil || run == nil || run.RunID != 1 {
+		t.Fatalf("start through a frozen node and a live one: %v %v", run, err)
+	}
+	if len(s.keys) != 2 || s.keys[0] != s.keys[1] {
+		t.Errorf("keys %q; want the frozen node's key again on the live node", s.keys)
+	}
+
+	cl, _ = New([]string{frozen.URL}, WithAnswerTimeout(100*time.Millisecond), WithRetryFor(300*time.Millisecond))
+	_, err = cl.StartRun(context.Background(), "p", nil)
+	if !IsUnknownOutcome(err) || !strings.Contains(err.Error(), "(no answer within 100ms of sending; request id ") {
+		t.Errorf("start through a frozen node alone: %v; want an unknown outcome saying no answer came", err)
+	}
+	// A stream's headers come at once; reading its body later is not cut off.
+	slowBody := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		time.Sleep(300 * time.Millisecond)
+		_, _ = io.WriteString(w, `{"namespaces":[]}`)
+	}))
+	defer slowBody.Close()
+	cl, _ = New([]string{slowBody.URL}, WithAnswerTimeout(100*time.Millisecond))
+	if _, err := cl.ListNamespaces(context.Background(), Page{}); err != nil {
+		t.Errorf("a body slower than the answer timeout: %v", err)
+	}
+}
