@@ -156,9 +156,21 @@ func TestOutcomeLostAnswerRetriedSafely(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "Started run 1 ") {
 		t.Fatalf("run start with its first answer lost: exit %d\n%s", code, out)
 	}
-	if ids := rc.countRuns(t, "outcome"); len(ids) != 1 {
+	ids := rc.countRuns(t, "outcome")
+	if len(ids) != 1 {
 		t.Errorf("runs %v after one run start; want exactly one", ids)
 	}
+	rc.finishRuns(t, ids)
+}
+
+// finishRuns waits for the runs to end and their containers to go, so
+// none is left on the engine when the node stops.
+func (rc *runsCluster) finishRuns(t *testing.T, ids []int64) {
+	t.Helper()
+	for _, id := range ids {
+		rc.wait(t, "outcome", id, time.Minute)
+	}
+	rc.noContainersLeft(t, 40*time.Second)
 }
 
 var outcomeLine = regexp.MustCompile(`^error: the outcome of POST /api/namespaces/default/pipelines/outcome/runs is unknown ` +
@@ -217,9 +229,11 @@ func TestOutcomeUnknownReportedAndRerunSafe(t *testing.T) {
 	if want := fmt.Sprintf("Started run %d ", first[0]); code != 0 || !strings.Contains(out, want) {
 		t.Errorf("run start again with --idempotency-key %s: exit %d\n%s\nwant %q", m[2], code, out, want)
 	}
-	if ids := rc.countRuns(t, "outcome"); len(ids) != 1 {
+	ids := rc.countRuns(t, "outcome")
+	if len(ids) != 1 {
 		t.Errorf("runs %v after running the command again with its key; want still one", ids)
 	}
+	rc.finishRuns(t, ids)
 }
 
 // TestOutcomeHAProxy503Summarised: a real HAProxy whose backend is down
