@@ -63,7 +63,7 @@ func App(build Build, stdout, stderr io.Writer) *cli.App {
 			&cli.BoolFlag{Name: flagStale, EnvVars: []string{"GOFER_STALE_READS"},
 				Usage: "read from whichever node answers, without asking the leader (faster, may miss the newest writes)"},
 			&cli.StringFlag{Name: flagIdemKey,
-				Usage: "idempotency key of the command's write (further writes get KEY-2, KEY-3, …): run a command whose outcome was unknown again with the key its error named, and it is not applied twice"},
+				Usage: "idempotency key for the command's writes (KEY, KEY-2, …): run a command whose outcome was unknown again with the key its error named"},
 		},
 		Before: applyFileConfig,
 		Commands: []*cli.Command{

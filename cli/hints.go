@@ -149,6 +149,7 @@ func explain(app *cli.App, err error) string {
 var checkHints = map[string]string{
 	"namespace create":     "gofer namespace get %[1]s",
 	"run start":            "gofer run list %[1]s",
+	"pipeline run":         "gofer run list %[1]s",
 	"run retry":            "gofer run list %[1]s",
 	"token create":         "gofer token list",
 	"role create":          "gofer role get %[1]s",

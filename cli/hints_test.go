@@ -177,8 +177,8 @@ func TestUnknownOutcomeHint(t *testing.T) {
 // Waiting for a leader shows progress on a terminal's stderr; stdout
 // keeps only the result, so -o json stays JSON.
 func TestElectionWaitShowsProgress(t *testing.T) {
-	defer func(f func(io.Writer) bool) { isTerminal = f }(isTerminal)
-	isTerminal = func(io.Writer) bool { return true }
+	defer func(f func(io.Writer) bool) { stderrIsTerminal = f }(stderrIsTerminal)
+	stderrIsTerminal = func(io.Writer) bool { return true }
 	var begin atomic.Int64
 	begin.Store(time.Now().UnixNano())
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -200,7 +200,7 @@ func TestElectionWaitShowsProgress(t *testing.T) {
 		t.Errorf("stderr %q; want a progress line about the election", errs)
 	}
 	// Not a terminal: nothing but the result.
-	isTerminal = func(io.Writer) bool { return false }
+	stderrIsTerminal = func(io.Writer) bool { return false }
 	begin.Store(time.Now().UnixNano())
 	if code, _, errs := gofer(t, nil, "-a", srv.URL, "namespace", "create", "team-a"); code != 0 || errs != "" {
 		t.Errorf("create during an election, stderr not a terminal: exit %d, stderr %q; want 0 and nothing", code, errs)
