@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/BurntSushi/toml"
@@ -41,6 +42,7 @@ const (
 	flagNamespace  = "namespace"
 	flagOutput     = "output"
 	flagStale      = "stale"
+	flagIdemKey    = "idempotency-key"
 )
 
 // App builds the gofer command tree.
@@ -60,6 +62,8 @@ func App(build Build, stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, EnvVars: []string{"GOFER_OUTPUT_FORMAT"}, Usage: "output format: plain, json or silent", Value: "plain"},
 			&cli.BoolFlag{Name: flagStale, EnvVars: []string{"GOFER_STALE_READS"},
 				Usage: "read from whichever node answers, without asking the leader (faster, may miss the newest writes)"},
+			&cli.StringFlag{Name: flagIdemKey,
+				Usage: "idempotency key for the command's writes (KEY, KEY-2, …): run a command whose outcome was unknown again with the key its error named"},
 		},
 		Before: applyFileConfig,
 		Commands: []*cli.Command{
@@ -99,7 +103,9 @@ func run(ctx context.Context, build Build, args []string, stdout, stderr io.Writ
 	app := App(build, stdout, stderr)
 	unknown := &unknownCommand{}
 	app.CommandNotFound = unknown.handler
-	err := app.RunContext(ctx, normalizeArgs(app, args))
+	args = normalizeArgs(app, args)
+	sourcesOf(app).args = args
+	err := app.RunContext(ctx, args)
 	if unknown.name != "" {
 		fmt.Fprintln(stderr, "error:", unknown.Error())
 		return 2
@@ -112,22 +118,38 @@ func run(ctx context.Context, build Build, args []string, stdout, stderr io.Writ
 			}
 			return exit.ExitCode()
 		}
-		fmt.Fprintln(stderr, "error:", err)
+		fmt.Fprintln(stderr, "error:", explain(app, err))
 		return 1
 	}
 	return 0
 }
 
 // applyFileConfig fills global flags that neither a flag nor an
-// environment variable set from the user's config file.
+// environment variable set from the user's config file, and records
+// where the address and the token came from (for error hints).
 func applyFileConfig(c *cli.Context) error {
 	cfg, path, err := loadFileConfig()
 	if err != nil {
 		return err
 	}
 	if cfg == nil {
-		return nil
+		cfg = &fileConfig{}
 	}
+	s := sourcesOf(c.App)
+	flags := map[string]*cli.StringFlag{}
+	for _, f := range c.App.Flags {
+		if sf, ok := f.(*cli.StringFlag); ok {
+			flags[sf.Name] = sf
+		}
+	}
+	fileSet := func(flag, value string) string {
+		if value != "" && !c.IsSet(flag) {
+			return path
+		}
+		return ""
+	}
+	s.address = settingSource(s.args, flags[flagAPIBaseURL], envAPIBaseURL, fileSet(flagAPIBaseURL, cfg.APIBaseURL))
+	s.token = settingSource(s.args, flags[flagToken], envToken, fileSet(flagToken, cfg.Token))
 	set := func(flag, value string) error {
 		if value == "" || c.IsSet(flag) {
 			return nil
@@ -177,11 +199,29 @@ func loadFileConfig() (*fileConfig, string, error) {
 // linearizable unless --stale: separate CLI invocations cannot carry a
 // min_index between them, and `create` then `list` through a load balancer
 // must show what was just created.
+//
+// A refused connection on every node fails after a few seconds
+// (unreachableFor); a node that answers 503 (no leader yet) is retried for
+// the client's 30 s, with progress on a terminal's stderr.
 func newClient(c *cli.Context) (*client.Client, error) {
-	cl, err := client.New([]string{c.String(flagAPIBaseURL)},
+	s := sourcesOf(c.App)
+	s.command, s.cmdArgs = strings.TrimPrefix(c.Command.HelpName, c.App.Name+" "), c.Args().Slice()
+	s.namespace = c.String(flagNamespace)
+	opts := []client.Option{
 		client.WithToken(c.String(flagToken)),
 		client.WithNamespace(c.String(flagNamespace)),
-		client.WithResumeNotice(resumeNote(c.App.ErrWriter)))
+		client.WithRetryFor(retryFor),
+		client.WithUnreachableFor(unreachableFor),
+		client.WithResumeNotice(resumeNote(c.App.ErrWriter)),
+		client.WithAnswerTimeout(answerTimeout),
+	}
+	if notice := waitProgress(c); notice != nil {
+		opts = append(opts, client.WithWaitNotice(notice))
+	}
+	if key := c.String(flagIdemKey); key != "" {
+		opts = append(opts, client.WithIdempotencyKey(key))
+	}
+	cl, err := client.New([]string{c.String(flagAPIBaseURL)}, opts...)
 	if err != nil || c.Bool(flagStale) {
 		return cl, err
 	}

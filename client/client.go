@@ -16,6 +16,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
@@ -51,6 +52,17 @@ type Client struct {
 	consistent bool
 	// onResume hears of follow streams resumed after a cut (stream.go).
 	onResume func(Resume)
+	// unreachableFor, when set, bounds retries while no node accepts a
+	// connection (WithUnreachableFor).
+	unreachableFor *time.Duration
+	waitNotice     WaitNotice
+	// baseKey and writes number this client's idempotency keys
+	// (WithIdempotencyKey).
+	baseKey string
+	writes  *atomic.Int64
+	// answerTimeout bounds the wait for an answer once a request was
+	// sent (WithAnswerTimeout).
+	answerTimeout time.Duration
 }
 
 // Option configures a Client.
@@ -77,6 +89,7 @@ func New(nodes []string, opts ...Option) (*Client, error) {
 		retryFor:  30 * time.Second,
 		preferred: new(atomic.Int64),
 		lastIndex: new(atomic.Uint64),
+		writes:    new(atomic.Int64),
 		http: &http.Client{Transport: &http.Transport{
 			Proxy:               http.ProxyFromEnvironment,
 			DialContext:         (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -143,7 +156,9 @@ func (c *Client) Only(i int) *Client {
 	return &cp
 }
 
-// Error is an error answer from the API.
+// Error is an error answer: from the API (FromAPI, its JSON error body)
+// or from whatever answered in its place (a proxy's HTML page), then
+// summarised in Message.
 type Error struct {
 	Status    int    `json:"-"`
 	RequestID string `json:"request_id"`
@@ -152,6 +167,13 @@ type Error struct {
 	// Missing lists, with its fix, each secret or object that markers name
 	// and that is not there (a refused run start, subscription settings).
 	Missing []model.MissingValue `json:"missing,omitempty"`
+	// FromAPI: the body was the API's JSON error, so the API itself
+	// decided the answer.
+	FromAPI bool `json:"-"`
+	// ContentType is the answer's Content-Type.
+	ContentType string `json:"-"`
+	// notAPI says who answered, when it was not the API.
+	notAPI string
 }
 
 func (e *Error) Error() string {
@@ -196,6 +218,12 @@ func newIdempotencyKey() string {
 
 // do performs a call, retrying across nodes. out, if non-nil, receives the
 // decoded JSON body. For stream requests the caller closes the body.
+//
+// Every attempt of one call carries the same X-Request-Id and, for a
+// write, the same Idempotency-Key, so retrying a write whose outcome is
+// unknown is safe: the server answers a repeat with the first outcome. A
+// call that fails returns a *CallError saying whether a write may have
+// been applied.
 func (c *Client) do(ctx context.Context, r request, out any) (*http.Response, error) {
 	var payload []byte
 	if r.body != nil {
@@ -204,58 +232,104 @@ func (c *Client) do(ctx context.Context, r request, out any) (*http.Response, er
 			return nil, err
 		}
 	}
-	idemKey := ""
-	if isWrite(r.method) {
-		idemKey = newIdempotencyKey()
+	call := &CallError{Method: r.method, Path: r.path, Nodes: c.nodes, RequestID: newRequestID()}
+	if k := r.headers[headerIdempotency]; k != "" {
+		call.IdempotencyKey = k
+	} else if isWrite(r.method) {
+		call.IdempotencyKey = c.nextIdempotencyKey()
 	}
-	deadline := time.Now().Add(c.retryFor)
+	started := time.Now()
+	deadline := started.Add(c.retryFor)
+	unreachableDeadline := deadline
+	if c.unreachableFor != nil {
+		unreachableDeadline = started.Add(*c.unreachableFor)
+	}
+	// connected: some attempt got a connection (a node or a proxy
+	// answered, or may have).
+	connected := false
+	fail := func(err error) error {
+		call.Err = err
+		call.Unreachable = !connected && !call.Unknown
+		return call
+	}
 	backoff := 100 * time.Millisecond
-	var lastErr error
-	for attempt := 0; ; attempt++ {
+	for {
 		start := int(c.preferred.Load())
 		for i := range c.nodes {
 			n := (start + i) % len(c.nodes)
-			resp, err := c.once(ctx, c.nodes[n], r, payload, idemKey)
+			call.Attempts++
+			resp, sent, err := c.once(ctx, c.nodes[n], r, payload, call)
 			if err == nil {
 				c.preferred.Store(int64(n))
 				return c.finish(resp, r, out)
 			}
-			lastErr = err
-			if ctx.Err() != nil || !retryable(err) || r.rawBody != nil {
-				return nil, err
+			connected = connected || !isDialFailure(err, sent)
+			if isWrite(r.method) && maybeApplied(err, sent) && !call.Unknown {
+				call.Unknown, call.unknownBecause = true, err
 			}
+			if ctx.Err() != nil {
+				return nil, fail(err)
+			}
+			if !retryable(err) || r.rawBody != nil {
+				var apiErr *Error
+				if errors.As(err, &apiErr) && apiErr.FromAPI {
+					// The API's own answer to a request with the key
+					// of the earlier attempts is the outcome of all.
+					call.Unknown = false
+				}
+				return nil, fail(err)
+			}
+			call.Err = err
 		}
-		if time.Now().Add(backoff).After(deadline) {
-			return nil, lastErr
+		next := time.Now().Add(backoff)
+		if next.After(deadline) || (!connected && next.After(unreachableDeadline)) {
+			return nil, fail(call.Err)
 		}
 		var apiErr *Error
 		wait := backoff
-		if errors.As(lastErr, &apiErr) && apiErr.Status == http.StatusServiceUnavailable {
+		if errors.As(call.Err, &apiErr) && apiErr.Status == http.StatusServiceUnavailable {
 			wait = min(wait, time.Second)
+		}
+		if waited := time.Since(started); c.waitNotice != nil && waited >= 2*time.Second {
+			c.waitNotice(waitReason(call.Err), waited)
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, fail(ctx.Err())
 		case <-time.After(wait):
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}
 }
 
-// retryable: connection failures and 503s are worth another node or
-// another try; every other answer is final.
+// retryable: connection failures, 503s and a proxy's 502/504 are worth
+// another node or another try; every other answer is final.
 func retryable(err error) bool {
 	var apiErr *Error
 	if errors.As(err, &apiErr) {
-		return apiErr.Status == http.StatusServiceUnavailable || apiErr.Status == http.StatusBadGateway
+		switch apiErr.Status {
+		case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
+			return true
+		}
+		return false
 	}
 	var netErr net.Error
 	return errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
 		strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "connection reset")
 }
 
+// newRequestID makes the X-Request-Id of one call (the server keeps a
+// caller's id), so the caller knows it even when no answer arrives.
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
 // once sends the request to one node; any non-2xx becomes an *Error.
-func (c *Client) once(ctx context.Context, node string, r request, payload []byte, idemKey string) (*http.Response, error) {
+// connected says whether it got a connection, so the request may have
+// been sent.
+func (c *Client) once(ctx context.Context, node string, r request, payload []byte, call *CallError) (resp *http.Response, connected bool, err error) {
 	q := r.query
 	if !isWrite(r.method) && (c.minIndex > 0 || c.consistent) {
 		q = url.Values{}
@@ -282,9 +356,17 @@ func (c *Client) once(ctx context.Context, node string, r request, payload []byt
 	case payload != nil:
 		body = bytes.NewReader(payload)
 	}
+	var gotConn atomic.Bool
+	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) }}
+	var wait *answerWait
+	if c.answerTimeout > 0 && r.rawBody == nil {
+		ctx, wait = newAnswerWait(ctx, c.answerTimeout, trace)
+	}
+	ctx = httptrace.WithClientTrace(ctx, trace)
 	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
 	if err != nil {
-		return nil, err
+		wait.release()
+		return nil, false, err
 	}
 	req.Header.Set(headerAPIVersion, apiVersion)
 	if payload != nil {
@@ -296,26 +378,34 @@ func (c *Client) once(ctx context.Context, node string, r request, payload []byt
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	if idemKey != "" {
-		req.Header.Set(headerIdempotency, idemKey)
-	}
 	for k, v := range r.headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
+	if call.IdempotencyKey != "" {
+		req.Header.Set(headerIdempotency, call.IdempotencyKey)
 	}
+	req.Header.Set(headerRequestID, call.RequestID)
+	resp, err = c.http.Do(req)
+	if err != nil {
+		return nil, gotConn.Load(), wait.failed(err)
+	}
+	wait.answered(resp)
 	if resp.StatusCode/100 == 2 {
-		return resp, nil
+		return resp, true, nil
 	}
 	defer resp.Body.Close()
-	apiErr := &Error{Status: resp.StatusCode}
+	ct := resp.Header.Get("Content-Type")
+	apiErr := &Error{Status: resp.StatusCode, ContentType: ct}
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if json.Unmarshal(raw, apiErr) != nil || apiErr.Message == "" {
-		apiErr.Message = fmt.Sprintf("%s %s answered %d: %s", r.method, node+r.path, resp.StatusCode, strings.TrimSpace(string(raw)))
+	if strings.HasPrefix(ct, "application/json") && json.Unmarshal(raw, apiErr) == nil && apiErr.Message != "" {
+		apiErr.FromAPI = true
+		return nil, true, apiErr
 	}
-	return nil, apiErr
+	notAPI := fmt.Sprintf("a proxy or another server answered %d %s instead of the gofer API (%s)",
+		resp.StatusCode, http.StatusText(resp.StatusCode), summarizeBody(ct, raw))
+	*apiErr = Error{Status: resp.StatusCode, ContentType: ct, RequestID: call.RequestID, notAPI: notAPI,
+		Message: fmt.Sprintf("%s %s: %s", r.method, node+r.path, notAPI)}
+	return nil, true, apiErr
 }
 
 func (c *Client) finish(resp *http.Response, r request, out any) (*http.Response, error) {

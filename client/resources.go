@@ -319,7 +319,7 @@ func (c *Client) Health(ctx context.Context) (*model.Health, error) {
 		return nil, &Error{Status: resp.StatusCode, Message: fmt.Sprintf("health of %s answered %d without a report", c.nodes[0], resp.StatusCode)}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return &out, &Error{Status: resp.StatusCode, Code: "unavailable", Message: fmt.Sprintf("%s knows no leader (state %s)", c.nodes[0], out.State)}
+		return &out, &Error{Status: resp.StatusCode, Code: "unavailable", FromAPI: true, Message: fmt.Sprintf("%s knows no leader (state %s)", c.nodes[0], out.State)}
 	}
 	return &out, nil
 }
