@@ -331,7 +331,7 @@ func (f *forwarder) proxyFor(leaderURL string) (*httputil.ReverseProxy, error) {
 					`,"code":` + strconv.Quote(code) + `,"message":` + strconv.Quote("reading the request body failed: "+wd.bodyError().Error()) + `}`))
 				return
 			}
-			msg := "could not reach the leader at " + leaderURL + ": " + err.Error() + "; retry"
+			msg := forwardFailure(r.Method, leaderURL, err)
 			if wd != nil && wd.expired() {
 				// The request may have reached the leader: a write's
 				// outcome is unknown.
@@ -348,4 +348,19 @@ func (f *forwarder) proxyFor(leaderURL string) (*httputil.ReverseProxy, error) {
 	}
 	f.proxies[leaderURL] = p
 	return p, nil
+}
+
+// forwardFailure words a failed forward. A leader that refused the
+// connection never saw the request, so a retry is all there is to say;
+// any later failure (the connection reset or closed while the leader
+// held the request) may come after the leader applied a write, and the
+// caller must hear that its outcome is unknown, not that nothing happened.
+func forwardFailure(method, leaderURL string, err error) string {
+	var op *net.OpError
+	sentNothing := errors.As(err, &op) && op.Op == "dial"
+	if sentNothing || method == http.MethodGet || method == http.MethodHead {
+		return "could not reach the leader at " + leaderURL + ": " + err.Error() + "; retry"
+	}
+	return "the request reached the leader at " + leaderURL + " but its answer was lost (" + err.Error() + "). " +
+		"The outcome is unknown: retry with the same Idempotency-Key"
 }
