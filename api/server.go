@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -106,6 +107,11 @@ type Server struct {
 	// publicBodies counts requests with a body on public routes.
 	publicBodies chan struct{}
 	shutdown     chan struct{}
+	// httpMu guards httpSrv and stopped: Serve runs in its own goroutine
+	// and Shutdown may come before, during or after it starts.
+	httpMu  sync.Mutex
+	httpSrv *http.Server
+	stopped bool
 }
 
 // New builds the API server; Serve starts it.
@@ -185,7 +191,13 @@ func (s *Server) Serve(ln net.Listener) error {
 		srv.ConnState, srv.ConnContext = l.connState, l.connContext
 		ln = l
 	}
-	s.echo.Server = srv
+	s.httpMu.Lock()
+	if s.stopped {
+		s.httpMu.Unlock()
+		return ln.Close()
+	}
+	s.httpSrv = srv
+	s.httpMu.Unlock()
 	err := srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -200,7 +212,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	default:
 		close(s.shutdown)
 	}
-	return s.echo.Shutdown(ctx)
+	s.httpMu.Lock()
+	s.stopped = true
+	srv := s.httpSrv
+	s.httpMu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	return srv.Shutdown(ctx)
 }
 
 // plainJSON is echo's JSON serializer without HTML escaping, so messages
