@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -138,9 +139,16 @@ func (s *sseReader) next() (sseEvent, error) {
 
 // logFollower is the reader a resuming log stream hands its caller.
 type logFollower struct {
-	c    *Client
-	ctx  context.Context
-	name string
+	c *Client
+	// ctx is the caller's context with cancel, which Close calls: it
+	// aborts a Read blocked on the body (from Close's goroutine, without
+	// touching the state Read owns) and any reconnect in progress.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// closed is set by Close; Read checks it before reconnecting, so a
+	// closed stream never opens another connection.
+	closed atomic.Bool
+	name   string
 	req  request
 	// minIndex is the index the first node had applied when it answered:
 	// a node resumed on waits until it has as much, so it knows the task.
@@ -165,15 +173,33 @@ type logFollower struct {
 func (c *Client) followLogs(ctx context.Context, name string, r request) (io.ReadCloser, error) {
 	r.stream = true
 	r.headers = map[string]string{"Accept": sseContentType}
-	f := &logFollower{c: c, ctx: ctx, name: name, req: r}
+	ctx, cancel := context.WithCancel(ctx)
+	f := &logFollower{c: c, ctx: ctx, cancel: cancel, name: name, req: r}
 	if err := f.connect(); err != nil {
+		cancel()
 		return nil, err
 	}
 	if f.plain != nil {
-		return f.plain, nil
+		return &cancelOnClose{ReadCloser: f.plain, cancel: cancel}, nil
 	}
 	return f, nil
 }
+
+// cancelOnClose is a plain (unframed) body whose request context ends
+// when the caller closes it.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+// errStreamClosed is what Read returns once the caller closed the stream.
+var errStreamClosed = errors.New("stream closed")
 
 // connect opens the stream at the current offset on any node.
 func (f *logFollower) connect() error {
@@ -212,6 +238,10 @@ func (f *logFollower) connect() error {
 
 func (f *logFollower) Read(p []byte) (int, error) {
 	for len(f.pending) == 0 {
+		if f.closed.Load() {
+			f.closeResp()
+			return 0, errStreamClosed
+		}
 		if f.done {
 			return 0, io.EOF
 		}
@@ -260,7 +290,7 @@ func (f *logFollower) progress() {
 func (f *logFollower) cut(err error) {
 	f.closeResp()
 	if f.ctx.Err() != nil {
-		f.err = f.ctx.Err()
+		f.err = f.ctxErr()
 		return
 	}
 	if f.cutAt.IsZero() {
@@ -284,21 +314,34 @@ func (f *logFollower) reconnect() {
 		}
 		select {
 		case <-f.ctx.Done():
-			f.err = f.ctx.Err()
+			f.err = f.ctxErr()
 			return
 		case <-time.After(f.backoff):
 		}
 	}
 	f.backoff = min(max(2*f.backoff, 100*time.Millisecond), 2*time.Second)
+	if f.closed.Load() {
+		f.err = errStreamClosed
+		return
+	}
 	if err := f.connect(); err != nil {
 		if f.ctx.Err() != nil {
-			f.err = f.ctx.Err()
+			f.err = f.ctxErr()
 			return
 		}
 		f.fail(f.cutError(err))
 		return
 	}
 	f.c.notifyResume(Resume{Stream: f.name, Offset: f.offset, Cause: f.cause})
+}
+
+// ctxErr is why the stream's context ended: the caller's Close, or the
+// caller's own context.
+func (f *logFollower) ctxErr() error {
+	if f.closed.Load() {
+		return errStreamClosed
+	}
+	return f.ctx.Err()
 }
 
 func (f *logFollower) cutError(cause error) error {
@@ -312,11 +355,11 @@ func (f *logFollower) closeResp() {
 	}
 }
 
-// Close ends the stream.
+// Close ends the stream. It may be called while a Read is blocked (from
+// another goroutine): it only sets the flag and cancels the context, which
+// makes that Read return; the Read (or the next one) releases the body.
 func (f *logFollower) Close() error {
-	f.closeResp()
-	if f.err == nil && !f.done {
-		f.err = errors.New("stream closed")
-	}
+	f.closed.Store(true)
+	f.cancel()
 	return nil
 }
