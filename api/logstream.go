@@ -46,20 +46,23 @@ func logStreamFramed(c echo.Context) bool {
 	return strings.Contains(c.Request().Header.Get(echo.HeaderAccept), sseContentType)
 }
 
-// logOffsetParam is where the stream starts: ?offset, or a framed stream's
-// Last-Event-ID (the offset a cut stream had reached).
+// logOffsetParam is where the stream starts: a framed stream's
+// Last-Event-ID (the offset a cut stream had reached) when it has one,
+// else ?offset. Last-Event-ID wins because a browser's EventSource
+// reconnects with the URL it was opened with (its ?offset unchanged) plus
+// Last-Event-ID: the header is the newer of the two.
 func logOffsetParam(c echo.Context, framed bool) (int64, error) {
-	if v := c.QueryParam("offset"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			return 0, badRequest("offset must be a byte offset (an integer, 0 or more), got %q", v)
-		}
-		return n, nil
-	}
 	if v := c.Request().Header.Get("Last-Event-ID"); framed && v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
 			return 0, badRequest("Last-Event-ID must be a byte offset (an integer, 0 or more), got %q", v)
+		}
+		return n, nil
+	}
+	if v := c.QueryParam("offset"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, badRequest("offset must be a byte offset (an integer, 0 or more), got %q", v)
 		}
 		return n, nil
 	}
