@@ -412,7 +412,10 @@ func (s *Server) taskLogs(c echo.Context) error {
 		}
 		return newError(http.StatusGone, CodeNotFound, "the logs of task %q in run %d %s", t.TaskID, t.RunID, why)
 	}
-	if offset > 0 && t.Terminal() {
+	// Only a closed log has a known end. A node behind the one that served
+	// the bytes before sees the task as not complete yet, or complete with
+	// its log still open (late output comes only then): it waits below.
+	if offset > 0 && logClosed(t, time.Now()) {
 		var size int64
 		if err := s.view(func(tx *bbolt.Tx) error {
 			size = taskLogSize(tx, t)
@@ -463,9 +466,10 @@ func (s *Server) taskLogs(c echo.Context) error {
 		// A framed client that asks for bytes this node has not applied
 		// yet (it lags the node that served them) waits for them, follow
 		// or not: they exist.
-		waiting := framed && out.behind() && !cur.Terminal()
-		if !waiting && (!follow || cur.Terminal() || cur.LogsExpired || cur.LogsRemoved) {
-			out.end(cur.Terminal())
+		closed := logClosed(cur, time.Now())
+		waiting := framed && out.behind() && !closed
+		if !waiting && (!follow || closed || cur.LogsExpired || cur.LogsRemoved) {
+			out.end(closed)
 			return nil
 		}
 		select {
@@ -480,6 +484,22 @@ func (s *Server) taskLogs(c echo.Context) error {
 			}
 		}
 	}
+}
+
+// logsOpenGrace is how long after a task completed with its log open a
+// follow waits for the log to close before it ends anyway: the leader
+// that was collecting the output may have died, and no other closes it.
+// The executor closes a log within a minute of the task's end.
+const logsOpenGrace = 2 * time.Minute
+
+// logClosed reports whether the task's log is whole: the task is
+// complete and its output all stored (LogsOpen unset, which includes
+// every task completed before the flag existed).
+func logClosed(t *model.TaskExecution, now time.Time) bool {
+	if !t.Terminal() {
+		return false
+	}
+	return !t.LogsOpen || now.Sub(time.UnixMilli(t.Ended)) >= logsOpenGrace
 }
 
 // taskLogSize is how many bytes of output the task has stored.
