@@ -149,7 +149,7 @@ type logFollower struct {
 	// closed stream never opens another connection.
 	closed atomic.Bool
 	name   string
-	req  request
+	req    request
 	// minIndex is the index the first node had applied when it answered:
 	// a node resumed on waits until it has as much, so it knows the task.
 	minIndex uint64
