@@ -153,8 +153,10 @@ func (s *Server) streamEvents(c echo.Context) error {
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	// An id-only event tells the client where this stream starts, so a
-	// reconnect (to any node) resumes without gaps or repeats.
-	fmt.Fprintf(w, ": connected to %s\nid: %d\n\n", s.cluster.NodeID(), cursor)
+	// reconnect (to any node) resumes without gaps or repeats; the
+	// greeting's keep-alive interval tells it how long a healthy stream
+	// may be silent.
+	fmt.Fprintf(w, ": connected to %s; keep-alive %s\nid: %d\n\n", s.cluster.NodeID(), s.opts.StreamKeepAlive, cursor)
 	w.Flush()
 
 	visible := s.eventVisibility(callerOf(c))

@@ -50,7 +50,7 @@ func (s *Server) extensionLogs(c echo.Context) error {
 	}
 	defer rc.Close()
 	out := newLogWriter(c, framed, offset)
-	if err := out.start(s.cluster.NodeID()); err != nil {
+	if err := out.start(s.cluster.NodeID(), s.opts.StreamKeepAlive); err != nil {
 		return nil
 	}
 	// The engine's reader blocks while the container is quiet; reading it

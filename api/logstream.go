@@ -91,12 +91,14 @@ func newLogWriter(c echo.Context, framed bool, offset int64) *logWriter {
 	return &logWriter{w: c.Response(), framed: framed, offset: offset, pos: 0}
 }
 
-// start sends the headers (and, framed, a comment naming the node), so a
-// forwarder or load balancer waiting for the answer sees it at once.
-func (l *logWriter) start(nodeID string) error {
+// start sends the headers (and, framed, a comment naming the node, the
+// offset and the keep-alive interval, by which a client knows how long a
+// healthy stream may be silent), so a forwarder or load balancer waiting
+// for the answer sees it at once.
+func (l *logWriter) start(nodeID string, keepAlive time.Duration) error {
 	l.w.WriteHeader(http.StatusOK)
 	if l.framed {
-		if _, err := fmt.Fprintf(l.w, ": connected to %s at byte %d\n\n", nodeID, l.offset); err != nil {
+		if _, err := fmt.Fprintf(l.w, ": connected to %s at byte %d; keep-alive %s\n\n", nodeID, l.offset, keepAlive); err != nil {
 			return err
 		}
 	}

@@ -430,7 +430,7 @@ func (s *Server) taskLogs(c echo.Context) error {
 	out := newLogWriter(c, framed, offset)
 	// The headers go out now, not with the first output: a follower that
 	// forwarded this follow waits only so long for them (forward.go).
-	if err := out.start(s.cluster.NodeID()); err != nil {
+	if err := out.start(s.cluster.NodeID(), s.opts.StreamKeepAlive); err != nil {
 		return nil
 	}
 	ctx := c.Request().Context()

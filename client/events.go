@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -67,8 +68,12 @@ func (c *Client) StreamEvents(ctx context.Context, history bool, fn func(*model.
 		if resumed {
 			cl = c.resumeClient(0)
 		}
-		resp, err := cl.do(ctx, request{method: http.MethodGet, path: "/api/events/stream", query: q, stream: true}, nil)
+		// Each connection has its own context: the idle watch cancels it
+		// to drop a silent node without ending the stream.
+		connCtx, cancelConn := context.WithCancel(ctx)
+		resp, err := cl.do(connCtx, request{method: http.MethodGet, path: "/api/events/stream", query: q, stream: true}, nil)
 		if err != nil {
+			cancelConn()
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -80,7 +85,8 @@ func (c *Client) StreamEvents(ctx context.Context, history bool, fn func(*model.
 		if cause != nil {
 			c.notifyResume(Resume{Stream: "the event stream", EventID: after, Cause: cause, Events: true})
 		}
-		err = readSSE(resp, func(id uint64, data []byte) error {
+		idle := watchIdle(resp.Body, cancelConn, defaultStreamIdle)
+		err = readSSE(idle, idle.keepAlive, func(id uint64, data []byte) error {
 			// Anything from the server (an id-only event, a keep-alive
 			// naming its cursor, an event) shows the stream is healthy.
 			cutAt, cause = time.Time{}, nil
@@ -98,10 +104,13 @@ func (c *Client) StreamEvents(ctx context.Context, history bool, fn func(*model.
 			after, resumed = e.ID, true
 			return fn(&e)
 		})
+		idle.stop()
 		resp.Body.Close()
+		cancelConn()
 		if ctx.Err() != nil {
 			return nil
 		}
+		err = idle.cause(err)
 		if cbErr, ok := err.(callbackError); ok {
 			return cbErr.err
 		}
@@ -130,10 +139,11 @@ type callbackError struct{ err error }
 func (e callbackError) Error() string { return e.err.Error() }
 
 // readSSE parses server-sent events, calling fn with each event's id and
-// data (nil for an id-only event). Comment lines (keep-alives) are
+// data (nil for an id-only event), and keepAlive with the interval the
+// server's greeting announces. Other comment lines (keep-alives) are
 // skipped.
-func readSSE(resp *http.Response, fn func(id uint64, data []byte) error) error {
-	sc := bufio.NewScanner(resp.Body)
+func readSSE(body io.Reader, keepAlive func(time.Duration), fn func(id uint64, data []byte) error) error {
+	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 64<<10), 8<<20)
 	var id uint64
 	var data []byte
@@ -148,6 +158,9 @@ func readSSE(resp *http.Response, fn func(id uint64, data []byte) error) error {
 			}
 			id, data = 0, nil
 		case strings.HasPrefix(line, ":"):
+			if d, ok := greetingKeepAlive(strings.TrimSpace(line[1:])); ok {
+				keepAlive(d)
+			}
 		case strings.HasPrefix(line, "id:"):
 			id, _ = strconv.ParseUint(strings.TrimSpace(line[3:]), 10, 64)
 		case strings.HasPrefix(line, "data:"):

@@ -156,6 +156,10 @@ type logFollower struct {
 	offset   int64
 	resp     *http.Response
 	events   *sseReader
+	// idle watches the current connection's body; cancelConn ends its
+	// request.
+	idle       *idleBody
+	cancelConn context.CancelFunc
 	// plain is set when the server answered without framing (an older
 	// server): its body is passed through and cannot be resumed.
 	plain   io.ReadCloser
@@ -217,22 +221,28 @@ func (f *logFollower) connect() error {
 		// has applied what the first node had.
 		cl = cl.resumeClient(f.minIndex)
 	}
-	resp, err := cl.do(f.ctx, r, nil)
+	// Each connection has its own context: the idle watch cancels it to
+	// drop a silent node without ending the stream.
+	ctx, cancel := context.WithCancel(f.ctx)
+	resp, err := cl.do(ctx, r, nil)
 	if err != nil {
+		cancel()
 		return err
 	}
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), sseContentType) {
 		if f.resp == nil && f.cutAt.IsZero() {
-			f.plain = resp.Body
+			f.plain = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 			return nil
 		}
 		resp.Body.Close()
+		cancel()
 		return fmt.Errorf("%s: the node resumed on does not serve framed logs (answered %s)", f.name, resp.Header.Get("Content-Type"))
 	}
 	if idx, err := strconv.ParseUint(resp.Header.Get(headerIndex), 10, 64); err == nil && idx > f.minIndex {
 		f.minIndex = idx
 	}
-	f.resp, f.events = resp, newSSEReader(resp.Body)
+	f.idle = watchIdle(resp.Body, cancel, defaultStreamIdle)
+	f.resp, f.events, f.cancelConn = resp, newSSEReader(f.idle), cancel
 	return nil
 }
 
@@ -254,8 +264,11 @@ func (f *logFollower) Read(p []byte) (int, error) {
 		}
 		ev, err := f.events.next()
 		if err != nil {
-			f.cut(err)
+			f.cut(f.idle.cause(err))
 			continue
+		}
+		if d, ok := greetingKeepAlive(ev.comment); ok {
+			f.idle.keepAlive(d)
 		}
 		switch {
 		case ev.comment == "keep-alive":
@@ -350,8 +363,10 @@ func (f *logFollower) cutError(cause error) error {
 
 func (f *logFollower) closeResp() {
 	if f.resp != nil {
+		f.idle.stop()
 		f.resp.Body.Close()
-		f.resp, f.events = nil, nil
+		f.cancelConn()
+		f.resp, f.events, f.idle, f.cancelConn = nil, nil, nil, nil
 	}
 }
 
