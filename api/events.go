@@ -151,6 +151,9 @@ func (s *Server) streamEvents(c echo.Context) error {
 	w.Header().Set(echo.HeaderContentType, "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
+	deadline := newStreamDeadline(w, s.opts.StreamKeepAlive)
+	defer deadline.clear()
+	deadline.arm()
 	w.WriteHeader(http.StatusOK)
 	// An id-only event tells the client where this stream starts, so a
 	// reconnect (to any node) resumes without gaps or repeats; the
@@ -179,6 +182,7 @@ func (s *Server) streamEvents(c echo.Context) error {
 			if !visible.visible(e) {
 				continue
 			}
+			deadline.arm()
 			data, _ := json.Marshal(e)
 			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Kind, data); err != nil {
 				return nil
@@ -200,6 +204,7 @@ func (s *Server) streamEvents(c echo.Context) error {
 		case <-keepAlive.C:
 			// The id moves the client's resume point past events it may
 			// not see, so a reconnect does not scan them again.
+			deadline.arm()
 			if _, err := fmt.Fprintf(w, ": keep-alive\nid: %d\n\n", cursor); err != nil {
 				return nil
 			}

@@ -49,7 +49,8 @@ func (s *Server) extensionLogs(c echo.Context) error {
 		return unavailable(2, "the container engine did not answer for extension %q: %v", id, err)
 	}
 	defer rc.Close()
-	out := newLogWriter(c, framed, offset)
+	out := newLogWriter(c, framed, offset, s.opts.StreamKeepAlive)
+	defer out.close()
 	if err := out.start(s.cluster.NodeID(), s.opts.StreamKeepAlive); err != nil {
 		return nil
 	}

@@ -2,8 +2,12 @@ package api
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -147,5 +151,37 @@ func TestFollowEndsOnlyWhenTheLogIsClosed(t *testing.T) {
 	resp, _ = logEvents(t, path, map[string]string{"Last-Event-ID": "12"})
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("past the end of a closed log: %d, want 400", resp.StatusCode)
+	}
+}
+
+// A client that stops reading a stream does not pin its handler: once a
+// write has blocked for the stream's write timeout the handler gives up
+// and the connection is closed, rather than waiting for ever.
+func TestLogStreamGivesUpOnAClientThatDoesNotRead(t *testing.T) {
+	_, c, url, _ := leaderAPIWith(t, Options{Dev: true, StreamKeepAlive: 100 * time.Millisecond})
+	apply, ref, path := openLogTask(t, c, url)
+	// More than loopback's socket buffers hold, so writes block.
+	chunk := []byte(strings.Repeat("0123456789abcdef", 1<<16)) // 1 MiB
+	offset := int64(len("early\n"))
+	for range 24 {
+		apply(fsm.CmdLogAppend, fsm.LogAppend{TaskRef: ref, Attempt: 1, Offset: offset, Data: chunk})
+		offset += int64(len(chunk))
+	}
+	apply(fsm.CmdTaskFinish, fsm.TaskFinish{TaskRef: ref, Attempt: 1, Status: model.TaskStatusSuccessful})
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\nGofer-Api-Version: v0\r\nAccept: text/event-stream\r\n\r\n", strings.TrimPrefix(path, url))
+	time.Sleep(minStreamWriteTimeout + 2*time.Second)
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	got, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("the server still holds the stream of a client that stopped reading (%v after %d bytes)", err, len(got))
+	}
+	if bytes.Contains(got, []byte("event: end")) {
+		t.Fatal("the whole stream was delivered; want it given up on")
 	}
 }

@@ -427,7 +427,8 @@ func (s *Server) taskLogs(c echo.Context) error {
 			return badRequest("offset %d is past the end of the log of task %q in run %d (%d bytes)", offset, t.TaskID, t.RunID, size)
 		}
 	}
-	out := newLogWriter(c, framed, offset)
+	out := newLogWriter(c, framed, offset, s.opts.StreamKeepAlive)
+	defer out.close()
 	// The headers go out now, not with the first output: a follower that
 	// forwarded this follow waits only so long for them (forward.go).
 	if err := out.start(s.cluster.NodeID(), s.opts.StreamKeepAlive); err != nil {
