@@ -86,20 +86,25 @@ func (c *Client) StreamEvents(ctx context.Context, history bool, fn func(*model.
 			c.notifyResume(Resume{Stream: "the event stream", EventID: after, Cause: cause, Events: true})
 		}
 		idle := watchIdle(resp.Body, cancelConn, defaultStreamIdle)
-		err = readSSE(idle, idle.keepAlive, func(id uint64, data []byte) error {
-			// Anything from the server (an id-only event, a keep-alive
-			// naming its cursor, an event) shows the stream is healthy.
-			cutAt, cause = time.Time{}, nil
-			if data == nil {
+		connectedAt := after
+		err = readSSE(idle, idle.keepAlive, func(ev sseBlock) error {
+			// Progress (an event, a keep-alive, a cursor past where this
+			// connection started) shows the stream is healthy again, so a
+			// later cut gets a fresh retry window. The greeting alone does
+			// not: a node that greets and closes would renew it forever.
+			if ev.data != nil || ev.comment == "keep-alive" || ev.id > connectedAt {
+				cutAt, cause = time.Time{}, nil
+			}
+			if ev.data == nil {
 				// The server announces its cursor as an id-only event
 				// (at the start and with keep-alives); reconnects resume
 				// from there.
-				after, resumed = id, true
+				after, resumed = ev.id, true
 				return nil
 			}
 			var e model.Event
-			if err := json.Unmarshal(data, &e); err != nil {
-				return fmt.Errorf("decode event %d: %w", id, err)
+			if err := json.Unmarshal(ev.data, &e); err != nil {
+				return fmt.Errorf("decode event %d: %w", ev.id, err)
 			}
 			after, resumed = e.ID, true
 			return fn(&e)
@@ -138,33 +143,46 @@ type callbackError struct{ err error }
 
 func (e callbackError) Error() string { return e.err.Error() }
 
-// readSSE parses server-sent events, calling fn with each event's id and
-// data (nil for an id-only event), and keepAlive with the interval the
-// server's greeting announces. Other comment lines (keep-alives) are
-// skipped.
-func readSSE(body io.Reader, keepAlive func(time.Duration), fn func(id uint64, data []byte) error) error {
+// sseBlock is one event of the event stream: data is nil for an id-only
+// event; comment is the block's first comment (the greeting, a
+// keep-alive).
+type sseBlock struct {
+	id      uint64
+	data    []byte
+	comment string
+}
+
+// readSSE parses server-sent events, calling fn with each event that has
+// an id or data (an id-only event too, id 0 included), and keepAlive with
+// the interval the server's greeting announces.
+func readSSE(body io.Reader, keepAlive func(time.Duration), fn func(sseBlock) error) error {
 	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 64<<10), 8<<20)
-	var id uint64
-	var data []byte
+	var ev sseBlock
+	hasID, hasComment := false, false
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
 		case line == "":
-			if data != nil || id != 0 {
-				if err := fn(id, data); err != nil {
+			if ev.data != nil || hasID {
+				if err := fn(ev); err != nil {
 					return callbackError{err}
 				}
 			}
-			id, data = 0, nil
+			ev, hasID, hasComment = sseBlock{}, false, false
 		case strings.HasPrefix(line, ":"):
-			if d, ok := greetingKeepAlive(strings.TrimSpace(line[1:])); ok {
+			comment := strings.TrimSpace(line[1:])
+			if d, ok := greetingKeepAlive(comment); ok {
 				keepAlive(d)
 			}
+			if !hasComment {
+				ev.comment, hasComment = comment, true
+			}
 		case strings.HasPrefix(line, "id:"):
-			id, _ = strconv.ParseUint(strings.TrimSpace(line[3:]), 10, 64)
+			ev.id, _ = strconv.ParseUint(strings.TrimSpace(line[3:]), 10, 64)
+			hasID = true
 		case strings.HasPrefix(line, "data:"):
-			data = append(data, strings.TrimPrefix(line[5:], " ")...)
+			ev.data = append(ev.data, strings.TrimPrefix(line[5:], " ")...)
 		}
 	}
 	return sc.Err()
