@@ -179,3 +179,29 @@ func TestFramedLogLastEventIDWinsOverOffset(t *testing.T) {
 		t.Fatalf("plain ?offset=2 with Last-Event-ID: %q, want from byte 2", b)
 	}
 }
+
+// TestFramedLogAtItsEndIs204: a framed request for a finished task's log
+// at its end (a browser's EventSource reconnecting after `end`, with
+// Last-Event-ID at the end) gets 204, on which EventSource stops; a 200
+// with only `end` would have it reconnect for ever. The plain form keeps
+// its 200 with no bytes.
+func TestFramedLogAtItsEndIs204(t *testing.T) {
+	n := newLogNode(t, "0123456789")
+	for _, h := range []map[string]string{
+		{"Accept": "text/event-stream", "Last-Event-ID": "10"},
+		{"Accept": "text/event-stream"},
+	} {
+		query := ""
+		if h["Last-Event-ID"] == "" {
+			query = "?offset=10&follow=true"
+		}
+		resp := n.get(t, query, h)
+		if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusNoContent || len(b) != 0 {
+			t.Fatalf("framed at the end (%v %s): %d %q, want 204", h, query, resp.StatusCode, b)
+		}
+	}
+	resp := n.get(t, "?offset=10", nil)
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusOK || len(b) != 0 {
+		t.Fatalf("plain at the end: %d %q, want 200 with no bytes", resp.StatusCode, b)
+	}
+}

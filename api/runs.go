@@ -415,7 +415,7 @@ func (s *Server) taskLogs(c echo.Context) error {
 	// Only a closed log has a known end. A node behind the one that served
 	// the bytes before sees the task as not complete yet, or complete with
 	// its log still open (late output comes only then): it waits below.
-	if offset > 0 && logClosed(t, time.Now()) {
+	if (offset > 0 || framed) && logClosed(t, time.Now()) {
 		var size int64
 		if err := s.view(func(tx *bbolt.Tx) error {
 			size = taskLogSize(tx, t)
@@ -425,6 +425,12 @@ func (s *Server) taskLogs(c echo.Context) error {
 		}
 		if offset > size {
 			return badRequest("offset %d is past the end of the log of task %q in run %d (%d bytes)", offset, t.TaskID, t.RunID, size)
+		}
+		// Nothing left to send: 204, on which a browser's EventSource
+		// stops, where a 200 with only `end` would have it reconnect
+		// (with Last-Event-ID at the end) for ever.
+		if framed && offset == size {
+			return c.NoContent(http.StatusNoContent)
 		}
 	}
 	out := newLogWriter(c, framed, offset, s.opts.StreamKeepAlive)

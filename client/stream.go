@@ -229,6 +229,14 @@ func (f *logFollower) connect() error {
 		cancel()
 		return err
 	}
+	if resp.StatusCode == http.StatusNoContent {
+		// The framed form's answer when nothing is left: the log is
+		// closed and ends at the offset asked for.
+		resp.Body.Close()
+		cancel()
+		f.done = true
+		return nil
+	}
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), sseContentType) {
 		if f.resp == nil && f.cutAt.IsZero() {
 			f.plain = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -64,5 +65,40 @@ func TestLogStreamCloseWhileReading(t *testing.T) {
 	}
 	if _, err := rc.Read(make([]byte, 1)); !errors.Is(err, errStreamClosed) {
 		t.Fatalf("Read after Close: %v; want the stream closed", err)
+	}
+}
+
+// TestLogStreamResumedAtItsEndStops: a stream cut just before its `end`
+// resumes at the log's end, where the server answers 204 (nothing left):
+// that is the end, not an error.
+func TestLogStreamResumedAtItsEndStops(t *testing.T) {
+	const log = "all of it\n"
+	var conns atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if conns.Add(1) > 1 {
+			if r.URL.Query().Get("offset") != fmt.Sprint(len(log)) {
+				http.Error(w, "wrong offset "+r.URL.RawQuery, http.StatusBadRequest)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprintf(w, ": connected to n1 at byte 0\n\nid: %d\nevent: log\ndata: %s\n\n", len(log), base64.StdEncoding.EncodeToString([]byte(log)))
+		cutConn(w)
+	}))
+	defer ts.Close()
+	c, err := New([]string{ts.URL}, WithRetryFor(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := c.TaskLogs(context.Background(), "p", 1, "t", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if got, err := io.ReadAll(rc); err != nil || string(got) != log {
+		t.Fatalf("got %q, %v; want the log and a clean end", got, err)
 	}
 }
