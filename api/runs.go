@@ -416,13 +416,9 @@ func (s *Server) taskLogs(c echo.Context) error {
 	// the bytes before sees the task as not complete yet, or complete with
 	// its log still open (late output comes only then): it waits below.
 	if (offset > 0 || framed) && logClosed(t, time.Now()) {
-		var size int64
-		if err := s.view(func(tx *bbolt.Tx) error {
-			size = taskLogSize(tx, t)
-			return nil
-		}); err != nil {
-			return err
-		}
+		// LogBytes counts every stored chunk (the truncation marker
+		// included), so it is the log's size without reading the log.
+		size := t.LogBytes
 		if offset > size {
 			return badRequest("offset %d is past the end of the log of task %q in run %d (%d bytes)", offset, t.TaskID, t.RunID, size)
 		}
@@ -507,19 +503,4 @@ func logClosed(t *model.TaskExecution, now time.Time) bool {
 		return false
 	}
 	return !t.LogsOpen || now.Sub(time.UnixMilli(t.Ended)) >= logsOpenGrace
-}
-
-// taskLogSize is how many bytes of output the task has stored.
-func taskLogSize(tx *bbolt.Tx, t *model.TaskExecution) int64 {
-	var size, next int64
-	for {
-		chunks, n := store.LogChunks(tx, t.NamespaceID, t.PipelineID, t.RunID, t.TaskID, next, 256)
-		for _, c := range chunks {
-			size += int64(len(c))
-		}
-		if len(chunks) < 256 {
-			return size
-		}
-		next = n
-	}
 }

@@ -44,3 +44,22 @@ func TestTaskFinishedWithItsLogOpenClosesOnTheLastAppend(t *testing.T) {
 		t.Fatalf("finished without the flag: %+v, want its log closed", tk)
 	}
 }
+
+// A task's LogBytes is the size of its stored log, every chunk counted
+// (the truncation marker included, and output of every attempt): the API
+// answers "past the end" and the end of a closed log from it.
+func TestLogBytesIsTheStoredLogsSize(t *testing.T) {
+	x := newRunFixture(t)
+	x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag"})
+	x.ok(CmdRunStart, RunStart{RunRef: ref(1, "").RunRef})
+	a := ref(1, "aaa")
+	x.ok(CmdTaskSchedule, TaskSchedule{TaskRef: a, Attempt: 1, Container: "c"})
+	x.ok(CmdLogAppend, LogAppend{TaskRef: a, Attempt: 1, Offset: 0, Data: []byte("first try\n"), MaxBytes: 30})
+	x.ok(CmdTaskFinish, TaskFinish{TaskRef: a, Attempt: 1, Status: model.TaskStatusFailed, RetryAt: 1})
+	x.ok(CmdTaskSchedule, TaskSchedule{TaskRef: a, Attempt: 2, Container: "c2"})
+	x.ok(CmdLogAppend, LogAppend{TaskRef: a, Attempt: 2, Offset: 0, Data: []byte("second try, and far more than the cap\n"), MaxBytes: 30})
+	log := logText(x, 1, "aaa")
+	if tk := x.task(1, "aaa"); tk.LogBytes != int64(len(log)) || !tk.LogsTruncated {
+		t.Fatalf("LogBytes %d, stored log %d bytes (%q)", tk.LogBytes, len(log), log)
+	}
+}
