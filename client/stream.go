@@ -202,6 +202,11 @@ func (b *cancelOnClose) Close() error {
 	return err
 }
 
+// errUnframed: a node resumed on answered in the plain form. In a rolling
+// upgrade an older node may answer a resume; a newer one may answer the
+// next try, so it is one more cut, retried within the window.
+var errUnframed = errors.New("the node resumed on does not serve framed logs")
+
 // errStreamClosed is what Read returns once the caller closed the stream.
 var errStreamClosed = errors.New("stream closed")
 
@@ -244,7 +249,7 @@ func (f *logFollower) connect() error {
 		}
 		resp.Body.Close()
 		cancel()
-		return fmt.Errorf("%s: the node resumed on does not serve framed logs (answered %s)", f.name, resp.Header.Get("Content-Type"))
+		return fmt.Errorf("%w (answered %s)", errUnframed, resp.Header.Get("Content-Type"))
 	}
 	if idx, err := strconv.ParseUint(resp.Header.Get(headerIndex), 10, 64); err == nil && idx > f.minIndex {
 		f.minIndex = idx
@@ -348,6 +353,10 @@ func (f *logFollower) reconnect() {
 	if err := f.connect(); err != nil {
 		if f.ctx.Err() != nil {
 			f.err = f.ctxErr()
+			return
+		}
+		if errors.Is(err, errUnframed) {
+			f.cause = err // still cut: the next Read tries again after a backoff
 			return
 		}
 		f.fail(f.cutError(err))

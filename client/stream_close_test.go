@@ -102,3 +102,36 @@ func TestLogStreamResumedAtItsEndStops(t *testing.T) {
 		t.Fatalf("got %q, %v; want the log and a clean end", got, err)
 	}
 }
+
+// TestLogStreamRetriesAPlainAnswerToAResume: in a rolling upgrade an
+// older node (plain form only) may answer a resume; that is one more cut,
+// retried within the window, and a node that frames serves the rest.
+func TestLogStreamRetriesAPlainAnswerToAResume(t *testing.T) {
+	log := numberedLines(20)
+	framed := &framedLogServer{log: log, plan: []string{"cut:3", "full"}}
+	var conns atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if conns.Add(1) == 2 {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			fmt.Fprint(w, log)
+			return
+		}
+		framed.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+	c, err := New([]string{ts.URL}, WithRetryFor(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := c.TaskLogs(context.Background(), "p", 1, "t", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if got, err := io.ReadAll(rc); err != nil || string(got) != log {
+		t.Fatalf("got %q, %v; want the whole log, once", got, err)
+	}
+	if n := conns.Load(); n != 3 {
+		t.Fatalf("%d connections, want 3 (the plain answer retried)", n)
+	}
+}
