@@ -185,3 +185,28 @@ func TestLogStreamGivesUpOnAClientThatDoesNotRead(t *testing.T) {
 		t.Fatal("the whole stream was delivered; want it given up on")
 	}
 }
+
+// idLogs is an engine's log stream that knows its container.
+type idLogs struct {
+	io.Reader
+	id string
+}
+
+func (l idLogs) Close() error        { return nil }
+func (l idLogs) ContainerID() string { return l.id }
+
+// An extension's log stream names the container it reads
+// (X-Gofer-Container-Id), so a client resuming after the supervisor
+// replaced the container can tell its offset means nothing there.
+func TestExtensionLogsNameTheirContainer(t *testing.T) {
+	_, _, url, _ := leaderAPIWith(t, Options{Dev: true, ExtensionLogs: func(ctx context.Context, id string, follow bool) (io.ReadCloser, error) {
+		return idLogs{Reader: strings.NewReader("hello\n"), id: "c0ffee"}, nil
+	}})
+	resp, events := logEvents(t, url+"/api/extensions/ext/logs", nil)
+	if got := resp.Header.Get("X-Gofer-Container-Id"); got != "c0ffee" {
+		t.Fatalf("X-Gofer-Container-Id %q, want the engine's container id", got)
+	}
+	if ev := nextEvent(t, events); ev != [2]string{"log", "hello\n"} {
+		t.Fatalf("first event %v", ev)
+	}
+}

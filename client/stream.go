@@ -156,6 +156,9 @@ type logFollower struct {
 	offset   int64
 	resp     *http.Response
 	events   *sseReader
+	// container is the id of the container an extension log stream
+	// reads (X-Gofer-Container-Id), from the first answer that named one.
+	container string
 	// idle watches the current connection's body; cancelConn ends its
 	// request.
 	idle       *idleBody
@@ -207,6 +210,16 @@ func (b *cancelOnClose) Close() error {
 // next try, so it is one more cut, retried within the window.
 var errUnframed = errors.New("the node resumed on does not serve framed logs")
 
+// errContainerReplaced: an extension's container was recreated while its
+// log stream was cut.
+var errContainerReplaced = errors.New("the extension's container was replaced")
+
+// headerContainerID names the container an extension log stream reads.
+const headerContainerID = "X-Gofer-Container-Id"
+
+// shortID is a container id as Docker prints it.
+func shortID(id string) string { return id[:min(len(id), 12)] }
+
 // errStreamClosed is what Read returns once the caller closed the stream.
 var errStreamClosed = errors.New("stream closed")
 
@@ -253,6 +266,17 @@ func (f *logFollower) connect() error {
 	}
 	if idx, err := strconv.ParseUint(resp.Header.Get(headerIndex), 10, 64); err == nil && idx > f.minIndex {
 		f.minIndex = idx
+	}
+	// An extension's container may have been replaced (same name, new
+	// output) while the stream was cut: the offset means nothing in the
+	// new one's output, so resuming would silently skip its first bytes.
+	if id := resp.Header.Get(headerContainerID); id != "" {
+		if f.container != "" && id != f.container {
+			resp.Body.Close()
+			cancel()
+			return fmt.Errorf("%w: container %s was replaced by %s while the stream was cut; follow again to read the new container's output from its start", errContainerReplaced, shortID(f.container), shortID(id))
+		}
+		f.container = id
 	}
 	f.idle = watchIdle(resp.Body, cancel, defaultStreamIdle)
 	f.resp, f.events, f.cancelConn = resp, newSSEReader(f.idle), cancel
@@ -357,6 +381,10 @@ func (f *logFollower) reconnect() {
 		}
 		if errors.Is(err, errUnframed) {
 			f.cause = err // still cut: the next Read tries again after a backoff
+			return
+		}
+		if errors.Is(err, errContainerReplaced) {
+			f.fail(fmt.Errorf("%s: %w", f.name, err))
 			return
 		}
 		f.fail(f.cutError(err))

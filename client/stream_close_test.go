@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -133,5 +134,40 @@ func TestLogStreamRetriesAPlainAnswerToAResume(t *testing.T) {
 	}
 	if n := conns.Load(); n != 3 {
 		t.Fatalf("%d connections, want 3 (the plain answer retried)", n)
+	}
+}
+
+// TestExtensionLogsStopWhenTheContainerWasReplaced: an extension's
+// container recreated (same name) while the stream was cut has output of
+// its own, in which the offset means nothing; the stream ends with an
+// error saying so instead of silently skipping the new output's start.
+func TestExtensionLogsStopWhenTheContainerWasReplaced(t *testing.T) {
+	log := numberedLines(10)
+	framed := &framedLogServer{log: log, plan: []string{"cut:2", "full"}}
+	var conns atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := "aaaaaaaaaaaaaaaa1"
+		if conns.Add(1) > 1 {
+			id = "bbbbbbbbbbbbbbbb2"
+		}
+		w.Header().Set("X-Gofer-Container-Id", id)
+		framed.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+	c, err := New([]string{ts.URL}, WithRetryFor(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := c.ExtensionLogs(context.Background(), "ext1", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if !errors.Is(err, errContainerReplaced) || !strings.Contains(err.Error(), "aaaaaaaaaaaa was replaced by bbbbbbbbbbbb") {
+		t.Fatalf("read ended with %v; want an error saying the container was replaced", err)
+	}
+	if string(got) != log[:14] {
+		t.Fatalf("got %q before the replacement, want the first container's %q", got, log[:14])
 	}
 }
