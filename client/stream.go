@@ -28,6 +28,10 @@ import (
 // are retried with backoff for the client's retry window (WithRetryFor,
 // default 30 s) from the cut, and that window starts again whenever the
 // stream makes progress; past it the error says how far the stream got.
+// A connection silent for three keep-alive intervals (idle.go) is a cut
+// too; a 204 is the end (nothing left); a plain answer to a resume (an
+// older node) is one more cut; an extension stream resumed on a replaced
+// container ends with an error (its offset means nothing there).
 
 // Resume describes a follow stream picked up again after its connection
 // was lost.
