@@ -151,10 +151,15 @@ func (s *Server) streamEvents(c echo.Context) error {
 	w.Header().Set(echo.HeaderContentType, "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
+	deadline := newStreamDeadline(w, s.opts.StreamKeepAlive)
+	defer deadline.clear()
+	deadline.arm()
 	w.WriteHeader(http.StatusOK)
 	// An id-only event tells the client where this stream starts, so a
-	// reconnect (to any node) resumes without gaps or repeats.
-	fmt.Fprintf(w, ": connected to %s\nid: %d\n\n", s.cluster.NodeID(), cursor)
+	// reconnect (to any node) resumes without gaps or repeats; the
+	// greeting's keep-alive interval tells it how long a healthy stream
+	// may be silent.
+	fmt.Fprintf(w, ": connected to %s; keep-alive %s\nid: %d\n\n", s.cluster.NodeID(), s.opts.StreamKeepAlive, cursor)
 	w.Flush()
 
 	visible := s.eventVisibility(callerOf(c))
@@ -177,6 +182,7 @@ func (s *Server) streamEvents(c echo.Context) error {
 			if !visible.visible(e) {
 				continue
 			}
+			deadline.arm()
 			data, _ := json.Marshal(e)
 			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Kind, data); err != nil {
 				return nil
@@ -198,6 +204,7 @@ func (s *Server) streamEvents(c echo.Context) error {
 		case <-keepAlive.C:
 			// The id moves the client's resume point past events it may
 			// not see, so a reconnect does not scan them again.
+			deadline.arm()
 			if _, err := fmt.Fprintf(w, ": keep-alive\nid: %d\n\n", cursor); err != nil {
 				return nil
 			}

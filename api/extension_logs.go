@@ -12,6 +12,9 @@ import (
 	"github.com/goferhq/gofer/scheduler"
 )
 
+// headerContainerID names the container an extension log stream reads.
+const headerContainerID = "X-Gofer-Container-Id"
+
 // extensionLogs streams the extension container's output, as plain text
 // or framed (logstream.go), like a task's logs; upstream served a
 // WebSocket. The output comes from this node's container engine by the
@@ -49,8 +52,16 @@ func (s *Server) extensionLogs(c echo.Context) error {
 		return unavailable(2, "the container engine did not answer for extension %q: %v", id, err)
 	}
 	defer rc.Close()
-	out := newLogWriter(c, framed, offset)
-	if err := out.start(s.cluster.NodeID()); err != nil {
+	out := newLogWriter(c, framed, offset, s.opts.StreamKeepAlive)
+	defer out.close()
+	// The supervisor replaces a failed extension's container under the
+	// same name, and an offset counts bytes of one container's output: a
+	// client resuming names the container it was following, and learns
+	// from this header if it is another now.
+	if id, ok := rc.(interface{ ContainerID() string }); ok && id.ContainerID() != "" {
+		c.Response().Header().Set(headerContainerID, id.ContainerID())
+	}
+	if err := out.start(s.cluster.NodeID(), s.opts.StreamKeepAlive); err != nil {
 		return nil
 	}
 	// The engine's reader blocks while the container is quiet; reading it

@@ -41,25 +41,53 @@ const (
 	logEventEnd    = "end"
 )
 
+// A follow stream writes for as long as what it follows lasts; a client
+// that stops reading (hung, or gone without a FIN) would block a write
+// forever, pinning the handler, a connection slot and (extension logs)
+// the container engine's log connection. Each write may block only so
+// long: twice the keep-alive interval, at least minStreamWriteTimeout, so
+// a slow but live reader is not mistaken for a dead one.
+const minStreamWriteTimeout = 5 * time.Second
+
+// streamDeadline arms the write deadline of a follow stream's connection.
+type streamDeadline struct {
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func newStreamDeadline(w http.ResponseWriter, keepAlive time.Duration) *streamDeadline {
+	return &streamDeadline{rc: http.NewResponseController(w), timeout: max(2*keepAlive, minStreamWriteTimeout)}
+}
+
+// arm gives the next writes (and their flush) the timeout from now.
+func (d *streamDeadline) arm() { _ = d.rc.SetWriteDeadline(time.Now().Add(d.timeout)) }
+
+// clear lifts the deadline when the stream ends, so it does not outlive
+// the request on a kept-alive connection.
+func (d *streamDeadline) clear() { _ = d.rc.SetWriteDeadline(time.Time{}) }
+
 // logStreamFramed reports whether the caller asked for the framed form.
 func logStreamFramed(c echo.Context) bool {
 	return strings.Contains(c.Request().Header.Get(echo.HeaderAccept), sseContentType)
 }
 
-// logOffsetParam is where the stream starts: ?offset, or a framed stream's
-// Last-Event-ID (the offset a cut stream had reached).
+// logOffsetParam is where the stream starts: a framed stream's
+// Last-Event-ID (the offset a cut stream had reached) when it has one,
+// else ?offset. Last-Event-ID wins because a browser's EventSource
+// reconnects with the URL it was opened with (its ?offset unchanged) plus
+// Last-Event-ID: the header is the newer of the two.
 func logOffsetParam(c echo.Context, framed bool) (int64, error) {
-	if v := c.QueryParam("offset"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			return 0, badRequest("offset must be a byte offset (an integer, 0 or more), got %q", v)
-		}
-		return n, nil
-	}
 	if v := c.Request().Header.Get("Last-Event-ID"); framed && v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
 			return 0, badRequest("Last-Event-ID must be a byte offset (an integer, 0 or more), got %q", v)
+		}
+		return n, nil
+	}
+	if v := c.QueryParam("offset"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, badRequest("offset must be a byte offset (an integer, 0 or more), got %q", v)
 		}
 		return n, nil
 	}
@@ -74,9 +102,11 @@ type logWriter struct {
 	// offset is where the caller asked to start; pos is how many bytes of
 	// the log have gone by (written or skipped).
 	offset, pos int64
+	deadline    *streamDeadline
 }
 
-func newLogWriter(c echo.Context, framed bool, offset int64) *logWriter {
+// newLogWriter starts a log answer; the caller defers close.
+func newLogWriter(c echo.Context, framed bool, offset int64, keepAlive time.Duration) *logWriter {
 	w := c.Response()
 	if framed {
 		w.Header().Set(echo.HeaderContentType, sseContentType)
@@ -85,15 +115,21 @@ func newLogWriter(c echo.Context, framed bool, offset int64) *logWriter {
 		w.Header().Set(echo.HeaderContentType, "text/plain; charset=utf-8")
 	}
 	w.Header().Set("X-Accel-Buffering", "no")
-	return &logWriter{w: c.Response(), framed: framed, offset: offset, pos: 0}
+	return &logWriter{w: c.Response(), framed: framed, offset: offset, pos: 0, deadline: newStreamDeadline(c.Response(), keepAlive)}
 }
 
-// start sends the headers (and, framed, a comment naming the node), so a
-// forwarder or load balancer waiting for the answer sees it at once.
-func (l *logWriter) start(nodeID string) error {
+// close lifts the stream's write deadline.
+func (l *logWriter) close() { l.deadline.clear() }
+
+// start sends the headers (and, framed, a comment naming the node, the
+// offset and the keep-alive interval, by which a client knows how long a
+// healthy stream may be silent), so a forwarder or load balancer waiting
+// for the answer sees it at once.
+func (l *logWriter) start(nodeID string, keepAlive time.Duration) error {
+	l.deadline.arm()
 	l.w.WriteHeader(http.StatusOK)
 	if l.framed {
-		if _, err := fmt.Fprintf(l.w, ": connected to %s at byte %d\n\n", nodeID, l.offset); err != nil {
+		if _, err := fmt.Fprintf(l.w, ": connected to %s at byte %d; keep-alive %s\n\n", nodeID, l.offset, keepAlive); err != nil {
 			return err
 		}
 	}
@@ -112,6 +148,7 @@ func (l *logWriter) write(p []byte) error {
 	if start < l.offset {
 		p = p[l.offset-start:]
 	}
+	l.deadline.arm()
 	if !l.framed {
 		_, err := l.w.Write(p)
 		return err
@@ -131,6 +168,7 @@ func (l *logWriter) keepAlive() error {
 	if !l.framed {
 		return nil
 	}
+	l.deadline.arm()
 	if _, err := fmt.Fprint(l.w, ": keep-alive\n\n"); err != nil {
 		return err
 	}
@@ -145,6 +183,7 @@ func (l *logWriter) end(complete bool) {
 	if !l.framed {
 		return
 	}
+	l.deadline.arm()
 	fmt.Fprintf(l.w, "id: %d\nevent: %s\ndata: {\"offset\":%d,\"complete\":%t}\n\n", max(l.pos, l.offset), logEventEnd, max(l.pos, l.offset), complete)
 	l.w.Flush()
 }

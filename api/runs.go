@@ -412,22 +412,28 @@ func (s *Server) taskLogs(c echo.Context) error {
 		}
 		return newError(http.StatusGone, CodeNotFound, "the logs of task %q in run %d %s", t.TaskID, t.RunID, why)
 	}
-	if offset > 0 && t.Terminal() {
-		var size int64
-		if err := s.view(func(tx *bbolt.Tx) error {
-			size = taskLogSize(tx, t)
-			return nil
-		}); err != nil {
-			return err
-		}
+	// Only a closed log has a known end. A node behind the one that served
+	// the bytes before sees the task as not complete yet, or complete with
+	// its log still open (late output comes only then): it waits below.
+	if (offset > 0 || framed) && logClosed(t, time.Now()) {
+		// LogBytes counts every stored chunk (the truncation marker
+		// included), so it is the log's size without reading the log.
+		size := t.LogBytes
 		if offset > size {
 			return badRequest("offset %d is past the end of the log of task %q in run %d (%d bytes)", offset, t.TaskID, t.RunID, size)
 		}
+		// Nothing left to send: 204, on which a browser's EventSource
+		// stops, where a 200 with only `end` would have it reconnect
+		// (with Last-Event-ID at the end) for ever.
+		if framed && offset == size {
+			return c.NoContent(http.StatusNoContent)
+		}
 	}
-	out := newLogWriter(c, framed, offset)
+	out := newLogWriter(c, framed, offset, s.opts.StreamKeepAlive)
+	defer out.close()
 	// The headers go out now, not with the first output: a follower that
 	// forwarded this follow waits only so long for them (forward.go).
-	if err := out.start(s.cluster.NodeID()); err != nil {
+	if err := out.start(s.cluster.NodeID(), s.opts.StreamKeepAlive); err != nil {
 		return nil
 	}
 	ctx := c.Request().Context()
@@ -463,9 +469,10 @@ func (s *Server) taskLogs(c echo.Context) error {
 		// A framed client that asks for bytes this node has not applied
 		// yet (it lags the node that served them) waits for them, follow
 		// or not: they exist.
-		waiting := framed && out.behind() && !cur.Terminal()
-		if !waiting && (!follow || cur.Terminal() || cur.LogsExpired || cur.LogsRemoved) {
-			out.end(cur.Terminal())
+		closed := logClosed(cur, time.Now())
+		waiting := framed && out.behind() && !closed
+		if !waiting && (!follow || closed || cur.LogsExpired || cur.LogsRemoved) {
+			out.end(closed)
 			return nil
 		}
 		select {
@@ -482,17 +489,18 @@ func (s *Server) taskLogs(c echo.Context) error {
 	}
 }
 
-// taskLogSize is how many bytes of output the task has stored.
-func taskLogSize(tx *bbolt.Tx, t *model.TaskExecution) int64 {
-	var size, next int64
-	for {
-		chunks, n := store.LogChunks(tx, t.NamespaceID, t.PipelineID, t.RunID, t.TaskID, next, 256)
-		for _, c := range chunks {
-			size += int64(len(c))
-		}
-		if len(chunks) < 256 {
-			return size
-		}
-		next = n
+// logsOpenGrace is how long after a task completed with its log open a
+// follow waits for the log to close before it ends anyway: the leader
+// that was collecting the output may have died, and no other closes it.
+// The executor closes a log within a minute of the task's end.
+const logsOpenGrace = 2 * time.Minute
+
+// logClosed reports whether the task's log is whole: the task is
+// complete and its output all stored (LogsOpen unset, which includes
+// every task completed before the flag existed).
+func logClosed(t *model.TaskExecution, now time.Time) bool {
+	if !t.Terminal() {
+		return false
 	}
+	return !t.LogsOpen || now.Sub(time.UnixMilli(t.Ended)) >= logsOpenGrace
 }

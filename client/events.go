@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -67,8 +68,12 @@ func (c *Client) StreamEvents(ctx context.Context, history bool, fn func(*model.
 		if resumed {
 			cl = c.resumeClient(0)
 		}
-		resp, err := cl.do(ctx, request{method: http.MethodGet, path: "/api/events/stream", query: q, stream: true}, nil)
+		// Each connection has its own context: the idle watch cancels it
+		// to drop a silent node without ending the stream.
+		connCtx, cancelConn := context.WithCancel(ctx)
+		resp, err := cl.do(connCtx, request{method: http.MethodGet, path: "/api/events/stream", query: q, stream: true}, nil)
 		if err != nil {
+			cancelConn()
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -80,28 +85,37 @@ func (c *Client) StreamEvents(ctx context.Context, history bool, fn func(*model.
 		if cause != nil {
 			c.notifyResume(Resume{Stream: "the event stream", EventID: after, Cause: cause, Events: true})
 		}
-		err = readSSE(resp, func(id uint64, data []byte) error {
-			// Anything from the server (an id-only event, a keep-alive
-			// naming its cursor, an event) shows the stream is healthy.
-			cutAt, cause = time.Time{}, nil
-			if data == nil {
+		idle := watchIdle(resp.Body, cancelConn, defaultStreamIdle)
+		connectedAt := after
+		err = readSSE(idle, idle.keepAlive, func(ev sseBlock) error {
+			// Progress (an event, a keep-alive, a cursor past where this
+			// connection started) shows the stream is healthy again, so a
+			// later cut gets a fresh retry window. The greeting alone does
+			// not: a node that greets and closes would renew it forever.
+			if ev.data != nil || ev.comment == "keep-alive" || ev.id > connectedAt {
+				cutAt, cause = time.Time{}, nil
+			}
+			if ev.data == nil {
 				// The server announces its cursor as an id-only event
 				// (at the start and with keep-alives); reconnects resume
 				// from there.
-				after, resumed = id, true
+				after, resumed = ev.id, true
 				return nil
 			}
 			var e model.Event
-			if err := json.Unmarshal(data, &e); err != nil {
-				return fmt.Errorf("decode event %d: %w", id, err)
+			if err := json.Unmarshal(ev.data, &e); err != nil {
+				return fmt.Errorf("decode event %d: %w", ev.id, err)
 			}
 			after, resumed = e.ID, true
 			return fn(&e)
 		})
+		idle.stop()
 		resp.Body.Close()
+		cancelConn()
 		if ctx.Err() != nil {
 			return nil
 		}
+		err = idle.cause(err)
 		if cbErr, ok := err.(callbackError); ok {
 			return cbErr.err
 		}
@@ -129,29 +143,46 @@ type callbackError struct{ err error }
 
 func (e callbackError) Error() string { return e.err.Error() }
 
-// readSSE parses server-sent events, calling fn with each event's id and
-// data (nil for an id-only event). Comment lines (keep-alives) are
-// skipped.
-func readSSE(resp *http.Response, fn func(id uint64, data []byte) error) error {
-	sc := bufio.NewScanner(resp.Body)
+// sseBlock is one event of the event stream: data is nil for an id-only
+// event; comment is the block's first comment (the greeting, a
+// keep-alive).
+type sseBlock struct {
+	id      uint64
+	data    []byte
+	comment string
+}
+
+// readSSE parses server-sent events, calling fn with each event that has
+// an id or data (an id-only event too, id 0 included), and keepAlive with
+// the interval the server's greeting announces.
+func readSSE(body io.Reader, keepAlive func(time.Duration), fn func(sseBlock) error) error {
+	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 64<<10), 8<<20)
-	var id uint64
-	var data []byte
+	var ev sseBlock
+	hasID, hasComment := false, false
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
 		case line == "":
-			if data != nil || id != 0 {
-				if err := fn(id, data); err != nil {
+			if ev.data != nil || hasID {
+				if err := fn(ev); err != nil {
 					return callbackError{err}
 				}
 			}
-			id, data = 0, nil
+			ev, hasID, hasComment = sseBlock{}, false, false
 		case strings.HasPrefix(line, ":"):
+			comment := strings.TrimSpace(line[1:])
+			if d, ok := greetingKeepAlive(comment); ok {
+				keepAlive(d)
+			}
+			if !hasComment {
+				ev.comment, hasComment = comment, true
+			}
 		case strings.HasPrefix(line, "id:"):
-			id, _ = strconv.ParseUint(strings.TrimSpace(line[3:]), 10, 64)
+			ev.id, _ = strconv.ParseUint(strings.TrimSpace(line[3:]), 10, 64)
+			hasID = true
 		case strings.HasPrefix(line, "data:"):
-			data = append(data, strings.TrimPrefix(line[5:], " ")...)
+			ev.data = append(ev.data, strings.TrimPrefix(line[5:], " ")...)
 		}
 	}
 	return sc.Err()

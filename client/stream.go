@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,6 +28,10 @@ import (
 // are retried with backoff for the client's retry window (WithRetryFor,
 // default 30 s) from the cut, and that window starts again whenever the
 // stream makes progress; past it the error says how far the stream got.
+// A connection silent for three keep-alive intervals (idle.go) is a cut
+// too; a 204 is the end (nothing left); a plain answer to a resume (an
+// older node) is one more cut; an extension stream resumed on a replaced
+// container ends with an error (its offset means nothing there).
 
 // Resume describes a follow stream picked up again after its connection
 // was lost.
@@ -138,16 +143,30 @@ func (s *sseReader) next() (sseEvent, error) {
 
 // logFollower is the reader a resuming log stream hands its caller.
 type logFollower struct {
-	c    *Client
-	ctx  context.Context
-	name string
-	req  request
+	c *Client
+	// ctx is the caller's context with cancel, which Close calls: it
+	// aborts a Read blocked on the body (from Close's goroutine, without
+	// touching the state Read owns) and any reconnect in progress.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// closed is set by Close; Read checks it before reconnecting, so a
+	// closed stream never opens another connection.
+	closed atomic.Bool
+	name   string
+	req    request
 	// minIndex is the index the first node had applied when it answered:
 	// a node resumed on waits until it has as much, so it knows the task.
 	minIndex uint64
 	offset   int64
 	resp     *http.Response
 	events   *sseReader
+	// container is the id of the container an extension log stream
+	// reads (X-Gofer-Container-Id), from the first answer that named one.
+	container string
+	// idle watches the current connection's body; cancelConn ends its
+	// request.
+	idle       *idleBody
+	cancelConn context.CancelFunc
 	// plain is set when the server answered without framing (an older
 	// server): its body is passed through and cannot be resumed.
 	plain   io.ReadCloser
@@ -165,15 +184,48 @@ type logFollower struct {
 func (c *Client) followLogs(ctx context.Context, name string, r request) (io.ReadCloser, error) {
 	r.stream = true
 	r.headers = map[string]string{"Accept": sseContentType}
-	f := &logFollower{c: c, ctx: ctx, name: name, req: r}
+	ctx, cancel := context.WithCancel(ctx)
+	f := &logFollower{c: c, ctx: ctx, cancel: cancel, name: name, req: r}
 	if err := f.connect(); err != nil {
+		cancel()
 		return nil, err
 	}
 	if f.plain != nil {
-		return f.plain, nil
+		return &cancelOnClose{ReadCloser: f.plain, cancel: cancel}, nil
 	}
 	return f, nil
 }
+
+// cancelOnClose is a plain (unframed) body whose request context ends
+// when the caller closes it.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+// errUnframed: a node resumed on answered in the plain form. In a rolling
+// upgrade an older node may answer a resume; a newer one may answer the
+// next try, so it is one more cut, retried within the window.
+var errUnframed = errors.New("the node resumed on does not serve framed logs")
+
+// errContainerReplaced: an extension's container was recreated while its
+// log stream was cut.
+var errContainerReplaced = errors.New("the extension's container was replaced")
+
+// headerContainerID names the container an extension log stream reads.
+const headerContainerID = "X-Gofer-Container-Id"
+
+// shortID is a container id as Docker prints it.
+func shortID(id string) string { return id[:min(len(id), 12)] }
+
+// errStreamClosed is what Read returns once the caller closed the stream.
+var errStreamClosed = errors.New("stream closed")
 
 // connect opens the stream at the current offset on any node.
 func (f *logFollower) connect() error {
@@ -191,27 +243,56 @@ func (f *logFollower) connect() error {
 		// has applied what the first node had.
 		cl = cl.resumeClient(f.minIndex)
 	}
-	resp, err := cl.do(f.ctx, r, nil)
+	// Each connection has its own context: the idle watch cancels it to
+	// drop a silent node without ending the stream.
+	ctx, cancel := context.WithCancel(f.ctx)
+	resp, err := cl.do(ctx, r, nil)
 	if err != nil {
+		cancel()
 		return err
+	}
+	if resp.StatusCode == http.StatusNoContent {
+		// The framed form's answer when nothing is left: the log is
+		// closed and ends at the offset asked for.
+		resp.Body.Close()
+		cancel()
+		f.done = true
+		return nil
 	}
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), sseContentType) {
 		if f.resp == nil && f.cutAt.IsZero() {
-			f.plain = resp.Body
+			f.plain = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 			return nil
 		}
 		resp.Body.Close()
-		return fmt.Errorf("%s: the node resumed on does not serve framed logs (answered %s)", f.name, resp.Header.Get("Content-Type"))
+		cancel()
+		return fmt.Errorf("%w (answered %s)", errUnframed, resp.Header.Get("Content-Type"))
 	}
 	if idx, err := strconv.ParseUint(resp.Header.Get(headerIndex), 10, 64); err == nil && idx > f.minIndex {
 		f.minIndex = idx
 	}
-	f.resp, f.events = resp, newSSEReader(resp.Body)
+	// An extension's container may have been replaced (same name, new
+	// output) while the stream was cut: the offset means nothing in the
+	// new one's output, so resuming would silently skip its first bytes.
+	if id := resp.Header.Get(headerContainerID); id != "" {
+		if f.container != "" && id != f.container {
+			resp.Body.Close()
+			cancel()
+			return fmt.Errorf("%w: container %s was replaced by %s while the stream was cut; follow again to read the new container's output from its start", errContainerReplaced, shortID(f.container), shortID(id))
+		}
+		f.container = id
+	}
+	f.idle = watchIdle(resp.Body, cancel, defaultStreamIdle)
+	f.resp, f.events, f.cancelConn = resp, newSSEReader(f.idle), cancel
 	return nil
 }
 
 func (f *logFollower) Read(p []byte) (int, error) {
 	for len(f.pending) == 0 {
+		if f.closed.Load() {
+			f.closeResp()
+			return 0, errStreamClosed
+		}
 		if f.done {
 			return 0, io.EOF
 		}
@@ -224,8 +305,11 @@ func (f *logFollower) Read(p []byte) (int, error) {
 		}
 		ev, err := f.events.next()
 		if err != nil {
-			f.cut(err)
+			f.cut(f.idle.cause(err))
 			continue
+		}
+		if d, ok := greetingKeepAlive(ev.comment); ok {
+			f.idle.keepAlive(d)
 		}
 		switch {
 		case ev.comment == "keep-alive":
@@ -260,7 +344,7 @@ func (f *logFollower) progress() {
 func (f *logFollower) cut(err error) {
 	f.closeResp()
 	if f.ctx.Err() != nil {
-		f.err = f.ctx.Err()
+		f.err = f.ctxErr()
 		return
 	}
 	if f.cutAt.IsZero() {
@@ -284,15 +368,27 @@ func (f *logFollower) reconnect() {
 		}
 		select {
 		case <-f.ctx.Done():
-			f.err = f.ctx.Err()
+			f.err = f.ctxErr()
 			return
 		case <-time.After(f.backoff):
 		}
 	}
 	f.backoff = min(max(2*f.backoff, 100*time.Millisecond), 2*time.Second)
+	if f.closed.Load() {
+		f.err = errStreamClosed
+		return
+	}
 	if err := f.connect(); err != nil {
 		if f.ctx.Err() != nil {
-			f.err = f.ctx.Err()
+			f.err = f.ctxErr()
+			return
+		}
+		if errors.Is(err, errUnframed) {
+			f.cause = err // still cut: the next Read tries again after a backoff
+			return
+		}
+		if errors.Is(err, errContainerReplaced) {
+			f.fail(fmt.Errorf("%s: %w", f.name, err))
 			return
 		}
 		f.fail(f.cutError(err))
@@ -301,22 +397,33 @@ func (f *logFollower) reconnect() {
 	f.c.notifyResume(Resume{Stream: f.name, Offset: f.offset, Cause: f.cause})
 }
 
+// ctxErr is why the stream's context ended: the caller's Close, or the
+// caller's own context.
+func (f *logFollower) ctxErr() error {
+	if f.closed.Load() {
+		return errStreamClosed
+	}
+	return f.ctx.Err()
+}
+
 func (f *logFollower) cutError(cause error) error {
 	return fmt.Errorf("%s: %w after %d bytes and could not be resumed within %s: %v", f.name, ErrStreamCut, f.offset, f.c.retryFor, cause)
 }
 
 func (f *logFollower) closeResp() {
 	if f.resp != nil {
+		f.idle.stop()
 		f.resp.Body.Close()
-		f.resp, f.events = nil, nil
+		f.cancelConn()
+		f.resp, f.events, f.idle, f.cancelConn = nil, nil, nil, nil
 	}
 }
 
-// Close ends the stream.
+// Close ends the stream. It may be called while a Read is blocked (from
+// another goroutine): it only sets the flag and cancels the context, which
+// makes that Read return; the Read (or the next one) releases the body.
 func (f *logFollower) Close() error {
-	f.closeResp()
-	if f.err == nil && !f.done {
-		f.err = errors.New("stream closed")
-	}
+	f.closed.Store(true)
+	f.cancel()
 	return nil
 }

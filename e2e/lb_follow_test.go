@@ -217,7 +217,10 @@ func TestLBFollowTaskLogsSurvivesServingNode(t *testing.T) {
 	lb := lbStartHAProxy(t, haproxy, rc.Nodes)
 	lb.waitStatus(t, map[string]string{"node1": "UP", "node2": "UP", "node3": "UP"})
 
-	const p, lines = "lb-follow", 100
+	// 300 lines at 0.2 s: a minute of output, so the leader's restart,
+	// WaitForMembers and HAProxy's rise (2 checks) cannot push the second
+	// kill past the task's end on a loaded machine.
+	const p, lines = "lb-follow", 300
 	rc.deploy(t, &sdk.PipelineConfig{ID: p, Name: "lb follow", Tasks: []*sdk.TaskConfig{runsSh("count", countingScript(lines, "0.2"))}})
 	run := rc.start(t, p, nil)
 	rc.waitTask(t, p, run.RunID, "count", 60*time.Second, "running", func(te *model.TaskExecution) bool { return te.State == model.TaskStateRunning })

@@ -22,15 +22,28 @@ func appendLogChunk(a *applyCtx, t *model.TaskExecution, data []byte) error {
 // second reader after a failover) and are dropped. A chunk that starts
 // past LogOffset is refused: storing it would leave a hole that no later
 // append could fill. Past the cap a single marker says the log was cut;
-// later output only advances the offset.
+// later output only advances the offset. Last (the output ended) closes
+// a log the task completed with open.
 func applyLogAppend(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[LogAppend](body)
 	t, err := mustAttempt(a, cmd.TaskRef, cmd.Attempt, model.TaskStateScheduled, model.TaskStateRunning, model.TaskStateComplete, model.TaskStateWaiting)
 	if err != nil {
 		return nil, err
 	}
+	closing := cmd.Last && t.LogsOpen
+	if closing {
+		t.LogsOpen = false
+	}
+	// unchanged answers a command that stores no output; a close is still
+	// a change to store.
+	unchanged := func(res *LogAppended) (any, error) {
+		if closing {
+			return res, store.PutTask(a.tx, t)
+		}
+		return res, nil
+	}
 	if t.LogsRemoved || t.LogsExpired {
-		return &LogAppended{Offset: t.LogOffset, Full: true}, nil
+		return unchanged(&LogAppended{Offset: t.LogOffset, Full: true})
 	}
 	if cmd.Offset > t.LogOffset {
 		return nil, fmt.Errorf("%w: task %q has %d bytes of output stored; a chunk starting at byte %d would leave a gap", ErrConflict, t.TaskID, t.LogOffset, cmd.Offset)
@@ -38,7 +51,7 @@ func applyLogAppend(a *applyCtx, body []byte) (any, error) {
 	data := cmd.Data
 	end := cmd.Offset + int64(len(data))
 	if end <= t.LogOffset {
-		return &LogAppended{Offset: t.LogOffset, Full: t.LogsTruncated}, nil // already stored
+		return unchanged(&LogAppended{Offset: t.LogOffset, Full: t.LogsTruncated}) // already stored
 	}
 	if cmd.Offset < t.LogOffset {
 		data = data[t.LogOffset-cmd.Offset:]

@@ -119,8 +119,10 @@ func applyTaskFinish(a *applyCtx, body []byte) (any, error) {
 	if cmd.RetryAt > 0 && cmd.Status == model.TaskStatusFailed && t.Cancel == nil {
 		t.State, t.NotBefore, t.Status = model.TaskStateWaiting, cmd.RetryAt, model.TaskStatusUnknown
 		kind = model.EventRetryingTask
+		t.LogsOpen = false
 	} else {
 		t.State, t.Status, t.Ended = model.TaskStateComplete, cmd.Status, a.meta.Timestamp
+		t.LogsOpen = cmd.LogsOpen
 	}
 	if err := store.PutTask(a.tx, t); err != nil {
 		return nil, err

@@ -83,6 +83,11 @@ type TaskFinish struct {
 	Reason   model.StatusReason `json:"reason"`
 	ExitCode *int               `json:"exit_code,omitempty"`
 	RetryAt  int64              `json:"retry_at,omitempty"`
+	// LogsOpen: the attempt's output was not all collected yet (the
+	// executor stopped waiting for it); a LogAppend with Last follows
+	// once it is. Entries written before the field existed lack it: their
+	// task's log counts as closed at completion, as it always did.
+	LogsOpen bool `json:"logs_open,omitempty"`
 }
 
 // TaskResolve ends a task that never started (or waits for a retry):
@@ -123,6 +128,10 @@ type LogAppend struct {
 	Offset   int64  `json:"offset"`
 	Data     []byte `json:"data"`
 	MaxBytes int64  `json:"max_bytes"`
+	// Last says the attempt's output has ended: nothing more will be
+	// appended, so a complete task's log is closed (TaskExecution.LogsOpen
+	// cleared). It may come with no data.
+	Last bool `json:"last,omitempty"`
 }
 
 // LogAppended is LogAppend's result: how much of the container's output

@@ -45,6 +45,10 @@ type Config struct {
 	// LogFlushInterval is how often a running task's new output is
 	// replicated.
 	LogFlushInterval time.Duration
+	// LogDrainWait is how long an exited container's output may take to
+	// be replicated before its task is finished anyway, with its log
+	// left open (closed once the output is in).
+	LogDrainWait time.Duration
 	// SweepInterval is how often containers that belong to no live
 	// attempt are removed.
 	SweepInterval time.Duration
@@ -105,6 +109,9 @@ func New(cfg Config, deps leadership.Deps, sched scheduler.Scheduler) *Executor 
 	}
 	if cfg.LogFlushInterval <= 0 {
 		cfg.LogFlushInterval = 250 * time.Millisecond
+	}
+	if cfg.LogDrainWait <= 0 {
+		cfg.LogDrainWait = 15 * time.Second
 	}
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = 30 * time.Second

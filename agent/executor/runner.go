@@ -24,7 +24,15 @@ type attemptEnd struct {
 	// retryable: the failure may not repeat (an exit code, a timeout, a
 	// lost container), so the task's retry policy applies.
 	retryable bool
+	// logsDone is set when the attempt ended before its output was all
+	// replicated: it closes once it is, and the log is closed then.
+	logsDone <-chan struct{}
 }
+
+// logCloseWait bounds how long a finished task's collector is waited for
+// before its log is closed anyway: its container is removed by then, so
+// the output has ended, and what is still not replicated never will be.
+const logCloseWait = time.Minute
 
 // runTask makes sure one goroutine drives the task: a fresh attempt for a
 // waiting task, or the recovery of an attempt a previous leader started.
@@ -101,7 +109,7 @@ func (e *Executor) runAttempt(ctx context.Context, w *worker, r *model.Run, t *m
 	}
 	logger.Debug("attempt ended", "status", end.status, "reason", end.reason.Reason, "retry_at", retry)
 	res, ok := e.applyCmd(ctx, w, fsm.CmdTaskFinish, fsm.TaskFinish{TaskRef: ref, Attempt: t.Attempt,
-		Status: end.status, Reason: end.reason, ExitCode: end.exit, RetryAt: retry})
+		Status: end.status, Reason: end.reason, ExitCode: end.exit, RetryAt: retry, LogsOpen: end.logsDone != nil && retry == 0})
 	if !ok && res == nil {
 		// Not replicated (no quorum, a timeout): keep the container, whose
 		// exit is the evidence the next try (or leader) records.
@@ -110,6 +118,23 @@ func (e *Executor) runAttempt(ctx context.Context, w *worker, r *model.Run, t *m
 	if !e.cfg.KeepContainers || !ok {
 		e.discard(ctx, logger, t)
 	}
+	if ok && end.logsDone != nil && retry == 0 {
+		e.closeLog(ctx, w, logger, ref, t.Attempt, end.logsDone)
+	}
+}
+
+// closeLog closes the log of a task finished while its output was still
+// being replicated, once the collector is done (or given up on): until
+// then a follow stream of the task does not end.
+func (e *Executor) closeLog(ctx context.Context, w *worker, logger hclog.Logger, ref fsm.TaskRef, attempt int, logsDone <-chan struct{}) {
+	select {
+	case <-logsDone:
+	case <-time.After(logCloseWait):
+		logger.Warn("closing the task's log while its output is still being collected")
+	case <-ctx.Done():
+		return
+	}
+	e.applyCmd(ctx, w, fsm.CmdLogAppend, fsm.LogAppend{TaskRef: ref, Attempt: attempt, Last: true, MaxBytes: e.cfg.LogMaxBytes})
 }
 
 // currentTask reads the task as state has it now.
@@ -354,14 +379,27 @@ func (e *Executor) supervise(ctx context.Context, w *worker, t *model.TaskExecut
 	}
 	// The log stream ends with the container; wait for the last output to
 	// be replicated before the result, so a finished task's log is whole.
+	// A stream that does not end in time leaves the log open: the task is
+	// finished anyway, and its log closed when the output is in.
+	drained := true
 	select {
 	case <-logsDone:
-	case <-time.After(15 * time.Second):
+	case <-time.After(e.cfg.LogDrainWait):
 		e.logger.Warn("log stream did not end after the container exited", "container", t.Container)
+		drained = false
 	case <-ctx.Done():
 		return nil, true
 	}
+	end := attemptOutcome(t, st, stoppedFor, timeout)
+	if !drained {
+		end.logsDone = logsDone
+	}
+	return end, false
+}
 
+// attemptOutcome is how an attempt ended, from its container's status and
+// why it was stopped (if it was).
+func attemptOutcome(t *model.TaskExecution, st scheduler.Status, stoppedFor string, timeout time.Duration) *attemptEnd {
 	exit := st.ExitCode
 	switch {
 	case stoppedFor == model.ReasonCancelled:
@@ -374,26 +412,26 @@ func (e *Executor) supervise(ctx context.Context, w *worker, t *model.TaskExecut
 		if st.State == scheduler.StateExited {
 			end.exit = &exit
 		}
-		return end, false
+		return end
 	case stoppedFor == model.ReasonTimeout:
 		end := &attemptEnd{status: model.TaskStatusFailed, retryable: true, reason: model.StatusReason{
 			Reason: model.ReasonTimeout, Description: fmt.Sprintf("exceeded its %s timeout and was stopped", timeout)}}
 		if st.State == scheduler.StateExited {
 			end.exit = &exit
 		}
-		return end, false
+		return end
 	case st.State == scheduler.StateNotFound:
 		return &attemptEnd{status: model.TaskStatusFailed, retryable: true, reason: model.StatusReason{
-			Reason: model.ReasonLost, Description: fmt.Sprintf("container %s disappeared while the task ran", t.Container)}}, false
+			Reason: model.ReasonLost, Description: fmt.Sprintf("container %s disappeared while the task ran", t.Container)}}
 	case exit == 0:
-		return &attemptEnd{status: model.TaskStatusSuccessful, exit: &exit, reason: model.StatusReason{Description: "exited with code 0"}}, false
+		return &attemptEnd{status: model.TaskStatusSuccessful, exit: &exit, reason: model.StatusReason{Description: "exited with code 0"}}
 	default:
 		desc := fmt.Sprintf("exited with code %d", exit)
 		if st.Message != "" {
 			desc += ": " + st.Message
 		}
 		return &attemptEnd{status: model.TaskStatusFailed, exit: &exit, retryable: true, reason: model.StatusReason{
-			Reason: model.ReasonAbnormalExit, Description: desc}}, false
+			Reason: model.ReasonAbnormalExit, Description: desc}}
 	}
 }
 

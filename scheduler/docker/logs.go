@@ -42,7 +42,7 @@ func (s *Scheduler) Logs(ctx context.Context, name string, follow bool) (io.Read
 	}
 	tty := info.Config != nil && info.Config.Tty
 	pr, pw := io.Pipe()
-	l := &logStream{PipeReader: pr, cancel: cancel, done: make(chan struct{})}
+	l := &logStream{PipeReader: pr, cancel: cancel, done: make(chan struct{}), id: info.ID}
 	go func() {
 		defer close(l.done)
 		defer body.Close()
@@ -74,7 +74,13 @@ type logStream struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
+	id     string
 }
+
+// ContainerID is the engine's id of the container whose output this is:
+// a container recreated under the same name has another, and offsets into
+// one's output mean nothing in the other's.
+func (l *logStream) ContainerID() string { return l.id }
 
 func (l *logStream) Close() error {
 	l.once.Do(func() {

@@ -194,6 +194,12 @@ type TaskExecution struct {
 	LogsTruncated bool  `json:"logs_truncated"`
 	LogsExpired   bool  `json:"logs_expired"`
 	LogsRemoved   bool  `json:"logs_removed"`
+	// LogsOpen is set when the task completed while its output was still
+	// being collected (the executor stopped waiting for the drain): more
+	// of it may be appended. The collector's last append (LogAppend.Last)
+	// clears it. A complete task without it has its whole log, which is
+	// what a follow stream waits for before it says the log ended.
+	LogsOpen bool `json:"logs_open,omitempty"`
 }
 
 // Terminal reports whether the task execution is complete.
