@@ -3,8 +3,6 @@ package api
 import (
 	"fmt"
 	"net/http"
-	"sort"
-	"strings"
 
 	"go.etcd.io/bbolt"
 
@@ -34,8 +32,11 @@ func missingValues(status int, code, what string, missing []model.MissingValue) 
 
 // checkRunValues refuses (409, like the other reasons a run cannot start
 // now) a run whose tasks name secrets or objects that are not there: the
-// pipeline and global secrets of every task, and the pipeline objects of
-// the tasks that start with the run (no depends_on). Before a task with
+// pipeline and global secrets of every task that runs when every task
+// succeeds, and the pipeline objects of the tasks that start with the run
+// (no depends_on). A start the FSM refuses anyway (pipeline disabled or
+// without a live version, runs paused cluster-wide) is not checked, so
+// the caller hears that reason first. Before a task with
 // parents starts, a parent (with inject_api_token) or a user may store
 // its objects, and run objects exist only once the run does, so those are
 // looked up when their task starts. It reads the leader's state (writes
@@ -77,41 +78,22 @@ func (s *Server) checkRunValues(cmd fsm.RunCreate) error {
 }
 
 // runMarkerUses lists the markers checkRunValues checks, task by task in
-// config order and by variable name within a task: each task's own
-// variables with the run's replacing those whose names differ only in
-// case (as the executor builds a task's environment).
+// config order and by variable name within a task: the markers in each
+// task's variables as its container gets them (model.TaskVariables: the
+// task's own with the run's overlaid, names that differ only in case
+// replaced, as the executor does).
 func runMarkerUses(tasks []*sdk.TaskConfig, runVars map[string]string) []store.MarkerUse {
-	runMarkers, runLower := markerNames(runVars), make(map[string]bool, len(runVars))
-	taskHasMarker := false
+	hasMarker := len(markerNames(runVars)) > 0
 	for _, t := range tasks {
-		if len(markerNames(t.Variables)) > 0 {
-			taskHasMarker = true
-			break
-		}
+		hasMarker = hasMarker || len(markerNames(t.Variables)) > 0
 	}
-	if len(runMarkers) == 0 && !taskHasMarker {
+	if !hasMarker {
 		return nil // the common case
-	}
-	for name := range runVars {
-		runLower[strings.ToLower(name)] = true
 	}
 	var uses []store.MarkerUse
 	for _, t := range tasks {
-		env := map[string]string{}
-		for _, name := range markerNames(t.Variables) {
-			if !runLower[strings.ToLower(name)] {
-				env[name] = t.Variables[name]
-			}
-		}
-		for _, name := range runMarkers {
-			env[name] = runVars[name]
-		}
-		names := make([]string, 0, len(env))
-		for name := range env {
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		for _, name := range names {
+		env := model.TaskVariables(t.Variables, runVars)
+		for _, name := range markerNames(env) {
 			kind, key, _ := sdk.ParseMarker(env[name])
 			if kind == "run_object" || (kind == "pipeline_object" && len(t.DependsOn) > 0) {
 				continue

@@ -132,3 +132,45 @@ func checkMissing(t *testing.T, apiErr *client.Error, want []model.MissingValue)
 		}
 	}
 }
+
+// startRefusal starts a run of pipeline id and returns the API error (the
+// test fails when the start succeeds or fails otherwise).
+func startRefusal(t *testing.T, cl *client.Client, id string, vars map[string]string) *client.Error {
+	t.Helper()
+	_, err := cl.StartRun(context.Background(), id, vars)
+	var apiErr *client.Error
+	if !errors.As(err, &apiErr) {
+		t.Fatalf("start of %s: %v; want an API error", id, err)
+	}
+	return apiErr
+}
+
+// registerLive registers tasks as pipeline id and deploys it.
+func registerLive(t *testing.T, cl *client.Client, id string, tasks ...*sdk.TaskConfig) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := cl.RegisterConfig(ctx, &sdk.PipelineConfig{ID: id, Name: id, Tasks: tasks}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.DeployConfig(ctx, id, 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The check sees a task's variables as its container gets them: of
+// variables whose names differ only in case the last in sorted order
+// wins, so a marker another variable replaces is not checked, and the
+// run starts although the secret it named is not there.
+func TestRunStartChecksTheEnvironmentTheTaskGets(t *testing.T) {
+	cl, _ := devNode(t, func(c *agent.Config) { c.Scheduler.Engine = "noop" })
+	registerLive(t, cl, "cased", &sdk.TaskConfig{ID: "only", Image: "busybox",
+		Variables: map[string]string{"API_KEY": sdk.PipelineSecret("a"), "api_key": "x"}})
+	if _, err := cl.StartRun(context.Background(), "cased", nil); err != nil {
+		t.Fatalf("start: %v; the container gets api_key=x and no marker", err)
+	}
+	// The other way round the marker is what the container gets.
+	registerLive(t, cl, "cased-two", &sdk.TaskConfig{ID: "only", Image: "busybox",
+		Variables: map[string]string{"API_KEY": "x", "api_key": sdk.PipelineSecret("a")}})
+	apiErr := startRefusal(t, cl, "cased-two", nil)
+	checkMissing(t, apiErr, []model.MissingValue{{Kind: "pipeline_secret", Key: "a", UsedBy: []string{"only.api_key"}}})
+}
