@@ -174,3 +174,30 @@ func TestRunStartChecksTheEnvironmentTheTaskGets(t *testing.T) {
 	apiErr := startRefusal(t, cl, "cased-two", nil)
 	checkMissing(t, apiErr, []model.MissingValue{{Kind: "pipeline_secret", Key: "a", UsedBy: []string{"only.api_key"}}})
 }
+
+// Only tasks that run when every task succeeds are checked: a task that
+// runs only after a failure (on its own edge or a parent's) may need a
+// secret that is not there without the run being refused.
+func TestRunStartSkipsTasksThatRunOnlyAfterAFailure(t *testing.T) {
+	cl, _ := devNode(t, func(c *agent.Config) { c.Scheduler.Engine = "noop" })
+	on := func(parent string, status sdk.RequiredParentStatus) map[string]sdk.RequiredParentStatus {
+		return map[string]sdk.RequiredParentStatus{parent: status}
+	}
+	registerLive(t, cl, "cleanup",
+		&sdk.TaskConfig{ID: "build", Image: "busybox"},
+		&sdk.TaskConfig{ID: "notify", Image: "busybox", DependsOn: on("build", sdk.RequiredParentStatusFailure),
+			Variables: map[string]string{"HOOK": sdk.PipelineSecret("hook")}},
+		&sdk.TaskConfig{ID: "after_notify", Image: "busybox", DependsOn: on("notify", sdk.RequiredParentStatusAny),
+			Variables: map[string]string{"HOOK": sdk.GlobalSecret("hook")}},
+		&sdk.TaskConfig{ID: "report", Image: "busybox", DependsOn: on("build", sdk.RequiredParentStatusAny),
+			Variables: map[string]string{"TOKEN": sdk.PipelineSecret("token")}},
+	)
+	apiErr := startRefusal(t, cl, "cleanup", nil)
+	checkMissing(t, apiErr, []model.MissingValue{{Kind: "pipeline_secret", Key: "token", UsedBy: []string{"report.TOKEN"}}})
+	if _, err := cl.PutSecret(context.Background(), client.SecretScope{Pipeline: "cleanup"}, "token", "t", nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.StartRun(context.Background(), "cleanup", nil); err != nil {
+		t.Fatalf("start: %v; only failure-path tasks lack their secrets", err)
+	}
+}
