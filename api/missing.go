@@ -34,7 +34,9 @@ func missingValues(status int, code, what string, missing []model.MissingValue) 
 // now) a run whose tasks name secrets or objects that are not there: the
 // pipeline and global secrets of every task that runs when every task
 // succeeds, and the pipeline objects of the tasks that start with the run
-// (no depends_on). Before a task with
+// (no depends_on). A start the FSM refuses anyway (pipeline disabled or
+// without a live version, runs paused cluster-wide) is not checked, so
+// the caller hears that reason first. Before a task with
 // parents starts, a parent (with inject_api_token) or a user may store
 // its objects, and run objects exist only once the run does, so those are
 // looked up when their task starts. It reads the leader's state (writes
@@ -55,8 +57,12 @@ func (s *Server) checkRunValues(cmd fsm.RunCreate) error {
 			return nil
 		}
 		p, err := store.GetPipeline(tx, ns, id)
-		if err != nil || p == nil || p.LiveVersion == 0 {
+		if err != nil || p == nil || p.LiveVersion == 0 || p.State != model.PipelineStateActive {
 			return err // the FSM refuses such a start, saying why
+		}
+		sys, err := store.GetSystem(tx)
+		if err != nil || sys.IgnorePipelineRunEvents {
+			return err // runs are paused: the FSM says so first
 		}
 		cfg, err := store.GetConfig(tx, ns, id, p.LiveVersion)
 		if err != nil || cfg == nil {

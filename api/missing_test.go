@@ -201,3 +201,33 @@ func TestRunStartSkipsTasksThatRunOnlyAfterAFailure(t *testing.T) {
 		t.Fatalf("start: %v; only failure-path tasks lack their secrets", err)
 	}
 }
+
+// A start the FSM refuses anyway says that reason, not the missing values:
+// a disabled pipeline, and runs paused cluster-wide.
+func TestRunStartRefusalsComeBeforeMissingValues(t *testing.T) {
+	cl, _ := devNode(t, func(c *agent.Config) { c.Scheduler.Engine = "noop" })
+	ctx := context.Background()
+	registerLive(t, cl, "needs", &sdk.TaskConfig{ID: "only", Image: "busybox",
+		Variables: map[string]string{"KEY": sdk.PipelineSecret("absent")}})
+	if _, err := cl.SetPipelineState(ctx, "needs", model.PipelineStateDisabled); err != nil {
+		t.Fatal(err)
+	}
+	if e := startRefusal(t, cl, "needs", nil); e.Status != http.StatusConflict || len(e.Missing) != 0 || !strings.Contains(e.Message, "disabled") {
+		t.Errorf("disabled pipeline: %d %q missing %+v; want 409 saying it is disabled", e.Status, e.Message, e.Missing)
+	}
+	if _, err := cl.SetPipelineState(ctx, "needs", model.PipelineStateActive); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.SetEventIngress(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if e := startRefusal(t, cl, "needs", nil); e.Status != http.StatusConflict || len(e.Missing) != 0 || !strings.Contains(e.Message, "paused") {
+		t.Errorf("runs paused: %d %q missing %+v; want 409 saying runs are paused", e.Status, e.Message, e.Missing)
+	}
+	if _, err := cl.SetEventIngress(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if e := startRefusal(t, cl, "needs", nil); len(e.Missing) != 1 {
+		t.Errorf("active pipeline: %q missing %+v; want the missing secret", e.Message, e.Missing)
+	}
+}
