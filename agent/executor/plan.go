@@ -205,4 +205,3 @@ func environment(r *model.Run, t *model.TaskExecution, apiURLs []string) map[str
 	model.OverlayEnv(env, r.Variables)
 	return env
 }
-
