@@ -283,6 +283,10 @@ func (c *Client) Subscription(ctx context.Context, namespace, pipeline, id strin
 // RecordSkippedTicks sends more in several requests.
 const MaxSkippedTicksPerCall = 500
 
+// MaxSkipReason is the longest SkippedTicks.Reason Gofer accepts, in
+// bytes.
+const MaxSkipReason = 256
+
 // SkippedTicks describes ticks a trigger extension decided not to fire.
 type SkippedTicks struct {
 	// Ticks are the skipped ticks' scheduled times.
@@ -290,7 +294,8 @@ type SkippedTicks struct {
 	// Through, when not zero, says every tick after the listed ones up to
 	// and including Through was skipped too without being listed.
 	Through time.Time
-	// Reason says why, e.g. "catch_up latest: fired a later tick".
+	// Reason says why, e.g. "catch_up latest: fired a later tick"; at
+	// most MaxSkipReason bytes.
 	Reason string
 }
 
