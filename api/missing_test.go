@@ -173,6 +173,14 @@ func TestRunStartChecksTheEnvironmentTheTaskGets(t *testing.T) {
 		Variables: map[string]string{"API_KEY": "x", "api_key": sdk.PipelineSecret("a")}})
 	apiErr := startRefusal(t, cl, "cased-two", nil)
 	checkMissing(t, apiErr, []model.MissingValue{{Kind: "pipeline_secret", Key: "a", UsedBy: []string{"only.api_key"}}})
+	// Names match as the executor matches them (strings.EqualFold): a run
+	// variable "ſ" (long s, which folds to "s" but does not lower-case
+	// to it) replaces the task's "S".
+	registerLive(t, cl, "folded", &sdk.TaskConfig{ID: "only", Image: "busybox",
+		Variables: map[string]string{"S": sdk.PipelineSecret("a")}})
+	if _, err := cl.StartRun(context.Background(), "folded", map[string]string{"ſ": "x"}); err != nil {
+		t.Fatalf("start: %v; the run's ſ replaces the task's S in the container", err)
+	}
 }
 
 // Only tasks that run when every task succeeds are checked: a task that
