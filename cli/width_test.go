@@ -59,3 +59,12 @@ func TestTableCountsDisplayWidth(t *testing.T) {
 		}
 	}
 }
+
+// runeWidth's binary search needs wideRanges sorted and disjoint.
+func TestWideRangesSorted(t *testing.T) {
+	for i, r := range wideRanges {
+		if r[0] > r[1] || (i > 0 && r[0] <= wideRanges[i-1][1]) {
+			t.Errorf("wideRanges[%d] = %#x…%#x is out of order or overlaps the one before", i, r[0], r[1])
+		}
+	}
+}
