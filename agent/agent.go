@@ -127,6 +127,7 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		return nil, err
 	}
 	if err := a.setupRaft(); err != nil {
+		a.stopRaft()
 		a.closeStores()
 		return nil, err
 	}
@@ -154,14 +155,14 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 	}, a, logger)
 	ln, err := net.Listen("tcp", cfg.Server.APIAddr)
 	if err != nil {
-		a.raft.Shutdown().Error()
+		a.stopRaft()
 		a.closeStores()
 		return nil, fmt.Errorf("listen on server.api_addr %s: %w", cfg.Server.APIAddr, err)
 	}
 	a.apiLn = ln
 	if err := a.listenExternalEvents(); err != nil {
 		ln.Close()
-		a.raft.Shutdown().Error()
+		a.stopRaft()
 		a.closeStores()
 		return nil, err
 	}
@@ -339,6 +340,23 @@ func (a *Agent) shutdown() error {
 		errs = append(errs, fmt.Errorf("mark state clean: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// stopRaft undoes what setupRaft started when New fails: raft's
+// goroutines would otherwise keep running on the state file closeStores
+// closes, and the transport would keep server.raft_addr bound, so a retry
+// in the same process (or a test) could not listen on it.
+func (a *Agent) stopRaft() {
+	if a.raft != nil {
+		if err := a.raft.Shutdown().Error(); err != nil {
+			a.logger.Warn("raft shutdown after a failed start", "error", err)
+		}
+	}
+	if a.transport != nil {
+		if err := a.transport.Close(); err != nil {
+			a.logger.Warn("raft transport close after a failed start", "error", err)
+		}
+	}
 }
 
 // closeStores flushes and closes the state file and the raft log.

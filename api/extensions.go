@@ -8,6 +8,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/goferhq/gofer/fsm"
+	sdk "github.com/goferhq/gofer/sdk/go"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
 	"github.com/goferhq/gofer/store/seal"
@@ -76,8 +77,13 @@ func (s *Server) installExtension(c echo.Context) error {
 	if err := validID("id", req.ID); err != nil {
 		return err
 	}
-	if strings.TrimSpace(req.Image) == "" || len(req.Image) > maxExtensionImage || strings.ContainsAny(req.Image, " \t\r\n\x00") {
-		return badRequest("image is required: a container image reference of at most %d characters without spaces", maxExtensionImage)
+	if strings.TrimSpace(req.Image) == "" || len(req.Image) > maxExtensionImage {
+		return badRequest("image is required: a container image reference of at most %d characters", maxExtensionImage)
+	}
+	// The SDK's check, the one task images get at registration: an image
+	// Docker would refuse fails here, not when the supervisor starts it.
+	if err := sdk.ValidateImageRef(req.Image); err != nil {
+		return badRequest("image: %q is not a valid image reference: %v", req.Image, err)
 	}
 	if err := checkSettings("settings", req.Settings); err != nil {
 		return err

@@ -2,6 +2,9 @@ package api_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -70,5 +73,33 @@ func TestExtensionAndSubscriptionInputErrors(t *testing.T) {
 	sub, err := cl.Subscribe(ctx, "subs", "cron", "nightly", map[string]string{"expression": "0 3 * * * *", "token": "{{ secret \"gh\" }}"})
 	if err != nil || sub.Status != "active" || sub.Settings["token"] != `{{ secret "gh" }}` {
 		t.Fatalf("subscribe: %+v %v", sub, err)
+	}
+}
+
+// An extension's image is checked as a task's is (Docker's grammar): a
+// reference Docker would refuse is a 400 naming image and installs
+// nothing; upstream's extension images still install. (Who may install is
+// decided before the handler reads the body: e2e/authz_test.go's
+// matrix.)
+func TestExtensionImageValidated(t *testing.T) {
+	cl, _ := devNode(t, func(c *agent.Config) { c.Scheduler.Engine = "noop" })
+	ctx := context.Background()
+	hex64 := strings.Repeat("0123456789abcdef", 4)
+	for _, image := range []string{"Foo/Bar:1", "gofer/busybox latest", "busybox:", "x@sha256:short", hex64, "a//b"} {
+		_, err := cl.InstallExtension(ctx, client.InstallRequest{ID: "bad-image", Image: image})
+		var apiErr *client.Error
+		if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest ||
+			!strings.HasPrefix(apiErr.Message, fmt.Sprintf("image: %q is not a valid image reference: ", image)) {
+			t.Errorf("install with image %q: %v; want a 400 naming image", image, err)
+		}
+	}
+	if list, err := cl.ListExtensions(ctx, client.Page{}); err != nil || len(list) != 0 {
+		t.Errorf("extensions after refused installs: %d %v", len(list), err)
+	}
+	for i, image := range []string{"ghcr.io/clintjedwards/gofer/extensions/cron:latest", "gofer/extension-interval:v1",
+		"localhost:5000/ext@sha256:" + hex64} {
+		if _, err := cl.InstallExtension(ctx, client.InstallRequest{ID: fmt.Sprintf("good%d", i), Image: image}); err != nil {
+			t.Errorf("install with image %q: %v", image, err)
+		}
 	}
 }

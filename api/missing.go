@@ -3,8 +3,6 @@ package api
 import (
 	"fmt"
 	"net/http"
-	"sort"
-	"strings"
 
 	"go.etcd.io/bbolt"
 
@@ -34,8 +32,11 @@ func missingValues(status int, code, what string, missing []model.MissingValue) 
 
 // checkRunValues refuses (409, like the other reasons a run cannot start
 // now) a run whose tasks name secrets or objects that are not there: the
-// pipeline and global secrets of every task, and the pipeline objects of
-// the tasks that start with the run (no depends_on). Before a task with
+// pipeline and global secrets of every task that runs when every task
+// succeeds, and the pipeline objects of the tasks that start with the run
+// (no depends_on). A start the FSM refuses anyway (pipeline disabled or
+// without a live version, runs paused cluster-wide) is not checked, so
+// the caller hears that reason first. Before a task with
 // parents starts, a parent (with inject_api_token) or a user may store
 // its objects, and run objects exist only once the run does, so those are
 // looked up when their task starts. It reads the leader's state (writes
@@ -56,8 +57,12 @@ func (s *Server) checkRunValues(cmd fsm.RunCreate) error {
 			return nil
 		}
 		p, err := store.GetPipeline(tx, ns, id)
-		if err != nil || p == nil || p.LiveVersion == 0 {
+		if err != nil || p == nil || p.LiveVersion == 0 || p.State != model.PipelineStateActive {
 			return err // the FSM refuses such a start, saying why
+		}
+		sys, err := store.GetSystem(tx)
+		if err != nil || sys.IgnorePipelineRunEvents {
+			return err // runs are paused: the FSM says so first
 		}
 		cfg, err := store.GetConfig(tx, ns, id, p.LiveVersion)
 		if err != nil || cfg == nil {
@@ -77,41 +82,29 @@ func (s *Server) checkRunValues(cmd fsm.RunCreate) error {
 }
 
 // runMarkerUses lists the markers checkRunValues checks, task by task in
-// config order and by variable name within a task: each task's own
-// variables with the run's replacing those whose names differ only in
-// case (as the executor builds a task's environment).
+// config order and by variable name within a task: the markers in each
+// task's variables as its container gets them (model.TaskVariables: the
+// task's own with the run's overlaid, names that differ only in case
+// replaced, as the executor does). Only tasks that run when every task
+// succeeds are checked (runsWhenAllSucceed): a task that runs only after
+// a failure may never run, and when it does the executor names every
+// value it lacks.
 func runMarkerUses(tasks []*sdk.TaskConfig, runVars map[string]string) []store.MarkerUse {
-	runMarkers, runLower := markerNames(runVars), make(map[string]bool, len(runVars))
-	taskHasMarker := false
+	hasMarker := len(markerNames(runVars)) > 0
 	for _, t := range tasks {
-		if len(markerNames(t.Variables)) > 0 {
-			taskHasMarker = true
-			break
-		}
+		hasMarker = hasMarker || len(markerNames(t.Variables)) > 0
 	}
-	if len(runMarkers) == 0 && !taskHasMarker {
+	if !hasMarker {
 		return nil // the common case
 	}
-	for name := range runVars {
-		runLower[strings.ToLower(name)] = true
-	}
+	checked := runsWhenAllSucceed(tasks)
 	var uses []store.MarkerUse
 	for _, t := range tasks {
-		env := map[string]string{}
-		for _, name := range markerNames(t.Variables) {
-			if !runLower[strings.ToLower(name)] {
-				env[name] = t.Variables[name]
-			}
+		if !checked[t.ID] {
+			continue
 		}
-		for _, name := range runMarkers {
-			env[name] = runVars[name]
-		}
-		names := make([]string, 0, len(env))
-		for name := range env {
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		for _, name := range names {
+		env := model.TaskVariables(t.Variables, runVars)
+		for _, name := range markerNames(env) {
 			kind, key, _ := sdk.ParseMarker(env[name])
 			if kind == "run_object" || (kind == "pipeline_object" && len(t.DependsOn) > 0) {
 				continue
@@ -120,4 +113,44 @@ func runMarkerUses(tasks []*sdk.TaskConfig, runVars map[string]string) []store.M
 		}
 	}
 	return uses
+}
+
+// runsWhenAllSucceed is the set of tasks that run in a run where every
+// task that runs succeeds: those with no parent, and those whose every
+// parent is in the set and is required to end successful or any way. A
+// task that requires a failure anywhere on its path of parents is left
+// out. The registered config has no cycles and names only its own tasks;
+// a parent that is not a task leaves its child out.
+func runsWhenAllSucceed(tasks []*sdk.TaskConfig) map[string]bool {
+	byID := make(map[string]*sdk.TaskConfig, len(tasks))
+	for _, t := range tasks {
+		byID[t.ID] = t
+	}
+	memo := make(map[string]bool, len(tasks))
+	visiting := map[string]bool{}
+	var runs func(id string) bool
+	runs = func(id string) bool {
+		if v, ok := memo[id]; ok {
+			return v
+		}
+		t := byID[id]
+		if t == nil || visiting[id] {
+			return false
+		}
+		visiting[id] = true
+		ok := true
+		for parent, status := range t.DependsOn {
+			if status == sdk.RequiredParentStatusFailure || !runs(parent) {
+				ok = false
+				break
+			}
+		}
+		delete(visiting, id)
+		memo[id] = ok
+		return ok
+	}
+	for _, t := range tasks {
+		runs(t.ID)
+	}
+	return memo
 }

@@ -132,3 +132,110 @@ func checkMissing(t *testing.T, apiErr *client.Error, want []model.MissingValue)
 		}
 	}
 }
+
+// startRefusal starts a run of pipeline id and returns the API error (the
+// test fails when the start succeeds or fails otherwise).
+func startRefusal(t *testing.T, cl *client.Client, id string, vars map[string]string) *client.Error {
+	t.Helper()
+	_, err := cl.StartRun(context.Background(), id, vars)
+	var apiErr *client.Error
+	if !errors.As(err, &apiErr) {
+		t.Fatalf("start of %s: %v; want an API error", id, err)
+	}
+	return apiErr
+}
+
+// registerLive registers tasks as pipeline id and deploys it.
+func registerLive(t *testing.T, cl *client.Client, id string, tasks ...*sdk.TaskConfig) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := cl.RegisterConfig(ctx, &sdk.PipelineConfig{ID: id, Name: id, Tasks: tasks}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.DeployConfig(ctx, id, 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The check sees a task's variables as its container gets them: of
+// variables whose names differ only in case the last in sorted order
+// wins, so a marker another variable replaces is not checked, and the
+// run starts although the secret it named is not there.
+func TestRunStartChecksTheEnvironmentTheTaskGets(t *testing.T) {
+	cl, _ := devNode(t, func(c *agent.Config) { c.Scheduler.Engine = "noop" })
+	registerLive(t, cl, "cased", &sdk.TaskConfig{ID: "only", Image: "busybox",
+		Variables: map[string]string{"API_KEY": sdk.PipelineSecret("a"), "api_key": "x"}})
+	if _, err := cl.StartRun(context.Background(), "cased", nil); err != nil {
+		t.Fatalf("start: %v; the container gets api_key=x and no marker", err)
+	}
+	// The other way round the marker is what the container gets.
+	registerLive(t, cl, "cased-two", &sdk.TaskConfig{ID: "only", Image: "busybox",
+		Variables: map[string]string{"API_KEY": "x", "api_key": sdk.PipelineSecret("a")}})
+	apiErr := startRefusal(t, cl, "cased-two", nil)
+	checkMissing(t, apiErr, []model.MissingValue{{Kind: "pipeline_secret", Key: "a", UsedBy: []string{"only.api_key"}}})
+	// Names match as the executor matches them (strings.EqualFold): a run
+	// variable "ſ" (long s, which folds to "s" but does not lower-case
+	// to it) replaces the task's "S".
+	registerLive(t, cl, "folded", &sdk.TaskConfig{ID: "only", Image: "busybox",
+		Variables: map[string]string{"S": sdk.PipelineSecret("a")}})
+	if _, err := cl.StartRun(context.Background(), "folded", map[string]string{"ſ": "x"}); err != nil {
+		t.Fatalf("start: %v; the run's ſ replaces the task's S in the container", err)
+	}
+}
+
+// Only tasks that run when every task succeeds are checked: a task that
+// runs only after a failure (on its own edge or a parent's) may need a
+// secret that is not there without the run being refused.
+func TestRunStartSkipsTasksThatRunOnlyAfterAFailure(t *testing.T) {
+	cl, _ := devNode(t, func(c *agent.Config) { c.Scheduler.Engine = "noop" })
+	on := func(parent string, status sdk.RequiredParentStatus) map[string]sdk.RequiredParentStatus {
+		return map[string]sdk.RequiredParentStatus{parent: status}
+	}
+	registerLive(t, cl, "cleanup",
+		&sdk.TaskConfig{ID: "build", Image: "busybox"},
+		&sdk.TaskConfig{ID: "notify", Image: "busybox", DependsOn: on("build", sdk.RequiredParentStatusFailure),
+			Variables: map[string]string{"HOOK": sdk.PipelineSecret("hook")}},
+		&sdk.TaskConfig{ID: "after_notify", Image: "busybox", DependsOn: on("notify", sdk.RequiredParentStatusAny),
+			Variables: map[string]string{"HOOK": sdk.GlobalSecret("hook")}},
+		&sdk.TaskConfig{ID: "report", Image: "busybox", DependsOn: on("build", sdk.RequiredParentStatusAny),
+			Variables: map[string]string{"TOKEN": sdk.PipelineSecret("token")}},
+	)
+	apiErr := startRefusal(t, cl, "cleanup", nil)
+	checkMissing(t, apiErr, []model.MissingValue{{Kind: "pipeline_secret", Key: "token", UsedBy: []string{"report.TOKEN"}}})
+	if _, err := cl.PutSecret(context.Background(), client.SecretScope{Pipeline: "cleanup"}, "token", "t", nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.StartRun(context.Background(), "cleanup", nil); err != nil {
+		t.Fatalf("start: %v; only failure-path tasks lack their secrets", err)
+	}
+}
+
+// A start the FSM refuses anyway says that reason, not the missing values:
+// a disabled pipeline, and runs paused cluster-wide.
+func TestRunStartRefusalsComeBeforeMissingValues(t *testing.T) {
+	cl, _ := devNode(t, func(c *agent.Config) { c.Scheduler.Engine = "noop" })
+	ctx := context.Background()
+	registerLive(t, cl, "needs", &sdk.TaskConfig{ID: "only", Image: "busybox",
+		Variables: map[string]string{"KEY": sdk.PipelineSecret("absent")}})
+	if _, err := cl.SetPipelineState(ctx, "needs", model.PipelineStateDisabled); err != nil {
+		t.Fatal(err)
+	}
+	if e := startRefusal(t, cl, "needs", nil); e.Status != http.StatusConflict || len(e.Missing) != 0 || !strings.Contains(e.Message, "disabled") {
+		t.Errorf("disabled pipeline: %d %q missing %+v; want 409 saying it is disabled", e.Status, e.Message, e.Missing)
+	}
+	if _, err := cl.SetPipelineState(ctx, "needs", model.PipelineStateActive); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.SetEventIngress(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if e := startRefusal(t, cl, "needs", nil); e.Status != http.StatusConflict || len(e.Missing) != 0 || !strings.Contains(e.Message, "paused") {
+		t.Errorf("runs paused: %d %q missing %+v; want 409 saying runs are paused", e.Status, e.Message, e.Missing)
+	}
+	if _, err := cl.SetEventIngress(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if e := startRefusal(t, cl, "needs", nil); len(e.Missing) != 1 {
+		t.Errorf("active pipeline: %q missing %+v; want the missing secret", e.Message, e.Missing)
+	}
+}

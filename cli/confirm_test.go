@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +62,10 @@ func runWithInput(t *testing.T, input string, terminal bool, args ...string) (co
 // naming --yes), stop on anything but yes, and go ahead with --yes.
 func TestDestructiveCommandsConfirm(t *testing.T) {
 	addr := closedAddr(t)
+	backup := filepath.Join(t.TempDir(), "backup.snap")
+	if err := os.WriteFile(backup, []byte("not really a snapshot"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, cmd := range [][]string{
 		{"pipeline", "delete", "dag"},
 		{"namespace", "delete", "team-a"},
@@ -68,7 +74,7 @@ func TestDestructiveCommandsConfirm(t *testing.T) {
 		{"pipeline", "object", "delete", "dag", "key"},
 		{"run", "object", "delete", "dag", "3", "key"},
 		{"extension", "uninstall", "cron"},
-		{"server", "snapshot", "restore", "backup.snap"},
+		{"server", "snapshot", "restore", backup},
 	} {
 		name := strings.Join(cmd, " ")
 		args := append([]string{"-a", addr}, cmd...)
@@ -93,6 +99,21 @@ func TestDestructiveCommandsConfirm(t *testing.T) {
 			code, _, errs = runWithInput(t, yes[0], len(yes) == 1, a...)
 			if code == 2 || strings.Contains(errs, "not confirmed") || !strings.Contains(errs, "deadline") && !strings.Contains(errs, "connect") && !strings.Contains(errs, "backup.snap") {
 				t.Errorf("%s confirmed by %q: exit %d, %q; want the request attempted", name, yes, code, errs)
+			}
+		}
+	}
+}
+
+// A snapshot restore opens its file before it asks: a missing file or a
+// directory fails at once, with or without a terminal, and nothing asks.
+func TestSnapshotRestoreChecksTheFileFirst(t *testing.T) {
+	addr := closedAddr(t)
+	missing := filepath.Join(t.TempDir(), "typo.snap")
+	for _, terminal := range []bool{false, true} {
+		for file, want := range map[string]string{missing: "no such file", t.TempDir(): "is a directory"} {
+			code, _, errs := runWithInput(t, "y\n", terminal, "-a", addr, "server", "snapshot", "restore", file)
+			if code != 1 || !strings.Contains(errs, want) || strings.Contains(errs, "[y/N]") || strings.Contains(errs, "--yes") {
+				t.Errorf("restore of %s (terminal %v): exit %d, %q; want exit 1 saying %q before any question", file, terminal, code, errs, want)
 			}
 		}
 	}

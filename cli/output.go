@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
-	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 
@@ -138,7 +136,7 @@ const tableWidth = 120
 // value still says something.
 const minCellWidth = 12
 
-// columnGap is the space tabwriter puts between columns.
+// columnGap is the space between columns.
 const columnGap = 2
 
 // table writes an aligned table; headers are upper-cased. A table with a
@@ -146,36 +144,59 @@ const columnGap = 2
 // widest cells (-o json shows them whole); a two-column key/value table
 // is printed as it is, as it may hold a value the user must copy.
 func table(w io.Writer, header []string, rows [][]string) {
-	tw := tabwriter.NewWriter(w, 0, 4, columnGap, ' ', 0)
 	if len(header) > 0 {
 		up := make([]string, len(header))
 		for i, h := range header {
 			up[i] = strings.ToUpper(h)
 		}
-		rows = fitTable(up, rows, tableWidth)
-		fmt.Fprintln(tw, strings.Join(up, "\t"))
+		rows = append([][]string{up}, fitTable(up, rows, tableWidth)...)
 	}
+	writeAligned(w, rows)
+}
+
+// writeAligned writes rows as text/tabwriter does with columnGap padding
+// (every cell but a line's last padded to its column's widest plus the
+// gap), measuring cells by display width (displayWidth) rather than runes,
+// so a cell with wide characters does not shift the columns after it.
+func writeAligned(w io.Writer, rows [][]string) {
+	var widths []int
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		for i := 0; i < len(r)-1; i++ {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], displayWidth(r[i]))
+		}
 	}
-	tw.Flush()
+	var b strings.Builder
+	for _, r := range rows {
+		for i, cell := range r {
+			b.WriteString(cell)
+			if i < len(r)-1 {
+				b.WriteString(strings.Repeat(" ", widths[i]-displayWidth(cell)+columnGap))
+			}
+		}
+		b.WriteByte('\n')
+	}
+	io.WriteString(w, b.String())
 }
 
 // fitTable returns rows whose widest cells are cut (ending in "…") so
-// that header and rows line up in at most width columns. It narrows the
+// that header and rows line up in at most width columns (display width:
+// a wide character counts two). It narrows the
 // widest column first, never below minCellWidth or its header, so short
 // columns (ids, states, times) stay whole.
 func fitTable(header []string, rows [][]string, width int) [][]string {
 	widths := make([]int, len(header))
 	floor := make([]int, len(header))
 	for i, h := range header {
-		widths[i] = utf8.RuneCountInString(h)
+		widths[i] = displayWidth(h)
 		floor[i] = max(widths[i], minCellWidth)
 	}
 	for _, r := range rows {
 		for i, cell := range r {
 			if i < len(widths) {
-				widths[i] = max(widths[i], utf8.RuneCountInString(cell))
+				widths[i] = max(widths[i], displayWidth(cell))
 			}
 		}
 	}
@@ -224,13 +245,12 @@ func fitTable(header []string, rows [][]string, width int) [][]string {
 	return out
 }
 
-// ellipsize cuts s to n runes, the last one "…".
+// ellipsize cuts s to at most n columns (display width), the last one "…".
 func ellipsize(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
+	if displayWidth(s) <= n {
 		return s
 	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
+	return truncateWidth(s, n-1) + "…"
 }
 
 // kv renders one object as a two-column table.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"os/exec"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -60,5 +61,16 @@ func TestReproduceLineQuotes(t *testing.T) {
 		if got := reproduceLine(dir, nil, "go", []string{"run", "."}); got != want {
 			t.Errorf("reproduceLine(%q) = %s, want %s", dir, got, want)
 		}
+	}
+	// An environment word stays an assignment: only its value is quoted.
+	env := []string{"PYTHONPATH=/a b:/c", "EMPTY=", "PLAIN=x", "not a name=v"}
+	want := `(cd dir && PYTHONPATH='/a b:/c' EMPTY= PLAIN=x 'not a name=v' python3 'my pipeline.py' 'A=b c')`
+	if got := reproduceLine("dir", env, "python3", []string{"my pipeline.py", "A=b c"}); got != want {
+		t.Errorf("reproduceLine with env = %s, want %s", got, want)
+	}
+	out, err := exec.Command("sh", "-c", strings.TrimSuffix(strings.TrimPrefix(
+		reproduceLine(t.TempDir(), []string{"V=a b"}, "sh", []string{"-c", `printf %s "$V"`}), "("), ")")).Output()
+	if err != nil || string(out) != "a b" {
+		t.Errorf("sh ran the reproduce line: %q %v; want the assignment to reach the command", out, err)
 	}
 }

@@ -262,11 +262,40 @@ func runProgram(ctx context.Context, status io.Writer, what, dir string, env []s
 }
 
 func reproduceLine(dir string, env []string, name string, args []string) string {
-	parts := append(append(append([]string{}, env...), name), args...)
-	for i, p := range parts {
-		parts[i] = shellWord(p)
+	parts := make([]string, 0, len(env)+1+len(args))
+	for _, e := range env {
+		parts = append(parts, shellAssignment(e))
+	}
+	parts = append(parts, shellWord(name))
+	for _, a := range args {
+		parts = append(parts, shellWord(a))
 	}
 	return fmt.Sprintf("(cd %s && %s)", shellWord(dir), strings.Join(parts, " "))
+}
+
+// shellAssignment quotes a NAME=value environment word so the shell still
+// reads it as an assignment: only the value is quoted ('PYTHONPATH=/a b'
+// would be a command name). A word whose NAME is not a shell name is
+// quoted whole.
+func shellAssignment(kv string) string {
+	name, value, ok := strings.Cut(kv, "=")
+	if !ok || !isShellName(name) {
+		return shellWord(kv)
+	}
+	if value == "" {
+		return name + "="
+	}
+	return name + "=" + shellWord(value)
+}
+
+// isShellName reports whether s is a POSIX shell variable name.
+func isShellName(s string) bool {
+	for i, r := range s {
+		if !(r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (i > 0 && r >= '0' && r <= '9')) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // shellWord quotes s for a POSIX shell when it holds anything but plain

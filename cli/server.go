@@ -130,13 +130,8 @@ func snapshotRestore(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	// Restoring from standard input leaves no terminal to ask on: it
-	// needs --yes.
-	if err := confirm(c, func() string {
-		return fmt.Sprintf("Replace the whole cluster state with the backup in %s? Everything written since it was taken is lost.", c.Args().First())
-	}); err != nil {
-		return err
-	}
+	// The file is opened before the question, so a mistyped name fails
+	// at once instead of after a "yes".
 	var r io.Reader
 	if path := c.Args().First(); path == "-" {
 		r = os.Stdin
@@ -146,7 +141,19 @@ func snapshotRestore(c *cli.Context) error {
 			return err
 		}
 		defer f.Close()
+		if st, err := f.Stat(); err != nil {
+			return err
+		} else if st.IsDir() {
+			return fmt.Errorf("%s is a directory, not a backup file", path)
+		}
 		r = f
+	}
+	// Restoring from standard input leaves no terminal to ask on: it
+	// needs --yes.
+	if err := confirm(c, func() string {
+		return fmt.Sprintf("Replace the whole cluster state with the backup in %s? Everything written since it was taken is lost.", c.Args().First())
+	}); err != nil {
+		return err
 	}
 	res, err := cl.SnapshotRestore(c.Context, r, client.RestoreOptions{ForceLegacy: c.Bool("force-legacy")})
 	if err != nil {

@@ -24,7 +24,9 @@ import (
 // unsigned, a wrongly signed, a tampered and an oversized delivery start
 // nothing (the bad ones refused with the extension's 401, the oversized
 // one with the listener's 413), and a push to another repository is
-// accepted without a run.
+// accepted without a run. A delivery for a pipeline whose run lacks a
+// secret answers 409 and is started by its redelivery once the secret is
+// stored.
 func TestGithubWebhookThroughTheListener(t *testing.T) {
 	ensureImages(t)
 	c, events := newEventsCluster(t, 3, "GOFER_WEB_EXTENSIONS__INSTALL_STD_EXTENSIONS=false")
@@ -145,5 +147,48 @@ func TestGithubWebhookThroughTheListener(t *testing.T) {
 	}
 	if n := len(runs()); n != 2 {
 		t.Fatalf("%d runs after the second signed push, want 2", n)
+	}
+
+	// A pipeline whose run needs a secret that is not there: the delivery
+	// answers 409 naming it, starts nothing and is not remembered; once
+	// the secret is stored, GitHub's "Redeliver" (the same delivery id)
+	// starts the run.
+	const needy = "needs-token"
+	if _, err := admin.RegisterConfig(ctx, &sdk.PipelineConfig{ID: needy, Name: needy, Tasks: []*sdk.TaskConfig{{ID: "quick",
+		Image: "gofer/busybox:latest", Command: []string{"true"}, Variables: map[string]string{"TOKEN": sdk.PipelineSecret("token")}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.DeployConfig(ctx, needy, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Subscribe(ctx, needy, "github", "tokens", map[string]string{"repository": "acme/tokens", "events": "push"}); err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	needyRuns := func() int {
+		t.Helper()
+		list, err := admin.Consistent().ListRuns(ctx, needy, client.Page{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(list)
+	}
+	tokens := push("acme/tokens", "7070")
+	status, answer := deliver("d-9", tokens, sign(tokens))
+	if status != http.StatusConflict || !strings.Contains(answer, `pipeline_secret \"token\" does not exist`) ||
+		!strings.Contains(answer, "gofer secret pipeline put needs-token token VALUE") {
+		t.Fatalf("delivery for a pipeline missing a secret: %d %s; want 409 naming the secret and its fix", status, answer)
+	}
+	if n := needyRuns(); n != 0 {
+		t.Fatalf("%d runs after a refused delivery, want 0", n)
+	}
+	waitLog(t, admin, "github", "missing: pipeline_secret token") // the trace the refusal leaves
+	if _, err := admin.PutSecret(ctx, client.SecretScope{Pipeline: needy}, "token", "t0k", nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if status, answer := deliver("d-9", tokens, sign(tokens)); status/100 != 2 {
+		t.Fatalf("redelivery after the secret was stored: %d %s", status, answer)
+	}
+	if n := needyRuns(); n != 1 {
+		t.Fatalf("%d runs after the redelivery, want 1", n)
 	}
 }

@@ -149,6 +149,9 @@ func applyConfigDeploy(a *applyCtx, body []byte) (any, error) {
 		Status:       model.DeploymentStatusSuccess,
 		Actor:        a.meta.Actor,
 	}
+	if a.legacyFormat {
+		d.State, d.Status = model.DeploymentStateCompleteLegacy, model.DeploymentStatusSuccessLegacy
+	}
 	if previous != nil {
 		previous.State = model.ConfigStateDeprecated
 		previous.Deprecated = ts

@@ -130,6 +130,8 @@ func applyTaskFinish(a *applyCtx, body []byte) (any, error) {
 	details := taskDetails(t, "attempt", t.Attempt, "status", string(cmd.Status), "reason", reason.Reason)
 	if cmd.ExitCode != nil {
 		details["exit_code"] = *cmd.ExitCode
+	} else if a.legacyFormat {
+		details["exit_code"] = "" // older binaries always wrote the key
 	}
 	return t, a.emitIn(t.NamespaceID, t.PipelineID, kind, details)
 }

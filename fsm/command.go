@@ -105,39 +105,56 @@ type Meta struct {
 
 // envelopeVersion is the second byte of every command. Version 1: meta
 // as length-prefixed fields, then the JSON body (parsed once, by the
-// applier). Version 2 adds RequestHash after IdempotencyKey; a command
-// without a request hash is still written as version 1, so only commands
-// that carry an idempotency key need a node that reads version 2.
+// applier). Version 2 adds RequestHash after IdempotencyKey. Version 3 has
+// version 2's layout (the hash always present, maybe empty) and changes
+// what appliers write: typed event details and lower-case deployment
+// states. Versions 1 and 2 were written by binaries that stored details
+// as strings and deployment states PascalCase, and every node applies them
+// so, whatever binary it runs: the stored bytes follow the log entry, not
+// the node (DESIGN.md, "Envelope and evolution").
 const (
-	envelopeVersion     = 1
-	envelopeVersionHash = 2
+	envelopeVersion      = 1
+	envelopeVersionHash  = 2
+	envelopeVersionTyped = 3
 )
 
-// envelope is a decoded command: its meta and raw JSON body.
+// envelope is a decoded command: its meta, raw JSON body and the envelope
+// version it was written with.
 type envelope struct {
-	Meta Meta
-	Body []byte
+	Meta    Meta
+	Body    []byte
+	Version byte
 }
 
+// legacyFormat reports whether appliers must write this entry's records in
+// the format of the binaries that wrote versions 1 and 2.
+func (e *envelope) legacyFormat() bool { return e.Version < envelopeVersionTyped }
+
 // Encode frames a command for raft.Apply:
-// [type][version][meta fields][JSON body].
+// [type][version][meta fields][JSON body], always at the current version.
 func Encode(t CommandType, meta Meta, body any) ([]byte, error) {
+	return encodeAt(envelopeVersionTyped, t, meta, body)
+}
+
+// encodeAt frames a command at a given envelope version; versions 1 and 2
+// are only for tests that replay what older binaries wrote (version 1
+// cannot carry a request hash).
+func encodeAt(version byte, t CommandType, meta Meta, body any) ([]byte, error) {
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return nil, fmt.Errorf("encode command %d: %w", t, err)
 	}
-	buf := make([]byte, 0, 2+len(meta.RequestID)+len(meta.Actor)+len(meta.ActorID)+len(meta.IdempotencyKey)+len(meta.RequestHash)+6*binary.MaxVarintLen64+len(raw))
-	version := byte(envelopeVersion)
-	if meta.RequestHash != "" {
-		version = envelopeVersionHash
+	if version == envelopeVersion && meta.RequestHash != "" {
+		return nil, fmt.Errorf("encode command %d: envelope version 1 has no request hash", t)
 	}
+	buf := make([]byte, 0, 2+len(meta.RequestID)+len(meta.Actor)+len(meta.ActorID)+len(meta.IdempotencyKey)+len(meta.RequestHash)+6*binary.MaxVarintLen64+len(raw))
 	buf = append(buf, byte(t), version)
 	buf = appendString(buf, meta.RequestID)
 	buf = appendString(buf, meta.Actor)
 	buf = appendString(buf, meta.ActorID)
 	buf = binary.AppendVarint(buf, meta.Timestamp)
 	buf = appendString(buf, meta.IdempotencyKey)
-	if version == envelopeVersionHash {
+	if version != envelopeVersion {
 		buf = appendString(buf, meta.RequestHash)
 	}
 	return append(buf, raw...), nil
@@ -156,17 +173,17 @@ func decode(data []byte) (CommandType, *envelope, error) {
 	}
 	t := CommandType(data[0])
 	version := data[1]
-	if version != envelopeVersion && version != envelopeVersionHash {
+	if version != envelopeVersion && version != envelopeVersionHash && version != envelopeVersionTyped {
 		return t, nil, fmt.Errorf("command %d: unknown envelope version %d", t, data[1])
 	}
 	r := &metaReader{buf: data[2:]}
-	env := &envelope{}
+	env := &envelope{Version: version}
 	env.Meta.RequestID = r.string()
 	env.Meta.Actor = r.string()
 	env.Meta.ActorID = r.string()
 	env.Meta.Timestamp = r.varint()
 	env.Meta.IdempotencyKey = r.string()
-	if version == envelopeVersionHash {
+	if version != envelopeVersion {
 		env.Meta.RequestHash = r.string()
 	}
 	if r.err != nil {

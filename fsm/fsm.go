@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -235,6 +236,12 @@ type applyCtx struct {
 	tx    *bbolt.Tx
 	meta  Meta
 	index uint64
+	// legacyFormat: the entry came from a binary that wrote event details
+	// as strings and deployment states PascalCase (envelope versions 1
+	// and 2); the records it makes must keep that format byte for byte,
+	// so a node replaying it writes what the node that first applied it
+	// wrote.
+	legacyFormat bool
 	// tokensChanged: the applier created or deleted a token, so cached
 	// identities must be dropped (as after an auth command).
 	tokensChanged bool
@@ -258,6 +265,9 @@ func (a *applyCtx) emitIn(ns, pipeline, kind string, details model.EventDetails)
 	}
 	if ns == "" {
 		pipeline = ""
+	}
+	if a.legacyFormat {
+		details = legacyDetails(details)
 	}
 	return store.AppendEvent(a.tx, &model.Event{Kind: kind, Details: details, Emitted: a.meta.Timestamp, Actor: actor,
 		NamespaceID: ns, PipelineID: pipeline})
@@ -285,7 +295,7 @@ func (f *FSM) applyCommand(tx *bbolt.Tx, l *raft.Log) (res *Result, t CommandTyp
 	if err != nil {
 		panic(fmt.Sprintf("fsm: undecodable entry at index %d: %v", l.Index, err))
 	}
-	a := &applyCtx{tx: tx, meta: env.Meta, index: l.Index}
+	a := &applyCtx{tx: tx, meta: env.Meta, index: l.Index, legacyFormat: env.legacyFormat()}
 	defer func() { tokensChanged = a.tokensChanged }()
 	spec, ok := commands[t]
 	if !ok {
@@ -368,4 +378,28 @@ func ResultAs[T any](r *Result) (*T, error) {
 		return nil, nil
 	}
 	return nil, fmt.Errorf("fsm: result is %T, not %T", r.Value, new(T))
+}
+
+// legacyDetails spells every value of details as a string, the way
+// binaries before typed details stored them (numbers in decimal, flags as
+// true/false), for entries of envelope versions 1 and 2.
+func legacyDetails(details model.EventDetails) model.EventDetails {
+	out := make(model.EventDetails, len(details))
+	for k, v := range details {
+		switch v := v.(type) {
+		case string:
+			out[k] = v
+		case int:
+			out[k] = strconv.Itoa(v)
+		case int64:
+			out[k] = strconv.FormatInt(v, 10)
+		case uint64:
+			out[k] = strconv.FormatUint(v, 10)
+		case bool:
+			out[k] = strconv.FormatBool(v)
+		default:
+			out[k] = fmt.Sprint(v)
+		}
+	}
+	return out
 }

@@ -42,12 +42,19 @@ type logBuilder struct {
 	// clock is added to the entries' timestamps (ms): a test moves the
 	// leader's clock forward with it.
 	clock int64
+	// version, when set, is the envelope version entries are written
+	// with (an older binary's entries); zero means Encode's current one.
+	version byte
 }
 
 func (b *logBuilder) entry(typ CommandType, body any) *raft.Log {
 	b.t.Helper()
 	b.index++
-	data, err := Encode(typ, Meta{Actor: "test", ActorID: "tok", Timestamp: b.clock + int64(1000+b.index)}, body)
+	meta := Meta{Actor: "test", ActorID: "tok", Timestamp: b.clock + int64(1000+b.index)}
+	data, err := Encode(typ, meta, body)
+	if b.version != 0 {
+		data, err = encodeAt(b.version, typ, meta, body)
+	}
 	if err != nil {
 		b.t.Fatal(err)
 	}

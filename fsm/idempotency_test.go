@@ -62,9 +62,10 @@ func TestEnvelopeRoundTripWithRequestHash(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Without a hash the envelope stays version 1, which every node reads.
-		if want := byte(1); meta.RequestHash == "" && data[1] != want {
-			t.Errorf("envelope version %d without a hash, want %d", data[1], want)
+		// Every new entry is written at the current version, hash or not
+		// (its appliers store typed details, fsm/DESIGN.md).
+		if want := byte(envelopeVersionTyped); data[1] != want {
+			t.Errorf("envelope version %d, want %d", data[1], want)
 		}
 		typ, env, err := decode(data)
 		if err != nil || typ != CmdNamespaceCreate || env.Meta != meta {
@@ -72,6 +73,19 @@ func TestEnvelopeRoundTripWithRequestHash(t *testing.T) {
 		}
 		if body := decodeBody[NamespaceCreate](env.Body); body.Namespace.ID != "abc" {
 			t.Fatalf("body %+v", body)
+		}
+		// What older binaries wrote still decodes: version 1 without a
+		// hash, version 2 with one.
+		old := byte(envelopeVersion)
+		if meta.RequestHash != "" {
+			old = envelopeVersionHash
+		}
+		data, err = encodeAt(old, CmdNamespaceCreate, meta, NamespaceCreate{Namespace: model.Namespace{ID: "abc"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if typ, env, err := decode(data); err != nil || typ != CmdNamespaceCreate || env.Meta != meta || !env.legacyFormat() {
+			t.Fatalf("version %d: decode = %v %+v %v, want %+v", old, typ, env, err, meta)
 		}
 	}
 }

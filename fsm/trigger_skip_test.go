@@ -6,6 +6,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/goferhq/gofer/sdk/go/extension"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
 )
@@ -108,5 +109,12 @@ func TestTriggerSkipRecordsEachTickOnce(t *testing.T) {
 	}
 	if len(x.skipEvents()) != 6 {
 		t.Fatal("the disabled extension's skip wrote no event")
+	}
+}
+
+// The SDK tells extensions the reason limit the FSM enforces.
+func TestSkipReasonLimitMatchesTheSDK(t *testing.T) {
+	if MaxSkipReason != extension.MaxSkipReason {
+		t.Fatalf("fsm.MaxSkipReason %d, extension.MaxSkipReason %d", MaxSkipReason, extension.MaxSkipReason)
 	}
 }

@@ -187,7 +187,8 @@ func retryAt(t *model.TaskExecution, attempt int, now time.Time) int64 {
 
 // environment is a task container's env: system variables, then the
 // task's own, then the run's, later ones overriding earlier ones whose
-// names differ only in case.
+// names differ only in case (model.OverlayEnv, which the API's run-start
+// check of missing values uses too).
 func environment(r *model.Run, t *model.TaskExecution, apiURLs []string) map[string]string {
 	env := map[string]string{
 		"GOFER_NAMESPACE_ID": r.NamespaceID,
@@ -200,24 +201,7 @@ func environment(r *model.Run, t *model.TaskExecution, apiURLs []string) map[str
 	if len(apiURLs) > 0 {
 		env["GOFER_API_BASE_URL"] = strings.Join(apiURLs, ",")
 	}
-	overlay(env, t.Task.Variables)
-	overlay(env, r.Variables)
+	model.OverlayEnv(env, t.Task.Variables)
+	model.OverlayEnv(env, r.Variables)
 	return env
-}
-
-// overlay copies src into dst, replacing keys that match ignoring case.
-func overlay(dst, src map[string]string) {
-	keys := make([]string, 0, len(src))
-	for k := range src {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		for existing := range dst {
-			if existing != k && strings.EqualFold(existing, k) {
-				delete(dst, existing)
-			}
-		}
-		dst[k] = src[k]
-	}
 }

@@ -123,10 +123,19 @@ func (e *Extension) ExternalEvent(ctx context.Context, ev extension.Event) error
 	// One run per pipeline: two subscriptions of one pipeline share the
 	// key, so the second start answers the first run.
 	var errs []error
+	var lacking []string
 	for _, t := range targets {
 		_, err := e.opts.Gofer.StartRun(ctx, t.Namespace, t.Pipeline, vars, KeyPrefix+delivery)
+		var apiErr *extension.APIError
 		switch {
 		case err == nil:
+		case errors.As(err, &apiErr) && len(apiErr.Missing) > 0:
+			// Secrets or objects the run needs are not there: not final.
+			// The delivery is answered 409 and not remembered, so a
+			// redelivery after they are stored starts the run.
+			e.opts.Logger.Warn("run refused: secrets or objects are not there; store them, then redeliver",
+				"delivery", delivery, "subscription", t.String(), "missing", apiErr.MissingSummary(), "error", apiErr.Message)
+			lacking = append(lacking, apiErr.Message)
 		case refused(err):
 			// Final: the pipeline is gone or disabled, the subscription
 			// disabled. A redelivery would be refused again, so this
@@ -139,10 +148,21 @@ func (e *Extension) ExternalEvent(ctx context.Context, ev extension.Event) error
 	if len(errs) > 0 {
 		// Not remembered: GitHub's (or an operator's) redelivery retries,
 		// and pipelines already started answer their run.
-		return extension.Errorf(http.StatusBadGateway, "starting runs: %v", errors.Join(errs...))
+		return extension.Errorf(http.StatusBadGateway, "starting runs: %v", errors.Join(append(errs, stringErrors(lacking)...)...))
+	}
+	if len(lacking) > 0 {
+		return extension.Errorf(http.StatusConflict, "%s; store them, then redeliver this delivery", strings.Join(lacking, "; "))
 	}
 	e.remember(delivery, signature)
 	return nil
+}
+
+func stringErrors(messages []string) []error {
+	out := make([]error, len(messages))
+	for i, m := range messages {
+		out[i] = errors.New(m)
+	}
+	return out
 }
 
 // refused reports whether Gofer answered a final no (a 4xx other than

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -305,5 +306,41 @@ func TestGithubSettings(t *testing.T) {
 		if err := e.Subscribe(context.Background(), extension.Subscription{NamespaceID: "n", PipelineID: "p", ID: "s", Params: p}); err == nil {
 			t.Errorf("params %v accepted", p)
 		}
+	}
+}
+
+// TestGithubMissingValuesAreNotFinal: a start Gofer refuses because
+// secrets or objects are not there is not a final no: the delivery
+// answers 409 naming them, is not remembered, and its redelivery after
+// the values are stored starts the run.
+func TestGithubMissingValuesAreNotFinal(t *testing.T) {
+	e, _ := newExt(t, map[string]string{SettingAppWebhookSecret: secret})
+	msg := `pipeline "build" did not start a run: 1 secret or object it names is not there: pipeline_secret "token" does not exist (used by only.TOKEN; fix: gofer secret pipeline put build token VALUE -n default)`
+	g := &partialGofer{fail: map[string]error{
+		"build": &extension.APIError{Status: http.StatusConflict, Code: "conflict", Message: msg,
+			Missing: []extension.MissingValue{{Kind: "pipeline_secret", Key: "token", Problem: "does not exist", UsedBy: []string{"only.TOKEN"}}}},
+	}}
+	e.opts.Gofer = g
+	var logs strings.Builder
+	e.opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	ctx := context.Background()
+	body := pushFor("d-1")
+	send := func() error { return e.ExternalEvent(ctx, delivery(body, sign([]byte(body), secret), "d-1", "push")) }
+	err := send()
+	if status(err) != http.StatusConflict || !strings.Contains(err.Error(), `pipeline_secret "token" does not exist`) {
+		t.Fatalf("delivery with a missing secret: %v; want 409 naming it", err)
+	}
+	if !strings.Contains(logs.String(), "missing: pipeline_secret token") {
+		t.Errorf("log %q does not name the missing value", logs.String())
+	}
+	delete(g.fail, "build") // the user stored the secret
+	if err := send(); err != nil {
+		t.Fatalf("redelivery: %v", err)
+	}
+	if g.calls != 4 { // build and ship, twice: the redelivery was not dropped
+		t.Fatalf("%d starts; the redelivery was dropped", g.calls)
+	}
+	if err := send(); err != nil || g.calls != 4 {
+		t.Fatalf("a third delivery: %v, %d starts; want it remembered now", err, g.calls)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/goferhq/gofer/agent/clock"
 	"github.com/goferhq/gofer/extensions/schedule"
@@ -301,11 +302,7 @@ func (w *worker) act(d schedule.Decision, wm time.Time, policy schedule.Policy, 
 				return wm, why
 			}
 			w.e.log().Warn("tick refused; skipped", "subscription", w.sub.String(), "tick", tick, "error", err)
-			reason := fmt.Sprintf("refused: %v", err)
-			if len(reason) > 200 {
-				reason = reason[:200]
-			}
-			if err := w.recordSkipped(extension.SkippedTicks{Ticks: []time.Time{tick}, Reason: reason}, created); err != nil {
+			if err := w.recordSkipped(extension.SkippedTicks{Ticks: []time.Time{tick}, Reason: refusalReason(err)}, created); err != nil {
 				return wm, err
 			}
 		} else if err != nil {
@@ -333,6 +330,27 @@ func (w *worker) recordSkipped(sk extension.SkippedTicks, created int64) error {
 
 // refused reports whether Gofer answered a final no (a 4xx other than
 // 408 and 429), as opposed to being unreachable or busy.
+// refusalReason is a refused tick's skip reason: the missing values in
+// the compact "refused: missing: KIND KEY, KIND KEY" when Gofer named
+// them, else its answer; cut at a character boundary to what Gofer
+// accepts (extension.MaxSkipReason bytes), ending in "…" when cut.
+func refusalReason(err error) string {
+	reason := fmt.Sprintf("refused: %v", err)
+	var apiErr *extension.APIError
+	if errors.As(err, &apiErr) && len(apiErr.Missing) > 0 {
+		reason = "refused: " + apiErr.MissingSummary()
+	}
+	if len(reason) <= extension.MaxSkipReason {
+		return reason
+	}
+	const ellipsis = "…"
+	cut := extension.MaxSkipReason - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(reason[cut]) {
+		cut--
+	}
+	return reason[:cut] + ellipsis
+}
+
 func refused(err error) bool {
 	var apiErr *extension.APIError
 	return errors.As(err, &apiErr) && apiErr.Status >= 400 && apiErr.Status < 500 &&

@@ -3,8 +3,10 @@ package scheduled_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/goferhq/gofer/agent/clock"
 	"github.com/goferhq/gofer/extensions/schedule"
@@ -130,5 +132,42 @@ func TestUnsubscribeStopsTheWorker(t *testing.T) {
 	}
 	if c.Now().Before(created.Add(2 * time.Minute)) {
 		t.Fatalf("gave up at %s, before NotStoredFor (1m) had passed", c.Now())
+	}
+}
+
+// TestRefusedTickReason: a tick refused for missing values is skipped
+// with the compact "missing: KIND KEY, …" reason naming every one; a long
+// refusal is cut to Gofer's limit at a character boundary.
+func TestRefusedTickReason(t *testing.T) {
+	created := time.Unix(1_800_000_000, 0)
+	c := clock.NewFake(created)
+	g := scheduledtest.New(c)
+	params := map[string]string{"every": "10s"}
+	g.Store(sub, params, created, 0)
+	g.Refuse(&extension.APIError{Status: http.StatusConflict, Message: "pipeline \"p\" did not start a run: 2 secrets or objects it names are not there: …",
+		Missing: []extension.MissingValue{{Kind: "pipeline_secret", Key: "token"}, {Kind: "global_secret", Key: "registry_pass"}}})
+	start(t, c, g, params)
+	t1, t2, t3 := created.Add(10*time.Second), created.Add(20*time.Second), created.Add(30*time.Second)
+	if !c.WaitTimerAt(t1, wait) {
+		t.Fatal("no timer for tick 1")
+	}
+	c.Set(t1)
+	if !c.WaitTimerAt(t2, wait) {
+		t.Fatal("the worker did not move on to tick 2")
+	}
+	g.Refuse(&extension.APIError{Status: http.StatusConflict, Message: strings.Repeat("ü", 300)})
+	c.Set(t2)
+	if !c.WaitTimerAt(t3, wait) {
+		t.Fatal("the worker did not move on to tick 3: was the long reason refused?")
+	}
+	reasons := g.SkipReasons(sub)
+	if len(reasons) != 2 {
+		t.Fatalf("reasons %q, want 2", reasons)
+	}
+	if want := "refused: missing: pipeline_secret token, global_secret registry_pass"; reasons[0] != want {
+		t.Errorf("reason %q, want %q", reasons[0], want)
+	}
+	if r := reasons[1]; len(r) > extension.MaxSkipReason || !utf8.ValidString(r) || !strings.HasSuffix(r, "ü…") {
+		t.Errorf("long reason (%d bytes) %q: want at most %d bytes of whole characters ending in …", len(r), r, extension.MaxSkipReason)
 	}
 }

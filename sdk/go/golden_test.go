@@ -289,6 +289,11 @@ var invalidPipelines = map[string]func() *Pipeline{
 	"image_ipv6":          func() *Pipeline { return errp().Tasks(NewTask("build", "[zz]:5000/a")) },
 	"image_tag_char":      func() *Pipeline { return errp().Tasks(NewTask("build", "busybox:-x")) },
 	"image_long_name":     func() *Pipeline { return errp().Tasks(NewTask("build", strings.Repeat("a", 256))) },
+	"image_long_implied":  func() *Pipeline { return errp().Tasks(NewTask("build", strings.Repeat("a", 238))) },
+	"image_long_registry": func() *Pipeline { return errp().Tasks(NewTask("build", "docker.io/"+strings.Repeat("a", 238))) },
+	"image_hex_name": func() *Pipeline {
+		return errp().Tasks(NewTask("build", strings.Repeat("0123456789abcdef", 4)+":latest"))
+	},
 	// A setter's mistake is reported before the config's problems.
 	"empty_script_first": func() *Pipeline {
 		return NewPipeline("x", "X").Tasks(busybox("hello"), busybox("later").Script(""))
@@ -371,6 +376,9 @@ func TestErrorsNameTheCulprit(t *testing.T) {
 		"image_ipv6":             "tasks[build].image",
 		"image_tag_char":         "tasks[build].image",
 		"image_long_name":        "tasks[build].image",
+		"image_long_implied":     "tasks[build].image",
+		"image_long_registry":    "tasks[build].image",
+		"image_hex_name":         "tasks[build].image",
 	}
 	for name, build := range invalidPipelines {
 		want, ok := culprits[name]

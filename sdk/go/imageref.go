@@ -12,7 +12,8 @@ import (
 // would refuse fails when it is registered, not when its task runs:
 //
 //	reference  := name [ ":" tag ] [ "@" digest ]
-//	name       := [ domain "/" ] path          (at most 255 characters)
+//	name       := [ domain "/" ] path          (at most 255 characters with docker.io/[library/] when implied;
+//	                                             not 64 lowercase hex digits, which Docker reads as an image id)
 //	domain     := host [ ":" port ]            host: DNS labels of letters, digits and "-" joined by ".", or "[" IPv6 "]"
 //	path       := component { "/" component }  component: [a-z0-9]+ joined by ".", "_", "__" or "-"+
 //	tag        := [A-Za-z0-9_] [A-Za-z0-9_.-]{0,127}
@@ -54,10 +55,43 @@ func ValidateImageRef(ref string) error {
 	if name == "" {
 		return errors.New("the name before the tag or digest is empty")
 	}
-	if len(name) > maxImageNameLength {
-		return fmt.Errorf("the name is %d characters; at most %d", len(name), maxImageNameLength)
+	if len(name) == 64 && strings.Trim(name, "0123456789abcdef") == "" {
+		return errors.New("the name is 64 hex digits, which Docker refuses as a repository name (it reads as an image ID)")
+	}
+	if n, implied := normalizedNameLength(name); n > maxImageNameLength {
+		if implied != "" {
+			return fmt.Errorf("the name is %d characters once Docker adds the implied %q; at most %d", n, implied, maxImageNameLength)
+		}
+		return fmt.Errorf("the name is %d characters; at most %d", n, maxImageNameLength)
 	}
 	return validateImageName(name)
+}
+
+// normalizedNameLength is the length of name as Docker stores it, which
+// its 255-character limit applies to: a name whose first component is not
+// a registry (no '.', ':' or upper-case letter, not localhost) is on
+// docker.io, and a docker.io name of one component is under library/
+// ("busybox" is "docker.io/library/busybox"); "index.docker.io" reads as
+// docker.io. implied is what Docker puts in front, "" when nothing.
+func normalizedNameLength(name string) (n int, implied string) {
+	first, rest, hasSlash := strings.Cut(name, "/")
+	isRegistry := strings.ContainsAny(first, ".:") || first == "localhost" || strings.ToLower(first) != first
+	switch {
+	case !hasSlash:
+		implied = "docker.io/library/"
+		return len(implied) + len(name), implied
+	case !isRegistry:
+		implied = "docker.io/"
+		return len(implied) + len(name), implied
+	}
+	if first == "index.docker.io" {
+		first = "docker.io"
+	}
+	if first == "docker.io" && !strings.Contains(rest, "/") {
+		implied = "library/"
+		return len(first) + 1 + len(implied) + len(rest), implied
+	}
+	return len(first) + 1 + len(rest), ""
 }
 
 // validateImageName checks domain and path. A first component that can

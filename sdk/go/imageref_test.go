@@ -28,8 +28,14 @@ func TestValidateImageRef(t *testing.T) {
 		"app:_tag",
 		"app@sha512:" + strings.Repeat("ab", 64),
 		"app:1@sha384:" + strings.Repeat("0", 96),
-		strings.Repeat("a", 255),
+		strings.Repeat("a", 237),                        // 255 as docker.io/library/a…
+		"a/" + strings.Repeat("b", 243),                 // 255 as docker.io/a/b…
+		"docker.io/" + strings.Repeat("a", 237),         // 255 as docker.io/library/a…
+		"reg.io/" + strings.Repeat("a", 248),            // 255, no prefix implied
+		"index.docker.io/a/" + strings.Repeat("b", 243), // 255 as docker.io/a/b…
 		"app:" + strings.Repeat("t", 128),
+		sha[:63],
+		"x/" + sha,
 	} {
 		if err := ValidateImageRef(ref); err != nil {
 			t.Errorf("ValidateImageRef(%q) = %v; want valid", ref, err)
@@ -74,6 +80,12 @@ func TestValidateImageRef(t *testing.T) {
 		{"[::1]x/a", "only :PORT may follow"},
 		{"ghcr.io/A/b", `the repository "A" has upper-case`},
 		{strings.Repeat("a", 256), "at most 255"},
+		{strings.Repeat("a", 238), `the name is 256 characters once Docker adds the implied "docker.io/library/"; at most 255`},
+		{"a/" + strings.Repeat("b", 244), `the name is 256 characters once Docker adds the implied "docker.io/"`},
+		{"docker.io/" + strings.Repeat("a", 238), `the name is 256 characters once Docker adds the implied "library/"`},
+		{"reg.io/" + strings.Repeat("a", 249), "the name is 256 characters; at most 255"},
+		{sha, "64 hex digits"},
+		{sha + ":latest", "64 hex digits"},
 		{"a\x00b", `the character '\x00'`},
 		{"ünïcode", "the character"},
 	} {
@@ -113,9 +125,29 @@ var imageRefOracleRE = func() *regexp.Regexp {
 	return regexp.MustCompile(`^(` + name + `)(?::` + tag + `)?(?:@` + digest + `)?$`)
 }()
 
+// imageRefNormalizedRE splits a name as Docker's splitDockerDomain does:
+// a first component with '.', ':' or an upper-case letter, or localhost,
+// is a registry.
+var (
+	imageRefRegistryRE = regexp.MustCompile(`^(?:[^/]*[.:A-Z][^/]*|localhost)/(.*)$`)
+	imageRefHexRE      = regexp.MustCompile(`^[a-f0-9]{64}$`)
+)
+
 func imageRefOracle(ref string) bool {
 	m := imageRefOracleRE.FindStringSubmatch(ref)
-	return m != nil && len(m[1]) <= maxImageNameLength
+	if m == nil || imageRefHexRE.MatchString(m[1]) {
+		return false
+	}
+	name := m[1]
+	if r := imageRefRegistryRE.FindStringSubmatch(name); r == nil {
+		name = "docker.io/" + name
+	} else if d := strings.TrimSuffix(name, "/"+r[1]); d == "docker.io" || d == "index.docker.io" {
+		name = "docker.io/" + r[1]
+	}
+	if rest := strings.TrimPrefix(name, "docker.io/"); rest != name && !strings.Contains(rest, "/") {
+		name = "docker.io/library/" + rest
+	}
+	return len(name) <= maxImageNameLength
 }
 
 func FuzzValidateImageRef(f *testing.F) {

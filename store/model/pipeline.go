@@ -88,6 +88,16 @@ const (
 	DeploymentStatusFailed  DeploymentStatus = "failed"
 )
 
+// The PascalCase spellings older binaries stored. The FSM still writes
+// them for log entries those binaries proposed (envelope versions 1 and
+// 2), so replaying such an entry stores the bytes every node stored the
+// first time (fsm/DESIGN.md, "Envelope and evolution"). Readers never see
+// them: decoding lower-cases.
+const (
+	DeploymentStateCompleteLegacy DeploymentState  = "Complete"
+	DeploymentStatusSuccessLegacy DeploymentStatus = "Successful"
+)
+
 // UnmarshalJSON accepts the old PascalCase spelling and keeps the
 // lower-case one.
 func (s *DeploymentState) UnmarshalJSON(b []byte) error {

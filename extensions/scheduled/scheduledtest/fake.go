@@ -36,6 +36,7 @@ type Gofer struct {
 	keys    map[string]bool
 	starts  []Start
 	skipped map[schedule.Subscription][]int64
+	reasons map[schedule.Subscription][]string
 	// Down makes every call fail as an unreachable Gofer would.
 	down   bool
 	refuse error
@@ -47,7 +48,7 @@ type Gofer struct {
 // New returns a fake with no subscriptions.
 func New(c clock.Clock) *Gofer {
 	return &Gofer{Clock: c, subs: map[schedule.Subscription]*extension.StoredSubscription{}, keys: map[string]bool{},
-		skipped: map[schedule.Subscription][]int64{}, started: make(chan Start, 1024)}
+		skipped: map[schedule.Subscription][]int64{}, reasons: map[schedule.Subscription][]string{}, started: make(chan Start, 1024)}
 }
 
 // Store stores a subscription created at created with a watermark (ms).
@@ -193,7 +194,8 @@ func subID(key string) string {
 
 // RecordSkippedTicks implements scheduled.Gofer as the cluster does:
 // ticks at or before the watermark are ignored; one before the
-// subscription's creation or over a minute in the future is refused (400).
+// subscription's creation or over a minute in the future is refused (400),
+// and so is a reason over extension.MaxSkipReason bytes.
 func (g *Gofer) RecordSkippedTicks(_ context.Context, ns, pipeline, id string, sk extension.SkippedTicks) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -208,6 +210,10 @@ func (g *Gofer) RecordSkippedTicks(_ context.Context, ns, pipeline, id string, s
 	if s == nil {
 		return &extension.APIError{Status: http.StatusNotFound, Message: "no such subscription"}
 	}
+	if len(sk.Reason) > extension.MaxSkipReason {
+		return &extension.APIError{Status: http.StatusBadRequest, Message: "reason: longer than 256 characters"}
+	}
+	g.reasons[key] = append(g.reasons[key], sk.Reason)
 	for _, t := range append(slices.Clone(sk.Ticks), sk.Through) {
 		if t.IsZero() {
 			continue
@@ -254,6 +260,13 @@ func (g *Gofer) Skipped(sub schedule.Subscription) []int64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return append([]int64(nil), g.skipped[sub]...)
+}
+
+// SkipReasons returns the reasons of the skipped-ticks reports for sub.
+func (g *Gofer) SkipReasons(sub schedule.Subscription) []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.reasons[sub]...)
 }
 
 // Watermark returns the subscription's watermark (ms).

@@ -38,6 +38,34 @@ type APIError struct {
 	Status  int
 	Code    string
 	Message string
+	// Missing lists the secrets and objects a refused run start (409)
+	// names as not there; a redelivery or later tick may succeed once
+	// they are stored.
+	Missing []MissingValue
+}
+
+// MissingValue is one secret or object Gofer named as not there
+// (docs/secrets-and-objects.md).
+type MissingValue struct {
+	// Kind is pipeline_secret, global_secret, pipeline_object or run_object.
+	Kind    string   `json:"kind"`
+	Key     string   `json:"key"`
+	Problem string   `json:"problem"`
+	Fix     string   `json:"fix"`
+	UsedBy  []string `json:"used_by"`
+}
+
+// MissingSummary names the missing values compactly, "missing: KIND KEY,
+// KIND KEY", or is "" when the answer named none.
+func (e *APIError) MissingSummary() string {
+	if len(e.Missing) == 0 {
+		return ""
+	}
+	parts := make([]string, len(e.Missing))
+	for i, m := range e.Missing {
+		parts[i] = m.Kind + " " + m.Key
+	}
+	return "missing: " + strings.Join(parts, ", ")
 }
 
 func (e *APIError) Error() string {
@@ -255,6 +283,10 @@ func (c *Client) Subscription(ctx context.Context, namespace, pipeline, id strin
 // RecordSkippedTicks sends more in several requests.
 const MaxSkippedTicksPerCall = 500
 
+// MaxSkipReason is the longest SkippedTicks.Reason Gofer accepts, in
+// bytes.
+const MaxSkipReason = 256
+
 // SkippedTicks describes ticks a trigger extension decided not to fire.
 type SkippedTicks struct {
 	// Ticks are the skipped ticks' scheduled times.
@@ -262,7 +294,8 @@ type SkippedTicks struct {
 	// Through, when not zero, says every tick after the listed ones up to
 	// and including Through was skipped too without being listed.
 	Through time.Time
-	// Reason says why, e.g. "catch_up latest: fired a later tick".
+	// Reason says why, e.g. "catch_up latest: fired a later tick"; at
+	// most MaxSkipReason bytes.
 	Reason string
 }
 
@@ -424,12 +457,13 @@ func (c *Client) once(ctx context.Context, base, method, path string, body []byt
 	}
 	apiErr := &APIError{Status: resp.StatusCode}
 	var e struct {
-		Code      string `json:"code"`
-		ErrorCode string `json:"error_code"`
-		Message   string `json:"message"`
+		Code      string         `json:"code"`
+		ErrorCode string         `json:"error_code"`
+		Message   string         `json:"message"`
+		Missing   []MissingValue `json:"missing"`
 	}
 	if json.Unmarshal(data, &e) == nil {
-		apiErr.Code, apiErr.Message = e.Code, e.Message
+		apiErr.Code, apiErr.Message, apiErr.Missing = e.Code, e.Message, e.Missing
 		if apiErr.Code == "" {
 			apiErr.Code = e.ErrorCode
 		}

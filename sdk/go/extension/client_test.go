@@ -196,3 +196,24 @@ func TestStoredSubscriptionShape(t *testing.T) {
 		t.Fatalf("%+v", s)
 	}
 }
+
+// A refused start's missing values reach the caller (a redelivery or a
+// later tick may pass once they are stored), with a compact summary.
+func TestStartRunRefusalCarriesMissingValues(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusConflict)
+		_, _ = w.Write([]byte(`{"code":"conflict","message":"2 secrets or objects it names are not there",
+			"missing":[{"kind":"pipeline_secret","key":"a","problem":"does not exist","fix":"gofer secret pipeline put p a VALUE","used_by":["t.A"]},
+			{"kind":"global_secret","key":"b","problem":"does not exist","fix":"gofer secret global put b VALUE","used_by":["t.B"]}]}`))
+	}))
+	defer ts.Close()
+	c := NewClient(testConfig(ts.URL), fastRetry(), WithLogger(testLogger(t)))
+	_, err := c.StartRun(context.Background(), "ns", "p", nil, "github:abc")
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || len(apiErr.Missing) != 2 || apiErr.Missing[1].UsedBy[0] != "t.B" {
+		t.Fatalf("err = %#v", err)
+	}
+	if got, want := apiErr.MissingSummary(), "missing: pipeline_secret a, global_secret b"; got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+}

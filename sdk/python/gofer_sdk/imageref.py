@@ -2,7 +2,8 @@
 with the same checks in the same order and the same messages:
 
     reference  := name [ ":" tag ] [ "@" digest ]
-    name       := [ domain "/" ] path          (at most 255 characters)
+    name       := [ domain "/" ] path          (at most 255 characters with docker.io/[library/] when
+                                                implied; not 64 lowercase hex digits, an image id to Docker)
     domain     := host [ ":" port ]            DNS labels joined by ".", or "[" IPv6 "]"
     path       := component { "/" component }  [a-z0-9]+ joined by ".", "_", "__" or "-"+
     tag        := [A-Za-z0-9_] [A-Za-z0-9_.-]{0,127}
@@ -66,9 +67,35 @@ def image_ref_problem(ref: str) -> Optional[str]:
         name = name[:i]
     if name == b"":
         return "the name before the tag or digest is empty"
-    if len(name) > MAX_IMAGE_NAME_LENGTH:
-        return "the name is %d characters; at most %d" % (len(name), MAX_IMAGE_NAME_LENGTH)
+    if len(name) == 64 and all(c in _HEX_LOWER for c in name):
+        return "the name is 64 hex digits, which Docker refuses as a repository name (it reads as an image ID)"
+    n, implied = _normalized_name_length(name)
+    if n > MAX_IMAGE_NAME_LENGTH:
+        if implied:
+            return "the name is %d characters once Docker adds the implied %s; at most %d" % (
+                n, _go.quote(implied), MAX_IMAGE_NAME_LENGTH)
+        return "the name is %d characters; at most %d" % (n, MAX_IMAGE_NAME_LENGTH)
     return _name_problem(name)
+
+
+def _normalized_name_length(name: bytes) -> Tuple[int, bytes]:
+    """normalizedNameLength: the length of name as Docker stores it
+    (docker.io/[library/] implied, index.docker.io read as docker.io) and
+    what Docker puts in front (b"" when nothing)."""
+    first, rest, has_slash = _cut(name, b"/")
+    is_registry = any(c in b".:" or _upper(c) for c in first) or first == b"localhost"
+    if not has_slash:
+        implied = b"docker.io/library/"
+        return len(implied) + len(name), implied
+    if not is_registry:
+        implied = b"docker.io/"
+        return len(implied) + len(name), implied
+    if first == b"index.docker.io":
+        first = b"docker.io"
+    if first == b"docker.io" and b"/" not in rest:
+        implied = b"library/"
+        return len(first) + 1 + len(implied) + len(rest), implied
+    return len(first) + 1 + len(rest), b""
 
 
 def _name_problem(name: bytes) -> Optional[str]:

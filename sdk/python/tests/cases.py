@@ -217,4 +217,7 @@ INVALID_PIPELINES = {
     "image_ipv6": lambda: errp().tasks(Task("build", "[zz]:5000/a")),
     "image_tag_char": lambda: errp().tasks(Task("build", "busybox:-x")),
     "image_long_name": lambda: errp().tasks(Task("build", "a" * 256)),
+    "image_long_implied": lambda: errp().tasks(Task("build", "a" * 238)),
+    "image_long_registry": lambda: errp().tasks(Task("build", "docker.io/" + "a" * 238)),
+    "image_hex_name": lambda: errp().tasks(Task("build", "0123456789abcdef" * 4 + ":latest")),
 }

@@ -284,12 +284,15 @@ class ImageReferences(unittest.TestCase):
         valid = ["busybox", "gofer/busybox:latest", "ghcr.io/a/b:1.2", "localhost:5000/x/y@sha256:" + self.SHA,
                  "registry:5000/a", "localhost/a", "localhost:5000", "a/b/c/d", "a.b_c__d-e---f/g",
                  "Registry.Example.com/team/app", "Foo/bar", "[::1]:5000/a:tag", "[fe80::1]/img",
-                 "10.0.0.1:5000/app:v1_2-3.4", "app:_tag", "app@sha512:" + "ab" * 64, "a" * 255, "app:" + "t" * 128]
+                 "10.0.0.1:5000/app:v1_2-3.4", "app:_tag", "app@sha512:" + "ab" * 64, "a" * 237, "a/" + "b" * 243,
+                 "docker.io/" + "a" * 237, "reg.io/" + "a" * 248, "index.docker.io/a/" + "b" * 243,
+                 "app:" + "t" * 128, self.SHA[:63], "x/" + self.SHA]
         invalid = ["", "Foo", "gofer/Busybox", "a b", " busybox", "busybox ", ":tag", "x:", "x@sha256:short",
                    "x@sha256:" + self.SHA.upper(), "x@md5:" + self.SHA, "x@" + self.SHA, "-a", "a-", "a//b", "a/",
                    "/a", "a..b", "a___b", "a.-b", "x:-tag", "x:t/g", "x:" + "t" * 129, "registry:port/a",
                    "registry:/a", "my_registry:5000/a", "-reg.io/a", "reg..io/a", "[::1/a", "[zz]:5000/a",
-                   "[::1]x/a", "ghcr.io/A/b", "a" * 256, "a\x00b", "ünïcode", "a\udc80b"]
+                   "[::1]x/a", "ghcr.io/A/b", "a" * 256, "a\x00b", "ünïcode", "a\udc80b", "a" * 238,
+                   "a/" + "b" * 244, "docker.io/" + "a" * 238, "reg.io/" + "a" * 249, self.SHA, self.SHA + ":latest"]
         for ref in valid:
             with self.subTest(ref=ref):
                 self.assertIsNone(image_ref_problem(ref))
