@@ -349,7 +349,8 @@ func (w *answerWait) answered(resp *http.Response) {
 	resp.Body = cancelOnClose{resp.Body, w.cancel}
 }
 
-// cancelOnClose releases an attempt's context with its body.
+// cancelOnClose releases a request's context with its body (an attempt's
+// answer, a plain log stream).
 type cancelOnClose struct {
 	io.ReadCloser
 	cancel context.CancelFunc

@@ -196,19 +196,6 @@ func (c *Client) followLogs(ctx context.Context, name string, r request) (io.Rea
 	return f, nil
 }
 
-// cancelOnClose is a plain (unframed) body whose request context ends
-// when the caller closes it.
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel context.CancelFunc
-}
-
-func (b *cancelOnClose) Close() error {
-	err := b.ReadCloser.Close()
-	b.cancel()
-	return err
-}
-
 // errUnframed: a node resumed on answered in the plain form. In a rolling
 // upgrade an older node may answer a resume; a newer one may answer the
 // next try, so it is one more cut, retried within the window.
