@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -180,7 +181,8 @@ func TestSecretsAndObjects(t *testing.T) {
 		rc.deploy(t, &sdk.PipelineConfig{ID: pp, Name: pp, Tasks: []*sdk.TaskConfig{
 			{ID: "task", Image: runsBusybox, Command: []string{"true"}, Variables: map[string]string{"V": tc.value}}}})
 		_, err := rc.cl.StartRun(ctx, pp, nil)
-		apiErr, _ := err.(*client.Error)
+		var apiErr *client.Error
+		errors.As(err, &apiErr)
 		if apiErr == nil || apiErr.Status != http.StatusConflict || len(apiErr.Missing) != 1 || !strings.Contains(apiErr.Message, tc.want) ||
 			apiErr.Missing[0].UsedBy[0] != "task.V" {
 			t.Errorf("%s: start answered %v (%+v); want a 409 naming %q", tc.id, err, apiErr, tc.want)
