@@ -159,6 +159,7 @@ const minReconcileGap = 2 * time.Millisecond
 // goroutine it started: a deposed leader must issue no scheduler calls.
 // The loop wakes on every change a run's progress can depend on
 // (coalesced), when a worker ends, and at the next deadline a pass found.
+// Beside it run the sweep and the log closer (closeLogsLoop).
 func (e *Executor) Run(ctx context.Context) error {
 	e.logger.Info("executor started; recovering unfinished runs from state")
 	// Its own context, cancelled first on the way out: when the loop
@@ -171,10 +172,14 @@ func (e *Executor) Run(ctx context.Context) error {
 		e.workers.Wait()
 		e.logger.Info("executor stopped")
 	}()
-	e.wg.Add(1)
+	e.wg.Add(2)
 	go func() {
 		defer e.wg.Done()
 		e.sweepLoop(ctx)
+	}()
+	go func() {
+		defer e.wg.Done()
+		e.closeLogsLoop(ctx)
 	}()
 	e.loop.Run(ctx)
 	return nil
