@@ -87,7 +87,9 @@ func (e *Executor) closeDueLogs(ctx context.Context) (time.Time, error) {
 		switch {
 		case err != nil:
 			failed = err
-		case res.Err != nil && !errors.Is(res.Err, fsm.ErrConflict) && !errors.Is(res.Err, fsm.ErrNotFound):
+		case errors.Is(res.Err, fsm.ErrConflict), errors.Is(res.Err, fsm.ErrNotFound):
+			// The task moved on or is gone (its index entry with it).
+		case res.Err != nil:
 			failed = res.Err
 		default:
 			e.logger.Info("closed a task's log left open", "namespace", t.NamespaceID, "pipeline", t.PipelineID,
