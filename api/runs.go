@@ -490,9 +490,13 @@ func (s *Server) taskLogs(c echo.Context) error {
 }
 
 // logsOpenGrace is how long after a task completed with its log open a
-// follow waits for the log to close before it ends anyway: the leader
-// that was collecting the output may have died, and no other closes it.
-// The executor closes a log within a minute of the task's end.
+// follow waits for the log to close before it ends anyway. It is a safety
+// net only: the worker that finished the task closes its log within
+// LogCloseWait (a minute), and the leader's log closer closes any log left
+// open (a failover, a close not replicated) within about 75 s of the
+// task's end (agent/executor/logclose.go). The check compares this node's
+// clock with the leader-stamped Ended, so clock skew moves it by as much;
+// with a minute's margin over the closer that is acceptable.
 const logsOpenGrace = 2 * time.Minute
 
 // logClosed reports whether the task's log is whole: the task is

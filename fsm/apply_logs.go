@@ -24,21 +24,43 @@ func appendLogChunk(a *applyCtx, t *model.TaskExecution, data []byte) error {
 // append could fill. Past the cap a single marker says the log was cut;
 // later output only advances the offset. Last (the output ended) closes
 // a log the task completed with open.
+//
+// Once a complete task's log is closed it takes nothing more: a collector
+// the leader gave up on may still be appending (or an append of it whose
+// outcome was unknown may commit late), and a log that said it ended must
+// not grow. The answer says Full, so a collector stops. Only version 3
+// entries are refused so: older binaries stored such output, and their
+// entries must leave the bytes they left (DESIGN.md, "Envelope and
+// evolution").
 func applyLogAppend(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[LogAppend](body)
 	t, err := mustAttempt(a, cmd.TaskRef, cmd.Attempt, model.TaskStateScheduled, model.TaskStateRunning, model.TaskStateComplete, model.TaskStateWaiting)
 	if err != nil {
 		return nil, err
 	}
+	if t.Terminal() && !t.LogsOpen && !a.legacyFormat {
+		return &LogAppended{Offset: t.LogOffset, Full: true}, nil
+	}
 	closing := cmd.Last && t.LogsOpen
 	if closing {
 		t.LogsOpen = false
+	}
+	// save stores the task and, on a close, takes it out of the open-log
+	// index.
+	save := func() error {
+		if err := store.PutTask(a.tx, t); err != nil {
+			return err
+		}
+		if closing {
+			return store.DeleteOpenLog(a.tx, t)
+		}
+		return nil
 	}
 	// unchanged answers a command that stores no output; a close is still
 	// a change to store.
 	unchanged := func(res *LogAppended) (any, error) {
 		if closing {
-			return res, store.PutTask(a.tx, t)
+			return res, save()
 		}
 		return res, nil
 	}
@@ -76,7 +98,7 @@ func applyLogAppend(a *applyCtx, body []byte) (any, error) {
 			t.LogsTruncated = true
 		}
 	}
-	return &LogAppended{Offset: t.LogOffset, Full: t.LogsTruncated}, store.PutTask(a.tx, t)
+	return &LogAppended{Offset: t.LogOffset, Full: t.LogsTruncated}, save()
 }
 
 func applyLogsDelete(a *applyCtx, body []byte) (any, error) {

@@ -122,10 +122,18 @@ func applyTaskFinish(a *applyCtx, body []byte) (any, error) {
 		t.LogsOpen = false
 	} else {
 		t.State, t.Status, t.Ended = model.TaskStateComplete, cmd.Status, a.meta.Timestamp
-		t.LogsOpen = cmd.LogsOpen
+		// Older binaries never leave a log open (their entries are
+		// versions 1 and 2), and the open-log index the leader closes
+		// logs from is kept for version 3 entries only.
+		t.LogsOpen = cmd.LogsOpen && !a.legacyFormat
 	}
 	if err := store.PutTask(a.tx, t); err != nil {
 		return nil, err
+	}
+	if t.LogsOpen {
+		if err := store.PutOpenLog(a.tx, t); err != nil {
+			return nil, err
+		}
 	}
 	details := taskDetails(t, "attempt", t.Attempt, "status", string(cmd.Status), "reason", reason.Reason)
 	if cmd.ExitCode != nil {

@@ -85,8 +85,10 @@ type TaskFinish struct {
 	RetryAt  int64              `json:"retry_at,omitempty"`
 	// LogsOpen: the attempt's output was not all collected yet (the
 	// executor stopped waiting for it); a LogAppend with Last follows
-	// once it is. Entries written before the field existed lack it: their
-	// task's log counts as closed at completion, as it always did.
+	// once it is (from the worker, or the leader's log closer). A retry
+	// ignores it (the task waits, its log is not closed), and so do
+	// entries of envelope versions 1 and 2: their task's log counts as
+	// closed at completion, as it always did.
 	LogsOpen bool `json:"logs_open,omitempty"`
 }
 
@@ -130,7 +132,8 @@ type LogAppend struct {
 	MaxBytes int64  `json:"max_bytes"`
 	// Last says the attempt's output has ended: nothing more will be
 	// appended, so a complete task's log is closed (TaskExecution.LogsOpen
-	// cleared). It may come with no data.
+	// cleared). It may come with no data. A version 3 append to a complete
+	// task whose log is closed stores nothing.
 	Last bool `json:"last,omitempty"`
 }
 

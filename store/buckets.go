@@ -47,6 +47,9 @@ var (
 	bucketExtensions    = []byte("extensions")
 	bucketSubscriptions = []byte("subscriptions")
 	bucketTriggerKeys   = []byte("trigger_keys")
+	// bucketOpenLogs indexes complete tasks whose log is still open
+	// (store/openlogs.go).
+	bucketOpenLogs = []byte("open_logs")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketNamespaces, bucketPipelines, bucketConfigs, bucketDeployments,
@@ -54,6 +57,7 @@ var (
 		bucketRuns, bucketTasks, bucketActiveRuns, bucketRunKeys, bucketLogs,
 		bucketPipelineSecrets, bucketGlobalSecrets, bucketPipelineObjects, bucketPipelineObjectData,
 		bucketRunObjects, bucketRunObjectData, bucketExtensions, bucketSubscriptions, bucketTriggerKeys,
+		bucketOpenLogs,
 	}
 )
 

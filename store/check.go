@@ -117,4 +117,5 @@ var recordTypes = map[string]func([]byte) error{
 	string(bucketExtensions):         decodeAs[model.Extension](),
 	string(bucketSubscriptions):      decodeAs[model.Subscription](),
 	string(bucketTriggerKeys):        nil,
+	string(bucketOpenLogs):           checkOpenLog,
 }

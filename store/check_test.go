@@ -53,6 +53,25 @@ func TestCheckFile(t *testing.T) {
 		t.Fatal("an unknown bucket was accepted")
 	}
 
+	// The open-log index holds 8-byte end times; a file with one is good,
+	// one with another value is not.
+	openLogs := filepath.Join(dir, "openlogs.db")
+	copyFile(t, good, openLogs)
+	db, _ = Open(openLogs, Options{})
+	db.Update(func(tx *bbolt.Tx) error {
+		return PutOpenLog(tx, &model.TaskExecution{NamespaceID: "default", PipelineID: "p", RunID: 1, TaskID: "t", Ended: 1000})
+	})
+	db.Close()
+	if err := CheckFile(openLogs); err != nil {
+		t.Fatalf("a file with an open-log entry was refused: %v", err)
+	}
+	db, _ = Open(openLogs, Options{})
+	db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketOpenLogs).Put([]byte("x"), []byte("soon")) })
+	db.Close()
+	if err := CheckFile(openLogs); err == nil {
+		t.Fatal("an open-log entry that is not an 8-byte time was accepted")
+	}
+
 	garbage := filepath.Join(dir, "garbage.db")
 	os.WriteFile(garbage, []byte("definitely not bbolt"), 0o600)
 	if err := CheckFile(garbage); err == nil {

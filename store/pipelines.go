@@ -56,7 +56,7 @@ func DeleteNamespacePipelines(tx *bbolt.Tx, ns string) error {
 	}
 	for _, b := range [][]byte{bucketPipelines, bucketConfigs, bucketDeployments, bucketRuns, bucketTasks, bucketLogs, bucketRunKeys,
 		bucketPipelineSecrets, bucketPipelineObjects, bucketPipelineObjectData, bucketRunObjects, bucketRunObjectData,
-		bucketSubscriptions, bucketTriggerKeys} {
+		bucketSubscriptions, bucketTriggerKeys, bucketOpenLogs} {
 		if _, err := deletePrefix(tx.Bucket(b), prefix(ns)); err != nil {
 			return err
 		}

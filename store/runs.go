@@ -183,12 +183,12 @@ func DeleteTaskLogs(tx *bbolt.Tx, ns, pipeline string, run int64, task string) e
 }
 
 // DeletePipelineRuns removes a pipeline's runs, task executions, logs,
-// run objects, run keys and active-run index entries.
+// run objects, run keys, active-run and open-log index entries.
 func DeletePipelineRuns(tx *bbolt.Tx, ns, pipeline string) error {
 	if err := removeActiveUnder(tx, prefix(ns, pipeline)); err != nil {
 		return err
 	}
-	for _, b := range [][]byte{bucketRuns, bucketTasks, bucketLogs, bucketRunKeys, bucketRunObjects, bucketRunObjectData} {
+	for _, b := range [][]byte{bucketRuns, bucketTasks, bucketLogs, bucketRunKeys, bucketRunObjects, bucketRunObjectData, bucketOpenLogs} {
 		if _, err := deletePrefix(tx.Bucket(b), prefix(ns, pipeline)); err != nil {
 			return err
 		}

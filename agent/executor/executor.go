@@ -49,6 +49,13 @@ type Config struct {
 	// be replicated before its task is finished anyway, with its log
 	// left open (closed once the output is in).
 	LogDrainWait time.Duration
+	// LogCloseWait bounds how long a task finished with its log open
+	// waits for its collector before the log is closed anyway (the
+	// collector is stopped; output after that is lost): by the worker
+	// that finished it, or by the leader's log closer for a log nobody
+	// else closed. Default a minute; the API ends follow streams of a
+	// log still open two minutes after its task ended.
+	LogCloseWait time.Duration
 	// SweepInterval is how often containers that belong to no live
 	// attempt are removed.
 	SweepInterval time.Duration
@@ -76,6 +83,10 @@ type Executor struct {
 	workers *reconcile.Workers
 	// wg covers the goroutines the executor starts besides workers.
 	wg sync.WaitGroup
+	// draining holds the names of containers of finished tasks whose log
+	// this leader is still collecting: the sweep keeps them until the
+	// worker closes the log and removes them.
+	draining sync.Map
 
 	// decoded keeps the task records the last reconcile pass decoded,
 	// with their encoded bytes: a pass rereads every active run's tasks,
@@ -113,6 +124,9 @@ func New(cfg Config, deps leadership.Deps, sched scheduler.Scheduler) *Executor 
 	if cfg.LogDrainWait <= 0 {
 		cfg.LogDrainWait = 15 * time.Second
 	}
+	if cfg.LogCloseWait <= 0 {
+		cfg.LogCloseWait = time.Minute
+	}
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = 30 * time.Second
 	}
@@ -145,6 +159,7 @@ const minReconcileGap = 2 * time.Millisecond
 // goroutine it started: a deposed leader must issue no scheduler calls.
 // The loop wakes on every change a run's progress can depend on
 // (coalesced), when a worker ends, and at the next deadline a pass found.
+// Beside it run the sweep and the log closer (closeLogsLoop).
 func (e *Executor) Run(ctx context.Context) error {
 	e.logger.Info("executor started; recovering unfinished runs from state")
 	// Its own context, cancelled first on the way out: when the loop
@@ -157,10 +172,14 @@ func (e *Executor) Run(ctx context.Context) error {
 		e.workers.Wait()
 		e.logger.Info("executor stopped")
 	}()
-	e.wg.Add(1)
+	e.wg.Add(2)
 	go func() {
 		defer e.wg.Done()
 		e.sweepLoop(ctx)
+	}()
+	go func() {
+		defer e.wg.Done()
+		e.closeLogsLoop(ctx)
 	}()
 	e.loop.Run(ctx)
 	return nil

@@ -26,13 +26,11 @@ type attemptEnd struct {
 	retryable bool
 	// logsDone is set when the attempt ended before its output was all
 	// replicated: it closes once it is, and the log is closed then.
+	// stopLogs stops that collector (it has its own context, so a close
+	// that gives up on it can end it before saying the log ended).
 	logsDone <-chan struct{}
+	stopLogs context.CancelFunc
 }
-
-// logCloseWait bounds how long a finished task's collector is waited for
-// before its log is closed anyway: its container is removed by then, so
-// the output has ended, and what is still not replicated never will be.
-const logCloseWait = time.Minute
 
 // runTask makes sure one goroutine drives the task: a fresh attempt for a
 // waiting task, or the recovery of an attempt a previous leader started.
@@ -108,33 +106,64 @@ func (e *Executor) runAttempt(ctx context.Context, w *worker, r *model.Run, t *m
 		retry = retryAt(t, t.Attempt, e.clock.Now())
 	}
 	logger.Debug("attempt ended", "status", end.status, "reason", end.reason.Reason, "retry_at", retry)
+	if end.logsDone != nil {
+		// Until its log is closed the container is the output's source:
+		// the sweep leaves it alone (the finish below makes it look
+		// dead).
+		e.draining.Store(t.Container, struct{}{})
+		defer e.draining.Delete(t.Container)
+	}
+	// LogsOpen says whether the output is all in; whether the log stays
+	// open is the applier's call (a retry never leaves it open, and a
+	// cancellation landing after retryAt was computed turns a retry into
+	// a completion), so the close follows the applied task, not retry.
 	res, ok := e.applyCmd(ctx, w, fsm.CmdTaskFinish, fsm.TaskFinish{TaskRef: ref, Attempt: t.Attempt,
-		Status: end.status, Reason: end.reason, ExitCode: end.exit, RetryAt: retry, LogsOpen: end.logsDone != nil && retry == 0})
+		Status: end.status, Reason: end.reason, ExitCode: end.exit, RetryAt: retry, LogsOpen: end.logsDone != nil})
 	if !ok && res == nil {
 		// Not replicated (no quorum, a timeout): keep the container, whose
-		// exit is the evidence the next try (or leader) records.
+		// exit is the evidence the next try (or leader) records. If the
+		// finish did commit with the log open, the leader's log closer
+		// (closeLogsLoop) closes it.
 		return
+	}
+	if ok && end.logsDone != nil {
+		if finished, _ := res.Value.(*model.TaskExecution); finished != nil && finished.LogsOpen {
+			// The container goes after the close: removing it first
+			// would end its log stream before Docker delivered the rest.
+			if !e.closeLog(ctx, w, logger, ref, t.Attempt, end) {
+				return // leadership lost: the next leader's sweep removes it
+			}
+		}
 	}
 	if !e.cfg.KeepContainers || !ok {
 		e.discard(ctx, logger, t)
 	}
-	if ok && end.logsDone != nil && retry == 0 {
-		e.closeLog(ctx, w, logger, ref, t.Attempt, end.logsDone)
-	}
 }
 
 // closeLog closes the log of a task finished while its output was still
-// being replicated, once the collector is done (or given up on): until
-// then a follow stream of the task does not end.
-func (e *Executor) closeLog(ctx context.Context, w *worker, logger hclog.Logger, ref fsm.TaskRef, attempt int, logsDone <-chan struct{}) {
+// being replicated, once the collector is done (or given up on and
+// stopped, so nothing it sends lands after the close): until then a
+// follow stream of the task does not end. It reports false when ctx
+// ended first. A close that is not replicated is retried by the leader's
+// log closer.
+func (e *Executor) closeLog(ctx context.Context, w *worker, logger hclog.Logger, ref fsm.TaskRef, attempt int, end *attemptEnd) bool {
+	wait := e.clock.NewTimer(e.cfg.LogCloseWait)
+	defer wait.Stop()
 	select {
-	case <-logsDone:
-	case <-time.After(logCloseWait):
+	case <-end.logsDone:
+	case <-wait.C():
 		logger.Warn("closing the task's log while its output is still being collected")
+		end.stopLogs()
+		select {
+		case <-end.logsDone:
+		case <-ctx.Done():
+			return false
+		}
 	case <-ctx.Done():
-		return
+		return false
 	}
 	e.applyCmd(ctx, w, fsm.CmdLogAppend, fsm.LogAppend{TaskRef: ref, Attempt: attempt, Last: true, MaxBytes: e.cfg.LogMaxBytes})
+	return ctx.Err() == nil
 }
 
 // currentTask reads the task as state has it now.
@@ -301,7 +330,16 @@ func (e *Executor) inspect(ctx context.Context, name string) (scheduler.Status, 
 // supervise follows a running attempt: it replicates its output, enforces
 // its timeout, stops it on cancellation, and reports how it ended.
 func (e *Executor) supervise(ctx context.Context, w *worker, t *model.TaskExecution, masks [][]byte) (*attemptEnd, bool) {
-	logsDone := e.collectLogs(ctx, t, masks)
+	// The collector may outlive this call (a drain that does not end in
+	// time), so it gets a context of its own that closeLog can end.
+	logCtx, stopLogs := context.WithCancel(ctx)
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			stopLogs()
+		}
+	}()
+	logsDone := e.collectLogs(logCtx, t, masks)
 	waitCtx, stopWaiting := context.WithCancel(ctx)
 	defer stopWaiting()
 	exited := make(chan scheduler.Status, 1)
@@ -322,9 +360,9 @@ func (e *Executor) supervise(ctx context.Context, w *worker, t *model.TaskExecut
 			started = e.clock.Now()
 		}
 		deadlineAt = started.Add(timeout)
-		timer := time.NewTimer(max(deadlineAt.Sub(e.clock.Now()), 0))
+		timer := e.clock.NewTimer(max(deadlineAt.Sub(e.clock.Now()), 0))
 		defer timer.Stop()
-		deadline = timer.C
+		deadline = timer.C()
 	}
 	stoppedFor := ""
 	cancelCh := w.Cancelled()
@@ -332,6 +370,12 @@ func (e *Executor) supervise(ctx context.Context, w *worker, t *model.TaskExecut
 	// the engine may have failed the request, or the container ignores
 	// signals. The stop is asked again, then the container is removed.
 	var restop <-chan time.Time
+	var restopTimer clock.Timer
+	defer func() {
+		if restopTimer != nil {
+			restopTimer.Stop()
+		}
+	}()
 	var grace time.Duration
 	stops := 0
 	requestStop := func(g time.Duration) {
@@ -343,7 +387,12 @@ func (e *Executor) supervise(ctx context.Context, w *worker, t *model.TaskExecut
 		} else {
 			e.stop(ctx, t.Container, grace)
 		}
-		restop = time.After(grace + stopCheckMargin)
+		if restopTimer == nil {
+			restopTimer = e.clock.NewTimer(grace + stopCheckMargin)
+		} else {
+			restopTimer.Reset(grace + stopCheckMargin)
+		}
+		restop = restopTimer.C()
 	}
 	var st scheduler.Status
 	for st.State == "" {
@@ -382,9 +431,11 @@ func (e *Executor) supervise(ctx context.Context, w *worker, t *model.TaskExecut
 	// A stream that does not end in time leaves the log open: the task is
 	// finished anyway, and its log closed when the output is in.
 	drained := true
+	drainWait := e.clock.NewTimer(e.cfg.LogDrainWait)
+	defer drainWait.Stop()
 	select {
 	case <-logsDone:
-	case <-time.After(e.cfg.LogDrainWait):
+	case <-drainWait.C():
 		e.logger.Warn("log stream did not end after the container exited", "container", t.Container)
 		drained = false
 	case <-ctx.Done():
@@ -392,7 +443,7 @@ func (e *Executor) supervise(ctx context.Context, w *worker, t *model.TaskExecut
 	}
 	end := attemptOutcome(t, st, stoppedFor, timeout)
 	if !drained {
-		end.logsDone = logsDone
+		end.logsDone, end.stopLogs, handedOff = logsDone, stopLogs, true
 	}
 	return end, false
 }

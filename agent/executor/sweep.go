@@ -45,6 +45,9 @@ func (e *Executor) sweep(ctx context.Context) int {
 	var orphans []scheduler.Container
 	if err := e.state.View(func(tx *bbolt.Tx) error {
 		for _, c := range containers {
+			if _, ok := e.draining.Load(c.Name); ok {
+				continue
+			}
 			live, err := isLive(tx, c)
 			if err != nil {
 				return err

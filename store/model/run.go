@@ -196,8 +196,9 @@ type TaskExecution struct {
 	LogsRemoved   bool  `json:"logs_removed"`
 	// LogsOpen is set when the task completed while its output was still
 	// being collected (the executor stopped waiting for the drain): more
-	// of it may be appended. The collector's last append (LogAppend.Last)
-	// clears it. A complete task without it has its whole log, which is
+	// of it may be appended. A last append (LogAppend.Last, from the
+	// worker or the leader's log closer) clears it; after that nothing
+	// more is stored. A complete task without it has its whole log, which is
 	// what a follow stream waits for before it says the log ended.
 	LogsOpen bool `json:"logs_open,omitempty"`
 }
