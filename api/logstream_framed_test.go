@@ -12,24 +12,27 @@ import (
 	"time"
 
 	"github.com/goferhq/gofer/agent"
-	"github.com/goferhq/gofer/fsm"
+	"github.com/goferhq/gofer/scheduler/noop"
 	"github.com/goferhq/gofer/sdk/go"
 )
 
 // logNode is a real dev node (noop scheduler) with one complete task whose
-// log is pieces, stored as separate chunks by LogAppend commands (the
-// executor's, applied here because the noop container prints nothing).
+// log is pieces, joined: the noop container prints it, the executor
+// collects it and closes the log.
 type logNode struct {
 	url, path, log string
-	a              *agent.Agent
-	ref            fsm.TaskRef
 }
 
 func newLogNode(t *testing.T, pieces ...string) *logNode {
 	t.Helper()
-	cl, url, a := devAgent(t, func(c *agent.Config) { c.Scheduler.Engine = "noop" })
+	cl, url, _ := devAgent(t, func(c *agent.Config) { c.Scheduler.Engine = "noop" })
 	ctx := context.Background()
-	if _, err := cl.RegisterConfig(ctx, sdk.NewPipeline("logs", "logs").Tasks(sdk.NewTask("tsk", "img")).Config()); err != nil {
+	log := strings.Join(pieces, "")
+	// The noop engine's container prints its NOOP_OUTPUT: the task
+	// completes with this log, collected and closed by the executor as a
+	// real one's is.
+	task := sdk.NewTask("tsk", "img").Variable(noop.OutputVariable, log)
+	if _, err := cl.RegisterConfig(ctx, sdk.NewPipeline("logs", "logs").Tasks(task).Config()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cl.DeployConfig(ctx, "logs", 1); err != nil {
@@ -42,31 +45,16 @@ func newLogNode(t *testing.T, pieces ...string) *logNode {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		task, err := cl.GetTask(ctx, "logs", run.RunID, "tsk")
-		if err == nil && task.Terminal() {
+		if err == nil && task.Terminal() && !task.LogsOpen && task.LogBytes == int64(len(log)) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the task never completed: %+v %v", task, err)
+			t.Fatalf("the task never completed with its %d-byte log closed: %+v %v", len(log), task, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	n := &logNode{url: url, a: a, path: "/api/namespaces/default/pipelines/logs/runs/" + strconv.FormatInt(run.RunID, 10) + "/tasks/tsk/logs",
-		ref: fsm.TaskRef{RunRef: fsm.RunRef{NamespaceID: "default", PipelineID: "logs", RunID: run.RunID}, TaskID: "tsk"}}
-	for _, p := range pieces {
-		n.append(t, p)
-	}
-	return n
-}
-
-// append stores p as the log's next chunk.
-func (n *logNode) append(t *testing.T, p string) {
-	t.Helper()
-	res, _, err := n.a.Apply(context.Background(), fsm.CmdLogAppend, fsm.Meta{Actor: "test", Timestamp: time.Now().UnixMilli()},
-		fsm.LogAppend{TaskRef: n.ref, Attempt: 1, Offset: int64(len(n.log)), Data: []byte(p)})
-	if err != nil || res.Err != nil {
-		t.Fatalf("append %q: %v %v", p, err, res.Err)
-	}
-	n.log += p
+	return &logNode{url: url, log: log,
+		path: "/api/namespaces/default/pipelines/logs/runs/" + strconv.FormatInt(run.RunID, 10) + "/tasks/tsk/logs"}
 }
 
 // framedEvent is one event of a framed log stream.

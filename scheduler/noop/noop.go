@@ -3,6 +3,10 @@
 // per second without Docker's cost) and is selected with
 // [scheduler] engine = "noop". It keeps its containers in memory, so it
 // cannot survive a leader change: never use it for real work.
+//
+// A container's output is the value of its NOOP_OUTPUT variable (none
+// when unset), so a benchmark or a test can put log bytes through the
+// control plane without Docker.
 package noop
 
 import (
@@ -21,12 +25,18 @@ import (
 type Scheduler struct {
 	mu         sync.Mutex
 	containers map[string]*scheduler.Container
+	output     map[string]string // container name → its NOOP_OUTPUT
 }
 
 var _ scheduler.Scheduler = (*Scheduler)(nil)
 
 // New returns an empty no-op scheduler.
-func New() *Scheduler { return &Scheduler{containers: map[string]*scheduler.Container{}} }
+func New() *Scheduler {
+	return &Scheduler{containers: map[string]*scheduler.Container{}, output: map[string]string{}}
+}
+
+// OutputVariable names the variable whose value a container prints.
+const OutputVariable = "NOOP_OUTPUT"
 
 // Start records a container that has already exited successfully.
 func (s *Scheduler) Start(_ context.Context, req scheduler.StartRequest) error {
@@ -38,6 +48,9 @@ func (s *Scheduler) Start(_ context.Context, req scheduler.StartRequest) error {
 	now := time.Now()
 	s.containers[req.Name] = &scheduler.Container{Name: req.Name, Labels: maps.Clone(req.Labels),
 		Status: scheduler.Status{State: scheduler.StateExited, Started: now, Finished: now}}
+	if out, ok := req.Env[OutputVariable]; ok {
+		s.output[req.Name] = out
+	}
 	return nil
 }
 
@@ -56,9 +69,11 @@ func (s *Scheduler) Wait(ctx context.Context, name string) (scheduler.Status, er
 	return s.Inspect(ctx, name)
 }
 
-// Logs is always empty.
-func (s *Scheduler) Logs(context.Context, string, bool) (io.ReadCloser, error) {
-	return io.NopCloser(strings.NewReader("")), nil
+// Logs is the container's NOOP_OUTPUT, whole: it has already exited.
+func (s *Scheduler) Logs(_ context.Context, name string, _ bool) (io.ReadCloser, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return io.NopCloser(strings.NewReader(s.output[name])), nil
 }
 
 // Stop does nothing: the container has exited.
@@ -69,6 +84,7 @@ func (s *Scheduler) Remove(_ context.Context, name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.containers, name)
+	delete(s.output, name)
 	return nil
 }
 
