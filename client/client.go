@@ -204,6 +204,10 @@ type request struct {
 	headers map[string]string
 	// stream leaves the response body open for the caller.
 	stream bool
+	// unbounded exempts the call from WithAnswerTimeout: the server may
+	// work for minutes before its first byte (a snapshot is made before
+	// its download starts) and bounds that itself.
+	unbounded bool
 }
 
 func isWrite(method string) bool {
@@ -359,7 +363,7 @@ func (c *Client) once(ctx context.Context, node string, r request, payload []byt
 	var gotConn atomic.Bool
 	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) }}
 	var wait *answerWait
-	if c.answerTimeout > 0 && r.rawBody == nil {
+	if c.answerTimeout > 0 && r.rawBody == nil && !r.unbounded {
 		ctx, wait = newAnswerWait(ctx, c.answerTimeout, trace)
 	}
 	ctx = httptrace.WithClientTrace(ctx, trace)

@@ -256,12 +256,14 @@ func summarizeBody(contentType string, raw []byte) string {
 
 // WithAnswerTimeout bounds how long one attempt waits for the answer's
 // headers once its request was sent (streams answer with headers at
-// once; snapshot uploads are exempt). An attempt that times out is tried
-// again, on the next node first, with the same idempotency key; a write's
-// outcome is then unknown until an answer comes. Default: no bound. The
-// server answers within its own write and wait budgets (30 s to apply a
-// write, up to 60 s for ?min_index), so a bound above those only fires for
-// a node that froze with its connections open.
+// once; snapshot saves and restores are exempt: the server works on them
+// for up to 10 minutes before it answers). An attempt that times out is
+// tried again, on the next node first, with the same idempotency key; a
+// write's outcome is then unknown until an answer comes. Default: no
+// bound. The server bounds its own work per route (api.RouteInfo's
+// AnswerWithin: up to 95 s for a subscription write that waits for an
+// extension), so a bound above those only fires for a node that froze
+// with its connections open.
 func WithAnswerTimeout(d time.Duration) Option { return func(c *Client) { c.answerTimeout = d } }
 
 // errNoAnswer is an attempt cut off by WithAnswerTimeout. It is a
