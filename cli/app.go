@@ -5,6 +5,8 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -195,6 +197,14 @@ func loadFileConfig() (*fileConfig, string, error) {
 	return nil, "", nil
 }
 
+// randomKey is a command's base idempotency key when --idempotency-key is
+// not given.
+func randomKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
 // newClient builds an API client from the global flags. Reads are
 // linearizable unless --stale: separate CLI invocations cannot carry a
 // min_index between them, and `create` then `list` through a load balancer
@@ -218,9 +228,15 @@ func newClient(c *cli.Context) (*client.Client, error) {
 	if notice := waitProgress(c); notice != nil {
 		opts = append(opts, client.WithWaitNotice(notice))
 	}
-	if key := c.String(flagIdemKey); key != "" {
-		opts = append(opts, client.WithIdempotencyKey(key))
+	// Always a base key, random unless given: an unknown outcome's hint
+	// names it, and the command run again with it sends every write the
+	// key it had the first time (KEY, KEY-2, …), the ones before the
+	// failed write included.
+	key := c.String(flagIdemKey)
+	if key == "" {
+		key = randomKey()
 	}
+	opts = append(opts, client.WithIdempotencyKey(key))
 	cl, err := client.New([]string{c.String(flagAPIBaseURL)}, opts...)
 	if err != nil || c.Bool(flagStale) {
 		return cl, err

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -124,8 +125,11 @@ func explain(app *cli.App, err error) string {
 			}
 			return fmt.Sprintf("%s. Is the server running? Set the address with --api-base-url or %s (now: %s)", msg, envAPIBaseURL, from)
 		case call.Unknown:
+			// The base key, not the failed write's own: the command's
+			// writes before it must get their keys again too.
+			key := cmp.Or(call.BaseKey, call.IdempotencyKey)
 			return fmt.Sprintf("%s. Check with %s, or run the same command again with --idempotency-key %s: "+
-				"the server then answers with the first outcome instead of applying it twice", msg, s.checkHint(), call.IdempotencyKey)
+				"the server then answers with the first outcome instead of applying it twice", msg, s.checkHint(), key)
 		}
 	}
 	var apiErr *client.Error

@@ -242,6 +242,9 @@ func (c *Client) do(ctx context.Context, r request, out any) (*http.Response, er
 	} else if isWrite(r.method) {
 		call.IdempotencyKey = c.nextIdempotencyKey()
 	}
+	if isWrite(r.method) {
+		call.BaseKey = c.baseKey
+	}
 	started := time.Now()
 	deadline := started.Add(c.retryFor)
 	unreachableDeadline := deadline

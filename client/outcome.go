@@ -33,6 +33,12 @@ type CallError struct {
 	// reads). Sending the same request again with it never applies it
 	// twice: the server answers with the first outcome.
 	IdempotencyKey string
+	// BaseKey is the client's WithIdempotencyKey key ("" without one): a
+	// program that makes the same writes again in the same order with it
+	// sends each the key it had (the failed write's may be BaseKey-N), so
+	// none is applied twice. Naming the failed write's own key would not
+	// do: the writes before it would then get new keys.
+	BaseKey string
 	// Unknown: a write may have been applied. Some attempt reached a node
 	// or a proxy in front of one, and no answer from the API said what
 	// happened (the connection was lost after sending, a proxy answered
