@@ -198,3 +198,51 @@ func TestSDKNotFound(t *testing.T) {
 		}
 	}
 }
+
+// --force never writes or deletes through a symbolic link in DIR: a link
+// to a file outside (DIR/main.go) or to a folder outside (DIR/third_party,
+// whose SDK folder --force replaces) is refused, and nothing outside
+// changes.
+func TestPipelineInitForceRefusesSymlinks(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		link string // the link's name in DIR
+		dir  bool   // it points at a folder outside
+	}{
+		{"file", "main.go", false},
+		{"sdk folder", "third_party", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			outside := t.TempDir()
+			target := filepath.Join(outside, "precious")
+			keep := filepath.Join(target, "gofer-sdk", "keep.txt")
+			if tc.dir {
+				if err := os.MkdirAll(filepath.Dir(keep), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				keep = target
+			}
+			if err := os.WriteFile(keep, []byte("mine"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join(t.TempDir(), "proj")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, filepath.Join(dir, tc.link)); err != nil {
+				t.Fatal(err)
+			}
+			code, _, errs := runGofer(t, "pipeline", "init", "--force", dir)
+			if code != 1 || !strings.Contains(errs, filepath.Join(dir, tc.link)+" is a symbolic link") {
+				t.Errorf("init --force with %s a link: exit %d, %q; want it refused, naming the link", tc.link, code, errs)
+			}
+			if got, err := os.ReadFile(keep); err != nil || string(got) != "mine" {
+				t.Errorf("the file outside DIR: %q, %v; want it untouched", got, err)
+			}
+			if _, err := os.Lstat(filepath.Join(dir, "go.mod")); err == nil {
+				t.Error("go.mod written although the init was refused")
+			}
+		})
+	}
+}
