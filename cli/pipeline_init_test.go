@@ -3,8 +3,11 @@ package cli
 import (
 	"bytes"
 	"context"
+	"go/version"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -244,5 +247,38 @@ func TestPipelineInitForceRefusesSymlinks(t *testing.T) {
 				t.Error("go.mod written although the init was refused")
 			}
 		})
+	}
+}
+
+// The Go project's go line (and its SDK copy's) is what the SDK needs, not
+// the Go that built gofer: a line newer than the user's toolchain makes
+// the go command download another one, which fails offline. Every
+// supported Go (1.25 and later) must build it without switching, and the
+// SDK must use nothing newer than the line says (go vet's stdversion and
+// the compiler's -lang check it).
+func TestPipelineInitGoLineFitsOlderToolchains(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "older-go")
+	if code, out, errs := runGofer(t, "pipeline", "init", dir); code != 0 {
+		t.Fatalf("init: exit %d\n%s%s", code, out, errs)
+	}
+	for _, mod := range []string{"go.mod", filepath.Join(filepath.FromSlash(goSDKDir), "go.mod")} {
+		raw, err := os.ReadFile(filepath.Join(dir, mod))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(raw)
+		if m == nil || version.Compare("go"+string(m[1]), "go1.25.0") > 0 {
+			t.Errorf("%s:\n%s\nwant a go line of at most 1.25.0, so older toolchains build it without a download", mod, raw)
+		}
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go tool to vet the project with")
+	}
+	cmd := exec.Command(goTool, "vet", "./...")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "GOPROXY=off", "GOFLAGS=-mod=mod")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("go vet in the project: %v\n%s", err, out)
 	}
 }
