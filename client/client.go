@@ -278,10 +278,7 @@ func (c *Client) do(ctx context.Context, r request, out any) (*http.Response, er
 				return nil, fail(err)
 			}
 			if !retryable(err) || r.rawBody != nil {
-				var apiErr *Error
-				if errors.As(err, &apiErr) && apiErr.FromAPI {
-					// The API's own answer to a request with the key
-					// of the earlier attempts is the outcome of all.
+				if settlesOutcome(err) {
 					call.Unknown = false
 				}
 				return nil, fail(err)

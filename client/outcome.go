@@ -42,8 +42,9 @@ type CallError struct {
 	// Unknown: a write may have been applied. Some attempt reached a node
 	// or a proxy in front of one, and no answer from the API said what
 	// happened (the connection was lost after sending, a proxy answered
-	// 5xx itself, the API gave up waiting for the leader, or the call was
-	// interrupted).
+	// 5xx itself, the API gave up waiting for the leader or failed with a
+	// 500, or the call was interrupted). Only a 2xx or an API 4xx settles
+	// it.
 	Unknown bool
 	// Unreachable: no attempt could even connect (refused, no such host,
 	// dial timeout), so nothing was sent.
@@ -87,9 +88,22 @@ func maybeApplied(err error, connected bool) bool {
 			// and given up waiting. Its 4xx means it refused it.
 			return apiErr.Status >= 500
 		}
-		return apiErr.Status == http.StatusServiceUnavailable && mentionsUnknownOutcome(apiErr.Message)
+		// A 500 is the API failing part-way: the write may have been
+		// committed before it did.
+		return apiErr.Status == http.StatusInternalServerError ||
+			(apiErr.Status == http.StatusServiceUnavailable && mentionsUnknownOutcome(apiErr.Message))
 	}
 	return connected
+}
+
+// settlesOutcome: the API's own answer to a request carrying the key of
+// the earlier attempts is the outcome of all of them when it is a 4xx
+// (refused: with the key seen before, the server would have answered
+// with the first outcome). Its 5xx settle nothing: a 500 may follow a
+// commit, and an earlier attempt whose answer was lost may still apply.
+func settlesOutcome(err error) bool {
+	var apiErr *Error
+	return errors.As(err, &apiErr) && apiErr.FromAPI && apiErr.Status < 500
 }
 
 // mentionsUnknownOutcome: the API's 503 for a write it forwarded or
@@ -108,8 +122,10 @@ func unknownCause(err error) string {
 	switch {
 	case errors.As(err, &apiErr) && !apiErr.FromAPI:
 		return apiErr.notAPI
-	case errors.As(err, &apiErr):
+	case errors.As(err, &apiErr) && apiErr.Status == http.StatusServiceUnavailable:
 		return "the node gave up waiting for the leader"
+	case errors.As(err, &apiErr):
+		return fmt.Sprintf("the server failed with %d: %s", apiErr.Status, apiErr.Message)
 	case errors.As(err, &noAnswer):
 		return noAnswer.Error()
 	case errors.Is(err, context.Canceled):

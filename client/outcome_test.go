@@ -388,3 +388,27 @@ func TestAnswerTimeoutRetriesElsewhere(t *testing.T) {
 		t.Errorf("a body slower than the answer timeout: %v", err)
 	}
 }
+
+// An API 500 on a write settles nothing: the write may have been
+// committed before the server failed, and an earlier attempt whose answer
+// was lost may still have applied it. Only a 4xx from the API is definite.
+func TestAPI500OnWriteIsUnknown(t *testing.T) {
+	for _, lostFirst := range []bool{false, true} {
+		var s seen
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if s.add(r) == 1 && lostFirst {
+				dropConnection(t, w, r)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = io.WriteString(w, `{"request_id":"c","code":"internal","message":"store failed"}`)
+		}))
+		cl, _ := New([]string{srv.URL}, WithRetryFor(400*time.Millisecond))
+		_, err := cl.StartRun(context.Background(), "p", nil)
+		if !IsUnknownOutcome(err) || !IsStatus(err, http.StatusInternalServerError) {
+			t.Errorf("lost answer first: %v; API 500: %v; want an unknown outcome wrapping the 500", lostFirst, err)
+		}
+		srv.Close()
+	}
+}
