@@ -307,13 +307,17 @@ func (c *Client) do(ctx context.Context, r request, out any) (*http.Response, er
 }
 
 // retryable: connection failures, 503s and a proxy's 502/504 are worth
-// another node or another try; every other answer is final.
+// another node or another try; every other answer is final. The API's own
+// 502/504 (an extension refused the call or failed) would only be given
+// again.
 func retryable(err error) bool {
 	var apiErr *Error
 	if errors.As(err, &apiErr) {
 		switch apiErr.Status {
-		case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
+		case http.StatusServiceUnavailable:
 			return true
+		case http.StatusBadGateway, http.StatusGatewayTimeout:
+			return !apiErr.FromAPI
 		}
 		return false
 	}

@@ -412,3 +412,24 @@ func TestAPI500OnWriteIsUnknown(t *testing.T) {
 		srv.Close()
 	}
 }
+
+// The API's own 502 (a running extension refused the call or failed) is
+// its answer: it is not retried for the whole budget as a proxy's 502 is.
+func TestAPI502IsNotRetried(t *testing.T) {
+	var s seen
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.add(r)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = io.WriteString(w, `{"request_id":"d","code":"bad_gateway","message":"extension cron answered 500"}`)
+	}))
+	defer srv.Close()
+	cl, _ := New([]string{srv.URL}, WithRetryFor(2*time.Second))
+	_, err := cl.GetPipeline(context.Background(), "p")
+	if !IsStatus(err, http.StatusBadGateway) || err.Error() != "extension cron answered 500" {
+		t.Errorf("API 502: %v; want the API's message", err)
+	}
+	if len(s.reqIDs) != 1 {
+		t.Errorf("API 502 asked %d times; want once", len(s.reqIDs))
+	}
+}
