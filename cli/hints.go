@@ -124,6 +124,9 @@ func explain(app *cli.App, err error) string {
 				from = "default"
 			}
 			return fmt.Sprintf("%s. Is the server running? Set the address with --api-base-url or %s (now: %s)", msg, envAPIBaseURL, from)
+		case call.Unknown && notDeduplicated[s.command] != "":
+			return fmt.Sprintf("%s. Check with %s before you run it again: the server does not deduplicate it (--idempotency-key would not help)",
+				msg, notDeduplicated[s.command])
 		case call.Unknown:
 			// The base key, not the failed write's own: the command's
 			// writes before it must get their keys again too.
@@ -167,6 +170,16 @@ var checkHints = map[string]string{
 	"extension install":    "gofer extension get %[1]s",
 	"pipeline subscribe":   "gofer pipeline subscription get %[1]s %[2]s %[3]s",
 	"pipeline unsubscribe": "gofer pipeline subscription list %[1]s",
+}
+
+// notDeduplicated are the commands whose writes never reach the FSM with
+// their idempotency key (a raft snapshot restore, a membership change), so
+// the server cannot answer a repeat with the first outcome: their unknown
+// outcome is to be checked, not repeated with the key. Each names how.
+var notDeduplicated = map[string]string{
+	"server snapshot restore": "'gofer server members' and a read of what the backup holds (e.g. 'gofer pipeline list'); running it again restores the backup again, discarding writes made since",
+	"server remove":           "'gofer server members'",
+	"server join":             "'gofer server members'",
 }
 
 // checkHint is the command to check the outcome of the current one.

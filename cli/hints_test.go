@@ -237,3 +237,26 @@ func TestCheckHintsNameRealCommands(t *testing.T) {
 		}
 	}
 }
+
+// A restore whose answer was lost is not deduplicated by the server (the
+// key never reaches the state machine): the hint says how to check and
+// does not promise that --idempotency-key makes running it again safe.
+func TestUnknownOutcomeHintForRestore(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "backup.snap")
+	if err := os.WriteFile(file, []byte("backup"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := gofer(t, nil, "-a", srv.URL, "-t", "tok", "server", "snapshot", "restore", "--yes", file)
+	if code != 1 || !strings.Contains(errs, "is unknown") || !strings.Contains(errs, "Check with 'gofer server members'") ||
+		strings.Contains(errs, "run the same command again with --idempotency-key") {
+		t.Errorf("restore with its answer lost: exit %d, %q; want an unknown outcome, how to check, and no --idempotency-key advice", code, errs)
+	}
+}
