@@ -395,7 +395,7 @@ func (c *Client) once(ctx context.Context, node string, r request, payload []byt
 	req.Header.Set(headerRequestID, call.RequestID)
 	resp, err = c.http.Do(req)
 	if err != nil {
-		return nil, gotConn.Load(), wait.failed(err)
+		return nil, gotConn.Load(), redactURLError(wait.failed(err))
 	}
 	wait.answered(resp)
 	if resp.StatusCode/100 == 2 {
@@ -412,7 +412,7 @@ func (c *Client) once(ctx context.Context, node string, r request, payload []byt
 	notAPI := fmt.Sprintf("a proxy or another server answered %d %s instead of the gofer API (%s)",
 		resp.StatusCode, http.StatusText(resp.StatusCode), summarizeBody(ct, raw))
 	*apiErr = Error{Status: resp.StatusCode, ContentType: ct, RequestID: call.RequestID, notAPI: notAPI,
-		Message: fmt.Sprintf("%s %s: %s", r.method, node+r.path, notAPI)}
+		Message: fmt.Sprintf("%s %s: %s", r.method, displayNode(node+r.path), notAPI)}
 	return nil, true, apiErr
 }
 

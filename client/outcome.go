@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -61,7 +62,11 @@ type CallError struct {
 func (e *CallError) Error() string {
 	switch {
 	case e.Unreachable:
-		return fmt.Sprintf("cannot reach a gofer server at %s (%s)", strings.Join(e.Nodes, ","), dialCause(e.Err))
+		shown := make([]string, len(e.Nodes))
+		for i, n := range e.Nodes {
+			shown[i] = displayNode(n)
+		}
+		return fmt.Sprintf("cannot reach a gofer server at %s (%s)", strings.Join(shown, ","), dialCause(e.Err))
 	case e.Unknown:
 		return fmt.Sprintf("the outcome of %s %s is unknown (%s; request id %s): it may or may not have been applied",
 			e.Method, e.Path, unknownCause(cmp.Or(e.unknownBecause, e.Err)), e.RequestID)
@@ -70,6 +75,28 @@ func (e *CallError) Error() string {
 }
 
 func (e *CallError) Unwrap() error { return e.Err }
+
+// displayNode is a node or request URL fit for a message: its password
+// masked (url.URL.Redacted) and its query and fragment dropped, since a
+// token may ride in any of them (-a http://user:TOKEN@host, ?token=…).
+func displayNode(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(a node address that is not a URL)"
+	}
+	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
+	return u.Redacted()
+}
+
+// redactURLError rewrites the URL a transport error names (its message
+// starts with it) with displayNode.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = displayNode(ue.URL)
+	}
+	return err
+}
 
 // IsUnknownOutcome reports whether err is a write whose outcome is unknown.
 func IsUnknownOutcome(err error) bool {

@@ -433,3 +433,35 @@ func TestAPI502IsNotRetried(t *testing.T) {
 		t.Errorf("API 502 asked %d times; want once", len(s.reqIDs))
 	}
 }
+
+// A node address may carry a secret (-a http://user:TOKEN@host, or
+// ?token=…): no error names it, whether no node could be reached, a
+// proxy answered, or the connection was lost.
+func TestErrorsHideNodeSecrets(t *testing.T) {
+	withSecrets := func(u string) string {
+		return strings.Replace(u, "http://", "http://user:s3cret@", 1) + "?token=t0ken"
+	}
+	html := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = io.WriteString(w, "<h1>Forbidden</h1>")
+	}))
+	defer html.Close()
+	lost := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { dropConnection(t, w, r) }))
+	defer lost.Close()
+	for name, node := range map[string]string{"refused": closedURL(t), "proxy page": html.URL, "lost answer": lost.URL} {
+		cl, err := New([]string{withSecrets(node)}, WithRetryFor(300*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = cl.CreateNamespace(context.Background(), "x", "", "")
+		for e := err; e != nil; e = errors.Unwrap(e) {
+			if msg := e.Error(); strings.Contains(msg, "s3cret") || strings.Contains(msg, "t0ken") {
+				t.Errorf("%s: %q names the node's secret", name, msg)
+			}
+		}
+		if err == nil || !strings.Contains(err.Error(), "user:xxxxx@") && name != "lost answer" {
+			t.Errorf("%s: %v; want the node named with its password masked", name, err)
+		}
+	}
+}
