@@ -210,7 +210,7 @@ func randomKey() string {
 // min_index between them, and `create` then `list` through a load balancer
 // must show what was just created.
 //
-// A refused connection on every node fails after a few seconds
+// A refused connection on every node fails after about 10 s
 // (unreachableFor); a node that answers 503 (no leader yet) is retried for
 // the client's 30 s, with progress on a terminal's stderr.
 func newClient(c *cli.Context) (*client.Client, error) {

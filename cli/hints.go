@@ -32,10 +32,12 @@ const (
 )
 
 // unreachableFor is how long the CLI keeps trying when no node accepts a
-// connection at all: long enough for a node that is restarting, short
-// enough that a server that is not running or a wrong address is reported
-// at once instead of after the 30 s a leader election may take.
-const unreachableFor = 3 * time.Second
+// connection at all, hanging dials included: long enough for a node that
+// is restarting (its API listens only once raft is set up, which can take
+// several seconds on a large state), short enough that a server that is
+// not running or a wrong address is reported after seconds, not after the
+// 30 s a leader election may take.
+const unreachableFor = 10 * time.Second
 
 // answerTimeout is how long one attempt waits for an answer once its
 // request was sent: above every wait the server itself bounds for a route

@@ -81,6 +81,25 @@ func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h
 // unavailable (no leader, node down). Default 30s; 0 disables retries.
 func WithRetryFor(d time.Duration) Option { return func(c *Client) { c.retryFor = d } }
 
+// dial makes the default transport's connections; a variable for tests.
+var dial = (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+
+// dialDeadline is the context key of the time by which a call that has
+// not yet connected anywhere gives up (WithUnreachableFor).
+type dialDeadline struct{}
+
+// dialWithinBudget dials, but no later than the call's unreachable
+// deadline: dials that hang (a host that drops packets) share that one
+// bound instead of taking 3 s per node.
+func dialWithinBudget(ctx context.Context, network, addr string) (net.Conn, error) {
+	if d, ok := ctx.Value(dialDeadline{}).(time.Time); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d)
+		defer cancel()
+	}
+	return dial(ctx, network, addr)
+}
+
 // New returns a client for the given node URLs. A single string may hold
 // a comma-separated list.
 func New(nodes []string, opts ...Option) (*Client, error) {
@@ -92,7 +111,7 @@ func New(nodes []string, opts ...Option) (*Client, error) {
 		writes:    new(atomic.Int64),
 		http: &http.Client{Transport: &http.Transport{
 			Proxy:               http.ProxyFromEnvironment,
-			DialContext:         (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			DialContext:         dialWithinBudget,
 			MaxIdleConns:        256,
 			MaxIdleConnsPerHost: 256,
 			IdleConnTimeout:     90 * time.Second,
@@ -265,7 +284,11 @@ func (c *Client) do(ctx context.Context, r request, out any) (*http.Response, er
 		for i := range c.nodes {
 			n := (start + i) % len(c.nodes)
 			call.Attempts++
-			resp, sent, err := c.once(ctx, c.nodes[n], r, payload, call)
+			attemptCtx := ctx
+			if !connected && c.unreachableFor != nil {
+				attemptCtx = context.WithValue(ctx, dialDeadline{}, unreachableDeadline)
+			}
+			resp, sent, err := c.once(attemptCtx, c.nodes[n], r, payload, call)
 			if err == nil {
 				c.preferred.Store(int64(n))
 				return c.finish(resp, r, out)

@@ -228,7 +228,10 @@ func WithWaitNotice(fn WaitNotice) Option { return func(c *Client) { c.waitNotic
 // WithUnreachableFor bounds how long a call keeps retrying while no node
 // accepts a connection at all (refused, no such host): a server that is
 // not running or a wrong address. Default: the WithRetryFor budget. A
-// node that answers, even 503, is retried for the full budget.
+// node that answers, even 503, is retried for the full budget. With the
+// default transport, dials that hang (a host that drops packets) end at
+// this bound too: the nodes share it rather than each taking its own 3 s
+// dial timeout.
 func WithUnreachableFor(d time.Duration) Option { return func(c *Client) { c.unreachableFor = &d } }
 
 // WithIdempotencyKey makes this client's writes carry key (the first

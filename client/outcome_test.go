@@ -465,3 +465,36 @@ func TestErrorsHideNodeSecrets(t *testing.T) {
 		}
 	}
 }
+
+// Dials that hang share the unreachable budget: each is given the call's
+// unreachable deadline, not its own 3 s per node.
+func TestHangingDialsShareUnreachableBudget(t *testing.T) {
+	defer func(d func(context.Context, string, string) (net.Conn, error)) { dial = d }(dial)
+	var mu sync.Mutex
+	var deadlines []time.Time
+	dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d, ok := ctx.Deadline()
+		mu.Lock()
+		if !ok {
+			d = time.Time{}
+		}
+		deadlines = append(deadlines, d)
+		mu.Unlock()
+		return nil, &net.OpError{Op: "dial", Net: network, Err: context.DeadlineExceeded}
+	}
+	cl, _ := New([]string{"http://10.0.0.1:1", "http://10.0.0.2:1", "http://10.0.0.3:1"},
+		WithUnreachableFor(time.Second), WithRetryFor(time.Minute))
+	_, err := cl.CreateNamespace(context.Background(), "x", "", "")
+	latest := time.Now().Add(time.Second) // the call started before now
+	var ce *CallError
+	if !errors.As(err, &ce) || !ce.Unreachable {
+		t.Fatalf("every dial timing out: %v; want unreachable", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, d := range deadlines {
+		if d.IsZero() || d.After(latest) {
+			t.Errorf("dial %d: deadline %v; want one within the call's 1 s unreachable budget (by %v)", i, d, latest)
+		}
+	}
+}
