@@ -65,7 +65,7 @@ func App(build Build, stdout, stderr io.Writer) *cli.App {
 			&cli.BoolFlag{Name: flagStale, EnvVars: []string{"GOFER_STALE_READS"},
 				Usage: "read from whichever node answers, without asking the leader (faster, may miss the newest writes)"},
 			&cli.StringFlag{Name: flagIdemKey,
-				Usage: "idempotency key for the command's writes (KEY, KEY-2, …): run a command whose outcome was unknown again with the key its error named"},
+				Usage: "idempotency key for the command's writes (KEY, KEY-2, …; up to 120 visible ASCII characters): run a command whose outcome was unknown again with the key its error named"},
 		},
 		Before: applyFileConfig,
 		Commands: []*cli.Command{
@@ -197,6 +197,25 @@ func loadFileConfig() (*fileConfig, string, error) {
 	return nil, "", nil
 }
 
+// maxIdempotencyKeyFlag leaves room for the "-N" of a command's later
+// writes within the server's 128 characters.
+const maxIdempotencyKeyFlag = 120
+
+// validIdempotencyKey checks --idempotency-key: visible ASCII (an HTTP
+// header value; spaces at its ends would be lost) and short enough to be
+// numbered.
+func validIdempotencyKey(key string) error {
+	if len(key) > maxIdempotencyKeyFlag {
+		return fmt.Errorf("at most %d characters, got %d", maxIdempotencyKeyFlag, len(key))
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x21 || key[i] > 0x7e {
+			return fmt.Errorf("only visible ASCII characters (no spaces or control characters), got %q", key)
+		}
+	}
+	return nil
+}
+
 // randomKey is a command's base idempotency key when --idempotency-key is
 // not given.
 func randomKey() string {
@@ -233,6 +252,9 @@ func newClient(c *cli.Context) (*client.Client, error) {
 	// key it had the first time (KEY, KEY-2, …), the ones before the
 	// failed write included.
 	key := c.String(flagIdemKey)
+	if err := validIdempotencyKey(key); err != nil {
+		return nil, usageError(c, "--%s: %v", flagIdemKey, err)
+	}
 	if key == "" {
 		key = randomKey()
 	}

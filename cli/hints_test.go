@@ -260,3 +260,20 @@ func TestUnknownOutcomeHintForRestore(t *testing.T) {
 		t.Errorf("restore with its answer lost: exit %d, %q; want an unknown outcome, how to check, and no --idempotency-key advice", code, errs)
 	}
 }
+
+// A bad --idempotency-key is a usage error naming the flag, not a
+// connection failure; nothing is sent.
+func TestIdempotencyKeyFlagValidated(t *testing.T) {
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { requests.Add(1) }))
+	defer srv.Close()
+	for _, key := range []string{"a\x01b", "tab\there", "with space", "ключ", strings.Repeat("k", 121)} {
+		code, _, errs := gofer(t, nil, "-a", srv.URL, "--idempotency-key", key, "namespace", "create", "team-a")
+		if code != 2 || !strings.HasPrefix(errs, "error: --idempotency-key: ") || !strings.Contains(errs, "usage: ") {
+			t.Errorf("--idempotency-key %q: exit %d, %q; want exit 2 naming the flag", key, code, errs)
+		}
+	}
+	if n := requests.Load(); n != 0 {
+		t.Errorf("%d requests sent with bad keys; want none", n)
+	}
+}
