@@ -298,7 +298,7 @@ func (c *Client) do(ctx context.Context, r request, out any) (*http.Response, er
 				call.Unknown, call.unknownBecause = true, err
 			}
 			if ctx.Err() != nil {
-				return nil, fail(err)
+				return nil, interrupted(fail(err))
 			}
 			if !retryable(err) || r.rawBody != nil {
 				if settlesOutcome(err) {
@@ -322,11 +322,21 @@ func (c *Client) do(ctx context.Context, r request, out any) (*http.Response, er
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fail(ctx.Err())
+			return nil, interrupted(fail(ctx.Err()))
 		case <-time.After(wait):
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}
+}
+
+// interrupted marks a call its context ended as Interrupted, unless a
+// write's outcome is unknown (that is what the caller must hear).
+func interrupted(err error) error {
+	var ce *CallError
+	if errors.As(err, &ce) && !ce.Unknown {
+		ce.Interrupted, ce.Unreachable = true, false
+	}
+	return err
 }
 
 // retryable: connection failures, 503s and a proxy's 502/504 are worth

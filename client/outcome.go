@@ -50,6 +50,10 @@ type CallError struct {
 	// Unreachable: no attempt could even connect (refused, no such host,
 	// dial timeout), so nothing was sent.
 	Unreachable bool
+	// Interrupted: the caller's context ended the call (Ctrl-C in the
+	// CLI) before any write could have been applied; the message is then
+	// just "interrupted", not a connection failure.
+	Interrupted bool
 	// Attempts is how many requests were sent or tried.
 	Attempts int
 	// Err is the last failure.
@@ -61,6 +65,8 @@ type CallError struct {
 
 func (e *CallError) Error() string {
 	switch {
+	case e.Interrupted:
+		return "interrupted"
 	case e.Unreachable:
 		shown := make([]string, len(e.Nodes))
 		for i, n := range e.Nodes {

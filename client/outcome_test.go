@@ -498,3 +498,26 @@ func TestHangingDialsShareUnreachableBudget(t *testing.T) {
 		}
 	}
 }
+
+// Interrupting a call while it is still dialing says "interrupted", not
+// that no server could be reached.
+func TestInterruptWhileDialing(t *testing.T) {
+	defer func(d func(context.Context, string, string) (net.Conn, error)) { dial = d }(dial)
+	dialing := make(chan struct{}, 8)
+	dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dialing <- struct{}{}
+		<-ctx.Done()
+		return nil, &net.OpError{Op: "dial", Net: network, Err: ctx.Err()}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-dialing
+		cancel()
+	}()
+	cl, _ := New([]string{"http://10.0.0.1:1"})
+	_, err := cl.CreateNamespace(ctx, "x", "", "")
+	var ce *CallError
+	if !errors.As(err, &ce) || ce.Unreachable || ce.Unknown || err.Error() != "interrupted" {
+		t.Errorf("interrupted while dialing: %v (%+v); want just \"interrupted\"", err, ce)
+	}
+}
