@@ -97,7 +97,38 @@ func dialWithinBudget(ctx context.Context, network, addr string) (net.Conn, erro
 		ctx, cancel = context.WithDeadline(ctx, d)
 		defer cancel()
 	}
-	return dial(ctx, network, addr)
+	conn, err := dial(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &trackedConn{Conn: conn}, nil
+}
+
+// trackedConn remembers a failed write. The transport reports a request
+// written (httptrace WroteRequest) once it is in its buffer, before the
+// buffer is flushed to the connection; a write that then fails means the
+// request never fully left, so the server cannot have applied it.
+type trackedConn struct {
+	net.Conn
+	writeFailed atomic.Bool
+}
+
+func (c *trackedConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if err != nil {
+		c.writeFailed.Store(true)
+	}
+	return n, err
+}
+
+// writeFailed reports whether conn (the one an attempt got, TLS unwrapped)
+// is a trackedConn whose write failed.
+func writeFailed(conn net.Conn) bool {
+	if tc, ok := conn.(interface{ NetConn() net.Conn }); ok {
+		conn = tc.NetConn()
+	}
+	t, ok := conn.(*trackedConn)
+	return ok && t.writeFailed.Load()
 }
 
 // New returns a client for the given node URLs. A single string may hold
@@ -288,13 +319,13 @@ func (c *Client) do(ctx context.Context, r request, out any) (*http.Response, er
 			if !connected && c.unreachableFor != nil {
 				attemptCtx = context.WithValue(ctx, dialDeadline{}, unreachableDeadline)
 			}
-			resp, sent, err := c.once(attemptCtx, c.nodes[n], r, payload, call)
+			resp, got, err := c.once(attemptCtx, c.nodes[n], r, payload, call)
 			if err == nil {
 				c.preferred.Store(int64(n))
 				return c.finish(resp, r, out)
 			}
-			connected = connected || !isDialFailure(err, sent)
-			if isWrite(r.method) && maybeApplied(err, sent) && !call.Unknown {
+			connected = connected || !isDialFailure(err, got.connected)
+			if isWrite(r.method) && maybeApplied(err, got.sent) && !call.Unknown {
 				call.Unknown, call.unknownBecause = true, err
 			}
 			if ctx.Err() != nil {
@@ -367,10 +398,22 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// attemptProgress is how far one attempt got.
+type attemptProgress struct {
+	// connected: it got a connection (new or kept alive), so a node or a
+	// proxy was there.
+	connected bool
+	// sent: the whole request was written, so a write may have been
+	// applied. A connection alone does not say so: a kept-alive one the
+	// server had closed fails before the request is out.
+	sent bool
+}
+
+// answered is the progress of an attempt that got an answer.
+var answered = attemptProgress{connected: true, sent: true}
+
 // once sends the request to one node; any non-2xx becomes an *Error.
-// connected says whether it got a connection, so the request may have
-// been sent.
-func (c *Client) once(ctx context.Context, node string, r request, payload []byte, call *CallError) (resp *http.Response, connected bool, err error) {
+func (c *Client) once(ctx context.Context, node string, r request, payload []byte, call *CallError) (resp *http.Response, got attemptProgress, err error) {
 	q := r.query
 	if !isWrite(r.method) && (c.minIndex > 0 || c.consistent) {
 		q = url.Values{}
@@ -397,17 +440,30 @@ func (c *Client) once(ctx context.Context, node string, r request, payload []byt
 	case payload != nil:
 		body = bytes.NewReader(payload)
 	}
-	var gotConn atomic.Bool
-	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) }}
+	var gotConn, wrote atomic.Bool
+	var conn atomic.Pointer[net.Conn]
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		gotConn.Store(true)
+		conn.Store(&info.Conn)
+	}}
 	var wait *answerWait
 	if c.answerTimeout > 0 && r.rawBody == nil && !r.unbounded {
 		ctx, wait = newAnswerWait(ctx, c.answerTimeout, trace)
+	}
+	timeAnswer := trace.WroteRequest
+	trace.WroteRequest = func(info httptrace.WroteRequestInfo) {
+		if info.Err == nil {
+			wrote.Store(true)
+		}
+		if timeAnswer != nil {
+			timeAnswer(info)
+		}
 	}
 	ctx = httptrace.WithClientTrace(ctx, trace)
 	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
 	if err != nil {
 		wait.release()
-		return nil, false, err
+		return nil, attemptProgress{}, err
 	}
 	req.Header.Set(headerAPIVersion, apiVersion)
 	if payload != nil {
@@ -428,11 +484,16 @@ func (c *Client) once(ctx context.Context, node string, r request, payload []byt
 	req.Header.Set(headerRequestID, call.RequestID)
 	resp, err = c.http.Do(req)
 	if err != nil {
-		return nil, gotConn.Load(), redactURLError(wait.failed(err))
+		var c net.Conn
+		if p := conn.Load(); p != nil {
+			c = *p
+		}
+		got := attemptProgress{connected: gotConn.Load(), sent: wrote.Load() && !writeFailed(c)}
+		return nil, got, redactURLError(wait.failed(err))
 	}
 	wait.answered(resp)
 	if resp.StatusCode/100 == 2 {
-		return resp, true, nil
+		return resp, answered, nil
 	}
 	defer resp.Body.Close()
 	ct := resp.Header.Get("Content-Type")
@@ -440,13 +501,13 @@ func (c *Client) once(ctx context.Context, node string, r request, payload []byt
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if strings.HasPrefix(ct, "application/json") && json.Unmarshal(raw, apiErr) == nil && apiErr.Message != "" {
 		apiErr.FromAPI = true
-		return nil, true, apiErr
+		return nil, answered, apiErr
 	}
 	notAPI := fmt.Sprintf("a proxy or another server answered %d %s instead of the gofer API (%s)",
 		resp.StatusCode, http.StatusText(resp.StatusCode), summarizeBody(ct, raw))
 	*apiErr = Error{Status: resp.StatusCode, ContentType: ct, RequestID: call.RequestID, notAPI: notAPI,
 		Message: fmt.Sprintf("%s %s: %s", r.method, displayNode(node+r.path), notAPI)}
-	return nil, true, apiErr
+	return nil, answered, apiErr
 }
 
 func (c *Client) finish(resp *http.Response, r request, out any) (*http.Response, error) {

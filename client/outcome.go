@@ -111,9 +111,8 @@ func IsUnknownOutcome(err error) bool {
 }
 
 // maybeApplied reports whether a failed attempt of a write may have
-// taken effect. connected says the attempt got a connection, so the
-// request may have been sent.
-func maybeApplied(err error, connected bool) bool {
+// taken effect. sent says the whole request was written.
+func maybeApplied(err error, sent bool) bool {
 	var apiErr *Error
 	if errors.As(err, &apiErr) {
 		if !apiErr.FromAPI {
@@ -126,7 +125,7 @@ func maybeApplied(err error, connected bool) bool {
 		return apiErr.Status == http.StatusInternalServerError ||
 			(apiErr.Status == http.StatusServiceUnavailable && mentionsUnknownOutcome(apiErr.Message))
 	}
-	return connected
+	return sent
 }
 
 // settlesOutcome: the API's own answer to a request carrying the key of

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -520,4 +521,29 @@ func TestInterruptWhileDialing(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Unreachable || ce.Unknown || err.Error() != "interrupted" {
 		t.Errorf("interrupted while dialing: %v (%+v); want just \"interrupted\"", err, ce)
 	}
+}
+
+// A connection that fails before the request is written (a kept-alive
+// one the server had closed) sent nothing: the write was not applied, and
+// its outcome is not unknown.
+func TestConnectionFailingBeforeTheRequestIsNotUnknown(t *testing.T) {
+	defer func(d func(context.Context, string, string) (net.Conn, error)) { dial = d }(dial)
+	dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		client, _ := net.Pipe()
+		return brokenWrites{client}, nil
+	}
+	cl, _ := New([]string{"http://10.0.0.1:1"}, WithRetryFor(300*time.Millisecond))
+	_, err := cl.CreateNamespace(context.Background(), "x", "", "")
+	var ce *CallError
+	if !errors.As(err, &ce) || ce.Unknown || ce.Unreachable {
+		t.Errorf("connection closed before the request was written: %v (%+v); want a definite failure, not unknown or unreachable", err, ce)
+	}
+}
+
+// brokenWrites is a connection whose writes fail (the peer reset it).
+type brokenWrites struct{ net.Conn }
+
+func (b brokenWrites) Write([]byte) (int, error) {
+	b.Conn.Close()
+	return 0, syscall.ECONNRESET
 }
