@@ -93,7 +93,7 @@ func TestPipelineInitWritesEachLanguage(t *testing.T) {
 		files []string
 		id    string
 	}{
-		{[]string{"my-pipeline"}, []string{"go.mod", "main.go", "README.md", goSDKDir + "/go.mod", goSDKDir + "/builder.go", goSDKDir + "/source.go"}, "my-pipeline"},
+		{[]string{"my-pipeline"}, []string{"go.mod", "main.go", "README.md", goSDKDir + "/go.mod", goSDKDir + "/builder.go", goSDKDir + "/source.go", goSDKDir + "/extension/server.go"}, "my-pipeline"},
 		{[]string{"--language", "python", "--id", "py_pipe", "py"}, []string{"pipeline.py", "README.md", "gofer_sdk/__init__.py", "gofer_sdk/builder.py", "gofer_sdk/py.typed"}, "py_pipe"},
 		{[]string{"-l", "json", "json-pipeline"}, []string{"pipeline.json", "README.md"}, "json-pipeline"},
 	} {
@@ -275,7 +275,7 @@ func TestPipelineInitGoLineFitsOlderToolchains(t *testing.T) {
 	if err != nil {
 		t.Skip("no go tool to vet the project with")
 	}
-	cmd := exec.Command(goTool, "vet", "./...")
+	cmd := exec.Command(goTool, "vet", "./...", sdkModule+"/...")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "GOPROXY=off", "GOFLAGS=-mod=mod")
 	if out, err := cmd.CombinedOutput(); err != nil {
