@@ -93,6 +93,9 @@ func pipelineInit(c *cli.Context) error {
 	if err := checkProjectDir(dir, c.Bool("force")); err != nil {
 		return err
 	}
+	if err := checkNoOtherEntry(dir, lang); err != nil {
+		return err
+	}
 	version, _, _ := strings.Cut(c.App.Version, " ")
 	files, replaced, err := scaffold(lang, id, version)
 	if err != nil {
@@ -136,6 +139,27 @@ func langName(lang string) string {
 		return "Python"
 	}
 	return "JSON"
+}
+
+// entryFiles are the files by which `gofer up DIR` picks a folder's
+// language, first match wins (pipelineSource).
+var entryFiles = []struct{ name, lang string }{{"go.mod", "go"}, {"pipeline.py", "python"}, {"pipeline.json", "json"}}
+
+// checkNoOtherEntry refuses to write a lang project (with --force) into a
+// folder that holds another language's entry file that `gofer up DIR`
+// would pick before the new project's own: a Python project written
+// beside a go.mod would still be built as Go.
+func checkNoOtherEntry(dir, lang string) error {
+	for _, e := range entryFiles {
+		if e.lang == lang {
+			return nil
+		}
+		if st, err := os.Lstat(filepath.Join(dir, e.name)); err == nil && !st.IsDir() {
+			return fmt.Errorf("%s holds %s, so 'gofer up %s' would run that %s project instead of this %s one: remove %s first, or give another folder",
+				dir, e.name, dir, langName(e.lang), langName(lang), e.name)
+		}
+	}
+	return nil
 }
 
 // checkProjectDir refuses a path that is a file, and a folder that holds

@@ -282,3 +282,40 @@ func TestPipelineInitGoLineFitsOlderToolchains(t *testing.T) {
 		t.Errorf("go vet in the project: %v\n%s", err, out)
 	}
 }
+
+// --force refuses to write a project into a folder whose other entry
+// file `gofer up DIR` would pick first (a go.mod beside a new
+// pipeline.py), and writes nothing; one that comes after (a
+// pipeline.json beside a new Go project) is fine.
+func TestPipelineInitForceRefusesAnotherLanguage(t *testing.T) {
+	for _, tc := range []struct {
+		existing, lang string
+		refused        bool
+	}{
+		{"go.mod", "python", true},
+		{"go.mod", "json", true},
+		{"pipeline.py", "json", true},
+		{"pipeline.json", "python", false},
+		{"pipeline.py", "go", false},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, tc.existing), []byte("module x\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errs := runGofer(t, "pipeline", "init", "--force", "--id", "mixed", "-l", tc.lang, dir)
+		if tc.refused {
+			if code != 1 || !strings.Contains(errs, "holds "+tc.existing) {
+				t.Errorf("-l %s beside %s: exit %d, %q; want it refused naming %s", tc.lang, tc.existing, code, errs, tc.existing)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "README.md")); err == nil {
+				t.Errorf("-l %s beside %s: README.md written although refused", tc.lang, tc.existing)
+			}
+			continue
+		}
+		if code != 0 {
+			t.Errorf("-l %s beside %s: exit %d, %q; want it written", tc.lang, tc.existing, code, errs)
+		} else if src, err := pipelineSource(dir); err != nil || src.goProgram != (tc.lang == "go") {
+			t.Errorf("-l %s beside %s: gofer up would read %+v, %v", tc.lang, tc.existing, src, err)
+		}
+	}
+}
