@@ -329,7 +329,7 @@ func (c *Client) do(ctx context.Context, r request, out any) (*http.Response, er
 				call.Unknown, call.unknownBecause = true, err
 			}
 			if ctx.Err() != nil {
-				return nil, interrupted(fail(err))
+				return nil, interrupted(ctx, fail(err))
 			}
 			if !retryable(err) || r.rawBody != nil {
 				if settlesOutcome(err) {
@@ -353,18 +353,19 @@ func (c *Client) do(ctx context.Context, r request, out any) (*http.Response, er
 		}
 		select {
 		case <-ctx.Done():
-			return nil, interrupted(fail(ctx.Err()))
+			return nil, interrupted(ctx, fail(ctx.Err()))
 		case <-time.After(wait):
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}
 }
 
-// interrupted marks a call its context ended as Interrupted, unless a
+// interrupted marks a call its context cancelled (Ctrl-C, not a
+// deadline: that is a timeout, reported as such) as Interrupted, unless a
 // write's outcome is unknown (that is what the caller must hear).
-func interrupted(err error) error {
+func interrupted(ctx context.Context, err error) error {
 	var ce *CallError
-	if errors.As(err, &ce) && !ce.Unknown {
+	if errors.Is(ctx.Err(), context.Canceled) && errors.As(err, &ce) && !ce.Unknown {
 		ce.Interrupted, ce.Unreachable = true, false
 	}
 	return err

@@ -50,7 +50,7 @@ type CallError struct {
 	// Unreachable: no attempt could even connect (refused, no such host,
 	// dial timeout), so nothing was sent.
 	Unreachable bool
-	// Interrupted: the caller's context ended the call (Ctrl-C in the
+	// Interrupted: the caller cancelled its context (Ctrl-C in the
 	// CLI) before any write could have been applied; the message is then
 	// just "interrupted", not a connection failure.
 	Interrupted bool
