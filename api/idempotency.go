@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"hash"
 	"io"
 	"net/http"
 
@@ -16,9 +17,11 @@ import (
 // Idempotency-Key.
 const ctxRequestHash = "gofer.request_hash"
 
-// maxHashedBody bounds how much of a body without a route limit (object
-// uploads) is buffered to hash it; a larger body is refused by its handler
-// anyway, so it goes unhashed.
+// maxHashedBody bounds how much of a body is buffered to hash it in its
+// canonical form (JSON by its meaning). A larger body (an object upload
+// without a route limit) is hashed byte for byte while its handler reads
+// it (streamHash), so a reused key with a different large body is refused
+// too.
 const maxHashedBody = 1 << 20
 
 // requestHashMiddleware binds an Idempotency-Key to the request it came
@@ -43,10 +46,12 @@ func requestHashMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 			return badRequest("reading the request body: %s", err)
 		}
 		if len(body) > maxHashedBody {
+			sh := newStreamHash(req, io.MultiReader(bytes.NewReader(body), req.Body))
 			req.Body = struct {
 				io.Reader
 				io.Closer
-			}{io.MultiReader(bytes.NewReader(body), req.Body), req.Body}
+			}{sh, req.Body}
+			c.Set(ctxRequestHash, sh)
 			return next(c)
 		}
 		req.Body = io.NopCloser(bytes.NewReader(body))
@@ -55,10 +60,75 @@ func requestHashMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// requestHashOf is the hash requestHashMiddleware computed, or "".
+// requestHashOf is the hash requestHashMiddleware computed, or "". It is
+// asked for just before the write is applied; a large body's hash is
+// complete once its handler has read it, and any part the handler left
+// unread is read into the hash here, so the hash always covers the whole
+// request.
 func requestHashOf(c echo.Context) string {
-	h, _ := c.Get(ctxRequestHash).(string)
-	return h
+	switch h := c.Get(ctxRequestHash).(type) {
+	case string:
+		return h
+	case *streamHash:
+		return h.sum()
+	}
+	return ""
+}
+
+// streamHash hashes a body too large to buffer as its handler reads it:
+// the method, path and query framed as requestHash frames them, a marker,
+// then the body's bytes as they are (a body this large is never
+// canonicalised, so the same bytes always give the same hash).
+type streamHash struct {
+	r    io.Reader
+	h    hash.Hash
+	err  error // the read that ended the body: io.EOF once it was all read
+	done string
+}
+
+func newStreamHash(req *http.Request, body io.Reader) *streamHash {
+	h := sha256.New()
+	for _, part := range [][]byte{[]byte(req.Method), []byte(req.URL.EscapedPath()), []byte(req.URL.Query().Encode())} {
+		writeFramed(h, part)
+	}
+	// No length fits here: all ones marks an unframed, streamed body.
+	h.Write([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	return &streamHash{r: body, h: h}
+}
+
+func (s *streamHash) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.h.Write(p[:n])
+	if err != nil && s.err == nil {
+		s.err = err
+	}
+	return n, err
+}
+
+// sum reads what the handler left of the body and returns the hash. A
+// body that could not be read to its end gets no hash ("").
+func (s *streamHash) sum() string {
+	if s.done != "" {
+		return s.done
+	}
+	if s.err == nil {
+		_, _ = io.Copy(io.Discard, s)
+	}
+	if s.err != io.EOF {
+		return ""
+	}
+	s.done = hex.EncodeToString(s.h.Sum(nil))
+	return s.done
+}
+
+// writeFramed writes part to h after its length (8 bytes, big-endian).
+func writeFramed(h hash.Hash, part []byte) {
+	var n [8]byte
+	for i, l := 0, uint64(len(part)); i < 8; i++ {
+		n[i] = byte(l >> (56 - 8*i))
+	}
+	h.Write(n[:])
+	h.Write(part)
 }
 
 // requestHash identifies a request for its idempotency key: the method,
@@ -70,12 +140,7 @@ func requestHashOf(c echo.Context) string {
 func requestHash(req *http.Request, body []byte) string {
 	h := sha256.New()
 	for _, part := range [][]byte{[]byte(req.Method), []byte(req.URL.EscapedPath()), []byte(req.URL.Query().Encode()), canonicalBody(body)} {
-		var n [8]byte
-		for i, l := 0, uint64(len(part)); i < 8; i++ {
-			n[i] = byte(l >> (56 - 8*i))
-		}
-		h.Write(n[:])
-		h.Write(part)
+		writeFramed(h, part)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -283,13 +283,19 @@ func (s *Server) routes() {
 // (route.extensionWork): an external event passed on by a follower, a
 // subscription write, the extension's debug dump.
 func leaderWork(r route) func(c echo.Context) time.Duration {
-	if r.extensionWork > 0 {
-		return func(c echo.Context) time.Duration { return r.extensionWork + minIndexWork(c) }
-	}
+	fixed := fixedLeaderWork(r)
 	if r.path == "/api/cluster/snapshot" {
-		return func(echo.Context) time.Duration { return snapshotLeaderWork }
+		return func(echo.Context) time.Duration { return fixed }
 	}
-	return minIndexWork
+	return func(c echo.Context) time.Duration { return fixed + minIndexWork(c) }
+}
+
+// fixedLeaderWork is route r's leader work without a ?min_index wait.
+func fixedLeaderWork(r route) time.Duration {
+	if r.path == "/api/cluster/snapshot" {
+		return snapshotLeaderWork
+	}
+	return r.extensionWork
 }
 
 // minIndexWork is a ?min_index request's wait on the leader.
@@ -315,6 +321,10 @@ const (
 	debugLeaderWork = extcall.DefaultCallTimeout
 )
 
+// defaultForwardHold is how long a request waits for a leader to be known
+// (Options.ForwardHold) unless set otherwise.
+const defaultForwardHold = 5 * time.Second
+
 // snapshotLeaderWork bounds a snapshot save or restore on the leader (the
 // restore handler's own limit).
 const snapshotLeaderWork = 10 * time.Minute
@@ -327,13 +337,23 @@ type RouteInfo struct {
 	Public bool
 	Admin  bool
 	Action string
+	// Internal routes are for the cluster's own nodes, not for clients.
+	Internal bool
+	// AnswerWithin is how long a node may take, at most, to start
+	// answering a request of this route without ?min_index: waiting for a
+	// leader, the leader's apply timeout and its other work (a snapshot,
+	// an extension's call). A client that gives up on an answer sooner
+	// cuts requests the server still means to answer (the CLI's answer
+	// timeout is checked against it).
+	AnswerWithin time.Duration
 }
 
 // Routes lists the route table.
 func Routes() []RouteInfo {
 	var out []RouteInfo
 	for _, r := range (&Server{}).routeTable() {
-		out = append(out, RouteInfo{Method: r.method, Path: r.path, Public: r.access.public, Admin: r.access.admin, Action: string(r.access.action)})
+		out = append(out, RouteInfo{Method: r.method, Path: r.path, Public: r.access.public, Admin: r.access.admin, Action: string(r.access.action),
+			Internal: r.internal, AnswerWithin: defaultForwardHold + applyTimeout + fixedLeaderWork(r)})
 	}
 	return out
 }

@@ -126,7 +126,7 @@ func New(opts Options, cluster Cluster, logger hclog.Logger) *Server {
 		opts.MaxObjectBytes = DefaultMaxObjectBytes
 	}
 	if opts.ForwardHold <= 0 {
-		opts.ForwardHold = 5 * time.Second
+		opts.ForwardHold = defaultForwardHold
 	}
 	if opts.LeaderApplyTimeout <= 0 {
 		opts.LeaderApplyTimeout = applyTimeout

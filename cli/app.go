@@ -5,6 +5,8 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -63,7 +65,7 @@ func App(build Build, stdout, stderr io.Writer) *cli.App {
 			&cli.BoolFlag{Name: flagStale, EnvVars: []string{"GOFER_STALE_READS"},
 				Usage: "read from whichever node answers, without asking the leader (faster, may miss the newest writes)"},
 			&cli.StringFlag{Name: flagIdemKey,
-				Usage: "idempotency key for the command's writes (KEY, KEY-2, …): run a command whose outcome was unknown again with the key its error named"},
+				Usage: "idempotency key for the command's writes (KEY, KEY-2, …; up to 120 visible ASCII characters): run a command whose outcome was unknown again with the key its error named"},
 		},
 		Before: applyFileConfig,
 		Commands: []*cli.Command{
@@ -195,12 +197,39 @@ func loadFileConfig() (*fileConfig, string, error) {
 	return nil, "", nil
 }
 
+// maxIdempotencyKeyFlag leaves room for the "-N" of a command's later
+// writes within the server's 128 characters.
+const maxIdempotencyKeyFlag = 120
+
+// validIdempotencyKey checks --idempotency-key: visible ASCII (an HTTP
+// header value; spaces at its ends would be lost) and short enough to be
+// numbered.
+func validIdempotencyKey(key string) error {
+	if len(key) > maxIdempotencyKeyFlag {
+		return fmt.Errorf("at most %d characters, got %d", maxIdempotencyKeyFlag, len(key))
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x21 || key[i] > 0x7e {
+			return fmt.Errorf("only visible ASCII characters (no spaces or control characters), got %q", key)
+		}
+	}
+	return nil
+}
+
+// randomKey is a command's base idempotency key when --idempotency-key is
+// not given.
+func randomKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
 // newClient builds an API client from the global flags. Reads are
 // linearizable unless --stale: separate CLI invocations cannot carry a
 // min_index between them, and `create` then `list` through a load balancer
 // must show what was just created.
 //
-// A refused connection on every node fails after a few seconds
+// A refused connection on every node fails after about 10 s
 // (unreachableFor); a node that answers 503 (no leader yet) is retried for
 // the client's 30 s, with progress on a terminal's stderr.
 func newClient(c *cli.Context) (*client.Client, error) {
@@ -218,9 +247,18 @@ func newClient(c *cli.Context) (*client.Client, error) {
 	if notice := waitProgress(c); notice != nil {
 		opts = append(opts, client.WithWaitNotice(notice))
 	}
-	if key := c.String(flagIdemKey); key != "" {
-		opts = append(opts, client.WithIdempotencyKey(key))
+	// Always a base key, random unless given: an unknown outcome's hint
+	// names it, and the command run again with it sends every write the
+	// key it had the first time (KEY, KEY-2, …), the ones before the
+	// failed write included.
+	key := c.String(flagIdemKey)
+	if err := validIdempotencyKey(key); err != nil {
+		return nil, usageError(c, "--%s: %v", flagIdemKey, err)
 	}
+	if key == "" {
+		key = randomKey()
+	}
+	opts = append(opts, client.WithIdempotencyKey(key))
 	cl, err := client.New([]string{c.String(flagAPIBaseURL)}, opts...)
 	if err != nil || c.Bool(flagStale) {
 		return cl, err

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -31,17 +32,22 @@ const (
 )
 
 // unreachableFor is how long the CLI keeps trying when no node accepts a
-// connection at all: long enough for a node that is restarting, short
-// enough that a server that is not running or a wrong address is reported
-// at once instead of after the 30 s a leader election may take.
-const unreachableFor = 3 * time.Second
+// connection at all, hanging dials included: long enough for a node that
+// is restarting (its API listens only once raft is set up, which can take
+// several seconds on a large state), short enough that a server that is
+// not running or a wrong address is reported after seconds, not after the
+// 30 s a leader election may take.
+const unreachableFor = 10 * time.Second
 
 // answerTimeout is how long one attempt waits for an answer once its
-// request was sent: above every wait the server itself bounds (30 s to
-// apply a write, forwarding to the leader included), so it only fires for
-// a node that froze with its connections open. The attempt is then tried
-// again, on the next node first, with the same idempotency key.
-const answerTimeout = 90 * time.Second
+// request was sent: above every wait the server itself bounds for a route
+// the CLI calls (api.RouteInfo.AnswerWithin: up to 95 s for a
+// subscription write that waits for an unsubscribe and an extension's
+// call; TestAnswerTimeoutAboveServerBounds), so it only fires for a node
+// that froze with its connections open. The attempt is then tried again,
+// on the next node first, with the same idempotency key. Snapshot save and
+// restore are exempt: the server works on them for up to 10 minutes.
+const answerTimeout = 120 * time.Second
 
 // retryFor is how long a call keeps retrying nodes that answer but cannot
 // serve it yet (503 during a leader election); a variable for tests.
@@ -120,9 +126,15 @@ func explain(app *cli.App, err error) string {
 				from = "default"
 			}
 			return fmt.Sprintf("%s. Is the server running? Set the address with --api-base-url or %s (now: %s)", msg, envAPIBaseURL, from)
+		case call.Unknown && notDeduplicated[s.command] != "":
+			return fmt.Sprintf("%s. Check with %s before you run it again: the server does not deduplicate it (--idempotency-key would not help)",
+				msg, notDeduplicated[s.command])
 		case call.Unknown:
+			// The base key, not the failed write's own: the command's
+			// writes before it must get their keys again too.
+			key := cmp.Or(call.BaseKey, call.IdempotencyKey)
 			return fmt.Sprintf("%s. Check with %s, or run the same command again with --idempotency-key %s: "+
-				"the server then answers with the first outcome instead of applying it twice", msg, s.checkHint(), call.IdempotencyKey)
+				"the server then answers with the first outcome instead of applying it twice", msg, s.checkHint(), key)
 		}
 	}
 	var apiErr *client.Error
@@ -160,6 +172,16 @@ var checkHints = map[string]string{
 	"extension install":    "gofer extension get %[1]s",
 	"pipeline subscribe":   "gofer pipeline subscription get %[1]s %[2]s %[3]s",
 	"pipeline unsubscribe": "gofer pipeline subscription list %[1]s",
+}
+
+// notDeduplicated are the commands whose writes never reach the FSM with
+// their idempotency key (a raft snapshot restore, a membership change), so
+// the server cannot answer a repeat with the first outcome: their unknown
+// outcome is to be checked, not repeated with the key. Each names how.
+var notDeduplicated = map[string]string{
+	"server snapshot restore": "'gofer server members' and a read of what the backup holds (e.g. 'gofer pipeline list'); running it again restores the backup again, discarding writes made since",
+	"server remove":           "'gofer server members'",
+	"server join":             "'gofer server members'",
 }
 
 // checkHint is the command to check the outcome of the current one.

@@ -237,3 +237,43 @@ func TestCheckHintsNameRealCommands(t *testing.T) {
 		}
 	}
 }
+
+// A restore whose answer was lost is not deduplicated by the server (the
+// key never reaches the state machine): the hint says how to check and
+// does not promise that --idempotency-key makes running it again safe.
+func TestUnknownOutcomeHintForRestore(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "backup.snap")
+	if err := os.WriteFile(file, []byte("backup"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := gofer(t, nil, "-a", srv.URL, "-t", "tok", "server", "snapshot", "restore", "--yes", file)
+	if code != 1 || !strings.Contains(errs, "is unknown") || !strings.Contains(errs, "Check with 'gofer server members'") ||
+		strings.Contains(errs, "run the same command again with --idempotency-key") {
+		t.Errorf("restore with its answer lost: exit %d, %q; want an unknown outcome, how to check, and no --idempotency-key advice", code, errs)
+	}
+}
+
+// A bad --idempotency-key is a usage error naming the flag, not a
+// connection failure; nothing is sent.
+func TestIdempotencyKeyFlagValidated(t *testing.T) {
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { requests.Add(1) }))
+	defer srv.Close()
+	for _, key := range []string{"a\x01b", "tab\there", "with space", "ключ", strings.Repeat("k", 121)} {
+		code, _, errs := gofer(t, nil, "-a", srv.URL, "--idempotency-key", key, "namespace", "create", "team-a")
+		if code != 2 || !strings.HasPrefix(errs, "error: --idempotency-key: ") || !strings.Contains(errs, "usage: ") {
+			t.Errorf("--idempotency-key %q: exit %d, %q; want exit 2 naming the flag", key, code, errs)
+		}
+	}
+	if n := requests.Load(); n != 0 {
+		t.Errorf("%d requests sent with bad keys; want none", n)
+	}
+}

@@ -93,6 +93,9 @@ func pipelineInit(c *cli.Context) error {
 	if err := checkProjectDir(dir, c.Bool("force")); err != nil {
 		return err
 	}
+	if err := checkNoOtherEntry(dir, lang); err != nil {
+		return err
+	}
 	version, _, _ := strings.Cut(c.App.Version, " ")
 	files, replaced, err := scaffold(lang, id, version)
 	if err != nil {
@@ -136,6 +139,27 @@ func langName(lang string) string {
 		return "Python"
 	}
 	return "JSON"
+}
+
+// entryFiles are the files by which `gofer up DIR` picks a folder's
+// language, first match wins (pipelineSource).
+var entryFiles = []struct{ name, lang string }{{"go.mod", "go"}, {"pipeline.py", "python"}, {"pipeline.json", "json"}}
+
+// checkNoOtherEntry refuses to write a lang project (with --force) into a
+// folder that holds another language's entry file that `gofer up DIR`
+// would pick before the new project's own: a Python project written
+// beside a go.mod would still be built as Go.
+func checkNoOtherEntry(dir, lang string) error {
+	for _, e := range entryFiles {
+		if e.lang == lang {
+			return nil
+		}
+		if st, err := os.Lstat(filepath.Join(dir, e.name)); err == nil && !st.IsDir() {
+			return fmt.Errorf("%s holds %s, so 'gofer up %s' would run that %s project instead of this %s one: remove %s first, or give another folder",
+				dir, e.name, dir, langName(e.lang), langName(lang), e.name)
+		}
+	}
+	return nil
 }
 
 // checkProjectDir refuses a path that is a file, and a folder that holds
@@ -256,23 +280,79 @@ func fsFiles(fsys fs.FS, prefix string, keep func(name string) bool) ([]projectF
 }
 
 // writeProject writes files into dir, emptying the folders in replaced
-// first.
+// first. Everything goes through an os.Root, and a symbolic link on the
+// way to any file it writes or folder it replaces is refused before
+// anything changes: with --force, DIR may hold a link (DIR/main.go,
+// DIR/third_party) through which a write or the SDK folder's removal would
+// land outside the project.
 func writeProject(dir string, files []projectFile, replaced []string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	paths := append([]string(nil), replaced...)
+	for _, f := range files {
+		if !underAny(f.path, replaced) {
+			paths = append(paths, f.path)
+		}
+	}
+	if err := refuseSymlinks(root, dir, paths); err != nil {
+		return err
+	}
 	for _, r := range replaced {
-		if err := os.RemoveAll(filepath.Join(dir, filepath.FromSlash(r))); err != nil {
+		if err := root.RemoveAll(filepath.FromSlash(r)); err != nil {
 			return err
 		}
 	}
 	for _, f := range files {
-		target := filepath.Join(dir, filepath.FromSlash(f.path))
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		name := filepath.FromSlash(f.path)
+		if err := root.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(target, f.data, 0o644); err != nil {
+		if err := root.WriteFile(name, f.data, 0o644); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// underAny reports whether slash path p lies inside one of dirs.
+func underAny(p string, dirs []string) bool {
+	for _, d := range dirs {
+		if strings.HasPrefix(p, d+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// refuseSymlinks returns an error naming the first symbolic link found at
+// any of paths (slash paths inside root) or at a folder on the way to one.
+func refuseSymlinks(root *os.Root, dir string, paths []string) error {
+	checked := map[string]bool{}
+	for _, p := range paths {
+		parts := strings.Split(p, "/")
+		for i := range parts {
+			sub := strings.Join(parts[:i+1], "/")
+			if checked[sub] {
+				continue
+			}
+			checked[sub] = true
+			fi, err := root.Lstat(filepath.FromSlash(sub))
+			if errors.Is(err, fs.ErrNotExist) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if fi.Mode()&fs.ModeSymlink != 0 {
+				return fmt.Errorf("%s is a symbolic link: pipeline init does not write through links (the write would land outside the project); remove it or give another folder",
+					filepath.Join(dir, filepath.FromSlash(sub)))
+			}
 		}
 	}
 	return nil

@@ -3,8 +3,11 @@ package cli
 import (
 	"bytes"
 	"context"
+	"go/version"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -90,7 +93,7 @@ func TestPipelineInitWritesEachLanguage(t *testing.T) {
 		files []string
 		id    string
 	}{
-		{[]string{"my-pipeline"}, []string{"go.mod", "main.go", "README.md", goSDKDir + "/go.mod", goSDKDir + "/builder.go", goSDKDir + "/source.go"}, "my-pipeline"},
+		{[]string{"my-pipeline"}, []string{"go.mod", "main.go", "README.md", goSDKDir + "/go.mod", goSDKDir + "/builder.go", goSDKDir + "/source.go", goSDKDir + "/extension/server.go"}, "my-pipeline"},
 		{[]string{"--language", "python", "--id", "py_pipe", "py"}, []string{"pipeline.py", "README.md", "gofer_sdk/__init__.py", "gofer_sdk/builder.py", "gofer_sdk/py.typed"}, "py_pipe"},
 		{[]string{"-l", "json", "json-pipeline"}, []string{"pipeline.json", "README.md"}, "json-pipeline"},
 	} {
@@ -195,6 +198,124 @@ func TestSDKNotFound(t *testing.T) {
 	} {
 		if got := sdkNotFound(tc.output); got != tc.want {
 			t.Errorf("sdkNotFound(%q) = %v, want %v", tc.output, got, tc.want)
+		}
+	}
+}
+
+// --force never writes or deletes through a symbolic link in DIR: a link
+// to a file outside (DIR/main.go) or to a folder outside (DIR/third_party,
+// whose SDK folder --force replaces) is refused, and nothing outside
+// changes.
+func TestPipelineInitForceRefusesSymlinks(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		link string // the link's name in DIR
+		dir  bool   // it points at a folder outside
+	}{
+		{"file", "main.go", false},
+		{"sdk folder", "third_party", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			outside := t.TempDir()
+			target := filepath.Join(outside, "precious")
+			keep := filepath.Join(target, "gofer-sdk", "keep.txt")
+			if tc.dir {
+				if err := os.MkdirAll(filepath.Dir(keep), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				keep = target
+			}
+			if err := os.WriteFile(keep, []byte("mine"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join(t.TempDir(), "proj")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, filepath.Join(dir, tc.link)); err != nil {
+				t.Fatal(err)
+			}
+			code, _, errs := runGofer(t, "pipeline", "init", "--force", dir)
+			if code != 1 || !strings.Contains(errs, filepath.Join(dir, tc.link)+" is a symbolic link") {
+				t.Errorf("init --force with %s a link: exit %d, %q; want it refused, naming the link", tc.link, code, errs)
+			}
+			if got, err := os.ReadFile(keep); err != nil || string(got) != "mine" {
+				t.Errorf("the file outside DIR: %q, %v; want it untouched", got, err)
+			}
+			if _, err := os.Lstat(filepath.Join(dir, "go.mod")); err == nil {
+				t.Error("go.mod written although the init was refused")
+			}
+		})
+	}
+}
+
+// The Go project's go line (and its SDK copy's) is what the SDK needs, not
+// the Go that built gofer: a line newer than the user's toolchain makes
+// the go command download another one, which fails offline. Every
+// supported Go (1.25 and later) must build it without switching, and the
+// SDK must use nothing newer than the line says (go vet's stdversion and
+// the compiler's -lang check it).
+func TestPipelineInitGoLineFitsOlderToolchains(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "older-go")
+	if code, out, errs := runGofer(t, "pipeline", "init", dir); code != 0 {
+		t.Fatalf("init: exit %d\n%s%s", code, out, errs)
+	}
+	for _, mod := range []string{"go.mod", filepath.Join(filepath.FromSlash(goSDKDir), "go.mod")} {
+		raw, err := os.ReadFile(filepath.Join(dir, mod))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(raw)
+		if m == nil || version.Compare("go"+string(m[1]), "go1.25.0") > 0 {
+			t.Errorf("%s:\n%s\nwant a go line of at most 1.25.0, so older toolchains build it without a download", mod, raw)
+		}
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go tool to vet the project with")
+	}
+	cmd := exec.Command(goTool, "vet", "./...", sdkModule+"/...")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "GOPROXY=off", "GOFLAGS=-mod=mod")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("go vet in the project: %v\n%s", err, out)
+	}
+}
+
+// --force refuses to write a project into a folder whose other entry
+// file `gofer up DIR` would pick first (a go.mod beside a new
+// pipeline.py), and writes nothing; one that comes after (a
+// pipeline.json beside a new Go project) is fine.
+func TestPipelineInitForceRefusesAnotherLanguage(t *testing.T) {
+	for _, tc := range []struct {
+		existing, lang string
+		refused        bool
+	}{
+		{"go.mod", "python", true},
+		{"go.mod", "json", true},
+		{"pipeline.py", "json", true},
+		{"pipeline.json", "python", false},
+		{"pipeline.py", "go", false},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, tc.existing), []byte("module x\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errs := runGofer(t, "pipeline", "init", "--force", "--id", "mixed", "-l", tc.lang, dir)
+		if tc.refused {
+			if code != 1 || !strings.Contains(errs, "holds "+tc.existing) {
+				t.Errorf("-l %s beside %s: exit %d, %q; want it refused naming %s", tc.lang, tc.existing, code, errs, tc.existing)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "README.md")); err == nil {
+				t.Errorf("-l %s beside %s: README.md written although refused", tc.lang, tc.existing)
+			}
+			continue
+		}
+		if code != 0 {
+			t.Errorf("-l %s beside %s: exit %d, %q; want it written", tc.lang, tc.existing, code, errs)
+		} else if src, err := pipelineSource(dir); err != nil || src.goProgram != (tc.lang == "go") {
+			t.Errorf("-l %s beside %s: gofer up would read %+v, %v", tc.lang, tc.existing, src, err)
 		}
 	}
 }

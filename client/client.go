@@ -81,6 +81,56 @@ func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h
 // unavailable (no leader, node down). Default 30s; 0 disables retries.
 func WithRetryFor(d time.Duration) Option { return func(c *Client) { c.retryFor = d } }
 
+// dial makes the default transport's connections; a variable for tests.
+var dial = (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+
+// dialDeadline is the context key of the time by which a call that has
+// not yet connected anywhere gives up (WithUnreachableFor).
+type dialDeadline struct{}
+
+// dialWithinBudget dials, but no later than the call's unreachable
+// deadline: dials that hang (a host that drops packets) share that one
+// bound instead of taking 3 s per node.
+func dialWithinBudget(ctx context.Context, network, addr string) (net.Conn, error) {
+	if d, ok := ctx.Value(dialDeadline{}).(time.Time); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, d)
+		defer cancel()
+	}
+	conn, err := dial(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &trackedConn{Conn: conn}, nil
+}
+
+// trackedConn remembers a failed write. The transport reports a request
+// written (httptrace WroteRequest) once it is in its buffer, before the
+// buffer is flushed to the connection; a write that then fails means the
+// request never fully left, so the server cannot have applied it.
+type trackedConn struct {
+	net.Conn
+	writeFailed atomic.Bool
+}
+
+func (c *trackedConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if err != nil {
+		c.writeFailed.Store(true)
+	}
+	return n, err
+}
+
+// writeFailed reports whether conn (the one an attempt got, TLS unwrapped)
+// is a trackedConn whose write failed.
+func writeFailed(conn net.Conn) bool {
+	if tc, ok := conn.(interface{ NetConn() net.Conn }); ok {
+		conn = tc.NetConn()
+	}
+	t, ok := conn.(*trackedConn)
+	return ok && t.writeFailed.Load()
+}
+
 // New returns a client for the given node URLs. A single string may hold
 // a comma-separated list.
 func New(nodes []string, opts ...Option) (*Client, error) {
@@ -92,7 +142,7 @@ func New(nodes []string, opts ...Option) (*Client, error) {
 		writes:    new(atomic.Int64),
 		http: &http.Client{Transport: &http.Transport{
 			Proxy:               http.ProxyFromEnvironment,
-			DialContext:         (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			DialContext:         dialWithinBudget,
 			MaxIdleConns:        256,
 			MaxIdleConnsPerHost: 256,
 			IdleConnTimeout:     90 * time.Second,
@@ -204,6 +254,10 @@ type request struct {
 	headers map[string]string
 	// stream leaves the response body open for the caller.
 	stream bool
+	// unbounded exempts the call from WithAnswerTimeout: the server may
+	// work for minutes before its first byte (a snapshot is made before
+	// its download starts) and bounds that itself.
+	unbounded bool
 }
 
 func isWrite(method string) bool {
@@ -238,6 +292,9 @@ func (c *Client) do(ctx context.Context, r request, out any) (*http.Response, er
 	} else if isWrite(r.method) {
 		call.IdempotencyKey = c.nextIdempotencyKey()
 	}
+	if isWrite(r.method) {
+		call.BaseKey = c.baseKey
+	}
 	started := time.Now()
 	deadline := started.Add(c.retryFor)
 	unreachableDeadline := deadline
@@ -258,23 +315,24 @@ func (c *Client) do(ctx context.Context, r request, out any) (*http.Response, er
 		for i := range c.nodes {
 			n := (start + i) % len(c.nodes)
 			call.Attempts++
-			resp, sent, err := c.once(ctx, c.nodes[n], r, payload, call)
+			attemptCtx := ctx
+			if !connected && c.unreachableFor != nil {
+				attemptCtx = context.WithValue(ctx, dialDeadline{}, unreachableDeadline)
+			}
+			resp, got, err := c.once(attemptCtx, c.nodes[n], r, payload, call)
 			if err == nil {
 				c.preferred.Store(int64(n))
 				return c.finish(resp, r, out)
 			}
-			connected = connected || !isDialFailure(err, sent)
-			if isWrite(r.method) && maybeApplied(err, sent) && !call.Unknown {
+			connected = connected || !isDialFailure(err, got.connected)
+			if isWrite(r.method) && maybeApplied(err, got.sent) && !call.Unknown {
 				call.Unknown, call.unknownBecause = true, err
 			}
 			if ctx.Err() != nil {
-				return nil, fail(err)
+				return nil, interrupted(ctx, fail(err))
 			}
 			if !retryable(err) || r.rawBody != nil {
-				var apiErr *Error
-				if errors.As(err, &apiErr) && apiErr.FromAPI {
-					// The API's own answer to a request with the key
-					// of the earlier attempts is the outcome of all.
+				if settlesOutcome(err) {
 					call.Unknown = false
 				}
 				return nil, fail(err)
@@ -295,21 +353,36 @@ func (c *Client) do(ctx context.Context, r request, out any) (*http.Response, er
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fail(ctx.Err())
+			return nil, interrupted(ctx, fail(ctx.Err()))
 		case <-time.After(wait):
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}
 }
 
+// interrupted marks a call its context cancelled (Ctrl-C, not a
+// deadline: that is a timeout, reported as such) as Interrupted, unless a
+// write's outcome is unknown (that is what the caller must hear).
+func interrupted(ctx context.Context, err error) error {
+	var ce *CallError
+	if errors.Is(ctx.Err(), context.Canceled) && errors.As(err, &ce) && !ce.Unknown {
+		ce.Interrupted, ce.Unreachable = true, false
+	}
+	return err
+}
+
 // retryable: connection failures, 503s and a proxy's 502/504 are worth
-// another node or another try; every other answer is final.
+// another node or another try; every other answer is final. The API's own
+// 502/504 (an extension refused the call or failed) would only be given
+// again.
 func retryable(err error) bool {
 	var apiErr *Error
 	if errors.As(err, &apiErr) {
 		switch apiErr.Status {
-		case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
+		case http.StatusServiceUnavailable:
 			return true
+		case http.StatusBadGateway, http.StatusGatewayTimeout:
+			return !apiErr.FromAPI
 		}
 		return false
 	}
@@ -326,10 +399,22 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// attemptProgress is how far one attempt got.
+type attemptProgress struct {
+	// connected: it got a connection (new or kept alive), so a node or a
+	// proxy was there.
+	connected bool
+	// sent: the whole request was written, so a write may have been
+	// applied. A connection alone does not say so: a kept-alive one the
+	// server had closed fails before the request is out.
+	sent bool
+}
+
+// answered is the progress of an attempt that got an answer.
+var answered = attemptProgress{connected: true, sent: true}
+
 // once sends the request to one node; any non-2xx becomes an *Error.
-// connected says whether it got a connection, so the request may have
-// been sent.
-func (c *Client) once(ctx context.Context, node string, r request, payload []byte, call *CallError) (resp *http.Response, connected bool, err error) {
+func (c *Client) once(ctx context.Context, node string, r request, payload []byte, call *CallError) (resp *http.Response, got attemptProgress, err error) {
 	q := r.query
 	if !isWrite(r.method) && (c.minIndex > 0 || c.consistent) {
 		q = url.Values{}
@@ -356,17 +441,30 @@ func (c *Client) once(ctx context.Context, node string, r request, payload []byt
 	case payload != nil:
 		body = bytes.NewReader(payload)
 	}
-	var gotConn atomic.Bool
-	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) }}
+	var gotConn, wrote atomic.Bool
+	var conn atomic.Pointer[net.Conn]
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		gotConn.Store(true)
+		conn.Store(&info.Conn)
+	}}
 	var wait *answerWait
-	if c.answerTimeout > 0 && r.rawBody == nil {
+	if c.answerTimeout > 0 && r.rawBody == nil && !r.unbounded {
 		ctx, wait = newAnswerWait(ctx, c.answerTimeout, trace)
+	}
+	timeAnswer := trace.WroteRequest
+	trace.WroteRequest = func(info httptrace.WroteRequestInfo) {
+		if info.Err == nil {
+			wrote.Store(true)
+		}
+		if timeAnswer != nil {
+			timeAnswer(info)
+		}
 	}
 	ctx = httptrace.WithClientTrace(ctx, trace)
 	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
 	if err != nil {
 		wait.release()
-		return nil, false, err
+		return nil, attemptProgress{}, err
 	}
 	req.Header.Set(headerAPIVersion, apiVersion)
 	if payload != nil {
@@ -387,11 +485,16 @@ func (c *Client) once(ctx context.Context, node string, r request, payload []byt
 	req.Header.Set(headerRequestID, call.RequestID)
 	resp, err = c.http.Do(req)
 	if err != nil {
-		return nil, gotConn.Load(), wait.failed(err)
+		var c net.Conn
+		if p := conn.Load(); p != nil {
+			c = *p
+		}
+		got := attemptProgress{connected: gotConn.Load(), sent: wrote.Load() && !writeFailed(c)}
+		return nil, got, redactURLError(wait.failed(err))
 	}
 	wait.answered(resp)
 	if resp.StatusCode/100 == 2 {
-		return resp, true, nil
+		return resp, answered, nil
 	}
 	defer resp.Body.Close()
 	ct := resp.Header.Get("Content-Type")
@@ -399,13 +502,13 @@ func (c *Client) once(ctx context.Context, node string, r request, payload []byt
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if strings.HasPrefix(ct, "application/json") && json.Unmarshal(raw, apiErr) == nil && apiErr.Message != "" {
 		apiErr.FromAPI = true
-		return nil, true, apiErr
+		return nil, answered, apiErr
 	}
 	notAPI := fmt.Sprintf("a proxy or another server answered %d %s instead of the gofer API (%s)",
 		resp.StatusCode, http.StatusText(resp.StatusCode), summarizeBody(ct, raw))
 	*apiErr = Error{Status: resp.StatusCode, ContentType: ct, RequestID: call.RequestID, notAPI: notAPI,
-		Message: fmt.Sprintf("%s %s: %s", r.method, node+r.path, notAPI)}
-	return nil, true, apiErr
+		Message: fmt.Sprintf("%s %s: %s", r.method, displayNode(node+r.path), notAPI)}
+	return nil, answered, apiErr
 }
 
 func (c *Client) finish(resp *http.Response, r request, out any) (*http.Response, error) {

@@ -36,9 +36,11 @@ func (c *Client) RemoveMember(ctx context.Context, id string) error {
 
 // SnapshotSave writes a backup of the whole cluster state to w and returns
 // its size. It verifies the backup as it downloads (its checksum, size
-// and end): an error means what w received must not be kept.
+// and end): an error means what w received must not be kept. The leader
+// makes the snapshot before it sends a byte, which may take minutes, so
+// WithAnswerTimeout does not apply (the server bounds it at 10 minutes).
 func (c *Client) SnapshotSave(ctx context.Context, w io.Writer) (int64, error) {
-	resp, err := c.do(ctx, request{method: http.MethodGet, path: "/api/cluster/snapshot", stream: true}, nil)
+	resp, err := c.do(ctx, request{method: http.MethodGet, path: "/api/cluster/snapshot", stream: true, unbounded: true}, nil)
 	if err != nil {
 		return 0, err
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -33,15 +34,26 @@ type CallError struct {
 	// reads). Sending the same request again with it never applies it
 	// twice: the server answers with the first outcome.
 	IdempotencyKey string
+	// BaseKey is the client's WithIdempotencyKey key ("" without one): a
+	// program that makes the same writes again in the same order with it
+	// sends each the key it had (the failed write's may be BaseKey-N), so
+	// none is applied twice. Naming the failed write's own key would not
+	// do: the writes before it would then get new keys.
+	BaseKey string
 	// Unknown: a write may have been applied. Some attempt reached a node
 	// or a proxy in front of one, and no answer from the API said what
 	// happened (the connection was lost after sending, a proxy answered
-	// 5xx itself, the API gave up waiting for the leader, or the call was
-	// interrupted).
+	// 5xx itself, the API gave up waiting for the leader or failed with a
+	// 500, or the call was interrupted). Only a 2xx or an API 4xx settles
+	// it.
 	Unknown bool
 	// Unreachable: no attempt could even connect (refused, no such host,
 	// dial timeout), so nothing was sent.
 	Unreachable bool
+	// Interrupted: the caller cancelled its context (Ctrl-C in the
+	// CLI) before any write could have been applied; the message is then
+	// just "interrupted", not a connection failure.
+	Interrupted bool
 	// Attempts is how many requests were sent or tried.
 	Attempts int
 	// Err is the last failure.
@@ -53,8 +65,14 @@ type CallError struct {
 
 func (e *CallError) Error() string {
 	switch {
+	case e.Interrupted:
+		return "interrupted"
 	case e.Unreachable:
-		return fmt.Sprintf("cannot reach a gofer server at %s (%s)", strings.Join(e.Nodes, ","), dialCause(e.Err))
+		shown := make([]string, len(e.Nodes))
+		for i, n := range e.Nodes {
+			shown[i] = displayNode(n)
+		}
+		return fmt.Sprintf("cannot reach a gofer server at %s (%s)", strings.Join(shown, ","), dialCause(e.Err))
 	case e.Unknown:
 		return fmt.Sprintf("the outcome of %s %s is unknown (%s; request id %s): it may or may not have been applied",
 			e.Method, e.Path, unknownCause(cmp.Or(e.unknownBecause, e.Err)), e.RequestID)
@@ -64,6 +82,28 @@ func (e *CallError) Error() string {
 
 func (e *CallError) Unwrap() error { return e.Err }
 
+// displayNode is a node or request URL fit for a message: its password
+// masked (url.URL.Redacted) and its query and fragment dropped, since a
+// token may ride in any of them (-a http://user:TOKEN@host, ?token=…).
+func displayNode(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(a node address that is not a URL)"
+	}
+	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
+	return u.Redacted()
+}
+
+// redactURLError rewrites the URL a transport error names (its message
+// starts with it) with displayNode.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = displayNode(ue.URL)
+	}
+	return err
+}
+
 // IsUnknownOutcome reports whether err is a write whose outcome is unknown.
 func IsUnknownOutcome(err error) bool {
 	var ce *CallError
@@ -71,9 +111,8 @@ func IsUnknownOutcome(err error) bool {
 }
 
 // maybeApplied reports whether a failed attempt of a write may have
-// taken effect. connected says the attempt got a connection, so the
-// request may have been sent.
-func maybeApplied(err error, connected bool) bool {
+// taken effect. sent says the whole request was written.
+func maybeApplied(err error, sent bool) bool {
 	var apiErr *Error
 	if errors.As(err, &apiErr) {
 		if !apiErr.FromAPI {
@@ -81,9 +120,22 @@ func maybeApplied(err error, connected bool) bool {
 			// and given up waiting. Its 4xx means it refused it.
 			return apiErr.Status >= 500
 		}
-		return apiErr.Status == http.StatusServiceUnavailable && mentionsUnknownOutcome(apiErr.Message)
+		// A 500 is the API failing part-way: the write may have been
+		// committed before it did.
+		return apiErr.Status == http.StatusInternalServerError ||
+			(apiErr.Status == http.StatusServiceUnavailable && mentionsUnknownOutcome(apiErr.Message))
 	}
-	return connected
+	return sent
+}
+
+// settlesOutcome: the API's own answer to a request carrying the key of
+// the earlier attempts is the outcome of all of them when it is a 4xx
+// (refused: with the key seen before, the server would have answered
+// with the first outcome). Its 5xx settle nothing: a 500 may follow a
+// commit, and an earlier attempt whose answer was lost may still apply.
+func settlesOutcome(err error) bool {
+	var apiErr *Error
+	return errors.As(err, &apiErr) && apiErr.FromAPI && apiErr.Status < 500
 }
 
 // mentionsUnknownOutcome: the API's 503 for a write it forwarded or
@@ -102,8 +154,10 @@ func unknownCause(err error) string {
 	switch {
 	case errors.As(err, &apiErr) && !apiErr.FromAPI:
 		return apiErr.notAPI
-	case errors.As(err, &apiErr):
+	case errors.As(err, &apiErr) && apiErr.Status == http.StatusServiceUnavailable:
 		return "the node gave up waiting for the leader"
+	case errors.As(err, &apiErr):
+		return fmt.Sprintf("the server failed with %d: %s", apiErr.Status, apiErr.Message)
 	case errors.As(err, &noAnswer):
 		return noAnswer.Error()
 	case errors.Is(err, context.Canceled):
@@ -179,7 +233,10 @@ func WithWaitNotice(fn WaitNotice) Option { return func(c *Client) { c.waitNotic
 // WithUnreachableFor bounds how long a call keeps retrying while no node
 // accepts a connection at all (refused, no such host): a server that is
 // not running or a wrong address. Default: the WithRetryFor budget. A
-// node that answers, even 503, is retried for the full budget.
+// node that answers, even 503, is retried for the full budget. With the
+// default transport, dials that hang (a host that drops packets) end at
+// this bound too: the nodes share it rather than each taking its own 3 s
+// dial timeout.
 func WithUnreachableFor(d time.Duration) Option { return func(c *Client) { c.unreachableFor = &d } }
 
 // WithIdempotencyKey makes this client's writes carry key (the first
@@ -256,12 +313,14 @@ func summarizeBody(contentType string, raw []byte) string {
 
 // WithAnswerTimeout bounds how long one attempt waits for the answer's
 // headers once its request was sent (streams answer with headers at
-// once; snapshot uploads are exempt). An attempt that times out is tried
-// again, on the next node first, with the same idempotency key; a write's
-// outcome is then unknown until an answer comes. Default: no bound. The
-// server answers within its own write and wait budgets (30 s to apply a
-// write, up to 60 s for ?min_index), so a bound above those only fires for
-// a node that froze with its connections open.
+// once; snapshot saves and restores are exempt: the server works on them
+// for up to 10 minutes before it answers). An attempt that times out is
+// tried again, on the next node first, with the same idempotency key; a
+// write's outcome is then unknown until an answer comes. Default: no
+// bound. The server bounds its own work per route (api.RouteInfo's
+// AnswerWithin: up to 95 s for a subscription write that waits for an
+// extension), so a bound above those only fires for a node that froze
+// with its connections open.
 func WithAnswerTimeout(d time.Duration) Option { return func(c *Client) { c.answerTimeout = d } }
 
 // errNoAnswer is an attempt cut off by WithAnswerTimeout. It is a

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -387,4 +388,162 @@ func TestAnswerTimeoutRetriesElsewhere(t *testing.T) {
 	if _, err := cl.ListNamespaces(context.Background(), Page{}); err != nil {
 		t.Errorf("a body slower than the answer timeout: %v", err)
 	}
+}
+
+// An API 500 on a write settles nothing: the write may have been
+// committed before the server failed, and an earlier attempt whose answer
+// was lost may still have applied it. Only a 4xx from the API is definite.
+func TestAPI500OnWriteIsUnknown(t *testing.T) {
+	for _, lostFirst := range []bool{false, true} {
+		var s seen
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if s.add(r) == 1 && lostFirst {
+				dropConnection(t, w, r)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = io.WriteString(w, `{"request_id":"c","code":"internal","message":"store failed"}`)
+		}))
+		cl, _ := New([]string{srv.URL}, WithRetryFor(400*time.Millisecond))
+		_, err := cl.StartRun(context.Background(), "p", nil)
+		if !IsUnknownOutcome(err) || !IsStatus(err, http.StatusInternalServerError) {
+			t.Errorf("lost answer first: %v; API 500: %v; want an unknown outcome wrapping the 500", lostFirst, err)
+		}
+		srv.Close()
+	}
+}
+
+// The API's own 502 (a running extension refused the call or failed) is
+// its answer: it is not retried for the whole budget as a proxy's 502 is.
+func TestAPI502IsNotRetried(t *testing.T) {
+	var s seen
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.add(r)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = io.WriteString(w, `{"request_id":"d","code":"bad_gateway","message":"extension cron answered 500"}`)
+	}))
+	defer srv.Close()
+	cl, _ := New([]string{srv.URL}, WithRetryFor(2*time.Second))
+	_, err := cl.GetPipeline(context.Background(), "p")
+	if !IsStatus(err, http.StatusBadGateway) || err.Error() != "extension cron answered 500" {
+		t.Errorf("API 502: %v; want the API's message", err)
+	}
+	if len(s.reqIDs) != 1 {
+		t.Errorf("API 502 asked %d times; want once", len(s.reqIDs))
+	}
+}
+
+// A node address may carry a secret (-a http://user:TOKEN@host, or
+// ?token=…): no error names it, whether no node could be reached, a
+// proxy answered, or the connection was lost.
+func TestErrorsHideNodeSecrets(t *testing.T) {
+	withSecrets := func(u string) string {
+		return strings.Replace(u, "http://", "http://user:s3cret@", 1) + "?token=t0ken"
+	}
+	html := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = io.WriteString(w, "<h1>Forbidden</h1>")
+	}))
+	defer html.Close()
+	lost := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { dropConnection(t, w, r) }))
+	defer lost.Close()
+	for name, node := range map[string]string{"refused": closedURL(t), "proxy page": html.URL, "lost answer": lost.URL} {
+		cl, err := New([]string{withSecrets(node)}, WithRetryFor(300*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = cl.CreateNamespace(context.Background(), "x", "", "")
+		for e := err; e != nil; e = errors.Unwrap(e) {
+			if msg := e.Error(); strings.Contains(msg, "s3cret") || strings.Contains(msg, "t0ken") {
+				t.Errorf("%s: %q names the node's secret", name, msg)
+			}
+		}
+		if err == nil || !strings.Contains(err.Error(), "user:xxxxx@") && name != "lost answer" {
+			t.Errorf("%s: %v; want the node named with its password masked", name, err)
+		}
+	}
+}
+
+// Dials that hang share the unreachable budget: each is given the call's
+// unreachable deadline, not its own 3 s per node.
+func TestHangingDialsShareUnreachableBudget(t *testing.T) {
+	defer func(d func(context.Context, string, string) (net.Conn, error)) { dial = d }(dial)
+	var mu sync.Mutex
+	var deadlines []time.Time
+	dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d, ok := ctx.Deadline()
+		mu.Lock()
+		if !ok {
+			d = time.Time{}
+		}
+		deadlines = append(deadlines, d)
+		mu.Unlock()
+		return nil, &net.OpError{Op: "dial", Net: network, Err: context.DeadlineExceeded}
+	}
+	cl, _ := New([]string{"http://10.0.0.1:1", "http://10.0.0.2:1", "http://10.0.0.3:1"},
+		WithUnreachableFor(time.Second), WithRetryFor(time.Minute))
+	_, err := cl.CreateNamespace(context.Background(), "x", "", "")
+	latest := time.Now().Add(time.Second) // the call started before now
+	var ce *CallError
+	if !errors.As(err, &ce) || !ce.Unreachable {
+		t.Fatalf("every dial timing out: %v; want unreachable", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, d := range deadlines {
+		if d.IsZero() || d.After(latest) {
+			t.Errorf("dial %d: deadline %v; want one within the call's 1 s unreachable budget (by %v)", i, d, latest)
+		}
+	}
+}
+
+// Interrupting a call while it is still dialing says "interrupted", not
+// that no server could be reached.
+func TestInterruptWhileDialing(t *testing.T) {
+	defer func(d func(context.Context, string, string) (net.Conn, error)) { dial = d }(dial)
+	dialing := make(chan struct{}, 8)
+	dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dialing <- struct{}{}
+		<-ctx.Done()
+		return nil, &net.OpError{Op: "dial", Net: network, Err: ctx.Err()}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-dialing
+		cancel()
+	}()
+	cl, _ := New([]string{"http://10.0.0.1:1"})
+	_, err := cl.CreateNamespace(ctx, "x", "", "")
+	var ce *CallError
+	if !errors.As(err, &ce) || ce.Unreachable || ce.Unknown || err.Error() != "interrupted" {
+		t.Errorf("interrupted while dialing: %v (%+v); want just \"interrupted\"", err, ce)
+	}
+}
+
+// A connection that fails before the request is written (a kept-alive
+// one the server had closed) sent nothing: the write was not applied, and
+// its outcome is not unknown.
+func TestConnectionFailingBeforeTheRequestIsNotUnknown(t *testing.T) {
+	defer func(d func(context.Context, string, string) (net.Conn, error)) { dial = d }(dial)
+	dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		client, _ := net.Pipe()
+		return brokenWrites{client}, nil
+	}
+	cl, _ := New([]string{"http://10.0.0.1:1"}, WithRetryFor(300*time.Millisecond))
+	_, err := cl.CreateNamespace(context.Background(), "x", "", "")
+	var ce *CallError
+	if !errors.As(err, &ce) || ce.Unknown || ce.Unreachable {
+		t.Errorf("connection closed before the request was written: %v (%+v); want a definite failure, not unknown or unreachable", err, ce)
+	}
+}
+
+// brokenWrites is a connection whose writes fail (the peer reset it).
+type brokenWrites struct{ net.Conn }
+
+func (b brokenWrites) Write([]byte) (int, error) {
+	b.Conn.Close()
+	return 0, syscall.ECONNRESET
 }

@@ -311,15 +311,15 @@ func (c *Client) Health(ctx context.Context) (*model.Health, error) {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, redactURLError(err)
 	}
 	defer resp.Body.Close()
 	var out model.Health
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
-		return nil, &Error{Status: resp.StatusCode, Message: fmt.Sprintf("health of %s answered %d without a report", c.nodes[0], resp.StatusCode)}
+		return nil, &Error{Status: resp.StatusCode, Message: fmt.Sprintf("health of %s answered %d without a report", displayNode(c.nodes[0]), resp.StatusCode)}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return &out, &Error{Status: resp.StatusCode, Code: "unavailable", FromAPI: true, Message: fmt.Sprintf("%s knows no leader (state %s)", c.nodes[0], out.State)}
+		return &out, &Error{Status: resp.StatusCode, Code: "unavailable", FromAPI: true, Message: fmt.Sprintf("%s knows no leader (state %s)", displayNode(c.nodes[0]), out.State)}
 	}
 	return &out, nil
 }

@@ -369,11 +369,11 @@ func TestLBKeepAliveHoldsQuietStreams(t *testing.T) {
 	haproxy := lbHAProxyPath(t)
 	rc := runsNewCluster(t, 3, "GOFER_WEB_API__STREAM_KEEP_ALIVE=1s")
 	lb := lbStartHAProxyEdited(t, haproxy, rc.Nodes, func(cfg string) string {
-		for _, k := range []string{"timeout server 90s", "timeout client 90s"} {
+		for _, k := range []string{"timeout server 120s", "timeout client 120s"} {
 			if !strings.Contains(cfg, k) {
 				t.Fatalf("%s has no %q line to shorten", lbTemplate, k)
 			}
-			cfg = strings.Replace(cfg, k, strings.Replace(k, "90s", "3s", 1), 1)
+			cfg = strings.Replace(cfg, k, strings.Replace(k, "120s", "3s", 1), 1)
 		}
 		return cfg
 	})

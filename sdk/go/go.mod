@@ -1,3 +1,3 @@
 module github.com/goferhq/gofer/sdk/go
 
-go 1.26.8
+go 1.24

@@ -15,10 +15,11 @@ import (
 // that never calls Source does not carry them: the linker drops
 // unreferenced variables.
 //
-//go:embed *.go go.mod
+//go:embed *.go go.mod extension/*.go
 var source embed.FS
 
-// Source returns the SDK's source: go.mod and the package's .go files,
-// tests included, at the root of the returned file system. It exists for
+// Source returns the SDK's source: go.mod and the .go files of the
+// pipeline package (at the root of the returned file system) and of the
+// extension package (under extension/), tests included. It exists for
 // `gofer pipeline init`; pipeline programs do not need it.
 func Source() fs.FS { return source }
