@@ -27,15 +27,11 @@ func (s *Server) extensionLogs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	follow, err := boolQuery(c, "follow")
+	req, err := parseLogRequest(c)
 	if err != nil {
 		return err
 	}
-	framed := logStreamFramed(c)
-	offset, err := logOffsetParam(c, framed)
-	if err != nil {
-		return err
-	}
+	follow, framed, offset := req.follow, req.framed, req.offset
 	if _, err := s.installedExtension(id); err != nil {
 		return err
 	}

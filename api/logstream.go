@@ -66,6 +66,28 @@ func (d *streamDeadline) arm() { _ = d.rc.SetWriteDeadline(time.Now().Add(d.time
 // the request on a kept-alive connection.
 func (d *streamDeadline) clear() { _ = d.rc.SetWriteDeadline(time.Time{}) }
 
+// logRequest is what a log route was asked for: follow or not, the framed
+// form or plain text, and the byte to start at.
+type logRequest struct {
+	follow, framed bool
+	offset         int64
+}
+
+// parseLogRequest reads the parameters every log route (task and
+// extension) takes, with errors that name the field.
+func parseLogRequest(c echo.Context) (logRequest, error) {
+	follow, err := boolQuery(c, "follow")
+	if err != nil {
+		return logRequest{}, err
+	}
+	framed := logStreamFramed(c)
+	offset, err := logOffsetParam(c, framed)
+	if err != nil {
+		return logRequest{}, err
+	}
+	return logRequest{follow: follow, framed: framed, offset: offset}, nil
+}
+
 // logStreamFramed reports whether the caller asked for the framed form.
 func logStreamFramed(c echo.Context) bool {
 	return strings.Contains(c.Request().Header.Get(echo.HeaderAccept), sseContentType)

@@ -392,15 +392,11 @@ func (s *Server) deleteTaskLogs(c echo.Context) error {
 // until the task is complete. Any node serves it from its own replicated
 // state, so a client whose node died resumes on another with ?offset.
 func (s *Server) taskLogs(c echo.Context) error {
-	follow, err := boolQuery(c, "follow")
+	req, err := parseLogRequest(c)
 	if err != nil {
 		return err
 	}
-	framed := logStreamFramed(c)
-	offset, err := logOffsetParam(c, framed)
-	if err != nil {
-		return err
-	}
+	follow, framed, offset := req.follow, req.framed, req.offset
 	t, err := s.taskPath(c)
 	if err != nil {
 		return err
