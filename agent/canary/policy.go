@@ -21,6 +21,11 @@ import (
 // (the API, the FSM applier) can map it to a 400 without parsing text.
 var ErrInvalidPolicy = errors.New("invalid canary policy")
 
+// MaxRuns bounds Policy.Runs. The deployment record keeps one duration
+// per completed canary run until the decision (for the p95 bound), so an
+// unbounded count would be an unbounded record in replicated state.
+const MaxRuns = 10000
+
 // Policy is what a user chose for one canary deployment. It is stored
 // with the deployment when the deployment starts and never changes after,
 // so every leader decides with the same rules.
@@ -29,8 +34,8 @@ type Policy struct {
 	// 0 would be no canary and 100 an immediate switch, both of which
 	// have their own strategy.
 	Percent int `json:"canary_percent"`
-	// Runs is how many completed canary runs decide the canary, at
-	// least 1. The decision may come earlier when Duration ends or the
+	// Runs is how many completed canary runs decide the canary,
+	// 1..MaxRuns. The decision may come earlier when Duration ends or the
 	// failure budget is already spent (see Decide).
 	Runs int `json:"canary_runs"`
 	// Duration is the longest observation: when it has passed the canary
@@ -54,8 +59,8 @@ func (p Policy) Validate() error {
 	if p.Percent < 1 || p.Percent > 99 {
 		bad("canary_percent: must be between 1 and 99, got %d", p.Percent)
 	}
-	if p.Runs < 1 {
-		bad("canary_runs: must be at least 1, got %d", p.Runs)
+	if p.Runs < 1 || p.Runs > MaxRuns {
+		bad("canary_runs: must be between 1 and %d, got %d", MaxRuns, p.Runs)
 	}
 	if p.Duration <= 0 {
 		bad("canary_duration: must be positive, got %s", p.Duration)
