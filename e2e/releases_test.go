@@ -1,0 +1,122 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goferhq/gofer/client"
+	sdk "github.com/goferhq/gofer/sdk/go"
+	"github.com/goferhq/gofer/store/model"
+)
+
+// TestReleasesImmediateSwitch: runs started before an immediate
+// (blue/green) switch finish on their own version. On a one-node cluster
+// with real Docker, version 1's task sleeps then prints "v1"; a run of it
+// is running when version 2 (printing "v2") is deployed with the CLI's
+// `pipeline deploy --strategy immediate`; a run started after the switch
+// uses version 2. Each run records the version it ran and logs that
+// version's output. `gofer pipeline rollback` then makes version 1 live
+// again in one command, and the next run uses it.
+func TestReleasesImmediateSwitch(t *testing.T) {
+	rc := runsNewCluster(t, 1)
+	ctx := context.Background()
+	url := rc.Leader().URL
+	const p = "release"
+	version := func(out string) *sdk.PipelineConfig {
+		// The v1 task outlives the switch by seconds; the test checks it
+		// is still running at the switch rather than trusting the sleep.
+		script := "sleep 4; echo " + out
+		if out == "v2" {
+			script = "echo v2"
+		}
+		return &sdk.PipelineConfig{ID: p, Name: "release " + out, Tasks: []*sdk.TaskConfig{runsSh("work", script)}}
+	}
+	rc.deploy(t, version("v1"))
+
+	r1 := rc.start(t, p, nil)
+	if r1.ConfigVersion != 1 {
+		t.Fatalf("run 1 started on version %d, want 1", r1.ConfigVersion)
+	}
+	rc.waitTask(t, p, r1.RunID, "work", 60*time.Second, "running", func(te *model.TaskExecution) bool {
+		return te.State == model.TaskStateRunning
+	})
+
+	v2, err := rc.cl.RegisterConfig(ctx, version("v2"))
+	if err != nil || v2.Version != 2 {
+		t.Fatalf("register version 2: %+v %v", v2, err)
+	}
+	out, code := rc.cli(t, url, "pipeline", "deploy", "--strategy", "immediate", p, "2")
+	if code != 0 || !strings.Contains(out, "Deployed version 2") {
+		t.Fatalf("gofer pipeline deploy --strategy immediate: exit %d\n%s", code, out)
+	}
+	if r, err := rc.cl.GetRun(ctx, p, r1.RunID); err != nil || r.State == model.RunStateComplete {
+		t.Fatalf("run 1 must still be running when version 2 goes live (else this test shows nothing): %+v %v", r, err)
+	}
+	out, code = rc.cli(t, url, "pipeline", "get", p)
+	if code != 0 || !strings.Contains(out, "Live config (version 2)") {
+		t.Fatalf("gofer pipeline get after the switch: exit %d\n%s", code, out)
+	}
+
+	r2 := rc.start(t, p, nil)
+	for _, tc := range []struct {
+		run     *model.Run
+		version int64
+		log     string
+		notLog  string
+	}{
+		{r1, 1, "v1", "v2"},
+		{r2, 2, "v2", "v1"},
+	} {
+		done := rc.wait(t, p, tc.run.RunID, 90*time.Second)
+		if done.Status != model.RunStatusSuccessful || done.ConfigVersion != tc.version {
+			t.Errorf("run %d: status %s on version %d, want successful on version %d\n%s",
+				done.RunID, done.Status, done.ConfigVersion, tc.version, rc.describe(p, done.RunID))
+		}
+		if logs := runsLogs(t, rc.cl, p, done.RunID, "work"); !strings.Contains(logs, tc.log) || strings.Contains(logs, tc.notLog) {
+			t.Errorf("run %d (version %d) logged %q, want %q", done.RunID, tc.version, logs, tc.log)
+		}
+	}
+
+	out, code = rc.cli(t, url, "pipeline", "rollback", p)
+	if code != 0 || !strings.Contains(out, "pipeline release: version 2 → 1 (deployment 3)") {
+		t.Fatalf("gofer pipeline rollback: exit %d\n%s", code, out)
+	}
+	pl, err := rc.cl.GetPipeline(ctx, p)
+	if err != nil || pl.LiveVersion != 1 || pl.LastDeployment != 3 {
+		t.Fatalf("after the rollback: %+v %v; want version 1 live after deployment 3", pl, err)
+	}
+	deployments, err := rc.cl.ListDeployments(ctx, p, client.Page{})
+	if err != nil || len(deployments) != 3 {
+		t.Fatalf("deployments: %+v %v", deployments, err)
+	}
+	for _, d := range deployments {
+		if d.DeploymentID == 3 && (d.StartVersion != 2 || d.EndVersion != 1 || d.State != model.DeploymentStateComplete ||
+			d.Status != model.DeploymentStatusSuccess) {
+			t.Errorf("the rollback's deployment: %+v, want version 2 → 1, complete and successful", d)
+		}
+	}
+
+	r3 := rc.start(t, p, nil)
+	done := rc.wait(t, p, r3.RunID, 90*time.Second)
+	if done.Status != model.RunStatusSuccessful || done.ConfigVersion != 1 {
+		t.Errorf("run after the rollback: status %s on version %d, want successful on version 1\n%s", done.Status, done.ConfigVersion, rc.describe(p, done.RunID))
+	}
+	if logs := runsLogs(t, rc.cl, p, done.RunID, "work"); !strings.Contains(logs, "v1") {
+		t.Errorf("run after the rollback logged %q, want v1", logs)
+	}
+
+	// A pipeline whose first version is live has nothing to roll back
+	// to: refused, nothing written.
+	first := &sdk.PipelineConfig{ID: "release-first", Name: "first", Tasks: []*sdk.TaskConfig{runsSh("work", "true")}}
+	rc.deploy(t, first)
+	out, code = rc.cli(t, url, "pipeline", "rollback", first.ID)
+	if code != 1 || !strings.Contains(out, "no version was live before it: nothing to roll back to") {
+		t.Errorf("rollback of a first version: exit %d\n%s", code, out)
+	}
+	if pl, err := rc.cl.GetPipeline(ctx, first.ID); err != nil || pl.LiveVersion != 1 || pl.LastDeployment != 1 {
+		t.Errorf("a refused rollback changed the pipeline: %+v %v", pl, err)
+	}
+	rc.noContainersLeft(t, 40*time.Second)
+}
