@@ -94,7 +94,7 @@ func pipelineRollback(c *cli.Context) error {
 	if p.format != "plain" {
 		return p.result("deployment", d, nil, nil)
 	}
-	p.message("pipeline %s: version %d → %d (deployment %d)", d.PipelineID, d.StartVersion, d.EndVersion, d.DeploymentID)
+	p.message("✓ pipeline %s: version %d → %d (deployment %d)", d.PipelineID, d.StartVersion, d.EndVersion, d.DeploymentID)
 	return nil
 }
 

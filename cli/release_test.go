@@ -75,6 +75,7 @@ func TestDeployRefusesUnavailableStrategy(t *testing.T) {
 		{[]string{"pipeline", "deploy", "--strategy", "canary", "rel", "2"}, "--strategy canary is not available yet; only --strategy immediate (blue/green) is"},
 		{[]string{"pipeline", "config", "deploy", "--strategy", "canary", "rel", "2"}, "--strategy canary is not available yet"},
 		{[]string{"pipeline", "deploy", "--strategy", "rolling", "rel", "2"}, `--strategy "rolling" is not a strategy; use immediate (canary is not available yet)`},
+		{[]string{"pipeline", "deploy", "rel", "2", "--strategy", "canary"}, "--strategy canary is not available yet"},
 		{[]string{"pipeline", "deploy", "rel"}, "deploy takes 2 argument(s), got 1"},
 		{[]string{"up", "--strategy", "canary", "does-not-matter.json"}, "--strategy canary is not available yet"},
 	} {

@@ -51,6 +51,7 @@ func TestReleasesImmediateSwitch(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "Deployed version 2") {
 		t.Fatalf("gofer pipeline deploy --strategy immediate: exit %d\n%s", code, out)
 	}
+	t.Logf("gofer pipeline deploy --strategy immediate %s 2:\n%s", p, out)
 	if r, err := rc.cl.GetRun(ctx, p, r1.RunID); err != nil || r.State == model.RunStateComplete {
 		t.Fatalf("run 1 must still be running when version 2 goes live (else this test shows nothing): %+v %v", r, err)
 	}
@@ -86,6 +87,14 @@ func TestReleasesImmediateSwitch(t *testing.T) {
 	pl, err := rc.cl.GetPipeline(ctx, p)
 	if err != nil || pl.LiveVersion != 1 || pl.LastDeployment != 3 {
 		t.Fatalf("after the rollback: %+v %v; want version 1 live after deployment 3", pl, err)
+	}
+	t.Logf("gofer pipeline rollback %s:\n%s", p, out)
+	for _, args := range [][]string{{"pipeline", "get", p}, {"pipeline", "deployment", "list", p}, {"pipeline", "deployment", "get", p, "3"}} {
+		out, code := rc.cli(t, url, args...)
+		if code != 0 {
+			t.Errorf("gofer %s: exit %d\n%s", strings.Join(args, " "), code, out)
+		}
+		t.Logf("gofer %s:\n%s", strings.Join(args, " "), out)
 	}
 	deployments, err := rc.cl.ListDeployments(ctx, p, client.Page{})
 	if err != nil || len(deployments) != 3 {
