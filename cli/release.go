@@ -83,13 +83,17 @@ func pipelineRollback(c *cli.Context) error {
 		return err
 	}
 	id := c.Args().First()
-	target, err := rollbackTarget(c, cl, id)
+	live, target, err := rollbackTarget(c, cl, id)
 	if err != nil {
 		return err
 	}
 	d, err := cl.DeployConfig(c.Context, id, target)
 	if err != nil {
 		return fmt.Errorf("roll back pipeline %q to version %d: %w", id, target, err)
+	}
+	if d.StartVersion != live {
+		fmt.Fprintf(c.App.ErrWriter, "warning: pipeline %q: version %d was live when the rollback applied, not version %d: another deploy came in between\n",
+			id, d.StartVersion, live)
 	}
 	if p.format != "plain" {
 		return p.result("deployment", d, nil, nil)
@@ -98,33 +102,37 @@ func pipelineRollback(c *cli.Context) error {
 	return nil
 }
 
-// rollbackTarget is the version that was live before the live one: the
-// start version of the newest deployment, which is the one that made the
-// live version live. It is read before the deploy, so a deploy by someone
-// else in between can still race it; the deployment the rollback records
-// names both versions, so what happened stays visible.
-func rollbackTarget(c *cli.Context, cl *client.Client, id string) (int64, error) {
+// rollbackTarget returns the live version and the version that was live
+// before it: the start version of the newest deployment, which is the one
+// that made the live version live. It is read before the deploy, so a
+// deploy by someone else in between can still race it; the caller warns
+// when the deployment it records did not start from the version read
+// here, and that deployment names both versions.
+func rollbackTarget(c *cli.Context, cl *client.Client, id string) (live, target int64, err error) {
+	// Read from the leader: a follower a step behind would name the
+	// version before an older deploy.
+	cl = cl.Consistent()
 	pl, err := cl.GetPipeline(c.Context, id)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if pl.LiveVersion == 0 || pl.LastDeployment == 0 {
-		return 0, fmt.Errorf("pipeline %q has no live version: %w", id, errNothingToRollBack)
+		return 0, 0, fmt.Errorf("pipeline %q has no live version: %w", id, errNothingToRollBack)
 	}
 	d, err := cl.GetDeployment(c.Context, id, pl.LastDeployment)
 	if err != nil {
-		return 0, fmt.Errorf("read pipeline %q's newest deployment %d: %w", id, pl.LastDeployment, err)
+		return 0, 0, fmt.Errorf("read pipeline %q's newest deployment %d: %w", id, pl.LastDeployment, err)
 	}
 	if d.EndVersion != pl.LiveVersion {
-		return 0, fmt.Errorf("pipeline %q's newest deployment %d made version %d live, but version %d is live; check gofer pipeline deployment list %s",
+		return 0, 0, fmt.Errorf("pipeline %q's newest deployment %d made version %d live, but version %d is live; check gofer pipeline deployment list %s",
 			id, d.DeploymentID, d.EndVersion, pl.LiveVersion, id)
 	}
 	if d.State != model.DeploymentStateComplete {
-		return 0, fmt.Errorf("pipeline %q's newest deployment %d is still %s; roll back once it is complete", id, d.DeploymentID, d.State)
+		return 0, 0, fmt.Errorf("pipeline %q's newest deployment %d is still %s; roll back once it is complete", id, d.DeploymentID, d.State)
 	}
 	if d.StartVersion == 0 {
-		return 0, fmt.Errorf("pipeline %q: version %d is the first version made live, no version was live before it: %w",
+		return 0, 0, fmt.Errorf("pipeline %q: version %d is the first version made live, no version was live before it: %w",
 			id, pl.LiveVersion, errNothingToRollBack)
 	}
-	return d.StartVersion, nil
+	return pl.LiveVersion, d.StartVersion, nil
 }

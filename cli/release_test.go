@@ -20,6 +20,9 @@ type fakeReleases struct {
 	deployments []*model.Deployment
 	requests    []string
 	keys        []string
+	// interloper, when set, is deployed by "someone else" just before
+	// the next deploy applies.
+	interloper int64
 }
 
 func (f *fakeReleases) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -46,6 +49,11 @@ func (f *fakeReleases) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, base+"/configs/"):
 		f.keys = append(f.keys, r.Header.Get("Idempotency-Key"))
 		v, _ := strconv.ParseInt(strings.TrimPrefix(r.URL.Path, base+"/configs/"), 10, 64)
+		if f.interloper != 0 {
+			f.deployments = append(f.deployments, &model.Deployment{PipelineID: "rel", DeploymentID: int64(len(f.deployments) + 1),
+				StartVersion: f.live, EndVersion: f.interloper, State: model.DeploymentStateComplete, Status: model.DeploymentStatusSuccess})
+			f.live, f.interloper = f.interloper, 0
+		}
 		d := &model.Deployment{PipelineID: "rel", DeploymentID: int64(len(f.deployments) + 1), StartVersion: f.live, EndVersion: v,
 			State: model.DeploymentStateComplete, Status: model.DeploymentStatusSuccess}
 		f.deployments = append(f.deployments, d)
@@ -132,5 +140,21 @@ func TestDeployAndRollback(t *testing.T) {
 	// A rollback is a deployment too: the next one returns to version 2.
 	if code, out, errs := cli("pipeline", "rollback", "rel"); code != 0 || !strings.Contains(out+errs, "pipeline rel: version 1 → 2 (deployment 4)") {
 		t.Fatalf("second rollback: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// A deploy by someone else between the rollback's reads and its deploy
+// cannot be prevented from the client; the rollback says so.
+func TestRollbackWarnsWhenAnotherDeployCameInBetween(t *testing.T) {
+	f := &fakeReleases{live: 2, deployments: []*model.Deployment{
+		{PipelineID: "rel", DeploymentID: 1, StartVersion: 0, EndVersion: 1, State: model.DeploymentStateComplete},
+		{PipelineID: "rel", DeploymentID: 2, StartVersion: 1, EndVersion: 2, State: model.DeploymentStateComplete},
+	}, interloper: 3}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	code, out, errs := gofer(t, nil, "-a", srv.URL, "-t", "tok", "pipeline", "rollback", "rel")
+	if code != 0 || !strings.Contains(errs, `warning: pipeline "rel": version 3 was live when the rollback applied, not version 2: another deploy came in between`) ||
+		!strings.Contains(out+errs, "pipeline rel: version 3 → 1 (deployment 4)") {
+		t.Fatalf("rollback raced by a deploy: exit %d\nstdout %s\nstderr %s", code, out, errs)
 	}
 }

@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +21,9 @@ import (
 // `pipeline deploy --strategy immediate`; a run started after the switch
 // uses version 2. Each run records the version it ran and logs that
 // version's output. `gofer pipeline rollback` then makes version 1 live
-// again in one command, and the next run uses it.
+// again in one command, and the next run uses it. `gofer up --strategy
+// immediate` switches the same way, and a rollback with no earlier version
+// is refused without changing anything.
 func TestReleasesImmediateSwitch(t *testing.T) {
 	rc := runsNewCluster(t, 1)
 	ctx := context.Background()
@@ -114,6 +119,24 @@ func TestReleasesImmediateSwitch(t *testing.T) {
 	}
 	if logs := runsLogs(t, rc.cl, p, done.RunID, "work"); !strings.Contains(logs, "v1") {
 		t.Errorf("run after the rollback logged %q, want v1", logs)
+	}
+
+	// gofer up takes the same strategy: version 3 replaces version 1 at
+	// once, and the hint names the rollback command.
+	raw, err := json.Marshal(version("v3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "pipeline.json")
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code = rc.cli(t, url, "up", path, "--strategy", "immediate")
+	if code != 0 || !strings.Contains(out, "Deployed version 3 (it replaces version 1; roll back with: gofer pipeline rollback release)") {
+		t.Errorf("gofer up --strategy immediate: exit %d\n%s", code, out)
+	}
+	if pl, err := rc.cl.GetPipeline(ctx, p); err != nil || pl.LiveVersion != 3 {
+		t.Errorf("after gofer up: %+v %v; want version 3 live", pl, err)
 	}
 
 	// A pipeline whose first version is live has nothing to roll back
