@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/urfave/cli/v2"
 
@@ -88,6 +89,13 @@ func pipelineRollback(c *cli.Context) error {
 		return err
 	}
 	d, err := cl.DeployConfig(c.Context, id, target)
+	if err != nil && client.IsStatus(err, http.StatusUnprocessableEntity) && c.String(flagIdemKey) != "" {
+		// Run again with the key of a rollback whose outcome was
+		// unknown: that rollback applied (so this one aimed at another
+		// version) and the key refused a second, different deploy.
+		return fmt.Errorf("the rollback with this --%s already applied: version %d is live now; see gofer pipeline deployment list %s (%w)",
+			flagIdemKey, live, id, err)
+	}
 	if err != nil {
 		return fmt.Errorf("roll back pipeline %q to version %d: %w", id, target, err)
 	}

@@ -20,6 +20,7 @@ type fakeReleases struct {
 	deployments []*model.Deployment
 	requests    []string
 	keys        []string
+	keyPaths    map[string]string
 	// interloper, when set, is deployed by "someone else" just before
 	// the next deploy applies.
 	interloper int64
@@ -47,7 +48,17 @@ func (f *fakeReleases) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		reply(http.StatusOK, map[string]any{"deployment": f.deployments[id-1]})
 	case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, base+"/configs/"):
-		f.keys = append(f.keys, r.Header.Get("Idempotency-Key"))
+		key := r.Header.Get("Idempotency-Key")
+		f.keys = append(f.keys, key)
+		// The API binds a key to its first request.
+		if first, ok := f.keyPaths[key]; ok && first != r.URL.Path {
+			apiError(w, http.StatusUnprocessableEntity, "idempotency_mismatch", "Idempotency-Key was already used for a different request")
+			return
+		}
+		if f.keyPaths == nil {
+			f.keyPaths = map[string]string{}
+		}
+		f.keyPaths[key] = r.URL.Path
 		v, _ := strconv.ParseInt(strings.TrimPrefix(r.URL.Path, base+"/configs/"), 10, 64)
 		if f.interloper != 0 {
 			f.deployments = append(f.deployments, &model.Deployment{PipelineID: "rel", DeploymentID: int64(len(f.deployments) + 1),
@@ -156,5 +167,27 @@ func TestRollbackWarnsWhenAnotherDeployCameInBetween(t *testing.T) {
 	if code != 0 || !strings.Contains(errs, `warning: pipeline "rel": version 3 was live when the rollback applied, not version 2: another deploy came in between`) ||
 		!strings.Contains(out+errs, "pipeline rel: version 3 → 1 (deployment 4)") {
 		t.Fatalf("rollback raced by a deploy: exit %d\nstdout %s\nstderr %s", code, out, errs)
+	}
+}
+
+// A rollback whose answer was lost and that is run again with the key its
+// error named must not roll back a second time (back to where it
+// started): the key refuses the different deploy, and the CLI says the
+// first rollback applied.
+func TestRollbackRerunWithItsKeyDoesNotToggleBack(t *testing.T) {
+	f := &fakeReleases{live: 2, deployments: []*model.Deployment{
+		{PipelineID: "rel", DeploymentID: 1, StartVersion: 0, EndVersion: 1, State: model.DeploymentStateComplete},
+		{PipelineID: "rel", DeploymentID: 2, StartVersion: 1, EndVersion: 2, State: model.DeploymentStateComplete},
+	}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	for i, want := range []string{"pipeline rel: version 2 → 1 (deployment 3)", "the rollback with this --idempotency-key already applied: version 1 is live now"} {
+		code, out, errs := gofer(t, nil, "-a", srv.URL, "-t", "tok", "--idempotency-key", "rb-1", "pipeline", "rollback", "rel")
+		if (code == 0) != (i == 0) || !strings.Contains(out+errs, want) {
+			t.Fatalf("rollback %d with the same key: exit %d\nstdout %s\nstderr %s", i+1, code, out, errs)
+		}
+	}
+	if f.live != 1 || len(f.deployments) != 3 {
+		t.Fatalf("after a rerun with the same key: version %d live, %d deployments; want version 1 and 3", f.live, len(f.deployments))
 	}
 }

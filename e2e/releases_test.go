@@ -22,8 +22,9 @@ import (
 // uses version 2. Each run records the version it ran and logs that
 // version's output. `gofer pipeline rollback` then makes version 1 live
 // again in one command, and the next run uses it. `gofer up --strategy
-// immediate` switches the same way, and a rollback with no earlier version
-// is refused without changing anything.
+// immediate` switches the same way; a rollback with no earlier version is
+// refused without changing anything, and one run again with its
+// idempotency key does not switch back.
 func TestReleasesImmediateSwitch(t *testing.T) {
 	rc := runsNewCluster(t, 1)
 	ctx := context.Background()
@@ -149,6 +150,21 @@ func TestReleasesImmediateSwitch(t *testing.T) {
 	}
 	if pl, err := rc.cl.GetPipeline(ctx, first.ID); err != nil || pl.LiveVersion != 1 || pl.LastDeployment != 1 {
 		t.Errorf("a refused rollback changed the pipeline: %+v %v", pl, err)
+	}
+
+	// Run again with the key of a rollback that applied (as after an
+	// unknown outcome), a rollback does not roll back the rollback: the
+	// key refuses the different deploy and the CLI says why.
+	first.Name = "first v2"
+	rc.deploy(t, first)
+	for i, want := range []string{"pipeline release-first: version 2 → 1 (deployment 3)", "the rollback with this --idempotency-key already applied: version 1 is live now"} {
+		out, code := rc.cli(t, url, "--idempotency-key", "rollback-first", "pipeline", "rollback", first.ID)
+		if (code == 0) != (i == 0) || !strings.Contains(out, want) {
+			t.Errorf("rollback %d with the same key: exit %d\n%s", i+1, code, out)
+		}
+	}
+	if pl, err := rc.cl.GetPipeline(ctx, first.ID); err != nil || pl.LiveVersion != 1 || pl.LastDeployment != 3 {
+		t.Errorf("after a rollback rerun with its key: %+v %v; want version 1 live after deployment 3", pl, err)
 	}
 	rc.noContainersLeft(t, 40*time.Second)
 }
