@@ -12,6 +12,8 @@ package docker
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docker/docker/api/types/network"
@@ -66,6 +68,33 @@ type Scheduler struct {
 	// and sandbox deletion racing network lookups), and the engine
 	// serialises most of that work anyway.
 	busy chan struct{}
+	// versionKnown is set once the client has negotiated the engine's API
+	// version (see negotiated).
+	versionKnown atomic.Bool
+	negotiateMu  sync.Mutex
+}
+
+// negotiated makes sure the client knows the engine's API version before
+// a call that reads it without negotiating first: the Docker client's
+// ContainerList formats its filters with the client's version field,
+// unlocked, while another goroutine's first request may be negotiating
+// (writing) it — a data race the race detector reports. Any request
+// that negotiates does (ServerVersion is a small one); after it, the
+// field is never written again.
+func (s *Scheduler) negotiated(ctx context.Context) error {
+	if s.versionKnown.Load() {
+		return nil
+	}
+	s.negotiateMu.Lock()
+	defer s.negotiateMu.Unlock()
+	if s.versionKnown.Load() {
+		return nil
+	}
+	if _, err := s.cli.ServerVersion(ctx); err != nil {
+		return err
+	}
+	s.versionKnown.Store(true)
+	return nil
 }
 
 // maxConcurrentMutations is the bound on busy.

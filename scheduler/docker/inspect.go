@@ -107,7 +107,11 @@ func (s *Scheduler) List(ctx context.Context, labels map[string]string) ([]sched
 		}
 	}
 	lctx, cancel := s.short(ctx)
-	found, err := s.cli.ContainerList(lctx, container.ListOptions{All: true, Filters: f})
+	err := s.negotiated(lctx)
+	var found []container.Summary
+	if err == nil {
+		found, err = s.cli.ContainerList(lctx, container.ListOptions{All: true, Filters: f})
+	}
 	cancel()
 	if err != nil {
 		return nil, classify("list", fmt.Sprint(labels), err)
