@@ -62,7 +62,10 @@ func (x *runFixture) endRun(r *model.Run, status model.RunStatus) {
 	}
 	x.ok(CmdRunStart, RunStart{RunRef: ref(r.RunID, "").RunRef})
 	var tasks []*model.TaskExecution
-	x.f.View(func(tx *bbolt.Tx) (err error) { tasks, err = store.ListTasks(tx, "default", "dag", r.RunID); return err })
+	x.f.View(func(tx *bbolt.Tx) (err error) {
+		tasks, err = store.ListTasks(tx, "default", "dag", r.RunID)
+		return err
+	})
 	for _, t := range tasks {
 		x.ok(CmdTaskSchedule, TaskSchedule{TaskRef: ref(r.RunID, t.TaskID), Attempt: 1, Container: "c"})
 		x.ok(CmdTaskFinish, TaskFinish{TaskRef: ref(r.RunID, t.TaskID), Attempt: 1, Status: ts})
