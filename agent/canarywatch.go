@@ -51,7 +51,7 @@ func (s *canaryService) Run(ctx context.Context) error {
 			return reconcile.Result{Wake: next}, err
 		},
 		Changes:    func() <-chan struct{} { return s.state.RunChanges().Changed() },
-		Gap:        100 * time.Millisecond,
+		Gap:        500 * time.Millisecond,
 		Idle:       s.poll,
 		MinBackoff: time.Second,
 		MaxBackoff: 30 * time.Second,
@@ -66,6 +66,18 @@ type canaryState struct{ s *canaryService }
 
 // ActiveCanaries lists every pipeline's undecided canary deployment.
 func (c canaryState) ActiveCanaries(ctx context.Context) ([]canary.Canary, error) {
+	// Most passes (every run change wakes one) find no canary: look in
+	// the committed state file first, which does not force a commit of
+	// pending entries (a canary started a flush ago is seen next pass).
+	found := false
+	if err := c.s.state.ViewCommitted(func(tx *bbolt.Tx) error {
+		return store.ForEachPipeline(tx, func(p *model.Pipeline) error {
+			found = found || p.ActiveCanary != 0
+			return nil
+		})
+	}); err != nil || !found {
+		return nil, err
+	}
 	var out []canary.Canary
 	err := c.s.state.View(func(tx *bbolt.Tx) error {
 		return store.ForEachPipeline(tx, func(p *model.Pipeline) error {
