@@ -28,6 +28,8 @@ func pipelineCommand() *cli.Command {
 			{Name: "disable", Usage: "refuse new runs", ArgsUsage: "PIPELINE", Action: pipelineSetState(model.PipelineStateDisabled)},
 			{Name: "delete", Usage: "delete a pipeline with all its versions and runs (asks first)", ArgsUsage: "PIPELINE",
 				Flags: []cli.Flag{yesFlag()}, Action: pipelineDelete},
+			pipelineDeployCommand(),
+			pipelineRollbackCommand(),
 			{
 				Name:  "config",
 				Usage: "manage a pipeline's registered config versions",
@@ -35,7 +37,7 @@ func pipelineCommand() *cli.Command {
 					{Name: "list", Usage: "list versions, newest first", ArgsUsage: "PIPELINE", Flags: timePageFlags(), Action: configList},
 					{Name: "get", Usage: "show one version (0 = newest)", ArgsUsage: "PIPELINE VERSION", Action: configGet},
 					{Name: "delete", Usage: "delete a version that is not live", ArgsUsage: "PIPELINE VERSION", Action: configDelete},
-					{Name: "deploy", Usage: "make a version live (rolls back when it is older)", ArgsUsage: "PIPELINE VERSION", Action: configDeploy},
+					{Name: "deploy", Usage: "make a version live (rolls back when it is older)", ArgsUsage: "PIPELINE VERSION", Action: pipelineDeploy, Flags: []cli.Flag{strategyFlag()}},
 					{Name: "diff", Usage: "show what changed between two versions (0 = newest)", ArgsUsage: "PIPELINE VERSION VERSION", Action: configDiff},
 				},
 			},
@@ -98,7 +100,7 @@ func pipelineGet(c *cli.Context) error {
 		fmt.Fprintf(p.w, "\nLive config (version %d): %s\n", cfg.Version, cfg.Name)
 		table(p.w, taskHeader, taskRows(cfg))
 	} else {
-		fmt.Fprintf(p.w, "\nNo version is live yet; deploy one with: gofer pipeline config deploy %s %d\n", pl.PipelineID, pl.LatestVersion)
+		fmt.Fprintf(p.w, "\nNo version is live yet; deploy one with: gofer pipeline deploy %s %d\n", pl.PipelineID, pl.LatestVersion)
 	}
 	return nil
 }

@@ -24,6 +24,7 @@ makes it live, unless --deploy=false. A config identical to the live version is 
 registered again. gofer pipeline init DIR writes a new project, SDK included.`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "deploy", Aliases: []string{"d"}, Value: true, Usage: "make the new version live (--deploy=false only registers it)"},
+			strategyFlag(),
 		},
 		Action: up,
 	}
@@ -44,6 +45,9 @@ func configHash(cfg *sdk.PipelineConfig) (string, error) {
 func up(c *cli.Context) error {
 	p, cl, err := setup(c, 1)
 	if err != nil {
+		return err
+	}
+	if err := checkStrategy(c); err != nil {
 		return err
 	}
 	cfg, err := loadPipeline(c.Context, c.Args().First(), c.App.ErrWriter)
@@ -98,8 +102,8 @@ func up(c *cli.Context) error {
 	}
 	p.message("✓ %s [%s] %q version %d", verb, cfg.ID, cfg.Name, registered.Version)
 	if d.StartVersion > 0 {
-		p.message("✓ Deployed version %d (it replaces version %d; roll back with: gofer pipeline config deploy %s %d)",
-			d.EndVersion, d.StartVersion, cfg.ID, d.StartVersion)
+		p.message("✓ Deployed version %d (it replaces version %d; roll back with: gofer pipeline rollback %s)",
+			d.EndVersion, d.StartVersion, cfg.ID)
 	} else {
 		p.message("✓ Deployed version %d", d.EndVersion)
 	}
