@@ -272,7 +272,10 @@ func TestEveryCreateAndStartRetriesWithItsKey(t *testing.T) {
 				Canary: &model.CanaryPolicy{Percent: 10, Runs: 2, Duration: "10m"}})
 			return err
 		}},
-		{"deployment promote", func(c *Client) error { _, err := c.DecideDeployment(ctx, "p", 1, model.CanaryPromote, "ok"); return err }},
+		{"deployment promote", func(c *Client) error {
+			_, err := c.DecideDeployment(ctx, "p", 1, model.CanaryPromote, "ok")
+			return err
+		}},
 		{"run start", func(c *Client) error { _, err := c.StartRun(ctx, "p", nil); return err }},
 		{"run retry", func(c *Client) error { _, err := c.RetryRun(ctx, "p", 1); return err }},
 		{"secret put", func(c *Client) error {
