@@ -230,7 +230,10 @@ func deploymentWatch(c *cli.Context) error {
 					return err
 				}
 			} else {
-				p.message("%s by %s: %s; version %d is live", decidedVerb(dec.Outcome), dec.Actor, dec.Reason, liveAfter(d))
+				p.message("%s by %s; version %d is live", decidedVerb(dec.Outcome), dec.Actor, liveAfter(d))
+				for i, line := range wrapWords(dec.Reason, maxPlainWidth-len("why: ")) {
+					p.message("%s%s", map[bool]string{true: "why: ", false: "     "}[i == 0], line)
+				}
 			}
 			if dec.Outcome != model.CanaryPromote {
 				// Exit 1 without another message: the line above says why.
@@ -280,8 +283,16 @@ func printDeployment(p *printer, d *model.Deployment) {
 		armRow("stable", dc.StableVersion, dc.Stable), armRow("canary", dc.CanaryVersion, dc.Canary)})
 	fmt.Fprintln(p.w)
 	if dec := dc.Decision; dec != nil {
-		table(p.w, nil, kv("decision", fmt.Sprintf("%s by %s, %s", dec.Outcome, orDash(dec.Actor), humanTime(dec.At)),
-			"why", dec.Reason, "live version", strconv.FormatInt(liveAfter(d), 10)))
+		rows := kv("decision", fmt.Sprintf("%s by %s, %s", dec.Outcome, orDash(dec.Actor), humanTime(dec.At)))
+		// "live version:  " is the widest key of these rows.
+		for i, line := range wrapWords(dec.Reason, maxPlainWidth-len("live version:  ")) {
+			key := ""
+			if i == 0 {
+				key = "why:"
+			}
+			rows = append(rows, []string{key, line})
+		}
+		table(p.w, nil, append(rows, kv("live version", strconv.FormatInt(liveAfter(d), 10))...))
 		return
 	}
 	table(p.w, nil, kv("decision", "not yet; version "+strconv.FormatInt(dc.StableVersion, 10)+" stays live until then",
@@ -319,4 +330,27 @@ func endedTime(ms int64) string {
 		return "not yet"
 	}
 	return humanTime(ms)
+}
+
+// maxPlainWidth is the widest line canary output writes: a decision's
+// reason carries its numbers and can be long, so it is wrapped.
+const maxPlainWidth = 120
+
+// wrapWords breaks s at spaces into lines of at most width columns (a
+// longer word gets a line of its own).
+func wrapWords(s string, width int) []string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(s) {
+		switch {
+		case line == "":
+			line = w
+		case displayWidth(line)+1+displayWidth(w) <= width:
+			line += " " + w
+		default:
+			lines = append(lines, line)
+			line = w
+		}
+	}
+	return append(lines, line)
 }

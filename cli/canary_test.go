@@ -196,7 +196,7 @@ func TestDeploymentGetShowsCanary(t *testing.T) {
 		Stable: model.CanaryArm{Completed: 16, Failed: 0},
 		Canary: model.CanaryArm{Completed: 4, Failed: 3, DurationsMillis: []int64{1000, 1500, 1200, 90000}},
 	}}, decision: &model.CanaryDecision{Outcome: model.CanaryRollback, Actor: "canary-watcher", At: 2,
-		Reason: "canary failed 3 of 4 runs (75%) > stable failed 0 of 16 runs (0%) + 5 points"}}
+		Reason: "canary failed 3 of 4 runs so far; even if the other 0 of 4 required runs succeed, 3 of 4 (75%) > stable failed 0 of 16 runs (0%) + 5 points"}}
 	cli := canaryCLI(t, f)
 	code, out, errs := cli("pipeline", "deployment", "get", "can", "3")
 	if code != 0 {
@@ -205,7 +205,8 @@ func TestDeploymentGetShowsCanary(t *testing.T) {
 	for _, want := range []string{"strategy:", "canary", "20% of new runs to version 2, the rest to version 1",
 		"decide on 4 canary runs or after 30m0s; canary failure rate at most stable + 5 points; p95 at most 2m0s",
 		"stable  1        16         0       0%", "canary  2        4          3       75%           1m30s",
-		"rollback by canary-watcher", "canary failed 3 of 4 runs (75%) > stable failed 0 of 16 runs (0%) + 5 points", "live version:"} {
+		"rollback by canary-watcher", "why:           canary failed 3 of 4 runs so far; even if the other 0 of 4 required runs succeed, 3 of 4 (75%) > stable\n",
+		"               failed 0 of 16 runs (0%) + 5 points\n", "live version:  1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("deployment get lacks %q:\n%s", want, out)
 		}
@@ -243,9 +244,10 @@ func TestDeploymentWatch(t *testing.T) {
 			"stable v1: 1 completed, 0 failed | canary v2: 0 completed, 0 failed (of 2 to decide)",
 			"stable v1: 1 completed, 0 failed | canary v2: 1 completed, 1 failed (of 2 to decide)",
 			"stable v1: 1 completed, 0 failed | canary v2: 2 completed, 1 failed (of 2 to decide)",
-			tc.verb + " by canary-watcher: because " + tc.outcome,
+			tc.verb + " by canary-watcher; version " + map[string]string{"rollback": "1", "promote": "2"}[tc.outcome] + " is live",
+			"why: because " + tc.outcome,
 		}
-		if code != tc.code || strings.TrimSpace(out) != strings.Join(want, "\n")+"; version "+map[string]string{"rollback": "1", "promote": "2"}[tc.outcome]+" is live" {
+		if code != tc.code || strings.TrimSpace(out) != strings.Join(want, "\n") {
 			t.Errorf("watch (%s): exit %d, want %d\nstdout:\n%s\nstderr: %s", tc.outcome, code, tc.code, out, errs)
 		}
 	}
