@@ -260,3 +260,33 @@ func TestPipelineGetShowsCanary(t *testing.T) {
 		t.Fatalf("pipeline get: exit %d\n%s%s", code, out, errs)
 	}
 }
+
+// pipeline rollback while a canary runs says to end the canary instead
+// and sends nothing; after a canary was rolled back it returns to the
+// version before the live one, skipping the canary (which changed
+// nothing).
+func TestRollbackAndCanaries(t *testing.T) {
+	f := &fakeCanary{}
+	code, _, errs := canaryCLI(t, f)("pipeline", "rollback", "can")
+	if code != 1 || !strings.Contains(errs, `pipeline "can" has canary deployment 3 running; end it instead: gofer pipeline deployment rollback|abort can`) {
+		t.Fatalf("rollback during a canary: exit %d, stderr %q", code, errs)
+	}
+	for _, r := range f.requests {
+		if strings.HasPrefix(r, "POST") {
+			t.Fatalf("rollback during a canary sent %s", r)
+		}
+	}
+
+	rel := &fakeReleases{live: 2, deployments: []*model.Deployment{
+		{PipelineID: "rel", DeploymentID: 1, StartVersion: 0, EndVersion: 1, State: model.DeploymentStateComplete},
+		{PipelineID: "rel", DeploymentID: 2, StartVersion: 1, EndVersion: 2, State: model.DeploymentStateComplete},
+		{PipelineID: "rel", DeploymentID: 3, StartVersion: 2, EndVersion: 3, State: model.DeploymentStateComplete, Strategy: model.DeploymentStrategyCanary,
+			Canary: &model.DeploymentCanary{StableVersion: 2, CanaryVersion: 3, Decision: &model.CanaryDecision{Outcome: model.CanaryRollback}}},
+	}}
+	srv := httptest.NewServer(rel)
+	defer srv.Close()
+	code, out, errs := gofer(t, nil, "-a", srv.URL, "-t", "tok", "pipeline", "rollback", "rel")
+	if code != 0 || !strings.Contains(out+errs, "pipeline rel: version 2 → 1 (deployment 4)") || rel.live != 1 {
+		t.Fatalf("rollback after a rolled-back canary: exit %d, live %d\n%s%s", code, rel.live, out, errs)
+	}
+}

@@ -120,12 +120,16 @@ func rollbackTarget(c *cli.Context, cl *client.Client, id string) (live, target 
 	if err != nil {
 		return 0, 0, err
 	}
+	if pl.ActiveCanary != 0 {
+		return 0, 0, fmt.Errorf("pipeline %q has canary deployment %d running; end it instead: gofer pipeline deployment rollback|abort %s (or promote)",
+			id, pl.ActiveCanary, id)
+	}
 	if pl.LiveVersion == 0 || pl.LastDeployment == 0 {
 		return 0, 0, fmt.Errorf("pipeline %q has no live version: %w", id, errNothingToRollBack)
 	}
-	d, err := cl.GetDeployment(c.Context, id, pl.LastDeployment)
+	d, err := lastLiveDeployment(c, cl, id, pl.LastDeployment)
 	if err != nil {
-		return 0, 0, fmt.Errorf("read pipeline %q's newest deployment %d: %w", id, pl.LastDeployment, err)
+		return 0, 0, err
 	}
 	if d.EndVersion != pl.LiveVersion {
 		return 0, 0, fmt.Errorf("pipeline %q's newest deployment %d made version %d live, but version %d is live; check gofer pipeline deployment list %s",
@@ -139,4 +143,20 @@ func rollbackTarget(c *cli.Context, cl *client.Client, id string) (live, target 
 			id, pl.LiveVersion, errNothingToRollBack)
 	}
 	return pl.LiveVersion, d.StartVersion, nil
+}
+
+// lastLiveDeployment is the newest deployment that changed the live
+// version, reading back from newest: a canary that was rolled back or
+// aborted left the live version as it was, so it is skipped (deployment
+// ids of a pipeline are consecutive).
+func lastLiveDeployment(c *cli.Context, cl *client.Client, pipeline string, newest int64) (*model.Deployment, error) {
+	for id := newest; ; id-- {
+		d, err := cl.GetDeployment(c.Context, pipeline, id)
+		if err != nil {
+			return nil, fmt.Errorf("read pipeline %q's deployment %d: %w", pipeline, id, err)
+		}
+		if d.Canary == nil || d.Canary.Decision == nil || d.Canary.Decision.Outcome == model.CanaryPromote || id == 1 {
+			return d, nil
+		}
+	}
 }
