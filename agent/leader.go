@@ -91,6 +91,10 @@ func (a *Agent) leaderServices() []leadership.Entry {
 			d.Apply = a.leaderApplier("gofer") // the executor's commands have always carried this actor
 			return executor.New(execCfg, d, a.sched)
 		}},
+		{Name: "canary-watcher", New: func(d leadership.Deps) leadership.Service {
+			d.Apply = a.leaderApplier(canaryWatchActor)
+			return newCanaryService(d)
+		}},
 		// Extensions (extensions.go).
 		{Name: "extension-supervisor", New: a.newSupervisor},
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"go.etcd.io/bbolt"
@@ -223,15 +224,76 @@ func (s *Server) deployConfig(c echo.Context) error {
 	if version == 0 {
 		return badRequest("version must be a registered version number (1 or more)")
 	}
-	if err := noBody(c); err != nil {
+	var req deployRequest
+	if _, err := decodeOptionalJSON(c, &req); err != nil {
 		return err
 	}
-	d, err := applyAs[model.Deployment](s, c, fsm.CmdConfigDeploy, fsm.ConfigDeploy{NamespaceID: ns, PipelineID: id, Version: version})
+	cmd := fsm.ConfigDeploy{NamespaceID: ns, PipelineID: id, Version: version}
+	switch req.Strategy {
+	case "", model.DeploymentStrategyImmediate:
+		if req.Canary != nil {
+			return badRequest("canary: only with strategy %q", model.DeploymentStrategyCanary)
+		}
+	case model.DeploymentStrategyCanary:
+		if req.Canary == nil {
+			return badRequest("canary: strategy %q needs the canary policy {canary_percent, canary_runs, canary_duration, max_failure_increase, max_p95_duration?}", model.DeploymentStrategyCanary)
+		}
+		if _, err := fsm.CanaryPolicy(req.Canary); err != nil {
+			return badRequest("%s", strings.TrimPrefix(err.Error(), fsm.ErrInvalid.Error()+": "))
+		}
+		cmd.Strategy, cmd.Canary = req.Strategy, req.Canary
+	default:
+		return badRequest("strategy: must be %q or %q, got %q", model.DeploymentStrategyImmediate, model.DeploymentStrategyCanary, req.Strategy)
+	}
+	d, err := applyAs[model.Deployment](s, c, fsm.CmdConfigDeploy, cmd)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, wrap("deployment", viewDeployment(d)))
 }
+
+// deployRequest is the deploy route's optional body; none is an
+// immediate deployment, as upstream's.
+type deployRequest struct {
+	Strategy string              `json:"strategy"`
+	Canary   *model.CanaryPolicy `json:"canary"`
+}
+
+// maxDeployBody bounds the deploy body (a strategy and a small policy).
+const maxDeployBody = 4 << 10
+
+// decideDeployment records a human's decision of a canary deployment:
+// promote, rollback or abort, attributed to the token's user.
+func (s *Server) decideDeployment(outcome string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ns, id, _, depID, err := s.pipelineItemPath(c, "deployment")
+		if err != nil {
+			return err
+		}
+		var req struct {
+			Reason string `json:"reason"`
+		}
+		if _, err := decodeOptionalJSON(c, &req); err != nil {
+			return err
+		}
+		if len(req.Reason) > maxDecisionReason {
+			return badRequest("reason: at most %d bytes, got %d", maxDecisionReason, len(req.Reason))
+		}
+		reason := req.Reason
+		if reason == "" {
+			reason = outcome + " requested"
+		}
+		d, err := applyAs[model.Deployment](s, c, fsm.CmdDeploymentDecide, fsm.DeploymentDecide{
+			NamespaceID: ns, PipelineID: id, DeploymentID: depID, Outcome: outcome, Reason: reason})
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, wrap("deployment", viewDeployment(d)))
+	}
+}
+
+// maxDecisionReason bounds a human's reason for a decision.
+const maxDecisionReason = 1024
 
 func (s *Server) deleteConfig(c echo.Context) error {
 	ns, id, _, version, err := s.pipelineItemPath(c, "version")
@@ -290,5 +352,9 @@ type deploymentView struct {
 }
 
 func viewDeployment(d *model.Deployment) deploymentView {
-	return deploymentView{Deployment: d, Logs: []model.Event{}}
+	v := deploymentView{Deployment: d, Logs: []model.Event{}}
+	if d.Canary != nil && d.Canary.Decision != nil {
+		v.StatusReason = &model.StatusReason{Reason: d.Canary.Decision.Outcome, Description: d.Canary.Decision.Reason}
+	}
+	return v
 }

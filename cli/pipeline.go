@@ -37,16 +37,20 @@ func pipelineCommand() *cli.Command {
 					{Name: "list", Usage: "list versions, newest first", ArgsUsage: "PIPELINE", Flags: timePageFlags(), Action: configList},
 					{Name: "get", Usage: "show one version (0 = newest)", ArgsUsage: "PIPELINE VERSION", Action: configGet},
 					{Name: "delete", Usage: "delete a version that is not live", ArgsUsage: "PIPELINE VERSION", Action: configDelete},
-					{Name: "deploy", Usage: "make a version live (rolls back when it is older)", ArgsUsage: "PIPELINE VERSION", Action: pipelineDeploy, Flags: []cli.Flag{strategyFlag()}},
+					{Name: "deploy", Usage: "make a version live (rolls back when it is older)", ArgsUsage: "PIPELINE VERSION", Action: pipelineDeploy, Flags: deployFlags()},
 					{Name: "diff", Usage: "show what changed between two versions (0 = newest)", ArgsUsage: "PIPELINE VERSION VERSION", Action: configDiff},
 				},
 			},
 			{
 				Name:  "deployment",
-				Usage: "show a pipeline's deployments",
+				Usage: "show a pipeline's deployments; follow and decide canaries",
 				Subcommands: []*cli.Command{
 					{Name: "list", Usage: "list deployments, newest first", ArgsUsage: "PIPELINE", Flags: timePageFlags(), Action: deploymentList},
-					{Name: "get", Usage: "show one deployment", ArgsUsage: "PIPELINE DEPLOYMENT", Action: deploymentGet},
+					{Name: "get", Usage: "show one deployment (a canary's split, runs per version and decision)", ArgsUsage: "PIPELINE DEPLOYMENT", Action: deploymentGet},
+					deploymentWatchCommand(),
+					deploymentDecideCommand(model.CanaryPromote, "make a canary's version live now and end the canary"),
+					deploymentDecideCommand(model.CanaryRollback, "end a canary, keeping the stable version live"),
+					deploymentDecideCommand(model.CanaryAbort, "stop a canary without a verdict, keeping the stable version live"),
 				},
 			},
 		}, pipelineSubscriptionCommands()...),
@@ -91,7 +95,11 @@ func pipelineGet(c *cli.Context) error {
 	if p.format != "plain" {
 		return p.result("pipeline", pl, nil, nil)
 	}
-	table(p.w, nil, pipelineDetailRows(pl))
+	rows := pipelineDetailRows(pl)
+	if pl.ActiveCanary != 0 {
+		rows = append(rows, kv("canary", canarySummary(c, cl, pl))...)
+	}
+	table(p.w, nil, rows)
 	if pl.LiveVersion > 0 {
 		cfg, err := cl.GetConfig(c.Context, pl.PipelineID, pl.LiveVersion)
 		if err != nil {
@@ -106,9 +114,10 @@ func pipelineGet(c *cli.Context) error {
 }
 
 func pipelineDetailRows(pl *model.Pipeline) [][]string {
-	return kv("id", pl.PipelineID, "namespace", pl.NamespaceID, "state", string(pl.State),
+	rows := kv("id", pl.PipelineID, "namespace", pl.NamespaceID, "state", string(pl.State),
 		"live version", strconv.FormatInt(pl.LiveVersion, 10), "latest version", strconv.FormatInt(pl.LatestVersion, 10),
 		"created", humanTime(pl.Created), "modified", humanTime(pl.Modified))
+	return rows
 }
 
 var taskHeader = []string{"task", "image", "depends on"}
@@ -231,14 +240,18 @@ func configDelete(c *cli.Context) error {
 	return nil
 }
 
-func configDeploy(c *cli.Context) error {
+func configDeploy(c *cli.Context, opts client.DeployOptions) error {
 	p, cl, v, err := setupNumbered(c, "VERSION")
 	if err != nil {
 		return err
 	}
-	d, err := cl.DeployConfig(c.Context, c.Args().First(), v)
+	d, err := deployVersion(c, cl, c.Args().First(), v, opts)
 	if err != nil {
 		return err
+	}
+	if p.format == "plain" && d.Canary != nil {
+		canaryStartedMessage(p, d)
+		return nil
 	}
 	if p.format == "plain" {
 		p.message("✓ Deployed version %d of pipeline %q (deployment %d, previous live version %d)", d.EndVersion, d.PipelineID, d.DeploymentID, d.StartVersion)
@@ -279,5 +292,9 @@ func deploymentGet(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return p.result("deployment", d, deploymentHeader, deploymentRows(d))
+	if p.format == "plain" {
+		printDeployment(p, d)
+		return nil
+	}
+	return p.result("deployment", d, nil, nil)
 }

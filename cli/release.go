@@ -11,10 +11,9 @@ import (
 	"github.com/goferhq/gofer/store/model"
 )
 
-// Release strategies. Only the immediate (blue/green) switch exists so
-// far; canary is named so that asking for it gets a clear "not yet"
-// rather than an unknown-value error, and so the flag keeps its meaning
-// when canary arrives.
+// Release strategies: immediate (blue/green) makes a version live at
+// once; canary splits new runs until the version is promoted or rolled
+// back (cli/canary.go).
 const (
 	strategyImmediate = "immediate"
 	strategyCanary    = "canary"
@@ -26,20 +25,7 @@ var errNothingToRollBack = errors.New("nothing to roll back to")
 
 func strategyFlag() cli.Flag {
 	return &cli.StringFlag{Name: "strategy", Value: strategyImmediate,
-		Usage: "how the version goes live: immediate (blue/green: live at once for new runs; runs already started finish on their own version). Canary is not available yet"}
-}
-
-// checkStrategy refuses a strategy this build cannot carry out, before
-// anything is written.
-func checkStrategy(c *cli.Context) error {
-	switch s := c.String("strategy"); s {
-	case strategyImmediate:
-		return nil
-	case strategyCanary:
-		return usageError(c, "--strategy canary is not available yet; only --strategy immediate (blue/green) is")
-	default:
-		return usageError(c, "--strategy %q is not a strategy; use immediate (canary is not available yet)", s)
-	}
+		Usage: "how the version goes live: immediate (blue/green: live at once for new runs; runs already started finish on their own version) or canary (a share of new runs until promoted or rolled back; needs the --canary-* flags and --max-failure-increase)"}
 }
 
 func pipelineDeployCommand() *cli.Command {
@@ -47,11 +33,19 @@ func pipelineDeployCommand() *cli.Command {
 		Name:      "deploy",
 		Usage:     "make a registered version live (a release; rolls back when it is older)",
 		ArgsUsage: "PIPELINE VERSION",
-		Description: `With --strategy immediate (the default and, for now, the only strategy) the version
-is live at once, blue/green: new runs use it, runs already started finish on the version
-they started with. Every deploy is recorded as a deployment (gofer pipeline deployment
-list PIPELINE). Same as gofer pipeline config deploy.`,
-		Flags:  []cli.Flag{strategyFlag()},
+		Description: `With --strategy immediate (the default) the version is live at once, blue/green:
+new runs use it, runs already started finish on the version they started with.
+
+With --strategy canary the live version stays live and --canary-percent of new runs go
+to VERSION; the leader promotes it after --canary-runs completed canary runs (or at the
+end of --canary-duration) unless its failure rate exceeds the live version's by more
+than --max-failure-increase points (or its p95 exceeds --max-p95), and then rolls it
+back. Follow it with gofer pipeline deployment watch PIPELINE; decide first with
+gofer pipeline deployment promote|rollback|abort PIPELINE.
+
+Every deploy is recorded as a deployment (gofer pipeline deployment list PIPELINE).
+Same as gofer pipeline config deploy.`,
+		Flags:  deployFlags(),
 		Action: pipelineDeploy,
 	}
 }
@@ -72,10 +66,11 @@ func pipelineDeploy(c *cli.Context) error {
 	if err := args(c, 2); err != nil {
 		return err
 	}
-	if err := checkStrategy(c); err != nil {
+	opts, err := deployOptions(c)
+	if err != nil {
 		return err
 	}
-	return configDeploy(c)
+	return configDeploy(c, opts)
 }
 
 func pipelineRollback(c *cli.Context) error {
@@ -89,6 +84,7 @@ func pipelineRollback(c *cli.Context) error {
 		return err
 	}
 	d, err := cl.DeployConfig(c.Context, id, target)
+	err = canaryConflictHint(err, id)
 	if err != nil && client.IsStatus(err, http.StatusUnprocessableEntity) && c.String(flagIdemKey) != "" {
 		// Run again with the key of a rollback whose outcome was
 		// unknown: that rollback applied (so this one aimed at another
@@ -124,12 +120,16 @@ func rollbackTarget(c *cli.Context, cl *client.Client, id string) (live, target 
 	if err != nil {
 		return 0, 0, err
 	}
+	if pl.ActiveCanary != 0 {
+		return 0, 0, fmt.Errorf("pipeline %q has canary deployment %d running; end it instead: gofer pipeline deployment rollback|abort %s (or promote)",
+			id, pl.ActiveCanary, id)
+	}
 	if pl.LiveVersion == 0 || pl.LastDeployment == 0 {
 		return 0, 0, fmt.Errorf("pipeline %q has no live version: %w", id, errNothingToRollBack)
 	}
-	d, err := cl.GetDeployment(c.Context, id, pl.LastDeployment)
+	d, err := lastLiveDeployment(c, cl, id, pl.LastDeployment)
 	if err != nil {
-		return 0, 0, fmt.Errorf("read pipeline %q's newest deployment %d: %w", id, pl.LastDeployment, err)
+		return 0, 0, err
 	}
 	if d.EndVersion != pl.LiveVersion {
 		return 0, 0, fmt.Errorf("pipeline %q's newest deployment %d made version %d live, but version %d is live; check gofer pipeline deployment list %s",
@@ -143,4 +143,20 @@ func rollbackTarget(c *cli.Context, cl *client.Client, id string) (live, target 
 			id, pl.LiveVersion, errNothingToRollBack)
 	}
 	return pl.LiveVersion, d.StartVersion, nil
+}
+
+// lastLiveDeployment is the newest deployment that changed the live
+// version, reading back from newest: a canary that was rolled back or
+// aborted left the live version as it was, so it is skipped (deployment
+// ids of a pipeline are consecutive).
+func lastLiveDeployment(c *cli.Context, cl *client.Client, pipeline string, newest int64) (*model.Deployment, error) {
+	for id := newest; ; id-- {
+		d, err := cl.GetDeployment(c.Context, pipeline, id)
+		if err != nil {
+			return nil, fmt.Errorf("read pipeline %q's deployment %d: %w", pipeline, id, err)
+		}
+		if d.Canary == nil || d.Canary.Decision == nil || d.Canary.Decision.Outcome == model.CanaryPromote || id == 1 {
+			return d, nil
+		}
+	}
 }

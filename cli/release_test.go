@@ -81,33 +81,6 @@ func (f *fakeReleases) posts() int {
 	return len(f.keys)
 }
 
-// A strategy this build cannot carry out is a usage mistake (exit 2),
-// refused before anything is sent: canary says it is not available yet.
-func TestDeployRefusesUnavailableStrategy(t *testing.T) {
-	f := &fakeReleases{}
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"pipeline", "deploy", "--strategy", "canary", "rel", "2"}, "--strategy canary is not available yet; only --strategy immediate (blue/green) is"},
-		{[]string{"pipeline", "config", "deploy", "--strategy", "canary", "rel", "2"}, "--strategy canary is not available yet"},
-		{[]string{"pipeline", "deploy", "--strategy", "rolling", "rel", "2"}, `--strategy "rolling" is not a strategy; use immediate (canary is not available yet)`},
-		{[]string{"pipeline", "deploy", "rel", "2", "--strategy", "canary"}, "--strategy canary is not available yet"},
-		{[]string{"pipeline", "deploy", "rel"}, "deploy takes 2 argument(s), got 1"},
-		{[]string{"up", "--strategy", "canary", "does-not-matter.json"}, "--strategy canary is not available yet"},
-	} {
-		code, _, errs := gofer(t, nil, append([]string{"-a", srv.URL, "-t", "tok"}, tc.args...)...)
-		if code != 2 || !strings.Contains(errs, tc.want) {
-			t.Errorf("gofer %s: exit %d, stderr %q; want exit 2 and %q", strings.Join(tc.args, " "), code, errs, tc.want)
-		}
-	}
-	if len(f.requests) != 0 {
-		t.Fatalf("refused commands sent %v", f.requests)
-	}
-}
-
 // deploy --strategy immediate makes the version live; rollback returns to
 // the version the newest deployment replaced, as a write carrying an
 // idempotency key, and says what it did; with no earlier version it is

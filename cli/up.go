@@ -22,10 +22,9 @@ A folder without a go.mod stands for its pipeline.py, else its pipeline.json. Th
 program prints the pipeline's config; gofer up registers it as a new version and
 makes it live, unless --deploy=false. A config identical to the live version is not
 registered again. gofer pipeline init DIR writes a new project, SDK included.`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "deploy", Aliases: []string{"d"}, Value: true, Usage: "make the new version live (--deploy=false only registers it)"},
-			strategyFlag(),
-		},
+		}, deployFlags()...),
 		Action: up,
 	}
 }
@@ -47,7 +46,8 @@ func up(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := checkStrategy(c); err != nil {
+	opts, err := deployOptions(c)
+	if err != nil {
 		return err
 	}
 	cfg, err := loadPipeline(c.Context, c.Args().First(), c.App.ErrWriter)
@@ -93,7 +93,7 @@ func up(c *cli.Context) error {
 		p.message("  Make it live: gofer pipeline config deploy %s %d", cfg.ID, registered.Version)
 		return nil
 	}
-	d, err := cl.DeployConfig(c.Context, cfg.ID, registered.Version)
+	d, err := deployVersion(c, cl, cfg.ID, registered.Version, opts)
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,9 @@ func up(c *cli.Context) error {
 		return p.result("", map[string]any{"config": registered.View(), "deployment": d}, nil, nil)
 	}
 	p.message("✓ %s [%s] %q version %d", verb, cfg.ID, cfg.Name, registered.Version)
-	if d.StartVersion > 0 {
+	if d.Canary != nil {
+		canaryStartedMessage(p, d)
+	} else if d.StartVersion > 0 {
 		p.message("✓ Deployed version %d (it replaces version %d; roll back with: gofer pipeline rollback %s)",
 			d.EndVersion, d.StartVersion, cfg.ID)
 	} else {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	sdk "github.com/goferhq/gofer/sdk/go"
+	"github.com/goferhq/gofer/store/model"
 )
 
 // seen records the headers of the requests a test server got.
@@ -266,6 +267,15 @@ func TestEveryCreateAndStartRetriesWithItsKey(t *testing.T) {
 		{"namespace create", func(c *Client) error { _, err := c.CreateNamespace(ctx, "nsx", "", ""); return err }},
 		{"pipeline config register", func(c *Client) error { _, err := c.RegisterConfig(ctx, &sdk.PipelineConfig{ID: "p"}); return err }},
 		{"pipeline config deploy", func(c *Client) error { _, err := c.DeployConfig(ctx, "p", 1); return err }},
+		{"pipeline config deploy canary", func(c *Client) error {
+			_, err := c.DeployConfigWith(ctx, "p", 2, DeployOptions{Strategy: model.DeploymentStrategyCanary,
+				Canary: &model.CanaryPolicy{Percent: 10, Runs: 2, Duration: "10m"}})
+			return err
+		}},
+		{"deployment promote", func(c *Client) error {
+			_, err := c.DecideDeployment(ctx, "p", 1, model.CanaryPromote, "ok")
+			return err
+		}},
 		{"run start", func(c *Client) error { _, err := c.StartRun(ctx, "p", nil); return err }},
 		{"run retry", func(c *Client) error { _, err := c.RetryRun(ctx, "p", 1); return err }},
 		{"secret put", func(c *Client) error {

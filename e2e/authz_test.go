@@ -136,6 +136,10 @@ func authzCases() []authzCase {
 			}, want: 204},
 		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline/deployments", action: "read", user: true, req: authzFixed(pipe+"/deployments", ""), want: 200},
 		{method: "GET", path: "/api/namespaces/:ns/pipelines/:pipeline/deployments/:deployment", action: "read", user: true, req: authzFixed(pipe+"/deployments/1", ""), want: 200},
+		// A canary decision: each call decides a fresh canary deployment.
+		{method: "POST", path: "/api/namespaces/:ns/pipelines/:pipeline/deployments/:deployment/promote", action: "write", user: true, req: authzCanaryDecision("promote"), want: 200},
+		{method: "POST", path: "/api/namespaces/:ns/pipelines/:pipeline/deployments/:deployment/rollback", action: "write", user: true, req: authzCanaryDecision("rollback"), want: 200},
+		{method: "POST", path: "/api/namespaces/:ns/pipelines/:pipeline/deployments/:deployment/abort", action: "write", user: true, req: authzCanaryDecision("abort"), want: 200},
 
 		// Runs and task executions. Run 1 of authz-slow keeps running; run 1
 		// of authz-quick is complete. Cancels and log deletes get a fresh run.
@@ -1020,4 +1024,27 @@ func authzClip(b []byte) string {
 		return s[:max] + "…"
 	}
 	return s
+}
+
+// authzCanaryDecision builds a decision request for a fresh canary
+// deployment: a throwaway pipeline with version 1 live and a canary of
+// version 2 started by the admin.
+func authzCanaryDecision(action string) func(*testing.T, *authzFixture) (string, string) {
+	return func(t *testing.T, f *authzFixture) (string, string) {
+		t.Helper()
+		id := f.uniq("authz-canary")
+		f.register(t, "default", id)
+		f.register(t, "default", id)
+		if _, err := f.admin.DeployConfig(context.Background(), id, 1); err != nil {
+			t.Fatalf("deploy %s v1: %v", id, err)
+		}
+		base := "/api/namespaces/default/pipelines/" + id
+		resp, err := authzSend("POST", f.url+base+"/configs/2", "Bearer "+f.secrets["admin"],
+			`{"strategy": "canary", "canary": {"canary_percent": 10, "canary_runs": 5, "canary_duration": "1h", "max_failure_increase": 0}}`)
+		if err != nil || resp.status != 201 {
+			t.Fatalf("start a canary of %s: %+v %v", id, resp, err)
+		}
+		// The pipeline's deployments: 1 (immediate), 2 (the canary).
+		return base + "/deployments/2/" + action, ""
+	}
 }

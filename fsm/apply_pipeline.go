@@ -129,6 +129,16 @@ func applyConfigDeploy(a *applyCtx, body []byte) (any, error) {
 	if target.State == model.ConfigStateLive {
 		return nil, fmt.Errorf("%w: version %d of pipeline %q is already live", ErrConflict, cmd.Version, cmd.PipelineID)
 	}
+	switch cmd.Strategy {
+	case "", model.DeploymentStrategyImmediate:
+	case model.DeploymentStrategyCanary:
+		return startCanary(a, cmd, p, target)
+	default:
+		return nil, fmt.Errorf("%w: strategy: must be %q or %q, got %q", ErrInvalid, model.DeploymentStrategyImmediate, model.DeploymentStrategyCanary, cmd.Strategy)
+	}
+	if p.ActiveCanary != 0 {
+		return nil, fmt.Errorf("%w: pipeline %q has canary deployment %d running; promote, roll it back or abort it first", ErrConflict, p.PipelineID, p.ActiveCanary)
+	}
 	var previous *model.PipelineConfig
 	if p.LiveVersion != 0 {
 		if previous, err = store.GetConfig(a.tx, p.NamespaceID, p.PipelineID, p.LiveVersion); err != nil {
@@ -181,8 +191,18 @@ func applyConfigDeploy(a *applyCtx, body []byte) (any, error) {
 
 func applyConfigDelete(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[ConfigDelete](body)
-	if _, err := mustPipeline(a, cmd.NamespaceID, cmd.PipelineID); err != nil {
+	p, err := mustPipeline(a, cmd.NamespaceID, cmd.PipelineID)
+	if err != nil {
 		return nil, err
+	}
+	if p.ActiveCanary != 0 {
+		d, err := store.GetDeployment(a.tx, p.NamespaceID, p.PipelineID, p.ActiveCanary)
+		if err != nil {
+			return nil, err
+		}
+		if d != nil && d.Canary != nil && d.Canary.CanaryVersion == cmd.Version {
+			return nil, fmt.Errorf("%w: version %d of pipeline %q is the canary of deployment %d; decide it first", ErrConflict, cmd.Version, cmd.PipelineID, d.DeploymentID)
+		}
 	}
 	c, err := mustConfig(a, cmd.NamespaceID, cmd.PipelineID, cmd.Version)
 	if err != nil {

@@ -74,6 +74,11 @@ func applyRunCreate(a *applyCtx, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The run id is allocated here, so the canary split is decided here.
+	split := &model.Run{RunID: p.LastRunID + 1}
+	if cfg, err = assignCanary(a, p, split, cfg); err != nil {
+		return nil, err
+	}
 
 	needsToken := cmd.Token != nil && slices.ContainsFunc(cfg.Tasks, func(t *sdk.TaskConfig) bool { return t.InjectAPIToken })
 	if needsToken {
@@ -102,6 +107,8 @@ func applyRunCreate(a *applyCtx, body []byte) (any, error) {
 		RetryOf:        cmd.RetryOf,
 		Seq:            seq,
 		UID:            a.index,
+		DeploymentID:   split.DeploymentID,
+		Canary:         split.Canary,
 	}
 	if run.Variables == nil {
 		run.Variables = map[string]string{}
@@ -146,7 +153,7 @@ func applyRunCreate(a *applyCtx, body []byte) (any, error) {
 			return nil, err
 		}
 	}
-	return &RunCreated{Run: run}, a.emitIn(run.NamespaceID, run.PipelineID, model.EventQueuedRun, runDetails(run, "config_version", cfg.Version))
+	return &RunCreated{Run: run}, a.emitIn(run.NamespaceID, run.PipelineID, model.EventQueuedRun, queuedDetails(run))
 }
 
 func mustRun(a *applyCtx, ref RunRef) (*model.Run, error) {
@@ -212,6 +219,9 @@ func applyRunFinish(a *applyCtx, body []byte) (any, error) {
 		return nil, err
 	}
 	if err := revokeRunToken(a, r); err != nil {
+		return nil, err
+	}
+	if err := countCanaryRun(a, r); err != nil {
 		return nil, err
 	}
 	return r, a.emitIn(r.NamespaceID, r.PipelineID, model.EventCompletedRun, runDetails(r, "status", string(r.Status), "reason", reason.Reason))
@@ -319,4 +329,13 @@ func revokeRunTokensOf(a *applyCtx, ns, pipeline string) error {
 		}
 	}
 	return nil
+}
+
+// queuedDetails are a queued run's event details; a run a canary split
+// also names its deployment and arm, so the event explains the version.
+func queuedDetails(r *model.Run) model.EventDetails {
+	if r.DeploymentID == 0 {
+		return runDetails(r, "config_version", r.ConfigVersion)
+	}
+	return runDetails(r, "config_version", r.ConfigVersion, "deployment_id", r.DeploymentID, "canary", r.Canary)
 }

@@ -83,6 +83,9 @@ const (
 	// CmdTriggerSkip records ticks a trigger extension skipped
 	// (docs/triggers.md, "Missed ticks and catch-up").
 	CmdTriggerSkip CommandType = 52
+	// CmdDeploymentDecide records the one decision of a canary
+	// deployment (promote, rollback or abort).
+	CmdDeploymentDecide CommandType = 53
 )
 
 // Meta travels with every command. Everything non-deterministic (time, ids,

@@ -55,11 +55,31 @@ type ConfigRegister struct {
 	Retention int `json:"retention"`
 }
 
-// ConfigDeploy makes a version live.
+// ConfigDeploy makes a version live, or with Strategy "canary" starts a
+// canary deployment of it (the live version stays live until the canary
+// is promoted).
 type ConfigDeploy struct {
 	NamespaceID string `json:"namespace_id"`
 	PipelineID  string `json:"pipeline_id"`
 	Version     int64  `json:"version"`
+	// Strategy is "immediate" (also when empty, as in every entry
+	// written before canaries) or "canary".
+	Strategy string              `json:"strategy,omitempty"`
+	Canary   *model.CanaryPolicy `json:"canary,omitempty"`
+}
+
+// DeploymentDecide records the decision of a canary deployment: promote
+// makes the canary version live, rollback and abort keep the stable one.
+// At (epoch ms) is the decider's time, so the applier stays
+// deterministic; Actor is who decided ("" takes the command's actor).
+type DeploymentDecide struct {
+	NamespaceID  string `json:"namespace_id"`
+	PipelineID   string `json:"pipeline_id"`
+	DeploymentID int64  `json:"deployment_id"`
+	Outcome      string `json:"outcome"`
+	Reason       string `json:"reason"`
+	At           int64  `json:"at"`
+	Actor        string `json:"actor,omitempty"`
 }
 
 // ConfigDelete deletes a version that is not live.

@@ -86,6 +86,8 @@ var commandSpecs = []commandSpec{
 	// Installs make roles and tokens, like CmdExtensionInstall.
 	{t: CmdExtensionStdInstall, name: "extension_std_install", apply: applyExtensionStdInstall, changesAuth: true, quiet: true},
 	{t: CmdTriggerSkip, name: "trigger_skip", apply: applyTriggerSkip, quiet: true},
+	// A promote changes which version new runs use: loud.
+	{t: CmdDeploymentDecide, name: "deployment_decide", apply: applyDeploymentDecide},
 }
 
 // retiredCommands are numbers no build issues any more and no log can

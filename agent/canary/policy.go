@@ -6,8 +6,9 @@
 // deploymentwatcher). Everything here is pure or behind State and an
 // injected clock, so it is unit-tested without raft, Docker or sleeps.
 //
-// Not wired yet: no FSM command, store model, API or leader service uses
-// this package. DESIGN.md states the contract the wiring must keep.
+// The FSM (fsm/apply_canary.go) calls Assign and validates policies; the
+// leader service agent/canarywatch.go ticks the Watcher. DESIGN.md states
+// the contract that wiring keeps.
 package canary
 
 import (

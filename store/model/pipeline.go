@@ -38,6 +38,10 @@ type Pipeline struct {
 	// ObjectsExpiredThrough is the newest run whose run objects were
 	// expired.
 	ObjectsExpiredThrough int64 `json:"objects_expired_through,omitempty"`
+	// ActiveCanary is the id of the pipeline's undecided canary
+	// deployment; 0 when none. New runs are split between the live
+	// version and the canary's version while it is set.
+	ActiveCanary int64 `json:"active_canary,omitempty"`
 }
 
 // ConfigState is where a config version is in its lifecycle.
@@ -86,6 +90,14 @@ const (
 	DeploymentStateComplete DeploymentState  = "complete"
 	DeploymentStatusSuccess DeploymentStatus = "successful"
 	DeploymentStatusFailed  DeploymentStatus = "failed"
+	// DeploymentStatusUnknown: a canary deployment not decided yet.
+	DeploymentStatusUnknown DeploymentStatus = "unknown"
+)
+
+// Deployment strategies. Records without one are immediate.
+const (
+	DeploymentStrategyImmediate = "immediate"
+	DeploymentStrategyCanary    = "canary"
 )
 
 // The PascalCase spellings older binaries stored. The FSM still writes
@@ -135,4 +147,65 @@ type Deployment struct {
 	Status       DeploymentStatus `json:"status"`
 	// Actor is who asked for the deployment (token user).
 	Actor string `json:"actor"`
+	// Strategy is "canary" for a canary deployment; empty (immediate) on
+	// every other record, so records written before canaries existed
+	// and immediate deployments encode as they always did.
+	Strategy string `json:"strategy,omitempty"`
+	// Canary is the canary's policy, evidence and decision; nil unless
+	// Strategy is "canary".
+	Canary *DeploymentCanary `json:"canary,omitempty"`
+}
+
+// CanaryPolicy is a canary deployment's policy as the API takes it and
+// the record keeps it: durations are Go duration strings ("10m", "90s"),
+// parsed by the FSM when it validates (agent/canary.Policy).
+type CanaryPolicy struct {
+	Percent            int     `json:"canary_percent"`
+	Runs               int     `json:"canary_runs"`
+	Duration           string  `json:"canary_duration"`
+	MaxFailureIncrease float64 `json:"max_failure_increase"`
+	// MaxP95Duration "" or "0s" turns the p95 bound off.
+	MaxP95Duration string `json:"max_p95_duration,omitempty"`
+}
+
+// DeploymentCanary is the state of a canary deployment.
+type DeploymentCanary struct {
+	Policy        CanaryPolicy `json:"policy"`
+	StableVersion int64        `json:"stable_version"`
+	CanaryVersion int64        `json:"canary_version"`
+	// Started is when the canary started (epoch ms, the start command's
+	// time), the origin of the policy's duration.
+	Started int64 `json:"started"`
+	// Stable and Canary count the completed runs of this deployment on
+	// each version (cancelled runs count nowhere).
+	Stable CanaryArm `json:"stable"`
+	Canary CanaryArm `json:"canary"`
+	// Decision is set once, by the watcher or a human; nil while the
+	// canary runs.
+	Decision *CanaryDecision `json:"decision,omitempty"`
+}
+
+// CanaryArm is the evidence about one version's runs.
+type CanaryArm struct {
+	Completed int `json:"completed"`
+	Failed    int `json:"failed"`
+	// DurationsMillis has one entry per completed run, kept for the
+	// canary only (its p95 bound), at most agent/canary.MaxRuns.
+	DurationsMillis []int64 `json:"durations_ms,omitempty"`
+}
+
+// Canary decision outcomes: promote and rollback come from the watcher
+// or a human, abort only from a human (it ends like a rollback).
+const (
+	CanaryPromote  = "promote"
+	CanaryRollback = "rollback"
+	CanaryAbort    = "abort"
+)
+
+// CanaryDecision is how a canary ended, why and by whom.
+type CanaryDecision struct {
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason"`
+	At      int64  `json:"at"`
+	Actor   string `json:"actor"`
 }

@@ -105,6 +105,11 @@ type Run struct {
 	// TokenID is the run's own API token, given to tasks that set
 	// inject_api_token; it is deleted when the run ends.
 	TokenID string `json:"token_id,omitempty"`
+	// DeploymentID and Canary say which canary deployment split this run
+	// and whether it went to the canary version (ConfigVersion is that
+	// version then); both empty for runs made with no canary active.
+	DeploymentID int64 `json:"deployment_id,omitempty"`
+	Canary       bool  `json:"canary,omitempty"`
 }
 
 // TaskState is where a task execution is in its life.
