@@ -224,3 +224,29 @@ func TestCanaryFieldsAbsentFromOldAndImmediateRecords(t *testing.T) {
 		}
 	}
 }
+
+// Registering a version with retention must not prune the active
+// canary's version: runs split to it read its config, and a promote makes
+// it live.
+func TestCanaryVersionSurvivesRetentionPruning(t *testing.T) {
+	x := newCanaryFixture(t)
+	cfg := &sdk.PipelineConfig{ID: "dag", Name: "DAG v3", Tasks: []*sdk.TaskConfig{{ID: "aaa", Image: "busybox"}}}
+	x.ok(CmdConfigRegister, ConfigRegister{NamespaceID: "default", Config: cfg, Retention: 2})
+	var kept []int64
+	x.f.View(func(tx *bbolt.Tx) error { kept = store.ConfigVersions(tx, "default", "dag"); return nil })
+	if len(kept) != 3 || kept[0] != 1 || kept[1] != 2 || kept[2] != 3 {
+		t.Fatalf("versions after registering v3 with retention 2 during a canary of v2 over v1: %v; want [1 2 3]", kept)
+	}
+	var sawCanary bool
+	for range 10 {
+		r := x.newRun()
+		sawCanary = sawCanary || r.ConfigVersion == 2
+	}
+	if !sawCanary {
+		t.Fatal("10 runs at 50% never took the canary version")
+	}
+	x.ok(CmdDeploymentDecide, DeploymentDecide{NamespaceID: "default", PipelineID: "dag", DeploymentID: 2, Outcome: model.CanaryPromote})
+	if p := x.pipeline(); p.LiveVersion != 2 {
+		t.Fatalf("live version after promote: %d; want 2", p.LiveVersion)
+	}
+}
