@@ -109,12 +109,12 @@ func assignCanary(a *applyCtx, p *model.Pipeline, run *model.Run, live *model.Pi
 	if err != nil || d == nil || d.Canary == nil || d.Canary.Decision != nil {
 		return live, err
 	}
-	policy, err := CanaryPolicy(&d.Canary.Policy)
-	if err != nil {
-		return nil, err
-	}
+	// The stored Percent directly: the policy was validated when the
+	// canary started, and validating it again here would let a later,
+	// stricter Validate change what replaying this entry does (and
+	// refuse this run id for good).
 	run.DeploymentID = d.DeploymentID
-	if !canary.Assign(policy, d.DeploymentID, run.RunID) {
+	if !canary.Assign(canary.Policy{Percent: d.Canary.Policy.Percent}, d.DeploymentID, run.RunID) {
 		return live, nil
 	}
 	cfg, err := mustConfig(a, p.NamespaceID, p.PipelineID, d.Canary.CanaryVersion)

@@ -250,3 +250,36 @@ func TestCanaryVersionSurvivesRetentionPruning(t *testing.T) {
 		t.Fatalf("live version after promote: %d; want 2", p.LiveVersion)
 	}
 }
+
+// corruptCanaryPolicy stores deployment id's policy with a duration that
+// CanaryPolicy refuses, standing in for a policy a later, stricter
+// Validate would refuse.
+func (x *runFixture) corruptCanaryPolicy(id int64) {
+	x.t.Helper()
+	x.f.Flush()
+	if err := x.f.DB().Update(func(tx *bbolt.Tx) error {
+		d, err := store.GetDeployment(tx, "default", "dag", id)
+		if err != nil {
+			return err
+		}
+		d.Canary.Policy.Duration = "forever"
+		return store.PutDeployment(tx, d)
+	}); err != nil {
+		x.t.Fatal(err)
+	}
+}
+
+// Run creation splits on the stored percent, validated when the canary
+// started; it does not validate the policy again, so a stricter Validate
+// in a later version cannot change what replaying a run creation does.
+func TestCanaryRunCreationDoesNotRevalidateThePolicy(t *testing.T) {
+	x := newCanaryFixture(t)
+	x.corruptCanaryPolicy(2)
+	pol := canary.Policy{Percent: testCanaryPolicy.Percent}
+	for range 10 {
+		r := x.newRun()
+		if want := canary.Assign(pol, 2, r.RunID); r.DeploymentID != 2 || r.Canary != want {
+			t.Fatalf("run %d: deployment %d canary %v; want 2 %v", r.RunID, r.DeploymentID, r.Canary, want)
+		}
+	}
+}
