@@ -283,3 +283,53 @@ func TestCanaryRunCreationDoesNotRevalidateThePolicy(t *testing.T) {
 		}
 	}
 }
+
+// A retry of a run of the active canary deployment keeps the original's
+// arm, version and deployment, whatever its own run id would hash to,
+// and counts as that arm's evidence. A retry of a run from before the
+// canary is split like any new run.
+func TestCanaryRetryKeepsTheOriginalArm(t *testing.T) {
+	x := newRunFixture(t)
+	before := x.newRun() // version 1, no canary yet
+	cfg := &sdk.PipelineConfig{ID: "dag", Name: "DAG v2", Tasks: []*sdk.TaskConfig{{ID: "aaa", Image: "busybox"}}}
+	x.ok(CmdConfigRegister, ConfigRegister{NamespaceID: "default", Config: cfg})
+	pol := testCanaryPolicy
+	x.ok(CmdConfigDeploy, ConfigDeploy{NamespaceID: "default", PipelineID: "dag", Version: 2,
+		Strategy: model.DeploymentStrategyCanary, Canary: &pol})
+	split := canary.Policy{Percent: pol.Percent}
+	originals := map[bool]*model.Run{}
+	for len(originals) < 2 {
+		r := x.newRun()
+		originals[r.Canary] = r
+	}
+	retry := func(of int64) *model.Run {
+		t.Helper()
+		return x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag", RetryOf: of}).(*RunCreated).Run
+	}
+	for _, arm := range []bool{false, true} {
+		orig := originals[arm]
+		x.endRun(orig, model.RunStatusFailed)
+		// Retry until one retry's own id would have been split the
+		// other way.
+		for crossed := false; !crossed; {
+			r := retry(orig.RunID)
+			crossed = canary.Assign(split, 2, r.RunID) != arm
+			if r.DeploymentID != 2 || r.Canary != arm || r.ConfigVersion != orig.ConfigVersion || r.RetryOf != orig.RunID {
+				t.Fatalf("retry %d of run %d (canary %v, version %d): deployment %d canary %v version %d",
+					r.RunID, orig.RunID, arm, orig.ConfigVersion, r.DeploymentID, r.Canary, r.ConfigVersion)
+			}
+			if n := len(x.tasksOf(r.RunID)); n != len(x.tasksOf(orig.RunID)) {
+				t.Fatalf("retry %d has %d tasks, the original %d: not the original's version", r.RunID, n, len(x.tasksOf(orig.RunID)))
+			}
+			x.endRun(r, model.RunStatusSuccessful)
+		}
+	}
+	d := x.deployment(2)
+	if d.Canary.Canary.Failed != 1 || d.Canary.Stable.Failed != 1 || d.Canary.Canary.Completed < 2 || d.Canary.Stable.Completed < 2 {
+		t.Fatalf("evidence: stable %+v canary %+v; want each arm's failed original and its successful retries", d.Canary.Stable, d.Canary.Canary)
+	}
+	r := retry(before.RunID)
+	if want := canary.Assign(split, 2, r.RunID); r.DeploymentID != 2 || r.Canary != want {
+		t.Fatalf("retry %d of pre-canary run %d: deployment %d canary %v; want a fresh split (2, %v)", r.RunID, before.RunID, r.DeploymentID, r.Canary, want)
+	}
+}
