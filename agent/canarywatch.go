@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"go.etcd.io/bbolt"
 
 	"github.com/goferhq/gofer/agent/canary"
@@ -61,6 +62,14 @@ func (s *canaryService) Run(ctx context.Context) error {
 	return nil
 }
 
+// logger is the service's logger (a null one when none was given).
+func (s *canaryService) logger() hclog.Logger {
+	if s.deps.Logger == nil {
+		return hclog.NewNullLogger()
+	}
+	return s.deps.Logger
+}
+
 // canaryState is canary.State over the leader's FSM and raft.
 type canaryState struct{ s *canaryService }
 
@@ -90,7 +99,12 @@ func (c canaryState) ActiveCanaries(ctx context.Context) ([]canary.Canary, error
 			}
 			policy, err := fsm.CanaryPolicy(&d.Canary.Policy)
 			if err != nil {
-				return fmt.Errorf("%s/%s deployment %d: %w", p.NamespaceID, p.PipelineID, d.DeploymentID, err)
+				// One canary the watcher cannot decide (a stored policy a
+				// later Validate refuses) must not stop the others; a
+				// human can still promote, roll it back or abort it.
+				c.s.logger().Warn("skipping canary deployment with an undecidable policy", "namespace", p.NamespaceID,
+					"pipeline", p.PipelineID, "deployment", d.DeploymentID, "error", err)
+				return nil
 			}
 			out = append(out, canary.Canary{
 				Namespace: p.NamespaceID, Pipeline: p.PipelineID, DeploymentID: d.DeploymentID,

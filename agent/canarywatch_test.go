@@ -99,3 +99,49 @@ func fetchDeployment(f *fsm.FSM, id int64) (d *model.Deployment, err error) {
 	})
 	return d, err
 }
+
+// One canary with a stored policy the watcher cannot use (standing in for
+// one a later, stricter Validate refuses) is skipped: the other
+// pipelines' canaries are still listed, without an error.
+func TestCanaryWatcherSkipsUndecidablePolicy(t *testing.T) {
+	ctx := context.Background()
+	c := clock.NewFake(time.UnixMilli(1_700_000_000_000))
+	f := fsmtest.New(t)
+	direct := &fsm.Direct{FSM: f, Actor: "test", Now: c.Now}
+	must := func(ct fsm.CommandType, body any) {
+		t.Helper()
+		res, err := direct.Apply(ctx, ct, body)
+		if err == nil {
+			err = res.Err
+		}
+		if err != nil {
+			t.Fatalf("command %s: %v", ct, err)
+		}
+	}
+	must(fsm.CmdClusterInit, fsm.ClusterInit{ClusterID: "c1", Roles: model.BuiltinRoles(1), Namespace: model.Namespace{ID: "default"}})
+	for _, pipeline := range []string{"bad", "good"} {
+		for range 2 {
+			must(fsm.CmdConfigRegister, fsm.ConfigRegister{NamespaceID: "default", Config: &sdk.PipelineConfig{ID: pipeline, Name: pipeline,
+				Tasks: []*sdk.TaskConfig{{ID: "t", Image: "busybox"}}}})
+		}
+		must(fsm.CmdConfigDeploy, fsm.ConfigDeploy{NamespaceID: "default", PipelineID: pipeline, Version: 1})
+		must(fsm.CmdConfigDeploy, fsm.ConfigDeploy{NamespaceID: "default", PipelineID: pipeline, Version: 2, Strategy: "canary",
+			Canary: &model.CanaryPolicy{Percent: 50, Runs: 2, Duration: "1h", MaxFailureIncrease: 10}})
+	}
+	f.Flush()
+	if err := f.DB().Update(func(tx *bbolt.Tx) error {
+		d, err := store.GetDeployment(tx, "default", "bad", 2)
+		if err != nil {
+			return err
+		}
+		d.Canary.Policy.Duration = "forever"
+		return store.PutDeployment(tx, d)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	svc := newCanaryService(leadership.Deps{State: f, Apply: direct, Clock: c, Logger: hclog.NewNullLogger()})
+	list, err := canaryState{svc}.ActiveCanaries(ctx)
+	if err != nil || len(list) != 1 || list[0].Pipeline != "good" {
+		t.Fatalf("active canaries: %v, %v; want only pipeline good's, no error", list, err)
+	}
+}

@@ -81,6 +81,39 @@ func (s *Server) checkRunValues(cmd fsm.RunCreate) error {
 	return missingValues(http.StatusConflict, CodeConflict, fmt.Sprintf("pipeline %q did not start a run", cmd.PipelineID), missing)
 }
 
+// checkCanaryValues refuses (409, as a run start would be) a canary of
+// version whose tasks name secrets or objects that are not there: a
+// share of new runs will run that version, and the run start check
+// (checkRunValues) looks at the live version only. Run variables are not
+// known yet, so the task's own markers are checked. A deploy the FSM
+// refuses anyway (no such version, no live version, a canary already
+// running, which includes a repeat of this one) is not checked, so the
+// caller hears that reason first.
+func (s *Server) checkCanaryValues(ns, id string, version int64) error {
+	var missing []model.MissingValue
+	err := s.view(func(tx *bbolt.Tx) error {
+		p, err := store.GetPipeline(tx, ns, id)
+		if err != nil || p == nil || p.LiveVersion == 0 || p.ActiveCanary != 0 {
+			return err
+		}
+		cfg, err := store.GetConfig(tx, ns, id, version)
+		if err != nil || cfg == nil || cfg.State == model.ConfigStateLive {
+			return err
+		}
+		uses := runMarkerUses(cfg.Tasks, nil)
+		if len(uses) == 0 {
+			return nil
+		}
+		missing, err = store.MissingValues(tx, ns, id, 0, uses)
+		return err
+	})
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	return missingValues(http.StatusConflict, CodeConflict,
+		fmt.Sprintf("pipeline %q did not start a canary of version %d", id, version), missing)
+}
+
 // runMarkerUses lists the markers checkRunValues checks, task by task in
 // config order and by variable name within a task: the markers in each
 // task's variables as its container gets them (model.TaskVariables: the

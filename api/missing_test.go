@@ -239,3 +239,39 @@ func TestRunStartRefusalsComeBeforeMissingValues(t *testing.T) {
 		t.Errorf("active pipeline: %q missing %+v; want the missing secret", e.Message, e.Missing)
 	}
 }
+
+// A canary deploy checks the canary version's markers (the run start
+// check looks at the live version only): a canary whose tasks name a
+// secret that is not there is refused (409, missing) and nothing starts;
+// stored, the canary starts.
+func TestCanaryDeployListsMissingValues(t *testing.T) {
+	cl, _ := devNode(t, func(c *agent.Config) { c.Scheduler.Engine = "noop" })
+	ctx := context.Background()
+	for _, vars := range []map[string]string{nil, {"API_KEY": sdk.PipelineSecret("api_key")}} {
+		cfg := &sdk.PipelineConfig{ID: "cny", Name: "cny", Tasks: []*sdk.TaskConfig{{ID: "tsk", Image: "busybox", Variables: vars}}}
+		if _, err := cl.RegisterConfig(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cl.DeployConfig(ctx, "cny", 1); err != nil {
+		t.Fatal(err)
+	}
+	opts := client.DeployOptions{Strategy: model.DeploymentStrategyCanary,
+		Canary: &model.CanaryPolicy{Percent: 50, Runs: 2, Duration: "10m", MaxFailureIncrease: 10}}
+	_, err := cl.DeployConfigWith(ctx, "cny", 2, opts)
+	var apiErr *client.Error
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusConflict || !strings.Contains(apiErr.Message, "did not start a canary of version 2") {
+		t.Fatalf("canary deploy with a missing secret: %v; want a 409 naming the canary", err)
+	}
+	checkMissing(t, apiErr, []model.MissingValue{{Kind: "pipeline_secret", Key: "api_key", Problem: "does not exist",
+		Fix: "gofer secret pipeline put cny api_key VALUE -n default", UsedBy: []string{"tsk.API_KEY"}}})
+	if p, err := cl.GetPipeline(ctx, "cny"); err != nil || p.ActiveCanary != 0 || p.LiveVersion != 1 {
+		t.Fatalf("pipeline after a refused canary: %+v, %v; want no canary, version 1 live", p, err)
+	}
+	if _, err := cl.PutSecret(ctx, client.SecretScope{Pipeline: "cny"}, "api_key", "k", nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := cl.DeployConfigWith(ctx, "cny", 2, opts); err != nil || d.Canary == nil || d.Canary.CanaryVersion != 2 {
+		t.Fatalf("canary deploy once the secret is there: %+v, %v", d, err)
+	}
+}

@@ -242,6 +242,9 @@ func (s *Server) deployConfig(c echo.Context) error {
 			return badRequest("%s", strings.TrimPrefix(err.Error(), fsm.ErrInvalid.Error()+": "))
 		}
 		cmd.Strategy, cmd.Canary = req.Strategy, req.Canary
+		if err := s.checkCanaryValues(ns, id, version); err != nil {
+			return err
+		}
 	default:
 		return badRequest("strategy: must be %q or %q, got %q", model.DeploymentStrategyImmediate, model.DeploymentStrategyCanary, req.Strategy)
 	}

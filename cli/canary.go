@@ -73,10 +73,37 @@ func deployOptions(c *cli.Context) (client.DeployOptions, error) {
 		if c.IsSet(flagMaxP95) {
 			policy.MaxP95Duration = c.Duration(flagMaxP95).String()
 		}
+		if err := validateCanaryFlags(c); err != nil {
+			return client.DeployOptions{}, err
+		}
 		return client.DeployOptions{Strategy: strategyCanary, Canary: policy}, nil
 	default:
 		return client.DeployOptions{}, usageError(c, "--strategy %q is not a strategy; use immediate or canary", s)
 	}
+}
+
+// canaryFieldFlags spells the policy's fields (as canary.Policy.Validate
+// names them) as this CLI's flags.
+var canaryFieldFlags = strings.NewReplacer(
+	canary.ErrInvalidPolicy.Error()+": ", "",
+	"canary_percent:", "--"+flagCanaryPercent+":",
+	"canary_runs:", "--"+flagCanaryRuns+":",
+	"canary_duration:", "--"+flagCanaryDuration+":",
+	"max_failure_increase:", "--"+flagMaxFailureIncrease+":",
+	"max_p95_duration:", "--"+flagMaxP95+":",
+)
+
+// validateCanaryFlags runs the server's own policy validation before
+// sending, so a value such as --max-failure-increase NaN (which flag
+// parsing accepts, and JSON cannot carry) is a usage error naming the
+// flag rather than an encoding error.
+func validateCanaryFlags(c *cli.Context) error {
+	p := canary.Policy{Percent: c.Int(flagCanaryPercent), Runs: c.Int(flagCanaryRuns), Duration: c.Duration(flagCanaryDuration),
+		MaxFailureIncrease: c.Float64(flagMaxFailureIncrease), MaxP95: c.Duration(flagMaxP95)}
+	if err := p.Validate(); err != nil {
+		return usageError(c, "%s", canaryFieldFlags.Replace(err.Error()))
+	}
+	return nil
 }
 
 // deployVersion deploys and, when an immediate deploy is refused because

@@ -99,9 +99,11 @@ func startCanary(a *applyCtx, cmd *ConfigDeploy, p *model.Pipeline, target *mode
 
 // assignCanary points a new run at the canary version when the
 // pipeline's active canary takes it (canary.Assign: a pure function of
-// the deployment and run ids, so every replica agrees). It returns the
-// config the run uses.
-func assignCanary(a *applyCtx, p *model.Pipeline, run *model.Run, live *model.PipelineConfig) (*model.PipelineConfig, error) {
+// the deployment and run ids, so every replica agrees). A retry of a run
+// of the same canary deployment keeps that run's arm and version instead
+// (retryOf names it; read from committed state, so still deterministic).
+// It returns the config the run uses.
+func assignCanary(a *applyCtx, p *model.Pipeline, run *model.Run, live *model.PipelineConfig, retryOf int64) (*model.PipelineConfig, error) {
 	if p.ActiveCanary == 0 || a.legacyFormat {
 		return live, nil
 	}
@@ -109,12 +111,29 @@ func assignCanary(a *applyCtx, p *model.Pipeline, run *model.Run, live *model.Pi
 	if err != nil || d == nil || d.Canary == nil || d.Canary.Decision != nil {
 		return live, err
 	}
-	policy, err := CanaryPolicy(&d.Canary.Policy)
-	if err != nil {
-		return nil, err
+	if retryOf != 0 {
+		original, err := store.GetRun(a.tx, p.NamespaceID, p.PipelineID, retryOf)
+		if err != nil {
+			return nil, err
+		}
+		// A retry repeats its run: a fresh split would send the retry
+		// of a failed canary run to the stable version (or the other
+		// way round) and mix the arms' evidence.
+		if original != nil && original.DeploymentID == d.DeploymentID {
+			cfg, err := mustConfig(a, p.NamespaceID, p.PipelineID, original.ConfigVersion)
+			if err != nil {
+				return nil, err
+			}
+			run.DeploymentID, run.Canary = d.DeploymentID, original.Canary
+			return cfg, nil
+		}
 	}
+	// The stored Percent directly: the policy was validated when the
+	// canary started, and validating it again here would let a later,
+	// stricter Validate change what replaying this entry does (and
+	// refuse this run id for good).
 	run.DeploymentID = d.DeploymentID
-	if !canary.Assign(policy, d.DeploymentID, run.RunID) {
+	if !canary.Assign(canary.Policy{Percent: d.Canary.Policy.Percent}, d.DeploymentID, run.RunID) {
 		return live, nil
 	}
 	cfg, err := mustConfig(a, p.NamespaceID, p.PipelineID, d.Canary.CanaryVersion)

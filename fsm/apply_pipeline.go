@@ -63,8 +63,31 @@ func applyConfigRegister(a *applyCtx, body []byte) (any, error) {
 	return cfg, pruneVersions(a, p, cmd.Retention)
 }
 
-// pruneVersions deletes the oldest versions beyond retention, never the
-// live one.
+// protectedVersion reports whether version v of p must survive pruning
+// and deletion: the live version, and both arms of the active canary
+// deployment (run creation reads the canary's config, and a promote
+// makes it live; losing it would fail every run and the decision).
+func protectedVersion(a *applyCtx, p *model.Pipeline, v int64) (bool, error) {
+	if v == p.LiveVersion {
+		return true, nil
+	}
+	if p.ActiveCanary == 0 {
+		return false, nil
+	}
+	d, err := store.GetDeployment(a.tx, p.NamespaceID, p.PipelineID, p.ActiveCanary)
+	if err != nil || d == nil || d.Canary == nil || d.Canary.Decision != nil {
+		return false, err
+	}
+	return v == d.Canary.CanaryVersion || v == d.Canary.StableVersion, nil
+}
+
+// pruneVersions deletes the oldest versions beyond retention, never a
+// protected one (protectedVersion). While a canary runs it also never
+// deletes the version just registered (live and canary may take the whole
+// retention, and more versions then stay). Without a canary it prunes as
+// it always did, so replaying an older entry stores the same versions on
+// every binary (fsm/DESIGN.md, "Upgrades"): retention 1 with an older live
+// version still deletes the version just registered.
 func pruneVersions(a *applyCtx, p *model.Pipeline, retention int) error {
 	if retention <= 0 {
 		return nil
@@ -72,10 +95,14 @@ func pruneVersions(a *applyCtx, p *model.Pipeline, retention int) error {
 	versions := store.ConfigVersions(a.tx, p.NamespaceID, p.PipelineID)
 	excess := len(versions) - retention
 	for _, v := range versions {
-		if excess <= 0 {
+		if excess <= 0 || (v == p.LatestVersion && p.ActiveCanary != 0) {
 			break
 		}
-		if v == p.LiveVersion {
+		protected, err := protectedVersion(a, p, v)
+		if err != nil {
+			return err
+		}
+		if protected {
 			continue
 		}
 		if err := store.DeleteConfig(a.tx, p.NamespaceID, p.PipelineID, v); err != nil {
@@ -195,13 +222,13 @@ func applyConfigDelete(a *applyCtx, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.ActiveCanary != 0 {
-		d, err := store.GetDeployment(a.tx, p.NamespaceID, p.PipelineID, p.ActiveCanary)
+	if cmd.Version != p.LiveVersion {
+		protected, err := protectedVersion(a, p, cmd.Version)
 		if err != nil {
 			return nil, err
 		}
-		if d != nil && d.Canary != nil && d.Canary.CanaryVersion == cmd.Version {
-			return nil, fmt.Errorf("%w: version %d of pipeline %q is the canary of deployment %d; decide it first", ErrConflict, cmd.Version, cmd.PipelineID, d.DeploymentID)
+		if protected {
+			return nil, fmt.Errorf("%w: version %d of pipeline %q is an arm of canary deployment %d; decide it first", ErrConflict, cmd.Version, cmd.PipelineID, p.ActiveCanary)
 		}
 	}
 	c, err := mustConfig(a, cmd.NamespaceID, cmd.PipelineID, cmd.Version)

@@ -76,7 +76,7 @@ func applyRunCreate(a *applyCtx, body []byte) (any, error) {
 	}
 	// The run id is allocated here, so the canary split is decided here.
 	split := &model.Run{RunID: p.LastRunID + 1}
-	if cfg, err = assignCanary(a, p, split, cfg); err != nil {
+	if cfg, err = assignCanary(a, p, split, cfg, cmd.RetryOf); err != nil {
 		return nil, err
 	}
 

@@ -224,3 +224,112 @@ func TestCanaryFieldsAbsentFromOldAndImmediateRecords(t *testing.T) {
 		}
 	}
 }
+
+// Registering a version with retention must not prune the active
+// canary's version: runs split to it read its config, and a promote makes
+// it live.
+func TestCanaryVersionSurvivesRetentionPruning(t *testing.T) {
+	x := newCanaryFixture(t)
+	cfg := &sdk.PipelineConfig{ID: "dag", Name: "DAG v3", Tasks: []*sdk.TaskConfig{{ID: "aaa", Image: "busybox"}}}
+	x.ok(CmdConfigRegister, ConfigRegister{NamespaceID: "default", Config: cfg, Retention: 2})
+	var kept []int64
+	x.f.View(func(tx *bbolt.Tx) error { kept = store.ConfigVersions(tx, "default", "dag"); return nil })
+	if len(kept) != 3 || kept[0] != 1 || kept[1] != 2 || kept[2] != 3 {
+		t.Fatalf("versions after registering v3 with retention 2 during a canary of v2 over v1: %v; want [1 2 3]", kept)
+	}
+	var sawCanary bool
+	for range 10 {
+		r := x.newRun()
+		sawCanary = sawCanary || r.ConfigVersion == 2
+	}
+	if !sawCanary {
+		t.Fatal("10 runs at 50% never took the canary version")
+	}
+	x.ok(CmdDeploymentDecide, DeploymentDecide{NamespaceID: "default", PipelineID: "dag", DeploymentID: 2, Outcome: model.CanaryPromote})
+	if p := x.pipeline(); p.LiveVersion != 2 {
+		t.Fatalf("live version after promote: %d; want 2", p.LiveVersion)
+	}
+}
+
+// corruptCanaryPolicy stores deployment id's policy with a duration that
+// CanaryPolicy refuses, standing in for a policy a later, stricter
+// Validate would refuse.
+func (x *runFixture) corruptCanaryPolicy(id int64) {
+	x.t.Helper()
+	x.f.Flush()
+	if err := x.f.DB().Update(func(tx *bbolt.Tx) error {
+		d, err := store.GetDeployment(tx, "default", "dag", id)
+		if err != nil {
+			return err
+		}
+		d.Canary.Policy.Duration = "forever"
+		return store.PutDeployment(tx, d)
+	}); err != nil {
+		x.t.Fatal(err)
+	}
+}
+
+// Run creation splits on the stored percent, validated when the canary
+// started; it does not validate the policy again, so a stricter Validate
+// in a later version cannot change what replaying a run creation does.
+func TestCanaryRunCreationDoesNotRevalidateThePolicy(t *testing.T) {
+	x := newCanaryFixture(t)
+	x.corruptCanaryPolicy(2)
+	pol := canary.Policy{Percent: testCanaryPolicy.Percent}
+	for range 10 {
+		r := x.newRun()
+		if want := canary.Assign(pol, 2, r.RunID); r.DeploymentID != 2 || r.Canary != want {
+			t.Fatalf("run %d: deployment %d canary %v; want 2 %v", r.RunID, r.DeploymentID, r.Canary, want)
+		}
+	}
+}
+
+// A retry of a run of the active canary deployment keeps the original's
+// arm, version and deployment, whatever its own run id would hash to,
+// and counts as that arm's evidence. A retry of a run from before the
+// canary is split like any new run.
+func TestCanaryRetryKeepsTheOriginalArm(t *testing.T) {
+	x := newRunFixture(t)
+	before := x.newRun() // version 1, no canary yet
+	cfg := &sdk.PipelineConfig{ID: "dag", Name: "DAG v2", Tasks: []*sdk.TaskConfig{{ID: "aaa", Image: "busybox"}}}
+	x.ok(CmdConfigRegister, ConfigRegister{NamespaceID: "default", Config: cfg})
+	pol := testCanaryPolicy
+	x.ok(CmdConfigDeploy, ConfigDeploy{NamespaceID: "default", PipelineID: "dag", Version: 2,
+		Strategy: model.DeploymentStrategyCanary, Canary: &pol})
+	split := canary.Policy{Percent: pol.Percent}
+	originals := map[bool]*model.Run{}
+	for len(originals) < 2 {
+		r := x.newRun()
+		originals[r.Canary] = r
+	}
+	retry := func(of int64) *model.Run {
+		t.Helper()
+		return x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag", RetryOf: of}).(*RunCreated).Run
+	}
+	for _, arm := range []bool{false, true} {
+		orig := originals[arm]
+		x.endRun(orig, model.RunStatusFailed)
+		// Retry until one retry's own id would have been split the
+		// other way.
+		for crossed := false; !crossed; {
+			r := retry(orig.RunID)
+			crossed = canary.Assign(split, 2, r.RunID) != arm
+			if r.DeploymentID != 2 || r.Canary != arm || r.ConfigVersion != orig.ConfigVersion || r.RetryOf != orig.RunID {
+				t.Fatalf("retry %d of run %d (canary %v, version %d): deployment %d canary %v version %d",
+					r.RunID, orig.RunID, arm, orig.ConfigVersion, r.DeploymentID, r.Canary, r.ConfigVersion)
+			}
+			if n := len(x.tasksOf(r.RunID)); n != len(x.tasksOf(orig.RunID)) {
+				t.Fatalf("retry %d has %d tasks, the original %d: not the original's version", r.RunID, n, len(x.tasksOf(orig.RunID)))
+			}
+			x.endRun(r, model.RunStatusSuccessful)
+		}
+	}
+	d := x.deployment(2)
+	if d.Canary.Canary.Failed != 1 || d.Canary.Stable.Failed != 1 || d.Canary.Canary.Completed < 2 || d.Canary.Stable.Completed < 2 {
+		t.Fatalf("evidence: stable %+v canary %+v; want each arm's failed original and its successful retries", d.Canary.Stable, d.Canary.Canary)
+	}
+	r := retry(before.RunID)
+	if want := canary.Assign(split, 2, r.RunID); r.DeploymentID != 2 || r.Canary != want {
+		t.Fatalf("retry %d of pre-canary run %d: deployment %d canary %v; want a fresh split (2, %v)", r.RunID, before.RunID, r.DeploymentID, r.Canary, want)
+	}
+}

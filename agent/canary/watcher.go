@@ -119,8 +119,11 @@ func (w *Watcher) evaluate(ctx context.Context, c Canary) (deadline time.Time, e
 	if err := canary.Check(); err != nil {
 		return time.Time{}, fmt.Errorf("canary stats: %w", err)
 	}
-	if c.Policy.MaxP95 > 0 && len(canary.Durations) != canary.Completed {
-		return time.Time{}, fmt.Errorf("canary stats: %d durations for %d completed runs; the p95 bound needs all", len(canary.Durations), canary.Completed)
+	// The record keeps the durations of the first MaxRuns completed
+	// canary runs only (runs go on completing until the decision
+	// commits), so the p95 is over those.
+	if want := min(canary.Completed, MaxRuns); c.Policy.MaxP95 > 0 && len(canary.Durations) != want {
+		return time.Time{}, fmt.Errorf("canary stats: %d durations for %d completed runs; the p95 bound needs all of the first %d", len(canary.Durations), canary.Completed, want)
 	}
 	d := Decide(w.clock.Now(), c.Policy, c.Started, stable, canary)
 	if d.Outcome == Wait {

@@ -401,3 +401,20 @@ func TestWatcherRefusesBadInputs(t *testing.T) {
 		})
 	}
 }
+
+// Runs go on completing until the decision commits, but the record keeps
+// only the first MaxRuns canary durations: a canary with more completions
+// than that must still be decided, on the stored durations.
+func TestWatcherP95OverCappedDurations(t *testing.T) {
+	p := Policy{Percent: 50, Runs: 10, Duration: time.Hour, MaxFailureIncrease: 10, MaxP95: 30 * time.Second}
+	clk := clock.NewFake(t0)
+	m := newMockState()
+	d := m.add(1, p, t0)
+	d.stable.Completed = 20
+	d.canary.Completed = MaxRuns + 5
+	for range MaxRuns {
+		d.canary.Durations = append(d.canary.Durations, 10*time.Second)
+	}
+	mustTick(t, NewWatcher(m, clk, nil))
+	wantDecision(t, m, d, Promote, "canary p95 duration 10s <= bound 30s")
+}
