@@ -80,6 +80,10 @@ var compatOursOnly = []string{
 	"POST /api/system/encryption-key/rotate",
 	"GET /api/system/encryption-key/rotation",
 	"POST /api/namespaces/:ns/pipelines/:pipeline/runs/:run/retry",
+	// Canary decisions (docs/releases.md): upstream only flips versions.
+	"POST /api/namespaces/:ns/pipelines/:pipeline/deployments/:deployment/promote",
+	"POST /api/namespaces/:ns/pipelines/:pipeline/deployments/:deployment/rollback",
+	"POST /api/namespaces/:ns/pipelines/:pipeline/deployments/:deployment/abort",
 	"GET /api/events/stream", // upstream streams events over a WebSocket at /api/events
 	"GET /api/cluster/members",
 	"POST /api/cluster/members",
