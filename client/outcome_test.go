@@ -45,21 +45,28 @@ func dropConnection(t *testing.T, w http.ResponseWriter, r *http.Request) {
 	conn.Close()
 }
 
+// lostThenAnswer is a node that loses the answer to the first request
+// (when loseFirst) and answers every request after it with status and
+// body; s records what it saw.
+func lostThenAnswer(t *testing.T, s *seen, loseFirst bool, status int, body string) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.add(r) == 1 && loseFirst {
+			dropConnection(t, w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+	}))
+}
+
 const namespaceAnswer = `{"namespace":{"id":"x","name":"x"}}`
 
 // A write whose first answer is lost is sent again with the same
 // Idempotency-Key and X-Request-Id, and succeeds.
 func TestRetryAfterLostAnswerReusesKey(t *testing.T) {
 	var s seen
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.add(r) == 1 {
-			dropConnection(t, w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusCreated)
-		_, _ = io.WriteString(w, namespaceAnswer)
-	}))
+	srv := lostThenAnswer(t, &s, true, http.StatusCreated, namespaceAnswer)
 	defer srv.Close()
 	cl, err := New([]string{srv.URL}, WithRetryFor(10*time.Second))
 	if err != nil {
@@ -303,15 +310,7 @@ func TestEveryCreateAndStartRetriesWithItsKey(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var s seen
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if s.add(r) == 1 {
-					dropConnection(t, w, r)
-					return
-				}
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusCreated)
-				_, _ = io.WriteString(w, `{}`)
-			}))
+			srv := lostThenAnswer(t, &s, true, http.StatusCreated, `{}`)
 			defer srv.Close()
 			cl, _ := New([]string{srv.URL}, WithRetryFor(5*time.Second))
 			if err := tc.call(cl); err != nil {
@@ -329,15 +328,7 @@ func TestEveryCreateAndStartRetriesWithItsKey(t *testing.T) {
 // attempt may still be applied.
 func TestLostAnswerThenNoLeaderStaysUnknown(t *testing.T) {
 	var s seen
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.add(r) == 1 {
-			dropConnection(t, w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = io.WriteString(w, `{"request_id":"b","code":"unavailable","message":"no cluster leader; retry shortly"}`)
-	}))
+	srv := lostThenAnswer(t, &s, true, http.StatusServiceUnavailable, `{"request_id":"b","code":"unavailable","message":"no cluster leader; retry shortly"}`)
 	defer srv.Close()
 	cl, _ := New([]string{srv.URL}, WithRetryFor(400*time.Millisecond))
 	_, err := cl.StartRun(context.Background(), "p", nil)
@@ -406,15 +397,7 @@ func TestAnswerTimeoutRetriesElsewhere(t *testing.T) {
 func TestAPI500OnWriteIsUnknown(t *testing.T) {
 	for _, lostFirst := range []bool{false, true} {
 		var s seen
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if s.add(r) == 1 && lostFirst {
-				dropConnection(t, w, r)
-				return
-			}
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusInternalServerError)
-			_, _ = io.WriteString(w, `{"request_id":"c","code":"internal","message":"store failed"}`)
-		}))
+		srv := lostThenAnswer(t, &s, lostFirst, http.StatusInternalServerError, `{"request_id":"c","code":"internal","message":"store failed"}`)
 		cl, _ := New([]string{srv.URL}, WithRetryFor(400*time.Millisecond))
 		_, err := cl.StartRun(context.Background(), "p", nil)
 		if !IsUnknownOutcome(err) || !IsStatus(err, http.StatusInternalServerError) {

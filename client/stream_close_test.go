@@ -31,14 +31,7 @@ func TestLogStreamCloseWhileReading(t *testing.T) {
 		released <- struct{}{}
 	}))
 	defer ts.Close()
-	c, err := New([]string{ts.URL}, WithRetryFor(10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := c.TaskLogs(context.Background(), "p", 1, "t", true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc := followTaskLogs(t, ts.URL, WithRetryFor(10*time.Second))
 	done := make(chan error, 1)
 	go func() {
 		_, err := io.ReadAll(rc)
@@ -90,15 +83,7 @@ func TestLogStreamResumedAtItsEndStops(t *testing.T) {
 		cutConn(w)
 	}))
 	defer ts.Close()
-	c, err := New([]string{ts.URL}, WithRetryFor(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := c.TaskLogs(context.Background(), "p", 1, "t", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
+	rc := followTaskLogs(t, ts.URL, WithRetryFor(5*time.Second))
 	if got, err := io.ReadAll(rc); err != nil || string(got) != log {
 		t.Fatalf("got %q, %v; want the log and a clean end", got, err)
 	}
@@ -120,15 +105,7 @@ func TestLogStreamRetriesAPlainAnswerToAResume(t *testing.T) {
 		framed.ServeHTTP(w, r)
 	}))
 	defer ts.Close()
-	c, err := New([]string{ts.URL}, WithRetryFor(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := c.TaskLogs(context.Background(), "p", 1, "t", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
+	rc := followTaskLogs(t, ts.URL, WithRetryFor(5*time.Second))
 	if got, err := io.ReadAll(rc); err != nil || string(got) != log {
 		t.Fatalf("got %q, %v; want the whole log, once", got, err)
 	}

@@ -53,15 +53,7 @@ func TestLogStreamLeavesASilentNode(t *testing.T) {
 	}))
 	defer ts.Close()
 	var notes []Resume
-	c, err := New([]string{ts.URL}, WithRetryFor(10*time.Second), WithResumeNotice(func(r Resume) { notes = append(notes, r) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := c.TaskLogs(context.Background(), "p", 1, "t", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
+	rc := followTaskLogs(t, ts.URL, WithRetryFor(10*time.Second), WithResumeNotice(func(r Resume) { notes = append(notes, r) }))
 	type result struct {
 		got []byte
 		err error

@@ -113,6 +113,22 @@ func TestExtensionLogsResumeAfterCuts(t *testing.T) {
 	testLogsResumeAfterCuts(t, func(c *Client) (io.ReadCloser, error) { return c.ExtensionLogs(context.Background(), "ext1", true) })
 }
 
+// followTaskLogs follows task t of run p/1 through a client of url made
+// with opts; the stream is closed when the test ends.
+func followTaskLogs(t *testing.T, url string, opts ...Option) io.ReadCloser {
+	t.Helper()
+	c, err := New([]string{url}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := c.TaskLogs(context.Background(), "p", 1, "t", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rc.Close() })
+	return rc
+}
+
 func testLogsResumeAfterCuts(t *testing.T, open func(*Client) (io.ReadCloser, error)) {
 	log := numberedLines(40)
 	srv := &framedLogServer{log: log, plan: []string{"cut:3", "torn:2", "cut:0", "close:5", "quiet:2", "cut:4", "full"}}
@@ -157,15 +173,7 @@ func TestTaskLogsGiveUpSaysHowFar(t *testing.T) {
 	srv := &framedLogServer{log: numberedLines(10), plan: []string{"cut:2", "cut:0"}}
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
-	c, err := New([]string{ts.URL}, WithRetryFor(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := c.TaskLogs(context.Background(), "p", 1, "t", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
+	rc := followTaskLogs(t, ts.URL, WithRetryFor(time.Second))
 	got, err := io.ReadAll(rc)
 	if !errors.Is(err, ErrStreamCut) || !strings.Contains(err.Error(), "after 14 bytes") {
 		t.Fatalf("read ended with %v; want ErrStreamCut after 14 bytes", err)
