@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -137,33 +136,14 @@ func checkCountedLines(t *testing.T, out string, n int) {
 // open to it now (scur): a follow stream is the only long-lived one, so
 // the server holding it is the node HAProxy chose for it.
 func lbActiveStreams(p *lbProxy) (map[string]int, error) {
-	resp, err := http.Get(p.statsURL)
+	rows, err := p.serverRows("scur")
 	if err != nil {
 		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	r := csv.NewReader(strings.NewReader(strings.TrimPrefix(string(body), "# ")))
-	r.FieldsPerRecord = -1
-	rows, err := r.ReadAll()
-	if err != nil || len(rows) == 0 {
-		return nil, fmt.Errorf("stats csv: %v", err)
-	}
-	col := map[string]int{}
-	for i, h := range rows[0] {
-		col[h] = i
 	}
 	out := map[string]int{}
-	for _, row := range rows[1:] {
-		if len(row) != len(rows[0]) || row[col["pxname"]] != p.backend ||
-			row[col["svname"]] == "FRONTEND" || row[col["svname"]] == "BACKEND" {
-			continue
-		}
-		n, _ := strconv.Atoi(row[col["scur"]])
-		out[row[col["svname"]]] = n
+	for name, row := range rows {
+		n, _ := strconv.Atoi(row["scur"])
+		out[name] = n
 	}
 	return out, nil
 }

@@ -345,8 +345,9 @@ type lbServerStat struct {
 	sessions int    // requests (sessions) sent to it so far; checks excluded
 }
 
-// status reads each backend server's state from the stats page.
-func (p *lbProxy) status() (map[string]lbServerStat, error) {
+// serverRows reads the stats page and returns, for each server of the
+// backend, the named columns' values (an error names a missing column).
+func (p *lbProxy) serverRows(cols ...string) (map[string]map[string]string, error) {
 	select {
 	case <-p.done:
 		b, _ := os.ReadFile(p.logPath)
@@ -375,23 +376,40 @@ func (p *lbProxy) status() (map[string]lbServerStat, error) {
 	for i, h := range rows[0] {
 		col[h] = i
 	}
-	for _, h := range []string{"pxname", "svname", "status", "stot"} {
+	for _, h := range append([]string{"pxname", "svname"}, cols...) {
 		if _, ok := col[h]; !ok {
 			return nil, fmt.Errorf("stats csv has no %q column: %v", h, rows[0])
 		}
 	}
-	out := map[string]lbServerStat{}
+	out := map[string]map[string]string{}
 	for _, row := range rows[1:] {
 		if len(row) != len(rows[0]) || row[col["pxname"]] != p.backend ||
 			row[col["svname"]] == "FRONTEND" || row[col["svname"]] == "BACKEND" {
 			continue
 		}
-		stot, err := strconv.Atoi(row[col["stot"]])
+		vals := map[string]string{}
+		for _, h := range cols {
+			vals[h] = row[col[h]]
+		}
+		out[row[col["svname"]]] = vals
+	}
+	return out, nil
+}
+
+// status reads each backend server's state from the stats page.
+func (p *lbProxy) status() (map[string]lbServerStat, error) {
+	rows, err := p.serverRows("status", "stot")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]lbServerStat{}
+	for name, row := range rows {
+		stot, err := strconv.Atoi(row["stot"])
 		if err != nil {
-			return nil, fmt.Errorf("stats csv: stot %q: %v", row[col["stot"]], err)
+			return nil, fmt.Errorf("stats csv: stot %q: %v", row["stot"], err)
 		}
 		// "UP 1/2" is going down, "DOWN 1/2" going up: report the state.
-		out[row[col["svname"]]] = lbServerStat{state: strings.Fields(row[col["status"]] + " ?")[0], sessions: stot}
+		out[name] = lbServerStat{state: strings.Fields(row["status"] + " ?")[0], sessions: stot}
 	}
 	return out, nil
 }
