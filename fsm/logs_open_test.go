@@ -18,10 +18,7 @@ import (
 // a log open.
 func TestTaskFinishedWithItsLogOpenClosesOnTheLastAppend(t *testing.T) {
 	x := newRunFixture(t)
-	x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag"})
-	x.ok(CmdRunStart, RunStart{RunRef: ref(1, "").RunRef})
-	a := ref(1, "aaa")
-	x.ok(CmdTaskSchedule, TaskSchedule{TaskRef: a, Attempt: 1, Container: "c"})
+	a := x.scheduledTask()
 	x.ok(CmdLogAppend, LogAppend{TaskRef: a, Attempt: 1, Offset: 0, Data: []byte("early\n"), MaxBytes: 100})
 	x.ok(CmdTaskFinish, TaskFinish{TaskRef: a, Attempt: 1, Status: model.TaskStatusSuccessful, LogsOpen: true})
 	if tk := x.task(1, "aaa"); !tk.Terminal() || !tk.LogsOpen {
@@ -55,10 +52,7 @@ func TestTaskFinishedWithItsLogOpenClosesOnTheLastAppend(t *testing.T) {
 // answers "past the end" and the end of a closed log from it.
 func TestLogBytesIsTheStoredLogsSize(t *testing.T) {
 	x := newRunFixture(t)
-	x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag"})
-	x.ok(CmdRunStart, RunStart{RunRef: ref(1, "").RunRef})
-	a := ref(1, "aaa")
-	x.ok(CmdTaskSchedule, TaskSchedule{TaskRef: a, Attempt: 1, Container: "c"})
+	a := x.scheduledTask()
 	x.ok(CmdLogAppend, LogAppend{TaskRef: a, Attempt: 1, Offset: 0, Data: []byte("first try\n"), MaxBytes: 30})
 	x.ok(CmdTaskFinish, TaskFinish{TaskRef: a, Attempt: 1, Status: model.TaskStatusFailed, RetryAt: 1})
 	x.ok(CmdTaskSchedule, TaskSchedule{TaskRef: a, Attempt: 2, Container: "c2"})
@@ -76,10 +70,7 @@ func TestLogBytesIsTheStoredLogsSize(t *testing.T) {
 // leave a log open, and they store such output.
 func TestAppendAfterTheLogClosedStoresNothing(t *testing.T) {
 	x := newRunFixture(t)
-	x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag"})
-	x.ok(CmdRunStart, RunStart{RunRef: ref(1, "").RunRef})
-	a := ref(1, "aaa")
-	x.ok(CmdTaskSchedule, TaskSchedule{TaskRef: a, Attempt: 1, Container: "c"})
+	a := x.scheduledTask()
 	x.ok(CmdLogAppend, LogAppend{TaskRef: a, Attempt: 1, Offset: 0, Data: []byte("early\n"), MaxBytes: 100})
 	x.ok(CmdTaskFinish, TaskFinish{TaskRef: a, Attempt: 1, Status: model.TaskStatusSuccessful, LogsOpen: true})
 	x.ok(CmdLogAppend, LogAppend{TaskRef: a, Attempt: 1, Offset: 6, MaxBytes: 100, Last: true})

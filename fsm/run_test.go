@@ -19,6 +19,16 @@ type runFixture struct {
 	b *logBuilder
 }
 
+// scheduledTask starts run 1 of the dag pipeline and schedules attempt
+// 1 of its task aaa in container "c", the start of most log tests.
+func (x *runFixture) scheduledTask() TaskRef {
+	x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag"})
+	x.ok(CmdRunStart, RunStart{RunRef: ref(1, "").RunRef})
+	a := ref(1, "aaa")
+	x.ok(CmdTaskSchedule, TaskSchedule{TaskRef: a, Attempt: 1, Container: "c"})
+	return a
+}
+
 func newRunFixture(t *testing.T) *runFixture {
 	f := testFSM(t, t.TempDir())
 	b := &logBuilder{t: t}
@@ -180,10 +190,7 @@ func logText(x *runFixture, run int64, task string) string {
 
 func TestLogAppendIsIdempotentAndCapped(t *testing.T) {
 	x := newRunFixture(t)
-	x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag"})
-	x.ok(CmdRunStart, RunStart{RunRef: ref(1, "").RunRef})
-	a := ref(1, "aaa")
-	x.ok(CmdTaskSchedule, TaskSchedule{TaskRef: a, Attempt: 1, Container: "c"})
+	a := x.scheduledTask()
 	appendAt := func(off int64, s string) {
 		x.ok(CmdLogAppend, LogAppend{TaskRef: a, Attempt: 1, Offset: off, Data: []byte(s), MaxBytes: 20})
 	}
@@ -213,10 +220,7 @@ func TestLogAppendIsIdempotentAndCapped(t *testing.T) {
 // append could fill: it is refused and changes nothing.
 func TestLogAppendRefusesAGap(t *testing.T) {
 	x := newRunFixture(t)
-	x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag"})
-	x.ok(CmdRunStart, RunStart{RunRef: ref(1, "").RunRef})
-	a := ref(1, "aaa")
-	x.ok(CmdTaskSchedule, TaskSchedule{TaskRef: a, Attempt: 1, Container: "c"})
+	a := x.scheduledTask()
 	x.ok(CmdLogAppend, LogAppend{TaskRef: a, Attempt: 1, Offset: 0, Data: []byte("one\n"), MaxBytes: 100})
 	if res := x.apply(CmdLogAppend, LogAppend{TaskRef: a, Attempt: 1, Offset: 8, Data: []byte("three\n"), MaxBytes: 100}); !errors.Is(res.Err, ErrConflict) {
 		t.Fatalf("a chunk after a gap: %v, want ErrConflict", res.Err)
