@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 func testMain(m *testing.M) int {
 	skip, err := dockertest.Prepare()
 	if skip {
-		fmt.Println("skipping the executor's Docker tests (" + dockertest.SkipEnv + "); the fake's run")
+		fmt.Println("skipping the executor's Docker tests (" + dockertest.SkipEnv + "); the tests on the fake run")
 		return m.Run()
 	}
 	if err != nil {
