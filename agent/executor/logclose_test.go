@@ -16,7 +16,7 @@ import (
 // again with backoff while the close cannot be replicated.
 func TestLeaderClosesLogsLeftOpen(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, pipeline("orphan-log", shTask("t", "true")), nil)
+	h, sched := newFakeHarness(t, pipeline("orphan-log", shTask("t", "true")), nil)
 	fake := clock.NewFake(time.Now())
 	h.direct.Now = fake.Now
 	h.must(fsm.CmdRunStart, fsm.RunStart{RunRef: h.ref})
@@ -37,7 +37,7 @@ func TestLeaderClosesLogsLeftOpen(t *testing.T) {
 	h.mu.Unlock()
 	deps := h.deps()
 	deps.Clock = fake
-	e := New(h.config(), deps, realDocker)
+	e := New(h.config(), deps, sched)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	armed := fake.Armed()

@@ -21,8 +21,8 @@ func TestMissingValuesAreAllNamedInTheTaskReason(t *testing.T) {
 		"SETTINGS": sdk.PipelineObject("settings"),
 		"BUILD":    sdk.RunObject("build_id"),
 	})
-	h := newHarness(t, pipeline("missing-all", task), nil)
-	h.startExecutor(realDocker)
+	h, sched := newFakeHarness(t, pipeline("missing-all", task), nil)
+	h.startExecutor(sched)
 	r := h.waitRun(time.Minute)
 	te := h.task("needs-all")
 	if r.Status != model.RunStatusFailed || te.Status != model.TaskStatusFailed || te.StatusReason == nil ||

@@ -195,19 +195,6 @@ func logs(t *testing.T, s *Scheduler, name string, follow bool) string {
 	return string(b)
 }
 
-// waitFor polls cond until it holds or timeout passes. Tests never sleep
-// to let something happen; they wait for evidence that it did.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // within fails the test if fn takes longer than limit, and returns how
 // long it took.
 func within(t *testing.T, limit time.Duration, what string, fn func()) time.Duration {
