@@ -186,7 +186,9 @@ func liveAfter(d *model.Deployment) int64 {
 }
 
 // deploymentUndecided reports whether d is a canary still running.
-func deploymentUndecided(d *model.Deployment) bool { return d.Canary != nil && d.Canary.Decision == nil }
+func deploymentUndecided(d *model.Deployment) bool {
+	return d.Canary != nil && d.Canary.Decision == nil
+}
 
 func deploymentStrategy(d *model.Deployment) string {
 	if d.Strategy == "" {
