@@ -127,6 +127,7 @@ func (c canaryState) Stats(ctx context.Context, cn canary.Canary) (stable, canar
 		if d == nil || d.Canary == nil {
 			return fmt.Errorf("deployment %d is gone", cn.DeploymentID)
 		}
+		store.WithCanaryDurations(tx, d)
 		stable = canary.Stats{Completed: d.Canary.Stable.Completed, Failed: d.Canary.Stable.Failed}
 		canaryStats = canary.Stats{Completed: d.Canary.Canary.Completed, Failed: d.Canary.Canary.Failed}
 		for _, ms := range d.Canary.Canary.DurationsMillis {

@@ -318,6 +318,7 @@ func (s *Server) listDeployments(c echo.Context) error {
 		list, err := store.ListDeployments(tx, ns, id, page)
 		out := make([]deploymentView, len(list))
 		for i, d := range list {
+			store.WithCanaryDurations(tx, d)
 			out[i] = viewDeployment(d)
 		}
 		return out, err
@@ -334,6 +335,7 @@ func (s *Server) getDeployment(c echo.Context) error {
 		if d == nil || err != nil {
 			return nil, err
 		}
+		store.WithCanaryDurations(tx, d)
 		v := viewDeployment(d)
 		return &v, nil
 	}, notFound("pipeline %q has no deployment %d", id, depID))

@@ -169,15 +169,64 @@ func decidedVerb(outcome string) string {
 	return outcome
 }
 
-// liveAfter is the version a decided canary left live.
+// liveAfter is the version a deployment left live: an immediate one's
+// new version (once it succeeded), a decided canary's promoted or stable
+// version; while a canary runs, the stable version, live until then.
 func liveAfter(d *model.Deployment) int64 {
-	if d.Canary == nil || d.Canary.Decision == nil {
-		return d.StartVersion
+	if d.Canary == nil {
+		if d.Status == model.DeploymentStatusFailed {
+			return d.StartVersion
+		}
+		return d.EndVersion
 	}
-	if d.Canary.Decision.Outcome == model.CanaryPromote {
+	if d.Canary.Decision != nil && d.Canary.Decision.Outcome == model.CanaryPromote {
 		return d.Canary.CanaryVersion
 	}
 	return d.Canary.StableVersion
+}
+
+// deploymentUndecided reports whether d is a canary still running.
+func deploymentUndecided(d *model.Deployment) bool {
+	return d.Canary != nil && d.Canary.Decision == nil
+}
+
+func deploymentStrategy(d *model.Deployment) string {
+	if d.Strategy == "" {
+		return strategyImmediate
+	}
+	return d.Strategy
+}
+
+// deploymentOutcome is what came of a deployment in a word or two:
+// deployed (or failed) for an immediate one; promoted, rolled back,
+// aborted or in progress (with its split) for a canary.
+func deploymentOutcome(d *model.Deployment) string {
+	switch {
+	case d.Canary == nil && d.Status == model.DeploymentStatusFailed:
+		return "failed"
+	case d.Canary == nil:
+		return "deployed"
+	case d.Canary.Decision == nil:
+		return fmt.Sprintf("in progress (%d%%)", d.Canary.Policy.Percent)
+	}
+	return decidedVerb(d.Canary.Decision.Outcome)
+}
+
+// deploymentSummary is deployment get's sentence about the outcome and
+// the live version it left.
+func deploymentSummary(d *model.Deployment) string {
+	dc := d.Canary
+	switch {
+	case dc == nil && d.Status == model.DeploymentStatusFailed:
+		return fmt.Sprintf("failed; version %d stayed live", d.StartVersion)
+	case dc == nil:
+		return fmt.Sprintf("deployed; version %d made live", d.EndVersion)
+	case dc.Decision == nil:
+		return fmt.Sprintf("in progress; version %d live, version %d on %d%% of new runs", dc.StableVersion, dc.CanaryVersion, dc.Policy.Percent)
+	case dc.Decision.Outcome == model.CanaryPromote:
+		return fmt.Sprintf("promoted; version %d made live", dc.CanaryVersion)
+	}
+	return fmt.Sprintf("%s; version %d stayed live, version %d never went live", decidedVerb(dc.Decision.Outcome), dc.StableVersion, dc.CanaryVersion)
 }
 
 // canaryTarget reads PIPELINE [DEPLOYMENT]. Without DEPLOYMENT it is the
@@ -285,12 +334,12 @@ func canaryCounts(dc *model.DeploymentCanary) string {
 // printDeployment is deployment get's plain output: the record, and for a
 // canary its split, the evidence per version and the decision with why.
 func printDeployment(p *printer, d *model.Deployment) {
-	strategy := d.Strategy
-	if strategy == "" {
-		strategy = strategyImmediate
+	versions := fmt.Sprintf("%d → %d", d.StartVersion, d.EndVersion)
+	if d.Canary != nil {
+		versions = fmt.Sprintf("stable %d, canary %d", d.Canary.StableVersion, d.Canary.CanaryVersion)
 	}
-	table(p.w, nil, kv("deployment", strconv.FormatInt(d.DeploymentID, 10), "pipeline", d.PipelineID, "strategy", strategy,
-		"versions", fmt.Sprintf("%d → %d", d.StartVersion, d.EndVersion), "state", fmt.Sprintf("%s (%s)", d.State, d.Status),
+	table(p.w, nil, kv("deployment", strconv.FormatInt(d.DeploymentID, 10), "pipeline", d.PipelineID, "strategy", deploymentStrategy(d),
+		"versions", versions, "outcome", deploymentSummary(d), "state", fmt.Sprintf("%s (%s)", d.State, d.Status),
 		"started", humanTime(d.Started), "ended", endedTime(d.Ended), "by", orDash(d.Actor)))
 	dc := d.Canary
 	if dc == nil {

@@ -206,6 +206,7 @@ func TestDeploymentGetShowsCanary(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("get: exit %d\n%s%s", code, out, errs)
 	}
+	t.Logf("gofer pipeline deployment get can 3:\n%s", out)
 	for _, want := range []string{"strategy:", "canary", "20% of new runs to version 2, the rest to version 1",
 		"decide on 4 canary runs or after 30m0s; canary failure rate at most stable + 5 points; p95 at most 2m0s",
 		"stable  1        16         0       0%", "canary  2        4          3       75%           1m30s",
@@ -292,5 +293,78 @@ func TestRollbackAndCanaries(t *testing.T) {
 	code, out, errs := gofer(t, nil, "-a", srv.URL, "-t", "tok", "pipeline", "rollback", "rel")
 	if code != 0 || !strings.Contains(out+errs, "pipeline rel: version 2 → 1 (deployment 4)") || rel.live != 1 {
 		t.Fatalf("rollback after a rolled-back canary: exit %d, live %d\n%s%s", code, rel.live, out, errs)
+	}
+}
+
+// deployment list says per row what each deployment tried and what came
+// of it: a rolled-back canary of version 2 shows version 1 live after it,
+// never reading as if version 2 went live (the FROM/TO columns did).
+func TestDeploymentListSaysWhatHappened(t *testing.T) {
+	canaryOf := func(id int64, dec *model.CanaryDecision) *model.Deployment {
+		d := &model.Deployment{PipelineID: "can", DeploymentID: id, StartVersion: 1, EndVersion: 2, Actor: "alice",
+			State: model.DeploymentStateComplete, Status: model.DeploymentStatusFailed, Strategy: model.DeploymentStrategyCanary,
+			Canary: &model.DeploymentCanary{Policy: model.CanaryPolicy{Percent: 20, Runs: 2, Duration: "10m"}, StableVersion: 1, CanaryVersion: 2, Decision: dec}}
+		switch {
+		case dec == nil:
+			d.State, d.Status = model.DeploymentStateRunning, model.DeploymentStatusUnknown
+		case dec.Outcome == model.CanaryPromote:
+			d.Status = model.DeploymentStatusSuccess
+		}
+		return d
+	}
+	list := []*model.Deployment{
+		canaryOf(6, nil),
+		canaryOf(5, &model.CanaryDecision{Outcome: model.CanaryPromote, Actor: "canary-watcher"}),
+		canaryOf(4, &model.CanaryDecision{Outcome: model.CanaryAbort, Actor: "bob"}),
+		canaryOf(3, &model.CanaryDecision{Outcome: model.CanaryRollback, Actor: "canary-watcher"}),
+		{PipelineID: "can", DeploymentID: 2, StartVersion: 2, EndVersion: 1, Actor: "alice", State: model.DeploymentStateComplete, Status: model.DeploymentStatusSuccess},
+		{PipelineID: "can", DeploymentID: 1, StartVersion: 0, EndVersion: 2, Actor: "alice", State: model.DeploymentStateComplete, Status: model.DeploymentStatusSuccess},
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case fakeCanaryBase + "/deployments":
+			_ = json.NewEncoder(w).Encode(map[string]any{"deployments": list})
+		case fakeCanaryBase + "/deployments/3":
+			_ = json.NewEncoder(w).Encode(map[string]any{"deployment": list[3]})
+		case fakeCanaryBase + "/deployments/2":
+			_ = json.NewEncoder(w).Encode(map[string]any{"deployment": list[4]})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	code, out, errs := gofer(t, nil, "-a", srv.URL, "-t", "tok", "pipeline", "deployment", "list", "can")
+	if code != 0 {
+		t.Fatalf("list: exit %d\n%s%s", code, out, errs)
+	}
+	t.Logf("gofer pipeline deployment list can:\n%s", out)
+	want := []string{
+		"ID  STRATEGY   LIVE BEFORE  NEW VERSION  OUTCOME           LIVE AFTER  STARTED  BY",
+		"6   canary     1            2            in progress (20%)  1 (so far)  never    alice",
+		"5   canary     1            2            promoted          2           never    alice",
+		"4   canary     1            2            aborted           1           never    alice",
+		"3   canary     1            2            rolled back       1           never    alice",
+		"2   immediate  2            1            deployed          1           never    alice",
+		"1   immediate  -            2            deployed          2           never    alice",
+	}
+	got := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	for i := range got {
+		got[i] = strings.Join(strings.Fields(got[i]), " ")
+	}
+	for i := range want {
+		want[i] = strings.Join(strings.Fields(want[i]), " ")
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("deployment list:\n%s\nwant (spacing aside):\n%s", out, strings.Join(want, "\n"))
+	}
+	for id, line := range map[string]string{
+		"3": "outcome:     rolled back; version 1 stayed live, version 2 never went live",
+		"2": "outcome:     deployed; version 1 made live",
+	} {
+		code, out, _ := gofer(t, nil, "-a", srv.URL, "-t", "tok", "pipeline", "deployment", "get", "can", id)
+		if code != 0 || !strings.Contains(out, line) {
+			t.Errorf("deployment get %s: exit %d, lacks %q:\n%s", id, code, line, out)
+		}
 	}
 }

@@ -260,13 +260,24 @@ func configDeploy(c *cli.Context, opts client.DeployOptions) error {
 	return p.result("deployment", d, nil, nil)
 }
 
-var deploymentHeader = []string{"id", "from", "to", "state", "status", "started", "by"}
+// deploymentHeader: one row per deployment says what it tried and what
+// came of it — a rolled-back canary of version 2 reads "canary, 1, 2,
+// rolled back, 1", never as if version 2 went live.
+var deploymentHeader = []string{"id", "strategy", "live before", "new version", "outcome", "live after", "started", "by"}
 
 func deploymentRows(list ...*model.Deployment) [][]string {
 	rows := make([][]string, len(list))
 	for i, d := range list {
-		rows[i] = []string{strconv.FormatInt(d.DeploymentID, 10), strconv.FormatInt(d.StartVersion, 10), strconv.FormatInt(d.EndVersion, 10),
-			string(d.State), string(d.Status), humanTime(d.Started), orDash(d.Actor)}
+		before := "-"
+		if d.StartVersion != 0 {
+			before = strconv.FormatInt(d.StartVersion, 10)
+		}
+		after := strconv.FormatInt(liveAfter(d), 10)
+		if deploymentUndecided(d) {
+			after += " (so far)"
+		}
+		rows[i] = []string{strconv.FormatInt(d.DeploymentID, 10), deploymentStrategy(d), before, strconv.FormatInt(d.EndVersion, 10),
+			deploymentOutcome(d), after, humanTime(d.Started), orDash(d.Actor)}
 	}
 	return rows
 }

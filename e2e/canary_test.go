@@ -142,28 +142,58 @@ func canaryWantLive(t *testing.T, rc *runsCluster, p string, version int64) {
 	}
 }
 
-// canaryWantEvents finds the deployment's start (strategy canary) and its
-// completion with outcome.
+// canaryWantEvents finds the deployment's steps as events: its start
+// (strategy canary, with its split), one counted_canary_run per run the
+// deployment counted (the newest carrying the final totals), the
+// decision with outcome and the numbers it was taken on, and a
+// switched_live_version from the stable to the canary version exactly
+// when it was promoted.
 func canaryWantEvents(t *testing.T, rc *runsCluster, p string, id int64, outcome string) {
 	t.Helper()
-	events, err := rc.cl.ListEvents(context.Background(), client.Page{Limit: 500, Reverse: true})
+	ctx := context.Background()
+	d, err := rc.cl.GetDeployment(ctx, p, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := rc.cl.ListEvents(ctx, client.Page{Limit: 500, Reverse: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var started, completed bool
+	var counted, switched []model.EventDetails
 	for _, e := range events {
 		if dep, _ := e.Details.Int("deployment_id"); e.PipelineID != p || dep != id {
 			continue
 		}
 		switch e.Kind {
 		case model.EventStartedDeployment:
-			started = e.Details.String("strategy") == "canary" && canaryDetailIs(e.Details, "canary_percent", 50)
+			started = e.Details.String("strategy") == "canary" && canaryDetailIs(e.Details, "canary_percent", 50) &&
+				canaryDetailIs(e.Details, "stable_version", 1) && canaryDetailIs(e.Details, "canary_version", 2)
 		case model.EventCompletedDeployment:
-			completed = e.Details.String("outcome") == outcome && e.Details.String("reason") != ""
+			completed = e.Details.String("outcome") == outcome && e.Details.String("reason") != "" &&
+				canaryDetailIs(e.Details, "canary_completed", int64(d.Canary.Canary.Completed)) &&
+				canaryDetailIs(e.Details, "stable_completed", int64(d.Canary.Stable.Completed)) &&
+				canaryDetailIs(e.Details, "canary_failed", int64(d.Canary.Canary.Failed))
+		case model.EventCountedCanaryRun:
+			counted = append(counted, e.Details) // newest first
+		case model.EventSwitchedLiveVersion:
+			switched = append(switched, e.Details)
 		}
 	}
 	if !started || !completed {
 		t.Fatalf("events of deployment %d of %s: started %v, completed (%s) %v", id, p, started, outcome, completed)
+	}
+	if want := d.Canary.Stable.Completed + d.Canary.Canary.Completed; len(counted) != want {
+		t.Fatalf("deployment %d of %s: %d counted_canary_run events for %d counted runs", id, p, len(counted), want)
+	}
+	if len(counted) > 0 && (!canaryDetailIs(counted[0], "canary_completed", int64(d.Canary.Canary.Completed)) ||
+		!canaryDetailIs(counted[0], "stable_failed", int64(d.Canary.Stable.Failed))) {
+		t.Fatalf("deployment %d of %s: the last counted run's totals %v; the record %+v", id, p, counted[0], d.Canary)
+	}
+	wantSwitch := outcome == model.CanaryPromote
+	if len(switched) != map[bool]int{true: 1}[wantSwitch] ||
+		(wantSwitch && (!canaryDetailIs(switched[0], "from_version", 1) || !canaryDetailIs(switched[0], "to_version", 2))) {
+		t.Fatalf("deployment %d of %s (%s): switched_live_version events %v", id, p, outcome, switched)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/goferhq/gofer/agent/canary"
@@ -94,6 +95,14 @@ func startCanary(a *applyCtx, cmd *ConfigDeploy, p *model.Pipeline, target *mode
 		"deployment_id", d.DeploymentID, "start_version", d.StartVersion, "end_version", d.EndVersion,
 		"strategy", model.DeploymentStrategyCanary, "canary_percent", policy.Percent, "canary_runs", policy.Runs,
 		"canary_duration", policy.Duration.String())
+	if a.releaseSteps {
+		// The whole policy, so the event alone says what will decide.
+		details["stable_version"], details["canary_version"] = d.Canary.StableVersion, d.Canary.CanaryVersion
+		details["max_failure_increase"] = policy.MaxFailureIncrease
+		if policy.MaxP95 > 0 {
+			details["max_p95_duration"] = policy.MaxP95.String()
+		}
+	}
 	return d, a.emitIn(p.NamespaceID, p.PipelineID, model.EventStartedDeployment, details)
 }
 
@@ -146,6 +155,11 @@ func assignCanary(a *applyCtx, p *model.Pipeline, run *model.Run, live *model.Pi
 
 // countCanaryRun adds a finished run to its deployment's evidence: only
 // runs the still-undecided deployment split, only successful or failed.
+// The record keeps the counts; a canary run's duration goes under its own
+// key (store.PutCanaryDuration), so a run finish writes a small record and
+// one 8-byte value however many runs were counted. Entries older than
+// envelope version 4 append the duration to the record instead, as the
+// binaries that wrote them did.
 func countCanaryRun(a *applyCtx, r *model.Run) error {
 	if r.DeploymentID == 0 || r.Status == model.RunStatusCancelled {
 		return nil
@@ -154,22 +168,55 @@ func countCanaryRun(a *applyCtx, r *model.Run) error {
 	if err != nil || d == nil || d.Canary == nil || d.Canary.Decision != nil {
 		return err
 	}
-	arm := &d.Canary.Stable
+	dc := d.Canary
+	arm, armName := &dc.Stable, "stable"
 	if r.Canary {
-		arm = &d.Canary.Canary
+		arm, armName = &dc.Canary, "canary"
+	}
+	start := r.Started
+	if start == 0 {
+		start = r.Created
+	}
+	ms := max(r.Ended-start, 0)
+	// Durations of the first MaxRuns canary runs are kept: every counted
+	// canary run before them kept one, so the count says how many there
+	// are, wherever they are.
+	if r.Canary {
+		switch {
+		case !a.releaseSteps && len(arm.DurationsMillis) < canary.MaxRuns:
+			arm.DurationsMillis = append(arm.DurationsMillis, ms)
+		case a.releaseSteps && arm.Completed < canary.MaxRuns:
+			if err := store.PutCanaryDuration(a.tx, d.NamespaceID, d.PipelineID, d.DeploymentID, r.RunID, ms); err != nil {
+				return err
+			}
+		}
 	}
 	arm.Completed++
 	if r.Status == model.RunStatusFailed {
 		arm.Failed++
 	}
-	if r.Canary && len(arm.DurationsMillis) < canary.MaxRuns {
-		start := r.Started
-		if start == 0 {
-			start = r.Created
-		}
-		arm.DurationsMillis = append(arm.DurationsMillis, max(r.Ended-start, 0))
+	if err := store.PutDeployment(a.tx, d); err != nil {
+		return err
 	}
-	return store.PutDeployment(a.tx, d)
+	if !a.releaseSteps {
+		return nil
+	}
+	return a.emitIn(d.NamespaceID, d.PipelineID, model.EventCountedCanaryRun, pipelineDetails(d.NamespaceID, d.PipelineID,
+		"deployment_id", d.DeploymentID, "run_id", r.RunID, "arm", armName, "version", r.ConfigVersion,
+		"status", string(r.Status), "duration_ms", ms, "canary_runs", dc.Policy.Runs,
+		"stable_completed", dc.Stable.Completed, "stable_failed", dc.Stable.Failed,
+		"canary_completed", dc.Canary.Completed, "canary_failed", dc.Canary.Failed))
+}
+
+// canaryDurations is every duration counted for the canary arm of d:
+// those in the record (older entries) and those under per-run keys.
+func canaryDurations(a *applyCtx, d *model.Deployment) []time.Duration {
+	keyed := store.CanaryDurations(a.tx, d.NamespaceID, d.PipelineID, d.DeploymentID)
+	out := make([]time.Duration, 0, len(d.Canary.Canary.DurationsMillis)+len(keyed))
+	for _, ms := range append(slices.Clone(d.Canary.Canary.DurationsMillis), keyed...) {
+		out = append(out, time.Duration(ms)*time.Millisecond)
+	}
+	return out
 }
 
 // applyDeploymentDecide records a canary's one decision and acts on it.
@@ -223,7 +270,32 @@ func applyDeploymentDecide(a *applyCtx, body []byte) (any, error) {
 		"deployment_id", d.DeploymentID, "start_version", d.StartVersion, "end_version", d.EndVersion,
 		"strategy", model.DeploymentStrategyCanary, "outcome", cmd.Outcome, "reason", cmd.Reason, "decided_by", actor,
 		"live_version", p.LiveVersion)
+	if !a.releaseSteps {
+		return d, a.emitIn(p.NamespaceID, p.PipelineID, model.EventCompletedDeployment, details)
+	}
+	// The numbers the decision was taken on: the counts when it
+	// committed, and the canary's p95 over its kept durations.
+	dc := d.Canary
+	details["stable_version"], details["canary_version"] = dc.StableVersion, dc.CanaryVersion
+	details["stable_completed"], details["stable_failed"] = dc.Stable.Completed, dc.Stable.Failed
+	details["canary_completed"], details["canary_failed"] = dc.Canary.Completed, dc.Canary.Failed
+	if ds := canaryDurations(a, d); len(ds) > 0 {
+		details["canary_p95_ms"] = canary.P95(ds).Milliseconds()
+	}
+	if cmd.Outcome == model.CanaryPromote {
+		if err := emitLiveSwitch(a, p, d, dc.StableVersion); err != nil {
+			return nil, err
+		}
+	}
 	return d, a.emitIn(p.NamespaceID, p.PipelineID, model.EventCompletedDeployment, details)
+}
+
+// emitLiveSwitch records that deployment d changed p's live version from
+// from to p.LiveVersion (envelope version 4 on).
+func emitLiveSwitch(a *applyCtx, p *model.Pipeline, d *model.Deployment, from int64) error {
+	strategy := cmp.Or(d.Strategy, model.DeploymentStrategyImmediate)
+	return a.emitIn(p.NamespaceID, p.PipelineID, model.EventSwitchedLiveVersion, pipelineDetails(p.NamespaceID, p.PipelineID,
+		"deployment_id", d.DeploymentID, "strategy", strategy, "from_version", from, "to_version", p.LiveVersion))
 }
 
 // makeLive deprecates the live version and makes version live (p is

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"fmt"
+	"maps"
 
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
@@ -210,8 +211,18 @@ func applyConfigDeploy(a *applyCtx, body []byte) (any, error) {
 	}
 	details := pipelineDetails(p.NamespaceID, p.PipelineID,
 		"deployment_id", d.DeploymentID, "start_version", d.StartVersion, "end_version", d.EndVersion)
+	if a.releaseSteps {
+		details["strategy"] = model.DeploymentStrategyImmediate
+	}
 	if err := a.emitIn(p.NamespaceID, p.PipelineID, model.EventStartedDeployment, details); err != nil {
 		return nil, err
+	}
+	if a.releaseSteps {
+		if err := emitLiveSwitch(a, p, d, d.StartVersion); err != nil {
+			return nil, err
+		}
+		details = maps.Clone(details)
+		details["live_version"] = p.LiveVersion
 	}
 	return d, a.emitIn(p.NamespaceID, p.PipelineID, model.EventCompletedDeployment, details)
 }

@@ -221,10 +221,11 @@ func applyRunFinish(a *applyCtx, body []byte) (any, error) {
 	if err := revokeRunToken(a, r); err != nil {
 		return nil, err
 	}
-	if err := countCanaryRun(a, r); err != nil {
+	if err := a.emitIn(r.NamespaceID, r.PipelineID, model.EventCompletedRun, runDetails(r, "status", string(r.Status), "reason", reason.Reason)); err != nil {
 		return nil, err
 	}
-	return r, a.emitIn(r.NamespaceID, r.PipelineID, model.EventCompletedRun, runDetails(r, "status", string(r.Status), "reason", reason.Reason))
+	// After completed_run, so its counted_canary_run follows it.
+	return r, countCanaryRun(a, r)
 }
 
 // applyRunCancel marks a run and its unfinished tasks for cancellation;

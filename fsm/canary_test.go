@@ -37,7 +37,21 @@ func (x *runFixture) pipeline() *model.Pipeline {
 	return p
 }
 
+// deployment reads a deployment as the API answers it: its canary
+// durations gathered from the per-run keys.
 func (x *runFixture) deployment(id int64) *model.Deployment {
+	x.t.Helper()
+	var d *model.Deployment
+	x.f.View(func(tx *bbolt.Tx) (err error) {
+		d, err = store.GetDeployment(tx, "default", "dag", id)
+		store.WithCanaryDurations(tx, d)
+		return err
+	})
+	return d
+}
+
+// record reads a deployment record as stored.
+func (x *runFixture) record(id int64) *model.Deployment {
 	x.t.Helper()
 	var d *model.Deployment
 	x.f.View(func(tx *bbolt.Tx) (err error) { d, err = store.GetDeployment(tx, "default", "dag", id); return err })
@@ -137,6 +151,11 @@ func TestCanaryCountsFinishedRunsPerArm(t *testing.T) {
 	}
 	if len(got.Canary.DurationsMillis) != got.Canary.Completed || len(got.Stable.DurationsMillis) != 0 {
 		t.Fatalf("durations: canary %v for %d runs, stable %v", got.Canary.DurationsMillis, got.Canary.Completed, got.Stable.DurationsMillis)
+	}
+	// The record itself keeps counts only: durations are under per-run
+	// keys, so a run finish does not rewrite them all.
+	if rec := x.record(2).Canary; len(rec.Canary.DurationsMillis) != 0 || rec.Canary.Completed != got.Canary.Completed {
+		t.Fatalf("record: %+v; want the counts without durations", rec.Canary)
 	}
 	if want.Canary.Completed+want.Stable.Completed != 8 {
 		t.Fatalf("cancelled runs counted: %+v", want)

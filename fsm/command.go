@@ -114,11 +114,17 @@ type Meta struct {
 // states. Versions 1 and 2 were written by binaries that stored details
 // as strings and deployment states PascalCase, and every node applies them
 // so, whatever binary it runs: the stored bytes follow the log entry, not
-// the node (DESIGN.md, "Envelope and evolution").
+// the node (DESIGN.md, "Envelope and evolution"). Version 4 keeps the
+// layout again and changes what release appliers write: a canary run's
+// duration under its own key instead of inside the deployment record, and
+// the release step events (counted_canary_run, switched_live_version and
+// the numbers on the deployment events). Version 3 entries keep writing
+// what version 3 binaries wrote.
 const (
 	envelopeVersion      = 1
 	envelopeVersionHash  = 2
 	envelopeVersionTyped = 3
+	envelopeVersionSteps = 4
 )
 
 // envelope is a decoded command: its meta, raw JSON body and the envelope
@@ -133,13 +139,17 @@ type envelope struct {
 // the format of the binaries that wrote versions 1 and 2.
 func (e *envelope) legacyFormat() bool { return e.Version < envelopeVersionTyped }
 
+// releaseSteps reports whether appliers keep canary durations under
+// per-run keys and emit the release step events (version 4 on).
+func (e *envelope) releaseSteps() bool { return e.Version >= envelopeVersionSteps }
+
 // Encode frames a command for raft.Apply:
 // [type][version][meta fields][JSON body], always at the current version.
 func Encode(t CommandType, meta Meta, body any) ([]byte, error) {
-	return encodeAt(envelopeVersionTyped, t, meta, body)
+	return encodeAt(envelopeVersionSteps, t, meta, body)
 }
 
-// encodeAt frames a command at a given envelope version; versions 1 and 2
+// encodeAt frames a command at a given envelope version; versions 1 to 3
 // are only for tests that replay what older binaries wrote (version 1
 // cannot carry a request hash).
 func encodeAt(version byte, t CommandType, meta Meta, body any) ([]byte, error) {
@@ -176,7 +186,7 @@ func decode(data []byte) (CommandType, *envelope, error) {
 	}
 	t := CommandType(data[0])
 	version := data[1]
-	if version != envelopeVersion && version != envelopeVersionHash && version != envelopeVersionTyped {
+	if version < envelopeVersion || version > envelopeVersionSteps {
 		return t, nil, fmt.Errorf("command %d: unknown envelope version %d", t, data[1])
 	}
 	r := &metaReader{buf: data[2:]}

@@ -18,7 +18,9 @@ import (
 // those binaries stored, so a new follower behind an old leader, or a new
 // node replaying an old log after a crash, agrees byte for byte with the
 // nodes that applied them first; version 3 entries store typed details
-// and lower-case states.
+// and lower-case states, and version 4 entries add the release step
+// events (switched_live_version, the deployment's strategy and live
+// version).
 func TestEnvelopeVersionDecidesStoredFormat(t *testing.T) {
 	oldDeployment := `{"namespace_id":"default","pipeline_id":"dag","deployment_id":1,"start_version":0,"end_version":1,"started":1003,"ended":1003,"state":"Complete","status":"Successful","actor":"test"}`
 	newDeployment := strings.NewReplacer(`"Complete"`, `"complete"`, `"Successful"`, `"successful"`).Replace(oldDeployment)
@@ -43,6 +45,13 @@ func TestEnvelopeVersionDecidesStoredFormat(t *testing.T) {
 			`"kind":"completed_task_execution","details":{"attempt":1,"namespace_id":"default","pipeline_id":"dag","reason":"","run_id":1,"status":"cancelled","task_id":"aaa"}`,
 			`"kind":"updated_system","details":{"ignore_pipeline_run_events":true}`,
 		}},
+		{envelopeVersionSteps, []string{
+			newDeployment,
+			`"kind":"started_deployment","details":{"deployment_id":1,"end_version":1,"namespace_id":"default","pipeline_id":"dag","start_version":0,"strategy":"immediate"}`,
+			`"kind":"switched_live_version","details":{"deployment_id":1,"from_version":0,"namespace_id":"default","pipeline_id":"dag","strategy":"immediate","to_version":1}`,
+			`"kind":"completed_deployment","details":{"deployment_id":1,"end_version":1,"live_version":1,"namespace_id":"default","pipeline_id":"dag","start_version":0,"strategy":"immediate"}`,
+			`"kind":"queued_run","details":{"config_version":1,"namespace_id":"default","pipeline_id":"dag","run_id":1}`,
+		}},
 	}
 	cases[1].want = cases[0].want
 	for _, c := range cases {
@@ -51,6 +60,10 @@ func TestEnvelopeVersionDecidesStoredFormat(t *testing.T) {
 			if !strings.Contains(state, w) {
 				t.Errorf("envelope version %d: state lacks %s\nstate:\n%s", c.version, w, state)
 			}
+		}
+		// The release step events and fields came with version 4.
+		if c.version < envelopeVersionSteps && (strings.Contains(state, model.EventSwitchedLiveVersion) || strings.Contains(state, `"strategy":"immediate"`)) {
+			t.Errorf("envelope version %d: state holds version 4 release events:\n%s", c.version, state)
 		}
 	}
 }

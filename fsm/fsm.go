@@ -242,6 +242,10 @@ type applyCtx struct {
 	// so a node replaying it writes what the node that first applied it
 	// wrote.
 	legacyFormat bool
+	// releaseSteps: the entry is envelope version 4 or later, so canary
+	// durations go under per-run keys and the release step events are
+	// emitted; older entries write what their binaries wrote.
+	releaseSteps bool
 	// tokensChanged: the applier created or deleted a token, so cached
 	// identities must be dropped (as after an auth command).
 	tokensChanged bool
@@ -295,7 +299,7 @@ func (f *FSM) applyCommand(tx *bbolt.Tx, l *raft.Log) (res *Result, t CommandTyp
 	if err != nil {
 		panic(fmt.Sprintf("fsm: undecodable entry at index %d: %v", l.Index, err))
 	}
-	a := &applyCtx{tx: tx, meta: env.Meta, index: l.Index, legacyFormat: env.legacyFormat()}
+	a := &applyCtx{tx: tx, meta: env.Meta, index: l.Index, legacyFormat: env.legacyFormat(), releaseSteps: env.releaseSteps()}
 	defer func() { tokensChanged = a.tokensChanged }()
 	spec, ok := commands[t]
 	if !ok {

@@ -21,7 +21,7 @@ import (
 )
 
 // testFSM opens a fresh state file in a temp dir.
-func testFSM(t *testing.T, dir string) *FSM {
+func testFSM(t testing.TB, dir string) *FSM {
 	t.Helper()
 	db, err := store.Open(filepath.Join(dir, "state.db"), store.Options{NoSync: true})
 	if err != nil {
@@ -37,7 +37,7 @@ func testFSM(t *testing.T, dir string) *FSM {
 
 // logBuilder hands out raft entries with increasing indexes.
 type logBuilder struct {
-	t     *testing.T
+	t     testing.TB
 	index uint64
 	// clock is added to the entries' timestamps (ms): a test moves the
 	// leader's clock forward with it.
@@ -84,7 +84,7 @@ func scenario(t *testing.T) []*raft.Log {
 
 // dump renders every bucket's keys and values, so two states can be
 // compared byte for byte.
-func dump(t *testing.T, f *FSM) string {
+func dump(t testing.TB, f *FSM) string {
 	t.Helper()
 	var buf bytes.Buffer
 	err := f.View(func(tx *bbolt.Tx) error {
@@ -101,7 +101,7 @@ func dump(t *testing.T, f *FSM) string {
 	return buf.String()
 }
 
-func resultOf(t *testing.T, v any) *Result {
+func resultOf(t testing.TB, v any) *Result {
 	t.Helper()
 	r, ok := v.(*Result)
 	if !ok {

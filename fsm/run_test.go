@@ -14,7 +14,7 @@ import (
 
 // runFixture is an FSM with pipeline "dag" (tasks a, b→a) deployed.
 type runFixture struct {
-	t *testing.T
+	t testing.TB
 	f *FSM
 	b *logBuilder
 }

@@ -50,6 +50,9 @@ var (
 	// bucketOpenLogs indexes complete tasks whose log is still open
 	// (store/openlogs.go).
 	bucketOpenLogs = []byte("open_logs")
+	// bucketCanaryDurations keeps a canary run's duration per run
+	// (store/canary.go).
+	bucketCanaryDurations = []byte("canary_durations")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketNamespaces, bucketPipelines, bucketConfigs, bucketDeployments,
@@ -57,7 +60,7 @@ var (
 		bucketRuns, bucketTasks, bucketActiveRuns, bucketRunKeys, bucketLogs,
 		bucketPipelineSecrets, bucketGlobalSecrets, bucketPipelineObjects, bucketPipelineObjectData,
 		bucketRunObjects, bucketRunObjectData, bucketExtensions, bucketSubscriptions, bucketTriggerKeys,
-		bucketOpenLogs,
+		bucketOpenLogs, bucketCanaryDurations,
 	}
 )
 

@@ -118,4 +118,5 @@ var recordTypes = map[string]func([]byte) error{
 	string(bucketSubscriptions):      decodeAs[model.Subscription](),
 	string(bucketTriggerKeys):        nil,
 	string(bucketOpenLogs):           checkOpenLog,
+	string(bucketCanaryDurations):    checkCanaryDuration,
 }

@@ -50,3 +50,62 @@ func TestOldRecordsReadInTodaysShape(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOldShapeCanaryRecordKeepsItsDurations: a canary deployment record
+// written before durations moved to per-run keys holds them inside the
+// record. Read back, it keeps them, and durations counted later under
+// per-run keys follow them, in run order; deleting the pipeline removes
+// the keys with the record.
+func TestOldShapeCanaryRecordKeepsItsDurations(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "state.db"), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	old := `{"namespace_id":"default","pipeline_id":"dag","deployment_id":2,"start_version":1,"end_version":2,"started":5,` +
+		`"ended":0,"state":"running","status":"unknown","actor":"alice","strategy":"canary","canary":{"policy":{"canary_percent":50,` +
+		`"canary_runs":10,"canary_duration":"10m","max_failure_increase":5},"stable_version":1,"canary_version":2,"started":5,` +
+		`"stable":{"completed":1,"failed":0},"canary":{"completed":2,"failed":1,"durations_ms":[300,100]}}}`
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		if err := tx.Bucket(bucketDeployments).Put(deploymentKey("default", "dag", 2), []byte(old)); err != nil {
+			return err
+		}
+		for _, r := range []struct{ run, ms int64 }{{9, 50}, {7, 200}} {
+			if err := PutCanaryDuration(tx, "default", "dag", 2, r.run, r.ms); err != nil {
+				return err
+			}
+		}
+		// Another deployment's and another pipeline's keys are not its.
+		if err := PutCanaryDuration(tx, "default", "dag", 3, 1, 1); err != nil {
+			return err
+		}
+		return PutCanaryDuration(tx, "default", "dagger", 2, 1, 1)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.View(func(tx *bbolt.Tx) error {
+		d, err := GetDeployment(tx, "default", "dag", 2)
+		if err != nil {
+			return err
+		}
+		if c := d.Canary; c == nil || c.Canary.Completed != 2 || c.Canary.Failed != 1 || len(c.Canary.DurationsMillis) != 2 || c.Stable.Completed != 1 {
+			t.Fatalf("old record read as %+v", d.Canary)
+		}
+		WithCanaryDurations(tx, d)
+		if got := d.Canary.Canary.DurationsMillis; len(got) != 4 || got[0] != 300 || got[1] != 100 || got[2] != 200 || got[3] != 50 {
+			t.Errorf("durations %v; want the record's [300 100] then the keyed ones by run [200 50]", got)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bbolt.Tx) error { return DeletePipeline(tx, "default", "dag") }); err != nil {
+		t.Fatal(err)
+	}
+	db.View(func(tx *bbolt.Tx) error {
+		if n, m := len(CanaryDurations(tx, "default", "dag", 2)), len(CanaryDurations(tx, "default", "dagger", 2)); n != 0 || m != 1 {
+			t.Errorf("after deleting the pipeline: %d of its durations left, %d of the other pipeline's (want 0, 1)", n, m)
+		}
+		return nil
+	})
+}

@@ -39,8 +39,8 @@ func DeletePipeline(tx *bbolt.Tx, ns, id string) error {
 	if _, err := deletePrefix(tx.Bucket(bucketConfigs), prefix(ns, id)); err != nil {
 		return err
 	}
-	for _, b := range [][]byte{bucketDeployments, bucketPipelineSecrets, bucketPipelineObjects, bucketPipelineObjectData,
-		bucketSubscriptions, bucketTriggerKeys} {
+	for _, b := range [][]byte{bucketDeployments, bucketCanaryDurations, bucketPipelineSecrets, bucketPipelineObjects,
+		bucketPipelineObjectData, bucketSubscriptions, bucketTriggerKeys} {
 		if _, err := deletePrefix(tx.Bucket(b), prefix(ns, id)); err != nil {
 			return err
 		}
@@ -56,7 +56,7 @@ func DeleteNamespacePipelines(tx *bbolt.Tx, ns string) error {
 	}
 	for _, b := range [][]byte{bucketPipelines, bucketConfigs, bucketDeployments, bucketRuns, bucketTasks, bucketLogs, bucketRunKeys,
 		bucketPipelineSecrets, bucketPipelineObjects, bucketPipelineObjectData, bucketRunObjects, bucketRunObjectData,
-		bucketSubscriptions, bucketTriggerKeys, bucketOpenLogs} {
+		bucketSubscriptions, bucketTriggerKeys, bucketOpenLogs, bucketCanaryDurations} {
 		if _, err := deletePrefix(tx.Bucket(b), prefix(ns)); err != nil {
 			return err
 		}

@@ -22,9 +22,10 @@ import (
 // (the API, the FSM applier) can map it to a 400 without parsing text.
 var ErrInvalidPolicy = errors.New("invalid canary policy")
 
-// MaxRuns bounds Policy.Runs. The deployment record keeps one duration
-// per completed canary run until the decision (for the p95 bound), so an
-// unbounded count would be an unbounded record in replicated state.
+// MaxRuns bounds Policy.Runs. Replicated state keeps one duration per
+// completed canary run, for the first MaxRuns of them (the p95 bound; one
+// small key per run, store/canary.go), so an unbounded count would be
+// unbounded state.
 const MaxRuns = 10000
 
 // Policy is what a user chose for one canary deployment. It is stored

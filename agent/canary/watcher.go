@@ -119,7 +119,7 @@ func (w *Watcher) evaluate(ctx context.Context, c Canary) (deadline time.Time, e
 	if err := canary.Check(); err != nil {
 		return time.Time{}, fmt.Errorf("canary stats: %w", err)
 	}
-	// The record keeps the durations of the first MaxRuns completed
+	// State keeps the durations of the first MaxRuns completed
 	// canary runs only (runs go on completing until the decision
 	// commits), so the p95 is over those.
 	if want := min(canary.Completed, MaxRuns); c.Policy.MaxP95 > 0 && len(canary.Durations) != want {

@@ -190,7 +190,10 @@ type CanaryArm struct {
 	Completed int `json:"completed"`
 	Failed    int `json:"failed"`
 	// DurationsMillis has one entry per completed run, kept for the
-	// canary only (its p95 bound), at most agent/canary.MaxRuns.
+	// canary only (its p95 bound), at most agent/canary.MaxRuns. Stored
+	// records of the old shape hold them here; newer ones keep them under
+	// per-run keys (store.PutCanaryDuration) and readers fill this field
+	// from both (store.WithCanaryDurations), so the API answers one shape.
 	DurationsMillis []int64 `json:"durations_ms,omitempty"`
 }
 
