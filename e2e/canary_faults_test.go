@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -174,6 +175,19 @@ func TestCanaryLeaderSIGKILLDecidesOnce(t *testing.T) {
 			}
 			return nil
 		})
+	}
+	// A refused second decision is "done" for the watcher, never an error
+	// it retries (agent/canary/DESIGN.md, "Exactly once").
+	for _, n := range rc.Nodes {
+		raw, err := os.ReadFile(n.logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(raw), "\n") {
+			if strings.Contains(line, "canary-watcher") && strings.Contains(line, "[ERROR]") && strings.Contains(line, "already decided") {
+				t.Errorf("%s: %s", n.Name, line)
+			}
+		}
 	}
 	rc.noContainersLeft(t, 60*time.Second)
 }
