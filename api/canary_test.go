@@ -2,11 +2,15 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/goferhq/gofer/agent"
 	sdk "github.com/goferhq/gofer/sdk/go"
+	"github.com/goferhq/gofer/store/model"
 )
 
 // TestCanaryDeployRoutes: the deploy route's canary body is validated
@@ -64,6 +68,19 @@ func TestCanaryDeployRoutes(t *testing.T) {
 	if status, body := send(t, "POST", url+p+"/deployments/9/abort", "", ""); status != 404 {
 		t.Errorf("abort a missing deployment: %d %s; want 404", status, body)
 	}
+	// One canary run finished (of the two the policy waits for), so the
+	// decision's answer has a duration to show.
+	for i := 0; ; i++ {
+		if _, err := cl.StartRun(ctx, "cny", nil); err != nil {
+			t.Fatal(err)
+		}
+		if d, err := cl.GetDeployment(ctx, "cny", 2); err == nil && d.Canary.Canary.Completed > 0 {
+			break
+		} else if i == 200 {
+			t.Fatalf("no canary run finished after %d runs: %+v %v", i, d, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	first, firstBody := send(t, "POST", url+p+"/deployments/2/promote", `{"reason": "looks fine"}`, "k-promote")
 	if first != 200 || !strings.Contains(firstBody, `"outcome":"promote"`) {
 		t.Fatalf("promote: %d %s", first, firstBody)
@@ -77,6 +94,16 @@ func TestCanaryDeployRoutes(t *testing.T) {
 	d, err := cl.GetDeployment(ctx, "cny", 2)
 	if err != nil || d.Canary == nil || d.Canary.Decision == nil || d.Canary.Decision.Reason != "looks fine" || d.Canary.Policy.Percent != 50 {
 		t.Fatalf("GET deployment: %+v %v", d, err)
+	}
+	// The decision answers the shape a GET does, durations included.
+	var promoted struct {
+		Deployment model.Deployment `json:"deployment"`
+	}
+	if err := json.Unmarshal([]byte(firstBody), &promoted); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := promoted.Deployment.Canary.Canary.DurationsMillis, d.Canary.Canary.DurationsMillis; len(want) == 0 || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("promote answered canary durations %v, GET %v; want the same, non-empty", got, want)
 	}
 	if pl, err := cl.GetPipeline(ctx, "cny"); err != nil || pl.LiveVersion != 2 || pl.ActiveCanary != 0 {
 		t.Fatalf("pipeline after promote: %+v %v", pl, err)

@@ -291,6 +291,10 @@ func (s *Server) decideDeployment(outcome string) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		// The applied record holds no per-run durations (they are keyed
+		// apart); this node is the leader and has applied the decision, so
+		// its state answers the same shape as a GET.
+		_ = s.view(func(tx *bbolt.Tx) error { store.WithCanaryDurations(tx, d); return nil })
 		return c.JSON(http.StatusOK, wrap("deployment", viewDeployment(d)))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/goferhq/gofer/agent/canary"
@@ -98,7 +99,8 @@ func startCanary(a *applyCtx, cmd *ConfigDeploy, p *model.Pipeline, target *mode
 	if a.releaseSteps {
 		// The whole policy, so the event alone says what will decide.
 		details["stable_version"], details["canary_version"] = d.Canary.StableVersion, d.Canary.CanaryVersion
-		details["max_failure_increase"] = policy.MaxFailureIncrease
+		// A decimal string: event details hold no floats (model.EventDetails).
+		details["max_failure_increase"] = strconv.FormatFloat(policy.MaxFailureIncrease, 'f', -1, 64)
 		if policy.MaxP95 > 0 {
 			details["max_p95_duration"] = policy.MaxP95.String()
 		}

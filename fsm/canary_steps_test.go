@@ -55,7 +55,7 @@ func TestReleaseStepEvents(t *testing.T) {
 	x = newCanaryFixture(t)
 	started := x.events(model.EventStartedDeployment)
 	if len(started) != 2 || detailsJSON(t, started[1]) != `{"canary_duration":"10m0s","canary_percent":50,"canary_runs":2,"canary_version":2,`+
-		`"deployment_id":2,"end_version":2,"max_failure_increase":10,"namespace_id":"default","pipeline_id":"dag","stable_version":1,"start_version":1,"strategy":"canary"}` {
+		`"deployment_id":2,"end_version":2,"max_failure_increase":"10","namespace_id":"default","pipeline_id":"dag","stable_version":1,"start_version":1,"strategy":"canary"}` {
 		t.Fatalf("canary start events: %v", started)
 	}
 	var stable, canaryArm [2]int64 // completed, failed
