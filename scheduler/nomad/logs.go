@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	nomadapi "github.com/hashicorp/nomad/api"
 
@@ -23,8 +24,9 @@ import (
 //
 // With follow, the streams end when the task is dead: Nomad's own follow
 // stream does not end then, so a Wait alongside it cancels the streams
-// and each is read once more without follow, skipping what was already
-// delivered, so the lines written just before the end are not lost.
+// (logSettle after the end) and each is read once more without follow,
+// skipping what was already delivered, so the lines written just before
+// the end are not lost.
 //
 // A missing job is an error wrapping ErrInvalid. A task that has not
 // started has no logs yet: without follow the stream is empty, with
@@ -62,6 +64,13 @@ func (s *Scheduler) copyLogs(ctx context.Context, name string, snap snapshot, fo
 	}
 	if st.State == scheduler.StateExited {
 		follow = false
+		// Output of the task's last moment may still be on its way to
+		// the log files.
+		if wait := time.Until(st.Finished.Add(logSettle)); wait > 0 {
+			if err := sleep(ctx, min(wait, logSettle)); err != nil {
+				return fmt.Errorf("nomad: logs %s: %w: %w", name, scheduler.ErrUnavailable, err)
+			}
+		}
 	}
 	actx, cancel := s.short(ctx)
 	alloc, _, err := s.cli.Allocations().Info(snap.alloc.ID, s.query(actx, nil))
@@ -77,7 +86,11 @@ func (s *Scheduler) copyLogs(ctx context.Context, name string, snap snapshot, fo
 	var waiter sync.WaitGroup
 	if follow {
 		waiter.Go(func() {
-			if _, err := s.Wait(wctx, name); err != nil && wctx.Err() == nil {
+			_, err := s.Wait(wctx, name)
+			if err == nil {
+				err = sleep(wctx, logSettle) // see logSettle
+			}
+			if err != nil && wctx.Err() == nil {
 				waitErr = err
 			}
 			close(dead)
@@ -110,6 +123,31 @@ func (s *Scheduler) copyLogs(ctx context.Context, name string, snap snapshot, fo
 		return fmt.Errorf("nomad: logs %s: %w: %w", name, scheduler.ErrUnavailable, err)
 	}
 	return nil
+}
+
+// logSettle is how long the logs of a task are still read after it
+// ended. Nomad writes a task's output to its log files through two
+// asynchronous copies (the docker driver's log collector, then logmon,
+// which buffers and flushes every 100 ms), and its task state turns dead
+// without waiting for them: a read right at the end misses the last
+// bytes. Measured with Nomad 1.6.5, the last lines reached the files up to
+// 0.7 s after the task's end; 2 s is the margin. A final write without a
+// newline is worse: the docker driver's log collector holds a partial
+// line until its stream closes and is shut down when the container
+// exits, and such a fragment was seen arriving more than 2 s late (a
+// later read has it). That one is not waited for.
+const logSettle = 2 * time.Second
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // started reports whether the task's process was started (only then does
