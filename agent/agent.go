@@ -28,6 +28,7 @@ import (
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/scheduler"
 	"github.com/goferhq/gofer/scheduler/docker"
+	"github.com/goferhq/gofer/scheduler/nomad"
 	"github.com/goferhq/gofer/scheduler/noop"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
@@ -570,12 +571,28 @@ func (a *Agent) flushState() {
 }
 
 // newScheduler builds the configured container backend. Creating the
-// Docker client does not contact the engine; an unreachable engine shows
-// up as task failures that say so.
+// Docker or Nomad client does not contact the engine; an unreachable
+// engine shows up as task failures that say so.
 func newScheduler(cfg SchedulerConfig, logger hclog.Logger) (scheduler.Scheduler, error) {
 	if cfg.Engine == "noop" {
 		logger.Warn("scheduler.engine is noop: tasks run nothing (benchmarks only)")
 		return noop.New(), nil
+	}
+	if cfg.Engine == "nomad" {
+		n := cfg.Nomad
+		return nomad.New(nomad.Options{
+			Address:     n.Address,
+			Region:      n.Region,
+			Namespace:   n.Namespace,
+			Datacenters: n.Datacenters,
+			Token:       n.Token,
+			TLS: nomad.TLS{CACert: n.CACert, ClientCert: n.ClientCert, ClientKey: n.ClientKey,
+				ServerName: n.TLSServerName, Insecure: n.TLSSkipVerify},
+			CPU:       n.CPU,
+			MemoryMB:  n.Memory,
+			StopGrace: n.StopGrace.D(),
+			Logger:    logger,
+		})
 	}
 	return docker.New(docker.Options{
 		Host:        cfg.Docker.Host,

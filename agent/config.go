@@ -43,10 +43,38 @@ type Config struct {
 
 // SchedulerConfig picks and tunes the container backend.
 type SchedulerConfig struct {
-	// Engine is "docker", or "noop" for control-plane benchmarks only
-	// (containers do nothing and cannot survive a leader change).
+	// Engine is "docker", "nomad", or "noop" for control-plane
+	// benchmarks only (containers do nothing and cannot survive a leader
+	// change).
 	Engine string       `toml:"engine"`
 	Docker DockerConfig `toml:"docker"`
+	Nomad  NomadConfig  `toml:"nomad"`
+}
+
+// NomadConfig tunes the Nomad backend (docs/nomad.md): each task attempt
+// is a Nomad batch job. Every node must reach the same Nomad cluster.
+type NomadConfig struct {
+	// Address is Nomad's HTTP API, e.g. "https://nomad.internal:4646".
+	Address string `toml:"address"`
+	// Region and Namespace of the jobs; empty: the agent's region, the
+	// "default" namespace.
+	Region    string `toml:"region"`
+	Namespace string `toml:"namespace"`
+	// Datacenters the jobs may run in; empty: any ("*").
+	Datacenters []string `toml:"datacenters"`
+	// Token is the ACL token; prefer GOFER_WEB_SCHEDULER__NOMAD__TOKEN.
+	Token string `toml:"token"`
+	// TLS: PEM files and options for an https address.
+	CACert        string `toml:"ca_cert"`
+	ClientCert    string `toml:"client_cert"`
+	ClientKey     string `toml:"client_key"`
+	TLSServerName string `toml:"tls_server_name"`
+	TLSSkipVerify bool   `toml:"tls_skip_verify"`
+	// CPU (MHz) and Memory (MB) every task reserves.
+	CPU    int `toml:"cpu"`
+	Memory int `toml:"memory"`
+	// StopGrace is each task's kill_timeout (SIGTERM to SIGKILL).
+	StopGrace Duration `toml:"stop_grace"`
 }
 
 // DockerConfig tunes the Docker backend. Every node must reach the same
@@ -276,6 +304,8 @@ func DefaultConfig() Config {
 		Scheduler: SchedulerConfig{
 			Engine: "docker",
 			Docker: DockerConfig{Network: "bridge", PullTimeout: Duration(5 * time.Minute)},
+			Nomad: NomadConfig{Address: "http://127.0.0.1:4646", CPU: 100, Memory: 256,
+				StopGrace: Duration(10 * time.Second)},
 		},
 		Secrets: SecretStoreConfig{RotationBatchSize: 64},
 		Objects: ObjectStoreConfig{MaxObjectBytes: 256 << 10, PipelineObjectLimit: 50, RunObjectLimit: 100, RunObjectExpiry: 2},
@@ -471,8 +501,13 @@ func (c *Config) Validate() error {
 	}
 	switch c.Scheduler.Engine {
 	case "docker", "noop":
+	case "nomad":
+		c.Scheduler.Nomad.validate(add)
+		if s.ExtensionAddress != "" {
+			add("server.extension_address is not supported with scheduler.engine nomad (extensions do not run on Nomad yet)")
+		}
 	default:
-		add("scheduler.engine %q must be docker (or noop, for benchmarks only)", c.Scheduler.Engine)
+		add("scheduler.engine %q must be docker or nomad (or noop, for benchmarks only)", c.Scheduler.Engine)
 	}
 	if c.Scheduler.Docker.Network == "" {
 		add("scheduler.docker.network must be set (bridge, host, none or a network name)")

@@ -44,6 +44,9 @@ func TestEnvOverridesFile(t *testing.T) {
 		"GOFER_WEB_RAFT__ELECTION_TIMEOUT=3s",
 		"GOFER_WEB_API__PIPELINE_VERSION_RETENTION=4",
 		"GOFER_WEB_SERVER__BOOTSTRAP=true",
+		"GOFER_WEB_SCHEDULER__NOMAD__ADDRESS=https://nomad:4646",
+		"GOFER_WEB_SCHEDULER__NOMAD__DATACENTERS=dc1, dc2",
+		"GOFER_WEB_SCHEDULER__NOMAD__CPU=500",
 		"PATH=/usr/bin",
 	}
 	if err := ApplyEnv(&cfg, env); err != nil {
@@ -60,6 +63,9 @@ func TestEnvOverridesFile(t *testing.T) {
 	}
 	if cfg.API.PipelineVersionRetention != 4 || !cfg.Server.Bootstrap {
 		t.Errorf("retention %d bootstrap %v", cfg.API.PipelineVersionRetention, cfg.Server.Bootstrap)
+	}
+	if n := cfg.Scheduler.Nomad; n.Address != "https://nomad:4646" || !reflect.DeepEqual(n.Datacenters, []string{"dc1", "dc2"}) || n.CPU != 500 {
+		t.Errorf("scheduler.nomad %+v", n)
 	}
 }
 
@@ -109,6 +115,23 @@ func TestValidate(t *testing.T) {
 		{"rotation batch of 0", func(c *Config) { c.Secrets.RotationBatchSize = 0 }, "rotation_batch_size"},
 		{"negative rotation pacing", func(c *Config) { c.Secrets.RotationBatchInterval = Duration(-time.Second) }, "rotation_batch_interval"},
 		{"object too large for raft", func(c *Config) { c.Objects.MaxObjectBytes = 1 << 20 }, "object_store.max_object_bytes"},
+		{"unknown engine", func(c *Config) { c.Scheduler.Engine = "k8s" }, "scheduler.engine"},
+		{"nomad defaults", func(c *Config) { c.Scheduler.Engine = "nomad" }, ""},
+		{"nomad settings unchecked with docker", func(c *Config) { c.Scheduler.Nomad.Address = "" }, ""},
+		{"nomad without address", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.Address = "" }, "scheduler.nomad.address is required"},
+		{"nomad address without scheme", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.Address = "10.0.0.1:4646" }, "scheduler.nomad.address"},
+		{"nomad empty datacenter", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.Datacenters = []string{"dc1", " "} }, "scheduler.nomad.datacenters[1]"},
+		{"nomad cpu", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.CPU = 0 }, "scheduler.nomad.cpu"},
+		{"nomad memory", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.Memory = 5 }, "scheduler.nomad.memory"},
+		{"nomad stop grace", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.StopGrace = 0 }, "scheduler.nomad.stop_grace"},
+		{"nomad client cert without key", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.ClientCert = "/dev/null" }, "client_key go together"},
+		{"nomad missing ca file", func(c *Config) {
+			c.Scheduler.Engine = "nomad"
+			c.Scheduler.Nomad.Address = "https://nomad:4646"
+			c.Scheduler.Nomad.CACert = "/nonexistent/ca.pem"
+		}, "scheduler.nomad.ca_cert"},
+		{"nomad tls over http", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.TLSSkipVerify = true }, "need an https:// address"},
+		{"nomad and extension address", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Server.ExtensionAddress = "10.0.0.1:8080" }, "not supported with scheduler.engine nomad"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

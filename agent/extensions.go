@@ -42,6 +42,10 @@ func newBuiltin(meta model.Metadata, logger hclog.Logger) *supervisor.Builtin {
 
 // newSupervisor builds this term's extension supervisor.
 func (a *Agent) newSupervisor(d leadership.Deps) leadership.Service {
+	if a.cfg.Scheduler.Engine == "nomad" {
+		a.logger.Warn("extensions do not run on Nomad yet (docs/nomad.md): the extension supervisor is idle")
+		return idleService{}
+	}
 	engine, ok := a.sched.(supervisor.Engine)
 	if !ok {
 		a.logger.Warn("the scheduler cannot run extensions")

@@ -80,7 +80,8 @@ body_read_timeout = "10s"
 body_min_rate = 32768
 
 [scheduler]
-# "docker". ("noop" runs nothing and exists only for control-plane benchmarks.)
+# "docker" or "nomad" (docs/nomad.md). ("noop" runs nothing and exists only for
+# control-plane benchmarks.)
 engine = "docker"
 
 [scheduler.docker]
@@ -89,6 +90,23 @@ engine = "docker"
 host = ""                        # DOCKER_HOST override, e.g. "tcp://10.0.0.5:2376"
 network = "bridge"               # bridge, host, none, or a user-defined network
 pull_timeout = "5m0s"
+
+[scheduler.nomad]
+# Used with engine = "nomad": each task attempt is a Nomad batch job with one
+# docker task (docs/nomad.md). Every node must reach the same Nomad cluster.
+address = "http://127.0.0.1:4646"
+region = ""                      # empty: the agent's region
+namespace = ""                   # empty: "default"
+# datacenters = ["dc1"]          # absent: any ("*")
+token = ""                       # ACL token; prefer GOFER_WEB_SCHEDULER__NOMAD__TOKEN
+ca_cert = ""                     # PEM files, for an https:// address
+client_cert = ""
+client_key = ""
+tls_server_name = ""
+tls_skip_verify = false
+cpu = 100                        # MHz every task reserves
+memory = 256                     # MB every task reserves
+stop_grace = "10s"               # the task's kill_timeout: SIGTERM, then SIGKILL after this
 
 [secret_store]
 # Seals every secret (AES-256-GCM) before it enters raft. Required outside dev

@@ -1,0 +1,53 @@
+package agent
+
+import (
+	"net/url"
+	"os"
+	"strings"
+)
+
+// validate checks [scheduler.nomad] (only when scheduler.engine is
+// nomad); each problem names its setting.
+func (n NomadConfig) validate(add func(format string, args ...any)) {
+	u, err := url.Parse(n.Address)
+	switch {
+	case n.Address == "":
+		add("scheduler.nomad.address is required with scheduler.engine nomad (e.g. http://127.0.0.1:4646)")
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "unix") || (u.Scheme != "unix" && u.Host == ""):
+		add("scheduler.nomad.address %q must be an http://, https:// or unix:// URL", n.Address)
+	}
+	for i, dc := range n.Datacenters {
+		if strings.TrimSpace(dc) == "" {
+			add("scheduler.nomad.datacenters[%d] is empty", i)
+		}
+	}
+	if strings.ContainsAny(n.Namespace, " /") {
+		add("scheduler.nomad.namespace %q is not a namespace name", n.Namespace)
+	}
+	if n.CPU < 1 {
+		add("scheduler.nomad.cpu must be at least 1 (MHz), got %d", n.CPU)
+	}
+	if n.Memory < 10 {
+		add("scheduler.nomad.memory must be at least 10 (MB, Nomad's minimum), got %d", n.Memory)
+	}
+	if n.StopGrace.D() <= 0 {
+		add("scheduler.nomad.stop_grace must be positive")
+	}
+	if (n.ClientCert == "") != (n.ClientKey == "") {
+		add("scheduler.nomad.client_cert and scheduler.nomad.client_key go together")
+	}
+	for _, f := range []struct{ key, path string }{
+		{"scheduler.nomad.ca_cert", n.CACert}, {"scheduler.nomad.client_cert", n.ClientCert}, {"scheduler.nomad.client_key", n.ClientKey},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			add("%s: %v", f.key, err)
+		}
+	}
+	tls := n.CACert != "" || n.ClientCert != "" || n.TLSServerName != "" || n.TLSSkipVerify
+	if tls && err == nil && u.Scheme == "http" {
+		add("scheduler.nomad TLS settings need an https:// address, got %q", n.Address)
+	}
+}

@@ -1,0 +1,470 @@
+package nomad
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goferhq/gofer/scheduler"
+)
+
+// The contract tests run the backend against fakeNomad (fake_test.go):
+// what is asserted is what the backend sends and how it reads Nomad's
+// answers. real_test.go runs the same scenarios against a real agent.
+
+func newFakeScheduler(t *testing.T, f *fakeNomad) *Scheduler {
+	t.Helper()
+	s, err := New(Options{Address: f.srv.URL, APITimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// eventually polls cond (a goroutine's progress, not a timing claim).
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+	}
+}
+
+func TestContractStartRegistersOneBatchJob(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	req := scheduler.StartRequest{
+		Name: "gofer.c1.uid.default.p.1.build.0", Image: "registry.local/app:1.2",
+		Entrypoint: []string{"/bin/sh", "-c"}, Command: []string{"echo hi", "x"},
+		Env:          map[string]string{"A": "1"},
+		Labels:       map[string]string{scheduler.LabelCluster: "c1", scheduler.LabelTask: "build"},
+		RegistryUser: "u", RegistryPass: "p", Network: "host",
+	}
+	if err := s.Start(ctx, req); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	reg := f.lastRegister()
+	if !reg.EnforceIndex || reg.JobModifyIndex != 0 {
+		t.Errorf("register EnforceIndex=%v JobModifyIndex=%d, want true and 0", reg.EnforceIndex, reg.JobModifyIndex)
+	}
+	j := reg.Job
+	if *j.ID != req.Name || *j.Type != "batch" || !reflect.DeepEqual(j.Meta, req.Labels) || !reflect.DeepEqual(j.Datacenters, []string{"*"}) {
+		t.Errorf("job id %q type %q meta %v datacenters %v", *j.ID, *j.Type, j.Meta, j.Datacenters)
+	}
+	if len(j.TaskGroups) != 1 || len(j.TaskGroups[0].Tasks) != 1 || *j.TaskGroups[0].Count != 1 {
+		t.Fatalf("want one group of count 1 with one task, got %+v", j.TaskGroups)
+	}
+	g := j.TaskGroups[0]
+	if rp := g.RestartPolicy; rp == nil || *rp.Attempts != 0 || *rp.Mode != "fail" {
+		t.Errorf("restart policy %+v, want no attempts, mode fail", rp)
+	}
+	if rs := g.ReschedulePolicy; rs == nil || *rs.Attempts != 0 || *rs.Unlimited {
+		t.Errorf("reschedule policy %+v, want none", rs)
+	}
+	task := g.Tasks[0]
+	want := map[string]any{"image": req.Image, "entrypoint": []any{"/bin/sh", "-c"}, "command": "echo hi", "args": []any{"x"},
+		"network_mode": "host", "auth": map[string]any{"username": "u", "password": "p"}}
+	if task.Driver != "docker" || !reflect.DeepEqual(task.Config, want) {
+		t.Errorf("task driver %q config %#v, want docker %#v", task.Driver, task.Config, want)
+	}
+	if !reflect.DeepEqual(task.Env, req.Env) || *task.Resources.CPU != DefaultCPU || *task.Resources.MemoryMB != DefaultMemoryMB ||
+		*task.KillTimeout != DefaultStopGrace {
+		t.Errorf("env %v resources %d/%d kill timeout %v", task.Env, *task.Resources.CPU, *task.Resources.MemoryMB, *task.KillTimeout)
+	}
+	st, err := s.Inspect(ctx, req.Name)
+	if err != nil || st.State != scheduler.StateCreated {
+		t.Fatalf("Inspect before placement: %+v %v, want created", st, err)
+	}
+}
+
+func TestContractStartRefusesBadRequests(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	for _, req := range []scheduler.StartRequest{
+		{Name: "has space", Image: "x:1"},
+		{Name: "a/b", Image: "x:1"},
+		{Name: "ok", Image: ""},
+		{Name: "ok", Image: "x:1", Env: map[string]string{"A=B": "1"}},
+	} {
+		if err := s.Start(testCtx(t), req); !errors.Is(err, scheduler.ErrInvalid) {
+			t.Errorf("Start(%+v): %v, want ErrInvalid", req, err)
+		}
+	}
+}
+
+func TestContractSuccess(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	name := "job-success"
+	labels := map[string]string{"k": "v"}
+	if err := s.Start(ctx, scheduler.StartRequest{Name: name, Image: "x:1", Labels: labels}); err != nil {
+		t.Fatal(err)
+	}
+	f.run(name)
+	st, err := s.Inspect(ctx, name)
+	if err != nil || st.State != scheduler.StateRunning || st.ID != "alloc-"+name || st.IPAddress != "10.1.2.3" || !reflect.DeepEqual(st.Labels, labels) {
+		t.Fatalf("Inspect running: %+v %v", st, err)
+	}
+	f.write(name, "stdout", "out 1\n")
+	f.write(name, "stderr", "err 1\n")
+	f.exit(name, 0, 0)
+	st, err = s.Wait(ctx, name)
+	if err != nil || st.State != scheduler.StateExited || st.ExitCode != 0 || st.Finished.IsZero() || st.Started.IsZero() {
+		t.Fatalf("Wait: %+v %v, want exited 0 with times", st, err)
+	}
+	got := readAll(t, s, name, false)
+	if !sameLines(got, "out 1\nerr 1\n") {
+		t.Fatalf("logs %q, want both lines once", got)
+	}
+}
+
+func TestContractFailureExitCodeAndSignal(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	for _, tc := range []struct {
+		name         string
+		code, signal int
+		msg          string
+	}{{"exit-3", 3, 0, ""}, {"killed", 137, 9, "killed by signal 9"}} {
+		if err := s.Start(ctx, scheduler.StartRequest{Name: tc.name, Image: "x:1"}); err != nil {
+			t.Fatal(err)
+		}
+		f.run(tc.name)
+		f.exit(tc.name, tc.code, tc.signal)
+		st, err := s.Wait(ctx, tc.name)
+		if err != nil || st.State != scheduler.StateExited || st.ExitCode != tc.code || !strings.Contains(st.Message, tc.msg) {
+			t.Errorf("%s: Wait %+v %v, want exit %d and %q", tc.name, st, err, tc.code, tc.msg)
+		}
+	}
+}
+
+func TestContractDriverFailureEndsTheTask(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	name := "bad-image"
+	if err := s.Start(ctx, scheduler.StartRequest{Name: name, Image: "nope:1"}); err != nil {
+		t.Fatal(err)
+	}
+	f.place(name)
+	f.failDriver(name, `Failed to pull "nope:1": no such host`)
+	st, err := s.Wait(ctx, name)
+	if err != nil || st.State != scheduler.StateExited || st.ExitCode != exitNotStarted || !strings.Contains(st.Message, "Failed to pull") {
+		t.Fatalf("Wait: %+v %v, want exited %d with the driver's words", st, err, exitNotStarted)
+	}
+	if got := readAll(t, s, name, true); got != "" {
+		t.Fatalf("logs of a task that never ran: %q", got)
+	}
+}
+
+func TestContractLostAllocationEndsWait(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	name := "lost"
+	if err := s.Start(ctx, scheduler.StartRequest{Name: name, Image: "x:1"}); err != nil {
+		t.Fatal(err)
+	}
+	f.run(name)
+	type result struct {
+		st  scheduler.Status
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := s.Wait(ctx, name)
+		done <- result{st, err}
+	}()
+	eventually(t, "Wait to block", func() bool { return len(f.blockingQueries()) > 0 })
+	f.lose(name)
+	r := <-done
+	if r.err != nil || r.st.State != scheduler.StateExited || r.st.ExitCode != exitLost || !strings.Contains(r.st.Message, "lost") {
+		t.Fatalf("Wait on a lost allocation: %+v %v, want exited with a message", r.st, r.err)
+	}
+}
+
+func TestContractAdoptOnDuplicate(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	req := scheduler.StartRequest{Name: "dup", Image: "x:1"}
+	if err := s.Start(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	// Registered, not started: the same attempt on its way, Nomad starts it.
+	if err := s.Start(ctx, req); err != nil {
+		t.Fatalf("second Start before the task started: %v, want nil", err)
+	}
+	f.run(req.Name)
+	if err := s.Start(ctx, req); !errors.Is(err, scheduler.ErrAlreadyExists) {
+		t.Fatalf("Start of a running attempt: %v, want ErrAlreadyExists", err)
+	}
+	f.exit(req.Name, 0, 0)
+	if err := s.Start(ctx, req); !errors.Is(err, scheduler.ErrAlreadyExists) {
+		t.Fatalf("Start of an exited attempt: %v, want ErrAlreadyExists", err)
+	}
+	list, err := s.List(ctx, nil)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("List: %v %v, want the one job", list, err)
+	}
+}
+
+func TestContractLogsFollowUntilDead(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	name := "follow"
+	if err := s.Start(ctx, scheduler.StartRequest{Name: name, Image: "x:1"}); err != nil {
+		t.Fatal(err)
+	}
+	// Opened before the task starts: it waits for the start.
+	rc, err := s.Logs(ctx, name, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	lines := bufio.NewReader(rc)
+	f.run(name)
+	f.write(name, "stdout", "one\n")
+	if l, err := lines.ReadString('\n'); err != nil || l != "one\n" {
+		t.Fatalf("first followed line %q %v", l, err)
+	}
+	f.write(name, "stderr", "two\n")
+	if l, err := lines.ReadString('\n'); err != nil || l != "two\n" {
+		t.Fatalf("second followed line %q %v", l, err)
+	}
+	// Written just before the end, and a line without a newline: both
+	// must arrive, and the stream must end with the task.
+	f.write(name, "stdout", "three\nfour")
+	f.exit(name, 0, 0)
+	rest, err := io.ReadAll(lines)
+	if err != nil {
+		t.Fatalf("follow ended with %v", err)
+	}
+	if !sameLines(string(rest), "three\nfour") {
+		t.Fatalf("tail %q, want three and four once", rest)
+	}
+}
+
+func TestContractWaitUsesBlockingQueries(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	name := "blocking"
+	if err := s.Start(ctx, scheduler.StartRequest{Name: name, Image: "x:1"}); err != nil {
+		t.Fatal(err)
+	}
+	f.run(name)
+	at := f.currentIndex()
+	done := make(chan scheduler.Status, 1)
+	go func() {
+		st, _ := s.Wait(ctx, name)
+		done <- st
+	}()
+	eventually(t, "Wait to block", func() bool { return len(f.blockingQueries()) > 0 })
+	if got := f.blockingQueries()[0]; got != at {
+		t.Fatalf("Wait blocked on index %d, want the index of its first read, %d", got, at)
+	}
+	f.exit(name, 5, 0)
+	if st := <-done; st.State != scheduler.StateExited || st.ExitCode != 5 {
+		t.Fatalf("Wait: %+v", st)
+	}
+	// One plain read, one blocking query woken by the exit: no polling.
+	if q := f.blockingQueries(); len(q) != 1 {
+		t.Fatalf("blocking queries %v, want exactly one", q)
+	}
+}
+
+func TestContractWaitHonoursCtx(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	if err := s.Start(testCtx(t), scheduler.StartRequest{Name: "forever", Image: "x:1"}); err != nil {
+		t.Fatal(err)
+	}
+	f.run("forever")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Wait(ctx, "forever")
+		done <- err
+	}()
+	eventually(t, "Wait to block", func() bool { return len(f.blockingQueries()) > 0 })
+	cancel()
+	if err := <-done; !errors.Is(err, scheduler.ErrUnavailable) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait after cancel: %v, want ErrUnavailable wrapping context.Canceled", err)
+	}
+}
+
+func TestContractStopAndRemove(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	name := "stopme"
+	if err := s.Start(ctx, scheduler.StartRequest{Name: name, Image: "x:1"}); err != nil {
+		t.Fatal(err)
+	}
+	f.run(name)
+	if err := s.Stop(ctx, name, time.Second); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	st, err := s.Inspect(ctx, name)
+	if err != nil || st.State != scheduler.StateExited || st.ExitCode != 143 || !strings.Contains(st.Message, "signal 15") {
+		t.Fatalf("after Stop: %+v %v, want exited 143 by signal 15", st, err)
+	}
+	if err := s.Stop(ctx, name, time.Second); err != nil {
+		t.Fatalf("Stop of an exited job: %v", err)
+	}
+	if err := s.Remove(ctx, name); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	if st, err := s.Inspect(ctx, name); err != nil || st.State != scheduler.StateNotFound {
+		t.Fatalf("after Remove: %+v %v, want not found", st, err)
+	}
+	if err := s.Remove(ctx, name); err != nil {
+		t.Fatalf("Remove of a missing job: %v", err)
+	}
+	if err := s.Stop(ctx, name, time.Second); err != nil {
+		t.Fatalf("Stop of a missing job: %v", err)
+	}
+	if st, err := s.Wait(ctx, name); err != nil || st.State != scheduler.StateNotFound {
+		t.Fatalf("Wait on a missing job: %+v %v", st, err)
+	}
+	if _, err := s.Logs(ctx, name, false); !errors.Is(err, scheduler.ErrInvalid) {
+		t.Fatalf("Logs of a missing job: %v, want ErrInvalid", err)
+	}
+}
+
+func TestContractListByMeta(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	for name, labels := range map[string]map[string]string{
+		"a": {scheduler.LabelCluster: "c1", scheduler.LabelTask: "x"},
+		"b": {scheduler.LabelCluster: "c1", scheduler.LabelExtension: "cron"},
+		"c": {scheduler.LabelCluster: "c2"},
+	} {
+		if err := s.Start(ctx, scheduler.StartRequest{Name: name, Image: "x:1", Labels: labels}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.run("a")
+	for _, tc := range []struct {
+		labels map[string]string
+		want   []string
+	}{
+		{map[string]string{scheduler.LabelCluster: "c1"}, []string{"a", "b"}},
+		{map[string]string{scheduler.LabelCluster: "c1", scheduler.LabelExtension: ""}, []string{"b"}},
+		{map[string]string{scheduler.LabelCluster: ""}, []string{"a", "b", "c"}},
+		{map[string]string{scheduler.LabelCluster: "c3"}, nil},
+	} {
+		list, err := s.List(ctx, tc.labels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, c := range list {
+			names = append(names, c.Name)
+			if c.Name == "a" && (c.Status.State != scheduler.StateRunning || c.Labels[scheduler.LabelTask] != "x") {
+				t.Errorf("a listed as %+v", c)
+			}
+		}
+		if !reflect.DeepEqual(names, tc.want) {
+			t.Errorf("List(%v) = %v, want %v", tc.labels, names, tc.want)
+		}
+	}
+}
+
+func TestContractUnreachableIsUnavailable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + l.Addr().String()
+	l.Close()
+	// A server that takes the request and never answers.
+	// (The body is read first: the server notices a client that went away
+	// only once it has.)
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		<-r.Context().Done()
+	}))
+	defer hang.Close()
+	// A server without a leader answers 500.
+	noLeader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "No cluster leader", http.StatusInternalServerError)
+	}))
+	defer noLeader.Close()
+	for _, addr := range []string{closed, hang.URL, noLeader.URL} {
+		s, err := New(Options{Address: addr, APITimeout: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := testCtx(t)
+		errs := map[string]error{"Start": s.Start(ctx, scheduler.StartRequest{Name: "n", Image: "x:1"}), "Remove": s.Remove(ctx, "n"),
+			"Stop": s.Stop(ctx, "n", time.Second), "Check": s.Check(ctx)}
+		_, errs["Inspect"] = s.Inspect(ctx, "n")
+		_, errs["List"] = s.List(ctx, nil)
+		_, errs["Logs"] = s.Logs(ctx, "n", true)
+		wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		_, errs["Wait"] = s.Wait(wctx, "n")
+		cancel()
+		for op, err := range errs {
+			if !errors.Is(err, scheduler.ErrUnavailable) {
+				t.Errorf("%s against %s: %v, want ErrUnavailable", op, addr, err)
+			}
+		}
+		_ = s.Close()
+	}
+}
+
+// readAll reads a task's whole log.
+func readAll(t *testing.T, s *Scheduler, name string, follow bool) string {
+	t.Helper()
+	rc, err := s.Logs(testCtx(t), name, follow)
+	if err != nil {
+		t.Fatalf("Logs: %v", err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("reading logs: %v", err)
+	}
+	return string(b)
+}
+
+// sameLines reports whether got holds want's lines, each once, in any
+// order across streams.
+func sameLines(got, want string) bool {
+	count := map[string]int{}
+	for _, l := range strings.SplitAfter(want, "\n") {
+		count[l]++
+	}
+	for _, l := range strings.SplitAfter(got, "\n") {
+		count[l]--
+	}
+	for _, n := range count {
+		if n != 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,408 @@
+package nomad
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+)
+
+// fakeNomad is an in-process HTTP fake of exactly the Nomad endpoints the
+// backend uses, with the request and answer shapes of Nomad's HTTP API
+// (api/jobs, api/allocations, api/client fs logs). It runs nothing: the
+// test moves each job's allocation through its states (place, run, exit,
+// lose) and appends to its logs. Every change bumps one index, which
+// blocking queries (?index=&wait=) wait on, as Nomad's do.
+type fakeNomad struct {
+	t   *testing.T
+	srv *httptest.Server
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on every change
+	index   uint64
+	jobs    map[string]*fakeJob
+	// allocQueries records the index of every allocations query.
+	allocQueries []uint64
+	// registers records every register request's body.
+	registers []nomadapi.JobRegisterRequest
+}
+
+type fakeJob struct {
+	job    nomadapi.Job
+	alloc  *nomadapi.AllocationListStub
+	logs   map[string][]byte // stdout, stderr
+	purged bool
+}
+
+func newFakeNomad(t *testing.T) *fakeNomad {
+	f := &fakeNomad{t: t, changed: make(chan struct{}), index: 10, jobs: map[string]*fakeJob{}}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// bump records a change (f.mu held).
+func (f *fakeNomad) bump() {
+	f.index++
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+func (f *fakeNomad) serve(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	switch {
+	case r.Method == http.MethodPut && p == "/v1/jobs":
+		f.register(w, r)
+	case r.Method == http.MethodGet && p == "/v1/jobs":
+		f.list(w, r)
+	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/job/") && strings.HasSuffix(p, "/allocations"):
+		f.allocations(w, r, strings.TrimSuffix(strings.TrimPrefix(p, "/v1/job/"), "/allocations"))
+	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/job/"):
+		f.info(w, strings.TrimPrefix(p, "/v1/job/"))
+	case r.Method == http.MethodDelete && strings.HasPrefix(p, "/v1/job/"):
+		f.deregister(w, r, strings.TrimPrefix(p, "/v1/job/"))
+	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/allocation/"):
+		f.allocation(w, strings.TrimPrefix(p, "/v1/allocation/"))
+	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/node/"):
+		// The client asks for the node to reach it directly; answering
+		// "unknown" makes it go through the server, as here.
+		http.Error(w, "node lookup failed", http.StatusNotFound)
+	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/client/fs/logs/"):
+		f.logs(w, r, strings.TrimPrefix(p, "/v1/client/fs/logs/"))
+	default:
+		http.Error(w, "fake nomad: no route "+r.Method+" "+p, http.StatusNotFound)
+	}
+}
+
+func (f *fakeNomad) reply(w http.ResponseWriter, index uint64, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Nomad-Index", strconv.FormatUint(index, 10))
+	w.Header().Set("X-Nomad-LastContact", "0")
+	w.Header().Set("X-Nomad-KnownLeader", "true")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (f *fakeNomad) register(w http.ResponseWriter, r *http.Request) {
+	var req nomadapi.JobRegisterRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Job == nil || req.Job.ID == nil {
+		http.Error(w, "bad job", http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.registers = append(f.registers, req)
+	id := *req.Job.ID
+	if old, ok := f.jobs[id]; ok && !old.purged && req.EnforceIndex && req.JobModifyIndex == 0 {
+		// Nomad's words and status for this refusal.
+		http.Error(w, "Enforcing job modify index 0: job already exists", http.StatusInternalServerError)
+		return
+	}
+	f.bump()
+	job := *req.Job
+	job.Status, job.Stop = new("pending"), new(false)
+	job.CreateIndex, job.ModifyIndex, job.JobModifyIndex = new(f.index), new(f.index), new(f.index)
+	f.jobs[id] = &fakeJob{job: job, logs: map[string][]byte{}}
+	f.reply(w, f.index, nomadapi.JobRegisterResponse{EvalID: "eval-" + id, EvalCreateIndex: f.index, JobModifyIndex: f.index})
+}
+
+func (f *fakeNomad) lookup(id string) *fakeJob {
+	j, ok := f.jobs[id]
+	if !ok || j.purged {
+		return nil
+	}
+	return j
+}
+
+func (f *fakeNomad) info(w http.ResponseWriter, id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	j := f.lookup(id)
+	if j == nil {
+		http.Error(w, "job not found", http.StatusNotFound)
+		return
+	}
+	f.reply(w, f.index, j.job)
+}
+
+func (f *fakeNomad) list(w http.ResponseWriter, r *http.Request) {
+	withMeta := r.URL.Query().Get("meta") == "true"
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []nomadapi.JobListStub
+	for id, j := range f.jobs {
+		if j.purged {
+			continue
+		}
+		stub := nomadapi.JobListStub{ID: id, Name: id, Type: "batch", Status: *j.job.Status, Stop: *j.job.Stop}
+		if withMeta {
+			stub.Meta = maps.Clone(j.job.Meta)
+		}
+		out = append(out, stub)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].ID < out[b].ID })
+	f.reply(w, f.index, out)
+}
+
+// allocations answers GET /v1/job/:id/allocations, blocking while the
+// index has not passed ?index= (at most ?wait=), as Nomad does.
+func (f *fakeNomad) allocations(w http.ResponseWriter, r *http.Request, id string) {
+	q := r.URL.Query()
+	index, _ := strconv.ParseUint(q.Get("index"), 10, 64)
+	wait := 5 * time.Minute
+	if d, err := time.ParseDuration(q.Get("wait")); err == nil {
+		wait = d
+	}
+	f.mu.Lock()
+	f.allocQueries = append(f.allocQueries, index)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for expired := false; index > 0 && f.index <= index && !expired; {
+		ch := f.changed
+		f.mu.Unlock()
+		select {
+		case <-ch:
+		case <-timer.C:
+			expired = true
+		case <-r.Context().Done():
+			return
+		}
+		f.mu.Lock()
+	}
+	defer f.mu.Unlock()
+	out := []nomadapi.AllocationListStub{}
+	if j := f.lookup(id); j != nil && j.alloc != nil {
+		out = append(out, *j.alloc)
+	}
+	f.reply(w, f.index, out)
+}
+
+func (f *fakeNomad) allocation(w http.ResponseWriter, id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, j := range f.jobs {
+		if a := j.alloc; a != nil && a.ID == id {
+			f.reply(w, f.index, nomadapi.Allocation{ID: a.ID, NodeID: a.NodeID, JobID: a.JobID, TaskGroup: a.TaskGroup,
+				ClientStatus: a.ClientStatus, TaskStates: a.TaskStates})
+			return
+		}
+	}
+	http.Error(w, "alloc not found", http.StatusNotFound)
+}
+
+func (f *fakeNomad) deregister(w http.ResponseWriter, r *http.Request, id string) {
+	purge := r.URL.Query().Get("purge") == "true"
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	j := f.lookup(id)
+	if j == nil {
+		http.Error(w, "job not found", http.StatusNotFound)
+		return
+	}
+	f.bump()
+	j.job.Stop, j.job.Status = new(true), new("dead")
+	if a := j.alloc; a != nil && (a.ClientStatus == "running" || a.ClientStatus == "pending") {
+		// The task gets SIGTERM and obeys at once.
+		f.endLocked(j, "complete", 143, 15)
+	}
+	j.purged = purge
+	f.reply(w, f.index, nomadapi.JobDeregisterResponse{EvalID: "eval-stop-" + id, JobModifyIndex: f.index})
+}
+
+// logs answers GET /v1/client/fs/logs/:alloc with Nomad's JSON frames. A
+// follow stream sends what is appended and never ends by itself (Nomad's
+// does not end when the task dies either).
+func (f *fakeNomad) logs(w http.ResponseWriter, r *http.Request, allocID string) {
+	q := r.URL.Query()
+	typ, follow := q.Get("type"), q.Get("follow") == "true"
+	if q.Get("task") != taskName || (typ != "stdout" && typ != "stderr") || q.Get("origin") != "start" {
+		http.Error(w, "bad logs request", http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	var job *fakeJob
+	for _, j := range f.jobs {
+		if j.alloc != nil && j.alloc.ID == allocID {
+			job = j
+		}
+	}
+	if job == nil {
+		f.mu.Unlock()
+		http.Error(w, "unknown allocation", http.StatusNotFound)
+		return
+	}
+	if ts := job.alloc.TaskStates[taskName]; ts == nil || ts.StartedAt.IsZero() {
+		f.mu.Unlock()
+		http.Error(w, fmt.Sprintf("task %q not started yet. No logs available", taskName), http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	var sent int
+	for {
+		data := job.logs[typ][sent:]
+		ch := f.changed
+		f.mu.Unlock()
+		if len(data) > 0 {
+			sent += len(data)
+			if enc.Encode(nomadapi.StreamFrame{Offset: int64(sent), Data: data, File: "alloc/logs/task." + typ + ".0"}) != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+		}
+		if !follow {
+			return
+		}
+		select {
+		case <-ch:
+		case <-r.Context().Done():
+			return
+		}
+		f.mu.Lock()
+	}
+}
+
+// --- what the test does to a job ---------------------------------------
+
+func (f *fakeNomad) job(id string) *fakeJob {
+	f.t.Helper()
+	j := f.lookup(id)
+	if j == nil {
+		f.t.Fatalf("fake nomad: no job %s", id)
+	}
+	return j
+}
+
+// place gives the job its allocation (pending: the image is pulled).
+func (f *fakeNomad) place(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	j := f.job(id)
+	f.bump()
+	j.alloc = &nomadapi.AllocationListStub{ID: "alloc-" + id, NodeID: "node-1", NodeName: "fake-node", JobID: id,
+		TaskGroup: groupName, ClientStatus: "pending", DesiredStatus: "run", CreateIndex: f.index, ModifyIndex: f.index,
+		TaskStates: map[string]*nomadapi.TaskState{taskName: {State: "pending", Events: []*nomadapi.TaskEvent{
+			{Type: "Received", DisplayMessage: "Task received by client"},
+			{Type: "Driver", DisplayMessage: "Downloading image"},
+		}}},
+		AllocatedResources: &nomadapi.AllocatedResources{Shared: nomadapi.AllocatedSharedResources{
+			Networks: []*nomadapi.NetworkResource{{Mode: "host", IP: "10.1.2.3"}}}},
+	}
+	j.job.Status = new("running")
+}
+
+// run starts the task (placing it first if needed).
+func (f *fakeNomad) run(id string) {
+	f.mu.Lock()
+	placed := f.job(id).alloc != nil
+	f.mu.Unlock()
+	if !placed {
+		f.place(id)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	j := f.job(id)
+	f.bump()
+	ts := j.alloc.TaskStates[taskName]
+	ts.State, ts.StartedAt = "running", time.Now().UTC()
+	ts.Events = append(ts.Events, &nomadapi.TaskEvent{Type: "Started", DisplayMessage: "Task started by client"})
+	j.alloc.ClientStatus = "running"
+	j.alloc.ModifyIndex = f.index
+}
+
+// exit ends the running task with code (and signal).
+func (f *fakeNomad) exit(id string, code, signal int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.bump()
+	status := "complete"
+	if code != 0 {
+		status = "failed"
+	}
+	f.endLocked(f.job(id), status, code, signal)
+	f.job(id).job.Status = new("dead")
+}
+
+func (f *fakeNomad) endLocked(j *fakeJob, status string, code, signal int) {
+	ts := j.alloc.TaskStates[taskName]
+	ts.State, ts.Failed, ts.FinishedAt = "dead", status == "failed", time.Now().UTC()
+	ts.Events = append(ts.Events, &nomadapi.TaskEvent{Type: "Terminated", ExitCode: code,
+		DisplayMessage: fmt.Sprintf("Exit Code: %d", code),
+		Details:        map[string]string{"exit_code": strconv.Itoa(code), "signal": strconv.Itoa(signal), "oom_killed": "false"}})
+	j.alloc.ClientStatus = status
+	j.alloc.ModifyIndex = f.index
+}
+
+// failDriver fails the task before it starts (an image that cannot be
+// pulled).
+func (f *fakeNomad) failDriver(id, msg string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	j := f.job(id)
+	f.bump()
+	ts := j.alloc.TaskStates[taskName]
+	ts.State, ts.Failed, ts.FinishedAt = "dead", true, time.Now().UTC()
+	ts.Events = append(ts.Events, &nomadapi.TaskEvent{Type: "Driver Failure", DisplayMessage: msg, DriverError: msg, FailsTask: true},
+		&nomadapi.TaskEvent{Type: "Not Restarting", DisplayMessage: "Error was unrecoverable"})
+	j.alloc.ClientStatus = "failed"
+	j.job.Status = new("dead")
+}
+
+// lose marks the allocation lost (its node went away).
+func (f *fakeNomad) lose(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	j := f.job(id)
+	f.bump()
+	j.alloc.ClientStatus, j.alloc.ClientDescription = "lost", "alloc is lost since its node is down"
+	j.alloc.DesiredStatus = "stop"
+	j.alloc.ModifyIndex = f.index
+	j.job.Status = new("dead")
+}
+
+// write appends to the task's stdout or stderr.
+func (f *fakeNomad) write(id, typ, s string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	j := f.job(id)
+	j.logs[typ] = append(j.logs[typ], s...)
+	f.bump()
+}
+
+// blockingQueries lists the index of every allocations query that asked
+// to block (index > 0).
+func (f *fakeNomad) blockingQueries() []uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []uint64
+	for _, i := range f.allocQueries {
+		if i > 0 {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func (f *fakeNomad) lastRegister() nomadapi.JobRegisterRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.registers) == 0 {
+		f.t.Fatal("fake nomad: nothing registered")
+	}
+	return f.registers[len(f.registers)-1]
+}
+
+func (f *fakeNomad) currentIndex() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.index
+}

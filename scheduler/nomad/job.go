@@ -1,0 +1,113 @@
+package nomad
+
+import (
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/goferhq/gofer/scheduler"
+)
+
+// The one group and task of every job: names inside a job need not be
+// unique across jobs.
+const (
+	groupName = "gofer"
+	taskName  = "task"
+)
+
+// validName is what the job id may hold: the container name is used as is
+// (Docker's name rule), so the id is the name and nothing needs undoing.
+// Nomad itself refuses only spaces and NUL, but ids travel in URL paths.
+var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// validate refuses a request Nomad would refuse later, after Start has
+// returned (a bad env name would only fail the task).
+func validate(req scheduler.StartRequest) error {
+	if !validName.MatchString(req.Name) {
+		return fmt.Errorf("nomad: start %q: the name must match %s: %w", req.Name, validName, scheduler.ErrInvalid)
+	}
+	if strings.TrimSpace(req.Image) == "" {
+		return fmt.Errorf("nomad: start %s: empty image: %w", req.Name, scheduler.ErrInvalid)
+	}
+	for k := range req.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return fmt.Errorf("nomad: start %s: bad environment variable name %q: %w", req.Name, k, scheduler.ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// checkName refuses names that cannot be a job id (see validName).
+func checkName(op, name string) error {
+	if !validName.MatchString(name) {
+		return fmt.Errorf("nomad: %s %q: not a valid name: %w", op, name, scheduler.ErrInvalid)
+	}
+	return nil
+}
+
+// jobFor maps a request to the batch job registered for it:
+//   - one group, count 1, one docker task;
+//   - no restarts and no rescheduling: Gofer's retry policy decides, and a
+//     second run of the same attempt must never happen behind its back;
+//   - the labels as job meta, which List reads back;
+//   - the kill timeout is the stop grace (fixed at registration).
+func (s *Scheduler) jobFor(req scheduler.StartRequest) *nomadapi.Job {
+	cfg := map[string]any{"image": req.Image}
+	if req.Entrypoint != nil {
+		cfg["entrypoint"] = slices.Clone(req.Entrypoint)
+	}
+	if req.Command != nil {
+		// The docker driver takes the program as "command" and the rest
+		// as "args"; together they replace the image's CMD.
+		if len(req.Command) > 0 {
+			cfg["command"] = req.Command[0]
+			cfg["args"] = slices.Clone(req.Command[1:])
+		}
+	}
+	if req.Network != "" {
+		cfg["network_mode"] = req.Network
+	}
+	if req.AlwaysPull {
+		cfg["force_pull"] = true
+	}
+	if req.RegistryUser != "" || req.RegistryPass != "" {
+		cfg["auth"] = map[string]any{"username": req.RegistryUser, "password": req.RegistryPass}
+	}
+	kill := s.opts.StopGrace
+	task := &nomadapi.Task{
+		Name:        taskName,
+		Driver:      "docker",
+		Config:      cfg,
+		Env:         maps.Clone(req.Env),
+		KillTimeout: &kill,
+		Resources:   &nomadapi.Resources{CPU: new(s.opts.CPU), MemoryMB: new(s.opts.MemoryMB)},
+	}
+	group := &nomadapi.TaskGroup{
+		Name:  new(groupName),
+		Count: new(1),
+		Tasks: []*nomadapi.Task{task},
+		// Interval and delay keep Nomad's defaults: with no attempts
+		// they never apply, and Nomad refuses an interval under 5s.
+		RestartPolicy:    &nomadapi.RestartPolicy{Attempts: new(0), Mode: new("fail")},
+		ReschedulePolicy: &nomadapi.ReschedulePolicy{Attempts: new(0), Unlimited: new(false)},
+	}
+	job := &nomadapi.Job{
+		ID:          new(req.Name),
+		Name:        new(req.Name),
+		Type:        new(nomadapi.JobTypeBatch),
+		Datacenters: slices.Clone(s.opts.Datacenters),
+		Meta:        maps.Clone(req.Labels),
+		TaskGroups:  []*nomadapi.TaskGroup{group},
+	}
+	if s.opts.Region != "" {
+		job.Region = new(s.opts.Region)
+	}
+	if s.opts.Namespace != "" {
+		job.Namespace = new(s.opts.Namespace)
+	}
+	return job
+}

@@ -1,0 +1,267 @@
+package nomad
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/goferhq/gofer/scheduler"
+)
+
+// Logs implements scheduler.Scheduler. ctx governs the whole stream.
+//
+// Nomad keeps stdout and stderr as separate files and serves each as its
+// own stream (/v1/client/fs/logs), so the two are read at once and merged
+// a whole line at a time, in the order the lines reach us: each stream
+// keeps its order, but the order across them is only as good as the
+// arrival of Nomad's frames (lines written close together may swap).
+//
+// With follow, the streams end when the task is dead: Nomad's own follow
+// stream does not end then, so a Wait alongside it cancels the streams
+// (logSettle after the end) and each is read once more without follow,
+// skipping what was already delivered, so the lines written just before
+// the end are not lost.
+//
+// A missing job is an error wrapping ErrInvalid. A task that has not
+// started has no logs yet: without follow the stream is empty, with
+// follow it waits for the start.
+func (s *Scheduler) Logs(ctx context.Context, name string, follow bool) (io.ReadCloser, error) {
+	snap, err := s.read(ctx, "logs", name, 0)
+	if err != nil {
+		return nil, err
+	}
+	if snap.job == nil {
+		return nil, fmt.Errorf("nomad: logs %s: no such job: %w", name, scheduler.ErrInvalid)
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	pr, pw := io.Pipe()
+	l := &logStream{PipeReader: pr, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		pw.CloseWithError(s.copyLogs(lctx, name, snap, follow, pw))
+	}()
+	return l, nil
+}
+
+// copyLogs writes the task's output to w; nil means it is all there.
+func (s *Scheduler) copyLogs(ctx context.Context, name string, snap snapshot, follow bool, w io.Writer) error {
+	st := describe(snap)
+	for follow && !started(snap) && st.State != scheduler.StateExited && st.State != scheduler.StateNotFound {
+		var err error
+		if snap, err = s.read(ctx, "logs", name, max(snap.index, 1)); err != nil {
+			return err
+		}
+		st = describe(snap)
+	}
+	if !started(snap) {
+		return nil // never ran: no output
+	}
+	if st.State == scheduler.StateExited {
+		follow = false
+		// Output of the task's last moment may still be on its way to
+		// the log files.
+		if wait := time.Until(st.Finished.Add(logSettle)); wait > 0 {
+			if err := sleep(ctx, min(wait, logSettle)); err != nil {
+				return fmt.Errorf("nomad: logs %s: %w: %w", name, scheduler.ErrUnavailable, err)
+			}
+		}
+	}
+	actx, cancel := s.short(ctx)
+	alloc, _, err := s.cli.Allocations().Info(snap.alloc.ID, s.query(actx, nil))
+	cancel()
+	if err != nil {
+		return classify("logs", name, err)
+	}
+
+	m := &merger{w: w}
+	dead := make(chan struct{})
+	var waitErr error
+	wctx, stopWait := context.WithCancel(ctx)
+	var waiter sync.WaitGroup
+	if follow {
+		waiter.Go(func() {
+			_, err := s.Wait(wctx, name)
+			if err == nil {
+				err = sleep(wctx, logSettle) // see logSettle
+			}
+			if err != nil && wctx.Err() == nil {
+				waitErr = err
+			}
+			close(dead)
+		})
+	}
+	errs := make([]error, 2)
+	var streams sync.WaitGroup
+	for i, typ := range []string{"stdout", "stderr"} {
+		streams.Go(func() {
+			lines := m.stream()
+			defer lines.flush()
+			var n int64
+			if follow {
+				var err error
+				if n, err = s.stream(ctx, alloc, typ, true, 0, dead, lines.push); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+			_, errs[i] = s.stream(ctx, alloc, typ, false, n, nil, lines.push)
+		})
+	}
+	streams.Wait()
+	stopWait()
+	waiter.Wait()
+	if ctx.Err() != nil {
+		return fmt.Errorf("nomad: logs %s: %w: %w", name, scheduler.ErrUnavailable, ctx.Err())
+	}
+	if err := errors.Join(append(errs, waitErr)...); err != nil {
+		return fmt.Errorf("nomad: logs %s: %w: %w", name, scheduler.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// logSettle is how long the logs of a task are still read after it
+// ended. Nomad writes a task's output to its log files through two
+// asynchronous copies (the docker driver's log collector, then logmon,
+// which buffers and flushes every 100 ms), and its task state turns dead
+// without waiting for them: a read right at the end misses the last
+// bytes. Measured with Nomad 1.6.5, the last lines reached the files up to
+// 0.7 s after the task's end; 2 s is the margin. A final write without a
+// newline is worse: the docker driver's log collector holds a partial
+// line until its stream closes and is shut down when the container
+// exits, and such a fragment was seen arriving more than 2 s late (a
+// later read has it). That one is not waited for.
+const logSettle = 2 * time.Second
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// started reports whether the task's process was started (only then does
+// Nomad have log files for it).
+func started(snap snapshot) bool {
+	if snap.alloc == nil {
+		return false
+	}
+	ts := snap.alloc.TaskStates[taskName]
+	return ts != nil && !ts.StartedAt.IsZero()
+}
+
+// stream reads one log type from the beginning, skipping the first skip
+// bytes, and hands each frame's data to deliver; it returns the bytes
+// read (skipped included). A follow stream runs until stop is closed,
+// then takes what Nomad already sent and ends.
+func (s *Scheduler) stream(ctx context.Context, alloc *nomadapi.Allocation, typ string, follow bool, skip int64,
+	stop <-chan struct{}, deliver func([]byte)) (int64, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	frames, errc := s.cli.AllocFS().Logs(alloc, follow, taskName, typ, "start", 0, nil, s.query(sctx, nil))
+	var n int64
+	take := func(f *nomadapi.StreamFrame) {
+		data := f.Data
+		if d := min(skip-n, int64(len(data))); d > 0 {
+			data = data[d:]
+		}
+		n += int64(len(f.Data))
+		if len(data) > 0 {
+			deliver(data)
+		}
+	}
+	for {
+		select {
+		case f, ok := <-frames:
+			if !ok {
+				return n, nil
+			}
+			take(f)
+		case err := <-errc:
+			if ctx.Err() != nil {
+				return n, ctx.Err()
+			}
+			return n, classify("logs "+typ, alloc.ID, err)
+		case <-stop:
+			// The task is dead: end the request, keep what arrived.
+			cancel()
+			stop = nil
+			for {
+				select {
+				case f, ok := <-frames:
+					if !ok {
+						return n, nil
+					}
+					take(f)
+				case <-errc:
+					return n, ctx.Err()
+				}
+			}
+		}
+	}
+}
+
+// merger writes whole lines of several streams to one writer.
+type merger struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (m *merger) write(b []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, _ = m.w.Write(b) // a closed reader: the streams end with its ctx
+}
+
+func (m *merger) stream() *lineBuffer { return &lineBuffer{m: m} }
+
+// lineBuffer holds one stream's unfinished line.
+type lineBuffer struct {
+	m       *merger
+	pending []byte
+}
+
+func (l *lineBuffer) push(data []byte) {
+	i := bytes.LastIndexByte(data, '\n')
+	if i < 0 {
+		l.pending = append(l.pending, data...)
+		return
+	}
+	l.m.write(append(l.pending, data[:i+1]...))
+	l.pending = append([]byte(nil), data[i+1:]...)
+}
+
+func (l *lineBuffer) flush() {
+	if len(l.pending) > 0 {
+		l.m.write(l.pending)
+		l.pending = nil
+	}
+}
+
+// logStream is the reader Logs returns. Close cancels the requests and
+// waits for the copying goroutine, so nothing outlives Close.
+type logStream struct {
+	*io.PipeReader
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+func (l *logStream) Close() error {
+	l.once.Do(func() {
+		l.cancel()
+		_ = l.PipeReader.Close()
+		<-l.done
+	})
+	return nil
+}

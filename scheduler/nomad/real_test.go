@@ -1,0 +1,186 @@
+package nomad
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/client"
+
+	"github.com/goferhq/gofer/scheduler"
+	"github.com/goferhq/gofer/scheduler/docker/dockertest"
+)
+
+// The real-agent tests run the contract scenarios against the Nomad agent
+// of NOMAD_ADDR (docs/nomad.md shows how to start a dev agent). The
+// agent's docker driver must reach the local Docker engine: the test image
+// is the busybox image the Docker tests build, tagged :nomad-test because
+// Nomad v1.6's docker driver always pulls a :latest tag, and there is no
+// registry here. A lost allocation cannot be caused on a one-node agent;
+// the contract test covers it.
+
+const realImage = "gofer/busybox:nomad-test"
+
+var (
+	realOnce sync.Once
+	realErr  error
+)
+
+func realScheduler(t *testing.T) *Scheduler {
+	t.Helper()
+	addr := os.Getenv("NOMAD_ADDR")
+	if addr == "" {
+		t.Skip("NOMAD_ADDR not set: no Nomad agent to run the real-agent tests against (docs/nomad.md)")
+	}
+	realOnce.Do(func() { realErr = prepareRealImage() })
+	if realErr != nil {
+		t.Fatalf("preparing %s: %v", realImage, realErr)
+	}
+	s, err := New(Options{Address: addr, Token: os.Getenv("NOMAD_TOKEN"), StopGrace: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Check(testCtx(t)); err != nil {
+		t.Fatalf("the agent at %s does not answer: %v", addr, err)
+	}
+	return s
+}
+
+// prepareRealImage builds the test images and tags busybox for Nomad.
+func prepareRealImage() error {
+	if err := dockertest.BuildImages(); err != nil {
+		return err
+	}
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return cli.ImageTag(ctx, dockertest.BusyboxImage, realImage)
+}
+
+// realJob starts a shell script as a job named after the test and purges
+// it when the test ends.
+func realJob(t *testing.T, s *Scheduler, suffix, script string) string {
+	t.Helper()
+	name := "gofer-test-" + randHex(4) + "-" + suffix
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := s.Remove(ctx, name); err != nil {
+			t.Errorf("cleanup: Remove %s: %v", name, err)
+		}
+	})
+	req := scheduler.StartRequest{Name: name, Image: realImage, Command: []string{"sh", "-c", script},
+		Labels: map[string]string{"gofer.test.name": t.Name(), "gofer.test.job": name}}
+	if err := s.Start(testCtx(t), req); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	return name
+}
+
+func TestRealSuccessAndLogs(t *testing.T) {
+	s := realScheduler(t)
+	ctx := testCtx(t)
+	name := realJob(t, s, "ok", "echo out 1; echo err 1 >&2; echo out 2")
+	st, err := s.Wait(ctx, name)
+	if err != nil || st.State != scheduler.StateExited || st.ExitCode != 0 || st.ID == "" {
+		t.Fatalf("Wait: %+v %v, want exited 0 with an allocation id", st, err)
+	}
+	got := readAll(t, s, name, false)
+	if !sameLines(got, "out 1\nout 2\nerr 1\n") || strings.Index(got, "out 1") > strings.Index(got, "out 2") {
+		t.Fatalf("logs %q, want each line once and stdout in order", got)
+	}
+}
+
+func TestRealFailureExitCode(t *testing.T) {
+	s := realScheduler(t)
+	name := realJob(t, s, "fail", "exit 3")
+	st, err := s.Wait(testCtx(t), name)
+	if err != nil || st.State != scheduler.StateExited || st.ExitCode != 3 {
+		t.Fatalf("Wait: %+v %v, want exited 3", st, err)
+	}
+}
+
+func TestRealMissingImage(t *testing.T) {
+	s := realScheduler(t)
+	name := "gofer-test-" + randHex(4) + "-noimage"
+	t.Cleanup(func() { _ = s.Remove(context.Background(), name) })
+	if err := s.Start(testCtx(t), scheduler.StartRequest{Name: name, Image: "gofer/absent:nomad-test"}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Wait(testCtx(t), name)
+	if err != nil || st.State != scheduler.StateExited || st.ExitCode != exitNotStarted || st.Message == "" {
+		t.Fatalf("Wait: %+v %v, want exited %d with Nomad's words", st, err, exitNotStarted)
+	}
+	t.Logf("message: %s", st.Message)
+}
+
+func TestRealAdoptOnDuplicateAndStop(t *testing.T) {
+	s := realScheduler(t)
+	ctx := testCtx(t)
+	name := realJob(t, s, "dup", "trap 'exit 7' TERM; while true; do sleep 0.1; done")
+	req := scheduler.StartRequest{Name: name, Image: realImage, Command: []string{"sh", "-c", "exit 0"}}
+	if err := s.Start(ctx, req); err != nil && !errors.Is(err, scheduler.ErrAlreadyExists) {
+		t.Fatalf("second Start: %v, want nil (not started yet) or ErrAlreadyExists", err)
+	}
+	eventually(t, "the task to run", func() bool {
+		st, err := s.Inspect(ctx, name)
+		return err == nil && st.State == scheduler.StateRunning
+	})
+	if err := s.Start(ctx, req); !errors.Is(err, scheduler.ErrAlreadyExists) {
+		t.Fatalf("Start of a running attempt: %v, want ErrAlreadyExists", err)
+	}
+	list, err := s.List(ctx, map[string]string{"gofer.test.job": name})
+	if err != nil || len(list) != 1 || list[0].Status.State != scheduler.StateRunning {
+		t.Fatalf("List: %+v %v, want the one running job", list, err)
+	}
+	if err := s.Stop(ctx, name, 2*time.Second); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	st, err := s.Inspect(ctx, name)
+	if err != nil || st.State != scheduler.StateExited || st.ExitCode != 7 {
+		t.Fatalf("after Stop: %+v %v, want exited 7 (the TERM trap)", st, err)
+	}
+}
+
+func TestRealLogsFollow(t *testing.T) {
+	s := realScheduler(t)
+	ctx := testCtx(t)
+	// The last lines end with a newline: Nomad's docker driver may keep
+	// an unterminated final fragment seconds past the end (logs.go,
+	// logSettle); the contract test covers reading one.
+	name := realJob(t, s, "follow", "for i in 1 2 3; do echo line $i; sleep 1; done; echo last >&2; echo tail")
+	rc, err := s.Logs(ctx, name, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("follow: %v", err)
+	}
+	if !sameLines(string(b), "line 1\nline 2\nline 3\nlast\ntail\n") {
+		t.Fatalf("followed %q", b)
+	}
+	st, err := s.Inspect(ctx, name)
+	if err != nil || st.State != scheduler.StateExited {
+		t.Fatalf("follow ended before the task: %+v %v", st, err)
+	}
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,58 @@
+package nomad
+
+import (
+	"context"
+	"fmt"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/goferhq/gofer/scheduler"
+)
+
+// Start implements scheduler.Scheduler: register the attempt's batch job.
+// Nomad places and starts it on its own; Start does not wait for that
+// (Wait and Inspect tell what became of it).
+//
+// The job is registered with EnforceIndex and a modify index of 0, which
+// Nomad accepts only if no job has that id: the register is the commit
+// point, as Docker's create is. A second Start of the same attempt gets
+// Nomad's "job already exists" answer and reads the job instead:
+//   - a job whose task has started (or ended, or was stopped) gives
+//     ErrAlreadyExists, and the executor adopts it;
+//   - a job still waiting for placement or for its image is the same
+//     attempt on its way: Nomad will start it, so Start returns nil.
+func (s *Scheduler) Start(ctx context.Context, req scheduler.StartRequest) error {
+	if err := validate(req); err != nil {
+		return err
+	}
+	if req.NeverPull && !req.AlwaysPull {
+		// The docker driver pulls whatever is missing on the client
+		// node; there is no way to forbid that per task.
+		s.log.Debug("NeverPull is not enforced by Nomad", "name", req.Name)
+	}
+	rctx, cancel := s.short(ctx)
+	_, _, err := s.cli.Jobs().RegisterOpts(s.jobFor(req), &nomadapi.RegisterOptions{EnforceIndex: true, ModifyIndex: 0}, s.write(rctx))
+	cancel()
+	switch {
+	case err == nil:
+		s.log.Debug("registered job", "name", req.Name, "image", req.Image)
+		return nil
+	case duplicate(err):
+	default:
+		return classify("register", req.Name, err)
+	}
+	st, err := s.Inspect(ctx, req.Name)
+	if err != nil {
+		return err
+	}
+	switch st.State {
+	case scheduler.StateCreated:
+		s.log.Info("the job of this attempt is registered already and not started yet: Nomad starts it", "name", req.Name)
+		return nil
+	case scheduler.StateNotFound:
+		// Purged between our register and our read: nothing runs, so
+		// registering afresh is the caller's retry to make.
+		return fmt.Errorf("nomad: register %s: the job vanished after a duplicate answer: %w", req.Name, scheduler.ErrUnavailable)
+	}
+	return fmt.Errorf("nomad: register %s: %w (state %s)", req.Name, scheduler.ErrAlreadyExists, st.State)
+}
