@@ -513,7 +513,10 @@ func remoteHarness(t *testing.T) (*harness, Config) {
 	cfg.APIHost = "192.0.2.10:8080" // the leader's advertised API
 	cfg.HostPorts = PortRange{First: h.port, Last: h.port + 9}
 	cfg.Builtin = &Builtin{Version: "1.2.3", Path: bin}
-	cfg.FreePort = func() (int, error) { t.Error("a loopback port was picked for an extension on a remote host"); return 0, nil }
+	cfg.FreePort = func() (int, error) {
+		t.Error("a loopback port was picked for an extension on a remote host")
+		return 0, nil
+	}
 	return h, cfg
 }
 
