@@ -42,16 +42,23 @@ func newBuiltin(meta model.Metadata, logger hclog.Logger) *supervisor.Builtin {
 
 // newSupervisor builds this term's extension supervisor.
 func (a *Agent) newSupervisor(d leadership.Deps) leadership.Service {
-	if a.cfg.Scheduler.Engine == "nomad" {
-		a.logger.Warn("extensions do not run on Nomad yet (docs/nomad.md): the extension supervisor is idle")
-		return idleService{}
-	}
 	engine, ok := a.sched.(supervisor.Engine)
 	if !ok {
 		a.logger.Warn("the scheduler cannot run extensions")
 		return idleService{}
 	}
+	var ports supervisor.PortRange
+	if a.cfg.Scheduler.Engine == "nomad" {
+		// Extensions run on Nomad clients, maybe on other hosts
+		// (docs/nomad.md, "Extensions on Nomad"); validated at start.
+		ports, _ = a.cfg.Scheduler.Nomad.extensionPorts()
+		if a.cfg.Server.ExtensionAddress == "" && isLoopbackHostPort(hostPort(a.cfg.APIURL())) {
+			a.logger.Warn("extensions on Nomad get this node's API address as GOFER_HOST, which is loopback: only extensions placed on this host can reach it (set server.api_advertise or server.extension_address)",
+				"api", a.cfg.APIURL())
+		}
+	}
 	return supervisor.New(supervisor.Config{
+		HostPorts:        ports,
 		ClusterID:        a.clusterID(),
 		ExtensionAddress: a.cfg.Server.ExtensionAddress,
 		Network:          a.cfg.Scheduler.Docker.Network,
@@ -74,6 +81,19 @@ func (a *Agent) memberAPIHosts() []string {
 		}
 	}
 	return out
+}
+
+// isLoopbackHostPort tells whether host:port names a loopback address.
+func isLoopbackHostPort(hp string) bool {
+	h, _, err := net.SplitHostPort(hp)
+	if err != nil {
+		return false
+	}
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // hostPort is the host:port of an API URL ("" if it has none).
