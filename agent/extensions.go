@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 
 	"github.com/hashicorp/go-hclog"
 	"go.etcd.io/bbolt"
@@ -25,15 +24,9 @@ import (
 func (a *Agent) ExtensionDirectory() *extcall.Directory { return a.extensions }
 
 // newBuiltin describes the built-in extensions' images: the running
-// binary, tagged with its version. On Linux the binary is read through
-// /proc/self/exe, which stays the running program even when a package
-// upgrade replaces the file on disk (the image must hold what runs).
+// binary (supervisor.ExecutablePath), tagged with its version.
 func newBuiltin(meta model.Metadata, logger hclog.Logger) *supervisor.Builtin {
-	const self = "/proc/self/exe"
-	if _, err := os.Stat(self); err == nil {
-		return &supervisor.Builtin{Version: meta.Semver, Path: self}
-	}
-	path, err := os.Executable()
+	path, err := supervisor.ExecutablePath()
 	if err != nil {
 		logger.Warn("cannot locate the gofer binary; built-in extension images cannot be made", "error", err)
 	}

@@ -175,5 +175,17 @@ func (b *Builtin) Import(ctx context.Context, eng scheduler.Images, kind, tag st
 	return image, true, b.importInto(ctx, eng, image, kind, label, present)
 }
 
+// ExecutablePath is the running gofer binary, the content of the built-in
+// images. On Linux it is /proc/self/exe, which stays the running program
+// even when a package upgrade replaces the file on disk (the image must
+// hold what runs).
+func ExecutablePath() (string, error) {
+	const self = "/proc/self/exe"
+	if _, err := os.Stat(self); err == nil {
+		return self, nil
+	}
+	return os.Executable()
+}
+
 // BuiltinKinds lists the built-in extensions.
 func BuiltinKinds() []string { return slices.Clone(builtinKinds) }

@@ -636,3 +636,28 @@ func TestRemoteHostPorts(t *testing.T) {
 		t.Errorf("with extension_address: %+v %v", p, err)
 	}
 }
+
+// Import (gofer service extension-image) makes a built-in image under the
+// given tag, once per binary, and refuses a kind that is not built in.
+func TestBuiltinImportCommand(t *testing.T) {
+	eng := newFakeEngine(clock.NewFake(time.Unix(0, 0)))
+	bin := filepath.Join(t.TempDir(), "gofer")
+	if err := os.WriteFile(bin, []byte("binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := &Builtin{Version: "2.0.0", Path: bin}
+	ctx := context.Background()
+	image, imported, err := b.Import(ctx, eng, "cron", "1.2.3+dirty")
+	if err != nil || image != "gofer/extension-cron:1.2.3-dirty" || !imported {
+		t.Fatalf("first import: %s %v %v", image, imported, err)
+	}
+	if _, imported, err := b.Import(ctx, eng, "cron", "1.2.3+dirty"); err != nil || imported {
+		t.Errorf("second import of the same binary: imported %v %v", imported, err)
+	}
+	if _, _, err := b.Import(ctx, eng, "other", "1"); err == nil {
+		t.Error("imported a kind that is not built in")
+	}
+	if len(eng.imports) != 1 {
+		t.Errorf("imports %v, want one", eng.imports)
+	}
+}
