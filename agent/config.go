@@ -75,6 +75,10 @@ type NomadConfig struct {
 	Memory int `toml:"memory"`
 	// StopGrace is each task's kill_timeout (SIGTERM to SIGKILL).
 	StopGrace Duration `toml:"stop_grace"`
+	// ExtensionPorts ("first-last") are the host ports extensions listen
+	// on: each extension's job reserves one, on the host network of the
+	// Nomad client it is placed on (agent/supervisor DESIGN.md).
+	ExtensionPorts string `toml:"extension_ports"`
 }
 
 // DockerConfig tunes the Docker backend. Every node must reach the same
@@ -123,7 +127,8 @@ type ServerConfig struct {
 	// ExtensionAddress (host:port) is where extension containers reach
 	// the API: with it, extensions join scheduler.docker.network and get
 	// it as GOFER_HOST; without, they run on the host network and reach
-	// the leader's API directly (agent/supervisor DESIGN.md).
+	// the leader's API directly (agent/supervisor DESIGN.md). On Nomad
+	// it is only their GOFER_HOST (e.g. a load balancer of the members).
 	ExtensionAddress string `toml:"extension_address"`
 }
 
@@ -305,7 +310,7 @@ func DefaultConfig() Config {
 			Engine: "docker",
 			Docker: DockerConfig{Network: "bridge", PullTimeout: Duration(5 * time.Minute)},
 			Nomad: NomadConfig{Address: "http://127.0.0.1:4646", CPU: 100, Memory: 256,
-				StopGrace: Duration(10 * time.Second)},
+				StopGrace: Duration(10 * time.Second), ExtensionPorts: "19500-19599"},
 		},
 		Secrets: SecretStoreConfig{RotationBatchSize: 64},
 		Objects: ObjectStoreConfig{MaxObjectBytes: 256 << 10, PipelineObjectLimit: 50, RunObjectLimit: 100, RunObjectExpiry: 2},
@@ -503,9 +508,6 @@ func (c *Config) Validate() error {
 	case "docker", "noop":
 	case "nomad":
 		c.Scheduler.Nomad.validate(add)
-		if s.ExtensionAddress != "" {
-			add("server.extension_address is not supported with scheduler.engine nomad (extensions do not run on Nomad yet)")
-		}
 	default:
 		add("scheduler.engine %q must be docker or nomad (or noop, for benchmarks only)", c.Scheduler.Engine)
 	}
@@ -521,6 +523,11 @@ func (c *Config) Validate() error {
 		}
 		switch c.Scheduler.Docker.Network {
 		case "host", "none":
+			if c.Scheduler.Engine == "nomad" {
+				// On Nomad extensions run on the host network of a
+				// client; extension_address is only their GOFER_HOST.
+				break
+			}
 			add("server.extension_address needs scheduler.docker.network to be a network containers get an address on (bridge or a user-defined network), not %q", c.Scheduler.Docker.Network)
 		}
 	}

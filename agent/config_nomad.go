@@ -1,9 +1,13 @@
 package agent
 
 import (
+	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
+
+	"github.com/goferhq/gofer/agent/supervisor"
 )
 
 // validate checks [scheduler.nomad] (only when scheduler.engine is
@@ -46,8 +50,22 @@ func (n NomadConfig) validate(add func(format string, args ...any)) {
 			add("%s: %v", f.key, err)
 		}
 	}
+	if _, err := n.extensionPorts(); err != nil {
+		add("scheduler.nomad.extension_ports: %v", err)
+	}
 	tls := n.CACert != "" || n.ClientCert != "" || n.TLSServerName != "" || n.TLSSkipVerify
 	if tls && err == nil && u.Scheme == "http" {
 		add("scheduler.nomad TLS settings need an https:// address, got %q", n.Address)
 	}
+}
+
+// extensionPorts parses extension_ports ("first-last", inclusive).
+func (n NomadConfig) extensionPorts() (supervisor.PortRange, error) {
+	a, b, ok := strings.Cut(strings.TrimSpace(n.ExtensionPorts), "-")
+	first, err1 := strconv.Atoi(strings.TrimSpace(a))
+	last, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil || first < 1 || last > 65535 || first > last {
+		return supervisor.PortRange{}, fmt.Errorf("%q must be a range of ports first-last, e.g. 19500-19599", n.ExtensionPorts)
+	}
+	return supervisor.PortRange{First: first, Last: last}, nil
 }

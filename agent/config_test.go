@@ -131,7 +131,18 @@ func TestValidate(t *testing.T) {
 			c.Scheduler.Nomad.CACert = "/nonexistent/ca.pem"
 		}, "scheduler.nomad.ca_cert"},
 		{"nomad tls over http", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.TLSSkipVerify = true }, "need an https:// address"},
-		{"nomad and extension address", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Server.ExtensionAddress = "10.0.0.1:8080" }, "not supported with scheduler.engine nomad"},
+		{"nomad and extension address on the host network", func(c *Config) {
+			c.Scheduler.Engine, c.Scheduler.Docker.Network = "nomad", "host"
+			c.Server.ExtensionAddress = "10.0.0.1:8080"
+		}, ""},
+		{"docker extension address on the host network", func(c *Config) {
+			c.Scheduler.Docker.Network = "host"
+			c.Server.ExtensionAddress = "10.0.0.1:8080"
+		}, "needs scheduler.docker.network"},
+		{"nomad extension ports reversed", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.ExtensionPorts = "19600-19500" }, "scheduler.nomad.extension_ports"},
+		{"nomad extension ports one port", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.ExtensionPorts = "19500-19500" }, ""},
+		{"nomad extension ports not a range", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.ExtensionPorts = "19500" }, "scheduler.nomad.extension_ports"},
+		{"nomad extension ports too high", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.ExtensionPorts = "65000-70000" }, "scheduler.nomad.extension_ports"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 
 	"github.com/hashicorp/go-hclog"
 	"go.etcd.io/bbolt"
@@ -25,15 +24,9 @@ import (
 func (a *Agent) ExtensionDirectory() *extcall.Directory { return a.extensions }
 
 // newBuiltin describes the built-in extensions' images: the running
-// binary, tagged with its version. On Linux the binary is read through
-// /proc/self/exe, which stays the running program even when a package
-// upgrade replaces the file on disk (the image must hold what runs).
+// binary (supervisor.ExecutablePath), tagged with its version.
 func newBuiltin(meta model.Metadata, logger hclog.Logger) *supervisor.Builtin {
-	const self = "/proc/self/exe"
-	if _, err := os.Stat(self); err == nil {
-		return &supervisor.Builtin{Version: meta.Semver, Path: self}
-	}
-	path, err := os.Executable()
+	path, err := supervisor.ExecutablePath()
 	if err != nil {
 		logger.Warn("cannot locate the gofer binary; built-in extension images cannot be made", "error", err)
 	}
@@ -42,16 +35,23 @@ func newBuiltin(meta model.Metadata, logger hclog.Logger) *supervisor.Builtin {
 
 // newSupervisor builds this term's extension supervisor.
 func (a *Agent) newSupervisor(d leadership.Deps) leadership.Service {
-	if a.cfg.Scheduler.Engine == "nomad" {
-		a.logger.Warn("extensions do not run on Nomad yet (docs/nomad.md): the extension supervisor is idle")
-		return idleService{}
-	}
 	engine, ok := a.sched.(supervisor.Engine)
 	if !ok {
 		a.logger.Warn("the scheduler cannot run extensions")
 		return idleService{}
 	}
+	var ports supervisor.PortRange
+	if a.cfg.Scheduler.Engine == "nomad" {
+		// Extensions run on Nomad clients, maybe on other hosts
+		// (docs/nomad.md, "Extensions on Nomad"); validated at start.
+		ports, _ = a.cfg.Scheduler.Nomad.extensionPorts()
+		if a.cfg.Server.ExtensionAddress == "" && isLoopbackHostPort(hostPort(a.cfg.APIURL())) {
+			a.logger.Warn("extensions on Nomad get this node's API address as GOFER_HOST, which is loopback: only extensions placed on this host can reach it (set server.api_advertise or server.extension_address)",
+				"api", a.cfg.APIURL())
+		}
+	}
 	return supervisor.New(supervisor.Config{
+		HostPorts:        ports,
 		ClusterID:        a.clusterID(),
 		ExtensionAddress: a.cfg.Server.ExtensionAddress,
 		Network:          a.cfg.Scheduler.Docker.Network,
@@ -74,6 +74,19 @@ func (a *Agent) memberAPIHosts() []string {
 		}
 	}
 	return out
+}
+
+// isLoopbackHostPort tells whether host:port names a loopback address.
+func isLoopbackHostPort(hp string) bool {
+	h, _, err := net.SplitHostPort(hp)
+	if err != nil {
+		return false
+	}
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // hostPort is the host:port of an API URL ("" if it has none).

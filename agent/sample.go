@@ -107,6 +107,9 @@ tls_skip_verify = false
 cpu = 100                        # MHz every task reserves
 memory = 256                     # MB every task reserves
 stop_grace = "10s"               # the task's kill_timeout: SIGTERM, then SIGKILL after this
+# Host ports extensions listen on: each extension's job reserves one on the
+# client it runs on (docs/nomad.md, "Extensions on Nomad").
+extension_ports = "19500-19599"
 
 [secret_store]
 # Seals every secret (AES-256-GCM) before it enters raft. Required outside dev

@@ -61,6 +61,7 @@ See 'gofer service init-config' for every setting.`,
 			},
 			rotateKeyCommand(),
 			serviceExtensionCommand(),
+			serviceExtensionImageCommand(build),
 			{
 				Name:   "init-config",
 				Usage:  "print a commented sample configuration file",

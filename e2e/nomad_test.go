@@ -18,7 +18,7 @@ import (
 
 // nomadCluster starts a cluster whose tasks run on the Nomad agent of
 // NOMAD_ADDR, or skips the test when it is not set.
-func nomadCluster(t *testing.T, size int) (*runsCluster, string) {
+func nomadCluster(t *testing.T, size int, env ...string) (*runsCluster, string) {
 	t.Helper()
 	addr := os.Getenv("NOMAD_ADDR")
 	if addr == "" {
@@ -33,8 +33,8 @@ func nomadCluster(t *testing.T, size int) (*runsCluster, string) {
 	if err := docker.ImageTag(context.Background(), dockertest.BusyboxImage, nomadBusybox); err != nil {
 		t.Fatal(err)
 	}
-	rc := runsNewCluster(t, size, "GOFER_WEB_SCHEDULER__ENGINE=nomad", "GOFER_WEB_SCHEDULER__NOMAD__ADDRESS="+addr,
-		"GOFER_WEB_SCHEDULER__NOMAD__STOP_GRACE=2s")
+	rc := runsNewCluster(t, size, append([]string{"GOFER_WEB_SCHEDULER__ENGINE=nomad", "GOFER_WEB_SCHEDULER__NOMAD__ADDRESS=" + addr,
+		"GOFER_WEB_SCHEDULER__NOMAD__STOP_GRACE=2s"}, env...)...)
 	return rc, addr
 }
 

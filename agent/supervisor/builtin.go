@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -111,21 +113,33 @@ func (b *Builtin) binaryHash() (string, error) {
 }
 
 // ensure imports the built-in image when it is missing or holds another
-// binary (its label differs). Other images are left alone.
-func (b *Builtin) ensure(ctx context.Context, eng scheduler.Images, image string) error {
+// binary (its label differs). Other images are left alone. An engine that
+// cannot read or import images (Nomad: ErrUnsupported) gets the image as
+// named: it must have been made on its hosts beforehand (`gofer service
+// extension-image`); asNamed reports that case.
+func (b *Builtin) ensure(ctx context.Context, eng scheduler.Images, image string) (asNamed bool, err error) {
 	kind, ok := b.kind(image)
 	if !ok {
-		return nil
+		return false, nil
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	label, present, err := eng.ImageLabel(ctx, image, LabelBinarySHA256)
+	if errors.Is(err, scheduler.ErrUnsupported) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return false, b.importInto(ctx, eng, image, kind, label, present)
+}
+
+// importInto imports the binary as image unless the image is present
+// with the binary's hash as label. b.mu is held.
+func (b *Builtin) importInto(ctx context.Context, eng scheduler.Images, image, kind, label string, present bool) error {
 	hash, err := b.binaryHash()
 	if err != nil {
 		return fmt.Errorf("built-in image %s: read the gofer binary %s: %w", image, b.Path, err)
-	}
-	label, present, err := eng.ImageLabel(ctx, image, LabelBinarySHA256)
-	if err != nil {
-		return err
 	}
 	if present && label == hash {
 		return nil
@@ -136,3 +150,42 @@ func (b *Builtin) ensure(ctx context.Context, eng scheduler.Images, image string
 	}
 	return nil
 }
+
+// Import makes the built-in image of kind, tagged tag, in eng (the
+// command `gofer service extension-image`, run on each host of an engine
+// that cannot import itself); it reports whether an import was needed.
+func (b *Builtin) Import(ctx context.Context, eng scheduler.Images, kind, tag string) (image string, imported bool, err error) {
+	if !slices.Contains(builtinKinds, kind) {
+		return "", false, fmt.Errorf("%q is not a built-in extension (%s)", kind, strings.Join(builtinKinds, ", "))
+	}
+	image = builtinRepo(kind) + ":" + imageTag(tag)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	label, present, err := eng.ImageLabel(ctx, image, LabelBinarySHA256)
+	if err != nil {
+		return image, false, err
+	}
+	hash, err := b.binaryHash()
+	if err != nil {
+		return image, false, err
+	}
+	if present && label == hash {
+		return image, false, nil
+	}
+	return image, true, b.importInto(ctx, eng, image, kind, label, present)
+}
+
+// ExecutablePath is the running gofer binary, the content of the built-in
+// images. On Linux it is /proc/self/exe, which stays the running program
+// even when a package upgrade replaces the file on disk (the image must
+// hold what runs).
+func ExecutablePath() (string, error) {
+	const self = "/proc/self/exe"
+	if _, err := os.Stat(self); err == nil {
+		return self, nil
+	}
+	return os.Executable()
+}
+
+// BuiltinKinds lists the built-in extensions.
+func BuiltinKinds() []string { return slices.Clone(builtinKinds) }

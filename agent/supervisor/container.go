@@ -1,6 +1,8 @@
 package supervisor
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -49,8 +51,20 @@ type placement struct {
 }
 
 // place decides a new container's networking (DESIGN.md, "Networking").
-func (s *Supervisor) place() (placement, error) {
+func (s *Supervisor) place(ctx context.Context, id string) (placement, error) {
 	hosts := s.goferHosts()
+	if s.cfg.HostPorts.Set() {
+		port, err := s.hostPort(ctx, id)
+		if err != nil {
+			return placement{}, err
+		}
+		host := s.cfg.ExtensionAddress
+		if host == "" {
+			host = s.cfg.APIHost
+		}
+		return placement{Network: "host", Bind: net.JoinHostPort("0.0.0.0", strconv.Itoa(port)),
+			GoferHost: host, GoferHosts: strings.Join(hosts, ",")}, nil
+	}
 	if s.cfg.ExtensionAddress != "" {
 		return placement{Network: s.cfg.Network, Bind: "0.0.0.0:" + strconv.Itoa(ContainerPort),
 			GoferHost: s.cfg.ExtensionAddress, GoferHosts: strings.Join(hosts, ",")}, nil
@@ -61,6 +75,61 @@ func (s *Supervisor) place() (placement, error) {
 	}
 	return placement{Network: "host", Bind: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		GoferHost: s.cfg.APIHost, GoferHosts: strings.Join(hosts, ",")}, nil
+}
+
+// ErrNoHostPort: every port of HostPorts is held by another extension.
+var ErrNoHostPort = errors.New("no free port left in the extensions' port range")
+
+// hostPort picks the port extension id listens on (HostPorts placement):
+// one that no other extension holds, neither in this term's placements
+// nor in the address label of a container the engine lists (an earlier
+// leader's). The scan starts after the port id had last, so an extension
+// that could not bind its port (something outside Gofer holds it on that
+// host) tries the next one when it is restarted.
+func (s *Supervisor) hostPort(ctx context.Context, id string) (int, error) {
+	list, err := s.engine.List(ctx, map[string]string{scheduler.LabelCluster: s.cfg.ClusterID, scheduler.LabelExtension: ""})
+	if err != nil {
+		return 0, fmt.Errorf("list the extension containers to pick a port: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	held := map[int]bool{}
+	for other, port := range s.hostPorts {
+		if other != id {
+			held[port] = true
+		}
+	}
+	for _, c := range list {
+		if c.Labels[scheduler.LabelExtension] == id {
+			continue
+		}
+		if _, p, err := net.SplitHostPort(c.Labels[scheduler.LabelExtensionAddr]); err == nil {
+			if port, err := strconv.Atoi(p); err == nil {
+				held[port] = true
+			}
+		}
+	}
+	r := s.cfg.HostPorts
+	size := r.Last - r.First + 1
+	start := 0
+	if prev, ok := s.hostPorts[id]; ok && prev >= r.First && prev <= r.Last {
+		start = prev - r.First + 1
+	}
+	for i := range size {
+		port := r.First + (start+i)%size
+		if !held[port] {
+			s.hostPorts[id] = port
+			return port, nil
+		}
+	}
+	return 0, fmt.Errorf("%w (%d-%d, %d extensions)", ErrNoHostPort, r.First, r.Last, len(held))
+}
+
+// releaseHostPort forgets id's port (its extension was uninstalled).
+func (s *Supervisor) releaseHostPort(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.hostPorts, id)
 }
 
 // goferHosts is GOFER_HOSTS: extension_address first when set, then this

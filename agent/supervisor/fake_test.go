@@ -26,11 +26,24 @@ type fakeEngine struct {
 	removes    []fakeEvent
 	images     map[string]map[string]string // image → labels
 	imports    []string
+	// remote makes it answer as the Nomad backend does: no images
+	// (ErrUnsupported, nothing checked at start), a new container is
+	// created (waiting for placement, no id) for remote.pending
+	// inspections, then runs at remote.ip.
+	remote *fakeRemote
+}
+
+type fakeRemote struct {
+	pending int
+	ip      string
 }
 
 type fakeContainer struct {
 	req    scheduler.StartRequest
 	status scheduler.Status
+	// pending counts the inspections left before a remote container
+	// runs.
+	pending int
 }
 
 type fakeEvent struct {
@@ -49,13 +62,21 @@ func (f *fakeEngine) Start(_ context.Context, req scheduler.StartRequest) error 
 	if _, ok := f.containers[req.Name]; ok {
 		return fmt.Errorf("%w: %s", scheduler.ErrAlreadyExists, req.Name)
 	}
-	if _, ok := f.images[req.Image]; !ok && !req.AlwaysPull {
+	if _, ok := f.images[req.Image]; !ok && !req.AlwaysPull && f.remote == nil {
 		return fmt.Errorf("image %s: %w", req.Image, scheduler.ErrImageNotFound)
 	}
 	f.seq++
 	id := fmt.Sprintf("c%d", f.seq)
-	f.containers[req.Name] = &fakeContainer{req: req, status: scheduler.Status{State: scheduler.StateRunning, ID: id,
+	c := &fakeContainer{req: req, status: scheduler.Status{State: scheduler.StateRunning, ID: id,
 		Started: f.clock.Now(), Labels: maps.Clone(req.Labels)}}
+	if f.remote != nil {
+		c.pending = f.remote.pending
+		c.status.IPAddress = f.remote.ip
+		if c.pending > 0 {
+			c.status.State, c.status.ID, c.status.Message = scheduler.StateCreated, "", "waiting for placement"
+		}
+	}
+	f.containers[req.Name] = c
 	f.starts = append(f.starts, fakeEvent{name: req.Name, id: id, at: f.clock.Now(), req: req})
 	return nil
 }
@@ -64,6 +85,17 @@ func (f *fakeEngine) Inspect(_ context.Context, name string) (scheduler.Status, 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if c, ok := f.containers[name]; ok {
+		if c.pending > 0 {
+			if c.pending--; c.pending == 0 && c.status.State == scheduler.StateCreated {
+				c.status.State, c.status.Message = scheduler.StateRunning, ""
+				c.status.ID = fmt.Sprintf("alloc-%s", name)
+			}
+			if c.status.State == scheduler.StateCreated {
+				st := c.status
+				st.IPAddress = ""
+				return st, nil
+			}
+		}
 		return c.status, nil
 	}
 	return scheduler.Status{State: scheduler.StateNotFound}, nil
@@ -117,6 +149,9 @@ func (f *fakeEngine) List(_ context.Context, labels map[string]string) ([]schedu
 func (f *fakeEngine) ImageLabel(_ context.Context, image, key string) (string, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.remote != nil {
+		return "", false, fmt.Errorf("image label of %s: %w", image, scheduler.ErrUnsupported)
+	}
 	l, ok := f.images[image]
 	return l[key], ok, nil
 }
@@ -124,6 +159,9 @@ func (f *fakeEngine) ImageLabel(_ context.Context, image, key string) (string, b
 func (f *fakeEngine) ImportBinary(_ context.Context, image, _ string, _ []string, labels map[string]string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.remote != nil {
+		return fmt.Errorf("import %s: %w", image, scheduler.ErrUnsupported)
+	}
 	f.images[image] = maps.Clone(labels)
 	f.imports = append(f.imports, image)
 	return nil

@@ -96,7 +96,24 @@ type Config struct {
 	HTTP *http.Client
 	// FreePort picks a free loopback port (tests replace it).
 	FreePort func() (int, error)
+	// HostPorts, when set (scheduler.engine nomad), says the engine may
+	// run an extension on another host than the leader: each extension
+	// listens on 0.0.0.0:<a port of HostPorts no other extension holds>
+	// on its host's network, the engine reserves that port (so it places
+	// the extension where it is free) and reports the host's address as
+	// Status.IPAddress, and GOFER_HOST is ExtensionAddress, or APIHost
+	// without it. Built-in images are used as named when the engine
+	// cannot import them (ErrUnsupported). See DESIGN.md, "Networking".
+	HostPorts PortRange
 }
+
+// PortRange is an inclusive range of ports; the zero value is none.
+type PortRange struct {
+	First, Last int
+}
+
+// Set reports whether the range holds any port.
+func (r PortRange) Set() bool { return r.First > 0 && r.Last >= r.First }
 
 // Supervisor is the leader service; New builds one per leadership term.
 type Supervisor struct {
@@ -117,6 +134,10 @@ type Supervisor struct {
 	// a pass pokes only the workers whose extension changed.
 	seenToken map[string]string
 	lastList  time.Time
+	// hostPorts is the port each extension was last placed on in this
+	// term (HostPorts placement), so two workers placing at once never
+	// pick the same one.
+	hostPorts map[string]int
 }
 
 // New builds a supervisor (the constructor shape of every leader
@@ -160,7 +181,7 @@ func New(cfg Config, d leadership.Deps, engine Engine) *Supervisor {
 		logger = hclog.NewNullLogger()
 	}
 	s := &Supervisor{cfg: cfg, state: d.State, apply: d.Apply, clock: clock.Or(d.Clock), logger: logger, engine: engine,
-		pokes: map[string]chan struct{}{}, seenToken: map[string]string{}}
+		pokes: map[string]chan struct{}{}, seenToken: map[string]string{}, hostPorts: map[string]int{}}
 	s.loop = reconcile.NewLoop(reconcile.LoopConfig{
 		Pass:    s.pass,
 		Changes: func() <-chan struct{} { return s.state.Changes().Changed() },

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -460,7 +461,7 @@ func TestExtensionAddressPlacement(t *testing.T) {
 	cfg.ExtensionAddress, cfg.Network = "172.17.0.1:8080", "bridge"
 	cfg.MemberHosts = func() []string { return []string{"127.0.0.1:8080", "127.0.0.1:9090"} }
 	s := New(cfg, leadership.Deps{State: h.fsm, Clock: h.clock}, h.engine)
-	p, err := s.place()
+	p, err := s.place(context.Background(), "interval")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -495,5 +496,168 @@ func TestBuiltinKindAnyTag(t *testing.T) {
 		if got, _ := b.kind(image); got != want {
 			t.Errorf("kind(%q) = %q, want %q", image, got, want)
 		}
+	}
+}
+
+// remoteHarness is a harness whose engine answers as the Nomad backend
+// does (fakeRemote): no images, containers placed a few inspections after
+// their start, reached at the host's address.
+func remoteHarness(t *testing.T) (*harness, Config) {
+	h := newHarness(t)
+	h.engine.remote = &fakeRemote{pending: 3, ip: "127.0.0.1"}
+	bin := filepath.Join(t.TempDir(), "gofer")
+	if err := os.WriteFile(bin, []byte("binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := h.config()
+	cfg.APIHost = "192.0.2.10:8080" // the leader's advertised API
+	cfg.HostPorts = PortRange{First: h.port, Last: h.port + 9}
+	cfg.Builtin = &Builtin{Version: "1.2.3", Path: bin}
+	cfg.FreePort = func() (int, error) {
+		t.Error("a loopback port was picked for an extension on a remote host")
+		return 0, nil
+	}
+	return h, cfg
+}
+
+// With HostPorts (Nomad) a built-in extension is started without an
+// import, on the host network, bound to 0.0.0.0:<a port of the range>
+// (which its address label carries for the engine to reserve), with the
+// leader's advertised API as GOFER_HOST; it is waited for while not
+// placed, then reached at the address the engine reports; a new term
+// adopts it.
+func TestRemoteHostPlacement(t *testing.T) {
+	h, cfg := remoteHarness(t)
+	image := BuiltinImage("interval", "1.2.3")
+	tokenID, secret := h.install("interval", image)
+	h.start(cfg)
+	h.until("the extension runs", h.isState("interval", model.ExtensionStateRunning))
+	bind := "0.0.0.0:" + strconv.Itoa(h.port)
+	starts, _, _ := h.engine.snapshot()
+	if len(starts) != 1 || len(h.engine.imports) != 0 {
+		t.Fatalf("starts %d imports %v, want one start and no import", len(starts), h.engine.imports)
+	}
+	req := starts[0].req
+	if req.Image != image || req.Network != "host" || req.Env[EnvBindAddress] != bind || req.Env[EnvBindAlt] != bind ||
+		req.Env[EnvGoferHost] != "192.0.2.10:8080" || req.Env[EnvSecret] != secret {
+		t.Errorf("start request image %s network %q env %v", req.Image, req.Network, req.Env)
+	}
+	if req.Labels[scheduler.LabelExtensionAddr] != bind || req.Labels[scheduler.LabelExtensionGoferHost] != "192.0.2.10:8080" ||
+		req.Labels[scheduler.LabelExtensionToken] != tokenID {
+		t.Errorf("labels %v", req.Labels)
+	}
+	want := "http://127.0.0.1:" + strconv.Itoa(h.port)
+	if tg, ok := h.dir.Target("interval"); !ok || tg.BaseURL != want {
+		t.Errorf("directory %+v %v, want %s", tg, ok, want)
+	}
+	for i := 0; i < 5; i++ { // a few health checks: the placed id is the container's
+		h.clock.Advance(time.Second)
+		time.Sleep(5 * time.Millisecond)
+	}
+	if starts, removes, _ := h.engine.snapshot(); len(starts) != 1 || len(removes) != 0 {
+		t.Fatalf("after health checks: %d starts, %d removes", len(starts), len(removes))
+	}
+	// Failover: the next term adopts it.
+	h.stop()
+	h.setStates.Store(0)
+	h.start(cfg)
+	h.until("the adopted extension is in the directory", func() bool { _, ok := h.dir.Target("interval"); return ok })
+	if starts, removes, _ := h.engine.snapshot(); len(starts) != 1 || len(removes) != 0 {
+		t.Fatalf("the new term did not adopt: %d starts, %d removes", len(starts), len(removes))
+	}
+	if tg, _ := h.dir.Target("interval"); tg.BaseURL != want {
+		t.Errorf("adopted at %s, want %s", tg.BaseURL, want)
+	}
+	if n := h.setStates.Load(); n != 0 {
+		t.Errorf("%d state writes for an adopted extension", n)
+	}
+}
+
+// A container that is never placed fails its startup checks and is
+// restarted; the reason says what the engine said and that the built-in
+// image must be made on the hosts.
+func TestRemoteNeverPlaced(t *testing.T) {
+	h, cfg := remoteHarness(t)
+	h.engine.remote.pending = 1000
+	h.install("interval", BuiltinImage("interval", "1.2.3"))
+	h.start(cfg)
+	h.until("the failure is recorded", h.isState("interval", model.ExtensionStateExited))
+	r := h.runtime("interval").Reason
+	for _, want := range []string{"not healthy after 5 checks", "waiting for placement", "gofer service extension-image --tag 1.2.3 interval"} {
+		if !strings.Contains(r, want) {
+			t.Errorf("reason %q lacks %q", r, want)
+		}
+	}
+	if _, removes, _ := h.engine.snapshot(); len(removes) != 1 {
+		t.Errorf("%d removes, want the unplaced container removed", len(removes))
+	}
+}
+
+// Ports: each extension gets one no other holds — in this term or in an
+// earlier leader's container's label —, a restart moves on to the next
+// port, an uninstall frees it, and a full range is an error.
+func TestRemoteHostPorts(t *testing.T) {
+	h, cfg := remoteHarness(t)
+	cfg.HostPorts = PortRange{First: 19500, Last: 19502}
+	s := New(cfg, leadership.Deps{State: h.fsm, Clock: h.clock}, h.engine)
+	ctx := context.Background()
+	h.engine.add(scheduler.StartRequest{Name: ContainerName(testCluster, "old"), Labels: map[string]string{scheduler.LabelCluster: testCluster,
+		scheduler.LabelExtension: "old", scheduler.LabelExtensionAddr: "0.0.0.0:19500"}})
+	port := func(id string) string {
+		t.Helper()
+		p, err := s.place(ctx, id)
+		if err != nil {
+			t.Fatalf("place %s: %v", id, err)
+		}
+		if p.Network != "host" || p.GoferHost != cfg.APIHost {
+			t.Errorf("placement %+v", p)
+		}
+		_, port, _ := net.SplitHostPort(p.Bind)
+		return port
+	}
+	if a, b := port("a"), port("b"); a != "19501" || b != "19502" {
+		t.Fatalf("ports a %s b %s, want 19501 and 19502 (19500 is held by an earlier leader's container)", a, b)
+	}
+	if _, err := s.place(ctx, "c"); !errors.Is(err, ErrNoHostPort) {
+		t.Fatalf("a full range: %v, want ErrNoHostPort", err)
+	}
+	s.releaseHostPort("b")
+	if c := port("c"); c != "19502" {
+		t.Errorf("c got %s, want b's freed 19502", c)
+	}
+	h.engine.crash(ContainerName(testCluster, "old"), 1)
+	h.engine.Remove(ctx, ContainerName(testCluster, "old"))
+	if a := port("a"); a != "19500" {
+		t.Errorf("a restarted on %s, want the next free port after its last (19500)", a)
+	}
+	cfg.ExtensionAddress = "gofer.internal:8080"
+	s = New(cfg, leadership.Deps{State: h.fsm, Clock: h.clock}, h.engine)
+	if p, err := s.place(ctx, "a"); err != nil || p.GoferHost != "gofer.internal:8080" || p.Network != "host" {
+		t.Errorf("with extension_address: %+v %v", p, err)
+	}
+}
+
+// Import (gofer service extension-image) makes a built-in image under the
+// given tag, once per binary, and refuses a kind that is not built in.
+func TestBuiltinImportCommand(t *testing.T) {
+	eng := newFakeEngine(clock.NewFake(time.Unix(0, 0)))
+	bin := filepath.Join(t.TempDir(), "gofer")
+	if err := os.WriteFile(bin, []byte("binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := &Builtin{Version: "2.0.0", Path: bin}
+	ctx := context.Background()
+	image, imported, err := b.Import(ctx, eng, "cron", "1.2.3+dirty")
+	if err != nil || image != "gofer/extension-cron:1.2.3-dirty" || !imported {
+		t.Fatalf("first import: %s %v %v", image, imported, err)
+	}
+	if _, imported, err := b.Import(ctx, eng, "cron", "1.2.3+dirty"); err != nil || imported {
+		t.Errorf("second import of the same binary: imported %v %v", imported, err)
+	}
+	if _, _, err := b.Import(ctx, eng, "other", "1"); err == nil {
+		t.Error("imported a kind that is not built in")
+	}
+	if len(eng.imports) != 1 {
+		t.Errorf("imports %v, want one", eng.imports)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -28,6 +29,9 @@ type running struct {
 	// for StableAfter since (the worker reported it Recovered).
 	readyAt time.Time
 	stable  bool
+	// hint is added to the reason the container exited (a built-in image
+	// the engine could not make).
+	hint string
 	// infoTries counts GET /api/info calls until one answered (haveInfo):
 	// a failed one is retried at later health checks, a few times.
 	infoTries int
@@ -62,6 +66,7 @@ func (s *Supervisor) work(ctx context.Context, w *reconcile.Worker, id string) {
 		}
 		if ext == nil {
 			s.cfg.Directory.Delete(id)
+			s.releaseHostPort(id)
 			if err := s.remove(ctx, name, cur); err != nil {
 				s.logger.Warn("could not remove an uninstalled extension's container", "extension", id, "error", err)
 				w.Fail()
@@ -116,8 +121,17 @@ func (s *Supervisor) check(ctx context.Context, w *reconcile.Worker, ext *model.
 		}
 		return false
 	}
+	if cur.containerID == "" {
+		// Placed after ensure returned (Nomad): its id is known now.
+		cur.containerID = st.ID
+	}
+	if st.State == scheduler.StateCreated && !cur.ready && (st.ID == "" || st.ID == cur.containerID) {
+		// Not started yet (Nomad places it and pulls its image on its
+		// own): a startup check that did not pass.
+		return s.startupFailed(ctx, w, ext, cur, fmt.Errorf("the container has not started: %s", orDefault(st.Message, "created")))
+	}
 	if st.State != scheduler.StateRunning || (st.ID != "" && st.ID != cur.containerID) {
-		reason := describeExit(st)
+		reason := describeExit(st) + cur.hint
 		if st.State == scheduler.StateRunning {
 			reason = "the container was replaced behind the supervisor's back"
 		}
@@ -127,6 +141,14 @@ func (s *Supervisor) check(ctx context.Context, w *reconcile.Worker, ext *model.
 		}
 		s.fail(ctx, w, ext, model.ExtensionStateExited, reason)
 		return true
+	}
+	if cur.base == "" {
+		base, err := baseURL(st)
+		if err != nil {
+			return s.startupFailed(ctx, w, ext, cur, err)
+		}
+		cur.base = base
+		s.logger.Info("extension container started", "extension", ext.ID, "address", base)
 	}
 	herr := s.health(ctx, cur.base)
 	if ctx.Err() != nil {
@@ -154,6 +176,14 @@ func (s *Supervisor) check(ctx context.Context, w *reconcile.Worker, ext *model.
 		}
 		return false
 	}
+	return s.startupFailed(ctx, w, ext, cur, herr)
+}
+
+// startupFailed counts a failed check (health, or a container not started
+// yet); after StartupChecks before ready, or HealthFailures in a row
+// after, the container is removed and the extension failed (done).
+func (s *Supervisor) startupFailed(ctx context.Context, w *reconcile.Worker, ext *model.Extension, cur *running, herr error) (done bool) {
+	name := ContainerName(s.cfg.ClusterID, ext.ID)
 	cur.failures++
 	limit := s.cfg.HealthFailures
 	if !cur.ready {
@@ -164,7 +194,7 @@ func (s *Supervisor) check(ctx context.Context, w *reconcile.Worker, ext *model.
 	}
 	reason := fmt.Sprintf("%d health checks in a row failed (last: %v); restarting", cur.failures, herr)
 	if !cur.ready {
-		reason = fmt.Sprintf("not healthy after %d checks (last: %v); restarting", cur.failures, herr)
+		reason = fmt.Sprintf("not healthy after %d checks (last: %v)%s; restarting", cur.failures, herr, cur.hint)
 	}
 	s.cfg.Directory.Delete(ext.ID)
 	if err := s.remove(ctx, name, nil); err != nil && ctx.Err() == nil {
@@ -215,10 +245,16 @@ func (s *Supervisor) ensure(ctx context.Context, ext *model.Extension, secret st
 			return nil, err
 		}
 	}
-	if err := s.cfg.Builtin.ensure(ctx, s.engine, ext.Image); err != nil {
+	asNamed, err := s.cfg.Builtin.ensure(ctx, s.engine, ext.Image)
+	if err != nil {
 		return nil, err
 	}
-	p, err := s.place()
+	var hint string
+	if asNamed {
+		hint = fmt.Sprintf(" (the engine cannot make built-in images: %s must be on every host it may run on, made there with `gofer service extension-image --tag %s %s`)",
+			ext.Image, imageTagOf(ext.Image), kindOf(s.cfg.Builtin, ext.Image))
+	}
+	p, err := s.place(ctx, ext.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -240,12 +276,39 @@ func (s *Supervisor) ensure(ctx context.Context, ext *model.Extension, secret st
 	if err != nil {
 		return nil, err
 	}
-	base, err := baseURL(st)
-	if err != nil {
+	cur := &running{tokenID: ext.TokenID, containerID: st.ID, secret: secret, hint: hint}
+	if st.State != scheduler.StateRunning {
+		// Not started yet (Nomad places it on its own): check learns
+		// its address once it runs, or counts the startup checks.
+		s.logger.Info("extension container submitted, not started yet", "extension", ext.ID, "container", name, "image", ext.Image, "state", st.State)
+		return cur, nil
+	}
+	if cur.base, err = baseURL(st); err != nil {
 		return nil, err
 	}
-	s.logger.Info("started extension container", "extension", ext.ID, "container", name, "image", ext.Image, "address", base)
-	return &running{tokenID: ext.TokenID, containerID: st.ID, base: base, secret: secret}, nil
+	s.logger.Info("started extension container", "extension", ext.ID, "container", name, "image", ext.Image, "address", cur.base)
+	return cur, nil
+}
+
+// imageTagOf is the tag of an image reference ("" without one).
+func imageTagOf(image string) string {
+	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
+		return image[i+1:]
+	}
+	return ""
+}
+
+// kindOf is the built-in kind of image.
+func kindOf(b *Builtin, image string) string {
+	k, _ := b.kind(image)
+	return k
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // remove stops and removes the extension's container, asking the

@@ -3,6 +3,7 @@ package nomad
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/goferhq/gofer/scheduler"
 )
@@ -78,6 +81,9 @@ func TestContractStartRegistersOneBatchJob(t *testing.T) {
 	if rs := g.ReschedulePolicy; rs == nil || *rs.Attempts != 0 || *rs.Unlimited {
 		t.Errorf("reschedule policy %+v, want none", rs)
 	}
+	if len(g.Networks) != 0 {
+		t.Errorf("a task container reserved a network: %+v", g.Networks)
+	}
 	task := g.Tasks[0]
 	want := map[string]any{"image": req.Image, "entrypoint": []any{"/bin/sh", "-c"}, "command": "echo hi", "args": []any{"x"},
 		"network_mode": "host", "auth": map[string]any{"username": "u", "password": "p"}}
@@ -92,6 +98,58 @@ func TestContractStartRegistersOneBatchJob(t *testing.T) {
 	if err != nil || st.State != scheduler.StateCreated {
 		t.Fatalf("Inspect before placement: %+v %v, want created", st, err)
 	}
+}
+
+// An extension on the host network (the supervisor's Nomad placement)
+// reserves the port of its address label as a static port of the group,
+// so Nomad places it only where that port is free, and is reported at the
+// address of the node it was placed on.
+func TestContractExtensionReservesPortAndReportsNodeAddress(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	name := "gofer.c1.extension.interval"
+	req := scheduler.StartRequest{Name: name, Image: "gofer/extension-interval:1.0.0", Network: "host",
+		Labels: map[string]string{scheduler.LabelCluster: "c1", scheduler.LabelExtension: "interval",
+			scheduler.LabelExtensionAddr: "0.0.0.0:19501"}}
+	if err := s.Start(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	g := f.lastRegister().Job.TaskGroups[0]
+	want := []*nomadapi.NetworkResource{{Mode: "host", ReservedPorts: []nomadapi.Port{{Label: "extension", Value: 19501}}}}
+	if !reflect.DeepEqual(g.Networks, want) {
+		t.Errorf("group networks %s, want %s", jsonOf(g.Networks), jsonOf(want))
+	}
+	if *f.lastRegister().Job.Type != nomadapi.JobTypeBatch {
+		t.Errorf("job type %s, want batch (the supervisor restarts extensions)", *f.lastRegister().Job.Type)
+	}
+	if st, err := s.Inspect(ctx, name); err != nil || st.State != scheduler.StateCreated || st.IPAddress != "" {
+		t.Fatalf("before placement: %+v %v, want created without an address", st, err)
+	}
+	f.run(name)
+	st, err := s.Inspect(ctx, name)
+	if err != nil || st.State != scheduler.StateRunning || st.IPAddress != "10.1.2.3" || st.ID != "alloc-"+name ||
+		st.Labels[scheduler.LabelExtensionAddr] != "0.0.0.0:19501" {
+		t.Fatalf("running: %+v %v, want running at the node's address 10.1.2.3 with its labels", st, err)
+	}
+	// Only the host network reserves: on a container network the port is
+	// the container's own.
+	for _, r := range []scheduler.StartRequest{
+		{Name: "ext-bridge", Image: "x:1", Network: "bridge", Labels: map[string]string{scheduler.LabelExtensionAddr: "0.0.0.0:8082"}},
+		{Name: "ext-noport", Image: "x:1", Network: "host", Labels: map[string]string{scheduler.LabelExtensionAddr: "bad"}},
+	} {
+		if err := s.Start(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.lastRegister().Job.TaskGroups[0].Networks; len(n) != 0 {
+			t.Errorf("%s reserved %s", r.Name, jsonOf(n))
+		}
+	}
+}
+
+func jsonOf(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 func TestContractStartRefusesBadRequests(t *testing.T) {
@@ -120,8 +178,11 @@ func TestContractSuccess(t *testing.T) {
 	}
 	f.run(name)
 	st, err := s.Inspect(ctx, name)
-	if err != nil || st.State != scheduler.StateRunning || st.ID != "alloc-"+name || st.IPAddress != "10.1.2.3" || !reflect.DeepEqual(st.Labels, labels) {
-		t.Fatalf("Inspect running: %+v %v", st, err)
+	if err != nil || st.State != scheduler.StateRunning || st.ID != "alloc-"+name || st.IPAddress != "" || !reflect.DeepEqual(st.Labels, labels) {
+		t.Fatalf("Inspect running: %+v %v, want running, no address (a task reserves no port)", st, err)
+	}
+	if f.allocReads != 0 {
+		t.Errorf("a task's status read its allocation in full %d times; only jobs that reserve a port need to", f.allocReads)
 	}
 	f.write(name, "stdout", "out 1\n")
 	f.write(name, "stderr", "err 1\n")

@@ -32,6 +32,8 @@ type fakeNomad struct {
 	jobs    map[string]*fakeJob
 	// allocQueries records the index of every allocations query.
 	allocQueries []uint64
+	// allocReads counts GET /v1/allocation/:id.
+	allocReads int
 	// registers records every register request's body.
 	registers []nomadapi.JobRegisterRequest
 }
@@ -180,7 +182,12 @@ func (f *fakeNomad) allocations(w http.ResponseWriter, r *http.Request, id strin
 	defer f.mu.Unlock()
 	out := []nomadapi.AllocationListStub{}
 	if j := f.lookup(id); j != nil && j.alloc != nil {
-		out = append(out, *j.alloc)
+		// Nomad v1.6.5 leaves AllocatedResources out of a job's
+		// allocation stubs even with ?resources=true; only
+		// GET /v1/allocation/:id has them.
+		stub := *j.alloc
+		stub.AllocatedResources = nil
+		out = append(out, stub)
 	}
 	f.reply(w, f.index, out)
 }
@@ -188,10 +195,11 @@ func (f *fakeNomad) allocations(w http.ResponseWriter, r *http.Request, id strin
 func (f *fakeNomad) allocation(w http.ResponseWriter, id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.allocReads++
 	for _, j := range f.jobs {
 		if a := j.alloc; a != nil && a.ID == id {
 			f.reply(w, f.index, nomadapi.Allocation{ID: a.ID, NodeID: a.NodeID, JobID: a.JobID, TaskGroup: a.TaskGroup,
-				ClientStatus: a.ClientStatus, TaskStates: a.TaskStates})
+				ClientStatus: a.ClientStatus, TaskStates: a.TaskStates, AllocatedResources: a.AllocatedResources})
 			return
 		}
 	}
@@ -296,6 +304,17 @@ func (f *fakeNomad) place(id string) {
 		}}},
 		AllocatedResources: &nomadapi.AllocatedResources{Shared: nomadapi.AllocatedSharedResources{
 			Networks: []*nomadapi.NetworkResource{{Mode: "host", IP: "10.1.2.3"}}}},
+	}
+	// Ports the group reserved are the allocation's, on the node's
+	// address (Nomad's AllocatedSharedResources).
+	for _, g := range j.job.TaskGroups {
+		for _, n := range g.Networks {
+			shared := &j.alloc.AllocatedResources.Shared
+			shared.Networks[0].ReservedPorts = append(shared.Networks[0].ReservedPorts, n.ReservedPorts...)
+			for _, p := range n.ReservedPorts {
+				shared.Ports = append(shared.Ports, nomadapi.PortMapping{Label: p.Label, Value: p.Value, HostIP: "10.1.2.3"})
+			}
+		}
 	}
 	j.job.Status = new("running")
 }

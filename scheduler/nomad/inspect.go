@@ -57,7 +57,34 @@ func (s *Scheduler) read(ctx context.Context, op, name string, waitIndex uint64)
 			snap.alloc = a
 		}
 	}
+	if a := snap.alloc; a != nil && a.AllocatedResources == nil && reservesPort(job) &&
+		(a.ClientStatus == "pending" || a.ClientStatus == "running") {
+		// A job's allocation stubs carry no resources (Nomad v1.6.5,
+		// even with ?resources=true): the address of a job that reserves
+		// a port (an extension's) is read from the allocation itself.
+		actx, cancel := s.short(ctx)
+		full, _, err := s.cli.Allocations().Info(a.ID, s.query(actx, nil))
+		cancel()
+		if err != nil {
+			return snapshot{}, classify(op, name, err)
+		}
+		stub := *a
+		stub.AllocatedResources = full.AllocatedResources
+		snap.alloc = &stub
+	}
 	return snap, nil
+}
+
+// reservesPort tells whether the job's group reserves a host port.
+func reservesPort(job *nomadapi.Job) bool {
+	for _, g := range job.TaskGroups {
+		for _, n := range g.Networks {
+			if n != nil && len(n.ReservedPorts) > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Inspect implements scheduler.Scheduler. StateNotFound is returned only

@@ -3,8 +3,10 @@ package nomad
 import (
 	"fmt"
 	"maps"
+	"net"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	nomadapi "github.com/hashicorp/nomad/api"
@@ -18,6 +20,9 @@ const (
 	groupName = "gofer"
 	taskName  = "task"
 )
+
+// extensionPortLabel names the static port reserved for an extension.
+const extensionPortLabel = "extension"
 
 // validName is what the job id may hold: the container name is used as is
 // (Docker's name rule), so the id is the name and nothing needs undoing.
@@ -95,6 +100,12 @@ func (s *Scheduler) jobFor(req scheduler.StartRequest) *nomadapi.Job {
 		RestartPolicy:    &nomadapi.RestartPolicy{Attempts: new(0), Mode: new("fail")},
 		ReschedulePolicy: &nomadapi.ReschedulePolicy{Attempts: new(0), Unlimited: new(false)},
 	}
+	if port := reservedPort(req); port > 0 {
+		// Nomad places the job only on a client where this port is free
+		// and reports that client's address as the allocation's.
+		group.Networks = []*nomadapi.NetworkResource{{Mode: "host",
+			ReservedPorts: []nomadapi.Port{{Label: extensionPortLabel, Value: port}}}}
+	}
 	job := &nomadapi.Job{
 		ID:          new(req.Name),
 		Name:        new(req.Name),
@@ -110,4 +121,24 @@ func (s *Scheduler) jobFor(req scheduler.StartRequest) *nomadapi.Job {
 		job.Namespace = new(s.opts.Namespace)
 	}
 	return job
+}
+
+// reservedPort is the host port an extension container listens on, read
+// from its address label (scheduler.LabelExtensionAddr) when it runs on
+// the host network; 0 when there is none to reserve (task containers, or
+// an extension on a container network).
+func reservedPort(req scheduler.StartRequest) int {
+	addr, ok := req.Labels[scheduler.LabelExtensionAddr]
+	if !ok || req.Network != "host" {
+		return 0
+	}
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port <= 0 || port > 65535 {
+		return 0
+	}
+	return port
 }

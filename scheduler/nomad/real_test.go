@@ -5,8 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -177,6 +180,54 @@ func TestRealLogsFollow(t *testing.T) {
 	if err != nil || st.State != scheduler.StateExited {
 		t.Fatalf("follow ended before the task: %+v %v", st, err)
 	}
+}
+
+// An extension-style job on the host network gets its address label's
+// port reserved and is reached at the allocation's address: the process
+// listening there answers.
+func TestRealExtensionReachedAtAllocationAddress(t *testing.T) {
+	s := realScheduler(t)
+	ctx := testCtx(t)
+	port := 19700 + int(randByte())%100
+	name := "gofer-test-" + randHex(4) + "-ext"
+	t.Cleanup(func() { _ = s.Remove(context.Background(), name) })
+	req := scheduler.StartRequest{Name: name, Image: realImage, Network: "host",
+		Command: []string{"sh", "-c", fmt.Sprintf("while true; do echo hello | nc -l -p %d; done", port)},
+		Labels:  map[string]string{"gofer.test.name": t.Name(), scheduler.LabelExtensionAddr: fmt.Sprintf("0.0.0.0:%d", port)}}
+	if err := s.Start(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	var st scheduler.Status
+	eventually(t, "the job to run", func() bool {
+		var err error
+		st, err = s.Inspect(ctx, name)
+		return err == nil && st.State == scheduler.StateRunning
+	})
+	if st.IPAddress == "" {
+		t.Fatalf("running without an address: %+v", st)
+	}
+	addr := net.JoinHostPort(st.IPAddress, strconv.Itoa(port))
+	var got string
+	eventually(t, "an answer at "+addr, func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		b, _ := io.ReadAll(c)
+		got = string(b)
+		return got != ""
+	})
+	if got != "hello\n" {
+		t.Fatalf("read %q at %s, want hello", got, addr)
+	}
+}
+
+func randByte() byte {
+	b := make([]byte, 1)
+	_, _ = rand.Read(b)
+	return b[0]
 }
 
 func randHex(n int) string {

@@ -163,6 +163,11 @@ func allocIP(a *nomadapi.AllocationListStub) string {
 			return n.IP
 		}
 	}
+	for _, p := range a.AllocatedResources.Shared.Ports {
+		if p.HostIP != "" {
+			return p.HostIP
+		}
+	}
 	return ""
 }
 
