@@ -106,7 +106,7 @@ tls_server_name = ""
 tls_skip_verify = false
 cpu = 100                        # MHz every task reserves
 memory = 256                     # MB every task reserves
-stop_grace = "10s"               # the task's kill_timeout: SIGTERM, then SIGKILL after this
+stop_grace = "10s"               # the task's kill_timeout, when Nomad itself stops a task
 
 [secret_store]
 # Seals every secret (AES-256-GCM) before it enters raft. Required outside dev

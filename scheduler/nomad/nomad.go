@@ -59,9 +59,11 @@ type Options struct {
 	// model has no per-task resources yet.
 	CPU      int
 	MemoryMB int
-	// StopGrace is the task's kill_timeout: Nomad sends SIGTERM, waits
-	// this long, then SIGKILLs. It is fixed when the job is registered
-	// (Stop cannot change it). Default 10s.
+	// StopGrace is the task's kill_timeout: when Nomad itself stops a
+	// running task (Remove's purge, an operator's job stop) it sends
+	// SIGTERM, waits this long, then SIGKILLs. It is fixed when the job is
+	// registered; Stop signals the task itself and honours its own grace.
+	// Default 10s.
 	StopGrace time.Duration
 	// APITimeout bounds each short call (register, read, deregister,
 	// list), so an agent that accepts connections and never answers
