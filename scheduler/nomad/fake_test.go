@@ -39,12 +39,12 @@ type fakeNomad struct {
 }
 
 type fakeJob struct {
-	job    nomadapi.Job
-	alloc  *nomadapi.AllocationListStub
-	logs   map[string][]byte // stdout, stderr
+	job   nomadapi.Job
+	alloc *nomadapi.AllocationListStub
+	logs  map[string][]byte // stdout, stderr
 	// ignoreTerm: a SIGTERM signal leaves the task running.
 	ignoreTerm bool
-	purged bool
+	purged     bool
 }
 
 func newFakeNomad(t *testing.T) *fakeNomad {
