@@ -104,8 +104,8 @@ client_cert = ""
 client_key = ""
 tls_server_name = ""
 tls_skip_verify = false
-cpu = 100                        # MHz every task reserves
-memory = 256                     # MB every task reserves
+cpu = 100                        # MHz a task reserves unless its pipeline says
+memory = 256                     # MB a task reserves unless its pipeline says
 stop_grace = "10s"               # the task's kill_timeout, when Nomad itself stops a task
 
 [secret_store]

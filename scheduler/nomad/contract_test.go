@@ -544,3 +544,28 @@ func TestContractStopSignalsWithinGrace(t *testing.T) {
 		t.Fatalf("signals %v: a job not started was signalled", got)
 	}
 }
+
+// A request's CPU and memory are the task's resources; a zero one takes
+// the Options' default.
+func TestContractStartCarriesResources(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	for _, tc := range []struct {
+		name       string
+		cpu, mem   int
+		wantCPU    int
+		wantMemory int
+	}{
+		{"both", 300, 128, 300, 128},
+		{"memory-only", 0, 2048, DefaultCPU, 2048},
+		{"none", 0, 0, DefaultCPU, DefaultMemoryMB},
+	} {
+		if err := startWith(t, f, s, scheduler.StartRequest{Name: tc.name, Image: "x:1", CPU: tc.cpu, MemoryMB: tc.mem}, f.run); err != nil {
+			t.Fatal(err)
+		}
+		r := f.lastRegister().Job.TaskGroups[0].Tasks[0].Resources
+		if r == nil || *r.CPU != tc.wantCPU || *r.MemoryMB != tc.wantMemory {
+			t.Errorf("%s: resources %+v, want cpu %d memory %d", tc.name, r, tc.wantCPU, tc.wantMemory)
+		}
+	}
+}

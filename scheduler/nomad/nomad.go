@@ -55,8 +55,8 @@ type Options struct {
 	// Token is the ACL token (secret id) sent with every call.
 	Token string
 	TLS   TLS
-	// CPU (MHz) and MemoryMB are every task's resources: the pipeline
-	// model has no per-task resources yet.
+	// CPU (MHz) and MemoryMB are the resources of a task whose request
+	// does not set them (the pipeline's per-task resources).
 	CPU      int
 	MemoryMB int
 	// StopGrace is the task's kill_timeout: when Nomad itself stops a

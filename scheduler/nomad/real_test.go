@@ -236,3 +236,26 @@ func TestRealLogOrderIsStable(t *testing.T) {
 		}
 	}
 }
+
+// The agent takes the task's resources as given (and the task runs).
+func TestRealResources(t *testing.T) {
+	s := realScheduler(t)
+	ctx := testCtx(t)
+	name := "gofer-test-" + randHex(4) + "-resources"
+	t.Cleanup(func() { _ = s.Remove(context.Background(), name) })
+	req := scheduler.StartRequest{Name: name, Image: realImage, Command: []string{"sh", "-c", "exit 0"}, CPU: 150, MemoryMB: 96}
+	if err := s.Start(ctx, req); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if st, err := s.Wait(ctx, name); err != nil || st.State != scheduler.StateExited || st.ExitCode != 0 {
+		t.Fatalf("Wait: %+v %v", st, err)
+	}
+	job, _, err := s.cli.Jobs().Info(name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := job.TaskGroups[0].Tasks[0].Resources
+	if r == nil || *r.CPU != 150 || *r.MemoryMB != 96 {
+		t.Fatalf("the registered task's resources %+v, want cpu 150 memory 96", r)
+	}
+}
