@@ -177,7 +177,8 @@ def _validate_task_fields(t: "Task") -> None:
         raise _invalid("task %s: retries must be between 0 and %d, got %d" % (qid, MAX_RETRIES, t._retries))
     cpu, memory = t._resources
     if cpu < 0 or cpu > MAX_CPU:
-        raise _invalid("task %s: resources.cpu must be between 0 (the default) and %d MHz, got %d" % (qid, MAX_CPU, cpu))
+        raise _invalid("task %s: resources.cpu must be between 0 (the default) and %d MHz, got %d" % (
+            qid, MAX_CPU, cpu))
     if memory < 0 or memory > MAX_MEMORY:
         raise _invalid("task %s: resources.memory must be between 0 (the default) and %d MB, got %d" % (
             qid, MAX_MEMORY, memory))
