@@ -70,7 +70,8 @@ type NomadConfig struct {
 	ClientKey     string `toml:"client_key"`
 	TLSServerName string `toml:"tls_server_name"`
 	TLSSkipVerify bool   `toml:"tls_skip_verify"`
-	// CPU (MHz) and Memory (MB) every task reserves.
+	// CPU (MHz) and Memory (MB) a task reserves when its pipeline config
+	// does not set its resources.
 	CPU    int `toml:"cpu"`
 	Memory int `toml:"memory"`
 	// StopGrace is each task's kill_timeout (SIGTERM to SIGKILL).

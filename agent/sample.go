@@ -104,9 +104,9 @@ client_cert = ""
 client_key = ""
 tls_server_name = ""
 tls_skip_verify = false
-cpu = 100                        # MHz every task reserves
-memory = 256                     # MB every task reserves
-stop_grace = "10s"               # the task's kill_timeout: SIGTERM, then SIGKILL after this
+cpu = 100                        # MHz a task reserves unless its pipeline says
+memory = 256                     # MB a task reserves unless its pipeline says
+stop_grace = "10s"               # the task's kill_timeout, when Nomad itself stops a task
 # Host ports extensions listen on: each extension's job reserves one on the
 # client it runs on (docs/nomad.md, "Extensions on Nomad").
 extension_ports = "19500-19599"

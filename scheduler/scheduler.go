@@ -63,6 +63,11 @@ type StartRequest struct {
 	// RegistryUser/RegistryPass authenticate the image pull, if set.
 	RegistryUser string
 	RegistryPass string
+	// CPU (MHz) and MemoryMB are the task's resources (the pipeline's
+	// per-task resources); zero means the backend's default. Memory is a
+	// hard limit; what CPU means is the backend's (docs/pipelines.md).
+	CPU      int
+	MemoryMB int
 }
 
 // Status is a container's observed state. For StateNotFound the backend

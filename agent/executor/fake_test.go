@@ -251,3 +251,27 @@ func TestCancelStopsTheContainer(t *testing.T) {
 		t.Fatalf("%d Stop calls, want 1", n)
 	}
 }
+
+// A task's resources from the pipeline config reach its container
+// request; a task without them asks for the scheduler's defaults (zero).
+func TestTaskResourcesReachTheScheduler(t *testing.T) {
+	t.Parallel()
+	h, sched := newFakeHarness(t, pipeline("resources", shTask("big", "true").Resources(250, 64), shTask("plain", "true")), nil)
+	var mu sync.Mutex
+	got := map[string][2]int{}
+	sched.Scripts = func(req scheduler.StartRequest) fake.Script {
+		mu.Lock()
+		defer mu.Unlock()
+		got[req.Labels[LabelTask]] = [2]int{req.CPU, req.MemoryMB}
+		return fake.Script{}
+	}
+	h.startExecutor(sched)
+	if r := h.waitRun(time.Minute); r.Status != model.RunStatusSuccessful {
+		t.Fatalf("run %s", r.Status)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got["big"] != [2]int{250, 64} || got["plain"] != [2]int{0, 0} {
+		t.Fatalf("requests' cpu and memory %v, want big 250/64 and plain 0/0", got)
+	}
+}

@@ -292,6 +292,9 @@ func (e *Executor) start(ctx context.Context, t *model.TaskExecution, env map[st
 	if ra := t.Task.RegistryAuth; ra != nil {
 		req.RegistryUser, req.RegistryPass = ra.User, ra.Pass
 	}
+	if r := t.Task.Resources; r != nil {
+		req.CPU, req.MemoryMB = r.CPU, r.Memory
+	}
 	giveUp := e.clock.Now().Add(startRetryFor)
 	backoff := 250 * time.Millisecond
 	for {

@@ -338,3 +338,25 @@ func TestNetworkModes(t *testing.T) {
 		}
 	})
 }
+
+// A task's resources reach the container: memory as its hard limit, CPU
+// (MHz) as its CPU shares; a request without them keeps Docker's defaults.
+func TestResourcesBecomeLimits(t *testing.T) {
+	t.Parallel()
+	s := newScheduler(t, Options{})
+	name := mustStart(t, s, scheduler.StartRequest{Image: busyboxImage, Command: []string{"sleep", "60"}, CPU: 500, MemoryMB: 64})
+	info, err := raw.ContainerInspect(tctx(t), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.HostConfig.Memory != 64<<20 || info.HostConfig.CPUShares != 500 {
+		t.Fatalf("memory %d, CPU shares %d; want %d and 500", info.HostConfig.Memory, info.HostConfig.CPUShares, 64<<20)
+	}
+	plain := mustStart(t, s, scheduler.StartRequest{Image: busyboxImage, Command: []string{"sleep", "60"}})
+	if info, err = raw.ContainerInspect(tctx(t), plain); err != nil {
+		t.Fatal(err)
+	}
+	if info.HostConfig.Memory != 0 || info.HostConfig.CPUShares != 0 {
+		t.Fatalf("without resources: memory %d, CPU shares %d; want Docker's defaults (0)", info.HostConfig.Memory, info.HostConfig.CPUShares)
+	}
+}

@@ -161,6 +161,13 @@ func validate(req scheduler.StartRequest) error {
 // an Entrypoint also drops the image's CMD); an empty non-nil Entrypoint
 // clears the image's. Env is sorted so that the same request always
 // produces the same container config.
+//
+// MemoryMB is the container's memory limit (a hard limit: over it the
+// kernel OOM-kills the container). CPU (MHz) becomes CPU shares, the
+// number itself, as Nomad's docker driver does: a relative weight under
+// contention, no hard cap — MHz mean nothing exact on one host, so there
+// is no clean mapping to a CPU quota (NanoCPUs). Zero leaves Docker's
+// defaults (no memory limit, 1024 shares).
 func (s *Scheduler) containerConfig(req scheduler.StartRequest) (*container.Config, *container.HostConfig) {
 	env := make([]string, 0, len(req.Env))
 	for k, v := range req.Env {
@@ -179,6 +186,12 @@ func (s *Scheduler) containerConfig(req scheduler.StartRequest) (*container.Conf
 		network = req.Network
 	}
 	host := &container.HostConfig{NetworkMode: container.NetworkMode(network)}
+	if req.MemoryMB > 0 {
+		host.Memory = int64(req.MemoryMB) << 20
+	}
+	if req.CPU > 0 {
+		host.CPUShares = int64(req.CPU)
+	}
 	return cfg, host
 }
 

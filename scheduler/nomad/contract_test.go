@@ -39,6 +39,18 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
+// startWith starts req in the background (Start waits until the task has
+// started or ended), lets then move the fake's job once it is registered,
+// and returns what Start returned.
+func startWith(t *testing.T, f *fakeNomad, s *Scheduler, req scheduler.StartRequest, then func(name string)) error {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() { errc <- s.Start(testCtx(t), req) }()
+	eventually(t, "the register of "+req.Name, func() bool { return f.registered(req.Name) })
+	then(req.Name)
+	return <-errc
+}
+
 // eventually polls cond (a goroutine's progress, not a timing claim).
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -60,7 +72,14 @@ func TestContractStartRegistersOneBatchJob(t *testing.T) {
 		Labels:       map[string]string{scheduler.LabelCluster: "c1", scheduler.LabelTask: "build"},
 		RegistryUser: "u", RegistryPass: "p", Network: "host",
 	}
-	if err := s.Start(ctx, req); err != nil {
+	if err := startWith(t, f, s, req, func(name string) {
+		// Registered, not placed: created, and Start still waits.
+		st, err := s.Inspect(ctx, name)
+		if err != nil || st.State != scheduler.StateCreated {
+			t.Errorf("Inspect before placement: %+v %v, want created", st, err)
+		}
+		f.run(name)
+	}); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
 	reg := f.lastRegister()
@@ -94,9 +113,8 @@ func TestContractStartRegistersOneBatchJob(t *testing.T) {
 		*task.KillTimeout != DefaultStopGrace {
 		t.Errorf("env %v resources %d/%d kill timeout %v", task.Env, *task.Resources.CPU, *task.Resources.MemoryMB, *task.KillTimeout)
 	}
-	st, err := s.Inspect(ctx, req.Name)
-	if err != nil || st.State != scheduler.StateCreated {
-		t.Fatalf("Inspect before placement: %+v %v, want created", st, err)
+	if st, err := s.Inspect(ctx, req.Name); err != nil || st.State != scheduler.StateRunning {
+		t.Fatalf("Inspect after Start: %+v %v, want running", st, err)
 	}
 }
 
@@ -173,10 +191,9 @@ func TestContractSuccess(t *testing.T) {
 	ctx := testCtx(t)
 	name := "job-success"
 	labels := map[string]string{"k": "v"}
-	if err := s.Start(ctx, scheduler.StartRequest{Name: name, Image: "x:1", Labels: labels}); err != nil {
+	if err := startWith(t, f, s, scheduler.StartRequest{Name: name, Image: "x:1", Labels: labels}, f.run); err != nil {
 		t.Fatal(err)
 	}
-	f.run(name)
 	st, err := s.Inspect(ctx, name)
 	if err != nil || st.State != scheduler.StateRunning || st.ID != "alloc-"+name || st.IPAddress != "" || !reflect.DeepEqual(st.Labels, labels) {
 		t.Fatalf("Inspect running: %+v %v, want running, no address (a task reserves no port)", st, err)
@@ -206,10 +223,9 @@ func TestContractFailureExitCodeAndSignal(t *testing.T) {
 		code, signal int
 		msg          string
 	}{{"exit-3", 3, 0, ""}, {"killed", 137, 9, "killed by signal 9"}} {
-		if err := s.Start(ctx, scheduler.StartRequest{Name: tc.name, Image: "x:1"}); err != nil {
+		if err := startWith(t, f, s, scheduler.StartRequest{Name: tc.name, Image: "x:1"}, f.run); err != nil {
 			t.Fatal(err)
 		}
-		f.run(tc.name)
 		f.exit(tc.name, tc.code, tc.signal)
 		st, err := s.Wait(ctx, tc.name)
 		if err != nil || st.State != scheduler.StateExited || st.ExitCode != tc.code || !strings.Contains(st.Message, tc.msg) {
@@ -223,11 +239,13 @@ func TestContractDriverFailureEndsTheTask(t *testing.T) {
 	s := newFakeScheduler(t, f)
 	ctx := testCtx(t)
 	name := "bad-image"
-	if err := s.Start(ctx, scheduler.StartRequest{Name: name, Image: "nope:1"}); err != nil {
+	// Start returns once the task has ended without running.
+	if err := startWith(t, f, s, scheduler.StartRequest{Name: name, Image: "nope:1"}, func(name string) {
+		f.place(name)
+		f.failDriver(name, `Failed to pull "nope:1": no such host`)
+	}); err != nil {
 		t.Fatal(err)
 	}
-	f.place(name)
-	f.failDriver(name, `Failed to pull "nope:1": no such host`)
 	st, err := s.Wait(ctx, name)
 	if err != nil || st.State != scheduler.StateExited || st.ExitCode != exitNotStarted || !strings.Contains(st.Message, "Failed to pull") {
 		t.Fatalf("Wait: %+v %v, want exited %d with the driver's words", st, err, exitNotStarted)
@@ -242,10 +260,10 @@ func TestContractLostAllocationEndsWait(t *testing.T) {
 	s := newFakeScheduler(t, f)
 	ctx := testCtx(t)
 	name := "lost"
-	if err := s.Start(ctx, scheduler.StartRequest{Name: name, Image: "x:1"}); err != nil {
+	if err := startWith(t, f, s, scheduler.StartRequest{Name: name, Image: "x:1"}, f.run); err != nil {
 		t.Fatal(err)
 	}
-	f.run(name)
+	before := len(f.blockingQueries()) // Start's own
 	type result struct {
 		st  scheduler.Status
 		err error
@@ -255,7 +273,7 @@ func TestContractLostAllocationEndsWait(t *testing.T) {
 		st, err := s.Wait(ctx, name)
 		done <- result{st, err}
 	}()
-	eventually(t, "Wait to block", func() bool { return len(f.blockingQueries()) > 0 })
+	eventually(t, "Wait to block", func() bool { return len(f.blockingQueries()) > before })
 	f.lose(name)
 	r := <-done
 	if r.err != nil || r.st.State != scheduler.StateExited || r.st.ExitCode != exitLost || !strings.Contains(r.st.Message, "lost") {
@@ -268,14 +286,21 @@ func TestContractAdoptOnDuplicate(t *testing.T) {
 	s := newFakeScheduler(t, f)
 	ctx := testCtx(t)
 	req := scheduler.StartRequest{Name: "dup", Image: "x:1"}
-	if err := s.Start(ctx, req); err != nil {
-		t.Fatal(err)
+	// Two Starts before the task started: the second finds the same
+	// attempt on its way, and both wait for Nomad to start it.
+	first := make(chan error, 1)
+	go func() { first <- s.Start(ctx, req) }()
+	eventually(t, "the register", func() bool { return f.registered(req.Name) })
+	second := make(chan error, 1)
+	go func() { second <- s.Start(ctx, req) }()
+	eventually(t, "the second Start to find the job", func() bool { return len(f.registerCount()) == 2 })
+	f.run(req.Name)
+	if err := <-first; err != nil {
+		t.Fatalf("first Start: %v", err)
 	}
-	// Registered, not started: the same attempt on its way, Nomad starts it.
-	if err := s.Start(ctx, req); err != nil {
+	if err := <-second; err != nil {
 		t.Fatalf("second Start before the task started: %v, want nil", err)
 	}
-	f.run(req.Name)
 	if err := s.Start(ctx, req); !errors.Is(err, scheduler.ErrAlreadyExists) {
 		t.Fatalf("Start of a running attempt: %v, want ErrAlreadyExists", err)
 	}
@@ -294,35 +319,45 @@ func TestContractLogsFollowUntilDead(t *testing.T) {
 	s := newFakeScheduler(t, f)
 	ctx := testCtx(t)
 	name := "follow"
-	if err := s.Start(ctx, scheduler.StartRequest{Name: name, Image: "x:1"}); err != nil {
-		t.Fatal(err)
-	}
 	// Opened before the task starts: it waits for the start.
-	rc, err := s.Logs(ctx, name, true)
-	if err != nil {
+	var rc io.ReadCloser
+	if err := startWith(t, f, s, scheduler.StartRequest{Name: name, Image: "x:1"}, func(name string) {
+		var err error
+		if rc, err = s.Logs(ctx, name, true); err != nil {
+			t.Error(err)
+		}
+		f.run(name)
+	}); err != nil || rc == nil {
 		t.Fatal(err)
 	}
 	defer rc.Close()
 	lines := bufio.NewReader(rc)
-	f.run(name)
 	f.write(name, "stdout", "one\n")
 	if l, err := lines.ReadString('\n'); err != nil || l != "one\n" {
 		t.Fatalf("first followed line %q %v", l, err)
 	}
+	// stderr comes after stdout is complete: the next line is stdout's.
 	f.write(name, "stderr", "two\n")
-	if l, err := lines.ReadString('\n'); err != nil || l != "two\n" {
-		t.Fatalf("second followed line %q %v", l, err)
+	f.write(name, "stdout", "three\n")
+	if l, err := lines.ReadString('\n'); err != nil || l != "three\n" {
+		t.Fatalf("second followed line %q %v, want stdout's three", l, err)
 	}
 	// Written just before the end, and a line without a newline: both
 	// must arrive, and the stream must end with the task.
-	f.write(name, "stdout", "three\nfour")
+	f.write(name, "stdout", "four")
 	f.exit(name, 0, 0)
 	rest, err := io.ReadAll(lines)
 	if err != nil {
 		t.Fatalf("follow ended with %v", err)
 	}
-	if !sameLines(string(rest), "three\nfour") {
-		t.Fatalf("tail %q, want three and four once", rest)
+	if string(rest) != "fourtwo\n" {
+		t.Fatalf("tail %q, want stdout's four, then stderr's two", rest)
+	}
+	// The order does not depend on arrival: every read gives these bytes.
+	for _, follow := range []bool{false, true} {
+		if got := readAll(t, s, name, follow); got != "one\nthree\nfourtwo\n" {
+			t.Fatalf("read again (follow %v): %q", follow, got)
+		}
 	}
 }
 
@@ -331,18 +366,17 @@ func TestContractWaitUsesBlockingQueries(t *testing.T) {
 	s := newFakeScheduler(t, f)
 	ctx := testCtx(t)
 	name := "blocking"
-	if err := s.Start(ctx, scheduler.StartRequest{Name: name, Image: "x:1"}); err != nil {
+	if err := startWith(t, f, s, scheduler.StartRequest{Name: name, Image: "x:1"}, f.run); err != nil {
 		t.Fatal(err)
 	}
-	f.run(name)
-	at := f.currentIndex()
+	at, before := f.currentIndex(), len(f.blockingQueries()) // Start's own
 	done := make(chan scheduler.Status, 1)
 	go func() {
 		st, _ := s.Wait(ctx, name)
 		done <- st
 	}()
-	eventually(t, "Wait to block", func() bool { return len(f.blockingQueries()) > 0 })
-	if got := f.blockingQueries()[0]; got != at {
+	eventually(t, "Wait to block", func() bool { return len(f.blockingQueries()) > before })
+	if got := f.blockingQueries()[before]; got != at {
 		t.Fatalf("Wait blocked on index %d, want the index of its first read, %d", got, at)
 	}
 	f.exit(name, 5, 0)
@@ -350,7 +384,7 @@ func TestContractWaitUsesBlockingQueries(t *testing.T) {
 		t.Fatalf("Wait: %+v", st)
 	}
 	// One plain read, one blocking query woken by the exit: no polling.
-	if q := f.blockingQueries(); len(q) != 1 {
+	if q := f.blockingQueries()[before:]; len(q) != 1 {
 		t.Fatalf("blocking queries %v, want exactly one", q)
 	}
 }
@@ -358,17 +392,17 @@ func TestContractWaitUsesBlockingQueries(t *testing.T) {
 func TestContractWaitHonoursCtx(t *testing.T) {
 	f := newFakeNomad(t)
 	s := newFakeScheduler(t, f)
-	if err := s.Start(testCtx(t), scheduler.StartRequest{Name: "forever", Image: "x:1"}); err != nil {
+	if err := startWith(t, f, s, scheduler.StartRequest{Name: "forever", Image: "x:1"}, f.run); err != nil {
 		t.Fatal(err)
 	}
-	f.run("forever")
+	before := len(f.blockingQueries()) // Start's own
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		_, err := s.Wait(ctx, "forever")
 		done <- err
 	}()
-	eventually(t, "Wait to block", func() bool { return len(f.blockingQueries()) > 0 })
+	eventually(t, "Wait to block", func() bool { return len(f.blockingQueries()) > before })
 	cancel()
 	if err := <-done; !errors.Is(err, scheduler.ErrUnavailable) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Wait after cancel: %v, want ErrUnavailable wrapping context.Canceled", err)
@@ -380,10 +414,9 @@ func TestContractStopAndRemove(t *testing.T) {
 	s := newFakeScheduler(t, f)
 	ctx := testCtx(t)
 	name := "stopme"
-	if err := s.Start(ctx, scheduler.StartRequest{Name: name, Image: "x:1"}); err != nil {
+	if err := startWith(t, f, s, scheduler.StartRequest{Name: name, Image: "x:1"}, f.run); err != nil {
 		t.Fatal(err)
 	}
-	f.run(name)
 	if err := s.Stop(ctx, name, time.Second); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
@@ -423,11 +456,12 @@ func TestContractListByMeta(t *testing.T) {
 		"b": {scheduler.LabelCluster: "c1", scheduler.LabelExtension: "cron"},
 		"c": {scheduler.LabelCluster: "c2"},
 	} {
-		if err := s.Start(ctx, scheduler.StartRequest{Name: name, Image: "x:1", Labels: labels}); err != nil {
+		if err := startWith(t, f, s, scheduler.StartRequest{Name: name, Image: "x:1", Labels: labels}, f.run); err != nil {
 			t.Fatal(err)
 		}
 	}
-	f.run("a")
+	f.exit("b", 0, 0)
+	f.exit("c", 0, 0)
 	for _, tc := range []struct {
 		labels map[string]string
 		want   []string
@@ -528,4 +562,71 @@ func sameLines(got, want string) bool {
 		}
 	}
 	return true
+}
+
+// Stop honours its grace, not the kill_timeout fixed at registration: it
+// signals the task itself, SIGTERM then SIGKILL once grace has passed, and
+// deregisters the job afterwards.
+func TestContractStopSignalsWithinGrace(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	name := "stubborn"
+	if err := startWith(t, f, s, scheduler.StartRequest{Name: name, Image: "x:1"}, f.run); err != nil {
+		t.Fatal(err)
+	}
+	f.ignoreTERM(name)
+	if err := s.Stop(ctx, name, 50*time.Millisecond); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if got := f.sentSignals(); !reflect.DeepEqual(got, []string{"SIGTERM", "SIGKILL"}) {
+		t.Fatalf("signals %v, want SIGTERM then SIGKILL", got)
+	}
+	st, err := s.Inspect(ctx, name)
+	if err != nil || st.State != scheduler.StateExited || st.ExitCode != 137 {
+		t.Fatalf("after Stop: %+v %v, want exited 137", st, err)
+	}
+	if job := f.job(name).job; job.Stop == nil || !*job.Stop {
+		t.Fatal("the job was not deregistered after the kill")
+	}
+	// Not started yet: nothing to signal, the job is deregistered.
+	pending := "pending"
+	if err := startWith(t, f, s, scheduler.StartRequest{Name: pending, Image: "x:1"}, func(name string) {
+		if err := s.Stop(ctx, name, time.Second); err != nil {
+			t.Errorf("Stop of a job not placed yet: %v", err)
+		}
+	}); err != nil {
+		t.Fatalf("Start of a job stopped before it ran: %v", err)
+	}
+	if st, err := s.Inspect(ctx, pending); err != nil || st.State != scheduler.StateExited || st.ExitCode != exitNotStarted {
+		t.Fatalf("a job stopped before it ran: %+v %v, want exited %d", st, err, exitNotStarted)
+	}
+	if got := f.sentSignals(); len(got) != 2 {
+		t.Fatalf("signals %v: a job not started was signalled", got)
+	}
+}
+
+// A request's CPU and memory are the task's resources; a zero one takes
+// the Options' default.
+func TestContractStartCarriesResources(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	for _, tc := range []struct {
+		name       string
+		cpu, mem   int
+		wantCPU    int
+		wantMemory int
+	}{
+		{"both", 300, 128, 300, 128},
+		{"memory-only", 0, 2048, DefaultCPU, 2048},
+		{"none", 0, 0, DefaultCPU, DefaultMemoryMB},
+	} {
+		if err := startWith(t, f, s, scheduler.StartRequest{Name: tc.name, Image: "x:1", CPU: tc.cpu, MemoryMB: tc.mem}, f.run); err != nil {
+			t.Fatal(err)
+		}
+		r := f.lastRegister().Job.TaskGroups[0].Tasks[0].Resources
+		if r == nil || *r.CPU != tc.wantCPU || *r.MemoryMB != tc.wantMemory {
+			t.Errorf("%s: resources %+v, want cpu %d memory %d", tc.name, r, tc.wantCPU, tc.wantMemory)
+		}
+	}
 }

@@ -36,13 +36,17 @@ type fakeNomad struct {
 	allocReads int
 	// registers records every register request's body.
 	registers []nomadapi.JobRegisterRequest
+	// signals records every signal sent to an allocation.
+	signals []string
 }
 
 type fakeJob struct {
-	job    nomadapi.Job
-	alloc  *nomadapi.AllocationListStub
-	logs   map[string][]byte // stdout, stderr
-	purged bool
+	job   nomadapi.Job
+	alloc *nomadapi.AllocationListStub
+	logs  map[string][]byte // stdout, stderr
+	// ignoreTerm: a SIGTERM signal leaves the task running.
+	ignoreTerm bool
+	purged     bool
 }
 
 func newFakeNomad(t *testing.T) *fakeNomad {
@@ -78,6 +82,8 @@ func (f *fakeNomad) serve(w http.ResponseWriter, r *http.Request) {
 		// The client asks for the node to reach it directly; answering
 		// "unknown" makes it go through the server, as here.
 		http.Error(w, "node lookup failed", http.StatusNotFound)
+	case r.Method == http.MethodPut && strings.HasPrefix(p, "/v1/client/allocation/") && strings.HasSuffix(p, "/signal"):
+		f.signal(w, r, strings.TrimSuffix(strings.TrimPrefix(p, "/v1/client/allocation/"), "/signal"))
 	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/client/fs/logs/"):
 		f.logs(w, r, strings.TrimPrefix(p, "/v1/client/fs/logs/"))
 	default:
@@ -279,6 +285,39 @@ func (f *fakeNomad) logs(w http.ResponseWriter, r *http.Request, allocID string)
 	}
 }
 
+// signal answers PUT /v1/client/allocation/:id/signal. SIGTERM ends the
+// task with 143 unless the job ignores it; SIGKILL ends it with 137.
+func (f *fakeNomad) signal(w http.ResponseWriter, r *http.Request, allocID string) {
+	var req nomadapi.AllocSignalRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Task != taskName {
+		http.Error(w, "bad signal request", http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, j := range f.jobs {
+		if j.alloc == nil || j.alloc.ID != allocID {
+			continue
+		}
+		f.signals = append(f.signals, req.Signal)
+		if j.alloc.ClientStatus != "running" {
+			http.Error(w, "Task not running", http.StatusBadRequest)
+			return
+		}
+		switch {
+		case req.Signal == "SIGKILL":
+			f.bump()
+			f.endLocked(j, "failed", 137, 9)
+		case req.Signal == "SIGTERM" && !j.ignoreTerm:
+			f.bump()
+			f.endLocked(j, "failed", 143, 15)
+		}
+		f.reply(w, f.index, struct{}{})
+		return
+	}
+	http.Error(w, "unknown allocation", http.StatusNotFound)
+}
+
 // --- what the test does to a job ---------------------------------------
 
 func (f *fakeNomad) job(id string) *fakeJob {
@@ -424,4 +463,32 @@ func (f *fakeNomad) currentIndex() uint64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.index
+}
+
+// registered reports whether a job of that id is registered (not purged).
+func (f *fakeNomad) registered(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lookup(id) != nil
+}
+
+// registerCount returns the register requests so far.
+func (f *fakeNomad) registerCount() []nomadapi.JobRegisterRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]nomadapi.JobRegisterRequest(nil), f.registers...)
+}
+
+// sentSignals returns the signals sent to allocations so far.
+func (f *fakeNomad) sentSignals() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.signals...)
+}
+
+// ignoreTERM makes the job's task ignore SIGTERM.
+func (f *fakeNomad) ignoreTERM(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.job(id).ignoreTerm = true
 }

@@ -59,6 +59,7 @@ func checkName(op, name string) error {
 //   - no restarts and no rescheduling: Gofer's retry policy decides, and a
 //     second run of the same attempt must never happen behind its back;
 //   - the labels as job meta, which List reads back;
+//   - the request's CPU and memory, or Options' defaults;
 //   - the kill timeout is the stop grace (fixed at registration).
 func (s *Scheduler) jobFor(req scheduler.StartRequest) *nomadapi.Job {
 	cfg := map[string]any{"image": req.Image}
@@ -83,13 +84,20 @@ func (s *Scheduler) jobFor(req scheduler.StartRequest) *nomadapi.Job {
 		cfg["auth"] = map[string]any{"username": req.RegistryUser, "password": req.RegistryPass}
 	}
 	kill := s.opts.StopGrace
+	cpu, memory := s.opts.CPU, s.opts.MemoryMB
+	if req.CPU > 0 {
+		cpu = req.CPU
+	}
+	if req.MemoryMB > 0 {
+		memory = req.MemoryMB
+	}
 	task := &nomadapi.Task{
 		Name:        taskName,
 		Driver:      "docker",
 		Config:      cfg,
 		Env:         maps.Clone(req.Env),
 		KillTimeout: &kill,
-		Resources:   &nomadapi.Resources{CPU: new(s.opts.CPU), MemoryMB: new(s.opts.MemoryMB)},
+		Resources:   &nomadapi.Resources{CPU: new(cpu), MemoryMB: new(memory)},
 	}
 	group := &nomadapi.TaskGroup{
 		Name:  new(groupName),

@@ -1,7 +1,6 @@
 package nomad
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,16 +16,17 @@ import (
 // Logs implements scheduler.Scheduler. ctx governs the whole stream.
 //
 // Nomad keeps stdout and stderr as separate files and serves each as its
-// own stream (/v1/client/fs/logs), so the two are read at once and merged
-// a whole line at a time, in the order the lines reach us: each stream
-// keeps its order, but the order across them is only as good as the
-// arrival of Nomad's frames (lines written close together may swap).
+// own stream (/v1/client/fs/logs), and records no order across them. The
+// one stream is therefore stdout, then stderr: every read gives the same
+// bytes in the same order, which the executor relies on to resume a log at
+// a byte offset (a new leader, a reopened stream). The price: while a task
+// runs, a follower sees its stdout only; its stderr comes when it ends.
 //
-// With follow, the streams end when the task is dead: Nomad's own follow
-// stream does not end then, so a Wait alongside it cancels the streams
-// (logSettle after the end) and each is read once more without follow,
+// With follow, stdout ends when the task is dead: Nomad's own follow
+// stream does not end then, so a Wait alongside it cancels the stream
+// (logSettle after the end) and stdout is read once more without follow,
 // skipping what was already delivered, so the lines written just before
-// the end are not lost.
+// the end are not lost; then stderr is read whole.
 //
 // A missing job is an error wrapping ErrInvalid. A task that has not
 // started has no logs yet: without follow the stream is empty, with
@@ -79,7 +79,6 @@ func (s *Scheduler) copyLogs(ctx context.Context, name string, snap snapshot, fo
 		return classify("logs", name, err)
 	}
 
-	m := &merger{w: w}
 	dead := make(chan struct{})
 	var waitErr error
 	wctx, stopWait := context.WithCancel(ctx)
@@ -96,24 +95,22 @@ func (s *Scheduler) copyLogs(ctx context.Context, name string, snap snapshot, fo
 			close(dead)
 		})
 	}
-	errs := make([]error, 2)
-	var streams sync.WaitGroup
-	for i, typ := range []string{"stdout", "stderr"} {
-		streams.Go(func() {
-			lines := m.stream()
-			defer lines.flush()
-			var n int64
-			if follow {
-				var err error
-				if n, err = s.stream(ctx, alloc, typ, true, 0, dead, lines.push); err != nil {
-					errs[i] = err
-					return
-				}
-			}
-			_, errs[i] = s.stream(ctx, alloc, typ, false, n, nil, lines.push)
-		})
+	// stdout first, as it comes; stderr once stdout is complete (with
+	// follow: once the task has ended), so every read of the log gives
+	// the same bytes in the same order.
+	var errs []error
+	n, err := int64(0), error(nil)
+	if follow {
+		n, err = s.stream(ctx, alloc, "stdout", true, 0, dead, deliverTo(w))
 	}
-	streams.Wait()
+	if err == nil {
+		_, err = s.stream(ctx, alloc, "stdout", false, n, nil, deliverTo(w))
+	}
+	errs = append(errs, err)
+	if err == nil {
+		_, err = s.stream(ctx, alloc, "stderr", false, 0, nil, deliverTo(w))
+		errs = append(errs, err)
+	}
 	stopWait()
 	waiter.Wait()
 	if ctx.Err() != nil {
@@ -211,41 +208,10 @@ func (s *Scheduler) stream(ctx context.Context, alloc *nomadapi.Allocation, typ 
 	}
 }
 
-// merger writes whole lines of several streams to one writer.
-type merger struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (m *merger) write(b []byte) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	_, _ = m.w.Write(b) // a closed reader: the streams end with its ctx
-}
-
-func (m *merger) stream() *lineBuffer { return &lineBuffer{m: m} }
-
-// lineBuffer holds one stream's unfinished line.
-type lineBuffer struct {
-	m       *merger
-	pending []byte
-}
-
-func (l *lineBuffer) push(data []byte) {
-	i := bytes.LastIndexByte(data, '\n')
-	if i < 0 {
-		l.pending = append(l.pending, data...)
-		return
-	}
-	l.m.write(append(l.pending, data[:i+1]...))
-	l.pending = append([]byte(nil), data[i+1:]...)
-}
-
-func (l *lineBuffer) flush() {
-	if len(l.pending) > 0 {
-		l.m.write(l.pending)
-		l.pending = nil
-	}
+// deliverTo writes each piece to w; a write error is a closed reader, and
+// the streams end with its ctx.
+func deliverTo(w io.Writer) func([]byte) {
+	return func(b []byte) { _, _ = w.Write(b) }
 }
 
 // logStream is the reader Logs returns. Close cancels the requests and

@@ -55,13 +55,15 @@ type Options struct {
 	// Token is the ACL token (secret id) sent with every call.
 	Token string
 	TLS   TLS
-	// CPU (MHz) and MemoryMB are every task's resources: the pipeline
-	// model has no per-task resources yet.
+	// CPU (MHz) and MemoryMB are the resources of a task whose request
+	// does not set them (the pipeline's per-task resources).
 	CPU      int
 	MemoryMB int
-	// StopGrace is the task's kill_timeout: Nomad sends SIGTERM, waits
-	// this long, then SIGKILLs. It is fixed when the job is registered
-	// (Stop cannot change it). Default 10s.
+	// StopGrace is the task's kill_timeout: when Nomad itself stops a
+	// running task (Remove's purge, an operator's job stop) it sends
+	// SIGTERM, waits this long, then SIGKILLs. It is fixed when the job is
+	// registered; Stop signals the task itself and honours its own grace.
+	// Default 10s.
 	StopGrace time.Duration
 	// APITimeout bounds each short call (register, read, deregister,
 	// list), so an agent that accepts connections and never answers

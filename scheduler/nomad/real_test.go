@@ -235,3 +235,78 @@ func randHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// Stop honours a grace longer than the kill_timeout the job was registered
+// with (2 s here): the task is signalled directly, so a program ignoring
+// SIGTERM lives until the grace has passed, then is killed (137).
+func TestRealStopHonoursALongerGrace(t *testing.T) {
+	s := realScheduler(t)
+	ctx := testCtx(t)
+	name := realJob(t, s, "grace", `trap "" TERM; echo ready; while :; do sleep 3600 & wait $!; done`)
+	eventually(t, "the program to be ready", func() bool {
+		st, err := s.Inspect(ctx, name)
+		return err == nil && st.State == scheduler.StateRunning && strings.Contains(readAll(t, s, name, false), "ready")
+	})
+	const grace = 5 * time.Second
+	began := time.Now()
+	if err := s.Stop(ctx, name, grace); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	st, err := s.Wait(ctx, name)
+	if took := time.Since(began); took < grace {
+		t.Fatalf("the task ended %s after the stop, before its %s grace (the kill_timeout is %s)", took, grace, s.opts.StopGrace)
+	}
+	if err != nil || st.State != scheduler.StateExited || st.ExitCode != 137 {
+		t.Fatalf("Wait: %+v %v, want exited 137", st, err)
+	}
+}
+
+// The one log stream is stdout, then stderr, whatever the arrival order:
+// a follow, a read after the end and a follow of the ended task give the
+// same bytes (the executor resumes a log at a byte offset).
+func TestRealLogOrderIsStable(t *testing.T) {
+	s := realScheduler(t)
+	ctx := testCtx(t)
+	name := realJob(t, s, "order", "for i in 1 2 3; do echo out $i; echo err $i >&2; sleep 0.3; done")
+	rc, err := s.Logs(ctx, name, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	followed, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatalf("follow: %v", err)
+	}
+	const want = "out 1\nout 2\nout 3\nerr 1\nerr 2\nerr 3\n"
+	if string(followed) != want {
+		t.Fatalf("followed %q, want %q", followed, want)
+	}
+	for _, follow := range []bool{false, true} {
+		if got := readAll(t, s, name, follow); got != want {
+			t.Fatalf("read again (follow %v): %q, want %q", follow, got, want)
+		}
+	}
+}
+
+// The agent takes the task's resources as given (and the task runs).
+func TestRealResources(t *testing.T) {
+	s := realScheduler(t)
+	ctx := testCtx(t)
+	name := "gofer-test-" + randHex(4) + "-resources"
+	t.Cleanup(func() { _ = s.Remove(context.Background(), name) })
+	req := scheduler.StartRequest{Name: name, Image: realImage, Command: []string{"sh", "-c", "exit 0"}, CPU: 150, MemoryMB: 96}
+	if err := s.Start(ctx, req); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if st, err := s.Wait(ctx, name); err != nil || st.State != scheduler.StateExited || st.ExitCode != 0 {
+		t.Fatalf("Wait: %+v %v", st, err)
+	}
+	job, _, err := s.cli.Jobs().Info(name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := job.TaskGroups[0].Tasks[0].Resources
+	if r == nil || *r.CPU != 150 || *r.MemoryMB != 96 {
+		t.Fatalf("the registered task's resources %+v, want cpu 150 memory 96", r)
+	}
+}

@@ -9,9 +9,14 @@ import (
 	"github.com/goferhq/gofer/scheduler"
 )
 
-// Start implements scheduler.Scheduler: register the attempt's batch job.
-// Nomad places and starts it on its own; Start does not wait for that
-// (Wait and Inspect tell what became of it).
+// Start implements scheduler.Scheduler: register the attempt's batch job,
+// then wait (blocking queries, bounded by ctx only) until Nomad has placed
+// it and its task has started, or ended without starting — Docker's Start
+// returns once the container runs, and the executor and the conformance
+// suite rely on a started task after Start. A job Nomad cannot place (no
+// capacity) keeps Start waiting as queued work; when ctx ends first the
+// error wraps ErrUnavailable, and the job stays registered: a retry finds
+// it and waits again.
 //
 // The job is registered with EnforceIndex and a modify index of 0, which
 // Nomad accepts only if no job has that id: the register is the commit
@@ -20,7 +25,8 @@ import (
 //   - a job whose task has started (or ended, or was stopped) gives
 //     ErrAlreadyExists, and the executor adopts it;
 //   - a job still waiting for placement or for its image is the same
-//     attempt on its way: Nomad will start it, so Start returns nil.
+//     attempt on its way: Nomad will start it, so Start waits for that
+//     and returns nil (Docker's "a create in flight is waited for").
 func (s *Scheduler) Start(ctx context.Context, req scheduler.StartRequest) error {
 	if err := validate(req); err != nil {
 		return err
@@ -36,7 +42,7 @@ func (s *Scheduler) Start(ctx context.Context, req scheduler.StartRequest) error
 	switch {
 	case err == nil:
 		s.log.Debug("registered job", "name", req.Name, "image", req.Image)
-		return nil
+		return s.awaitStart(ctx, req.Name)
 	case duplicate(err):
 	default:
 		return classify("register", req.Name, err)
@@ -48,11 +54,34 @@ func (s *Scheduler) Start(ctx context.Context, req scheduler.StartRequest) error
 	switch st.State {
 	case scheduler.StateCreated:
 		s.log.Info("the job of this attempt is registered already and not started yet: Nomad starts it", "name", req.Name)
-		return nil
+		return s.awaitStart(ctx, req.Name)
 	case scheduler.StateNotFound:
 		// Purged between our register and our read: nothing runs, so
 		// registering afresh is the caller's retry to make.
 		return fmt.Errorf("nomad: register %s: the job vanished after a duplicate answer: %w", req.Name, scheduler.ErrUnavailable)
 	}
 	return fmt.Errorf("nomad: register %s: %w (state %s)", req.Name, scheduler.ErrAlreadyExists, st.State)
+}
+
+// awaitStart waits with blocking queries until the job's task has started
+// or the job has ended or gone (Wait and Inspect tell the rest).
+func (s *Scheduler) awaitStart(ctx context.Context, name string) error {
+	var index uint64
+	for {
+		snap, err := s.read(ctx, "start", name, index)
+		if err != nil {
+			return err
+		}
+		if describe(snap).State != scheduler.StateCreated {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("nomad: start %s: registered, not started yet: %w: %w", name, scheduler.ErrUnavailable, ctx.Err())
+		}
+		if snap.index < index || snap.index == 0 {
+			index = 1
+		} else {
+			index = snap.index
+		}
+	}
 }

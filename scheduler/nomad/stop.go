@@ -2,6 +2,7 @@ package nomad
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,39 +11,80 @@ import (
 	"github.com/goferhq/gofer/scheduler"
 )
 
-// Stop implements scheduler.Scheduler: deregister the job without purging
-// it, so its allocation and final state stay readable, and wait until
-// Nomad reports the allocation ended. Nomad sends SIGTERM, waits the
-// task's kill_timeout, then SIGKILLs; the kill timeout is fixed when the
-// job is registered (Options.StopGrace), so grace only bounds how long
-// Stop waits for the end (with APITimeout on top).
+// Stop implements scheduler.Scheduler with grace honoured. Nomad's own
+// stop (a deregister) sends SIGTERM and SIGKILLs after the task's
+// kill_timeout, which is fixed when the job is registered; so a task that
+// runs is signalled directly instead (the allocation signal API): SIGTERM,
+// then, if it has not ended within grace, SIGKILL. The job is deregistered
+// afterwards without purging, so its allocation and final state stay
+// readable and Nomad counts it stopped. A task that has not started yet
+// (waiting for placement or its image) cannot be signalled: the job is
+// deregistered, which ends it without running. Stop returns once Nomad
+// reports the allocation ended.
 func (s *Scheduler) Stop(ctx context.Context, name string, grace time.Duration) error {
 	snap, err := s.read(ctx, "stop", name, 0)
 	if err != nil {
 		return err
 	}
-	if st := describe(snap); st.State == scheduler.StateNotFound || st.State == scheduler.StateExited {
+	st := describe(snap)
+	if st.State == scheduler.StateNotFound || st.State == scheduler.StateExited {
 		return nil
+	}
+	if st.State == scheduler.StateRunning && !jobStopped(snap.job) {
+		if err := s.signal(ctx, snap, "SIGTERM"); err == nil {
+			ended, err := s.awaitEnd(ctx, name, snap.index, grace)
+			if err != nil || ended {
+				return errors.Join(err, s.deregister(ctx, name, false))
+			}
+			if err := s.signal(ctx, snap, "SIGKILL"); err == nil {
+				_, err := s.awaitEnd(ctx, name, snap.index, s.opts.APITimeout)
+				return errors.Join(err, s.deregister(ctx, name, false))
+			}
+		}
+		// The task could not be signalled (it ended or is restarting
+		// in between): Nomad's stop does the rest.
 	}
 	if !jobStopped(snap.job) {
 		if err := s.deregister(ctx, name, false); err != nil {
 			return err
 		}
 	}
-	grace = max(grace, s.killTimeout(snap.job))
-	wctx, cancel := context.WithTimeout(ctx, grace+s.opts.APITimeout)
+	limit := max(grace, s.killTimeout(snap.job)) + s.opts.APITimeout
+	ended, err := s.awaitEnd(ctx, name, snap.index, limit)
+	if err == nil && !ended {
+		err = fmt.Errorf("nomad: stop %s: the allocation did not end within %s: %w", name, limit, scheduler.ErrUnavailable)
+	}
+	return err
+}
+
+// signal sends sig to the job's task through its allocation.
+func (s *Scheduler) signal(ctx context.Context, snap snapshot, sig string) error {
+	sctx, cancel := s.short(ctx)
 	defer cancel()
-	index := snap.index
+	err := s.cli.Allocations().Signal(&nomadapi.Allocation{ID: snap.alloc.ID, NodeID: snap.alloc.NodeID}, s.query(sctx, nil), taskName, sig)
+	if err != nil {
+		s.log.Debug("signalling the task failed", "name", *snap.job.ID, "signal", sig, "error", err)
+		return classify("signal "+sig, *snap.job.ID, err)
+	}
+	return nil
+}
+
+// awaitEnd waits with blocking queries, at most limit, until the job's
+// allocation has ended (or the job is gone); ended is false when limit
+// passed first. An error is ctx's or the agent's.
+func (s *Scheduler) awaitEnd(ctx context.Context, name string, index uint64, limit time.Duration) (ended bool, err error) {
+	wctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
 	for {
 		snap, err := s.read(wctx, "stop", name, max(index, 1))
 		if err != nil {
 			if wctx.Err() != nil && ctx.Err() == nil {
-				return fmt.Errorf("nomad: stop %s: the allocation did not end within %s: %w", name, grace+s.opts.APITimeout, scheduler.ErrUnavailable)
+				return false, nil
 			}
-			return err
+			return false, err
 		}
 		if st := describe(snap); st.State == scheduler.StateNotFound || st.State == scheduler.StateExited {
-			return nil
+			return true, nil
 		}
 		index = snap.index
 	}

@@ -305,6 +305,18 @@ func (t *Task) Retries(n int, backoff time.Duration) *Task {
 	return t
 }
 
+// Resources sets the CPU (MHz) and memory (MB) the task reserves on the
+// scheduler; 0 for either keeps the scheduler's default ([scheduler.nomad]
+// cpu and memory on Nomad; no limit on Docker). Memory is a hard limit.
+func (t *Task) Resources(cpuMHz, memoryMB int) *Task {
+	if cpuMHz == 0 && memoryMB == 0 {
+		t.c().Resources = nil
+		return t
+	}
+	t.c().Resources = &Resources{CPU: cpuMHz, Memory: memoryMB}
+	return t
+}
+
 func (t *Task) fail(err error) {
 	if t.err == nil {
 		t.err = err

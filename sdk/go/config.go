@@ -73,6 +73,20 @@ type TaskConfig struct {
 	// RetryBackoff is the wait before the first retry (a Go duration);
 	// each further retry waits twice as long.
 	RetryBackoff string `json:"retry_backoff,omitempty"`
+	// Resources is what the task reserves on the scheduler; nil, or a
+	// zero field, takes the scheduler's default.
+	Resources *Resources `json:"resources,omitempty"`
+}
+
+// Resources is the CPU and memory of one task. Zero means the
+// scheduler's default (docs/pipelines.md says what each one does).
+type Resources struct {
+	// CPU in MHz (Nomad's unit; the Docker scheduler turns it into a
+	// share of a CPU). 0: the default.
+	CPU int `json:"cpu,omitempty"`
+	// Memory in MB, a hard limit: a task that uses more is killed. 0: the
+	// default.
+	Memory int `json:"memory,omitempty"`
 }
 
 // Limits on timeouts and retries.
@@ -80,6 +94,12 @@ const (
 	MaxRetries      = 10
 	MaxTimeout      = 7 * 24 * time.Hour
 	MaxRetryBackoff = time.Hour
+)
+
+// Limits on resources.
+const (
+	MaxCPU    = 256000  // MHz: about a hundred cores
+	MaxMemory = 1 << 20 // MB: 1 TiB
 )
 
 // TimeoutDuration parses Timeout (0 when empty). Validate has checked it.
@@ -141,6 +161,9 @@ func (p *PipelineConfig) Normalize() {
 		}
 		t.Timeout = canonicalDuration(t.Timeout)
 		t.RetryBackoff = canonicalDuration(t.RetryBackoff)
+		if t.Resources != nil && *t.Resources == (Resources{}) {
+			t.Resources = nil
+		}
 		if t.DependsOn == nil {
 			t.DependsOn = map[string]RequiredParentStatus{}
 		}

@@ -102,12 +102,14 @@ var goldenPipelines = map[string]func() *Pipeline{
 					InjectAPIToken(true).
 					AlwaysPull(true).
 					Timeout(90*time.Second).
-					Retries(3, 500*time.Millisecond),
+					Retries(3, 500*time.Millisecond).
+					Resources(500, 256),
 				NewTask("second", "busybox").
 					DependsOnMany(map[string]RequiredParentStatus{"first": Success}).
 					DependsOn("first", Any).
 					Timeout(1500*time.Microsecond).
-					Retries(10, time.Hour),
+					Retries(10, time.Hour).
+					Resources(0, 64),
 				NewTask("third-task", "busybox").
 					Description("Micro-seconds print as µs; a 0 backoff is omitted.").
 					Entrypoint("").
@@ -115,7 +117,8 @@ var goldenPipelines = map[string]func() *Pipeline{
 					DependsOn("second", Failure).
 					DependsOn("first", Success).
 					Timeout(MaxTimeout-time.Nanosecond).
-					Retries(2, 0),
+					Retries(2, 0).
+					Resources(100, 100).Resources(0, 0),
 				NewTask("fourth", "busybox").
 					Timeout(2500*time.Nanosecond).
 					InjectAPIToken(false).
@@ -271,6 +274,8 @@ var invalidPipelines = map[string]func() *Pipeline{
 	"backoff_too_long":   func() *Pipeline { return errp().Tasks(busybox("flaky").Retries(3, 2*time.Hour)) },
 	"too_many_retries":   func() *Pipeline { return errp().Tasks(busybox("flaky").Retries(MaxRetries+1, time.Second)) },
 	"negative_retries":   func() *Pipeline { return errp().Tasks(busybox("flaky").Retries(-1, 0)) },
+	"negative_cpu":       func() *Pipeline { return errp().Tasks(busybox("big").Resources(-1, 0)) },
+	"too_much_memory":    func() *Pipeline { return errp().Tasks(busybox("big").Resources(100, MaxMemory+1)) },
 	"empty_script":       func() *Pipeline { return errp().Tasks(busybox("hello").Script(" \n\t ")) },
 	"image_uppercase":    func() *Pipeline { return errp().Tasks(NewTask("build", "Foo Bar")) },
 	"image_space":        func() *Pipeline { return errp().Tasks(NewTask("build", "gofer/busybox latest")) },
@@ -361,6 +366,8 @@ func TestErrorsNameTheCulprit(t *testing.T) {
 		"task_timeout_too_long": `task "slow"`, "backoff_too_long": `task "flaky"`,
 		"too_many_retries": `task "flaky"`, "negative_retries": `task "flaky"`, "empty_script": `task "hello"`,
 		"empty_script_first":     `task "later"`,
+		"negative_cpu":           `task "big": resources.cpu`,
+		"too_much_memory":        `task "big": resources.memory`,
 		"image_uppercase":        "tasks[build].image",
 		"image_space":            "tasks[build].image",
 		"image_non_ascii":        "tasks[build].image",

@@ -89,6 +89,14 @@ func (t *TaskConfig) validateFields() error {
 	if t.Retries < 0 || t.Retries > MaxRetries {
 		return fmt.Errorf("%w: task %q: retries must be between 0 and %d, got %d", ErrInvalidConfig, t.ID, MaxRetries, t.Retries)
 	}
+	if r := t.Resources; r != nil {
+		if r.CPU < 0 || r.CPU > MaxCPU {
+			return fmt.Errorf("%w: task %q: resources.cpu must be between 0 (the default) and %d MHz, got %d", ErrInvalidConfig, t.ID, MaxCPU, r.CPU)
+		}
+		if r.Memory < 0 || r.Memory > MaxMemory {
+			return fmt.Errorf("%w: task %q: resources.memory must be between 0 (the default) and %d MB, got %d", ErrInvalidConfig, t.ID, MaxMemory, r.Memory)
+		}
+	}
 	if len(t.DependsOn) > MaxDependencies {
 		return fmt.Errorf("%w: task %q: %d dependencies, the limit is %d", ErrInvalidConfig, t.ID, len(t.DependsOn), MaxDependencies)
 	}

@@ -26,10 +26,12 @@ from .builder import (
 from .validate import (
     ANY,
     FAILURE,
+    MAX_CPU,
     MAX_DEPENDENCIES,
     MAX_DESCRIPTION,
     MAX_IDENTIFIER_LENGTH,
     MAX_IMAGE_LENGTH,
+    MAX_MEMORY,
     MAX_NAME_LENGTH,
     MAX_PARALLELISM,
     MAX_RETRIES,
@@ -83,4 +85,6 @@ __all__ = [
     "MAX_RETRIES",
     "MAX_TIMEOUT",
     "MAX_RETRY_BACKOFF",
+    "MAX_CPU",
+    "MAX_MEMORY",
 ]

@@ -136,6 +136,7 @@ class Task:
         self._timeout = ""
         self._retries = 0
         self._retry_backoff = ""
+        self._resources = (0, 0)
 
     # -- mistakes
 
@@ -269,6 +270,17 @@ class Task:
         self._retry_backoff = _duration_field(backoff, "retry_backoff", self._fail)
         return self
 
+    def resources(self, cpu: int = 0, memory: int = 0) -> "Task":
+        """Set the CPU (MHz) and memory (MB) the task reserves on the
+        scheduler; 0 for either keeps the scheduler's default ([scheduler.nomad]
+        cpu and memory on Nomad; no limit on Docker). Memory is a hard limit."""
+        for what, v in (("cpu", cpu), ("memory", memory)):
+            if not _is_int(v):
+                self._fail("resources.%s must be an int, got %s" % (what, _type_name(v)))
+                return self
+        self._resources = (cpu, memory)
+        return self
+
     # -- output
 
     def config(self) -> Dict[str, Any]:
@@ -297,6 +309,13 @@ class Task:
             f.append(("retries", self._retries))
         if self._retry_backoff:
             f.append(("retry_backoff", self._retry_backoff))
+        if self._resources != (0, 0):
+            r: List[tuple] = []
+            if self._resources[0]:
+                r.append(("cpu", self._resources[0]))
+            if self._resources[1]:
+                r.append(("memory", self._resources[1]))
+            f.append(("resources", _go.Struct(r)))
         return _go.Struct(f)
 
 

@@ -32,6 +32,10 @@ MAX_RETRIES = 10
 MAX_TIMEOUT = 7 * 24 * _go.HOUR
 MAX_RETRY_BACKOFF = _go.HOUR
 
+# Limits on resources.
+MAX_CPU = 256000  # MHz
+MAX_MEMORY = 1 << 20  # MB
+
 # The dependency conditions.
 ANY = "Any"
 SUCCESS = "Success"
@@ -171,6 +175,13 @@ def _validate_task_fields(t: "Task") -> None:
     _validate_duration("task %s: retry_backoff" % qid, t._retry_backoff, MAX_RETRY_BACKOFF)
     if t._retries < 0 or t._retries > MAX_RETRIES:
         raise _invalid("task %s: retries must be between 0 and %d, got %d" % (qid, MAX_RETRIES, t._retries))
+    cpu, memory = t._resources
+    if cpu < 0 or cpu > MAX_CPU:
+        raise _invalid("task %s: resources.cpu must be between 0 (the default) and %d MHz, got %d" % (
+            qid, MAX_CPU, cpu))
+    if memory < 0 or memory > MAX_MEMORY:
+        raise _invalid("task %s: resources.memory must be between 0 (the default) and %d MB, got %d" % (
+            qid, MAX_MEMORY, memory))
     if len(t._depends_on) > MAX_DEPENDENCIES:
         raise _invalid("task %s: %d dependencies, the limit is %d" % (qid, len(t._depends_on), MAX_DEPENDENCIES))
     for parent in _sorted_keys(t._depends_on):

@@ -12,6 +12,7 @@ from gofer_sdk import (  # noqa: E402
     ANY,
     FAILURE,
     MAX_PARALLELISM,
+    MAX_MEMORY,
     MAX_RETRIES,
     SUCCESS,
     Pipeline,
@@ -118,12 +119,14 @@ def everything():
             .inject_api_token(True)
             .always_pull(True)
             .timeout("90s")
-            .retries(3, 0.5),
+            .retries(3, 0.5)
+            .resources(500, 256),
             Task("second", "busybox")
             .depends_on_many({"first": SUCCESS})
             .depends_on("first", ANY)
             .timeout(datetime.timedelta(microseconds=1500))
-            .retries(10, "1h"),
+            .retries(10, "1h")
+            .resources(0, 64),
             Task("third-task", "busybox")
             .description("Micro-seconds print as µs; a 0 backoff is omitted.")
             .entrypoint("")
@@ -131,7 +134,9 @@ def everything():
             .depends_on("second", FAILURE)
             .depends_on("first", SUCCESS)
             .timeout("167h59m59.999999999s")
-            .retries(2, 0),
+            .retries(2, 0)
+            .resources(100, 100)
+            .resources(0, 0),
             Task("fourth", "busybox").timeout("2500ns").inject_api_token(False).always_pull(False),
         )
     )
@@ -200,6 +205,8 @@ INVALID_PIPELINES = {
     "backoff_too_long": lambda: errp().tasks(busybox("flaky").retries(3, datetime.timedelta(hours=2))),
     "too_many_retries": lambda: errp().tasks(busybox("flaky").retries(MAX_RETRIES + 1, 1)),
     "negative_retries": lambda: errp().tasks(busybox("flaky").retries(-1, 0)),
+    "negative_cpu": lambda: errp().tasks(busybox("big").resources(-1, 0)),
+    "too_much_memory": lambda: errp().tasks(busybox("big").resources(100, MAX_MEMORY + 1)),
     "empty_script": lambda: errp().tasks(busybox("hello").script(" \n\t ")),
     "empty_script_first": lambda: Pipeline("x", "X").tasks(busybox("hello"), busybox("later").script("")),
     "image_uppercase": lambda: errp().tasks(Task("build", "Foo Bar")),
