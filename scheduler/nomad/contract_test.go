@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	nomadapi "github.com/hashicorp/nomad/api"
+
 	"github.com/goferhq/gofer/scheduler"
 )
 
@@ -467,4 +469,262 @@ func sameLines(got, want string) bool {
 		}
 	}
 	return true
+}
+
+// Nomad replaces a lost allocation whatever the reschedule policy says:
+// the attempt must end as lost (its first allocation), and the job must
+// be stopped so the replacement does not run the task a second time.
+func TestContractLostAllocationIsNotRunTwice(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	name := "lost-replaced"
+	if err := s.Start(ctx, scheduler.StartRequest{Name: name, Image: "x:1"}); err != nil {
+		t.Fatal(err)
+	}
+	f.run(name)
+	done := make(chan scheduler.Status, 1)
+	go func() {
+		st, err := s.Wait(ctx, name)
+		if err != nil {
+			t.Errorf("Wait: %v", err)
+		}
+		done <- st
+	}()
+	eventually(t, "Wait to block", func() bool { return len(f.blockingQueries()) > 0 })
+	f.loseAndReplace(name)
+	st := <-done
+	if st.State != scheduler.StateExited || st.ExitCode != exitLost || !strings.Contains(st.Message, "lost") || st.ID != "alloc-"+name {
+		t.Fatalf("Wait: %+v, want exited %d, lost, from the first allocation", st, exitLost)
+	}
+	if !f.stopped(name) || f.replacementStatus(name) == "running" {
+		t.Fatalf("job stopped %v, replacement %s: the replacement must be stopped", f.stopped(name), f.replacementStatus(name))
+	}
+	if st, err := s.Inspect(ctx, name); err != nil || st.State != scheduler.StateExited || st.ExitCode != exitLost {
+		t.Fatalf("Inspect after: %+v %v", st, err)
+	}
+}
+
+// Inspect (the executor's first look after a failover) stops the
+// replacement too.
+func TestContractInspectOfLostAllocationStopsTheReplacement(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	name := "lost-inspect"
+	if err := s.Start(ctx, scheduler.StartRequest{Name: name, Image: "x:1"}); err != nil {
+		t.Fatal(err)
+	}
+	f.run(name)
+	f.loseAndReplace(name)
+	st, err := s.Inspect(ctx, name)
+	if err != nil || st.State != scheduler.StateExited || st.ExitCode != exitLost {
+		t.Fatalf("Inspect: %+v %v, want exited lost", st, err)
+	}
+	if !f.stopped(name) {
+		t.Fatal("the job was not stopped: its replacement keeps running")
+	}
+}
+
+// One failed blocking query (a server without a leader) says nothing
+// about the task: a follow stream must go on to the task's real end.
+func TestContractLogsFollowSurvivesAFailedWait(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	name := "follow-blip"
+	if err := s.Start(ctx, scheduler.StartRequest{Name: name, Image: "x:1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx, scheduler.StartRequest{Name: "other", Image: "x:1"}); err != nil {
+		t.Fatal(err)
+	}
+	f.run(name)
+	rc, err := s.Logs(ctx, name, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	lines := bufio.NewReader(rc)
+	f.write(name, "stdout", "one\n")
+	if l, err := lines.ReadString('\n'); err != nil || l != "one\n" {
+		t.Fatalf("first line %q %v", l, err)
+	}
+	eventually(t, "the stream's Wait to block", func() bool { return len(f.blockingQueries()) > 0 })
+	n := len(f.blockingQueries())
+	f.failNextBlocking(1)
+	f.place("other") // any allocation change wakes the blocking query
+	eventually(t, "the waiter to retry", func() bool { return len(f.blockingQueries()) > n })
+	f.write(name, "stdout", "two\n")
+	f.exit(name, 0, 0)
+	rest, err := io.ReadAll(lines)
+	if err != nil || string(rest) != "two\n" {
+		t.Fatalf("after a failed Wait: %q %v, want the rest of the output and a clean end", rest, err)
+	}
+}
+
+// A job Nomad cannot place (here: more memory than any node has) ends
+// after the placement timeout with Nomad's reason, and is stopped.
+func TestContractUnplaceableJobEnds(t *testing.T) {
+	f := newFakeNomad(t)
+	s, err := New(Options{Address: f.srv.URL, APITimeout: 5 * time.Second, PlacementTimeout: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := testCtx(t)
+	name := "too-big"
+	if err := s.Start(ctx, scheduler.StartRequest{Name: name, Image: "x:1"}); err != nil {
+		t.Fatal(err)
+	}
+	f.block(name, &nomadapi.AllocationMetric{NodesEvaluated: 1, NodesExhausted: 1, DimensionExhausted: map[string]int{"memory": 1},
+		NodesAvailable: map[string]int{"dc1": 1}})
+	st, err := s.Wait(ctx, name)
+	if err != nil || st.State != scheduler.StateExited || st.ExitCode != exitNotStarted ||
+		!strings.Contains(st.Message, "no Nomad node can run it") || !strings.Contains(st.Message, "memory exhausted on 1 nodes") {
+		t.Fatalf("Wait: %+v %v, want exited %d naming the reason", st, err, exitNotStarted)
+	}
+	if !f.stopped(name) {
+		t.Fatal("the unplaceable job was not stopped")
+	}
+	if st, err := s.Inspect(ctx, name); err != nil || st.State != scheduler.StateExited || !strings.Contains(st.Message, "memory exhausted") {
+		t.Fatalf("Inspect after: %+v %v, want exited with the reason", st, err)
+	}
+}
+
+// Within the placement timeout an unplaced job is still created.
+func TestContractUnplacedJobWaitsWithinTimeout(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	name := "queued"
+	if err := s.Start(ctx, scheduler.StartRequest{Name: name, Image: "x:1"}); err != nil {
+		t.Fatal(err)
+	}
+	f.block(name, &nomadapi.AllocationMetric{NodesEvaluated: 0})
+	if st, err := s.Inspect(ctx, name); err != nil || st.State != scheduler.StateCreated || f.stopped(name) {
+		t.Fatalf("Inspect: %+v %v, want created and not stopped", st, err)
+	}
+	done := make(chan scheduler.Status, 1)
+	go func() {
+		st, _ := s.Wait(ctx, name)
+		done <- st
+	}()
+	eventually(t, "Wait to block", func() bool { return f.requestCount() > 0 && len(f.blockingQueries()) == 0 })
+	f.run(name) // placed late: capacity freed up
+	f.exit(name, 0, 0)
+	if st := <-done; st.State != scheduler.StateExited || st.ExitCode != 0 {
+		t.Fatalf("Wait: %+v, want exited 0", st)
+	}
+}
+
+// Stopping a job Nomad never placed changes no allocation: Stop and a
+// Wait beside it must still return (not sleep a blocking query out).
+func TestContractStopOfUnplacedJob(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	name := "unplaced"
+	if err := s.Start(ctx, scheduler.StartRequest{Name: name, Image: "x:1"}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan scheduler.Status, 1)
+	go func() {
+		st, err := s.Wait(ctx, name)
+		if err != nil {
+			t.Errorf("Wait: %v", err)
+		}
+		done <- st
+	}()
+	eventually(t, "Wait to read", func() bool { return f.requestCount() >= 3 })
+	if err := s.Stop(ctx, name, time.Second); err != nil {
+		t.Fatalf("Stop of an unplaced job: %v", err)
+	}
+	if st := <-done; st.State != scheduler.StateExited || st.ExitCode != exitNotStarted {
+		t.Fatalf("Wait on a job stopped unplaced: %+v", st)
+	}
+	if st, err := s.Inspect(ctx, name); err != nil || st.State != scheduler.StateExited {
+		t.Fatalf("Inspect: %+v %v", st, err)
+	}
+}
+
+// List is one call, however many jobs match (the sweep needs names and
+// labels only).
+func TestContractListIsOneCall(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	for _, name := range []string{"l1", "l2", "l3"} {
+		if err := s.Start(ctx, scheduler.StartRequest{Name: name, Image: "x:1", Labels: map[string]string{"k": "v"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.run("l1")
+	f.run("l2")
+	f.exit("l2", 0, 0)
+	before := f.requestCount()
+	list, err := s.List(ctx, map[string]string{"k": "v"})
+	if err != nil || len(list) != 3 {
+		t.Fatalf("List: %+v %v", list, err)
+	}
+	if n := f.requestCount() - before; n != 1 {
+		t.Fatalf("List made %d requests, want 1", n)
+	}
+	want := map[string]scheduler.ContainerState{"l1": scheduler.StateRunning, "l2": scheduler.StateExited, "l3": scheduler.StateCreated}
+	for _, c := range list {
+		if c.Status.State != want[c.Name] || c.Labels["k"] != "v" {
+			t.Errorf("%s listed as %+v, want %s", c.Name, c, want[c.Name])
+		}
+	}
+}
+
+// Only a refusal of the request is permanent: throttling, a refused
+// token and a server error are not.
+func TestContractErrorClassification(t *testing.T) {
+	for _, tc := range []struct {
+		code  int
+		want  error
+		token bool
+	}{
+		{http.StatusBadRequest, scheduler.ErrInvalid, false},
+		{http.StatusTooManyRequests, scheduler.ErrUnavailable, false},
+		{http.StatusUnauthorized, scheduler.ErrUnavailable, true},
+		{http.StatusForbidden, scheduler.ErrUnavailable, true},
+		{http.StatusBadGateway, scheduler.ErrUnavailable, false},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "ACL token expired", tc.code)
+		}))
+		s, err := New(Options{Address: srv.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.Inspect(testCtx(t), "n")
+		if !errors.Is(err, tc.want) || (tc.want == scheduler.ErrUnavailable && errors.Is(err, scheduler.ErrInvalid)) {
+			t.Errorf("HTTP %d: %v, want %v", tc.code, err, tc.want)
+		}
+		if tc.token && (err == nil || !strings.Contains(err.Error(), "refused the ACL token")) {
+			t.Errorf("HTTP %d: %v, want it to say the token is refused", tc.code, err)
+		}
+		_ = s.Close()
+		srv.Close()
+	}
+}
+
+// A stream that never writes a newline is passed on in pieces, not
+// buffered without bound.
+func TestContractUnterminatedOutputIsCapped(t *testing.T) {
+	var out strings.Builder
+	l := (&merger{w: &out}).stream()
+	chunk := strings.Repeat("x", 1024)
+	for range 3 * maxPartialLine / len(chunk) {
+		l.push([]byte(chunk))
+	}
+	if out.Len() < 2*maxPartialLine || len(l.pending) >= maxPartialLine {
+		t.Fatalf("wrote %d bytes, holds %d: want output past %d bytes passed on", out.Len(), len(l.pending), maxPartialLine)
+	}
+	l.flush()
+	if out.Len() != 3*maxPartialLine {
+		t.Fatalf("wrote %d bytes in all, want %d", out.Len(), 3*maxPartialLine)
+	}
 }

@@ -86,7 +86,7 @@ func (s *Scheduler) copyLogs(ctx context.Context, name string, snap snapshot, fo
 	var waiter sync.WaitGroup
 	if follow {
 		waiter.Go(func() {
-			_, err := s.Wait(wctx, name)
+			err := s.waitDead(wctx, name)
 			if err == nil {
 				err = sleep(wctx, logSettle) // see logSettle
 			}
@@ -124,6 +124,31 @@ func (s *Scheduler) copyLogs(ctx context.Context, name string, snap snapshot, fo
 	}
 	return nil
 }
+
+// waitDead waits until the task has really ended. A Wait that fails
+// with ErrUnavailable (a server without a leader, a cut connection) says
+// nothing about the task: it is retried with backoff until ctx ends, so
+// one bad answer does not end a follow stream that is still needed.
+func (s *Scheduler) waitDead(ctx context.Context, name string) error {
+	backoff := waitRetryMin
+	for {
+		_, err := s.Wait(ctx, name)
+		if err == nil || !errors.Is(err, scheduler.ErrUnavailable) || ctx.Err() != nil {
+			return err
+		}
+		s.log.Debug("waiting for the task's end failed; retrying", "name", name, "error", err, "in", backoff)
+		if err := sleep(ctx, backoff); err != nil {
+			return err
+		}
+		backoff = min(2*backoff, waitRetryMax)
+	}
+}
+
+// The backoff of waitDead's retries.
+const (
+	waitRetryMin = 100 * time.Millisecond
+	waitRetryMax = 5 * time.Second
+)
 
 // logSettle is how long the logs of a task are still read after it
 // ended. Nomad writes a task's output to its log files through two
@@ -225,6 +250,11 @@ func (m *merger) write(b []byte) {
 
 func (m *merger) stream() *lineBuffer { return &lineBuffer{m: m} }
 
+// maxPartialLine is how much of an unterminated line a stream holds
+// back before writing it as it is: a task that never writes a newline
+// must not grow the buffer without bound (nor hide its output).
+const maxPartialLine = 64 << 10
+
 // lineBuffer holds one stream's unfinished line.
 type lineBuffer struct {
 	m       *merger
@@ -235,6 +265,9 @@ func (l *lineBuffer) push(data []byte) {
 	i := bytes.LastIndexByte(data, '\n')
 	if i < 0 {
 		l.pending = append(l.pending, data...)
+		if len(l.pending) >= maxPartialLine {
+			l.flush()
+		}
 		return
 	}
 	l.m.write(append(l.pending, data[:i+1]...))

@@ -21,7 +21,11 @@ func (s *Scheduler) Stop(ctx context.Context, name string, grace time.Duration) 
 	if err != nil {
 		return err
 	}
-	if st := describe(snap); st.State == scheduler.StateNotFound || st.State == scheduler.StateExited {
+	st, err := s.conclude(ctx, "stop", name, snap)
+	if err != nil {
+		return err
+	}
+	if st.State == scheduler.StateNotFound || st.State == scheduler.StateExited {
 		return nil
 	}
 	if !jobStopped(snap.job) {
@@ -32,9 +36,15 @@ func (s *Scheduler) Stop(ctx context.Context, name string, grace time.Duration) 
 	grace = max(grace, s.killTimeout(snap.job))
 	wctx, cancel := context.WithTimeout(ctx, grace+s.opts.APITimeout)
 	defer cancel()
+	// A job without an allocation is done once stopped, and no
+	// allocation change would wake a blocking query: read it again at
+	// once (it may have been placed meanwhile).
 	index := snap.index
+	if snap.alloc == nil {
+		index = 0
+	}
 	for {
-		snap, err := s.read(wctx, "stop", name, max(index, 1))
+		snap, err := s.read(wctx, "stop", name, index)
 		if err != nil {
 			if wctx.Err() != nil && ctx.Err() == nil {
 				return fmt.Errorf("nomad: stop %s: the allocation did not end within %s: %w", name, grace+s.opts.APITimeout, scheduler.ErrUnavailable)
@@ -44,7 +54,7 @@ func (s *Scheduler) Stop(ctx context.Context, name string, grace time.Duration) 
 		if st := describe(snap); st.State == scheduler.StateNotFound || st.State == scheduler.StateExited {
 			return nil
 		}
-		index = snap.index
+		index = max(snap.index, 1)
 	}
 }
 
