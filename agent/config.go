@@ -75,6 +75,9 @@ type NomadConfig struct {
 	Memory int `toml:"memory"`
 	// StopGrace is each task's kill_timeout (SIGTERM to SIGKILL).
 	StopGrace Duration `toml:"stop_grace"`
+	// PlacementTimeout is how long a task's job may wait for Nomad to
+	// place it before the attempt fails with Nomad's reason.
+	PlacementTimeout Duration `toml:"placement_timeout"`
 }
 
 // DockerConfig tunes the Docker backend. Every node must reach the same
@@ -305,7 +308,7 @@ func DefaultConfig() Config {
 			Engine: "docker",
 			Docker: DockerConfig{Network: "bridge", PullTimeout: Duration(5 * time.Minute)},
 			Nomad: NomadConfig{Address: "http://127.0.0.1:4646", CPU: 100, Memory: 256,
-				StopGrace: Duration(10 * time.Second)},
+				StopGrace: Duration(10 * time.Second), PlacementTimeout: Duration(5 * time.Minute)},
 		},
 		Secrets: SecretStoreConfig{RotationBatchSize: 64},
 		Objects: ObjectStoreConfig{MaxObjectBytes: 256 << 10, PipelineObjectLimit: 50, RunObjectLimit: 100, RunObjectExpiry: 2},

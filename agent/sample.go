@@ -107,6 +107,7 @@ tls_skip_verify = false
 cpu = 100                        # MHz every task reserves
 memory = 256                     # MB every task reserves
 stop_grace = "10s"               # the task's kill_timeout: SIGTERM, then SIGKILL after this
+placement_timeout = "5m"         # a job no node can run (or a full cluster) fails the attempt after this
 
 [secret_store]
 # Seals every secret (AES-256-GCM) before it enters raft. Required outside dev

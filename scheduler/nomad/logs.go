@@ -20,7 +20,9 @@ import (
 // own stream (/v1/client/fs/logs), so the two are read at once and merged
 // a whole line at a time, in the order the lines reach us: each stream
 // keeps its order, but the order across them is only as good as the
-// arrival of Nomad's frames (lines written close together may swap).
+// arrival of Nomad's frames, and a frame can hold many lines, so whole
+// blocks of one stream can swap with the other's. The merge is not
+// reproducible: a second read may interleave differently (DESIGN.md).
 //
 // With follow, the streams end when the task is dead: Nomad's own follow
 // stream does not end then, so a Wait alongside it cancels the streams
