@@ -592,6 +592,8 @@ func newScheduler(cfg SchedulerConfig, logger hclog.Logger) (scheduler.Scheduler
 			MemoryMB:  n.Memory,
 			StopGrace: n.StopGrace.D(),
 			Logger:    logger,
+			// How long a job may wait unplaced before the attempt fails.
+			PlacementTimeout: n.PlacementTimeout.D(),
 		})
 	}
 	return docker.New(docker.Options{

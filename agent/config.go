@@ -80,6 +80,9 @@ type NomadConfig struct {
 	// on: each extension's job reserves one, on the host network of the
 	// Nomad client it is placed on (agent/supervisor DESIGN.md).
 	ExtensionPorts string `toml:"extension_ports"`
+	// PlacementTimeout is how long a task's job may wait for Nomad to
+	// place it before the attempt fails with Nomad's reason.
+	PlacementTimeout Duration `toml:"placement_timeout"`
 }
 
 // DockerConfig tunes the Docker backend. Every node must reach the same
@@ -311,7 +314,7 @@ func DefaultConfig() Config {
 			Engine: "docker",
 			Docker: DockerConfig{Network: "bridge", PullTimeout: Duration(5 * time.Minute)},
 			Nomad: NomadConfig{Address: "http://127.0.0.1:4646", CPU: 100, Memory: 256,
-				StopGrace: Duration(10 * time.Second), ExtensionPorts: "19500-19599"},
+				StopGrace: Duration(10 * time.Second), ExtensionPorts: "19500-19599", PlacementTimeout: Duration(5 * time.Minute)},
 		},
 		Secrets: SecretStoreConfig{RotationBatchSize: 64},
 		Objects: ObjectStoreConfig{MaxObjectBytes: 256 << 10, PipelineObjectLimit: 50, RunObjectLimit: 100, RunObjectExpiry: 2},

@@ -37,6 +37,9 @@ func (n NomadConfig) validate(add func(format string, args ...any)) {
 	if n.StopGrace.D() <= 0 {
 		add("scheduler.nomad.stop_grace must be positive")
 	}
+	if n.PlacementTimeout.D() <= 0 {
+		add("scheduler.nomad.placement_timeout must be positive")
+	}
 	if (n.ClientCert == "") != (n.ClientKey == "") {
 		add("scheduler.nomad.client_cert and scheduler.nomad.client_key go together")
 	}

@@ -124,6 +124,7 @@ func TestValidate(t *testing.T) {
 		{"nomad cpu", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.CPU = 0 }, "scheduler.nomad.cpu"},
 		{"nomad memory", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.Memory = 5 }, "scheduler.nomad.memory"},
 		{"nomad stop grace", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.StopGrace = 0 }, "scheduler.nomad.stop_grace"},
+		{"nomad placement timeout", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.PlacementTimeout = 0 }, "scheduler.nomad.placement_timeout"},
 		{"nomad client cert without key", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.ClientCert = "/dev/null" }, "client_key go together"},
 		{"nomad missing ca file", func(c *Config) {
 			c.Scheduler.Engine = "nomad"

@@ -110,6 +110,7 @@ stop_grace = "10s"               # the task's kill_timeout, when Nomad itself st
 # Host ports extensions listen on: each extension's job reserves one on the
 # client it runs on (docs/nomad.md, "Extensions on Nomad").
 extension_ports = "19500-19599"
+placement_timeout = "5m"         # a job no node can run (or a full cluster) fails the attempt after this
 
 [secret_store]
 # Seals every secret (AES-256-GCM) before it enters raft. Required outside dev

@@ -130,7 +130,14 @@ func TestContractExtensionReservesPortAndReportsNodeAddress(t *testing.T) {
 	req := scheduler.StartRequest{Name: name, Image: "gofer/extension-interval:1.0.0", Network: "host",
 		Labels: map[string]string{scheduler.LabelCluster: "c1", scheduler.LabelExtension: "interval",
 			scheduler.LabelExtensionAddr: "0.0.0.0:19501"}}
-	if err := s.Start(ctx, req); err != nil {
+	// Start waits for the task: the allocation is placed and started
+	// in the background, after a look at the job before its placement.
+	if err := startWith(t, f, s, req, func(name string) {
+		if st, err := s.Inspect(ctx, name); err != nil || st.State != scheduler.StateCreated || st.IPAddress != "" {
+			t.Fatalf("before placement: %+v %v, want created without an address", st, err)
+		}
+		f.run(name)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	g := f.lastRegister().Job.TaskGroups[0]
@@ -141,10 +148,6 @@ func TestContractExtensionReservesPortAndReportsNodeAddress(t *testing.T) {
 	if *f.lastRegister().Job.Type != nomadapi.JobTypeBatch {
 		t.Errorf("job type %s, want batch (the supervisor restarts extensions)", *f.lastRegister().Job.Type)
 	}
-	if st, err := s.Inspect(ctx, name); err != nil || st.State != scheduler.StateCreated || st.IPAddress != "" {
-		t.Fatalf("before placement: %+v %v, want created without an address", st, err)
-	}
-	f.run(name)
 	st, err := s.Inspect(ctx, name)
 	if err != nil || st.State != scheduler.StateRunning || st.IPAddress != "10.1.2.3" || st.ID != "alloc-"+name ||
 		st.Labels[scheduler.LabelExtensionAddr] != "0.0.0.0:19501" {
@@ -156,7 +159,7 @@ func TestContractExtensionReservesPortAndReportsNodeAddress(t *testing.T) {
 		{Name: "ext-bridge", Image: "x:1", Network: "bridge", Labels: map[string]string{scheduler.LabelExtensionAddr: "0.0.0.0:8082"}},
 		{Name: "ext-noport", Image: "x:1", Network: "host", Labels: map[string]string{scheduler.LabelExtensionAddr: "bad"}},
 	} {
-		if err := s.Start(ctx, r); err != nil {
+		if err := startWith(t, f, s, r, f.run); err != nil {
 			t.Fatal(err)
 		}
 		if n := f.lastRegister().Job.TaskGroups[0].Networks; len(n) != 0 {
@@ -628,5 +631,254 @@ func TestContractStartCarriesResources(t *testing.T) {
 		if r == nil || *r.CPU != tc.wantCPU || *r.MemoryMB != tc.wantMemory {
 			t.Errorf("%s: resources %+v, want cpu %d memory %d", tc.name, r, tc.wantCPU, tc.wantMemory)
 		}
+	}
+}
+
+// Nomad replaces a lost allocation whatever the reschedule policy says:
+// the attempt must end as lost (its first allocation), and the job must
+// be stopped so the replacement does not run the task a second time.
+func TestContractLostAllocationIsNotRunTwice(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	name := "lost-replaced"
+	if err := startWith(t, f, s, scheduler.StartRequest{Name: name, Image: "x:1"}, f.run); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan scheduler.Status, 1)
+	go func() {
+		st, err := s.Wait(ctx, name)
+		if err != nil {
+			t.Errorf("Wait: %v", err)
+		}
+		done <- st
+	}()
+	eventually(t, "Wait to block", func() bool { return len(f.blockingQueries()) > 0 })
+	f.loseAndReplace(name)
+	st := <-done
+	if st.State != scheduler.StateExited || st.ExitCode != exitLost || !strings.Contains(st.Message, "lost") || st.ID != "alloc-"+name {
+		t.Fatalf("Wait: %+v, want exited %d, lost, from the first allocation", st, exitLost)
+	}
+	if !f.stopped(name) || f.replacementStatus(name) == "running" {
+		t.Fatalf("job stopped %v, replacement %s: the replacement must be stopped", f.stopped(name), f.replacementStatus(name))
+	}
+	if st, err := s.Inspect(ctx, name); err != nil || st.State != scheduler.StateExited || st.ExitCode != exitLost {
+		t.Fatalf("Inspect after: %+v %v", st, err)
+	}
+}
+
+// Inspect (the executor's first look after a failover) stops the
+// replacement too.
+func TestContractInspectOfLostAllocationStopsTheReplacement(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	name := "lost-inspect"
+	if err := startWith(t, f, s, scheduler.StartRequest{Name: name, Image: "x:1"}, f.run); err != nil {
+		t.Fatal(err)
+	}
+	f.loseAndReplace(name)
+	st, err := s.Inspect(ctx, name)
+	if err != nil || st.State != scheduler.StateExited || st.ExitCode != exitLost {
+		t.Fatalf("Inspect: %+v %v, want exited lost", st, err)
+	}
+	if !f.stopped(name) {
+		t.Fatal("the job was not stopped: its replacement keeps running")
+	}
+}
+
+// One failed blocking query (a server without a leader) says nothing
+// about the task: a follow stream must go on to the task's real end.
+func TestContractLogsFollowSurvivesAFailedWait(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	name := "follow-blip"
+	for _, n := range []string{name, "other"} {
+		if err := startWith(t, f, s, scheduler.StartRequest{Name: n, Image: "x:1"}, f.run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc, err := s.Logs(ctx, name, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	lines := bufio.NewReader(rc)
+	f.write(name, "stdout", "one\n")
+	if l, err := lines.ReadString('\n'); err != nil || l != "one\n" {
+		t.Fatalf("first line %q %v", l, err)
+	}
+	eventually(t, "the stream's Wait to block", func() bool { return len(f.blockingQueries()) > 0 })
+	n := len(f.blockingQueries())
+	f.failNextBlocking(1)
+	f.exit("other", 0, 0) // any allocation change wakes the blocking query
+	eventually(t, "the waiter to retry", func() bool { return len(f.blockingQueries()) > n })
+	f.write(name, "stdout", "two\n")
+	f.exit(name, 0, 0)
+	rest, err := io.ReadAll(lines)
+	if err != nil || string(rest) != "two\n" {
+		t.Fatalf("after a failed Wait: %q %v, want the rest of the output and a clean end", rest, err)
+	}
+}
+
+// A job Nomad cannot place (here: more memory than any node has) ends
+// after the placement timeout with Nomad's reason, and is stopped.
+func TestContractUnplaceableJobEnds(t *testing.T) {
+	f := newFakeNomad(t)
+	s, err := New(Options{Address: f.srv.URL, APITimeout: 5 * time.Second, PlacementTimeout: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := testCtx(t)
+	name := "too-big"
+	f.blockOnRegister(name, &nomadapi.AllocationMetric{NodesEvaluated: 1, NodesExhausted: 1, DimensionExhausted: map[string]int{"memory": 1},
+		NodesAvailable: map[string]int{"dc1": 1}})
+	// Start waits for the task, but no longer than the placement timeout.
+	if err := s.Start(ctx, scheduler.StartRequest{Name: name, Image: "x:1"}); err != nil {
+		t.Fatalf("Start of an unplaceable job: %v, want nil once the placement timeout ended it", err)
+	}
+	st, err := s.Wait(ctx, name)
+	if err != nil || st.State != scheduler.StateExited || st.ExitCode != exitNotStarted ||
+		!strings.Contains(st.Message, "no Nomad node can run it") || !strings.Contains(st.Message, "memory exhausted on 1 nodes") {
+		t.Fatalf("Wait: %+v %v, want exited %d naming the reason", st, err, exitNotStarted)
+	}
+	if !f.stopped(name) {
+		t.Fatal("the unplaceable job was not stopped")
+	}
+	if st, err := s.Inspect(ctx, name); err != nil || st.State != scheduler.StateExited || !strings.Contains(st.Message, "memory exhausted") {
+		t.Fatalf("Inspect after: %+v %v, want exited with the reason", st, err)
+	}
+}
+
+// Within the placement timeout an unplaced job is still created.
+func TestContractUnplacedJobWaitsWithinTimeout(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	name := "queued"
+	done := make(chan scheduler.Status, 1)
+	// Start waits (the job is queued) until it is placed late.
+	if err := startWith(t, f, s, scheduler.StartRequest{Name: name, Image: "x:1"}, func(name string) {
+		f.block(name, &nomadapi.AllocationMetric{NodesEvaluated: 0})
+		if st, err := s.Inspect(ctx, name); err != nil || st.State != scheduler.StateCreated || f.stopped(name) {
+			t.Fatalf("Inspect: %+v %v, want created and not stopped", st, err)
+		}
+		go func() {
+			st, _ := s.Wait(ctx, name)
+			done <- st
+		}()
+		eventually(t, "Wait to block", func() bool { return f.requestCount() > 0 && len(f.blockingQueries()) == 0 })
+		f.run(name) // placed late: capacity freed up
+	}); err != nil {
+		t.Fatalf("Start of a job placed late: %v", err)
+	}
+	f.exit(name, 0, 0)
+	if st := <-done; st.State != scheduler.StateExited || st.ExitCode != 0 {
+		t.Fatalf("Wait: %+v, want exited 0", st)
+	}
+}
+
+// Stopping a job Nomad never placed changes no allocation: Stop and a
+// Wait beside it must still return (not sleep a blocking query out).
+func TestContractStopOfUnplacedJob(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	name := "unplaced"
+	done := make(chan scheduler.Status, 1)
+	// Start waits for the task: it returns once Stop has ended the job.
+	if err := startWith(t, f, s, scheduler.StartRequest{Name: name, Image: "x:1"}, func(name string) {
+		go func() {
+			st, err := s.Wait(ctx, name)
+			if err != nil {
+				t.Errorf("Wait: %v", err)
+			}
+			done <- st
+		}()
+		eventually(t, "Wait to read", func() bool { return f.requestCount() >= 3 })
+		if err := s.Stop(ctx, name, time.Second); err != nil {
+			t.Fatalf("Stop of an unplaced job: %v", err)
+		}
+	}); err != nil {
+		t.Fatalf("Start of a job stopped before placement: %v", err)
+	}
+	if st := <-done; st.State != scheduler.StateExited || st.ExitCode != exitNotStarted {
+		t.Fatalf("Wait on a job stopped unplaced: %+v", st)
+	}
+	if st, err := s.Inspect(ctx, name); err != nil || st.State != scheduler.StateExited {
+		t.Fatalf("Inspect: %+v %v", st, err)
+	}
+}
+
+// List is one call for the jobs, however many match, and one for the
+// allocations of those that ended (their exit codes): no job is read one
+// by one.
+func TestContractListIsOneCall(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	for _, name := range []string{"l1", "l2", "l4"} {
+		if err := startWith(t, f, s, scheduler.StartRequest{Name: name, Image: "x:1", Labels: map[string]string{"k": "v"}}, f.run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.exit("l2", 0, 0)
+	f.exit("l4", 3, 0)
+	// l3 stays unplaced (Start would wait for it): registered as Start
+	// registers it.
+	if _, _, err := s.cli.Jobs().Register(s.jobFor(scheduler.StartRequest{Name: "l3", Image: "x:1", Labels: map[string]string{"k": "v"}}), nil); err != nil {
+		t.Fatal(err)
+	}
+	before := f.requestCount()
+	list, err := s.List(ctx, map[string]string{"k": "v"})
+	if err != nil || len(list) != 4 {
+		t.Fatalf("List: %+v %v", list, err)
+	}
+	if n := f.requestCount() - before; n != 2 {
+		t.Fatalf("List made %d requests, want 2 (the jobs, the ended ones' allocations)", n)
+	}
+	want := map[string]scheduler.ContainerState{"l1": scheduler.StateRunning, "l2": scheduler.StateExited, "l3": scheduler.StateCreated,
+		"l4": scheduler.StateExited}
+	codes := map[string]int{"l4": 3}
+	for _, c := range list {
+		if c.Status.State != want[c.Name] || c.Labels["k"] != "v" || c.Status.ExitCode != codes[c.Name] ||
+			(c.Status.State == scheduler.StateExited && c.Status.ID != "alloc-"+c.Name) {
+			t.Errorf("%s listed as %+v, want %s", c.Name, c, want[c.Name])
+		}
+	}
+}
+
+// Only a refusal of the request is permanent: throttling, a refused
+// token and a server error are not.
+func TestContractErrorClassification(t *testing.T) {
+	for _, tc := range []struct {
+		code  int
+		want  error
+		token bool
+	}{
+		{http.StatusBadRequest, scheduler.ErrInvalid, false},
+		{http.StatusTooManyRequests, scheduler.ErrUnavailable, false},
+		{http.StatusUnauthorized, scheduler.ErrUnavailable, true},
+		{http.StatusForbidden, scheduler.ErrUnavailable, true},
+		{http.StatusBadGateway, scheduler.ErrUnavailable, false},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "ACL token expired", tc.code)
+		}))
+		s, err := New(Options{Address: srv.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.Inspect(testCtx(t), "n")
+		if !errors.Is(err, tc.want) || (tc.want == scheduler.ErrUnavailable && errors.Is(err, scheduler.ErrInvalid)) {
+			t.Errorf("HTTP %d: %v, want %v", tc.code, err, tc.want)
+		}
+		if tc.token && (err == nil || !strings.Contains(err.Error(), "refused the ACL token")) {
+			t.Errorf("HTTP %d: %v, want it to say the token is refused", tc.code, err)
+		}
+		_ = s.Close()
+		srv.Close()
 	}
 }

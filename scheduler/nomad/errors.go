@@ -29,13 +29,23 @@ func statusOf(err error) int {
 	return 0
 }
 
-// refused reports whether Nomad answered err with a definite 4xx: the
-// request was read and refused. A 5xx (no leader, an RPC that timed out
-// between server and client) and silence are not answers: nothing can be
-// concluded, so the caller must retry rather than guess.
+// refused reports whether Nomad answered err with a definite refusal of
+// the request itself: a 4xx other than 401, 403 (the token, see
+// tokenRefused) and 429 (too many requests, try later). A 5xx (no
+// leader, an RPC that timed out between server and client) and silence
+// are not answers: nothing can be concluded, so the caller must retry
+// rather than guess.
 func refused(err error) bool {
 	code := statusOf(err)
-	return code >= 400 && code < 500
+	return code >= 400 && code < 500 && code != http.StatusTooManyRequests && !tokenRefused(err)
+}
+
+// tokenRefused reports whether Nomad refused the ACL token (401, or 403:
+// a missing policy, an expired or revoked token). That is no verdict on
+// the request: a corrected or renewed token makes the same call succeed.
+func tokenRefused(err error) bool {
+	code := statusOf(err)
+	return code == http.StatusUnauthorized || code == http.StatusForbidden
 }
 
 // notFound reports whether Nomad positively said "no such object" (404).
@@ -50,14 +60,20 @@ func duplicate(err error) bool {
 }
 
 // classify wraps err with the sentinel it implies: a refusal is
-// ErrInvalid, anything else ErrUnavailable.
+// ErrInvalid, anything else (a refused token, 429, 5xx, silence)
+// ErrUnavailable.
 func classify(op, subject string, err error) error {
 	if err == nil {
 		return nil
 	}
 	sentinel := scheduler.ErrUnavailable
-	if refused(err) {
+	switch {
+	case refused(err):
 		sentinel = scheduler.ErrInvalid
+	case tokenRefused(err):
+		// Retryable: the operator fixes the token, the calls resume.
+		return fmt.Errorf("nomad: %s %s: Nomad refused the ACL token (scheduler.nomad.token: missing, expired, revoked or without the policy): %w: %w",
+			op, subject, sentinel, err)
 	}
 	return fmt.Errorf("nomad: %s %s: %w: %w", op, subject, sentinel, err)
 }

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,19 +39,35 @@ type fakeNomad struct {
 	registers []nomadapi.JobRegisterRequest
 	// signals records every signal sent to an allocation.
 	signals []string
+	// allocIndex is the index of the last allocation change: as in
+	// Nomad, the allocations endpoint blocks on and answers the
+	// allocations' index, which a change of the job alone (a stop, a
+	// log line) does not move.
+	allocIndex uint64
+	// failBlocking makes that many blocking allocations queries answer
+	// 500 (a server that lost its leader) once woken.
+	failBlocking int
+	// requests records every request's method and path.
+	requests []string
+	// unplaceable holds, by job id, why Nomad cannot place a job that is
+	// registered later: its register records the failed placement at once.
+	unplaceable map[string]*nomadapi.AllocationMetric
 }
 
 type fakeJob struct {
 	job   nomadapi.Job
 	alloc *nomadapi.AllocationListStub
 	logs  map[string][]byte // stdout, stderr
+	// replacements are allocations Nomad placed after alloc was lost.
+	replacements []*nomadapi.AllocationListStub
+	evals        []*nomadapi.Evaluation
 	// ignoreTerm: a SIGTERM signal leaves the task running.
 	ignoreTerm bool
 	purged     bool
 }
 
 func newFakeNomad(t *testing.T) *fakeNomad {
-	f := &fakeNomad{t: t, changed: make(chan struct{}), index: 10, jobs: map[string]*fakeJob{}}
+	f := &fakeNomad{t: t, changed: make(chan struct{}), index: 10, allocIndex: 10, jobs: map[string]*fakeJob{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -63,8 +80,17 @@ func (f *fakeNomad) bump() {
 	f.changed = make(chan struct{})
 }
 
+// bumpAlloc records a change of an allocation (f.mu held).
+func (f *fakeNomad) bumpAlloc() {
+	f.bump()
+	f.allocIndex = f.index
+}
+
 func (f *fakeNomad) serve(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
+	f.mu.Lock()
+	f.requests = append(f.requests, r.Method+" "+p)
+	f.mu.Unlock()
 	switch {
 	case r.Method == http.MethodPut && p == "/v1/jobs":
 		f.register(w, r)
@@ -72,10 +98,14 @@ func (f *fakeNomad) serve(w http.ResponseWriter, r *http.Request) {
 		f.list(w, r)
 	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/job/") && strings.HasSuffix(p, "/allocations"):
 		f.allocations(w, r, strings.TrimSuffix(strings.TrimPrefix(p, "/v1/job/"), "/allocations"))
+	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/job/") && strings.HasSuffix(p, "/evaluations"):
+		f.evaluations(w, strings.TrimSuffix(strings.TrimPrefix(p, "/v1/job/"), "/evaluations"))
 	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/job/"):
-		f.info(w, strings.TrimPrefix(p, "/v1/job/"))
+		f.info(w, r, strings.TrimPrefix(p, "/v1/job/"))
 	case r.Method == http.MethodDelete && strings.HasPrefix(p, "/v1/job/"):
 		f.deregister(w, r, strings.TrimPrefix(p, "/v1/job/"))
+	case r.Method == http.MethodGet && p == "/v1/allocations":
+		f.allAllocations(w, r)
 	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/allocation/"):
 		f.allocation(w, strings.TrimPrefix(p, "/v1/allocation/"))
 	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/node/"):
@@ -118,7 +148,11 @@ func (f *fakeNomad) register(w http.ResponseWriter, r *http.Request) {
 	job := *req.Job
 	job.Status, job.Stop = new("pending"), new(false)
 	job.CreateIndex, job.ModifyIndex, job.JobModifyIndex = new(f.index), new(f.index), new(f.index)
+	job.SubmitTime = new(time.Now().UnixNano())
 	f.jobs[id] = &fakeJob{job: job, logs: map[string][]byte{}}
+	if m := f.unplaceable[id]; m != nil {
+		f.blockLocked(id, m)
+	}
 	f.reply(w, f.index, nomadapi.JobRegisterResponse{EvalID: "eval-" + id, EvalCreateIndex: f.index, JobModifyIndex: f.index})
 }
 
@@ -130,8 +164,33 @@ func (f *fakeNomad) lookup(id string) *fakeJob {
 	return j
 }
 
-func (f *fakeNomad) info(w http.ResponseWriter, id string) {
+// info answers GET /v1/job/:id, blocking while the job's modify index
+// has not passed ?index= (at most ?wait=), as Nomad does.
+func (f *fakeNomad) info(w http.ResponseWriter, r *http.Request, id string) {
+	q := r.URL.Query()
+	index, _ := strconv.ParseUint(q.Get("index"), 10, 64)
+	wait := 5 * time.Minute
+	if d, err := time.ParseDuration(q.Get("wait")); err == nil {
+		wait = d
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	f.mu.Lock()
+	for expired := false; index > 0 && !expired; {
+		if j := f.lookup(id); j == nil || *j.job.ModifyIndex > index {
+			break
+		}
+		ch := f.changed
+		f.mu.Unlock()
+		select {
+		case <-ch:
+		case <-timer.C:
+			expired = true
+		case <-r.Context().Done():
+			return
+		}
+		f.mu.Lock()
+	}
 	defer f.mu.Unlock()
 	j := f.lookup(id)
 	if j == nil {
@@ -139,6 +198,19 @@ func (f *fakeNomad) info(w http.ResponseWriter, id string) {
 		return
 	}
 	f.reply(w, f.index, j.job)
+}
+
+func (f *fakeNomad) evaluations(w http.ResponseWriter, id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	j := f.lookup(id)
+	if j == nil {
+		http.Error(w, "job not found", http.StatusNotFound)
+		return
+	}
+	out := []*nomadapi.Evaluation{}
+	out = append(out, j.evals...)
+	f.reply(w, f.index, out)
 }
 
 func (f *fakeNomad) list(w http.ResponseWriter, r *http.Request) {
@@ -150,7 +222,24 @@ func (f *fakeNomad) list(w http.ResponseWriter, r *http.Request) {
 		if j.purged {
 			continue
 		}
-		stub := nomadapi.JobListStub{ID: id, Name: id, Type: "batch", Status: *j.job.Status, Stop: *j.job.Stop}
+		var sum nomadapi.TaskGroupSummary
+		for _, a := range append([]*nomadapi.AllocationListStub{j.alloc}, j.replacements...) {
+			switch {
+			case a == nil:
+			case a.ClientStatus == "pending":
+				sum.Starting++
+			case a.ClientStatus == "running":
+				sum.Running++
+			case a.ClientStatus == "complete":
+				sum.Complete++
+			case a.ClientStatus == "failed":
+				sum.Failed++
+			case a.ClientStatus == "lost":
+				sum.Lost++
+			}
+		}
+		stub := nomadapi.JobListStub{ID: id, Name: id, Type: "batch", Status: *j.job.Status, Stop: *j.job.Stop,
+			JobSummary: &nomadapi.JobSummary{JobID: id, Summary: map[string]nomadapi.TaskGroupSummary{groupName: sum}}}
 		if withMeta {
 			stub.Meta = maps.Clone(j.job.Meta)
 		}
@@ -173,7 +262,7 @@ func (f *fakeNomad) allocations(w http.ResponseWriter, r *http.Request, id strin
 	f.allocQueries = append(f.allocQueries, index)
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	for expired := false; index > 0 && f.index <= index && !expired; {
+	for expired := false; index > 0 && f.allocIndex <= index && !expired; {
 		ch := f.changed
 		f.mu.Unlock()
 		select {
@@ -186,16 +275,41 @@ func (f *fakeNomad) allocations(w http.ResponseWriter, r *http.Request, id strin
 		f.mu.Lock()
 	}
 	defer f.mu.Unlock()
+	if index > 0 && f.failBlocking > 0 {
+		f.failBlocking--
+		http.Error(w, "No cluster leader", http.StatusInternalServerError)
+		return
+	}
 	out := []nomadapi.AllocationListStub{}
 	if j := f.lookup(id); j != nil && j.alloc != nil {
 		// Nomad v1.6.5 leaves AllocatedResources out of a job's
 		// allocation stubs even with ?resources=true; only
 		// GET /v1/allocation/:id has them.
-		stub := *j.alloc
-		stub.AllocatedResources = nil
-		out = append(out, stub)
+		for _, a := range append([]*nomadapi.AllocationListStub{j.alloc}, j.replacements...) {
+			stub := *a
+			stub.AllocatedResources = nil
+			out = append(out, stub)
+		}
 	}
-	f.reply(w, f.index, out)
+	f.reply(w, f.allocIndex, out)
+}
+
+// allAllocations answers GET /v1/allocations, understanding only a filter
+// of the form `JobID == "a" or JobID == "b"` (what List sends).
+func (f *fakeNomad) allAllocations(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := []nomadapi.AllocationListStub{}
+	for _, m := range regexp.MustCompile(`JobID == "([^"]*)"`).FindAllStringSubmatch(r.URL.Query().Get("filter"), -1) {
+		if j := f.lookup(m[1]); j != nil && j.alloc != nil {
+			for _, a := range append([]*nomadapi.AllocationListStub{j.alloc}, j.replacements...) {
+				stub := *a
+				stub.AllocatedResources = nil
+				out = append(out, stub)
+			}
+		}
+	}
+	f.reply(w, f.allocIndex, out)
 }
 
 func (f *fakeNomad) allocation(w http.ResponseWriter, id string) {
@@ -203,7 +317,10 @@ func (f *fakeNomad) allocation(w http.ResponseWriter, id string) {
 	defer f.mu.Unlock()
 	f.allocReads++
 	for _, j := range f.jobs {
-		if a := j.alloc; a != nil && a.ID == id {
+		for _, a := range append([]*nomadapi.AllocationListStub{j.alloc}, j.replacements...) {
+			if a == nil || a.ID != id {
+				continue
+			}
 			f.reply(w, f.index, nomadapi.Allocation{ID: a.ID, NodeID: a.NodeID, JobID: a.JobID, TaskGroup: a.TaskGroup,
 				ClientStatus: a.ClientStatus, TaskStates: a.TaskStates, AllocatedResources: a.AllocatedResources})
 			return
@@ -222,10 +339,17 @@ func (f *fakeNomad) deregister(w http.ResponseWriter, r *http.Request, id string
 		return
 	}
 	f.bump()
-	j.job.Stop, j.job.Status = new(true), new("dead")
+	j.job.Stop, j.job.Status, j.job.ModifyIndex = new(true), new("dead"), new(f.index)
 	if a := j.alloc; a != nil && (a.ClientStatus == "running" || a.ClientStatus == "pending") {
 		// The task gets SIGTERM and obeys at once.
 		f.endLocked(j, "complete", 143, 15)
+		f.allocIndex = f.index
+	}
+	for _, a := range j.replacements {
+		if a.ClientStatus == "running" || a.ClientStatus == "pending" {
+			a.ClientStatus, a.DesiredStatus, a.ModifyIndex = "complete", "stop", f.index
+			f.allocIndex = f.index
+		}
 	}
 	j.purged = purge
 	f.reply(w, f.index, nomadapi.JobDeregisterResponse{EvalID: "eval-stop-" + id, JobModifyIndex: f.index})
@@ -260,6 +384,7 @@ func (f *fakeNomad) logs(w http.ResponseWriter, r *http.Request, allocID string)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
+	w.(http.Flusher).Flush() // Nomad answers at once, before any output
 	enc := json.NewEncoder(w)
 	var sent int
 	for {
@@ -306,10 +431,10 @@ func (f *fakeNomad) signal(w http.ResponseWriter, r *http.Request, allocID strin
 		}
 		switch {
 		case req.Signal == "SIGKILL":
-			f.bump()
+			f.bumpAlloc()
 			f.endLocked(j, "failed", 137, 9)
 		case req.Signal == "SIGTERM" && !j.ignoreTerm:
-			f.bump()
+			f.bumpAlloc()
 			f.endLocked(j, "failed", 143, 15)
 		}
 		f.reply(w, f.index, struct{}{})
@@ -334,7 +459,7 @@ func (f *fakeNomad) place(id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	j := f.job(id)
-	f.bump()
+	f.bumpAlloc()
 	j.alloc = &nomadapi.AllocationListStub{ID: "alloc-" + id, NodeID: "node-1", NodeName: "fake-node", JobID: id,
 		TaskGroup: groupName, ClientStatus: "pending", DesiredStatus: "run", CreateIndex: f.index, ModifyIndex: f.index,
 		TaskStates: map[string]*nomadapi.TaskState{taskName: {State: "pending", Events: []*nomadapi.TaskEvent{
@@ -355,7 +480,7 @@ func (f *fakeNomad) place(id string) {
 			}
 		}
 	}
-	j.job.Status = new("running")
+	j.job.Status, j.job.ModifyIndex = new("running"), new(f.index)
 }
 
 // run starts the task (placing it first if needed).
@@ -369,7 +494,7 @@ func (f *fakeNomad) run(id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	j := f.job(id)
-	f.bump()
+	f.bumpAlloc()
 	ts := j.alloc.TaskStates[taskName]
 	ts.State, ts.StartedAt = "running", time.Now().UTC()
 	ts.Events = append(ts.Events, &nomadapi.TaskEvent{Type: "Started", DisplayMessage: "Task started by client"})
@@ -381,7 +506,7 @@ func (f *fakeNomad) run(id string) {
 func (f *fakeNomad) exit(id string, code, signal int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.bump()
+	f.bumpAlloc()
 	status := "complete"
 	if code != 0 {
 		status = "failed"
@@ -406,7 +531,7 @@ func (f *fakeNomad) failDriver(id, msg string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	j := f.job(id)
-	f.bump()
+	f.bumpAlloc()
 	ts := j.alloc.TaskStates[taskName]
 	ts.State, ts.Failed, ts.FinishedAt = "dead", true, time.Now().UTC()
 	ts.Events = append(ts.Events, &nomadapi.TaskEvent{Type: "Driver Failure", DisplayMessage: msg, DriverError: msg, FailsTask: true},
@@ -420,7 +545,7 @@ func (f *fakeNomad) lose(id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	j := f.job(id)
-	f.bump()
+	f.bumpAlloc()
 	j.alloc.ClientStatus, j.alloc.ClientDescription = "lost", "alloc is lost since its node is down"
 	j.alloc.DesiredStatus = "stop"
 	j.alloc.ModifyIndex = f.index
@@ -491,4 +616,79 @@ func (f *fakeNomad) ignoreTERM(id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.job(id).ignoreTerm = true
+}
+
+// loseAndReplace marks the allocation lost and, as Nomad does whatever
+// the reschedule policy says, places a replacement that runs.
+func (f *fakeNomad) loseAndReplace(id string) {
+	f.lose(id)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	j := f.job(id)
+	f.bumpAlloc()
+	j.replacements = append(j.replacements, &nomadapi.AllocationListStub{ID: "alloc-2-" + id, NodeID: "node-2",
+		NodeName: "fake-node-2", JobID: id, TaskGroup: groupName, ClientStatus: "running", DesiredStatus: "run",
+		CreateIndex: f.index, ModifyIndex: f.index,
+		TaskStates: map[string]*nomadapi.TaskState{taskName: {State: "running", StartedAt: time.Now().UTC()}}})
+	j.job.Status, j.job.ModifyIndex = new("running"), new(f.index)
+}
+
+// replacementStatus is the client status of the job's replacement
+// allocation.
+func (f *fakeNomad) replacementStatus(id string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.job(id).replacements[0].ClientStatus
+}
+
+// stopped reports whether the job was deregistered.
+func (f *fakeNomad) stopped(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return *f.job(id).job.Stop
+}
+
+// block records that Nomad could not place the job: the evaluation
+// completed with the group's failed placement and a blocked evaluation
+// waits for capacity (what /v1/job/:id/evaluations shows).
+func (f *fakeNomad) block(id string, metric *nomadapi.AllocationMetric) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.blockLocked(id, metric)
+}
+
+// blockOnRegister makes the job of that id, once registered, one Nomad
+// cannot place (block at its register, before anyone reads it).
+func (f *fakeNomad) blockOnRegister(id string, metric *nomadapi.AllocationMetric) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.unplaceable == nil {
+		f.unplaceable = map[string]*nomadapi.AllocationMetric{}
+	}
+	f.unplaceable[id] = metric
+}
+
+func (f *fakeNomad) blockLocked(id string, metric *nomadapi.AllocationMetric) {
+	j := f.job(id)
+	f.bump()
+	j.evals = append(j.evals,
+		&nomadapi.Evaluation{ID: "eval-" + id, JobID: id, Status: "complete", BlockedEval: "eval-blocked-" + id,
+			FailedTGAllocs: map[string]*nomadapi.AllocationMetric{groupName: metric}, CreateIndex: f.index},
+		&nomadapi.Evaluation{ID: "eval-blocked-" + id, JobID: id, Status: "blocked", TriggeredBy: "queued-allocs",
+			FailedTGAllocs: map[string]*nomadapi.AllocationMetric{groupName: metric}, CreateIndex: f.index})
+}
+
+// failNextBlocking makes the next n blocking allocations queries fail
+// with a 500 once they are woken.
+func (f *fakeNomad) failNextBlocking(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failBlocking = n
+}
+
+// requestCount is how many requests were made so far.
+func (f *fakeNomad) requestCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.requests)
 }

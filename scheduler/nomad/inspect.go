@@ -3,6 +3,10 @@ package nomad
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
 
 	nomadapi "github.com/hashicorp/nomad/api"
 
@@ -10,12 +14,26 @@ import (
 )
 
 // snapshot is what one read of a job tells: the job (nil when Nomad has
-// no such job), its latest allocation (nil before placement) and the
-// allocations' index, for the next blocking query.
+// no such job), its first allocation (nil before placement), a lost
+// allocation if any, and the allocations' index, for the next blocking
+// query.
 type snapshot struct {
-	job   *nomadapi.Job
+	job *nomadapi.Job
+	// alloc is the job's first allocation (lowest CreateIndex): the one
+	// the attempt ran in. Nomad replaces a lost allocation whatever the
+	// reschedule policy says (it always keeps the group's count), and a
+	// replacement is a second run the attempt must not report.
 	alloc *nomadapi.AllocationListStub
+	lost  *nomadapi.AllocationListStub
 	index uint64
+}
+
+// block says what a read waits for: a change of the allocations past
+// allocs, or of the job past job (a stop, a placement: Nomad updates the
+// job's status when it places it); at most wait.
+type block struct {
+	allocs, job uint64
+	wait        time.Duration
 }
 
 // read fetches the job and its allocations. With waitIndex > 0 the
@@ -23,15 +41,28 @@ type snapshot struct {
 // blockingWait), so Wait sleeps on the server, not on a timer. ctx bounds
 // the whole read; short calls get APITimeout on top.
 func (s *Scheduler) read(ctx context.Context, op, name string, waitIndex uint64) (snapshot, error) {
+	return s.readAt(ctx, op, name, block{allocs: waitIndex, wait: blockingWait})
+}
+
+func (s *Scheduler) readAt(ctx context.Context, op, name string, b block) (snapshot, error) {
 	if err := checkName(op, name); err != nil {
 		return snapshot{}, err
 	}
+	// Nomad adds up to WaitTime/16 of jitter to a blocking query.
+	blocking := s.opts.APITimeout + b.wait + b.wait/16
+	if b.job > 0 {
+		jctx, cancel := context.WithTimeout(ctx, blocking)
+		_, _, err := s.cli.Jobs().Info(name, s.query(jctx, &nomadapi.QueryOptions{WaitIndex: b.job, WaitTime: b.wait}))
+		cancel()
+		if err != nil && !notFound(err) {
+			return snapshot{}, classify(op, name, err)
+		}
+	}
 	q := &nomadapi.QueryOptions{Params: map[string]string{"resources": "true"}}
 	timeout := s.opts.APITimeout
-	if waitIndex > 0 {
-		q.WaitIndex, q.WaitTime = waitIndex, blockingWait
-		// Nomad adds up to WaitTime/16 of jitter to a blocking query.
-		timeout += blockingWait + blockingWait/16
+	if b.allocs > 0 {
+		q.WaitIndex, q.WaitTime = b.allocs, b.wait
+		timeout = blocking
 	}
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	allocs, qm, err := s.cli.Jobs().Allocations(name, true, s.query(actx, q))
@@ -53,8 +84,14 @@ func (s *Scheduler) read(ctx context.Context, op, name string, waitIndex uint64)
 	}
 	snap := snapshot{job: job, index: qm.LastIndex}
 	for _, a := range allocs {
-		if a.TaskGroup == groupName && (snap.alloc == nil || a.CreateIndex > snap.alloc.CreateIndex) {
+		if a.TaskGroup != groupName {
+			continue
+		}
+		if snap.alloc == nil || a.CreateIndex < snap.alloc.CreateIndex {
 			snap.alloc = a
+		}
+		if a.ClientStatus == "lost" && snap.lost == nil {
+			snap.lost = a
 		}
 	}
 	if a := snap.alloc; a != nil && a.AllocatedResources == nil && reservesPort(job) &&
@@ -87,6 +124,104 @@ func reservesPort(job *nomadapi.Job) bool {
 	return false
 }
 
+// conclude is the status of one read, after acting on what it shows:
+//   - a lost allocation ends the attempt (exited -1); the job is
+//     deregistered so the replacement Nomad placed does not run it twice;
+//   - a job still unplaced PlacementTimeout after its submission is
+//     deregistered and ends as exited 128 with Nomad's reason.
+//
+// When the deregistration fails, the error (ErrUnavailable) is returned
+// instead of the end: reporting an end while a replacement may run would
+// be wrong, and the caller retries.
+func (s *Scheduler) conclude(ctx context.Context, op, name string, snap snapshot) (scheduler.Status, error) {
+	st := describe(snap)
+	switch {
+	case snap.job == nil:
+	case snap.lost != nil && !jobStopped(snap.job):
+		s.log.Warn("a Nomad allocation of the job was lost: stopping the job so that no replacement runs the attempt again",
+			"name", name, "alloc", snap.lost.ID)
+		if err := s.deregister(ctx, name, false); err != nil {
+			return scheduler.Status{State: scheduler.StateUnknown}, err
+		}
+	case snap.alloc == nil && !jobStopped(snap.job) && s.placementLeft(snap.job) <= 0:
+		reason := s.placementFailure(ctx, name)
+		s.log.Warn("Nomad did not place the job in time: stopping it", "name", name, "timeout", s.opts.PlacementTimeout, "reason", reason)
+		if err := s.deregister(ctx, name, false); err != nil {
+			return scheduler.Status{State: scheduler.StateUnknown}, err
+		}
+		st.State, st.ExitCode = scheduler.StateExited, exitNotStarted
+		st.Message = fmt.Sprintf("Nomad did not place the job within %s (placement_timeout): %s", s.opts.PlacementTimeout, reason)
+		st.Started, st.Finished = time.Now(), time.Now()
+	case snap.alloc == nil && jobStopped(snap.job):
+		// Stopped before placement: by us after a placement timeout, or
+		// by anyone; Nomad's reason, if it gave one, tells which.
+		if reason := s.placementFailure(ctx, name); reason != noReason {
+			st.Message += ": " + reason
+		}
+	}
+	return st, nil
+}
+
+// placementLeft is how long the job may still wait for its placement.
+func (s *Scheduler) placementLeft(job *nomadapi.Job) time.Duration {
+	if job == nil || job.SubmitTime == nil || *job.SubmitTime == 0 {
+		return s.opts.PlacementTimeout
+	}
+	return time.Until(time.Unix(0, *job.SubmitTime).Add(s.opts.PlacementTimeout))
+}
+
+const noReason = "Nomad gave no reason (its evaluations show no failed placement)"
+
+// placementFailure reads the job's evaluations for why its group could
+// not be placed (FailedTGAllocs of the newest evaluation that has them,
+// usually a blocked one waiting for capacity).
+func (s *Scheduler) placementFailure(ctx context.Context, name string) string {
+	ectx, cancel := s.short(ctx)
+	evals, _, err := s.cli.Jobs().Evaluations(name, s.query(ectx, nil))
+	cancel()
+	if err != nil {
+		return "its evaluations could not be read: " + err.Error()
+	}
+	var newest *nomadapi.Evaluation
+	for _, e := range evals {
+		if e != nil && e.FailedTGAllocs[groupName] != nil && (newest == nil || e.CreateIndex > newest.CreateIndex) {
+			newest = e
+		}
+	}
+	if newest == nil {
+		return noReason
+	}
+	return "no Nomad node can run it: " + metricReason(newest.FailedTGAllocs[groupName])
+}
+
+// metricReason puts a failed placement's metric in words, as `nomad job
+// status` does.
+func metricReason(m *nomadapi.AllocationMetric) string {
+	var out []string
+	if m.NodesEvaluated == 0 {
+		out = append(out, "no node is in the job's datacenters (or node pool)")
+	}
+	for _, dc := range slices.Sorted(maps.Keys(m.NodesAvailable)) {
+		if m.NodesAvailable[dc] == 0 {
+			out = append(out, fmt.Sprintf("no node available in datacenter %q", dc))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(m.ConstraintFiltered)) {
+		out = append(out, fmt.Sprintf("constraint %s filtered %d nodes", k, m.ConstraintFiltered[k]))
+	}
+	for _, k := range slices.Sorted(maps.Keys(m.ClassFiltered)) {
+		out = append(out, fmt.Sprintf("class %s filtered %d nodes", k, m.ClassFiltered[k]))
+	}
+	for _, k := range slices.Sorted(maps.Keys(m.DimensionExhausted)) {
+		out = append(out, fmt.Sprintf("%s exhausted on %d nodes", k, m.DimensionExhausted[k]))
+	}
+	out = append(out, m.QuotaExhausted...)
+	if len(out) == 0 {
+		out = append(out, fmt.Sprintf("%d nodes evaluated, %d filtered, %d exhausted", m.NodesEvaluated, m.NodesFiltered, m.NodesExhausted))
+	}
+	return strings.Join(out, "; ")
+}
+
 // Inspect implements scheduler.Scheduler. StateNotFound is returned only
 // when Nomad answered that it has no such job.
 func (s *Scheduler) Inspect(ctx context.Context, name string) (scheduler.Status, error) {
@@ -94,7 +229,7 @@ func (s *Scheduler) Inspect(ctx context.Context, name string) (scheduler.Status,
 	if err != nil {
 		return scheduler.Status{State: scheduler.StateUnknown}, err
 	}
-	return describe(snap), nil
+	return s.conclude(ctx, "inspect", name, snap)
 }
 
 // Wait implements scheduler.Scheduler with blocking queries on the job's
@@ -103,13 +238,16 @@ func (s *Scheduler) Inspect(ctx context.Context, name string) (scheduler.Status,
 // purged while waited for) is Status{State: StateNotFound}, as for
 // Inspect. An error (ctx, an unreachable agent) wraps ErrUnavailable.
 func (s *Scheduler) Wait(ctx context.Context, name string) (scheduler.Status, error) {
-	var index uint64
+	b := block{wait: blockingWait}
 	for {
-		snap, err := s.read(ctx, "wait", name, index)
+		snap, err := s.readAt(ctx, "wait", name, b)
 		if err != nil {
 			return scheduler.Status{State: scheduler.StateUnknown}, err
 		}
-		st := describe(snap)
+		st, err := s.conclude(ctx, "wait", name, snap)
+		if err != nil {
+			return st, err
+		}
 		switch st.State {
 		case scheduler.StateExited, scheduler.StateNotFound:
 			return st, nil
@@ -117,12 +255,32 @@ func (s *Scheduler) Wait(ctx context.Context, name string) (scheduler.Status, er
 		if ctx.Err() != nil {
 			return scheduler.Status{State: scheduler.StateUnknown}, fmt.Errorf("nomad: wait %s: %w: %w", name, scheduler.ErrUnavailable, ctx.Err())
 		}
-		// Nomad's indexes only grow; one that went back (a restored
-		// snapshot, another server) starts the blocking over.
-		if snap.index < index || snap.index == 0 {
-			index = 1
-		} else {
-			index = snap.index
-		}
+		b = s.nextBlock(snap, b)
 	}
+}
+
+// nextBlock is what the read after snap (made with b) blocks on: the job
+// while it is not placed, no longer than its placement deadline (no
+// allocation changes when an unplaced job is stopped; its status changes
+// when Nomad places it), else its allocations past snap's index.
+func (s *Scheduler) nextBlock(snap snapshot, b block) block {
+	if snap.alloc == nil && snap.job != nil {
+		// The job is read after its allocations: a job modified since
+		// that read (placed in between) is read again at once.
+		index := max(min(uint64Deref(snap.job.ModifyIndex), snap.index), 1)
+		return block{job: index, wait: max(min(blockingWait, s.placementLeft(snap.job)), time.Millisecond)}
+	}
+	// Nomad's indexes only grow; one that went back (a restored
+	// snapshot, another server) starts the blocking over.
+	if snap.index < b.allocs || snap.index == 0 {
+		return block{allocs: 1, wait: blockingWait}
+	}
+	return block{allocs: snap.index, wait: blockingWait}
+}
+
+func uint64Deref(p *uint64) uint64 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }

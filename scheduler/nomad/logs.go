@@ -85,7 +85,7 @@ func (s *Scheduler) copyLogs(ctx context.Context, name string, snap snapshot, fo
 	var waiter sync.WaitGroup
 	if follow {
 		waiter.Go(func() {
-			_, err := s.Wait(wctx, name)
+			err := s.waitDead(wctx, name)
 			if err == nil {
 				err = sleep(wctx, logSettle) // see logSettle
 			}
@@ -121,6 +121,31 @@ func (s *Scheduler) copyLogs(ctx context.Context, name string, snap snapshot, fo
 	}
 	return nil
 }
+
+// waitDead waits until the task has really ended. A Wait that fails
+// with ErrUnavailable (a server without a leader, a cut connection) says
+// nothing about the task: it is retried with backoff until ctx ends, so
+// one bad answer does not end a follow stream that is still needed.
+func (s *Scheduler) waitDead(ctx context.Context, name string) error {
+	backoff := waitRetryMin
+	for {
+		_, err := s.Wait(ctx, name)
+		if err == nil || !errors.Is(err, scheduler.ErrUnavailable) || ctx.Err() != nil {
+			return err
+		}
+		s.log.Debug("waiting for the task's end failed; retrying", "name", name, "error", err, "in", backoff)
+		if err := sleep(ctx, backoff); err != nil {
+			return err
+		}
+		backoff = min(2*backoff, waitRetryMax)
+	}
+}
+
+// The backoff of waitDead's retries.
+const (
+	waitRetryMin = 100 * time.Millisecond
+	waitRetryMax = 5 * time.Second
+)
 
 // logSettle is how long the logs of a task are still read after it
 // ended. Nomad writes a task's output to its log files through two

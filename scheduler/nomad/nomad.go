@@ -26,6 +26,9 @@ const (
 	DefaultMemoryMB   = 256
 	DefaultStopGrace  = 10 * time.Second
 	DefaultAPITimeout = 30 * time.Second
+	// DefaultPlacementTimeout is how long a job may wait for Nomad to
+	// place it before the attempt ends (Options.PlacementTimeout).
+	DefaultPlacementTimeout = 5 * time.Minute
 	// blockingWait is how long one blocking query may wait on the server
 	// before it answers unchanged (Nomad caps it at 10 minutes).
 	blockingWait = time.Minute
@@ -70,6 +73,12 @@ type Options struct {
 	// cannot hold a caller whose ctx has no deadline. Wait and Logs are
 	// bounded by their ctx only. Default 30s.
 	APITimeout time.Duration
+	// PlacementTimeout is how long a registered job may stay unplaced
+	// (no node can run it: no such datacenter, more resources than any
+	// node has, or a full cluster) before Wait deregisters it and ends the
+	// attempt, naming Nomad's reason. It counts from the job's submit
+	// time, so a new leader keeps the same deadline. Default 5m.
+	PlacementTimeout time.Duration
 	// Logger; default discards.
 	Logger hclog.Logger
 }
@@ -106,6 +115,9 @@ func New(opts Options) (*Scheduler, error) {
 	}
 	if opts.APITimeout <= 0 {
 		opts.APITimeout = DefaultAPITimeout
+	}
+	if opts.PlacementTimeout <= 0 {
+		opts.PlacementTimeout = DefaultPlacementTimeout
 	}
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()

@@ -288,6 +288,42 @@ func TestRealLogOrderIsStable(t *testing.T) {
 	}
 }
 
+// A job no node can run (a datacenter that does not exist) ends after the
+// placement timeout with Nomad's reason, and is stopped.
+func TestRealUnplaceableJobEnds(t *testing.T) {
+	real := realScheduler(t)
+	s, err := New(Options{Address: real.opts.Address, Token: real.opts.Token, Datacenters: []string{"gofer-no-such-dc"},
+		PlacementTimeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := testCtx(t)
+	name := "gofer-test-" + randHex(4) + "-nodc"
+	t.Cleanup(func() { _ = s.Remove(context.Background(), name) })
+	// Start waits for the task, at most the placement timeout.
+	if err := s.Start(ctx, scheduler.StartRequest{Name: name, Image: realImage, Command: []string{"true"}}); err != nil {
+		t.Fatalf("Start of an unplaceable job: %v, want nil once the placement timeout ended it", err)
+	}
+	st, err := s.Wait(ctx, name)
+	if err != nil || st.State != scheduler.StateExited || st.ExitCode != exitNotStarted || !strings.Contains(st.Message, "no Nomad node can run it") {
+		t.Fatalf("Wait: %+v %v, want exited %d with Nomad's reason", st, err, exitNotStarted)
+	}
+	t.Logf("message: %s", st.Message)
+	if st, err := s.Inspect(ctx, name); err != nil || st.State != scheduler.StateExited {
+		t.Fatalf("Inspect after: %+v %v", st, err)
+	}
+	list, err := s.List(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range list {
+		if c.Name == name && c.Status.State != scheduler.StateExited {
+			t.Fatalf("listed as %+v, want exited", c)
+		}
+	}
+}
+
 // The agent takes the task's resources as given (and the task runs).
 func TestRealResources(t *testing.T) {
 	s := realScheduler(t)
@@ -308,5 +344,49 @@ func TestRealResources(t *testing.T) {
 	r := job.TaskGroups[0].Tasks[0].Resources
 	if r == nil || *r.CPU != 150 || *r.MemoryMB != 96 {
 		t.Fatalf("the registered task's resources %+v, want cpu 150 memory 96", r)
+	}
+}
+
+// Stop of a job Nomad has not placed returns at once, and so does a Wait
+// beside it.
+func TestRealStopOfUnplacedJob(t *testing.T) {
+	real := realScheduler(t)
+	s, err := New(Options{Address: real.opts.Address, Token: real.opts.Token, Datacenters: []string{"gofer-no-such-dc"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := testCtx(t)
+	name := "gofer-test-" + randHex(4) + "-unplaced"
+	t.Cleanup(func() { _ = s.Remove(context.Background(), name) })
+	// Start waits for the task (placement_timeout is 5m here): it runs in
+	// the background and returns once Stop has ended the job.
+	started := make(chan error, 1)
+	go func() {
+		started <- s.Start(ctx, scheduler.StartRequest{Name: name, Image: realImage, Command: []string{"true"}})
+	}()
+	eventually(t, "the job to be registered", func() bool {
+		st, err := s.Inspect(ctx, name)
+		return err == nil && st.State != scheduler.StateNotFound
+	})
+	waited := make(chan scheduler.Status, 1)
+	go func() {
+		st, err := s.Wait(ctx, name)
+		if err != nil {
+			t.Errorf("Wait: %v", err)
+		}
+		waited <- st
+	}()
+	if st, err := s.Inspect(ctx, name); err != nil || st.State != scheduler.StateCreated {
+		t.Fatalf("Inspect: %+v %v, want created", st, err)
+	}
+	if err := s.Stop(ctx, name, time.Second); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if st := <-waited; st.State != scheduler.StateExited || st.ExitCode != exitNotStarted {
+		t.Fatalf("Wait: %+v, want exited %d", st, exitNotStarted)
+	}
+	if err := <-started; err != nil {
+		t.Fatalf("Start of a job stopped before it was placed: %v", err)
 	}
 }

@@ -10,13 +10,15 @@ import (
 )
 
 // Start implements scheduler.Scheduler: register the attempt's batch job,
-// then wait (blocking queries, bounded by ctx only) until Nomad has placed
-// it and its task has started, or ended without starting — Docker's Start
+// then wait (blocking queries) until Nomad has placed it and its task has
+// started, or ended without starting — Docker's Start
 // returns once the container runs, and the executor and the conformance
 // suite rely on a started task after Start. A job Nomad cannot place (no
-// capacity) keeps Start waiting as queued work; when ctx ends first the
-// error wraps ErrUnavailable, and the job stays registered: a retry finds
-// it and waits again.
+// capacity) keeps Start waiting as queued work, at most placement_timeout
+// after its submission: then the job is stopped and Start returns nil,
+// Wait and Inspect reporting it exited 128 with Nomad's reason. When ctx
+// ends first the error wraps ErrUnavailable, and the job stays
+// registered: a retry finds it and waits again.
 //
 // The job is registered with EnforceIndex and a modify index of 0, which
 // Nomad accepts only if no job has that id: the register is the commit
@@ -64,24 +66,27 @@ func (s *Scheduler) Start(ctx context.Context, req scheduler.StartRequest) error
 }
 
 // awaitStart waits with blocking queries until the job's task has started
-// or the job has ended or gone (Wait and Inspect tell the rest).
+// or the job has ended or gone (Wait and Inspect tell the rest). A job
+// still unplaced after placement_timeout is ended by conclude (stopped,
+// exited 128 with Nomad's reason), so Start returns then instead of
+// waiting for capacity forever; a lost allocation is ended likewise.
 func (s *Scheduler) awaitStart(ctx context.Context, name string) error {
-	var index uint64
+	b := block{wait: blockingWait}
 	for {
-		snap, err := s.read(ctx, "start", name, index)
+		snap, err := s.readAt(ctx, "start", name, b)
 		if err != nil {
 			return err
 		}
-		if describe(snap).State != scheduler.StateCreated {
+		st, err := s.conclude(ctx, "start", name, snap)
+		if err != nil {
+			return err
+		}
+		if st.State != scheduler.StateCreated {
 			return nil
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("nomad: start %s: registered, not started yet: %w: %w", name, scheduler.ErrUnavailable, ctx.Err())
 		}
-		if snap.index < index || snap.index == 0 {
-			index = 1
-		} else {
-			index = snap.index
-		}
+		b = s.nextBlock(snap, b)
 	}
 }

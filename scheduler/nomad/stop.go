@@ -26,7 +26,10 @@ func (s *Scheduler) Stop(ctx context.Context, name string, grace time.Duration) 
 	if err != nil {
 		return err
 	}
-	st := describe(snap)
+	st, err := s.conclude(ctx, "stop", name, snap)
+	if err != nil {
+		return err
+	}
 	if st.State == scheduler.StateNotFound || st.State == scheduler.StateExited {
 		return nil
 	}
@@ -49,8 +52,15 @@ func (s *Scheduler) Stop(ctx context.Context, name string, grace time.Duration) 
 			return err
 		}
 	}
+	// A job without an allocation is done once stopped, and no
+	// allocation change would wake a blocking query: read it again at
+	// once (it may have been placed meanwhile).
+	index := snap.index
+	if snap.alloc == nil {
+		index = 0
+	}
 	limit := max(grace, s.killTimeout(snap.job)) + s.opts.APITimeout
-	ended, err := s.awaitEnd(ctx, name, snap.index, limit)
+	ended, err := s.awaitEnd(ctx, name, index, limit)
 	if err == nil && !ended {
 		err = fmt.Errorf("nomad: stop %s: the allocation did not end within %s: %w", name, limit, scheduler.ErrUnavailable)
 	}
@@ -71,12 +81,13 @@ func (s *Scheduler) signal(ctx context.Context, snap snapshot, sig string) error
 
 // awaitEnd waits with blocking queries, at most limit, until the job's
 // allocation has ended (or the job is gone); ended is false when limit
-// passed first. An error is ctx's or the agent's.
+// passed first. index 0 reads at once before blocking. An error is ctx's
+// or the agent's.
 func (s *Scheduler) awaitEnd(ctx context.Context, name string, index uint64, limit time.Duration) (ended bool, err error) {
 	wctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	for {
-		snap, err := s.read(wctx, "stop", name, max(index, 1))
+		snap, err := s.read(wctx, "stop", name, index)
 		if err != nil {
 			if wctx.Err() != nil && ctx.Err() == nil {
 				return false, nil
@@ -86,7 +97,7 @@ func (s *Scheduler) awaitEnd(ctx context.Context, name string, index uint64, lim
 		if st := describe(snap); st.State == scheduler.StateNotFound || st.State == scheduler.StateExited {
 			return true, nil
 		}
-		index = snap.index
+		index = max(snap.index, 1)
 	}
 }
 
