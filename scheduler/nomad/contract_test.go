@@ -295,8 +295,23 @@ func TestContractAdoptOnDuplicate(t *testing.T) {
 	go func() { first <- s.Start(ctx, req) }()
 	eventually(t, "the register", func() bool { return f.registered(req.Name) })
 	second := make(chan error, 1)
+	before := f.requestCount()
 	go func() { second <- s.Start(ctx, req) }()
-	eventually(t, "the second Start to find the job", func() bool { return len(f.registerCount()) == 2 })
+	// The first Start is held in a blocking query, so every request from
+	// here on is the second Start's: its refused register, its read of
+	// the job (one query of the allocations), and then, having seen the
+	// job not started, the wait's own query of them — a second one. Only
+	// then is the task started.
+	allocs := "GET /v1/job/" + req.Name + "/allocations"
+	eventually(t, "the second Start to read the job and wait", func() bool {
+		n := 0
+		for _, r := range f.requestsSince(before) {
+			if r == allocs {
+				n++
+			}
+		}
+		return len(f.registerCount()) == 2 && n >= 2
+	})
 	f.run(req.Name)
 	if err := <-first; err != nil {
 		t.Fatalf("first Start: %v", err)

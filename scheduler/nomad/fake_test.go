@@ -686,6 +686,13 @@ func (f *fakeNomad) failNextBlocking(n int) {
 	f.failBlocking = n
 }
 
+// requestsSince lists the requests ("METHOD path") made after the first n.
+func (f *fakeNomad) requestsSince(n int) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.requests[n:]...)
+}
+
 // requestCount is how many requests were made so far.
 func (f *fakeNomad) requestCount() int {
 	f.mu.Lock()
