@@ -54,9 +54,9 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
 	go test -run XXX -fuzz FuzzParseCron -fuzztime $${FUZZTIME:-30s} ./extensions/schedule/
 	go test -run XXX -fuzz FuzzParseInterval -fuzztime $${FUZZTIME:-30s} ./extensions/schedule/
 
-docs: ## Regenerate the generated parts of the docs (CLI reference in docs/cli.md, route table in docs/api.md) from the code.
+docs: ## Regenerate the generated parts of the docs (CLI reference in docs/cli.md, route table in docs/api.md, docs/openapi.json, docs/extension-openapi.json) from the code.
 	go test -count=1 -run TestCLIReference ./cli -update
-	go test -count=1 -run TestAPIRouteReference ./api -update
+	go test -count=1 -run 'TestAPIRouteReference|TestOpenAPIGolden' ./api -update
 
 images: build ## Docker images for tasks, no registry needed: gofer/gofer:latest (this binary) and gofer/busybox:latest.
 	GOFER_BIN=$(abspath $(GOFER)) ./e2e/scripts/build-images.sh

@@ -122,7 +122,13 @@ func (s *Server) joinCluster(c echo.Context) error {
 	if err := s.cluster.JoinCluster(ctx, req.Address, c.Request().Header.Get(echo.HeaderAuthorization)); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"joined": req.Address, "node_id": s.cluster.NodeID()})
+	return c.JSON(http.StatusOK, joinAnswer{Joined: req.Address, NodeID: s.cluster.NodeID()})
+}
+
+// joinAnswer is the answer of POST /api/cluster/join.
+type joinAnswer struct {
+	Joined string `json:"joined"`
+	NodeID string `json:"node_id"`
 }
 
 // saveSnapshot streams a backup of the whole cluster state from the

@@ -218,5 +218,11 @@ func (s *Server) debugExtension(c echo.Context) error {
 	if err != nil {
 		return s.extensionCallError(id, err, callDebug)
 	}
-	return c.JSON(http.StatusOK, map[string]string{"info": info})
+	return c.JSON(http.StatusOK, debugAnswer{Info: info})
+}
+
+// debugAnswer is the answer of GET /api/extensions/:extension/debug, the
+// extension's own GET /api/debug answer.
+type debugAnswer struct {
+	Info string `json:"info"`
 }

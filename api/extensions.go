@@ -48,6 +48,12 @@ type extensionToken struct {
 	Secret string `json:"secret"`
 }
 
+// installAnswer is the answer of an install.
+type installAnswer struct {
+	Extension model.ExtensionView `json:"extension"`
+	Token     extensionToken      `json:"token"`
+}
+
 // checkSettings validates install or subscription settings: names are
 // environment-variable-like (the extension receives install settings as
 // its environment), values bounded.
@@ -132,7 +138,7 @@ func (s *Server) installExtension(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, map[string]any{"extension": out.View(), "token": extensionToken{ID: cmd.Token.ID, Secret: secret}})
+	return c.JSON(http.StatusCreated, installAnswer{Extension: out.View(), Token: extensionToken{ID: cmd.Token.ID, Secret: secret}})
 }
 
 // NewExtensionInstall makes the install command for ext: a fresh token

@@ -273,9 +273,7 @@ func (s *Server) decideDeployment(outcome string) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		var req struct {
-			Reason string `json:"reason"`
-		}
+		var req decisionRequest
 		if _, err := decodeOptionalJSON(c, &req); err != nil {
 			return err
 		}
@@ -343,6 +341,11 @@ func (s *Server) getDeployment(c echo.Context) error {
 		v := viewDeployment(d)
 		return &v, nil
 	}, notFound("pipeline %q has no deployment %d", id, depID))
+}
+
+// decisionRequest is the optional body of a canary decision.
+type decisionRequest struct {
+	Reason string `json:"reason"`
 }
 
 // registeredPipeline is upstream's answer to a config registration.

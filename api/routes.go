@@ -220,6 +220,12 @@ func (s *Server) routeTable() []route {
 		{method: http.MethodGet, path: "/api/events/:id", handler: s.getEvent, access: can(read, kindsOnly("events")), doc: "`{\"event\": …}`; 404 for an event the token may not read"},
 		{method: http.MethodDelete, path: "/api/events/:id", handler: s.deleteEvent, access: adminOnly(del), doc: "→ 204"},
 
+		// The OpenAPI documents and their page (openapi_routes.go): public,
+		// like the source they are generated from.
+		{method: http.MethodGet, path: openAPIPath, handler: s.serveOpenAPI, access: access{public: true}, noVersion: true, doc: "this API as an OpenAPI 3 document ([OpenAPI](#openapi)); no version header needed"},
+		{method: http.MethodGet, path: extensionOpenAPIPath, handler: s.serveExtensionOpenAPI, access: access{public: true}, noVersion: true, doc: "the extension contract (the API an extension serves) as an OpenAPI 3 document"},
+		{method: http.MethodGet, path: docsPagePath, handler: s.serveDocsPage, access: access{public: true}, noVersion: true, doc: "the OpenAPI document as a self-contained HTML page (no scripts, nothing loaded from elsewhere)"},
+
 		// Cluster operations.
 		{method: http.MethodGet, path: "/api/cluster/members", handler: s.listMembers, access: adminOnly(read), doc: "the cluster's members and their health"},
 		{method: http.MethodPost, path: "/api/cluster/members", handler: s.addMember, access: access{admin: true, clusterSecret: true, action: write}, doc: "`{id, raft_addr, api_addr, version}` → 200 `{\"member\": …}`: add a node (what a joining node sends, with the cluster secret)"},

@@ -4,12 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/labstack/echo/v4"
 
 	"github.com/goferhq/gofer/internal/docsync"
 )
@@ -84,52 +81,6 @@ var pathParam = regexp.MustCompile(`:([A-Za-z_]+)`)
 
 // docPath writes echo's :param as {param}, as the rest of the docs do.
 func docPath(p string) string { return pathParam.ReplaceAllString(p, "{$1}") }
-
-// describeAccess says who may call r, in the terms of docs/auth.md: the
-// action a role must grant and the resources it must grant it on.
-func describeAccess(r route) string {
-	a := r.access
-	switch {
-	case a.public:
-		return "none"
-	case a.admin && a.clusterSecret:
-		return "admin or the cluster secret"
-	case a.admin && a.ownExtension:
-		return "admin or the extension's own token"
-	case a.admin:
-		return "admin"
-	case a.authenticated:
-		return "any token"
-	case a.resources == nil:
-		return fmt.Sprintf("`%s`", a.action)
-	}
-	var res []string
-	for _, ref := range a.resources(placeholderContext(r.path)) {
-		switch ref.target {
-		case "":
-			res = append(res, "`"+ref.kind+"`")
-		case anyTarget:
-			res = append(res, "`"+ref.kind+":<any>`")
-		default:
-			res = append(res, "`"+ref.kind+":"+ref.target+"`")
-		}
-	}
-	return fmt.Sprintf("`%s` on %s", a.action, strings.Join(res, ", "))
-}
-
-// placeholderContext is a request context whose path parameters hold
-// their own names in braces, so a route's resources read as a pattern.
-func placeholderContext(path string) echo.Context {
-	c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/", nil), httptest.NewRecorder())
-	var names, values []string
-	for _, m := range pathParam.FindAllStringSubmatch(path, -1) {
-		names = append(names, m[1])
-		values = append(values, "{"+m[1]+"}")
-	}
-	c.SetParamNames(names...)
-	c.SetParamValues(values...)
-	return c
-}
 
 // cell makes text safe inside a Markdown table cell.
 func cell(s string) string {

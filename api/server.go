@@ -96,6 +96,8 @@ type Server struct {
 	logger  hclog.Logger
 	echo    *echo.Echo
 	forward *forwarder
+	// docs are the OpenAPI documents and page, made on first request.
+	docs    openAPIDocs
 	authz   *authorizer
 	tokens  identityCache
 	catchUp *catchUp

@@ -270,6 +270,11 @@ func newIdempotencyKey() string {
 	return hex.EncodeToString(b[:])
 }
 
+// observeCall, when set (only by tests), sees every call's method, path
+// and the value its answer decodes into: the OpenAPI agreement test
+// compares the decoded types with the document.
+var observeCall func(method, path string, out any)
+
 // do performs a call, retrying across nodes. out, if non-nil, receives the
 // decoded JSON body. For stream requests the caller closes the body.
 //
@@ -279,6 +284,9 @@ func newIdempotencyKey() string {
 // call that fails returns a *CallError saying whether a write may have
 // been applied.
 func (c *Client) do(ctx context.Context, r request, out any) (*http.Response, error) {
+	if observeCall != nil {
+		observeCall(r.method, r.path, out)
+	}
 	var payload []byte
 	if r.body != nil {
 		var err error

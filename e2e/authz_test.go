@@ -83,6 +83,10 @@ func authzCases() []authzCase {
 		{method: "GET", path: "/api/system/health", public: true, req: authzFixed("/api/system/health", ""), want: 200},
 		{method: "HEAD", path: "/api/system/health", public: true, req: authzFixed("/api/system/health", ""), want: 200},
 		{method: "GET", path: "/api/system/metadata", public: true, req: authzFixed("/api/system/metadata", ""), want: 200},
+		// The OpenAPI documents and page: public, like their source.
+		{method: "GET", path: "/api/docs/openapi.json", public: true, req: authzFixed("/api/docs/openapi.json", ""), want: 200},
+		{method: "GET", path: "/api/docs/extension-openapi.json", public: true, req: authzFixed("/api/docs/extension-openapi.json", ""), want: 200},
+		{method: "GET", path: "/api/docs", public: true, req: authzFixed("/api/docs", ""), want: 200},
 		{method: "GET", path: "/api/system", action: "read", req: authzFixed("/api/system", ""), want: 200},
 		{method: "PATCH", path: "/api/system", admin: true, action: "write",
 			req: authzFixed("/api/system", `{"ignore_pipeline_run_events":false}`), want: 200},

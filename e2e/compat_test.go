@@ -79,6 +79,10 @@ var compatOursOnly = []string{
 	"HEAD /api/system/health", // the same without a body
 	"POST /api/system/encryption-key/rotate",
 	"GET /api/system/encryption-key/rotation",
+	// The OpenAPI documents and their page (docs/api.md, "OpenAPI").
+	"GET /api/docs/openapi.json",
+	"GET /api/docs/extension-openapi.json",
+	"GET /api/docs",
 	"POST /api/namespaces/:ns/pipelines/:pipeline/runs/:run/retry",
 	// Canary decisions (docs/releases.md): upstream only flips versions.
 	"POST /api/namespaces/:ns/pipelines/:pipeline/deployments/:deployment/promote",
