@@ -21,8 +21,9 @@ const (
 )
 
 // metricsAccess is the /metrics route's access for the configured mode.
+// In listener mode the route only answers 404, to anyone.
 func metricsAccess(mode string) access {
-	if mode == MetricsAccessOpen {
+	if mode == MetricsAccessOpen || mode == MetricsAccessListener {
 		return access{public: true}
 	}
 	return access{authenticated: true}
