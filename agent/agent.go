@@ -67,8 +67,8 @@ type Agent struct {
 	metrics    *metrics.Metrics
 	metricsSrv *http.Server
 	metricsLn  net.Listener
-	http      *http.Client
-	sched     scheduler.Scheduler
+	http       *http.Client
+	sched      scheduler.Scheduler
 
 	// Extension supervision (extensions.go): where running extensions
 	// answer, filled by each term's supervisor; one for the node's life.

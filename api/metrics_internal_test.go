@@ -123,7 +123,7 @@ func sendRawNoVersion(t *testing.T, url string) (int, string) {
 // needs none, listener keeps /metrics off the API.
 func TestMetricsAccess(t *testing.T) {
 	for _, tc := range []struct {
-		mode              string
+		mode               string
 		noToken, withToken int
 	}{
 		{"", http.StatusUnauthorized, http.StatusOK},

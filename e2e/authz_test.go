@@ -83,6 +83,8 @@ func authzCases() []authzCase {
 		{method: "GET", path: "/api/system/health", public: true, req: authzFixed("/api/system/health", ""), want: 200},
 		{method: "HEAD", path: "/api/system/health", public: true, req: authzFixed("/api/system/health", ""), want: 200},
 		{method: "GET", path: "/api/system/metadata", public: true, req: authzFixed("/api/system/metadata", ""), want: 200},
+		// Metrics: any valid token by default ([metrics] access = "token").
+		{method: "GET", path: "/metrics", self: true, user: true, req: authzFixed("/metrics", ""), want: 200},
 		{method: "GET", path: "/api/system", action: "read", req: authzFixed("/api/system", ""), want: 200},
 		{method: "PATCH", path: "/api/system", admin: true, action: "write",
 			req: authzFixed("/api/system", `{"ignore_pipeline_run_events":false}`), want: 200},

@@ -77,6 +77,7 @@ var (
 var compatOursOnly = []string{
 	"GET /api/system/health",  // load balancers' health check
 	"HEAD /api/system/health", // the same without a body
+	"GET /metrics",            // Prometheus metrics (docs/metrics.md)
 	"POST /api/system/encryption-key/rotate",
 	"GET /api/system/encryption-key/rotation",
 	"POST /api/namespaces/:ns/pipelines/:pipeline/runs/:run/retry",
