@@ -178,6 +178,9 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 	}
 	if err := a.listenExternalEvents(); err != nil {
 		ln.Close()
+		if a.metricsLn != nil {
+			a.metricsLn.Close()
+		}
 		a.stopRaft()
 		a.closeStores()
 		return nil, err
