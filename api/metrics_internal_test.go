@@ -149,3 +149,30 @@ func TestMetricsAccess(t *testing.T) {
 		})
 	}
 }
+
+// TestTriggerLateness: interval and cron keys carry their tick's time, so
+// the lateness of the run's creation is observed; other keys are not.
+func TestTriggerLateness(t *testing.T) {
+	m := metrics.New()
+	s := &Server{opts: Options{Metrics: m}}
+	now := time.Unix(1_700_000_100, 0)
+	s.triggerLateness("cron:default/p/nightly:1700000000", now)   // 100 s late
+	s.triggerLateness("interval:default/p/every:1700000090", now) // 10 s late
+	s.triggerLateness("github:3f9a", now)
+	s.triggerLateness("cron:default/p/bad:soon", now)
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`gofer_trigger_lateness_seconds_sum{trigger="cron"} 100`,
+		`gofer_trigger_lateness_seconds_count{trigger="cron"} 1`,
+		`gofer_trigger_lateness_seconds_sum{trigger="interval"} 10`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape lacks %s", want)
+		}
+	}
+	if strings.Contains(body, `trigger="github"`) {
+		t.Error("a github key, which carries no scheduled time, was observed")
+	}
+}
