@@ -26,6 +26,7 @@ import (
 	"github.com/goferhq/gofer/agent/supervisor"
 	"github.com/goferhq/gofer/api"
 	"github.com/goferhq/gofer/fsm"
+	"github.com/goferhq/gofer/internal/metrics"
 	"github.com/goferhq/gofer/scheduler"
 	"github.com/goferhq/gofer/scheduler/docker"
 	"github.com/goferhq/gofer/scheduler/nomad"
@@ -61,8 +62,13 @@ type Agent struct {
 	// disabled.
 	eventsSrv *http.Server
 	eventsLn  net.Listener
-	http      *http.Client
-	sched     scheduler.Scheduler
+	// metrics is the node's registry (metrics.go); metricsSrv and
+	// metricsLn its listener with [metrics] access = "listener".
+	metrics    *metrics.Metrics
+	metricsSrv *http.Server
+	metricsLn  net.Listener
+	http       *http.Client
+	sched      scheduler.Scheduler
 
 	// Extension supervision (extensions.go): where running extensions
 	// answer, filled by each term's supervisor; one for the node's life.
@@ -117,6 +123,7 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		http:         &http.Client{Timeout: 10 * time.Second},
 		CheckState:   CheckStateInProcess,
 		extensions:   extcall.NewDirectory(),
+		metrics:      metrics.New(),
 	}
 	a.builtin = newBuiltin(meta, logger)
 	if a.sched, err = newScheduler(cfg.Scheduler, logger); err != nil {
@@ -153,6 +160,8 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		StreamKeepAlive:          cfg.API.StreamKeepAlive.D(),
 		ExtensionLogs:            a.extensionLogs,
 		ExtensionCalls:           a.extensionCalls(),
+		Metrics:                  a.metrics,
+		MetricsAccess:            cfg.Metrics.Access,
 	}, a, logger)
 	ln, err := net.Listen("tcp", cfg.Server.APIAddr)
 	if err != nil {
@@ -161,8 +170,17 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		return nil, fmt.Errorf("listen on server.api_addr %s: %w", cfg.Server.APIAddr, err)
 	}
 	a.apiLn = ln
+	if err := a.listenMetrics(); err != nil {
+		ln.Close()
+		a.stopRaft()
+		a.closeStores()
+		return nil, err
+	}
 	if err := a.listenExternalEvents(); err != nil {
 		ln.Close()
+		if a.metricsLn != nil {
+			a.metricsLn.Close()
+		}
 		a.stopRaft()
 		a.closeStores()
 		return nil, err
@@ -189,6 +207,7 @@ func (a *Agent) setupRaft() error {
 	if err != nil {
 		return err
 	}
+	a.fsm.SetObserver(a.metrics.FSM())
 
 	advertise, err := net.ResolveTCPAddr("tcp", a.cfg.RaftAdvertise())
 	if err != nil {
@@ -229,6 +248,8 @@ func (a *Agent) setupRaft() error {
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
+	a.metrics.RegisterRaft(a.raft)
+	a.registerStateMetrics()
 
 	if a.cfg.Server.Bootstrap {
 		has, err := raft.HasExistingState(logs, a.logStore, a.snapshots)
@@ -275,6 +296,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- a.api.Serve(a.apiLn) }()
 	a.serveExternalEvents()
+	a.serveMetrics()
 	if addr := a.cfg.Server.PprofAddr; addr != "" {
 		stop, err := servePprof(addr, a.logger)
 		if err != nil {
@@ -323,6 +345,7 @@ func (a *Agent) shutdown() error {
 	}
 	close(a.shutdownCh)
 	a.stopExternalEvents(ctx)
+	a.stopMetrics(ctx)
 	if err := a.api.Shutdown(ctx); err != nil {
 		a.logger.Warn("api shutdown", "error", err)
 	}

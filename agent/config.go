@@ -39,6 +39,8 @@ type Config struct {
 	// ExternalEvents is the external-events listener (webhooks for
 	// extensions; config_external.go).
 	ExternalEvents ExternalEventsConfig `toml:"external_events"`
+	// Metrics is who may read GET /metrics (config_metrics.go).
+	Metrics MetricsConfig `toml:"metrics"`
 }
 
 // SchedulerConfig picks and tunes the container backend.
@@ -321,6 +323,7 @@ func DefaultConfig() Config {
 		Extensions: ExtensionsConfig{InstallStdExtensions: true, StopTimeout: Duration(10 * time.Second), CallExtensions: true,
 			TriggerKeyRetention: Duration(7 * 24 * time.Hour)},
 		ExternalEvents: ExternalEventsConfig{BindAddress: DefaultExternalEventsAddr},
+		Metrics:        MetricsConfig{Access: api.MetricsAccessToken},
 	}
 }
 
@@ -400,6 +403,7 @@ func (c *Config) Validate() error {
 			add("server.pprof_addr %q must be host:port", s.PprofAddr)
 		}
 	}
+	c.validateMetrics(add)
 	if ee := c.ExternalEvents; ee.Enable {
 		if _, _, err := net.SplitHostPort(ee.BindAddress); err != nil {
 			add("external_events.bind_address %q must be host:port", ee.BindAddress)

@@ -47,6 +47,8 @@ func TestEnvOverridesFile(t *testing.T) {
 		"GOFER_WEB_SCHEDULER__NOMAD__ADDRESS=https://nomad:4646",
 		"GOFER_WEB_SCHEDULER__NOMAD__DATACENTERS=dc1, dc2",
 		"GOFER_WEB_SCHEDULER__NOMAD__CPU=500",
+		"GOFER_WEB_METRICS__ACCESS=listener",
+		"GOFER_WEB_METRICS__LISTEN=127.0.0.1:9090",
 		"PATH=/usr/bin",
 	}
 	if err := ApplyEnv(&cfg, env); err != nil {
@@ -63,6 +65,9 @@ func TestEnvOverridesFile(t *testing.T) {
 	}
 	if cfg.API.PipelineVersionRetention != 4 || !cfg.Server.Bootstrap {
 		t.Errorf("retention %d bootstrap %v", cfg.API.PipelineVersionRetention, cfg.Server.Bootstrap)
+	}
+	if m := cfg.Metrics; m.Access != "listener" || m.Listen != "127.0.0.1:9090" {
+		t.Errorf("metrics %+v", m)
 	}
 	if n := cfg.Scheduler.Nomad; n.Address != "https://nomad:4646" || !reflect.DeepEqual(n.Datacenters, []string{"dc1", "dc2"}) || n.CPU != 500 {
 		t.Errorf("scheduler.nomad %+v", n)
@@ -115,6 +120,12 @@ func TestValidate(t *testing.T) {
 		{"rotation batch of 0", func(c *Config) { c.Secrets.RotationBatchSize = 0 }, "rotation_batch_size"},
 		{"negative rotation pacing", func(c *Config) { c.Secrets.RotationBatchInterval = Duration(-time.Second) }, "rotation_batch_interval"},
 		{"object too large for raft", func(c *Config) { c.Objects.MaxObjectBytes = 1 << 20 }, "object_store.max_object_bytes"},
+		{"metrics open", func(c *Config) { c.Metrics.Access = "open" }, ""},
+		{"metrics listener", func(c *Config) { c.Metrics.Access = "listener"; c.Metrics.Listen = "127.0.0.1:9090" }, ""},
+		{"metrics unknown access", func(c *Config) { c.Metrics.Access = "public" }, "metrics.access"},
+		{"metrics empty access", func(c *Config) { c.Metrics.Access = "" }, "metrics.access"},
+		{"metrics listener without listen", func(c *Config) { c.Metrics.Access = "listener" }, "metrics.listen"},
+		{"metrics listen without listener", func(c *Config) { c.Metrics.Listen = "127.0.0.1:9090" }, "metrics.listen"},
 		{"unknown engine", func(c *Config) { c.Scheduler.Engine = "k8s" }, "scheduler.engine"},
 		{"nomad defaults", func(c *Config) { c.Scheduler.Engine = "nomad" }, ""},
 		{"nomad settings unchecked with docker", func(c *Config) { c.Scheduler.Nomad.Address = "" }, ""},

@@ -89,7 +89,7 @@ func (a *Agent) leaderServices() []leadership.Entry {
 		}},
 		{Name: "executor", New: func(d leadership.Deps) leadership.Service {
 			d.Apply = a.leaderApplier("gofer") // the executor's commands have always carried this actor
-			return executor.New(execCfg, d, a.sched)
+			return executor.New(execCfg, d, a.executorScheduler())
 		}},
 		{Name: "canary-watcher", New: func(d leadership.Deps) leadership.Service {
 			d.Apply = a.leaderApplier(canaryWatchActor)

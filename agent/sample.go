@@ -144,4 +144,12 @@ run_object_expiry = 2
 # without authentication: the extension verifies what it gets. Off by default.
 enable = false
 bind_address = "0.0.0.0:8083"
+
+[metrics]
+# Who may read GET /metrics (docs/metrics.md): "token" (any valid token, the
+# default), "open" (no token) or "listener" (only on listen below, without a
+# token; the API's /metrics answers 404). Env: GOFER_WEB_METRICS__ACCESS.
+access = "token"
+# host:port of the metrics listener; only with access = "listener".
+# listen = "127.0.0.1:9090"
 `

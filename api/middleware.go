@@ -78,6 +78,8 @@ func (s *Server) recoverMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// logMiddleware logs each request (at debug) and records it in the
+// request metrics: the one place requests are measured.
 func (s *Server) logMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -85,6 +87,7 @@ func (s *Server) logMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
+		s.observeRequest(c, start)
 		if s.logger.IsDebug() {
 			s.logger.Debug("request", "method", c.Request().Method, "uri", c.Request().RequestURI,
 				"status", c.Response().Status, "latency", time.Since(start), "remote", c.RealIP(),

@@ -227,6 +227,8 @@ func routeShapes() map[string]shape {
 		"GET " + openAPIPath:                        {status: ok, outRaw: openapi.JSON, id: "openAPIDocument"},
 		"GET " + extensionOpenAPIPath:               {status: ok, outRaw: openapi.JSON, id: "extensionOpenAPIDocument"},
 		"GET " + docsPagePath:                       {status: ok, outRaw: openapi.HTML, id: "openAPIPage"},
+		// Prometheus text exposition format (docs/metrics.md).
+		"GET /metrics": {status: ok, outRaw: openapi.Text, id: "metrics"},
 	}
 }
 
@@ -291,6 +293,7 @@ var openAPITags = []openapi.Tag{
 	{Name: "events"},
 	{Name: "cluster", Description: "Members, joining, backups; internal routes are node to node."},
 	{Name: "docs", Description: "This document and its page."},
+	{Name: "metrics", Description: "Prometheus metrics of the node answering (docs/metrics.md)."},
 }
 
 // tagOf is the tag of a route's path.

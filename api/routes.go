@@ -111,6 +111,7 @@ func (s *Server) routeTable() []route {
 		// would hold the connection open with nothing to send.
 		{method: http.MethodHead, path: "/api/system/health", handler: s.health, access: access{public: true}, noVersion: true, doc: "the GET answer without a body, for load balancers' health checks"},
 		{method: http.MethodGet, path: "/api/system/metadata", handler: s.metadata, access: access{public: true}, doc: "the server's build: `{semver, commit}`, unwrapped"},
+		{method: http.MethodGet, path: "/metrics", handler: s.serveMetrics, access: metricsAccess(s.opts.MetricsAccess), noVersion: true, doc: "this node's metrics in Prometheus' text format ([metrics.md](metrics.md)); any valid token by default, no token with `[metrics] access = \"open\"`, 404 with `access = \"listener\"` (served on `[metrics] listen` instead); no version header needed"},
 		{method: http.MethodGet, path: "/api/system", handler: s.getSystem, access: can(read, kindsOnly("system")), doc: "cluster-wide settings, unwrapped: `{ignore_pipeline_run_events}`"},
 		{method: http.MethodPatch, path: "/api/system", handler: s.updateSystem, access: adminOnly(write), doc: "`{ignore_pipeline_run_events}` turns event ingress (new runs) off or on; answers the settings"},
 		// Encryption key rotation (docs/secrets-and-objects.md).
@@ -244,6 +245,7 @@ func (s *Server) routeTable() []route {
 // version check → body limit → header-only auth → leader forwarding →
 // auth → consistency.
 func (s *Server) routes() {
+	s.knownRoutes = map[string]struct{}{}
 	for _, r := range s.routeTable() {
 		var mws []echo.MiddlewareFunc
 		if !r.noVersion {
@@ -279,6 +281,7 @@ func (s *Server) routes() {
 			mws = append(mws, requestHashMiddleware)
 		}
 		s.echo.Add(r.method, r.path, r.handler, mws...)
+		s.knownRoutes[r.path] = struct{}{}
 	}
 }
 

@@ -133,6 +133,8 @@ func (s *Server) createRun(c echo.Context, cmd fsm.RunCreate) error {
 	status := http.StatusCreated
 	if created.Existing {
 		status = http.StatusOK
+	} else if cmd.TriggerKey != "" {
+		s.triggerLateness(cmd.TriggerKey, s.opts.Now())
 	}
 	return c.JSON(status, wrap("run", created.Run.View()))
 }

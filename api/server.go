@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/labstack/echo/v4"
 
+	"github.com/goferhq/gofer/internal/metrics"
 	"github.com/goferhq/gofer/store/model"
 	"github.com/goferhq/gofer/store/seal"
 )
@@ -84,6 +85,12 @@ type Options struct {
 	// validated locally only, and the debug route and external events
 	// answer 503.
 	ExtensionCalls ExtensionCalls
+	// Metrics is the node's registry, served at GET /metrics and fed by
+	// the request middleware; nil: no metrics (the route answers 404).
+	Metrics *metrics.Metrics
+	// MetricsAccess is who may read GET /metrics: MetricsAccessToken (the
+	// default, "" too), MetricsAccessOpen or MetricsAccessListener.
+	MetricsAccess string
 }
 
 // DefaultMaxForwards is Options.MaxForwards when unset.
@@ -109,6 +116,9 @@ type Server struct {
 	// publicBodies counts requests with a body on public routes.
 	publicBodies chan struct{}
 	shutdown     chan struct{}
+	// knownRoutes are the route templates, the only values of the
+	// request metrics' route label.
+	knownRoutes map[string]struct{}
 	// httpMu guards httpSrv and stopped: Serve runs in its own goroutine
 	// and Shutdown may come before, during or after it starts.
 	httpMu  sync.Mutex

@@ -87,6 +87,8 @@ func authzCases() []authzCase {
 		{method: "GET", path: "/api/docs/openapi.json", public: true, req: authzFixed("/api/docs/openapi.json", ""), want: 200},
 		{method: "GET", path: "/api/docs/extension-openapi.json", public: true, req: authzFixed("/api/docs/extension-openapi.json", ""), want: 200},
 		{method: "GET", path: "/api/docs", public: true, req: authzFixed("/api/docs", ""), want: 200},
+		// Metrics: any valid token by default ([metrics] access = "token").
+		{method: "GET", path: "/metrics", self: true, user: true, req: authzFixed("/metrics", ""), want: 200},
 		{method: "GET", path: "/api/system", action: "read", req: authzFixed("/api/system", ""), want: 200},
 		{method: "PATCH", path: "/api/system", admin: true, action: "write",
 			req: authzFixed("/api/system", `{"ignore_pipeline_run_events":false}`), want: 200},

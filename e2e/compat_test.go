@@ -77,6 +77,7 @@ var (
 var compatOursOnly = []string{
 	"GET /api/system/health",  // load balancers' health check
 	"HEAD /api/system/health", // the same without a body
+	"GET /metrics",            // Prometheus metrics (docs/metrics.md)
 	"POST /api/system/encryption-key/rotate",
 	"GET /api/system/encryption-key/rotation",
 	// The OpenAPI documents and their page (docs/api.md, "OpenAPI").

@@ -47,7 +47,25 @@ type FSM struct {
 	// authGen counts changes to tokens and roles (and restores), so the
 	// API can cache resolved identities and know when to drop them.
 	authGen atomic.Uint64
+
+	// obs watches applies for metrics (SetObserver); nil: nobody.
+	obs Observer
 }
+
+// Observer watches the state machine apply, for metrics. It is a side
+// effect only: nothing it does reaches the state, and the state machine
+// never reads from it, so applies stay deterministic. Timing lives in the
+// observer (this package keeps no clock).
+type Observer interface {
+	// Batch is told the size of each batch applied.
+	Batch(n int)
+	// Command is called before a command applies; done is called after
+	// with the command's name and the value its applier returned.
+	Command() (done func(name string, value any))
+}
+
+// SetObserver sets the apply observer; call it before raft starts.
+func (f *FSM) SetObserver(o Observer) { f.obs = o }
 
 var _ raft.BatchingFSM = (*FSM)(nil)
 
@@ -187,6 +205,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	}
 	appliedIdx, _ := store.AppliedIndex(tx)
 	var last *raft.Log
+	if f.obs != nil {
+		f.obs.Batch(len(logs))
+	}
 	for i, l := range logs {
 		if l.Index <= appliedIdx {
 			continue
@@ -195,8 +216,19 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		if l.Type != raft.LogCommand {
 			continue
 		}
+		var done func(string, any)
+		if f.obs != nil {
+			done = f.obs.Command()
+		}
 		res, t, tokensChanged := f.applyCommand(tx, l)
 		results[i] = res
+		if done != nil {
+			var v any
+			if res != nil && res.Err == nil {
+				v = res.Value
+			}
+			done(t.String(), v)
+		}
 		spec := commands[t]
 		authChanged = authChanged || spec.changesAuth || tokensChanged
 		runsChanged = runsChanged || !spec.quiet
