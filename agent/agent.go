@@ -151,6 +151,11 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		BodyReadTimeout:          cfg.API.BodyReadTimeout.D(),
 		BodyMinRate:              cfg.API.BodyMinRate,
 		StreamKeepAlive:          cfg.API.StreamKeepAlive.D(),
+		RateLimit:                float64(cfg.API.RateLimit),
+		RateBurst:                cfg.API.RateBurst,
+		ReadHeaderTimeout:        cfg.API.ReadHeaderTimeout.D(),
+		MaxHeaderBytes:           cfg.API.MaxHeaderBytes,
+		IdleTimeout:              cfg.API.IdleTimeout.D(),
 		ExtensionLogs:            a.extensionLogs,
 		ExtensionCalls:           a.extensionCalls(),
 	}, a, logger)
