@@ -153,6 +153,8 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		StreamKeepAlive:          cfg.API.StreamKeepAlive.D(),
 		RateLimit:                float64(cfg.API.RateLimit),
 		RateBurst:                cfg.API.RateBurst,
+		AnonRateLimit:            float64(cfg.API.AnonymousRateLimit),
+		AnonRateBurst:            cfg.API.AnonymousRateBurst,
 		ReadHeaderTimeout:        cfg.API.ReadHeaderTimeout.D(),
 		MaxHeaderBytes:           cfg.API.MaxHeaderBytes,
 		IdleTimeout:              cfg.API.IdleTimeout.D(),

@@ -215,11 +215,15 @@ type APIConfig struct {
 	// not cut it; keep it under that timeout.
 	StreamKeepAlive Duration `toml:"stream_keep_alive"`
 	// RateLimit is the requests per second each token may make to a
-	// node, with bursts of RateBurst; a request without a valid token
-	// counts against the client's address. Over it: 429 with
-	// Retry-After. 0: no limit.
+	// node, with bursts of RateBurst. Over it: 429 with Retry-After.
+	// 0: no limit.
 	RateLimit int `toml:"rate_limit"`
 	RateBurst int `toml:"rate_burst"`
+	// AnonymousRateLimit and AnonymousRateBurst limit the requests
+	// without a valid token (none, unknown, expired) per client address.
+	// 0: no limit.
+	AnonymousRateLimit int `toml:"anonymous_rate_limit"`
+	AnonymousRateBurst int `toml:"anonymous_rate_burst"`
 	// ReadHeaderTimeout bounds how long a client may take to send a
 	// request's headers; MaxHeaderBytes caps their size (431 over it);
 	// IdleTimeout closes a kept-alive connection idle that long. The
@@ -322,6 +326,8 @@ func DefaultConfig() Config {
 			StreamKeepAlive:             Duration(api.DefaultStreamKeepAlive),
 			RateLimit:                   api.DefaultRateLimit,
 			RateBurst:                   api.DefaultRateBurst,
+			AnonymousRateLimit:          api.DefaultAnonRateLimit,
+			AnonymousRateBurst:          api.DefaultAnonRateBurst,
 			ReadHeaderTimeout:           Duration(api.DefaultReadHeaderTimeout),
 			MaxHeaderBytes:              api.DefaultMaxHeaderBytes,
 			IdleTimeout:                 Duration(api.DefaultIdleTimeout),
@@ -488,6 +494,12 @@ func (c *Config) Validate() error {
 	}
 	if c.API.RateLimit > 0 && c.API.RateBurst < 1 {
 		add("api.rate_burst must be at least 1 when api.rate_limit is set, got %d", c.API.RateBurst)
+	}
+	if c.API.AnonymousRateLimit < 0 {
+		add("api.anonymous_rate_limit must be 0 (no limit) or more requests per second, got %d", c.API.AnonymousRateLimit)
+	}
+	if c.API.AnonymousRateLimit > 0 && c.API.AnonymousRateBurst < 1 {
+		add("api.anonymous_rate_burst must be at least 1 when api.anonymous_rate_limit is set, got %d", c.API.AnonymousRateBurst)
 	}
 	if c.API.ReadHeaderTimeout.D() <= 0 {
 		add("api.read_header_timeout must be positive, got %s", c.API.ReadHeaderTimeout.D())

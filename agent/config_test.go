@@ -150,6 +150,8 @@ func TestValidate(t *testing.T) {
 		{"rate limit off", func(c *Config) { c.API.RateLimit = 0; c.API.RateBurst = 0 }, ""},
 		{"negative rate limit", func(c *Config) { c.API.RateLimit = -1 }, "api.rate_limit"},
 		{"rate limit without burst", func(c *Config) { c.API.RateBurst = 0 }, "api.rate_burst"},
+		{"negative anonymous rate limit", func(c *Config) { c.API.AnonymousRateLimit = -1 }, "api.anonymous_rate_limit"},
+		{"anonymous rate limit without burst", func(c *Config) { c.API.AnonymousRateBurst = 0 }, "api.anonymous_rate_burst"},
 		{"no header timeout", func(c *Config) { c.API.ReadHeaderTimeout = 0 }, "api.read_header_timeout"},
 		{"tiny header limit", func(c *Config) { c.API.MaxHeaderBytes = 100 }, "api.max_header_bytes"},
 		{"no idle timeout", func(c *Config) { c.API.IdleTimeout = 0 }, "api.idle_timeout"},

@@ -79,10 +79,12 @@ max_connections = 0
 body_read_timeout = "10s"
 body_min_rate = 32768
 # Requests per second each token may make to a node, in bursts of up to
-# rate_burst; a request without a valid token counts against the client's
-# address. Over it: 429 with Retry-After. 0: no limit.
+# rate_burst. Over it: 429 with Retry-After. 0: no limit.
 rate_limit = 100
 rate_burst = 200
+# The same for requests without a valid token, per client address.
+anonymous_rate_limit = 1000
+anonymous_rate_burst = 2000
 # Headers must arrive within read_header_timeout and fit in max_header_bytes
 # (431 over it); kept-alive connections idle for idle_timeout are closed.
 read_header_timeout = "10s"

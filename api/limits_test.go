@@ -119,7 +119,10 @@ func checkLimited(t *testing.T, what string, resp *http.Response, b []byte) {
 // against the client's address; over it the answer is 429 with
 // Retry-After and the error body; the health check is not limited.
 func TestRateLimitPerToken(t *testing.T) {
-	url, admin := authNode(t, func(c *agent.Config) { c.API.RateLimit, c.API.RateBurst = 1, 2 })
+	url, admin := authNode(t, func(c *agent.Config) {
+		c.API.RateLimit, c.API.RateBurst = 1, 2
+		c.API.AnonymousRateLimit, c.API.AnonymousRateBurst = 1, 2
+	})
 	ctx := context.Background()
 	cl, _ := client.New([]string{url}, client.WithToken(admin))
 	other, err := cl.CreateToken(ctx, "other", []string{"admin"}, 0, nil)

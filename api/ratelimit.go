@@ -26,17 +26,22 @@ import (
 // CodeRateLimited is the error code of a 429.
 const CodeRateLimited = "rate_limited"
 
-// Defaults for Options.RateLimit and Options.RateBurst.
+// Defaults for Options.RateLimit and Options.RateBurst (per token), and
+// Options.AnonRateLimit and Options.AnonRateBurst (per client address, for
+// requests without a valid token: higher, since many clients may share an
+// address behind a NAT or a proxy, and a guessed token cannot succeed).
 const (
-	DefaultRateLimit = 100
-	DefaultRateBurst = 200
+	DefaultRateLimit     = 100
+	DefaultRateBurst     = 200
+	DefaultAnonRateLimit = 1000
+	DefaultAnonRateBurst = 2000
 )
 
 // maxLimiters bounds the limiters a node keeps (one per token or client
 // address seen recently). At the bound, idle ones are dropped first.
 const maxLimiters = 10000
 
-// rateLimiter holds a token bucket per key. A bucket idle long enough to
+// rateLimiter holds a token bucket per key (a token id or an address). A bucket idle long enough to
 // have refilled is the same as a new one, so it is dropped when the map
 // is full; only when none is, the least recently used goes (its caller
 // gains at most one burst).
@@ -126,8 +131,8 @@ func (l *rateLimiter) size() int {
 }
 
 // rateLimited is the 429 answer: Retry-After in whole seconds, at least 1.
-func rateLimited(wait time.Duration, who string) *apiError {
-	e := newError(http.StatusTooManyRequests, CodeRateLimited, "too many requests from %s (api.rate_limit); retry after %s", who, wait.Round(time.Millisecond))
+func rateLimited(wait time.Duration, who, setting string) *apiError {
+	e := newError(http.StatusTooManyRequests, CodeRateLimited, "too many requests from %s (%s); retry after %s", who, setting, wait.Round(time.Millisecond))
 	e.retryAfter = max(1, int(math.Ceil(wait.Seconds())))
 	return e
 }
@@ -135,16 +140,14 @@ func rateLimited(wait time.Duration, who string) *apiError {
 // limitToken counts a request against its authenticated caller. The
 // cluster's own nodes (the cluster secret) are not limited.
 func (s *Server) limitToken(c echo.Context, id *identity) error {
-	if id.ClusterSecret || s.limiter == nil {
+	if id.ClusterSecret {
 		return nil
 	}
-	key := "token:" + id.TokenID
-	who := "token " + id.TokenID
 	if id.Dev || id.TokenID == "" {
-		key, who = "ip:"+peerIP(c.Request()), "address "+peerIP(c.Request())
+		return s.limitAddress(c)
 	}
-	if ok, wait := s.limiter.allow(key); !ok {
-		return rateLimited(wait, who)
+	if ok, wait := s.limiter.allow("token:" + id.TokenID); !ok {
+		return rateLimited(wait, "token "+id.TokenID, "api.rate_limit")
 	}
 	return nil
 }
@@ -152,7 +155,7 @@ func (s *Server) limitToken(c echo.Context, id *identity) error {
 // limitAddress counts a request with no valid token against the client's
 // address. A request a member forwarded was counted where it arrived.
 func (s *Server) limitAddress(c echo.Context) error {
-	if s.limiter == nil {
+	if s.anonLimiter == nil {
 		return nil
 	}
 	req := c.Request()
@@ -160,8 +163,8 @@ func (s *Server) limitAddress(c echo.Context) error {
 	if req.Header.Get(HeaderForwardedFrom) != "" && s.isMemberAddress(ip) {
 		return nil
 	}
-	if ok, wait := s.limiter.allow("ip:" + ip); !ok {
-		return rateLimited(wait, "address "+ip)
+	if ok, wait := s.anonLimiter.allow(ip); !ok {
+		return rateLimited(wait, "address "+ip, "api.anonymous_rate_limit")
 	}
 	return nil
 }

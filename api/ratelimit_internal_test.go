@@ -85,7 +85,7 @@ func TestRateLimitedAnswer(t *testing.T) {
 		wait time.Duration
 		want int
 	}{{time.Millisecond, 1}, {time.Second, 1}, {1500 * time.Millisecond, 2}} {
-		e := rateLimited(tc.wait, "token x")
+		e := rateLimited(tc.wait, "token x", "api.rate_limit")
 		if e.status != 429 || e.code != CodeRateLimited || e.retryAfter != tc.want {
 			t.Errorf("wait %s: %d %s Retry-After %d; want 429 %s %d", tc.wait, e.status, e.code, e.retryAfter, CodeRateLimited, tc.want)
 		}

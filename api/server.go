@@ -85,6 +85,10 @@ type Options struct {
 	// Retry-After. 0: no limit.
 	RateLimit float64
 	RateBurst int
+	// AnonRateLimit and AnonRateBurst limit requests without a valid
+	// token per client address. 0: no limit.
+	AnonRateLimit float64
+	AnonRateBurst int
 	// HTTP limits of the API listener and, capped lower, the
 	// external-events listener (httpServer). Defaults:
 	// DefaultReadHeaderTimeout, DefaultMaxHeaderBytes, DefaultIdleTimeout.
@@ -121,6 +125,10 @@ type Server struct {
 	shutdown     chan struct{}
 	// limiter is the per-token request rate limit; nil: none.
 	limiter *rateLimiter
+	// anonLimiter limits requests without a valid token per address.
+	anonLimiter *rateLimiter
+	// audit records mutating requests (audit.go).
+	audit *auditor
 	// httpMu guards httpSrv and stopped: Serve runs in its own goroutine
 	// and Shutdown may come before, during or after it starts.
 	httpMu  sync.Mutex
@@ -179,6 +187,7 @@ func New(opts Options, cluster Cluster, logger hclog.Logger) *Server {
 		publicBodies: make(chan struct{}, maxPublicBodies),
 		eventSlots:   make(chan struct{}, maxEventsInFlight),
 		limiter:      newRateLimiter(opts.RateLimit, opts.RateBurst, opts.Now, maxLimiters),
+		anonLimiter:  newRateLimiter(opts.AnonRateLimit, opts.AnonRateBurst, opts.Now, maxLimiters),
 	}
 	s.forward = newForwarder(cluster, s.logger, forwardOptions{
 		hold:         opts.ForwardHold,
@@ -187,6 +196,8 @@ func New(opts Options, cluster Cluster, logger hclog.Logger) *Server {
 		maxForwards:  opts.MaxForwards,
 	})
 	s.catchUp = newCatchUp(cluster, s.forward.transport)
+	s.audit = newAuditor(s)
+	go s.audit.run()
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true

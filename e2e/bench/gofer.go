@@ -66,6 +66,7 @@ func startGofer(ctx context.Context, reg *procs, dir string, size int, payloads 
 		// Throughput is the measure: one token writes far above the
 		// default api.rate_limit.
 		"GOFER_WEB_API__RATE_LIMIT=0",
+		"GOFER_WEB_API__ANONYMOUS_RATE_LIMIT=0",
 		"GOFER_WEB_RAFT__HEARTBEAT_TIMEOUT=" + o.heartbeat.String(),
 		"GOFER_WEB_RAFT__ELECTION_TIMEOUT=" + o.election.String(),
 		"GOFER_WEB_RAFT__LEADER_LEASE_TIMEOUT=" + lease.String(),
