@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"go.etcd.io/bbolt"
 	"golang.org/x/time/rate"
 
 	"github.com/goferhq/gofer/fsm"
+	"github.com/goferhq/gofer/store"
 )
 
 // Audit (docs/auth.md, "Audit"). Every request to a route that changes
@@ -64,14 +66,45 @@ func newAuditor(s *Server) *auditor {
 }
 
 // auditMiddleware records a mutating route's request once answered.
-func (s *Server) auditMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		err := next(c)
-		if forwarded, _ := c.Get(ctxForwarded).(bool); !forwarded {
+// public routes authenticate no one, so the caller's token, if it sent a
+// valid one, is looked up for the record.
+func (s *Server) auditMiddleware(public bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			err := next(c)
+			if forwarded, _ := c.Get(ctxForwarded).(bool); forwarded {
+				return err
+			}
+			if public && c.Get(ctxIdentity) == nil {
+				if id := s.presentedToken(c); id != nil {
+					c.Set(ctxIdentity, id)
+				}
+			}
 			s.audit.observe(c, err)
+			return err
 		}
-		return err
 	}
+}
+
+// presentedToken is the valid token a request to a public route carries,
+// nil without one: a local lookup, never a wait.
+func (s *Server) presentedToken(c echo.Context) *identity {
+	if s.opts.Dev {
+		return &identity{User: "dev", Dev: true}
+	}
+	secret, err := bearerSecret(c.Request().Header.Get(echo.HeaderAuthorization))
+	if err != nil || !plausibleSecret(secret) {
+		return nil
+	}
+	var id *identity
+	_ = s.cluster.FSM().View(func(tx *bbolt.Tx) error {
+		tok, err := store.GetTokenByHash(tx, hashSecret(secret))
+		if err == nil && tok != nil && !tok.Disabled && !tok.Expired(s.opts.Now().UnixMilli()) {
+			id = &identity{TokenID: tok.ID, User: tok.User}
+		}
+		return nil
+	})
+	return id
 }
 
 // observe queues the entry of an answered request.

@@ -242,7 +242,7 @@ func (s *Server) routes() {
 		var mws []echo.MiddlewareFunc
 		if r.method != http.MethodGet && r.method != http.MethodHead {
 			// First: every answer is audited, refusals included.
-			mws = append(mws, s.auditMiddleware)
+			mws = append(mws, s.auditMiddleware(r.access.public))
 		}
 		if !r.noVersion {
 			mws = append(mws, versionMiddleware)

@@ -69,7 +69,7 @@ func TestAuditEveryMutatingRoute(t *testing.T) {
 	byID := map[string]*model.Event{}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		evs, err := f.admin.ListEventsOfKind(ctx, client.Page{Limit: 5000}, model.EventAudit)
+		evs, err := f.admin.ListEventsOfKind(ctx, client.Page{Limit: 1000}, model.EventAudit)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -135,7 +135,7 @@ func TestAuditEveryMutatingRoute(t *testing.T) {
 		}
 	}
 
-	all, err := f.admin.ListEventsOfKind(ctx, client.Page{Limit: 5000}, model.EventAudit)
+	all, err := f.admin.ListEventsOfKind(ctx, client.Page{Limit: 1000}, model.EventAudit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,5 +147,91 @@ func TestAuditEveryMutatingRoute(t *testing.T) {
 	}
 	if strings.Contains(string(raw), "gofer_") {
 		t.Error("an audit event holds something shaped like a token secret (gofer_…)")
+	}
+}
+
+// TestLimitAndAuditThroughAFollower: writes a follower forwards are
+// counted once, on the leader, as their token (not as the follower: two
+// tokens each get their own burst through the same follower), the leader's
+// 429 reaches the client with Retry-After, and each forwarded write is
+// audited once, by the leader, as its token.
+func TestLimitAndAuditThroughAFollower(t *testing.T) {
+	c := NewCluster(t, 3, "GOFER_WEB_API__RATE_LIMIT=1", "GOFER_WEB_API__RATE_BURST=4")
+	ctx := context.Background()
+	// The admin's own budget is small: its client waits out 429s.
+	admin := c.Client()
+	var secrets, ids []string
+	for _, user := range []string{"alice", "bob"} {
+		tok, err := admin.CreateToken(ctx, user, []string{"admin"}, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets, ids = append(secrets, tok.Secret), append(ids, tok.Token.ID)
+	}
+	follower := c.Followers()[0]
+	var sent []auditSent
+	write := func(i int, name string) authzResp {
+		resp, err := authzSend("POST", follower.URL+"/api/namespaces", "Bearer "+secrets[i], fmt.Sprintf(`{"id":%q,"name":"n"}`, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, auditSent{method: "POST", route: "/api/namespaces", status: resp.status, tokenID: ids[i], requestID: resp.header.Get("X-Request-Id")})
+		return resp
+	}
+	// Each token's burst (4) through the same follower; a few may be
+	// paced by the refill, none refused while within the burst.
+	for i := range 2 {
+		for j := range 4 {
+			if resp := write(i, fmt.Sprintf("ns-%d-%d", i, j)); resp.status != 201 {
+				t.Fatalf("token %d write %d through the follower: %d %s; want 201 (each token has its own burst)", i, j, resp.status, authzClip(resp.body))
+			}
+		}
+	}
+	var limited authzResp
+	for j := 0; j < 50 && limited.status != 429; j++ {
+		limited = write(0, fmt.Sprintf("ns-more-%d", j))
+	}
+	if limited.status != 429 || limited.header.Get("Retry-After") == "" {
+		t.Fatalf("over the limit through the follower: %d, Retry-After %q; want 429 with Retry-After", limited.status, limited.header.Get("Retry-After"))
+	}
+	if err := errsCheckErrorBody(limited.status, limited.header, limited.body); err != nil || !strings.Contains(string(limited.body), `"rate_limited"`) {
+		t.Errorf("429 body %s: %v; want the error body with code rate_limited", limited.body, err)
+	}
+
+	count := map[string]int{}
+	byID := map[string]*model.Event{}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		evs, err := admin.ListEventsOfKind(ctx, client.Page{Limit: 1000}, model.EventAudit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clear(count)
+		for _, e := range evs {
+			count[e.Details.String("request_id")]++
+			byID[e.Details.String("request_id")] = e
+		}
+		done := true
+		for _, s := range sent {
+			if s.status != 429 && count[s.requestID] == 0 {
+				done = false
+			}
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("forwarded writes were not audited within 30 s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, s := range sent {
+		if s.status == 429 && count[s.requestID] == 0 {
+			continue // 429s are sampled
+		}
+		e := byID[s.requestID]
+		if count[s.requestID] != 1 || e.Details.String("token_id") != s.tokenID {
+			t.Errorf("request %s (%d): %d audit events, token_id %q; want 1, %q", s.requestID, s.status, count[s.requestID], e.Details.String("token_id"), s.tokenID)
+		}
 	}
 }
