@@ -127,8 +127,9 @@ type Server struct {
 	limiter *rateLimiter
 	// anonLimiter limits requests without a valid token per address.
 	anonLimiter *rateLimiter
-	// audit records mutating requests (audit.go).
-	audit *auditor
+	// audit records mutating requests (audit.go); Serve starts it.
+	audit     *auditor
+	auditOnce sync.Once
 	// httpMu guards httpSrv and stopped: Serve runs in its own goroutine
 	// and Shutdown may come before, during or after it starts.
 	httpMu  sync.Mutex
@@ -197,7 +198,6 @@ func New(opts Options, cluster Cluster, logger hclog.Logger) *Server {
 	})
 	s.catchUp = newCatchUp(cluster, s.forward.transport)
 	s.audit = newAuditor(s)
-	go s.audit.run()
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
@@ -228,6 +228,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.httpSrv = srv
 	s.httpMu.Unlock()
+	// Audit entries are recorded while the server serves (a handler used
+	// without Serve, in tests, queues them and records none).
+	s.auditOnce.Do(func() { go s.audit.run() })
 	err := srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
