@@ -219,6 +219,24 @@ type APIConfig struct {
 	// logs) sends a keep-alive, so a load balancer's idle timeout does
 	// not cut it; keep it under that timeout.
 	StreamKeepAlive Duration `toml:"stream_keep_alive"`
+	// RateLimit is the requests per second each token may make to a
+	// node, with bursts of RateBurst. Over it: 429 with Retry-After.
+	// 0: no limit.
+	RateLimit int `toml:"rate_limit"`
+	RateBurst int `toml:"rate_burst"`
+	// AnonymousRateLimit and AnonymousRateBurst limit the requests
+	// without a valid token (none, unknown, expired) per client address.
+	// 0: no limit.
+	AnonymousRateLimit int `toml:"anonymous_rate_limit"`
+	AnonymousRateBurst int `toml:"anonymous_rate_burst"`
+	// ReadHeaderTimeout bounds how long a client may take to send a
+	// request's headers; MaxHeaderBytes caps their size (431 over it);
+	// IdleTimeout closes a kept-alive connection idle that long. The
+	// external-events listener uses them too, its header size and idle
+	// timeout capped at 64 KiB and 30 s.
+	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
+	MaxHeaderBytes    int      `toml:"max_header_bytes"`
+	IdleTimeout       Duration `toml:"idle_timeout"`
 }
 
 // SecretStoreConfig configures the encrypted secret store.
@@ -311,6 +329,13 @@ func DefaultConfig() Config {
 			BodyReadTimeout:             Duration(api.DefaultBodyReadTimeout),
 			BodyMinRate:                 api.DefaultBodyMinRate,
 			StreamKeepAlive:             Duration(api.DefaultStreamKeepAlive),
+			RateLimit:                   api.DefaultRateLimit,
+			RateBurst:                   api.DefaultRateBurst,
+			AnonymousRateLimit:          api.DefaultAnonRateLimit,
+			AnonymousRateBurst:          api.DefaultAnonRateBurst,
+			ReadHeaderTimeout:           Duration(api.DefaultReadHeaderTimeout),
+			MaxHeaderBytes:              api.DefaultMaxHeaderBytes,
+			IdleTimeout:                 Duration(api.DefaultIdleTimeout),
 		},
 		Scheduler: SchedulerConfig{
 			Engine: "docker",
@@ -470,6 +495,27 @@ func (c *Config) Validate() error {
 	}
 	if c.API.StreamKeepAlive.D() <= 0 {
 		add("api.stream_keep_alive must be positive")
+	}
+	if c.API.RateLimit < 0 {
+		add("api.rate_limit must be 0 (no limit) or more requests per second, got %d", c.API.RateLimit)
+	}
+	if c.API.RateLimit > 0 && c.API.RateBurst < 1 {
+		add("api.rate_burst must be at least 1 when api.rate_limit is set, got %d", c.API.RateBurst)
+	}
+	if c.API.AnonymousRateLimit < 0 {
+		add("api.anonymous_rate_limit must be 0 (no limit) or more requests per second, got %d", c.API.AnonymousRateLimit)
+	}
+	if c.API.AnonymousRateLimit > 0 && c.API.AnonymousRateBurst < 1 {
+		add("api.anonymous_rate_burst must be at least 1 when api.anonymous_rate_limit is set, got %d", c.API.AnonymousRateBurst)
+	}
+	if c.API.ReadHeaderTimeout.D() <= 0 {
+		add("api.read_header_timeout must be positive, got %s", c.API.ReadHeaderTimeout.D())
+	}
+	if c.API.MaxHeaderBytes < 4096 {
+		add("api.max_header_bytes must be at least 4096, got %d", c.API.MaxHeaderBytes)
+	}
+	if c.API.IdleTimeout.D() <= 0 {
+		add("api.idle_timeout must be positive, got %s", c.API.IdleTimeout.D())
 	}
 	if c.API.EventPruneInterval.D() <= 0 || c.API.EventLogRetention.D() <= 0 {
 		add("api.event_log_retention and api.event_prune_interval must be positive")

@@ -49,6 +49,8 @@ func TestEnvOverridesFile(t *testing.T) {
 		"GOFER_WEB_SCHEDULER__NOMAD__CPU=500",
 		"GOFER_WEB_METRICS__ACCESS=listener",
 		"GOFER_WEB_METRICS__LISTEN=127.0.0.1:9090",
+		"GOFER_WEB_API__RATE_LIMIT=7",
+		"GOFER_WEB_API__IDLE_TIMEOUT=45s",
 		"PATH=/usr/bin",
 	}
 	if err := ApplyEnv(&cfg, env); err != nil {
@@ -71,6 +73,9 @@ func TestEnvOverridesFile(t *testing.T) {
 	}
 	if n := cfg.Scheduler.Nomad; n.Address != "https://nomad:4646" || !reflect.DeepEqual(n.Datacenters, []string{"dc1", "dc2"}) || n.CPU != 500 {
 		t.Errorf("scheduler.nomad %+v", n)
+	}
+	if cfg.API.RateLimit != 7 || cfg.API.IdleTimeout.D() != 45*time.Second {
+		t.Errorf("api.rate_limit %d, api.idle_timeout %s", cfg.API.RateLimit, cfg.API.IdleTimeout.D())
 	}
 }
 
@@ -154,6 +159,14 @@ func TestValidate(t *testing.T) {
 		{"nomad extension ports reversed", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.ExtensionPorts = "19600-19500" }, "scheduler.nomad.extension_ports"},
 		{"nomad extension ports one port", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.ExtensionPorts = "19500-19500" }, ""},
 		{"nomad extension ports not a range", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.ExtensionPorts = "19500" }, "scheduler.nomad.extension_ports"},
+		{"rate limit off", func(c *Config) { c.API.RateLimit = 0; c.API.RateBurst = 0 }, ""},
+		{"negative rate limit", func(c *Config) { c.API.RateLimit = -1 }, "api.rate_limit"},
+		{"rate limit without burst", func(c *Config) { c.API.RateBurst = 0 }, "api.rate_burst"},
+		{"negative anonymous rate limit", func(c *Config) { c.API.AnonymousRateLimit = -1 }, "api.anonymous_rate_limit"},
+		{"anonymous rate limit without burst", func(c *Config) { c.API.AnonymousRateBurst = 0 }, "api.anonymous_rate_burst"},
+		{"no header timeout", func(c *Config) { c.API.ReadHeaderTimeout = 0 }, "api.read_header_timeout"},
+		{"tiny header limit", func(c *Config) { c.API.MaxHeaderBytes = 100 }, "api.max_header_bytes"},
+		{"no idle timeout", func(c *Config) { c.API.IdleTimeout = 0 }, "api.idle_timeout"},
 		{"nomad extension ports too high", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.ExtensionPorts = "65000-70000" }, "scheduler.nomad.extension_ports"},
 	}
 	for _, tt := range tests {

@@ -78,6 +78,18 @@ max_connections = 0
 # body_min_rate bytes received (bytes per second); slower clients are cut off.
 body_read_timeout = "10s"
 body_min_rate = 32768
+# Requests per second each token may make to a node, in bursts of up to
+# rate_burst. Over it: 429 with Retry-After. 0: no limit.
+rate_limit = 100
+rate_burst = 200
+# The same for requests without a valid token, per client address.
+anonymous_rate_limit = 1000
+anonymous_rate_burst = 2000
+# Headers must arrive within read_header_timeout and fit in max_header_bytes
+# (431 over it); kept-alive connections idle for idle_timeout are closed.
+read_header_timeout = "10s"
+max_header_bytes = 1048576
+idle_timeout = "2m0s"
 
 [scheduler]
 # "docker" or "nomad" (docs/nomad.md). ("noop" runs nothing and exists only for

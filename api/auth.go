@@ -255,6 +255,9 @@ func (s *Server) authMiddleware(a access) echo.MiddlewareFunc {
 				return err
 			}
 			c.Set(ctxIdentity, id)
+			if err := s.limitToken(c, id); err != nil {
+				return err
+			}
 			if id.Dev || id.ClusterSecret || a.authenticated {
 				return next(c)
 			}

@@ -17,8 +17,14 @@ import (
 
 func (s *Server) listEvents(c echo.Context) error {
 	visible := s.eventVisibility(callerOf(c))
+	keep := visible.keep()
+	// ?kind=K lists only events of that kind (audit, created_token…).
+	if kind := c.QueryParam("kind"); kind != "" {
+		seen := keep
+		keep = func(e *model.Event) bool { return e.Kind == kind && (seen == nil || seen(e)) }
+	}
 	return respondList(s, c, "events", func(tx *bbolt.Tx, page store.Page) ([]*model.Event, error) {
-		return store.ListEvents(tx, page, visible.keep())
+		return store.ListEvents(tx, page, keep)
 	})
 }
 

@@ -64,11 +64,13 @@ const (
 	// DefaultExternalEventsMaxConnections is its connection cap when the
 	// configuration sets none: webhooks come a few at a time.
 	DefaultExternalEventsMaxConnections = 64
-	// externalEventsMaxHeader bounds an event's request headers (a
-	// webhook's are a few KiB; the API allows 1 MiB for its own).
+	// externalEventsMaxHeader caps an event's request headers (a
+	// webhook's are a few KiB; the API allows api.max_header_bytes, 1 MiB
+	// by default, for its own).
 	externalEventsMaxHeader = 64 << 10
-	// externalEventsIdle closes a connection idle between requests
-	// sooner than the API does: senders seldom reuse them.
+	// externalEventsIdle caps how long a connection may stay idle between
+	// requests, below the API's api.idle_timeout: senders seldom reuse
+	// them.
 	externalEventsIdle = 30 * time.Second
 )
 
@@ -82,14 +84,8 @@ func (s *Server) ExternalEventsServer(ln net.Listener, maxConns int) (*http.Serv
 		maxConns = DefaultExternalEventsMaxConnections
 	}
 	l := newConnLimiter(ln, maxConns, s.logger.Named("external-events"))
-	srv := &http.Server{
-		Handler:           s.ExternalEventsHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    externalEventsMaxHeader,
-		IdleTimeout:       externalEventsIdle,
-		ConnState:         l.connState,
-		ConnContext:       l.connContext,
-	}
+	srv := s.httpServer(s.ExternalEventsHandler(), true)
+	srv.ConnState, srv.ConnContext = l.connState, l.connContext
 	return srv, l
 }
 

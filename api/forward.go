@@ -100,6 +100,8 @@ func (f *forwarder) middleware(needsLeader func(c echo.Context) bool, leaderWork
 					if leaderWork != nil {
 						budget += leaderWork(c)
 					}
+					// The leader answers, and audits, it.
+					c.Set(ctxForwarded, true)
 					return f.proxy(c, leaderID, leaderURL, budget)
 				}
 				if !time.Now().Before(deadline) {

@@ -213,7 +213,7 @@ func routeShapes() map[string]shape {
 		"GET /api/roles/:id":                        {status: ok, out: one("role", &model.Role{})},
 		"PATCH /api/roles/:id":                      {in: updateRoleRequest{}, status: ok, out: one("role", &model.Role{})},
 		"DELETE /api/roles/:id":                     {status: none},
-		"GET /api/events":                           {status: ok, out: many("events", &model.Event{}), query: pageQuery},
+		"GET /api/events":                           {status: ok, out: many("events", &model.Event{}), query: append(append([]openapi.Param(nil), pageQuery...), openapi.Param{Name: "kind", Description: "only events of this kind (audit, created_token…)"})},
 		"GET /api/events/stream":                    {status: ok, outRaw: openapi.EventStream, stream: eventStreamEvents, query: []openapi.Param{{Name: "history", Type: "boolean", Description: "replay stored events first"}, {Name: "after", Type: "integer", Description: "resume after this event id (or the Last-Event-ID header)"}}},
 		"GET /api/events/:id":                       {status: ok, out: one("event", &model.Event{})},
 		"DELETE /api/events/:id":                    {status: none},

@@ -3,6 +3,8 @@ package api
 import (
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
+	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -77,50 +79,78 @@ const maxPublicBodies = 64
 // the request is about to be forwarded to the leader.
 func (s *Server) preAuthMiddleware(a access, forwarded func(echo.Context) bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		inner := s.preAuth(a, forwarded, next)
 		return func(c echo.Context) error {
-			req := c.Request()
-			if s.opts.Dev {
-				return next(c)
-			}
-			if a.public {
-				if req.ContentLength == 0 {
-					return next(c)
-				}
-				select {
-				case s.publicBodies <- struct{}{}:
-					defer func() { <-s.publicBodies }()
-					return next(c)
-				default:
-					return unavailable(1, "too many requests with a body on public routes at once; retry")
-				}
-			}
-			if a.clusterSecret {
-				if got := req.Header.Get(HeaderClusterSecret); got != "" {
-					// Every node has the same cluster.secret: check it
-					// here, before the body is read or forwarded, so an
-					// anonymous client cannot push slow bodies through
-					// this node to the leader.
-					want := s.cluster.ClusterSecret()
-					if want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-						return unauthorized("the cluster secret is wrong or no cluster secret is configured on this node")
-					}
-					return next(c)
-				}
-			}
-			secret, err := bearerSecret(req.Header.Get(echo.HeaderAuthorization))
-			if err != nil {
-				return err
-			}
-			if !plausibleSecret(secret) {
-				return unauthorized("unknown token")
-			}
-			if forwarded(c) {
-				if err := s.refuseUnknown(c, secret); err != nil {
+			return s.limitRefused(c, inner(c))
+		}
+	}
+}
+
+// limitRefused counts a request refused for want of a valid token (401)
+// against the client's address; over the limit the answer is 429, so a
+// flood of bad tokens is slowed down like any other.
+func (s *Server) limitRefused(c echo.Context, err error) error {
+	var ae *apiError
+	if errors.As(err, &ae) && ae.status == http.StatusUnauthorized {
+		if lerr := s.limitAddress(c); lerr != nil {
+			return lerr
+		}
+	}
+	return err
+}
+
+func (s *Server) preAuth(a access, forwarded func(echo.Context) bool, next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if s.opts.Dev {
+			return next(c)
+		}
+		if a.public {
+			// Anyone may call these: each counts against the
+			// client's address, the health check (load balancers
+			// poll it, and it costs nothing) excepted.
+			if c.Path() != "/api/system/health" {
+				if err := s.limitAddress(c); err != nil {
 					return err
 				}
 			}
-			return next(c)
+			if req.ContentLength == 0 {
+				return next(c)
+			}
+			select {
+			case s.publicBodies <- struct{}{}:
+				defer func() { <-s.publicBodies }()
+				return next(c)
+			default:
+				return unavailable(1, "too many requests with a body on public routes at once; retry")
+			}
 		}
+		if a.clusterSecret {
+			if got := req.Header.Get(HeaderClusterSecret); got != "" {
+				// Every node has the same cluster.secret: check it
+				// here, before the body is read or forwarded, so an
+				// anonymous client cannot push slow bodies through
+				// this node to the leader.
+				want := s.cluster.ClusterSecret()
+				if want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+					return unauthorized("the cluster secret is wrong or no cluster secret is configured on this node")
+				}
+				return next(c)
+			}
+		}
+		secret, err := bearerSecret(req.Header.Get(echo.HeaderAuthorization))
+		if err != nil {
+			return err
+		}
+		if !plausibleSecret(secret) {
+			return unauthorized("unknown token")
+		}
+		if forwarded(c) {
+			if err := s.refuseUnknown(c, secret); err != nil {
+				return err
+			}
+		}
+		return next(c)
 	}
 }
 

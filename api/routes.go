@@ -216,7 +216,7 @@ func (s *Server) routeTable() []route {
 		{method: http.MethodDelete, path: "/api/roles/:id", handler: s.deleteRole, access: adminOnly(del), doc: "→ 204, also while tokens hold the role: they lose it ([auth.md](auth.md#roles))"},
 
 		// Events.
-		{method: http.MethodGet, path: "/api/events", handler: s.listEvents, access: can(read, kindsOnly("events")), doc: "`{\"events\": […]}`, only the events the token may read ([auth.md](auth.md#event-visibility))"},
+		{method: http.MethodGet, path: "/api/events", handler: s.listEvents, access: can(read, kindsOnly("events")), doc: "`{\"events\": […]}`, only the events the token may read ([auth.md](auth.md#event-visibility)); `?kind=K` only those of kind K (`?kind=audit`: the audit log, [auth.md](auth.md#audit))"},
 		{method: http.MethodGet, path: "/api/events/stream", handler: s.streamEvents, access: can(read, kindsOnly("events")), doc: "server-sent events, filtered like the list; `?history=true` replays stored events first, `Last-Event-ID` or `?after=N` resumes; `: keep-alive` while quiet"},
 		{method: http.MethodGet, path: "/api/events/:id", handler: s.getEvent, access: can(read, kindsOnly("events")), doc: "`{\"event\": …}`; 404 for an event the token may not read"},
 		{method: http.MethodDelete, path: "/api/events/:id", handler: s.deleteEvent, access: adminOnly(del), doc: "→ 204"},
@@ -242,12 +242,16 @@ func (s *Server) routeTable() []route {
 }
 
 // routes registers the route table with its middleware chain:
-// version check → body limit → header-only auth → leader forwarding →
+// audit (mutating routes) → version check → body limit → header-only auth → leader forwarding →
 // auth → consistency.
 func (s *Server) routes() {
 	s.knownRoutes = map[string]struct{}{}
 	for _, r := range s.routeTable() {
 		var mws []echo.MiddlewareFunc
+		if r.method != http.MethodGet && r.method != http.MethodHead {
+			// First: every answer is audited, refusals included.
+			mws = append(mws, s.auditMiddleware(r.access.public))
+		}
 		if !r.noVersion {
 			mws = append(mws, versionMiddleware)
 		}

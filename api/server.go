@@ -80,6 +80,22 @@ type Options struct {
 	// SubscriptionValidator checks subscription settings locally before
 	// the extension is asked; nil: BuiltinSubscriptionValidator.
 	SubscriptionValidator SubscriptionValidator
+	// RateLimit is the requests per second each token (or, without a
+	// valid token, each client address) may make to this node, with bursts
+	// of RateBurst (ratelimit.go); over it the answer is 429 with
+	// Retry-After. 0: no limit.
+	RateLimit float64
+	RateBurst int
+	// AnonRateLimit and AnonRateBurst limit requests without a valid
+	// token per client address. 0: no limit.
+	AnonRateLimit float64
+	AnonRateBurst int
+	// HTTP limits of the API listener and, capped lower, the
+	// external-events listener (httpServer). Defaults:
+	// DefaultReadHeaderTimeout, DefaultMaxHeaderBytes, DefaultIdleTimeout.
+	ReadHeaderTimeout time.Duration
+	MaxHeaderBytes    int
+	IdleTimeout       time.Duration
 	// ExtensionCalls reaches the running extensions (the leader's
 	// extcall.Client). Nil: no extension is called — subscriptions are
 	// validated locally only, and the debug route and external events
@@ -119,6 +135,13 @@ type Server struct {
 	// knownRoutes are the route templates, the only values of the
 	// request metrics' route label.
 	knownRoutes map[string]struct{}
+	// limiter is the per-token request rate limit; nil: none.
+	limiter *rateLimiter
+	// anonLimiter limits requests without a valid token per address.
+	anonLimiter *rateLimiter
+	// audit records mutating requests (audit.go); Serve starts it.
+	audit     *auditor
+	auditOnce sync.Once
 	// httpMu guards httpSrv and stopped: Serve runs in its own goroutine
 	// and Shutdown may come before, during or after it starts.
 	httpMu  sync.Mutex
@@ -158,6 +181,15 @@ func New(opts Options, cluster Cluster, logger hclog.Logger) *Server {
 	if opts.BodyMinRate <= 0 {
 		opts.BodyMinRate = DefaultBodyMinRate
 	}
+	if opts.ReadHeaderTimeout <= 0 {
+		opts.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if opts.MaxHeaderBytes <= 0 {
+		opts.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
 	s := &Server{
 		opts:     opts,
 		cluster:  cluster,
@@ -167,6 +199,8 @@ func New(opts Options, cluster Cluster, logger hclog.Logger) *Server {
 
 		publicBodies: make(chan struct{}, maxPublicBodies),
 		eventSlots:   make(chan struct{}, maxEventsInFlight),
+		limiter:      newRateLimiter(opts.RateLimit, opts.RateBurst, opts.Now, maxLimiters),
+		anonLimiter:  newRateLimiter(opts.AnonRateLimit, opts.AnonRateBurst, opts.Now, maxLimiters),
 	}
 	s.forward = newForwarder(cluster, s.logger, forwardOptions{
 		hold:         opts.ForwardHold,
@@ -175,6 +209,7 @@ func New(opts Options, cluster Cluster, logger hclog.Logger) *Server {
 		maxForwards:  opts.MaxForwards,
 	})
 	s.catchUp = newCatchUp(cluster, s.forward.transport)
+	s.audit = newAuditor(s)
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
@@ -192,12 +227,7 @@ func (s *Server) Handler() http.Handler { return s.guard(s.echo) }
 // Serve accepts connections on ln until Shutdown, at most
 // Options.MaxConnections at a time.
 func (s *Server) Serve(ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           s.guard(s.echo),
-		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    1 << 20,
-		IdleTimeout:       2 * time.Minute,
-	}
+	srv := s.httpServer(s.guard(s.echo), false)
 	if s.opts.MaxConnections > 0 {
 		l := newConnLimiter(ln, s.opts.MaxConnections, s.logger)
 		srv.ConnState, srv.ConnContext = l.connState, l.connContext
@@ -210,11 +240,40 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.httpSrv = srv
 	s.httpMu.Unlock()
+	// Audit entries are recorded while the server serves (a handler used
+	// without Serve, in tests, queues them and records none).
+	s.auditOnce.Do(func() { go s.audit.run() })
 	err := srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
 	return err
+}
+
+// Defaults of the HTTP limits in Options.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultMaxHeaderBytes    = 1 << 20
+	DefaultIdleTimeout       = 2 * time.Minute
+)
+
+// httpServer makes the http.Server of a listener with the configured
+// limits: the one place both listeners get them. The external-events
+// listener faces anyone who may send webhooks, without a token: its
+// header size and idle timeout are capped lower (externalEventsMaxHeader,
+// externalEventsIdle).
+func (s *Server) httpServer(h http.Handler, external bool) *http.Server {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		MaxHeaderBytes:    s.opts.MaxHeaderBytes,
+		IdleTimeout:       s.opts.IdleTimeout,
+	}
+	if external {
+		srv.MaxHeaderBytes = min(srv.MaxHeaderBytes, externalEventsMaxHeader)
+		srv.IdleTimeout = min(srv.IdleTimeout, externalEventsIdle)
+	}
+	return srv
 }
 
 // Shutdown ends long-lived streams and stops the server gracefully.

@@ -19,7 +19,8 @@ func eventCommand() *cli.Command {
 		Usage:   "read the cluster's event log",
 		Subcommands: []*cli.Command{
 			{Name: "list", Usage: "list events, newest first; --follow streams new ones as they happen",
-				Flags:  append(timePageFlags(), &cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep streaming new events (after the listed ones)"}),
+				Flags: append(timePageFlags(), &cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep streaming new events (after the listed ones)"},
+					&cli.StringFlag{Name: "kind", Usage: "only events of this kind (audit: the audit log of API writes)"}),
 				Action: eventList},
 			{Name: "get", Usage: "show one event", ArgsUsage: "ID", Action: eventGet},
 		},
@@ -63,6 +64,9 @@ func eventList(c *cli.Context) error {
 			table(p.w, eventHeader, nil)
 		}
 		return cl.StreamEvents(c.Context, true, func(e *model.Event) error {
+			if k := c.String("kind"); k != "" && e.Kind != k {
+				return nil
+			}
 			switch p.format {
 			case "json":
 				b, _ := json.Marshal(e)
@@ -73,7 +77,12 @@ func eventList(c *cli.Context) error {
 			return nil
 		})
 	}
-	list, err := cl.ListEvents(c.Context, timePageOf(c))
+	var list []*model.Event
+	if k := c.String("kind"); k != "" {
+		list, err = cl.ListEventsOfKind(c.Context, timePageOf(c), k)
+	} else {
+		list, err = cl.ListEvents(c.Context, timePageOf(c))
+	}
 	if err != nil {
 		return err
 	}

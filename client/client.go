@@ -1,6 +1,7 @@
 // Package client is the Go client for Gofer's REST API, used by the CLI,
 // extensions and tests. It takes a list of nodes and tries them in turn,
-// retries 503s (no leader, leader changing) with backoff, and sends an
+// retries 503s (no leader, leader changing) with backoff and 429s (rate
+// limited) after their Retry-After within its retry budget, and sends an
 // idempotency key with every write so a retry after an unknown outcome
 // never applies a write twice.
 package client
@@ -222,6 +223,9 @@ type Error struct {
 	FromAPI bool `json:"-"`
 	// ContentType is the answer's Content-Type.
 	ContentType string `json:"-"`
+	// RetryAfter is the answer's Retry-After (whole seconds), 0 without
+	// one: how long a 429 or 503 asks the caller to wait.
+	RetryAfter time.Duration `json:"-"`
 	// notAPI says who answered, when it was not the API.
 	notAPI string
 }
@@ -356,6 +360,14 @@ func (c *Client) do(ctx context.Context, r request, out any) (*http.Response, er
 		if errors.As(call.Err, &apiErr) && apiErr.Status == http.StatusServiceUnavailable {
 			wait = min(wait, time.Second)
 		}
+		if errors.As(call.Err, &apiErr) && apiErr.Status == http.StatusTooManyRequests {
+			// Rate limited: wait as long as the server asks, if the
+			// call's retry budget allows; otherwise the 429 is the answer.
+			wait = max(wait, apiErr.RetryAfter)
+			if time.Now().Add(wait).After(deadline) {
+				return nil, fail(call.Err)
+			}
+		}
 		if waited := time.Since(started); c.waitNotice != nil && waited >= 2*time.Second {
 			c.waitNotice(waitReason(call.Err), waited)
 		}
@@ -389,6 +401,9 @@ func retryable(err error) bool {
 		switch apiErr.Status {
 		case http.StatusServiceUnavailable:
 			return true
+		case http.StatusTooManyRequests:
+			// The API's rate limit refused it before doing anything.
+			return apiErr.FromAPI
 		case http.StatusBadGateway, http.StatusGatewayTimeout:
 			return !apiErr.FromAPI
 		}
@@ -397,6 +412,16 @@ func retryable(err error) bool {
 	var netErr net.Error
 	return errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
 		strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "connection reset")
+}
+
+// parseRetryAfter reads a Retry-After of whole seconds (the API never
+// sends a date); 0 when absent or unreadable.
+func parseRetryAfter(v string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return time.Duration(min(n, 3600)) * time.Second
 }
 
 // newRequestID makes the X-Request-Id of one call (the server keeps a
@@ -510,6 +535,7 @@ func (c *Client) once(ctx context.Context, node string, r request, payload []byt
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if strings.HasPrefix(ct, "application/json") && json.Unmarshal(raw, apiErr) == nil && apiErr.Message != "" {
 		apiErr.FromAPI = true
+		apiErr.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
 		return nil, answered, apiErr
 	}
 	notAPI := fmt.Sprintf("a proxy or another server answered %d %s instead of the gofer API (%s)",

@@ -25,6 +25,17 @@ func (c *Client) ListEvents(ctx context.Context, p Page) ([]*model.Event, error)
 	return out.Events, err
 }
 
+// ListEventsOfKind lists the events of one kind (model.EventAudit…).
+func (c *Client) ListEventsOfKind(ctx context.Context, p Page, kind string) ([]*model.Event, error) {
+	var out struct {
+		Events []*model.Event `json:"events"`
+	}
+	q := p.query()
+	q.Set("kind", kind)
+	_, err := c.do(ctx, request{method: http.MethodGet, path: "/api/events", query: q}, &out)
+	return out.Events, err
+}
+
 // GetEvent reads one event.
 func (c *Client) GetEvent(ctx context.Context, id uint64) (*model.Event, error) {
 	var out struct {

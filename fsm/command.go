@@ -86,6 +86,9 @@ const (
 	// CmdDeploymentDecide records the one decision of a canary
 	// deployment (promote, rollback or abort).
 	CmdDeploymentDecide CommandType = 53
+	// CmdAuditRecord appends audit events: API requests that change (or
+	// tried to change) something, recorded by the leader after answering.
+	CmdAuditRecord CommandType = 54
 )
 
 // Meta travels with every command. Everything non-deterministic (time, ids,

@@ -88,6 +88,8 @@ var commandSpecs = []commandSpec{
 	{t: CmdTriggerSkip, name: "trigger_skip", apply: applyTriggerSkip, quiet: true},
 	// A promote changes which version new runs use: loud.
 	{t: CmdDeploymentDecide, name: "deployment_decide", apply: applyDeploymentDecide},
+	// Audit records change nothing but the event log.
+	{t: CmdAuditRecord, name: "audit_record", apply: applyAuditRecord, quiet: true},
 }
 
 // retiredCommands are numbers no build issues any more and no log can

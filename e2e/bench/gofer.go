@@ -63,6 +63,10 @@ func startGofer(ctx context.Context, reg *procs, dir string, size int, payloads 
 	env := append([]string{
 		"GOFER_WEB_CLUSTER__SECRET=" + benchSecret,
 		"GOFER_WEB_SECRET_STORE__ENCRYPTION_KEY=gofer-bench-secret-store-key-6a2f0e9d4c1b",
+		// Throughput is the measure: one token writes far above the
+		// default api.rate_limit.
+		"GOFER_WEB_API__RATE_LIMIT=0",
+		"GOFER_WEB_API__ANONYMOUS_RATE_LIMIT=0",
 		"GOFER_WEB_RAFT__HEARTBEAT_TIMEOUT=" + o.heartbeat.String(),
 		"GOFER_WEB_RAFT__ELECTION_TIMEOUT=" + o.election.String(),
 		"GOFER_WEB_RAFT__LEADER_LEASE_TIMEOUT=" + lease.String(),

@@ -131,6 +131,11 @@ const (
 	EventJoinedServer       = "joined_server"
 	EventRemovedServer      = "removed_server"
 	EventDeletedEvent       = "deleted_event"
+	// EventAudit records an API request that changed or tried to change
+	// something: who (token id), what (route, namespace, resource), the
+	// answer (status, outcome) and the request id (docs/auth.md, "Audit").
+	// Cluster-wide: only tokens that read cluster events see them.
+	EventAudit = "audit"
 	// Extensions are cluster-wide; subscriptions belong to their pipeline.
 	EventInstalledExtension   = "installed_extension"
 	EventUninstalledExtension = "uninstalled_extension"

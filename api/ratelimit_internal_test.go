@@ -1,0 +1,117 @@
+package api
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// fakeClock is a clock tests move by hand.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time { return c.t }
+
+// A key gets its burst, then waits 1/rate per request; other keys are
+// not affected, and an idle key's bucket refills.
+func TestRateLimiterBurstAndRefill(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	l := newRateLimiter(2, 3, clk.now, 100)
+	for i := range 3 {
+		if ok, _ := l.allow("token:a"); !ok {
+			t.Fatalf("request %d within the burst refused", i+1)
+		}
+	}
+	ok, wait := l.allow("token:a")
+	if ok || wait != 500*time.Millisecond {
+		t.Fatalf("4th request: ok=%v wait=%s; want refused, 500ms", ok, wait)
+	}
+	// A refused request takes nothing: the wait stays the same.
+	if _, again := l.allow("token:a"); again != wait {
+		t.Fatalf("a refused request moved the wait from %s to %s", wait, again)
+	}
+	if ok, _ := l.allow("token:b"); !ok {
+		t.Fatal("another token was limited by the first one's requests")
+	}
+	clk.t = clk.t.Add(500 * time.Millisecond)
+	if ok, _ := l.allow("token:a"); !ok {
+		t.Fatal("refused after the announced wait")
+	}
+	clk.t = clk.t.Add(10 * time.Second)
+	for i := range 3 {
+		if ok, _ := l.allow("token:a"); !ok {
+			t.Fatalf("after idling, request %d of a new burst refused", i+1)
+		}
+	}
+}
+
+// The map of buckets stays bounded: idle buckets go first, then the least
+// recently used, and a bucket in use is kept.
+func TestRateLimiterBounded(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	l := newRateLimiter(1, 2, clk.now, 4)
+	for i := range 4 {
+		l.allow(fmt.Sprintf("ip:10.0.0.%d", i))
+	}
+	clk.t = clk.t.Add(3 * time.Second) // longer than a refill (2 s)
+	l.allow("token:busy")
+	l.allow("token:busy")
+	if n := l.size(); n != 1 {
+		t.Fatalf("after the map filled with idle buckets: %d buckets, want 1 (the idle ones evicted)", n)
+	}
+	for i := range 10 {
+		clk.t = clk.t.Add(time.Millisecond)
+		l.allow(fmt.Sprintf("ip:10.0.1.%d", i))
+		if n := l.size(); n > 4 {
+			t.Fatalf("%d buckets, over the bound 4", n)
+		}
+	}
+	// None was idle for a refill: the least recently used went each time,
+	// the busy token's first (it gains at most one burst that way).
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, kept := l.buckets["token:busy"]; kept {
+		t.Error("the least recently used bucket was kept")
+	}
+	for i := 6; i < 10; i++ {
+		if _, kept := l.buckets[fmt.Sprintf("ip:10.0.1.%d", i)]; !kept {
+			t.Errorf("recently used bucket ip:10.0.1.%d was evicted", i)
+		}
+	}
+}
+
+// A 429 says when to come back in whole seconds, at least one.
+func TestRateLimitedAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		wait time.Duration
+		want int
+	}{{time.Millisecond, 1}, {time.Second, 1}, {1500 * time.Millisecond, 2}} {
+		e := rateLimited(tc.wait, "token x", "api.rate_limit")
+		if e.status != 429 || e.code != CodeRateLimited || e.retryAfter != tc.want {
+			t.Errorf("wait %s: %d %s Retry-After %d; want 429 %s %d", tc.wait, e.status, e.code, e.retryAfter, CodeRateLimited, tc.want)
+		}
+	}
+	if newRateLimiter(0, 10, time.Now, 10) != nil {
+		t.Error("rate 0 made a limiter; want none (no limit)")
+	}
+}
+
+// Every route has a body limit: the default, a smaller one, or none only
+// where the handler bounds the body itself (objects: max_object_bytes) or
+// the body is a backup (bounded by the body rate, body_min_rate).
+func TestEveryRouteHasABodyLimit(t *testing.T) {
+	unbounded := map[string]bool{
+		"POST /api/namespaces/:ns/pipelines/:pipeline/objects/:key":           true,
+		"POST /api/namespaces/:ns/pipelines/:pipeline/runs/:run/objects/:key": true,
+		"POST /api/cluster/snapshot":                                          true,
+	}
+	const def = 512 << 10
+	for _, r := range (&Server{}).routeTable() {
+		name := r.method + " " + r.path
+		switch {
+		case r.bodyLimit < 0 && !unbounded[name]:
+			t.Errorf("%s has no body limit", name)
+		case r.bodyLimit > 0 && r.bodyLimit > def && r.path != internalEventPath+":extension":
+			t.Errorf("%s allows %d bytes, more than the default %d", name, r.bodyLimit, def)
+		}
+	}
+}
