@@ -8,6 +8,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -52,7 +53,9 @@ type Bundle struct {
 // certificates node-N.pem/node-N-key.pem (server and client use, with the
 // given SANs, so one certificate serves the API, raft's mutual TLS and
 // outgoing calls) and a client certificate (client.pem, client-key.pem).
-// Keys are ECDSA P-256 and written 0600. Existing files are not
+// Keys are ECDSA P-256 and written 0600. When dir already holds ca.pem
+// and ca-key.pem, that CA signs the new certificates (rotation: new node
+// certificates the cluster already trusts). Other existing files are not
 // overwritten: the call fails naming the first one.
 func GenerateBundle(dir string, opts GenOptions) (*Bundle, error) {
 	if opts.Nodes < 1 {
@@ -71,7 +74,11 @@ func GenerateBundle(dir string, opts GenOptions) (*Bundle, error) {
 		b.Nodes = append(b.Nodes, filepath.Join(dir, "node-"+strconv.Itoa(i)+".pem"))
 		b.NodeKeys = append(b.NodeKeys, filepath.Join(dir, "node-"+strconv.Itoa(i)+"-key.pem"))
 	}
-	all := append([]string{b.CA, b.CAKey, b.Client, b.ClientKey}, append(b.Nodes, b.NodeKeys...)...)
+	reuseCA := exists(b.CA) && exists(b.CAKey)
+	all := append([]string{b.Client, b.ClientKey}, append(b.Nodes, b.NodeKeys...)...)
+	if !reuseCA {
+		all = append(all, b.CA, b.CAKey)
+	}
 	for _, f := range all {
 		if _, err := os.Stat(f); err == nil {
 			return nil, fmt.Errorf("%s exists; choose an empty directory", f)
@@ -81,15 +88,24 @@ func GenerateBundle(dir string, opts GenOptions) (*Bundle, error) {
 		return nil, err
 	}
 	start := now().Add(-time.Hour)
-	caKey, caCert, caDER, err := newCA(start)
-	if err != nil {
-		return nil, err
-	}
-	if err := writeCert(b.CA, caDER); err != nil {
-		return nil, err
-	}
-	if err := writeKey(b.CAKey, caKey); err != nil {
-		return nil, err
+	var caKey *ecdsa.PrivateKey
+	var caCert *x509.Certificate
+	var err error
+	if reuseCA {
+		if caKey, caCert, err = loadCA(b.CA, b.CAKey); err != nil {
+			return nil, err
+		}
+	} else {
+		var caDER []byte
+		if caKey, caCert, caDER, err = newCA(start); err != nil {
+			return nil, err
+		}
+		if err := writeCert(b.CA, caDER); err != nil {
+			return nil, err
+		}
+		if err := writeKey(b.CAKey, caKey); err != nil {
+			return nil, err
+		}
 	}
 	for i := range opts.Nodes {
 		der, key, err := issue(caCert, caKey, start, fmt.Sprintf("gofer node-%d", i+1), opts.Hosts,
@@ -115,6 +131,31 @@ func GenerateBundle(dir string, opts GenOptions) (*Bundle, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// loadCA reads the CA a previous GenerateBundle wrote.
+func loadCA(certFile, keyFile string) (*ecdsa.PrivateKey, *x509.Certificate, error) {
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load CA %s with key %s: %w", certFile, keyFile, err)
+	}
+	key, ok := pair.PrivateKey.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, nil, fmt.Errorf("CA key %s is not an ECDSA key", keyFile)
+	}
+	cert, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	if !cert.IsCA {
+		return nil, nil, fmt.Errorf("%s is not a CA certificate", certFile)
+	}
+	return key, cert, nil
 }
 
 func serial() (*big.Int, error) {

@@ -135,3 +135,37 @@ func TestCertificateReload(t *testing.T) {
 		t.Fatal("reload did not swap the certificate")
 	}
 }
+
+// A directory that holds the CA gets new certificates from that CA.
+func TestGenerateBundleReusesTheCA(t *testing.T) {
+	dir := t.TempDir()
+	first, err := tlsutil.GenerateBundle(filepath.Join(dir, "a"), tlsutil.GenOptions{Hosts: []string{"127.0.0.1"}, Nodes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := filepath.Join(dir, "b")
+	if err := os.MkdirAll(next, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{first.CA, first.CAKey} {
+		data, _ := os.ReadFile(f)
+		if err := os.WriteFile(filepath.Join(next, filepath.Base(f)), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second, err := tlsutil.GenerateBundle(next, tlsutil.GenOptions{Hosts: []string{"127.0.0.1"}, Nodes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := tlsutil.LoadCAPool(first.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := readCert(t, second.Nodes[0])
+	if _, err := c.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		t.Fatalf("a certificate from the reused CA: %v", err)
+	}
+	if c.SerialNumber.Cmp(readCert(t, first.Nodes[0]).SerialNumber) == 0 {
+		t.Fatal("the same certificate again")
+	}
+}
