@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -20,6 +21,9 @@ import (
 type nodeTLS struct {
 	cert *tlsutil.Certificate // nil: the API serves plain HTTP
 	ca   *x509.CertPool       // nil: no cluster CA
+	// caPEM is the CA file's text, passed to extensions
+	// (GOFER_EXTENSION_SYSTEM_GOFER_CA).
+	caPEM []byte
 }
 
 func loadNodeTLS(cfg TLSConfig) (*nodeTLS, error) {
@@ -33,6 +37,9 @@ func loadNodeTLS(cfg TLSConfig) (*nodeTLS, error) {
 	}
 	if cfg.CA != "" {
 		if t.ca, err = tlsutil.LoadCAPool(cfg.CA); err != nil {
+			return nil, fmt.Errorf("tls.ca: %w", err)
+		}
+		if t.caPEM, err = os.ReadFile(cfg.CA); err != nil {
 			return nil, fmt.Errorf("tls.ca: %w", err)
 		}
 	}
