@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/goferhq/gofer/client"
+	sdk "github.com/goferhq/gofer/sdk/go"
 )
 
 // tlsDir runs `gofer service gen-certs` into a fresh directory.
@@ -239,4 +240,50 @@ func TestTLSCluster(t *testing.T) {
 		t.Fatalf("write after rotation: %v", err)
 	}
 	c.WaitForMembers(3)
+}
+
+// A supervised extension of a TLS cluster gets https hosts and the
+// cluster CA, and reaches Gofer with them: its ticks start runs.
+func TestTLSExtensionReachesGofer(t *testing.T) {
+	ensureImages(t)
+	c := newTLSCluster(t, tlsDir(t, 3))
+	ctx := context.Background()
+	health, err := c.Nodes[0].Health()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { removeContainers(t, health.ClusterID) })
+	admin := c.Client()
+	const p = "tls-ticks"
+	cfg := &sdk.PipelineConfig{ID: p, Name: p, Tasks: []*sdk.TaskConfig{{ID: "quick", Image: "gofer/busybox:latest", Command: []string{"true"}}}}
+	if _, err := admin.RegisterConfig(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.DeployConfig(ctx, p, 1); err != nil {
+		t.Fatal(err)
+	}
+	ext, _ := superviseBuiltinExtension(t, c, "interval", map[string]string{"MIN_INTERVAL": "1s"})
+	info, ok := supInspect(t, ext.name)
+	if !ok {
+		t.Fatalf("no container %s", ext.name)
+	}
+	if hosts := supEnv(info, "GOFER_EXTENSION_SYSTEM_GOFER_HOSTS"); !strings.HasPrefix(hosts, "https://") {
+		t.Errorf("GOFER_HOSTS = %q, want https URLs", hosts)
+	}
+	if ca := supEnv(info, "GOFER_EXTENSION_SYSTEM_GOFER_CA"); !strings.Contains(ca, "BEGIN CERTIFICATE") {
+		t.Errorf("GOFER_CA = %q, want the cluster CA", ca)
+	}
+	if _, err := admin.Subscribe(ctx, p, "interval", "tick", map[string]string{"every": "1s"}); err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	WaitFor(t, 60*time.Second, func() error {
+		runs, err := admin.ListRuns(ctx, p, client.Page{Limit: 10})
+		if err != nil {
+			return err
+		}
+		if len(runs) == 0 {
+			return fmt.Errorf("no run started by the extension yet")
+		}
+		return nil
+	})
 }
