@@ -55,10 +55,12 @@ func copyFile(t *testing.T, src, dst string) {
 }
 
 // newTLSCluster starts three nodes serving the API over TLS with
-// certificates from gen-certs, raft over mutual TLS with its CA.
-func newTLSCluster(t *testing.T, certs string) *Cluster {
+// certificates from gen-certs, raft over mutual TLS with its CA, and the
+// external-events listener (its addresses, in node order) over TLS too.
+func newTLSCluster(t *testing.T, certs string) (*Cluster, []string) {
 	t.Helper()
 	c := &Cluster{t: t}
+	var events []string
 	ca := filepath.Join(certs, "ca.pem")
 	for i := 1; i <= 3; i++ {
 		n := NewNode(t, fmt.Sprintf("node%d", i))
@@ -68,7 +70,10 @@ func newTLSCluster(t *testing.T, certs string) *Cluster {
 		cert, key := filepath.Join(certs, fmt.Sprintf("live-%d.pem", i)), filepath.Join(certs, fmt.Sprintf("live-%d-key.pem", i))
 		copyFile(t, filepath.Join(certs, fmt.Sprintf("node-%d.pem", i)), cert)
 		copyFile(t, filepath.Join(certs, fmt.Sprintf("node-%d-key.pem", i)), key)
-		n.Env = append(n.Env, "GOFER_WEB_TLS__CERT="+cert, "GOFER_WEB_TLS__KEY="+key, "GOFER_WEB_TLS__CA="+ca)
+		ev := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		events = append(events, ev)
+		n.Env = append(n.Env, "GOFER_WEB_TLS__CERT="+cert, "GOFER_WEB_TLS__KEY="+key, "GOFER_WEB_TLS__CA="+ca,
+			"GOFER_WEB_EXTERNAL_EVENTS__ENABLE=true", "GOFER_WEB_EXTERNAL_EVENTS__BIND_ADDRESS="+ev)
 		if i == 1 {
 			n.Args = append(n.Args, "--bootstrap")
 		} else {
@@ -86,7 +91,7 @@ func newTLSCluster(t *testing.T, certs string) *Cluster {
 	}
 	c.Token = tok.Secret
 	c.WaitForMembers(3)
-	return c
+	return c, events
 }
 
 // peerSerial is the serial of the certificate addr presents.
@@ -119,7 +124,7 @@ func certSerial(t *testing.T, path string) string {
 // certificate is refused; SIGHUP rotates a node's certificate.
 func TestTLSCluster(t *testing.T) {
 	certs := tlsDir(t, 3)
-	c := newTLSCluster(t, certs)
+	c, events := newTLSCluster(t, certs)
 	ctx := context.Background()
 	leader := c.Leader()
 
@@ -168,6 +173,33 @@ func TestTLSCluster(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusBadRequest || strings.Contains(string(body), "node_id") {
 			t.Fatalf("plain HTTP to the TLS port: %d %s", resp.StatusCode, body)
+		}
+	}
+
+	// External events: https verified against the CA; a follower passes
+	// the event on to the leader (over https), which answers 404 for an
+	// extension that does not exist. Plain HTTP gets no answer from it.
+	var fi int
+	for i, n := range c.Nodes {
+		if n == follower {
+			fi = i
+		}
+	}
+	evClient := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: caConfig(t, ca)}}
+	resp, err = evClient.Post("https://"+events[fi]+"/api/external/ghost", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatalf("external event over https: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "ghost") {
+		t.Fatalf("external event for a missing extension: %d %s", resp.StatusCode, body)
+	}
+	if resp, err := http.Post("http://"+events[fi]+"/api/external/ghost", "application/json", strings.NewReader("{}")); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || strings.Contains(string(b), "ghost") {
+			t.Fatalf("plain HTTP to the external-events listener: %d %s", resp.StatusCode, b)
 		}
 	}
 
@@ -246,7 +278,7 @@ func TestTLSCluster(t *testing.T) {
 // cluster CA, and reaches Gofer with them: its ticks start runs.
 func TestTLSExtensionReachesGofer(t *testing.T) {
 	ensureImages(t)
-	c := newTLSCluster(t, tlsDir(t, 3))
+	c, _ := newTLSCluster(t, tlsDir(t, 3))
 	ctx := context.Background()
 	health, err := c.Nodes[0].Health()
 	if err != nil {
