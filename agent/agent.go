@@ -52,6 +52,8 @@ type Agent struct {
 	logStore  *raftboltdb.BoltStore
 	snapshots *raft.FileSnapshotStore
 	transport *raft.NetworkTransport
+	// tls is the [tls] key pair and cluster CA (tls.go).
+	tls *nodeTLS
 
 	api   *api.Server
 	apiLn net.Listener
@@ -126,6 +128,12 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		metrics:      metrics.New(),
 	}
 	a.builtin = newBuiltin(meta, logger)
+	if a.tls, err = loadNodeTLS(cfg.TLS); err != nil {
+		a.closeStores()
+		return nil, err
+	}
+	a.http.Transport = &http.Transport{Proxy: nil, TLSClientConfig: a.tls.peerClientConfig(),
+		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext, IdleConnTimeout: 90 * time.Second}
 	if a.sched, err = newScheduler(cfg.Scheduler, logger); err != nil {
 		a.closeStores()
 		return nil, err
@@ -169,6 +177,8 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		ExtensionCalls:           a.extensionCalls(),
 		Metrics:                  a.metrics,
 		MetricsAccess:            cfg.Metrics.Access,
+		TLS:                      a.tls.serverConfig(),
+		PeerTLS:                  a.tls.peerClientConfig(),
 	}, a, logger)
 	ln, err := net.Listen("tcp", cfg.Server.APIAddr)
 	if err != nil {
@@ -220,7 +230,15 @@ func (a *Agent) setupRaft() error {
 	if err != nil {
 		return fmt.Errorf("resolve raft advertise address %q: %w", a.cfg.RaftAdvertise(), err)
 	}
-	a.transport, err = raft.NewTCPTransportWithLogger(a.cfg.Server.RaftAddr, advertise, 8, 10*time.Second, rlog)
+	if a.cfg.TLS.MutualRaft() {
+		var stream *tlsStreamLayer
+		stream, err = newTLSStreamLayer(a.cfg.Server.RaftAddr, advertise, a.tls, rlog)
+		if err == nil {
+			a.transport = raft.NewNetworkTransportWithLogger(stream, 8, 10*time.Second, rlog)
+		}
+	} else {
+		a.transport, err = raft.NewTCPTransportWithLogger(a.cfg.Server.RaftAddr, advertise, 8, 10*time.Second, rlog)
+	}
 	if err != nil {
 		return fmt.Errorf("listen on server.raft_addr %s: %w", a.cfg.Server.RaftAddr, err)
 	}

@@ -41,6 +41,8 @@ type Config struct {
 	ExternalEvents ExternalEventsConfig `toml:"external_events"`
 	// Metrics is who may read GET /metrics (config_metrics.go).
 	Metrics MetricsConfig `toml:"metrics"`
+	// TLS is the API's certificate and the cluster CA (config_tls.go).
+	TLS TLSConfig `toml:"tls"`
 }
 
 // SchedulerConfig picks and tunes the container backend.
@@ -429,6 +431,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateMetrics(add)
+	c.validateTLS(add)
 	if ee := c.ExternalEvents; ee.Enable {
 		if _, _, err := net.SplitHostPort(ee.BindAddress); err != nil {
 			add("external_events.bind_address %q must be host:port", ee.BindAddress)
@@ -598,6 +601,9 @@ func (c *Config) Validate() error {
 func (c Config) APIURL() string {
 	if c.Server.APIAdvertise != "" {
 		return strings.TrimRight(c.Server.APIAdvertise, "/")
+	}
+	if c.TLS.Enabled() {
+		return "https://" + c.Server.APIAddr
 	}
 	return "http://" + c.Server.APIAddr
 }

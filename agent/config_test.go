@@ -147,6 +147,13 @@ func TestValidate(t *testing.T) {
 			c.Scheduler.Nomad.Address = "https://nomad:4646"
 			c.Scheduler.Nomad.CACert = "/nonexistent/ca.pem"
 		}, "scheduler.nomad.ca_cert"},
+		{"tls cert without key", func(c *Config) { c.TLS.Cert = "/etc/hosts" }, "tls.cert and tls.key go together"},
+		{"tls ca without pair", func(c *Config) { c.TLS.CA = "/etc/hosts" }, "tls.ca needs tls.cert and tls.key"},
+		{"tls missing file", func(c *Config) { c.TLS.Cert, c.TLS.Key = "/nonexistent/c.pem", "/etc/hosts" }, "tls.cert: stat /nonexistent"},
+		{"tls http advertise", func(c *Config) {
+			c.TLS.Cert, c.TLS.Key = "/etc/hosts", "/etc/hosts"
+			c.Server.APIAdvertise = "http://10.0.0.1:8080"
+		}, "must be an https URL"},
 		{"nomad tls over http", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.TLSSkipVerify = true }, "need an https:// address"},
 		{"nomad and extension address on the host network", func(c *Config) {
 			c.Scheduler.Engine, c.Scheduler.Docker.Network = "nomad", "host"

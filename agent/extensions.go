@@ -57,6 +57,8 @@ func (a *Agent) newSupervisor(d leadership.Deps) leadership.Service {
 		Network:          a.cfg.Scheduler.Docker.Network,
 		APIHost:          hostPort(a.cfg.APIURL()),
 		MemberHosts:      a.memberAPIHosts,
+		APITLS:           a.cfg.TLS.Enabled(),
+		APICA:            string(a.tls.caPEM),
 		LogLevel:         a.cfg.Server.LogLevel,
 		StopTimeout:      a.cfg.Extensions.StopTimeout.D(),
 		Secrets:          a.secrets,

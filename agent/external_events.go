@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -34,6 +35,10 @@ func (a *Agent) listenExternalEvents() error {
 	// webhook connections cannot take the descriptors raft and the
 	// API need.
 	a.eventsSrv, a.eventsLn = a.api.ExternalEventsServer(ln, ee.MaxConnections)
+	if cfg := a.tls.serverConfig(); cfg != nil {
+		// The API's key pair, reloaded with it ([tls]).
+		a.eventsLn = tls.NewListener(a.eventsLn, cfg)
+	}
 	return nil
 }
 
@@ -42,12 +47,19 @@ func (a *Agent) serveExternalEvents() {
 	if a.eventsSrv == nil {
 		return
 	}
-	a.logger.Info("serving external events without authentication", "addr", "http://"+a.eventsLn.Addr().String()+"/api/external/<extension>")
+	a.logger.Info("serving external events without authentication", "addr", a.eventsScheme()+"://"+a.eventsLn.Addr().String()+"/api/external/<extension>")
 	go func() {
 		if err := a.eventsSrv.Serve(a.eventsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.logger.Error("external events listener failed", "error", err)
 		}
 	}()
+}
+
+func (a *Agent) eventsScheme() string {
+	if a.cfg.TLS.Enabled() {
+		return "https"
+	}
+	return "http"
 }
 
 // stopExternalEvents stops taking events and waits for those in flight

@@ -164,4 +164,14 @@ bind_address = "0.0.0.0:8083"
 access = "token"
 # host:port of the metrics listener; only with access = "listener".
 # listen = "127.0.0.1:9090"
+
+[tls]
+# The API's (and external events') certificate and key, PEM files: set both
+# and the API serves https only (TLS 1.2+); SIGHUP reads them again. With ca,
+# the cluster CA, members verify each other against it and raft runs over
+# mutual TLS. "gofer service gen-certs DIR" writes a test set (docs/tls.md).
+# Env: GOFER_WEB_TLS__CERT, GOFER_WEB_TLS__KEY, GOFER_WEB_TLS__CA.
+cert = ""
+key = ""
+ca = ""
 `

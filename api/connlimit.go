@@ -3,6 +3,7 @@ package api
 import (
 	"container/list"
 	"context"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"sync"
@@ -180,7 +181,7 @@ func (l *connLimiter) release(c *limitedConn) {
 // connState is the http.Server hook that tells the limiter which
 // connections are doing nothing.
 func (l *connLimiter) connState(nc net.Conn, st http.ConnState) {
-	c, ok := nc.(*limitedConn)
+	c, ok := unwrapTLS(nc).(*limitedConn)
 	if !ok {
 		return
 	}
@@ -196,7 +197,7 @@ func (l *connLimiter) connState(nc net.Conn, st http.ConnState) {
 // connContext marks requests from overflow connections and lets a request
 // find its connection (closing).
 func (l *connLimiter) connContext(ctx context.Context, nc net.Conn) context.Context {
-	c, ok := nc.(*limitedConn)
+	c, ok := unwrapTLS(nc).(*limitedConn)
 	if !ok {
 		return ctx
 	}
@@ -232,4 +233,13 @@ func (l *connLimiter) open() (normal, lane int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.normal), len(l.lane)
+}
+
+// unwrapTLS is the connection under a TLS server connection: the limiter
+// tracks the connections it accepted, which a TLS listener wraps.
+func unwrapTLS(nc net.Conn) net.Conn {
+	if tc, ok := nc.(*tls.Conn); ok {
+		return tc.NetConn()
+	}
+	return nc
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -42,6 +43,8 @@ type forwardOptions struct {
 	silence time.Duration
 	// maxForwards caps concurrent forwarded requests.
 	maxForwards int
+	// tls verifies an https leader (the cluster CA); nil: system roots.
+	tls *tls.Config
 }
 
 func newForwarder(cluster Cluster, logger hclog.Logger, opts forwardOptions) *forwarder {
@@ -52,6 +55,7 @@ func newForwarder(cluster Cluster, logger hclog.Logger, opts forwardOptions) *fo
 		slots:   make(chan struct{}, opts.maxForwards),
 		transport: &http.Transport{
 			Proxy:           nil,
+			TLSClientConfig: opts.tls,
 			DialContext:     (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			MaxIdleConns:    opts.maxForwards,
 			IdleConnTimeout: 90 * time.Second,

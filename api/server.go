@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -101,6 +102,12 @@ type Options struct {
 	// validated locally only, and the debug route and external events
 	// answer 503.
 	ExtensionCalls ExtensionCalls
+	// TLS, when set, makes Serve speak TLS with it (the key pair, minimum
+	// version); nil: plain HTTP.
+	TLS *tls.Config
+	// PeerTLS verifies the other members' API when a request is forwarded
+	// to the leader (the cluster CA); nil: the system roots.
+	PeerTLS *tls.Config
 	// Metrics is the node's registry, served at GET /metrics and fed by
 	// the request middleware; nil: no metrics (the route answers 404).
 	Metrics *metrics.Metrics
@@ -207,6 +214,7 @@ func New(opts Options, cluster Cluster, logger hclog.Logger) *Server {
 		applyTimeout: opts.LeaderApplyTimeout,
 		silence:      opts.LeaderSilence,
 		maxForwards:  opts.MaxForwards,
+		tls:          opts.PeerTLS,
 	})
 	s.catchUp = newCatchUp(cluster, s.forward.transport)
 	s.audit = newAuditor(s)
@@ -232,6 +240,11 @@ func (s *Server) Serve(ln net.Listener) error {
 		l := newConnLimiter(ln, s.opts.MaxConnections, s.logger)
 		srv.ConnState, srv.ConnContext = l.connState, l.connContext
 		ln = l
+	}
+	if s.opts.TLS != nil {
+		// Inside the cap: a connection is counted from its accept, its
+		// handshake included (bounded by ReadHeaderTimeout).
+		ln = tls.NewListener(ln, s.opts.TLS)
 	}
 	s.httpMu.Lock()
 	if s.stopped {

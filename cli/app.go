@@ -6,6 +6,7 @@ package cli
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -35,6 +36,7 @@ type fileConfig struct {
 	Token        string `toml:"token"`
 	Namespace    string `toml:"namespace"`
 	OutputFormat string `toml:"output_format"`
+	CACert       string `toml:"ca_cert"`
 }
 
 // Global flag names.
@@ -45,6 +47,8 @@ const (
 	flagOutput     = "output"
 	flagStale      = "stale"
 	flagIdemKey    = "idempotency-key"
+	flagCACert     = "ca-cert"
+	flagInsecure   = "insecure-skip-verify"
 )
 
 // App builds the gofer command tree.
@@ -66,6 +70,10 @@ func App(build Build, stdout, stderr io.Writer) *cli.App {
 				Usage: "read from whichever node answers, without asking the leader (faster, may miss the newest writes)"},
 			&cli.StringFlag{Name: flagIdemKey,
 				Usage: "idempotency key for the command's writes (KEY, KEY-2, …; up to 120 visible ASCII characters): run a command whose outcome was unknown again with the key its error named"},
+			&cli.StringFlag{Name: flagCACert, EnvVars: []string{"GOFER_CA_CERT"},
+				Usage: "PEM file of the CA that signed the nodes' certificates (https nodes; default: the system roots)"},
+			&cli.BoolFlag{Name: flagInsecure, EnvVars: []string{"GOFER_INSECURE_SKIP_VERIFY"},
+				Usage: "do not verify https nodes' certificates (test clusters only: the token can be read by anyone in between)"},
 		},
 		Before: applyFileConfig,
 		Commands: []*cli.Command{
@@ -163,6 +171,7 @@ func applyFileConfig(c *cli.Context) error {
 	}
 	for flag, value := range map[string]string{
 		flagAPIBaseURL: cfg.APIBaseURL, flagToken: cfg.Token, flagNamespace: cfg.Namespace, flagOutput: cfg.OutputFormat,
+		flagCACert: cfg.CACert,
 	} {
 		if err := set(flag, value); err != nil {
 			return err
@@ -190,7 +199,7 @@ func loadFileConfig() (*fileConfig, string, error) {
 			return nil, path, fmt.Errorf("%s: %w", path, err)
 		}
 		if u := md.Undecoded(); len(u) > 0 {
-			return nil, path, fmt.Errorf("%s: unknown key %s (known: api_base_url, token, namespace, output_format)", path, u[0])
+			return nil, path, fmt.Errorf("%s: unknown key %s (known: api_base_url, token, namespace, output_format, ca_cert)", path, u[0])
 		}
 		return &cfg, path, nil
 	}
@@ -259,9 +268,28 @@ func newClient(c *cli.Context) (*client.Client, error) {
 		key = randomKey()
 	}
 	opts = append(opts, client.WithIdempotencyKey(key))
+	tlsCfg, err := client.TLSConfig(c.String(flagCACert), c.Bool(flagInsecure))
+	if err != nil {
+		return nil, usageError(c, "--%s: %v", flagCACert, err)
+	}
+	if tlsCfg.InsecureSkipVerify {
+		fmt.Fprintln(c.App.ErrWriter, "warning: --insecure-skip-verify: node certificates are not verified; anyone in between can read the token")
+	}
+	opts = append(opts, client.WithTLS(tlsCfg))
 	cl, err := client.New([]string{c.String(flagAPIBaseURL)}, opts...)
 	if err != nil || c.Bool(flagStale) {
 		return cl, err
 	}
 	return cl.Consistent(), nil
+}
+
+// cliTLS is --ca-cert/--insecure-skip-verify as a client TLS
+// configuration; an unreadable CA file leaves verification against the
+// system roots (newClient reports the error).
+func cliTLS(c *cli.Context) *tls.Config {
+	cfg, err := client.TLSConfig(c.String(flagCACert), c.Bool(flagInsecure))
+	if err != nil {
+		return &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return cfg
 }

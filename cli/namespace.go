@@ -122,7 +122,8 @@ func namespaceDelete(c *cli.Context) error {
 	id := c.Args().First()
 	question := func() string {
 		const page = 1000
-		inNS, err := client.New([]string{c.String(flagAPIBaseURL)}, client.WithToken(c.String(flagToken)), client.WithNamespace(id))
+		inNS, err := client.New([]string{c.String(flagAPIBaseURL)}, client.WithToken(c.String(flagToken)), client.WithNamespace(id),
+			client.WithTLS(cliTLS(c)))
 		if err == nil {
 			var list []*model.Pipeline
 			if list, err = inNS.Consistent().ListPipelines(c.Context, client.Page{Limit: page}); err == nil {

@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"strings"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -60,6 +63,7 @@ See 'gofer service init-config' for every setting.`,
 				},
 			},
 			rotateKeyCommand(),
+			genCertsCommand(),
 			serviceExtensionCommand(),
 			serviceExtensionImageCommand(build),
 			{
@@ -160,5 +164,28 @@ func serviceStart(c *cli.Context, build Build) error {
 	if exe, err := os.Executable(); err == nil {
 		a.CheckState = agent.SubprocessStateChecker(exe, "service", "check-state")
 	}
+	stopReload := reloadOnHangup(c.Context, a)
+	defer stopReload()
 	return a.Run(c.Context)
+}
+
+// reloadOnHangup reads the TLS key pair again on each SIGHUP (certificate
+// rotation, docs/tls.md) until the returned stop.
+func reloadOnHangup(ctx context.Context, a *agent.Agent) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				_ = a.ReloadTLS() // logged by the agent
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(hup); close(done) }
 }

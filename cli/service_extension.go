@@ -21,7 +21,7 @@ func serviceExtensionCommand() *cli.Command {
 		return &cli.Command{
 			Name:  name,
 			Usage: "run the built-in " + name + " extension (started by Gofer's extension supervisor)",
-			Description: `Reads GOFER_EXTENSION_SYSTEM_ID, _SECRET, _USE_TLS, _GOFER_HOST (host:port, or a
+			Description: `Reads GOFER_EXTENSION_SYSTEM_ID, _SECRET, _USE_TLS, _GOFER_CA, _GOFER_HOST (host:port, or a
 comma-separated list), _BINDADDRESS and the install settings from the environment,
 restores the subscriptions Gofer stores, then serves Gofer's calls until
 POST /api/shutdown or SIGTERM. See docs/triggers.md.`,

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -64,6 +65,8 @@ type Client struct {
 	// answerTimeout bounds the wait for an answer once a request was
 	// sent (WithAnswerTimeout).
 	answerTimeout time.Duration
+	// ownTransport: http is the client's default, which WithTLS may tune.
+	ownTransport bool
 }
 
 // Option configures a Client.
@@ -76,7 +79,9 @@ func WithToken(token string) Option { return func(c *Client) { c.token = token }
 func WithNamespace(ns string) Option { return func(c *Client) { c.namespace = ns } }
 
 // WithHTTPClient replaces the HTTP client (timeouts, TLS).
-func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
+func WithHTTPClient(h *http.Client) Option {
+	return func(c *Client) { c.http, c.ownTransport = h, false }
+}
 
 // WithRetryFor sets how long a call keeps retrying while the cluster is
 // unavailable (no leader, node down). Default 30s; 0 disables retries.
@@ -147,7 +152,9 @@ func New(nodes []string, opts ...Option) (*Client, error) {
 			MaxIdleConns:        256,
 			MaxIdleConnsPerHost: 256,
 			IdleConnTimeout:     90 * time.Second,
+			TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12},
 		}},
+		ownTransport: true,
 	}
 	for _, n := range nodes {
 		for _, part := range strings.Split(n, ",") {

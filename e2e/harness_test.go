@@ -6,6 +6,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -106,6 +107,8 @@ type Node struct {
 	Args []string
 	// Env is added to the process environment.
 	Env []string
+	// TLS verifies an https node (tls_test.go); nil for http nodes.
+	TLS *tls.Config
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -293,7 +296,7 @@ func (n *Node) dumpLog(lines int) {
 
 // Health asks the node about itself.
 func (n *Node) Health() (*model.Health, error) {
-	cl, err := client.New([]string{n.URL}, client.WithRetryFor(0))
+	cl, err := client.New([]string{n.URL}, client.WithRetryFor(0), client.WithTLS(n.TLS))
 	if err != nil {
 		return nil, err
 	}
@@ -309,7 +312,7 @@ func (n *Node) Health() (*model.Health, error) {
 // Client talks to this node only.
 func (n *Node) Client(token string) *client.Client {
 	n.t.Helper()
-	cl, err := client.New([]string{n.URL}, client.WithToken(token), client.WithRetryFor(10*time.Second))
+	cl, err := client.New([]string{n.URL}, client.WithToken(token), client.WithRetryFor(10*time.Second), client.WithTLS(n.TLS))
 	if err != nil {
 		n.t.Fatal(err)
 	}
@@ -368,7 +371,7 @@ func (c *Cluster) Client() *client.Client {
 	for _, n := range c.Nodes {
 		urls = append(urls, n.URL)
 	}
-	cl, err := client.New(urls, client.WithToken(c.Token))
+	cl, err := client.New(urls, client.WithToken(c.Token), client.WithTLS(c.Nodes[0].TLS))
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -385,7 +388,7 @@ func (c *Cluster) WaitForMembers(want int) *Node {
 		if err != nil {
 			return err
 		}
-		cl, err := client.New([]string{l.URL}, client.WithToken(c.Token), client.WithRetryFor(0))
+		cl, err := client.New([]string{l.URL}, client.WithToken(c.Token), client.WithRetryFor(0), client.WithTLS(l.TLS))
 		if err != nil {
 			return err
 		}

@@ -35,6 +35,7 @@ const (
 	EnvLogLevel    = extension.EnvLogLevel
 	EnvGoferHost   = extension.EnvGoferHost
 	EnvGoferHosts  = extension.EnvGoferHosts
+	EnvGoferCA     = extension.EnvGoferCA
 	EnvBindAddress = extension.EnvBindAddress
 	EnvBindAlt     = extension.EnvBindAddressAlt
 )
@@ -167,10 +168,13 @@ func (s *Supervisor) startRequest(ext *model.Extension, secret, registryPass str
 	}
 	for k, v := range map[string]string{
 		EnvID: ext.ID, EnvSecret: secret, EnvUseTLS: "false", EnvTLSCert: "", EnvTLSKey: "",
-		EnvLogLevel: level, EnvGoferHost: p.GoferHost, EnvGoferHosts: p.GoferHosts,
+		EnvLogLevel: level, EnvGoferHost: p.GoferHost, EnvGoferHosts: s.hostsVar(p.GoferHosts),
 		EnvBindAddress: p.Bind, EnvBindAlt: p.Bind,
 	} {
 		env[k] = v
+	}
+	if s.cfg.APITLS && s.cfg.APICA != "" {
+		env[EnvGoferCA] = s.cfg.APICA
 	}
 	req := scheduler.StartRequest{
 		Name:  ContainerName(s.cfg.ClusterID, ext.ID),
@@ -190,6 +194,20 @@ func (s *Supervisor) startRequest(ext *model.Extension, secret, registryPass str
 		RegistryPass: registryPass,
 	}
 	return req
+}
+
+// hostsVar is GOFER_HOSTS: with a TLS API every host becomes an https
+// URL (the SDK takes a scheme); GOFER_HOST stays host:port, as upstream
+// images expect.
+func (s *Supervisor) hostsVar(hosts string) string {
+	if !s.cfg.APITLS || hosts == "" {
+		return hosts
+	}
+	parts := strings.Split(hosts, ",")
+	for i, h := range parts {
+		parts[i] = "https://" + h
+	}
+	return strings.Join(parts, ",")
 }
 
 // adoptable says whether a container found under the extension's name

@@ -70,6 +70,11 @@ type Config struct {
 	APIHost string
 	// MemberHosts lists every member's API host:port (nil: just APIHost).
 	MemberHosts func() []string
+	// APITLS: the API serves TLS, so GOFER_HOSTS lists https URLs; APICA
+	// (PEM, may be empty) is passed as GOFER_EXTENSION_SYSTEM_GOFER_CA so
+	// the extension verifies Gofer against the cluster CA.
+	APITLS bool
+	APICA  string
 	// LogLevel is passed as GOFER_EXTENSION_SYSTEM_LOG_LEVEL.
 	LogLevel string
 	// StopTimeout is the grace of a stop (extensions.stop_timeout).

@@ -3,6 +3,8 @@ package extension
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -124,6 +126,13 @@ func NewClient(cfg SystemConfig, opts ...ClientOption) *Client {
 		maxBackoff: 5 * time.Second,
 		now:        time.Now,
 		sleep:      sleepCtx,
+	}
+	if cfg.GoferCA != "" {
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM([]byte(cfg.GoferCA))
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+		c.http.Transport = t
 	}
 	for _, o := range opts {
 		o(c)

@@ -2,6 +2,7 @@ package extension
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,11 @@ const (
 	// EnvGoferHost, which stays one host:port.
 	EnvGoferHosts  = "GOFER_EXTENSION_SYSTEM_GOFER_HOSTS"
 	EnvBindAddress = "GOFER_EXTENSION_SYSTEM_BINDADDRESS"
+	// EnvGoferCA is Gofer's addition: PEM text of the CA that signed
+	// Gofer's API certificates, set when the API serves TLS with a
+	// cluster CA. The SDK verifies Gofer against it (and only it); host:port
+	// entries of the host variables are then reached over https.
+	EnvGoferCA = "GOFER_EXTENSION_SYSTEM_GOFER_CA"
 	// EnvBindAddressAlt is the spelling upstream's server sets; upstream's
 	// Go SDK read only EnvBindAddress. Either is accepted.
 	EnvBindAddressAlt = "GOFER_EXTENSION_SYSTEM_BIND_ADDRESS"
@@ -63,6 +69,9 @@ type SystemConfig struct {
 	GoferHosts []string
 	// BindAddress is the host:port the extension listens on.
 	BindAddress string
+	// GoferCA is PEM text of the CA Gofer's API certificates chain to
+	// (EnvGoferCA); empty: the system roots.
+	GoferCA string
 }
 
 // LoadSystemConfig reads the extension's environment from the process.
@@ -102,6 +111,12 @@ func ParseSystemConfig(getenv func(string) string) (SystemConfig, error) {
 		}
 	}
 
+	if c.GoferCA = getenv(EnvGoferCA); c.GoferCA != "" {
+		if !x509.NewCertPool().AppendCertsFromPEM([]byte(c.GoferCA)) {
+			return c, fmt.Errorf("%w: %s holds no PEM certificate", ErrConfig, EnvGoferCA)
+		}
+	}
+
 	if c.LogLevel, err = parseLevel(getenv(EnvLogLevel)); err != nil {
 		return c, err
 	}
@@ -119,7 +134,7 @@ func ParseSystemConfig(getenv func(string) string) (SystemConfig, error) {
 		if h == "" {
 			continue
 		}
-		base, err := hostURL(h, c.UseTLS)
+		base, err := hostURL(h, c.UseTLS || c.GoferCA != "")
 		if err != nil {
 			return c, fmt.Errorf("%w: %s: %v", ErrConfig, hostsVar, err)
 		}
