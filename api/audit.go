@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"go.etcd.io/bbolt"
@@ -128,6 +129,11 @@ func (a *auditor) observe(c echo.Context, err error) {
 		Outcome:   auditOutcome(status),
 		RequestID: requestID(c),
 	}
+	// Path parameters are the caller's text, of any length: clipped, so
+	// one request cannot make the applier refuse its whole batch.
+	for _, f := range []*string{&e.Namespace, &e.Resource, &e.Route, &e.RequestID} {
+		*f = clipAuditField(*f)
+	}
 	if e.Outcome == AuditRefused && (status == http.StatusTooManyRequests || (e.TokenID == "" && !id.Dev && !id.ClusterSecret)) && !a.anon.Allow() {
 		a.suppressed.Add(1)
 		return
@@ -137,6 +143,19 @@ func (a *auditor) observe(c echo.Context, err error) {
 	default:
 		a.suppressed.Add(1)
 	}
+}
+
+// clipAuditField cuts s to fsm.MaxAuditFieldBytes on a character
+// boundary, marking the cut with "…".
+func clipAuditField(s string) string {
+	if len(s) <= fsm.MaxAuditFieldBytes {
+		return s
+	}
+	cut := fsm.MaxAuditFieldBytes - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 func auditOutcome(status int) string {

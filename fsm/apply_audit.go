@@ -40,7 +40,7 @@ type AuditEntry struct {
 // Bounds of an audit record: what the API sends stays well inside them.
 const (
 	MaxAuditEntries    = 512
-	maxAuditFieldBytes = 1024
+	MaxAuditFieldBytes = 1024
 )
 
 // applyAuditRecord appends one audit event per entry. Everything it
@@ -53,8 +53,8 @@ func applyAuditRecord(a *applyCtx, body []byte) (any, error) {
 	for i, e := range cmd.Entries {
 		for _, f := range [][2]string{{"token_id", e.TokenID}, {"actor", e.Actor}, {"method", e.Method}, {"route", e.Route},
 			{"namespace", e.Namespace}, {"resource", e.Resource}, {"outcome", e.Outcome}, {"request_id", e.RequestID}} {
-			if len(f[1]) > maxAuditFieldBytes {
-				return nil, fmt.Errorf("%w: entries[%d].%s: longer than %d bytes", ErrInvalid, i, f[0], maxAuditFieldBytes)
+			if len(f[1]) > MaxAuditFieldBytes {
+				return nil, fmt.Errorf("%w: entries[%d].%s: longer than %d bytes", ErrInvalid, i, f[0], MaxAuditFieldBytes)
 			}
 		}
 		if e.Outcome == "" {
