@@ -121,6 +121,11 @@ func newTLSStreamLayer(bind string, advertise net.Addr, t *nodeTLS, logger hclog
 			GetCertificate: t.cert.GetCertificate,
 			ClientAuth:     tls.RequireAndVerifyClientCert,
 			ClientCAs:      t.ca,
+			// Only a node may speak raft: its certificate is also a
+			// server certificate. A client-only certificate from the same
+			// CA (gen-certs' client.pem, or any a shared CA issues to
+			// users) is refused.
+			VerifyConnection: requireNodeCertificate,
 		},
 		client: &tls.Config{
 			MinVersion:           tlsutil.MinVersion,
@@ -135,7 +140,28 @@ func newTLSStreamLayer(bind string, advertise net.Addr, t *nodeTLS, logger hclog
 	return s, nil
 }
 
+// maxPendingHandshakes bounds the raft handshakes in flight: a flood of
+// connections to the raft port is refused at once past it instead of
+// holding a descriptor each for handshakeTimeout.
+const maxPendingHandshakes = 64
+
+// requireNodeCertificate refuses a raft peer whose verified certificate
+// is not also for server use (a node's).
+func requireNodeCertificate(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("no peer certificate")
+	}
+	for _, u := range cs.PeerCertificates[0].ExtKeyUsage {
+		if u == x509.ExtKeyUsageServerAuth || u == x509.ExtKeyUsageAny {
+			return nil
+		}
+	}
+	return errors.New("the peer's certificate is not a node certificate (no server use): raft accepts only nodes")
+}
+
 func (s *tlsStreamLayer) acceptLoop() {
+	pending := make(chan struct{}, maxPendingHandshakes)
+	backoff := 5 * time.Millisecond
 	for {
 		raw, err := s.ln.Accept()
 		if err != nil {
@@ -144,15 +170,26 @@ func (s *tlsStreamLayer) acceptLoop() {
 				return
 			default:
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			// Out of descriptors and the like pass: keep accepting after
+			// a pause (closing the listener would cut this node off raft
+			// for good).
+			s.logger.Warn("raft listener: accept failed; retrying", "error", err, "in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-s.closed:
+				return
 			}
-			s.logger.Error("raft listener failed", "error", err)
-			s.Close()
-			return
+			backoff = min(2*backoff, time.Second)
+			continue
 		}
-		go s.handshake(raw)
+		backoff = 5 * time.Millisecond
+		select {
+		case pending <- struct{}{}:
+			go func() { defer func() { <-pending }(); s.handshake(raw) }()
+		default:
+			s.logger.Warn("raft connection refused: too many handshakes in flight", "remote", raw.RemoteAddr().String())
+			raw.Close()
+		}
 	}
 }
 

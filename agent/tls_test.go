@@ -101,7 +101,21 @@ func TestRaftStreamLayerRefusesPeersWithoutAClusterCertificate(t *testing.T) {
 		c.Close()
 	}
 
-	// 4. The cluster's own peer: the first (and only) connection raft sees.
+	// 4. A client-only certificate the cluster CA signed (gen-certs'
+	// client.pem): not a node, so not a raft peer.
+	userCert, err := tls.LoadX509KeyPair(cluster.Client, cluster.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", Certificates: []tls.Certificate{userCert}}); err == nil {
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Fatal("a client-only certificate got data")
+		}
+		c.Close()
+	}
+
+	// 5. The cluster's own peer: the first (and only) connection raft sees.
 	peer, err := newTLSStreamLayer("127.0.0.1:0", nil, nodeTLSFor(t, cluster, 1), logger)
 	if err != nil {
 		t.Fatal(err)
