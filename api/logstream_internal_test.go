@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -156,10 +157,24 @@ func TestFollowEndsOnlyWhenTheLogIsClosed(t *testing.T) {
 
 // A client that stops reading a stream does not pin its handler: once a
 // write has blocked for the stream's write timeout the handler gives up
-// and the connection is closed, rather than waiting for ever.
+// and the connection is closed, rather than waiting for ever. The client
+// reads nothing until the handler has returned (a fixed pause was not
+// enough: under load the handler could still be preparing its first
+// writes when the pause ended, and a reader that drains the stream is,
+// rightly, not given up on).
 func TestLogStreamGivesUpOnAClientThatDoesNotRead(t *testing.T) {
-	_, c, url, _ := leaderAPIWith(t, Options{Dev: true, StreamKeepAlive: 100 * time.Millisecond})
-	apply, ref, path := openLogTask(t, c, url)
+	s, c, _, _ := leaderAPIWith(t, Options{Dev: true, StreamKeepAlive: 100 * time.Millisecond})
+	// The same server, its log route's handler observed.
+	handlerDone := make(chan struct{}, 1)
+	h := s.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r)
+		if strings.HasSuffix(r.URL.Path, "/logs") {
+			handlerDone <- struct{}{}
+		}
+	}))
+	defer srv.Close()
+	apply, ref, path := openLogTask(t, c, srv.URL)
 	// More than loopback's socket buffers hold, so writes block.
 	chunk := []byte(strings.Repeat("0123456789abcdef", 1<<16)) // 1 MiB
 	offset := int64(len("early\n"))
@@ -169,17 +184,21 @@ func TestLogStreamGivesUpOnAClientThatDoesNotRead(t *testing.T) {
 	}
 	apply(fsm.CmdTaskFinish, fsm.TaskFinish{TaskRef: ref, Attempt: 1, Status: model.TaskStatusSuccessful})
 
-	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\nGofer-Api-Version: v0\r\nAccept: text/event-stream\r\n\r\n", strings.TrimPrefix(path, url))
-	time.Sleep(minStreamWriteTimeout + 2*time.Second)
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\nGofer-Api-Version: v0\r\nAccept: text/event-stream\r\n\r\n", strings.TrimPrefix(path, srv.URL))
+	select {
+	case <-handlerDone:
+	case <-time.After(3 * time.Minute):
+		t.Fatal("the handler still writes to a client that has read nothing for 3 minutes")
+	}
 	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	got, err := io.ReadAll(conn)
 	if err != nil {
-		t.Fatalf("the server still holds the stream of a client that stopped reading (%v after %d bytes)", err, len(got))
+		t.Fatalf("the server kept the connection of a client it gave up on (%v after %d bytes)", err, len(got))
 	}
 	if bytes.Contains(got, []byte("event: end")) {
 		t.Fatal("the whole stream was delivered; want it given up on")
