@@ -20,11 +20,17 @@ import (
 // nothing is answered, nothing is refused — a cut cable, not a dead
 // host. Connections that were blackholed are closed when the pair heals
 // (their streams lost bytes).
+//
+// While its node is killed the proxy does not listen either (Down, Up):
+// a dead node's raft port refuses connections, and the followers' probe
+// of a silent leader (agent/failfast.go) relies on that refusal.
 type raftProxy struct {
 	owner  *Node
 	target string
-	ln     net.Listener
+	addr   string
 	net    *chaosNet
+	mu     sync.Mutex
+	ln     net.Listener
 }
 
 // chaosNet is the set of proxies and the pairs currently partitioned.
@@ -33,6 +39,11 @@ type chaosNet struct {
 	nodes   []*Node
 	blocked map[[2]string]bool
 	conns   map[*proxyConn]bool
+	// accepted counts the proxied connections; unidentified those that
+	// carried data and whose dialer was not found (never cut: a partition
+	// would miss them). A probe that connects and closes at once
+	// (agent/failfast.go) is often gone before it can be looked up.
+	accepted, unidentified int
 }
 
 type proxyConn struct {
@@ -40,6 +51,7 @@ type proxyConn struct {
 	a, b     net.Conn
 	mu       sync.Mutex
 	cut      bool
+	sent     bool // the dialer sent bytes
 }
 
 func newChaosNet() *chaosNet {
@@ -94,19 +106,46 @@ func (cn *chaosNet) newRaftProxy(owner *Node, listen string) (*raftProxy, error)
 	if err != nil {
 		return nil, err
 	}
-	p := &raftProxy{owner: owner, target: owner.RaftAddr, ln: ln, net: cn}
+	p := &raftProxy{owner: owner, target: owner.RaftAddr, addr: ln.Addr().String(), ln: ln, net: cn}
 	cn.mu.Lock()
 	cn.nodes = append(cn.nodes, owner)
 	cn.mu.Unlock()
-	go p.serve()
+	go p.serve(ln)
 	return p, nil
 }
 
-func (p *raftProxy) Close() { p.ln.Close() }
+// Close stops listening (Down); Up listens again on the same address.
+func (p *raftProxy) Close() { p.Down() }
 
-func (p *raftProxy) serve() {
+// Down stops accepting connections: dials are refused.
+func (p *raftProxy) Down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+}
+
+// Up listens again on the proxy's address.
+func (p *raftProxy) Up() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		return err
+	}
+	p.ln = ln
+	go p.serve(ln)
+	return nil
+}
+
+func (p *raftProxy) serve(ln net.Listener) {
 	for {
-		c, err := p.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
@@ -123,6 +162,7 @@ func (p *raftProxy) handle(in net.Conn) {
 	}
 	pc := &proxyConn{src: src, dst: p.owner.Name, a: in, b: out}
 	p.net.mu.Lock()
+	p.net.accepted++
 	p.net.conns[pc] = true
 	p.net.mu.Unlock()
 	done := make(chan struct{}, 2)
@@ -133,6 +173,11 @@ func (p *raftProxy) handle(in net.Conn) {
 	<-done
 	p.net.mu.Lock()
 	delete(p.net.conns, pc)
+	pc.mu.Lock()
+	if pc.src == "" && pc.sent {
+		p.net.unidentified++
+	}
+	pc.mu.Unlock()
 	p.net.mu.Unlock()
 }
 
@@ -148,6 +193,11 @@ func (cn *chaosNet) pump(pc *proxyConn, w, r net.Conn) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := r.Read(buf)
+		if n > 0 && r == pc.a {
+			pc.mu.Lock()
+			pc.sent = true
+			pc.mu.Unlock()
+		}
 		if n > 0 {
 			if cn.isBlocked(pc.src, pc.dst) {
 				pc.mu.Lock()

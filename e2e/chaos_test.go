@@ -54,7 +54,7 @@ func TestChaos(t *testing.T) {
 
 	ensureImages(t)
 	cn := newChaosNet()
-	c := chaosCluster(t, cn)
+	c, proxies := chaosCluster(t, cn)
 	h, err := c.Leader().Health()
 	if err != nil || h.ClusterID == "" {
 		t.Fatalf("leader health: %+v %v", h, err)
@@ -102,13 +102,16 @@ func TestChaos(t *testing.T) {
 		}(w)
 	}
 
-	faults := chaosInject(t, c, cn, rng, dur)
+	faults := chaosInject(t, c, cn, proxies, rng, dur)
 	close(stop)
 	wg.Wait()
 
 	// Heal: every node running, no partition, one leader for all three.
 	cn.HealAll()
 	for _, n := range c.Nodes {
+		if err := proxies[n].Up(); err != nil {
+			t.Fatalf("proxy of %s: %v", n.Name, err)
+		}
 		n.Resume()
 		if !n.Running() {
 			n.Start()
@@ -120,6 +123,9 @@ func TestChaos(t *testing.T) {
 	res := chaosCheck(t, c, admin, pipeline, regKeys, rec, now)
 	res.faults = faults
 	res.clusterID = clusterID
+	cn.mu.Lock()
+	res.proxied, res.unidentified = cn.accepted, cn.unidentified
+	cn.mu.Unlock()
 
 	// Every run terminal (bounded), then no container left (bounded).
 	res.nonTerminal = -1
@@ -161,8 +167,9 @@ func TestChaos(t *testing.T) {
 }
 
 // chaosCluster starts three nodes, each advertising its raft proxy.
-func chaosCluster(t *testing.T, cn *chaosNet) *Cluster {
+func chaosCluster(t *testing.T, cn *chaosNet) (*Cluster, map[*Node]*raftProxy) {
 	c := &Cluster{t: t}
+	proxies := map[*Node]*raftProxy{}
 	env := []string{
 		"GOFER_WEB_API__TASK_EXECUTION_STOP_TIMEOUT=" + runsStopGrace.String(),
 		"GOFER_WEB_SCHEDULER__DOCKER__NETWORK=none",
@@ -180,7 +187,8 @@ func chaosCluster(t *testing.T, cn *chaosNet) *Cluster {
 			t.Fatal(err)
 		}
 		t.Cleanup(p.Close)
-		n.Args = append(n.Args, "--raft-advertise", p.ln.Addr().String())
+		proxies[n] = p
+		n.Args = append(n.Args, "--raft-advertise", p.addr)
 		n.Env = append(n.Env, env...)
 	}
 	// The first node bootstraps alone; the others join it once it leads.
@@ -196,23 +204,32 @@ func chaosCluster(t *testing.T, cn *chaosNet) *Cluster {
 	}
 	c.Token = tok.Secret
 	c.WaitForMembers(3)
-	return c
+	return c, proxies
 }
 
 type chaosFaults struct {
 	kills, stops, partitions, onLeader int
+	// leaderChanges counts the times the injector saw a new leader.
+	leaderChanges int
 }
 
 // chaosInject injects one fault at a time until dur has passed: a
 // SIGKILL (restarted after the hold), a SIGSTOP (SIGCONT after the hold),
 // or a partition (the target cut off from both peers, or from one),
 // aimed at the leader half the time.
-func chaosInject(t *testing.T, c *Cluster, cn *chaosNet, rng *rand.Rand, dur time.Duration) chaosFaults {
+func chaosInject(t *testing.T, c *Cluster, cn *chaosNet, proxies map[*Node]*raftProxy, rng *rand.Rand, dur time.Duration) chaosFaults {
 	var f chaosFaults
 	end := time.Now().Add(dur)
+	var last *Node
 	for time.Now().Before(end) {
 		time.Sleep(time.Duration(1000+rng.Intn(3000)) * time.Millisecond)
 		leader := chaosLeader(c)
+		if leader != nil && last != nil && leader != last {
+			f.leaderChanges++
+		}
+		if leader != nil {
+			last = leader
+		}
 		target := c.Nodes[rng.Intn(len(c.Nodes))]
 		if leader != nil && rng.Intn(2) == 0 {
 			target = leader
@@ -225,8 +242,12 @@ func chaosInject(t *testing.T, c *Cluster, cn *chaosNet, rng *rand.Rand, dur tim
 		case 0:
 			t.Logf("fault: SIGKILL %s for %s (leader %v)", target.Name, hold, target == leader)
 			target.Kill()
+			proxies[target].Down() // a dead node's port refuses
 			f.kills++
 			time.Sleep(hold)
+			if err := proxies[target].Up(); err != nil {
+				t.Fatalf("proxy of %s: %v", target.Name, err)
+			}
 			target.Start()
 		case 1:
 			t.Logf("fault: SIGSTOP %s for %s (leader %v)", target.Name, hold, target == leader)
@@ -499,6 +520,7 @@ var registerModel = porcupine.Model{
 
 type chaosResult struct {
 	faults                   chaosFaults
+	proxied, unidentified    int
 	clusterID                string
 	ops, unknownOps, failed  int
 	linearizable             porcupine.CheckResult
@@ -605,6 +627,9 @@ func (r *chaosResult) print(dur time.Duration, seed int64) {
 	info("faults: SIGSTOP+SIGCONT", r.faults.stops)
 	info("faults: raft partitions", r.faults.partitions)
 	info("faults aimed at the leader", r.faults.onLeader)
+	info("leader changes seen between faults", r.faults.leaderChanges)
+	info("raft connections through the proxies", r.proxied)
+	row("proxied connections whose dialer is unknown", r.unidentified, r.unidentified == 0)
 	info("object ops in history", r.ops)
 	info("object writes with unknown outcome", r.unknownOps)
 	info("object ops failed (not applied / read lost)", r.failed)
@@ -643,6 +668,9 @@ func (r *chaosResult) assert(t *testing.T) {
 	}
 	if r.nonTerminal != 0 {
 		t.Errorf("%d runs not terminal after healing", r.nonTerminal)
+	}
+	if r.unidentified != 0 {
+		t.Errorf("%d raft connections carried data but could not be tied to a node: partitions did not cut them", r.unidentified)
 	}
 	if r.orphans != 0 {
 		t.Errorf("%d containers of cluster %s left: %s", r.orphans, r.clusterID, r.orphanNames)
