@@ -292,18 +292,6 @@ func chaosLeader(c *Cluster) *Node {
 	return nil
 }
 
-// regInput is one operation on a register (an object key).
-type regInput struct {
-	key   string
-	write bool
-	value string // written value
-}
-
-// regOutput is what a read returned ("" = no such object).
-type regOutput struct {
-	value string
-}
-
 // chaosRecorder collects the history and the acknowledged writes.
 type chaosRecorder struct {
 	mu         sync.Mutex
@@ -478,44 +466,6 @@ func chaosAllRuns(cl *client.Client, pipeline string) ([]*model.Run, error) {
 			return all, nil
 		}
 	}
-}
-
-// registerModel is a register per object key: a read returns the last
-// value written ("" before any write).
-var registerModel = porcupine.Model{
-	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
-		by := map[string][]porcupine.Operation{}
-		var keys []string
-		for _, op := range history {
-			k := op.Input.(regInput).key
-			if _, ok := by[k]; !ok {
-				keys = append(keys, k)
-			}
-			by[k] = append(by[k], op)
-		}
-		sort.Strings(keys)
-		out := make([][]porcupine.Operation, 0, len(keys))
-		for _, k := range keys {
-			out = append(out, by[k])
-		}
-		return out
-	},
-	Init: func() interface{} { return "" },
-	Step: func(state, input, output interface{}) (bool, interface{}) {
-		in := input.(regInput)
-		if in.write {
-			return true, in.value
-		}
-		return output.(regOutput).value == state.(string), state
-	},
-	Equal: func(a, b interface{}) bool { return a == b },
-	DescribeOperation: func(input, output interface{}) string {
-		in := input.(regInput)
-		if in.write {
-			return fmt.Sprintf("put(%s, %q)", in.key, in.value)
-		}
-		return fmt.Sprintf("get(%s) -> %q", in.key, output.(regOutput).value)
-	},
 }
 
 type chaosResult struct {
