@@ -10,7 +10,7 @@ DEV_API  ?= 127.0.0.1:8080
 DEV_RAFT ?= 127.0.0.1:8081
 DEV_DATA ?= .gofer-dev
 
-.PHONY: build run test test-deps unit e2e lint bench fuzz clean images docs
+.PHONY: build run test test-deps unit e2e lint bench chaos fuzz clean images docs
 
 build: ## Build the static binary into bin/gofer.
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $(GOFER) .
@@ -45,6 +45,9 @@ e2e: build ## Clusters of real gofer processes on 127.0.0.1, plus a real load ba
 
 bench: build ## Gofer vs etcd (writes, failover) side by side; prints ratios.
 	GOFER_BIN=$(abspath $(GOFER)) ./e2e/bench/run.sh
+
+chaos: build ## Reliability suite (not in `make test`): faults on a 3-node cluster for CHAOS_DURATION (default 3m), then checks; docs/reliability.md.
+	GOFER_BIN=$(abspath $(GOFER)) CHAOS_DURATION=$${CHAOS_DURATION:-3m} go test -count=1 -v -tags chaos -run '^TestChaos$$' -timeout 30m ./e2e/
 
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
 	cd sdk/go && go test -run XXX -fuzz FuzzValidateDAG -fuzztime $${FUZZTIME:-30s} .

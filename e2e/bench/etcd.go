@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -95,6 +96,8 @@ func (c *etcdCluster) Size() int               { return len(c.members) }
 func (c *etcdCluster) MemberName(i int) string { return c.members[i].name }
 func (c *etcdCluster) Kill(i int)              { c.members[i].proc.kill() }
 func (c *etcdCluster) Restart(i int) error     { return c.members[i].proc.start() }
+func (c *etcdCluster) Pause(i int)             { c.members[i].proc.signal(syscall.SIGSTOP) }
+func (c *etcdCluster) Resume(i int)            { c.members[i].proc.signal(syscall.SIGCONT) }
 
 func (c *etcdCluster) stop() {
 	for _, m := range c.members {

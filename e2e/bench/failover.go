@@ -20,6 +20,10 @@ type cluster interface {
 	Kill(i int)
 	// Restart starts member i again with its data dir.
 	Restart(i int) error
+	// Pause freezes member i (SIGSTOP): its sockets stay open and nothing
+	// answers, like a hung host. Resume sends SIGCONT.
+	Pause(i int)
+	Resume(i int)
 	// WaitHealthy waits until all members run, agree on a leader, accept a
 	// write and have caught up with it.
 	WaitHealthy(ctx context.Context) error
@@ -38,12 +42,30 @@ type failoverResult struct {
 	KillAt time.Time
 }
 
+// failoverFault is what a failover trial does to the leader.
+type failoverFault int
+
+const (
+	// faultKill SIGKILLs the leader: its ports refuse at once.
+	faultKill failoverFault = iota
+	// faultStop SIGSTOPs the leader: its ports accept and never answer,
+	// so only timeouts reveal it (a hung host, a frozen VM).
+	faultStop
+)
+
+func (f failoverFault) String() string {
+	if f == faultStop {
+		return "SIGSTOP"
+	}
+	return "SIGKILL"
+}
+
 // failoverTrial finds the leader, starts one writer loop per survivor
-// (each write with reqTimeout), SIGKILLs the leader and measures the time
-// from the kill to the first successful write that was *sent* after the
-// kill. Then it restarts the killed member and waits until the cluster is
-// healthy again.
-func failoverTrial(ctx context.Context, cl cluster, reqTimeout, maxWait time.Duration) (failoverResult, error) {
+// (each write with reqTimeout), SIGKILLs or SIGSTOPs the leader and
+// measures the time from the fault to the first successful write that was
+// *sent* after it. Then it restarts (or resumes) the member and waits
+// until the cluster is healthy again.
+func failoverTrial(ctx context.Context, cl cluster, fault failoverFault, reqTimeout, maxWait time.Duration) (failoverResult, error) {
 	var res failoverResult
 	li, err := cl.Leader(ctx)
 	if err != nil {
@@ -147,7 +169,11 @@ func failoverTrial(ctx context.Context, cl cluster, reqTimeout, maxWait time.Dur
 
 	res.KillAt = time.Now()
 	killAt.Store(res.KillAt.UnixNano())
-	cl.Kill(li)
+	if fault == faultStop {
+		cl.Pause(li)
+	} else {
+		cl.Kill(li)
+	}
 
 	select {
 	case <-got:
@@ -160,7 +186,9 @@ func failoverTrial(ctx context.Context, cl cluster, reqTimeout, maxWait time.Dur
 	resultMu.Unlock()
 	res.Failed = int(failed.Load())
 
-	if err := cl.Restart(li); err != nil {
+	if fault == faultStop {
+		cl.Resume(li)
+	} else if err := cl.Restart(li); err != nil {
 		return res, err
 	}
 	hctx, cancel := context.WithTimeout(ctx, 90*time.Second)

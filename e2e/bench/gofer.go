@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -310,6 +311,8 @@ func (c *goferCluster) Size() int               { return len(c.nodes) }
 func (c *goferCluster) MemberName(i int) string { return c.nodes[i].name }
 func (c *goferCluster) Kill(i int)              { c.nodes[i].proc.kill() }
 func (c *goferCluster) Restart(i int) error     { return c.nodes[i].proc.start() }
+func (c *goferCluster) Pause(i int)             { c.nodes[i].proc.signal(syscall.SIGSTOP) }
+func (c *goferCluster) Resume(i int)            { c.nodes[i].proc.signal(syscall.SIGCONT) }
 
 func (c *goferCluster) stop() {
 	for _, n := range c.nodes {

@@ -289,6 +289,16 @@ type sysResults struct {
 	low, high       []runStats
 	lowCPU, highCPU []cpuDelta
 	failover        []failoverResult
+	// failoverStop: the trials with a SIGSTOPped leader.
+	failoverStop []failoverResult
+}
+
+func (r *sysResults) addFailover(f failoverFault, fr failoverResult) {
+	if f == faultStop {
+		r.failoverStop = append(r.failoverStop, fr)
+	} else {
+		r.failover = append(r.failover, fr)
+	}
 }
 
 func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *report) (int, error) {
@@ -452,7 +462,6 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 	}
 
 	if !cfg.skipFailover && cfg.trials > 0 {
-		rep.printf("\n== failover (SIGKILL the leader → first successful write sent after the kill through a survivor; writers: one per survivor, %s per request)\n", cfg.reqTimeout)
 		var cls []cluster
 		var res []*sysResults
 		if doEtcd {
@@ -461,25 +470,28 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 		if doGofer {
 			cls, res = append(cls, goferC), append(res, &gres)
 		}
-		for t := 0; t < cfg.trials; t++ {
-			for i, cl := range cls {
-				fr, err := failoverTrial(ctx, cl, cfg.reqTimeout, cfg.failoverMax)
-				if ctx.Err() != nil {
-					return 130, ctx.Err()
-				}
-				if err != nil {
-					rep.printf("  trial %d %-5s killed %s: ERROR %v\n", t+1, cl.Name(), fr.Killed, err)
-					if fr.Took == 0 {
-						res[i].failover = append(res[i].failover, fr)
-						// The cluster may be unhealthy now; stop rather than
-						// measure a broken cluster.
-						return 1, fmt.Errorf("%s failover trial %d: %w", cl.Name(), t+1, err)
+		for _, fault := range []failoverFault{faultKill, faultStop} {
+			rep.printf("\n== failover (%s the leader → first successful write sent after the fault through a survivor; writers: one per survivor, %s per request)\n", fault, cfg.reqTimeout)
+			for t := 0; t < cfg.trials; t++ {
+				for i, cl := range cls {
+					fr, err := failoverTrial(ctx, cl, fault, cfg.reqTimeout, cfg.failoverMax)
+					if ctx.Err() != nil {
+						return 130, ctx.Err()
 					}
-				} else {
-					rep.printf("  trial %d %-5s killed %s at %s → first write via %s after %s (%d failed attempts meanwhile)\n",
-						t+1, cl.Name(), fr.Killed, fr.KillAt.UTC().Format("15:04:05.000"), fr.Via, fr.Took.Round(time.Millisecond), fr.Failed)
+					if err != nil {
+						rep.printf("  trial %d %-5s killed %s: ERROR %v\n", t+1, cl.Name(), fr.Killed, err)
+						if fr.Took == 0 {
+							res[i].addFailover(fault, fr)
+							// The cluster may be unhealthy now; stop rather than
+							// measure a broken cluster.
+							return 1, fmt.Errorf("%s failover trial %d: %w", cl.Name(), t+1, err)
+						}
+					} else {
+						rep.printf("  trial %d %-5s %s %s at %s → first write via %s after %s (%d failed attempts meanwhile)\n",
+							t+1, cl.Name(), fault, fr.Killed, fr.KillAt.UTC().Format("15:04:05.000"), fr.Via, fr.Took.Round(time.Millisecond), fr.Failed)
+					}
+					res[i].addFailover(fault, fr)
 				}
-				res[i].failover = append(res[i].failover, fr)
 			}
 		}
 	}

@@ -124,6 +124,16 @@ func (p *proc) kill() {
 	p.reg.mu.Unlock()
 }
 
+// signal sends sig to the process's group (SIGSTOP, SIGCONT).
+func (p *proc) signal(sig syscall.Signal) {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, sig)
+	}
+}
+
 // pid returns the running process id, or 0.
 func (p *proc) pid() int {
 	p.mu.Lock()

@@ -70,6 +70,15 @@ func writeTable(cfg config, g, e sysResults) (string, int) {
 			row{metric: "failover min", unit: "s", gofer: gs.Min.Seconds(), etcd: es.Min.Seconds(), gOK: gOK, eOK: eOK, target: "—"},
 			row{metric: "failover max", unit: "s", gofer: gs.Max.Seconds(), etcd: es.Max.Seconds(), gOK: gOK, eOK: eOK, target: "—"},
 		)
+		gs, es = summarizeFailover(g.failoverStop), summarizeFailover(e.failoverStop)
+		gOK, eOK = gs.OK > 0, es.OK > 0
+		rows = append(rows,
+			row{metric: "failover SIGSTOP median", unit: "s", gofer: gs.Median.Seconds(), etcd: es.Median.Seconds(), gOK: gOK, eOK: eOK,
+				target: "≤ 1.0×", targetFn: func(r float64) bool { return r <= 1.0 },
+				annotation: fmt.Sprintf("%d/%d", gs.OK, es.OK)},
+			row{metric: "failover SIGSTOP min", unit: "s", gofer: gs.Min.Seconds(), etcd: es.Min.Seconds(), gOK: gOK, eOK: eOK, target: "—"},
+			row{metric: "failover SIGSTOP max", unit: "s", gofer: gs.Max.Seconds(), etcd: es.Max.Seconds(), gOK: gOK, eOK: eOK, target: "—"},
+		)
 	}
 
 	var b strings.Builder
