@@ -163,10 +163,21 @@ func (s *Server) limitAddress(c echo.Context) error {
 	if req.Header.Get(HeaderForwardedFrom) != "" && s.isMemberAddress(ip) {
 		return nil
 	}
-	if ok, wait := s.anonLimiter.allow(ip); !ok {
+	if ok, wait := s.anonLimiter.allow(addressKey(ip)); !ok {
 		return rateLimited(wait, "address "+ip, "api.anonymous_rate_limit")
 	}
 	return nil
+}
+
+// addressKey is the bucket of an address: an IPv4 address itself, an
+// IPv6 address its /64 (one host is routinely given a whole /64, so a
+// per-address bucket would let it use 2^64 of them).
+func addressKey(ip string) string {
+	a := net.ParseIP(ip)
+	if a == nil || a.To4() != nil {
+		return ip
+	}
+	return a.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
 // peerIP is the connection's remote address without its port. Headers

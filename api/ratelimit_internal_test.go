@@ -115,3 +115,21 @@ func TestEveryRouteHasABodyLimit(t *testing.T) {
 		}
 	}
 }
+
+// IPv6 callers share a bucket per /64 (a host usually holds a whole /64);
+// IPv4 callers have one each.
+func TestAddressKeyGroupsIPv6By64(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		same bool
+	}{
+		{"2001:db8:1:2::1", "2001:db8:1:2:ffff::9", true},
+		{"2001:db8:1:2::1", "2001:db8:1:3::1", false},
+		{"10.0.0.1", "10.0.0.2", false},
+		{"::ffff:10.0.0.1", "10.0.0.1", false},
+	} {
+		if got := addressKey(c.a) == addressKey(c.b); got != c.same {
+			t.Errorf("%s and %s share a bucket: %t (%q, %q), want %t", c.a, c.b, got, addressKey(c.a), addressKey(c.b), c.same)
+		}
+	}
+}
