@@ -113,21 +113,6 @@ type logEnd struct {
 
 // routeShapes names each route's body and answers, keyed "METHOD path".
 func routeShapes() map[string]shape {
-	const (
-		nsPath  = "/api/namespaces/:ns"
-		pPath   = nsPath + "/pipelines/:pipeline"
-		cfgPath = pPath + "/configs"
-		depPath = pPath + "/deployments"
-		runPath = pPath + "/runs/:run"
-		tskPath = runPath + "/tasks/:task"
-		secPath = pPath + "/secrets"
-		objPath = pPath + "/objects"
-		robPath = runPath + "/objects"
-		glbPath = "/api/secrets/global"
-		subPath = pPath + "/subscriptions"
-		extPath = "/api/extensions/:extension"
-		subItem = subPath + "/:extension/:subscription"
-	)
 	ok := http.StatusOK
 	created := http.StatusCreated
 	none := http.StatusNoContent

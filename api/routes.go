@@ -88,21 +88,25 @@ var (
 	del   = model.ActionDelete
 )
 
+// Path prefixes of the route table, shared with the OpenAPI shapes
+// (openapi_routes.go) so both name a route the same way.
+const (
+	nsPath  = "/api/namespaces/:ns"
+	pPath   = nsPath + "/pipelines/:pipeline"
+	cfgPath = pPath + "/configs"
+	depPath = pPath + "/deployments"
+	runPath = pPath + "/runs/:run"
+	tskPath = runPath + "/tasks/:task"
+	secPath = pPath + "/secrets"
+	objPath = pPath + "/objects"
+	robPath = runPath + "/objects"
+	glbPath = "/api/secrets/global"
+	subPath = pPath + "/subscriptions"
+	extPath = "/api/extensions/:extension"
+	subItem = subPath + "/:extension/:subscription"
+)
+
 func (s *Server) routeTable() []route {
-	const (
-		nsPath  = "/api/namespaces/:ns"
-		pPath   = nsPath + "/pipelines/:pipeline"
-		cfgPath = pPath + "/configs"
-		depPath = pPath + "/deployments"
-		runPath = pPath + "/runs/:run"
-		tskPath = runPath + "/tasks/:task"
-		secPath = pPath + "/secrets"
-		objPath = pPath + "/objects"
-		robPath = runPath + "/objects"
-		glbPath = "/api/secrets/global"
-		subPath = pPath + "/subscriptions"
-		extPath = "/api/extensions/:extension"
-	)
 	return []route{
 		// System.
 		{method: http.MethodGet, path: "/api/system/health", handler: s.health, access: access{public: true}, noVersion: true, doc: "200 when this node knows a leader, else 503; no version header needed. `key_checks` (check values of the node's secret keys) only for an admin token or the cluster secret (`X-Gofer-Cluster-Secret`): a check value is a fast hash of a key"},
