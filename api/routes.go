@@ -183,9 +183,9 @@ func (s *Server) routeTable() []route {
 		// Pipeline subscriptions to extensions.
 		{method: http.MethodGet, path: subPath, handler: s.listSubscriptions, access: can(read, refs("subscriptions")), doc: "the pipeline's subscriptions"},
 		{method: http.MethodPost, path: subPath, handler: s.createSubscription, access: can(write, refs("subscriptions")), extensionWork: subscriptionLeaderWork, doc: "`{extension_id, subscription_id, settings: {K: V}}` → 201 `{\"subscription\": …}`; settings checked by the running extension (400 with its message; 503 while it is not running), the built-in interval and cron settings first by the API"},
-		{method: http.MethodGet, path: subPath + "/:extension/:subscription", handler: s.getSubscription, access: can(read, refs("subscriptions")), doc: "`{\"subscription\": …}` with its `watermark`"},
-		{method: http.MethodPatch, path: subPath + "/:extension/:subscription", handler: s.updateSubscription, access: can(write, refs("subscriptions")), extensionWork: subscriptionLeaderWork, doc: "`{status: active|disabled}` → 200 `{\"subscription\": …}`"},
-		{method: http.MethodDelete, path: subPath + "/:extension/:subscription", handler: s.deleteSubscription, access: can(del, refs("subscriptions")), extensionWork: subscriptionLeaderWork, doc: "unsubscribe → 204; the extension is told afterwards"},
+		{method: http.MethodGet, path: subItem, handler: s.getSubscription, access: can(read, refs("subscriptions")), doc: "`{\"subscription\": …}` with its `watermark`"},
+		{method: http.MethodPatch, path: subItem, handler: s.updateSubscription, access: can(write, refs("subscriptions")), extensionWork: subscriptionLeaderWork, doc: "`{status: active|disabled}` → 200 `{\"subscription\": …}`"},
+		{method: http.MethodDelete, path: subItem, handler: s.deleteSubscription, access: can(del, refs("subscriptions")), extensionWork: subscriptionLeaderWork, doc: "unsubscribe → 204; the extension is told afterwards"},
 		// A Gofer addition: the subscription's extension (or an admin)
 		// records ticks it skipped.
 		{method: http.MethodPost, path: subPath + "/:extension/:subscription/skipped-ticks", handler: s.recordSkippedTicks,
