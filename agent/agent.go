@@ -269,6 +269,15 @@ func (a *Agent) setupRaft() error {
 	if cache, err := raft.NewLogCache(512, a.logStore); err == nil {
 		logs = cache
 	}
+	recovered, err := a.recoverPeers(rc, logs)
+	if err != nil {
+		return err
+	}
+	if recovered {
+		// The state file holds the recovered state but was not synced:
+		// load it from the snapshot the recovery wrote instead.
+		rc.NoSnapshotRestoreOnStart = false
+	}
 	a.raft, err = raft.NewRaft(rc, a.fsm, logs, a.logStore, a.snapshots, a.transport)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
