@@ -54,13 +54,21 @@ func TestChaos(t *testing.T) {
 
 	ensureImages(t)
 	cn := newChaosNet()
+	// Registered before the nodes' own cleanups, so it runs after them:
+	// removed while a leader still supervised them, the extension
+	// containers came back and outlived the suite.
+	var clusterID string
+	t.Cleanup(func() {
+		if clusterID != "" {
+			removeContainers(t, clusterID)
+		}
+	})
 	c, proxies := chaosCluster(t, cn)
 	h, err := c.Leader().Health()
 	if err != nil || h.ClusterID == "" {
 		t.Fatalf("leader health: %+v %v", h, err)
 	}
-	clusterID := h.ClusterID
-	t.Cleanup(func() { removeContainers(t, clusterID) })
+	clusterID = h.ClusterID
 	t.Cleanup(func() {
 		if t.Failed() {
 			runsKeepLogs(t, c)
