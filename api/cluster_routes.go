@@ -117,7 +117,7 @@ func (s *Server) joinCluster(c echo.Context) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return badRequest("address must be the http(s) URL of a cluster node, got %q", req.Address)
 	}
-	if u.Scheme != "https" && (s.opts.TLS != nil || s.opts.PeerTLS != nil) {
+	if u.Scheme != "https" && s.opts.TLS != nil {
 		// The caller's Authorization header goes to that address: a TLS
 		// node never sends it in clear (server.join must be https too).
 		return badRequest("address: this node runs with TLS, so the cluster to join must be an https:// URL, got %q", req.Address)
