@@ -267,3 +267,20 @@ func NthNewestRunID(tx *bbolt.Tx, ns, pipeline string, n int64) int64 {
 	}
 	return 0
 }
+
+// ForEachRun calls fn with each of a pipeline's runs, oldest first, until
+// fn returns false.
+func ForEachRun(tx *bbolt.Tx, ns, pipeline string, fn func(*model.Run) bool) error {
+	pfx := prefix(ns, pipeline)
+	c := tx.Bucket(bucketRuns).Cursor()
+	for k, v := c.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx); k, v = c.Next() {
+		var r model.Run
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		if !fn(&r) {
+			return nil
+		}
+	}
+	return nil
+}
