@@ -95,8 +95,8 @@ func (p *pruner) runsDeleteFor(tx *bbolt.Tx, pl *model.Pipeline, now time.Time) 
 // run_retention when it sets one, else the server's.
 func (p *pruner) runRetentionOf(tx *bbolt.Tx, pl *model.Pipeline) (keep int64, age time.Duration) {
 	if pl.LiveVersion != 0 {
-		if cfg, err := store.GetConfig(tx, pl.NamespaceID, pl.PipelineID, pl.LiveVersion); err == nil && cfg != nil && cfg.RunRetention != nil {
-			return cfg.RunRetention.Count, cfg.RunRetention.AgeDuration()
+		if rr, err := store.ConfigRunRetention(tx, pl.NamespaceID, pl.PipelineID, pl.LiveVersion); err == nil && rr != nil {
+			return rr.Count, rr.AgeDuration()
 		}
 	}
 	return p.cfg.RunRetentionCount, p.cfg.RunRetentionAge

@@ -116,7 +116,8 @@ func (rt *retention) kept(r *model.Run) bool {
 // beyond reports whether no run from r on can be past a limit, so a scan
 // oldest first may stop: r is not older than the Keep-th newest run and
 // was created after the age cut-off (a run ends after it is created, and
-// ids grow with creation time).
+// ids grow with creation time — but for leader clock skew, which only
+// defers a run to a later pass).
 func (rt *retention) beyond(r *model.Run) bool {
 	return (rt.keepFrom == 0 || r.RunID >= rt.keepFrom) && (rt.endedBefore == 0 || r.Created >= rt.endedBefore)
 }
