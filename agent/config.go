@@ -202,6 +202,14 @@ type APIConfig struct {
 	// TaskExecutionLogRetention is how many of each pipeline's newest runs
 	// keep their task logs. 0 keeps all.
 	TaskExecutionLogRetention int `toml:"task_execution_log_retention"`
+	// RunRetentionCount and RunRetentionAge are run retention
+	// (docs/runs.md, "Run retention"): the leader deletes each pipeline's
+	// finished runs beyond its newest RunRetentionCount, and those that
+	// ended more than RunRetentionAge ago, with their task logs and run
+	// objects. 0 turns a limit off; both off (the default) keeps every
+	// run. A pipeline's run_retention setting replaces both.
+	RunRetentionCount int64    `toml:"run_retention_count"`
+	RunRetentionAge   Duration `toml:"run_retention_age"`
 	// TaskExecutionLogMaxBytes caps each task's stored output; past it
 	// the log ends with a truncation marker.
 	TaskExecutionLogMaxBytes int64 `toml:"task_execution_log_max_bytes"`
@@ -528,6 +536,12 @@ func (c *Config) Validate() error {
 	}
 	if c.API.GlobalRunConcurrencyLimit < 0 || c.API.PipelineRunConcurrencyLimit < 0 || c.API.TaskExecutionLogRetention < 0 {
 		add("api.global_run_concurrency_limit, api.pipeline_run_concurrency_limit and api.task_execution_log_retention must be 0 (no limit) or more")
+	}
+	if c.API.RunRetentionCount < 0 {
+		add("api.run_retention_count must be 0 (keep every run) or more, got %d", c.API.RunRetentionCount)
+	}
+	if c.API.RunRetentionAge.D() < 0 {
+		add("api.run_retention_age must be 0 (no age limit) or a positive duration, got %s", c.API.RunRetentionAge.D())
 	}
 	if c.API.TaskExecutionLogMaxBytes < 1024 {
 		add("api.task_execution_log_max_bytes must be at least 1024")

@@ -75,10 +75,12 @@ func (a *Agent) leaderServices() []leadership.Entry {
 	return []leadership.Entry{
 		{Name: "pruner", New: func(d leadership.Deps) leadership.Service {
 			return newPruner(pruneConfig{
-				Interval:       a.cfg.API.EventPruneInterval.D(),
-				EventRetention: a.cfg.API.EventLogRetention.D(),
-				KeepLogs:       int64(a.cfg.API.TaskExecutionLogRetention),
-				KeepObjects:    int64(a.cfg.Objects.RunObjectExpiry),
+				Interval:          a.cfg.API.EventPruneInterval.D(),
+				EventRetention:    a.cfg.API.EventLogRetention.D(),
+				KeepLogs:          int64(a.cfg.API.TaskExecutionLogRetention),
+				KeepObjects:       int64(a.cfg.Objects.RunObjectExpiry),
+				RunRetentionCount: a.cfg.API.RunRetentionCount,
+				RunRetentionAge:   a.cfg.API.RunRetentionAge.D(),
 
 				TriggerKeyRetention: a.cfg.Extensions.TriggerKeyRetention.D(),
 			}, d)

@@ -23,6 +23,11 @@ const idempotencyRetention = time.Hour
 // a short FSM transaction.
 const pruneBatch = 5000
 
+// runRetentionBatch bounds how many runs one RunsDelete names: each takes
+// its task records, logs and objects with it, so a batch of many runs
+// would make a large FSM transaction.
+const runRetentionBatch = 50
+
 // logExpiryBatch bounds how many runs one LogsExpire or RunObjectsExpire
 // command covers.
 const logExpiryBatch = 50
@@ -38,6 +43,10 @@ type pruneConfig struct {
 	KeepLogs, KeepObjects int64
 	// TriggerKeyRetention is how long trigger keys are kept (0: for ever).
 	TriggerKeyRetention time.Duration
+	// RunRetentionCount and RunRetentionAge are the server's run
+	// retention (0: off), for pipelines whose live config sets none.
+	RunRetentionCount int64
+	RunRetentionAge   time.Duration
 }
 
 // pruner is the leader service that deletes expired events and
@@ -71,6 +80,7 @@ func (p *pruner) Run(ctx context.Context) error {
 }
 
 func (p *pruner) pruneOnce(ctx context.Context) {
+	p.deleteRunsPastRetention(ctx)
 	p.expireByRuns(ctx)
 	p.pruneTriggerKeys(ctx)
 	for ctx.Err() == nil {

@@ -67,6 +67,11 @@ global_run_concurrency_limit = 2000
 pipeline_run_concurrency_limit = 200
 # Each pipeline's newest runs keep their task logs; older runs' logs are deleted.
 task_execution_log_retention = 50
+# Run retention: each pipeline's finished runs beyond its newest run_retention_count,
+# and those that ended more than run_retention_age ago, are deleted with their task
+# logs and run objects. 0 turns a limit off; a pipeline's run_retention replaces both.
+run_retention_count = 0
+run_retention_age = "0s"
 # Bytes of output kept per task; past it the log ends with a truncation marker.
 task_execution_log_max_bytes = 4194304
 # A cancelled or timed-out task's container gets this long after SIGTERM before SIGKILL.

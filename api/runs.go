@@ -213,7 +213,7 @@ func (s *Server) runToken() (*model.StoredToken, error) {
 
 // runPath validates the run path and loads the run.
 func (s *Server) runPath(c echo.Context) (*model.Run, error) {
-	ns, id, _, run, err := s.pipelineItemPath(c, "run")
+	ns, id, p, run, err := s.pipelineItemPath(c, "run")
 	if err != nil {
 		return nil, err
 	}
@@ -225,9 +225,20 @@ func (s *Server) runPath(c echo.Context) (*model.Run, error) {
 		return nil, err
 	}
 	if r == nil {
-		return nil, notFound("pipeline %q has no run %d", id, run)
+		return nil, runNotFound(p, id, run)
 	}
 	return r, nil
+}
+
+// runNotFound is the 404 for a run that is not stored. Run ids are never
+// reused and only run retention deletes a single run, so a missing id up
+// to the pipeline's newest was deleted by it: the answer says so rather
+// than suggest the run never existed.
+func runNotFound(p *model.Pipeline, id string, run int64) *apiError {
+	if p != nil && run >= 1 && run <= p.LastRunID {
+		return notFound("run %d of pipeline %q was deleted by run retention (docs/runs.md, \"Run retention\"); its events remain", run, id)
+	}
+	return notFound("pipeline %q has no run %d", id, run)
 }
 
 func (s *Server) listRuns(c echo.Context) error {

@@ -71,7 +71,7 @@ func configDiff(c *cli.Context) error {
 func userConfigJSON(cfg *model.PipelineConfig) (string, error) {
 	raw, err := json.MarshalIndent(sdk.PipelineConfig{
 		ID: cfg.PipelineID, Name: cfg.Name, Description: cfg.Description, Parallelism: cfg.Parallelism,
-		Timeout: cfg.Timeout, Tasks: cfg.Tasks,
+		Timeout: cfg.Timeout, RunRetention: cfg.RunRetention, Tasks: cfg.Tasks,
 	}, "", "  ")
 	return string(raw), err
 }

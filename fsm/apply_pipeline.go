@@ -35,17 +35,18 @@ func applyConfigRegister(a *applyCtx, body []byte) (any, error) {
 	p.LatestVersion++
 	p.Modified = a.meta.Timestamp
 	cfg := &model.PipelineConfig{
-		NamespaceID: ns,
-		PipelineID:  id,
-		Version:     p.LatestVersion,
-		Name:        cmd.Config.Name,
-		Description: cmd.Config.Description,
-		Parallelism: cmd.Config.Parallelism,
-		Timeout:     cmd.Config.Timeout,
-		Tasks:       cmd.Config.Tasks,
-		State:       model.ConfigStateUnreleased,
-		Registered:  a.meta.Timestamp,
-		Hash:        cmd.Hash,
+		NamespaceID:  ns,
+		PipelineID:   id,
+		Version:      p.LatestVersion,
+		Name:         cmd.Config.Name,
+		Description:  cmd.Config.Description,
+		Parallelism:  cmd.Config.Parallelism,
+		Timeout:      cmd.Config.Timeout,
+		RunRetention: cmd.Config.RunRetention,
+		Tasks:        cmd.Config.Tasks,
+		State:        model.ConfigStateUnreleased,
+		Registered:   a.meta.Timestamp,
+		Hash:         cmd.Hash,
 	}
 	if err := store.PutPipeline(a.tx, p); err != nil {
 		return nil, err

@@ -89,6 +89,9 @@ const (
 	// CmdAuditRecord appends audit events: API requests that change (or
 	// tried to change) something, recorded by the leader after answering.
 	CmdAuditRecord CommandType = 54
+	// CmdRunsDelete deletes a pipeline's finished runs past its run
+	// retention (docs/runs.md, "Run retention"), a bounded batch each.
+	CmdRunsDelete CommandType = 55
 )
 
 // Meta travels with every command. Everything non-deterministic (time, ids,

@@ -158,3 +158,32 @@ type LogsExpire struct {
 	PipelineID  string `json:"pipeline_id"`
 	Through     int64  `json:"through"`
 }
+
+// MaxRunsDeleted bounds the runs one RunsDelete names, so the entry stays
+// small and its apply short (each run takes its tasks, logs and objects).
+const MaxRunsDeleted = 100
+
+// RunsDelete deletes finished runs of one pipeline past its run retention
+// (docs/runs.md, "Run retention"). The leader chooses the runs; the
+// limits it applied travel too, so every replica re-checks each run
+// against the same numbers and skips a run that no longer qualifies.
+type RunsDelete struct {
+	NamespaceID string  `json:"namespace_id"`
+	PipelineID  string  `json:"pipeline_id"`
+	RunIDs      []int64 `json:"run_ids"`
+	// Keep is the count limit: runs older than the pipeline's Keep-th
+	// newest qualify. 0: no limit by number.
+	Keep int64 `json:"keep,omitempty"`
+	// EndedBefore is the age limit as a cut-off (epoch ms, computed by
+	// the leader from its clock): runs that ended before it qualify.
+	// 0: no limit by age.
+	EndedBefore int64 `json:"ended_before,omitempty"`
+}
+
+// RunsDeleted is RunsDelete's result.
+type RunsDeleted struct {
+	Deleted int `json:"deleted"`
+	// Skipped counts named runs that were kept: gone already, not
+	// finished, protected, or no longer past the limits.
+	Skipped int `json:"skipped"`
+}

@@ -90,6 +90,8 @@ var commandSpecs = []commandSpec{
 	{t: CmdDeploymentDecide, name: "deployment_decide", apply: applyDeploymentDecide},
 	// Audit records change nothing but the event log.
 	{t: CmdAuditRecord, name: "audit_record", apply: applyAuditRecord, quiet: true},
+	// Only finished runs are deleted: no run's progress changes.
+	{t: CmdRunsDelete, name: "runs_delete", apply: applyRunsDelete, quiet: true},
 }
 
 // retiredCommands are numbers no build issues any more and no log can

@@ -3,6 +3,7 @@ package store
 import (
 	"path/filepath"
 	"testing"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -108,4 +109,45 @@ func TestOldShapeCanaryRecordKeepsItsDurations(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestOldConfigsHaveNoRunRetention: a config version stored before
+// run_retention existed reads with none (the server's retention applies),
+// whole or by the pruner's one-field read; a newer one reads its setting.
+func TestOldConfigsHaveNoRunRetention(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "state.db"), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	old := `{"namespace_id":"default","pipeline_id":"dag","version":1,"name":"DAG","description":"","parallelism":0,` +
+		`"tasks":[{"id":"aaa","image":"busybox","depends_on":{},"variables":{},"inject_api_token":false,"always_pull_newest_image":false}],` +
+		`"state":"live","registered":1,"deprecated":0,"hash":"h"}`
+	newer := `{"namespace_id":"default","pipeline_id":"dag","version":2,"name":"DAG","run_retention":{"count":3,"age":"1h0m0s"},"tasks":[],"state":"unreleased"}`
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		if err := tx.Bucket(bucketConfigs).Put(configKey("default", "dag", 1), []byte(old)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketConfigs).Put(configKey("default", "dag", 2), []byte(newer))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.View(func(tx *bbolt.Tx) error {
+		c, err := GetConfig(tx, "default", "dag", 1)
+		if err != nil || c == nil || c.RunRetention != nil || len(c.Tasks) != 1 {
+			t.Errorf("old config read as %+v (%v), want it whole with no run_retention", c, err)
+		}
+		if rr, err := ConfigRunRetention(tx, "default", "dag", 1); rr != nil || err != nil {
+			t.Errorf("old config's run retention %+v (%v), want none", rr, err)
+		}
+		if rr, err := ConfigRunRetention(tx, "default", "dag", 2); err != nil || rr == nil || rr.Count != 3 || rr.AgeDuration() != time.Hour {
+			t.Errorf("newer config's run retention %+v (%v), want count 3, age 1h", rr, err)
+		}
+		if rr, err := ConfigRunRetention(tx, "default", "dag", 9); rr != nil || err != nil {
+			t.Errorf("missing version's run retention %+v (%v), want none", rr, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }

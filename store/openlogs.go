@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -58,4 +59,11 @@ func checkOpenLog(v []byte) error {
 		return fmt.Errorf("open-log entry is %d bytes, not an 8-byte time", len(v))
 	}
 	return nil
+}
+
+// RunHasOpenLogs reports whether any task of r still has an open log.
+func RunHasOpenLogs(tx *bbolt.Tx, r *model.Run) bool {
+	pfx := runKey(r.NamespaceID, r.PipelineID, r.RunID)
+	k, _ := tx.Bucket(bucketOpenLogs).Cursor().Seek(pfx)
+	return k != nil && bytes.HasPrefix(k, pfx)
 }

@@ -6,6 +6,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	sdk "github.com/goferhq/gofer/sdk/go"
 	"github.com/goferhq/gofer/store/model"
 )
 
@@ -139,4 +140,18 @@ func ForEachPipeline(tx *bbolt.Tx, fn func(*model.Pipeline) error) error {
 		}
 		return fn(&p)
 	})
+}
+
+// ConfigRunRetention returns the run_retention of one config version (nil
+// when it sets none or the version is not stored). It decodes that field
+// only, so the pruner's pass over every pipeline does not build each live
+// config's tasks.
+func ConfigRunRetention(tx *bbolt.Tx, ns, pipeline string, version int64) (*sdk.RunRetention, error) {
+	var c struct {
+		RunRetention *sdk.RunRetention `json:"run_retention"`
+	}
+	if _, err := getJSON(tx.Bucket(bucketConfigs), configKey(ns, pipeline, version), &c); err != nil {
+		return nil, err
+	}
+	return c.RunRetention, nil
 }

@@ -216,3 +216,71 @@ func removeActiveUnder(tx *bbolt.Tx, pfx []byte) error {
 	}
 	return nil
 }
+
+// DeleteRun removes one run with everything under its key: its task
+// executions, their logs and open-log index entries, its run objects,
+// and the idempotency key that started it (when it still names this
+// run). Its events, trigger keys and canary evidence stay: they are
+// history, kept by their own retention. The pipeline's LastRunID is not
+// touched, so the id is never handed out again.
+func DeleteRun(tx *bbolt.Tx, r *model.Run) error {
+	pfx := runKey(r.NamespaceID, r.PipelineID, r.RunID)
+	for _, b := range [][]byte{bucketTasks, bucketLogs, bucketOpenLogs, bucketRunObjects, bucketRunObjectData} {
+		if _, err := deletePrefix(tx.Bucket(b), pfx); err != nil {
+			return err
+		}
+	}
+	if r.IdempotencyKey != "" {
+		if id, _ := GetRunIDByKey(tx, r.NamespaceID, r.PipelineID, r.IdempotencyKey); id == r.RunID {
+			if err := tx.Bucket(bucketRunKeys).Delete(runIdemKey(r.NamespaceID, r.PipelineID, r.IdempotencyKey)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := RemoveActiveRun(tx, r); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketRuns).Delete(pfx)
+}
+
+// NthNewestRunID returns the id of the pipeline's n-th newest stored run
+// (n counts from 1), or 0 when it has fewer than n runs. It walks keys
+// only, from the newest.
+func NthNewestRunID(tx *bbolt.Tx, ns, pipeline string, n int64) int64 {
+	if n <= 0 {
+		return 0
+	}
+	pfx := prefix(ns, pipeline)
+	c := tx.Bucket(bucketRuns).Cursor()
+	// Seek past the pipeline's last key: the prefix with every run id
+	// bit set.
+	k, _ := c.Seek(append(bytes.Clone(pfx), u64(^uint64(0))...))
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	for ; k != nil && bytes.HasPrefix(k, pfx); k, _ = c.Prev() {
+		if n--; n == 0 {
+			return int64(parseU64(k[len(pfx):]))
+		}
+	}
+	return 0
+}
+
+// ForEachRun calls fn with each of a pipeline's runs, oldest first, until
+// fn returns false.
+func ForEachRun(tx *bbolt.Tx, ns, pipeline string, fn func(*model.Run) bool) error {
+	pfx := prefix(ns, pipeline)
+	c := tx.Bucket(bucketRuns).Cursor()
+	for k, v := c.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx); k, v = c.Next() {
+		var r model.Run
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		if !fn(&r) {
+			return nil
+		}
+	}
+	return nil
+}

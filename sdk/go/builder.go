@@ -70,6 +70,17 @@ func (p *Pipeline) Timeout(d time.Duration) *Pipeline {
 	return p
 }
 
+// RunRetention sets which of this pipeline's finished runs the server
+// keeps, replacing its api.run_retention_count and api.run_retention_age:
+// the newest count runs (0: no limit by number) and the runs that ended
+// less than age ago (0: no limit by age). RunRetention(0, 0) keeps every
+// run whatever the server sets. Older runs are deleted with their task
+// logs and run objects (docs/runs.md, "Run retention").
+func (p *Pipeline) RunRetention(count int64, age time.Duration) *Pipeline {
+	p.c().RunRetention = &RunRetention{Count: count, Age: durationString(age)}
+	return p
+}
+
 // Tasks adds tasks to the pipeline, in order. Calls accumulate. The order
 // is kept in the config; it does not affect when a task runs, only its
 // dependencies do.

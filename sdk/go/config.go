@@ -48,9 +48,31 @@ type PipelineConfig struct {
 	Parallelism int64 `json:"parallelism"`
 	// Timeout bounds a whole run (a Go duration such as "30m"); a run
 	// still going after it is cancelled. Empty means no limit.
-	Timeout string        `json:"timeout,omitempty"`
-	Tasks   []*TaskConfig `json:"tasks"`
+	Timeout string `json:"timeout,omitempty"`
+	// RunRetention, when set, replaces the server's run retention
+	// (api.run_retention_count and api.run_retention_age) for this
+	// pipeline: the leader deletes its finished runs past it, with their
+	// task logs and run objects. An empty RunRetention ({}) keeps every
+	// run whatever the server sets; nil (absent) takes the server's.
+	RunRetention *RunRetention `json:"run_retention,omitempty"`
+	Tasks        []*TaskConfig `json:"tasks"`
 }
+
+// RunRetention says which finished runs of a pipeline are kept
+// (docs/runs.md, "Run retention"). A run is deleted when either limit
+// passes it; a zero limit is off. Runs still going, the pipeline's newest
+// run and the runs an undecided canary deployment counts are always kept.
+type RunRetention struct {
+	// Count keeps the newest Count runs; older finished runs are
+	// deleted. 0: no limit by number.
+	Count int64 `json:"count,omitempty"`
+	// Age deletes finished runs that ended longer ago than this (a Go
+	// duration such as "720h"). Empty: no limit by age.
+	Age string `json:"age,omitempty"`
+}
+
+// AgeDuration parses Age (0 when empty). Validate has checked it.
+func (r *RunRetention) AgeDuration() time.Duration { return parseDurationOrZero(r.Age) }
 
 // TaskConfig is one container in a pipeline's DAG.
 type TaskConfig struct {
@@ -124,14 +146,16 @@ func parseDurationOrZero(s string) time.Duration {
 
 // Limits on a pipeline config, so one registration cannot exhaust a node.
 const (
-	MaxTasks          = 1000
-	MaxNameLength     = 256
-	MaxDescription    = 4096
-	MaxImageLength    = 1024
-	MaxVariables      = 512
-	MaxParallelism    = 100000
-	MaxDependencies   = 1000
-	maxVariableKeyLen = 256
+	MaxTasks        = 1000
+	MaxNameLength   = 256
+	MaxDescription  = 4096
+	MaxImageLength  = 1024
+	MaxVariables    = 512
+	MaxParallelism  = 100000
+	MaxDependencies = 1000
+	// MaxRunRetentionAge bounds run_retention.age (about ten years).
+	MaxRunRetentionAge = 87600 * time.Hour
+	maxVariableKeyLen  = 256
 )
 
 // DecodeConfig parses a pipeline config from JSON, rejecting unknown fields

@@ -87,6 +87,7 @@ var goldenPipelines = map[string]func() *Pipeline{
 			Description("Quotes \"double\" and 'single', a backslash \\, <html> & ampersands, a tab\tand a newline\n, controls \x01\x1f\x7f, separators \u2028 and \u2029, emoji 🚀, accents éüñ, CJK 日本語, NBSP\u00a0and BOM\ufeff.").
 			Parallelism(100000).
 			Timeout(2*time.Hour).
+			RunRetention(25, 720*time.Hour).
 			Tasks(
 				NewTask("first", "registry.example.com:5000/team/builder:1.2.3@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef").
 					Description("The first task: <every> field & \"quoted\" text, ünïcødé.").
@@ -268,6 +269,12 @@ var invalidPipelines = map[string]func() *Pipeline{
 	"negative_parallelism": func() *Pipeline { return errp().Parallelism(-1).Tasks(busybox("hello")) },
 	"huge_parallelism":     func() *Pipeline { return errp().Parallelism(MaxParallelism + 1).Tasks(busybox("hello")) },
 	"negative_run_timeout": func() *Pipeline { return errp().Timeout(-time.Second).Tasks(busybox("hello")) },
+	"negative_run_retention_count": func() *Pipeline {
+		return errp().RunRetention(-1, 0).Tasks(busybox("hello"))
+	},
+	"negative_run_retention_age": func() *Pipeline {
+		return errp().RunRetention(2, -time.Hour).Tasks(busybox("hello"))
+	},
 	"task_timeout_too_long": func() *Pipeline {
 		return errp().Tasks(busybox("slow").Timeout(MaxTimeout + time.Nanosecond))
 	},
@@ -365,27 +372,29 @@ func TestErrorsNameTheCulprit(t *testing.T) {
 		"huge_parallelism": "parallelism", "negative_run_timeout": "pipeline timeout",
 		"task_timeout_too_long": `task "slow"`, "backoff_too_long": `task "flaky"`,
 		"too_many_retries": `task "flaky"`, "negative_retries": `task "flaky"`, "empty_script": `task "hello"`,
-		"empty_script_first":     `task "later"`,
-		"negative_cpu":           `task "big": resources.cpu`,
-		"too_much_memory":        `task "big": resources.memory`,
-		"image_uppercase":        "tasks[build].image",
-		"image_space":            "tasks[build].image",
-		"image_non_ascii":        "tasks[build].image",
-		"image_empty_tag":        "tasks[build].image",
-		"image_no_name":          "tasks[build].image",
-		"image_short_digest":     "tasks[build].image",
-		"image_digest_algorithm": "tasks[build].image",
-		"image_leading_dash":     "tasks[build].image",
-		"image_double_slash":     "tasks[build].image",
-		"image_separator":        "tasks[build].image",
-		"image_port":             "tasks[build].image",
-		"image_registry_char":    "tasks[build].image",
-		"image_ipv6":             "tasks[build].image",
-		"image_tag_char":         "tasks[build].image",
-		"image_long_name":        "tasks[build].image",
-		"image_long_implied":     "tasks[build].image",
-		"image_long_registry":    "tasks[build].image",
-		"image_hex_name":         "tasks[build].image",
+		"empty_script_first":           `task "later"`,
+		"negative_cpu":                 `task "big": resources.cpu`,
+		"too_much_memory":              `task "big": resources.memory`,
+		"image_uppercase":              "tasks[build].image",
+		"image_space":                  "tasks[build].image",
+		"image_non_ascii":              "tasks[build].image",
+		"image_empty_tag":              "tasks[build].image",
+		"image_no_name":                "tasks[build].image",
+		"image_short_digest":           "tasks[build].image",
+		"image_digest_algorithm":       "tasks[build].image",
+		"image_leading_dash":           "tasks[build].image",
+		"image_double_slash":           "tasks[build].image",
+		"image_separator":              "tasks[build].image",
+		"image_port":                   "tasks[build].image",
+		"image_registry_char":          "tasks[build].image",
+		"image_ipv6":                   "tasks[build].image",
+		"image_tag_char":               "tasks[build].image",
+		"image_long_name":              "tasks[build].image",
+		"image_long_implied":           "tasks[build].image",
+		"image_long_registry":          "tasks[build].image",
+		"image_hex_name":               "tasks[build].image",
+		"negative_run_retention_count": "run_retention.count",
+		"negative_run_retention_age":   "run_retention.age",
 	}
 	for name, build := range invalidPipelines {
 		want, ok := culprits[name]

@@ -38,6 +38,14 @@ func (p *PipelineConfig) Validate() error {
 	if err := validateDuration("pipeline timeout", p.Timeout, MaxTimeout); err != nil {
 		return err
 	}
+	if r := p.RunRetention; r != nil {
+		if r.Count < 0 {
+			return fmt.Errorf("%w: run_retention.count must be 0 (no limit) or more, got %d", ErrInvalidConfig, r.Count)
+		}
+		if err := validateDuration("run_retention.age", r.Age, MaxRunRetentionAge); err != nil {
+			return err
+		}
+	}
 	if len(p.Tasks) == 0 {
 		return fmt.Errorf("%w: pipeline %q has no tasks", ErrInvalidConfig, p.ID)
 	}

@@ -164,6 +164,10 @@ const (
 	EventCancellingTask  = "started_task_execution_cancellation"
 	EventDeletedTaskLogs = "deleted_task_execution_logs"
 	EventExpiredRunLogs  = "expired_run_logs"
+	// EventDeletedRuns: run retention deleted a batch of a pipeline's
+	// finished runs; details runs (how many), from_run and through_run
+	// (the lowest and highest run id deleted).
+	EventDeletedRuns = "deleted_runs"
 )
 
 // Secret and object store events. Details name the scope and key, never

@@ -63,11 +63,15 @@ type PipelineConfig struct {
 	Description string `json:"description"`
 	Parallelism int64  `json:"parallelism"`
 	// Timeout bounds each run of this version (a Go duration; "" none).
-	Timeout    string            `json:"timeout,omitempty"`
-	Tasks      []*sdk.TaskConfig `json:"tasks"`
-	State      ConfigState       `json:"state"`
-	Registered int64             `json:"registered"`
-	Deprecated int64             `json:"deprecated"`
+	Timeout string `json:"timeout,omitempty"`
+	// RunRetention replaces the server's run retention for the pipeline
+	// while this version is live; nil takes the server's (and is what
+	// versions registered before the setting existed hold).
+	RunRetention *sdk.RunRetention `json:"run_retention,omitempty"`
+	Tasks        []*sdk.TaskConfig `json:"tasks"`
+	State        ConfigState       `json:"state"`
+	Registered   int64             `json:"registered"`
+	Deprecated   int64             `json:"deprecated"`
 	// Hash is the SHA-256 of the canonical config JSON, so identical
 	// registrations can be recognised.
 	Hash string `json:"hash"`

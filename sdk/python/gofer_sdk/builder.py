@@ -332,6 +332,8 @@ class Pipeline:
         self._description = ""
         self._parallelism = 0
         self._timeout = ""
+        # None: the server's run retention; else (count, age).
+        self._run_retention: Optional[tuple] = None
         self._tasks: List[Optional[Task]] = []
 
     def _fail(self, msg: str) -> None:
@@ -366,6 +368,20 @@ class Pipeline:
         self._timeout = _duration_field(duration, "pipeline timeout", self._fail)
         return self
 
+    def run_retention(self, count: int = 0, age: Duration = None) -> "Pipeline":
+        """Which finished runs the server keeps, replacing its
+        api.run_retention_count and api.run_retention_age for this
+        pipeline: the newest count runs (0: no limit by number) and the
+        runs that ended less than age ago (a timedelta, a number of
+        seconds or a Go duration string; 0 or None: no limit by age).
+        run_retention(0) keeps every run whatever the server sets. Older
+        runs are deleted with their task logs and run objects."""
+        if not _is_int(count):
+            self._fail("run_retention.count must be an int, got %s" % _type_name(count))
+            count = 0
+        self._run_retention = (count, _duration_field(age, "run_retention.age", self._fail))
+        return self
+
     def tasks(self, *tasks: Union[Task, Iterable[Task], None]) -> "Pipeline":
         """Add tasks, in order; calls accumulate. tasks(a, b) and
         tasks([a, b]) are the same. The order is kept in the config; only
@@ -387,7 +403,8 @@ class Pipeline:
         for t in self._tasks:
             if t is not None and t._err is not None:
                 raise t._err
-        validate_pipeline(self._id, self._name, self._description, self._parallelism, self._timeout, self._tasks)
+        validate_pipeline(self._id, self._name, self._description, self._parallelism, self._timeout, self._tasks,
+                          self._run_retention)
 
     def config(self) -> Dict[str, Any]:
         """The pipeline's config as a dict (not validated), fields in JSON
@@ -401,6 +418,14 @@ class Pipeline:
         f.append(("parallelism", self._parallelism))
         if self._timeout:
             f.append(("timeout", self._timeout))
+        if self._run_retention is not None:
+            count, age = self._run_retention
+            r: List[tuple] = []
+            if count:
+                r.append(("count", count))
+            if age:
+                r.append(("age", age))
+            f.append(("run_retention", _go.Struct(r)))
         f.append(("tasks", [None if t is None else t._struct() for t in self._tasks]))
         return _go.Struct(f)
 

@@ -31,6 +31,7 @@ MAX_VARIABLE_KEY_LENGTH = 256
 MAX_RETRIES = 10
 MAX_TIMEOUT = 7 * 24 * _go.HOUR
 MAX_RETRY_BACKOFF = _go.HOUR
+MAX_RUN_RETENTION_AGE = 87600 * _go.HOUR
 
 # Limits on resources.
 MAX_CPU = 256000  # MHz
@@ -126,7 +127,8 @@ def _sorted_keys(m: Dict[str, object]) -> List[str]:
 
 
 def validate_pipeline(p_id: str, name: str, description: str, parallelism: int,
-                      timeout: str, tasks: Sequence[Optional["Task"]]) -> None:
+                      timeout: str, tasks: Sequence[Optional["Task"]],
+                      run_retention: Optional[tuple] = None) -> None:
     """PipelineConfig.Validate, over the builder's fields."""
     problem = _identifier_problem(p_id)
     if problem is not None:
@@ -138,6 +140,11 @@ def validate_pipeline(p_id: str, name: str, description: str, parallelism: int,
     if parallelism < 0 or parallelism > MAX_PARALLELISM:
         raise _invalid("parallelism must be between 0 and %d, got %d" % (MAX_PARALLELISM, parallelism))
     _validate_duration("pipeline timeout", timeout, MAX_TIMEOUT)
+    if run_retention is not None:
+        count, age = run_retention
+        if count < 0:
+            raise _invalid("run_retention.count must be 0 (no limit) or more, got %d" % count)
+        _validate_duration("run_retention.age", age, MAX_RUN_RETENTION_AGE)
     if len(tasks) == 0:
         raise _invalid("pipeline %s has no tasks" % _go.quote(p_id))
     if len(tasks) > MAX_TASKS:

@@ -104,6 +104,7 @@ def everything():
         )
         .parallelism(100000)
         .timeout(datetime.timedelta(hours=2))
+        .run_retention(25, datetime.timedelta(hours=720))
         .tasks(
             Task("first", "registry.example.com:5000/team/builder:1.2.3@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
             .description("The first task: <every> field & \"quoted\" text, ünïcødé.")
@@ -201,6 +202,8 @@ INVALID_PIPELINES = {
     "negative_parallelism": lambda: errp().parallelism(-1).tasks(busybox("hello")),
     "huge_parallelism": lambda: errp().parallelism(MAX_PARALLELISM + 1).tasks(busybox("hello")),
     "negative_run_timeout": lambda: errp().timeout(-1).tasks(busybox("hello")),
+    "negative_run_retention_count": lambda: errp().run_retention(-1).tasks(busybox("hello")),
+    "negative_run_retention_age": lambda: errp().run_retention(2, datetime.timedelta(hours=-1)).tasks(busybox("hello")),
     "task_timeout_too_long": lambda: errp().tasks(busybox("slow").timeout("%dns" % (MAX_TIMEOUT + 1))),
     "backoff_too_long": lambda: errp().tasks(busybox("flaky").retries(3, datetime.timedelta(hours=2))),
     "too_many_retries": lambda: errp().tasks(busybox("flaky").retries(MAX_RETRIES + 1, 1)),
