@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/goferhq/gofer/client"
+	sdk "github.com/goferhq/gofer/sdk/go"
 	"github.com/goferhq/gofer/store/model"
 )
 
@@ -106,6 +107,9 @@ func pipelineGet(c *cli.Context) error {
 			return err
 		}
 		fmt.Fprintf(p.w, "\nLive config (version %d): %s\n", cfg.Version, cfg.Name)
+		if r := cfg.RunRetention; r != nil {
+			fmt.Fprintf(p.w, "Run retention: %s\n", retentionSummary(r))
+		}
 		table(p.w, taskHeader, taskRows(cfg))
 	} else {
 		fmt.Fprintf(p.w, "\nNo version is live yet; deploy one with: gofer pipeline deploy %s %d\n", pl.PipelineID, pl.LatestVersion)
@@ -160,17 +164,17 @@ func pipelineDelete(c *cli.Context) error {
 	}
 	id := c.Args().First()
 	question := func() string {
-		// Run ids count up from 1 and runs are never deleted one by one,
-		// so the newest run's id is how many the pipeline has.
+		// Run ids count up from 1, but run retention may have deleted
+		// the oldest: the newest run's id says how many were started,
+		// not how many are left, so the question names the newest.
 		runs, err := cl.ListRuns(c.Context, id, client.Page{Limit: 1, Reverse: true})
 		if err != nil {
 			return fmt.Sprintf("Delete pipeline %q with all its versions and runs?", id)
 		}
-		n := 0
-		if len(runs) == 1 {
-			n = int(runs[0].RunID)
+		if len(runs) == 0 {
+			return fmt.Sprintf("Delete pipeline %q (no runs)?", id)
 		}
-		return fmt.Sprintf("Delete pipeline %q and its %s?", id, plural(n, "run"))
+		return fmt.Sprintf("Delete pipeline %q and all its runs (the newest is #%d)?", id, runs[0].RunID)
 	}
 	if err := confirm(c, question); err != nil {
 		return err
@@ -308,4 +312,21 @@ func deploymentGet(c *cli.Context) error {
 		return nil
 	}
 	return p.result("deployment", d, nil, nil)
+}
+
+// retentionSummary says in words which runs a pipeline's own run
+// retention deletes (docs/runs.md, "Run retention"): a finished run goes
+// when either limit passes it.
+func retentionSummary(r *sdk.RunRetention) string {
+	var parts []string
+	if r.Count > 0 {
+		parts = append(parts, "beyond the newest "+strconv.FormatInt(r.Count, 10))
+	}
+	if r.Age != "" {
+		parts = append(parts, "that ended more than "+r.Age+" ago")
+	}
+	if len(parts) == 0 {
+		return "keeps every run (overrides the server's setting)"
+	}
+	return "deletes finished runs " + strings.Join(parts, " or ") + " (never the newest run)"
 }
