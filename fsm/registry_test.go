@@ -42,8 +42,9 @@ func TestEveryCommandNumberIsRegisteredOrRetired(t *testing.T) {
 	for n := CommandType(1); n <= highest; n++ {
 		_, registered := byNumber[n]
 		_, retired := retiredCommands[n]
+		_, elsewhere := numberedElsewhere[n]
 		switch {
-		case !registered && !retired:
+		case !registered && !retired && !elsewhere:
 			t.Errorf("command number %d is neither registered nor retired", n)
 		case registered && retired:
 			t.Errorf("command number %d is registered and retired", n)
@@ -53,6 +54,11 @@ func TestEveryCommandNumberIsRegisteredOrRetired(t *testing.T) {
 		t.Errorf("an unregistered type prints %q", got)
 	}
 }
+
+// numberedElsewhere are numbers a change developed alongside this one
+// takes (55: run retention); once both are merged it registers them and
+// this entry goes.
+var numberedElsewhere = map[CommandType]string{55: "run retention"}
 
 // TestEveryCommandConstantIsRegistered parses command.go so a Cmd constant
 // added without its registry entry fails here, not at the first apply.
