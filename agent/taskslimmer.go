@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"go.etcd.io/bbolt"
 
 	"github.com/goferhq/gofer/agent/clock"
@@ -11,7 +12,6 @@ import (
 	"github.com/goferhq/gofer/agent/reconcile"
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/store"
-	"github.com/hashicorp/go-hclog"
 )
 
 // Pacing of the task-record migration (fsm/DESIGN.md, "Version 6"). It is
@@ -66,7 +66,10 @@ func (s *taskSlimmer) Run(ctx context.Context) error {
 func (s *taskSlimmer) step(ctx context.Context) (time.Duration, error) {
 	var refs []store.TaskRecordRef
 	var next []byte
-	err := s.state.ViewCommitted(func(tx *bbolt.Tx) error {
+	// View, not ViewCommitted: a look must see the batch before it, or it
+	// would name the same records again (harmless, but a wasted entry).
+	// At most one look a second while there is work, one an hour after.
+	err := s.state.View(func(tx *bbolt.Tx) error {
 		var err error
 		refs, next, err = store.FatTasks(tx, s.from, fsm.MaxTasksSlim, slimScan)
 		return err

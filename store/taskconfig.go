@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"sync/atomic"
 
 	"go.etcd.io/bbolt"
 
@@ -154,6 +155,8 @@ type configCache struct {
 	mu      sync.Mutex
 	entries map[configCacheKey]configCacheEntry
 	order   []configCacheKey // insertion order, oldest first
+	// decodes counts configs decoded (tests).
+	decodes atomic.Int64
 }
 
 var configTasks = &configCache{entries: map[configCacheKey]configCacheEntry{}}
@@ -166,6 +169,7 @@ func (c *configCache) get(k configCacheKey, raw []byte) (map[string]*sdk.TaskCon
 		return e.tasks, nil
 	}
 	var cfg model.PipelineConfig
+	c.decodes.Add(1)
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return nil, err
 	}
