@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,6 +78,28 @@ func TestFatStateReadsTheSameAndMigrates(t *testing.T) {
 	}
 	if len(refs) != 2 {
 		t.Fatalf("found %d records to slim, want 2 (runs 2 and 3): %+v", len(refs), refs)
+	}
+	// Looking at one record at a time and resuming finds the same.
+	var stepped []store.TaskRecordRef
+	var from []byte
+	for looks := 0; ; looks++ {
+		var found []store.TaskRecordRef
+		if err := f.View(func(tx *bbolt.Tx) (err error) {
+			found, from, err = store.FatTasks(tx, from, MaxTasksSlim, 1)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		stepped = append(stepped, found...)
+		if from == nil {
+			if looks != 3 {
+				t.Errorf("%d looks of one record for 4 records", looks+1)
+			}
+			break
+		}
+	}
+	if fmt.Sprint(stepped) != fmt.Sprint(refs) {
+		t.Errorf("resumed looks found %v, one look %v", stepped, refs)
 	}
 	// Name every record: those that cannot be slim are left alone.
 	all := append(refs, store.TaskRecordRef{NamespaceID: "default", PipelineID: "build", RunID: 1, TaskID: "compile"},
