@@ -88,7 +88,7 @@ func TestTaskSlimmerMigratesAnOldState(t *testing.T) {
 	}
 	// Run 1's version was pruned before anything referred to it: its two
 	// records keep their task.
-	if slim != 2 || fat != 2 {
-		t.Fatalf("%d slim and %d fat records, want 2 and 2", slim, fat)
+	if slim != 4 || fat != 2 {
+		t.Fatalf("%d slim and %d fat records, want 4 and 2", slim, fat)
 	}
 }

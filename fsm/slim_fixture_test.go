@@ -28,8 +28,9 @@ import (
 
 // fixtureScenario is a small history: version 1 of a pipeline with two
 // tasks (variables, a dependency, retries) runs once (one task finishes
-// after a log append, the other waits), version 2 runs once (its task is
-// scheduled and running), a run starts with variables, and registering
+// after a log append, the other waits), version 2 runs once (one task is
+// scheduled and running, the other, with empty variables, waits), a run
+// starts with variables (its tasks wait, one with config variables), and registering
 // version 3 with retention 1 prunes version 1 while its run remains.
 func fixtureScenario(b *logBuilder) []*raft.Log {
 	ref := func(run int64, task string) TaskRef {
@@ -40,7 +41,8 @@ func fixtureScenario(b *logBuilder) []*raft.Log {
 		{ID: "test", Image: "golang:1.26", Command: []string{"go", "test"}, DependsOn: map[string]sdk.RequiredParentStatus{"compile": sdk.RequiredParentStatusSuccess}},
 	}}
 	v2 := &sdk.PipelineConfig{ID: "build", Name: "Build", Tasks: []*sdk.TaskConfig{
-		{ID: "lint", Image: "golangci/golangci-lint", Entrypoint: []string{"/bin/sh"}, Command: []string{"-c", "golangci-lint run"}, Variables: map[string]string{}},
+		{ID: "lint", Image: "golangci/golangci-lint", Entrypoint: []string{"/bin/sh"}, Command: []string{"-c", "golangci-lint run"}, Variables: map[string]string{"LINT_LEVEL": "strict"}},
+		{ID: "vet", Image: "golang:1.26", Command: []string{"go", "vet"}, Variables: map[string]string{}},
 	}}
 	v3 := &sdk.PipelineConfig{ID: "build", Name: "Build", Tasks: []*sdk.TaskConfig{{ID: "noop", Image: "busybox"}}}
 	exit := 0

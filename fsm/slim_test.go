@@ -76,8 +76,8 @@ func TestFatStateReadsTheSameAndMigrates(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if len(refs) != 2 {
-		t.Fatalf("found %d records to slim, want 2 (runs 2 and 3): %+v", len(refs), refs)
+	if len(refs) != 4 {
+		t.Fatalf("found %d records to slim, want 4 (runs 2 and 3): %+v", len(refs), refs)
 	}
 	// Looking at one record at a time and resuming finds the same.
 	var stepped []store.TaskRecordRef
@@ -92,8 +92,8 @@ func TestFatStateReadsTheSameAndMigrates(t *testing.T) {
 		}
 		stepped = append(stepped, found...)
 		if from == nil {
-			if looks != 3 {
-				t.Errorf("%d looks of one record for 4 records", looks+1)
+			if looks != 5 {
+				t.Errorf("%d looks of one record for 6 records", looks+1)
 			}
 			break
 		}
@@ -107,8 +107,8 @@ func TestFatStateReadsTheSameAndMigrates(t *testing.T) {
 		store.TaskRecordRef{NamespaceID: "default", PipelineID: "build", RunID: 9, TaskID: "gone"})
 	b := &logBuilder{t: t, index: 100}
 	res := applyAll(t, f, []*raft.Log{b.entry(CmdTasksSlim, TasksSlim{Tasks: all})})
-	if got := res[0].Value.(*TasksSlimResult).Slimmed; got != 2 {
-		t.Fatalf("slimmed %d, want 2", got)
+	if got := res[0].Value.(*TasksSlimResult).Slimmed; got != 4 {
+		t.Fatalf("slimmed %d, want 4", got)
 	}
 	after := dump(t, f)
 	if after == before {
