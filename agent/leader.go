@@ -97,6 +97,8 @@ func (a *Agent) leaderServices() []leadership.Entry {
 			d.Apply = a.leaderApplier(canaryWatchActor)
 			return newCanaryService(d)
 		}},
+		// Rewrites task executions of older entries slim (taskslimmer.go).
+		{Name: "task-slimmer", New: func(d leadership.Deps) leadership.Service { return newTaskSlimmer(d) }},
 		// Extensions (extensions.go).
 		{Name: "extension-supervisor", New: a.newSupervisor},
 	}

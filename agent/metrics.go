@@ -65,7 +65,8 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			if r.State != model.RunStateRunning {
 				continue
 			}
-			ts, err := store.ListTasks(tx, r.NamespaceID, r.PipelineID, r.RunID)
+			// States only: the records as stored, no task configs.
+			ts, err := store.ListTaskRecords(tx, r.NamespaceID, r.PipelineID, r.RunID)
 			if err != nil {
 				return err
 			}

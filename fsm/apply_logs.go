@@ -131,7 +131,7 @@ func applyLogsExpire(a *applyCtx, body []byte) (any, error) {
 			if r.LogsExpired {
 				return false, nil
 			}
-			tasks, err := store.ListTasks(a.tx, r.NamespaceID, r.PipelineID, r.RunID)
+			tasks, err := store.ListTaskRecords(a.tx, r.NamespaceID, r.PipelineID, r.RunID)
 			if err != nil {
 				return false, err
 			}

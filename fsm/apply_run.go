@@ -137,6 +137,12 @@ func applyRunCreate(a *applyCtx, body []byte) (any, error) {
 			return nil, err
 		}
 	}
+	if a.slimTasks {
+		// Task executions name this version; deleting it must keep it.
+		if err := store.ReferConfig(a.tx, run.NamespaceID, run.PipelineID, cfg.Version); err != nil {
+			return nil, err
+		}
+	}
 	for _, t := range cfg.Tasks {
 		te := &model.TaskExecution{
 			NamespaceID: run.NamespaceID,
@@ -148,6 +154,9 @@ func applyRunCreate(a *applyCtx, body []byte) (any, error) {
 			State:       model.TaskStateWaiting,
 			Status:      model.TaskStatusUnknown,
 			Variables:   maps.Clone(t.Variables),
+		}
+		if a.slimTasks {
+			te.ConfigVersion = cfg.Version // PutTask stores it instead of Task
 		}
 		if err := store.PutTask(a.tx, te); err != nil {
 			return nil, err
@@ -196,7 +205,7 @@ func applyRunFinish(a *applyCtx, body []byte) (any, error) {
 	if r.State == model.RunStateComplete {
 		return nil, fmt.Errorf("%w: run %d is already complete", ErrConflict, r.RunID)
 	}
-	tasks, err := store.ListTasks(a.tx, r.NamespaceID, r.PipelineID, r.RunID)
+	tasks, err := store.ListTaskRecords(a.tx, r.NamespaceID, r.PipelineID, r.RunID)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +251,7 @@ func applyRunCancel(a *applyCtx, body []byte) (any, error) {
 	if r.Cancel != nil {
 		return r, nil
 	}
-	tasks, err := store.ListTasks(a.tx, r.NamespaceID, r.PipelineID, r.RunID)
+	tasks, err := store.ListTaskRecords(a.tx, r.NamespaceID, r.PipelineID, r.RunID)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package fsm
 import (
 	"fmt"
 
+	sdk "github.com/goferhq/gofer/sdk/go"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
 )
@@ -12,7 +13,9 @@ func taskDetails(t *model.TaskExecution, kv ...any) model.EventDetails {
 }
 
 func mustTask(a *applyCtx, ref TaskRef) (*model.TaskExecution, error) {
-	t, err := store.GetTask(a.tx, ref.NamespaceID, ref.PipelineID, ref.RunID, ref.TaskID)
+	// As stored: a slim record's task config is not decoded (only a
+	// repeated attempt needs it, applyTaskSchedule).
+	t, err := store.GetTaskRecord(a.tx, ref.NamespaceID, ref.PipelineID, ref.RunID, ref.TaskID)
 	if err != nil {
 		return nil, err
 	}
@@ -40,6 +43,23 @@ func mustAttempt(a *applyCtx, ref TaskRef, attempt int, states ...model.TaskStat
 	return nil, fmt.Errorf("%w: task %q is %s", ErrConflict, t.TaskID, t.State)
 }
 
+// taskConfig is a task's config: embedded in a fat record, from its config
+// version for a slim one. A slim record's version is kept even when it is
+// deleted (store.DeleteConfig), so a missing one is refused, never guessed.
+func taskConfig(a *applyCtx, t *model.TaskExecution) (*sdk.TaskConfig, error) {
+	if t.Task != nil {
+		return t.Task, nil
+	}
+	task, err := store.ConfigTask(a.tx, t.NamespaceID, t.PipelineID, t.ConfigVersion, t.TaskID)
+	if err != nil {
+		return nil, err
+	}
+	if task == nil {
+		return nil, fmt.Errorf("%w: task %q of run %d: config version %d is gone", ErrConflict, t.TaskID, t.RunID, t.ConfigVersion)
+	}
+	return task, nil
+}
+
 func applyTaskSchedule(a *applyCtx, body []byte) (any, error) {
 	cmd := decodeBody[TaskSchedule](body)
 	r, err := mustRun(a, cmd.RunRef)
@@ -62,7 +82,11 @@ func applyTaskSchedule(a *applyCtx, body []byte) (any, error) {
 	if cmd.Attempt > 1 {
 		// Attempts share one log; a header line tells them apart, on a
 		// line of its own even if the last attempt's output did not end one.
-		marker := fmt.Sprintf("[gofer] attempt %d of %d starting\n", cmd.Attempt, t.Task.Retries+1)
+		task, err := taskConfig(a, t)
+		if err != nil {
+			return nil, err
+		}
+		marker := fmt.Sprintf("[gofer] attempt %d of %d starting\n", cmd.Attempt, task.Retries+1)
 		if t.LogChunks > 0 {
 			last, _ := store.LogChunks(a.tx, t.NamespaceID, t.PipelineID, t.RunID, t.TaskID, t.LogChunks-1, 1)
 			if len(last) == 1 && len(last[0]) > 0 && last[0][len(last[0])-1] != '\n' {

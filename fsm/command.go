@@ -92,6 +92,10 @@ const (
 	// CmdRunsDelete deletes a pipeline's finished runs past its run
 	// retention (docs/runs.md, "Run retention"), a bounded batch each.
 	CmdRunsDelete CommandType = 55
+	// CmdTasksSlim rewrites fat task executions (written by entries before
+	// envelope version 6) slim, a bounded batch at a time, issued by the
+	// leader's migrator (fsm/DESIGN.md, "Version 6").
+	CmdTasksSlim CommandType = 56
 )
 
 // Meta travels with every command. Everything non-deterministic (time, ids,
@@ -125,12 +129,20 @@ type Meta struct {
 // duration under its own key instead of inside the deployment record, and
 // the release step events (counted_canary_run, switched_live_version and
 // the numbers on the deployment events). Version 3 entries keep writing
-// what version 3 binaries wrote.
+// what version 3 binaries wrote. Version 6 keeps the layout and makes
+// run creation write slim task executions (the run's config version, not
+// the task's config: store/taskconfig.go); older entries keep writing fat
+// ones. (Version 5 belongs to another change, per-stream log positions;
+// should it not exist when this is merged, envelopeVersionSlim becomes 5
+// and nothing else changes.)
 const (
 	envelopeVersion      = 1
 	envelopeVersionHash  = 2
 	envelopeVersionTyped = 3
 	envelopeVersionSteps = 4
+	envelopeVersionSlim  = 6
+	// envelopeVersionCurrent is what this binary proposes.
+	envelopeVersionCurrent = envelopeVersionSlim
 )
 
 // envelope is a decoded command: its meta, raw JSON body and the envelope
@@ -149,13 +161,17 @@ func (e *envelope) legacyFormat() bool { return e.Version < envelopeVersionTyped
 // per-run keys and emit the release step events (version 4 on).
 func (e *envelope) releaseSteps() bool { return e.Version >= envelopeVersionSteps }
 
+// slimTasks reports whether run creation writes slim task executions
+// (version 6 on).
+func (e *envelope) slimTasks() bool { return e.Version >= envelopeVersionSlim }
+
 // Encode frames a command for raft.Apply:
 // [type][version][meta fields][JSON body], always at the current version.
 func Encode(t CommandType, meta Meta, body any) ([]byte, error) {
-	return encodeAt(envelopeVersionSteps, t, meta, body)
+	return encodeAt(envelopeVersionCurrent, t, meta, body)
 }
 
-// encodeAt frames a command at a given envelope version; versions 1 to 3
+// encodeAt frames a command at a given envelope version; older versions
 // are only for tests that replay what older binaries wrote (version 1
 // cannot carry a request hash).
 func encodeAt(version byte, t CommandType, meta Meta, body any) ([]byte, error) {
@@ -192,7 +208,7 @@ func decode(data []byte) (CommandType, *envelope, error) {
 	}
 	t := CommandType(data[0])
 	version := data[1]
-	if version < envelopeVersion || version > envelopeVersionSteps {
+	if version < envelopeVersion || version > envelopeVersionCurrent {
 		return t, nil, fmt.Errorf("command %d: unknown envelope version %d", t, data[1])
 	}
 	r := &metaReader{buf: data[2:]}

@@ -1,6 +1,9 @@
 package fsm
 
-import "github.com/goferhq/gofer/store/model"
+import (
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
+)
 
 // Run and task commands. The executor on the leader decides every
 // transition; the FSM only checks that it is legal from the current state
@@ -186,4 +189,19 @@ type RunsDeleted struct {
 	// Skipped counts named runs that were kept: gone already, not
 	// finished, protected, or no longer past the limits.
 	Skipped int `json:"skipped"`
+}
+
+// MaxTasksSlim bounds one TasksSlim command: each task is a read of its
+// run and a rewrite, so a batch stays a short apply.
+const MaxTasksSlim = 200
+
+// TasksSlim names fat task executions to rewrite slim (CmdTasksSlim).
+type TasksSlim struct {
+	Tasks []store.TaskRecordRef `json:"tasks"`
+}
+
+// TasksSlimResult says how many of the named tasks were rewritten (the
+// others were already slim, gone, or cannot be slim).
+type TasksSlimResult struct {
+	Slimmed int `json:"slimmed"`
 }

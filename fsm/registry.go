@@ -92,6 +92,8 @@ var commandSpecs = []commandSpec{
 	{t: CmdAuditRecord, name: "audit_record", apply: applyAuditRecord, quiet: true},
 	// Only finished runs are deleted: no run's progress changes.
 	{t: CmdRunsDelete, name: "runs_delete", apply: applyRunsDelete, quiet: true},
+	// Changes no answer, so it wakes nothing.
+	{t: CmdTasksSlim, name: "tasks_slim", apply: applyTasksSlim, quiet: true},
 }
 
 // retiredCommands are numbers no build issues any more and no log can

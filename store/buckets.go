@@ -53,6 +53,11 @@ var (
 	// bucketCanaryDurations keeps a canary run's duration per run
 	// (store/canary.go).
 	bucketCanaryDurations = []byte("canary_durations")
+	// bucketConfigRefs marks config versions that slim task executions
+	// name (empty values); bucketRetainedConfigs keeps such a version once
+	// it is deleted, for those readers (store/taskconfig.go).
+	bucketConfigRefs      = []byte("config_refs")
+	bucketRetainedConfigs = []byte("retained_configs")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketNamespaces, bucketPipelines, bucketConfigs, bucketDeployments,
@@ -60,7 +65,7 @@ var (
 		bucketRuns, bucketTasks, bucketActiveRuns, bucketRunKeys, bucketLogs,
 		bucketPipelineSecrets, bucketGlobalSecrets, bucketPipelineObjects, bucketPipelineObjectData,
 		bucketRunObjects, bucketRunObjectData, bucketExtensions, bucketSubscriptions, bucketTriggerKeys,
-		bucketOpenLogs, bucketCanaryDurations,
+		bucketOpenLogs, bucketCanaryDurations, bucketConfigRefs, bucketRetainedConfigs,
 	}
 )
 

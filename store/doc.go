@@ -5,4 +5,14 @@
 // reads through DB.View. Keys are composite ids joined by NUL (ids can never
 // contain NUL) and numbers are big-endian, so bbolt cursors iterate in id
 // and version order and a prefix scan finds one pipeline's children.
+//
+// Task executions come in two stored forms (taskconfig.go): fat records,
+// written by entries before envelope version 6, embed their task's config;
+// slim ones name their run's config version ("pipeline_config_version")
+// instead. GetTask, ListTasks, ListTasksPage and DecodeTask fill the task in
+// either way, so readers see one form; GetTaskRecord and ListTaskRecords
+// (the FSM's) do not, and PutTask writes a record back in the form it has.
+// Config versions that slim records name are marked in config_refs and
+// survive their deletion in retained_configs. taskslim.go rewrites fat
+// records slim (the tasks_slim command).
 package store

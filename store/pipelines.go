@@ -40,7 +40,7 @@ func DeletePipeline(tx *bbolt.Tx, ns, id string) error {
 	if _, err := deletePrefix(tx.Bucket(bucketConfigs), prefix(ns, id)); err != nil {
 		return err
 	}
-	for _, b := range [][]byte{bucketDeployments, bucketCanaryDurations, bucketPipelineSecrets, bucketPipelineObjects,
+	for _, b := range [][]byte{bucketConfigRefs, bucketRetainedConfigs, bucketDeployments, bucketCanaryDurations, bucketPipelineSecrets, bucketPipelineObjects,
 		bucketPipelineObjectData, bucketSubscriptions, bucketTriggerKeys} {
 		if _, err := deletePrefix(tx.Bucket(b), prefix(ns, id)); err != nil {
 			return err
@@ -57,7 +57,7 @@ func DeleteNamespacePipelines(tx *bbolt.Tx, ns string) error {
 	}
 	for _, b := range [][]byte{bucketPipelines, bucketConfigs, bucketDeployments, bucketRuns, bucketTasks, bucketLogs, bucketRunKeys,
 		bucketPipelineSecrets, bucketPipelineObjects, bucketPipelineObjectData, bucketRunObjects, bucketRunObjectData,
-		bucketSubscriptions, bucketTriggerKeys, bucketOpenLogs, bucketCanaryDurations} {
+		bucketSubscriptions, bucketTriggerKeys, bucketOpenLogs, bucketCanaryDurations, bucketConfigRefs, bucketRetainedConfigs} {
 		if _, err := deletePrefix(tx.Bucket(b), prefix(ns)); err != nil {
 			return err
 		}
@@ -80,8 +80,12 @@ func PutConfig(tx *bbolt.Tx, c *model.PipelineConfig) error {
 	return putJSON(tx.Bucket(bucketConfigs), configKey(c.NamespaceID, c.PipelineID, c.Version), c)
 }
 
-// DeleteConfig removes one config version.
+// DeleteConfig removes one config version; slim task executions that
+// name it still find it in retained_configs.
 func DeleteConfig(tx *bbolt.Tx, ns, pipeline string, version int64) error {
+	if err := retainIfReferred(tx, ns, pipeline, version); err != nil {
+		return err
+	}
 	return tx.Bucket(bucketConfigs).Delete(configKey(ns, pipeline, version))
 }
 

@@ -45,8 +45,20 @@ func ListRuns(tx *bbolt.Tx, ns, pipeline string, page Page) ([]*model.Run, error
 	return scanPage[model.Run](tx.Bucket(bucketRuns), prefix(ns, pipeline), page, nil)
 }
 
-// GetTask returns a task execution or nil.
+// GetTask returns a task execution, its task config filled in, or nil.
 func GetTask(tx *bbolt.Tx, ns, pipeline string, run int64, task string) (*model.TaskExecution, error) {
+	t, err := GetTaskRecord(tx, ns, pipeline, run, task)
+	if t == nil || err != nil {
+		return nil, err
+	}
+	return t, resolveTask(tx, t)
+}
+
+// GetTaskRecord returns a task execution as stored, or nil: a slim
+// record's Task is nil (and, before its first attempt, its Variables).
+// The FSM's appliers read records so, and PutTask writes them back in the
+// same form, so a log append never decodes a config.
+func GetTaskRecord(tx *bbolt.Tx, ns, pipeline string, run int64, task string) (*model.TaskExecution, error) {
 	var t model.TaskExecution
 	ok, err := getJSON(tx.Bucket(bucketTasks), taskKey(ns, pipeline, run, task), &t)
 	if !ok || err != nil {
@@ -55,21 +67,46 @@ func GetTask(tx *bbolt.Tx, ns, pipeline string, run int64, task string) (*model.
 	return &t, nil
 }
 
-// PutTask creates or replaces a task execution.
+// PutTask creates or replaces a task execution, in the form it has: fat
+// records embed their task, slim ones (ConfigVersion set) do not.
 func PutTask(tx *bbolt.Tx, t *model.TaskExecution) error {
-	return putJSON(tx.Bucket(bucketTasks), taskKey(t.NamespaceID, t.PipelineID, t.RunID, t.TaskID), t)
+	raw, err := encodeTask(t)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketTasks).Put(taskKey(t.NamespaceID, t.PipelineID, t.RunID, t.TaskID), raw)
 }
 
 // ListTasks returns every task execution of a run in task id order (a
-// run has at most sdk.MaxTasks of them).
+// run has at most sdk.MaxTasks of them), task configs filled in.
 func ListTasks(tx *bbolt.Tx, ns, pipeline string, run int64) ([]*model.TaskExecution, error) {
+	return resolved(tx)(ListTaskRecords(tx, ns, pipeline, run))
+}
+
+// ListTaskRecords is ListTasks as stored (GetTaskRecord).
+func ListTaskRecords(tx *bbolt.Tx, ns, pipeline string, run int64) ([]*model.TaskExecution, error) {
 	return scanAll[model.TaskExecution](tx.Bucket(bucketTasks), runKey(ns, pipeline, run))
 }
 
 // ListTasksPage returns a page of a run's task executions in task id
-// order (reversed on request).
+// order (reversed on request), task configs filled in.
 func ListTasksPage(tx *bbolt.Tx, ns, pipeline string, run int64, page Page) ([]*model.TaskExecution, error) {
-	return scanPage[model.TaskExecution](tx.Bucket(bucketTasks), runKey(ns, pipeline, run), page, nil)
+	return resolved(tx)(scanPage[model.TaskExecution](tx.Bucket(bucketTasks), runKey(ns, pipeline, run), page, nil))
+}
+
+// resolved fills in the task configs of slim records.
+func resolved(tx *bbolt.Tx) func([]*model.TaskExecution, error) ([]*model.TaskExecution, error) {
+	return func(ts []*model.TaskExecution, err error) ([]*model.TaskExecution, error) {
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range ts {
+			if err := resolveTask(tx, t); err != nil {
+				return nil, err
+			}
+		}
+		return ts, nil
+	}
 }
 
 // ForEachTaskRaw calls fn with the key and the encoded record of each of
@@ -87,13 +124,14 @@ func ForEachTaskRaw(tx *bbolt.Tx, ns, pipeline string, run int64, fn func(k, v [
 	return nil
 }
 
-// DecodeTask decodes a record ForEachTaskRaw passed.
-func DecodeTask(v []byte) (*model.TaskExecution, error) {
+// DecodeTask decodes a record ForEachTaskRaw passed, its task config
+// filled in.
+func DecodeTask(tx *bbolt.Tx, v []byte) (*model.TaskExecution, error) {
 	var t model.TaskExecution
 	if err := json.Unmarshal(v, &t); err != nil {
 		return nil, err
 	}
-	return &t, nil
+	return &t, resolveTask(tx, &t)
 }
 
 // NextRunSeq hands out the next cluster-wide run sequence number.

@@ -213,7 +213,7 @@ func (e *Executor) read() (*snapshot, error) {
 			err := store.ForEachTaskRaw(tx, r.NamespaceID, r.PipelineID, r.RunID, func(k, v []byte) error {
 				d, ok := e.decoded[string(k)]
 				if !ok || !bytes.Equal(d.raw, v) {
-					t, err := store.DecodeTask(v)
+					t, err := store.DecodeTask(tx, v)
 					if err != nil {
 						return err
 					}

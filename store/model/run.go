@@ -161,9 +161,12 @@ type TaskExecution struct {
 	PipelineID  string `json:"pipeline_id"`
 	RunID       int64  `json:"run_id"`
 	// RunUID is the run's UID.
-	RunUID       uint64          `json:"run_uid"`
-	TaskID       string          `json:"task_id"`
-	Task         *sdk.TaskConfig `json:"task"`
+	RunUID uint64 `json:"run_uid"`
+	TaskID string `json:"task_id"`
+	// Task is the task's config. Records written before envelope version
+	// 6 embed it; slim ones name ConfigVersion instead and the store
+	// fills it in when it reads them (store/taskconfig.go).
+	Task         *sdk.TaskConfig `json:"task,omitempty"`
 	State        TaskState       `json:"state"`
 	Status       TaskStatus      `json:"status"`
 	StatusReason *StatusReason   `json:"status_reason,omitempty"`
@@ -206,6 +209,12 @@ type TaskExecution struct {
 	// more is stored. A complete task without it has its whole log, which is
 	// what a follow stream waits for before it says the log ended.
 	LogsOpen bool `json:"logs_open,omitempty"`
+
+	// ConfigVersion is the run's pipeline config version in a slim record
+	// (stored as "pipeline_config_version", which the store writes and
+	// UnmarshalJSON reads); 0 for a record that embeds its task. Never in
+	// an API answer, which keeps upstream's shape.
+	ConfigVersion int64 `json:"-"`
 }
 
 // Terminal reports whether the task execution is complete.

@@ -95,8 +95,9 @@ func (t *TaskExecution) UnmarshalJSON(b []byte) error {
 	type plain TaskExecution // without this method
 	aux := struct {
 		*plain
-		Variables json.RawMessage `json:"variables"`
-		Task      json.RawMessage `json:"task"`
+		Variables     json.RawMessage `json:"variables"`
+		Task          json.RawMessage `json:"task"`
+		ConfigVersion int64           `json:"pipeline_config_version"`
 	}{plain: (*plain)(t)}
 	if err := json.Unmarshal(b, &aux); err != nil {
 		return err
@@ -105,7 +106,7 @@ func (t *TaskExecution) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return err
 	}
-	t.Task = task
+	t.Task, t.ConfigVersion = task, aux.ConfigVersion
 	vars, sources, err := decodeVariables(aux.Variables)
 	if err != nil {
 		return err
