@@ -122,12 +122,16 @@ type Meta struct {
 // duration under its own key instead of inside the deployment record, and
 // the release step events (counted_canary_run, switched_live_version and
 // the numbers on the deployment events). Version 3 entries keep writing
-// what version 3 binaries wrote.
+// what version 3 binaries wrote. Version 5 keeps the layout and lets a
+// LogAppend store per-stream positions (TaskExecution.StreamOffsets), for
+// backends that keep stdout and stderr apart; older entries never stored
+// them.
 const (
 	envelopeVersion      = 1
 	envelopeVersionHash  = 2
 	envelopeVersionTyped = 3
 	envelopeVersionSteps = 4
+	envelopeVersionLogs  = 5
 )
 
 // envelope is a decoded command: its meta, raw JSON body and the envelope
@@ -146,13 +150,17 @@ func (e *envelope) legacyFormat() bool { return e.Version < envelopeVersionTyped
 // per-run keys and emit the release step events (version 4 on).
 func (e *envelope) releaseSteps() bool { return e.Version >= envelopeVersionSteps }
 
+// streamOffsets reports whether a log append stores the per-stream
+// positions it carries (version 5 on).
+func (e *envelope) streamOffsets() bool { return e.Version >= envelopeVersionLogs }
+
 // Encode frames a command for raft.Apply:
 // [type][version][meta fields][JSON body], always at the current version.
 func Encode(t CommandType, meta Meta, body any) ([]byte, error) {
-	return encodeAt(envelopeVersionSteps, t, meta, body)
+	return encodeAt(envelopeVersionLogs, t, meta, body)
 }
 
-// encodeAt frames a command at a given envelope version; versions 1 to 3
+// encodeAt frames a command at a given envelope version; versions 1 to 4
 // are only for tests that replay what older binaries wrote (version 1
 // cannot carry a request hash).
 func encodeAt(version byte, t CommandType, meta Meta, body any) ([]byte, error) {
@@ -189,7 +197,7 @@ func decode(data []byte) (CommandType, *envelope, error) {
 	}
 	t := CommandType(data[0])
 	version := data[1]
-	if version < envelopeVersion || version > envelopeVersionSteps {
+	if version < envelopeVersion || version > envelopeVersionLogs {
 		return t, nil, fmt.Errorf("command %d: unknown envelope version %d", t, data[1])
 	}
 	r := &metaReader{buf: data[2:]}

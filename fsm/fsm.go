@@ -278,6 +278,9 @@ type applyCtx struct {
 	// durations go under per-run keys and the release step events are
 	// emitted; older entries write what their binaries wrote.
 	releaseSteps bool
+	// streamOffsets: the entry is envelope version 5 or later, so a log
+	// append stores its per-stream positions on the task.
+	streamOffsets bool
 	// tokensChanged: the applier created or deleted a token, so cached
 	// identities must be dropped (as after an auth command).
 	tokensChanged bool
@@ -331,7 +334,7 @@ func (f *FSM) applyCommand(tx *bbolt.Tx, l *raft.Log) (res *Result, t CommandTyp
 	if err != nil {
 		panic(fmt.Sprintf("fsm: undecodable entry at index %d: %v", l.Index, err))
 	}
-	a := &applyCtx{tx: tx, meta: env.Meta, index: l.Index, legacyFormat: env.legacyFormat(), releaseSteps: env.releaseSteps()}
+	a := &applyCtx{tx: tx, meta: env.Meta, index: l.Index, legacyFormat: env.legacyFormat(), releaseSteps: env.releaseSteps(), streamOffsets: env.streamOffsets()}
 	defer func() { tokensChanged = a.tokensChanged }()
 	spec, ok := commands[t]
 	if !ok {

@@ -64,7 +64,7 @@ func TestEnvelopeRoundTripWithRequestHash(t *testing.T) {
 		}
 		// Every new entry is written at the current version, hash or not
 		// (its appliers store typed details, fsm/DESIGN.md).
-		if want := byte(envelopeVersionSteps); data[1] != want {
+		if want := byte(envelopeVersionLogs); data[1] != want {
 			t.Errorf("envelope version %d, want %d", data[1], want)
 		}
 		typ, env, err := decode(data)

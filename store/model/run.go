@@ -195,6 +195,13 @@ type TaskExecution struct {
 	// reading the container's log where the old one stopped.
 	LogBytes      int64 `json:"log_bytes"`
 	LogOffset     int64 `json:"log_offset"`
+	// StreamOffsets is, for a backend that keeps stdout and stderr apart
+	// (Nomad), how many bytes of each stream the LogOffset bytes consumed:
+	// the combined log holds them in the order the collector received
+	// them, which no later read can repeat, so a new leader resumes each
+	// stream at its own position. Nil for a single ordered stream (Docker)
+	// and in records written before envelope version 5 (fsm/DESIGN.md).
+	StreamOffsets *StreamOffsets `json:"stream_offsets,omitempty"`
 	LogChunks     int64 `json:"log_chunks"`
 	LogsTruncated bool  `json:"logs_truncated"`
 	LogsExpired   bool  `json:"logs_expired"`
@@ -206,6 +213,12 @@ type TaskExecution struct {
 	// more is stored. A complete task without it has its whole log, which is
 	// what a follow stream waits for before it says the log ended.
 	LogsOpen bool `json:"logs_open,omitempty"`
+}
+
+// StreamOffsets are positions in a container's stdout and stderr.
+type StreamOffsets struct {
+	Stdout int64 `json:"stdout"`
+	Stderr int64 `json:"stderr"`
 }
 
 // Terminal reports whether the task execution is complete.
