@@ -40,10 +40,12 @@ type Script struct {
 	Logs func(follow bool) (io.ReadCloser, error)
 }
 
-// Line is a line of output on stdout or stderr (a newline is added).
+// Line is a line of output on stdout or stderr (a newline is added,
+// unless Partial: then it is a write that ends mid-line).
 type Line struct {
-	Stderr bool
-	Text   string
+	Stderr  bool
+	Text    string
+	Partial bool
 }
 
 // Scheduler is the fake. The zero value is not usable; call New.
@@ -252,12 +254,16 @@ func (s *Scheduler) Print(name string, l Line) bool {
 
 // write appends a line to the container's output. Called with s.mu held.
 func (c *container) write(l Line) {
-	c.out = append(c.out, l.Text+"\n"...)
+	text := l.Text
+	if !l.Partial {
+		text += "\n"
+	}
+	c.out = append(c.out, text...)
 	i := 0
 	if l.Stderr {
 		i = 1
 	}
-	c.streams[i] = append(c.streams[i], l.Text+"\n"...)
+	c.streams[i] = append(c.streams[i], text...)
 }
 
 func (c *container) status() scheduler.Status {
