@@ -13,6 +13,8 @@ import (
 	"github.com/goferhq/gofer/scheduler"
 )
 
+var _ scheduler.StreamLogger = (*Scheduler)(nil)
+
 // Logs implements scheduler.Scheduler. ctx governs the whole stream.
 //
 // Nomad keeps stdout and stderr as separate files and serves each as its
@@ -20,7 +22,8 @@ import (
 // one stream is therefore stdout, then stderr: every read gives the same
 // bytes in the same order, which the executor relies on to resume a log at
 // a byte offset (a new leader, a reopened stream). The price: while a task
-// runs, a follower sees its stdout only; its stderr comes when it ends.
+// runs, a follower of Logs sees its stdout only; its stderr comes when it
+// ends. The executor therefore reads each stream live with StreamLogs.
 //
 // With follow, stdout ends when the task is dead: Nomad's own follow
 // stream does not end then, so a Wait alongside it cancels the stream
