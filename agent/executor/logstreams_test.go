@@ -130,3 +130,49 @@ func interleaves(s, a, b string) bool {
 	}
 	return ok[len(b)]
 }
+
+// An attempt whose log a leader of an older release began on the one
+// ordered stream (stored output, no per-stream positions) is continued
+// on that stream after an upgrade: its LogOffset counts bytes of that
+// stream, and the positions of each stream within it are unknown.
+func TestStreamsBackendContinuesALogBegunOnTheOneStream(t *testing.T) {
+	t.Parallel()
+	h, sched := newFakeHarness(t, pipeline("upgrade", shTask("t", "ignored by the fake")), nil)
+	sched.Scripts = func(scheduler.StartRequest) fake.Script {
+		return fake.Script{Hold: true, Output: []fake.Line{{Text: "out 1"}, {Stderr: true, Text: "err 1"}}}
+	}
+	// The old leader: the one stream only (the fake without StreamLogger).
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = New(h.config(), h.deps(), sched).Run(ctx) }()
+	for deadline := time.Now().Add(30 * time.Second); h.task("t").LogOffset < 12; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the old leader stored %q", h.log("t"))
+		}
+	}
+	cancel()
+	<-done
+	if so := h.task("t").StreamOffsets; so != nil {
+		t.Fatalf("a log read from the one stream has per-stream positions %+v", so)
+	}
+	name := h.task("t").Container
+	sched.Print(name, fake.Line{Stderr: true, Text: "err 2"})
+	sched.Print(name, fake.Line{Text: "out 2"})
+
+	// The upgraded leader on a backend with separate streams.
+	calls := sched.Calls("StreamLogs")
+	h.startExecutor(sched.WithStreams())
+	for deadline := time.Now().Add(30 * time.Second); h.task("t").LogOffset < 24; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the new leader stored %q", h.log("t"))
+		}
+	}
+	sched.Exit(name, 0)
+	h.waitRun(time.Minute)
+	if got, want := h.log("t"), "out 1\nerr 1\nerr 2\nout 2\n"; got != want {
+		t.Fatalf("log %q, want the one stream %q", got, want)
+	}
+	if n := sched.Calls("StreamLogs") - calls; n != 0 {
+		t.Fatalf("the new leader opened %d separate streams for a log begun on the one stream", n)
+	}
+}
