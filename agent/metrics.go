@@ -175,8 +175,26 @@ func (s countedScheduler) List(ctx context.Context, labels map[string]string) ([
 
 // executorScheduler is the scheduler the executor uses: a.sched with its
 // errors counted.
+// A backend with separate output streams keeps them (the executor looks
+// for scheduler.StreamLogger on what it is given).
 func (a *Agent) executorScheduler() scheduler.Scheduler {
-	return countedScheduler{Scheduler: a.sched, backend: a.cfg.Scheduler.Engine, m: a.metrics}
+	c := countedScheduler{Scheduler: a.sched, backend: a.cfg.Scheduler.Engine, m: a.metrics}
+	if sl, ok := a.sched.(scheduler.StreamLogger); ok {
+		return countedStreamScheduler{countedScheduler: c, streams: sl}
+	}
+	return c
+}
+
+// countedStreamScheduler is countedScheduler for a backend that is also a
+// scheduler.StreamLogger.
+type countedStreamScheduler struct {
+	countedScheduler
+	streams scheduler.StreamLogger
+}
+
+func (s countedStreamScheduler) StreamLogs(ctx context.Context, name string, stream scheduler.LogStream, offset int64, follow bool) (io.ReadCloser, error) {
+	rc, err := s.streams.StreamLogs(ctx, name, stream, offset, follow)
+	return rc, s.count("logs", err)
 }
 
 // listenMetrics opens the metrics listener for access = "listener" (at

@@ -61,3 +61,37 @@ func TestSchedulerErrorsCounted(t *testing.T) {
 		t.Errorf("a cancelled call was counted:\n%s", body)
 	}
 }
+
+// TestExecutorSchedulerKeepsStreamLogger: the executor finds a backend's
+// separate output streams by a type assertion on the scheduler it gets,
+// so the counting wrapper must keep scheduler.StreamLogger (and count
+// its errors) for a backend that has it, and add it for none that lacks it.
+func TestExecutorSchedulerKeepsStreamLogger(t *testing.T) {
+	m := metrics.New()
+	err := fmt.Errorf("x: %w", scheduler.ErrUnavailable)
+	a := &Agent{metrics: m, sched: streamingScheduler{failingScheduler{err: err}}}
+	a.cfg.Scheduler.Engine = "nomad"
+	sl, ok := a.executorScheduler().(scheduler.StreamLogger)
+	if !ok {
+		t.Fatal("the executor's scheduler hides the backend's StreamLogger")
+	}
+	if _, got := sl.StreamLogs(context.Background(), "c", scheduler.Stderr, 0, true); got != err {
+		t.Fatalf("StreamLogs returned %v, want the backend's %v", got, err)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if b, _ := io.ReadAll(rec.Result().Body); !strings.Contains(string(b), `gofer_scheduler_errors_total{backend="nomad",kind="unavailable",op="logs"} 1`) {
+		t.Errorf("StreamLogs' error was not counted:\n%s", b)
+	}
+	a.sched = failingScheduler{err: err}
+	if _, ok := a.executorScheduler().(scheduler.StreamLogger); ok {
+		t.Fatal("a backend with one stream became a StreamLogger")
+	}
+}
+
+// streamingScheduler is a failingScheduler with separate streams.
+type streamingScheduler struct{ failingScheduler }
+
+func (s streamingScheduler) StreamLogs(context.Context, string, scheduler.LogStream, int64, bool) (io.ReadCloser, error) {
+	return nil, s.err
+}

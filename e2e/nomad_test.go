@@ -107,18 +107,33 @@ func TestNomadRun(t *testing.T) {
 
 // TestNomadFailover SIGKILLs the leader while a task runs on Nomad: the
 // new leader finds the task's job through the Nomad API and adopts it —
-// one attempt, its whole log, no second job.
+// one attempt, its whole log, no second job. The task writes to stdout and
+// stderr before and after the kill; its stderr is in the log while it
+// still runs (each stream is read live), and the new leader resumes each
+// stream at its own position, so every line is there once.
 func TestNomadFailover(t *testing.T) {
 	rc, addr := nomadCluster(t, 3)
 	p := "nomad-failover"
 	rc.deploy(t, &sdk.PipelineConfig{ID: p, Name: "failover on Nomad", Tasks: []*sdk.TaskConfig{
-		nomadSh("long", "echo long started; sleep 8; echo long ended"),
+		nomadSh("long", "echo long started; echo long err before >&2; sleep 8; echo long ended; echo long err after >&2"),
 		runsAfter(nomadSh("next", "echo next ran"), sdk.RequiredParentStatusSuccess, "long"),
 	}})
 	run := rc.start(t, p, nil)
 	rc.waitTask(t, p, run.RunID, "long", time.Minute, "long to run", func(te *model.TaskExecution) bool {
 		return te.State == model.TaskStateRunning
 	})
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		logs := runsLogs(t, rc.cl, p, run.RunID, "long")
+		if strings.Contains(logs, "long started") && strings.Contains(logs, "long err before") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("long's stdout and stderr not in its log while it runs: %q\n%s", logs, rc.describe(p, run.RunID))
+		}
+	}
+	if te := rc.task(t, p, run.RunID, "long"); te.State != model.TaskStateRunning {
+		t.Fatalf("long ended before its stderr was read: the test cannot tell a live stderr\n%s", rc.describe(p, run.RunID))
+	}
 	old := rc.Leader()
 	old.Kill()
 	leader := rc.Leader(old)
@@ -135,8 +150,13 @@ func TestNomadFailover(t *testing.T) {
 		t.Errorf("long: attempt %d, attempts %+v, exit %v; want its one attempt adopted\n%s", long.Attempt, long.Attempts, long.ExitCode, dump)
 	}
 	logs := runsLogs(t, rc.cl, p, r.RunID, "long")
-	if strings.Count(logs, "long started") != 1 || strings.Count(logs, "long ended") != 1 {
-		t.Errorf("long's log across the failover: %q, want each line once", logs)
+	for _, line := range []string{"long started\n", "long err before\n", "long ended\n", "long err after\n"} {
+		if strings.Count(logs, line) != 1 {
+			t.Errorf("long's log across the failover: %q, want %q once", logs, line)
+		}
+	}
+	if len(logs) != len("long started\nlong err before\nlong ended\nlong err after\n") {
+		t.Errorf("long's log across the failover: %q holds more than its four lines", logs)
 	}
 	nomadNoJobsLeft(t, rc, addr)
 }

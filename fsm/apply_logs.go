@@ -79,6 +79,10 @@ func applyLogAppend(a *applyCtx, body []byte) (any, error) {
 		data = data[t.LogOffset-cmd.Offset:]
 	}
 	t.LogOffset = end
+	if cmd.Streams != nil && a.streamOffsets {
+		so := *cmd.Streams
+		t.StreamOffsets = &so
+	}
 	if !t.LogsTruncated && len(data) > 0 {
 		room := cmd.MaxBytes - t.LogBytes
 		if cmd.MaxBytes <= 0 || int64(len(data)) <= room {

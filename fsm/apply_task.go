@@ -77,7 +77,7 @@ func applyTaskSchedule(a *applyCtx, body []byte) (any, error) {
 		return nil, fmt.Errorf("%w: task %q is being cancelled", ErrConflict, t.TaskID)
 	}
 	t.State, t.Attempt, t.Container, t.Scheduled = model.TaskStateScheduled, cmd.Attempt, cmd.Container, a.meta.Timestamp
-	t.Variables, t.NotBefore, t.LogOffset = cmd.Variables, 0, 0
+	t.Variables, t.NotBefore, t.LogOffset, t.StreamOffsets = cmd.Variables, 0, 0, nil
 	t.Started, t.Ended, t.ExitCode = 0, 0, nil
 	if cmd.Attempt > 1 {
 		// Attempts share one log; a header line tells them apart, on a

@@ -129,17 +129,19 @@ type Meta struct {
 // duration under its own key instead of inside the deployment record, and
 // the release step events (counted_canary_run, switched_live_version and
 // the numbers on the deployment events). Version 3 entries keep writing
-// what version 3 binaries wrote. Version 6 keeps the layout and makes
-// run creation write slim task executions (the run's config version, not
+// what version 3 binaries wrote. Version 5 keeps the layout and lets a
+// LogAppend store per-stream positions (TaskExecution.StreamOffsets), for
+// backends that keep stdout and stderr apart; older entries never stored
+// them. Version 6 keeps the layout and makes run creation write slim
+// task executions (the run's config version, not
 // the task's config: store/taskconfig.go); older entries keep writing fat
-// ones. (Version 5 belongs to another change, per-stream log positions;
-// should it not exist when this is merged, envelopeVersionSlim becomes 5
-// and nothing else changes.)
+// ones.
 const (
 	envelopeVersion      = 1
 	envelopeVersionHash  = 2
 	envelopeVersionTyped = 3
 	envelopeVersionSteps = 4
+	envelopeVersionLogs  = 5
 	envelopeVersionSlim  = 6
 	// envelopeVersionCurrent is what this binary proposes.
 	envelopeVersionCurrent = envelopeVersionSlim
@@ -160,6 +162,10 @@ func (e *envelope) legacyFormat() bool { return e.Version < envelopeVersionTyped
 // releaseSteps reports whether appliers keep canary durations under
 // per-run keys and emit the release step events (version 4 on).
 func (e *envelope) releaseSteps() bool { return e.Version >= envelopeVersionSteps }
+
+// streamOffsets reports whether a log append stores the per-stream
+// positions it carries (version 5 on).
+func (e *envelope) streamOffsets() bool { return e.Version >= envelopeVersionLogs }
 
 // slimTasks reports whether run creation writes slim task executions
 // (version 6 on).

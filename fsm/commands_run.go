@@ -138,6 +138,12 @@ type LogAppend struct {
 	// cleared). It may come with no data. A version 3 append to a complete
 	// task whose log is closed stores nothing.
 	Last bool `json:"last,omitempty"`
+	// Streams, for a backend with separate stdout and stderr, is how far
+	// into each stream the output up to Offset+len(Data) reaches; Offset
+	// is then a position in the combined log the collector made. An append
+	// that stores output stores it as the task's StreamOffsets (envelope
+	// version 5 on; older entries never carry it).
+	Streams *model.StreamOffsets `json:"streams,omitempty"`
 }
 
 // LogAppended is LogAppend's result: how much of the container's output

@@ -281,6 +281,9 @@ type applyCtx struct {
 	// slimTasks: the entry is envelope version 6 or later, so run creation
 	// writes slim task executions; older entries write fat ones.
 	slimTasks bool
+	// streamOffsets: the entry is envelope version 5 or later, so a log
+	// append stores its per-stream positions on the task.
+	streamOffsets bool
 	// tokensChanged: the applier created or deleted a token, so cached
 	// identities must be dropped (as after an auth command).
 	tokensChanged bool
@@ -334,7 +337,7 @@ func (f *FSM) applyCommand(tx *bbolt.Tx, l *raft.Log) (res *Result, t CommandTyp
 	if err != nil {
 		panic(fmt.Sprintf("fsm: undecodable entry at index %d: %v", l.Index, err))
 	}
-	a := &applyCtx{tx: tx, meta: env.Meta, index: l.Index, legacyFormat: env.legacyFormat(), releaseSteps: env.releaseSteps(), slimTasks: env.slimTasks()}
+	a := &applyCtx{tx: tx, meta: env.Meta, index: l.Index, legacyFormat: env.legacyFormat(), releaseSteps: env.releaseSteps(), slimTasks: env.slimTasks(), streamOffsets: env.streamOffsets()}
 	defer func() { tokensChanged = a.tokensChanged }()
 	spec, ok := commands[t]
 	if !ok {

@@ -146,3 +146,25 @@ type Images interface {
 	// import of a one-file tar: no registry, no builder).
 	ImportBinary(ctx context.Context, image, path string, entrypoint []string, labels map[string]string) error
 }
+
+// LogStream names one of a container's two output streams.
+type LogStream string
+
+// The output streams.
+const (
+	Stdout LogStream = "stdout"
+	Stderr LogStream = "stderr"
+)
+
+// StreamLogger is implemented by a backend that keeps stdout and stderr
+// apart and records no order across them (Nomad). Its Logs cannot give one
+// stream that is both live and the same on every read, so the executor
+// reads each stream on its own, both live, and resumes each at its own
+// byte offset after a failover. A backend with one ordered stream (Docker)
+// does not implement it; the executor then uses Logs.
+type StreamLogger interface {
+	// StreamLogs streams one of the container's output streams, skipping
+	// its first offset bytes; with follow it ends when the container
+	// exits. Errors are those of Logs.
+	StreamLogs(ctx context.Context, name string, stream LogStream, offset int64, follow bool) (io.ReadCloser, error)
+}

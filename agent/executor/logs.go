@@ -36,6 +36,10 @@ func (e *Executor) collectLogs(ctx context.Context, t *model.TaskExecution, mask
 		if t.LogsTruncated || t.LogsRemoved || t.LogsExpired {
 			return
 		}
+		if sl, _ := e.sched.(scheduler.StreamLogger); useStreams(sl, t) {
+			e.collectStreams(ctx, sl, t, masks)
+			return
+		}
 		rc, err := e.openLogs(ctx, name)
 		if err != nil {
 			return

@@ -73,7 +73,7 @@ func (e *Executor) runAttempt(ctx context.Context, w *worker, r *model.Run, t *m
 		if _, ok := e.applyCmd(ctx, w, fsm.CmdTaskSchedule, fsm.TaskSchedule{TaskRef: ref, Attempt: attempt, Container: name, Variables: env}); !ok {
 			return
 		}
-		t.State, t.Attempt, t.Container, t.Variables, t.LogOffset, t.Started = model.TaskStateScheduled, attempt, name, env, 0, 0
+		t.State, t.Attempt, t.Container, t.Variables, t.LogOffset, t.StreamOffsets, t.Started = model.TaskStateScheduled, attempt, name, env, 0, nil, 0
 		t.Scheduled = e.clock.Now().UnixMilli()
 	}
 	logger := e.logger.With("namespace", t.NamespaceID, "pipeline", t.PipelineID, "run", t.RunID, "task", t.TaskID, "attempt", t.Attempt)

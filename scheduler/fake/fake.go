@@ -40,10 +40,12 @@ type Script struct {
 	Logs func(follow bool) (io.ReadCloser, error)
 }
 
-// Line is a line of output on stdout or stderr (a newline is added).
+// Line is a line of output on stdout or stderr (a newline is added,
+// unless Partial: then it is a write that ends mid-line).
 type Line struct {
-	Stderr bool
-	Text   string
+	Stderr  bool
+	Text    string
+	Partial bool
 }
 
 // Scheduler is the fake. The zero value is not usable; call New.
@@ -76,6 +78,8 @@ type container struct {
 	started time.Time
 	ended   time.Time
 	out     []byte
+	// streams is out split by stream (stdout, stderr), for StreamLogs.
+	streams [2][]byte
 	// changed is closed (and replaced) whenever out or state changes.
 	changed chan struct{}
 }
@@ -194,7 +198,7 @@ func (s *Scheduler) Start(_ context.Context, req scheduler.StartRequest) error {
 	s.runs[c.name]++
 	c.state, c.started = scheduler.StateRunning, s.now()
 	for _, l := range c.script.Output {
-		c.out = append(c.out, l.Text+"\n"...)
+		c.write(l)
 	}
 	if !c.script.Hold && !c.script.IgnoreTERM {
 		s.exit(c, c.script.Exit)
@@ -243,9 +247,23 @@ func (s *Scheduler) Print(name string, l Line) bool {
 	if !ok || c.state != scheduler.StateRunning {
 		return false
 	}
-	c.out = append(c.out, l.Text+"\n"...)
+	c.write(l)
 	s.notify(c)
 	return true
+}
+
+// write appends a line to the container's output. Called with s.mu held.
+func (c *container) write(l Line) {
+	text := l.Text
+	if !l.Partial {
+		text += "\n"
+	}
+	c.out = append(c.out, text...)
+	i := 0
+	if l.Stderr {
+		i = 1
+	}
+	c.streams[i] = append(c.streams[i], text...)
 }
 
 func (c *container) status() scheduler.Status {
@@ -321,6 +339,8 @@ type logReader struct {
 	c      *container
 	ctx    context.Context
 	follow bool
+	// stream is what is read: "" both (Logs), or one stream (StreamLogs).
+	stream scheduler.LogStream
 	off    int
 	once   sync.Once
 	closed chan struct{}
@@ -334,8 +354,8 @@ func (r *logReader) Read(p []byte) (int, error) {
 		default:
 		}
 		r.s.mu.Lock()
-		if r.off < len(r.c.out) {
-			n := copy(p, r.c.out[r.off:])
+		if out := r.c.output(r.stream); r.off < len(out) {
+			n := copy(p, out[r.off:])
 			r.off += n
 			r.s.mu.Unlock()
 			return n, nil

@@ -17,8 +17,18 @@ import (
 const programEnv = "FAKE_PROGRAM"
 
 func TestConformance(t *testing.T) {
+	runConformance(t, func(t *testing.T) scheduler.Scheduler { return conformanceFake(t) })
+}
+
+// TestConformanceStreams: the fake as a backend with separate streams
+// keeps the contract too (LogsFollow then checks each stream on its own).
+func TestConformanceStreams(t *testing.T) {
+	runConformance(t, func(t *testing.T) scheduler.Scheduler { return conformanceFake(t).WithStreams() })
+}
+
+func runConformance(t *testing.T, newFake func(t *testing.T) scheduler.Scheduler) {
 	schedulertest.RunConformance(t, schedulertest.Factory{
-		New: func(t *testing.T) scheduler.Scheduler { return conformanceFake(t) },
+		New: newFake,
 		Request: func(p schedulertest.Program) scheduler.StartRequest {
 			b, err := json.Marshal(p)
 			if err != nil {
@@ -32,7 +42,11 @@ func TestConformance(t *testing.T) {
 			return s
 		},
 		CreateUnstarted: func(t *testing.T, s scheduler.Scheduler, req scheduler.StartRequest) {
-			if err := s.(*Scheduler).Create(req); err != nil {
+			f, ok := s.(*Scheduler)
+			if !ok {
+				f = s.(Streams).Scheduler
+			}
+			if err := f.Create(req); err != nil {
 				t.Fatal(err)
 			}
 		},

@@ -36,10 +36,6 @@ func TestConformance(t *testing.T) {
 			"ResumeCreated": "Nomad has no create/start split: registering the job is the start, " +
 				"and a job still waiting for placement or its image is started by Nomad itself " +
 				"(Start over it waits for that and returns nil; TestContractAdoptOnDuplicate covers that)",
-			"LogsFollow": "Nomad keeps stdout and stderr as two files and records no order across them, " +
-				"so the one stream is stdout, then stderr once the task ended (stable across reads, which " +
-				"the executor's resume at a byte offset needs); the case wants stderr while the task runs. " +
-				"TestRealLogsFollow and TestContractLogsFollowUntilDead cover follow",
 		},
 	})
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/goferhq/gofer/scheduler"
 )
 
+var _ scheduler.StreamLogger = (*Scheduler)(nil)
+
 // Logs implements scheduler.Scheduler. ctx governs the whole stream.
 //
 // Nomad keeps stdout and stderr as separate files and serves each as its
@@ -20,7 +22,8 @@ import (
 // one stream is therefore stdout, then stderr: every read gives the same
 // bytes in the same order, which the executor relies on to resume a log at
 // a byte offset (a new leader, a reopened stream). The price: while a task
-// runs, a follower sees its stdout only; its stderr comes when it ends.
+// runs, a follower of Logs sees its stdout only; its stderr comes when it
+// ends. The executor therefore reads each stream live with StreamLogs.
 //
 // With follow, stdout ends when the task is dead: Nomad's own follow
 // stream does not end then, so a Wait alongside it cancels the stream
@@ -32,6 +35,26 @@ import (
 // started has no logs yet: without follow the stream is empty, with
 // follow it waits for the start.
 func (s *Scheduler) Logs(ctx context.Context, name string, follow bool) (io.ReadCloser, error) {
+	return s.openLogs(ctx, name, follow, []string{"stdout", "stderr"}, 0)
+}
+
+// StreamLogs implements scheduler.StreamLogger: one of the task's streams
+// on its own, from a byte offset, so both can be followed live (the
+// executor does, and resumes each at its own position). With follow it
+// ends when the task is dead, as Logs does (same settling, same final
+// read without follow).
+func (s *Scheduler) StreamLogs(ctx context.Context, name string, stream scheduler.LogStream, offset int64, follow bool) (io.ReadCloser, error) {
+	if stream != scheduler.Stdout && stream != scheduler.Stderr {
+		return nil, fmt.Errorf("nomad: logs %s: unknown stream %q: %w", name, stream, scheduler.ErrInvalid)
+	}
+	if offset < 0 {
+		return nil, fmt.Errorf("nomad: logs %s: negative offset %d: %w", name, offset, scheduler.ErrInvalid)
+	}
+	return s.openLogs(ctx, name, follow, []string{string(stream)}, offset)
+}
+
+// openLogs streams the log types one after the other, the first from skip.
+func (s *Scheduler) openLogs(ctx context.Context, name string, follow bool, types []string, skip int64) (io.ReadCloser, error) {
 	snap, err := s.read(ctx, "logs", name, 0)
 	if err != nil {
 		return nil, err
@@ -44,13 +67,16 @@ func (s *Scheduler) Logs(ctx context.Context, name string, follow bool) (io.Read
 	l := &logStream{PipeReader: pr, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
-		pw.CloseWithError(s.copyLogs(lctx, name, snap, follow, pw))
+		pw.CloseWithError(s.copyLogs(lctx, name, snap, follow, types, skip, pw))
 	}()
 	return l, nil
 }
 
-// copyLogs writes the task's output to w; nil means it is all there.
-func (s *Scheduler) copyLogs(ctx context.Context, name string, snap snapshot, follow bool, w io.Writer) error {
+// copyLogs writes the task's output of the given types to w, one type
+// after the other, skipping the first skip bytes of the first; nil means
+// it is all there. Only the first type is followed: the others are read
+// once it ended, that is once the task is dead.
+func (s *Scheduler) copyLogs(ctx context.Context, name string, snap snapshot, follow bool, types []string, skip int64, w io.Writer) error {
 	st := describe(snap)
 	for follow && !started(snap) && st.State != scheduler.StateExited && st.State != scheduler.StateNotFound {
 		var err error
@@ -95,20 +121,23 @@ func (s *Scheduler) copyLogs(ctx context.Context, name string, snap snapshot, fo
 			close(dead)
 		})
 	}
-	// stdout first, as it comes; stderr once stdout is complete (with
-	// follow: once the task has ended), so every read of the log gives
-	// the same bytes in the same order.
+	// The first type as it comes; the next once it is complete (with
+	// follow: once the task has ended), so every read of Logs gives the
+	// same bytes in the same order.
 	var errs []error
-	n, err := int64(0), error(nil)
+	n, err := skip, error(nil)
 	if follow {
-		n, err = s.stream(ctx, alloc, "stdout", true, 0, dead, deliverTo(w))
+		n, err = s.stream(ctx, alloc, types[0], true, skip, dead, deliverTo(w))
 	}
 	if err == nil {
-		_, err = s.stream(ctx, alloc, "stdout", false, n, nil, deliverTo(w))
+		_, err = s.stream(ctx, alloc, types[0], false, max(n, skip), nil, deliverTo(w))
 	}
 	errs = append(errs, err)
-	if err == nil {
-		_, err = s.stream(ctx, alloc, "stderr", false, 0, nil, deliverTo(w))
+	for _, typ := range types[1:] {
+		if err != nil {
+			break
+		}
+		_, err = s.stream(ctx, alloc, typ, false, 0, nil, deliverTo(w))
 		errs = append(errs, err)
 	}
 	stopWait()

@@ -185,6 +185,10 @@ func testLogsFollow(t *testing.T, e *env) {
 	}
 	out = append(out, Line{Text: "ready"})
 	p := Program{Output: out, Exit: 4, UntilStopped: true}
+	if sl, ok := e.s.(scheduler.StreamLogger); ok {
+		testStreamLogsFollow(t, e, sl, p)
+		return
+	}
 	req := e.start(t, p, nil)
 	rc, err := e.s.Logs(ctx(t), req.Name, true)
 	if err != nil {

@@ -196,12 +196,19 @@ type TaskExecution struct {
 	// how many bytes of the current attempt's container output have been
 	// consumed (stored or dropped past the cap), so a new leader resumes
 	// reading the container's log where the old one stopped.
-	LogBytes      int64 `json:"log_bytes"`
-	LogOffset     int64 `json:"log_offset"`
-	LogChunks     int64 `json:"log_chunks"`
-	LogsTruncated bool  `json:"logs_truncated"`
-	LogsExpired   bool  `json:"logs_expired"`
-	LogsRemoved   bool  `json:"logs_removed"`
+	LogBytes  int64 `json:"log_bytes"`
+	LogOffset int64 `json:"log_offset"`
+	// StreamOffsets is, for a backend that keeps stdout and stderr apart
+	// (Nomad), how many bytes of each stream the LogOffset bytes consumed:
+	// the combined log holds them in the order the collector received
+	// them, which no later read can repeat, so a new leader resumes each
+	// stream at its own position. Nil for a single ordered stream (Docker)
+	// and in records written before envelope version 5 (fsm/DESIGN.md).
+	StreamOffsets *StreamOffsets `json:"stream_offsets,omitempty"`
+	LogChunks     int64          `json:"log_chunks"`
+	LogsTruncated bool           `json:"logs_truncated"`
+	LogsExpired   bool           `json:"logs_expired"`
+	LogsRemoved   bool           `json:"logs_removed"`
 	// LogsOpen is set when the task completed while its output was still
 	// being collected (the executor stopped waiting for the drain): more
 	// of it may be appended. A last append (LogAppend.Last, from the
@@ -215,6 +222,12 @@ type TaskExecution struct {
 	// UnmarshalJSON reads); 0 for a record that embeds its task. Never in
 	// an API answer, which keeps upstream's shape.
 	ConfigVersion int64 `json:"-"`
+}
+
+// StreamOffsets are positions in a container's stdout and stderr.
+type StreamOffsets struct {
+	Stdout int64 `json:"stdout"`
+	Stderr int64 `json:"stderr"`
 }
 
 // Terminal reports whether the task execution is complete.
