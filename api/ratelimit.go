@@ -169,8 +169,9 @@ func (s *Server) limitToken(c echo.Context, id *identity) error {
 	return nil
 }
 
-// limitAddress counts a request with no valid token against the client's
-// address. A request a member forwarded was counted where it arrived.
+// limitAddress counts a request not counted against a token (a public
+// route, dev mode) against the client's address. A request a member
+// forwarded was counted where it arrived.
 func (s *Server) limitAddress(c echo.Context) error {
 	if s.anonLimiter == nil {
 		return nil
@@ -184,6 +185,46 @@ func (s *Server) limitAddress(c echo.Context) error {
 		return rateLimited(wait, "address "+ip, "api.anonymous_rate_limit")
 	}
 	return nil
+}
+
+// limitRefusedAddress counts a request refused for want of a valid token
+// (401) against its client's address. Unlike limitAddress it counts a
+// request a member forwarded too: a follower forwards a token it knows in
+// any state (a disabled or expired one) without counting it, and the
+// leader's 401 passes back through the follower as an answer, not an
+// error — so the leader is where it is counted, keyed by the address the
+// follower took it from (clientAddress).
+func (s *Server) limitRefusedAddress(c echo.Context) error {
+	if s.anonLimiter == nil {
+		return nil
+	}
+	ip := s.clientAddress(c.Request())
+	if ok, wait := s.anonLimiter.allow(addressKey(ip)); !ok {
+		return rateLimited(wait, "address "+ip, "api.anonymous_rate_limit")
+	}
+	return nil
+}
+
+// clientAddress is the address of the client a request came from: the
+// TCP peer, or, for a request a member forwarded (it says so and its peer
+// address is a member's), the address that member appended last to
+// X-Forwarded-For (the forwarder's ReverseProxy appends the peer it
+// served). A client's own X-Forwarded-For is never trusted: only the last
+// element, written by a member, is read, and only from a member.
+func (s *Server) clientAddress(r *http.Request) string {
+	ip := peerIP(r)
+	if r.Header.Get(HeaderForwardedFrom) == "" || !s.isMemberAddress(ip) {
+		return ip
+	}
+	values := r.Header.Values("X-Forwarded-For")
+	if len(values) == 0 {
+		return ip
+	}
+	parts := strings.Split(values[len(values)-1], ",")
+	if last := strings.TrimSpace(parts[len(parts)-1]); net.ParseIP(last) != nil {
+		return last
+	}
+	return ip
 }
 
 // addressKey is the bucket of an address: an IPv4 address itself, an

@@ -2,9 +2,17 @@ package api
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"go.etcd.io/bbolt"
+
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
 )
 
 // fakeClock is a clock tests move by hand.
@@ -187,5 +195,42 @@ func BenchmarkRateLimiterFullTable(b *testing.B) {
 	}
 	for i := 0; b.Loop(); i++ {
 		l.allow(keys[i%len(keys)] + strconv.Itoa(i))
+	}
+}
+
+// The client address of a request a member forwarded is the one the
+// member appended to X-Forwarded-For; anyone else's header is ignored.
+func TestClientAddressTrustsOnlyMembers(t *testing.T) {
+	c := newFakeFollower(t, nil)
+	if err := c.f.DB().Update(func(tx *bbolt.Tx) error {
+		return store.PutServer(tx, &model.Server{ID: "n2", RaftAddr: "10.1.1.2:7000", APIAddr: "http://10.1.1.2:8080"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s := New(Options{}, c, hclog.NewNullLogger())
+	for _, tc := range []struct {
+		name, peer, from string
+		xff              []string
+		want             string
+	}{
+		{"client direct", "203.0.113.5:4000", "", nil, "203.0.113.5"},
+		{"client forging both headers", "203.0.113.5:4000", "n2", []string{"198.51.100.1"}, "203.0.113.5"},
+		{"member forwarding", "10.1.1.2:5000", "n2", []string{"198.51.100.7"}, "198.51.100.7"},
+		{"member forwarding a client's own header", "10.1.1.2:5000", "n2", []string{"1.2.3.4, 198.51.100.7"}, "198.51.100.7"},
+		{"member without the header", "10.1.1.2:5000", "n2", nil, "10.1.1.2"},
+		{"member, garbage", "10.1.1.2:5000", "n2", []string{"nonsense"}, "10.1.1.2"},
+		{"member not saying it forwarded", "10.1.1.2:5000", "", []string{"198.51.100.7"}, "10.1.1.2"},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/api/namespaces", nil)
+		r.RemoteAddr = tc.peer
+		if tc.from != "" {
+			r.Header.Set(HeaderForwardedFrom, tc.from)
+		}
+		for _, v := range tc.xff {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		if got := s.clientAddress(r); got != tc.want {
+			t.Errorf("%s: %q; want %q", tc.name, got, tc.want)
+		}
 	}
 }
