@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/goferhq/gofer/fsm"
 )
@@ -189,5 +192,31 @@ func TestRelayedExternalEventsAreSampled(t *testing.T) {
 	}
 	if n := s.audit.suppressed.Load(); int(n)+queued != sent {
 		t.Errorf("%d queued + %d suppressed; want %d in all", queued, n, sent)
+	}
+}
+
+// steppingDown is a leader that loses leadership while its audit batch
+// waits for raft: the apply fails with ErrNotLeader (nothing written).
+type steppingDown struct{ *fakeFollower }
+
+func (c steppingDown) Apply(context.Context, fsm.CommandType, fsm.Meta, any) (*fsm.Result, uint64, error) {
+	c.leading.Store(false)
+	return nil, 0, ErrNotLeader
+}
+
+// A batch whose apply fails because leadership went is not lost: it goes
+// to the new leader.
+func TestAuditBatchOfALeaderLostMidApplyIsPassedOn(t *testing.T) {
+	leader := newRelayLeader(t)
+	c := steppingDown{newFakeFollower(t, leader)}
+	c.leading.Store(true)
+	s := New(Options{}, c, hclog.NewNullLogger())
+	s.audit.flush([]fsm.AuditEntry{{Method: "DELETE", Route: "/api/namespaces/:ns", Status: 204, Outcome: AuditOK, RequestID: "r7"}}, 5*time.Second)
+	entries, _ := relayed(leader)
+	if len(entries) != 1 || entries[0].RequestID != "r7" {
+		t.Fatalf("the new leader got %+v; want r7", entries)
+	}
+	if n := s.audit.droppedTotal.Load(); n != 0 {
+		t.Errorf("%d entries dropped", n)
 	}
 }
