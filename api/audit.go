@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -30,8 +31,9 @@ import (
 // without a valid token that are refused are recorded at auditAnonRate per
 // second per node (bursts of auditAnonBurst), the rest counted in a
 // "suppressed" entry; so are entries that find the queue full. A follower
-// records nothing: the refusals it answers itself (no valid token before
-// forwarding, its own rate limit) are only counted in its log.
+// writes nothing itself: the answers it gives itself (no valid token
+// before forwarding, its own rate limit) are passed to the leader, as is
+// the queue of a leader that stepped down (audit_relay.go).
 
 const (
 	auditQueue      = 4096
@@ -49,6 +51,25 @@ const (
 	AuditSuppressed = "suppressed"
 )
 
+// auditMode is how a route's answers are audited.
+type auditMode int
+
+const (
+	// auditEvery records every answer (refusals from callers without a
+	// valid token, and 429s, through the sampler).
+	auditEvery auditMode = iota
+	// auditSampled passes every answer through the sampler: a relayed
+	// external event, anonymous in origin (a webhook), which a flood of
+	// webhooks must not turn into a flood of entries.
+	auditSampled
+	// auditRelay is the audit relay's (audit_relay.go): a batch taken
+	// (204) is recorded by the entries it carries, and a node's own relay
+	// is never recorded where it starts (a relay failing for want of a
+	// leader would otherwise queue an entry to relay, and so on); any
+	// other answer (a wrong secret, a bad batch) is recorded.
+	auditRelay
+)
+
 // ctxForwarded marks a request this node passed to the leader.
 const ctxForwarded = "gofer.forwarded"
 
@@ -58,8 +79,9 @@ type auditor struct {
 	anon  *rate.Limiter
 	// suppressed counts entries not queued (sampled out or queue full).
 	suppressed atomic.Int64
-	// followerDropped counts entries a follower did not record.
-	followerDropped atomic.Int64
+	// droppedTotal counts entries neither recorded nor passed to the
+	// leader (audit_relay.go).
+	droppedTotal atomic.Int64
 }
 
 func newAuditor(s *Server) *auditor {
@@ -69,7 +91,7 @@ func newAuditor(s *Server) *auditor {
 // auditMiddleware records a mutating route's request once answered.
 // public routes authenticate no one, so the caller's token, if it sent a
 // valid one, is looked up for the record.
-func (s *Server) auditMiddleware(public bool) echo.MiddlewareFunc {
+func (s *Server) auditMiddleware(public bool, mode auditMode) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			err := next(c)
@@ -81,7 +103,7 @@ func (s *Server) auditMiddleware(public bool) echo.MiddlewareFunc {
 					c.Set(ctxIdentity, id)
 				}
 			}
-			s.audit.observe(c, err)
+			s.audit.observe(c, err, mode)
 			return err
 		}
 	}
@@ -109,12 +131,17 @@ func (s *Server) presentedToken(c echo.Context) *identity {
 }
 
 // observe queues the entry of an answered request.
-func (a *auditor) observe(c echo.Context, err error) {
+func (a *auditor) observe(c echo.Context, err error, mode auditMode) {
 	status := c.Response().Status
 	if err != nil {
 		status = classify(err).status
 	} else if !c.Response().Committed || status == 0 {
 		status = http.StatusOK
+	}
+	if mode == auditRelay {
+		if own, _ := c.Request().Context().Value(ctxKeyOwnRelay{}).(bool); own || status == http.StatusNoContent {
+			return
+		}
 	}
 	id := callerOf(c)
 	e := fsm.AuditEntry{
@@ -134,7 +161,9 @@ func (a *auditor) observe(c echo.Context, err error) {
 	for _, f := range []*string{&e.Namespace, &e.Resource, &e.Route, &e.RequestID} {
 		*f = clipAuditField(*f)
 	}
-	if e.Outcome == AuditRefused && (status == http.StatusTooManyRequests || (e.TokenID == "" && !id.Dev && !id.ClusterSecret)) && !a.anon.Allow() {
+	sampled := mode == auditSampled ||
+		e.Outcome == AuditRefused && (status == http.StatusTooManyRequests || (e.TokenID == "" && !id.Dev && !id.ClusterSecret))
+	if sampled && !a.anon.Allow() {
 		a.suppressed.Add(1)
 		return
 	}
@@ -214,19 +243,25 @@ func (a *auditor) flush(batch []fsm.AuditEntry, timeout time.Duration) []fsm.Aud
 		return batch
 	}
 	if !a.s.cluster.IsLeader() {
-		if n := a.followerDropped.Add(int64(len(batch))); n%1000 < int64(len(batch)) {
-			a.s.logger.Info("audit entries answered on this follower are not recorded", "total", n)
-		}
+		// A follower's own answers, or a leader's queue after it stepped
+		// down: the leader records them.
+		a.relay(batch, timeout)
 		return batch[:0]
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	res, _, err := a.s.cluster.Apply(ctx, fsm.CmdAuditRecord, fsm.Meta{Timestamp: a.s.opts.Now().UnixMilli(), Actor: "system"},
 		fsm.AuditRecord{Entries: batch})
-	if err == nil && res != nil {
-		err = res.Err
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader):
+		// Leadership went while the batch waited: not applied, so the
+		// new leader records it.
+		a.relay(batch, timeout)
+	case err == nil && res != nil && res.Err != nil:
+		a.dropped(auditDropApplyFail, batch)
+		a.s.logger.Warn("audit entries not recorded", "entries", len(batch), "error", res.Err)
+	case err != nil:
+		a.dropped(auditDropApplyFail, batch)
 		a.s.logger.Warn("audit entries not recorded", "entries", len(batch), "error", err)
 	}
 	return batch[:0]

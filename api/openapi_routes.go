@@ -209,6 +209,7 @@ func routeShapes() map[string]shape {
 		"GET /api/cluster/snapshot":                 {status: ok, outRaw: openapi.Octets},
 		"POST /api/cluster/snapshot":                {inRaw: openapi.Octets, status: ok, out: one("restore", &RestoreResult{}), query: []openapi.Param{{Name: "force_legacy", Type: "boolean", Description: "accept a format-1 backup"}}},
 		"POST " + internalEventPath + ":extension":  {inRaw: openapi.Octets, status: none, id: "passExternalEvent"},
+		"POST " + auditRelayPath:                    {in: auditRelayBody{}, status: none, id: "passAuditEntries"},
 		"GET " + openAPIPath:                        {status: ok, outRaw: openapi.JSON, id: "openAPIDocument"},
 		"GET " + extensionOpenAPIPath:               {status: ok, outRaw: openapi.JSON, id: "extensionOpenAPIDocument"},
 		"GET " + docsPagePath:                       {status: ok, outRaw: openapi.HTML, id: "openAPIPage"},

@@ -92,7 +92,7 @@ func (s *Server) preAuthMiddleware(a access, forwarded func(echo.Context) bool) 
 func (s *Server) limitRefused(c echo.Context, err error) error {
 	var ae *apiError
 	if errors.As(err, &ae) && ae.status == http.StatusUnauthorized {
-		if lerr := s.limitAddress(c); lerr != nil {
+		if lerr := s.limitRefusedAddress(c); lerr != nil {
 			return lerr
 		}
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"container/list"
 	"math"
 	"net"
 	"net/http"
@@ -41,10 +42,15 @@ const (
 // address seen recently). At the bound, idle ones are dropped first.
 const maxLimiters = 10000
 
-// rateLimiter holds a token bucket per key (a token id or an address). A bucket idle long enough to
-// have refilled is the same as a new one, so it is dropped when the map
-// is full; only when none is, the least recently used goes (its caller
-// gains at most one burst).
+// rateLimiter holds a token bucket per key (a token id or an address). A
+// bucket idle long enough to have refilled is the same as a new one, so
+// such buckets are dropped when the map is full; only when none is, the
+// least recently used goes (its caller gains at most one burst).
+//
+// The buckets are kept in a list ordered by last use (most recent first),
+// so eviction looks only at the tail: each bucket dropped costs O(1), and
+// a full map costs one bucket's work per new key instead of a scan of all
+// of them under the mutex every request waits for.
 type rateLimiter struct {
 	limit rate.Limit
 	burst int
@@ -52,10 +58,12 @@ type rateLimiter struct {
 	max   int
 
 	mu      sync.Mutex
-	buckets map[string]*bucket
+	buckets map[string]*list.Element // of *bucket
+	lru     *list.List               // front: most recently used
 }
 
 type bucket struct {
+	key  string
 	lim  *rate.Limiter
 	last time.Time
 }
@@ -69,7 +77,8 @@ func newRateLimiter(perSecond float64, burst int, now func() time.Time, maxKeys 
 	if burst < 1 {
 		burst = 1
 	}
-	return &rateLimiter{limit: rate.Limit(perSecond), burst: burst, now: now, max: maxKeys, buckets: make(map[string]*bucket)}
+	return &rateLimiter{limit: rate.Limit(perSecond), burst: burst, now: now, max: maxKeys,
+		buckets: make(map[string]*list.Element), lru: list.New()}
 }
 
 // allow takes one request for key; when refused, retryAfter is how long
@@ -81,13 +90,16 @@ func (l *rateLimiter) allow(key string) (ok bool, retryAfter time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := l.buckets[key]
-	if b == nil {
+	var b *bucket
+	if el := l.buckets[key]; el != nil {
+		b = el.Value.(*bucket)
+		l.lru.MoveToFront(el)
+	} else {
 		if len(l.buckets) >= l.max {
 			l.evict(now)
 		}
-		b = &bucket{lim: rate.NewLimiter(l.limit, l.burst)}
-		l.buckets[key] = b
+		b = &bucket{key: key, lim: rate.NewLimiter(l.limit, l.burst)}
+		l.buckets[key] = l.lru.PushFront(b)
 	}
 	b.last = now
 	r := b.lim.ReserveN(now, 1)
@@ -103,24 +115,29 @@ func (l *rateLimiter) refill() time.Duration {
 	return time.Duration(float64(l.burst) / float64(l.limit) * float64(time.Second))
 }
 
-// evict drops every bucket idle for a full refill; if none is, the least
-// recently used one. l.mu is held.
+// evict drops, from the least recently used end, every bucket idle for a
+// full refill; if that freed no room, the least recently used one. Each
+// bucket is dropped once, so the cost is O(1) amortised per new key.
+// l.mu is held.
 func (l *rateLimiter) evict(now time.Time) {
 	idle := l.refill()
-	var oldestKey string
-	var oldest time.Time
-	for k, b := range l.buckets {
-		if now.Sub(b.last) >= idle {
-			delete(l.buckets, k)
-			continue
+	for el := l.lru.Back(); el != nil; el = l.lru.Back() {
+		b := el.Value.(*bucket)
+		if now.Sub(b.last) < idle {
+			break
 		}
-		if oldestKey == "" || b.last.Before(oldest) {
-			oldestKey, oldest = k, b.last
+		l.drop(el)
+	}
+	if len(l.buckets) >= l.max {
+		if el := l.lru.Back(); el != nil {
+			l.drop(el)
 		}
 	}
-	if len(l.buckets) >= l.max && oldestKey != "" {
-		delete(l.buckets, oldestKey)
-	}
+}
+
+func (l *rateLimiter) drop(el *list.Element) {
+	delete(l.buckets, el.Value.(*bucket).key)
+	l.lru.Remove(el)
 }
 
 // size is the number of buckets held (tests).
@@ -152,8 +169,9 @@ func (s *Server) limitToken(c echo.Context, id *identity) error {
 	return nil
 }
 
-// limitAddress counts a request with no valid token against the client's
-// address. A request a member forwarded was counted where it arrived.
+// limitAddress counts a request not counted against a token (a public
+// route, dev mode) against the client's address. A request a member
+// forwarded was counted where it arrived.
 func (s *Server) limitAddress(c echo.Context) error {
 	if s.anonLimiter == nil {
 		return nil
@@ -167,6 +185,46 @@ func (s *Server) limitAddress(c echo.Context) error {
 		return rateLimited(wait, "address "+ip, "api.anonymous_rate_limit")
 	}
 	return nil
+}
+
+// limitRefusedAddress counts a request refused for want of a valid token
+// (401) against its client's address. Unlike limitAddress it counts a
+// request a member forwarded too: a follower forwards a token it knows in
+// any state (a disabled or expired one) without counting it, and the
+// leader's 401 passes back through the follower as an answer, not an
+// error — so the leader is where it is counted, keyed by the address the
+// follower took it from (clientAddress).
+func (s *Server) limitRefusedAddress(c echo.Context) error {
+	if s.anonLimiter == nil {
+		return nil
+	}
+	ip := s.clientAddress(c.Request())
+	if ok, wait := s.anonLimiter.allow(addressKey(ip)); !ok {
+		return rateLimited(wait, "address "+ip, "api.anonymous_rate_limit")
+	}
+	return nil
+}
+
+// clientAddress is the address of the client a request came from: the
+// TCP peer, or, for a request a member forwarded (it says so and its peer
+// address is a member's), the address that member appended last to
+// X-Forwarded-For (the forwarder's ReverseProxy appends the peer it
+// served). A client's own X-Forwarded-For is never trusted: only the last
+// element, written by a member, is read, and only from a member.
+func (s *Server) clientAddress(r *http.Request) string {
+	ip := peerIP(r)
+	if r.Header.Get(HeaderForwardedFrom) == "" || !s.isMemberAddress(ip) {
+		return ip
+	}
+	values := r.Header.Values("X-Forwarded-For")
+	if len(values) == 0 {
+		return ip
+	}
+	parts := strings.Split(values[len(values)-1], ",")
+	if last := strings.TrimSpace(parts[len(parts)-1]); net.ParseIP(last) != nil {
+		return last
+	}
+	return ip
 }
 
 // addressKey is the bucket of an address: an IPv4 address itself, an

@@ -2,8 +2,17 @@ package api
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"go.etcd.io/bbolt"
+
+	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/model"
 )
 
 // fakeClock is a clock tests move by hand.
@@ -130,6 +139,98 @@ func TestAddressKeyGroupsIPv6By64(t *testing.T) {
 	} {
 		if got := addressKey(c.a) == addressKey(c.b); got != c.same {
 			t.Errorf("%s and %s share a bucket: %t (%q, %q), want %t", c.a, c.b, got, addressKey(c.a), addressKey(c.b), c.same)
+		}
+	}
+}
+
+// Eviction follows use, not creation: a key used again moves to the
+// recently used end and outlives keys created after it; idle buckets at
+// the old end all go at once, and the map and the use list stay in step.
+func TestRateLimiterEvictsByLastUse(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	l := newRateLimiter(1, 2, clk.now, 3)
+	for _, k := range []string{"a", "b", "c"} {
+		clk.t = clk.t.Add(time.Millisecond)
+		l.allow(k)
+	}
+	clk.t = clk.t.Add(time.Millisecond)
+	l.allow("a") // a is now the most recently used
+	clk.t = clk.t.Add(time.Millisecond)
+	l.allow("d") // full, none idle: b (least recently used) goes
+	l.mu.Lock()
+	_, hasA := l.buckets["a"]
+	_, hasB := l.buckets["b"]
+	l.mu.Unlock()
+	if !hasA || hasB {
+		t.Fatalf("after reusing a and adding d: a kept=%v b kept=%v; want a kept, b evicted", hasA, hasB)
+	}
+	clk.t = clk.t.Add(time.Second) // c's refill (2 s) not yet over
+	l.allow("a")
+	clk.t = clk.t.Add(1500 * time.Millisecond) // c and d idle for a refill now, a not
+	l.allow("e")
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.buckets) != 2 || l.lru.Len() != 2 {
+		t.Fatalf("%d buckets, %d in the use list; want 2 and 2 (c and d idle, evicted together)", len(l.buckets), l.lru.Len())
+	}
+	for _, k := range []string{"a", "e"} {
+		if _, ok := l.buckets[k]; !ok {
+			t.Errorf("bucket %s evicted", k)
+		}
+	}
+}
+
+// BenchmarkRateLimiterFullTable: a new key on every request with the table
+// at its production bound and no bucket idle, the worst case for eviction
+// (it used to scan every bucket under the mutex).
+func BenchmarkRateLimiterFullTable(b *testing.B) {
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	l := newRateLimiter(DefaultAnonRateLimit, DefaultAnonRateBurst, clk.now, maxLimiters)
+	for i := range maxLimiters {
+		l.allow(fmt.Sprintf("ip:%d", i))
+	}
+	keys := make([]string, 4096)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("new:%d", i)
+	}
+	for i := 0; b.Loop(); i++ {
+		l.allow(keys[i%len(keys)] + strconv.Itoa(i))
+	}
+}
+
+// The client address of a request a member forwarded is the one the
+// member appended to X-Forwarded-For; anyone else's header is ignored.
+func TestClientAddressTrustsOnlyMembers(t *testing.T) {
+	c := newFakeFollower(t, nil)
+	if err := c.f.DB().Update(func(tx *bbolt.Tx) error {
+		return store.PutServer(tx, &model.Server{ID: "n2", RaftAddr: "10.1.1.2:7000", APIAddr: "http://10.1.1.2:8080"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s := New(Options{}, c, hclog.NewNullLogger())
+	for _, tc := range []struct {
+		name, peer, from string
+		xff              []string
+		want             string
+	}{
+		{"client direct", "203.0.113.5:4000", "", nil, "203.0.113.5"},
+		{"client forging both headers", "203.0.113.5:4000", "n2", []string{"198.51.100.1"}, "203.0.113.5"},
+		{"member forwarding", "10.1.1.2:5000", "n2", []string{"198.51.100.7"}, "198.51.100.7"},
+		{"member forwarding a client's own header", "10.1.1.2:5000", "n2", []string{"1.2.3.4, 198.51.100.7"}, "198.51.100.7"},
+		{"member without the header", "10.1.1.2:5000", "n2", nil, "10.1.1.2"},
+		{"member, garbage", "10.1.1.2:5000", "n2", []string{"nonsense"}, "10.1.1.2"},
+		{"member not saying it forwarded", "10.1.1.2:5000", "", []string{"198.51.100.7"}, "10.1.1.2"},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/api/namespaces", nil)
+		r.RemoteAddr = tc.peer
+		if tc.from != "" {
+			r.Header.Set(HeaderForwardedFrom, tc.from)
+		}
+		for _, v := range tc.xff {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		if got := s.clientAddress(r); got != tc.want {
+			t.Errorf("%s: %q; want %q", tc.name, got, tc.want)
 		}
 	}
 }

@@ -34,6 +34,9 @@ type route struct {
 	// internal routes are for the cluster's own nodes, not for clients;
 	// docs/api.md marks them.
 	internal bool
+	// audit is how a mutating route's answers are audited (audit.go);
+	// the zero value records every one.
+	audit auditMode
 }
 
 // refs builds the resources of a namespaced route: the namespace from
@@ -241,7 +244,12 @@ func (s *Server) routeTable() []route {
 		// An external event a follower's listener passes to the leader
 		// (external.go); nodes prove the cluster secret.
 		{method: http.MethodPost, path: internalEventPath + ":extension", handler: s.receiveEvent, access: access{admin: true, clusterSecret: true, action: write}, bodyLimit: MaxExternalEventBody,
-			extensionWork: eventLeaderWork, internal: true, doc: "an external event a follower's listener passes to the leader; raw body (≤ 25 MiB), the original headers in `X-Gofer-Event-Headers`; 503 + `Retry-After` when the leader already holds 32 events"},
+			extensionWork: eventLeaderWork, internal: true, audit: auditSampled, doc: "an external event a follower's listener passes to the leader; raw body (≤ 25 MiB), the original headers in `X-Gofer-Event-Headers`; 503 + `Retry-After` when the leader already holds 32 events"},
+		// Audit entries a node could not record itself (audit_relay.go);
+		// nodes prove the cluster secret. A batch taken is not audited
+		// itself (the entries it carries are the record).
+		{method: http.MethodPost, path: auditRelayPath, handler: s.receiveAudit, access: access{admin: true, clusterSecret: true, action: write}, bodyLimit: maxAuditRelayBody,
+			internal: true, audit: auditRelay, doc: "`{entries: [...]}` (at most 16): audit entries a follower answered, or a leader that stepped down still held, for the leader to record → 204"},
 	}
 }
 
@@ -254,7 +262,7 @@ func (s *Server) routes() {
 		var mws []echo.MiddlewareFunc
 		if r.method != http.MethodGet && r.method != http.MethodHead {
 			// First: every answer is audited, refusals included.
-			mws = append(mws, s.auditMiddleware(r.access.public))
+			mws = append(mws, s.auditMiddleware(r.access.public, r.audit))
 		}
 		if !r.noVersion {
 			mws = append(mws, versionMiddleware)

@@ -333,6 +333,10 @@ func authzCases() []authzCase {
 		// cluster secret; an admin may too): no such extension.
 		{method: "POST", path: "/api/cluster/external-events/:extension", admin: true, action: "write",
 			req: authzFixed("/api/cluster/external-events/authz-no-ext", "event body"), want: 404},
+		// Audit entries a node passes to the leader (nodes use the cluster
+		// secret; an admin may too): an empty batch.
+		{method: "POST", path: "/api/cluster/audit", admin: true, action: "write",
+			req: authzFixed("/api/cluster/audit", `{"entries":[]}`), want: 400},
 	}
 }
 

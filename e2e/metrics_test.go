@@ -74,6 +74,7 @@ func TestMetricsCluster(t *testing.T) {
 		`gofer_queue_runs{state="pending"} `,
 		"gofer_raft_boltdb_storeLogs_count ", // raft-boltdb's go-metrics
 	}
+	var scrapes []string
 	for _, tc := range []struct {
 		node *Node
 		want []string
@@ -99,7 +100,10 @@ func TestMetricsCluster(t *testing.T) {
 			if m := missingSeries(body, tc.want); len(m) > 0 {
 				return fmt.Errorf("%s's scrape lacks %q", tc.node.Name, m)
 			}
+			scrapes = append(scrapes, body)
 			return nil
 		})
 	}
+	// Every series the shipped dashboard queries is real.
+	checkDashboardSeries(t, scrapes...)
 }

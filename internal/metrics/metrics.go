@@ -40,6 +40,7 @@ type Metrics struct {
 	runTime    *prometheus.HistogramVec
 	schedErrs  *prometheus.CounterVec
 	triggerLag *prometheus.HistogramVec
+	auditDrop  *prometheus.CounterVec
 }
 
 // New builds a registry with the process and Go runtime collectors, the
@@ -94,12 +95,16 @@ func New() *Metrics {
 			Help:    "How long after its scheduled time a trigger's run was started (the API receiving the trigger's request), by trigger kind.",
 			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600},
 		}, []string{"trigger"}),
+		auditDrop: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "audit", Name: "entries_dropped_total",
+			Help: "Audit entries this node neither recorded nor passed to the leader, by reason (a suppressed entry counts the requests it stands for).",
+		}, []string{"reason"}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.apiRequests, m.apiLatency, m.fsmBatch, m.fsmApply, m.runs, m.tasks, m.taskTime, m.runTime,
-		m.schedErrs, m.triggerLag,
+		m.schedErrs, m.triggerLag, m.auditDrop,
 		raftBridge(),
 	)
 	return m
@@ -187,6 +192,14 @@ func (m *Metrics) ObserveSchedulerError(backend, op, kind string) {
 		return
 	}
 	m.schedErrs.WithLabelValues(backend, op, kind).Inc()
+}
+
+// ObserveAuditDropped counts n audit entries dropped for reason.
+func (m *Metrics) ObserveAuditDropped(reason string, n int64) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.auditDrop.WithLabelValues(reason).Add(float64(n))
 }
 
 // ObserveTriggerLateness records how late a trigger's run started.
