@@ -170,6 +170,12 @@ func (a *auditor) dropped(reason string, batch []fsm.AuditEntry) {
 // this node's queue, checked and clipped as its own are; entries that do
 // not fit are counted as suppressed, never waited for.
 func (s *Server) receiveAudit(c echo.Context) error {
+	// Only members write into another node's audit log: an admin token
+	// may call cluster routes, but an entry it wrote would read as a
+	// request someone else made.
+	if id := callerOf(c); id == nil || !(id.ClusterSecret || id.Dev) {
+		return forbidden("only cluster members pass audit entries on (with the cluster secret); a token cannot")
+	}
 	var body auditRelayBody
 	if err := decodeJSON(c, &body); err != nil {
 		return err

@@ -249,7 +249,7 @@ func (s *Server) routeTable() []route {
 		// nodes prove the cluster secret. A batch taken is not audited
 		// itself (the entries it carries are the record).
 		{method: http.MethodPost, path: auditRelayPath, handler: s.receiveAudit, access: access{admin: true, clusterSecret: true, action: write}, bodyLimit: maxAuditRelayBody,
-			internal: true, audit: auditRelay, doc: "`{entries: [...]}` (at most 16): audit entries a follower answered, or a leader that stepped down still held, for the leader to record → 204"},
+			internal: true, audit: auditRelay, doc: "`{entries: [...]}` (at most 16): audit entries a follower answered, or a leader that stepped down still held, for the leader to record → 204. Cluster secret only: a token, admin too, gets 403"},
 	}
 }
 

@@ -333,10 +333,12 @@ func authzCases() []authzCase {
 		// cluster secret; an admin may too): no such extension.
 		{method: "POST", path: "/api/cluster/external-events/:extension", admin: true, action: "write",
 			req: authzFixed("/api/cluster/external-events/authz-no-ext", "event body"), want: 404},
-		// Audit entries a node passes to the leader (nodes use the cluster
-		// secret; an admin may too): an empty batch.
+		// Audit entries a node passes to the leader: only the cluster
+		// secret writes them — the route admits admins like the other
+		// cluster routes, but its handler refuses a token (an entry an
+		// admin wrote would read as someone else's request).
 		{method: "POST", path: "/api/cluster/audit", admin: true, action: "write",
-			req: authzFixed("/api/cluster/audit", `{"entries":[]}`), want: 400},
+			req: authzFixed("/api/cluster/audit", `{"entries":[]}`), want: 403},
 	}
 }
 
