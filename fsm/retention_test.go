@@ -1,7 +1,9 @@
 package fsm
 
 import (
+	"errors"
 	"regexp"
+	"strings"
 	"testing"
 
 	"go.etcd.io/bbolt"
@@ -33,8 +35,8 @@ func (x *runFixture) finishedRuns(n int) {
 }
 
 // The applier deletes a run with everything under it — task records,
-// logs, run objects, the idempotency key that started it — keeps the
-// newer runs whole, never hands the id out again, and records the batch
+// logs, run objects — but keeps the idempotency key that started it (a
+// retry must not start the run again), keeps the newer runs whole, never hands the id out again, and records the batch
 // in one event.
 func TestRunsDeleteRemovesRunsWithTheirTasksLogsAndObjects(t *testing.T) {
 	x := newRunFixture(t)
@@ -63,8 +65,8 @@ func TestRunsDeleteRemovesRunsWithTheirTasksLogsAndObjects(t *testing.T) {
 				t.Errorf("run %d has %d objects", run, len(objs))
 			}
 		}
-		if id, _ := store.GetRunIDByKey(tx, "default", "dag", "first"); id != 0 {
-			t.Errorf("the idempotency key of deleted run 1 still names run %d", id)
+		if id, _ := store.GetRunIDByKey(tx, "default", "dag", "first"); id != 1 {
+			t.Errorf("the idempotency key of deleted run 1 names run %d, want 1 (kept)", id)
 		}
 		return nil
 	})
@@ -207,5 +209,31 @@ func TestRunsDeleteIsDeterministic(t *testing.T) {
 	a, b := build(), build()
 	if dump(t, a.f) != dump(t, b.f) {
 		t.Fatal("replicas diverged after RunsDelete")
+	}
+}
+
+// A start retried with the idempotency key of a run retention deleted is
+// refused with a conflict naming the run, and starts nothing: before run
+// retention a run key answered with its run for good, so it must never
+// start a second one.
+func TestRunCreateWithTheKeyOfADeletedRunIsRefused(t *testing.T) {
+	x := newRunFixture(t)
+	x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag", IdempotencyKey: "first", RequestHash: "h"})
+	x.finishRun(1)
+	x.finishedRuns(2)
+	if res := x.runsDelete(RunsDelete{RunIDs: []int64{1}, Keep: 1}); res.Deleted != 1 {
+		t.Fatalf("result %+v, want run 1 deleted", res)
+	}
+	before := dump(t, x.f)
+	res := x.apply(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag", IdempotencyKey: "first", RequestHash: "h"})
+	if !errors.Is(res.Err, ErrConflict) || !strings.Contains(res.Err.Error(), "run 1 started with this idempotency key was deleted by run retention") {
+		t.Fatalf("retried start: value %v, error %v; want a conflict naming run 1", res.Value, res.Err)
+	}
+	strip := regexp.MustCompile(`(?m)^meta 6170706c6965645f(696e646578|7465726d) .*\n`)
+	if strip.ReplaceAllString(dump(t, x.f), "") != strip.ReplaceAllString(before, "") {
+		t.Fatal("a refused retried start changed the state")
+	}
+	if p := x.pipeline(); p.LastRunID != 3 {
+		t.Fatalf("LastRunID %d, want 3 (no run started)", p.LastRunID)
 	}
 }

@@ -256,23 +256,18 @@ func removeActiveUnder(tx *bbolt.Tx, pfx []byte) error {
 }
 
 // DeleteRun removes one run with everything under its key: its task
-// executions, their logs and open-log index entries, its run objects,
-// and the idempotency key that started it (when it still names this
-// run). Its events, trigger keys and canary evidence stay: they are
-// history, kept by their own retention. The pipeline's LastRunID is not
-// touched, so the id is never handed out again.
+// executions, their logs and open-log index entries, and its run objects.
+// Its events, trigger keys and canary evidence stay: they are history,
+// kept by their own retention. So does the idempotency key that started
+// it (a few bytes): a retried start with that key then finds the key
+// naming a run that is gone and is refused, instead of starting the run
+// again. The pipeline's LastRunID is not touched, so the id is never
+// handed out again.
 func DeleteRun(tx *bbolt.Tx, r *model.Run) error {
 	pfx := runKey(r.NamespaceID, r.PipelineID, r.RunID)
 	for _, b := range [][]byte{bucketTasks, bucketLogs, bucketOpenLogs, bucketRunObjects, bucketRunObjectData} {
 		if _, err := deletePrefix(tx.Bucket(b), pfx); err != nil {
 			return err
-		}
-	}
-	if r.IdempotencyKey != "" {
-		if id, _ := GetRunIDByKey(tx, r.NamespaceID, r.PipelineID, r.IdempotencyKey); id == r.RunID {
-			if err := tx.Bucket(bucketRunKeys).Delete(runIdemKey(r.NamespaceID, r.PipelineID, r.IdempotencyKey)); err != nil {
-				return err
-			}
 		}
 	}
 	if err := RemoveActiveRun(tx, r); err != nil {
