@@ -80,7 +80,10 @@ func (p *pruner) runsDeleteFor(tx *bbolt.Tx, pl *model.Pipeline, now time.Time) 
 	keep, age := p.runRetentionOf(tx, pl)
 	cmd = fsm.RunsDelete{NamespaceID: pl.NamespaceID, PipelineID: pl.PipelineID, Keep: keep}
 	if age > 0 {
-		cmd.EndedBefore = now.Add(-age).UnixMilli()
+		// A cut-off at or before the epoch deletes nothing by age, and
+		// the applier would refuse it (a negative one) with the count
+		// limit in the same entry: no age limit then.
+		cmd.EndedBefore = max(now.Add(-age).UnixMilli(), 0)
 	}
 	ids, err := fsm.RunsPastRetention(tx, pl, cmd.Keep, cmd.EndedBefore, runRetentionBatch)
 	if err != nil {

@@ -200,3 +200,23 @@ func TestPrunerDeletesRunsInBoundedBatches(t *testing.T) {
 		}
 	}
 }
+
+// An age longer than the leader's clock is from the epoch (a node that
+// skipped config validation) means no age limit: the command carries no
+// cut-off the applier would refuse, so the count limit in it still
+// applies.
+func TestPrunerTreatsACutOffBeforeTheEpochAsNoAgeLimit(t *testing.T) {
+	x := newRetentionFixture(t)
+	for i := 0; i < 3; i++ {
+		x.run("aged", true)
+	}
+	x.pruner(pruneConfig{RunRetentionCount: 1, RunRetentionAge: 876000 * time.Hour}).pruneOnce(context.Background())
+	if got := x.runs("aged"); !same(got, []int64{3}) {
+		t.Fatalf("aged keeps runs %v, want only the newest, 3 (the count limit applies)", got)
+	}
+	for _, d := range x.deletes {
+		if d.EndedBefore != 0 {
+			t.Fatalf("command %+v carries a cut-off before the epoch; want none", d)
+		}
+	}
+}
