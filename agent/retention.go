@@ -77,7 +77,10 @@ func (p *pruner) nextRunsDelete(ns, pipeline string) (cmd fsm.RunsDelete, ok boo
 // runsDeleteFor builds the command deleting pl's oldest runs past its
 // retention at now; ok is false when none is.
 func (p *pruner) runsDeleteFor(tx *bbolt.Tx, pl *model.Pipeline, now time.Time) (cmd fsm.RunsDelete, ok bool) {
-	keep, age := p.runRetentionOf(tx, pl)
+	keep, age, ok := p.runRetentionOf(tx, pl)
+	if !ok {
+		return cmd, false
+	}
 	cmd = fsm.RunsDelete{NamespaceID: pl.NamespaceID, PipelineID: pl.PipelineID, Keep: keep}
 	if age > 0 {
 		// A cut-off at or before the epoch deletes nothing by age, and
@@ -95,12 +98,21 @@ func (p *pruner) runsDeleteFor(tx *bbolt.Tx, pl *model.Pipeline, now time.Time) 
 }
 
 // runRetentionOf is the retention that applies to pl: its live config's
-// run_retention when it sets one, else the server's.
-func (p *pruner) runRetentionOf(tx *bbolt.Tx, pl *model.Pipeline) (keep int64, age time.Duration) {
+// run_retention when it sets one, else the server's. ok is false when the
+// live config cannot be read: the pipeline is skipped (and logged), not
+// given the server's retention, which might delete runs its own setting
+// keeps.
+func (p *pruner) runRetentionOf(tx *bbolt.Tx, pl *model.Pipeline) (keep int64, age time.Duration, ok bool) {
 	if pl.LiveVersion != 0 {
-		if rr, err := store.ConfigRunRetention(tx, pl.NamespaceID, pl.PipelineID, pl.LiveVersion); err == nil && rr != nil {
-			return rr.Count, rr.AgeDuration()
+		rr, err := store.ConfigRunRetention(tx, pl.NamespaceID, pl.PipelineID, pl.LiveVersion)
+		if err != nil {
+			p.logger.Warn("skipping run retention: the live config's run_retention cannot be read",
+				"namespace", pl.NamespaceID, "pipeline", pl.PipelineID, "version", pl.LiveVersion, "error", err)
+			return 0, 0, false
+		}
+		if rr != nil {
+			return rr.Count, rr.AgeDuration(), true
 		}
 	}
-	return p.cfg.RunRetentionCount, p.cfg.RunRetentionAge
+	return p.cfg.RunRetentionCount, p.cfg.RunRetentionAge, true
 }

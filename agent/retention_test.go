@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -218,5 +219,40 @@ func TestPrunerTreatsACutOffBeforeTheEpochAsNoAgeLimit(t *testing.T) {
 		if d.EndedBefore != 0 {
 			t.Fatalf("command %+v carries a cut-off before the epoch; want none", d)
 		}
+	}
+}
+
+// A pipeline whose live config cannot be decoded is skipped, not given
+// the server's retention: its own setting, unreadable, may keep more.
+func TestPrunerSkipsAPipelineWhoseConfigCannotBeRead(t *testing.T) {
+	x := newRetentionFixture(t)
+	for i := 0; i < 3; i++ {
+		x.run("counted", true)
+		x.run("aged", true)
+	}
+	x.f.Flush()
+	err := x.f.DB().Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte("configs"))
+		var key []byte
+		_ = b.ForEach(func(k, _ []byte) error {
+			if bytes.Contains(k, []byte("counted")) {
+				key = bytes.Clone(k)
+			}
+			return nil
+		})
+		if key == nil {
+			t.Fatal("no stored config of counted")
+		}
+		return b.Put(key, []byte(`{"id":"counted","run_retention":"every other"}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.pruner(pruneConfig{RunRetentionCount: 1}).pruneOnce(context.Background())
+	if got := x.runs("counted"); !same(got, []int64{1, 2, 3}) {
+		t.Fatalf("counted keeps runs %v, want all three (skipped, not the server's count)", got)
+	}
+	if got := x.runs("aged"); !same(got, []int64{3}) {
+		t.Fatalf("aged keeps runs %v, want [3] (the server's count still applies to the others)", got)
 	}
 }
