@@ -80,8 +80,30 @@ func newRetention(tx *bbolt.Tx, p *model.Pipeline, keep, endedBefore int64) (*re
 		return nil, err
 	}
 	return &retention{tx: tx, p: p, endedBefore: endedBefore, activeCanary: active,
-		keepFrom: store.NthNewestRunID(tx, p.NamespaceID, p.PipelineID, keep)}, nil
+		keepFrom: keepFromRunID(tx, p, keep)}, nil
 }
+
+// keepFromRunID is the id of p's keep-th newest stored run, or 0 when
+// no stored run is older than it. Finding it walks keep keys, on the
+// leader every pass and on every replica every RunsDelete, so first one
+// seek rules out the common case cheaply: when the ids from the oldest
+// stored run up to LastRunID number keep or fewer, there are at most keep
+// runs and none is past the count. 0 and the oldest id then decide alike
+// (no stored run is older than the oldest), so the answer is the one the
+// walk would give.
+func keepFromRunID(tx *bbolt.Tx, p *model.Pipeline, keep int64) int64 {
+	if keep <= 0 {
+		return 0
+	}
+	oldest := store.OldestRunID(tx, p.NamespaceID, p.PipelineID)
+	if oldest == 0 || p.LastRunID-oldest+1 <= keep {
+		return 0
+	}
+	return nthNewestRunID(tx, p.NamespaceID, p.PipelineID, keep)
+}
+
+// nthNewestRunID is store.NthNewestRunID; a test counts its calls.
+var nthNewestRunID = store.NthNewestRunID
 
 // past reports whether r is past a limit: older than the Keep-th newest
 // run, or ended before the age cut-off.

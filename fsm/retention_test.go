@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -237,3 +238,67 @@ func TestRunCreateWithTheKeyOfADeletedRunIsRefused(t *testing.T) {
 		t.Fatalf("LastRunID %d, want 3 (no run started)", p.LastRunID)
 	}
 }
+
+// The count limit's walk (keep keys from the newest) is skipped when one
+// seek shows the pipeline cannot have more than keep runs — on the leader
+// (RunsPastRetention) and in the apply alike — and the runs past the
+// count are the ones the walk finds, with or without gaps in the ids.
+func TestRetentionSkipsTheCountWalkWhenNoRunCanBePastIt(t *testing.T) {
+	x := newRunFixture(t)
+	x.finishedRuns(6)
+	walks := 0
+	nthNewestRunID = func(tx *bbolt.Tx, ns, pipeline string, n int64) int64 {
+		walks++
+		return store.NthNewestRunID(tx, ns, pipeline, n)
+	}
+	t.Cleanup(func() { nthNewestRunID = store.NthNewestRunID })
+	pastByCount := func(keep int64) (ids []int64) {
+		p := x.pipeline()
+		x.f.View(func(tx *bbolt.Tx) error {
+			rt, err := newRetention(tx, p, keep, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			walked := store.NthNewestRunID(tx, "default", "dag", keep)
+			return store.ForEachRun(tx, "default", "dag", func(r *model.Run) bool {
+				if rt.past(r) != (walked != 0 && r.RunID < walked) {
+					t.Errorf("keep %d: run %d past=%v, the walk says otherwise", keep, r.RunID, rt.past(r))
+				}
+				if rt.past(r) {
+					ids = append(ids, r.RunID)
+				}
+				return true
+			})
+		})
+		return ids
+	}
+
+	// Six runs, ids 1-6: keep 6 or more needs no walk.
+	for _, keep := range []int64{6, 7, 1000} {
+		walks = 0
+		if got := pastByCount(keep); len(got) != 0 || walks != 0 {
+			t.Fatalf("keep %d: past %v after %d walks; want none and no walk", keep, got, walks)
+		}
+		p := x.pipeline()
+		x.f.View(func(tx *bbolt.Tx) error {
+			if ids, _ := RunsPastRetention(tx, p, keep, 0, 50); len(ids) != 0 {
+				t.Fatalf("keep %d: the leader chose %v", keep, ids)
+			}
+			return nil
+		})
+		if res := x.runsDelete(RunsDelete{RunIDs: []int64{1}, Keep: keep}); res.Deleted != 0 || walks != 0 {
+			t.Fatalf("keep %d: apply %+v after %d walks; want nothing deleted and no walk", keep, res, walks)
+		}
+	}
+	walks = 0
+	if got := pastByCount(5); fmt.Sprint(got) != "[1]" || walks != 1 {
+		t.Fatalf("keep 5: past %v after %d walks; want [1] after one walk", got, walks)
+	}
+	// A gap (runs 2 and 3 deleted): ids 1-6 span 6 but four runs remain;
+	// the walk still answers, and answers the same.
+	x.runsDelete(RunsDelete{RunIDs: []int64{2, 3}, Keep: 4})
+	for keep := int64(1); keep <= 7; keep++ {
+		pastByCount(keep)
+	}
+}
+

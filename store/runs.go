@@ -301,6 +301,17 @@ func NthNewestRunID(tx *bbolt.Tx, ns, pipeline string, n int64) int64 {
 	return 0
 }
 
+// OldestRunID returns the id of the pipeline's oldest stored run, or 0
+// when it has none: one seek.
+func OldestRunID(tx *bbolt.Tx, ns, pipeline string) int64 {
+	pfx := prefix(ns, pipeline)
+	k, _ := tx.Bucket(bucketRuns).Cursor().Seek(pfx)
+	if k == nil || !bytes.HasPrefix(k, pfx) {
+		return 0
+	}
+	return int64(parseU64(k[len(pfx):]))
+}
+
 // ForEachRun calls fn with each of a pipeline's runs, oldest first, until
 // fn returns false.
 func ForEachRun(tx *bbolt.Tx, ns, pipeline string, fn func(*model.Run) bool) error {
