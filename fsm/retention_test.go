@@ -301,4 +301,3 @@ func TestRetentionSkipsTheCountWalkWhenNoRunCanBePastIt(t *testing.T) {
 		pastByCount(keep)
 	}
 }
-
