@@ -14,10 +14,12 @@ import (
 // deleteRunsPastRetention applies run retention (docs/runs.md, "Run
 // retention"): for each pipeline it reads from its state which finished
 // runs are past the pipeline's limits (its live config's run_retention,
-// else the server's) and deletes them in batches of runRetentionBatch, one
-// RunsDelete each. The age cut-off is computed here, from the leader's
-// clock, and travels in the command. No entry is written for a pipeline
-// with nothing to delete.
+// else the server's) and deletes them in batches of at most
+// runRetentionBatch runs and runRetentionBatchTasks task executions, one
+// RunsDelete each, and at most runRetentionBatchesPerPass batches per
+// pipeline in one pass (the rest waits for the next). The age cut-off is
+// computed here, from the leader's clock, and travels in the command. No
+// entry is written for a pipeline with nothing to delete.
 func (p *pruner) deleteRunsPastRetention(ctx context.Context) {
 	// One read finds every pipeline's first batch; only a pipeline whose
 	// batch was full is read again.
@@ -32,8 +34,11 @@ func (p *pruner) deleteRunsPastRetention(ctx context.Context) {
 		})
 	})
 	for _, cmd := range first {
+		batches := 0
 		for ok := true; ok && ctx.Err() == nil; cmd, ok = p.nextRunsDelete(cmd.NamespaceID, cmd.PipelineID) {
-			if !p.applyRunsDelete(ctx, cmd) || len(cmd.RunIDs) < runRetentionBatch {
+			// The next read says whether more is left (a batch the
+			// task cap cut short names fewer runs than a full one).
+			if batches++; !p.applyRunsDelete(ctx, cmd) || batches == runRetentionBatchesPerPass {
 				break
 			}
 		}
@@ -88,7 +93,7 @@ func (p *pruner) runsDeleteFor(tx *bbolt.Tx, pl *model.Pipeline, now time.Time) 
 		// limit in the same entry: no age limit then.
 		cmd.EndedBefore = max(now.Add(-age).UnixMilli(), 0)
 	}
-	ids, err := fsm.RunsPastRetention(tx, pl, cmd.Keep, cmd.EndedBefore, runRetentionBatch)
+	ids, err := fsm.RunsPastRetention(tx, pl, cmd.Keep, cmd.EndedBefore, runRetentionBatch, runRetentionBatchTasks)
 	if err != nil {
 		p.logger.Warn("reading runs past retention failed", "namespace", pl.NamespaceID, "pipeline", pl.PipelineID, "error", err)
 		return cmd, false

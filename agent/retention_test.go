@@ -256,3 +256,26 @@ func TestPrunerSkipsAPipelineWhoseConfigCannotBeRead(t *testing.T) {
 		t.Fatalf("aged keeps runs %v, want [3] (the server's count still applies to the others)", got)
 	}
 }
+
+// A backlog larger than a pass's share is paced: one pass writes at most
+// runRetentionBatchesPerPass entries for a pipeline, the next pass goes
+// on with the rest.
+func TestPrunerPacesALargeBacklogOverPasses(t *testing.T) {
+	x := newRetentionFixture(t)
+	n := runRetentionBatch*runRetentionBatchesPerPass + 11
+	for i := 0; i < n; i++ {
+		x.run("aged", true)
+	}
+	p := x.pruner(pruneConfig{RunRetentionCount: 1})
+	p.pruneOnce(context.Background())
+	if len(x.deletes) != runRetentionBatchesPerPass {
+		t.Fatalf("first pass wrote %d RunsDelete entries, want %d", len(x.deletes), runRetentionBatchesPerPass)
+	}
+	if got := x.runs("aged"); len(got) != 11 {
+		t.Fatalf("after the first pass aged keeps %d runs, want 11 (the rest waits)", len(got))
+	}
+	p.pruneOnce(context.Background())
+	if got := x.runs("aged"); !same(got, []int64{int64(n)}) {
+		t.Fatalf("after the second pass aged keeps %v, want only the newest", got)
+	}
+}

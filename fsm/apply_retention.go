@@ -144,11 +144,14 @@ func (rt *retention) beyond(r *model.Run) bool {
 	return (rt.keepFrom == 0 || r.RunID >= rt.keepFrom) && (rt.endedBefore == 0 || r.Created >= rt.endedBefore)
 }
 
-// RunsPastRetention returns, oldest first, up to max runs of p that run
-// retention deletes under the limits keep (runs beyond the newest keep;
-// 0 none) and endedBefore (epoch ms; 0 none). The leader reads it from its
-// state to fill a RunsDelete; the apply checks each run again.
-func RunsPastRetention(tx *bbolt.Tx, p *model.Pipeline, keep, endedBefore int64, max int) ([]int64, error) {
+// RunsPastRetention returns, oldest first, up to maxRuns runs of p that
+// run retention deletes under the limits keep (runs beyond the newest
+// keep; 0 none) and endedBefore (epoch ms; 0 none), with at most maxTasks
+// task executions between them — but always the first such run, whatever
+// its size — so one RunsDelete stays a bounded entry and apply (a run
+// takes its task records and their logs with it). The leader reads it
+// from its state to fill a RunsDelete; the apply checks each run again.
+func RunsPastRetention(tx *bbolt.Tx, p *model.Pipeline, keep, endedBefore int64, maxRuns, maxTasks int) ([]int64, error) {
 	if keep <= 0 && endedBefore <= 0 {
 		return nil, nil
 	}
@@ -157,14 +160,20 @@ func RunsPastRetention(tx *bbolt.Tx, p *model.Pipeline, keep, endedBefore int64,
 		return nil, err
 	}
 	var out []int64
+	tasks := 0
 	err = store.ForEachRun(tx, p.NamespaceID, p.PipelineID, func(r *model.Run) bool {
 		if rt.beyond(r) {
 			return false
 		}
-		if rt.deletes(r) {
-			out = append(out, r.RunID)
+		if !rt.deletes(r) {
+			return true
 		}
-		return len(out) < max
+		n := store.CountTaskRecords(tx, r.NamespaceID, r.PipelineID, r.RunID)
+		if len(out) > 0 && tasks+n > maxTasks {
+			return false
+		}
+		out, tasks = append(out, r.RunID), tasks+n
+		return len(out) < maxRuns
 	})
 	return out, err
 }

@@ -281,7 +281,7 @@ func TestRetentionSkipsTheCountWalkWhenNoRunCanBePastIt(t *testing.T) {
 		}
 		p := x.pipeline()
 		x.f.View(func(tx *bbolt.Tx) error {
-			if ids, _ := RunsPastRetention(tx, p, keep, 0, 50); len(ids) != 0 {
+			if ids, _ := RunsPastRetention(tx, p, keep, 0, 50, 5000); len(ids) != 0 {
 				t.Fatalf("keep %d: the leader chose %v", keep, ids)
 			}
 			return nil
@@ -299,5 +299,25 @@ func TestRetentionSkipsTheCountWalkWhenNoRunCanBePastIt(t *testing.T) {
 	x.runsDelete(RunsDelete{RunIDs: []int64{2, 3}, Keep: 4})
 	for keep := int64(1); keep <= 7; keep++ {
 		pastByCount(keep)
+	}
+}
+
+// The leader's batch is bounded by task executions as well as runs (the
+// dag pipeline's runs have two tasks each), but a single run always fits.
+func TestRunsPastRetentionCapsTheBatchByTasks(t *testing.T) {
+	x := newRunFixture(t)
+	x.finishedRuns(6)
+	p := x.pipeline()
+	for _, tc := range []struct {
+		maxTasks int
+		want     string
+	}{{1000, "[1 2 3 4 5]"}, {5, "[1 2]"}, {4, "[1 2]"}, {3, "[1]"}, {1, "[1]"}} {
+		x.f.View(func(tx *bbolt.Tx) error {
+			ids, err := RunsPastRetention(tx, p, 1, 0, 50, tc.maxTasks)
+			if err != nil || fmt.Sprint(ids) != tc.want {
+				t.Errorf("at most %d tasks: %v, %v; want %s", tc.maxTasks, ids, err, tc.want)
+			}
+			return nil
+		})
 	}
 }

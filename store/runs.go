@@ -301,6 +301,17 @@ func NthNewestRunID(tx *bbolt.Tx, ns, pipeline string, n int64) int64 {
 	return 0
 }
 
+// CountTaskRecords counts a run's task executions, walking keys only.
+func CountTaskRecords(tx *bbolt.Tx, ns, pipeline string, run int64) int {
+	pfx := runKey(ns, pipeline, run)
+	c := tx.Bucket(bucketTasks).Cursor()
+	n := 0
+	for k, _ := c.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx); k, _ = c.Next() {
+		n++
+	}
+	return n
+}
+
 // OldestRunID returns the id of the pipeline's oldest stored run, or 0
 // when it has none: one seek.
 func OldestRunID(tx *bbolt.Tx, ns, pipeline string) int64 {
