@@ -537,11 +537,14 @@ func (c *Config) Validate() error {
 	if c.API.GlobalRunConcurrencyLimit < 0 || c.API.PipelineRunConcurrencyLimit < 0 || c.API.TaskExecutionLogRetention < 0 {
 		add("api.global_run_concurrency_limit, api.pipeline_run_concurrency_limit and api.task_execution_log_retention must be 0 (no limit) or more")
 	}
-	if c.API.RunRetentionCount < 0 {
-		add("api.run_retention_count must be 0 (keep every run) or more, got %d", c.API.RunRetentionCount)
+	// The pipeline setting's bounds (sdk.MaxRunRetentionCount, about ten
+	// years of age): a longer age would put the leader's cut-off before
+	// the epoch.
+	if c.API.RunRetentionCount < 0 || c.API.RunRetentionCount > sdk.MaxRunRetentionCount {
+		add("api.run_retention_count must be between 0 (keep every run) and %d, got %d", sdk.MaxRunRetentionCount, c.API.RunRetentionCount)
 	}
-	if c.API.RunRetentionAge.D() < 0 {
-		add("api.run_retention_age must be 0 (no age limit) or a positive duration, got %s", c.API.RunRetentionAge.D())
+	if c.API.RunRetentionAge.D() < 0 || c.API.RunRetentionAge.D() > sdk.MaxRunRetentionAge {
+		add("api.run_retention_age must be between 0 (no age limit) and %s, got %s", sdk.MaxRunRetentionAge, c.API.RunRetentionAge.D())
 	}
 	if c.API.TaskExecutionLogMaxBytes < 1024 {
 		add("api.task_execution_log_max_bytes must be at least 1024")

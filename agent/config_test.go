@@ -174,6 +174,10 @@ func TestValidate(t *testing.T) {
 		{"no header timeout", func(c *Config) { c.API.ReadHeaderTimeout = 0 }, "api.read_header_timeout"},
 		{"tiny header limit", func(c *Config) { c.API.MaxHeaderBytes = 100 }, "api.max_header_bytes"},
 		{"no idle timeout", func(c *Config) { c.API.IdleTimeout = 0 }, "api.idle_timeout"},
+		{"run retention age past the pipeline setting's maximum", func(c *Config) { c.API.RunRetentionAge = Duration(876000 * time.Hour) }, "api.run_retention_age"},
+		{"run retention age at the maximum", func(c *Config) { c.API.RunRetentionAge = Duration(87600 * time.Hour) }, ""},
+		{"run retention count past the maximum", func(c *Config) { c.API.RunRetentionCount = 1_000_001 }, "api.run_retention_count"},
+		{"run retention count at the maximum", func(c *Config) { c.API.RunRetentionCount = 1_000_000 }, ""},
 		{"nomad extension ports too high", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.ExtensionPorts = "65000-70000" }, "scheduler.nomad.extension_ports"},
 	}
 	for _, tt := range tests {

@@ -28,6 +28,17 @@ const pruneBatch = 5000
 // would make a large FSM transaction.
 const runRetentionBatch = 50
 
+// runRetentionBatchTasks bounds the task executions (each with its log)
+// the runs of one RunsDelete have between them: 50 runs of a 1,000-task
+// pipeline would otherwise be one huge entry. A single run always fits.
+const runRetentionBatchTasks = 5000
+
+// runRetentionBatchesPerPass bounds the RunsDelete entries one pruner
+// pass writes for one pipeline; a larger backlog (turning retention on
+// over years of runs) goes on in the next passes, so the pass still gets
+// to its other work (log expiry, event and key pruning) every interval.
+const runRetentionBatchesPerPass = 10
+
 // logExpiryBatch bounds how many runs one LogsExpire or RunObjectsExpire
 // command covers.
 const logExpiryBatch = 50

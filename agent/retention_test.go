@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -198,5 +199,83 @@ func TestPrunerDeletesRunsInBoundedBatches(t *testing.T) {
 		if len(d.RunIDs) > runRetentionBatch {
 			t.Fatalf("a command named %d runs, the batch is %d", len(d.RunIDs), runRetentionBatch)
 		}
+	}
+}
+
+// An age longer than the leader's clock is from the epoch (a node that
+// skipped config validation) means no age limit: the command carries no
+// cut-off the applier would refuse, so the count limit in it still
+// applies.
+func TestPrunerTreatsACutOffBeforeTheEpochAsNoAgeLimit(t *testing.T) {
+	x := newRetentionFixture(t)
+	for i := 0; i < 3; i++ {
+		x.run("aged", true)
+	}
+	x.pruner(pruneConfig{RunRetentionCount: 1, RunRetentionAge: 876000 * time.Hour}).pruneOnce(context.Background())
+	if got := x.runs("aged"); !same(got, []int64{3}) {
+		t.Fatalf("aged keeps runs %v, want only the newest, 3 (the count limit applies)", got)
+	}
+	for _, d := range x.deletes {
+		if d.EndedBefore != 0 {
+			t.Fatalf("command %+v carries a cut-off before the epoch; want none", d)
+		}
+	}
+}
+
+// A pipeline whose live config cannot be decoded is skipped, not given
+// the server's retention: its own setting, unreadable, may keep more.
+func TestPrunerSkipsAPipelineWhoseConfigCannotBeRead(t *testing.T) {
+	x := newRetentionFixture(t)
+	for i := 0; i < 3; i++ {
+		x.run("counted", true)
+		x.run("aged", true)
+	}
+	x.f.Flush()
+	err := x.f.DB().Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte("configs"))
+		var key []byte
+		_ = b.ForEach(func(k, _ []byte) error {
+			if bytes.Contains(k, []byte("counted")) {
+				key = bytes.Clone(k)
+			}
+			return nil
+		})
+		if key == nil {
+			t.Fatal("no stored config of counted")
+		}
+		return b.Put(key, []byte(`{"id":"counted","run_retention":"every other"}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.pruner(pruneConfig{RunRetentionCount: 1}).pruneOnce(context.Background())
+	if got := x.runs("counted"); !same(got, []int64{1, 2, 3}) {
+		t.Fatalf("counted keeps runs %v, want all three (skipped, not the server's count)", got)
+	}
+	if got := x.runs("aged"); !same(got, []int64{3}) {
+		t.Fatalf("aged keeps runs %v, want [3] (the server's count still applies to the others)", got)
+	}
+}
+
+// A backlog larger than a pass's share is paced: one pass writes at most
+// runRetentionBatchesPerPass entries for a pipeline, the next pass goes
+// on with the rest.
+func TestPrunerPacesALargeBacklogOverPasses(t *testing.T) {
+	x := newRetentionFixture(t)
+	n := runRetentionBatch*runRetentionBatchesPerPass + 11
+	for i := 0; i < n; i++ {
+		x.run("aged", true)
+	}
+	p := x.pruner(pruneConfig{RunRetentionCount: 1})
+	p.pruneOnce(context.Background())
+	if len(x.deletes) != runRetentionBatchesPerPass {
+		t.Fatalf("first pass wrote %d RunsDelete entries, want %d", len(x.deletes), runRetentionBatchesPerPass)
+	}
+	if got := x.runs("aged"); len(got) != 11 {
+		t.Fatalf("after the first pass aged keeps %d runs, want 11 (the rest waits)", len(got))
+	}
+	p.pruneOnce(context.Background())
+	if got := x.runs("aged"); !same(got, []int64{int64(n)}) {
+		t.Fatalf("after the second pass aged keeps %v, want only the newest", got)
 	}
 }

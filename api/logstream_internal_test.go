@@ -229,3 +229,20 @@ func TestExtensionLogsNameTheirContainer(t *testing.T) {
 		t.Fatalf("first event %v", ev)
 	}
 }
+
+// A follow whose run is deleted while it streams (run retention, or its
+// pipeline) ends with the stream's end event, not a cut body a client
+// would take for a dead node and resume against a 404.
+func TestFollowEndsWhenTheRunIsDeleted(t *testing.T) {
+	_, c, url, _ := leaderAPIWith(t, Options{Dev: true, StreamKeepAlive: 100 * time.Millisecond})
+	apply, _, path := openLogTask(t, c, url)
+	_, follow := logEvents(t, path+"?follow=true", nil)
+	if ev := nextEvent(t, follow); ev != [2]string{"log", "early\n"} {
+		t.Fatalf("first event %v", ev)
+	}
+	noEvent(t, follow)
+	apply(fsm.CmdPipelineDelete, fsm.PipelineDelete{NamespaceID: model.DefaultNamespace, PipelineID: "subs"})
+	if ev := nextEvent(t, follow); ev != [2]string{"end", `{"offset":6,"complete":false}`} {
+		t.Fatalf("after the run was deleted: %v, want end at byte 6, not complete", ev)
+	}
+}

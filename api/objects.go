@@ -75,9 +75,35 @@ func (s *Server) listObjects(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkRunStored(sc); err != nil {
+		return err
+	}
 	return respondList(s, c, "objects", func(tx *bbolt.Tx, page store.Page) ([]*model.Object, error) {
 		return store.ListObjects(tx, sc.ns, sc.pipeline, sc.run, page)
 	})
+}
+
+// checkRunStored answers a run's object list as GET of the run does when
+// the run is not stored (404, saying so when run retention deleted it),
+// rather than with an empty list that reads as a run without objects.
+func (s *Server) checkRunStored(sc objectScope) error {
+	if sc.run == 0 {
+		return nil
+	}
+	var missing error
+	err := s.view(func(tx *bbolt.Tx) error {
+		r, err := store.GetRun(tx, sc.ns, sc.pipeline, sc.run)
+		if err != nil || r != nil {
+			return err
+		}
+		p, err := store.GetPipeline(tx, sc.ns, sc.pipeline)
+		missing = runNotFound(p, sc.pipeline, sc.run)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return missing
 }
 
 // getObject serves an object's bytes as they were stored.

@@ -451,6 +451,7 @@ func (s *Server) taskLogs(c echo.Context) error {
 	keepAlive := time.NewTicker(s.opts.StreamKeepAlive)
 	defer keepAlive.Stop()
 	var next int64
+	last := t
 	for {
 		changed := s.cluster.FSM().Changes().Changed()
 		var chunks [][]byte
@@ -461,9 +462,18 @@ func (s *Server) taskLogs(c echo.Context) error {
 			}
 			chunks, next = store.LogChunks(tx, t.NamespaceID, t.PipelineID, t.RunID, t.TaskID, next, 256)
 			return nil
-		}); err != nil || cur == nil {
+		}); err != nil {
 			return nil
 		}
+		if cur == nil {
+			// The run was deleted (run retention, or its pipeline) while
+			// the stream ran: nothing more will come. End as an expired
+			// log does, so the client stops rather than taking the
+			// closed body for a cut and resuming against a 404.
+			out.end(logClosed(last, time.Now()))
+			return nil
+		}
+		last = cur
 		for _, chunk := range chunks {
 			if err := out.write(chunk); err != nil {
 				return nil

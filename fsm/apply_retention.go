@@ -80,8 +80,30 @@ func newRetention(tx *bbolt.Tx, p *model.Pipeline, keep, endedBefore int64) (*re
 		return nil, err
 	}
 	return &retention{tx: tx, p: p, endedBefore: endedBefore, activeCanary: active,
-		keepFrom: store.NthNewestRunID(tx, p.NamespaceID, p.PipelineID, keep)}, nil
+		keepFrom: keepFromRunID(tx, p, keep)}, nil
 }
+
+// keepFromRunID is the id of p's keep-th newest stored run, or 0 when
+// no stored run is older than it. Finding it walks keep keys, on the
+// leader every pass and on every replica every RunsDelete, so first one
+// seek rules out the common case cheaply: when the ids from the oldest
+// stored run up to LastRunID number keep or fewer, there are at most keep
+// runs and none is past the count. 0 and the oldest id then decide alike
+// (no stored run is older than the oldest), so the answer is the one the
+// walk would give.
+func keepFromRunID(tx *bbolt.Tx, p *model.Pipeline, keep int64) int64 {
+	if keep <= 0 {
+		return 0
+	}
+	oldest := store.OldestRunID(tx, p.NamespaceID, p.PipelineID)
+	if oldest == 0 || p.LastRunID-oldest+1 <= keep {
+		return 0
+	}
+	return nthNewestRunID(tx, p.NamespaceID, p.PipelineID, keep)
+}
+
+// nthNewestRunID is store.NthNewestRunID; a test counts its calls.
+var nthNewestRunID = store.NthNewestRunID
 
 // past reports whether r is past a limit: older than the Keep-th newest
 // run, or ended before the age cut-off.
@@ -122,11 +144,14 @@ func (rt *retention) beyond(r *model.Run) bool {
 	return (rt.keepFrom == 0 || r.RunID >= rt.keepFrom) && (rt.endedBefore == 0 || r.Created >= rt.endedBefore)
 }
 
-// RunsPastRetention returns, oldest first, up to max runs of p that run
-// retention deletes under the limits keep (runs beyond the newest keep;
-// 0 none) and endedBefore (epoch ms; 0 none). The leader reads it from its
-// state to fill a RunsDelete; the apply checks each run again.
-func RunsPastRetention(tx *bbolt.Tx, p *model.Pipeline, keep, endedBefore int64, max int) ([]int64, error) {
+// RunsPastRetention returns, oldest first, up to maxRuns runs of p that
+// run retention deletes under the limits keep (runs beyond the newest
+// keep; 0 none) and endedBefore (epoch ms; 0 none), with at most maxTasks
+// task executions between them — but always the first such run, whatever
+// its size — so one RunsDelete stays a bounded entry and apply (a run
+// takes its task records and their logs with it). The leader reads it
+// from its state to fill a RunsDelete; the apply checks each run again.
+func RunsPastRetention(tx *bbolt.Tx, p *model.Pipeline, keep, endedBefore int64, maxRuns, maxTasks int) ([]int64, error) {
 	if keep <= 0 && endedBefore <= 0 {
 		return nil, nil
 	}
@@ -135,14 +160,20 @@ func RunsPastRetention(tx *bbolt.Tx, p *model.Pipeline, keep, endedBefore int64,
 		return nil, err
 	}
 	var out []int64
+	tasks := 0
 	err = store.ForEachRun(tx, p.NamespaceID, p.PipelineID, func(r *model.Run) bool {
 		if rt.beyond(r) {
 			return false
 		}
-		if rt.deletes(r) {
-			out = append(out, r.RunID)
+		if !rt.deletes(r) {
+			return true
 		}
-		return len(out) < max
+		n := store.CountTaskRecords(tx, r.NamespaceID, r.PipelineID, r.RunID)
+		if len(out) > 0 && tasks+n > maxTasks {
+			return false
+		}
+		out, tasks = append(out, r.RunID), tasks+n
+		return len(out) < maxRuns
 	})
 	return out, err
 }

@@ -35,6 +35,10 @@ func applyRunCreate(a *applyCtx, body []byte) (any, error) {
 			if existing != nil {
 				return &RunCreated{Run: existing, Existing: true}, nil
 			}
+			// Run retention deleted the run and kept its key (ids are
+			// never reused, so a key naming a missing run means that):
+			// starting another would run the request twice.
+			return nil, fmt.Errorf("%w: run %d started with this idempotency key was deleted by run retention", ErrConflict, id)
 		}
 	}
 	var trigger *triggerCheck

@@ -1,7 +1,10 @@
 package fsm
 
 import (
+	"errors"
+	"fmt"
 	"regexp"
+	"strings"
 	"testing"
 
 	"go.etcd.io/bbolt"
@@ -33,8 +36,8 @@ func (x *runFixture) finishedRuns(n int) {
 }
 
 // The applier deletes a run with everything under it — task records,
-// logs, run objects, the idempotency key that started it — keeps the
-// newer runs whole, never hands the id out again, and records the batch
+// logs, run objects — but keeps the idempotency key that started it (a
+// retry must not start the run again), keeps the newer runs whole, never hands the id out again, and records the batch
 // in one event.
 func TestRunsDeleteRemovesRunsWithTheirTasksLogsAndObjects(t *testing.T) {
 	x := newRunFixture(t)
@@ -63,8 +66,8 @@ func TestRunsDeleteRemovesRunsWithTheirTasksLogsAndObjects(t *testing.T) {
 				t.Errorf("run %d has %d objects", run, len(objs))
 			}
 		}
-		if id, _ := store.GetRunIDByKey(tx, "default", "dag", "first"); id != 0 {
-			t.Errorf("the idempotency key of deleted run 1 still names run %d", id)
+		if id, _ := store.GetRunIDByKey(tx, "default", "dag", "first"); id != 1 {
+			t.Errorf("the idempotency key of deleted run 1 names run %d, want 1 (kept)", id)
 		}
 		return nil
 	})
@@ -207,5 +210,114 @@ func TestRunsDeleteIsDeterministic(t *testing.T) {
 	a, b := build(), build()
 	if dump(t, a.f) != dump(t, b.f) {
 		t.Fatal("replicas diverged after RunsDelete")
+	}
+}
+
+// A start retried with the idempotency key of a run retention deleted is
+// refused with a conflict naming the run, and starts nothing: before run
+// retention a run key answered with its run for good, so it must never
+// start a second one.
+func TestRunCreateWithTheKeyOfADeletedRunIsRefused(t *testing.T) {
+	x := newRunFixture(t)
+	x.ok(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag", IdempotencyKey: "first", RequestHash: "h"})
+	x.finishRun(1)
+	x.finishedRuns(2)
+	if res := x.runsDelete(RunsDelete{RunIDs: []int64{1}, Keep: 1}); res.Deleted != 1 {
+		t.Fatalf("result %+v, want run 1 deleted", res)
+	}
+	before := dump(t, x.f)
+	res := x.apply(CmdRunCreate, RunCreate{NamespaceID: "default", PipelineID: "dag", IdempotencyKey: "first", RequestHash: "h"})
+	if !errors.Is(res.Err, ErrConflict) || !strings.Contains(res.Err.Error(), "run 1 started with this idempotency key was deleted by run retention") {
+		t.Fatalf("retried start: value %v, error %v; want a conflict naming run 1", res.Value, res.Err)
+	}
+	strip := regexp.MustCompile(`(?m)^meta 6170706c6965645f(696e646578|7465726d) .*\n`)
+	if strip.ReplaceAllString(dump(t, x.f), "") != strip.ReplaceAllString(before, "") {
+		t.Fatal("a refused retried start changed the state")
+	}
+	if p := x.pipeline(); p.LastRunID != 3 {
+		t.Fatalf("LastRunID %d, want 3 (no run started)", p.LastRunID)
+	}
+}
+
+// The count limit's walk (keep keys from the newest) is skipped when one
+// seek shows the pipeline cannot have more than keep runs — on the leader
+// (RunsPastRetention) and in the apply alike — and the runs past the
+// count are the ones the walk finds, with or without gaps in the ids.
+func TestRetentionSkipsTheCountWalkWhenNoRunCanBePastIt(t *testing.T) {
+	x := newRunFixture(t)
+	x.finishedRuns(6)
+	walks := 0
+	nthNewestRunID = func(tx *bbolt.Tx, ns, pipeline string, n int64) int64 {
+		walks++
+		return store.NthNewestRunID(tx, ns, pipeline, n)
+	}
+	t.Cleanup(func() { nthNewestRunID = store.NthNewestRunID })
+	pastByCount := func(keep int64) (ids []int64) {
+		p := x.pipeline()
+		x.f.View(func(tx *bbolt.Tx) error {
+			rt, err := newRetention(tx, p, keep, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			walked := store.NthNewestRunID(tx, "default", "dag", keep)
+			return store.ForEachRun(tx, "default", "dag", func(r *model.Run) bool {
+				if rt.past(r) != (walked != 0 && r.RunID < walked) {
+					t.Errorf("keep %d: run %d past=%v, the walk says otherwise", keep, r.RunID, rt.past(r))
+				}
+				if rt.past(r) {
+					ids = append(ids, r.RunID)
+				}
+				return true
+			})
+		})
+		return ids
+	}
+
+	// Six runs, ids 1-6: keep 6 or more needs no walk.
+	for _, keep := range []int64{6, 7, 1000} {
+		walks = 0
+		if got := pastByCount(keep); len(got) != 0 || walks != 0 {
+			t.Fatalf("keep %d: past %v after %d walks; want none and no walk", keep, got, walks)
+		}
+		p := x.pipeline()
+		x.f.View(func(tx *bbolt.Tx) error {
+			if ids, _ := RunsPastRetention(tx, p, keep, 0, 50, 5000); len(ids) != 0 {
+				t.Fatalf("keep %d: the leader chose %v", keep, ids)
+			}
+			return nil
+		})
+		if res := x.runsDelete(RunsDelete{RunIDs: []int64{1}, Keep: keep}); res.Deleted != 0 || walks != 0 {
+			t.Fatalf("keep %d: apply %+v after %d walks; want nothing deleted and no walk", keep, res, walks)
+		}
+	}
+	walks = 0
+	if got := pastByCount(5); fmt.Sprint(got) != "[1]" || walks != 1 {
+		t.Fatalf("keep 5: past %v after %d walks; want [1] after one walk", got, walks)
+	}
+	// A gap (runs 2 and 3 deleted): ids 1-6 span 6 but four runs remain;
+	// the walk still answers, and answers the same.
+	x.runsDelete(RunsDelete{RunIDs: []int64{2, 3}, Keep: 4})
+	for keep := int64(1); keep <= 7; keep++ {
+		pastByCount(keep)
+	}
+}
+
+// The leader's batch is bounded by task executions as well as runs (the
+// dag pipeline's runs have two tasks each), but a single run always fits.
+func TestRunsPastRetentionCapsTheBatchByTasks(t *testing.T) {
+	x := newRunFixture(t)
+	x.finishedRuns(6)
+	p := x.pipeline()
+	for _, tc := range []struct {
+		maxTasks int
+		want     string
+	}{{1000, "[1 2 3 4 5]"}, {5, "[1 2]"}, {4, "[1 2]"}, {3, "[1]"}, {1, "[1]"}} {
+		x.f.View(func(tx *bbolt.Tx) error {
+			ids, err := RunsPastRetention(tx, p, 1, 0, 50, tc.maxTasks)
+			if err != nil || fmt.Sprint(ids) != tc.want {
+				t.Errorf("at most %d tasks: %v, %v; want %s", tc.maxTasks, ids, err, tc.want)
+			}
+			return nil
+		})
 	}
 }

@@ -256,23 +256,18 @@ func removeActiveUnder(tx *bbolt.Tx, pfx []byte) error {
 }
 
 // DeleteRun removes one run with everything under its key: its task
-// executions, their logs and open-log index entries, its run objects,
-// and the idempotency key that started it (when it still names this
-// run). Its events, trigger keys and canary evidence stay: they are
-// history, kept by their own retention. The pipeline's LastRunID is not
-// touched, so the id is never handed out again.
+// executions, their logs and open-log index entries, and its run objects.
+// Its events, trigger keys and canary evidence stay: they are history,
+// kept by their own retention. So does the idempotency key that started
+// it (a few bytes): a retried start with that key then finds the key
+// naming a run that is gone and is refused, instead of starting the run
+// again. The pipeline's LastRunID is not touched, so the id is never
+// handed out again.
 func DeleteRun(tx *bbolt.Tx, r *model.Run) error {
 	pfx := runKey(r.NamespaceID, r.PipelineID, r.RunID)
 	for _, b := range [][]byte{bucketTasks, bucketLogs, bucketOpenLogs, bucketRunObjects, bucketRunObjectData} {
 		if _, err := deletePrefix(tx.Bucket(b), pfx); err != nil {
 			return err
-		}
-	}
-	if r.IdempotencyKey != "" {
-		if id, _ := GetRunIDByKey(tx, r.NamespaceID, r.PipelineID, r.IdempotencyKey); id == r.RunID {
-			if err := tx.Bucket(bucketRunKeys).Delete(runIdemKey(r.NamespaceID, r.PipelineID, r.IdempotencyKey)); err != nil {
-				return err
-			}
 		}
 	}
 	if err := RemoveActiveRun(tx, r); err != nil {
@@ -304,6 +299,28 @@ func NthNewestRunID(tx *bbolt.Tx, ns, pipeline string, n int64) int64 {
 		}
 	}
 	return 0
+}
+
+// CountTaskRecords counts a run's task executions, walking keys only.
+func CountTaskRecords(tx *bbolt.Tx, ns, pipeline string, run int64) int {
+	pfx := runKey(ns, pipeline, run)
+	c := tx.Bucket(bucketTasks).Cursor()
+	n := 0
+	for k, _ := c.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx); k, _ = c.Next() {
+		n++
+	}
+	return n
+}
+
+// OldestRunID returns the id of the pipeline's oldest stored run, or 0
+// when it has none: one seek.
+func OldestRunID(tx *bbolt.Tx, ns, pipeline string) int64 {
+	pfx := prefix(ns, pipeline)
+	k, _ := tx.Bucket(bucketRuns).Cursor().Seek(pfx)
+	if k == nil || !bytes.HasPrefix(k, pfx) {
+		return 0
+	}
+	return int64(parseU64(k[len(pfx):]))
 }
 
 // ForEachRun calls fn with each of a pipeline's runs, oldest first, until

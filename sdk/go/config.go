@@ -155,7 +155,11 @@ const (
 	MaxDependencies = 1000
 	// MaxRunRetentionAge bounds run_retention.age (about ten years).
 	MaxRunRetentionAge = 87600 * time.Hour
-	maxVariableKeyLen  = 256
+	// MaxRunRetentionCount bounds run_retention.count: the leader and
+	// every replica find the count-th newest run by walking that many
+	// keys, so an absurd count would only cost.
+	MaxRunRetentionCount = 1_000_000
+	maxVariableKeyLen    = 256
 )
 
 // DecodeConfig parses a pipeline config from JSON, rejecting unknown fields
@@ -175,10 +179,19 @@ func DecodeConfig(data []byte) (*PipelineConfig, error) {
 
 // Normalize rewrites a config into its canonical form, so two configs that
 // mean the same encode (and hash) the same: durations as Go prints them
-// ("90s" becomes "1m30s") and empty maps instead of missing ones. It
+// ("90s" becomes "1m30s"; a zero run_retention.age is dropped, as the
+// builders drop it) and empty maps instead of missing ones. It
 // leaves anything Validate would reject alone, for Validate to report.
 func (p *PipelineConfig) Normalize() {
 	p.Timeout = canonicalDuration(p.Timeout)
+	if r := p.RunRetention; r != nil {
+		// "720h" and "720h0m0s" are one setting; a zero age is no limit,
+		// written as the builders write it: absent.
+		if d, err := time.ParseDuration(r.Age); err == nil && d == 0 {
+			r.Age = ""
+		}
+		r.Age = canonicalDuration(r.Age)
+	}
 	for _, t := range p.Tasks {
 		if t == nil {
 			continue

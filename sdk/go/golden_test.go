@@ -26,6 +26,11 @@ const testdata = "../testdata"
 // goldenPipelines are built identically in sdk/python/tests/cases.py; each
 // has sdk/testdata/golden/<name>.json.
 var goldenPipelines = map[string]func() *Pipeline{
+	// A zero run_retention age is no limit: the field is omitted (Python
+	// builds it from "0s").
+	"retention_zero_age": func() *Pipeline {
+		return NewPipeline("retention", "Retention").RunRetention(5, 0).Tasks(busybox("hello"))
+	},
 	// The walkthrough's first pipeline.
 	"simple": func() *Pipeline {
 		return NewPipeline("simple", "My Simple Pipeline").
@@ -272,6 +277,9 @@ var invalidPipelines = map[string]func() *Pipeline{
 	"negative_run_retention_count": func() *Pipeline {
 		return errp().RunRetention(-1, 0).Tasks(busybox("hello"))
 	},
+	"huge_run_retention_count": func() *Pipeline {
+		return errp().RunRetention(MaxRunRetentionCount+1, 0).Tasks(busybox("hello"))
+	},
 	"negative_run_retention_age": func() *Pipeline {
 		return errp().RunRetention(2, -time.Hour).Tasks(busybox("hello"))
 	},
@@ -395,6 +403,7 @@ func TestErrorsNameTheCulprit(t *testing.T) {
 		"image_hex_name":               "tasks[build].image",
 		"negative_run_retention_count": "run_retention.count",
 		"negative_run_retention_age":   "run_retention.age",
+		"huge_run_retention_count":     "run_retention.count",
 	}
 	for name, build := range invalidPipelines {
 		want, ok := culprits[name]

@@ -39,11 +39,15 @@ func (p *PipelineConfig) Validate() error {
 		return err
 	}
 	if r := p.RunRetention; r != nil {
-		if r.Count < 0 {
-			return fmt.Errorf("%w: run_retention.count must be 0 (no limit) or more, got %d", ErrInvalidConfig, r.Count)
+		if r.Count < 0 || r.Count > MaxRunRetentionCount {
+			return fmt.Errorf("%w: run_retention.count must be between 0 (no limit) and %d, got %d", ErrInvalidConfig, MaxRunRetentionCount, r.Count)
 		}
-		if err := validateDuration("run_retention.age", r.Age, MaxRunRetentionAge); err != nil {
-			return err
+		// A zero age ("0s", "0") is no limit, as an absent one is, and as
+		// the builders (which omit it) and the server read it.
+		if d, err := time.ParseDuration(r.Age); err != nil || d != 0 {
+			if err := validateDuration("run_retention.age", r.Age, MaxRunRetentionAge); err != nil {
+				return err
+			}
 		}
 	}
 	if len(p.Tasks) == 0 {

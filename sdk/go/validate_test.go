@@ -109,3 +109,37 @@ func TestDecodeConfigRejectsUnknownFields(t *testing.T) {
 		t.Fatalf("got %v, want an error naming the unknown field", err)
 	}
 }
+
+// A config written by hand spells run_retention.age as it likes: "720h"
+// and "720h0m0s" normalise (and so hash) the same, and a zero age ("0s",
+// "0") is no limit, valid and written as the builders write it (absent).
+func TestRunRetentionAgeNormalisesAndZeroIsNoLimit(t *testing.T) {
+	decode := func(age string) *PipelineConfig {
+		t.Helper()
+		p, err := DecodeConfig([]byte(`{"id":"simple","name":"Simple","run_retention":{"count":3,"age":"` + age + `"},"tasks":[{"id":"hello","image":"busybox"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, zero := range []string{"0s", "0", "0h0m"} {
+		p := decode(zero)
+		if err := p.Validate(); err != nil {
+			t.Errorf("age %q refused: %v", zero, err)
+		}
+		if p.Normalize(); *p.RunRetention != (RunRetention{Count: 3}) {
+			t.Errorf("age %q normalises to %+v, want count 3 and no age", zero, *p.RunRetention)
+		}
+	}
+	short, long := decode("720h"), decode("720h0m0s")
+	short.Normalize()
+	long.Normalize()
+	if *short.RunRetention != *long.RunRetention || short.RunRetention.Age != "720h0m0s" {
+		t.Fatalf("720h normalises to %+v, 720h0m0s to %+v", *short.RunRetention, *long.RunRetention)
+	}
+	for _, bad := range []string{"-1h", "876000h", "soon"} {
+		if err := decode(bad).Validate(); err == nil || !strings.Contains(err.Error(), "run_retention.age") {
+			t.Errorf("age %q: %v, want an error naming run_retention.age", bad, err)
+		}
+	}
+}

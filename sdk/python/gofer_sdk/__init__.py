@@ -36,6 +36,8 @@ from .validate import (
     MAX_PARALLELISM,
     MAX_RETRIES,
     MAX_RETRY_BACKOFF,
+    MAX_RUN_RETENTION_AGE,
+    MAX_RUN_RETENTION_COUNT,
     MAX_TASKS,
     MAX_TIMEOUT,
     MAX_VARIABLES,
@@ -85,6 +87,8 @@ __all__ = [
     "MAX_RETRIES",
     "MAX_TIMEOUT",
     "MAX_RETRY_BACKOFF",
+    "MAX_RUN_RETENTION_AGE",
+    "MAX_RUN_RETENTION_COUNT",
     "MAX_CPU",
     "MAX_MEMORY",
 ]

@@ -32,6 +32,7 @@ MAX_RETRIES = 10
 MAX_TIMEOUT = 7 * 24 * _go.HOUR
 MAX_RETRY_BACKOFF = _go.HOUR
 MAX_RUN_RETENTION_AGE = 87600 * _go.HOUR
+MAX_RUN_RETENTION_COUNT = 1000000
 
 # Limits on resources.
 MAX_CPU = 256000  # MHz
@@ -142,8 +143,9 @@ def validate_pipeline(p_id: str, name: str, description: str, parallelism: int,
     _validate_duration("pipeline timeout", timeout, MAX_TIMEOUT)
     if run_retention is not None:
         count, age = run_retention
-        if count < 0:
-            raise _invalid("run_retention.count must be 0 (no limit) or more, got %d" % count)
+        if count < 0 or count > MAX_RUN_RETENTION_COUNT:
+            raise _invalid("run_retention.count must be between 0 (no limit) and %d, got %d" % (
+                MAX_RUN_RETENTION_COUNT, count))
         _validate_duration("run_retention.age", age, MAX_RUN_RETENTION_AGE)
     if len(tasks) == 0:
         raise _invalid("pipeline %s has no tasks" % _go.quote(p_id))

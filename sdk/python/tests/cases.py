@@ -14,6 +14,7 @@ from gofer_sdk import (  # noqa: E402
     MAX_PARALLELISM,
     MAX_MEMORY,
     MAX_RETRIES,
+    MAX_RUN_RETENTION_COUNT,
     SUCCESS,
     Pipeline,
     Task,
@@ -156,8 +157,14 @@ def markers():
     )
 
 
+def retention_zero_age():
+    # A zero age is no limit, omitted like the Go builder's 0.
+    return Pipeline("retention", "Retention").run_retention(5, "0s").tasks(busybox("hello"))
+
+
 GOLDEN_PIPELINES = {
     "simple": simple,
+    "retention_zero_age": retention_zero_age,
     "dag": dag,
     "script": script,
     "everything": everything,
@@ -203,6 +210,7 @@ INVALID_PIPELINES = {
     "huge_parallelism": lambda: errp().parallelism(MAX_PARALLELISM + 1).tasks(busybox("hello")),
     "negative_run_timeout": lambda: errp().timeout(-1).tasks(busybox("hello")),
     "negative_run_retention_count": lambda: errp().run_retention(-1).tasks(busybox("hello")),
+    "huge_run_retention_count": lambda: errp().run_retention(MAX_RUN_RETENTION_COUNT + 1).tasks(busybox("hello")),
     "negative_run_retention_age": lambda: errp().run_retention(2, datetime.timedelta(hours=-1)).tasks(busybox("hello")),
     "task_timeout_too_long": lambda: errp().tasks(busybox("slow").timeout("%dns" % (MAX_TIMEOUT + 1))),
     "backoff_too_long": lambda: errp().tasks(busybox("flaky").retries(3, datetime.timedelta(hours=2))),

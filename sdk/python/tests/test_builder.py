@@ -216,6 +216,13 @@ class Mistakes(unittest.TestCase):
         err = error_of(Pipeline("pipe", "P").tasks(Task("hello", "x"), "oops"))
         self.assertEqual(str(err), "invalid pipeline config: tasks: argument 1 is a str, not a Task")
 
+    def test_run_retention_count_beyond_int64_is_refused_locally(self):
+        # Go's int64 cannot hold it: the server would refuse it while
+        # decoding; the SDK says so first, naming the field.
+        err = error_of(Pipeline("pipe", "P").run_retention(2 ** 63).tasks(Task("hello", "x")))
+        self.assertIsInstance(err, InvalidConfigError)
+        self.assertIn("run_retention.count must be between 0 (no limit) and 1000000", str(err))
+
     def test_the_first_mistake_wins(self):
         err = error_of(one(Task("hello", "x").script("").script("echo fine").description(1)))
         self.assertIn("script is empty", str(err))
