@@ -125,7 +125,7 @@ func TestWriteFatStateFixture(t *testing.T) {
 		f := testFSM(t, t.TempDir())
 		b := &logBuilder{t: t, version: v}
 		if v == 4 {
-			b.version = 0 // Encode's own version, which was 4
+			b.version = envelopeVersionSteps // what Encode wrote then
 		}
 		for i, r := range f.ApplyBatch(fixtureScenario(b)) {
 			if res := resultOf(t, r); res.Err != nil {
