@@ -28,9 +28,10 @@ import (
 // rebuild, so they stay.
 //
 // Config versions are pruned (retention) and deleted while runs that used
-// them remain, so a version a slim record names is marked in config_refs;
-// deleting a marked version moves it to retained_configs, where readers
-// still find it. Both go with their pipeline or namespace.
+// them remain, so config_refs counts the slim records naming each version
+// (configrefs.go); deleting a counted version moves it to
+// retained_configs, where readers still find it, until the last record
+// naming it is deleted. Both go with their pipeline or namespace.
 
 // slimRecord is the stored form of a slim task execution: the record
 // without its task, plus the version that holds it. TaskExecution has no
@@ -209,8 +210,8 @@ type configCache struct {
 	used    int
 	entries map[configCacheKey]*list.Element // of *configCacheEntry
 	lru     *list.List                       // most recently used first
-	// decodes counts configs decoded (tests).
-	decodes atomic.Int64
+	// lookups counts gets and decodes the configs decoded (tests).
+	lookups, decodes atomic.Int64
 }
 
 func newConfigCache(budget int) *configCache {
@@ -222,6 +223,7 @@ var configTasks = newConfigCache(configCacheBudget)
 func entryCost(raw []byte) int { return 2 * len(raw) }
 
 func (c *configCache) get(k configCacheKey, raw []byte) (map[string]*sdk.TaskConfig, error) {
+	c.lookups.Add(1)
 	c.mu.Lock()
 	if el, ok := c.entries[k]; ok {
 		if e := el.Value.(*configCacheEntry); bytes.Equal(e.raw, raw) {
