@@ -125,12 +125,6 @@ func ForEachTaskRaw(tx *bbolt.Tx, ns, pipeline string, run int64, fn func(k, v [
 	return nil
 }
 
-// DecodeTask decodes a record ForEachTaskRaw passed, its task config
-// filled in (NewTaskDecoder for many).
-func DecodeTask(tx *bbolt.Tx, v []byte) (*model.TaskExecution, error) {
-	return NewTaskDecoder(tx).Decode(v)
-}
-
 // NextRunSeq hands out the next cluster-wide run sequence number.
 func NextRunSeq(tx *bbolt.Tx) (uint64, error) {
 	meta := tx.Bucket(bucketMeta)

@@ -62,10 +62,6 @@ func resolveTask(tx *bbolt.Tx, t *model.TaskExecution) error {
 	return newTaskResolver(tx).resolve(t)
 }
 
-// ResolveTask is resolveTask for the FSM, which reads records unresolved
-// (GetTaskRecord) and needs a task's config only when an attempt repeats.
-func ResolveTask(tx *bbolt.Tx, t *model.TaskExecution) error { return resolveTask(tx, t) }
-
 // taskResolver resolves the slim records of one read transaction, looking
 // each config version up (and checking it against the cache) once: a list
 // of a run's N records costs one lookup, not N.
