@@ -19,8 +19,8 @@ import (
 
 // On a state file written before slim task executions (fsm/testdata), the
 // task slimmer rewrites in TasksSlim batches every record that can be
-// slim, then, with nothing left, waits an hour before it looks again and
-// writes nothing meanwhile.
+// slim, then, with nothing left, stops looking (until a snapshot restore,
+// TestTaskSlimmerLooksAgainAfterARestore).
 func TestTaskSlimmerMigratesAnOldState(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join("..", "fsm", "testdata", "fat-v4.db"))
 	if err != nil {
@@ -51,19 +51,29 @@ func TestTaskSlimmerMigratesAnOldState(t *testing.T) {
 		applied = append(applied, ct)
 		return f.Apply(&raft.Log{Index: index, Term: 2, Type: raft.LogCommand, Data: data}).(*fsm.Result), nil
 	})
-	s := newTaskSlimmer(leadership.Deps{State: f, Apply: apply, Clock: clock.NewFake(clock.Real{}.Now()), Logger: hclog.NewNullLogger()})
+	state := &countingState{FSM: f}
+	s := newTaskSlimmer(leadership.Deps{State: state, Apply: apply, Clock: clock.NewFake(clock.Real{}.Now()), Logger: hclog.NewNullLogger()})
 	var waits []string
 	for range 4 {
-		wait, err := s.step(context.Background())
+		res, err := s.pass(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		waits = append(waits, wait.String())
+		if res.Wake.IsZero() {
+			waits = append(waits, "change")
+		} else {
+			waits = append(waits, res.Wake.Sub(s.clock.Now()).String())
+		}
 	}
 	// A pass with a batch is followed a second later by a pass that
-	// checks; that one finds nothing, and so do the hourly ones after it.
-	if got := strings.Join(waits, " "); got != "1s 1h0m0s 1h0m0s 1h0m0s" {
+	// checks; that one finds nothing, and from then on a wake reads
+	// nothing: the slimmer waits for a change, and a change that is not a
+	// restore does not make it look again.
+	if got := strings.Join(waits, " "); got != "1s change change change" {
 		t.Errorf("waits %s", got)
+	}
+	if state.views != 2 {
+		t.Errorf("%d looks at the state, want 2 (none after the empty pass)", state.views)
 	}
 	if len(applied) != 1 || applied[0] != fsm.CmdTasksSlim {
 		t.Fatalf("applied %v, want one tasks_slim", applied)
@@ -91,4 +101,61 @@ func TestTaskSlimmerMigratesAnOldState(t *testing.T) {
 	if slim != 4 || fat != 2 {
 		t.Fatalf("%d slim and %d fat records, want 4 and 2", slim, fat)
 	}
+}
+
+// countingState counts the slimmer's looks at the state.
+type countingState struct {
+	*fsm.FSM
+	views    int
+	restores uint64
+}
+
+func (c *countingState) View(fn func(tx *bbolt.Tx) error) error {
+	c.views++
+	return c.FSM.View(fn)
+}
+
+func (c *countingState) Restores() uint64 { return c.restores }
+
+// Once done, the slimmer looks again (from the first record) after the
+// state was replaced by a snapshot restore, and only then.
+func TestTaskSlimmerLooksAgainAfterARestore(t *testing.T) {
+	f := testStateFSM(t)
+	apply := leadership.ApplyFunc(func(context.Context, fsm.CommandType, any) (*fsm.Result, error) {
+		t.Fatal("nothing to slim in an empty state")
+		return nil, nil
+	})
+	state := &countingState{FSM: f}
+	s := newTaskSlimmer(leadership.Deps{State: state, Apply: apply, Clock: clock.NewFake(clock.Real{}.Now()), Logger: hclog.NewNullLogger()})
+	for range 3 {
+		if _, err := s.pass(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if state.views != 1 {
+		t.Fatalf("%d looks before a restore, want 1", state.views)
+	}
+	state.restores++
+	for range 3 {
+		if _, err := s.pass(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if state.views != 2 {
+		t.Fatalf("%d looks after a restore, want 2 (one more pass)", state.views)
+	}
+}
+
+func testStateFSM(t *testing.T) *fsm.FSM {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "state.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := fsm.New(db, store.Options{NoSync: true}, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Flush(); db.Close() })
+	return f
 }

@@ -142,8 +142,9 @@ func applyRunCreate(a *applyCtx, body []byte) (any, error) {
 		}
 	}
 	if a.slimTasks {
-		// Task executions name this version; deleting it must keep it.
-		if err := store.ReferConfig(a.tx, run.NamespaceID, run.PipelineID, cfg.Version); err != nil {
+		// Each task execution names this version; deleting it must keep
+		// it while one of them remains.
+		if err := store.ReferConfig(a.tx, run.NamespaceID, run.PipelineID, cfg.Version, uint64(len(cfg.Tasks))); err != nil {
 			return nil, err
 		}
 	}

@@ -50,7 +50,8 @@ func taskConfig(a *applyCtx, t *model.TaskExecution) (*sdk.TaskConfig, error) {
 	if t.Task != nil {
 		return t.Task, nil
 	}
-	task, err := store.ConfigTask(a.tx, t.NamespaceID, t.PipelineID, t.ConfigVersion, t.TaskID)
+	// Its own copy, not the readers' cached one (store.OwnConfigTask).
+	task, err := store.OwnConfigTask(a.tx, t.NamespaceID, t.PipelineID, t.ConfigVersion, t.TaskID)
 	if err != nil {
 		return nil, err
 	}

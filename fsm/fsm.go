@@ -47,6 +47,10 @@ type FSM struct {
 	// authGen counts changes to tokens and roles (and restores), so the
 	// API can cache resolved identities and know when to drop them.
 	authGen atomic.Uint64
+	// restores counts snapshot restores, for leader services that stop
+	// looking once the state has nothing for them until it is replaced
+	// (the task slimmer).
+	restores atomic.Uint64
 
 	// obs watches applies for metrics (SetObserver); nil: nobody.
 	obs Observer
@@ -150,6 +154,10 @@ func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
 // changed. Read it before reading state; an identity cached under an
 // older generation must be reloaded.
 func (f *FSM) AuthGeneration() uint64 { return f.authGen.Load() }
+
+// Restores is how many snapshots this FSM restored: it changes (after the
+// new state is in place) whenever the whole state was replaced.
+func (f *FSM) Restores() uint64 { return f.restores.Load() }
 
 // Changes wakes waiters after every applied batch and every restore.
 func (f *FSM) Changes() *Notifier { return f.changes }

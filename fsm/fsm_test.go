@@ -241,6 +241,9 @@ func TestSnapshotRestoreGivesIdenticalState(t *testing.T) {
 	if err := dst.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
 		t.Fatal(err)
 	}
+	if dst.Restores() != 1 { // leader services that were done look again
+		t.Fatalf("%d restores counted, want 1", dst.Restores())
+	}
 	if dst.AppliedIndex() != uint64(len(logs)) {
 		t.Fatalf("restored applied index %d, want %d", dst.AppliedIndex(), len(logs))
 	}
@@ -262,6 +265,9 @@ func TestRestoreRejectsGarbage(t *testing.T) {
 	before := dump(t, f)
 	if err := f.Restore(io.NopCloser(strings.NewReader("not a bolt file"))); err == nil {
 		t.Fatal("restore accepted garbage")
+	}
+	if f.Restores() != 0 {
+		t.Fatal("a failed restore was counted")
 	}
 	if dump(t, f) != before {
 		t.Fatal("a failed restore changed state")

@@ -66,6 +66,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.logger.Info("restored state from snapshot", "applied_index", f.applied.Load())
 	f.authGen.Add(1)
+	f.restores.Add(1)
 	f.changes.Notify()
 	f.runChanges.Notify()
 	f.keyRotationChanges.Notify()

@@ -119,6 +119,6 @@ var recordTypes = map[string]func([]byte) error{
 	string(bucketTriggerKeys):        nil,
 	string(bucketOpenLogs):           checkOpenLog,
 	string(bucketCanaryDurations):    checkCanaryDuration,
-	string(bucketConfigRefs):         nil,
+	string(bucketConfigRefs):         checkConfigRefCount,
 	string(bucketRetainedConfigs):    decodeAs[model.PipelineConfig](),
 }

@@ -9,10 +9,11 @@
 // Task executions come in two stored forms (taskconfig.go): fat records,
 // written by entries before envelope version 6, embed their task's config;
 // slim ones name their run's config version ("pipeline_config_version")
-// instead. GetTask, ListTasks, ListTasksPage and DecodeTask fill the task in
+// instead. GetTask, ListTasks, ListTasksPage and TaskDecoder fill the task in
 // either way, so readers see one form; GetTaskRecord and ListTaskRecords
 // (the FSM's) do not, and PutTask writes a record back in the form it has.
-// Config versions that slim records name are marked in config_refs and
-// survive their deletion in retained_configs. taskslim.go rewrites fat
-// records slim (the tasks_slim command).
+// config_refs counts, per config version, the slim records that name it
+// (configrefs.go); a counted version survives its deletion in
+// retained_configs until DeleteRun removes the last record naming it.
+// taskslim.go rewrites fat records slim (the tasks_slim command).
 package store

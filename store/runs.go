@@ -100,8 +100,9 @@ func resolved(tx *bbolt.Tx) func([]*model.TaskExecution, error) ([]*model.TaskEx
 		if err != nil {
 			return nil, err
 		}
+		r := newTaskResolver(tx) // each version once per list
 		for _, t := range ts {
-			if err := resolveTask(tx, t); err != nil {
+			if err := r.resolve(t); err != nil {
 				return nil, err
 			}
 		}
@@ -122,16 +123,6 @@ func ForEachTaskRaw(tx *bbolt.Tx, ns, pipeline string, run int64, fn func(k, v [
 		}
 	}
 	return nil
-}
-
-// DecodeTask decodes a record ForEachTaskRaw passed, its task config
-// filled in.
-func DecodeTask(tx *bbolt.Tx, v []byte) (*model.TaskExecution, error) {
-	var t model.TaskExecution
-	if err := json.Unmarshal(v, &t); err != nil {
-		return nil, err
-	}
-	return &t, resolveTask(tx, &t)
 }
 
 // NextRunSeq hands out the next cluster-wide run sequence number.
@@ -264,6 +255,10 @@ func removeActiveUnder(tx *bbolt.Tx, pfx []byte) error {
 // again. The pipeline's LastRunID is not touched, so the id is never
 // handed out again.
 func DeleteRun(tx *bbolt.Tx, r *model.Run) error {
+	// Its slim records stop naming their config version (configrefs.go).
+	if err := releaseRunConfigs(tx, r.NamespaceID, r.PipelineID, r.RunID); err != nil {
+		return err
+	}
 	pfx := runKey(r.NamespaceID, r.PipelineID, r.RunID)
 	for _, b := range [][]byte{bucketTasks, bucketLogs, bucketOpenLogs, bucketRunObjects, bucketRunObjectData} {
 		if _, err := deletePrefix(tx.Bucket(b), pfx); err != nil {

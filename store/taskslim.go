@@ -35,17 +35,22 @@ func SlimTask(tx *bbolt.Tx, ref TaskRecordRef) (bool, error) {
 	if !ok || err != nil {
 		return false, err
 	}
-	if err := ReferConfig(tx, t.NamespaceID, t.PipelineID, t.ConfigVersion); err != nil {
+	if err := ReferConfig(tx, t.NamespaceID, t.PipelineID, t.ConfigVersion, 1); err != nil {
 		return false, err
 	}
 	return true, PutTask(tx, t)
 }
 
-// slimmable decodes a stored record and, when it is fat and can be slim,
-// returns it with ConfigVersion set.
+// slimmable decodes a stored fat record and, when it can be slim, returns
+// it with ConfigVersion set. A slim record is told apart by its last bytes
+// (slimRecordVersion) and never decoded, so a look over a migrated state
+// costs a suffix check per record.
 func slimmable(tx *bbolt.Tx, raw []byte) (*model.TaskExecution, bool, error) {
 	if raw == nil {
 		return nil, false, nil
+	}
+	if _, slim := slimRecordVersion(raw); slim {
+		return nil, false, nil // already slim: no need to decode it
 	}
 	var t model.TaskExecution
 	if err := json.Unmarshal(raw, &t); err != nil {

@@ -1,11 +1,15 @@
 package executor
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"time"
 
+	"go.etcd.io/bbolt"
+
 	sdk "github.com/goferhq/gofer/sdk/go"
+	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
 )
 
@@ -43,5 +47,51 @@ func TestMissingValuesAreAllNamedInTheTaskReason(t *testing.T) {
 	}
 	if strings.Contains(desc, "\n") {
 		t.Errorf("reason %q spans lines", desc)
+	}
+}
+
+// A slim record whose config version cannot be read (a state damaged
+// outside the FSM's rules) fails that task alone, with a reason; the
+// executor's reads do not fail, so the run's other task runs and the run
+// ends.
+func TestUnresolvableTaskFailsAloneAndTheRunEnds(t *testing.T) {
+	t.Parallel()
+	h, sched := newFakeHarness(t, pipeline("half-broken", shTask("fine", "true"), shTask("broken", "true")), nil)
+	h.f.Flush()
+	if err := h.f.DB().Update(func(tx *bbolt.Tx) error {
+		var key, val []byte
+		if err := store.ForEachTaskRaw(tx, h.ref.NamespaceID, h.ref.PipelineID, h.ref.RunID, func(k, v []byte) error {
+			if strings.HasSuffix(string(k), "broken") {
+				key, val = bytes.Clone(k), bytes.Clone(v)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		damaged := strings.Replace(string(val), `"pipeline_config_version":1}`, `"pipeline_config_version":99}`, 1)
+		if damaged == string(val) {
+			t.Fatalf("not a slim record of version 1: %s", val)
+		}
+		return tx.Bucket([]byte("task_executions")).Put(key, []byte(damaged))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h.startExecutor(sched)
+	r := h.waitRun(time.Minute)
+	var fine, broken *model.TaskExecution
+	_ = h.f.View(func(tx *bbolt.Tx) error {
+		tasks, err := store.ListTaskRecords(tx, h.ref.NamespaceID, h.ref.PipelineID, h.ref.RunID)
+		for _, te := range tasks {
+			if te.TaskID == "fine" {
+				fine = te
+			} else {
+				broken = te
+			}
+		}
+		return err
+	})
+	if r.Status != model.RunStatusFailed || fine.Status != model.TaskStatusSuccessful || broken.Status != model.TaskStatusFailed ||
+		broken.StatusReason == nil || !strings.Contains(broken.StatusReason.Description, "version 99") {
+		t.Fatalf("run %s, fine %s, broken %s %+v", r.Status, fine.Status, broken.Status, broken.StatusReason)
 	}
 }
