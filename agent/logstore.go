@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	wal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
 )
 
 // The raft log stores a node can keep its log (and raft's stable store:
@@ -161,16 +162,18 @@ func recordLogStore(dir, name string) error {
 // walStore is raft-wal with the lock that keeps a second process out.
 type walStore struct {
 	*wal.WAL
+	// meta is raft-wal's wal-meta.db, passed in so Close can close it:
+	// WAL.Close (v0.4.0) leaves it open, and it holds bbolt's lock, so a
+	// later open in the same process (a failed start retried, a test)
+	// would wait on it forever.
+	meta *metadb.BoltMetaDB
 	lock *os.File
 }
 
-// Close closes the WAL, then releases the lock.
+// Close closes the WAL and its meta file, then releases the lock.
 func (w *walStore) Close() error {
-	err := w.WAL.Close()
-	if cerr := w.lock.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	err := errors.Join(w.WAL.Close(), w.meta.Close())
+	return errors.Join(err, w.lock.Close())
 }
 
 // openWALStore locks wal/lock (waiting at most dataDirLockWait) and opens
@@ -202,10 +205,12 @@ func openWALStore(dir string, logger hclog.Logger) (*walStore, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	w, err := wal.Open(wdir, wal.WithLogger(logger.Named("wal")))
+	meta := &metadb.BoltMetaDB{}
+	w, err := wal.Open(wdir, wal.WithLogger(logger.Named("wal")), wal.WithMetaStore(meta))
 	if err != nil {
+		meta.Close()
 		lock.Close()
 		return nil, fmt.Errorf("open raft log %s: %w", wdir, err)
 	}
-	return &walStore{WAL: w, lock: lock}, nil
+	return &walStore{WAL: w, meta: meta, lock: lock}, nil
 }
