@@ -86,10 +86,13 @@ func recordedLogStore(dir string) (string, error) {
 	case !errors.Is(err, fs.ErrNotExist):
 		return "", fmt.Errorf("read raft log store record: %w", err)
 	}
-	for name, path := range map[string]string{LogStoreBoltDB: raftDBFile, LogStoreWAL: walDir} {
-		if _, err := os.Stat(filepath.Join(dir, path)); err == nil {
-			return name, nil
-		}
+	// No record: a data dir from before it existed has raft.db; wal/
+	// without a record is a first wal start that stopped before writing it.
+	if _, err := os.Stat(filepath.Join(dir, raftDBFile)); err == nil {
+		return LogStoreBoltDB, nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, walDir)); err == nil {
+		return LogStoreWAL, nil
 	}
 	return "", nil
 }
