@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	gometrics "github.com/hashicorp/go-metrics/compat"
 	"github.com/hashicorp/raft"
 	wal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
@@ -209,11 +210,27 @@ func openWALStore(dir string, logger hclog.Logger) (*walStore, error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	meta := &metadb.BoltMetaDB{}
-	w, err := wal.Open(wdir, wal.WithLogger(logger.Named("wal")), wal.WithMetaStore(meta))
+	w, err := wal.Open(wdir, wal.WithLogger(logger.Named("wal")), wal.WithMetaStore(meta),
+		wal.WithMetricsCollector(walMetrics{}))
 	if err != nil {
 		meta.Close()
 		lock.Close()
 		return nil, fmt.Errorf("open raft log %s: %w", wdir, err)
 	}
 	return &walStore{WAL: w, meta: meta, lock: lock}, nil
+}
+
+// walMetrics passes raft-wal's counters and gauges to go-metrics' global
+// instance, where raft's own go (served as gofer_raft_wal_*;
+// docs/metrics.md). It looks the instance up at each call: raft-wal's own
+// go-metrics collector keeps the one it was built with, and the store is
+// opened before the node's metrics install theirs.
+type walMetrics struct{}
+
+func (walMetrics) IncrementCounter(name string, delta uint64) {
+	gometrics.IncrCounter([]string{"raft", "wal", name}, float32(delta))
+}
+
+func (walMetrics) SetGauge(name string, val uint64) {
+	gometrics.SetGauge([]string{"raft", "wal", name}, float32(val))
 }

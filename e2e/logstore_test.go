@@ -62,6 +62,17 @@ func TestMixedLogStoresCluster(t *testing.T) {
 	logStoreCheckMembers(t, c, wantStore)
 
 	membershipCheckWrites(t, c, "mixed")
+	// raft-wal's counters are served beside raft's, on the wal node only.
+	for _, n := range c.Nodes {
+		code, body, err := scrapeMetrics(n, c.Token)
+		if err != nil || code != 200 {
+			t.Fatalf("%s /metrics: %d %v", n.Name, code, err)
+		}
+		has := len(missingSeries(body, []string{"gofer_raft_wal_log_appends "})) == 0
+		if has != (n.Name == walNode) {
+			t.Fatalf("%s (%s) serves gofer_raft_wal_log_appends: %v", n.Name, wantStore(n.Name), has)
+		}
+	}
 	p := "mixed-stores"
 	rc.deploy(t, &sdk.PipelineConfig{ID: p, Name: "mixed stores", Tasks: []*sdk.TaskConfig{runsSh("hello", "echo hello")}})
 	logStoreRunSucceeds(t, rc, p)
