@@ -345,7 +345,7 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 			rep.printf("starting gofer-wal: 3 more nodes, the same settings with raft.log_store=wal (writes only)\n")
 			walC, err = startGofer(ctx, reg, filepath.Join(workDir, "gofer-wal"), 3, payloads, goferOptions{
 				bin: cfg.goferBin, heartbeat: cfg.goferHB, election: cfg.goferEl, namespaces: cfg.namespaces,
-				extraEnv: append(slices.Clone(extra), "GOFER_WEB_RAFT__LOG_STORE=wal"),
+				pprof: cfg.pprofDir != "", extraEnv: append(slices.Clone(extra), "GOFER_WEB_RAFT__LOG_STORE=wal"),
 			})
 			if err != nil {
 				return 1, fmt.Errorf("gofer-wal: %w", err)
@@ -375,12 +375,14 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 		rep.printf("\n== writes (256-byte payloads, to the leader; %d runs per configuration, alternating systems)\n", cfg.runs)
 		type sysRun struct {
 			name string
-			res  *sysResults
-			load func(c int) (opFunc, func(), []int, string, error)
+			// gofer: the cluster profiled with -pprof (nil for etcd).
+			gofer *goferCluster
+			res   *sysResults
+			load  func(c int) (opFunc, func(), []int, string, error)
 		}
 		var systems []sysRun
 		if doEtcd {
-			systems = append(systems, sysRun{"etcd", &eres, func(c int) (opFunc, func(), []int, string, error) {
+			systems = append(systems, sysRun{"etcd", nil, &eres, func(c int) (opFunc, func(), []int, string, error) {
 				conns := min(c, cfg.etcdConns)
 				op, closeFn, err := etcdC.writeLoad(ctx, conns)
 				var pids []int
@@ -405,10 +407,10 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 			}
 		}
 		if doGofer {
-			systems = append(systems, sysRun{"gofer", &gres, goferLoad(goferC)})
+			systems = append(systems, sysRun{"gofer", goferC, &gres, goferLoad(goferC)})
 		}
 		if walC != nil {
-			systems = append(systems, sysRun{"gofer-wal", &wres, goferLoad(walC)})
+			systems = append(systems, sysRun{"gofer-wal", walC, &wres, goferLoad(walC)})
 		}
 		// Warm up: connections, page cache, Go heaps.
 		for _, s := range systems {
@@ -445,8 +447,8 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 							return 1, fmt.Errorf("%s: %w", s.name, err)
 						}
 						var prof *profiler
-						if s.name == "gofer" && r == 0 && attempt == 0 && cfg.pprofDir != "" {
-							prof = startProfiles(ctx, goferC, cfg.pprofDir, fmt.Sprintf("c%d", conc), cfg.pprofSeconds)
+						if s.gofer != nil && r == 0 && attempt == 0 && cfg.pprofDir != "" {
+							prof = startProfiles(ctx, s.gofer, cfg.pprofDir, fmt.Sprintf("%s-c%d", s.name, conc), cfg.pprofSeconds)
 						}
 						before := takeCPU(pids, allPIDs())
 						st = runLoad(ctx, n, conc, op)
