@@ -1,5 +1,5 @@
 // Package agent is one Gofer node: it wires configuration, the data
-// directory, raft (TCP transport, raft-boltdb/v2 log, file snapshots), the
+// directory, raft (TCP transport, raft-boltdb/v2 or raft-wal log, file snapshots), the
 // bbolt FSM and the REST API, runs the leadership lifecycle, and starts
 // and stops the leader-only services.
 package agent
@@ -18,7 +18,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
 
 	"github.com/goferhq/gofer/agent/extcall"
@@ -47,9 +46,11 @@ type Agent struct {
 	fsm *fsm.FSM
 	// secrets seals secret values on this node (API) and opens them for
 	// tasks (executor).
-	secrets   *seal.Keyring
-	raft      *raft.Raft
-	logStore  *raftboltdb.BoltStore
+	secrets *seal.Keyring
+	raft    *raft.Raft
+	// logStore is raft's log and stable store, the one raft.log_store
+	// names (logstore.go).
+	logStore  logStore
 	snapshots *raft.FileSnapshotStore
 	transport *raft.NetworkTransport
 	// tls is the [tls] key pair and cluster CA (tls.go).
@@ -105,7 +106,7 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 	}
 	// First the raft log, whose lock says whether another process uses
 	// this data dir: nothing in it is touched before that is known.
-	logStore, err := openLogStore(cfg.Server.DataDir)
+	logStore, err := openConfiguredLogStore(cfg.Server.DataDir, cfg.Raft.LogStore, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -173,6 +174,7 @@ func New(cfg Config, meta model.Metadata, logger hclog.Logger) (*Agent, error) {
 		ReadHeaderTimeout:        cfg.API.ReadHeaderTimeout.D(),
 		MaxHeaderBytes:           cfg.API.MaxHeaderBytes,
 		IdleTimeout:              cfg.API.IdleTimeout.D(),
+		LogStore:                 cfg.Raft.LogStore,
 		ExtensionLogs:            a.extensionLogs,
 		ExtensionCalls:           a.extensionCalls(),
 		Metrics:                  a.metrics,

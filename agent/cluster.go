@@ -51,6 +51,7 @@ func (a *Agent) Members(ctx context.Context) ([]*model.Member, error) {
 			m.APIAddr = a.cfg.APIURL()
 			m.Reachable, m.AppliedIndex, m.State, m.Version = true, a.fsm.AppliedIndex(), a.State(), a.meta.Semver
 			m.KeyChecks = a.secrets.Checks()
+			m.LogStore = a.cfg.Raft.LogStore
 			m.LastContact = a.LastContact().Milliseconds()
 			continue
 		}
@@ -65,7 +66,7 @@ func (a *Agent) Members(ctx context.Context) ([]*model.Member, error) {
 				return
 			}
 			m.Reachable, m.AppliedIndex, m.State, m.LastContact = true, h.AppliedIndex, h.State, h.LastContact
-			m.KeyChecks = h.KeyChecks
+			m.KeyChecks, m.LogStore = h.KeyChecks, h.LogStore
 			if h.Version != "" {
 				m.Version = h.Version
 			}

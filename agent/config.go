@@ -171,6 +171,10 @@ type RaftConfig struct {
 	SnapshotThreshold  uint64   `toml:"snapshot_threshold"`
 	TrailingLogs       uint64   `toml:"trailing_logs"`
 	ApplyTimeout       Duration `toml:"apply_timeout"`
+	// LogStore is where raft keeps its log and stable store: "boltdb"
+	// (raft-boltdb/v2, raft.db) or "wal" (raft-wal, wal/). A data dir
+	// keeps the store it was created with (logstore.go).
+	LogStore string `toml:"log_store"`
 }
 
 // ClusterConfig holds what nodes share.
@@ -325,6 +329,7 @@ func DefaultConfig() Config {
 			SnapshotThreshold:  8192,
 			TrailingLogs:       10240,
 			ApplyTimeout:       Duration(10 * time.Second),
+			LogStore:           LogStoreBoltDB,
 		},
 		API: APIConfig{
 			MaxRequestBody:              512 << 10,
@@ -488,6 +493,9 @@ func (c *Config) Validate() error {
 	}
 	if r.ApplyTimeout.D() <= 0 {
 		add("raft.apply_timeout must be positive")
+	}
+	if !validLogStore(r.LogStore) {
+		add("raft.log_store %q must be %s or %s", r.LogStore, LogStoreBoltDB, LogStoreWAL)
 	}
 	if sec := c.Cluster.Secret; sec != "" && len(sec) < 32 {
 		add("cluster.secret must be at least 32 characters (it lets nodes join the cluster)")

@@ -111,6 +111,8 @@ func TestValidate(t *testing.T) {
 		{"bad node id", func(c *Config) { c.Server.NodeID = "a b" }, "server.node_id"},
 		{"lease above heartbeat", func(c *Config) { c.Raft.LeaderLeaseTimeout = Duration(2 * time.Second) }, "leader_lease_timeout"},
 		{"bad log level", func(c *Config) { c.Server.LogLevel = "loud" }, "log_level"},
+		{"wal log store", func(c *Config) { c.Raft.LogStore = "wal" }, ""},
+		{"unknown log store", func(c *Config) { c.Raft.LogStore = "rocksdb" }, "raft.log_store"},
 		{"no encryption key outside dev mode", func(c *Config) { c.Secrets.EncryptionKey = "" }, "secret_store.encryption_key is required"},
 		{"dev mode generates its key", func(c *Config) { *c = DevConfig(*c); c.Secrets.EncryptionKey = "" }, ""},
 		{"sample encryption key", func(c *Config) { c.Secrets.EncryptionKey = "changemechangemechangemechangeme" }, "well-known"},

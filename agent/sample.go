@@ -46,6 +46,10 @@ snapshot_threshold = 8192
 # Entries kept after a snapshot so slow followers can catch up without one.
 trailing_logs = 10240
 apply_timeout = "10s"
+# Where raft keeps its log: "boltdb" (raft.db) or "wal" (raft-wal, wal/; one
+# fsync per write). A data dir keeps the store it was created with; see
+# docs/production.md "Choosing a log store" to switch.
+log_store = "boltdb"
 
 [cluster]
 # Shared secret a node presents when it joins with --join. At least 32

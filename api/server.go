@@ -32,6 +32,9 @@ type Options struct {
 	PipelineVersionRetention int
 	// Metadata is served at /api/system/metadata.
 	Metadata model.Metadata
+	// LogStore is this node's raft log store (raft.log_store), told in
+	// its health answer so the members list can show every node's.
+	LogStore string
 	// Now is the leader's clock; tests may replace it.
 	Now func() time.Time
 	// ForwardHold is how long a request waits for a leader before 503.

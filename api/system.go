@@ -28,6 +28,7 @@ func (s *Server) health(c echo.Context) error {
 		LastLogIndex: s.cluster.LastLogIndex(),
 		LastContact:  s.cluster.LastContact().Milliseconds(),
 		Version:      s.opts.Metadata.Semver,
+		LogStore:     s.opts.LogStore,
 	}
 	if s.opts.Secrets != nil && s.mayReadKeyChecks(c) {
 		h.KeyChecks = s.opts.Secrets.Checks()

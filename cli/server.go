@@ -35,7 +35,7 @@ func serverCommand() *cli.Command {
 	}
 }
 
-var memberHeader = []string{"node id", "raft address", "api address", "voter", "leader", "state", "applied index", "last contact"}
+var memberHeader = []string{"node id", "raft address", "api address", "voter", "leader", "state", "applied index", "last contact", "log store"}
 
 func memberRows(list []*model.Member) [][]string {
 	rows := make([][]string, len(list))
@@ -50,7 +50,7 @@ func memberRows(list []*model.Member) [][]string {
 		if m.Leader {
 			leader = "*"
 		}
-		rows[i] = []string{m.ID, m.RaftAddr, orDash(m.APIAddr), strconv.FormatBool(m.Voter), leader, state, applied, contact}
+		rows[i] = []string{m.ID, m.RaftAddr, orDash(m.APIAddr), strconv.FormatBool(m.Voter), leader, state, applied, contact, orDash(m.LogStore)}
 	}
 	return rows
 }

@@ -332,6 +332,14 @@ type Cluster struct {
 // until every node agrees on a leader and then creates the admin token.
 func NewCluster(t testing.TB, size int, env ...string) *Cluster {
 	t.Helper()
+	return NewClusterEach(t, size, nil, env...)
+}
+
+// NewClusterEach is NewCluster with nodeEnv(name)'s KEY=VALUE added to
+// that node's environment after env: a cluster whose nodes differ (one on
+// another raft.log_store, say). nodeEnv may be nil.
+func NewClusterEach(t testing.TB, size int, nodeEnv func(name string) []string, env ...string) *Cluster {
+	t.Helper()
 	c := &Cluster{t: t}
 	// Extension containers outlive their nodes (a leader leaves them
 	// running for the next, agent/supervisor): remove whatever the
@@ -350,6 +358,9 @@ func NewCluster(t testing.TB, size int, env ...string) *Cluster {
 	}
 	for _, n := range c.Nodes {
 		n.Env = append(n.Env, env...)
+		if nodeEnv != nil {
+			n.Env = append(n.Env, nodeEnv(n.Name)...)
+		}
 		n.Start()
 	}
 	c.WaitForMembers(size)

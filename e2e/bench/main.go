@@ -40,13 +40,16 @@ type config struct {
 	goferHB, goferEl  time.Duration
 	namespaces        int
 	skipWrites        bool
-	skipFailover      bool
-	pprofDir          string
-	pprofSeconds      int
-	goferEnv          string
-	noisyPct          float64
-	retryNoisy        int
-	strict            bool
+	// wal: the write runs also measure a second gofer cluster whose
+	// nodes keep their raft log in raft-wal (raft.log_store = "wal").
+	wal          bool
+	skipFailover bool
+	pprofDir     string
+	pprofSeconds int
+	goferEnv     string
+	noisyPct     float64
+	retryNoisy   int
+	strict       bool
 
 	// The runs benchmarks (runs.go, placements.go).
 	skipRuns        bool
@@ -100,6 +103,7 @@ func main() {
 	flag.DurationVar(&cfg.goferEl, "gofer-election", time.Second, "gofer raft.election_timeout")
 	flag.IntVar(&cfg.namespaces, "namespaces", 1000, "namespaces the gofer writes spread over")
 	flag.BoolVar(&cfg.skipWrites, "skip-writes", false, "skip the write runs")
+	flag.BoolVar(&cfg.wal, "wal", true, "the write runs also measure a gofer cluster on raft.log_store=wal (the other gofer cluster and the failover trials use the default, boltdb)")
 	flag.BoolVar(&cfg.skipFailover, "skip-failover", false, "skip the failover trials")
 	flag.StringVar(&cfg.pprofDir, "pprof", "", "serve pprof on each gofer node (server.pprof_addr) and save CPU profiles of the leader and a follower during the first gofer run of each concurrency into this dir")
 	flag.IntVar(&cfg.pprofSeconds, "pprof-seconds", 5, "length of each CPU profile")
@@ -310,7 +314,7 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 
 	rep.printf("gofer bench  %s  (%d CPUs, %s, load avg %s)\n", time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.Version(), loadAvg())
 	var etcdC *etcdCluster
-	var goferC *goferCluster
+	var goferC, walC *goferCluster
 	var err error
 	if doEtcd {
 		rep.printf("starting etcd: 3 members on 127.0.0.1, --heartbeat-interval=%d --election-timeout=%d (%s)\n",
@@ -337,6 +341,17 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 		}
 		defer goferC.stop()
 		rep.printf("gofer: created %d namespaces; the measured write is PATCH /api/namespaces/{random id} {\"description\": <256 B>}\n", cfg.namespaces)
+		if cfg.wal && !cfg.skipWrites {
+			rep.printf("starting gofer-wal: 3 more nodes, the same settings with raft.log_store=wal (writes only)\n")
+			walC, err = startGofer(ctx, reg, filepath.Join(workDir, "gofer-wal"), 3, payloads, goferOptions{
+				bin: cfg.goferBin, heartbeat: cfg.goferHB, election: cfg.goferEl, namespaces: cfg.namespaces,
+				pprof: cfg.pprofDir != "", extraEnv: append(slices.Clone(extra), "GOFER_WEB_RAFT__LOG_STORE=wal"),
+			})
+			if err != nil {
+				return 1, fmt.Errorf("gofer-wal: %w", err)
+			}
+			defer walC.stop()
+		}
 	}
 	allPIDs := func() []int {
 		var out []int
@@ -345,25 +360,29 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 				out = append(out, m.proc.pid())
 			}
 		}
-		if goferC != nil {
-			for _, n := range goferC.nodes {
-				out = append(out, n.proc.pid())
+		for _, c := range []*goferCluster{goferC, walC} {
+			if c != nil {
+				for _, n := range c.nodes {
+					out = append(out, n.proc.pid())
+				}
 			}
 		}
 		return out
 	}
 
-	var gres, eres sysResults
+	var gres, eres, wres sysResults
 	if !cfg.skipWrites {
 		rep.printf("\n== writes (256-byte payloads, to the leader; %d runs per configuration, alternating systems)\n", cfg.runs)
 		type sysRun struct {
 			name string
-			res  *sysResults
-			load func(c int) (opFunc, func(), []int, string, error)
+			// gofer: the cluster profiled with -pprof (nil for etcd).
+			gofer *goferCluster
+			res   *sysResults
+			load  func(c int) (opFunc, func(), []int, string, error)
 		}
 		var systems []sysRun
 		if doEtcd {
-			systems = append(systems, sysRun{"etcd", &eres, func(c int) (opFunc, func(), []int, string, error) {
+			systems = append(systems, sysRun{"etcd", nil, &eres, func(c int) (opFunc, func(), []int, string, error) {
 				conns := min(c, cfg.etcdConns)
 				op, closeFn, err := etcdC.writeLoad(ctx, conns)
 				var pids []int
@@ -373,19 +392,25 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 				return op, closeFn, pids, fmt.Sprintf("%d gRPC conn(s)", conns), err
 			}})
 		}
-		if doGofer {
-			systems = append(systems, sysRun{"gofer", &gres, func(c int) (opFunc, func(), []int, string, error) {
-				op, closeFn, li, err := goferC.writeLoad(ctx, c)
+		goferLoad := func(gc *goferCluster) func(c int) (opFunc, func(), []int, string, error) {
+			return func(c int) (opFunc, func(), []int, string, error) {
+				op, closeFn, li, err := gc.writeLoad(ctx, c)
 				var pids []int
-				for _, n := range goferC.nodes {
+				for _, n := range gc.nodes {
 					pids = append(pids, n.proc.pid())
 				}
 				leader := ""
 				if li >= 0 {
-					leader = goferC.nodes[li].name
+					leader = gc.nodes[li].name
 				}
 				return op, closeFn, pids, fmt.Sprintf("HTTP/1.1 keep-alive, leader %s", leader), err
-			}})
+			}
+		}
+		if doGofer {
+			systems = append(systems, sysRun{"gofer", goferC, &gres, goferLoad(goferC)})
+		}
+		if walC != nil {
+			systems = append(systems, sysRun{"gofer-wal", walC, &wres, goferLoad(walC)})
 		}
 		// Warm up: connections, page cache, Go heaps.
 		for _, s := range systems {
@@ -395,7 +420,7 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 			}
 			st := runLoad(ctx, cfg.warmup, cfg.high, op)
 			closeFn()
-			rep.printf("  warm-up %-5s %s\n", s.name, st)
+			rep.printf("  warm-up %-9s %s\n", s.name, st)
 			if ctx.Err() != nil {
 				return 130, ctx.Err()
 			}
@@ -409,8 +434,9 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 				// Alternate which system goes first, so a slow phase of the
 				// machine does not always hit the same one.
 				order := systems
-				if r%2 == 1 && len(systems) == 2 {
-					order = []sysRun{systems[1], systems[0]}
+				if r%2 == 1 {
+					order = slices.Clone(systems)
+					slices.Reverse(order)
 				}
 				for _, s := range order {
 					var st runStats
@@ -421,8 +447,8 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 							return 1, fmt.Errorf("%s: %w", s.name, err)
 						}
 						var prof *profiler
-						if s.name == "gofer" && r == 0 && attempt == 0 && cfg.pprofDir != "" {
-							prof = startProfiles(ctx, goferC, cfg.pprofDir, fmt.Sprintf("c%d", conc), cfg.pprofSeconds)
+						if s.gofer != nil && r == 0 && attempt == 0 && cfg.pprofDir != "" {
+							prof = startProfiles(ctx, s.gofer, cfg.pprofDir, fmt.Sprintf("%s-c%d", s.name, conc), cfg.pprofSeconds)
 						}
 						before := takeCPU(pids, allPIDs())
 						st = runLoad(ctx, n, conc, op)
@@ -440,7 +466,7 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 						if noisy && attempt < cfg.retryNoisy {
 							note = "  → noisy, repeating"
 						}
-						rep.printf("  run %d %-5s %s | srv CPU %.0fµs/op, client %.0fµs/op, other load %.0f%% | %s%s\n",
+						rep.printf("  run %d %-9s %s | srv CPU %.0fµs/op, client %.0fµs/op, other load %.0f%% | %s%s\n",
 							r+1, s.name, st, 1e6*cpu.ServerSec/float64(ops), 1e6*cpu.ClientSec/float64(ops), cpu.ForeignPct, shape, note)
 						if note == "" {
 							break
@@ -505,6 +531,9 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 		if goferC != nil {
 			goferC.stop()
 		}
+		if walC != nil {
+			walC.stop()
+		}
 		var err error
 		rres, err = benchRuns(ctx, cfg, reg, workDir, rep)
 		if ctx.Err() != nil {
@@ -513,7 +542,7 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 		if err != nil {
 			// Still print what was measured.
 			rep.printf("\nruns: FAILED: %v\n", err)
-			summary, _ := table(cfg, gres, eres, rres)
+			summary, _ := table(cfg, gres, eres, wres, rres)
 			rep.printf("\n%s", summary)
 			return 1, err
 		}
@@ -528,6 +557,9 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 		if goferC != nil {
 			goferC.stop()
 		}
+		if walC != nil {
+			walC.stop()
+		}
 		var err error
 		tres, err = benchTriggers(ctx, cfg, reg, workDir, rep)
 		if ctx.Err() != nil {
@@ -541,7 +573,7 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 
 	misses := 0
 	if !(cfg.skipWrites && cfg.skipFailover && cfg.skipRuns) {
-		summary, m := table(cfg, gres, eres, rres)
+		summary, m := table(cfg, gres, eres, wres, rres)
 		rep.printf("\n%s", summary)
 		misses += m
 	}

@@ -42,6 +42,9 @@ type Member struct {
 	// asked with the cluster secret and the admin caller's token).
 	KeyChecks []string `json:"key_checks,omitempty"`
 	Version   string   `json:"version"`
+	// LogStore is the member's raft log store ("boltdb" or "wal"), as it
+	// reports it; empty when it was not reachable or predates the field.
+	LogStore string `json:"log_store,omitempty"`
 }
 
 // Health is GET /api/system/health: enough for a load balancer and for
@@ -65,4 +68,7 @@ type Health struct {
 	// key check is a fast hash of the key (store/seal), so it lets whoever
 	// holds it test guesses of a weak key offline.
 	KeyChecks []string `json:"key_checks,omitempty"`
+	// LogStore is this node's raft log store: "boltdb" or "wal"
+	// (raft.log_store). Empty from a node that predates the field.
+	LogStore string `json:"log_store,omitempty"`
 }
