@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"github.com/labstack/echo/v4"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -219,4 +220,13 @@ func TestAuditBatchOfALeaderLostMidApplyIsPassedOn(t *testing.T) {
 	if n := s.audit.droppedTotal.Load(); n != 0 {
 		t.Errorf("%d entries dropped", n)
 	}
+}
+
+// A relay forwarded to the leader passes the reverse proxy, which flushes
+// the writer from a timer; echo panics on a writer that cannot flush, and
+// the panic (in a timer goroutine) ended the whole process.
+func TestRelayResponseCanFlush(t *testing.T) {
+	w := &relayResponse{header: http.Header{}}
+	echo.NewResponse(w, echo.New()).Flush()
+	var _ http.Flusher = w
 }
