@@ -140,6 +140,7 @@ func (w *relayResponse) WriteHeader(code int) {
 		w.status = code
 	}
 }
+
 // Flush does nothing (the answer is read when ServeHTTP returns), but it
 // must exist: a relay the node forwards goes through the reverse proxy,
 // whose flush timer calls Flush on the writer, and echo panics — in a
