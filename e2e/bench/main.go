@@ -1,8 +1,9 @@
 // Command bench measures Gofer against etcd 3.4 side by side on the same
 // machine with the same client shape: replicated 256-byte writes on a
-// 3-node loopback cluster at concurrency 1 and 64, and leader failover
-// (SIGKILL the leader → first successful write through a survivor). It
-// prints a table of medians and gofer/etcd ratios against the targets.
+// 3-node loopback cluster at concurrency 1 and 64 (and, reported without
+// targets, on a 5-node one), and leader failover (SIGKILL the leader →
+// first successful write through a survivor). It prints a table of medians
+// and gofer/etcd ratios against the targets.
 //
 // It is run by e2e/bench/run.sh (make bench); see README.md.
 package main
@@ -42,7 +43,10 @@ type config struct {
 	skipWrites        bool
 	// wal: the write runs also measure a second gofer cluster whose
 	// nodes keep their raft log in raft-wal (raft.log_store = "wal").
-	wal          bool
+	wal bool
+	// five: after the 3-node stages, measure the same writes on a
+	// 5-member etcd and a 5-node gofer (five.go).
+	five         bool
 	skipFailover bool
 	pprofDir     string
 	pprofSeconds int
@@ -104,6 +108,7 @@ func main() {
 	flag.IntVar(&cfg.namespaces, "namespaces", 1000, "namespaces the gofer writes spread over")
 	flag.BoolVar(&cfg.skipWrites, "skip-writes", false, "skip the write runs")
 	flag.BoolVar(&cfg.wal, "wal", true, "the write runs also measure a gofer cluster on raft.log_store=wal (the other gofer cluster and the failover trials use the default, boltdb)")
+	flag.BoolVar(&cfg.five, "five", true, "after the 3-node write runs and failover trials, measure the same writes on a 5-member etcd and a 5-node gofer (boltdb); the 3-node clusters are stopped first")
 	flag.BoolVar(&cfg.skipFailover, "skip-failover", false, "skip the failover trials")
 	flag.StringVar(&cfg.pprofDir, "pprof", "", "serve pprof on each gofer node (server.pprof_addr) and save CPU profiles of the leader and a follower during the first gofer run of each concurrency into this dir")
 	flag.IntVar(&cfg.pprofSeconds, "pprof-seconds", 5, "length of each CPU profile")
@@ -328,14 +333,7 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 	if doGofer {
 		rep.printf("starting gofer: 3 nodes on 127.0.0.1, raft heartbeat_timeout=%s election_timeout=%s (%s)\n",
 			cfg.goferHB, cfg.goferEl, cfg.goferBin)
-		var extra []string
-		if cfg.goferEnv != "" {
-			extra = strings.Split(cfg.goferEnv, ",")
-		}
-		goferC, err = startGofer(ctx, reg, filepath.Join(workDir, "gofer"), 3, payloads, goferOptions{
-			bin: cfg.goferBin, heartbeat: cfg.goferHB, election: cfg.goferEl, namespaces: cfg.namespaces,
-			pprof: cfg.pprofDir != "", extraEnv: extra,
-		})
+		goferC, err = startGofer(ctx, reg, filepath.Join(workDir, "gofer"), 3, payloads, writeGoferOptions(cfg))
 		if err != nil {
 			return 1, err
 		}
@@ -343,147 +341,43 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 		rep.printf("gofer: created %d namespaces; the measured write is PATCH /api/namespaces/{random id} {\"description\": <256 B>}\n", cfg.namespaces)
 		if cfg.wal && !cfg.skipWrites {
 			rep.printf("starting gofer-wal: 3 more nodes, the same settings with raft.log_store=wal (writes only)\n")
-			walC, err = startGofer(ctx, reg, filepath.Join(workDir, "gofer-wal"), 3, payloads, goferOptions{
-				bin: cfg.goferBin, heartbeat: cfg.goferHB, election: cfg.goferEl, namespaces: cfg.namespaces,
-				pprof: cfg.pprofDir != "", extraEnv: append(slices.Clone(extra), "GOFER_WEB_RAFT__LOG_STORE=wal"),
-			})
+			walC, err = startGofer(ctx, reg, filepath.Join(workDir, "gofer-wal"), 3, payloads, writeGoferOptions(cfg, "GOFER_WEB_RAFT__LOG_STORE=wal"))
 			if err != nil {
 				return 1, fmt.Errorf("gofer-wal: %w", err)
 			}
 			defer walC.stop()
 		}
 	}
-	allPIDs := func() []int {
-		var out []int
+	allPIDs := func() []int { return clusterPIDs(etcdC, goferC, walC) }
+	// The later stages (five nodes, runs, triggers) run alone: each stops
+	// the write clusters first (stopping twice is harmless).
+	stopWriteClusters := func() {
 		if etcdC != nil {
-			for _, m := range etcdC.members {
-				out = append(out, m.proc.pid())
-			}
+			etcdC.stop()
 		}
-		for _, c := range []*goferCluster{goferC, walC} {
-			if c != nil {
-				for _, n := range c.nodes {
-					out = append(out, n.proc.pid())
-				}
-			}
+		if goferC != nil {
+			goferC.stop()
 		}
-		return out
+		if walC != nil {
+			walC.stop()
+		}
 	}
 
 	var gres, eres, wres sysResults
 	if !cfg.skipWrites {
 		rep.printf("\n== writes (256-byte payloads, to the leader; %d runs per configuration, alternating systems)\n", cfg.runs)
-		type sysRun struct {
-			name string
-			// gofer: the cluster profiled with -pprof (nil for etcd).
-			gofer *goferCluster
-			res   *sysResults
-			load  func(c int) (opFunc, func(), []int, string, error)
-		}
-		var systems []sysRun
+		var systems []writeSystem
 		if doEtcd {
-			systems = append(systems, sysRun{"etcd", nil, &eres, func(c int) (opFunc, func(), []int, string, error) {
-				conns := min(c, cfg.etcdConns)
-				op, closeFn, err := etcdC.writeLoad(ctx, conns)
-				var pids []int
-				for _, m := range etcdC.members {
-					pids = append(pids, m.proc.pid())
-				}
-				return op, closeFn, pids, fmt.Sprintf("%d gRPC conn(s)", conns), err
-			}})
-		}
-		goferLoad := func(gc *goferCluster) func(c int) (opFunc, func(), []int, string, error) {
-			return func(c int) (opFunc, func(), []int, string, error) {
-				op, closeFn, li, err := gc.writeLoad(ctx, c)
-				var pids []int
-				for _, n := range gc.nodes {
-					pids = append(pids, n.proc.pid())
-				}
-				leader := ""
-				if li >= 0 {
-					leader = gc.nodes[li].name
-				}
-				return op, closeFn, pids, fmt.Sprintf("HTTP/1.1 keep-alive, leader %s", leader), err
-			}
+			systems = append(systems, etcdWriteSystem(ctx, cfg, "etcd", etcdC, &eres))
 		}
 		if doGofer {
-			systems = append(systems, sysRun{"gofer", goferC, &gres, goferLoad(goferC)})
+			systems = append(systems, goferWriteSystem(ctx, "gofer", goferC, &gres))
 		}
 		if walC != nil {
-			systems = append(systems, sysRun{"gofer-wal", walC, &wres, goferLoad(walC)})
+			systems = append(systems, goferWriteSystem(ctx, "gofer-wal", walC, &wres))
 		}
-		// Warm up: connections, page cache, Go heaps.
-		for _, s := range systems {
-			op, closeFn, _, _, err := s.load(cfg.high)
-			if err != nil {
-				return 1, fmt.Errorf("%s warm-up: %w", s.name, err)
-			}
-			st := runLoad(ctx, cfg.warmup, cfg.high, op)
-			closeFn()
-			rep.printf("  warm-up %-9s %s\n", s.name, st)
-			if ctx.Err() != nil {
-				return 130, ctx.Err()
-			}
-		}
-		for r := 0; r < cfg.runs; r++ {
-			for _, conc := range []int{1, cfg.high} {
-				n := cfg.n1
-				if conc > 1 {
-					n = cfg.nHigh
-				}
-				// Alternate which system goes first, so a slow phase of the
-				// machine does not always hit the same one.
-				order := systems
-				if r%2 == 1 {
-					order = slices.Clone(systems)
-					slices.Reverse(order)
-				}
-				for _, s := range order {
-					var st runStats
-					var cpu cpuDelta
-					for attempt := 0; ; attempt++ {
-						op, closeFn, pids, shape, err := s.load(conc)
-						if err != nil {
-							return 1, fmt.Errorf("%s: %w", s.name, err)
-						}
-						var prof *profiler
-						if s.gofer != nil && r == 0 && attempt == 0 && cfg.pprofDir != "" {
-							prof = startProfiles(ctx, s.gofer, cfg.pprofDir, fmt.Sprintf("%s-c%d", s.name, conc), cfg.pprofSeconds)
-						}
-						before := takeCPU(pids, allPIDs())
-						st = runLoad(ctx, n, conc, op)
-						cpu = before.to(takeCPU(pids, allPIDs()))
-						closeFn()
-						if prof != nil {
-							prof.wait(rep)
-						}
-						if ctx.Err() != nil {
-							return 130, ctx.Err()
-						}
-						ops := max(1, st.N-st.Errors)
-						noisy := cpu.ForeignPct > cfg.noisyPct
-						note := ""
-						if noisy && attempt < cfg.retryNoisy {
-							note = "  → noisy, repeating"
-						}
-						rep.printf("  run %d %-9s %s | srv CPU %.0fµs/op, client %.0fµs/op, other load %.0f%% | %s%s\n",
-							r+1, s.name, st, 1e6*cpu.ServerSec/float64(ops), 1e6*cpu.ClientSec/float64(ops), cpu.ForeignPct, shape, note)
-						if note == "" {
-							break
-						}
-					}
-					if st.Errors > st.N/100 {
-						return 1, fmt.Errorf("%s run %d at c=%d: %d of %d writes failed (first: %s)", s.name, r+1, conc, st.Errors, st.N, st.FirstErr)
-					}
-					if conc == 1 {
-						s.res.low = append(s.res.low, st)
-						s.res.lowCPU = append(s.res.lowCPU, cpu)
-					} else {
-						s.res.high = append(s.res.high, st)
-						s.res.highCPU = append(s.res.highCPU, cpu)
-					}
-				}
-			}
+		if code, err := measureWrites(ctx, cfg, rep, systems, allPIDs); err != nil {
+			return code, err
 		}
 	}
 
@@ -522,18 +416,28 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 		}
 	}
 
+	// The five-node writes, after the 3-node clusters are gone.
+	var five *fiveResults
+	if cfg.five && !cfg.skipWrites && (doEtcd || doGofer) {
+		stopWriteClusters()
+		five = &fiveResults{}
+		code, err := benchFive(ctx, cfg, reg, workDir, rep, payloads, doEtcd, doGofer, five)
+		if ctx.Err() != nil {
+			return 130, ctx.Err()
+		}
+		if err != nil {
+			// Still print what was measured.
+			rep.printf("\nfive-node: FAILED: %v\n", err)
+			summary, _ := table(cfg, gres, eres, wres, five, nil)
+			rep.printf("\n%s", summary)
+			return code, err
+		}
+	}
+
 	// The runs benchmarks run alone: the write clusters are stopped first.
 	var rres *runsResults
 	if !cfg.skipRuns {
-		if etcdC != nil {
-			etcdC.stop()
-		}
-		if goferC != nil {
-			goferC.stop()
-		}
-		if walC != nil {
-			walC.stop()
-		}
+		stopWriteClusters()
 		var err error
 		rres, err = benchRuns(ctx, cfg, reg, workDir, rep)
 		if ctx.Err() != nil {
@@ -542,7 +446,7 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 		if err != nil {
 			// Still print what was measured.
 			rep.printf("\nruns: FAILED: %v\n", err)
-			summary, _ := table(cfg, gres, eres, wres, rres)
+			summary, _ := table(cfg, gres, eres, wres, five, rres)
 			rep.printf("\n%s", summary)
 			return 1, err
 		}
@@ -551,15 +455,7 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 	// The trigger benchmark runs alone too, after the others.
 	var tres *triggerResults
 	if !cfg.skipTriggers {
-		if etcdC != nil {
-			etcdC.stop()
-		}
-		if goferC != nil {
-			goferC.stop()
-		}
-		if walC != nil {
-			walC.stop()
-		}
+		stopWriteClusters()
 		var err error
 		tres, err = benchTriggers(ctx, cfg, reg, workDir, rep)
 		if ctx.Err() != nil {
@@ -573,7 +469,7 @@ func bench(ctx context.Context, cfg config, reg *procs, workDir string, rep *rep
 
 	misses := 0
 	if !(cfg.skipWrites && cfg.skipFailover && cfg.skipRuns) {
-		summary, m := table(cfg, gres, eres, wres, rres)
+		summary, m := table(cfg, gres, eres, wres, five, rres)
 		rep.printf("\n%s", summary)
 		misses += m
 	}

@@ -20,12 +20,13 @@ type row struct {
 }
 
 // table prints the summary; w is the gofer cluster on raft.log_store=wal
-// (no runs when -wal=false or only etcd was measured).
-func table(cfg config, g, e, w sysResults, r *runsResults) (string, int) {
+// (no runs when -wal=false or only etcd was measured); f is the five-node
+// stage (nil when -five=false or it did not run).
+func table(cfg config, g, e, w sysResults, f *fiveResults, r *runsResults) (string, int) {
 	var b strings.Builder
 	miss := 0
 	if !(cfg.skipWrites && cfg.skipFailover) {
-		s, m := writeTable(cfg, g, e, w)
+		s, m := writeTable(cfg, g, e, w, f)
 		b.WriteString(s)
 		miss += m
 	}
@@ -40,7 +41,10 @@ func table(cfg config, g, e, w sysResults, r *runsResults) (string, int) {
 	return b.String(), miss
 }
 
-func writeTable(cfg config, g, e, w sysResults) (string, int) {
+func writeTable(cfg config, g, e, w sysResults, f *fiveResults) (string, int) {
+	if f == nil {
+		f = &fiveResults{}
+	}
 	var rows []row
 	// writeRows adds a configuration's rows; a target is a ratio bound
 	// (0: none): at most maxP50 for the p50, at least minOps for the
@@ -68,6 +72,18 @@ func writeTable(cfg config, g, e, w sysResults) (string, int) {
 			// The same runs on the cluster whose raft log is raft-wal.
 			writeRows("wal "+c1, w.low, e.low, w.lowCPU, e.lowCPU, 0, 1.3)
 			writeRows("wal "+ch, w.high, e.high, w.highCPU, e.highCPU, 1.1, 0)
+		}
+		if len(f.gofer.low)+len(f.gofer.high)+len(f.etcd.low)+len(f.etcd.high) > 0 {
+			// Five nodes against five etcd members, report only: the
+			// latency at c=1 and the throughput at the high concurrency
+			// say what the two extra replicas cost.
+			fg, fe := f.gofer, f.etcd
+			gm, em := medianRun(fg.low), medianRun(fe.low)
+			rows = append(rows, row{metric: "5-node " + c1 + " p50", unit: "ms", gofer: msf(gm.P50), etcd: msf(em.P50),
+				gOK: len(fg.low) > 0, eOK: len(fe.low) > 0, target: "—"})
+			gm, em = medianRun(fg.high), medianRun(fe.high)
+			rows = append(rows, row{metric: "5-node " + ch + " throughput", unit: "ops/s", gofer: gm.OpsSec, etcd: em.OpsSec,
+				gOK: len(fg.high) > 0, eOK: len(fe.high) > 0, target: "—"})
 		}
 	}
 	if !cfg.skipFailover && cfg.trials > 0 {
@@ -100,6 +116,9 @@ func writeTable(cfg config, g, e, w sysResults) (string, int) {
 		etcdHeartbeatMS, etcdElectionMS, cfg.goferHB, cfg.goferEl)
 	if len(w.low)+len(w.high) > 0 {
 		fmt.Fprintf(&b, "   gofer rows: raft.log_store=boltdb (the default; also the failover trials); 'wal' rows: a second gofer cluster on raft.log_store=wal\n")
+	}
+	if len(f.gofer.low)+len(f.gofer.high)+len(f.etcd.low)+len(f.etcd.high) > 0 {
+		fmt.Fprintf(&b, "   '5-node' rows: the same writes on a 5-node gofer (boltdb) vs a 5-member etcd, run after the 3-node clusters were stopped; no targets\n")
 	}
 	fmt.Fprintf(&b, "   ratio = gofer / etcd\n\n")
 	fmt.Fprintf(&b, "%-30s %12s %12s %8s %8s  %s\n", "metric", "gofer", "etcd", "ratio", "target", "result")
@@ -137,7 +156,8 @@ func writeTable(cfg config, g, e, w sysResults) (string, int) {
 	fmt.Fprintf(&b, "targets: %d PASS, %d MISS\n", pass, miss)
 	if !cfg.skipWrites {
 		noisy, worst := 0, 0.0
-		for _, cs := range [][]cpuDelta{g.lowCPU, g.highCPU, e.lowCPU, e.highCPU, w.lowCPU, w.highCPU} {
+		for _, cs := range [][]cpuDelta{g.lowCPU, g.highCPU, e.lowCPU, e.highCPU, w.lowCPU, w.highCPU,
+			f.gofer.lowCPU, f.gofer.highCPU, f.etcd.lowCPU, f.etcd.highCPU} {
 			for _, c := range cs {
 				worst = max(worst, c.ForeignPct)
 				if c.ForeignPct > cfg.noisyPct {
