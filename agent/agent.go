@@ -653,6 +653,7 @@ func newScheduler(cfg SchedulerConfig, logger hclog.Logger) (scheduler.Scheduler
 			Logger:    logger,
 			// How long a job may wait unplaced before the attempt fails.
 			PlacementTimeout: n.PlacementTimeout.D(),
+			LogSettle:        n.LogSettle.D(),
 		})
 	}
 	return docker.New(docker.Options{

@@ -87,6 +87,9 @@ type NomadConfig struct {
 	// PlacementTimeout is how long a task's job may wait for Nomad to
 	// place it before the attempt fails with Nomad's reason.
 	PlacementTimeout Duration `toml:"placement_timeout"`
+	// LogSettle is how long a task's logs are still read after it ended
+	// (Nomad writes the last output to its log files asynchronously).
+	LogSettle Duration `toml:"log_settle"`
 }
 
 // DockerConfig tunes the Docker backend. Every node must reach the same
@@ -356,7 +359,7 @@ func DefaultConfig() Config {
 			Engine: "docker",
 			Docker: DockerConfig{Network: "bridge", PullTimeout: Duration(5 * time.Minute)},
 			Nomad: NomadConfig{Address: "http://127.0.0.1:4646", CPU: 100, Memory: 256,
-				StopGrace: Duration(10 * time.Second), ExtensionPorts: "19500-19599", PlacementTimeout: Duration(5 * time.Minute)},
+				StopGrace: Duration(10 * time.Second), ExtensionPorts: "19500-19599", PlacementTimeout: Duration(5 * time.Minute), LogSettle: Duration(2 * time.Second)},
 		},
 		Secrets: SecretStoreConfig{RotationBatchSize: 64},
 		Objects: ObjectStoreConfig{MaxObjectBytes: 256 << 10, PipelineObjectLimit: 50, RunObjectLimit: 100, RunObjectExpiry: 2},

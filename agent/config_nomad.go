@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/goferhq/gofer/agent/supervisor"
 )
@@ -39,6 +40,9 @@ func (n NomadConfig) validate(add func(format string, args ...any)) {
 	}
 	if n.PlacementTimeout.D() <= 0 {
 		add("scheduler.nomad.placement_timeout must be positive")
+	}
+	if d := n.LogSettle.D(); d <= 0 || d > time.Minute {
+		add("scheduler.nomad.log_settle must be positive and at most 1m, got %s", d)
 	}
 	if (n.ClientCert == "") != (n.ClientKey == "") {
 		add("scheduler.nomad.client_cert and scheduler.nomad.client_key go together")

@@ -143,6 +143,7 @@ func TestValidate(t *testing.T) {
 		{"nomad memory", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.Memory = 5 }, "scheduler.nomad.memory"},
 		{"nomad stop grace", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.StopGrace = 0 }, "scheduler.nomad.stop_grace"},
 		{"nomad placement timeout", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.PlacementTimeout = 0 }, "scheduler.nomad.placement_timeout"},
+		{"nomad log settle", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.LogSettle = Duration(2 * time.Minute) }, "scheduler.nomad.log_settle"},
 		{"nomad client cert without key", func(c *Config) { c.Scheduler.Engine = "nomad"; c.Scheduler.Nomad.ClientCert = "/dev/null" }, "client_key go together"},
 		{"nomad missing ca file", func(c *Config) {
 			c.Scheduler.Engine = "nomad"

@@ -132,6 +132,7 @@ stop_grace = "10s"               # the task's kill_timeout, when Nomad itself st
 # client it runs on (docs/nomad.md, "Extensions on Nomad").
 extension_ports = "19500-19599"
 placement_timeout = "5m"         # a job no node can run (or a full cluster) fails the attempt after this
+log_settle = "2s"                # logs are still read this long after a task ends (raise on loaded Nomad clients)
 
 [secret_store]
 # Seals every secret (AES-256-GCM) before it enters raft. Required outside dev

@@ -27,7 +27,7 @@ var _ scheduler.StreamLogger = (*Scheduler)(nil)
 //
 // With follow, stdout ends when the task is dead: Nomad's own follow
 // stream does not end then, so a Wait alongside it cancels the stream
-// (logSettle after the end) and stdout is read once more without follow,
+// (Options.LogSettle after the end) and stdout is read once more without follow,
 // skipping what was already delivered, so the lines written just before
 // the end are not lost; then stderr is read whole.
 //
@@ -92,8 +92,8 @@ func (s *Scheduler) copyLogs(ctx context.Context, name string, snap snapshot, fo
 		follow = false
 		// Output of the task's last moment may still be on its way to
 		// the log files.
-		if wait := time.Until(st.Finished.Add(logSettle)); wait > 0 {
-			if err := sleep(ctx, min(wait, logSettle)); err != nil {
+		if wait := time.Until(st.Finished.Add(s.opts.LogSettle)); wait > 0 {
+			if err := sleep(ctx, min(wait, s.opts.LogSettle)); err != nil {
 				return fmt.Errorf("nomad: logs %s: %w: %w", name, scheduler.ErrUnavailable, err)
 			}
 		}
@@ -113,7 +113,7 @@ func (s *Scheduler) copyLogs(ctx context.Context, name string, snap snapshot, fo
 		waiter.Go(func() {
 			err := s.waitDead(wctx, name)
 			if err == nil {
-				err = sleep(wctx, logSettle) // see logSettle
+				err = sleep(wctx, s.opts.LogSettle) // see Options.LogSettle
 			}
 			if err != nil && wctx.Err() == nil {
 				waitErr = err
@@ -176,8 +176,8 @@ const (
 	waitRetryMax = 5 * time.Second
 )
 
-// logSettle is how long the logs of a task are still read after it
-// ended. Nomad writes a task's output to its log files through two
+// Options.LogSettle (default 2s) is how long the logs of a task are still
+// read after it ended. Nomad writes a task's output to its log files through two
 // asynchronous copies (the docker driver's log collector, then logmon,
 // which buffers and flushes every 100 ms), and its task state turns dead
 // without waiting for them: a read right at the end misses the last
@@ -186,8 +186,9 @@ const (
 // newline is worse: the docker driver's log collector holds a partial
 // line until its stream closes and is shut down when the container
 // exits, and such a fragment was seen arriving more than 2 s late (a
-// later read has it). That one is not waited for.
-const logSettle = 2 * time.Second
+// later read has it). That one is not waited for. On a client so loaded
+// that the copies lag further (seen at a load average of 20 on 2 cores:
+// a task's only line missing 2 s after its end), a longer setting helps.
 
 // sleep waits d or until ctx ends.
 func sleep(ctx context.Context, d time.Duration) error {

@@ -29,6 +29,9 @@ const (
 	// DefaultPlacementTimeout is how long a job may wait for Nomad to
 	// place it before the attempt ends (Options.PlacementTimeout).
 	DefaultPlacementTimeout = 5 * time.Minute
+	// DefaultLogSettle is how long logs are still read after a task
+	// ended (Options.LogSettle).
+	DefaultLogSettle = 2 * time.Second
 	// blockingWait is how long one blocking query may wait on the server
 	// before it answers unchanged (Nomad caps it at 10 minutes).
 	blockingWait = time.Minute
@@ -79,6 +82,11 @@ type Options struct {
 	// attempt, naming Nomad's reason. It counts from the job's submit
 	// time, so a new leader keeps the same deadline. Default 5m.
 	PlacementTimeout time.Duration
+	// LogSettle is how long a task's logs are still read after it ended:
+	// Nomad writes the last output to the log files asynchronously (see
+	// logs.go). Longer is safer on a heavily loaded client, and every
+	// task's end is reported that much later. Default 2s.
+	LogSettle time.Duration
 	// Logger; default discards.
 	Logger hclog.Logger
 }
@@ -118,6 +126,9 @@ func New(opts Options) (*Scheduler, error) {
 	}
 	if opts.PlacementTimeout <= 0 {
 		opts.PlacementTimeout = DefaultPlacementTimeout
+	}
+	if opts.LogSettle <= 0 {
+		opts.LogSettle = DefaultLogSettle
 	}
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()

@@ -162,7 +162,7 @@ func TestRealLogsFollow(t *testing.T) {
 	ctx := testCtx(t)
 	// The last lines end with a newline: Nomad's docker driver may keep
 	// an unterminated final fragment seconds past the end (logs.go,
-	// logSettle); the contract test covers reading one.
+	// Options.LogSettle); the contract test covers reading one.
 	name := realJob(t, s, "follow", "for i in 1 2 3; do echo line $i; sleep 1; done; echo last >&2; echo tail")
 	rc, err := s.Logs(ctx, name, true)
 	if err != nil {
