@@ -35,6 +35,8 @@ func TestEverySeriesDocumented(t *testing.T) {
 	m.ObserveRequest("/x", "GET", 200, time.Millisecond)
 	m.ObserveSchedulerError("docker", "start", "other")
 	m.ObserveTriggerLateness("cron", time.Second)
+	m.SnapshotStarted("slot")
+	m.SnapshotFinished("slot", time.Second, nil)
 	o := m.FSM()
 	o.Batch(1)
 	o.Command()("run_finish", &model.Run{State: model.RunStateComplete, Status: model.RunStatusFailed, Started: 1, Ended: 2})

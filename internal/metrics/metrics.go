@@ -40,6 +40,7 @@ type Metrics struct {
 	runTime    *prometheus.HistogramVec
 	schedErrs  *prometheus.CounterVec
 	triggerLag *prometheus.HistogramVec
+	snapshots  snapshotSeries
 }
 
 // New builds a registry with the process and Go runtime collectors, the
@@ -94,7 +95,9 @@ func New() *Metrics {
 			Help:    "How long after its scheduled time a trigger's run was started (the API receiving the trigger's request), by trigger kind.",
 			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600},
 		}, []string{"trigger"}),
+		snapshots: newSnapshotSeries(),
 	}
+	reg.MustRegister(m.snapshots.collectors()...)
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
