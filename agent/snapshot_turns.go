@@ -72,7 +72,9 @@ func (r raftSnapshots) Snapshot() error {
 
 type snapshotMetrics struct{ a *Agent }
 
-func (m snapshotMetrics) Started(reason snapslots.Reason) { m.a.metrics.SnapshotStarted(string(reason)) }
+func (m snapshotMetrics) Started(reason snapslots.Reason) {
+	m.a.metrics.SnapshotStarted(string(reason))
+}
 
 func (m snapshotMetrics) Finished(reason snapslots.Reason, took time.Duration, err error) {
 	m.a.metrics.SnapshotFinished(string(reason), took, err)
