@@ -42,7 +42,7 @@ leader_lease_timeout = "500ms"
 commit_timeout = "50ms"
 # A node snapshots (and compacts its log) once threshold entries were added, checked
 # every interval, in its own turn: voters take turns of snapshot_slot (same on every
-# node), the leader only past 2x threshold; past 4x any node snapshots at once.
+# node), the leader only past 2x threshold; after two cycles of waiting, at once.
 snapshot_interval = "2m0s"
 snapshot_threshold = 8192
 snapshot_slot = "1m0s"

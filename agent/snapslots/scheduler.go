@@ -37,6 +37,8 @@ type Scheduler struct {
 	Node     Node
 	Observer Observer
 	Logger   hclog.Logger
+
+	dueSince time.Time // see View.DueSince
 }
 
 // Run decides and snapshots until ctx ends.
@@ -58,8 +60,14 @@ func (s *Scheduler) step(now time.Time) time.Duration {
 		s.Logger.Warn("snapshot scheduler cannot read the raft state", "error", err)
 		return s.Check
 	}
-	v.Now = now
+	v.Now, v.DueSince = now, s.dueSince
 	reason := s.Policy.Decide(v)
+	switch {
+	case reason == NotDue || reason == LeaderDefers:
+		s.dueSince = time.Time{}
+	case s.dueSince.IsZero():
+		s.dueSince = now
+	}
 	if !reason.Take() {
 		if reason == WaitSlot {
 			pos, n := Position(v.Self, v.Voters)
@@ -69,11 +77,14 @@ func (s *Scheduler) step(now time.Time) time.Duration {
 		}
 		return s.Check
 	}
-	s.take(v, reason)
+	if s.take(v, reason) {
+		s.dueSince = time.Time{}
+	}
 	return s.Check
 }
 
-func (s *Scheduler) take(v View, reason Reason) {
+// take snapshots and reports whether it succeeded.
+func (s *Scheduler) take(v View, reason Reason) bool {
 	c := clock.Or(s.Clock)
 	start := c.Now()
 	s.Logger.Info("snapshot starting", "reason", string(reason), "entries_since_last", v.Pending,
@@ -90,7 +101,7 @@ func (s *Scheduler) take(v View, reason Reason) {
 	if err != nil {
 		s.Logger.Warn("snapshot failed", "reason", string(reason), "error", err, "took", took,
 			"start_unix_ms", start.UnixMilli(), "end_unix_ms", end.UnixMilli())
-		return
+		return false
 	}
 	s.Logger.Info("snapshot finished", "reason", string(reason), "took", took,
 		"start_unix_ms", start.UnixMilli(), "end_unix_ms", end.UnixMilli())
@@ -98,4 +109,5 @@ func (s *Scheduler) take(v View, reason Reason) {
 		s.Logger.Warn("a snapshot took longer than half a snapshot slot and may have overlapped the next node's; "+
 			"raise raft.snapshot_slot or raft.snapshot_write_rate", "took", took, "slot", s.Policy.Slot)
 	}
+	return true
 }

@@ -2,6 +2,7 @@ package snapslots
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -95,21 +96,59 @@ func TestSchedulersTakeTurns(t *testing.T) {
 	}
 }
 
-// A node whose slot keeps being missed (here it never opens: a huge slot
-// it is not first in) still snapshots once the log passes 4x the threshold.
+// failingNode's snapshots fail; the scheduler's attempts are recorded.
+type failingNode struct {
+	clk      clock.Clock
+	attempts []attempt
+}
+
+type attempt struct {
+	at     time.Time
+	reason Reason
+}
+
+func (n *failingNode) View() (View, error) {
+	return View{Self: "node-c", Voters: voters, Pending: 500}, nil
+}
+
+func (n *failingNode) Snapshot() error { return errors.New("disk full") }
+
+func (n *failingNode) Started(r Reason) { n.attempts = append(n.attempts, attempt{n.clk.Now(), r}) }
+
+func (n *failingNode) Finished(Reason, time.Duration, error) {}
+
+// A node whose snapshots keep failing in its slot (or whose slots are
+// missed) stops waiting for its turn after two whole cycles: the safety
+// valve, so its log cannot grow without bound.
 func TestSafetyValve(t *testing.T) {
-	fake := clock.NewFake(time.Unix(0, 0))
-	n := &fakeNode{self: "node-c", perStep: 50, clk: fake}
-	s := &Scheduler{Policy: Policy{Slot: time.Hour, Threshold: 100}, Check: time.Second, Clock: fake, Node: n,
-		Logger: hclog.NewNullLogger()}
-	for range 8 {
+	fake := clock.NewFake(time.Unix(0, 0)) // node-c's slot opens at 20 s of each 30 s cycle
+	n := &failingNode{clk: fake}
+	p := Policy{Slot: 10 * time.Second, Threshold: 100}
+	s := &Scheduler{Policy: p, Check: time.Second, Clock: fake, Node: n, Observer: n, Logger: hclog.NewNullLogger()}
+	for range 70 {
 		s.step(fake.Now())
 		fake.Advance(time.Second)
 	}
-	if len(n.taken) != 1 || n.pending != 0 {
-		t.Fatalf("took %d snapshots (want 1, at 400 entries)", len(n.taken))
+	var firstOverdue time.Time
+	for _, a := range n.attempts {
+		switch a.reason {
+		case InSlot:
+			if !p.SlotOpen(a.at, 2, 3) {
+				t.Fatalf("slot attempt at %v outside the slot", a.at)
+			}
+		case Overdue:
+			if firstOverdue.IsZero() {
+				firstOverdue = a.at
+			}
+		default:
+			t.Fatalf("attempt for reason %q", a.reason)
+		}
 	}
-	if want := time.Unix(7, 0); !n.taken[0].Equal(want) {
-		t.Fatalf("valve snapshot at %v, want %v (8th decision, 400 entries)", n.taken[0], want)
+	// Due since 0 s; two cycles are 60 s.
+	if want := time.Unix(60, 0); !firstOverdue.Equal(want) {
+		t.Fatalf("first overdue attempt at %v, want %v; attempts %v", firstOverdue, want, n.attempts)
+	}
+	if p.SlotOpen(firstOverdue, 2, 3) {
+		t.Fatal("the valve case should fall outside the slot to prove anything")
 	}
 }

@@ -24,8 +24,9 @@ const (
 	// NoSlot: due on a node that has no slot (a non-voter, or one not yet
 	// in the configuration), which is not part of the quorum.
 	NoSlot Reason = "no_slot"
-	// Overdue: the log passed ValveFactor × threshold; snapshot regardless
-	// of slots so the log never grows without bound.
+	// Overdue: the node has waited ValveCycles whole cycles of turns with a
+	// snapshot due (its slots were missed, or its snapshots failed);
+	// snapshot regardless of slots so the log never grows without bound.
 	Overdue Reason = "overdue"
 )
 
@@ -33,9 +34,12 @@ const (
 func (r Reason) Take() bool { return r == InSlot || r == NoSlot || r == Overdue }
 
 const (
-	// ValveFactor × threshold entries since the last snapshot makes any
-	// node snapshot at once, slot or not.
-	ValveFactor = 4
+	// ValveCycles whole cycles of turns with a snapshot due make a node
+	// snapshot at once, slot or not. The valve counts time, not entries: a
+	// busy cluster appends many times the threshold in one cycle (measured:
+	// 4× the default threshold within 10 s), and an entry-count valve
+	// would fire on every node at once, which is what the turns prevent.
+	ValveCycles = 2
 	// LeaderFactor × threshold entries make the leader use its own slot.
 	LeaderFactor = 2
 )
@@ -62,15 +66,15 @@ type View struct {
 	Leader bool
 	// Pending is the number of log entries since the last snapshot.
 	Pending uint64
+	// DueSince is when this node found a snapshot due and had to wait for
+	// its slot (zero: it is not waiting); the scheduler keeps it.
+	DueSince time.Time
 }
 
 // Decide says whether this node should snapshot now, and why.
 func (p Policy) Decide(v View) Reason {
 	if p.Threshold == 0 || v.Pending < p.Threshold {
 		return NotDue
-	}
-	if v.Pending >= ValveFactor*p.Threshold {
-		return Overdue
 	}
 	pos, n := Position(v.Self, v.Voters)
 	if pos < 0 {
@@ -79,11 +83,17 @@ func (p Policy) Decide(v View) Reason {
 	if v.Leader && n > 1 && v.Pending < LeaderFactor*p.Threshold {
 		return LeaderDefers
 	}
+	if !v.DueSince.IsZero() && v.Now.Sub(v.DueSince) >= ValveCycles*p.Cycle(n) {
+		return Overdue
+	}
 	if !p.SlotOpen(v.Now, pos, n) {
 		return WaitSlot
 	}
 	return InSlot
 }
+
+// Cycle is the length of one round of turns of n voters.
+func (p Policy) Cycle(n int) time.Duration { return time.Duration(n) * p.Slot }
 
 // Position is self's place among the sorted voter ids and the number of
 // voters; -1 when self is not a voter.

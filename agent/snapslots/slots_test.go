@@ -24,8 +24,11 @@ func TestDecide(t *testing.T) {
 		{"leader in its slot past 2x", View{Now: cycleStart, Self: "node-a", Voters: voters, Leader: true, Pending: 200}, InSlot},
 		{"leader out of its slot past 2x", View{Now: cycleStart.Add(20 * time.Second), Self: "node-a", Voters: voters, Leader: true, Pending: 399}, WaitSlot},
 		{"lone leader does not defer", View{Now: cycleStart, Self: "node-a", Voters: []string{"node-a"}, Leader: true, Pending: 100}, InSlot},
-		{"valve past 4x, out of slot", View{Now: cycleStart, Self: "node-c", Voters: voters, Pending: 400}, Overdue},
-		{"valve past 4x, leader", View{Now: cycleStart.Add(20 * time.Second), Self: "node-a", Voters: voters, Leader: true, Pending: 400}, Overdue},
+		{"many entries alone do not break turns", View{Now: cycleStart, Self: "node-c", Voters: voters, Pending: 100000}, WaitSlot},
+		{"waited just under two cycles", View{Now: cycleStart, Self: "node-c", Voters: voters, Pending: 100, DueSince: cycleStart.Add(-59 * time.Second)}, WaitSlot},
+		{"valve after two cycles, out of slot", View{Now: cycleStart, Self: "node-c", Voters: voters, Pending: 100, DueSince: cycleStart.Add(-60 * time.Second)}, Overdue},
+		{"valve, leader past 2x", View{Now: cycleStart.Add(20 * time.Second), Self: "node-a", Voters: voters, Leader: true, Pending: 200, DueSince: cycleStart.Add(-time.Minute)}, Overdue},
+		{"no valve for a deferring leader", View{Now: cycleStart.Add(20 * time.Second), Self: "node-a", Voters: voters, Leader: true, Pending: 150, DueSince: cycleStart.Add(-time.Hour)}, LeaderDefers},
 		{"non-voter has no slot", View{Now: cycleStart, Self: "node-x", Voters: voters, Pending: 100}, NoSlot},
 		{"duplicate ids count once", View{Now: cycleStart.Add(21 * time.Second), Self: "node-c", Voters: append(voters, "node-c"), Pending: 100}, InSlot},
 	}
