@@ -91,12 +91,19 @@ func TestSnapshotsTakeTurns(t *testing.T) {
 		return nil
 	})
 
+	// Slots: 1 s each in the order of the sorted node ids (node1, node2,
+	// node3), a 3 s cycle from the Unix epoch; a node starts only in the
+	// first half of its own.
 	var all []snapshotSpan
-	for _, n := range c.Nodes {
+	for pos, n := range c.Nodes {
 		spans := finishedSnapshots(t, n)
 		for _, s := range spans {
 			if s.reason != "slot" {
 				t.Errorf("%s took a snapshot for reason %q, want slot (turns), span %+v", n.Name, s.reason, s)
+			}
+			if into := s.start % 3000; into < int64(pos)*1000 || into >= int64(pos)*1000+500 {
+				t.Errorf("%s started a snapshot %d ms into the 3 s cycle, outside the first half of its slot [%d, %d)",
+					n.Name, into, pos*1000, pos*1000+500)
 			}
 		}
 		all = append(all, spans...)

@@ -86,7 +86,7 @@ func (s *Scheduler) step(now time.Time) time.Duration {
 // take snapshots and reports whether it succeeded.
 func (s *Scheduler) take(v View, reason Reason) bool {
 	c := clock.Or(s.Clock)
-	start := c.Now()
+	start := v.Now // the instant of the decision, which the slot rule judged
 	s.Logger.Info("snapshot starting", "reason", string(reason), "entries_since_last", v.Pending,
 		"start_unix_ms", start.UnixMilli())
 	if s.Observer != nil {
