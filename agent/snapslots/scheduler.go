@@ -38,7 +38,8 @@ type Scheduler struct {
 	Observer Observer
 	Logger   hclog.Logger
 
-	dueSince time.Time // see View.DueSince
+	dueSince  time.Time // see View.DueSince
+	lastStart time.Time // see View.LastStart
 }
 
 // Run decides and snapshots until ctx ends.
@@ -60,7 +61,7 @@ func (s *Scheduler) step(now time.Time) time.Duration {
 		s.Logger.Warn("snapshot scheduler cannot read the raft state", "error", err)
 		return s.Check
 	}
-	v.Now, v.DueSince = now, s.dueSince
+	v.Now, v.DueSince, v.LastStart = now, s.dueSince, s.lastStart
 	reason := s.Policy.Decide(v)
 	switch {
 	case reason == NotDue || reason == LeaderDefers:
@@ -71,11 +72,18 @@ func (s *Scheduler) step(now time.Time) time.Duration {
 	if !reason.Take() {
 		if reason == WaitSlot {
 			pos, n := Position(v.Self, v.Voters)
-			if until := s.Policy.NextOpen(now, pos, n).Sub(now); until < s.Check {
+			next := s.Policy.NextOpen(now, pos, n)
+			if !next.After(now) { // open, but this turn's snapshot was taken
+				next = s.Policy.NextOpen(now.Add(s.Policy.Slot/2), pos, n)
+			}
+			if until := next.Sub(now); until < s.Check {
 				return max(until, time.Millisecond)
 			}
 		}
 		return s.Check
+	}
+	if reason == InSlot {
+		s.lastStart = now
 	}
 	if s.take(v, reason) {
 		s.dueSince = time.Time{}

@@ -40,16 +40,16 @@ func (n *fakeNode) Snapshot() error {
 	return nil
 }
 
-// Three schedulers on one fake clock, every node's log always past the
-// threshold within a cycle (5 entries a second, 100 to go, 30 s cycles): each follower snapshots only inside its own slot, the leader
-// only when its log passes twice the threshold, and never two at one time.
-func TestSchedulersTakeTurns(t *testing.T) {
-	fake := clock.NewFake(time.Unix(6000, 0))
-	p := Policy{Slot: 10 * time.Second, Threshold: 100}
+// runTurns runs three schedulers (node-a the leader) on one fake clock for
+// d, each node's log growing by perStep entries a second.
+func runTurns(t *testing.T, p Policy, perStep uint64, d time.Duration) []*fakeNode {
+	t.Helper()
+	start := time.Unix(6000, 0)
+	fake := clock.NewFake(start)
 	nodes := []*fakeNode{
-		{self: "node-a", leader: true, perStep: 5, clk: fake},
-		{self: "node-b", perStep: 5, clk: fake},
-		{self: "node-c", perStep: 5, clk: fake},
+		{self: "node-a", leader: true, perStep: perStep, clk: fake},
+		{self: "node-b", perStep: perStep, clk: fake},
+		{self: "node-c", perStep: perStep, clk: fake},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -59,7 +59,7 @@ func TestSchedulersTakeTurns(t *testing.T) {
 		wg.Go(func() { s.Run(ctx) })
 		<-armed
 	}
-	for fake.Now().Before(time.Unix(6000, 0).Add(5 * time.Minute)) {
+	for fake.Now().Before(start.Add(d)) {
 		// Each step fires every scheduler's timer; wait until all three
 		// have decided and armed their next timer.
 		for fake.Timers() < 3 {
@@ -69,7 +69,39 @@ func TestSchedulersTakeTurns(t *testing.T) {
 	}
 	cancel()
 	wg.Wait()
+	return nodes
+}
 
+// A log that passes the threshold again within one turn (50 entries a
+// second, 100 to go, 5 s of open slot) still gets one snapshot per turn
+// on every node, the leader included (it is past twice the threshold).
+func TestOneSnapshotPerTurn(t *testing.T) {
+	p := Policy{Slot: 10 * time.Second, Threshold: 100}
+	nodes := runTurns(t, p, 50, 5*time.Minute)
+	for i, n := range nodes {
+		turns := map[int64]bool{}
+		for _, at := range n.taken {
+			if !p.SlotOpen(at, i, 3) {
+				t.Errorf("%s snapshotted at %v, outside its slot", n.self, at)
+			}
+			turn := p.TurnStart(at, i, 3).Unix()
+			if turns[turn] {
+				t.Errorf("%s took two snapshots in the turn starting %d", n.self, turn)
+			}
+			turns[turn] = true
+		}
+		if len(n.taken) < 9 {
+			t.Errorf("%s took %d snapshots in 10 cycles", n.self, len(n.taken))
+		}
+	}
+}
+
+// Three schedulers on one fake clock, every node's log always past the
+// threshold within a cycle (5 entries a second, 100 to go, 30 s cycles): each follower snapshots only inside its own slot, the leader
+// only when its log passes twice the threshold, and never two at one time.
+func TestSchedulersTakeTurns(t *testing.T) {
+	p := Policy{Slot: 10 * time.Second, Threshold: 100}
+	nodes := runTurns(t, p, 5, 5*time.Minute)
 	var all []time.Time
 	for i, n := range nodes {
 		if len(n.taken) == 0 {

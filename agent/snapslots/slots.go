@@ -14,7 +14,9 @@ type Reason string
 const (
 	// NotDue: fewer entries than the threshold since the last snapshot.
 	NotDue Reason = ""
-	// WaitSlot: due, but this node's time slot is not open.
+	// WaitSlot: due, but this node's time slot is not open, or it already
+	// started a snapshot in this turn (one per turn: under load the log
+	// passes the threshold again while the first one is written).
 	WaitSlot Reason = "wait_slot"
 	// LeaderDefers: due, but the leader leaves snapshots to its followers
 	// until its log passes LeaderFactor × threshold.
@@ -69,6 +71,9 @@ type View struct {
 	// DueSince is when this node found a snapshot due and had to wait for
 	// its slot (zero: it is not waiting); the scheduler keeps it.
 	DueSince time.Time
+	// LastStart is when this node last started a snapshot in its slot
+	// (zero: never); the scheduler keeps it.
+	LastStart time.Time
 }
 
 // Decide says whether this node should snapshot now, and why.
@@ -86,10 +91,27 @@ func (p Policy) Decide(v View) Reason {
 	if !v.DueSince.IsZero() && v.Now.Sub(v.DueSince) >= ValveCycles*p.Cycle(n) {
 		return Overdue
 	}
-	if !p.SlotOpen(v.Now, pos, n) {
+	if !p.SlotOpen(v.Now, pos, n) || !v.LastStart.Before(p.TurnStart(v.Now, pos, n)) {
 		return WaitSlot
 	}
 	return InSlot
+}
+
+// TurnStart is when the most recent slot of the voter at pos of n began,
+// at or before now.
+func (p Policy) TurnStart(now time.Time, pos, n int) time.Time {
+	slot := int64(p.Slot)
+	cycle := slot * int64(n)
+	ns := now.UnixNano()
+	into := ns % cycle
+	if into < 0 {
+		into += cycle
+	}
+	back := into - int64(pos)*slot
+	if back < 0 {
+		back += cycle
+	}
+	return time.Unix(0, ns-back)
 }
 
 // Cycle is the length of one round of turns of n voters.

@@ -30,6 +30,8 @@ func TestDecide(t *testing.T) {
 		{"valve, leader past 2x", View{Now: cycleStart.Add(20 * time.Second), Self: "node-a", Voters: voters, Leader: true, Pending: 200, DueSince: cycleStart.Add(-time.Minute)}, Overdue},
 		{"no valve for a deferring leader", View{Now: cycleStart.Add(20 * time.Second), Self: "node-a", Voters: voters, Leader: true, Pending: 150, DueSince: cycleStart.Add(-time.Hour)}, LeaderDefers},
 		{"non-voter has no slot", View{Now: cycleStart, Self: "node-x", Voters: voters, Pending: 100}, NoSlot},
+		{"one snapshot per turn", View{Now: cycleStart.Add(4 * time.Second), Self: "node-a", Voters: voters, Pending: 100, LastStart: cycleStart}, WaitSlot},
+		{"last turn's snapshot does not count", View{Now: cycleStart.Add(time.Second), Self: "node-a", Voters: voters, Pending: 100, LastStart: cycleStart.Add(-25 * time.Second)}, InSlot},
 		{"duplicate ids count once", View{Now: cycleStart.Add(21 * time.Second), Self: "node-c", Voters: append(voters, "node-c"), Pending: 100}, InSlot},
 	}
 	for _, c := range cases {
@@ -81,5 +83,18 @@ func TestSlotsBeforeEpoch(t *testing.T) {
 	now := time.Unix(-10, 0) // a multiple of the 2 s cycle: position 0 opens
 	if !p.SlotOpen(now, 0, 2) || p.SlotOpen(now, 1, 2) {
 		t.Fatal("slots before the epoch are misaligned")
+	}
+}
+
+func TestTurnStart(t *testing.T) {
+	p := Policy{Slot: 10 * time.Second}
+	for _, c := range []struct {
+		now  int64
+		pos  int
+		want int64
+	}{{3000, 0, 3000}, {3004, 0, 3000}, {3029, 0, 3000}, {3004, 1, 2980}, {3015, 1, 3010}, {3009, 2, 2990}, {-5, 0, -30}} {
+		if got := p.TurnStart(time.Unix(c.now, 0), c.pos, 3); got.Unix() != c.want {
+			t.Errorf("TurnStart(%d, pos %d) = %d, want %d", c.now, c.pos, got.Unix(), c.want)
+		}
 	}
 }
