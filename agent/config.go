@@ -330,7 +330,7 @@ func DefaultConfig() Config {
 			SnapshotInterval:   Duration(2 * time.Minute),
 			SnapshotThreshold:  8192,
 			SnapshotSlot:       Duration(time.Minute),
-			SnapshotWriteRate:  256 << 20,
+			SnapshotWriteRate:  64 << 20,
 			TrailingLogs:       10240,
 			ApplyTimeout:       Duration(10 * time.Second),
 		},

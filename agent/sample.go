@@ -46,8 +46,8 @@ commit_timeout = "50ms"
 snapshot_interval = "2m0s"
 snapshot_threshold = 8192
 snapshot_slot = "1m0s"
-# Bytes per second a snapshot is written at (0: unlimited); 256 MiB/s.
-snapshot_write_rate = 268435456
+# Bytes per second a snapshot is written at (0: unlimited); 64 MiB/s.
+snapshot_write_rate = 67108864
 # Entries kept after a snapshot so slow followers can catch up without one.
 trailing_logs = 10240
 apply_timeout = "10s"

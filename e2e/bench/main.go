@@ -135,7 +135,7 @@ func main() {
 	flag.IntVar(&cfg.placeWindows, "place-windows", 2, "(d): windows per state (the best quiet one counts)")
 	flag.IntVar(&cfg.preloadRuns, "preload-runs", 10000, "(d): finished runs in state before the second measurement (× -place-tasks tasks)")
 	flag.DurationVar(&cfg.progressEvery, "progress", 10*time.Second, "(d): preload progress interval")
-	flag.DurationVar(&cfg.snapSlot, "snap-slot", 20*time.Second, "(e): raft.snapshot_slot of the cluster (should exceed twice a snapshot's time)")
+	flag.DurationVar(&cfg.snapSlot, "snap-slot", 40*time.Second, "(e): raft.snapshot_slot of the cluster (should exceed twice a snapshot's time)")
 	flag.DurationVar(&cfg.snapWindow, "snap-window", 2*time.Second, "(e): length of one measured window")
 	flag.IntVar(&cfg.snapCycles, "snap-cycles", 2, "(e): cycles of snapshot turns (3 × -snap-slot each) measured")
 	flag.BoolVar(&cfg.skipTriggers, "skip-triggers", false, "skip the trigger accuracy benchmark")
