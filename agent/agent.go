@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -252,8 +253,12 @@ func (a *Agent) setupRaft() error {
 	rc.ElectionTimeout = a.cfg.Raft.ElectionTimeout.D()
 	rc.LeaderLeaseTimeout = a.cfg.Raft.LeaderLeaseTimeout.D()
 	rc.CommitTimeout = a.cfg.Raft.CommitTimeout.D()
+	// Raft's own snapshot timer would let every node snapshot at about
+	// the same log index; it gets a threshold it never reaches and
+	// runSnapshotTurns (snapshot_turns.go) snapshots in this node's slot.
 	rc.SnapshotInterval = a.cfg.Raft.SnapshotInterval.D()
-	rc.SnapshotThreshold = a.cfg.Raft.SnapshotThreshold
+	rc.SnapshotThreshold = math.MaxUint64
+	a.fsm.SetSnapshotWriteRate(a.cfg.Raft.SnapshotWriteRate)
 	rc.TrailingLogs = a.cfg.Raft.TrailingLogs
 	rc.NotifyCh = a.leaderNotify
 	rc.ShutdownOnRemove = false
@@ -328,6 +333,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() {
 		defer a.wg.Done()
 		a.flushState()
+	}()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.runSnapshotTurns()
 	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- a.api.Serve(a.apiLn) }()

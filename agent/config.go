@@ -172,8 +172,14 @@ type RaftConfig struct {
 	CommitTimeout      Duration `toml:"commit_timeout"`
 	SnapshotInterval   Duration `toml:"snapshot_interval"`
 	SnapshotThreshold  uint64   `toml:"snapshot_threshold"`
-	TrailingLogs       uint64   `toml:"trailing_logs"`
-	ApplyTimeout       Duration `toml:"apply_timeout"`
+	// SnapshotSlot is each voter's turn to snapshot (agent/snapslots): the
+	// same on every node, so no two voters snapshot at once.
+	SnapshotSlot Duration `toml:"snapshot_slot"`
+	// SnapshotWriteRate bounds how fast a snapshot is written, in bytes
+	// per second (0: unlimited).
+	SnapshotWriteRate int64    `toml:"snapshot_write_rate"`
+	TrailingLogs      uint64   `toml:"trailing_logs"`
+	ApplyTimeout      Duration `toml:"apply_timeout"`
 	// LogStore is where raft keeps its log and stable store: "boltdb"
 	// (raft-boltdb/v2, raft.db) or "wal" (raft-wal, wal/). A data dir
 	// keeps the store it was created with (logstore.go).
@@ -330,6 +336,8 @@ func DefaultConfig() Config {
 			CommitTimeout:      Duration(50 * time.Millisecond),
 			SnapshotInterval:   Duration(2 * time.Minute),
 			SnapshotThreshold:  8192,
+			SnapshotSlot:       Duration(time.Minute),
+			SnapshotWriteRate:  64 << 20,
 			TrailingLogs:       10240,
 			ApplyTimeout:       Duration(10 * time.Second),
 			LogStore:           LogStoreBoltDB,
@@ -499,6 +507,18 @@ func (c *Config) Validate() error {
 	}
 	if !validLogStore(r.LogStore) {
 		add("raft.log_store %q must be %s or %s", r.LogStore, LogStoreBoltDB, LogStoreWAL)
+	}
+	if r.SnapshotInterval.D() < 5*time.Millisecond {
+		add("raft.snapshot_interval must be at least 5ms")
+	}
+	if r.SnapshotThreshold == 0 {
+		add("raft.snapshot_threshold must be at least 1")
+	}
+	if r.SnapshotSlot.D() < 100*time.Millisecond {
+		add("raft.snapshot_slot must be at least 100ms (it should exceed twice the time a snapshot takes)")
+	}
+	if w := r.SnapshotWriteRate; w < 0 || (w > 0 && w < 1<<20) {
+		add("raft.snapshot_write_rate (%d) must be 0 (unlimited) or at least 1048576 bytes per second", w)
 	}
 	if sec := c.Cluster.Secret; sec != "" && len(sec) < 32 {
 		add("cluster.secret must be at least 32 characters (it lets nodes join the cluster)")

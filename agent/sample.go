@@ -40,9 +40,14 @@ heartbeat_timeout = "1s"
 election_timeout = "1s"
 leader_lease_timeout = "500ms"
 commit_timeout = "50ms"
-# Snapshot (and compact the log) every interval if threshold entries were added.
+# A node snapshots (and compacts its log) once threshold entries were added, checked
+# every interval, in its own turn: voters take turns of snapshot_slot (same on every
+# node), the leader only past 2x threshold; after two cycles of waiting, at once.
 snapshot_interval = "2m0s"
 snapshot_threshold = 8192
+snapshot_slot = "1m0s"
+# Bytes per second a snapshot is written at (0: unlimited); 64 MiB/s.
+snapshot_write_rate = 67108864
 # Entries kept after a snapshot so slow followers can catch up without one.
 trailing_logs = 10240
 apply_timeout = "10s"

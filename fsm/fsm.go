@@ -54,6 +54,10 @@ type FSM struct {
 
 	// obs watches applies for metrics (SetObserver); nil: nobody.
 	obs Observer
+
+	// snapshotWriteRate bounds how fast Persist writes, in bytes per
+	// second (SetSnapshotWriteRate); 0: unlimited.
+	snapshotWriteRate atomic.Int64
 }
 
 // Observer watches the state machine apply, for metrics. It is a side

@@ -9,8 +9,15 @@ import (
 	"github.com/hashicorp/raft"
 	"go.etcd.io/bbolt"
 
+	"github.com/goferhq/gofer/internal/pace"
 	"github.com/goferhq/gofer/store"
 )
+
+// SetSnapshotWriteRate bounds how fast snapshots are written, in bytes per
+// second (0 or less: unlimited). A paced write keeps the page cache from
+// collecting the whole state file as dirty pages that the snapshot's final
+// fsync would flush at once, stalling the raft log's own fsyncs.
+func (f *FSM) SetSnapshotWriteRate(bytesPerSecond int64) { f.snapshotWriteRate.Store(bytesPerSecond) }
 
 // Snapshot captures the state at exactly the current applied index by
 // opening a bbolt read transaction here, on the FSM goroutine; Persist
@@ -21,14 +28,18 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("begin snapshot transaction: %w", err)
 	}
-	return &snapshot{tx: tx}, nil
+	return &snapshot{tx: tx, rate: f.snapshotWriteRate.Load()}, nil
 }
 
-type snapshot struct{ tx *bbolt.Tx }
+type snapshot struct {
+	tx   *bbolt.Tx
+	rate int64 // bytes per second; 0: unlimited
+}
 
-// Persist writes the whole state file to sink.
+// Persist writes the whole state file to sink, at most rate bytes per
+// second.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	w := bufio.NewWriterSize(sink, 1<<20)
+	w := bufio.NewWriterSize(pace.NewWriter(sink, s.rate), 1<<20)
 	if _, err := s.tx.WriteTo(w); err != nil {
 		sink.Cancel()
 		return fmt.Errorf("write snapshot: %w", err)

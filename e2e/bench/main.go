@@ -79,6 +79,9 @@ type config struct {
 	placeWindows    int
 	preloadRuns     int
 	progressEvery   time.Duration
+	snapSlot        time.Duration
+	snapWindow      time.Duration
+	snapCycles      int
 
 	// The trigger benchmark (triggers.go).
 	skipTriggers bool
@@ -119,7 +122,8 @@ func main() {
 
 	flag.BoolVar(&cfg.skipRuns, "skip-runs", false, "skip the runs benchmarks (dispatch, step, throughput, placements)")
 	flag.BoolVar(&cfg.onlyRuns, "only-runs", false, "only the runs benchmarks: no etcd, no writes, no failover")
-	flag.StringVar(&cfg.runsParts, "runs-parts", strings.Join(allRunParts, ","), "which runs benchmarks, comma-separated: "+strings.Join(allRunParts, ", "))
+	flag.StringVar(&cfg.runsParts, "runs-parts", strings.Join(allRunParts, ","), "which runs benchmarks, comma-separated: "+strings.Join(allRunParts, ", ")+
+		" (default), or "+partSnapshots+" (placements while a follower snapshots)")
 	flag.StringVar(&cfg.runsImage, "runs-image", "gofer/busybox:latest", "image of the task containers and of the raw docker runs (command: true)")
 	flag.StringVar(&cfg.runsNetwork, "runs-network", "bridge", "network mode of gofer's task containers (scheduler.docker.network) and of the raw docker runs")
 	flag.BoolVar(&cfg.runsInterleave, "runs-interleave", true, "(a): alternate raw docker runs and gofer dispatches instead of all raw runs first")
@@ -140,6 +144,9 @@ func main() {
 	flag.IntVar(&cfg.placeWindows, "place-windows", 2, "(d): windows per state (the best quiet one counts)")
 	flag.IntVar(&cfg.preloadRuns, "preload-runs", 10000, "(d): finished runs in state before the second measurement (× -place-tasks tasks)")
 	flag.DurationVar(&cfg.progressEvery, "progress", 10*time.Second, "(d): preload progress interval")
+	flag.DurationVar(&cfg.snapSlot, "snap-slot", 40*time.Second, "(e): raft.snapshot_slot of the cluster (should exceed twice a snapshot's time)")
+	flag.DurationVar(&cfg.snapWindow, "snap-window", 2*time.Second, "(e): length of one measured window")
+	flag.IntVar(&cfg.snapCycles, "snap-cycles", 2, "(e): cycles of snapshot turns (3 × -snap-slot each) measured")
 	flag.BoolVar(&cfg.skipTriggers, "skip-triggers", false, "skip the trigger accuracy benchmark")
 	flag.BoolVar(&cfg.onlyTriggers, "only-triggers", false, "only the trigger accuracy benchmark: no etcd, no writes, no failover, no runs")
 	flag.IntVar(&cfg.triggerTicks, "trigger-ticks", 120, "(triggers): one-second ticks measured")
@@ -183,13 +190,16 @@ func validate(cfg *config) error {
 		return fmt.Errorf("-trigger-ticks must be positive")
 	}
 	for _, p := range strings.Split(cfg.runsParts, ",") {
-		if p != "" && !slices.Contains(allRunParts, p) {
-			return fmt.Errorf("-runs-parts: unknown part %q (want %s)", p, strings.Join(allRunParts, ","))
+		if p != "" && !slices.Contains(allRunParts, p) && p != partSnapshots {
+			return fmt.Errorf("-runs-parts: unknown part %q (want %s or %s)", p, strings.Join(allRunParts, ","), partSnapshots)
 		}
 	}
 	if !cfg.skipRuns && (cfg.dispatchN < 1 || cfg.stepN < 1 || cfg.tputM < 1 || cfg.tputRounds < 1 || cfg.placeTasks < 1 ||
 		cfg.placeClients < 1 || cfg.placeWindows < 1 || cfg.placeWindow <= 0 || cfg.progressEvery <= 0) {
 		return fmt.Errorf("-dispatch-n, -step-n, -tput-m, -tput-rounds, -place-tasks, -place-clients, -place-windows, -place-window and -progress must be positive")
+	}
+	if cfg.wantPart(partSnapshots) && (cfg.snapSlot < 100*time.Millisecond || cfg.snapWindow <= 0 || cfg.snapCycles < 1) {
+		return fmt.Errorf("-snap-slot must be at least 100ms, -snap-window and -snap-cycles positive")
 	}
 	if cfg.only != "etcd" {
 		if cfg.goferBin == "" {

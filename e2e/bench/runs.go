@@ -421,6 +421,8 @@ type runsResults struct {
 	tputM, tputParallel int
 	// (d)
 	place *placeResults
+	// (e), only with -runs-parts snapshots
+	snaps *snapResults
 	// noise: containers other users of the engine started while we measured
 	foreignContainers int
 }
@@ -444,6 +446,13 @@ func benchRuns(ctx context.Context, cfg config, reg *procs, workDir string, rep 
 	if cfg.wantPart(partPlacements) {
 		pr, err := benchPlacements(ctx, cfg, reg, filepath.Join(workDir, "gofer-noop"), rep)
 		res.place = pr
+		if err != nil {
+			return res, err
+		}
+	}
+	if cfg.wantPart(partSnapshots) {
+		sr, err := benchSnapshots(ctx, cfg, reg, filepath.Join(workDir, "gofer-snap"), rep)
+		res.snaps = sr
 		if err != nil {
 			return res, err
 		}

@@ -36,6 +36,8 @@ func TestEverySeriesDocumented(t *testing.T) {
 	m.ObserveSchedulerError("docker", "start", "other")
 	m.ObserveTriggerLateness("cron", time.Second)
 	m.ObserveAuditDropped("leader_unreachable", 1)
+	m.SnapshotStarted("slot")
+	m.SnapshotFinished("slot", time.Second, nil)
 	o := m.FSM()
 	o.Batch(1)
 	o.Command()("run_finish", &model.Run{State: model.RunStateComplete, Status: model.RunStatusFailed, Started: 1, Ended: 2})

@@ -41,6 +41,7 @@ type Metrics struct {
 	schedErrs  *prometheus.CounterVec
 	triggerLag *prometheus.HistogramVec
 	auditDrop  *prometheus.CounterVec
+	snapshots  snapshotSeries
 }
 
 // New builds a registry with the process and Go runtime collectors, the
@@ -99,7 +100,9 @@ func New() *Metrics {
 			Namespace: Namespace, Subsystem: "audit", Name: "entries_dropped_total",
 			Help: "Audit entries this node neither recorded nor passed to the leader, by reason (a suppressed entry counts the requests it stands for).",
 		}, []string{"reason"}),
+		snapshots: newSnapshotSeries(),
 	}
+	reg.MustRegister(m.snapshots.collectors()...)
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
