@@ -97,6 +97,7 @@ var compatOursOnly = []string{
 	"GET /api/cluster/snapshot",
 	"POST /api/cluster/snapshot",
 	"POST /api/cluster/external-events/:extension", // a follower passes an external event to the leader
+	"POST /api/cluster/audit",                      // a node passes audit entries to the leader
 	// Trigger extensions report skipped ticks (docs/triggers.md).
 	"POST /api/namespaces/:ns/pipelines/:pipeline/subscriptions/:extension/:subscription/skipped-ticks",
 	// Upstream answers the extension routes from its in-memory table of

@@ -186,17 +186,27 @@ func readRun(f *fsm.FSM, ref fsm.RunRef) (*Result, error) {
 }
 
 // removeLeftovers stops and removes any container of this local run (an
-// interrupted run, say).
+// interrupted run, say), and waits until the engine lists none: a removal
+// the stopped executor began may still be under way (a second Remove then
+// fails as "already in progress"), and the run is only over when its
+// containers are gone.
 func removeLeftovers(sched scheduler.Scheduler, clusterID string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	list, err := sched.List(ctx, map[string]string{executor.LabelCluster: clusterID})
-	if err != nil {
-		return
-	}
-	for _, c := range list {
-		_ = sched.Stop(ctx, c.Name, 5*time.Second)
-		_ = sched.Remove(ctx, c.Name)
+	for {
+		list, err := sched.List(ctx, map[string]string{executor.LabelCluster: clusterID})
+		if err != nil || len(list) == 0 {
+			return
+		}
+		for _, c := range list {
+			_ = sched.Stop(ctx, c.Name, 5*time.Second)
+			_ = sched.Remove(ctx, c.Name)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }
 
