@@ -100,13 +100,8 @@ func (p Policy) Decide(v View) Reason {
 // TurnStart is when the most recent slot of the voter at pos of n began,
 // at or before now.
 func (p Policy) TurnStart(now time.Time, pos, n int) time.Time {
-	slot := int64(p.Slot)
-	cycle := slot * int64(n)
+	slot, cycle, into := p.intoCycle(now, n)
 	ns := now.UnixNano()
-	into := ns % cycle
-	if into < 0 {
-		into += cycle
-	}
 	back := into - int64(pos)*slot
 	if back < 0 {
 		back += cycle
@@ -134,12 +129,7 @@ func (p Policy) SlotOpen(now time.Time, pos, n int) bool {
 	if p.Slot <= 0 || n <= 0 || pos < 0 || pos >= n {
 		return false
 	}
-	slot := int64(p.Slot)
-	cycle := slot * int64(n)
-	into := now.UnixNano() % cycle
-	if into < 0 {
-		into += cycle
-	}
+	slot, _, into := p.intoCycle(now, n)
 	start := int64(pos) * slot
 	return into >= start && into < start+slot/2
 }
@@ -150,17 +140,25 @@ func (p Policy) NextOpen(now time.Time, pos, n int) time.Time {
 	if p.SlotOpen(now, pos, n) {
 		return now
 	}
-	slot := int64(p.Slot)
-	cycle := slot * int64(n)
+	slot, cycle, into := p.intoCycle(now, n)
 	ns := now.UnixNano()
-	into := ns % cycle
-	if into < 0 {
-		into += cycle
-	}
 	start := int64(pos) * slot
 	wait := start - into
 	if wait <= 0 {
 		wait += cycle
 	}
 	return time.Unix(0, ns+wait)
+}
+
+// intoCycle gives, in nanoseconds, the slot and cycle lengths for n voters
+// and how far now is into the current cycle (cycles count from the Unix
+// epoch, so every node cuts the clock the same way).
+func (p Policy) intoCycle(now time.Time, n int) (slot, cycle, into int64) {
+	slot = int64(p.Slot)
+	cycle = slot * int64(n)
+	into = now.UnixNano() % cycle
+	if into < 0 {
+		into += cycle
+	}
+	return slot, cycle, into
 }

@@ -242,11 +242,7 @@ func benchPlacements(ctx context.Context, cfg config, reg *procs, dir string, re
 	}
 	defer rc.stop()
 	pipeline := "bench-place-" + benchID
-	var tasks []taskConfig
-	for i := 1; i <= cfg.placeTasks; i++ {
-		tasks = append(tasks, task(fmt.Sprintf("task%02d", i), cfg.runsImage, []string{"true"}))
-	}
-	if err := rc.deploy(ctx, pipelineConfig{ID: pipeline, Name: "bench: placements", Parallelism: 0, Tasks: tasks}); err != nil {
+	if err := deployIndependentTasks(ctx, rc, cfg, pipeline, "bench: placements"); err != nil {
 		return res, err
 	}
 	rep.printf("   gofer cluster %s, leader %s\n", rc.clusterID, rc.c.nodes[rc.leader].name)
@@ -362,4 +358,15 @@ func logTime(line string) (time.Time, bool) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, ts)
 	return t, err == nil
+}
+
+// deployIndependentTasks deploys the placement benchmarks' pipeline:
+// -place-tasks tasks with no dependencies, each running "true", with no
+// parallelism limit.
+func deployIndependentTasks(ctx context.Context, rc *runsCluster, cfg config, id, name string) error {
+	var tasks []taskConfig
+	for i := 1; i <= cfg.placeTasks; i++ {
+		tasks = append(tasks, task(fmt.Sprintf("task%02d", i), cfg.runsImage, []string{"true"}))
+	}
+	return rc.deploy(ctx, pipelineConfig{ID: id, Name: name, Parallelism: 0, Tasks: tasks})
 }

@@ -57,11 +57,7 @@ func benchSnapshots(ctx context.Context, cfg config, reg *procs, dir string, rep
 	}
 	defer rc.stop()
 	pipeline := "bench-snap-" + benchID
-	var tasks []taskConfig
-	for i := 1; i <= cfg.placeTasks; i++ {
-		tasks = append(tasks, task(fmt.Sprintf("task%02d", i), cfg.runsImage, []string{"true"}))
-	}
-	if err := rc.deploy(ctx, pipelineConfig{ID: pipeline, Name: "bench: snapshots", Parallelism: 0, Tasks: tasks}); err != nil {
+	if err := deployIndependentTasks(ctx, rc, cfg, pipeline, "bench: snapshots"); err != nil {
 		return res, err
 	}
 	leaderName := rc.c.nodes[rc.leader].name
