@@ -84,8 +84,9 @@ func (d *DB) BeginWrite() (*bbolt.Tx, error) {
 }
 
 // BeginRead starts a read transaction that outlives the handle lock, for
-// streaming a snapshot. The caller must Rollback it. A later Replace waits
-// for it to finish (bbolt's Close blocks on open transactions).
+// streaming a snapshot. The caller must Rollback it. A Replace meanwhile
+// does not wait for it: the transaction keeps reading the state it began
+// on, and the old handle closes once it ends.
 func (d *DB) BeginRead() (*bbolt.Tx, error) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
@@ -125,15 +126,20 @@ func Validate(path string) error {
 	})
 }
 
-// Replace swaps the live file for the one at newPath: it waits for readers,
-// closes the current handle, renames newPath over it, fsyncs the directory
-// and reopens. newPath must already have passed Validate.
+// Replace swaps the live file for the one at newPath: it waits for the
+// readers that hold the handle lock (View, Update: short), renames newPath
+// over the live path, fsyncs the directory, opens the new file and swaps
+// the handle. newPath must already have passed Validate.
+//
+// The old handle is closed in the background, not here: bbolt's Close
+// waits for every read transaction, and a snapshot's (BeginRead) may be
+// waiting on raft's main goroutine — which, installing a snapshot or a
+// user restore, waits for this Replace: closing here deadlocked the node.
+// The old handle still reads the old file (renamed over, but open) until
+// its last transaction ends; the new file has its own inode and lock.
 func (d *DB) Replace(newPath string, opts Options) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := d.bolt.Close(); err != nil {
-		return fmt.Errorf("close state db: %w", err)
-	}
 	if err := os.Rename(newPath, d.path); err != nil {
 		return fmt.Errorf("install restored state: %w", err)
 	}
@@ -148,7 +154,9 @@ func (d *DB) Replace(newPath string, opts Options) error {
 		b.Close()
 		return fmt.Errorf("create buckets: %w", err)
 	}
+	old := d.bolt
 	d.bolt = b
+	go func() { _ = old.Close() }()
 	return nil
 }
 
