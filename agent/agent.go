@@ -390,6 +390,9 @@ func (a *Agent) shutdown() error {
 		}
 	}
 	close(a.shutdownCh)
+	// A paced snapshot in progress would hold the shutdown (raft and the
+	// snapshot-turns service wait for it) past the timeout.
+	a.fsm.AbortSnapshots()
 	a.stopExternalEvents(ctx)
 	a.stopMetrics(ctx)
 	if err := a.api.Shutdown(ctx); err != nil {

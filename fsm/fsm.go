@@ -58,6 +58,10 @@ type FSM struct {
 	// snapshotWriteRate bounds how fast Persist writes, in bytes per
 	// second (SetSnapshotWriteRate); 0: unlimited.
 	snapshotWriteRate atomic.Int64
+	// snapshotsAborted closes (AbortSnapshots) when the node shuts down,
+	// so a paced Persist stops instead of holding the shutdown.
+	snapshotsAborted   chan struct{}
+	abortSnapshotsOnce sync.Once
 }
 
 // Observer watches the state machine apply, for metrics. It is a side
@@ -80,7 +84,7 @@ var _ raft.BatchingFSM = (*FSM)(nil)
 // New wraps db. The applied index is read from the file, so entries raft
 // replays after a restart that the file already holds are skipped.
 func New(db *store.DB, dbOpts store.Options, logger hclog.Logger) (*FSM, error) {
-	f := &FSM{db: db, dbOpts: dbOpts, logger: logger.Named("fsm"), changes: NewNotifier(), runChanges: NewNotifier(), keyRotationChanges: NewNotifier()}
+	f := &FSM{snapshotsAborted: make(chan struct{}), db: db, dbOpts: dbOpts, logger: logger.Named("fsm"), changes: NewNotifier(), runChanges: NewNotifier(), keyRotationChanges: NewNotifier()}
 	if err := f.loadAppliedIndex(); err != nil {
 		return nil, err
 	}

@@ -434,3 +434,25 @@ func TestPacedSnapshotIsIdentical(t *testing.T) {
 		t.Fatalf("paced snapshot differs (%d bytes, unpaced %d)", len(paced), len(plain))
 	}
 }
+
+// A node shutting down aborts the snapshot being written: a paced one of a
+// large state would hold raft's shutdown past the node's timeout. The sink
+// is cancelled (the previous snapshot stays the latest).
+func TestAbortSnapshotsStopsPersist(t *testing.T) {
+	f := testFSM(t, t.TempDir())
+	f.ApplyBatch(scenario(t))
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Release()
+	f.AbortSnapshots()
+	f.AbortSnapshots() // twice is fine
+	var sink memSink
+	if err := snap.Persist(&sink); !errors.Is(err, ErrSnapshotAborted) {
+		t.Fatalf("Persist after AbortSnapshots: %v, want ErrSnapshotAborted", err)
+	}
+	if !sink.cancelled || sink.Len() != 0 {
+		t.Fatalf("sink cancelled %v with %d bytes; want cancelled and empty", sink.cancelled, sink.Len())
+	}
+}

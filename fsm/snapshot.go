@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -28,18 +29,44 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("begin snapshot transaction: %w", err)
 	}
-	return &snapshot{tx: tx, rate: f.snapshotWriteRate.Load()}, nil
+	return &snapshot{tx: tx, rate: f.snapshotWriteRate.Load(), aborted: f.snapshotsAborted}, nil
 }
 
+// AbortSnapshots makes a snapshot being written, and any later one, fail
+// at its next write: a paced snapshot of a large state takes longer than
+// the node's shutdown timeout (16 s per GiB at 64 MiB/s), and raft's
+// shutdown waits for it. Raft cancels the sink; the previous snapshot
+// stays the latest.
+func (f *FSM) AbortSnapshots() { f.abortSnapshotsOnce.Do(func() { close(f.snapshotsAborted) }) }
+
+// ErrSnapshotAborted: the node is shutting down (AbortSnapshots).
+var ErrSnapshotAborted = errors.New("snapshot aborted: the node is shutting down")
+
 type snapshot struct {
-	tx   *bbolt.Tx
-	rate int64 // bytes per second; 0: unlimited
+	tx      *bbolt.Tx
+	rate    int64 // bytes per second; 0: unlimited
+	aborted <-chan struct{}
+}
+
+// abortable fails every write once aborted closes.
+type abortable struct {
+	w       io.Writer
+	aborted <-chan struct{}
+}
+
+func (a abortable) Write(p []byte) (int, error) {
+	select {
+	case <-a.aborted:
+		return 0, ErrSnapshotAborted
+	default:
+		return a.w.Write(p)
+	}
 }
 
 // Persist writes the whole state file to sink, at most rate bytes per
 // second.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	w := bufio.NewWriterSize(pace.NewWriter(sink, s.rate), 1<<20)
+	w := bufio.NewWriterSize(abortable{pace.NewWriter(sink, s.rate), s.aborted}, 1<<20)
 	if _, err := s.tx.WriteTo(w); err != nil {
 		sink.Cancel()
 		return fmt.Errorf("write snapshot: %w", err)
