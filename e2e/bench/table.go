@@ -318,5 +318,9 @@ func runsTable(cfg config, r *runsResults) (string, int) {
 			}
 		}
 	}
+	if g := r.growth; g != nil && len(g.rows) > 0 {
+		fmt.Fprintf(&b, "\n%s", g.table(cfg))
+		miss += g.misses()
+	}
 	return b.String(), miss
 }
