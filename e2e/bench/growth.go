@@ -42,6 +42,7 @@ type growthRow struct {
 	restart            time.Duration
 	windows            []placeWindow
 	rate               float64 // best placement window
+	preloadErr         string  // requests that failed while preloading
 }
 
 type growthResults struct {
@@ -86,10 +87,20 @@ func benchGrowth(ctx context.Context, cfg config, reg *procs, dir string, rep *r
 	tasks := int64(cfg.placeTasks)
 	for _, step := range steps {
 		want := (step + tasks - 1) / tasks
-		if _, _, err := p.preload(ctx, cfg, want, rep, func() string { return "state.db " + mib1(fileSize(stateDB)) }); err != nil {
-			return res, err
+		t0 := time.Now()
+		_, _, perr := p.preload(ctx, cfg, want, rep, func() string { return "state.db " + mib1(fileSize(stateDB)) })
+		if ctx.Err() != nil {
+			return res, ctx.Err()
 		}
 		row := growthRow{finished: p.completed.Load() * tasks}
+		if perr != nil {
+			// A request that timed out (a stall of the leader) is a
+			// finding of this step, not the end of the table: note it
+			// with the raft snapshots that overlapped the preload.
+			row.preloadErr = fmt.Sprintf("preload: %v (raft snapshots meanwhile on: %s)", perr, rc.snapshotsDuring(t0, time.Now()))
+			rep.printf("  step %d: %s\n", step, row.preloadErr)
+			p.resetErr()
+		}
 		rep.printf("  step %d: %d finished tasks in state\n", step, row.finished)
 		row.stateDB = fileSize(stateDB)
 		row.restBytes = dirSize(leaderDir) - row.stateDB
@@ -135,6 +146,9 @@ func (g *growthResults) table(cfg config) string {
 	for i, r := range g.rows {
 		ratio := r.rate / max(g.rows[0].rate, 1e-9)
 		var notes []string
+		if r.preloadErr != "" {
+			notes = append(notes, "STALL: "+r.preloadErr)
+		}
 		if r.listNoisePct > cfg.noisyPct {
 			notes = append(notes, fmt.Sprintf("list NOISY (%.0f%% other load)", r.listNoisePct))
 		}

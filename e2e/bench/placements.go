@@ -106,6 +106,14 @@ func (p *placer) drive(ctx context.Context, clients int, more func() bool) {
 	wg.Wait()
 }
 
+// resetErr forgets the errors so far.
+func (p *placer) resetErr() {
+	p.errMu.Lock()
+	p.firstErr = nil
+	p.errors.Store(0)
+	p.errMu.Unlock()
+}
+
 func (p *placer) err() error {
 	p.errMu.Lock()
 	defer p.errMu.Unlock()
