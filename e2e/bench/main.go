@@ -82,6 +82,10 @@ type config struct {
 	snapSlot        time.Duration
 	snapWindow      time.Duration
 	snapCycles      int
+	growthSteps     string
+	growthList      int
+	growthWindow    time.Duration
+	growthWindows   int
 
 	// The trigger benchmark (triggers.go).
 	skipTriggers bool
@@ -123,7 +127,7 @@ func main() {
 	flag.BoolVar(&cfg.skipRuns, "skip-runs", false, "skip the runs benchmarks (dispatch, step, throughput, placements)")
 	flag.BoolVar(&cfg.onlyRuns, "only-runs", false, "only the runs benchmarks: no etcd, no writes, no failover")
 	flag.StringVar(&cfg.runsParts, "runs-parts", strings.Join(allRunParts, ","), "which runs benchmarks, comma-separated: "+strings.Join(allRunParts, ", ")+
-		" (default), or "+partSnapshots+" (placements while a follower snapshots)")
+		" (default), or "+partSnapshots+" (placements while a follower snapshots), "+partGrowth+" (the growth table)")
 	flag.StringVar(&cfg.runsImage, "runs-image", "gofer/busybox:latest", "image of the task containers and of the raw docker runs (command: true)")
 	flag.StringVar(&cfg.runsNetwork, "runs-network", "bridge", "network mode of gofer's task containers (scheduler.docker.network) and of the raw docker runs")
 	flag.BoolVar(&cfg.runsInterleave, "runs-interleave", true, "(a): alternate raw docker runs and gofer dispatches instead of all raw runs first")
@@ -147,6 +151,10 @@ func main() {
 	flag.DurationVar(&cfg.snapSlot, "snap-slot", 40*time.Second, "(e): raft.snapshot_slot of the cluster (should exceed twice a snapshot's time)")
 	flag.DurationVar(&cfg.snapWindow, "snap-window", 2*time.Second, "(e): length of one measured window")
 	flag.IntVar(&cfg.snapCycles, "snap-cycles", 2, "(e): cycles of snapshot turns (3 × -snap-slot each) measured")
+	flag.StringVar(&cfg.growthSteps, "growth-steps", "0,10000,100000,1000000", "(growth): finished tasks in state at each step, ascending (the first is the placements baseline)")
+	flag.IntVar(&cfg.growthList, "growth-list", 50, "(growth): list-runs requests per step (the p50 counts)")
+	flag.DurationVar(&cfg.growthWindow, "growth-window", 2*time.Second, "(growth): length of one placements window, after a warm-up of half of one (short: their runs add to the next step's state)")
+	flag.IntVar(&cfg.growthWindows, "growth-windows", 2, "(growth): placements windows per step (the best quiet one counts)")
 	flag.BoolVar(&cfg.skipTriggers, "skip-triggers", false, "skip the trigger accuracy benchmark")
 	flag.BoolVar(&cfg.onlyTriggers, "only-triggers", false, "only the trigger accuracy benchmark: no etcd, no writes, no failover, no runs")
 	flag.IntVar(&cfg.triggerTicks, "trigger-ticks", 120, "(triggers): one-second ticks measured")
@@ -190,8 +198,8 @@ func validate(cfg *config) error {
 		return fmt.Errorf("-trigger-ticks must be positive")
 	}
 	for _, p := range strings.Split(cfg.runsParts, ",") {
-		if p != "" && !slices.Contains(allRunParts, p) && p != partSnapshots {
-			return fmt.Errorf("-runs-parts: unknown part %q (want %s or %s)", p, strings.Join(allRunParts, ","), partSnapshots)
+		if p != "" && !slices.Contains(allRunParts, p) && p != partSnapshots && p != partGrowth {
+			return fmt.Errorf("-runs-parts: unknown part %q (want %s, %s or %s)", p, strings.Join(allRunParts, ","), partSnapshots, partGrowth)
 		}
 	}
 	if !cfg.skipRuns && (cfg.dispatchN < 1 || cfg.stepN < 1 || cfg.tputM < 1 || cfg.tputRounds < 1 || cfg.placeTasks < 1 ||
@@ -200,6 +208,14 @@ func validate(cfg *config) error {
 	}
 	if cfg.wantPart(partSnapshots) && (cfg.snapSlot < 100*time.Millisecond || cfg.snapWindow <= 0 || cfg.snapCycles < 1) {
 		return fmt.Errorf("-snap-slot must be at least 100ms, -snap-window and -snap-cycles positive")
+	}
+	if cfg.wantPart(partGrowth) {
+		if _, err := parseSteps(cfg.growthSteps); err != nil {
+			return err
+		}
+		if cfg.growthList < 1 || cfg.growthWindow <= 0 || cfg.growthWindows < 1 {
+			return fmt.Errorf("-growth-list, -growth-window and -growth-windows must be positive")
+		}
 	}
 	if cfg.only != "etcd" {
 		if cfg.goferBin == "" {

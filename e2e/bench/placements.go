@@ -106,6 +106,14 @@ func (p *placer) drive(ctx context.Context, clients int, more func() bool) {
 	wg.Wait()
 }
 
+// resetErr forgets the errors so far.
+func (p *placer) resetErr() {
+	p.errMu.Lock()
+	p.firstErr = nil
+	p.errors.Store(0)
+	p.errMu.Unlock()
+}
+
 func (p *placer) err() error {
 	p.errMu.Lock()
 	defer p.errMu.Unlock()
@@ -255,48 +263,13 @@ func benchPlacements(ctx context.Context, cfg config, reg *procs, dir string, re
 	res.bestBefore, res.beforeDone = best(res.before), true
 
 	// Preload: bring the finished tasks in state up to preloadRuns × tasks.
-	want := int64(cfg.preloadRuns)
-	have := p.completed.Load()
-	if todo := want - have; todo > 0 {
-		rep.printf("  preload: %d more runs × %d tasks through the same executor (%d clients), so that %d finished tasks are in state\n",
-			todo, cfg.placeTasks, cfg.placeClients, want*int64(cfg.placeTasks))
-		var reserved atomic.Int64
-		reserved.Store(have)
-		t0 := time.Now()
-		stopProgress := make(chan struct{})
-		progressDone := make(chan struct{})
-		go func() {
-			defer close(progressDone)
-			tick := time.NewTicker(cfg.progressEvery)
-			defer tick.Stop()
-			last, lastAt := p.completed.Load(), time.Now()
-			for {
-				select {
-				case <-stopProgress:
-					return
-				case now := <-tick.C:
-					c := p.completed.Load()
-					rep.printf("  preload: %6d/%d runs complete (%d tasks), %.0f tasks/s over the last %s, %s elapsed\n",
-						c, want, c*int64(cfg.placeTasks), float64((c-last)*int64(cfg.placeTasks))/now.Sub(lastAt).Seconds(),
-						now.Sub(lastAt).Round(time.Second), now.Sub(t0).Round(time.Second))
-					last, lastAt = c, now
-				}
-			}
-		}()
-		p.drive(ctx, cfg.placeClients, func() bool { return reserved.Add(1) <= want })
-		close(stopProgress)
-		<-progressDone
-		if err := p.err(); err != nil {
-			return res, fmt.Errorf("preload: %w", err)
-		}
-		if ctx.Err() != nil {
-			return res, ctx.Err()
-		}
-		res.preloadRuns = int(todo)
-		res.preloadDur = time.Since(t0)
-		res.preloadRate = float64(todo*int64(cfg.placeTasks)) / res.preloadDur.Seconds()
-		rep.printf("  preload: done, %d runs (%d tasks) in %s = %.0f tasks/s\n", todo, todo*int64(cfg.placeTasks),
-			res.preloadDur.Round(time.Second), res.preloadRate)
+	todo, dur, err := p.preload(ctx, cfg, int64(cfg.preloadRuns), rep, nil)
+	if err != nil {
+		return res, err
+	}
+	if todo > 0 {
+		res.preloadRuns, res.preloadDur = int(todo), dur
+		res.preloadRate = float64(todo*int64(cfg.placeTasks)) / dur.Seconds()
 	}
 	res.finishedBeforeAfter = rc.events.total(evCompletedTask)
 	rep.printf("  %d finished tasks (%d runs) in state now\n", res.finishedBeforeAfter, p.completed.Load())
@@ -369,4 +342,58 @@ func deployIndependentTasks(ctx context.Context, rc *runsCluster, cfg config, id
 		tasks = append(tasks, task(fmt.Sprintf("task%02d", i), cfg.runsImage, []string{"true"}))
 	}
 	return rc.deploy(ctx, pipelineConfig{ID: id, Name: name, Parallelism: 0, Tasks: tasks})
+}
+
+// preload drives the clients until want runs of the pipeline have
+// completed (counting the ones already measured), printing progress every
+// -progress with status() appended when it is set. It returns how many runs
+// it added and how long that took.
+func (p *placer) preload(ctx context.Context, cfg config, want int64, rep *report, status func() string) (int64, time.Duration, error) {
+	have := p.completed.Load()
+	todo := want - have
+	if todo <= 0 {
+		return 0, 0, nil
+	}
+	rep.printf("  preload: %d more runs × %d tasks through the same executor (%d clients), so that %d finished tasks are in state\n",
+		todo, cfg.placeTasks, cfg.placeClients, want*int64(cfg.placeTasks))
+	var reserved atomic.Int64
+	reserved.Store(have)
+	t0 := time.Now()
+	stopProgress := make(chan struct{})
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		tick := time.NewTicker(cfg.progressEvery)
+		defer tick.Stop()
+		last, lastAt := p.completed.Load(), time.Now()
+		for {
+			select {
+			case <-stopProgress:
+				return
+			case now := <-tick.C:
+				c := p.completed.Load()
+				extra := ""
+				if status != nil {
+					extra = ", " + status()
+				}
+				rep.printf("  preload: %6d/%d runs complete (%d tasks), %.0f tasks/s over the last %s, %s elapsed%s\n",
+					c, want, c*int64(cfg.placeTasks), float64((c-last)*int64(cfg.placeTasks))/now.Sub(lastAt).Seconds(),
+					now.Sub(lastAt).Round(time.Second), now.Sub(t0).Round(time.Second), extra)
+				last, lastAt = c, now
+			}
+		}
+	}()
+	p.drive(ctx, cfg.placeClients, func() bool { return reserved.Add(1) <= want })
+	close(stopProgress)
+	<-progressDone
+	if err := p.err(); err != nil {
+		return 0, 0, fmt.Errorf("preload: %w", err)
+	}
+	if ctx.Err() != nil {
+		return 0, 0, ctx.Err()
+	}
+	dur := time.Since(t0)
+	rep.printf("  preload: done, %d runs (%d tasks) in %s = %.0f tasks/s\n", todo, todo*int64(cfg.placeTasks),
+		dur.Round(time.Second), float64(todo*int64(cfg.placeTasks))/dur.Seconds())
+	return todo, dur, nil
 }

@@ -26,7 +26,9 @@ import (
 //	(b) step-to-step: task A exits → task B scheduled / its container starts;
 //	(c) throughput: M runs at once vs `xargs -P` of raw docker runs;
 //	(d) placements/s with the no-op scheduler, before and after 100k
-//	    finished tasks are in state (placements.go).
+//	    finished tasks are in state (placements.go);
+//	(e) placements while a follower snapshots (snapshots.go) and the
+//	    growth table (growth.go), only when -runs-parts names them.
 
 // Parts of the runs benchmarks, for -runs-parts.
 const (
@@ -423,6 +425,8 @@ type runsResults struct {
 	place *placeResults
 	// (e), only with -runs-parts snapshots
 	snaps *snapResults
+	// the growth table, only with -runs-parts growth
+	growth *growthResults
 	// noise: containers other users of the engine started while we measured
 	foreignContainers int
 }
@@ -453,6 +457,13 @@ func benchRuns(ctx context.Context, cfg config, reg *procs, workDir string, rep 
 	if cfg.wantPart(partSnapshots) {
 		sr, err := benchSnapshots(ctx, cfg, reg, filepath.Join(workDir, "gofer-snap"), rep)
 		res.snaps = sr
+		if err != nil {
+			return res, err
+		}
+	}
+	if cfg.wantPart(partGrowth) {
+		gr, err := benchGrowth(ctx, cfg, reg, filepath.Join(workDir, "gofer-growth"), rep)
+		res.growth = gr
 		if err != nil {
 			return res, err
 		}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -65,32 +64,10 @@ func benchSnapshots(ctx context.Context, cfg config, reg *procs, dir string, rep
 	p := &placer{rc: rc, pipeline: pipeline, timeout: cfg.runTimeout + 60*time.Second}
 
 	want := int64(cfg.preloadRuns)
-	var reserved atomic.Int64
 	t0 := time.Now()
-	stopProgress := make(chan struct{})
-	progressDone := make(chan struct{})
-	go func() {
-		defer close(progressDone)
-		tick := time.NewTicker(cfg.progressEvery)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stopProgress:
-				return
-			case <-tick.C:
-				rep.printf("  preload: %d/%d runs complete, state.db %s, %s elapsed\n", p.completed.Load(), want,
-					mib(fileSize(filepath.Join(dir, leaderName, "state.db"))), time.Since(t0).Round(time.Second))
-			}
-		}
-	}()
-	p.drive(ctx, cfg.placeClients, func() bool { return reserved.Add(1) <= want })
-	close(stopProgress)
-	<-progressDone
-	if err := p.err(); err != nil {
-		return res, fmt.Errorf("preload: %w", err)
-	}
-	if ctx.Err() != nil {
-		return res, ctx.Err()
+	stateDB := filepath.Join(dir, leaderName, "state.db")
+	if _, _, err := p.preload(ctx, cfg, want, rep, func() string { return "state.db " + mib(fileSize(stateDB)) }); err != nil {
+		return res, err
 	}
 	res.stateBytes = fileSize(filepath.Join(dir, leaderName, "state.db"))
 	rep.printf("  preload: %d runs (%d tasks) in %s; leader's state.db %s\n", want, want*int64(cfg.placeTasks),

@@ -268,6 +268,9 @@ func runsTable(cfg config, r *runsResults) (string, int) {
 		}
 	}
 
+	if g := r.growth; len(rows) == 0 && g != nil && len(g.rows) > 0 {
+		return g.table(cfg), g.misses() // growth alone: no empty runs table
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "== runs summary: gofer 3 nodes on 127.0.0.1 vs raw docker, same run, same machine\n")
 	fmt.Fprintf(&b, "   anchor: `%s` (exec → exit of the CLI); gofer task containers: same image and command, network %s\n", rawCommandString(cfg), r.network)
@@ -317,6 +320,10 @@ func runsTable(cfg config, r *runsResults) (string, int) {
 				}
 			}
 		}
+	}
+	if g := r.growth; g != nil && len(g.rows) > 0 {
+		fmt.Fprintf(&b, "\n%s", g.table(cfg))
+		miss += g.misses()
 	}
 	return b.String(), miss
 }
