@@ -259,6 +259,7 @@ func (a *Agent) setupRaft() error {
 	rc.SnapshotInterval = a.cfg.Raft.SnapshotInterval.D()
 	rc.SnapshotThreshold = math.MaxUint64
 	a.fsm.SetSnapshotWriteRate(a.cfg.Raft.SnapshotWriteRate)
+	a.fsm.SetSnapshotDir(dir)
 	rc.TrailingLogs = a.cfg.Raft.TrailingLogs
 	rc.NotifyCh = a.leaderNotify
 	rc.ShutdownOnRemove = false

@@ -62,6 +62,10 @@ type FSM struct {
 	// so a paced Persist stops instead of holding the shutdown.
 	snapshotsAborted   chan struct{}
 	abortSnapshotsOnce sync.Once
+	// snapshotDir is the raft FileSnapshotStore's directory
+	// (SetSnapshotDir), where Persist finds the file it writes to start
+	// its writeback early; "": no early writeback.
+	snapshotDir atomic.Pointer[string]
 }
 
 // Observer watches the state machine apply, for metrics. It is a side

@@ -44,11 +44,15 @@ func Open(path string, opts Options) (*DB, error) {
 
 func openBolt(path string, opts Options, readOnly bool) (*bbolt.DB, error) {
 	b, err := bbolt.Open(path, 0o600, &bbolt.Options{
-		Timeout:         5 * time.Second,
-		NoSync:          opts.NoSync,
-		NoFreelistSync:  true,
+		Timeout:        5 * time.Second,
+		NoSync:         opts.NoSync,
+		NoFreelistSync: true,
+		// A file that is never fsync'd gains nothing from the fsync bbolt
+		// does each time it extends the file; that fsync flushed every
+		// dirty page of the state file at once, in the FSM's apply path.
+		NoGrowSync:      opts.NoSync,
 		FreelistType:    bbolt.FreelistMapType,
-		InitialMmapSize: 256 << 20,
+		InitialMmapSize: mmapSize(path),
 		ReadOnly:        readOnly,
 	})
 	if err != nil {
