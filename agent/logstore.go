@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	gometrics "github.com/hashicorp/go-metrics/compat"
 	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	wal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
 )
@@ -126,7 +127,11 @@ func openConfiguredLogStore(dir, name string, logger hclog.Logger) (logStore, er
 	case LogStoreWAL:
 		s, err = openWALStore(dir, logger)
 	default:
-		s, err = openLogStore(dir)
+		var b *raftboltdb.BoltStore
+		b, err = openLogStore(dir)
+		if err == nil {
+			s = chunkedCompaction{logStore: b, chunk: compactionChunk}
+		}
 	}
 	if err != nil {
 		return nil, err
