@@ -21,13 +21,30 @@ import (
 
 const hex = "0123456789abcdef"
 
+// htmlSafe marks the bytes json.Marshal writes as they are: plainASCII
+// but for <, > and &, which it escapes.
+var htmlSafe = func() (t [256]bool) {
+	t = plainASCII
+	t['<'], t['>'], t['&'] = false, false, false
+	return t
+}()
+
+// plainASCII marks the bytes a string holds as they are: printable ASCII
+// other than the quote and the backslash.
+var plainASCII = func() (t [256]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
+
 // AppendString appends s as json.Marshal writes a string.
 func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+			if htmlSafe[b] {
 				i++
 				continue
 			}
@@ -163,6 +180,10 @@ func (d *Decoder) rawString() (string, bool) {
 	ascii := true
 	for d.pos < len(d.data) {
 		b := d.data[d.pos]
+		if plainASCII[b] {
+			d.pos++
+			continue
+		}
 		switch {
 		case b == '"':
 			s := d.data[start:d.pos]
