@@ -32,7 +32,7 @@ func FuzzAppendString(f *testing.F) {
 	})
 }
 
-// decodeBoth decodes a string value with the Decoder and json.Unmarshal:
+// checkString decodes a string value with the Decoder and json.Unmarshal:
 // the Decoder must either refuse or agree.
 func checkString(t *testing.T, raw []byte) {
 	t.Helper()
