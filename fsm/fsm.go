@@ -344,6 +344,9 @@ type applier func(a *applyCtx, body []byte) (any, error)
 // means a corrupt or incompatible log: stop rather than guess.
 func decodeBody[T any](body []byte) *T {
 	v := new(T)
+	if fd, ok := any(v).(fastDecoder); ok && fd.decodeFast(body) {
+		return v
+	}
 	if err := json.Unmarshal(body, v); err != nil {
 		panic(fmt.Sprintf("fsm: undecodable %T body: %v", v, err))
 	}

@@ -15,7 +15,11 @@ func AppendEvent(tx *bbolt.Tx, e *model.Event) error {
 	if err := meta.Put(keyEventSeq, u64(e.ID)); err != nil {
 		return err
 	}
-	return putJSON(tx.Bucket(bucketEvents), u64(e.ID), e)
+	raw, err := marshalEvent(e)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketEvents).Put(u64(e.ID), raw)
 }
 
 // GetEvent returns one event or nil.

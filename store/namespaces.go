@@ -1,6 +1,8 @@
 package store
 
 import (
+	"fmt"
+
 	"go.etcd.io/bbolt"
 
 	"github.com/goferhq/gofer/store/model"
@@ -8,17 +10,20 @@ import (
 
 // GetNamespace returns the namespace or nil if it does not exist.
 func GetNamespace(tx *bbolt.Tx, id string) (*model.Namespace, error) {
+	raw := tx.Bucket(bucketNamespaces).Get(key(id))
+	if raw == nil {
+		return nil, nil
+	}
 	var ns model.Namespace
-	ok, err := getJSON(tx.Bucket(bucketNamespaces), key(id), &ns)
-	if !ok || err != nil {
-		return nil, err
+	if err := unmarshalNamespace(raw, &ns); err != nil {
+		return nil, fmt.Errorf("decode %q: %w", key(id), err)
 	}
 	return &ns, nil
 }
 
 // PutNamespace creates or replaces a namespace.
 func PutNamespace(tx *bbolt.Tx, ns *model.Namespace) error {
-	return putJSON(tx.Bucket(bucketNamespaces), key(ns.ID), ns)
+	return tx.Bucket(bucketNamespaces).Put(key(ns.ID), marshalNamespace(ns))
 }
 
 // DeleteNamespace removes a namespace row (not its pipelines).
