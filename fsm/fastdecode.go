@@ -11,6 +11,8 @@ type fastDecoder interface {
 	decodeFast(body []byte) bool
 }
 
+// decodeFast decodes json.Marshal's form of a NamespaceUpdate: the body of
+// every namespace PATCH.
 func (c *NamespaceUpdate) decodeFast(body []byte) bool {
 	var out NamespaceUpdate
 	d := fastjson.NewDecoder(body)
@@ -38,6 +40,8 @@ func (c *NamespaceUpdate) decodeFast(body []byte) bool {
 	return true
 }
 
+// decodeFast decodes json.Marshal's form of an AuditRecord: the leader
+// appends one batch of audit entries after API writes.
 func (c *AuditRecord) decodeFast(body []byte) bool {
 	var out AuditRecord
 	d := fastjson.NewDecoder(body)
@@ -52,7 +56,7 @@ func (c *AuditRecord) decodeFast(body []byte) bool {
 		if !d.Byte('[') {
 			return false
 		}
-		out.Entries = []AuditEntry{}
+		out.Entries = []AuditEntry{} // json.Unmarshal gives "[]" a non-nil empty slice
 		if d.Peek() == ']' {
 			return d.Byte(']')
 		}
@@ -79,6 +83,8 @@ func (c *AuditRecord) decodeFast(body []byte) bool {
 	return true
 }
 
+// decodeField reads the value of one AuditEntry field; false for a key
+// it does not know (the whole body then goes to json.Unmarshal).
 func (e *AuditEntry) decodeField(d *fastjson.Decoder, key string) bool {
 	var ok bool
 	switch key {
@@ -100,7 +106,7 @@ func (e *AuditEntry) decodeField(d *fastjson.Decoder, key string) bool {
 		var n int64
 		n, ok = d.Int()
 		e.Status = int(n)
-		ok = ok && int64(e.Status) == n
+		ok = ok && int64(e.Status) == n // int is 32 bits on some platforms
 	case "outcome":
 		e.Outcome, ok = d.String()
 	case "request_id":

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+
+	"github.com/goferhq/gofer/internal/fastjson/fastjsontest"
 )
 
 // checkFastDecode: a body the hand decoder accepts must decode to what
@@ -73,4 +75,27 @@ func FuzzFastDecode(f *testing.F) {
 		checkFastDecode[NamespaceUpdate](t, raw)
 		checkFastDecode[AuditRecord](t, raw)
 	})
+}
+
+// A field added to NamespaceUpdate or AuditEntry later must be known to the
+// hand decoder; otherwise every body would quietly fall back to
+// json.Unmarshal and the speed-up would be gone without a test noticing.
+func TestFastDecodersKnowEveryField(t *testing.T) {
+	var u NamespaceUpdate
+	fastjsontest.FillEveryField(t, &u)
+	raw, _ := json.Marshal(&u)
+	var gotU NamespaceUpdate
+	if !gotU.decodeFast(raw) {
+		t.Errorf("NamespaceUpdate.decodeFast refused %s: a field it does not know?", raw)
+	}
+	checkFastDecode[NamespaceUpdate](t, raw)
+
+	var r AuditRecord
+	fastjsontest.FillEveryField(t, &r)
+	raw, _ = json.Marshal(&r)
+	var gotR AuditRecord
+	if !gotR.decodeFast(raw) {
+		t.Errorf("AuditRecord.decodeFast refused %s: a field it does not know?", raw)
+	}
+	checkFastDecode[AuditRecord](t, raw)
 }

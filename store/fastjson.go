@@ -70,6 +70,8 @@ func marshalEvent(e *model.Event) ([]byte, error) {
 		case int, int64, uint64, bool:
 			size += len(k) + 28
 		default:
+			// Other types (and any MarshalJSON they have) stay
+			// json.Marshal's; so would a MarshalJSON on EventDetails.
 			return json.Marshal(e)
 		}
 		sorted = append(sorted, k)

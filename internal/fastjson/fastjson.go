@@ -1,16 +1,18 @@
 // Package fastjson encodes and decodes the few records every replicated
-// API write touches (a namespace, its event, an audit entry) without
-// encoding/json's reflection, which was most of the state machine's CPU per
-// write.
+// API write touches (a namespace and its NamespaceUpdate command, its
+// event, an audit entry) without encoding/json's reflection, which was most
+// of the state machine's CPU per write.
 //
 // Both directions are exact, never approximate. The encoder writes the
 // bytes json.Marshal writes (HTML escaping, U+FFFD for invalid UTF-8, the
 // escaped U+2028 and U+2029), because the stored bytes must be the same on
-// every replica and across versions. The decoder only accepts the canonical
-// form json.Marshal produces (no whitespace, exact field names, strings
-// without control characters) and reports false on anything else, so its
-// caller falls back to json.Unmarshal: whatever it accepts decodes to what
-// json.Unmarshal would give, and everything else goes to json.Unmarshal.
+// every replica and across versions. The decoder accepts a subset of JSON
+// that includes everything json.Marshal writes for these records (no
+// whitespace, exact field names; an escaped string is unquoted by
+// encoding/json itself) and decodes it exactly as json.Unmarshal would; it
+// reports false on anything else, and its caller then falls back to
+// json.Unmarshal. The users' tests fill every field of each record
+// (fastjsontest) so a field added later cannot be skipped silently.
 package fastjson
 
 import (
@@ -235,8 +237,8 @@ func (d *Decoder) String() (string, bool) {
 	return "", d.fail()
 }
 
-// Int reads an integer in canonical form (no fraction, exponent, leading
-// zero or plus) that fits an int64.
+// Int reads an integer without fraction, exponent, leading zero or plus
+// sign that fits an int64 ("-0" reads as 0, as json.Unmarshal gives).
 func (d *Decoder) Int() (int64, bool) {
 	if !d.ok {
 		return 0, false
