@@ -89,25 +89,42 @@ func machineBusy() uint64 {
 
 // procTicks is utime+stime of one process (all its threads).
 func procTicks(pid int) uint64 {
-	if pid <= 0 {
-		return 0
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	// The command name is in parentheses and may hold spaces.
-	if i := strings.LastIndexByte(s, ')'); i >= 0 {
-		s = s[i+2:]
-	}
-	f := strings.Fields(s)
+	f := procStat(pid)
 	if len(f) < 13 {
 		return 0
 	}
 	u, _ := strconv.ParseUint(f[11], 10, 64)
 	st, _ := strconv.ParseUint(f[12], 10, 64)
 	return u + st
+}
+
+// majorFaults is how many page faults of one process had to read from
+// disk: a state file that no longer fits the page cache shows here.
+func majorFaults(pid int) uint64 {
+	f := procStat(pid)
+	if len(f) < 10 {
+		return 0
+	}
+	n, _ := strconv.ParseUint(f[9], 10, 64)
+	return n
+}
+
+// procStat is /proc/<pid>/stat split into fields from the state on (f[0]
+// is field 3 of proc(5)); nil when unreadable.
+func procStat(pid int) []string {
+	if pid <= 0 {
+		return nil
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil
+	}
+	s := string(b)
+	// The command name is in parentheses and may hold spaces.
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 <= len(s) {
+		s = s[i+2:]
+	}
+	return strings.Fields(s)
 }
 
 func loadAvg() string {

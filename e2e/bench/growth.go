@@ -39,6 +39,7 @@ type growthRow struct {
 	finished           int64 // finished tasks in state when the step began
 	stateDB, restBytes int64
 	rssKB              int64
+	majFaults          uint64 // the leader's major faults since it started
 	listP50            time.Duration
 	listNoisePct       float64
 	snapBytes          int64
@@ -109,6 +110,7 @@ func benchGrowth(ctx context.Context, cfg config, reg *procs, dir string, rep *r
 		row.stateDB = fileSize(stateDB)
 		row.restBytes = dirSize(leaderDir) - row.stateDB
 		row.rssKB = vmRSS(rc.c.nodes[rc.leader].proc.pid())
+		row.majFaults = majorFaults(rc.c.nodes[rc.leader].proc.pid())
 		if row.listP50, row.listNoisePct, err = listRunsP50(ctx, cfg, rc, pipeline); err != nil {
 			return res, err
 		}
@@ -124,14 +126,16 @@ func benchGrowth(ctx context.Context, cfg config, reg *procs, dir string, rep *r
 		if row.restart, err = restartFollower(ctx, rc); err != nil {
 			return res, err
 		}
-		rep.printf("  step %d: state.db %s (+%s raft log/snapshots), leader RSS %s, list p50 %s, snapshot %s saved in %s, restored in %s, follower restart → healthy %s\n",
-			step, mib1(row.stateDB), mib1(row.restBytes), mib1(row.rssKB<<10), row.listP50.Round(10*time.Microsecond),
+		rep.printf("  step %d: state.db %s (+%s raft log/snapshots), leader RSS %s (%d major faults since start), list p50 %s, snapshot %s saved in %s, restored in %s, follower restart → healthy %s\n",
+			step, mib1(row.stateDB), mib1(row.restBytes), mib1(row.rssKB<<10), row.majFaults, row.listP50.Round(10*time.Microsecond),
 			mib1(row.snapBytes), row.snapSave.Round(time.Millisecond), row.restore.Round(time.Millisecond), row.restart.Round(time.Millisecond))
 		mcfg := cfg
 		// A warm-up of half a window: the windows' runs land in the next
 		// step's state, so they stay short.
-		mcfg.placeWindow, mcfg.placeWindows, mcfg.placeWarm, mcfg.pprofDir = cfg.growthWindow, cfg.growthWindows, cfg.growthWindow/2, ""
-		if row.windows, err = p.measure(ctx, mcfg, fmt.Sprintf("%dk finished", (row.finished+500)/1000), "growth", rep); err != nil {
+		// With -pprof, the first window of each step saves profiles of the
+		// leader and a follower (gofer-placements-growth-<step>-*.pprof).
+		mcfg.placeWindow, mcfg.placeWindows, mcfg.placeWarm = cfg.growthWindow, cfg.growthWindows, cfg.growthWindow/2
+		if row.windows, err = p.measure(ctx, mcfg, fmt.Sprintf("%dk finished", (row.finished+500)/1000), fmt.Sprintf("growth-%d", step), rep); err != nil {
 			return res, err
 		}
 		row.rate = best(row.windows)
