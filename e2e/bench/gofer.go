@@ -175,6 +175,11 @@ func startGofer(ctx context.Context, reg *procs, dir string, size int, payloads 
 	if err := c.WaitHealthy(hctx); err != nil {
 		return fail(err)
 	}
+	// The leader starts the built-in extensions as containers labelled
+	// with the cluster id; they outlive the killed nodes unless removed.
+	if h, err := c.health(ctx, li); err == nil && h.ClusterID != "" {
+		cleanupLabels.add("gofer.cluster=" + h.ClusterID)
+	}
 	if err := c.createNamespaces(ctx, o.namespaces); err != nil {
 		return fail(err)
 	}
@@ -285,6 +290,7 @@ func (c *goferCluster) patch(ctx context.Context, hc *http.Client, base string, 
 }
 
 type goferHealth struct {
+	ClusterID    string `json:"cluster_id"`
 	NodeID       string `json:"node_id"`
 	State        string `json:"state"`
 	Leader       string `json:"leader"`
