@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -43,7 +44,21 @@ func Open(path string, opts Options) (*DB, error) {
 }
 
 func openBolt(path string, opts Options, readOnly bool) (*bbolt.DB, error) {
-	b, err := bbolt.Open(path, 0o600, &bbolt.Options{
+	b, err := openBoltMapped(path, opts, readOnly, mmapSize(path))
+	if errors.Is(err, syscall.ENOMEM) {
+		// A process address-space limit (ulimit -v) too small for the
+		// reservation: open with a tight map instead, and accept that a
+		// write growing it waits for open snapshots (see mmapSize).
+		b, err = openBoltMapped(path, opts, readOnly, 0)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open state db %s: %w", path, err)
+	}
+	return b, nil
+}
+
+func openBoltMapped(path string, opts Options, readOnly bool, mmap int) (*bbolt.DB, error) {
+	return bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout:        5 * time.Second,
 		NoSync:         opts.NoSync,
 		NoFreelistSync: true,
@@ -52,13 +67,9 @@ func openBolt(path string, opts Options, readOnly bool) (*bbolt.DB, error) {
 		// dirty page of the state file at once, in the FSM's apply path.
 		NoGrowSync:      opts.NoSync,
 		FreelistType:    bbolt.FreelistMapType,
-		InitialMmapSize: mmapSize(path),
+		InitialMmapSize: mmap,
 		ReadOnly:        readOnly,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("open state db %s: %w", path, err)
-	}
-	return b, nil
 }
 
 // Path is the file the database lives in.

@@ -3,7 +3,13 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -69,5 +75,32 @@ func TestGrowingWriteDoesNotWaitForAnOpenSnapshot(t *testing.T) {
 func TestMmapSizeReservesAtLeastTwiceTheFile(t *testing.T) {
 	if got := mmapSize(filepath.Join(t.TempDir(), "missing.db")); got < 256<<20 {
 		t.Fatalf("mmapSize of a new file = %d, want at least the former 256 MiB", got)
+	}
+}
+
+// Under an address-space limit (ulimit -v) smaller than the reservation,
+// the state file still opens, with a tight map. The limit applies to the
+// whole process, so the test runs itself again in a child that sets it.
+func TestOpenUnderAnAddressSpaceLimit(t *testing.T) {
+	if os.Getenv("GOFER_TEST_ADDRESS_LIMIT") == "1" {
+		limit := uint64(8 << 30) // far below the 64 GiB reservation
+		if err := syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: limit, Max: limit}); err != nil {
+			t.Skipf("setrlimit: %v", err)
+		}
+		db, err := Open(filepath.Join(t.TempDir(), "state.db"), Options{NoSync: true})
+		if err != nil {
+			t.Fatalf("open under an 8 GiB address-space limit: %v", err)
+		}
+		db.Close()
+		return
+	}
+	if runtime.GOOS != "linux" || strconv.IntSize != 64 {
+		t.Skip("the reservation applies to 64-bit platforms; the limit test to Linux")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestOpenUnderAnAddressSpaceLimit$", "-test.v")
+	cmd.Env = append(os.Environ(), "GOFER_TEST_ADDRESS_LIMIT=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS") {
+		t.Fatalf("child under the address-space limit: %v\n%s", err, out)
 	}
 }
