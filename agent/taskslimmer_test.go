@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/goferhq/gofer/agent/leadership"
 	"github.com/goferhq/gofer/fsm"
 	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/storetest"
 )
 
 // On a state file written before slim task executions (fsm/testdata), the
@@ -22,14 +22,7 @@ import (
 // slim, then, with nothing left, stops looking (until a snapshot restore,
 // TestTaskSlimmerLooksAgainAfterARestore).
 func TestTaskSlimmerMigratesAnOldState(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "fsm", "testdata", "fat-v4.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "state.db")
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := storetest.StateFile(t, filepath.Join("..", "fsm", "testdata", "fat-v4.state.json"))
 	db, err := store.Open(path, store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)

@@ -13,12 +13,15 @@ import (
 	sdk "github.com/goferhq/gofer/sdk/go"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
+	"github.com/goferhq/gofer/store/storetest"
 )
 
-// This file is shared, unchanged, with the binary before slim task
-// executions (envelope version 6): testdata/fat-v*.{db,dump,answers.json}
-// were written by running TestWriteFatStateFixture on that code (commit
-// 333f83b, where Encode wrote version 4), with
+// This file is shared with the binary before slim task executions
+// (envelope version 6): testdata/fat-v*.{dump,answers.json} and
+// fat-v4.db were written by running TestWriteFatStateFixture on that code
+// (commit 333f83b, where Encode wrote version 4); fat-v4.state.json holds
+// that fat-v4.db's records byte for byte as text (storetest.WriteFixture
+// writes it now; no binary database is committed). Rewrite them with
 //
 //	GOFER_WRITE_SLIM_FIXTURE=$PWD/testdata go test -run TestWriteFatStateFixture ./fsm/
 //
@@ -146,7 +149,7 @@ func TestWriteFatStateFixture(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.Flush()
-		if err := f.View(func(tx *bbolt.Tx) error { return tx.CopyFile(name+".db", 0o644) }); err != nil {
+		if err := f.View(func(tx *bbolt.Tx) error { return storetest.WriteFixture(tx, name+".state.json") }); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/goferhq/gofer/store"
+	"github.com/goferhq/gofer/store/storetest"
 )
 
 // Entries of envelope versions 1 to 5 store, byte for byte, what the
@@ -62,7 +63,7 @@ func TestVersion6StoresSlimTasksAndAnswersTheSame(t *testing.T) {
 	assertAnswers(t, f)
 }
 
-// A state file written by the binary before slim records (testdata/fat-v4.db)
+// A state file written by the binary before slim records (testdata/fat-v4.state.json)
 // reads the same; the migration command rewrites every record it can slim
 // (not those of run 1, whose version was pruned before anything referred
 // to it), answers stay the same, and repeating it changes nothing.
@@ -158,14 +159,7 @@ func TestTasksSlimBatchIsBounded(t *testing.T) {
 // records wrote.
 func fixtureFSM(t *testing.T) *FSM {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("testdata", "fat-v4.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "state.db")
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := storetest.StateFile(t, filepath.Join("testdata", "fat-v4.state.json"))
 	db, err := store.Open(path, store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
