@@ -294,6 +294,20 @@ func TestContractAdoptOnDuplicate(t *testing.T) {
 	first := make(chan error, 1)
 	go func() { first <- s.Start(ctx, req) }()
 	eventually(t, "the register", func() bool { return f.registered(req.Name) })
+	// Wait for the first Start to park: after its register it reads the
+	// allocations and the job, then blocks on the job (a second read of
+	// it). Counting from before that would count its reads as the
+	// second Start's.
+	job := "GET /v1/job/" + req.Name
+	eventually(t, "the first Start to block on its job", func() bool {
+		n := 0
+		for _, r := range f.requestsSince(0) {
+			if r == job {
+				n++
+			}
+		}
+		return n >= 2
+	})
 	second := make(chan error, 1)
 	before := f.requestCount()
 	go func() { second <- s.Start(ctx, req) }()
@@ -317,7 +331,7 @@ func TestContractAdoptOnDuplicate(t *testing.T) {
 		t.Fatalf("first Start: %v", err)
 	}
 	if err := <-second; err != nil {
-		t.Fatalf("second Start before the task started: %v, want nil", err)
+		t.Fatalf("second Start before the task started: %v, want nil; requests %q", err, f.requestsSince(0))
 	}
 	if err := s.Start(ctx, req); !errors.Is(err, scheduler.ErrAlreadyExists) {
 		t.Fatalf("Start of a running attempt: %v, want ErrAlreadyExists", err)
@@ -764,6 +778,32 @@ func TestContractUnplaceableJobEnds(t *testing.T) {
 	}
 	if st, err := s.Inspect(ctx, name); err != nil || st.State != scheduler.StateExited || !strings.Contains(st.Message, "memory exhausted") {
 		t.Fatalf("Inspect after: %+v %v, want exited with the reason", st, err)
+	}
+}
+
+// While its job is not placed, Start blocks on the job at the job's own
+// index, not at the allocations' lower one (which answers at once, and
+// Start would poll Nomad in a loop until the placement).
+func TestContractUnplacedStartBlocksOnTheJob(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	req := scheduler.StartRequest{Name: "unplaced", Image: "x:1"}
+	done := make(chan error, 1)
+	go func() { done <- s.Start(ctx, req) }()
+	eventually(t, "Start to block on the job", func() bool { return len(f.blockingJobQueries()) > 0 })
+	f.mu.Lock()
+	modify := *f.job(req.Name).job.ModifyIndex
+	f.mu.Unlock()
+	if q := f.blockingJobQueries(); q[0] != modify {
+		t.Fatalf("blocking job read at index %d, want the job's modify index %d (reads %q)", q[0], modify, f.requestsSince(0))
+	}
+	f.run(req.Name)
+	if err := <-done; err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if q := f.blockingJobQueries(); len(q) != 1 {
+		t.Fatalf("%d blocking job reads, want 1: the placement ends the wait (reads %q)", len(q), f.requestsSince(0))
 	}
 }
 

@@ -49,6 +49,8 @@ type fakeNomad struct {
 	failBlocking int
 	// requests records every request's method and path.
 	requests []string
+	// jobQueries records the ?index= of every blocking job read.
+	jobQueries []uint64
 	// unplaceable holds, by job id, why Nomad cannot place a job that is
 	// registered later: its register records the failed placement at once.
 	unplaceable map[string]*nomadapi.AllocationMetric
@@ -176,6 +178,9 @@ func (f *fakeNomad) info(w http.ResponseWriter, r *http.Request, id string) {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	f.mu.Lock()
+	if index > 0 {
+		f.jobQueries = append(f.jobQueries, index)
+	}
 	for expired := false; index > 0 && !expired; {
 		if j := f.lookup(id); j == nil || *j.job.ModifyIndex > index {
 			break
@@ -563,6 +568,13 @@ func (f *fakeNomad) write(id, typ, s string) {
 
 // blockingQueries lists the index of every allocations query that asked
 // to block (index > 0).
+// blockingJobQueries are the ?index= of each blocking GET /v1/job/:id.
+func (f *fakeNomad) blockingJobQueries() []uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]uint64(nil), f.jobQueries...)
+}
+
 func (f *fakeNomad) blockingQueries() []uint64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()

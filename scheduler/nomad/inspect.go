@@ -263,12 +263,21 @@ func (s *Scheduler) Wait(ctx context.Context, name string) (scheduler.Status, er
 // while it is not placed, no longer than its placement deadline (no
 // allocation changes when an unplaced job is stopped; its status changes
 // when Nomad places it), else its allocations past snap's index.
+//
+// The job's block index is its own ModifyIndex, never snap.index: that is
+// the allocation table's index, which for a job just registered is below
+// the job's, and a blocking query below the job's index answers at once —
+// Start and Wait would poll Nomad in a loop until placement.
 func (s *Scheduler) nextBlock(snap snapshot, b block) block {
 	if snap.alloc == nil && snap.job != nil {
-		// The job is read after its allocations: a job modified since
-		// that read (placed in between) is read again at once.
-		index := max(min(uint64Deref(snap.job.ModifyIndex), snap.index), 1)
-		return block{job: index, wait: max(min(blockingWait, s.placementLeft(snap.job)), time.Millisecond)}
+		if snap.job.Status == nil || *snap.job.Status == "pending" {
+			index := max(uint64Deref(snap.job.ModifyIndex), 1)
+			return block{job: index, wait: max(min(blockingWait, s.placementLeft(snap.job)), time.Millisecond)}
+		}
+		// The job is read after its allocations: one placed in between
+		// (no longer pending) has an allocation past snap.index, so this
+		// block answers at once; no allocation yet waits for one.
+		return block{allocs: max(snap.index, 1), wait: blockingWait}
 	}
 	// Nomad's indexes only grow; one that went back (a restored
 	// snapshot, another server) starts the blocking over.
