@@ -7,6 +7,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/goferhq/gofer/fsm"
+	"github.com/goferhq/gofer/internal/fastjson"
 	"github.com/goferhq/gofer/store"
 	"github.com/goferhq/gofer/store/model"
 )
@@ -25,6 +26,56 @@ type createNamespaceRequest struct {
 type updateNamespaceRequest struct {
 	Name        *string `json:"name"`
 	Description *string `json:"description"`
+}
+
+// decodeFast reads {"name":"…","description":"…"} (either or both, or
+// neither) as json.Marshal writes it: every namespace PATCH of the CLI and
+// the SDKs.
+func (r *updateNamespaceRequest) decodeFast(body []byte) bool {
+	var out updateNamespaceRequest
+	d := fastjson.NewDecoder(body)
+	// A value is a string or null (a nil pointer, as encoding/json sets).
+	str := func() (*string, bool) {
+		if d.Peek() == 'n' {
+			return nil, d.Null()
+		}
+		s, ok := d.String()
+		return &s, ok
+	}
+	ok := d.Fields(func(key string) bool {
+		var ok bool
+		switch key {
+		case "name":
+			out.Name, ok = str()
+		case "description":
+			out.Description, ok = str()
+		}
+		return ok
+	})
+	if !ok || !d.End() {
+		return false
+	}
+	*r = out
+	return true
+}
+
+// respondNamespace answers {"namespace": ns} with the bytes c.JSON would
+// write (no HTML escaping, a final newline), without reflection: every
+// namespace write answers one.
+func respondNamespace(c echo.Context, status int, ns *model.Namespace) error {
+	b := make([]byte, 0, 96+len(ns.ID)+len(ns.Name)+len(ns.Description))
+	b = append(b, `{"namespace":{"id":`...)
+	b = fastjson.AppendStringNoHTMLEscape(b, ns.ID)
+	b = append(b, `,"name":`...)
+	b = fastjson.AppendStringNoHTMLEscape(b, ns.Name)
+	b = append(b, `,"description":`...)
+	b = fastjson.AppendStringNoHTMLEscape(b, ns.Description)
+	b = append(b, `,"created":`...)
+	b = fastjson.AppendInt(b, ns.Created)
+	b = append(b, `,"modified":`...)
+	b = fastjson.AppendInt(b, ns.Modified)
+	b = append(b, "}}\n"...)
+	return c.JSONBlob(status, b)
 }
 
 func checkNameAndDescription(name, description *string) error {
@@ -64,7 +115,7 @@ func (s *Server) getNamespace(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, wrap("namespace", ns))
+	return respondNamespace(c, http.StatusOK, ns)
 }
 
 // lookupNamespace reads a namespace, 404 if it does not exist.
@@ -100,7 +151,7 @@ func (s *Server) createNamespace(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, wrap("namespace", ns))
+	return respondNamespace(c, http.StatusCreated, ns)
 }
 
 func (s *Server) updateNamespace(c echo.Context) error {
@@ -122,13 +173,13 @@ func (s *Server) updateNamespace(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, wrap("namespace", ns))
+		return respondNamespace(c, http.StatusOK, ns)
 	}
 	ns, err := applyAs[model.Namespace](s, c, fsm.CmdNamespaceUpdate, fsm.NamespaceUpdate{ID: id, Name: req.Name, Description: req.Description})
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, wrap("namespace", ns))
+	return respondNamespace(c, http.StatusOK, ns)
 }
 
 func (s *Server) deleteNamespace(c echo.Context) error {

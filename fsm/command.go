@@ -181,14 +181,22 @@ func Encode(t CommandType, meta Meta, body any) ([]byte, error) {
 // are only for tests that replay what older binaries wrote (version 1
 // cannot carry a request hash).
 func encodeAt(version byte, t CommandType, meta Meta, body any) ([]byte, error) {
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return nil, fmt.Errorf("encode command %d: %w", t, err)
+	var raw []byte
+	fast, isFast := body.(fastEncoder)
+	if !isFast {
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
+			return nil, fmt.Errorf("encode command %d: %w", t, err)
+		}
 	}
 	if version == envelopeVersion && meta.RequestHash != "" {
 		return nil, fmt.Errorf("encode command %d: envelope version 1 has no request hash", t)
 	}
-	buf := make([]byte, 0, 2+len(meta.RequestID)+len(meta.Actor)+len(meta.ActorID)+len(meta.IdempotencyKey)+len(meta.RequestHash)+6*binary.MaxVarintLen64+len(raw))
+	bodyCap := len(raw)
+	if isFast {
+		bodyCap = 256
+	}
+	buf := make([]byte, 0, 2+len(meta.RequestID)+len(meta.Actor)+len(meta.ActorID)+len(meta.IdempotencyKey)+len(meta.RequestHash)+6*binary.MaxVarintLen64+bodyCap)
 	buf = append(buf, byte(t), version)
 	buf = appendString(buf, meta.RequestID)
 	buf = appendString(buf, meta.Actor)
@@ -197,6 +205,9 @@ func encodeAt(version byte, t CommandType, meta Meta, body any) ([]byte, error) 
 	buf = appendString(buf, meta.IdempotencyKey)
 	if version != envelopeVersion {
 		buf = appendString(buf, meta.RequestHash)
+	}
+	if isFast {
+		return fast.appendJSON(buf), nil
 	}
 	return append(buf, raw...), nil
 }

@@ -1,7 +1,8 @@
 // Package fastjson encodes and decodes the few records every replicated
 // API write touches (a namespace and its NamespaceUpdate command, its
-// event, an audit entry) without encoding/json's reflection, which was most
-// of the state machine's CPU per write.
+// event, an audit entry; the namespace PATCH body and answer) without
+// encoding/json's reflection, which was most of the state machine's CPU
+// per write.
 //
 // Both directions are exact, never approximate. The encoder writes the
 // bytes json.Marshal writes (HTML escaping, U+FFFD for invalid UTF-8, the
@@ -16,6 +17,7 @@
 package fastjson
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
@@ -41,12 +43,22 @@ var plainASCII = func() (t [256]bool) {
 }()
 
 // AppendString appends s as json.Marshal writes a string.
-func AppendString(dst []byte, s string) []byte {
+func AppendString(dst []byte, s string) []byte { return appendString(dst, s, &htmlSafe) }
+
+// AppendStringNoHTMLEscape appends s as a json.Encoder with
+// SetEscapeHTML(false) writes a string (the API's answers): <, > and &
+// as they are, everything else as AppendString.
+func AppendStringNoHTMLEscape(dst []byte, s string) []byte {
+	return appendString(dst, s, &plainASCII)
+}
+
+// appendString writes the bytes marked in safe as they are.
+func appendString(dst []byte, s string, safe *[256]bool) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if b := s[i]; b < utf8.RuneSelf {
-			if htmlSafe[b] {
+			if safe[b] {
 				i++
 				continue
 			}
@@ -131,6 +143,15 @@ func (d *Decoder) Peek() byte {
 		return 0
 	}
 	return d.data[d.pos]
+}
+
+// Null consumes the literal null, failing on anything else.
+func (d *Decoder) Null() bool {
+	if !d.ok || !bytes.HasPrefix(d.data[d.pos:], []byte("null")) {
+		return d.fail()
+	}
+	d.pos += len("null")
+	return true
 }
 
 // End succeeds when all of the data was read.

@@ -11,12 +11,35 @@ var tricky = []string{
 	"é ü 日本 🎉", "\u2028\u2029", "bad \xff utf8 \xc3", "\xed\xa0\x80 surrogate", "ends in \xe6\x97",
 }
 
+// encodeNoHTMLEscape is what the API's json.Encoder writes for v, without
+// its newline.
+func encodeNoHTMLEscape(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// checkAppendString compares both encoders with encoding/json's.
+func checkAppendString(t *testing.T, s string) {
+	t.Helper()
+	want, _ := json.Marshal(s)
+	if got := AppendString(nil, s); !bytes.Equal(got, want) {
+		t.Fatalf("AppendString(%q) = %s, json.Marshal = %s", s, got, want)
+	}
+	want = encodeNoHTMLEscape(s)
+	if got := AppendStringNoHTMLEscape(nil, s); !bytes.Equal(got, want) {
+		t.Fatalf("AppendStringNoHTMLEscape(%q) = %s, json.Encoder without HTML escaping = %s", s, got, want)
+	}
+}
+
 func TestAppendStringIsJSONMarshal(t *testing.T) {
 	for _, s := range tricky {
-		want, _ := json.Marshal(s)
-		if got := AppendString(nil, s); !bytes.Equal(got, want) {
-			t.Errorf("AppendString(%q) = %s, json.Marshal = %s", s, got, want)
-		}
+		checkAppendString(t, s)
+	}
+	if got := string(AppendStringNoHTMLEscape(nil, "a<b>&c")); got != `"a<b>&c"` {
+		t.Fatalf("AppendStringNoHTMLEscape escaped HTML: %s", got)
 	}
 }
 
@@ -24,12 +47,7 @@ func FuzzAppendString(f *testing.F) {
 	for _, s := range tricky {
 		f.Add(s)
 	}
-	f.Fuzz(func(t *testing.T, s string) {
-		want, _ := json.Marshal(s)
-		if got := AppendString(nil, s); !bytes.Equal(got, want) {
-			t.Fatalf("AppendString(%q) = %s, json.Marshal = %s", s, got, want)
-		}
-	})
+	f.Fuzz(func(t *testing.T, s string) { checkAppendString(t, s) })
 }
 
 // checkString decodes a string value with the Decoder and json.Unmarshal:
