@@ -3,6 +3,9 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -73,10 +76,11 @@ func TestRespondNamespaceIsCJSON(t *testing.T) {
 	fastjsontest.FillEveryField(t, &filled)
 	e := echo.New()
 	e.JSONSerializer = plainJSON{}
-	for _, ns := range []model.Namespace{{}, filled, {ID: "a<b>&", Name: "\u2028 \"q\" \xff", Description: strings.Repeat("é", 300), Created: -1, Modified: 1 << 62}} {
+	for i, ns := range []model.Namespace{{}, filled, {ID: "a<b>&", Name: "\u2028 \"q\" \xff", Description: strings.Repeat("é", 300), Created: -1, Modified: 1 << 62}} {
+		target := []string{"/", "/?pretty", "/?pretty=false&x=1"}[i]
 		answer := func(respond func(c echo.Context) error) *httptest.ResponseRecorder {
 			rec := httptest.NewRecorder()
-			if err := respond(e.NewContext(httptest.NewRequest(http.MethodGet, "/", nil), rec)); err != nil {
+			if err := respond(e.NewContext(httptest.NewRequest(http.MethodGet, target, nil), rec)); err != nil {
 				t.Fatal(err)
 			}
 			return rec
@@ -87,4 +91,66 @@ func TestRespondNamespaceIsCJSON(t *testing.T) {
 			t.Fatalf("respondNamespace: %d %v %s\nc.JSON: %d %v %s", got.Code, got.Header(), got.Body, want.Code, want.Header(), want.Body)
 		}
 	}
+}
+
+// slowUpdateNamespaceRequest is updateNamespaceRequest without decodeFast.
+type slowUpdateNamespaceRequest updateNamespaceRequest
+
+// brokenBody sends its bytes, then fails with err (a slow client's
+// timeout, a cut connection) instead of ending.
+type brokenBody struct {
+	data []byte
+	err  error
+}
+
+func (b *brokenBody) Read(p []byte) (int, error) {
+	if len(b.data) == 0 {
+		return 0, b.err
+	}
+	n := copy(p, b.data)
+	b.data = b.data[n:]
+	return n, nil
+}
+
+func (b *brokenBody) Close() error { return nil }
+
+// decodeOptionalJSON answers a fastRequest body exactly as it answers the
+// same body for encoding/json alone, however the body ends.
+func TestDecodeOptionalJSONFastIsSlow(t *testing.T) {
+	timeout := errors.New("read tcp: i/o timeout")
+	for _, tc := range []struct {
+		body   string
+		length int64 // Content-Length; the body then fails with timeout if shorter
+		limit  int64 // a MaxBytesReader's limit, 0 for none
+	}{
+		{body: `{"name":"a"}`}, {body: `{"name":"a","description":null}`}, {body: ` {"name":"a"} `}, {body: `{"name":"a"}{}`},
+		{body: `{"nope":1}`}, {body: `{"name":2}`}, {body: `   `}, {body: `{"name":"a"}`, length: 20}, {body: `{"na`, length: 20},
+		{body: `{x`, length: 20}, {body: ``, length: 20}, {body: `{"name":"` + strings.Repeat("a", 100) + `"}`, limit: 50},
+		{body: `{"name":"a"}`, limit: 5},
+	} {
+		answer := func(v any) string {
+			length, end := tc.length, timeout
+			if length == 0 { // the whole body arrives
+				length, end = int64(len(tc.body)), io.EOF
+			}
+			req := httptest.NewRequest(http.MethodPatch, "/", nil)
+			req.Body, req.ContentLength = &brokenBody{data: []byte(tc.body), err: end}, length
+			rec := httptest.NewRecorder()
+			if tc.limit > 0 {
+				req.Body = http.MaxBytesReader(rec, req.Body, tc.limit)
+			}
+			present, err := decodeOptionalJSON(echo.New().NewContext(req, rec), v)
+			return fmt.Sprintf("present %v, err %v, value %s", present, err, mustJSON(v))
+		}
+		var fast updateNamespaceRequest
+		var slow slowUpdateNamespaceRequest
+		if got, want := answer(&fast), answer(&slow); got != want {
+			t.Errorf("body %q (length %d, limit %d):\nfast path: %s\nencoding/json: %s", tc.body, tc.length, tc.limit, got, want)
+		}
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }

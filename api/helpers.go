@@ -43,15 +43,21 @@ func decodeOptionalJSON(c echo.Context, v any) (present bool, err error) {
 		return false, nil
 	}
 	var src io.Reader = c.Request().Body
-	if fast, ok := v.(fastRequest); ok {
-		raw, err := io.ReadAll(src)
-		if err != nil {
-			return true, bodyError(err)
-		}
-		if fast.decodeFast(raw) {
+	if fast, ok := v.(fastRequest); ok && c.Request().ContentLength > 0 && c.Request().ContentLength <= maxFastBody {
+		// The whole body first. Whatever the hand decoder does not take,
+		// encoding/json reads as the same stream, bytes then the error
+		// the body ended with, so it answers as if it had read the body
+		// itself: one that stops early (a slow client, a cut connection,
+		// the body limit) is never read again.
+		raw := make([]byte, c.Request().ContentLength)
+		n, err := io.ReadFull(src, raw)
+		if err == nil && fast.decodeFast(raw) {
 			return true, nil
 		}
-		src = bytes.NewReader(raw)
+		src = bytes.NewReader(raw[:n])
+		if err != nil {
+			src = io.MultiReader(src, failedReader{err})
+		}
 	}
 	dec := json.NewDecoder(src)
 	dec.DisallowUnknownFields()
@@ -66,6 +72,16 @@ func decodeOptionalJSON(c echo.Context, v any) (present bool, err error) {
 	}
 	return true, nil
 }
+
+// maxFastBody bounds the bodies decodeOptionalJSON reads whole for a
+// fastRequest (theirs are a few hundred bytes); a larger one is decoded
+// as it streams in.
+const maxFastBody = 64 << 10
+
+// failedReader repeats the error a body ended with.
+type failedReader struct{ err error }
+
+func (r failedReader) Read([]byte) (int, error) { return 0, r.err }
 
 // fastRequest is a request body that decodes the JSON our own clients
 // send (json.Marshal's form) without reflection, reporting false for

@@ -60,9 +60,12 @@ func (r *updateNamespaceRequest) decodeFast(body []byte) bool {
 }
 
 // respondNamespace answers {"namespace": ns} with the bytes c.JSON would
-// write (no HTML escaping, a final newline), without reflection: every
-// namespace write answers one.
+// write (no HTML escaping, a final newline, indented for ?pretty), without
+// reflection: every namespace write answers one.
 func respondNamespace(c echo.Context, status int, ns *model.Namespace) error {
+	if _, pretty := c.QueryParams()["pretty"]; pretty || c.Echo().Debug {
+		return c.JSON(status, wrap("namespace", ns)) // indented
+	}
 	b := make([]byte, 0, 96+len(ns.ID)+len(ns.Name)+len(ns.Description))
 	b = append(b, `{"namespace":{"id":`...)
 	b = fastjson.AppendStringNoHTMLEscape(b, ns.ID)

@@ -314,8 +314,8 @@ func TestContractAdoptOnDuplicate(t *testing.T) {
 	// The first Start is held in a blocking query, so every request from
 	// here on is the second Start's: its refused register, its read of
 	// the job (one query of the allocations), and then, having seen the
-	// job not started, the wait's own query of them — a second one. Only
-	// then is the task started.
+	// job not started, its wait's first read (a second query of them)
+	// before it blocks on the job. Only then is the task started.
 	allocs := "GET /v1/job/" + req.Name + "/allocations"
 	eventually(t, "the second Start to read the job and wait", func() bool {
 		n := 0
