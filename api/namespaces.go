@@ -67,18 +67,8 @@ func respondNamespace(c echo.Context, status int, ns *model.Namespace) error {
 		return c.JSON(status, wrap("namespace", ns)) // indented
 	}
 	b := make([]byte, 0, 96+len(ns.ID)+len(ns.Name)+len(ns.Description))
-	b = append(b, `{"namespace":{"id":`...)
-	b = fastjson.AppendStringNoHTMLEscape(b, ns.ID)
-	b = append(b, `,"name":`...)
-	b = fastjson.AppendStringNoHTMLEscape(b, ns.Name)
-	b = append(b, `,"description":`...)
-	b = fastjson.AppendStringNoHTMLEscape(b, ns.Description)
-	b = append(b, `,"created":`...)
-	b = fastjson.AppendInt(b, ns.Created)
-	b = append(b, `,"modified":`...)
-	b = fastjson.AppendInt(b, ns.Modified)
-	b = append(b, "}}\n"...)
-	return c.JSONBlob(status, b)
+	b = store.AppendNamespace(append(b, `{"namespace":`...), ns, false)
+	return c.JSONBlob(status, append(b, "}\n"...))
 }
 
 func checkNameAndDescription(name, description *string) error {

@@ -16,13 +16,22 @@ import (
 
 // marshalNamespace is json.Marshal(ns).
 func marshalNamespace(ns *model.Namespace) []byte {
-	b := make([]byte, 0, 80+len(ns.ID)+len(ns.Name)+len(ns.Description))
+	return AppendNamespace(make([]byte, 0, 80+len(ns.ID)+len(ns.Name)+len(ns.Description)), ns, true)
+}
+
+// AppendNamespace appends ns as json.Marshal writes it (escapeHTML) or as
+// a json.Encoder with SetEscapeHTML(false) does (the API's answers).
+func AppendNamespace(b []byte, ns *model.Namespace, escapeHTML bool) []byte {
+	str := fastjson.AppendString
+	if !escapeHTML {
+		str = fastjson.AppendStringNoHTMLEscape
+	}
 	b = append(b, `{"id":`...)
-	b = fastjson.AppendString(b, ns.ID)
+	b = str(b, ns.ID)
 	b = append(b, `,"name":`...)
-	b = fastjson.AppendString(b, ns.Name)
+	b = str(b, ns.Name)
 	b = append(b, `,"description":`...)
-	b = fastjson.AppendString(b, ns.Description)
+	b = str(b, ns.Description)
 	b = append(b, `,"created":`...)
 	b = fastjson.AppendInt(b, ns.Created)
 	b = append(b, `,"modified":`...)
