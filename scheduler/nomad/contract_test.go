@@ -807,6 +807,28 @@ func TestContractUnplacedStartBlocksOnTheJob(t *testing.T) {
 	}
 }
 
+// A job placed and finished between the read of its allocations and the
+// read of the job is reported as it ended, not as stopped unplaced.
+func TestContractPlacedBetweenReads(t *testing.T) {
+	f := newFakeNomad(t)
+	s := newFakeScheduler(t, f)
+	ctx := testCtx(t)
+	name := "quick"
+	if err := startWith(t, f, s, scheduler.StartRequest{Name: name, Image: "x:1"}, f.run); err != nil {
+		t.Fatal(err)
+	}
+	// Back to registered and unplaced; Nomad places and ends it right
+	// after the next read of its allocations.
+	f.mu.Lock()
+	f.job(name).alloc, f.job(name).job.Status = nil, new("pending")
+	f.afterAllocations = func() { f.run(name); f.exit(name, 3, 0) }
+	f.mu.Unlock()
+	st, err := s.Inspect(ctx, name)
+	if err != nil || st.State != scheduler.StateExited || st.ExitCode != 3 {
+		t.Fatalf("Inspect: %+v %v, want exited 3 (reads %q)", st, err, f.requestsSince(0))
+	}
+}
+
 // Within the placement timeout an unplaced job is still created.
 func TestContractUnplacedJobWaitsWithinTimeout(t *testing.T) {
 	f := newFakeNomad(t)

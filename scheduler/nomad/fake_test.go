@@ -51,6 +51,9 @@ type fakeNomad struct {
 	requests []string
 	// jobQueries records the ?index= of every blocking job read.
 	jobQueries []uint64
+	// afterAllocations, if set, runs once after the next answer of a
+	// job's allocations (a change between a client's two reads).
+	afterAllocations func()
 	// unplaceable holds, by job id, why Nomad cannot place a job that is
 	// registered later: its register records the failed placement at once.
 	unplaceable map[string]*nomadapi.AllocationMetric
@@ -100,6 +103,13 @@ func (f *fakeNomad) serve(w http.ResponseWriter, r *http.Request) {
 		f.list(w, r)
 	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/job/") && strings.HasSuffix(p, "/allocations"):
 		f.allocations(w, r, strings.TrimSuffix(strings.TrimPrefix(p, "/v1/job/"), "/allocations"))
+		f.mu.Lock()
+		hook := f.afterAllocations
+		f.afterAllocations = nil
+		f.mu.Unlock()
+		if hook != nil {
+			hook()
+		}
 	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/job/") && strings.HasSuffix(p, "/evaluations"):
 		f.evaluations(w, strings.TrimSuffix(strings.TrimPrefix(p, "/v1/job/"), "/evaluations"))
 	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/job/"):

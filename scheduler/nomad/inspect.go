@@ -83,16 +83,19 @@ func (s *Scheduler) readAt(ctx context.Context, op, name string, b block) (snaps
 		return snapshot{}, classify(op, name, err)
 	}
 	snap := snapshot{job: job, index: qm.LastIndex}
-	for _, a := range allocs {
-		if a.TaskGroup != groupName {
-			continue
+	snap.pick(allocs)
+	if st := strDeref(job.Status); snap.alloc == nil && !jobStopped(job) && (st == "running" || st == "dead") {
+		// Placed (and maybe already finished) between the two reads: the
+		// job says so, the allocations read before it did not show it.
+		// Read them again, or a finished task would look unplaced.
+		actx, cancel := s.short(ctx)
+		allocs, qm, err := s.cli.Jobs().Allocations(name, true, s.query(actx, &nomadapi.QueryOptions{Params: map[string]string{"resources": "true"}}))
+		cancel()
+		if err != nil {
+			return snapshot{}, classify(op, name, err)
 		}
-		if snap.alloc == nil || a.CreateIndex < snap.alloc.CreateIndex {
-			snap.alloc = a
-		}
-		if a.ClientStatus == "lost" && snap.lost == nil {
-			snap.lost = a
-		}
+		snap.index = qm.LastIndex
+		snap.pick(allocs)
 	}
 	if a := snap.alloc; a != nil && a.AllocatedResources == nil && reservesPort(job) &&
 		(a.ClientStatus == "pending" || a.ClientStatus == "running") {
@@ -110,6 +113,22 @@ func (s *Scheduler) readAt(ctx context.Context, op, name string, b block) (snaps
 		snap.alloc = &stub
 	}
 	return snap, nil
+}
+
+// pick takes the attempt's allocation from a job's allocations: the
+// first of its group, and the first lost one.
+func (snap *snapshot) pick(allocs []*nomadapi.AllocationListStub) {
+	for _, a := range allocs {
+		if a.TaskGroup != groupName {
+			continue
+		}
+		if snap.alloc == nil || a.CreateIndex < snap.alloc.CreateIndex {
+			snap.alloc = a
+		}
+		if a.ClientStatus == "lost" && snap.lost == nil {
+			snap.lost = a
+		}
+	}
 }
 
 // reservesPort tells whether the job's group reserves a host port.
