@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 
 	"go.etcd.io/bbolt"
@@ -44,7 +43,7 @@ func OpenLogsEndedBy(tx *bbolt.Tx, by int64) (due []*model.TaskExecution, next i
 			return nil // the FSM drops entries with their tasks; tolerate one left
 		}
 		var t model.TaskExecution
-		if err := json.Unmarshal(raw, &t); err != nil {
+		if err := unmarshalRecord(raw, &t); err != nil {
 			return err
 		}
 		due = append(due, &t)

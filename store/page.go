@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/json"
 
 	"go.etcd.io/bbolt"
 )
@@ -59,7 +58,7 @@ func scan[T any](b *bbolt.Bucket, pfx []byte, page Page, keep func(*T) bool) ([]
 	skipped := 0
 	for ; k != nil && bytes.HasPrefix(k, pfx); k, v = step(c, page.Reverse) {
 		item := new(T)
-		if err := json.Unmarshal(v, item); err != nil {
+		if err := unmarshalRecord(v, item); err != nil {
 			return nil, err
 		}
 		if keep != nil && !keep(item) {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/json"
 
 	"go.etcd.io/bbolt"
 
@@ -153,7 +152,7 @@ func ActiveRuns(tx *bbolt.Tx) ([]*model.Run, error) {
 			return nil
 		}
 		var r model.Run
-		if err := json.Unmarshal(raw, &r); err != nil {
+		if err := unmarshalRecord(raw, &r); err != nil {
 			return err
 		}
 		out = append(out, &r)
@@ -325,7 +324,7 @@ func ForEachRun(tx *bbolt.Tx, ns, pipeline string, fn func(*model.Run) bool) err
 	c := tx.Bucket(bucketRuns).Cursor()
 	for k, v := c.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx); k, v = c.Next() {
 		var r model.Run
-		if err := json.Unmarshal(v, &r); err != nil {
+		if err := unmarshalRecord(v, &r); err != nil {
 			return err
 		}
 		if !fn(&r) {

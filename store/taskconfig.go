@@ -111,7 +111,7 @@ func NewTaskDecoder(tx *bbolt.Tx) *TaskDecoder { return &TaskDecoder{r: newTaskR
 // so a caller can deal with that one record and go on.
 func (d *TaskDecoder) Decode(v []byte) (*model.TaskExecution, error) {
 	var t model.TaskExecution
-	if err := json.Unmarshal(v, &t); err != nil {
+	if err := t.UnmarshalJSON(v); err != nil { // as unmarshalRecord
 		return nil, err
 	}
 	return &t, d.r.resolve(&t)
@@ -162,7 +162,7 @@ func OwnConfigTask(tx *bbolt.Tx, ns, pipeline string, version int64, task string
 		return nil, nil
 	}
 	var cfg model.PipelineConfig
-	if err := json.Unmarshal(raw, &cfg); err != nil {
+	if err := unmarshalRecord(raw, &cfg); err != nil {
 		return nil, fmt.Errorf("decode config %s/%s version %d: %w", ns, pipeline, version, err)
 	}
 	for _, t := range cfg.Tasks {
@@ -231,7 +231,7 @@ func (c *configCache) get(k configCacheKey, raw []byte) (map[string]*sdk.TaskCon
 	c.mu.Unlock()
 	var cfg model.PipelineConfig
 	c.decodes.Add(1)
-	if err := json.Unmarshal(raw, &cfg); err != nil {
+	if err := unmarshalRecord(raw, &cfg); err != nil {
 		return nil, err
 	}
 	tasks := make(map[string]*sdk.TaskConfig, len(cfg.Tasks))

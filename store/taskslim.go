@@ -53,7 +53,7 @@ func slimmable(tx *bbolt.Tx, raw []byte) (*model.TaskExecution, bool, error) {
 		return nil, false, nil // already slim: no need to decode it
 	}
 	var t model.TaskExecution
-	if err := json.Unmarshal(raw, &t); err != nil {
+	if err := unmarshalRecord(raw, &t); err != nil {
 		return nil, false, err
 	}
 	if t.ConfigVersion != 0 || t.Task == nil {
