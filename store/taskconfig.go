@@ -111,7 +111,7 @@ func NewTaskDecoder(tx *bbolt.Tx) *TaskDecoder { return &TaskDecoder{r: newTaskR
 // so a caller can deal with that one record and go on.
 func (d *TaskDecoder) Decode(v []byte) (*model.TaskExecution, error) {
 	var t model.TaskExecution
-	if err := t.UnmarshalJSON(v); err != nil { // as unmarshalRecord
+	if err := unmarshalRecord(v, &t); err != nil {
 		return nil, err
 	}
 	return &t, d.r.resolve(&t)

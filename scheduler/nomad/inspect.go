@@ -58,15 +58,13 @@ func (s *Scheduler) readAt(ctx context.Context, op, name string, b block) (snaps
 			return snapshot{}, classify(op, name, err)
 		}
 	}
-	q := &nomadapi.QueryOptions{Params: map[string]string{"resources": "true"}}
+	q := &nomadapi.QueryOptions{}
 	timeout := s.opts.APITimeout
 	if b.allocs > 0 {
 		q.WaitIndex, q.WaitTime = b.allocs, b.wait
 		timeout = blocking
 	}
-	actx, cancel := context.WithTimeout(ctx, timeout)
-	allocs, qm, err := s.cli.Jobs().Allocations(name, true, s.query(actx, q))
-	cancel()
+	allocs, qm, err := s.allocations(ctx, name, q, timeout)
 	if err != nil {
 		return snapshot{}, classify(op, name, err)
 	}
@@ -88,9 +86,7 @@ func (s *Scheduler) readAt(ctx context.Context, op, name string, b block) (snaps
 		// Placed (and maybe already finished) between the two reads: the
 		// job says so, the allocations read before it did not show it.
 		// Read them again, or a finished task would look unplaced.
-		actx, cancel := s.short(ctx)
-		allocs, qm, err := s.cli.Jobs().Allocations(name, true, s.query(actx, &nomadapi.QueryOptions{Params: map[string]string{"resources": "true"}}))
-		cancel()
+		allocs, qm, err := s.allocations(ctx, name, &nomadapi.QueryOptions{}, s.opts.APITimeout)
 		if err != nil {
 			return snapshot{}, classify(op, name, err)
 		}
@@ -113,6 +109,15 @@ func (s *Scheduler) readAt(ctx context.Context, op, name string, b block) (snaps
 		snap.alloc = &stub
 	}
 	return snap, nil
+}
+
+// allocations reads every allocation of the job, with its resources, in
+// at most timeout (q may make it a blocking query).
+func (s *Scheduler) allocations(ctx context.Context, name string, q *nomadapi.QueryOptions, timeout time.Duration) ([]*nomadapi.AllocationListStub, *nomadapi.QueryMeta, error) {
+	q.Params = map[string]string{"resources": "true"}
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return s.cli.Jobs().Allocations(name, true, s.query(actx, q))
 }
 
 // pick takes the attempt's allocation from a job's allocations: the
